@@ -1,0 +1,1 @@
+//! Policy loading, merging and validation.

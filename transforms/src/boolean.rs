@@ -1,0 +1,5 @@
+//! Boolean methods (boolean-transformations.md).
+
+use crate::catalog::Method;
+
+pub(crate) const METHODS: &[Method] = &[];

@@ -1,0 +1,45 @@
+//! The table of every TransformationMethod, assembled from the family modules.
+
+use crate::compile::{Bound, Problem, Runner};
+use crate::signature::Signature;
+use crate::{boolean, date, general, integer, json, phone, social, string, string_collection};
+
+/// A method: its signature and the builder that compiles a checked declaration.
+#[derive(Debug)]
+pub struct Method {
+    pub signature: Signature,
+    pub build: fn(&Bound<'_, '_>) -> Result<Runner, Problem>,
+}
+
+const FAMILIES: [&[Method]; 9] = [
+    boolean::METHODS,
+    date::METHODS,
+    general::METHODS,
+    integer::METHODS,
+    json::METHODS,
+    phone::METHODS,
+    social::METHODS,
+    string::METHODS,
+    string_collection::METHODS,
+];
+
+/// Every method, family by family.
+pub fn methods() -> impl Iterator<Item = &'static Method> {
+    FAMILIES.into_iter().flatten()
+}
+
+/// Looks a method up by its exact name.
+pub fn method(name: &str) -> Option<&'static Method> {
+    methods().find(|m| m.signature.method == name)
+}
+
+/// The nearest known method name, for "did you mean".
+pub fn suggest(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    methods()
+        .map(|m| m.signature.method)
+        .map(|n| (strsim::jaro_winkler(&lower, &n.to_ascii_lowercase()), n))
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n)
+}

@@ -1,0 +1,5 @@
+//! Date methods (date-transformations.md).
+
+use crate::catalog::Method;
+
+pub(crate) const METHODS: &[Method] = &[];

@@ -1,0 +1,5 @@
+//! General methods (general-transformations.md).
+
+use crate::catalog::Method;
+
+pub(crate) const METHODS: &[Method] = &[];

@@ -1,0 +1,5 @@
+//! Integer methods (integer-transformations.md).
+
+use crate::catalog::Method;
+
+pub(crate) const METHODS: &[Method] = &[];

@@ -1,0 +1,5 @@
+//! JSON methods (json-transformations.md).
+
+use crate::catalog::Method;
+
+pub(crate) const METHODS: &[Method] = &[];
