@@ -14,11 +14,19 @@ pub trait TransformEnv {
     fn policy_key(&self, storage_reference_id: &str) -> Option<Vec<u8>>;
     /// A `LocalizedString` of the current language.
     fn localized_string(&self, element_type: &str, element_id: &str, string_id: &str) -> Option<String>;
-    /// A `LocalizedCollection` of the current language as (Text, Value) items.
+    /// A `LocalizedCollection` of the current language as (Text, Value) items. For ElementType
+    /// `ClaimType` it answers with the claim type's `Restriction` enumeration when no localized
+    /// collection replaces it (GetMappedValueFromLocalizedCollection).
     fn localized_collection(&self, element_type: &str, element_id: &str) -> Option<Vec<(String, String)>>;
     /// String claims-transformation expressions: `TechnicalProfileId`, `RelyingPartyTenantId`,
     /// `TrustFrameworkTenantId`.
     fn expression(&self, name: &str) -> Option<String>;
+    /// Whether `value` passes the `PredicateValidationReference` of ClaimType `claim_type`
+    /// (CopyClaimIfPredicateMatch); `None` when that claim type has no predicate validation.
+    fn satisfies_predicates(&self, claim_type: &str, value: &str) -> Option<bool> {
+        let _ = (claim_type, value);
+        None
+    }
 }
 
 /// A deterministic environment: fixed clock, counter-based randomness, in-memory tables.

@@ -8,6 +8,7 @@
 pub mod bag;
 pub mod catalog;
 mod compile;
+pub mod dotnet;
 pub mod env;
 pub mod error;
 pub mod signature;

@@ -135,3 +135,10 @@ pub(crate) fn b(value: bool) -> ClaimValue {
 pub(crate) fn coll(items: &[&str]) -> ClaimValue {
     ClaimValue::StringCollection(items.iter().map(|i| (*i).to_owned()).collect())
 }
+
+impl Case {
+    /// The problems `compile` reports (signature and builder); empty when it compiles.
+    pub(crate) fn compile_problems(&self) -> Vec<Problem> {
+        crate::compile(&self.decl()).err().unwrap_or_default()
+    }
+}

@@ -1,0 +1,127 @@
+//! The policy pipeline: load (parse + schema), build (merge + lower + validate), compile (plan),
+//! on the MFA starter pack and on generated journeys of 1,000 to 10,000 steps.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use ief_benches::{GeneratedPolicy, generate};
+use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
+
+const PACK: &str = "starterpack/SocialAndLocalAccountsWithMfa";
+const RP: &str = "B2C_1A_signup_signin";
+
+/// Every `*.xml` of the pack, read once so that disk I/O is not measured.
+fn starter_pack() -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/policies").join(PACK);
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "the policy bench needs the starter pack at {} ({e}); clone the project next to its shared/ folder",
+            dir.display()
+        )
+    });
+    let mut files: Vec<(String, String)> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("xml")))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
+            (p.display().to_string(), text)
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no XML files in {}", dir.display());
+    files
+}
+
+fn load(files: &[(String, String)]) -> PolicySet {
+    PolicySet::from_sources(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+}
+
+fn leaf(set: &PolicySet, policy_id: &str) -> usize {
+    set.find(policy_id).unwrap_or_else(|| panic!("{policy_id} is not among the loaded files"))
+}
+
+fn build(set: &PolicySet, leaf: usize) -> EffectivePolicy {
+    let mut diags = Diagnostics::default();
+    EffectivePolicy::build(set, leaf, &mut diags).expect("a chain")
+}
+
+/// The whole pipeline, as `ief` runs it for one relying party.
+fn pipeline(files: &[(String, String)], policy_id: &str) -> CompiledPolicy {
+    let set = load(files);
+    let effective = build(&set, leaf(&set, policy_id));
+    CompiledPolicy::compile(&effective.model)
+}
+
+/// Fails loudly unless the files load, merge, validate and compile without errors.
+fn assert_valid(files: &[(String, String)], policy_id: &str) {
+    let set = load(files);
+    let render = |set: &PolicySet, d: &Diagnostics| -> String {
+        d.iter().filter(|d| d.is_error()).take(10).map(|d| format!("{}\n", d.display(&set.db))).collect()
+    };
+    assert!(!set.diagnostics.has_errors(), "load errors:\n{}", render(&set, &set.diagnostics));
+    let mut diags = Diagnostics::default();
+    let effective = EffectivePolicy::build(&set, leaf(&set, policy_id), &mut diags).expect("a chain");
+    assert_eq!(diags.error_count(), 0, "validation errors:\n{}", render(&set, &diags));
+    let compiled = CompiledPolicy::compile(&effective.model);
+    assert!(compiled.transforms.iter().all(Option::is_some), "every transformation compiles");
+    assert!(!compiled.journeys.is_empty());
+}
+
+fn starter_pack_benches(c: &mut Criterion) {
+    let files = starter_pack();
+    assert_valid(&files, RP);
+    let mut g = c.benchmark_group("starterpack_mfa_signup_signin");
+    g.bench_function("full", |b| b.iter(|| pipeline(&files, RP)));
+    g.bench_function("1_load_parse_schema", |b| b.iter(|| load(&files)));
+    let set = load(&files);
+    let rp = leaf(&set, RP);
+    g.bench_function("2_merge_lower_validate", |b| b.iter(|| build(&set, rp)));
+    let effective = build(&set, rp);
+    g.bench_function("3_plan_compile", |b| b.iter(|| CompiledPolicy::compile(&effective.model)));
+    g.finish();
+}
+
+fn rp_id(policy: &GeneratedPolicy) -> String {
+    let (name, _) = policy.files.last().expect("a file");
+    name.trim_end_matches(".xml").to_owned()
+}
+
+fn generated_benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("generated_journey");
+    // Iterations take up to a second: flat sampling, few samples.
+    g.sampling_mode(SamplingMode::Flat).sample_size(10).warm_up_time(Duration::from_secs(1));
+    for n in [1_000, 2_500, 5_000, 10_000] {
+        let policy = generate(n);
+        let id = rp_id(&policy);
+        assert_valid(&policy.files, &id);
+        eprintln!(
+            "generated {n} steps: {} file(s), {} KB total, largest {} KB",
+            policy.files.len(),
+            policy.total_bytes() / 1024,
+            policy.largest_file_bytes() / 1024
+        );
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("full", n), &policy, |b, p| b.iter(|| pipeline(&p.files, &id)));
+        if n == 10_000 {
+            // The phases at the largest size, to see which one grows.
+            g.bench_with_input(BenchmarkId::new("1_load_parse_schema", n), &policy, |b, p| b.iter(|| load(&p.files)));
+            let set = load(&policy.files);
+            let rp = leaf(&set, &id);
+            g.bench_with_input(BenchmarkId::new("2_merge_lower_validate", n), &set, |b, s| b.iter(|| build(s, rp)));
+            let effective = build(&set, rp);
+            g.bench_with_input(BenchmarkId::new("3_plan_compile", n), &effective, |b, e| {
+                b.iter(|| CompiledPolicy::compile(&e.model))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
+}
+
+criterion_group! { name = benches; config = config(); targets = starter_pack_benches, generated_benches }
+criterion_main!(benches);

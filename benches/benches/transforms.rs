@@ -1,0 +1,463 @@
+//! Claims transformations: per-method throughput, and a social sign-in output-claims chain run
+//! by ief side by side with the same mapping hand-written in Rust and written in Jsonnet.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ief_transforms::{
+    ClaimId, ClaimSlot, ClaimValue, ClaimsBag, CompiledTransform, DataType, FixedEnv, ParamLiteral, TransformDecl,
+};
+use jrsonnet_evaluator::{EvaluationState, IStr, Val};
+
+/// Claim names interned to dense ids, as the policy compiler does.
+#[derive(Default)]
+struct Schema {
+    names: Vec<&'static str>,
+}
+
+impl Schema {
+    fn id(&mut self, name: &'static str) -> ClaimId {
+        let i = self.names.iter().position(|n| *n == name).unwrap_or_else(|| {
+            self.names.push(name);
+            self.names.len() - 1
+        });
+        ClaimId(i as u32)
+    }
+}
+
+/// (slot, claim, type) of an input or output.
+type Slot = (&'static str, &'static str, DataType);
+
+/// Compiles one declaration; panics with the problems when it does not fit its method.
+fn compile(
+    schema: &mut Schema,
+    method: &'static str,
+    inputs: &[Slot],
+    params: &[(&'static str, &'static str, &'static str)],
+    outputs: &[Slot],
+) -> CompiledTransform {
+    let mut slot =
+        |&(slot, claim, data_type): &Slot| ClaimSlot { slot, claim: schema.id(claim), claim_type: claim, data_type };
+    let inputs = inputs.iter().map(&mut slot).collect();
+    let outputs = outputs.iter().map(&mut slot).collect();
+    let decl = TransformDecl {
+        id: method,
+        method,
+        inputs,
+        params: params
+            .iter()
+            .map(|&(id, dt, value)| ParamLiteral { id, data_type: DataType::parse(dt), value })
+            .collect(),
+        outputs,
+    };
+    ief_transforms::compile(&decl).unwrap_or_else(|p| panic!("{method} does not compile: {p:?}"))
+}
+
+fn s(text: &str) -> ClaimValue {
+    ClaimValue::String(text.to_owned())
+}
+
+const STR: DataType = DataType::String;
+const BOOL: DataType = DataType::Boolean;
+const STRS: DataType = DataType::StringCollection;
+
+/// A method's benchmark: the compiled transformation and a bag holding its inputs.
+struct MethodCase {
+    name: &'static str,
+    transform: CompiledTransform,
+    bag: ClaimsBag,
+}
+
+fn method_cases() -> Vec<MethodCase> {
+    let mut cases = Vec::new();
+    let mut add = |name: &'static str,
+                   inputs: &[(Slot, ClaimValue)],
+                   params: &[(&'static str, &'static str, &'static str)],
+                   outputs: &[Slot]| {
+        let mut schema = Schema::default();
+        let slots: Vec<Slot> = inputs.iter().map(|(s, _)| *s).collect();
+        let transform = compile(&mut schema, name, &slots, params, outputs);
+        let mut bag = ClaimsBag::with_capacity(schema.names.len());
+        for ((_, claim, _), value) in inputs {
+            bag.set(schema.id(claim), value.clone());
+        }
+        cases.push(MethodCase { name, transform, bag });
+    };
+    add(
+        "ChangeCase",
+        &[(("inputClaim1", "email", STR), s("Someone@Example.com"))],
+        &[("toCase", "string", "LOWER")],
+        &[("outputClaim", "emailLower", STR)],
+    );
+    add("CopyClaim", &[(("inputClaim", "givenName", STR), s("Someone"))], &[], &[("outputClaim", "nickname", STR)]);
+    add(
+        "StringSplit",
+        &[(("inputClaim", "rolesCsv", STR), s("reader,writer,admin"))],
+        &[("delimiter", "string", ",")],
+        &[("outputClaim", "roles", STRS)],
+    );
+    add(
+        "FormatStringClaim",
+        &[(("inputClaim", "objectId", STR), s("6a7b8c9d-0000-4000-8000-123456789abc"))],
+        &[("stringFormat", "string", "cpim_{0}@contoso.com")],
+        &[("outputClaim", "upn", STR)],
+    );
+    add(
+        "CompareClaimToValue",
+        &[(("inputClaim1", "displayName", STR), s("Admin"))],
+        &[("compareTo", "string", "admin"), ("operator", "string", "equal"), ("ignoreCase", "string", "true")],
+        &[("outputClaim", "isAdmin", BOOL)],
+    );
+    add(
+        "CreateStringClaim",
+        &[],
+        &[("value", "string", "socialIdpAuthentication")],
+        &[("createdClaim", "authenticationSource", STR)],
+    );
+    add(
+        "CreateAlternativeSecurityId",
+        &[
+            (("key", "issuerUserId", STR), s("1234567890")),
+            (("identityProvider", "identityProvider", STR), s("facebook.com")),
+        ],
+        &[],
+        &[("alternativeSecurityId", "alternativeSecurityId", STR)],
+    );
+    add(
+        "GetClaimFromJson",
+        &[(("inputJson", "profileJson", STR), s(PROFILE_JSON))],
+        &[("claimToExtract", "string", "displayName")],
+        &[("extractedClaim", "displayName", STR)],
+    );
+    // The output goes to another claim so that repeated runs do not grow the collection.
+    add(
+        "AddItemToStringCollection",
+        &[
+            (("item", "newRole", STR), s("auditor")),
+            (("collection", "roles", STRS), ClaimValue::StringCollection(vec!["reader".into(), "writer".into()])),
+        ],
+        &[],
+        &[("collection", "rolesOut", STRS)],
+    );
+    add(
+        "AndClaims",
+        &[
+            (("inputClaim1", "emailVerified", BOOL), ClaimValue::Boolean(true)),
+            (("inputClaim2", "phoneVerified", BOOL), ClaimValue::Boolean(true)),
+        ],
+        &[],
+        &[("outputClaim", "verified", BOOL)],
+    );
+    add(
+        "Hash",
+        &[(("plaintext", "password", STR), s("correct horse battery staple")), (("salt", "salt", STR), s("3f1c2b"))],
+        &[("randomizerSecret", "string", "B2C_1A_AccountTransformSecret")],
+        &[("hash", "hash", STR)],
+    );
+    cases
+}
+
+fn env() -> FixedEnv {
+    let mut env = FixedEnv::default();
+    env.keys.insert("B2C_1A_AccountTransformSecret".into(), b"0123456789abcdef0123456789abcdef".to_vec());
+    env
+}
+
+fn methods(c: &mut Criterion) {
+    let env = env();
+    let mut g = c.benchmark_group("method");
+    g.throughput(Throughput::Elements(1));
+    for mut case in method_cases() {
+        case.transform.run(&mut case.bag, &env).unwrap_or_else(|e| panic!("{} fails: {e:?}", case.name));
+        g.bench_function(case.name, |b| {
+            b.iter(|| case.transform.run(black_box(&mut case.bag), &env));
+        });
+    }
+    g.finish();
+}
+
+// --- The social sign-in chain ---
+
+/// The raw profile an identity provider returned.
+const PROFILE_JSON: &str = r#"{"id":"1234567890","displayName":"Someone Example","email":"Someone@Example.com","locale":"en_US","verified":true}"#;
+
+/// The chain's inputs: claims a social IdP's technical profile produced.
+#[derive(Clone, Debug)]
+struct Input {
+    issuer_user_id: String,
+    identity_provider: String,
+    email: String,
+    roles_csv: String,
+    profile_json: String,
+}
+
+fn input() -> Input {
+    Input {
+        issuer_user_id: "1234567890".into(),
+        identity_provider: "facebook.com".into(),
+        email: "Someone@Example.com".into(),
+        roles_csv: "reader,writer,admin".into(),
+        profile_json: PROFILE_JSON.into(),
+    }
+}
+
+/// The chain's outputs, the same shape whoever computes them.
+#[derive(Clone, Debug, PartialEq)]
+struct Output {
+    alternative_security_id: String,
+    email: String,
+    roles: Vec<String>,
+    upn: String,
+    is_facebook: bool,
+    authentication_source: String,
+    display_name: Option<String>,
+}
+
+/// The chain as a policy writes it: seven output claims transformations over one bag.
+struct IefChain {
+    transforms: Vec<CompiledTransform>,
+    n_claims: usize,
+    ids: HashMap<&'static str, ClaimId>,
+}
+
+impl IefChain {
+    fn new() -> IefChain {
+        let mut schema = Schema::default();
+        let transforms = vec![
+            compile(
+                &mut schema,
+                "CreateAlternativeSecurityId",
+                &[("key", "issuerUserId", STR), ("identityProvider", "identityProvider", STR)],
+                &[],
+                &[("alternativeSecurityId", "alternativeSecurityId", STR)],
+            ),
+            compile(
+                &mut schema,
+                "ChangeCase",
+                &[("inputClaim1", "email", STR)],
+                &[("toCase", "string", "LOWER")],
+                &[("outputClaim", "email", STR)],
+            ),
+            compile(
+                &mut schema,
+                "StringSplit",
+                &[("inputClaim", "rolesCsv", STR)],
+                &[("delimiter", "string", ",")],
+                &[("outputClaim", "roles", STRS)],
+            ),
+            compile(
+                &mut schema,
+                "FormatStringClaim",
+                &[("inputClaim", "issuerUserId", STR)],
+                &[("stringFormat", "string", "cpim_{0}@contoso.com")],
+                &[("outputClaim", "upn", STR)],
+            ),
+            compile(
+                &mut schema,
+                "CompareClaimToValue",
+                &[("inputClaim1", "identityProvider", STR)],
+                &[
+                    ("compareTo", "string", "facebook.com"),
+                    ("operator", "string", "equal"),
+                    ("ignoreCase", "string", "true"),
+                ],
+                &[("outputClaim", "isFacebook", BOOL)],
+            ),
+            compile(
+                &mut schema,
+                "CreateStringClaim",
+                &[],
+                &[("value", "string", "socialIdpAuthentication")],
+                &[("createdClaim", "authenticationSource", STR)],
+            ),
+            compile(
+                &mut schema,
+                "GetClaimFromJson",
+                &[("inputJson", "profileJson", STR)],
+                &[("claimToExtract", "string", "displayName")],
+                &[("extractedClaim", "displayName", STR)],
+            ),
+        ];
+        let ids = schema.names.iter().map(|&n| (n, schema.id(n))).collect();
+        IefChain { transforms, n_claims: schema.names.len(), ids }
+    }
+
+    /// The bag the IdP's output claims leave behind.
+    fn bag(&self, input: &Input) -> ClaimsBag {
+        let mut bag = ClaimsBag::with_capacity(self.n_claims);
+        for (name, value) in [
+            ("issuerUserId", &input.issuer_user_id),
+            ("identityProvider", &input.identity_provider),
+            ("email", &input.email),
+            ("rolesCsv", &input.roles_csv),
+            ("profileJson", &input.profile_json),
+        ] {
+            bag.set(self.ids[name], ClaimValue::String(value.clone()));
+        }
+        bag
+    }
+
+    fn run(&self, bag: &mut ClaimsBag, env: &FixedEnv) {
+        for t in &self.transforms {
+            if let Err(e) = t.run(bag, env) {
+                panic!("{} fails: {e:?}", t.method());
+            }
+        }
+    }
+
+    fn output(&self, bag: &ClaimsBag) -> Output {
+        let text = |name: &str| match bag.get(self.ids[name]) {
+            Some(ClaimValue::String(s)) => Some(s.clone()),
+            other => panic!("{name} is {other:?}"),
+        };
+        Output {
+            alternative_security_id: text("alternativeSecurityId").unwrap_or_default(),
+            email: text("email").unwrap_or_default(),
+            roles: match bag.get(self.ids["roles"]) {
+                Some(ClaimValue::StringCollection(items)) => items.clone(),
+                other => panic!("roles is {other:?}"),
+            },
+            upn: text("upn").unwrap_or_default(),
+            is_facebook: matches!(bag.get(self.ids["isFacebook"]), Some(ClaimValue::Boolean(true))),
+            authentication_source: text("authenticationSource").unwrap_or_default(),
+            display_name: text("displayName"),
+        }
+    }
+}
+
+/// The same mapping hand-written in plain Rust, as one would without a policy. It takes the
+/// claims by value, as ief's bag owns them.
+fn hand_written(input: Input) -> Output {
+    let issuer_user_id = base64::engine::general_purpose::STANDARD.encode(&input.issuer_user_id);
+    let alternative_security_id =
+        serde_json::json!({ "issuer": input.identity_provider, "issuerUserId": issuer_user_id }).to_string();
+    let profile: serde_json::Value = serde_json::from_str(&input.profile_json).expect("profile JSON");
+    Output {
+        alternative_security_id,
+        email: input.email.to_lowercase(),
+        roles: input.roles_csv.split(',').map(str::to_owned).collect(),
+        upn: format!("cpim_{}@contoso.com", input.issuer_user_id),
+        is_facebook: input.identity_provider.eq_ignore_ascii_case("facebook.com"),
+        authentication_source: "socialIdpAuthentication".to_owned(),
+        display_name: profile.get("displayName").and_then(|v| v.as_str()).map(str::to_owned),
+    }
+}
+
+/// The same mapping in Jsonnet, a top-level function of the IdP's claims.
+const JSONNET: &str = r#"
+function(issuerUserId, identityProvider, email, rolesCsv, profileJson) {
+  alternativeSecurityId: '{"issuer":%s,"issuerUserId":%s}' % [
+    std.escapeStringJson(identityProvider),
+    std.escapeStringJson(std.base64(issuerUserId)),
+  ],
+  email: std.asciiLower(email),
+  roles: std.split(rolesCsv, ','),
+  upn: 'cpim_%s@contoso.com' % issuerUserId,
+  isFacebook: std.asciiLower(identityProvider) == 'facebook.com',
+  authenticationSource: 'socialIdpAuthentication',
+  displayName: std.parseJson(profileJson).displayName,
+}
+"#;
+
+/// The Jsonnet program, parsed and evaluated to its function once.
+struct JsonnetChain {
+    state: EvaluationState,
+    function: Val,
+}
+
+impl JsonnetChain {
+    fn new() -> JsonnetChain {
+        let state = EvaluationState::default();
+        state.with_stdlib();
+        let path: Rc<std::path::Path> = PathBuf::from("chain.jsonnet").into();
+        let function = state
+            .evaluate_snippet_raw(path, JSONNET.into())
+            .unwrap_or_else(|e| panic!("the Jsonnet does not evaluate: {}", state.stringify_err(&e)));
+        JsonnetChain { state, function }
+    }
+
+    /// Binds the claims as top-level arguments, calls the function and reads every field.
+    fn run(&self, input: &Input) -> Output {
+        let state = &self.state;
+        for (name, value) in [
+            ("issuerUserId", &input.issuer_user_id),
+            ("identityProvider", &input.identity_provider),
+            ("email", &input.email),
+            ("rolesCsv", &input.roles_csv),
+            ("profileJson", &input.profile_json),
+        ] {
+            state.add_tla_str(name.into(), value.as_str().into());
+        }
+        let result = state.run_in_state(|| -> jrsonnet_evaluator::error::Result<Output> {
+            let Val::Obj(obj) = state.with_tla(self.function.clone())? else { panic!("the chain returns an object") };
+            let field = |name: &str| obj.get(IStr::from(name)).map(|v| v.unwrap_or(Val::Null));
+            let text = |name: &str| -> jrsonnet_evaluator::error::Result<Option<String>> {
+                Ok(match field(name)? {
+                    Val::Str(s) => Some(s.to_string()),
+                    Val::Null => None,
+                    other => panic!("{name} is {other:?}"),
+                })
+            };
+            let roles = match field("roles")? {
+                Val::Arr(items) => (0..items.len())
+                    .map(|i| match items.get(i) {
+                        Ok(Some(Val::Str(s))) => Ok(s.to_string()),
+                        Ok(other) => panic!("a role is {other:?}"),
+                        Err(e) => Err(e),
+                    })
+                    .collect::<Result<_, _>>()?,
+                other => panic!("roles is {other:?}"),
+            };
+            Ok(Output {
+                alternative_security_id: text("alternativeSecurityId")?.unwrap_or_default(),
+                email: text("email")?.unwrap_or_default(),
+                roles,
+                upn: text("upn")?.unwrap_or_default(),
+                is_facebook: matches!(field("isFacebook")?, Val::Bool(true)),
+                authentication_source: text("authenticationSource")?.unwrap_or_default(),
+                display_name: text("displayName")?,
+            })
+        });
+        result.unwrap_or_else(|e| panic!("the Jsonnet fails: {}", state.stringify_err(&e)))
+    }
+}
+
+fn chain(c: &mut Criterion) {
+    let env = env();
+    let input = input();
+    let ief = IefChain::new();
+    let jsonnet = JsonnetChain::new();
+
+    // All three must agree before any of them is timed.
+    let mut bag = ief.bag(&input);
+    ief.run(&mut bag, &env);
+    let expected = hand_written(input.clone());
+    assert_eq!(ief.output(&bag), expected, "ief and hand-written Rust disagree");
+    assert_eq!(jsonnet.run(&input), expected, "Jsonnet and hand-written Rust disagree");
+
+    let mut g = c.benchmark_group("social_chain");
+    g.throughput(Throughput::Elements(1));
+    // Each variant starts from the IdP's claims and ends with all seven outputs.
+    g.bench_function("ief", |b| {
+        b.iter(|| {
+            let mut bag = ief.bag(black_box(&input));
+            ief.run(&mut bag, &env);
+            bag
+        })
+    });
+    g.bench_function("hand_written", |b| b.iter(|| hand_written(black_box(&input).clone())));
+    g.bench_function("jsonnet", |b| b.iter(|| jsonnet.run(black_box(&input))));
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! { name = benches; config = config(); targets = methods, chain }
+criterion_main!(benches);

@@ -1,0 +1,168 @@
+//! `validate`, `merge`, `graph` and `explain`: commands over loaded policy chains.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command as Process, ExitCode, Stdio};
+
+use ief_engine::plan::render;
+use ief_engine::{CompiledPolicy, Diagnostic, EffectivePolicy, PolicySet, SettingsRequest};
+
+use crate::{Format, GraphFormat, PolicyInput, report};
+
+/// Loaded files, the effective policies of their leaves, and every diagnostic found.
+pub(crate) struct Loaded {
+    pub(crate) set: PolicySet,
+    pub(crate) policies: Vec<EffectivePolicy>,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+}
+
+/// Loads the inputs and builds the effective policy of every leaf: the relying-party files,
+/// or, when there are none, the files no other loaded file extends.
+pub(crate) fn load(input: &PolicyInput) -> Loaded {
+    let request = SettingsRequest { environment: input.environment.clone(), file: input.settings.clone() };
+    let set = PolicySet::load(&input.paths, &request);
+    let mut diags = set.diagnostics.clone();
+    let mut leaves: Vec<usize> = set.relying_parties().collect();
+    if leaves.is_empty() {
+        leaves = (0..set.files.len())
+            .filter(|&i| {
+                let id = &set.files[i].policy_id;
+                !set.files.iter().any(|f| f.base.as_ref().is_some_and(|b| b.policy_id.eq_ignore_ascii_case(id)))
+            })
+            .collect();
+    }
+    if let Some(wanted) = &input.policy {
+        leaves.retain(|&i| set.files[i].policy_id.eq_ignore_ascii_case(wanted));
+    }
+    let policies = leaves.into_iter().filter_map(|leaf| EffectivePolicy::build(&set, leaf, &mut diags)).collect();
+    Loaded { diagnostics: diags.into_sorted(), set, policies }
+}
+
+pub(crate) fn validate(input: &PolicyInput, format: Format) -> Result<ExitCode, String> {
+    let loaded = load(input);
+    let diags = &loaded.diagnostics;
+    match format {
+        Format::Json => println!("{}", report::json(diags, &loaded.set.db)),
+        Format::Text => {
+            eprint!("{}", report::text(diags, &loaded.set.db));
+            eprintln!("{} file(s) checked: {}", loaded.set.files.len(), report::summary(diags));
+        }
+    }
+    let failed = diags.iter().any(Diagnostic::is_error) || loaded.set.files.is_empty();
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// The one effective policy a command works on, or a usage error naming the choices.
+fn single(input: &PolicyInput) -> Result<(Loaded, usize), ExitCode> {
+    let loaded = load(input);
+    if loaded.diagnostics.iter().any(Diagnostic::is_error) {
+        eprint!("{}", report::text(&loaded.diagnostics, &loaded.set.db));
+        eprintln!("{}", report::summary(&loaded.diagnostics));
+        return Err(ExitCode::from(1));
+    }
+    match loaded.policies.len() {
+        1 => Ok((loaded, 0)),
+        0 => {
+            eprintln!("error: no relying-party policy among the inputs");
+            Err(ExitCode::from(2))
+        }
+        _ => {
+            let ids: Vec<&str> = loaded.policies.iter().map(|p| p.model.policy_id.as_str()).collect();
+            eprintln!("error: several relying parties are loaded; choose one with --policy ({})", ids.join(", "));
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+pub(crate) fn merge(input: &PolicyInput) -> Result<ExitCode, String> {
+    let (loaded, i) = match single(input) {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    print!("{}", ief_engine::syntax::write_xml(&loaded.policies[i].tree));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn journey_id(policy: &EffectivePolicy, journey: Option<&str>) -> Result<String, String> {
+    if let Some(j) = journey {
+        return Ok(j.to_owned());
+    }
+    policy
+        .model
+        .relying_party
+        .as_ref()
+        .and_then(|rp| rp.default_journey.as_ref())
+        .map(|j| j.value.clone())
+        .ok_or_else(|| "the policy has no DefaultUserJourney; name one with --journey".to_owned())
+}
+
+pub(crate) fn graph(
+    input: &PolicyInput,
+    journey: Option<&str>,
+    format: GraphFormat,
+    output: Option<PathBuf>,
+) -> Result<ExitCode, String> {
+    let (loaded, i) = match single(input) {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    let policy = &loaded.policies[i];
+    let compiled = CompiledPolicy::compile(&policy.model);
+    let id = journey_id(policy, journey)?;
+    let plan = compiled.journey(&id).ok_or_else(|| format!("no user journey or sub journey '{id}'"))?;
+    let bytes = match format {
+        GraphFormat::Dot => render::dot(plan).into_bytes(),
+        GraphFormat::Mermaid => render::mermaid(plan).into_bytes(),
+        GraphFormat::Json => serde_json::to_string_pretty(&render::json(plan)).unwrap_or_default().into_bytes(),
+        GraphFormat::Svg => svg(&render::dot(plan))?,
+    };
+    match output {
+        Some(path) => std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        None => std::io::stdout().write_all(&bytes).map_err(|e| e.to_string())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders DOT with Graphviz's `dot`, which must be installed.
+fn svg(dot: &str) -> Result<Vec<u8>, String> {
+    let mut child = Process::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|_| "SVG needs Graphviz: install it (apt-get install graphviz) or use --format dot".to_owned())?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(dot.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("dot failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(out.stdout)
+}
+
+pub(crate) fn explain(input: &PolicyInput, journey: Option<&str>) -> Result<ExitCode, String> {
+    let (loaded, i) = match single(input) {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    let policy = &loaded.policies[i];
+    let compiled = CompiledPolicy::compile(&policy.model);
+    let id = journey_id(policy, journey)?;
+    let plan = compiled.journey(&id).ok_or_else(|| format!("no user journey or sub journey '{id}'"))?;
+    println!("Policy {} (chain of {} files)", policy.model.policy_id, policy.chain.len());
+    print!("{}", render::explain(&policy.model, plan));
+    // Sub journeys the journey calls, once each.
+    let mut seen = Vec::new();
+    for step in policy.model.journey(&id).into_iter().flat_map(|j| &j.steps) {
+        for c in &step.sub_journeys {
+            if !seen.contains(&c.value) {
+                seen.push(c.value.clone());
+                if let Some(sub) = compiled.journey(&c.value) {
+                    print!("{}", render::explain(&policy.model, sub));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,163 @@
+//! `ief transform list` and `ief transform run`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ief_engine::model::Policy;
+use ief_transforms::{ClaimValue, ClaimsBag, FixedEnv, catalog};
+use serde_json::{Map, Value, json};
+
+use crate::PolicyInput;
+use crate::policy::load;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    input: PolicyInput,
+    /// The ClaimsTransformation Id.
+    #[arg(long)]
+    id: String,
+    /// Input claims as a JSON object mapping ClaimType Ids to values.
+    #[arg(long = "input", value_name = "JSON")]
+    input_json: String,
+    /// Localization language for the localized-string methods.
+    #[arg(long)]
+    lang: Option<String>,
+    /// Folder of policy keys, one file per StorageReferenceId (`B2C_1A_X.txt` holds a secret).
+    #[arg(long)]
+    keys: Option<PathBuf>,
+    /// Pin the clock (ISO 8601), for reproducible output.
+    #[arg(long)]
+    now: Option<String>,
+    /// Seed of the random source.
+    #[arg(long, default_value_t = 0)]
+    seed: u8,
+}
+
+pub(crate) fn list() -> Result<ExitCode, String> {
+    let mut methods: Vec<_> = catalog::methods().collect();
+    methods.sort_by_key(|m| (m.signature.family, m.signature.method));
+    for m in methods {
+        println!("{:<17} {}", m.signature.family.as_str(), m.signature);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Bad input: diagnostics or a message on stderr, exit 2.
+fn bad_input(message: String) -> Result<ExitCode, String> {
+    eprintln!("error: {message}");
+    Ok(ExitCode::from(2))
+}
+
+pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
+    let loaded = load(&args.input);
+    if loaded.diagnostics.iter().any(|d| d.is_error()) {
+        eprint!("{}", crate::report::text(&loaded.diagnostics, &loaded.set.db));
+        return Ok(ExitCode::from(2));
+    }
+    let found = loaded.policies.iter().find_map(|p| p.model.transformation(&args.id).map(|ct| (&p.model, ct)));
+    let Some((policy, ct)) = found else {
+        return bad_input(format!("no ClaimsTransformation with Id '{}' in the policy", args.id));
+    };
+    let index = policy.transformations.iter().position(|t| t.id.value == args.id).unwrap_or_default();
+    let compiled = ief_engine::CompiledPolicy::compile(policy);
+    let Some(Some(transform)) = compiled.transforms.get(index) else {
+        return bad_input(format!("ClaimsTransformation '{}' does not compile", args.id));
+    };
+
+    let input: Map<String, Value> = match serde_json::from_str(&args.input_json) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return bad_input("--input must be a JSON object".to_owned()),
+        Err(e) => return bad_input(format!("--input is not JSON: {e}")),
+    };
+    let mut bag = ClaimsBag::with_capacity(policy.claim_types.len());
+    for (name, value) in &input {
+        let (Some(id), Some(ct)) = (policy.claim_id(name), policy.claim(name)) else {
+            return bad_input(format!("'{name}' is not a ClaimType of the policy"));
+        };
+        let Some(data_type) = ct.data_type else {
+            return bad_input(format!("ClaimType '{name}' has no known DataType"));
+        };
+        match ClaimValue::from_json(data_type, value) {
+            Ok(v) => bag.set(id, v),
+            Err(e) => return bad_input(format!("claim '{name}': {e}")),
+        }
+    }
+    let env = environment(policy, args)?;
+    match transform.run(&mut bag, &env) {
+        Ok(()) => {
+            let mut out = Map::new();
+            for o in &ct.outputs {
+                if let Some(v) = policy.claim_id(&o.claim.value).and_then(|id| bag.get(id)) {
+                    out.insert(o.claim.value.clone(), v.to_json());
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&json!({ "output_claims": out })).unwrap_or_default());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let error = json!({"error": {"code": e.code.as_str(), "message": e.message, "user_message_key": e.user_message_key}});
+            println!("{}", serde_json::to_string_pretty(&error).unwrap_or_default());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Clock, randomness, keys and localized strings for a command-line run.
+fn environment(policy: &Policy, args: &RunArgs) -> Result<FixedEnv, String> {
+    let now = match &args.now {
+        Some(text) => {
+            ief_transforms::value::parse_date_time(text).ok_or_else(|| format!("--now '{text}' is not ISO 8601"))?
+        }
+        None => chrono::Utc::now().naive_utc(),
+    };
+    let mut env = FixedEnv { now, seed: args.seed, ..FixedEnv::default() };
+    if let Some(dir) = &args.keys {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("--keys {}: {e}", dir.display()))?;
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.extension().is_some_and(|x| x == "txt") {
+                if let (Some(stem), Ok(text)) = (path.file_stem(), std::fs::read_to_string(&path)) {
+                    env.keys.insert(stem.to_string_lossy().into_owned(), text.trim().as_bytes().to_vec());
+                }
+            }
+        }
+    }
+    env.expressions = HashMap::from([
+        ("RelyingPartyTenantId".to_owned(), policy.tenant_id.clone()),
+        ("TrustFrameworkTenantId".to_owned(), policy.tenant_id.clone()),
+    ]);
+    if let Some(loc) = &policy.localization {
+        let lang = args.lang.clone().or_else(|| loc.default_language.clone()).unwrap_or_else(|| "en".to_owned());
+        // Resources a content definition maps to the language, else those named `*.{lang}`.
+        let mut ids: Vec<&str> = policy
+            .content_definitions
+            .iter()
+            .flat_map(|c| c.localized_resources.iter())
+            .filter(|(l, _)| l.eq_ignore_ascii_case(&lang))
+            .map(|(_, r)| r.as_str())
+            .collect();
+        if ids.is_empty() {
+            let suffix = format!(".{}", lang.to_lowercase());
+            ids =
+                loc.resources.iter().map(|r| r.id.as_str()).filter(|id| id.to_lowercase().ends_with(&suffix)).collect();
+        }
+        for r in loc.resources.iter().filter(|r| ids.contains(&r.id.as_str())) {
+            for (t, e, s, text) in &r.strings {
+                env.strings.insert((t.clone(), e.clone(), s.clone()), text.clone());
+            }
+            for (t, e, _, items) in &r.collections {
+                env.collections.insert((t.clone(), e.clone()), items.clone());
+            }
+        }
+    }
+    for ct in &policy.claim_types {
+        let Some(r) = &ct.restriction else { continue };
+        let key = ("ClaimType".to_owned(), ct.id.value.clone());
+        if !r.enumerations.is_empty() && !env.collections.contains_key(&key) {
+            env.collections.insert(key, r.enumerations.iter().map(|(t, v, _)| (t.clone(), v.clone())).collect());
+        }
+    }
+    Ok(env)
+}

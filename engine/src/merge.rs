@@ -1,0 +1,388 @@
+//! Folding a BasePolicy chain into one effective policy tree, the way B2C assembles it: keyed,
+//! element-wise deep merge, root file first, relying-party file last. Elements keep the spans of
+//! the file that wrote them, so later diagnostics point at the right file.
+
+use crate::syntax::Element;
+
+/// Merges `chain` (root first) into one tree. The result carries the leaf's root attributes and
+/// no `BasePolicy`.
+pub fn merge_chain<'a>(chain: impl IntoIterator<Item = &'a Element>) -> Option<Element> {
+    let mut iter = chain.into_iter();
+    let mut merged = iter.next()?.clone();
+    for overlay in iter {
+        merge_element(&mut merged, overlay, Rule::Deep);
+    }
+    merged.children.retain(|c| c.name != "BasePolicy");
+    Some(merged)
+}
+
+/// How an element's children combine with an overlay's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rule {
+    /// Attributes and text of the overlay win; children merge by their own rules.
+    Deep,
+    /// The overlay's element replaces the base's whole.
+    Replace,
+}
+
+/// A keyed list: items with the same key merge, new ones are added.
+#[derive(Clone, Copy, Debug)]
+enum List {
+    /// Key is an attribute; items merge with `item_rule`.
+    ByAttr(&'static [&'static str], Rule),
+    /// Claim lists: keyed by claim; the child's order wins when it re-lists every base item.
+    Claims,
+    /// Concatenated, duplicates kept (ValidationTechnicalProfiles).
+    Concat,
+    /// Keyed by text; `MergeBehavior` on the list decides (SupportedLanguages).
+    ByTextWithBehavior,
+    /// Items keyed by an attribute; `MergeBehavior` on the list decides (Restriction).
+    ByAttrWithBehavior(&'static str),
+}
+
+/// The merge rule for the children of `parent` named `child`.
+fn list_rule(parent: &str, child: &str) -> Option<List> {
+    Some(match (parent, child) {
+        ("ClaimsSchema", "ClaimType") => List::ByAttr(&["Id"], Rule::Deep),
+        ("Predicates", "Predicate")
+        | ("InputValidations", "InputValidation")
+        | ("PredicateValidations", "PredicateValidation")
+        | ("ClaimsTransformations", "ClaimsTransformation") => List::ByAttr(&["Id"], Rule::Replace),
+        ("ContentDefinitions", "ContentDefinition")
+        | ("DisplayControls", "DisplayControl")
+        | ("ClientDefinitions", "ClientDefinition")
+        | ("Localization", "LocalizedResources")
+        | ("UserJourneys", "UserJourney")
+        | ("SubJourneys", "SubJourney")
+        | ("ClaimsExchanges", "ClaimsExchange")
+        | ("DocumentReferences", "DocumentReference") => List::ByAttr(&["Id"], Rule::Deep),
+        ("Endpoints", "Endpoint") => List::ByAttr(&["Id"], Rule::Replace),
+        ("LocalizedResourcesReferences", "LocalizedResourcesReference") => List::ByAttrWithBehavior("Language"),
+        ("LocalizedStrings", "LocalizedString") => {
+            List::ByAttr(&["ElementType", "ElementId", "StringId"], Rule::Replace)
+        }
+        ("LocalizedCollections", "LocalizedCollection") => {
+            List::ByAttr(&["ElementType", "ElementId", "TargetCollection"], Rule::Replace)
+        }
+        ("SupportedLanguages", "SupportedLanguage") => List::ByTextWithBehavior,
+        ("Restriction", "Enumeration") => List::ByAttrWithBehavior("Value"),
+        ("Metadata", "Item") => List::ByAttr(&["Key"], Rule::Replace),
+        ("CryptographicKeys", "Key") => List::ByAttr(&["Id"], Rule::Replace),
+        ("InputClaims" | "OutputClaims" | "PersistedClaims" | "DisplayClaims", _) => List::Claims,
+        ("InputClaimsTransformations" | "OutputClaimsTransformations", _) => {
+            List::ByAttr(&["ReferenceId"], Rule::Replace)
+        }
+        ("ValidationTechnicalProfiles", _) => List::Concat,
+        ("OrchestrationSteps", "OrchestrationStep") => List::ByAttr(&["Order"], Rule::Deep),
+        ("ClaimsProviderSelections", "ClaimsProviderSelection") => {
+            List::ByAttr(&["TargetClaimsExchangeId", "ValidationClaimsExchangeId"], Rule::Replace)
+        }
+        ("JourneyList", "Candidate") => List::ByAttr(&["SubJourneyReferenceId"], Rule::Replace),
+        ("AuthorizationTechnicalProfiles", _) => List::ByAttr(&["ReferenceId"], Rule::Replace),
+        ("ContentDefinitionParameters", "Parameter") => List::ByAttr(&["Name"], Rule::Replace),
+        _ => return None,
+    })
+}
+
+/// Elements replaced whole when an overlay has them (single-valued, or lists the docs treat as a unit).
+fn replaced_whole(parent: &str, child: &str) -> bool {
+    matches!(
+        (parent, child),
+        ("OrchestrationStep", "Preconditions")
+            | (_, "Protocol")
+            | (_, "SubjectNamingInfo")
+            | (_, "IncludeTechnicalProfile")
+            | (_, "UseTechnicalProfileForSessionManagement")
+            | (_, "DefaultUserJourney")
+            | (_, "Pattern")
+    )
+}
+
+fn merge_element(base: &mut Element, overlay: &Element, rule: Rule) {
+    if rule == Rule::Replace {
+        *base = overlay.clone();
+        return;
+    }
+    for a in &overlay.attributes {
+        match base.attributes.iter_mut().find(|b| b.name == a.name) {
+            Some(b) => *b = a.clone(),
+            None => base.attributes.push(a.clone()),
+        }
+    }
+    if overlay.text.is_some() {
+        base.text.clone_from(&overlay.text);
+        base.text_span = overlay.text_span;
+    }
+    if base.name == "ClaimsProviders" {
+        merge_claims_providers(base, overlay);
+        return;
+    }
+    let parent = base.name.clone();
+    let mut i = 0;
+    while i < overlay.children.len() {
+        let child_name = overlay.children[i].name.as_str();
+        match list_rule(&parent, child_name) {
+            Some(list) => {
+                // A list's items are consecutive children with the same name.
+                let end = overlay.children[i..]
+                    .iter()
+                    .position(|c| c.name != child_name)
+                    .map_or(overlay.children.len(), |n| i + n);
+                let behavior = overlay.attr("MergeBehavior").unwrap_or("ReplaceAll");
+                merge_list(base, &overlay.children[i..end], child_name, list, behavior);
+                i = end;
+            }
+            None => {
+                let child = &overlay.children[i];
+                match base.children.iter_mut().find(|c| c.name == child.name) {
+                    Some(existing) if replaced_whole(&parent, &child.name) => *existing = child.clone(),
+                    Some(existing) => merge_element(existing, child, Rule::Deep),
+                    None => insert_in_schema_order(base, child.clone()),
+                }
+                i += 1;
+            }
+        }
+    }
+}
+
+fn key_of(el: &Element, attrs: &[&str]) -> Option<Vec<String>> {
+    let key: Vec<String> = attrs.iter().filter_map(|a| el.attr(a).map(str::to_owned)).collect();
+    (!key.is_empty()).then_some(key)
+}
+
+fn claim_key(el: &Element) -> Option<String> {
+    el.attr("ClaimTypeReferenceId")
+        .or_else(|| el.attr("DisplayControlReferenceId"))
+        .or_else(|| el.attr("ReferenceId"))
+        .map(str::to_owned)
+}
+
+fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, behavior: &str) {
+    match list {
+        List::Concat => base.children.extend(items.iter().cloned()),
+        List::ByAttr(attrs, rule) => {
+            for item in items {
+                let key = key_of(item, attrs);
+                let existing = key.as_ref().and_then(|k| {
+                    base.children.iter_mut().find(|c| c.name == name && key_of(c, attrs).as_ref() == Some(k))
+                });
+                match existing {
+                    Some(e) => merge_element(e, item, rule),
+                    None => base.children.push(item.clone()),
+                }
+            }
+        }
+        List::Claims => {
+            let base_keys: Vec<Option<String>> = base.children.iter().map(claim_key).collect();
+            let relists_all = !base_keys.is_empty()
+                && base_keys.iter().all(|k| k.is_some() && items.iter().any(|i| claim_key(i) == *k));
+            if relists_all {
+                // The author listed the entire list to set its order (Microsoft's "add a claim" guide).
+                let mut merged = Vec::with_capacity(items.len());
+                for item in items {
+                    let mut m = base
+                        .children
+                        .iter()
+                        .find(|c| claim_key(c) == claim_key(item))
+                        .cloned()
+                        .unwrap_or_else(|| item.clone());
+                    merge_element(&mut m, item, Rule::Deep);
+                    merged.push(m);
+                }
+                base.children = merged;
+            } else {
+                for item in items {
+                    let k = claim_key(item);
+                    match base.children.iter_mut().find(|c| k.is_some() && claim_key(c) == k) {
+                        Some(e) => merge_element(e, item, Rule::Deep),
+                        None => base.children.push(item.clone()),
+                    }
+                }
+            }
+        }
+        List::ByTextWithBehavior | List::ByAttrWithBehavior(_) => {
+            let key = |e: &Element| match list {
+                List::ByAttrWithBehavior(a) => e.attr(a).map(str::to_owned),
+                _ => e.text.clone(),
+            };
+            match behavior {
+                "Append" | "Prepend" => {
+                    let fresh: Vec<Element> = items
+                        .iter()
+                        .filter(|i| !base.children.iter().any(|c| c.name == name && key(c) == key(i)))
+                        .cloned()
+                        .collect();
+                    for item in items {
+                        if let Some(e) = base.children.iter_mut().find(|c| c.name == name && key(c) == key(item)) {
+                            *e = item.clone();
+                        }
+                    }
+                    let at = if behavior == "Prepend" {
+                        base.children.iter().position(|c| c.name == name).unwrap_or(base.children.len())
+                    } else {
+                        base.children.iter().rposition(|c| c.name == name).map_or(base.children.len(), |p| p + 1)
+                    };
+                    base.children.splice(at..at, fresh);
+                }
+                _ => {
+                    let at = base.children.iter().position(|c| c.name == name).unwrap_or(base.children.len());
+                    base.children.retain(|c| c.name != name);
+                    let at = at.min(base.children.len());
+                    base.children.splice(at..at, items.iter().cloned());
+                }
+            }
+        }
+    }
+}
+
+/// TechnicalProfiles merge by Id across the whole chain, whatever ClaimsProvider wraps them.
+fn merge_claims_providers(base: &mut Element, overlay: &Element) {
+    for provider in overlay.children_named("ClaimsProvider") {
+        let mut fresh = provider.clone();
+        if let Some(tps) = fresh.child_mut("TechnicalProfiles") {
+            tps.children.retain(|tp| {
+                let Some(id) = tp.attr("Id") else { return true };
+                match find_profile(base, id) {
+                    Some(existing) => {
+                        merge_element(existing, tp, Rule::Deep);
+                        false
+                    }
+                    None => true,
+                }
+            });
+        }
+        let has_new = fresh.child("TechnicalProfiles").is_some_and(|t| !t.children.is_empty());
+        if !has_new {
+            continue;
+        }
+        let display = provider.child_text("DisplayName");
+        let same = base
+            .children
+            .iter_mut()
+            .find(|p| p.name == "ClaimsProvider" && display.is_some() && p.child_text("DisplayName") == display);
+        match same.and_then(|p| p.child_mut("TechnicalProfiles")) {
+            Some(tps) => {
+                if let Some(new) = fresh.child("TechnicalProfiles") {
+                    tps.children.extend(new.children.iter().cloned());
+                }
+            }
+            None => base.children.push(fresh),
+        }
+    }
+}
+
+fn find_profile<'a>(providers: &'a mut Element, id: &str) -> Option<&'a mut Element> {
+    providers
+        .children
+        .iter_mut()
+        .filter(|p| p.name == "ClaimsProvider")
+        .flat_map(|p| p.children.iter_mut().filter(|c| c.name == "TechnicalProfiles"))
+        .flat_map(|tps| tps.children.iter_mut())
+        .find(|tp| tp.attr("Id") == Some(id))
+}
+
+/// Inserts a child the base lacks where the schema's sequence puts it, so the merged document
+/// stays schema-ordered.
+fn insert_in_schema_order(parent: &mut Element, child: Element) {
+    let order = child_order(&parent.name);
+    let rank = |name: &str| order.iter().position(|n| *n == name);
+    let Some(r) = rank(&child.name) else {
+        parent.children.push(child);
+        return;
+    };
+    let at =
+        parent.children.iter().position(|c| rank(&c.name).is_some_and(|cr| cr > r)).unwrap_or(parent.children.len());
+    parent.children.insert(at, child);
+}
+
+/// Child order of the containers that overlays commonly extend ([xsd] sequences).
+fn child_order(parent: &str) -> &'static [&'static str] {
+    match parent {
+        "TrustFrameworkPolicy" => &[
+            "BasePolicy",
+            "PolicyConstraints",
+            "Contacts",
+            "DocumentReferences",
+            "BuildingBlocks",
+            "ClaimsProviders",
+            "UserJourneys",
+            "SubJourneys",
+            "RelyingParty",
+        ],
+        "BuildingBlocks" => &[
+            "ClaimsSchema",
+            "Predicates",
+            "InputValidations",
+            "PredicateValidations",
+            "ClaimsTransformations",
+            "ClientDefinitions",
+            "ContentDefinitions",
+            "Localization",
+            "DisplayControls",
+        ],
+        "ClaimType" => &[
+            "DisplayName",
+            "DataType",
+            "DefaultPartnerClaimTypes",
+            "Mask",
+            "AdminHelpText",
+            "UserHelpText",
+            "UserInputType",
+            "Restriction",
+            "InputValidationReference",
+            "PredicateValidationReference",
+        ],
+        "TechnicalProfile" => &[
+            "Domain",
+            "DisplayName",
+            "Description",
+            "Protocol",
+            "InputTokenFormat",
+            "OutputTokenFormat",
+            "AssuranceLevelOfOutputClaims",
+            "RequiredAssuranceLevelsOfInputClaims",
+            "SubjectAuthenticationRequirements",
+            "Metadata",
+            "CryptographicKeys",
+            "Suppressions",
+            "PreferredBinding",
+            "IncludeInSso",
+            "InputTokenSources",
+            "InputClaimsTransformations",
+            "InputClaims",
+            "DisplayClaims",
+            "PersistedClaims",
+            "OutputClaims",
+            "OutputClaimsTransformations",
+            "ValidationTechnicalProfiles",
+            "SubjectNamingInfo",
+            "Extensions",
+            "IncludeClaimsFromTechnicalProfile",
+            "IncludeTechnicalProfile",
+            "UseTechnicalProfileForSessionManagement",
+            "ErrorHandlers",
+            "EnabledForUserJourneys",
+        ],
+        "UserJourney" | "SubJourney" => &[
+            "AssuranceLevel",
+            "PreserveOriginalAssertion",
+            "Authorization",
+            "OrchestrationSteps",
+            "ClientDefinition",
+            "CryptographicKeys",
+        ],
+        "OrchestrationStep" => &["Preconditions", "ClaimsProviderSelections", "ClaimsExchanges", "JourneyList"],
+        "RelyingParty" => &["DefaultUserJourney", "Endpoints", "UserJourneyBehaviors", "TechnicalProfile"],
+        "ContentDefinition" => &["LoadUri", "RecoveryUri", "DataUri", "Metadata", "LocalizedResourcesReferences"],
+        "ClaimsProvider" => &["Domain", "DisplayName", "TechnicalProfiles"],
+        _ => &[],
+    }
+}
+
+/// `overlay` layered on a copy of `base`, with the same rules as inheritance
+/// (IncludeTechnicalProfile).
+pub fn layer(base: &Element, overlay: &Element) -> Element {
+    let mut out = base.clone();
+    merge_element(&mut out, overlay, Rule::Deep);
+    out
+}

@@ -1,0 +1,197 @@
+//! `{Settings:Name}` placeholders, filled from an `appsettings.json` in the format of the B2C
+//! VS Code extension: `{"Environments": [{"Name", "Tenant", "PolicySettings": {...}}]}`.
+
+use std::path::{Path, PathBuf};
+
+use crate::diag::{Code, Diagnostic, Diagnostics, did_you_mean};
+use crate::source::{FileId, SourceDb, Span};
+use crate::syntax::Element;
+
+pub const SETTINGS_FILE: &str = "appsettings.json";
+
+/// The chosen environment's values. `Tenant`, `Environment` and `Name` are available as settings
+/// beside `PolicySettings`, as the extension makes them.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: String,
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    name: String,
+    value: String,
+    span: Span,
+    /// Only `PolicySettings` entries are reported when unused.
+    report_unused: bool,
+    used: bool,
+}
+
+/// What the caller asked for: an environment and, optionally, an explicit settings file.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsRequest {
+    pub environment: Option<String>,
+    pub file: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Reads `path` and selects `environment`. Problems are diagnostics on the settings file.
+    pub fn load(db: &mut SourceDb, path: &Path, environment: &str) -> Result<Settings, Diagnostic> {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let file = db.add(path.to_path_buf(), text);
+        let text = &db.file(file).text;
+        let whole = Span::new(file, 0, 0);
+        let json: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            let offset = offset_of_line_col(text, e.line(), e.column());
+            Diagnostic::new(Code::SettingsFile, Span::new(file, offset, offset + 1), e.to_string())
+        })?;
+        let envs = json.get("Environments").and_then(|e| e.as_array()).ok_or_else(|| {
+            Diagnostic::new(Code::SettingsFile, whole, "appsettings.json has no \"Environments\" array")
+        })?;
+        let names: Vec<&str> = envs.iter().filter_map(|e| e.get("Name")?.as_str()).collect();
+        let env =
+            envs.iter().find(|e| e.get("Name").and_then(|n| n.as_str()) == Some(environment)).ok_or_else(|| {
+                let d = Diagnostic::new(
+                    Code::SettingsFile,
+                    whole,
+                    format!("environment '{environment}' is not defined in appsettings.json"),
+                );
+                match did_you_mean(environment, names.iter().copied()) {
+                    Some(s) => d.with_help(format!("did you mean '{s}'?")),
+                    None => d.with_help(format!("defined environments: {}", names.join(", "))),
+                }
+            })?;
+        let env_start = text.find(&format!("\"{environment}\"")).unwrap_or(0);
+        let span_of = |key: &str| {
+            let needle = format!("\"{key}\"");
+            let at = text[env_start..].find(&needle).map_or(env_start, |i| env_start + i);
+            Span::new(file, at, at + needle.len())
+        };
+        let mut entries = Vec::new();
+        let mut push = |name: &str, value: String, report_unused: bool| {
+            entries.push(Entry { name: name.to_owned(), value, span: span_of(name), report_unused, used: false });
+        };
+        push("Environment", environment.to_owned(), false);
+        if let Some(t) = env.get("Tenant").and_then(|t| t.as_str()) {
+            push("Tenant", t.to_owned(), false);
+        }
+        if let Some(settings) = env.get("PolicySettings").and_then(|s| s.as_object()) {
+            for (k, v) in settings {
+                let value = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                push(k, value, true);
+            }
+        }
+        Ok(Settings { environment: environment.to_owned(), entries })
+    }
+
+    /// Finds the settings file: the explicit one, or `appsettings.json` beside the given paths.
+    pub fn locate(request: &SettingsRequest, paths: &[PathBuf]) -> Option<PathBuf> {
+        if let Some(f) = &request.file {
+            return Some(f.clone());
+        }
+        paths.iter().find_map(|p| {
+            let dir = if p.is_dir() { p.as_path() } else { p.parent()? };
+            let candidate = dir.join(SETTINGS_FILE);
+            candidate.is_file().then_some(candidate)
+        })
+    }
+
+    /// Replaces placeholders in every attribute value and text of the tree.
+    pub fn substitute(&mut self, root: &mut Element, diags: &mut Diagnostics) {
+        substitute(root, &mut |name, span| {
+            let Some(e) = self.entries.iter_mut().find(|e| e.name == name) else {
+                let known: Vec<&str> = self.entries.iter().map(|e| e.name.as_str()).collect();
+                let mut d = Diagnostic::new(
+                    Code::UnknownSetting,
+                    span,
+                    format!("setting '{name}' is not defined for environment '{}'", self.environment),
+                );
+                if let Some(s) = did_you_mean(name, known) {
+                    d = d.with_help(format!("did you mean '{s}'?"));
+                }
+                diags.push(d);
+                return None;
+            };
+            e.used = true;
+            Some(e.value.clone())
+        });
+    }
+
+    /// Settings of `PolicySettings` that no placeholder used.
+    pub fn report_unused(&self, diags: &mut Diagnostics) {
+        for e in self.entries.iter().filter(|e| e.report_unused && !e.used) {
+            diags.push(Diagnostic::new(
+                Code::UnusedSetting,
+                e.span,
+                format!("setting '{}' of environment '{}' is never used", e.name, self.environment),
+            ));
+        }
+    }
+
+    pub fn file(&self) -> Option<FileId> {
+        self.entries.first().map(|e| e.span.file)
+    }
+}
+
+/// Reports placeholders when no environment was chosen.
+pub fn report_unfilled(root: &mut Element, diags: &mut Diagnostics) {
+    substitute(root, &mut |name, span| {
+        diags.push(
+            Diagnostic::new(Code::UnknownSetting, span, format!("setting '{name}' needs an environment"))
+                .with_help(format!("pass --env NAME to fill placeholders from {SETTINGS_FILE}")),
+        );
+        None
+    });
+}
+
+const PREFIX: &str = "{Settings:";
+
+fn substitute(el: &mut Element, lookup: &mut dyn FnMut(&str, Span) -> Option<String>) {
+    for a in &mut el.attributes {
+        if let Some(v) = fill(&a.value, a.value_span, lookup) {
+            a.value = v;
+        }
+    }
+    if let Some(t) = &el.text {
+        if let Some(v) = fill(t, el.text_span, lookup) {
+            el.text = Some(v);
+        }
+    }
+    for c in &mut el.children {
+        substitute(c, lookup);
+    }
+}
+
+fn fill(text: &str, span: Span, lookup: &mut dyn FnMut(&str, Span) -> Option<String>) -> Option<String> {
+    if !text.contains(PREFIX) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut consumed = 0usize;
+    while let Some(i) = rest.find(PREFIX) {
+        let Some(close) = rest[i..].find('}') else { break };
+        let name = &rest[i + PREFIX.len()..i + close];
+        out.push_str(&rest[..i]);
+        // Spans point at the placeholder when the value was written without escapes.
+        let at = span.start as usize + consumed + i;
+        let ph = Span::new(span.file, at, at + close + 1);
+        let ph = if ph.end <= span.end { ph } else { span };
+        match lookup(name, ph) {
+            Some(v) => out.push_str(&v),
+            None => out.push_str(&rest[i..=i + close]),
+        }
+        consumed += i + close + 1;
+        rest = &rest[i + close + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+fn offset_of_line_col(text: &str, line: usize, column: usize) -> usize {
+    let line_start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    (line_start + column.saturating_sub(1)).min(text.len())
+}

@@ -1,0 +1,515 @@
+//! The spanned element tree of a policy file. Parsing never fails: it returns the tree it could
+//! build and the diagnostics it found.
+
+use std::borrow::Cow;
+
+use quick_xml::XmlVersion;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::reader::Reader;
+
+use crate::diag::{Code, Diagnostic};
+use crate::source::{FileId, Span};
+
+/// B2C's limit on one policy file.
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+
+/// The policy namespace; every element of a policy lives in it.
+pub const POLICY_NAMESPACE: &str = "http://schemas.microsoft.com/online/cpim/schemas/2013/06";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attribute {
+    pub name: String,
+    pub value: String,
+    pub name_span: Span,
+    pub value_span: Span,
+}
+
+/// An element with its attributes, child elements and text. Comments and processing
+/// instructions are not kept; mixed content does not occur in policies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Element {
+    /// Local name (a namespace prefix, if any, is dropped).
+    pub name: String,
+    pub attributes: Vec<Attribute>,
+    pub children: Vec<Element>,
+    /// Concatenated character data, trimmed; `None` when there is none.
+    pub text: Option<String>,
+    /// Span of the text, or of the whole element when there is no text.
+    pub text_span: Span,
+    /// From `<` of the start tag to `>` of the end tag.
+    pub span: Span,
+    /// The name in the start tag.
+    pub name_span: Span,
+}
+
+impl Element {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attributes.iter().find(|a| a.name == name).map(|a| a.value.as_str())
+    }
+
+    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+
+    /// The span of an attribute's value, or of the element's name when the attribute is absent.
+    pub fn attr_span(&self, name: &str) -> Span {
+        self.attribute(name).map_or(self.name_span, |a| a.value_span)
+    }
+
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    pub fn child_mut(&mut self, name: &str) -> Option<&mut Element> {
+        self.children.iter_mut().find(|c| c.name == name)
+    }
+
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// Children of the first child called `list` that are called `item`
+    /// (`<InputClaims><InputClaim/>...`).
+    pub fn items<'a>(&'a self, list: &'a str, item: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.child(list).into_iter().flat_map(move |l| l.children_named(item))
+    }
+
+    pub fn text(&self) -> &str {
+        self.text.as_deref().unwrap_or("")
+    }
+
+    pub fn child_text(&self, name: &str) -> Option<&str> {
+        self.child(name).and_then(|c| c.text.as_deref())
+    }
+
+    pub fn set_attr(&mut self, name: &str, value: String) {
+        match self.attributes.iter_mut().find(|a| a.name == name) {
+            Some(a) => a.value = value,
+            None => self.attributes.push(Attribute {
+                name: name.to_owned(),
+                value,
+                name_span: self.name_span,
+                value_span: self.name_span,
+            }),
+        }
+    }
+}
+
+/// Parses one file. `None` when no root element could be read.
+pub fn parse(file: FileId, text: &str) -> (Option<Element>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    if text.len() > MAX_FILE_BYTES {
+        diags.push(
+            Diagnostic::new(
+                Code::FileTooLarge,
+                Span::new(file, 0, 0),
+                format!("the file is {} KB; B2C accepts at most 1,024 KB per policy file", text.len() / 1024),
+            )
+            .with_help("split the policy into a base and an extension file"),
+        );
+        return (None, diags);
+    }
+    let mut parser = Parser { file, text, reader: Reader::from_str(text), stack: Vec::new(), root: None, diags };
+    parser.reader.config_mut().check_end_names = true;
+    parser.run();
+    let Parser { root, mut diags, .. } = parser;
+    if diags.iter().any(|d| d.code == Code::DtdRefused) {
+        return (None, diags);
+    }
+    if root.is_none() && diags.is_empty() {
+        diags.push(Diagnostic::new(Code::XmlSyntax, Span::new(file, 0, 0), "the file has no root element"));
+    }
+    (root, diags)
+}
+
+struct Parser<'t> {
+    file: FileId,
+    text: &'t str,
+    reader: Reader<&'t [u8]>,
+    stack: Vec<(Element, String)>,
+    root: Option<Element>,
+    diags: Vec<Diagnostic>,
+}
+
+impl<'t> Parser<'t> {
+    fn span(&self, start: u64, end: u64) -> Span {
+        Span::new(self.file, start as usize, end as usize)
+    }
+
+    /// Byte offset of a slice that borrows from the input.
+    fn offset_of(&self, s: &str) -> Option<usize> {
+        let base = self.text.as_ptr() as usize;
+        let p = s.as_ptr() as usize;
+        (p >= base && p + s.len() <= base + self.text.len()).then(|| p - base)
+    }
+
+    fn run(&mut self) {
+        loop {
+            let start = self.reader.buffer_position();
+            let event = match self.reader.read_event() {
+                Ok(e) => e,
+                Err(e) => {
+                    let at = self.reader.error_position();
+                    let message = e.to_string();
+                    self.diags.push(Diagnostic::new(Code::XmlSyntax, self.span(at, at + 1), message));
+                    return;
+                }
+            };
+            let end = self.reader.buffer_position();
+            match event {
+                Event::Start(tag) => {
+                    let el = self.open(&tag, start, end);
+                    let raw = tag.name().as_ref().to_owned();
+                    self.stack.push((el, raw));
+                }
+                Event::Empty(tag) => {
+                    let mut el = self.open(&tag, start, end);
+                    el.span = self.span(start, end);
+                    el.text_span = el.span;
+                    self.close(el);
+                }
+                Event::End(_) => {
+                    if let Some((mut el, _)) = self.stack.pop() {
+                        el.span.end = end as u32;
+                        if el.text.is_none() {
+                            el.text_span = el.span;
+                        }
+                        self.close(el);
+                    }
+                }
+                Event::Text(t) => {
+                    let content = t.xml_content(XmlVersion::Implicit1_0);
+                    self.add_text(&content, start, end);
+                }
+                Event::CData(t) => {
+                    let content: &str = &t;
+                    let content = content.to_owned();
+                    self.add_text(&content, start, end);
+                }
+                Event::GeneralRef(r) => {
+                    let resolved = match r.resolve_char_ref() {
+                        Ok(Some(c)) => Some(c.to_string()),
+                        Ok(None) => predefined_entity(&r).map(str::to_owned),
+                        Err(_) => None,
+                    };
+                    match resolved {
+                        Some(s) => self.add_text(&s, start, end),
+                        None => self.diags.push(
+                            Diagnostic::new(
+                                Code::XmlSyntax,
+                                self.span(start, end),
+                                format!("unknown entity reference '&{};'", &*r),
+                            )
+                            .with_help("only the five predefined XML entities and character references are allowed"),
+                        ),
+                    }
+                }
+                Event::DocType(_) => {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::DtdRefused,
+                            self.span(start, end),
+                            "a DOCTYPE declaration is not allowed",
+                        )
+                        .with_help("remove the <!DOCTYPE ...> block; ief never expands entities"),
+                    );
+                    return;
+                }
+                Event::Eof => {
+                    if let Some((el, _)) = self.stack.last() {
+                        let d = Diagnostic::new(
+                            Code::XmlSyntax,
+                            el.name_span,
+                            format!("element '{}' is not closed before the end of the file", el.name),
+                        );
+                        self.diags.push(d);
+                    }
+                    return;
+                }
+                Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+            }
+        }
+    }
+
+    fn open(&mut self, tag: &BytesStart<'_>, start: u64, end: u64) -> Element {
+        let qname = tag.name();
+        let raw_name = qname.as_ref().to_owned();
+        let local = raw_name.rsplit(':').next().unwrap_or(&raw_name).to_owned();
+        let name_start = start as usize + 1;
+        let name_span = Span::new(self.file, name_start, name_start + raw_name.len());
+        let mut attributes = Vec::new();
+        for attr in tag.attributes() {
+            let attr = match attr {
+                Ok(a) => a,
+                Err(e) => {
+                    self.diags.push(Diagnostic::new(Code::XmlSyntax, self.span(start, end), e.to_string()));
+                    continue;
+                }
+            };
+            let key = attr.key.as_ref().to_owned();
+            let raw_value: &str = match &attr.value {
+                Cow::Borrowed(v) => v,
+                Cow::Owned(v) => v.as_str(),
+            };
+            let value_start = self.offset_of(raw_value);
+            let key_start = self.offset_of_key(&attr.key, start as usize, end as usize, &key);
+            let value = match attr.normalized_value(XmlVersion::Implicit1_0) {
+                Ok(v) => v.into_owned(),
+                Err(e) => {
+                    let at = value_start.unwrap_or(start as usize);
+                    self.diags.push(Diagnostic::new(
+                        Code::XmlSyntax,
+                        Span::new(self.file, at, at + raw_value.len()),
+                        format!("attribute '{key}': {e}"),
+                    ));
+                    raw_value.to_owned()
+                }
+            };
+            let value_span = match value_start {
+                Some(at) => Span::new(self.file, at, at + raw_value.len()),
+                None => name_span,
+            };
+            let name_span = Span::new(self.file, key_start, key_start + key.len());
+            let name = key.rsplit(':').next().filter(|_| !key.starts_with("xmlns")).unwrap_or(&key).to_owned();
+            attributes.push(Attribute { name, value, name_span, value_span });
+        }
+        Element {
+            name: local,
+            attributes,
+            children: Vec::new(),
+            text: None,
+            text_span: self.span(start, end),
+            span: self.span(start, end),
+            name_span,
+        }
+    }
+
+    fn offset_of_key(&self, key: &quick_xml::name::QName<'_>, start: usize, end: usize, fallback: &str) -> usize {
+        let bytes = key.as_ref();
+        let base = self.text.as_ptr() as usize;
+        let p = bytes.as_ptr() as usize;
+        if p >= base && p + bytes.len() <= base + self.text.len() {
+            p - base
+        } else {
+            self.text.get(start..end).and_then(|t| t.find(fallback)).map_or(start, |i| start + i)
+        }
+    }
+
+    fn add_text(&mut self, content: &str, start: u64, end: u64) {
+        let file = self.file;
+        let Some((el, _)) = self.stack.last_mut() else {
+            if !content.trim().is_empty() {
+                let d = Diagnostic::new(Code::XmlSyntax, self.span(start, end), "text outside the root element");
+                self.diags.push(d);
+            }
+            return;
+        };
+        // Raw text accumulates while the element is open; `finish_text` trims it at the end tag.
+        match &mut el.text {
+            Some(existing) => {
+                existing.push_str(content);
+                if !content.trim().is_empty() {
+                    el.text_span.end =
+                        (end as usize - (content.len() - content.trim_end().len()).min(end as usize)) as u32;
+                }
+            }
+            None if content.trim().is_empty() => {}
+            None => {
+                let lead = content.len() - content.trim_start().len();
+                let trail = content.len() - content.trim_end().len();
+                el.text = Some(content.to_owned());
+                el.text_span = Span::new(file, start as usize + lead, (end as usize).saturating_sub(trail));
+            }
+        }
+    }
+
+    fn close(&mut self, mut el: Element) {
+        if let Some(t) = &mut el.text {
+            let trimmed = t.trim();
+            if trimmed.len() != t.len() {
+                *t = trimmed.to_owned();
+            }
+        }
+        match self.stack.last_mut() {
+            Some((parent, _)) => parent.children.push(el),
+            None if self.root.is_none() => self.root = Some(el),
+            None => {
+                let d = Diagnostic::new(Code::XmlSyntax, el.name_span, "a second root element is not allowed");
+                self.diags.push(d);
+            }
+        }
+    }
+}
+
+fn predefined_entity(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "amp" => "&",
+        "lt" => "<",
+        "gt" => ">",
+        "quot" => "\"",
+        "apos" => "'",
+        _ => return None,
+    })
+}
+
+/// Writes a tree back as an indented XML document (what `ief merge` prints).
+pub fn write_xml(root: &Element) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    write_element(root, 0, &mut out);
+    out
+}
+
+fn write_element(el: &Element, depth: usize, out: &mut String) {
+    let indent = "  ".repeat(depth);
+    out.push_str(&indent);
+    out.push('<');
+    out.push_str(&el.name);
+    for a in &el.attributes {
+        out.push(' ');
+        out.push_str(&a.name);
+        out.push_str("=\"");
+        out.push_str(&escape(&a.value, true));
+        out.push('"');
+    }
+    match (&el.text, el.children.is_empty()) {
+        (None, true) => out.push_str(" />\n"),
+        (Some(t), true) => {
+            out.push('>');
+            out.push_str(&escape(t, false));
+            out.push_str(&format!("</{}>\n", el.name));
+        }
+        (text, false) => {
+            out.push_str(">\n");
+            if let Some(t) = text {
+                out.push_str(&format!("{indent}  {}\n", escape(t, false)));
+            }
+            for c in &el.children {
+                write_element(c, depth + 1, out);
+            }
+            out.push_str(&format!("{indent}</{}>\n", el.name));
+        }
+    }
+}
+
+fn escape(text: &str, attribute: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' if attribute => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Decodes file bytes: UTF-8 (with or without BOM) or UTF-16 with a BOM.
+pub fn decode(bytes: &[u8]) -> Result<String, &'static str> {
+    if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
+        return String::from_utf8(rest.to_vec()).map_err(|_| "the file is not valid UTF-8");
+    }
+    let utf16 = |rest: &[u8], le: bool| -> Result<String, &'static str> {
+        if rest.len() % 2 != 0 {
+            return Err("the file is not valid UTF-16");
+        }
+        let units: Vec<u16> = rest
+            .chunks_exact(2)
+            .map(|c| if le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) })
+            .collect();
+        String::from_utf16(&units).map_err(|_| "the file is not valid UTF-16")
+    };
+    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
+        return utf16(rest, true);
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
+        return utf16(rest, false);
+    }
+    String::from_utf8(bytes.to_vec()).map_err(|_| "the file is not valid UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> Element {
+        let (root, diags) = parse(FileId(0), text);
+        assert!(diags.is_empty(), "{diags:?}");
+        root.unwrap()
+    }
+
+    #[test]
+    fn spans_point_at_names_values_and_text() {
+        let text = "<A x=\"1\">\n  <B y='two'>hi &amp; bye</B><C/></A>";
+        let root = parse_ok(text);
+        let b = root.child("B").unwrap();
+        assert_eq!(&text[b.name_span.start as usize..b.name_span.end as usize], "B");
+        let y = b.attribute("y").unwrap();
+        assert_eq!(&text[y.value_span.start as usize..y.value_span.end as usize], "two");
+        assert_eq!(&text[y.name_span.start as usize..y.name_span.end as usize], "y");
+        assert_eq!(b.text(), "hi & bye");
+        assert_eq!(&text[b.span.start as usize..b.span.end as usize], "<B y='two'>hi &amp; bye</B>");
+        let c = root.child("C").unwrap();
+        assert_eq!(&text[c.span.start as usize..c.span.end as usize], "<C/>");
+    }
+
+    #[test]
+    fn doctype_is_refused_and_nothing_is_returned() {
+        let (root, diags) = parse(FileId(0), "<!DOCTYPE x [<!ENTITY a \"b\">]><x>&a;</x>");
+        assert!(root.is_none());
+        assert_eq!(diags[0].code, Code::DtdRefused);
+    }
+
+    #[test]
+    fn unknown_entities_are_errors_not_expansions() {
+        let (_, diags) = parse(FileId(0), "<x>&boom;</x>");
+        assert_eq!(diags[0].code, Code::XmlSyntax);
+        assert!(diags[0].message.contains("boom"));
+    }
+
+    #[test]
+    fn mismatched_end_tag_is_reported_at_its_position() {
+        let text = "<a>\n<b>\n</c>\n</a>";
+        let (_, diags) = parse(FileId(0), text);
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].code, Code::XmlSyntax);
+    }
+
+    #[test]
+    fn bom_and_utf16_decode() {
+        assert_eq!(decode(b"\xEF\xBB\xBF<a/>").unwrap(), "<a/>");
+        let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain("<a/>".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        assert_eq!(decode(&utf16).unwrap(), "<a/>");
+        assert!(decode(b"\xFF\x00\x80").is_err());
+    }
+
+    #[test]
+    fn oversized_files_are_refused_before_parsing() {
+        let big = format!("<a>{}</a>", " ".repeat(MAX_FILE_BYTES));
+        let (root, diags) = parse(FileId(0), &big);
+        assert!(root.is_none());
+        assert_eq!(diags[0].code, Code::FileTooLarge);
+    }
+
+    #[test]
+    fn written_xml_parses_back_to_the_same_tree() {
+        let text = "<A x=\"a&amp;b &quot;q&quot;\"><B>1 &lt; 2</B><C/><D y='z'><E>t</E></D></A>";
+        let root = parse_ok(text);
+        let again = parse_ok(&write_xml(&root));
+        let shape = |e: &Element| format!("{e:?}").split("span").count();
+        assert_eq!(again.attr("x"), Some("a&b \"q\""));
+        assert_eq!(again.child("B").unwrap().text(), "1 < 2");
+        assert_eq!(again.child("D").unwrap().child("E").unwrap().text(), "t");
+        assert_eq!(shape(&root), shape(&again));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        for text in
+            ["", "<", "<a", "<a b=>", "<a></b>", "</a>", "<a/><b/>", "<?xml?>", "<a>&#xFFFFFF;</a>", "<a x='&'/>"]
+        {
+            let _ = parse(FileId(0), text);
+        }
+    }
+}
