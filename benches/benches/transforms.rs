@@ -283,7 +283,7 @@ impl IefChain {
                 &[("extractedClaim", "displayName", STR)],
             ),
         ];
-        let ids = schema.names.iter().map(|&n| (n, schema.id(n))).collect();
+        let ids = schema.names.iter().enumerate().map(|(i, &n)| (n, ClaimId(i as u32))).collect();
         IefChain { transforms, n_claims: schema.names.len(), ids }
     }
 

@@ -300,7 +300,8 @@ impl Validator<'_, '_> {
                 self.claim(&item.value);
             }
         }
-        if tp.is_self_asserted() {
+        // With DisplayClaims the page shows only those; output claims then just pass values on.
+        if tp.is_self_asserted() && tp.display_claims.is_empty() {
             self.self_asserted_sources(tp);
         }
     }

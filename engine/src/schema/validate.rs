@@ -176,7 +176,7 @@ impl<'s> Checker<'s> {
             Builtin::Boolean if !matches!(value.trim(), "true" | "false" | "1" | "0") => {
                 Some("expected a boolean: 'true', 'false', '1' or '0'".to_owned())
             }
-            Builtin::Int if value.trim().trim_start_matches('+').parse::<i32>().is_err() => {
+            Builtin::Int if !is_integer(value.trim()) || value.trim().parse::<i32>().is_err() => {
                 Some("expected a 32-bit integer".to_owned())
             }
             Builtin::Integer if !is_integer(value.trim()) => Some("expected an integer".to_owned()),
@@ -351,8 +351,9 @@ impl<'s> Checker<'s> {
     }
 
     fn all(&mut self, el: &Element, items: &[(ElemId, bool)], depth: u32) {
+        let schema = self.schema;
         let names: Vec<&str> =
-            items.iter().filter_map(|&(id, _)| self.schema.elements.get(id as usize)).map(|d| &*d.name).collect();
+            items.iter().map(|&(id, _)| schema.elements.get(id as usize).map_or("", |d| &*d.name)).collect();
         let mut seen: Vec<Option<&Element>> = vec![None; items.len()];
         for child in &el.children {
             let Some(i) = names.iter().position(|n| *n == child.name) else {
@@ -407,7 +408,9 @@ impl<'s> Checker<'s> {
         nodes.sort_by_key(|n| n.span.start);
         nodes.dedup_by_key(|n| n.span.start);
         let mut seen: HashMap<&str, Span> = HashMap::with_capacity(nodes.len());
-        let field_name = key.field.attr.as_deref().unwrap_or("value");
+        let last_step =
+            key.field.steps.iter().rev().find_map(|s| if let Step::Child(n) = s { Some(&**n) } else { None });
+        let field_name = key.field.attr.as_deref().or(last_step).unwrap_or("value");
         for node in nodes {
             let Some((value, span)) = field(node, &key.field) else { continue };
             match seen.get(value) {
@@ -416,15 +419,12 @@ impl<'s> Checker<'s> {
                         Code::DuplicateKey,
                         span,
                         format!(
-                            "Duplicate {} {field_name} '{value}': another {} in this file has it.",
-                            node.name, node.name
+                            "Duplicate {} {field_name} '{value}'; it must be unique within '{}'.",
+                            node.name, el.name
                         ),
                     )
                     .with_label(first, format!("first {} with {field_name} '{value}'", node.name))
-                    .with_help(format!(
-                        "the schema key '{}' requires {field_name} to be unique within '{}'",
-                        key.name, el.name
-                    )),
+                    .with_help(format!("rename one of them (schema key '{}')", key.name)),
                 ),
                 None => {
                     seen.insert(value, span);

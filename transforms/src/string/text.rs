@@ -192,7 +192,7 @@ fn change_case(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
             return Ok(());
         };
         let text = value.as_str().ok_or_else(|| TransformError::invalid_value("inputClaim1 is not a string"))?;
-        let changed = if upper { text.to_uppercase() } else { text.to_lowercase() };
+        let changed = if upper { simple_upper(text) } else { simple_lower(text) };
         bag.set(output, ClaimValue::String(changed));
         Ok(())
     }))
@@ -424,7 +424,7 @@ mod tests {
     #[test]
     fn change_case_modes_and_unicode() {
         // The unit tests write the mode in lower case.
-        assert_eq!(change(Some("Grüße aus İstanbul"), "upper"), Some(s("GRÜSSE AUS İSTANBUL")));
+        assert_eq!(change(Some("Grüße aus İstanbul"), "upper"), Some(s("GRÜßE AUS İSTANBUL")));
         assert_eq!(change(Some("ÉCOLE 😀"), "lower"), Some(s("école 😀")));
         assert_eq!(change(Some(""), "LOWER"), Some(s("")));
         assert_eq!(change(None, "LOWER"), None);
@@ -817,5 +817,36 @@ mod tests {
         assert_eq!(utf16_substring("😀", 2, 0).as_deref(), Some(""));
         assert_eq!(utf16_substring("😀", 3, 0), None);
         assert_eq!(utf16_substring("x", usize::MAX, 1), None);
+    }
+}
+
+/// .NET's invariant casing maps one character to one character (`İ` lowers to `i`, `ß` stays
+/// `ß` in upper case), unlike Rust's full Unicode mapping.
+fn simple_lower(text: &str) -> String {
+    text.chars().map(|c| c.to_lowercase().next().unwrap_or(c)).collect()
+}
+
+fn simple_upper(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let mut up = c.to_uppercase();
+            match (up.next(), up.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod casing_tests {
+    use super::{simple_lower, simple_upper};
+
+    #[test]
+    fn casing_maps_one_character_to_one_like_dotnet() {
+        assert_eq!(simple_lower("İSTANBUL"), "istanbul");
+        assert_eq!(simple_upper("straße"), "STRAßE");
+        assert_eq!(simple_upper("ǆ"), "Ǆ");
+        assert_eq!(simple_lower("ΣΑΣ"), "σασ");
     }
 }
