@@ -62,7 +62,7 @@ enum TransformCommand {
     /// Every TransformationMethod with its signature.
     List,
     /// Run one ClaimsTransformation of a policy on the given input claims.
-    Run(transform::RunArgs),
+    Run(Box<transform::RunArgs>),
 }
 
 /// Policy files or folders, and how to fill `{Settings:...}` placeholders.

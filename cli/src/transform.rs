@@ -117,10 +117,10 @@ fn environment(policy: &Policy, args: &RunArgs) -> Result<FixedEnv, String> {
         let entries = std::fs::read_dir(dir).map_err(|e| format!("--keys {}: {e}", dir.display()))?;
         for e in entries.flatten() {
             let path = e.path();
-            if path.extension().is_some_and(|x| x == "txt") {
-                if let (Some(stem), Ok(text)) = (path.file_stem(), std::fs::read_to_string(&path)) {
-                    env.keys.insert(stem.to_string_lossy().into_owned(), text.trim().as_bytes().to_vec());
-                }
+            if path.extension().is_some_and(|x| x == "txt")
+                && let (Some(stem), Ok(text)) = (path.file_stem(), std::fs::read_to_string(&path))
+            {
+                env.keys.insert(stem.to_string_lossy().into_owned(), text.trim().as_bytes().to_vec());
             }
         }
     }

@@ -10,7 +10,11 @@ fn workspace() -> &'static Path {
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ief")).args(args).current_dir(workspace()).output().expect("ief runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -20,8 +24,17 @@ fn cases_match_their_snapshots() {
     for line in cases.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
         let parts: Vec<&str> = line.splitn(3, '|').map(str::trim).collect();
         let [name, id, input] = parts[..] else { panic!("bad case line: {line}") };
-        let (code, stdout, stderr) =
-            run(&["transform", "run", "policies/transforms", "--id", id, "--input", input, "--now", "2024-05-01T12:00:00Z"]);
+        let (code, stdout, stderr) = run(&[
+            "transform",
+            "run",
+            "policies/transforms",
+            "--id",
+            id,
+            "--input",
+            input,
+            "--now",
+            "2024-05-01T12:00:00Z",
+        ]);
         // Exit 0 with outputs, 1 with a transformation error, 2 for bad input.
         match code {
             0 => assert!(stdout.contains("\"output_claims\""), "{name}: {stdout}"),
@@ -29,7 +42,10 @@ fn cases_match_their_snapshots() {
             2 => assert!(stdout.is_empty() && !stderr.is_empty(), "{name}: {stderr}"),
             other => panic!("{name}: unexpected exit code {other}"),
         }
-        insta::assert_snapshot!(format!("transform_run_{name}"), format!("exit: {code}\n--- stdout\n{stdout}--- stderr\n{stderr}"));
+        insta::assert_snapshot!(
+            format!("transform_run_{name}"),
+            format!("exit: {code}\n--- stdout\n{stdout}--- stderr\n{stderr}")
+        );
         n += 1;
     }
     assert!(n >= 10, "only {n} cases");
@@ -40,7 +56,10 @@ fn list_names_all_64_methods_with_signatures() {
     let (code, stdout, _) = run(&["transform", "list"]);
     assert_eq!(code, 0);
     assert_eq!(stdout.lines().count(), 64);
-    assert!(stdout.contains("ChangeCase(in: [String]inputClaim1; params: [String]toCase; out: [String]outputClaim)"), "{stdout}");
+    assert!(
+        stdout.contains("ChangeCase(in: [String]inputClaim1; params: [String]toCase; out: [String]outputClaim)"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! element-wise deep merge, root file first, relying-party file last. Elements keep the spans of
 //! the file that wrote them, so later diagnostics point at the right file.
 
+use std::collections::HashMap;
+
 use crate::syntax::Element;
 
 /// Merges `chain` (root first) into one tree. The result carries the leaf's root attributes and
@@ -161,13 +163,23 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
     match list {
         List::Concat => base.children.extend(items.iter().cloned()),
         List::ByAttr(attrs, rule) => {
+            // Keys indexed once (first match wins, as a scan would): scanning the base for
+            // every item made long lists, such as journeys split over files, quadratic.
+            let mut index: HashMap<Vec<String>, usize> = HashMap::new();
+            for (i, c) in base.children.iter().enumerate().filter(|(_, c)| c.name == name) {
+                if let Some(k) = key_of(c, attrs) {
+                    index.entry(k).or_insert(i);
+                }
+            }
             for item in items {
-                let key = key_of(item, attrs);
-                let existing = key.as_ref().and_then(|k| {
-                    base.children.iter_mut().find(|c| c.name == name && key_of(c, attrs).as_ref() == Some(k))
-                });
-                match existing {
-                    Some(e) => merge_element(e, item, rule),
+                match key_of(item, attrs) {
+                    Some(k) => match index.get(&k) {
+                        Some(&i) => merge_element(&mut base.children[i], item, rule),
+                        None => {
+                            index.insert(k, base.children.len());
+                            base.children.push(item.clone());
+                        }
+                    },
                     None => base.children.push(item.clone()),
                 }
             }

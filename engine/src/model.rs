@@ -150,9 +150,11 @@ pub struct LocalizedResources {
     pub id: Text,
     /// (ElementType, ElementId, StringId, text).
     pub strings: Vec<(String, String, String, String)>,
-    /// (ElementType, ElementId, TargetCollection, items as (Text, Value)).
-    pub collections: Vec<(String, String, String, Vec<(String, String)>)>,
+    pub collections: Vec<LocalizedCollection>,
 }
+
+/// (ElementType, ElementId, TargetCollection, items as (Text, Value)).
+pub type LocalizedCollection = (String, String, String, Vec<(String, String)>);
 
 #[derive(Debug, Clone)]
 pub struct DisplayControl {

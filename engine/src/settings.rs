@@ -155,10 +155,10 @@ fn substitute(el: &mut Element, lookup: &mut dyn FnMut(&str, Span) -> Option<Str
             a.value = v;
         }
     }
-    if let Some(t) = &el.text {
-        if let Some(v) = fill(t, el.text_span, lookup) {
-            el.text = Some(v);
-        }
+    if let Some(t) = &el.text
+        && let Some(v) = fill(t, el.text_span, lookup)
+    {
+        el.text = Some(v);
     }
     for c in &mut el.children {
         substitute(c, lookup);

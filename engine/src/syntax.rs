@@ -411,7 +411,7 @@ pub fn decode(bytes: &[u8]) -> Result<String, &'static str> {
         return String::from_utf8(rest.to_vec()).map_err(|_| "the file is not valid UTF-8");
     }
     let utf16 = |rest: &[u8], le: bool| -> Result<String, &'static str> {
-        if rest.len() % 2 != 0 {
+        if !rest.len().is_multiple_of(2) {
             return Err("the file is not valid UTF-16");
         }
         let units: Vec<u16> = rest

@@ -94,12 +94,12 @@ impl Validator<'_, '_> {
         for p in preconditions {
             let Some(claim) = p.values.first() else { continue };
             self.claim(claim);
-            if p.kind == PreconditionType::ClaimEquals {
-                if let (Some(value), Some(ct)) = (p.values.get(1), self.policy.claim(&claim.value)) {
-                    // Booleans compare as True/False; other types compare as text.
-                    if ct.data_type == Some(DataType::Boolean) {
-                        self.literal(value, ct.data_type);
-                    }
+            if p.kind == PreconditionType::ClaimEquals
+                && let (Some(value), Some(ct)) = (p.values.get(1), self.policy.claim(&claim.value))
+            {
+                // Booleans compare as True/False; other types compare as text.
+                if ct.data_type == Some(DataType::Boolean) {
+                    self.literal(value, ct.data_type);
                 }
             }
         }
@@ -108,20 +108,20 @@ impl Validator<'_, '_> {
     fn claim_types(&mut self) {
         let policy = self.policy;
         for ct in &policy.claim_types {
-            if let Some(r) = &ct.predicate_validation {
-                if !policy.predicate_validations.iter().any(|p| p.id.value == r.value) {
-                    let names = policy.predicate_validations.iter().map(|p| p.id.as_str()).collect();
-                    self.diags.push(unknown(Code::UnknownPredicate, "PredicateValidation", r, names));
-                }
+            if let Some(r) = &ct.predicate_validation
+                && !policy.predicate_validations.iter().any(|p| p.id.value == r.value)
+            {
+                let names = policy.predicate_validations.iter().map(|p| p.id.as_str()).collect();
+                self.diags.push(unknown(Code::UnknownPredicate, "PredicateValidation", r, names));
             }
-            if let Some((re, _)) = ct.restriction.as_ref().and_then(|r| r.pattern.as_ref()) {
-                if let Err(e) = fancy_regex::Regex::new(&ief_transforms::dotnet::translate_regex(&re.value)) {
-                    self.diags.push(Diagnostic::new(
-                        Code::InvalidPattern,
-                        re.span,
-                        format!("the pattern does not compile: {e}"),
-                    ));
-                }
+            if let Some((re, _)) = ct.restriction.as_ref().and_then(|r| r.pattern.as_ref())
+                && let Err(e) = fancy_regex::Regex::new(&ief_transforms::dotnet::translate_regex(&re.value))
+            {
+                self.diags.push(Diagnostic::new(
+                    Code::InvalidPattern,
+                    re.span,
+                    format!("the pattern does not compile: {e}"),
+                ));
             }
         }
         for p in &policy.predicates {
@@ -278,11 +278,11 @@ impl Validator<'_, '_> {
             if let Some(c) = &d.claim {
                 self.claim(c);
             }
-            if let Some(dc) = &d.display_control {
-                if !self.policy.display_controls.iter().any(|x| x.id.value == dc.value) {
-                    let names = self.policy.display_controls.iter().map(|x| x.id.as_str()).collect();
-                    self.diags.push(unknown(Code::UnknownDisplayControl, "DisplayControl", dc, names));
-                }
+            if let Some(dc) = &d.display_control
+                && !self.policy.display_controls.iter().any(|x| x.id.value == dc.value)
+            {
+                let names = self.policy.display_controls.iter().map(|x| x.id.as_str()).collect();
+                self.diags.push(unknown(Code::UnknownDisplayControl, "DisplayControl", dc, names));
             }
         }
         for vp in &tp.validation_profiles {
@@ -428,14 +428,14 @@ impl Validator<'_, '_> {
             }
             if s.step_type.is_selection() {
                 for sel in &s.selections {
-                    if let Some(v) = &sel.validation {
-                        if !s.exchanges.iter().any(|e| e.id.value == v.value) {
-                            self.diags.push(self.unknown_exchange(
-                                v,
-                                s.exchanges.iter().map(|e| e.id.as_str()).collect(),
-                                "this step",
-                            ));
-                        }
+                    if let Some(v) = &sel.validation
+                        && !s.exchanges.iter().any(|e| e.id.value == v.value)
+                    {
+                        self.diags.push(self.unknown_exchange(
+                            v,
+                            s.exchanges.iter().map(|e| e.id.as_str()).collect(),
+                            "this step",
+                        ));
                     }
                 }
                 let targets: Vec<&Text> = s.selections.iter().filter_map(|sel| sel.target.as_ref()).collect();

@@ -77,7 +77,8 @@ fn every_sample_set_loads_and_its_problems_are_pinned() {
                 paths.extend(pack.map(|p| root.join("starterpack").join(p)));
                 let set = PolicySet::load(&paths, &SettingsRequest::default());
                 let mut diags = set.diagnostics.clone();
-                let leaves: Vec<usize> = set.relying_parties().filter(|&i| set.db.path(set.files[i].file).starts_with(&dir)).collect();
+                let leaves: Vec<usize> =
+                    set.relying_parties().filter(|&i| set.db.path(set.files[i].file).starts_with(&dir)).collect();
                 assert!(!leaves.is_empty(), "{} has relying parties", dir.display());
                 for leaf in leaves {
                     let effective = EffectivePolicy::build(&set, leaf, &mut diags).expect("a chain");

@@ -339,36 +339,6 @@ fn mangled_trees_never_panic() {
 }
 
 /// `cargo test --release -p ief-engine schema::tests::timing -- --ignored --nocapture`
-#[test]
-#[ignore = "timing, run in release"]
-fn timing() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/policies/samples/age-gating/policy/TrustFrameworkAgeGatingExtensions.xml");
-    let text = decode(&std::fs::read(path).expect("read")).expect("decode");
-    // Repeat the claims providers to reach ~300 KB.
-    let start = text.find("<ClaimsProvider>").expect("providers");
-    let end = text.rfind("</ClaimsProviders>").expect("providers end");
-    let providers = &text[start..end];
-    let mut big = text[..start].to_owned();
-    while big.len() < 300_000 {
-        big.push_str(&providers.replace("Id=\"", &format!("Id=\"{}", big.len())));
-    }
-    big.push_str(&text[end..]);
-    let (root, _) = parse(FileId(0), &big);
-    let root = root.expect("root");
-    let _ = check(&root);
-    let t = std::time::Instant::now();
-    let n = 20;
-    let mut count = 0;
-    for _ in 0..n {
-        count += check(&root).len();
-    }
-    eprintln!("{} KB: {:?} per check ({count} diags)", big.len() / 1024, t.elapsed() / n);
-    let t = std::time::Instant::now();
-    let schema = compile::compile(XSD);
-    eprintln!("schema compile: {:?} ({} elements)", t.elapsed(), schema.elements.len());
-}
-
 /// Constructs the policy XSD does not use (xs:all, complexContent extension, element refs,
 /// `.//` selectors, element fields) still compile and check.
 #[test]
