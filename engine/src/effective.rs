@@ -23,11 +23,17 @@ pub struct EffectivePolicy {
 impl EffectivePolicy {
     /// Builds the effective policy of `set.files[leaf]` and validates it.
     pub fn build(set: &PolicySet, leaf: usize, diags: &mut Diagnostics) -> Option<EffectivePolicy> {
-        let chain = set.chain(leaf, diags);
+        let mut chain_diags = Diagnostics::default();
+        let chain = set.chain(leaf, &mut chain_diags);
+        // A broken chain would make every reference into the missing files look unknown.
+        let complete = !chain_diags.iter().any(|d| matches!(d.code, Code::BaseNotFound | Code::InheritanceCycle));
+        diags.extend(chain_diags);
         let tree = merge::merge_chain(chain.iter().map(|&i| &set.files[i].root))?;
         let resolved = resolve_includes(&tree, diags);
         let model = Policy::lower(&resolved);
-        crate::validate::validate(&model, diags);
+        if complete {
+            crate::validate::validate(&model, diags);
+        }
         Some(EffectivePolicy { chain: chain.iter().map(|&i| set.files[i].file).collect(), tree, model })
     }
 }
