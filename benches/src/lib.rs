@@ -249,7 +249,7 @@ fn step(out: &mut String, order: usize, last: bool) {
         return;
     }
     let _ = writeln!(out, "        <OrchestrationStep Order=\"{order}\" Type=\"ClaimsExchange\">");
-    if order % 4 == 0 {
+    if order.is_multiple_of(4) {
         out.push_str(
             "          <Preconditions>\n            <Precondition Type=\"ClaimEquals\" ExecuteActionsIf=\"true\">\n              <Value>isAdmin</Value>\n              <Value>True</Value>\n              <Action>SkipThisOrchestrationStep</Action>\n            </Precondition>\n          </Preconditions>\n",
         );

@@ -29,10 +29,12 @@ impl EffectivePolicy {
         let complete = !chain_diags.iter().any(|d| matches!(d.code, Code::BaseNotFound | Code::InheritanceCycle));
         diags.extend(chain_diags);
         let tree = merge::merge_chain(chain.iter().map(|&i| &set.files[i].root))?;
-        let resolved = resolve_includes(&tree, diags);
+        let mut semantic = Diagnostics::default();
+        let resolved = resolve_includes(&tree, &mut semantic);
         let model = Policy::lower(&resolved);
+        crate::validate::validate(&model, &mut semantic);
         if complete {
-            crate::validate::validate(&model, diags);
+            diags.extend(semantic);
         }
         Some(EffectivePolicy { chain: chain.iter().map(|&i| set.files[i].file).collect(), tree, model })
     }
@@ -43,7 +45,8 @@ fn resolve_includes(tree: &Element, diags: &mut Diagnostics) -> Element {
     let originals: HashMap<&str, &Element> =
         model::profiles(tree).filter_map(|tp| Some((tp.attr("Id")?, tp))).collect();
     let mut resolved: HashMap<String, Element> = HashMap::new();
-    let ids: Vec<&str> = originals.keys().copied().collect();
+    // Document order, so a cycle is reported the same way on every run.
+    let ids: Vec<&str> = model::profiles(tree).filter_map(|tp| tp.attr("Id")).collect();
     for id in &ids {
         resolve_one(id, &originals, &mut resolved, &mut Vec::new(), diags);
     }

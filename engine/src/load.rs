@@ -215,8 +215,7 @@ impl PolicySet {
                 break;
             };
             if chain.contains(&next) {
-                let names: Vec<&str> =
-                    chain.iter().rev().chain([&next]).map(|&i| self.files[i].policy_id.as_str()).collect();
+                let names: Vec<&str> = chain.iter().chain([&next]).map(|&i| self.files[i].policy_id.as_str()).collect();
                 diags.push(Diagnostic::new(
                     Code::InheritanceCycle,
                     base.span,
