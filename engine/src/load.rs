@@ -239,11 +239,14 @@ impl PolicySet {
             }
             chain.push(next);
             if chain.len() > MAX_CHAIN_FILES {
-                diags.push(Diagnostic::new(
-                    Code::ChainTooDeep,
-                    self.files[leaf].root.attr_span("PolicyId"),
-                    format!("the inheritance chain has more than {MAX_CHAIN_FILES} files"),
-                ));
+                diags.push(
+                    Diagnostic::new(
+                        Code::ChainTooDeep,
+                        self.files[leaf].root.attr_span("PolicyId"),
+                        format!("the inheritance chain has more than {MAX_CHAIN_FILES} files"),
+                    )
+                    .with_help("B2C allows 10 levels of inheritance; fold some files together"),
+                );
                 break;
             }
             current = next;

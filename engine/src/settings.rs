@@ -37,9 +37,10 @@ pub struct SettingsRequest {
 impl Settings {
     /// Reads `path` and selects `environment`. Problems are diagnostics on the settings file.
     pub fn load(db: &mut SourceDb, path: &Path, environment: &str) -> Result<Settings, Diagnostic> {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let file = db.add(path.to_path_buf(), text);
-        let text = &db.file(file).text;
+        let original = std::fs::read_to_string(path).unwrap_or_default();
+        // Diagnostics show the file; values may be secrets, so only a masked copy is kept.
+        let file = db.add(path.to_path_buf(), mask_values(&original));
+        let text = &original;
         let whole = Span::new(file, 0, 0);
         let json: serde_json::Value = serde_json::from_str(text).map_err(|e| {
             let offset = offset_of_line_col(text, e.line(), e.column());
@@ -194,4 +195,58 @@ fn fill(text: &str, span: Span, lookup: &mut dyn FnMut(&str, Span) -> Option<Str
 fn offset_of_line_col(text: &str, line: usize, column: usize) -> usize {
     let line_start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
     (line_start + column.saturating_sub(1)).min(text.len())
+}
+
+/// The JSON text with every string value (not key) replaced by `*`s of the same byte length.
+fn mask_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut is_value = false;
+    let mut escaped = false;
+    let mut last_significant = ' ';
+    for c in text.chars() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+                out.push(c);
+                last_significant = c;
+                continue;
+            }
+            if is_value {
+                out.extend(std::iter::repeat_n('*', c.len_utf8()));
+            } else {
+                out.push(c);
+            }
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+            // A string after `:` or inside an array is a value; after `{` or `,` in an object, a key.
+            is_value = last_significant == ':' || last_significant == '[';
+        }
+        if !c.is_whitespace() {
+            last_significant = c;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_values;
+
+    #[test]
+    fn values_are_masked_and_keys_and_offsets_kept() {
+        let text = r#"{"Environments": [{"Name": "Dev", "PolicySettings": {"Secret": "p\"ä", "N": 3}}]}"#;
+        let masked = mask_values(text);
+        assert_eq!(masked.len(), text.len());
+        assert!(masked.contains(r#""Secret": "*****""#), "{masked}");
+        assert!(masked.contains(r#""Name": "***""#), "{masked}");
+        assert!(masked.contains(r#""PolicySettings""#));
+    }
 }

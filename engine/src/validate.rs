@@ -282,7 +282,10 @@ impl Validator<'_, '_> {
                 && !self.policy.display_controls.iter().any(|x| x.id.value == dc.value)
             {
                 let names = self.policy.display_controls.iter().map(|x| x.id.as_str()).collect();
-                self.diags.push(unknown(Code::UnknownDisplayControl, "DisplayControl", dc, names));
+                let d = unknown(Code::UnknownDisplayControl, "DisplayControl", dc, names);
+                let d =
+                    if d.help.is_none() { d.with_help("declare it under BuildingBlocks/DisplayControls") } else { d };
+                self.diags.push(d);
             }
         }
         for vp in &tp.validation_profiles {
@@ -420,7 +423,9 @@ impl Validator<'_, '_> {
                     for c in &s.sub_journeys {
                         if policy.sub_journey(&c.value).is_none() {
                             let names = policy.sub_journeys.iter().map(|x| x.id.as_str()).collect();
-                            self.diags.push(unknown(Code::UnknownSubJourney, "SubJourney", c, names));
+                            let d = unknown(Code::UnknownSubJourney, "SubJourney", c, names);
+                            let d = if d.help.is_none() { d.with_help("declare it under SubJourneys") } else { d };
+                            self.diags.push(d);
                         }
                     }
                 }
@@ -566,22 +571,20 @@ impl Validator<'_, '_> {
         let policy = self.policy;
         let Some(rp) = &policy.relying_party else { return };
         match &rp.default_journey {
-            None => self.diags.push(Diagnostic::new(
-                Code::MissingRelyingParty,
-                rp.span,
-                "RelyingParty has no DefaultUserJourney",
-            )),
+            None => self.diags.push(
+                Diagnostic::new(Code::MissingRelyingParty, rp.span, "RelyingParty has no DefaultUserJourney")
+                    .with_help("add <DefaultUserJourney ReferenceId=\"...\"/> naming the journey to run"),
+            ),
             Some(r) => self.journey_ref(r),
         }
         for (_, r) in &rp.endpoints {
             self.journey_ref(r);
         }
         match &rp.technical_profile {
-            None => self.diags.push(Diagnostic::new(
-                Code::MissingRelyingParty,
-                rp.span,
-                "RelyingParty has no TechnicalProfile",
-            )),
+            None => self.diags.push(
+                Diagnostic::new(Code::MissingRelyingParty, rp.span, "RelyingParty has no TechnicalProfile")
+                    .with_help("add the PolicyProfile technical profile that lists the token's claims"),
+            ),
             Some(tp) => {
                 self.claim_refs(&tp.input_claims);
                 self.claim_refs(&tp.output_claims);

@@ -137,7 +137,11 @@ impl fmt::Display for Signature {
                 if !first {
                     f.write_str(", ")?;
                 }
+                first = false;
                 write!(f, "[{t}]*")?;
+            }
+            if first {
+                f.write_str("none")?;
             }
             Ok(())
         }
@@ -161,7 +165,11 @@ impl fmt::Display for Signature {
             if !first {
                 f.write_str(", ")?;
             }
+            first = false;
             write!(f, "[{t}]*")?;
+        }
+        if first {
+            f.write_str("none")?;
         }
         f.write_str("; out: ")?;
         slots(f, self.outputs, self.extra_outputs)?;
