@@ -83,17 +83,24 @@ pub(crate) fn merge(input: &PolicyInput) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn journey_id(policy: &EffectivePolicy, journey: Option<&str>) -> Result<String, String> {
-    if let Some(j) = journey {
-        return Ok(j.to_owned());
-    }
-    policy
-        .model
-        .relying_party
-        .as_ref()
-        .and_then(|rp| rp.default_journey.as_ref())
-        .map(|j| j.value.clone())
-        .ok_or_else(|| "the policy has no DefaultUserJourney; name one with --journey".to_owned())
+/// The named journey's plan, or the relying party's DefaultUserJourney.
+fn journey_plan<'c>(
+    policy: &EffectivePolicy,
+    compiled: &'c CompiledPolicy,
+    journey: Option<&str>,
+) -> Result<(String, &'c ief_engine::JourneyPlan), String> {
+    let id = match journey {
+        Some(j) => j.to_owned(),
+        None => policy
+            .model
+            .relying_party
+            .as_ref()
+            .and_then(|rp| rp.default_journey.as_ref())
+            .map(|j| j.value.clone())
+            .ok_or_else(|| "the policy has no DefaultUserJourney; name one with --journey".to_owned())?,
+    };
+    let plan = compiled.journey(&id).ok_or_else(|| format!("no user journey or sub journey '{id}'"))?;
+    Ok((id, plan))
 }
 
 pub(crate) fn graph(
@@ -108,8 +115,7 @@ pub(crate) fn graph(
     };
     let policy = &loaded.policies[i];
     let compiled = CompiledPolicy::compile(&policy.model);
-    let id = journey_id(policy, journey)?;
-    let plan = compiled.journey(&id).ok_or_else(|| format!("no user journey or sub journey '{id}'"))?;
+    let (_, plan) = journey_plan(policy, &compiled, journey)?;
     let bytes = match format {
         GraphFormat::Dot => render::dot(plan).into_bytes(),
         GraphFormat::Mermaid => render::mermaid(plan).into_bytes(),
@@ -148,8 +154,7 @@ pub(crate) fn explain(input: &PolicyInput, journey: Option<&str>) -> Result<Exit
     };
     let policy = &loaded.policies[i];
     let compiled = CompiledPolicy::compile(&policy.model);
-    let id = journey_id(policy, journey)?;
-    let plan = compiled.journey(&id).ok_or_else(|| format!("no user journey or sub journey '{id}'"))?;
+    let (id, plan) = journey_plan(policy, &compiled, journey)?;
     println!("Policy {} (chain of {} files)", policy.model.policy_id, policy.chain.len());
     print!("{}", render::explain(&policy.model, plan));
     // Sub journeys the journey calls, once each.

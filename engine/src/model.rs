@@ -115,6 +115,37 @@ pub struct TransformClaim {
     pub slot: Option<Text>,
 }
 
+impl ClaimsTransformation {
+    /// The declaration as the transforms crate checks and compiles it; `None` while a claim it
+    /// names is not in the ClaimsSchema (validation reports that).
+    pub fn decl<'a>(&'a self, policy: &Policy) -> Option<ief_transforms::TransformDecl<'a>> {
+        let slot = |c: &'a TransformClaim| {
+            let ct = policy.claim(&c.claim.value)?;
+            Some(ief_transforms::ClaimSlot {
+                slot: c.slot_name(),
+                claim: policy.claim_id(&c.claim.value)?,
+                claim_type: c.claim.as_str(),
+                data_type: ct.data_type.unwrap_or(DataType::String),
+            })
+        };
+        Some(ief_transforms::TransformDecl {
+            id: self.id.as_str(),
+            method: self.method.as_str(),
+            inputs: self.inputs.iter().map(slot).collect::<Option<_>>()?,
+            params: self
+                .params
+                .iter()
+                .map(|p| ief_transforms::ParamLiteral {
+                    id: p.id.as_str(),
+                    data_type: DataType::parse(&p.data_type.value),
+                    value: p.value.as_str(),
+                })
+                .collect(),
+            outputs: self.outputs.iter().map(slot).collect::<Option<_>>()?,
+        })
+    }
+}
+
 impl TransformClaim {
     pub fn slot_name(&self) -> &str {
         self.slot.as_ref().unwrap_or(&self.claim).as_str()

@@ -7,7 +7,7 @@ pub mod render;
 use std::collections::HashMap;
 use std::fmt;
 
-use ief_transforms::{ClaimId, ClaimSlot, CompiledTransform, DataType, ParamLiteral, TransformDecl};
+use ief_transforms::{ClaimId, CompiledTransform};
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 
 use crate::model::{Journey, JourneyKind, Policy, PreconditionType, StepType};
@@ -40,31 +40,7 @@ impl CompiledPolicy {
 }
 
 fn compile_transform(policy: &Policy, t: &crate::model::ClaimsTransformation) -> Option<CompiledTransform> {
-    fn slot<'a>(policy: &Policy, c: &'a crate::model::TransformClaim) -> Option<ClaimSlot<'a>> {
-        let ct = policy.claim(&c.claim.value)?;
-        Some(ClaimSlot {
-            slot: c.slot_name(),
-            claim: policy.claim_id(&c.claim.value)?,
-            claim_type: c.claim.as_str(),
-            data_type: ct.data_type.unwrap_or(DataType::String),
-        })
-    }
-    let decl = TransformDecl {
-        id: t.id.as_str(),
-        method: t.method.as_str(),
-        inputs: t.inputs.iter().map(|c| slot(policy, c)).collect::<Option<_>>()?,
-        params: t
-            .params
-            .iter()
-            .map(|p| ParamLiteral {
-                id: p.id.as_str(),
-                data_type: DataType::parse(&p.data_type.value),
-                value: p.value.as_str(),
-            })
-            .collect(),
-        outputs: t.outputs.iter().map(|c| slot(policy, c)).collect::<Option<_>>()?,
-    };
-    ief_transforms::compile(&decl).ok()
+    ief_transforms::compile(&t.decl(policy)?).ok()
 }
 
 /// A step's skip condition with its claim resolved.

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ief_transforms::{ClaimSlot, ClaimValue, DataType, Location, ParamLiteral, ProblemKind, TransformDecl};
+use ief_transforms::{ClaimValue, DataType, Location, ProblemKind};
 
 use crate::diag::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::model::{
@@ -180,40 +180,10 @@ impl Validator<'_, '_> {
     fn transformations(&mut self) {
         let policy = self.policy;
         for ct in &policy.transformations {
-            let mut known_claims = true;
             for c in ct.inputs.iter().chain(&ct.outputs) {
-                if policy.claim(&c.claim.value).is_none() {
-                    known_claims = false;
-                }
                 self.claim(&c.claim);
             }
-            if !known_claims {
-                continue;
-            }
-            fn slot<'a>(policy: &Policy, c: &'a crate::model::TransformClaim) -> ClaimSlot<'a> {
-                let claim_type = policy.claim(&c.claim.value);
-                ClaimSlot {
-                    slot: c.slot_name(),
-                    claim: policy.claim_id(&c.claim.value).unwrap_or(ief_transforms::ClaimId(0)),
-                    claim_type: c.claim.as_str(),
-                    data_type: claim_type.and_then(|t| t.data_type).unwrap_or(DataType::String),
-                }
-            }
-            let decl = TransformDecl {
-                id: ct.id.as_str(),
-                method: ct.method.as_str(),
-                inputs: ct.inputs.iter().map(|c| slot(policy, c)).collect(),
-                params: ct
-                    .params
-                    .iter()
-                    .map(|p| ParamLiteral {
-                        id: p.id.as_str(),
-                        data_type: DataType::parse(&p.data_type.value),
-                        value: p.value.as_str(),
-                    })
-                    .collect(),
-                outputs: ct.outputs.iter().map(|c| slot(policy, c)).collect(),
-            };
+            let Some(decl) = ct.decl(policy) else { continue };
             let problems = match ief_transforms::compile(&decl) {
                 Ok(_) => Vec::new(),
                 Err(p) => p,
