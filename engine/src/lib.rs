@@ -7,6 +7,7 @@
 
 pub mod diag;
 pub mod effective;
+pub mod exec;
 pub mod load;
 pub mod merge;
 pub mod model;

@@ -1,0 +1,107 @@
+//! The step-by-step record of a sign-in: what App Insights shows B2C users, local and complete.
+//! Values of password claims never enter it.
+
+use std::fmt;
+
+use ief_transforms::ClaimValue;
+
+use super::handler::Invocation;
+use crate::model::Policy;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TraceEvent {
+    Step {
+        journey: String,
+        order: u32,
+        step_type: String,
+    },
+    Skipped {
+        journey: String,
+        order: u32,
+        reason: String,
+    },
+    Page {
+        profile: String,
+        error: Option<String>,
+    },
+    Answered {
+        answer: String,
+    },
+    Profile {
+        profile: String,
+        protocol: String,
+        invocation: Invocation,
+        inputs: Vec<(String, String)>,
+        outputs: Vec<(String, String)>,
+        transformations: Vec<String>,
+        error: Option<String>,
+    },
+    ValidationFailed {
+        profile: String,
+        message: String,
+    },
+    SessionRestored {
+        profile: String,
+    },
+    SubJourney {
+        id: String,
+        transfer: bool,
+    },
+    Issued {
+        profile: String,
+        claims: Vec<(String, String)>,
+    },
+    Failed {
+        code: String,
+        message: String,
+    },
+}
+
+/// A claim value as traces show it: password-input claims are redacted.
+pub fn redact(policy: &Policy, claim: &str, value: &ClaimValue) -> String {
+    let secret = policy.claim(claim).and_then(|c| c.user_input_type.as_ref()).is_some_and(|t| t.value == "Password");
+    if secret { "[redacted]".to_owned() } else { value.to_string() }
+}
+
+fn pairs(items: &[(String, String)]) -> String {
+    items.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+}
+
+impl fmt::Display for TraceEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceEvent::Step { journey, order, step_type } => write!(f, "{journey} step {order}: {step_type}"),
+            TraceEvent::Skipped { journey, order, reason } => write!(f, "{journey} step {order}: skipped ({reason})"),
+            TraceEvent::Page { profile, error: None } => write!(f, "  page {profile}"),
+            TraceEvent::Page { profile, error: Some(e) } => write!(f, "  page {profile} with error: {e}"),
+            TraceEvent::Answered { answer } => write!(f, "  answer: {answer}"),
+            TraceEvent::Profile { profile, protocol, invocation, inputs, outputs, transformations, error } => {
+                let role = match invocation {
+                    Invocation::Step => "",
+                    Invocation::Validation => " (validation)",
+                    Invocation::Issuer => " (issuer)",
+                };
+                write!(f, "  {profile}{role} [{protocol}]")?;
+                if !inputs.is_empty() {
+                    write!(f, "\n    in: {}", pairs(inputs))?;
+                }
+                if !transformations.is_empty() {
+                    write!(f, "\n    transformations: {}", transformations.join(", "))?;
+                }
+                if !outputs.is_empty() {
+                    write!(f, "\n    out: {}", pairs(outputs))?;
+                }
+                if let Some(e) = error {
+                    write!(f, "\n    failed: {e}")?;
+                }
+                Ok(())
+            }
+            TraceEvent::ValidationFailed { profile, message } => write!(f, "  validation {profile} failed: {message}"),
+            TraceEvent::SessionRestored { profile } => write!(f, "  {profile}: claims restored from the session"),
+            TraceEvent::SubJourney { id, transfer: false } => write!(f, "  call sub journey {id}"),
+            TraceEvent::SubJourney { id, transfer: true } => write!(f, "  transfer to sub journey {id}"),
+            TraceEvent::Issued { profile, claims } => write!(f, "  {profile} issued a token: {}", pairs(claims)),
+            TraceEvent::Failed { code, message } => write!(f, "journey failed: {code}: {message}"),
+        }
+    }
+}

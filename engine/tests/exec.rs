@@ -1,0 +1,341 @@
+//! The executor with stub protocol handlers: selection, pages, validation profiles,
+//! preconditions, sub journeys, claim resolvers, SSO and the issuer.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use ief_engine::exec::{
+    Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, PageKind, ProfileError, ProfileHandler,
+    ProfileRequest, ProfileResult, Progress, RequestContext, Session, Token, TraceEvent,
+};
+use ief_engine::model::TechnicalProfile;
+use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
+use ief_transforms::{ClaimValue, FixedEnv};
+
+/// The stubs never wait, so polling until ready is enough.
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn handler_type(p: &TechnicalProfile) -> Option<&str> {
+    p.protocol.as_ref().and_then(|p| p.handler_type())
+}
+
+/// A self-asserted page: asks once, returns what was typed.
+struct Form;
+impl ProfileHandler for Form {
+    fn name(&self) -> &'static str {
+        "Form"
+    }
+    fn handles(&self, p: &TechnicalProfile, _: Invocation) -> bool {
+        p.is_self_asserted()
+    }
+    fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
+        Box::pin(async move {
+            match r.answer {
+                Some(Answer::Submit(values)) => ProfileResult::Claims(
+                    values.iter().map(|(k, v)| (k.clone(), ClaimValue::String(v.clone()))).collect(),
+                ),
+                _ => ProfileResult::NeedsInput(ief_engine::exec::Page {
+                    profile: r.profile.id.value.clone(),
+                    kind: PageKind::Form { fields: Vec::new() },
+                    error: None,
+                }),
+            }
+        })
+    }
+}
+
+/// A directory lookup: refuses one address, otherwise returns an objectId.
+struct Lookup;
+impl ProfileHandler for Lookup {
+    fn name(&self) -> &'static str {
+        "Lookup"
+    }
+    fn handles(&self, p: &TechnicalProfile, _: Invocation) -> bool {
+        handler_type(p) == Some("LookupProvider")
+    }
+    fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
+        Box::pin(async move {
+            let email = r.inputs.iter().find(|i| i.partner == "mail").and_then(|i| i.value.clone());
+            match email.map(|e| e.to_string()) {
+                Some(e) if e == "taken@contoso.com" => ProfileResult::Failed(ProfileError {
+                    code: "UserMessageIfClaimsPrincipalAlreadyExists".to_owned(),
+                    user_message: "A user with the specified ID already exists.".to_owned(),
+                }),
+                Some(_) => {
+                    ProfileResult::Claims(vec![("oid".to_owned(), ClaimValue::String("00000000-1111".to_owned()))])
+                }
+                None => ProfileResult::Failed(ProfileError {
+                    code: "NoInput".to_owned(),
+                    user_message: "no email".to_owned(),
+                }),
+            }
+        })
+    }
+}
+
+struct Transform;
+impl ProfileHandler for Transform {
+    fn name(&self) -> &'static str {
+        "ClaimsTransformation"
+    }
+    fn handles(&self, p: &TechnicalProfile, _: Invocation) -> bool {
+        handler_type(p) == Some("ClaimsTransformationProtocolProvider")
+    }
+    fn execute<'a>(&'a self, _: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
+        Box::pin(async { ProfileResult::Claims(Vec::new()) })
+    }
+}
+
+struct Issuer;
+impl ProfileHandler for Issuer {
+    fn name(&self) -> &'static str {
+        "Issuer"
+    }
+    fn handles(&self, _: &TechnicalProfile, invocation: Invocation) -> bool {
+        invocation == Invocation::Issuer
+    }
+    fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
+        Box::pin(async move {
+            let claims: serde_json::Map<String, serde_json::Value> =
+                r.token_claims.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+            ProfileResult::Token(Token {
+                encoded: "stub".to_owned(),
+                header: serde_json::json!({"alg": "none"}),
+                claims: serde_json::Value::Object(claims),
+            })
+        })
+    }
+}
+
+const POLICY: &str = r#"<TrustFrameworkPolicy xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com" TenantObjectId="11111111-2222-3333-4444-555555555555" PolicyId="B2C_1A_Exec" PublicPolicyUri="http://contoso.onmicrosoft.com/B2C_1A_Exec">
+<BuildingBlocks>
+  <ClaimsSchema>
+    <ClaimType Id="objectId"><DataType>string</DataType></ClaimType>
+    <ClaimType Id="email"><DataType>string</DataType><UserInputType>EmailBox</UserInputType></ClaimType>
+    <ClaimType Id="password"><DataType>string</DataType><UserInputType>Password</UserInputType></ClaimType>
+    <ClaimType Id="greeting"><DataType>string</DataType></ClaimType>
+    <ClaimType Id="source"><DataType>string</DataType></ClaimType>
+    <ClaimType Id="tenantId"><DataType>string</DataType></ClaimType>
+    <ClaimType Id="culture"><DataType>string</DataType></ClaimType>
+  </ClaimsSchema>
+  <ClaimsTransformations>
+    <ClaimsTransformation Id="Greet" TransformationMethod="FormatStringClaim">
+      <InputClaims><InputClaim ClaimTypeReferenceId="email" TransformationClaimType="inputClaim"/></InputClaims>
+      <InputParameters><InputParameter Id="stringFormat" DataType="string" Value="Hello {0}"/></InputParameters>
+      <OutputClaims><OutputClaim ClaimTypeReferenceId="greeting" TransformationClaimType="outputClaim"/></OutputClaims>
+    </ClaimsTransformation>
+  </ClaimsTransformations>
+</BuildingBlocks>
+<ClaimsProviders><ClaimsProvider><DisplayName>Test</DisplayName><TechnicalProfiles>
+  <TechnicalProfile Id="SignUp">
+    <Protocol Name="Proprietary" Handler="Web.TPEngine.Providers.SelfAssertedAttributeProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"/>
+    <OutputClaims><OutputClaim ClaimTypeReferenceId="email"/><OutputClaim ClaimTypeReferenceId="password"/><OutputClaim ClaimTypeReferenceId="objectId"/></OutputClaims>
+    <ValidationTechnicalProfiles><ValidationTechnicalProfile ReferenceId="Lookup"/></ValidationTechnicalProfiles>
+    <UseTechnicalProfileForSessionManagement ReferenceId="SM"/>
+  </TechnicalProfile>
+  <TechnicalProfile Id="Lookup">
+    <Protocol Name="Proprietary" Handler="Test.LookupProvider, Test"/>
+    <Metadata><Item Key="UserMessageIfClaimsPrincipalAlreadyExists">You are already registered.</Item></Metadata>
+    <InputClaims><InputClaim ClaimTypeReferenceId="email" PartnerClaimType="mail"/></InputClaims>
+    <OutputClaims><OutputClaim ClaimTypeReferenceId="objectId" PartnerClaimType="oid"/></OutputClaims>
+  </TechnicalProfile>
+  <TechnicalProfile Id="Guest">
+    <Protocol Name="Proprietary" Handler="Web.TPEngine.Providers.ClaimsTransformationProtocolProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"/>
+    <OutputClaims><OutputClaim ClaimTypeReferenceId="email" DefaultValue="guest@contoso.com"/><OutputClaim ClaimTypeReferenceId="source" DefaultValue="guest"/></OutputClaims>
+  </TechnicalProfile>
+  <TechnicalProfile Id="Never">
+    <Protocol Name="Proprietary" Handler="Web.TPEngine.Providers.ClaimsTransformationProtocolProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"/>
+    <OutputClaims><OutputClaim ClaimTypeReferenceId="source" DefaultValue="should not run"/></OutputClaims>
+  </TechnicalProfile>
+  <TechnicalProfile Id="Greeter">
+    <Protocol Name="Proprietary" Handler="Web.TPEngine.Providers.ClaimsTransformationProtocolProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"/>
+    <Metadata><Item Key="IncludeClaimResolvingInClaimsHandling">true</Item></Metadata>
+    <OutputClaims><OutputClaim ClaimTypeReferenceId="greeting"/><OutputClaim ClaimTypeReferenceId="culture" DefaultValue="{Culture:LanguageName}" AlwaysUseDefaultValue="true"/></OutputClaims>
+    <OutputClaimsTransformations><OutputClaimsTransformation ReferenceId="Greet"/></OutputClaimsTransformations>
+  </TechnicalProfile>
+  <TechnicalProfile Id="SM">
+    <Protocol Name="Proprietary" Handler="Web.TPEngine.SSO.DefaultSSOSessionProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"/>
+    <PersistedClaims><PersistedClaim ClaimTypeReferenceId="objectId"/><PersistedClaim ClaimTypeReferenceId="email"/></PersistedClaims>
+  </TechnicalProfile>
+  <TechnicalProfile Id="JwtIssuer"><Protocol Name="None"/></TechnicalProfile>
+</TechnicalProfiles></ClaimsProvider></ClaimsProviders>
+<UserJourneys><UserJourney Id="Main"><OrchestrationSteps>
+  <OrchestrationStep Order="1" Type="ClaimsProviderSelection">
+    <ClaimsProviderSelections>
+      <ClaimsProviderSelection TargetClaimsExchangeId="SignUpExchange"/>
+      <ClaimsProviderSelection TargetClaimsExchangeId="GuestExchange"/>
+    </ClaimsProviderSelections>
+  </OrchestrationStep>
+  <OrchestrationStep Order="2" Type="ClaimsExchange"><ClaimsExchanges>
+    <ClaimsExchange Id="SignUpExchange" TechnicalProfileReferenceId="SignUp"/>
+    <ClaimsExchange Id="GuestExchange" TechnicalProfileReferenceId="Guest"/>
+  </ClaimsExchanges></OrchestrationStep>
+  <OrchestrationStep Order="3" Type="ClaimsExchange">
+    <Preconditions><Precondition Type="ClaimEquals" ExecuteActionsIf="true"><Value>source</Value><Value>nobody</Value><Action>SkipThisOrchestrationStep</Action></Precondition>
+    <Precondition Type="ClaimsExist" ExecuteActionsIf="true"><Value>objectId</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions>
+    <ClaimsExchanges><ClaimsExchange Id="NeverExchange" TechnicalProfileReferenceId="Never"/></ClaimsExchanges>
+  </OrchestrationStep>
+  <OrchestrationStep Order="4" Type="InvokeSubJourney"><JourneyList><Candidate SubJourneyReferenceId="Greeting"/></JourneyList></OrchestrationStep>
+  <OrchestrationStep Order="5" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>
+</OrchestrationSteps></UserJourney></UserJourneys>
+<SubJourneys><SubJourney Id="Greeting" Type="Call"><OrchestrationSteps>
+  <OrchestrationStep Order="1" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="GreetExchange" TechnicalProfileReferenceId="Greeter"/></ClaimsExchanges></OrchestrationStep>
+</OrchestrationSteps></SubJourney></SubJourneys>
+<RelyingParty><DefaultUserJourney ReferenceId="Main"/><TechnicalProfile Id="PolicyProfile"><DisplayName>P</DisplayName><Protocol Name="OpenIdConnect"/>
+  <OutputClaims>
+    <OutputClaim ClaimTypeReferenceId="objectId" PartnerClaimType="sub"/>
+    <OutputClaim ClaimTypeReferenceId="email"/>
+    <OutputClaim ClaimTypeReferenceId="greeting"/>
+    <OutputClaim ClaimTypeReferenceId="culture"/>
+    <OutputClaim ClaimTypeReferenceId="source"/>
+    <OutputClaim ClaimTypeReferenceId="tenantId" AlwaysUseDefaultValue="true" DefaultValue="{Policy:TenantObjectId}"/>
+  </OutputClaims>
+  <SubjectNamingInfo ClaimType="sub"/></TechnicalProfile></RelyingParty>
+</TrustFrameworkPolicy>"#;
+
+struct Fixture {
+    policy: EffectivePolicy,
+    compiled: CompiledPolicy,
+    handlers: Vec<Box<dyn ProfileHandler>>,
+    env: FixedEnv,
+    extensions: Extensions,
+}
+
+fn fixture() -> Fixture {
+    let set = PolicySet::from_sources([("exec.xml", POLICY)]);
+    let mut diags = Diagnostics::default();
+    let policy = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy");
+    assert!(!diags.has_errors(), "{:?}", diags.iter().map(|d| d.display(&set.db).to_string()).collect::<Vec<_>>());
+    let compiled = CompiledPolicy::compile(&policy.model);
+    Fixture {
+        policy,
+        compiled,
+        handlers: vec![Box::new(Form), Box::new(Lookup), Box::new(Transform), Box::new(Issuer)],
+        env: FixedEnv::default(),
+        extensions: Extensions::default(),
+    }
+}
+
+fn context() -> RequestContext {
+    RequestContext { client_id: "app".to_owned(), culture: "fr-FR".to_owned(), ..RequestContext::default() }
+}
+
+fn submit(pairs: &[(&str, &str)]) -> Option<Answer> {
+    Some(Answer::Submit(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()))
+}
+
+fn token_claims(progress: Progress) -> serde_json::Value {
+    match progress {
+        Progress::Finished(Outcome::Token { token, .. }) => token.claims,
+        other => panic!("expected a token, got {other:?}"),
+    }
+}
+
+#[test]
+fn sign_up_runs_validation_preconditions_sub_journey_and_issuer() {
+    let f = fixture();
+    let ex = Executor::new(&f.policy.model, &f.compiled, &f.handlers, &f.env, &f.extensions);
+    let mut s = ex.start(None, context(), Session::default()).expect("start");
+    let Progress::NeedsInput(page) = block_on(ex.resume(&mut s, None)).expect("runs") else { panic!("a page") };
+    assert_eq!(
+        page.kind,
+        PageKind::Selection { options: vec!["SignUpExchange".into(), "GuestExchange".into()], sign_in: None }
+    );
+    let Progress::NeedsInput(form) =
+        block_on(ex.resume(&mut s, Some(Answer::Choose("SignUpExchange".into())))).unwrap()
+    else {
+        panic!("the sign-up form")
+    };
+    assert_eq!(form.profile, "SignUp");
+    // The validation profile refuses the address; its message comes from the calling page's
+    // metadata when it defines the key, else the profile's own.
+    let again =
+        block_on(ex.resume(&mut s, submit(&[("email", "taken@contoso.com"), ("password", "Secret123!")]))).unwrap();
+    let Progress::NeedsInput(error_page) = again else { panic!("the form again") };
+    assert_eq!(error_page.error.as_deref(), Some("A user with the specified ID already exists."));
+    let done =
+        block_on(ex.resume(&mut s, submit(&[("email", "new@contoso.com"), ("password", "Secret123!")]))).unwrap();
+    let claims = token_claims(done);
+    assert_eq!(claims["sub"], "00000000-1111", "objectId from the validation profile, as sub");
+    assert_eq!(claims["email"], "new@contoso.com");
+    assert_eq!(claims["greeting"], "Hello new@contoso.com", "sub journey ran the transformation");
+    assert_eq!(claims["culture"], "fr", "claim resolver");
+    assert_eq!(claims["tenantId"], "11111111-2222-3333-4444-555555555555", "relying-party resolver");
+    assert!(claims.get("source").is_none(), "step 3 was skipped");
+    assert!(
+        s.trace
+            .iter()
+            .any(|e| matches!(e, TraceEvent::Skipped { order: 3, reason, .. } if reason == "objectId exists")),
+        "{:#?}",
+        s.trace
+    );
+    let trace = s.trace.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    assert!(!trace.contains("Secret123!"), "passwords never reach the trace:\n{trace}");
+    assert!(trace.contains("password=[redacted]"), "{trace}");
+    // The password stays on its page.
+    let password = f.policy.model.claim_id("password").unwrap();
+    assert!(s.claims().get(password).is_none());
+}
+
+#[test]
+fn guest_branch_uses_output_defaults_and_a_second_sign_in_reuses_the_session() {
+    let f = fixture();
+    let ex = Executor::new(&f.policy.model, &f.compiled, &f.handlers, &f.env, &f.extensions);
+    let mut s = ex.start(None, context(), Session::default()).unwrap();
+    block_on(ex.resume(&mut s, None)).unwrap();
+    let claims = token_claims(block_on(ex.resume(&mut s, Some(Answer::Choose("GuestExchange".into())))).unwrap());
+    assert_eq!(claims["email"], "guest@contoso.com");
+    assert_eq!(claims["source"], "should not run", "no objectId and source is not 'nobody', so step 3 ran");
+
+    // Sign up, then sign in again in the same session: the page is not shown again.
+    let mut s = ex.start(None, context(), Session::default()).unwrap();
+    block_on(ex.resume(&mut s, None)).unwrap();
+    block_on(ex.resume(&mut s, Some(Answer::Choose("SignUpExchange".into())))).unwrap();
+    token_claims(block_on(ex.resume(&mut s, submit(&[("email", "a@contoso.com"), ("password", "x")]))).unwrap());
+    let session = s.into_session();
+    // A profile without a session manager gets DefaultSSOSessionProvider: it takes part too.
+    assert_eq!(session.profiles(), ["Greeter", "SignUp"]);
+    let mut again = ex.start(None, context(), session).unwrap();
+    let claims = token_claims(block_on(ex.resume(&mut again, None)).unwrap());
+    assert_eq!(claims["email"], "a@contoso.com");
+    assert!(claims.get("greeting").is_none(), "Greeter was skipped and persisted nothing");
+    assert!(again.trace.iter().any(|e| matches!(e, TraceEvent::SessionRestored { profile } if profile == "SignUp")));
+}
+
+#[test]
+fn bad_answers_are_clear_errors() {
+    let f = fixture();
+    let ex = Executor::new(&f.policy.model, &f.compiled, &f.handlers, &f.env, &f.extensions);
+    let mut s = ex.start(None, context(), Session::default()).unwrap();
+    block_on(ex.resume(&mut s, None)).unwrap();
+    let err = block_on(ex.resume(&mut s, Some(Answer::Choose("FacebookExchange".into())))).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "step 1 of 'Main': there is no button 'FacebookExchange'; the page offers: SignUpExchange, GuestExchange"
+    );
+    let cancelled = block_on(ex.resume(&mut s, Some(Answer::Cancel))).unwrap();
+    assert!(matches!(cancelled, Progress::Finished(Outcome::Error { code, .. }) if code == "AADB2C90091"));
+}
+
+#[test]
+fn profiles_without_a_handler_are_not_supported_yet() {
+    let f = fixture();
+    let handlers: Vec<Box<dyn ProfileHandler>> = vec![Box::new(Transform)];
+    let ex = Executor::new(&f.policy.model, &f.compiled, &handlers, &f.env, &f.extensions);
+    let mut s = ex.start(None, context(), Session::default()).unwrap();
+    block_on(ex.resume(&mut s, None)).unwrap();
+    let err = block_on(ex.resume(&mut s, Some(Answer::Choose("SignUpExchange".into())))).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "technical profile 'SignUp' uses SelfAssertedAttributeProvider, which ief does not support yet"
+    );
+}
