@@ -447,10 +447,10 @@ impl<'p> Executor<'p> {
             .and_then(|e| self.policy.profile(&e.profile.value));
         if let Some(tp) = sign_in_profile {
             // The combined page's sign-up link.
-            if let Some(t) = tp.metadata("SignUpTarget") {
-                if !options.iter().any(|o| o == t) {
-                    options.push(t.to_owned());
-                }
+            if let Some(t) = tp.metadata("SignUpTarget")
+                && !options.iter().any(|o| o == t)
+            {
+                options.push(t.to_owned());
             }
             // Signed in earlier in this session: the page is not shown again.
             if self.restore_session(s, tp) {
@@ -660,10 +660,10 @@ impl<'p> Executor<'p> {
             }
             let handler = self.handler(tp, invocation)?;
             let mut applied = Vec::new();
-            if answer.is_none() {
-                if let Err(e) = self.run_transforms(s, &tp.input_transformations, &mut applied) {
-                    return Ok(StepResult::Failed(e));
-                }
+            if answer.is_none()
+                && let Err(e) = self.run_transforms(s, &tp.input_transformations, &mut applied)
+            {
+                return Ok(StepResult::Failed(e));
             }
             let inputs: Vec<InputClaim> = tp
                 .input_claims
@@ -829,10 +829,8 @@ impl<'p> Executor<'p> {
                 .claim(&c.claim.value)
                 .and_then(|ct| ct.user_input_type.as_ref())
                 .is_some_and(|t| t.value == "Password");
-            if is_password {
-                if let Some(id) = self.policy.claim_id(&c.claim.value) {
-                    s.bag.remove(id);
-                }
+            if is_password && let Some(id) = self.policy.claim_id(&c.claim.value) {
+                s.bag.remove(id);
             }
         }
     }
