@@ -1,8 +1,9 @@
 //! The policy pipeline: load (parse + schema), build (merge + lower + validate), compile (plan),
 //! on the MFA starter pack and on generated journeys of 1,000 to 10,000 steps.
 
+use std::hint::black_box;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use ief_benches::{GeneratedPolicy, generate};
@@ -88,7 +89,30 @@ fn rp_id(policy: &GeneratedPolicy) -> String {
     name.trim_end_matches(".xml").to_owned()
 }
 
+/// 10,000 vs 1,000 steps with the two alternated in rounds, so that load from other processes
+/// hits both alike; the median round is printed.
+fn interleaved_ratio() {
+    let small = generate(1_000);
+    let large = generate(10_000);
+    let (small_id, large_id) = (rp_id(&small), rp_id(&large));
+    let mut ratios: Vec<f64> = (0..9)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..10 {
+                black_box(pipeline(&small.files, &small_id));
+            }
+            let s = t.elapsed().as_secs_f64() / 10.0;
+            let t = Instant::now();
+            black_box(pipeline(&large.files, &large_id));
+            t.elapsed().as_secs_f64() / s
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    eprintln!("interleaved (median of 9 rounds): 10,000 steps / 1,000 steps = {:.1}x", ratios[ratios.len() / 2]);
+}
+
 fn generated_benches(c: &mut Criterion) {
+    interleaved_ratio();
     let mut g = c.benchmark_group("generated_journey");
     // Iterations take up to a second: flat sampling, few samples.
     g.sampling_mode(SamplingMode::Flat).sample_size(10).warm_up_time(Duration::from_secs(1));

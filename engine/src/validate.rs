@@ -115,7 +115,7 @@ impl Validator<'_, '_> {
                 self.diags.push(unknown(Code::UnknownPredicate, "PredicateValidation", r, names));
             }
             if let Some((re, _)) = ct.restriction.as_ref().and_then(|r| r.pattern.as_ref())
-                && let Err(e) = fancy_regex::Regex::new(&ief_transforms::dotnet::translate_regex(&re.value))
+                && let Err(e) = ief_transforms::dotnet::regex(&re.value)
             {
                 self.diags.push(Diagnostic::new(
                     Code::InvalidPattern,
@@ -127,9 +127,7 @@ impl Validator<'_, '_> {
         for p in &policy.predicates {
             if p.method.value == "MatchesRegex" {
                 for (id, value) in &p.parameters {
-                    if id == "RegularExpression"
-                        && fancy_regex::Regex::new(&ief_transforms::dotnet::translate_regex(value)).is_err()
-                    {
+                    if id == "RegularExpression" && ief_transforms::dotnet::regex(value).is_err() {
                         self.diags.push(Diagnostic::new(
                             Code::InvalidPattern,
                             p.id.span,

@@ -1,5 +1,32 @@
 //! .NET regular-expression syntax as policies write it, rewritten for Rust regex engines.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+/// Compiled patterns by source text. Compiling a large .NET pattern with lookarounds costs
+/// milliseconds, and the same patterns recur across the relying parties of a chain and across
+/// sign-ins.
+static COMPILED: LazyLock<Mutex<HashMap<String, Result<Arc<fancy_regex::Regex>, String>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Bound on cached patterns; policies hold tens, not thousands.
+const MAX_CACHED: usize = 4096;
+
+/// A policy's .NET pattern compiled with a backtracking engine (lookarounds work), cached.
+pub fn regex(pattern: &str) -> Result<Arc<fancy_regex::Regex>, String> {
+    if let Some(hit) = COMPILED.lock().ok().and_then(|c| c.get(pattern).cloned()) {
+        return hit;
+    }
+    let compiled = fancy_regex::Regex::new(&translate_regex(pattern)).map(Arc::new).map_err(|e| e.to_string());
+    if let Ok(mut cache) = COMPILED.lock() {
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        cache.insert(pattern.to_owned(), compiled.clone());
+    }
+    compiled
+}
+
 /// Inside a character class .NET reads `[`, `&&` and `~~` literally, where Rust's regex syntax
 /// opens a nested class or means intersection / symmetric difference; escape them.
 pub fn translate_regex(pattern: &str) -> String {
@@ -38,6 +65,15 @@ pub fn translate_regex(pattern: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::translate_regex;
+
+    #[test]
+    fn patterns_compile_once_and_errors_are_kept() {
+        let a = super::regex(r"^(?=.*\d)[a-z\d]{3}$").unwrap();
+        let b = super::regex(r"^(?=.*\d)[a-z\d]{3}$").unwrap();
+        assert!(std::sync::Arc::ptr_eq(&a, &b));
+        assert!(a.is_match("ab1").unwrap() && !a.is_match("abc").unwrap());
+        assert!(super::regex("a(").is_err());
+    }
 
     #[test]
     fn literal_brackets_and_operators_in_classes_are_escaped() {
