@@ -2,6 +2,7 @@
 
 mod policy;
 mod report;
+mod scenario;
 mod transform;
 
 use std::path::PathBuf;
@@ -55,6 +56,24 @@ enum Command {
         #[command(subcommand)]
         command: TransformCommand,
     },
+    /// Run one sign-in headlessly from a scenario file.
+    Run(Box<scenario::RunArgs>),
+    /// Run every scenario under the given folders and compare with their snapshots.
+    Test(scenario::TestArgs),
+    /// Manage policy keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Create the keys the starter pack expects (never overwrites).
+    Init {
+        #[arg(default_value = "keys")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -105,6 +124,9 @@ fn main() -> ExitCode {
         Command::Explain { input, journey } => policy::explain(&input, journey.as_deref()),
         Command::Transform { command: TransformCommand::List } => transform::list(),
         Command::Transform { command: TransformCommand::Run(args) } => transform::run(&args),
+        Command::Run(args) => scenario::run(&args),
+        Command::Test(args) => scenario::test(&args),
+        Command::Keys { command: KeysCommand::Init { dir } } => scenario::keys_init(&dir),
     };
     match result {
         Ok(code) => code,

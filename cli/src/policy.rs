@@ -19,7 +19,8 @@ pub(crate) struct Loaded {
 /// Loads the inputs and builds the effective policy of every leaf: the relying-party files,
 /// or, when there are none, the files no other loaded file extends.
 pub(crate) fn load(input: &PolicyInput) -> Loaded {
-    let request = SettingsRequest { environment: input.environment.clone(), file: input.settings.clone() };
+    let request =
+        SettingsRequest { environment: input.environment.clone(), file: input.settings.clone(), values: Vec::new() };
     let set = PolicySet::load(&input.paths, &request);
     let mut diags = set.diagnostics.clone();
     let mut leaves: Vec<usize> = set.relying_parties().collect();

@@ -66,6 +66,13 @@ impl PolicySet {
                 }
             }
         }
+        if !request.values.is_empty() {
+            match &mut settings {
+                Some(s) => s.extend(&request.values),
+                None if request.environment.is_none() => settings = Some(Settings::from_values(&request.values)),
+                None => {}
+            }
+        }
         for path in expand(paths, &mut set) {
             match std::fs::read(&path) {
                 Ok(bytes) => set.add_bytes(path, &bytes, settings.as_mut()),
@@ -265,6 +272,9 @@ fn expand(paths: &[PathBuf], set: &mut PolicySet) -> Vec<PathBuf> {
             out.push(p.clone());
         }
     }
+    // A file reached twice (a folder and a file in it, or two spellings of one path) loads once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())));
     out
 }
 

@@ -32,6 +32,8 @@ struct Entry {
 pub struct SettingsRequest {
     pub environment: Option<String>,
     pub file: Option<PathBuf>,
+    /// Values supplied by the caller (a scenario's loopback stub URL); they win over the file's.
+    pub values: Vec<(String, String)>,
 }
 
 impl Settings {
@@ -86,6 +88,35 @@ impl Settings {
             }
         }
         Ok(Settings { environment: environment.to_owned(), entries })
+    }
+
+    /// Settings from caller-supplied values only.
+    pub fn from_values(values: &[(String, String)]) -> Settings {
+        let entries = values
+            .iter()
+            .map(|(name, value)| Entry {
+                name: name.clone(),
+                value: value.clone(),
+                span: Span::new(FileId(0), 0, 0),
+                report_unused: false,
+                used: false,
+            })
+            .collect();
+        Settings { environment: "(supplied)".to_owned(), entries }
+    }
+
+    /// Adds or replaces values; they are never reported as unused.
+    pub fn extend(&mut self, values: &[(String, String)]) {
+        for (name, value) in values {
+            self.entries.retain(|e| e.name != *name);
+            self.entries.push(Entry {
+                name: name.clone(),
+                value: value.clone(),
+                span: self.entries.first().map_or(Span::new(FileId(0), 0, 0), |e| e.span),
+                report_unused: false,
+                used: false,
+            });
+        }
     }
 
     /// Finds the settings file: the explicit one, or `appsettings.json` beside the given paths.

@@ -1,3 +1,31 @@
 //! Technical profiles: the protocols a journey step speaks (OIDC, OAuth1, OAuth2, REST, ...).
 //!
-//! Filled in by the executor issue; the engine validates policies without it.
+//! Each protocol implements `ief_engine::exec::ProfileHandler`; [`handlers`] lists them all
+//! for an executor. [`scenario`] runs whole sign-ins headlessly.
+
+pub mod claims_transformation;
+pub mod directory;
+pub mod env;
+pub mod jwt_issuer;
+pub mod keys;
+pub mod phone;
+pub mod rest;
+pub mod scenario;
+pub mod self_asserted;
+
+use ief_engine::exec::ProfileHandler;
+
+/// Every protocol ief speaks, in the order the executor asks them.
+pub fn handlers() -> Vec<Box<dyn ProfileHandler>> {
+    vec![
+        Box::new(jwt_issuer::JwtIssuer),
+        Box::new(claims_transformation::ClaimsTransformationProfile),
+        Box::new(self_asserted::SelfAsserted),
+        Box::new(directory::AzureActiveDirectory),
+        Box::new(directory::login::LocalPasswordLogin),
+        Box::new(phone::PhoneFactor),
+        Box::new(phone::OneTimePassword),
+        Box::new(phone::AzureMfa),
+        Box::new(rest::Restful::new()),
+    ]
+}

@@ -6,8 +6,9 @@ use std::sync::{Arc, LazyLock, Mutex};
 /// Compiled patterns by source text. Compiling a large .NET pattern with lookarounds costs
 /// milliseconds, and the same patterns recur across the relying parties of a chain and across
 /// sign-ins.
-static COMPILED: LazyLock<Mutex<HashMap<String, Result<Arc<fancy_regex::Regex>, String>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+type Compiled = Result<Arc<fancy_regex::Regex>, String>;
+
+static COMPILED: LazyLock<Mutex<HashMap<String, Compiled>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Bound on cached patterns; policies hold tens, not thousands.
 const MAX_CACHED: usize = 4096;

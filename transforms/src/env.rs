@@ -2,6 +2,7 @@
 //! tests use [`FixedEnv`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDateTime;
 
@@ -30,7 +31,7 @@ pub trait TransformEnv {
 }
 
 /// A deterministic environment: fixed clock, counter-based randomness, in-memory tables.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct FixedEnv {
     pub now: NaiveDateTime,
     pub seed: u8,
@@ -40,6 +41,22 @@ pub struct FixedEnv {
     /// Keyed by (ElementType, ElementId).
     pub collections: HashMap<(String, String), Vec<(String, String)>>,
     pub expressions: HashMap<String, String>,
+    /// How often randomness was drawn: each draw differs, and the sequence repeats per run.
+    pub draws: AtomicU64,
+}
+
+impl Clone for FixedEnv {
+    fn clone(&self) -> FixedEnv {
+        FixedEnv {
+            now: self.now,
+            seed: self.seed,
+            keys: self.keys.clone(),
+            strings: self.strings.clone(),
+            collections: self.collections.clone(),
+            expressions: self.expressions.clone(),
+            draws: AtomicU64::new(self.draws.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl Default for FixedEnv {
@@ -51,6 +68,7 @@ impl Default for FixedEnv {
             strings: HashMap::new(),
             collections: HashMap::new(),
             expressions: HashMap::new(),
+            draws: AtomicU64::new(0),
         }
     }
 }
@@ -61,8 +79,22 @@ impl TransformEnv for FixedEnv {
     }
 
     fn fill_random(&self, buf: &mut [u8]) {
+        // The first draw keeps its simple documented pattern; later draws mix in a splitmix64
+        // stream so that, say, two generated object ids never collide.
+        let draw = self.draws.fetch_add(1, Ordering::Relaxed);
+        let mut state = draw.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(self.seed);
         for (i, b) in buf.iter_mut().enumerate() {
-            *b = self.seed.wrapping_add(i as u8).wrapping_mul(31);
+            let base = self.seed.wrapping_add(i as u8).wrapping_mul(31);
+            let mix = if draw == 0 {
+                0
+            } else {
+                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                (z ^ (z >> 31)) as u8
+            };
+            *b = base ^ mix;
         }
     }
 

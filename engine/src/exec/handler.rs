@@ -90,6 +90,10 @@ pub enum ProfileResult {
     Token(Token),
 }
 
+/// The `ProfileError::code` a handler uses when the answer does not fit its page (a field the
+/// page does not have, a code where a form was expected): the driver's mistake, not the user's.
+pub const INVALID_ANSWER: &str = "InvalidAnswer";
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProfileError {
     /// Machine-readable code (`AADB2C90225`, `UserMessageIfClaimsPrincipalDoesNotExist`, HTTP status...).

@@ -1,14 +1,15 @@
 //! Running a compiled journey once per sign-in: the claims bag, preconditions, exchanges,
 //! sub journeys, validation profiles and the issuer, with pauses for user input.
 
+mod env;
 mod handler;
 mod resolve;
 mod run;
 mod trace;
 
 pub use handler::{
-    Answer, BoxFuture, Extensions, Field, InputClaim, Invocation, Page, PageKind, ProfileError, ProfileHandler,
-    ProfileRequest, ProfileResult, RequestContext, Services, Token,
+    Answer, BoxFuture, Extensions, Field, INVALID_ANSWER, InputClaim, Invocation, Page, PageKind, ProfileError,
+    ProfileHandler, ProfileRequest, ProfileResult, RequestContext, Services, Token,
 };
 pub use run::{ExecError, Executor, Outcome, Progress, Session, SignIn};
 pub use trace::{TraceEvent, redact};

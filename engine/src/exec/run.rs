@@ -221,14 +221,14 @@ impl<'p> Executor<'p> {
                         return Ok(None);
                     }
                     let _ = page;
-                    return Err(ExecError::BadAnswer {
-                        journey,
-                        order,
-                        message: format!(
-                            "the page of '{profile}' has no link '{target}' (links: {})",
-                            links.join(", ")
-                        ),
-                    });
+                    let message = if links.is_empty() {
+                        format!(
+                            "the page of '{profile}' is a form without links; answer it with `submit`, not `choose: {target}`"
+                        )
+                    } else {
+                        format!("the page of '{profile}' has no link '{target}' (links: {})", links.join(", "))
+                    };
+                    return Err(ExecError::BadAnswer { journey, order, message });
                 }
                 self.run_page_answer(s, &profile, exchange, answer).await
             }
@@ -258,6 +258,10 @@ impl<'p> Executor<'p> {
                 s.trace.push(TraceEvent::Page { profile: profile.to_owned(), error: page.error.clone() });
                 s.pending = Some(Pending::Profile { profile: profile.to_owned(), exchange, page: page.clone() });
                 Ok(Some(Progress::NeedsInput(page)))
+            }
+            StepResult::Failed(e) if e.code == super::handler::INVALID_ANSWER => {
+                let (journey, order) = self.position(s);
+                Err(ExecError::BadAnswer { journey, order, message: e.user_message })
             }
             StepResult::Failed(e) => Ok(Some(self.finish_error(s, &e.code, &e.user_message))),
         }
@@ -494,14 +498,13 @@ impl<'p> Executor<'p> {
                 PreconditionType::Other(_) => continue,
             };
             if condition == p.execute_actions_if {
-                let what = match p.kind {
-                    PreconditionType::ClaimEquals => {
-                        format!("{} == {}", claim.value, p.values.get(1).map_or("", |v| v.as_str()))
-                    }
-                    _ => format!("{} exists", claim.value),
-                };
-                let word = if p.execute_actions_if { "" } else { "not " };
-                return Some(format!("{word}{what}"));
+                let expected = p.values.get(1).map_or("", |v| v.as_str());
+                return Some(match (&p.kind, p.execute_actions_if) {
+                    (PreconditionType::ClaimEquals, true) => format!("{} == {expected}", claim.value),
+                    (PreconditionType::ClaimEquals, false) => format!("{} != {expected}", claim.value),
+                    (_, true) => format!("{} exists", claim.value),
+                    (_, false) => format!("{} does not exist", claim.value),
+                });
             }
         }
         None
@@ -582,10 +585,12 @@ impl<'p> Executor<'p> {
     fn run_transforms(
         &self,
         s: &mut SignIn,
+        tp: &TechnicalProfile,
         refs: &[crate::model::Text],
         applied: &mut Vec<String>,
     ) -> Result<(), ProfileError> {
         for r in refs {
+            let env = super::env::ProfileEnv { inner: self.env, policy: self.policy, profile: tp, context: &s.context };
             let index = self.policy.transformations.iter().position(|t| t.id.value == r.value);
             let Some(Some(t)) = index.map(|i| &self.compiled.transforms[i]) else {
                 return Err(ProfileError {
@@ -593,7 +598,10 @@ impl<'p> Executor<'p> {
                     user_message: format!("claims transformation '{}' does not compile", r.value),
                 });
             };
-            t.run(&mut s.bag, self.env).map_err(|e| ProfileError {
+            let mut bag = std::mem::take(&mut s.bag);
+            let result = t.run(&mut bag, &env);
+            s.bag = bag;
+            result.map_err(|e| ProfileError {
                 code: e.user_message_key.unwrap_or(e.code.as_str()).to_owned(),
                 user_message: e.message.clone(),
             })?;
@@ -661,7 +669,7 @@ impl<'p> Executor<'p> {
             let handler = self.handler(tp, invocation)?;
             let mut applied = Vec::new();
             if answer.is_none()
-                && let Err(e) = self.run_transforms(s, &tp.input_transformations, &mut applied)
+                && let Err(e) = self.run_transforms(s, tp, &tp.input_transformations, &mut applied)
             {
                 return Ok(StepResult::Failed(e));
             }
@@ -755,7 +763,7 @@ impl<'p> Executor<'p> {
                     }
                 }
             }
-            if let Err(e) = self.run_transforms(s, &tp.output_transformations, &mut applied) {
+            if let Err(e) = self.run_transforms(s, tp, &tp.output_transformations, &mut applied) {
                 if invocation == Invocation::Validation || answer.is_some() {
                     return Ok(StepResult::Failed(ProfileError { user_message: self.page_message(tp, &e), ..e }));
                 }
@@ -766,12 +774,14 @@ impl<'p> Executor<'p> {
                 protocol: handler.name().to_owned(),
                 invocation,
                 inputs: self.shown(&inputs),
-                outputs: tp
-                    .output_claims
+                // What this profile and its transformations changed.
+                outputs: s
+                    .bag
                     .iter()
-                    .filter_map(|c| {
-                        let v = s.bag.get(self.policy.claim_id(&c.claim.value)?)?;
-                        Some((c.claim.value.clone(), redact(self.policy, &c.claim.value, v)))
+                    .filter(|(id, v)| before.get(*id) != Some(*v))
+                    .filter_map(|(id, v)| {
+                        let name = self.policy.claim_types.get(id.index())?.id.as_str();
+                        Some((name.to_owned(), redact(self.policy, name, v)))
                     })
                     .collect(),
                 transformations: applied,

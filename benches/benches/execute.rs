@@ -1,0 +1,574 @@
+//! One sign-in through the executor, per iteration: start → resume (the sign-up page) →
+//! resume(Submit) → token. The page and its validation profile are stubs (no network, no
+//! SQLite), so this measures the engine; the issuer is a stub (claims map only) or the real
+//! `JwtIssuer` with an RSA 2048 key (RS256). Also measures the heap a paused sign-in holds.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering::Relaxed};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use ief_engine::exec::{
+    Answer, BoxFuture, Executor, Extensions, Field, Invocation, Outcome, Page, PageKind, ProfileHandler,
+    ProfileRequest, ProfileResult, Progress, RequestContext, Session, SignIn, Token,
+};
+use ief_engine::model::TechnicalProfile;
+use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
+use ief_protocols::claims_transformation::ClaimsTransformationProfile;
+use ief_protocols::jwt_issuer::JwtIssuer;
+use ief_protocols::keys::{KeyStore, init_keys};
+use ief_transforms::{ClaimValue, FixedEnv};
+use serde_json::{Value, json};
+
+// ---- A counting allocator: counts only while `COUNTING` is set, so timed runs pay one relaxed load.
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+fn track(grow: isize, new_block: bool) {
+    if COUNTING.load(Relaxed) {
+        LIVE.fetch_add(grow, Relaxed);
+        ALLOCS.fetch_add(usize::from(new_block), Relaxed);
+    }
+}
+
+// The workspace forbids unsafe code; benches/Cargo.toml lowers it to deny for this one impl.
+#[allow(unsafe_code)]
+// SAFETY: every call is forwarded unchanged to `System`; only counters are updated.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            track(layout.size() as isize, true);
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            track(layout.size() as isize, true);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        track(-(layout.size() as isize), false);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            track(new_size as isize - layout.size() as isize, true);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Net heap bytes still held, and allocations made, by what `f` returns (run with counting on).
+fn measure<T>(f: impl FnOnce() -> T) -> (T, isize, usize) {
+    let (live, allocs) = (LIVE.load(Relaxed), ALLOCS.load(Relaxed));
+    COUNTING.store(true, Relaxed);
+    let out = f();
+    COUNTING.store(false, Relaxed);
+    (out, LIVE.load(Relaxed) - live, ALLOCS.load(Relaxed) - allocs)
+}
+
+// ---- The stubs never wait, so polling until ready is enough.
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn handler_type(p: &TechnicalProfile) -> Option<&str> {
+    p.protocol.as_ref().and_then(|p| p.handler_type())
+}
+
+/// The sign-up page: shows a form of the profile's output claims, returns what was typed.
+struct StubPage;
+impl ProfileHandler for StubPage {
+    fn name(&self) -> &'static str {
+        "StubPage"
+    }
+    fn handles(&self, p: &TechnicalProfile, _: Invocation) -> bool {
+        p.is_self_asserted()
+    }
+    fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
+        Box::pin(async move {
+            match r.answer {
+                Some(Answer::Submit(values)) => ProfileResult::Claims(
+                    values.iter().map(|(k, v)| (k.clone(), ClaimValue::String(v.clone()))).collect(),
+                ),
+                _ => ProfileResult::NeedsInput(Page {
+                    profile: r.profile.id.value.clone(),
+                    kind: PageKind::Form {
+                        fields: r
+                            .profile
+                            .output_claims
+                            .iter()
+                            .map(|c| Field {
+                                claim: c.claim.value.clone(),
+                                input_type: None,
+                                required: c.required,
+                                prefilled: None,
+                            })
+                            .collect(),
+                    },
+                    error: None,
+                }),
+            }
+        })
+    }
+}
+
+/// The REST validation profile, answered in memory.
+struct StubLoyalty;
+impl ProfileHandler for StubLoyalty {
+    fn name(&self) -> &'static str {
+        "StubLoyalty"
+    }
+    fn handles(&self, p: &TechnicalProfile, _: Invocation) -> bool {
+        handler_type(p) == Some("RestfulProvider")
+    }
+    fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
+        Box::pin(async move {
+            assert!(r.inputs.iter().any(|i| i.partner == "emailAddress" && i.value.is_some()));
+            ProfileResult::Claims(vec![
+                ("number".to_owned(), ClaimValue::String("LN-0042".to_owned())),
+                ("tier".to_owned(), ClaimValue::String("gold".to_owned())),
+            ])
+        })
+    }
+}
+
+/// An issuer that only builds the claims map: no header, no signature.
+struct StubIssuer;
+impl ProfileHandler for StubIssuer {
+    fn name(&self) -> &'static str {
+        "StubIssuer"
+    }
+    fn handles(&self, _: &TechnicalProfile, invocation: Invocation) -> bool {
+        invocation == Invocation::Issuer
+    }
+    fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
+        Box::pin(async move {
+            let claims: serde_json::Map<String, Value> =
+                r.token_claims.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+            ProfileResult::Token(Token { encoded: String::new(), header: Value::Null, claims: Value::Object(claims) })
+        })
+    }
+}
+
+const SIGNING_KEY: &str = "B2C_1A_TokenSigningKeyContainer";
+const TENANT_OBJECT_ID: &str = "8a3c0a6e-5f62-4b0e-9a57-2f0b3b1c4d21";
+const CORRELATION_ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+const CT: &str = "Web.TPEngine.Providers.ClaimsTransformationProtocolProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null";
+
+/// Sign-up page + REST validation, an enrichment step with three output transformations, a step
+/// skipped by its precondition, a sub journey, SendClaims. Modelled on policies/demo.
+fn policy_xml() -> String {
+    format!(
+        r#"<TrustFrameworkPolicy xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com" TenantObjectId="{TENANT_OBJECT_ID}" PolicyId="B2C_1A_Bench_SignUp" PublicPolicyUri="http://contoso.onmicrosoft.com/B2C_1A_Bench_SignUp">
+<BuildingBlocks>
+  <ClaimsSchema>
+    <ClaimType Id="objectId"><DisplayName>Object id</DisplayName><DataType>string</DataType></ClaimType>
+    <ClaimType Id="email"><DisplayName>Email</DisplayName><DataType>string</DataType><UserInputType>EmailBox</UserInputType></ClaimType>
+    <ClaimType Id="password"><DisplayName>Password</DisplayName><DataType>string</DataType><UserInputType>Password</UserInputType></ClaimType>
+    <ClaimType Id="displayName"><DisplayName>Display name</DisplayName><DataType>string</DataType><UserInputType>TextBox</UserInputType></ClaimType>
+    <ClaimType Id="loyaltyNumber"><DisplayName>Loyalty number</DisplayName><DataType>string</DataType></ClaimType>
+    <ClaimType Id="tier"><DisplayName>Tier</DisplayName><DataType>string</DataType></ClaimType>
+    <ClaimType Id="isVip"><DisplayName>VIP</DisplayName><DataType>boolean</DataType></ClaimType>
+    <ClaimType Id="greeting"><DisplayName>Greeting</DisplayName><DataType>string</DataType></ClaimType>
+    <ClaimType Id="source"><DisplayName>Source</DisplayName><DataType>string</DataType></ClaimType>
+    <ClaimType Id="language"><DisplayName>Language</DisplayName><DataType>string</DataType></ClaimType>
+    <ClaimType Id="correlationId"><DisplayName>Correlation id</DisplayName><DataType>string</DataType></ClaimType>
+    <ClaimType Id="tenantId"><DisplayName>Tenant</DisplayName><DataType>string</DataType></ClaimType>
+  </ClaimsSchema>
+  <ClaimsTransformations>
+    <ClaimsTransformation Id="CreateObjectId" TransformationMethod="CreateRandomString">
+      <InputParameters><InputParameter Id="randomGeneratorType" DataType="string" Value="GUID"/></InputParameters>
+      <OutputClaims><OutputClaim ClaimTypeReferenceId="objectId" TransformationClaimType="outputClaim"/></OutputClaims>
+    </ClaimsTransformation>
+    <ClaimsTransformation Id="LowerEmail" TransformationMethod="ChangeCase">
+      <InputClaims><InputClaim ClaimTypeReferenceId="email" TransformationClaimType="inputClaim1"/></InputClaims>
+      <InputParameters><InputParameter Id="toCase" DataType="string" Value="LOWER"/></InputParameters>
+      <OutputClaims><OutputClaim ClaimTypeReferenceId="email" TransformationClaimType="outputClaim"/></OutputClaims>
+    </ClaimsTransformation>
+    <ClaimsTransformation Id="CreateGreeting" TransformationMethod="FormatStringMultipleClaims">
+      <InputClaims>
+        <InputClaim ClaimTypeReferenceId="displayName" TransformationClaimType="inputClaim1"/>
+        <InputClaim ClaimTypeReferenceId="tier" TransformationClaimType="inputClaim2"/>
+      </InputClaims>
+      <InputParameters><InputParameter Id="stringFormat" DataType="string" Value="Welcome {{0}}, {{1}} member"/></InputParameters>
+      <OutputClaims><OutputClaim ClaimTypeReferenceId="greeting" TransformationClaimType="outputClaim"/></OutputClaims>
+    </ClaimsTransformation>
+    <ClaimsTransformation Id="IsGoldTier" TransformationMethod="CompareClaimToValue">
+      <InputClaims><InputClaim ClaimTypeReferenceId="tier" TransformationClaimType="inputClaim1"/></InputClaims>
+      <InputParameters>
+        <InputParameter Id="compareTo" DataType="string" Value="gold"/>
+        <InputParameter Id="operator" DataType="string" Value="equal"/>
+        <InputParameter Id="ignoreCase" DataType="string" Value="true"/>
+      </InputParameters>
+      <OutputClaims><OutputClaim ClaimTypeReferenceId="isVip" TransformationClaimType="outputClaim"/></OutputClaims>
+    </ClaimsTransformation>
+    <ClaimsTransformation Id="CreateSource" TransformationMethod="CreateStringClaim">
+      <InputParameters><InputParameter Id="value" DataType="string" Value="ief-bench"/></InputParameters>
+      <OutputClaims><OutputClaim ClaimTypeReferenceId="source" TransformationClaimType="createdClaim"/></OutputClaims>
+    </ClaimsTransformation>
+  </ClaimsTransformations>
+  <ContentDefinitions>
+    <ContentDefinition Id="api.selfasserted">
+      <LoadUri>~/tenant/templates/AzureBlue/selfAsserted.cshtml</LoadUri>
+      <RecoveryUri>~/common/default_page_error.html</RecoveryUri>
+      <DataUri>urn:com:microsoft:aad:b2c:elements:contract:selfasserted:2.1.30</DataUri>
+    </ContentDefinition>
+  </ContentDefinitions>
+</BuildingBlocks>
+<ClaimsProviders><ClaimsProvider><DisplayName>Bench</DisplayName><TechnicalProfiles>
+  <TechnicalProfile Id="SelfAsserted-SignUp">
+    <DisplayName>Sign up</DisplayName>
+    <Protocol Name="Proprietary" Handler="Web.TPEngine.Providers.SelfAssertedAttributeProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"/>
+    <Metadata><Item Key="ContentDefinitionReferenceId">api.selfasserted</Item></Metadata>
+    <OutputClaims>
+      <OutputClaim ClaimTypeReferenceId="email" Required="true"/>
+      <OutputClaim ClaimTypeReferenceId="password" Required="true"/>
+      <OutputClaim ClaimTypeReferenceId="displayName" Required="true"/>
+      <OutputClaim ClaimTypeReferenceId="objectId"/>
+    </OutputClaims>
+    <OutputClaimsTransformations><OutputClaimsTransformation ReferenceId="CreateObjectId"/></OutputClaimsTransformations>
+    <ValidationTechnicalProfiles><ValidationTechnicalProfile ReferenceId="REST-LookUpLoyalty"/></ValidationTechnicalProfiles>
+    <UseTechnicalProfileForSessionManagement ReferenceId="SM-Session"/>
+  </TechnicalProfile>
+  <TechnicalProfile Id="REST-LookUpLoyalty">
+    <DisplayName>Look up the loyalty programme</DisplayName>
+    <Protocol Name="Proprietary" Handler="Web.TPEngine.Providers.RestfulProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"/>
+    <Metadata>
+      <Item Key="ServiceUrl">https://loyalty.contoso.com/lookup</Item>
+      <Item Key="SendClaimsIn">Body</Item>
+      <Item Key="AuthenticationType">None</Item>
+      <Item Key="AllowInsecureAuthInProduction">true</Item>
+      <Item Key="IncludeClaimResolvingInClaimsHandling">true</Item>
+    </Metadata>
+    <InputClaims>
+      <InputClaim ClaimTypeReferenceId="email" PartnerClaimType="emailAddress"/>
+      <InputClaim ClaimTypeReferenceId="language" PartnerClaimType="lang" DefaultValue="{{Culture:LanguageName}}" AlwaysUseDefaultValue="true"/>
+    </InputClaims>
+    <OutputClaims>
+      <OutputClaim ClaimTypeReferenceId="loyaltyNumber" PartnerClaimType="number"/>
+      <OutputClaim ClaimTypeReferenceId="tier"/>
+    </OutputClaims>
+  </TechnicalProfile>
+  <TechnicalProfile Id="Enrich">
+    <DisplayName>Normalise and greet</DisplayName>
+    <Protocol Name="Proprietary" Handler="{CT}"/>
+    <OutputClaims><OutputClaim ClaimTypeReferenceId="email"/><OutputClaim ClaimTypeReferenceId="greeting"/><OutputClaim ClaimTypeReferenceId="isVip"/></OutputClaims>
+    <OutputClaimsTransformations>
+      <OutputClaimsTransformation ReferenceId="LowerEmail"/>
+      <OutputClaimsTransformation ReferenceId="CreateGreeting"/>
+      <OutputClaimsTransformation ReferenceId="IsGoldTier"/>
+    </OutputClaimsTransformations>
+  </TechnicalProfile>
+  <TechnicalProfile Id="SetBronze">
+    <Protocol Name="Proprietary" Handler="{CT}"/>
+    <OutputClaims><OutputClaim ClaimTypeReferenceId="tier" DefaultValue="bronze"/></OutputClaims>
+  </TechnicalProfile>
+  <TechnicalProfile Id="SetSource">
+    <Protocol Name="Proprietary" Handler="{CT}"/>
+    <OutputClaims><OutputClaim ClaimTypeReferenceId="source"/></OutputClaims>
+    <OutputClaimsTransformations><OutputClaimsTransformation ReferenceId="CreateSource"/></OutputClaimsTransformations>
+  </TechnicalProfile>
+  <TechnicalProfile Id="JwtIssuer">
+    <DisplayName>JWT issuer</DisplayName>
+    <Protocol Name="None"/>
+    <OutputTokenFormat>JWT</OutputTokenFormat>
+    <Metadata><Item Key="id_token_lifetime_secs">1200</Item></Metadata>
+    <CryptographicKeys><Key Id="issuer_secret" StorageReferenceId="{SIGNING_KEY}"/></CryptographicKeys>
+  </TechnicalProfile>
+  <TechnicalProfile Id="SM-Session">
+    <Protocol Name="Proprietary" Handler="Web.TPEngine.SSO.DefaultSSOSessionProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"/>
+    <PersistedClaims><PersistedClaim ClaimTypeReferenceId="objectId"/><PersistedClaim ClaimTypeReferenceId="email"/></PersistedClaims>
+  </TechnicalProfile>
+</TechnicalProfiles></ClaimsProvider></ClaimsProviders>
+<UserJourneys><UserJourney Id="SignUp"><OrchestrationSteps>
+  <OrchestrationStep Order="1" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="SignUpExchange" TechnicalProfileReferenceId="SelfAsserted-SignUp"/></ClaimsExchanges></OrchestrationStep>
+  <OrchestrationStep Order="2" Type="ClaimsExchange">
+    <Preconditions><Precondition Type="ClaimsExist" ExecuteActionsIf="false"><Value>loyaltyNumber</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions>
+    <ClaimsExchanges><ClaimsExchange Id="EnrichExchange" TechnicalProfileReferenceId="Enrich"/></ClaimsExchanges>
+  </OrchestrationStep>
+  <OrchestrationStep Order="3" Type="ClaimsExchange">
+    <Preconditions><Precondition Type="ClaimEquals" ExecuteActionsIf="true"><Value>tier</Value><Value>gold</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions>
+    <ClaimsExchanges><ClaimsExchange Id="BronzeExchange" TechnicalProfileReferenceId="SetBronze"/></ClaimsExchanges>
+  </OrchestrationStep>
+  <OrchestrationStep Order="4" Type="InvokeSubJourney"><JourneyList><Candidate SubJourneyReferenceId="Source"/></JourneyList></OrchestrationStep>
+  <OrchestrationStep Order="5" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>
+</OrchestrationSteps></UserJourney></UserJourneys>
+<SubJourneys><SubJourney Id="Source" Type="Call"><OrchestrationSteps>
+  <OrchestrationStep Order="1" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="SourceExchange" TechnicalProfileReferenceId="SetSource"/></ClaimsExchanges></OrchestrationStep>
+</OrchestrationSteps></SubJourney></SubJourneys>
+<RelyingParty><DefaultUserJourney ReferenceId="SignUp"/><TechnicalProfile Id="PolicyProfile"><DisplayName>PolicyProfile</DisplayName><Protocol Name="OpenIdConnect"/>
+  <OutputClaims>
+    <OutputClaim ClaimTypeReferenceId="objectId" PartnerClaimType="sub"/>
+    <OutputClaim ClaimTypeReferenceId="email"/>
+    <OutputClaim ClaimTypeReferenceId="displayName" PartnerClaimType="name"/>
+    <OutputClaim ClaimTypeReferenceId="loyaltyNumber" PartnerClaimType="loyalty_number"/>
+    <OutputClaim ClaimTypeReferenceId="tier"/>
+    <OutputClaim ClaimTypeReferenceId="isVip" PartnerClaimType="vip"/>
+    <OutputClaim ClaimTypeReferenceId="greeting"/>
+    <OutputClaim ClaimTypeReferenceId="source"/>
+    <OutputClaim ClaimTypeReferenceId="language" DefaultValue="{{Culture:RFC5646}}" AlwaysUseDefaultValue="true"/>
+    <OutputClaim ClaimTypeReferenceId="correlationId" DefaultValue="{{Context:CorrelationId}}" AlwaysUseDefaultValue="true"/>
+    <OutputClaim ClaimTypeReferenceId="tenantId" PartnerClaimType="tid" DefaultValue="{{Policy:TenantObjectId}}" AlwaysUseDefaultValue="true"/>
+  </OutputClaims>
+  <SubjectNamingInfo ClaimType="sub"/></TechnicalProfile></RelyingParty>
+</TrustFrameworkPolicy>"#
+    )
+}
+
+struct Fixture {
+    policy: EffectivePolicy,
+    compiled: CompiledPolicy,
+    stub: Vec<Box<dyn ProfileHandler>>,
+    jwt: Vec<Box<dyn ProfileHandler>>,
+    env: FixedEnv,
+    extensions: Extensions,
+}
+
+/// An RSA 2048 key made the way `ief keys init` makes it, loaded into a KeyStore.
+fn key_store() -> KeyStore {
+    let dir = std::env::temp_dir().join(format!("ief-bench-execute-{}", std::process::id()));
+    init_keys(&dir, &[SIGNING_KEY]).expect("init_keys");
+    let store = KeyStore::load(&dir).expect("key store");
+    std::fs::remove_dir_all(&dir).expect("remove the temporary key folder");
+    store
+}
+
+fn fixture() -> Fixture {
+    let xml = policy_xml();
+    let set = PolicySet::from_sources([("bench-signup.xml", xml.as_str())]);
+    let mut diags = Diagnostics::default();
+    let policy = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy");
+    let errors: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.display(&set.db).to_string()).collect();
+    assert!(errors.is_empty() && !set.diagnostics.has_errors(), "{errors:#?}");
+    let compiled = CompiledPolicy::compile(&policy.model);
+    assert!(compiled.transforms.iter().all(Option::is_some), "every transformation compiles");
+    let mut extensions = Extensions::default();
+    extensions.insert(key_store());
+    let stub: Vec<Box<dyn ProfileHandler>> =
+        vec![Box::new(StubPage), Box::new(StubLoyalty), Box::new(ClaimsTransformationProfile), Box::new(StubIssuer)];
+    let jwt: Vec<Box<dyn ProfileHandler>> =
+        vec![Box::new(StubPage), Box::new(StubLoyalty), Box::new(ClaimsTransformationProfile), Box::new(JwtIssuer)];
+    Fixture { policy, compiled, stub, jwt, env: FixedEnv::default(), extensions }
+}
+
+fn context() -> RequestContext {
+    RequestContext {
+        client_id: "6f1b9c4e-0d2a-4b7e-8c3f-5a9d2e1f0b7c".to_owned(),
+        redirect_uri: "https://jwt.ms".to_owned(),
+        scope: "openid".to_owned(),
+        nonce: Some("defaultNonce".to_owned()),
+        culture: "fr-FR".to_owned(),
+        correlation_id: CORRELATION_ID.to_owned(),
+        ip_address: "203.0.113.7".to_owned(),
+        host_name: "contoso.b2clogin.com".to_owned(),
+        ..RequestContext::default()
+    }
+}
+
+fn submit() -> Answer {
+    Answer::Submit(vec![
+        ("email".to_owned(), "Ada.Lovelace@Contoso.com".to_owned()),
+        ("password".to_owned(), "Secret123!".to_owned()),
+        ("displayName".to_owned(), "Ada Lovelace".to_owned()),
+    ])
+}
+
+/// start + first resume: the sign-in paused at the sign-up page.
+fn to_page(ex: &Executor<'_>) -> SignIn {
+    let mut s = ex.start(None, context(), Session::default()).expect("start");
+    match block_on(ex.resume(&mut s, None)).expect("runs") {
+        Progress::NeedsInput(page) => assert_eq!(page.profile, "SelfAsserted-SignUp"),
+        other => panic!("expected the sign-up page, got {other:?}"),
+    }
+    s
+}
+
+fn submit_to_token(ex: &Executor<'_>, mut s: SignIn) -> Token {
+    match block_on(ex.resume(&mut s, Some(submit()))).expect("runs") {
+        Progress::Finished(Outcome::Token { token, .. }) => token,
+        other => panic!("expected a token, got {other:?}"),
+    }
+}
+
+/// One whole sign-in: start → resume → resume(Submit) → token.
+fn sign_in(ex: &Executor<'_>) -> Token {
+    submit_to_token(ex, to_page(ex))
+}
+
+/// The relying party's claims, whichever issuer ran.
+fn assert_rp_claims(claims: &Value) {
+    let sub = claims["sub"].as_str().expect("sub");
+    assert_eq!(sub.len(), 36, "a GUID from CreateRandomString: {sub}");
+    let expected = json!({
+        "email": "ada.lovelace@contoso.com",
+        "name": "Ada Lovelace",
+        "loyalty_number": "LN-0042",
+        "tier": "gold",
+        "vip": true,
+        "greeting": "Welcome Ada Lovelace, gold member",
+        "source": "ief-bench",
+        "language": "fr-FR",
+        "correlationId": CORRELATION_ID,
+        "tid": TENANT_OBJECT_ID,
+    });
+    for (k, v) in expected.as_object().expect("object") {
+        assert_eq!(&claims[k], v, "claim {k} in {claims:#}");
+    }
+    assert!(claims.get("password").is_none(), "passwords stay on their page");
+}
+
+/// Claims, and the RS256 signature against the key's public half.
+fn check(f: &Fixture) {
+    let stub = Executor::new(&f.policy.model, &f.compiled, &f.stub, &f.env, &f.extensions);
+    let token = sign_in(&stub);
+    assert_rp_claims(&token.claims);
+    assert_eq!(token.claims.as_object().expect("object").len(), 11, "{:#}", token.claims);
+
+    let jwt = Executor::new(&f.policy.model, &f.compiled, &f.jwt, &f.env, &f.extensions);
+    let mut s = to_page(&jwt);
+    // Step 3 is skipped by its precondition, the sub journey runs (checked on the trace too).
+    let token = match block_on(jwt.resume(&mut s, Some(submit()))).expect("runs") {
+        Progress::Finished(Outcome::Token { token, .. }) => token,
+        other => panic!("expected a token, got {other:?}"),
+    };
+    let trace = s.trace.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    assert!(trace.contains("tier == gold"), "{trace}");
+    assert!(!trace.contains("Secret123!"), "{trace}");
+    assert_rp_claims(&token.claims);
+    assert_eq!(token.claims["aud"], "6f1b9c4e-0d2a-4b7e-8c3f-5a9d2e1f0b7c");
+    assert_eq!(token.claims["nonce"], "defaultNonce");
+    assert_eq!(token.claims["iss"], format!("https://contoso.b2clogin.com/{TENANT_OBJECT_ID}/v2.0/"));
+    assert_eq!(token.claims["exp"].as_i64().expect("exp") - token.claims["iat"].as_i64().expect("iat"), 1200);
+    let jwk = f.extensions.get::<KeyStore>().expect("store").signing_key(SIGNING_KEY).expect("key").public_jwk();
+    let key =
+        jsonwebtoken::DecodingKey::from_rsa_components(jwk["n"].as_str().expect("n"), jwk["e"].as_str().expect("e"))
+            .expect("public key");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.validate_exp = false; // FixedEnv's clock is in 2024
+    validation.set_audience(&["6f1b9c4e-0d2a-4b7e-8c3f-5a9d2e1f0b7c"]);
+    let decoded = jsonwebtoken::decode::<Value>(&token.encoded, &key, &validation).expect("the signature verifies");
+    assert_eq!(decoded.claims, token.claims);
+}
+
+/// Heap held by one sign-in paused at the page, and allocations per sign-in.
+fn memory(f: &Fixture) {
+    let ex = Executor::new(&f.policy.model, &f.compiled, &f.stub, &f.env, &f.extensions);
+    black_box(sign_in(&ex)); // process-wide caches (compiled patterns) warm first
+    let (paused, held, allocs_to_page) = measure(|| to_page(&ex));
+    // Parts, by cloning (a clone allocates no spare capacity, so these are lower bounds).
+    let (trace, trace_bytes, _) = measure(|| paused.trace.clone());
+    let (bag, bag_bytes, _) = measure(|| paused.claims().clone());
+    let (ctx, ctx_bytes, _) = measure(|| paused.context.clone());
+    drop((trace, bag, ctx));
+    let events = paused.trace.len();
+    let (token, _, allocs_submit) = measure(|| submit_to_token(&ex, paused));
+    drop(token);
+    let ((), freed, _) = measure(|| ());
+    assert_eq!(freed, 0);
+    eprintln!(
+        "memory: a SignIn paused at the page holds {held} B of heap ({:.2} KiB; target <= 8 KiB): trace >= {trace_bytes} B \
+         ({} events), claims bag >= {bag_bytes} B, request context >= {ctx_bytes} B, the rest (pending page, frames, \
+         session, spare capacity) ~{} B",
+        held as f64 / 1024.0,
+        events,
+        held - trace_bytes - bag_bytes - ctx_bytes,
+    );
+    eprintln!(
+        "allocations per sign-in (stub issuer): {} ({allocs_to_page} to the page, {allocs_submit} from submit to token)",
+        allocs_to_page + allocs_submit
+    );
+    assert!(held <= 8 * 1024, "a paused SignIn holds {held} B, over the 8 KiB target");
+}
+
+/// Stub vs JWT issuer alternated in short rounds so that load from other processes hits both
+/// alike; prints the median round.
+fn interleaved(f: &Fixture) {
+    let stub = Executor::new(&f.policy.model, &f.compiled, &f.stub, &f.env, &f.extensions);
+    let jwt = Executor::new(&f.policy.model, &f.compiled, &f.jwt, &f.env, &f.extensions);
+    let per = |ex: &Executor<'_>, n: u32| {
+        let t = Instant::now();
+        for _ in 0..n {
+            black_box(sign_in(ex));
+        }
+        t.elapsed().as_secs_f64() / f64::from(n)
+    };
+    let mut rounds: Vec<(f64, f64)> = (0..41).map(|_| (per(&stub, 400), per(&jwt, 40))).collect();
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut s: Vec<f64> = rounds.iter().map(|r| r.0).collect();
+    let mut j: Vec<f64> = rounds.iter().map(|r| r.1).collect();
+    let mut share: Vec<f64> = rounds.iter().map(|r| 1.0 - r.0 / r.1).collect();
+    let mut ratio: Vec<f64> = rounds.drain(..).map(|r| r.1 / r.0).collect();
+    let (s, j) = (median(&mut s), median(&mut j));
+    eprintln!(
+        "interleaved (median of 41 rounds): stub issuer {:.2} us ({:.0}/s), JWT RS256 {:.2} us ({:.0}/s), \
+         JWT / stub = {:.1}x, issuing + signing = {:.1}% of a signed sign-in",
+        s * 1e6,
+        1.0 / s,
+        j * 1e6,
+        1.0 / j,
+        median(&mut ratio),
+        median(&mut share) * 100.0
+    );
+}
+
+fn benches(c: &mut Criterion) {
+    let f = fixture();
+    check(&f);
+    memory(&f);
+    interleaved(&f);
+    let stub = Executor::new(&f.policy.model, &f.compiled, &f.stub, &f.env, &f.extensions);
+    let jwt = Executor::new(&f.policy.model, &f.compiled, &f.jwt, &f.env, &f.extensions);
+
+    let mut g = c.benchmark_group("sign_in");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("stub_issuer", |b| b.iter(|| sign_in(&stub)));
+    g.bench_function("jwt_rs256", |b| b.iter(|| sign_in(&jwt)));
+    // The parts of the stub sign-in, to see where engine time goes.
+    g.bench_function("stub_1_start_to_page", |b| b.iter(|| to_page(&stub)));
+    g.bench_function("stub_2_submit_to_token", |b| {
+        b.iter_batched(|| to_page(&stub), |s| submit_to_token(&stub, s), BatchSize::SmallInput)
+    });
+    // The signature alone: jsonwebtoken::encode of the same claims with the same key.
+    let claims = sign_in(&jwt).claims;
+    let key = f.extensions.get::<KeyStore>().expect("store").signing_key(SIGNING_KEY).expect("key");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(key.kid().to_owned());
+    g.bench_function("rs256_encode_only", |b| {
+        b.iter(|| jsonwebtoken::encode(&header, &claims, key.encoding_key()).expect("signs"))
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! { name = execute; config = config(); targets = benches }
+criterion_main!(execute);

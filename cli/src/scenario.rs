@@ -1,0 +1,244 @@
+//! `ief run`, `ief test` and `ief keys init`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ief_protocols::scenario::{self, RunOptions, ScenarioReport};
+
+use crate::Format;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct RunArgs {
+    /// The scenario file (YAML).
+    scenario: PathBuf,
+    /// Policy keys, one file per StorageReferenceId (default: keys/ when it exists, else keys
+    /// generated for this run).
+    #[arg(long)]
+    keys: Option<PathBuf>,
+    /// The embedded directory; it persists between runs.
+    #[arg(long, default_value = ".ief/directory.sqlite")]
+    directory: PathBuf,
+    /// Print the step-by-step trace.
+    #[arg(long)]
+    trace: bool,
+    /// Fixed clock and seeded randomness, as `ief test` runs.
+    #[arg(long)]
+    deterministic: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct TestArgs {
+    /// Folders (or files) holding scenarios (*.yaml).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Write the results as the new snapshots.
+    #[arg(long)]
+    accept: bool,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())
+}
+
+pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
+    let keys = match &args.keys {
+        Some(k) => Some(k.clone()),
+        None if Path::new("keys").is_dir() => Some(PathBuf::from("keys")),
+        None => {
+            eprintln!(
+                "note: no keys/ folder, so this run uses freshly generated keys (`ief keys init` creates lasting ones)"
+            );
+            None
+        }
+    };
+    if let Some(parent) = args.directory.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let options = RunOptions {
+        deterministic: args.deterministic,
+        keys,
+        directory: Some(args.directory.clone()),
+        trace: args.trace,
+    };
+    let report = runtime()?.block_on(scenario::run_file(&args.scenario, &options)).map_err(|e| e.to_string())?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        Format::Text => print!("{}", report.to_yaml()),
+    }
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+pub(crate) fn keys_init(dir: &Path) -> Result<ExitCode, String> {
+    let created = ief_protocols::keys::init_keys(dir, ief_protocols::keys::starter_pack_key_names())
+        .map_err(|e| e.to_string())?;
+    for path in &created {
+        println!("created {}", path.display());
+    }
+    if created.is_empty() {
+        println!("{} already holds every key the starter pack needs", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Scenario files under the given paths, sorted.
+fn scenarios(paths: &[PathBuf]) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The snapshot next to a scenario: `sign-up.yaml` → `sign-up.snap`, in insta's file format.
+fn snapshot_path(scenario: &Path) -> PathBuf {
+    scenario.with_extension("snap")
+}
+
+fn snapshot_text(scenario: &Path, body: &str) -> String {
+    format!("---\nsource: ief test\nexpression: {}\n---\n{body}", scenario.display())
+}
+
+fn snapshot_body(text: &str) -> &str {
+    // insta's layout: a YAML header between two `---` lines, then the content.
+    text.strip_prefix("---\n").and_then(|rest| rest.split_once("\n---\n")).map_or(text, |(_, body)| body)
+}
+
+pub(crate) fn test(args: &TestArgs) -> Result<ExitCode, String> {
+    let files = scenarios(&args.paths);
+    if files.is_empty() {
+        return Err(format!(
+            "no scenario files (*.yaml) under {}",
+            args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let rt = runtime()?;
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(files.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for file in &files {
+        bar.set_message(file.display().to_string());
+        let result = rt.block_on(scenario::run_file(file, &RunOptions::deterministic()));
+        let verdict = match result {
+            Ok(report) => compare(file, &report, args.accept),
+            Err(e) => Err(e.to_string()),
+        };
+        match verdict {
+            Ok(()) => passed += 1,
+            Err(why) => {
+                failed += 1;
+                bar.suspend(|| eprintln!("FAIL {}\n{}\n", file.display(), indent(&why)));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn compare(file: &Path, report: &ScenarioReport, accept: bool) -> Result<(), String> {
+    let body = report.to_yaml();
+    let path = snapshot_path(file);
+    let expectation =
+        report.runs.iter().find_map(|r| r.expectation_failed.as_ref().map(|e| format!("run '{}': {e}", r.name)));
+    if accept {
+        std::fs::write(&path, snapshot_text(file, &body)).map_err(|e| format!("{}: {e}", path.display()))?;
+        return expectation.map_or(Ok(()), Err);
+    }
+    if let Some(e) = expectation {
+        return Err(e);
+    }
+    let Ok(existing) = std::fs::read_to_string(&path) else {
+        return Err(format!("no snapshot {} yet; review the result and run with --accept:\n{body}", path.display()));
+    };
+    if snapshot_body(&existing) == body {
+        Ok(())
+    } else {
+        Err(format!("differs from {}:\n{}", path.display(), diff(snapshot_body(&existing), &body)))
+    }
+}
+
+/// A line diff: `-` old, `+` new (simple, for short YAML reports).
+fn diff(old: &str, new: &str) -> String {
+    let old: Vec<&str> = old.lines().collect();
+    let new: Vec<&str> = new.lines().collect();
+    let mut out = String::new();
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) if a == b => {
+                i += 1;
+                j += 1;
+            }
+            (Some(a), Some(b)) => {
+                // Resynchronise on the next line both sides share.
+                match new[j..].iter().position(|l| l == a) {
+                    Some(k) => {
+                        for l in &new[j..j + k] {
+                            out.push_str(&format!("+{l}\n"));
+                        }
+                        j += k;
+                    }
+                    None => {
+                        out.push_str(&format!("-{a}\n+{b}\n"));
+                        i += 1;
+                        j += 1;
+                    }
+                }
+            }
+            (Some(a), None) => {
+                out.push_str(&format!("-{a}\n"));
+                i += 1;
+            }
+            (None, Some(b)) => {
+                out.push_str(&format!("+{b}\n"));
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    out
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{diff, snapshot_body, snapshot_text};
+    use std::path::Path;
+
+    #[test]
+    fn snapshot_files_round_trip_in_insta_layout() {
+        let text = snapshot_text(Path::new("a/b.yaml"), "x: 1\n");
+        assert_eq!(snapshot_body(&text), "x: 1\n");
+    }
+
+    #[test]
+    fn diff_marks_changed_and_added_lines() {
+        assert_eq!(diff("a\nb\nc\n", "a\nB\nc\nd\n"), "-b\n+B\n+d\n");
+    }
+}

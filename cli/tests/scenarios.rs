@@ -1,0 +1,90 @@
+//! `ief test`, `ief run` and `ief keys init` end to end: the demo and starter-pack scenarios
+//! match their reviewed snapshots, and bad scenarios fail with a clear message.
+
+use std::path::Path;
+use std::process::Command;
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli sits in the workspace")
+}
+
+fn ief(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ief")).args(args).current_dir(workspace()).output().expect("ief runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_scenario_matches_its_snapshot() {
+    assert!(
+        workspace().join("../shared/policies/starterpack").is_dir(),
+        "the starter-pack scenarios need ../shared/policies beside the repository"
+    );
+    let (code, stdout, stderr) = ief(&["test", "policies/demo", "policies/scenarios"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(stdout.trim(), "9 passed, 0 failed");
+}
+
+#[test]
+fn bad_scenarios_fail_with_a_clear_message() {
+    let cases = [
+        (
+            "unknown-button",
+            "the page of 'SelfAsserted-SignUp' is a form without links; answer it with `submit`, not `choose: GoogleExchange`",
+        ),
+        ("missing-answer", "no answer left for the page form SelfAsserted-SignUp (email, displayName)"),
+        (
+            "wrong-claim-type",
+            "'age' is not a field of self-asserted page 'SelfAsserted-SignUp' (its fields: email, displayName)",
+        ),
+        ("unknown-field", "unknown field `step`, expected one of"),
+    ];
+    for (name, message) in cases {
+        let path = format!("policies/scenarios-bad/{name}.yaml");
+        let (code, _, stderr) =
+            ief(&["run", &path, "--deterministic", "--directory", "target/ief-bad-scenarios.sqlite"]);
+        assert_eq!(code, 2, "{name}: {stderr}");
+        assert!(stderr.contains(message), "{name}: {stderr}");
+    }
+    let (code, stdout, _) = ief(&["test", "policies/scenarios-bad"]);
+    assert_eq!(code, 1);
+    assert_eq!(stdout.trim(), "0 passed, 4 failed");
+}
+
+#[test]
+fn run_prints_the_token_and_keeps_passwords_out() {
+    let dir = std::env::temp_dir().join(format!("ief-run-{}", std::process::id()));
+    let db = dir.join("directory.sqlite");
+    let (code, stdout, stderr) = ief(&[
+        "run",
+        "policies/demo/sign-up-gold-member.yaml",
+        "--format",
+        "json",
+        "--trace",
+        "--directory",
+        db.to_str().expect("utf-8 temp path"),
+    ]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
+    let claims = &report["runs"][0]["token"]["claims"];
+    assert_eq!(claims["vip"], true);
+    assert_eq!(claims["loyalty_number"], "L-1042");
+    assert_eq!(report["runs"][0]["token"]["header"]["alg"], "RS256");
+    assert!(report["runs"][0]["trace"].as_array().is_some_and(|t| !t.is_empty()));
+}
+
+#[test]
+fn keys_init_creates_the_starter_pack_keys_once() {
+    let dir = std::env::temp_dir().join(format!("ief-keys-{}", std::process::id()));
+    let d = dir.to_str().expect("utf-8 temp path");
+    let (code, first, _) = ief(&["keys", "init", d]);
+    assert_eq!(code, 0);
+    assert!(first.contains("B2C_1A_TokenSigningKeyContainer.pem"), "{first}");
+    let (_, second, _) = ief(&["keys", "init", d]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(second.contains("already holds every key"), "{second}");
+}

@@ -1,0 +1,97 @@
+//! The environment a transformation sees while a given technical profile runs: the shared
+//! services plus that profile's expressions and the policy's localized strings for the
+//! request's language.
+
+use chrono::NaiveDateTime;
+use ief_transforms::TransformEnv;
+
+use super::RequestContext;
+use crate::model::{LocalizedResources, Policy, TechnicalProfile};
+
+pub(crate) struct ProfileEnv<'a> {
+    pub(crate) inner: &'a (dyn TransformEnv + Sync),
+    pub(crate) policy: &'a Policy,
+    pub(crate) profile: &'a TechnicalProfile,
+    pub(crate) context: &'a RequestContext,
+}
+
+impl ProfileEnv<'_> {
+    /// Resources for the request's language: those the profile's content definition maps to
+    /// it, else every resource set named `*.{language}`.
+    fn resources(&self) -> Vec<&LocalizedResources> {
+        let Some(loc) = &self.policy.localization else { return Vec::new() };
+        let culture = self.context.culture.to_lowercase();
+        let language = culture.split('-').next().unwrap_or(&culture).to_owned();
+        let matches = |l: &str| {
+            let l = l.to_lowercase();
+            l == culture || l == language
+        };
+        let referenced: Vec<&str> = self
+            .profile
+            .metadata("ContentDefinitionReferenceId")
+            .and_then(|id| self.policy.content_definitions.iter().find(|c| c.id.value == id))
+            .map(|c| c.localized_resources.iter().filter(|(l, _)| matches(l)).map(|(_, r)| r.as_str()).collect())
+            .unwrap_or_default();
+        let named = |r: &&LocalizedResources| {
+            let id = r.id.value.to_lowercase();
+            id.ends_with(&format!(".{culture}")) || id.ends_with(&format!(".{language}"))
+        };
+        if referenced.is_empty() {
+            loc.resources.iter().filter(named).collect()
+        } else {
+            loc.resources.iter().filter(|r| referenced.contains(&r.id.as_str())).collect()
+        }
+    }
+}
+
+impl TransformEnv for ProfileEnv<'_> {
+    fn now(&self) -> NaiveDateTime {
+        self.inner.now()
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        self.inner.fill_random(buf);
+    }
+
+    fn policy_key(&self, storage_reference_id: &str) -> Option<Vec<u8>> {
+        self.inner.policy_key(storage_reference_id)
+    }
+
+    fn localized_string(&self, element_type: &str, element_id: &str, string_id: &str) -> Option<String> {
+        self.resources()
+            .iter()
+            .flat_map(|r| &r.strings)
+            .find(|(t, e, s, _)| t == element_type && e == element_id && s == string_id)
+            .map(|(_, _, _, text)| text.clone())
+            .or_else(|| self.inner.localized_string(element_type, element_id, string_id))
+    }
+
+    fn localized_collection(&self, element_type: &str, element_id: &str) -> Option<Vec<(String, String)>> {
+        let localized = self
+            .resources()
+            .iter()
+            .flat_map(|r| &r.collections)
+            .find(|(t, e, _, _)| t == element_type && e == element_id)
+            .map(|(_, _, _, items)| items.clone());
+        localized
+            .or_else(|| {
+                // A claim type's own enumeration stands when nothing localizes it.
+                let ct = self.policy.claim(element_id).filter(|_| element_type == "ClaimType")?;
+                let r = ct.restriction.as_ref().filter(|r| !r.enumerations.is_empty())?;
+                Some(r.enumerations.iter().map(|(t, v, _)| (t.clone(), v.clone())).collect())
+            })
+            .or_else(|| self.inner.localized_collection(element_type, element_id))
+    }
+
+    fn expression(&self, name: &str) -> Option<String> {
+        match name {
+            "TechnicalProfileId" => Some(self.profile.id.value.clone()),
+            "RelyingPartyTenantId" | "TrustFrameworkTenantId" => Some(self.policy.tenant_id.clone()),
+            _ => self.inner.expression(name),
+        }
+    }
+
+    fn satisfies_predicates(&self, claim_type: &str, value: &str) -> Option<bool> {
+        self.inner.satisfies_predicates(claim_type, value)
+    }
+}

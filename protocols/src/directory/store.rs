@@ -1,0 +1,953 @@
+//! The embedded user directory: what B2C keeps in its Azure AD tenant, in one SQLite file.
+//!
+//! Tables (created on open):
+//! - `users`: one row per account: `object_id` (GUID), the optional `user_principal_name`
+//!   (unique, matched case-insensitively through `upn_key`), the password as an Argon2id PHC
+//!   string (never the password itself) and `created` (insertion order for listings).
+//! - `attributes`: every other directory attribute (`displayName`, `otherMails`,
+//!   `extension_*`, ...) as (name, DataType, JSON value); names match case-insensitively
+//!   through `name_key`, as Graph attribute names do.
+//! - `sign_in_names`: local-account sign-in names (`emailAddress`, `userName`, ...). A value
+//!   belongs to one account only, whatever its type, compared case-insensitively (`value_key`).
+//! - `alternative_security_ids`: social identities (issuer, issuerUserId), unique per pair;
+//!   the issuer is a domain (case-insensitive), the user id is base64 (case-sensitive).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::NaiveDateTime;
+use ief_transforms::{AlternativeSecurityId, ClaimValue, DataType, TransformEnv};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+const SCHEMA: &str = "
+PRAGMA foreign_keys = ON;
+CREATE TABLE IF NOT EXISTS users (
+    object_id TEXT PRIMARY KEY NOT NULL,
+    user_principal_name TEXT,
+    upn_key TEXT UNIQUE,
+    password_hash TEXT,
+    created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS attributes (
+    object_id TEXT NOT NULL REFERENCES users(object_id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    data_type TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (object_id, name_key)
+);
+CREATE TABLE IF NOT EXISTS sign_in_names (
+    object_id TEXT NOT NULL REFERENCES users(object_id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    value_key TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS alternative_security_ids (
+    object_id TEXT NOT NULL REFERENCES users(object_id) ON DELETE CASCADE,
+    issuer TEXT NOT NULL,
+    issuer_key TEXT NOT NULL,
+    issuer_user_id TEXT NOT NULL,
+    UNIQUE (issuer_key, issuer_user_id)
+);
+";
+
+/// Attribute names with their own storage; writing them as plain attributes would bypass
+/// uniqueness or, for `password`, store a secret in clear.
+const RESERVED: [&str; 6] =
+    ["objectId", "password", "userPrincipalName", "signInNames", "alternativeSecurityId", "alternativeSecurityIds"];
+
+/// Attributes every new account gets unless given (B2C accounts start enabled).
+const ACCOUNT_ENABLED: &str = "accountEnabled";
+/// Set on creation and on every password change; the starter pack compares refresh tokens to it.
+pub const REFRESH_TOKENS_VALID_FROM: &str = "refreshTokensValidFromDateTime";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("directory database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("no user with objectId '{0}' in the directory")]
+    NotFound(String),
+    #[error("{0} is already used by another user")]
+    Conflict(String),
+    #[error("'{0}' is not a plain attribute; it has its own field")]
+    ReservedAttribute(String),
+    #[error("the directory holds a corrupt value for '{name}': {reason}")]
+    Corrupt { name: String, reason: String },
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error("no randomness available: {0}")]
+    Random(String),
+}
+
+pub type Result<T> = std::result::Result<T, DirectoryError>;
+
+/// A plaintext password on its way to the hasher. Debug never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(text: impl Into<String>) -> Password {
+        Password(text.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<&str> for Password {
+    fn from(text: &str) -> Password {
+        Password::new(text)
+    }
+}
+
+/// A local-account sign-in name: `kind` is `emailAddress`, `userName`, ...
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignInName {
+    pub kind: String,
+    pub value: String,
+}
+
+impl SignInName {
+    pub fn new(kind: impl Into<String>, value: impl Into<String>) -> SignInName {
+        SignInName { kind: kind.into(), value: value.into() }
+    }
+}
+
+/// Values to write to an account (all optional): what a create or update changes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserData {
+    pub user_principal_name: Option<String>,
+    /// Each replaces the account's sign-in name of the same kind.
+    pub sign_in_names: Vec<SignInName>,
+    /// Added to the account's identities.
+    pub alternative_security_ids: Vec<AlternativeSecurityId>,
+    /// Plain attributes by name; reserved names are refused.
+    pub attributes: Vec<(String, ClaimValue)>,
+    /// Hashed before it reaches the database.
+    pub password: Option<Password>,
+}
+
+/// A user a scenario puts in the directory before a run. Its password is given in clear and
+/// hashed on insert.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeedUser {
+    /// Generated when absent.
+    pub object_id: Option<String>,
+    pub data: UserData,
+}
+
+/// One account as read back. The password hash is never part of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    pub object_id: String,
+    pub user_principal_name: Option<String>,
+    pub sign_in_names: Vec<SignInName>,
+    pub alternative_security_ids: Vec<AlternativeSecurityId>,
+    /// In name order.
+    pub attributes: Vec<(String, ClaimValue)>,
+    pub has_password: bool,
+}
+
+impl User {
+    /// A plain attribute by name, case-insensitively.
+    pub fn attribute(&self, name: &str) -> Option<&ClaimValue> {
+        let key = fold(name);
+        self.attributes.iter().find(|(n, _)| fold(n) == key).map(|(_, v)| v)
+    }
+
+    /// The sign-in name of `kind` (case-insensitive), or the first one when `kind` is `None`.
+    pub fn sign_in_name(&self, kind: Option<&str>) -> Option<&str> {
+        self.sign_in_names
+            .iter()
+            .find(|s| kind.is_none_or(|k| s.kind.eq_ignore_ascii_case(k)))
+            .map(|s| s.value.as_str())
+    }
+}
+
+/// The user store. Cloning shares the same database.
+#[derive(Clone)]
+pub struct Directory {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory").finish_non_exhaustive()
+    }
+}
+
+impl Directory {
+    /// Opens the directory file, creating it (and its tables) when missing.
+    pub fn open(path: impl AsRef<Path>) -> Result<Directory> {
+        Directory::init(Connection::open(path)?)
+    }
+
+    /// A directory that lives as long as this value (tests, one-off runs).
+    pub fn in_memory() -> Result<Directory> {
+        Directory::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Directory> {
+        conn.execute_batch(SCHEMA)?;
+        Ok(Directory { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent: each change is a
+        // transaction, rolled back when dropped.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn find_by_object_id(&self, object_id: &str) -> Result<Option<User>> {
+        let conn = self.lock();
+        load_user(&conn, object_id)
+    }
+
+    /// Finds the account with sign-in name `value` (case-insensitive); with `kind`, only a
+    /// sign-in name of that kind matches.
+    pub fn find_by_sign_in_name(&self, kind: Option<&str>, value: &str) -> Result<Option<User>> {
+        let conn = self.lock();
+        let row: Option<(String, String)> = conn
+            .query_row("SELECT object_id, kind FROM sign_in_names WHERE value_key = ?1", [fold(value)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        match row {
+            Some((id, k)) if kind.is_none_or(|kind| k.eq_ignore_ascii_case(kind)) => load_user(&conn, &id),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn find_by_alternative_security_id(&self, id: &AlternativeSecurityId) -> Result<Option<User>> {
+        let conn = self.lock();
+        let found: Option<String> = conn
+            .query_row(
+                "SELECT object_id FROM alternative_security_ids WHERE issuer_key = ?1 AND issuer_user_id = ?2",
+                params![fold(&id.issuer), id.issuer_user_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match found {
+            Some(object_id) => load_user(&conn, &object_id),
+            None => Ok(None),
+        }
+    }
+
+    pub fn find_by_user_principal_name(&self, upn: &str) -> Result<Option<User>> {
+        let conn = self.lock();
+        let found: Option<String> =
+            conn.query_row("SELECT object_id FROM users WHERE upn_key = ?1", [fold(upn)], |r| r.get(0)).optional()?;
+        match found {
+            Some(object_id) => load_user(&conn, &object_id),
+            None => Ok(None),
+        }
+    }
+
+    /// Every account, oldest first.
+    pub fn users(&self) -> Result<Vec<User>> {
+        let conn = self.lock();
+        let ids: Vec<String> = conn
+            .prepare("SELECT object_id FROM users ORDER BY created, object_id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<std::result::Result<_, _>>()?;
+        let mut users = Vec::with_capacity(ids.len());
+        for id in ids {
+            users.extend(load_user(&conn, &id)?);
+        }
+        Ok(users)
+    }
+
+    /// A fresh objectId from the environment's randomness, not yet used in this directory. A
+    /// deterministic environment repeats its bytes, so a taken id is stepped until free.
+    pub fn new_object_id(&self, env: &dyn TransformEnv) -> Result<String> {
+        let mut bytes = [0u8; 16];
+        env.fill_random(&mut bytes);
+        self.free_object_id(bytes)
+    }
+
+    fn free_object_id(&self, bytes: [u8; 16]) -> Result<String> {
+        let conn = self.lock();
+        let base = u128::from_be_bytes(bytes);
+        for step in 0..1024u128 {
+            let id = guid(base.wrapping_add(step << 64).to_be_bytes());
+            let taken: bool =
+                conn.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE object_id = ?1)", [&id], |r| r.get(0))?;
+            if !taken {
+                return Ok(id);
+            }
+        }
+        Err(DirectoryError::Conflict("every generated objectId".to_owned()))
+    }
+
+    /// Creates an account; `object_id` is generated from `env` when absent. New accounts are
+    /// enabled and stamped with `refreshTokensValidFromDateTime` unless `data` says otherwise.
+    pub fn create(&self, object_id: Option<&str>, data: &UserData, env: &dyn TransformEnv) -> Result<User> {
+        let id = match object_id {
+            Some(id) => id.to_owned(),
+            None => self.new_object_id(env)?,
+        };
+        self.insert(&id, data, Some(env.now()))
+    }
+
+    /// Puts a scenario's user in the directory. A seed says who exists before a run, so it
+    /// replaces any account holding its objectId, sign-in names, identities or UPN: re-running a
+    /// scenario on a kept directory file gives the same state. Without an objectId it keeps the
+    /// one account it replaces, else takes one from OS randomness.
+    pub fn seed(&self, user: &SeedUser) -> Result<User> {
+        let owners = self.owners(user)?;
+        let id = match (&user.object_id, owners.as_slice()) {
+            (Some(id), _) => id.clone(),
+            (None, [only]) => only.clone(),
+            (None, _) => {
+                let mut bytes = [0u8; 16];
+                getrandom::fill(&mut bytes).map_err(|e| DirectoryError::Random(e.to_string()))?;
+                self.free_object_id(bytes)?
+            }
+        };
+        for owner in &owners {
+            self.delete_user(owner)?;
+        }
+        self.insert(&id, &user.data, None)
+    }
+
+    /// The accounts a seed would collide with.
+    fn owners(&self, user: &SeedUser) -> Result<Vec<String>> {
+        let conn = self.lock();
+        let mut owners: Vec<String> = Vec::new();
+        let mut add = |id: Option<String>| {
+            if let Some(id) = id.filter(|id| !owners.contains(id)) {
+                owners.push(id);
+            }
+        };
+        if let Some(id) = &user.object_id {
+            add(conn.query_row("SELECT object_id FROM users WHERE object_id = ?1", [id], |r| r.get(0)).optional()?);
+        }
+        if let Some(upn) = &user.data.user_principal_name {
+            add(conn
+                .query_row("SELECT object_id FROM users WHERE upn_key = ?1", [fold(upn)], |r| r.get(0))
+                .optional()?);
+        }
+        for name in &user.data.sign_in_names {
+            add(conn
+                .query_row("SELECT object_id FROM sign_in_names WHERE value_key = ?1", [fold(&name.value)], |r| {
+                    r.get(0)
+                })
+                .optional()?);
+        }
+        for alt in &user.data.alternative_security_ids {
+            add(conn
+                .query_row(
+                    "SELECT object_id FROM alternative_security_ids WHERE issuer_key = ?1 AND issuer_user_id = ?2",
+                    params![fold(&alt.issuer), alt.issuer_user_id],
+                    |r| r.get(0),
+                )
+                .optional()?);
+        }
+        Ok(owners)
+    }
+
+    fn insert(&self, object_id: &str, data: &UserData, now: Option<NaiveDateTime>) -> Result<User> {
+        check_attributes(data)?;
+        // Hash before taking the lock: Argon2 is deliberately slow.
+        let hash = data.password.as_ref().map(hash_password).transpose()?;
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let created: i64 = tx.query_row("SELECT COALESCE(MAX(created), 0) + 1 FROM users", [], |r| r.get(0))?;
+        tx.execute(
+            "INSERT INTO users (object_id, password_hash, created) VALUES (?1, ?2, ?3)",
+            params![object_id, hash, created],
+        )
+        .map_err(|e| conflict(e, || format!("objectId '{object_id}'")))?;
+        if !data.attributes.iter().any(|(n, _)| n.eq_ignore_ascii_case(ACCOUNT_ENABLED)) {
+            set_attribute(&tx, object_id, ACCOUNT_ENABLED, &ClaimValue::Boolean(true))?;
+        }
+        if let Some(now) = now {
+            set_attribute(&tx, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::DateTime(now))?;
+        }
+        apply(&tx, object_id, data)?;
+        tx.commit()?;
+        load_user(&conn, object_id)?.ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))
+    }
+
+    /// Writes `data` to an existing account. A password change also moves
+    /// `refreshTokensValidFromDateTime` to `now`.
+    pub fn update(&self, object_id: &str, data: &UserData, now: Option<NaiveDateTime>) -> Result<User> {
+        check_attributes(data)?;
+        let hash = data.password.as_ref().map(hash_password).transpose()?;
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        if !exists(&tx, object_id)? {
+            return Err(DirectoryError::NotFound(object_id.to_owned()));
+        }
+        if let Some(hash) = &hash {
+            tx.execute("UPDATE users SET password_hash = ?2 WHERE object_id = ?1", params![object_id, hash])?;
+            if let Some(now) = now {
+                set_attribute(&tx, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::DateTime(now))?;
+            }
+        }
+        apply(&tx, object_id, data)?;
+        tx.commit()?;
+        load_user(&conn, object_id)?.ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))
+    }
+
+    /// Clears attributes by name. `password`, `userPrincipalName`, `signInNames.<kind>` (or
+    /// all `signInNames`) and `alternativeSecurityId(s)` clear those fields; `objectId` is
+    /// ignored.
+    pub fn delete_attributes(&self, object_id: &str, names: &[&str]) -> Result<User> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        if !exists(&tx, object_id)? {
+            return Err(DirectoryError::NotFound(object_id.to_owned()));
+        }
+        for name in names {
+            let lower = fold(name);
+            match lower.as_str() {
+                "objectid" => {}
+                "password" => {
+                    tx.execute("UPDATE users SET password_hash = NULL WHERE object_id = ?1", [object_id])?;
+                }
+                "userprincipalname" => {
+                    tx.execute(
+                        "UPDATE users SET user_principal_name = NULL, upn_key = NULL WHERE object_id = ?1",
+                        [object_id],
+                    )?;
+                }
+                "signinnames" => {
+                    tx.execute("DELETE FROM sign_in_names WHERE object_id = ?1", [object_id])?;
+                }
+                "alternativesecurityid" | "alternativesecurityids" => {
+                    tx.execute("DELETE FROM alternative_security_ids WHERE object_id = ?1", [object_id])?;
+                }
+                _ => match lower.strip_prefix("signinnames.") {
+                    Some(kind) => {
+                        tx.execute(
+                            "DELETE FROM sign_in_names WHERE object_id = ?1 AND lower(kind) = ?2",
+                            params![object_id, kind],
+                        )?;
+                    }
+                    None => {
+                        tx.execute(
+                            "DELETE FROM attributes WHERE object_id = ?1 AND name_key = ?2",
+                            params![object_id, lower],
+                        )?;
+                    }
+                },
+            }
+        }
+        tx.commit()?;
+        load_user(&conn, object_id)?.ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))
+    }
+
+    /// Deletes the account and everything it owns; false when there was none.
+    pub fn delete_user(&self, object_id: &str) -> Result<bool> {
+        let conn = self.lock();
+        Ok(conn.execute("DELETE FROM users WHERE object_id = ?1", [object_id])? > 0)
+    }
+
+    pub fn set_password(&self, object_id: &str, password: &Password) -> Result<()> {
+        let hash = hash_password(password)?;
+        let conn = self.lock();
+        let n = conn.execute("UPDATE users SET password_hash = ?2 WHERE object_id = ?1", params![object_id, hash])?;
+        if n == 0 {
+            return Err(DirectoryError::NotFound(object_id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Whether `password` is the account's password; false for an account without one.
+    pub fn verify_password(&self, object_id: &str, password: &Password) -> Result<bool> {
+        let stored = self.password_hash(object_id)?;
+        let Some(stored) = stored else {
+            return Ok(false);
+        };
+        let parsed = PasswordHash::new(&stored).map_err(|e| DirectoryError::Corrupt {
+            name: format!("password hash of {object_id}"),
+            reason: e.to_string(),
+        })?;
+        Ok(argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok())
+    }
+
+    /// The stored PHC string (for checks that no password is kept in clear).
+    pub fn password_hash(&self, object_id: &str) -> Result<Option<String>> {
+        let conn = self.lock();
+        let row: Option<Option<String>> = conn
+            .query_row("SELECT password_hash FROM users WHERE object_id = ?1", [object_id], |r| r.get(0))
+            .optional()?;
+        row.ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))
+    }
+}
+
+fn argon2() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default())
+}
+
+fn hash_password(password: &Password) -> Result<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| DirectoryError::Random(e.to_string()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| DirectoryError::Hash(e.to_string()))?;
+    argon2()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| DirectoryError::Hash(e.to_string()))
+}
+
+/// The case-insensitive key of a name or sign-in value.
+fn fold(text: &str) -> String {
+    text.trim().to_lowercase()
+}
+
+/// Formats 16 random bytes as a version-4 GUID.
+fn guid(mut b: [u8; 16]) -> String {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+fn check_attributes(data: &UserData) -> Result<()> {
+    for (name, _) in &data.attributes {
+        let lower = fold(name);
+        if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&lower)) || lower.starts_with("signinnames.") {
+            return Err(DirectoryError::ReservedAttribute(name.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn conflict(e: rusqlite::Error, what: impl FnOnce() -> String) -> DirectoryError {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+        DirectoryError::Conflict(what())
+    } else {
+        DirectoryError::Sqlite(e)
+    }
+}
+
+fn exists(conn: &Connection, object_id: &str) -> Result<bool> {
+    Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE object_id = ?1)", [object_id], |r| r.get(0))?)
+}
+
+fn set_attribute(tx: &Transaction<'_>, object_id: &str, name: &str, value: &ClaimValue) -> Result<()> {
+    tx.execute(
+        "INSERT INTO attributes (object_id, name, name_key, data_type, value) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (object_id, name_key) DO UPDATE SET name = ?2, data_type = ?4, value = ?5",
+        params![object_id, name, fold(name), value.data_type().as_str(), value.to_json().to_string()],
+    )?;
+    Ok(())
+}
+
+fn apply(tx: &Transaction<'_>, object_id: &str, data: &UserData) -> Result<()> {
+    if let Some(upn) = &data.user_principal_name {
+        tx.execute(
+            "UPDATE users SET user_principal_name = ?2, upn_key = ?3 WHERE object_id = ?1",
+            params![object_id, upn, fold(upn)],
+        )
+        .map_err(|e| conflict(e, || format!("userPrincipalName '{upn}'")))?;
+    }
+    for name in &data.sign_in_names {
+        let key = fold(&name.value);
+        let owner: Option<String> = tx
+            .query_row("SELECT object_id FROM sign_in_names WHERE value_key = ?1", [&key], |r| r.get(0))
+            .optional()?;
+        match owner {
+            Some(owner) if owner != object_id => {
+                return Err(DirectoryError::Conflict(format!("sign-in name '{}'", name.value)));
+            }
+            _ => {}
+        }
+        // One sign-in name per kind; the same value may move to another kind.
+        tx.execute(
+            "DELETE FROM sign_in_names WHERE object_id = ?1 AND (lower(kind) = lower(?2) OR value_key = ?3)",
+            params![object_id, name.kind, key],
+        )?;
+        tx.execute(
+            "INSERT INTO sign_in_names (object_id, kind, value, value_key) VALUES (?1, ?2, ?3, ?4)",
+            params![object_id, name.kind, name.value, key],
+        )?;
+    }
+    for id in &data.alternative_security_ids {
+        let owner: Option<String> = tx
+            .query_row(
+                "SELECT object_id FROM alternative_security_ids WHERE issuer_key = ?1 AND issuer_user_id = ?2",
+                params![fold(&id.issuer), id.issuer_user_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match owner {
+            Some(owner) if owner == object_id => {}
+            Some(_) => {
+                return Err(DirectoryError::Conflict(format!(
+                    "alternativeSecurityId (issuer '{}', issuerUserId '{}')",
+                    id.issuer, id.issuer_user_id
+                )));
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO alternative_security_ids (object_id, issuer, issuer_key, issuer_user_id)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![object_id, id.issuer, fold(&id.issuer), id.issuer_user_id],
+                )?;
+            }
+        }
+    }
+    for (name, value) in &data.attributes {
+        set_attribute(tx, object_id, name, value)?;
+    }
+    Ok(())
+}
+
+fn load_user(conn: &Connection, object_id: &str) -> Result<Option<User>> {
+    let row: Option<(Option<String>, bool)> = conn
+        .query_row(
+            "SELECT user_principal_name, password_hash IS NOT NULL FROM users WHERE object_id = ?1",
+            [object_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((user_principal_name, has_password)) = row else {
+        return Ok(None);
+    };
+    let sign_in_names = conn
+        .prepare("SELECT kind, value FROM sign_in_names WHERE object_id = ?1 ORDER BY rowid")?
+        .query_map([object_id], |r| Ok(SignInName { kind: r.get(0)?, value: r.get(1)? }))?
+        .collect::<std::result::Result<_, _>>()?;
+    let alternative_security_ids = conn
+        .prepare("SELECT issuer, issuer_user_id FROM alternative_security_ids WHERE object_id = ?1 ORDER BY rowid")?
+        .query_map([object_id], |r| Ok(AlternativeSecurityId { issuer: r.get(0)?, issuer_user_id: r.get(1)? }))?
+        .collect::<std::result::Result<_, _>>()?;
+    let raw: Vec<(String, String, String)> = conn
+        .prepare("SELECT name, data_type, value FROM attributes WHERE object_id = ?1 ORDER BY name_key")?
+        .query_map([object_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<std::result::Result<_, _>>()?;
+    let mut attributes = Vec::with_capacity(raw.len());
+    for (name, data_type, json) in raw {
+        let corrupt = |reason: String| DirectoryError::Corrupt { name: name.clone(), reason };
+        let data_type =
+            DataType::parse(&data_type).ok_or_else(|| corrupt(format!("unknown DataType '{data_type}'")))?;
+        let json: serde_json::Value = serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?;
+        let value = ClaimValue::from_json(data_type, &json).map_err(|e| corrupt(e.to_string()))?;
+        attributes.push((name, value));
+    }
+    Ok(Some(User {
+        object_id: object_id.to_owned(),
+        user_principal_name,
+        sign_in_names,
+        alternative_security_ids,
+        attributes,
+        has_password,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use ief_transforms::FixedEnv;
+
+    use super::*;
+
+    fn alice() -> UserData {
+        UserData {
+            sign_in_names: vec![SignInName::new("emailAddress", "Alice@Contoso.com")],
+            attributes: vec![
+                ("displayName".to_owned(), ClaimValue::String("Alice".to_owned())),
+                (
+                    "otherMails".to_owned(),
+                    ClaimValue::StringCollection(vec!["a@x.org".to_owned(), "b@y.org".to_owned()]),
+                ),
+            ],
+            password: Some(Password::new("Passw0rd!")),
+            ..UserData::default()
+        }
+    }
+
+    fn facebook(id: &str) -> AlternativeSecurityId {
+        AlternativeSecurityId { issuer: "facebook.com".to_owned(), issuer_user_id: id.to_owned() }
+    }
+
+    #[test]
+    fn create_then_find_by_every_key() {
+        let dir = Directory::in_memory().unwrap();
+        let env = FixedEnv::default();
+        let mut data = alice();
+        data.user_principal_name = Some("alice@contoso.onmicrosoft.com".to_owned());
+        data.alternative_security_ids = vec![facebook("MTIz")];
+        let user = dir.create(None, &data, &env).unwrap();
+        assert_eq!(user.object_id.len(), 36);
+        assert_eq!(&user.object_id[14..15], "4", "a version-4 GUID: {}", user.object_id);
+        assert_eq!(user.sign_in_name(Some("emailAddress")), Some("Alice@Contoso.com"));
+        assert_eq!(user.attribute("DISPLAYNAME"), Some(&ClaimValue::String("Alice".to_owned())));
+        assert_eq!(user.attribute("accountEnabled"), Some(&ClaimValue::Boolean(true)));
+        assert_eq!(user.attribute(REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::DateTime(env.now)));
+        assert!(user.has_password);
+
+        let by_id = dir.find_by_object_id(&user.object_id).unwrap().unwrap();
+        assert_eq!(by_id, user);
+        assert_eq!(dir.find_by_sign_in_name(Some("emailaddress"), "alice@contoso.COM").unwrap(), Some(user.clone()));
+        assert_eq!(dir.find_by_sign_in_name(None, "ALICE@contoso.com").unwrap(), Some(user.clone()));
+        assert_eq!(dir.find_by_sign_in_name(Some("userName"), "alice@contoso.com").unwrap(), None);
+        assert_eq!(dir.find_by_alternative_security_id(&facebook("MTIz")).unwrap(), Some(user.clone()));
+        let upper_issuer =
+            AlternativeSecurityId { issuer: "FaceBook.com".to_owned(), issuer_user_id: "MTIz".to_owned() };
+        assert_eq!(dir.find_by_alternative_security_id(&upper_issuer).unwrap(), Some(user.clone()));
+        assert_eq!(
+            dir.find_by_alternative_security_id(&facebook("mtiz")).unwrap(),
+            None,
+            "user ids are case-sensitive"
+        );
+        assert_eq!(dir.find_by_user_principal_name("ALICE@contoso.onmicrosoft.com").unwrap(), Some(user.clone()));
+        assert_eq!(dir.find_by_object_id("00000000-0000-4000-8000-000000000000").unwrap(), None);
+    }
+
+    #[test]
+    fn sign_in_names_and_identities_are_unique() {
+        let dir = Directory::in_memory().unwrap();
+        let env = FixedEnv::default();
+        let first = dir.create(None, &alice(), &env).unwrap();
+        // Same bytes from the fixed environment, yet a different id.
+        let mut other =
+            UserData { sign_in_names: vec![SignInName::new("userName", "ALICE@contoso.com")], ..UserData::default() };
+        let err = dir.create(None, &other, &env).unwrap_err();
+        assert!(matches!(&err, DirectoryError::Conflict(what) if what.contains("ALICE@contoso.com")), "{err}");
+        assert_eq!(dir.users().unwrap().len(), 1, "the failed create left nothing behind");
+
+        other.sign_in_names = vec![SignInName::new("userName", "bob")];
+        other.alternative_security_ids = vec![facebook("Qk9C")];
+        let second = dir.create(None, &other, &env).unwrap();
+        assert_ne!(second.object_id, first.object_id);
+
+        let steal = UserData { alternative_security_ids: vec![facebook("Qk9C")], ..UserData::default() };
+        assert!(matches!(dir.update(&first.object_id, &steal, None), Err(DirectoryError::Conflict(_))));
+        let steal = UserData { sign_in_names: vec![SignInName::new("emailAddress", "BOB")], ..UserData::default() };
+        assert!(matches!(dir.update(&first.object_id, &steal, None), Err(DirectoryError::Conflict(_))));
+
+        let upn = UserData { user_principal_name: Some("x@t.onmicrosoft.com".to_owned()), ..UserData::default() };
+        dir.update(&first.object_id, &upn, None).unwrap();
+        let upn = UserData { user_principal_name: Some("X@T.onmicrosoft.com".to_owned()), ..UserData::default() };
+        assert!(matches!(dir.update(&second.object_id, &upn, None), Err(DirectoryError::Conflict(_))));
+        assert_eq!(
+            dir.users().unwrap().iter().map(|u| &u.object_id).collect::<Vec<_>>(),
+            [&first.object_id, &second.object_id]
+        );
+    }
+
+    #[test]
+    fn update_replaces_attributes_and_sign_in_names_of_the_same_kind() {
+        let dir = Directory::in_memory().unwrap();
+        let user = dir.create(Some("id-1"), &alice(), &FixedEnv::default()).unwrap();
+        let change = UserData {
+            sign_in_names: vec![SignInName::new("emailAddress", "alice@fabrikam.com")],
+            attributes: vec![
+                ("DisplayName".to_owned(), ClaimValue::String("Alice B".to_owned())),
+                ("extension_loyalty".to_owned(), ClaimValue::Int(3)),
+            ],
+            ..UserData::default()
+        };
+        let updated = dir.update(&user.object_id, &change, None).unwrap();
+        assert_eq!(updated.sign_in_names, [SignInName::new("emailAddress", "alice@fabrikam.com")]);
+        assert_eq!(updated.attribute("displayName"), Some(&ClaimValue::String("Alice B".to_owned())));
+        assert_eq!(updated.attribute("extension_loyalty"), Some(&ClaimValue::Int(3)));
+        assert_eq!(dir.find_by_sign_in_name(None, "alice@contoso.com").unwrap(), None, "the old name is free");
+        assert!(matches!(dir.update("nobody", &change, None), Err(DirectoryError::NotFound(id)) if id == "nobody"));
+    }
+
+    #[test]
+    fn reserved_names_are_not_plain_attributes() {
+        let dir = Directory::in_memory().unwrap();
+        for name in ["password", "objectId", "signInNames.emailAddress", "UserPrincipalName"] {
+            let data = UserData {
+                attributes: vec![(name.to_owned(), ClaimValue::String("x".to_owned()))],
+                ..UserData::default()
+            };
+            let err = dir.create(None, &data, &FixedEnv::default()).unwrap_err();
+            assert!(matches!(&err, DirectoryError::ReservedAttribute(n) if n == name), "{err}");
+        }
+        assert!(dir.users().unwrap().is_empty());
+    }
+
+    #[test]
+    fn delete_attributes_and_users() {
+        let dir = Directory::in_memory().unwrap();
+        let mut data = alice();
+        data.alternative_security_ids = vec![facebook("MTIz")];
+        data.user_principal_name = Some("a@t.onmicrosoft.com".to_owned());
+        let user = dir.create(Some("id-1"), &data, &FixedEnv::default()).unwrap();
+        let after = dir
+            .delete_attributes(
+                &user.object_id,
+                &[
+                    "otherMails",
+                    "signInNames.emailAddress",
+                    "alternativeSecurityId",
+                    "password",
+                    "userPrincipalName",
+                    "objectId",
+                ],
+            )
+            .unwrap();
+        assert_eq!(after.attribute("otherMails"), None);
+        assert_eq!(after.attribute("displayName"), Some(&ClaimValue::String("Alice".to_owned())));
+        assert!(after.sign_in_names.is_empty());
+        assert!(after.alternative_security_ids.is_empty());
+        assert_eq!(after.user_principal_name, None);
+        assert!(!after.has_password);
+        assert!(!dir.verify_password("id-1", &Password::new("Passw0rd!")).unwrap());
+
+        assert!(dir.delete_user("id-1").unwrap());
+        assert!(!dir.delete_user("id-1").unwrap());
+        assert_eq!(dir.find_by_object_id("id-1").unwrap(), None);
+        let conn = dir.lock();
+        let leftovers: i64 = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM attributes) + (SELECT COUNT(*) FROM sign_in_names)
+                 + (SELECT COUNT(*) FROM alternative_security_ids)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(leftovers, 0, "a deleted user's rows go with it");
+    }
+
+    #[test]
+    fn passwords_are_stored_only_as_salted_argon2id_hashes() {
+        let dir = Directory::in_memory().unwrap();
+        let env = FixedEnv::default();
+        let a = dir.create(Some("a"), &alice(), &env).unwrap();
+        let mut b = alice();
+        b.sign_in_names = vec![SignInName::new("userName", "b")];
+        let b = dir.create(Some("b"), &b, &env).unwrap();
+        let hash_a = dir.password_hash(&a.object_id).unwrap().unwrap();
+        let hash_b = dir.password_hash(&b.object_id).unwrap().unwrap();
+        assert!(hash_a.starts_with("$argon2id$v=19$"), "{hash_a}");
+        assert!(!hash_a.contains("Passw0rd!"));
+        assert_ne!(hash_a, hash_b, "each hash has its own salt");
+        // Nothing anywhere in the database holds the clear text.
+        let conn = dir.lock();
+        let clear: i64 = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM users WHERE password_hash LIKE '%Passw0rd!%')
+                 + (SELECT COUNT(*) FROM attributes WHERE value LIKE '%Passw0rd!%')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        drop(conn);
+        assert_eq!(clear, 0);
+
+        assert!(dir.verify_password("a", &Password::new("Passw0rd!")).unwrap());
+        assert!(!dir.verify_password("a", &Password::new("passw0rd!")).unwrap());
+        dir.set_password("a", &Password::new("N3w-secret")).unwrap();
+        assert!(dir.verify_password("a", &Password::new("N3w-secret")).unwrap());
+        assert!(!dir.verify_password("a", &Password::new("Passw0rd!")).unwrap());
+        assert!(matches!(dir.set_password("zz", &Password::new("x")), Err(DirectoryError::NotFound(_))));
+        assert!(matches!(dir.verify_password("zz", &Password::new("x")), Err(DirectoryError::NotFound(_))));
+        assert_eq!(format!("{:?}", Password::new("Passw0rd!")), "[redacted]");
+        assert!(!format!("{:?}", alice()).contains("Passw0rd!"));
+    }
+
+    #[test]
+    fn password_change_moves_refresh_token_validity() {
+        let dir = Directory::in_memory().unwrap();
+        let env = FixedEnv::default();
+        let user = dir.create(Some("a"), &alice(), &env).unwrap();
+        let later = env.now + chrono::Duration::hours(1);
+        let change = UserData { password: Some(Password::new("Other1!")), ..UserData::default() };
+        let updated = dir.update(&user.object_id, &change, Some(later)).unwrap();
+        assert_eq!(updated.attribute(REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::DateTime(later)));
+        assert!(dir.verify_password("a", &Password::new("Other1!")).unwrap());
+    }
+
+    #[test]
+    fn seeded_users_get_an_id_and_a_hashed_password() {
+        let dir = Directory::in_memory().unwrap();
+        let seeded = dir.seed(&SeedUser { object_id: None, data: alice() }).unwrap();
+        assert_eq!(seeded.object_id.len(), 36);
+        assert_eq!(seeded.attribute(REFRESH_TOKENS_VALID_FROM), None, "seeds carry no clock time");
+        let fixed = dir
+            .seed(&SeedUser {
+                object_id: Some("11111111-1111-4111-8111-111111111111".to_owned()),
+                data: UserData { sign_in_names: vec![SignInName::new("userName", "bob")], ..UserData::default() },
+            })
+            .unwrap();
+        assert_eq!(fixed.object_id, "11111111-1111-4111-8111-111111111111");
+        assert!(!fixed.has_password);
+        assert!(dir.verify_password(&seeded.object_id, &Password::new("Passw0rd!")).unwrap());
+        assert!(dir.password_hash(&seeded.object_id).unwrap().unwrap().starts_with("$argon2id$"));
+    }
+
+    #[test]
+    fn seeding_again_replaces_the_same_account() {
+        let path = std::env::temp_dir().join(format!("ief-directory-seed-{}.sqlite", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let seed = SeedUser { object_id: None, data: alice() };
+        let first = Directory::open(&path).unwrap().seed(&seed).unwrap();
+        let dir = Directory::open(&path).unwrap();
+        dir.update(
+            &first.object_id,
+            &UserData { password: Some(Password::new("changed")), ..UserData::default() },
+            None,
+        )
+        .unwrap();
+        let again = dir.seed(&seed).unwrap();
+        assert_eq!(again.object_id, first.object_id, "the replaced account keeps its objectId");
+        assert!(dir.verify_password(&again.object_id, &Password::new("Passw0rd!")).unwrap(), "back to the seed");
+        assert_eq!(dir.users().unwrap().len(), 1);
+
+        // A fixed objectId wins and takes over the sign-in name.
+        let fixed = SeedUser { object_id: Some("fixed".to_owned()), data: alice() };
+        assert_eq!(dir.seed(&fixed).unwrap().object_id, "fixed");
+        assert_eq!(dir.seed(&fixed).unwrap().object_id, "fixed");
+        assert_eq!(dir.users().unwrap().iter().map(|u| u.object_id.as_str()).collect::<Vec<_>>(), ["fixed"]);
+        drop(dir);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn the_directory_persists_across_reopen() {
+        let path = std::env::temp_dir().join(format!("ief-directory-{}.sqlite", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let id = {
+            let dir = Directory::open(&path).unwrap();
+            dir.create(None, &alice(), &FixedEnv::default()).unwrap().object_id
+        };
+        let reopened = Directory::open(&path).unwrap();
+        let user = reopened.find_by_sign_in_name(Some("emailAddress"), "alice@contoso.com").unwrap().unwrap();
+        assert_eq!(user.object_id, id);
+        assert_eq!(
+            user.attribute("otherMails"),
+            Some(&ClaimValue::StringCollection(vec!["a@x.org".to_owned(), "b@y.org".to_owned()]))
+        );
+        assert!(reopened.verify_password(&id, &Password::new("Passw0rd!")).unwrap());
+        drop(reopened);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn directory_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Directory>();
+        let dir = Directory::in_memory().unwrap();
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let dir = dir.clone();
+                std::thread::spawn(move || {
+                    let data = UserData {
+                        sign_in_names: vec![SignInName::new("userName", format!("user{i}"))],
+                        ..UserData::default()
+                    };
+                    dir.seed(&SeedUser { object_id: None, data }).map(|u| u.object_id)
+                })
+            })
+            .collect();
+        for h in handles {
+            assert!(h.join().unwrap().is_ok());
+        }
+        assert_eq!(dir.users().unwrap().len(), 4);
+    }
+}

@@ -1,0 +1,53 @@
+//! The live environment of `ief run`: the system clock and the operating system's randomness.
+
+use chrono::NaiveDateTime;
+use ief_transforms::TransformEnv;
+
+/// System clock and OS randomness; no policy keys or localized strings of its own.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemEnv;
+
+impl TransformEnv for SystemEnv {
+    fn now(&self) -> NaiveDateTime {
+        chrono::Utc::now().naive_utc()
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        // Without OS randomness nothing secure can be generated; fall back to the clock only so
+        // that the run continues, never to a constant.
+        if getrandom::fill(buf).is_err() {
+            let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = (nanos >> ((i % 8) * 8)) as u8 ^ i as u8;
+            }
+        }
+    }
+
+    fn policy_key(&self, _storage_reference_id: &str) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn localized_string(&self, _element_type: &str, _element_id: &str, _string_id: &str) -> Option<String> {
+        None
+    }
+
+    fn localized_collection(&self, _element_type: &str, _element_id: &str) -> Option<Vec<(String, String)>> {
+        None
+    }
+
+    fn expression(&self, _name: &str) -> Option<String> {
+        None
+    }
+}
+
+/// A random GUID in its usual text form.
+pub fn random_guid() -> String {
+    let mut b = [0u8; 16];
+    SystemEnv.fill_random(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+    )
+}
