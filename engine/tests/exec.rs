@@ -339,3 +339,94 @@ fn profiles_without_a_handler_are_not_supported_yet() {
         "technical profile 'SignUp' uses SelfAssertedAttributeProvider, which ief does not support yet"
     );
 }
+
+const BRANCHING: &str = r#"<TrustFrameworkPolicy xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com" PolicyId="B2C_1A_Branching" PublicPolicyUri="http://contoso.onmicrosoft.com/B2C_1A_Branching">
+<BuildingBlocks><ClaimsSchema>
+  <ClaimType Id="email"><DataType>string</DataType></ClaimType>
+  <ClaimType Id="objectId"><DataType>string</DataType></ClaimType>
+  <ClaimType Id="hint"><DataType>string</DataType></ClaimType>
+  <ClaimType Id="source"><DataType>string</DataType></ClaimType>
+  <ClaimType Id="enabledIdps"><DataType>stringCollection</DataType></ClaimType>
+</ClaimsSchema></BuildingBlocks>
+<ClaimsProviders><ClaimsProvider><DisplayName>T</DisplayName><TechnicalProfiles>
+  <TechnicalProfile Id="Lookup">
+    <Protocol Name="Proprietary" Handler="Test.LookupProvider, Test"/>
+    <InputClaims><InputClaim ClaimTypeReferenceId="email" PartnerClaimType="mail"/></InputClaims>
+    <OutputClaims><OutputClaim ClaimTypeReferenceId="objectId" PartnerClaimType="oid"/></OutputClaims>
+  </TechnicalProfile>
+  <TechnicalProfile Id="Contoso">
+    <Protocol Name="Proprietary" Handler="Web.TPEngine.Providers.ClaimsTransformationProtocolProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"/>
+    <Metadata><Item Key="ClaimTypeOnWhichToEnable">enabledIdps</Item><Item Key="ClaimValueOnWhichToEnable">contoso</Item></Metadata>
+    <OutputClaims><OutputClaim ClaimTypeReferenceId="source" DefaultValue="contoso"/></OutputClaims>
+    <EnabledForUserJourneys>OnItemExistenceInStringCollectionClaim</EnabledForUserJourneys>
+  </TechnicalProfile>
+  <TechnicalProfile Id="Fabrikam">
+    <Protocol Name="Proprietary" Handler="Web.TPEngine.Providers.ClaimsTransformationProtocolProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"/>
+    <Metadata><Item Key="ClaimTypeOnWhichToEnable">enabledIdps</Item><Item Key="ClaimValueOnWhichToEnable">fabrikam</Item></Metadata>
+    <OutputClaims><OutputClaim ClaimTypeReferenceId="source" DefaultValue="fabrikam"/></OutputClaims>
+    <EnabledForUserJourneys>OnItemExistenceInStringCollectionClaim</EnabledForUserJourneys>
+  </TechnicalProfile>
+  <TechnicalProfile Id="Hint">
+    <Protocol Name="Proprietary" Handler="Web.TPEngine.Providers.ClaimsTransformationProtocolProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"/>
+    <Metadata><Item Key="IncludeClaimResolvingInClaimsHandling">true</Item></Metadata>
+    <OutputClaims><OutputClaim ClaimTypeReferenceId="hint" DefaultValue="{OIDC:LoginHint}" AlwaysUseDefaultValue="true"/></OutputClaims>
+  </TechnicalProfile>
+  <TechnicalProfile Id="JwtIssuer"><Protocol Name="None"/></TechnicalProfile>
+</TechnicalProfiles></ClaimsProvider></ClaimsProviders>
+<UserJourneys><UserJourney Id="Main"><OrchestrationSteps>
+  <OrchestrationStep Order="1" Type="GetClaims"/>
+  <OrchestrationStep Order="2" Type="ClaimsProviderSelection">
+    <ClaimsProviderSelections>
+      <ClaimsProviderSelection TargetClaimsExchangeId="ContosoExchange"/>
+      <ClaimsProviderSelection TargetClaimsExchangeId="FabrikamExchange"/>
+    </ClaimsProviderSelections>
+  </OrchestrationStep>
+  <OrchestrationStep Order="3" Type="ClaimsExchange"><ClaimsExchanges>
+    <ClaimsExchange Id="ContosoExchange" TechnicalProfileReferenceId="Contoso"/>
+    <ClaimsExchange Id="FabrikamExchange" TechnicalProfileReferenceId="Fabrikam"/>
+  </ClaimsExchanges></OrchestrationStep>
+  <OrchestrationStep Order="4" Type="InvokeSubJourney"><JourneyList><Candidate SubJourneyReferenceId="Finish"/></JourneyList></OrchestrationStep>
+  <OrchestrationStep Order="5" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>
+</OrchestrationSteps></UserJourney></UserJourneys>
+<SubJourneys><SubJourney Id="Finish" Type="Transfer"><OrchestrationSteps>
+  <OrchestrationStep Order="1" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="HintExchange" TechnicalProfileReferenceId="Hint"/></ClaimsExchanges></OrchestrationStep>
+  <OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>
+</OrchestrationSteps></SubJourney></SubJourneys>
+<RelyingParty><DefaultUserJourney ReferenceId="Main"/><TechnicalProfile Id="PolicyProfile"><DisplayName>P</DisplayName><Protocol Name="OpenIdConnect"/>
+  <InputClaims><InputClaim ClaimTypeReferenceId="enabledIdps" PartnerClaimType="idps"/></InputClaims>
+  <OutputClaims><OutputClaim ClaimTypeReferenceId="source"/><OutputClaim ClaimTypeReferenceId="hint"/></OutputClaims>
+  <SubjectNamingInfo ClaimType="sub"/></TechnicalProfile></RelyingParty>
+</TrustFrameworkPolicy>"#;
+
+#[test]
+fn get_claims_filters_buttons_and_a_transfer_sub_journey_issues_the_token() {
+    let set = PolicySet::from_sources([("branching.xml", BRANCHING)]);
+    let mut diags = Diagnostics::default();
+    let policy = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy");
+    assert!(!diags.has_errors(), "{:?}", diags.iter().map(|d| d.display(&set.db).to_string()).collect::<Vec<_>>());
+    let compiled = CompiledPolicy::compile(&policy.model);
+    let handlers: Vec<Box<dyn ProfileHandler>> = vec![Box::new(Transform), Box::new(Issuer)];
+    let (env, extensions) = (FixedEnv::default(), Extensions::default());
+    let ex = Executor::new(&policy.model, &compiled, &handlers, &env, &extensions);
+    let context = RequestContext {
+        login_hint: Some("kim@contoso.com".to_owned()),
+        // The application enables only Fabrikam (a GetClaims step reads it), so Contoso's
+        // button disappears and the only one left is chosen without a page.
+        input_claims: vec![("idps".to_owned(), "fabrikam".to_owned())],
+        ..RequestContext::default()
+    };
+    let mut s = ex.start(None, context, Session::default()).unwrap();
+    let claims = token_claims(block_on(ex.resume(&mut s, None)).unwrap());
+    assert_eq!(claims["source"], "fabrikam");
+    assert_eq!(claims["hint"], "kim@contoso.com", "{{OIDC:LoginHint}}");
+    // The transfer never came back to step 5 of the main journey.
+    let steps: Vec<String> = s
+        .trace
+        .iter()
+        .filter_map(|e| match e {
+            TraceEvent::Step { journey, order, .. } => Some(format!("{journey}:{order}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps, ["Main:1", "Main:2", "Main:3", "Main:4", "Finish:1", "Finish:2"]);
+}
