@@ -90,16 +90,10 @@ fn journey_plan<'c>(
     compiled: &'c CompiledPolicy,
     journey: Option<&str>,
 ) -> Result<(String, &'c ief_engine::JourneyPlan), String> {
-    let id = match journey {
-        Some(j) => j.to_owned(),
-        None => policy
-            .model
-            .relying_party
-            .as_ref()
-            .and_then(|rp| rp.default_journey.as_ref())
-            .map(|j| j.value.clone())
-            .ok_or_else(|| "the policy has no DefaultUserJourney; name one with --journey".to_owned())?,
-    };
+    let id = journey
+        .or_else(|| policy.model.default_journey())
+        .ok_or_else(|| "the policy has no DefaultUserJourney; name one with --journey".to_owned())?
+        .to_owned();
     let plan = compiled.journey(&id).ok_or_else(|| format!("no user journey or sub journey '{id}'"))?;
     Ok((id, plan))
 }

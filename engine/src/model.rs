@@ -421,6 +421,11 @@ impl Policy {
         self.transformations.iter().find(|t| t.id.value == id)
     }
 
+    /// The relying party's DefaultUserJourney.
+    pub fn default_journey(&self) -> Option<&str> {
+        self.relying_party.as_ref()?.default_journey.as_ref().map(Text::as_str)
+    }
+
     pub fn journey(&self, id: &str) -> Option<&Journey> {
         self.user_journeys.iter().find(|j| j.id.value == id)
     }

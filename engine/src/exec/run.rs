@@ -135,16 +135,10 @@ impl<'p> Executor<'p> {
 
     /// Starts a sign-in of `journey` (the relying party's DefaultUserJourney when `None`).
     pub fn start(&self, journey: Option<&str>, context: RequestContext, session: Session) -> Result<SignIn, ExecError> {
-        let id = match journey {
-            Some(j) => j.to_owned(),
-            None => self
-                .policy
-                .relying_party
-                .as_ref()
-                .and_then(|rp| rp.default_journey.as_ref())
-                .map(|j| j.value.clone())
-                .ok_or_else(|| ExecError::Policy("the policy has no DefaultUserJourney".to_owned()))?,
-        };
+        let id = journey
+            .or_else(|| self.policy.default_journey())
+            .ok_or_else(|| ExecError::Policy("the policy has no DefaultUserJourney".to_owned()))?
+            .to_owned();
         if self.policy.journey(&id).is_none() {
             return Err(ExecError::Policy(format!("no user journey '{id}'")));
         }
@@ -569,6 +563,24 @@ impl<'p> Executor<'p> {
         })
     }
 
+    /// A claim's value after its DefaultValue rules: `AlwaysUseDefaultValue` wins, otherwise the
+    /// default only fills an absent value.
+    fn with_default(
+        &self,
+        s: &SignIn,
+        tp: &TechnicalProfile,
+        c: &ClaimRef,
+        current: Option<ClaimValue>,
+        relying_party: bool,
+    ) -> Option<ClaimValue> {
+        match (current, self.default_value(s, tp, c, relying_party)) {
+            (_, Some(d)) if c.always_use_default_value => self.typed(&c.claim.value, &d).map(|(_, v)| v),
+            (Some(v), _) => Some(v),
+            (None, Some(d)) => self.typed(&c.claim.value, &d).map(|(_, v)| v),
+            (None, None) => None,
+        }
+    }
+
     fn typed(&self, claim: &str, text: &str) -> Option<(ClaimId, ClaimValue)> {
         let id = self.policy.claim_id(claim)?;
         let data_type = self.policy.claim(claim).and_then(|c| c.data_type).unwrap_or(DataType::String);
@@ -678,13 +690,7 @@ impl<'p> Executor<'p> {
                 .iter()
                 .map(|c| {
                     let current = self.policy.claim_id(&c.claim.value).and_then(|id| s.bag.get(id)).cloned();
-                    let default = self.default_value(s, tp, c, false);
-                    let value = match (current, default) {
-                        (_, Some(d)) if c.always_use_default_value => self.typed(&c.claim.value, &d).map(|(_, v)| v),
-                        (Some(v), _) => Some(v),
-                        (None, Some(d)) => self.typed(&c.claim.value, &d).map(|(_, v)| v),
-                        (None, None) => None,
-                    };
+                    let value = self.with_default(s, tp, c, current, false);
                     InputClaim {
                         claim: c.claim.value.clone(),
                         partner: self.partner_name(tp, c),
@@ -809,13 +815,8 @@ impl<'p> Executor<'p> {
                 .find(|(k, _)| *k == partner)
                 .or_else(|| returned.iter().find(|(k, _)| k.eq_ignore_ascii_case(&c.claim.value)))
                 .map(|(_, v)| v.clone());
-            let default = self.default_value(s, tp, c, false);
-            let chosen = match (value, default) {
-                (_, Some(d)) if c.always_use_default_value => self.typed(&c.claim.value, &d).map(|(_, v)| v),
-                (Some(v), _) => Some(self.coerce(&c.claim.value, v)),
-                (None, Some(d)) => self.typed(&c.claim.value, &d).map(|(_, v)| v),
-                (None, None) => None,
-            };
+            let value = value.map(|v| self.coerce(&c.claim.value, v));
+            let chosen = self.with_default(s, tp, c, value, false);
             if let Some(v) = chosen {
                 s.bag.set(id, v);
             }
@@ -870,13 +871,7 @@ impl<'p> Executor<'p> {
         let mut claims = Vec::new();
         for c in &rp.output_claims {
             let current = self.policy.claim_id(&c.claim.value).and_then(|id| s.bag.get(id)).cloned();
-            let default = self.default_value(s, rp, c, true);
-            let value = match (current, default) {
-                (_, Some(d)) if c.always_use_default_value => self.typed(&c.claim.value, &d).map(|(_, v)| v),
-                (Some(v), _) => Some(v),
-                (None, Some(d)) => self.typed(&c.claim.value, &d).map(|(_, v)| v),
-                (None, None) => None,
-            };
+            let value = self.with_default(s, rp, c, current, true);
             if let Some(v) = value {
                 claims.push((self.partner_name(rp, c), v));
             }
