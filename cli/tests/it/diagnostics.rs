@@ -1,6 +1,7 @@
 //! `ief validate` over `policies/diagnostics`: one folder per diagnostic code, each holding a
 //! policy broken in exactly that way. The rendered report of each is pinned by a snapshot.
 
+use crate::common::workspace;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,10 +12,6 @@ const FIXTURES: &str = "policies/diagnostics";
 
 /// Codes whose span is the whole file (reported at 1:1).
 const FILE_LEVEL: &[&str] = &["IEF001", "IEF002"];
-
-fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli sits in the workspace")
-}
 
 struct Output {
     code: i32,

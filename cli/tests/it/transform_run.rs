@@ -1,21 +1,7 @@
 //! `ief transform run` end to end over `policies/transforms`: each case's output and exit code
 //! are pinned by a snapshot.
 
-use std::path::Path;
-use std::process::Command;
-
-fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli sits in the workspace")
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ief")).args(args).current_dir(workspace()).output().expect("ief runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::common::{ief, workspace};
 
 #[test]
 fn cases_match_their_snapshots() {
@@ -24,7 +10,7 @@ fn cases_match_their_snapshots() {
     for line in cases.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
         let parts: Vec<&str> = line.splitn(3, '|').map(str::trim).collect();
         let [name, id, input] = parts[..] else { panic!("bad case line: {line}") };
-        let (code, stdout, stderr) = run(&[
+        let (code, stdout, stderr) = ief(&[
             "transform",
             "run",
             "policies/transforms",
@@ -53,7 +39,7 @@ fn cases_match_their_snapshots() {
 
 #[test]
 fn list_names_all_64_methods_with_signatures() {
-    let (code, stdout, _) = run(&["transform", "list"]);
+    let (code, stdout, _) = ief(&["transform", "list"]);
     assert_eq!(code, 0);
     assert_eq!(stdout.lines().count(), 64);
     assert!(
@@ -64,8 +50,8 @@ fn list_names_all_64_methods_with_signatures() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let (code, _, stderr) = run(&["transform", "run", "policies/transforms", "--id", "LowerEmail"]);
+    let (code, _, stderr) = ief(&["transform", "run", "policies/transforms", "--id", "LowerEmail"]);
     assert_eq!(code, 2, "{stderr}");
-    let (code, _, _) = run(&["validate"]);
+    let (code, _, _) = ief(&["validate"]);
     assert_eq!(code, 2);
 }

@@ -1,21 +1,7 @@
 //! `ief test`, `ief run` and `ief keys init` end to end: the demo and starter-pack scenarios
 //! match their reviewed snapshots, and bad scenarios fail with a clear message.
 
-use std::path::Path;
-use std::process::Command;
-
-fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli sits in the workspace")
-}
-
-fn ief(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ief")).args(args).current_dir(workspace()).output().expect("ief runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::common::{ief, workspace};
 
 #[test]
 fn every_scenario_matches_its_snapshot() {

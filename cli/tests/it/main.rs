@@ -1,0 +1,7 @@
+//! The CLI end to end, one test binary (link time matters on two cores).
+
+mod common;
+mod diagnostics;
+mod policy_commands;
+mod scenarios;
+mod transform_run;

@@ -1,0 +1,5 @@
+//! The engine's integration tests, one binary.
+
+mod corpus;
+mod exec;
+mod merge;
