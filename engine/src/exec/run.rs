@@ -10,7 +10,7 @@ use super::handler::{
     ProfileResult, RequestContext, Services, Token,
 };
 use super::resolve::{has_resolver, resolve};
-use super::trace::{TraceEvent, redact};
+use super::trace::{TraceEvent, is_secret, redact};
 use crate::model::{ClaimRef, JourneyKind, Policy, PreconditionType, Step, StepType, TechnicalProfile};
 use crate::plan::CompiledPolicy;
 
@@ -869,11 +869,14 @@ impl<'p> Executor<'p> {
             .and_then(|r| r.technical_profile.as_ref())
             .ok_or_else(|| ExecError::Policy("the policy has no relying party technical profile".to_owned()))?;
         let mut claims = Vec::new();
+        let mut shown = Vec::new();
         for c in &rp.output_claims {
             let current = self.policy.claim_id(&c.claim.value).and_then(|id| s.bag.get(id)).cloned();
             let value = self.with_default(s, rp, c, current, true);
             if let Some(v) = value {
-                claims.push((self.partner_name(rp, c), v));
+                let partner = self.partner_name(rp, c);
+                shown.push((partner.clone(), redact(self.policy, &c.claim.value, &v)));
+                claims.push((partner, v));
             }
         }
         let handler = self.handler(issuer, Invocation::Issuer)?;
@@ -892,10 +895,7 @@ impl<'p> Executor<'p> {
         match handler.execute(request).await {
             ProfileResult::Token(token) => {
                 s.finished = true;
-                s.trace.push(TraceEvent::Issued {
-                    profile: issuer_id,
-                    claims: claims.iter().map(|(k, v)| (k.clone(), redact(self.policy, k, v))).collect(),
-                });
+                s.trace.push(TraceEvent::Issued { profile: issuer_id, claims: shown });
                 Ok(Progress::Finished(Outcome::Token { token, claims }))
             }
             ProfileResult::Failed(e) => Ok(self.finish_error(s, &e.code, &e.user_message)),
@@ -910,10 +910,7 @@ fn describe_answer(answer: &Answer, policy: &Policy) -> String {
         Answer::Submit(values) => {
             let shown: Vec<String> = values
                 .iter()
-                .map(|(k, v)| {
-                    let value = ClaimValue::String(v.clone());
-                    format!("{k}={}", redact(policy, k, &value))
-                })
+                .map(|(k, v)| if is_secret(policy, k) { format!("{k}=[redacted]") } else { format!("{k}={v}") })
                 .collect();
             format!("submit {}", shown.join(", "))
         }

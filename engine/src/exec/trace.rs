@@ -59,8 +59,12 @@ pub enum TraceEvent {
 
 /// A claim value as traces show it: password-input claims are redacted.
 pub fn redact(policy: &Policy, claim: &str, value: &ClaimValue) -> String {
-    let secret = policy.claim(claim).and_then(|c| c.user_input_type.as_ref()).is_some_and(|t| t.value == "Password");
-    if secret { "[redacted]".to_owned() } else { value.to_string() }
+    if is_secret(policy, claim) { "[redacted]".to_owned() } else { value.to_string() }
+}
+
+/// Whether a claim is typed into a password box.
+pub(crate) fn is_secret(policy: &Policy, claim: &str) -> bool {
+    policy.claim(claim).and_then(|c| c.user_input_type.as_ref()).is_some_and(|t| t.value == "Password")
 }
 
 fn pairs(items: &[(String, String)]) -> String {
