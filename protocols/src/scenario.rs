@@ -282,8 +282,11 @@ pub async fn run(
         None => Directory::in_memory(),
     }
     .map_err(|e| ScenarioError::Setup(e.to_string()))?;
-    let env: Box<dyn TransformEnv + Send + Sync> =
-        if options.deterministic { Box::new(FixedEnv::default()) } else { Box::new(crate::env::SystemEnv) };
+    let env: Box<dyn TransformEnv + Send + Sync> = if options.deterministic {
+        Box::new(KeyedEnv { inner: FixedEnv::default(), keys: keys.clone() })
+    } else {
+        Box::new(KeyedEnv { inner: crate::env::SystemEnv, keys: keys.clone() })
+    };
     for seed in &scenario.directory {
         let mut user = seed_user(seed);
         if user.object_id.is_none() {
@@ -609,6 +612,38 @@ impl StubServer {
 impl Drop for StubServer {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// An environment whose policy keys (the Hash transformation's secret) come from the key store.
+struct KeyedEnv<E> {
+    inner: E,
+    keys: KeyStore,
+}
+
+impl<E: TransformEnv> TransformEnv for KeyedEnv<E> {
+    fn now(&self) -> chrono::NaiveDateTime {
+        self.inner.now()
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        self.inner.fill_random(buf);
+    }
+
+    fn policy_key(&self, storage_reference_id: &str) -> Option<Vec<u8>> {
+        self.keys.secret(storage_reference_id).ok().map(<[u8]>::to_vec)
+    }
+
+    fn localized_string(&self, element_type: &str, element_id: &str, string_id: &str) -> Option<String> {
+        self.inner.localized_string(element_type, element_id, string_id)
+    }
+
+    fn localized_collection(&self, element_type: &str, element_id: &str) -> Option<Vec<(String, String)>> {
+        self.inner.localized_collection(element_type, element_id)
+    }
+
+    fn expression(&self, name: &str) -> Option<String> {
+        self.inner.expression(name)
     }
 }
 
