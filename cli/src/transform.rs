@@ -114,13 +114,11 @@ fn environment(policy: &Policy, args: &RunArgs) -> Result<FixedEnv, String> {
     };
     let mut env = FixedEnv { now, seed: args.seed, ..FixedEnv::default() };
     if let Some(dir) = &args.keys {
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("--keys {}: {e}", dir.display()))?;
-        for e in entries.flatten() {
-            let path = e.path();
-            if path.extension().is_some_and(|x| x == "txt")
-                && let (Some(stem), Ok(text)) = (path.file_stem(), std::fs::read_to_string(&path))
-            {
-                env.keys.insert(stem.to_string_lossy().into_owned(), text.trim().as_bytes().to_vec());
+        // The executor's key convention: one file per StorageReferenceId; secrets are `.txt`.
+        let store = ief_protocols::keys::KeyStore::load(dir).map_err(|e| format!("--keys: {e}"))?;
+        for name in store.names() {
+            if let Ok(secret) = store.secret(name) {
+                env.keys.insert(name.to_owned(), secret.to_vec());
             }
         }
     }

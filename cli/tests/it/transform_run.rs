@@ -55,3 +55,20 @@ fn usage_errors_exit_2() {
     let (code, _, _) = ief(&["validate"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn hash_takes_its_secret_from_the_keys_folder() {
+    let keys = std::env::temp_dir().join(format!("ief-hash-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&keys).expect("temp dir");
+    std::fs::write(keys.join("B2C_1A_HashSecret.txt"), "secret-value\n").expect("key file");
+    let dir = keys.to_str().expect("utf-8 temp path");
+    let input = r#"{"password": "p", "salt": "s"}"#;
+    let (code, stdout, stderr) =
+        ief(&["transform", "run", "policies/transforms", "--id", "HashPassword", "--input", input, "--keys", dir]);
+    let (missing, _, _) = ief(&["transform", "run", "policies/transforms", "--id", "HashPassword", "--input", input]);
+    std::fs::remove_dir_all(&keys).ok();
+    assert_eq!(code, 0, "{stderr}");
+    // base64(HMAC-SHA256("secret-value", "p" + "s")), computed independently.
+    assert!(stdout.contains("DNPJ1D7GAQbwFfzJ0oauyqXeBTuZOh37ooNt2mPwjxA="), "{stdout}");
+    assert_eq!(missing, 1, "without the key the transformation fails");
+}
