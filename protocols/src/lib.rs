@@ -8,6 +8,7 @@ pub mod directory;
 pub mod env;
 pub mod jwt_issuer;
 pub mod keys;
+pub mod oauth1;
 pub mod phone;
 pub mod rest;
 pub mod scenario;
