@@ -1,10 +1,9 @@
 //! `ief transform list` and `ief transform run`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ief_engine::model::Policy;
+use ief_engine::exec::PolicyEnv;
 use ief_transforms::{ClaimValue, ClaimsBag, FixedEnv, catalog};
 use serde_json::{Map, Value, json};
 
@@ -84,7 +83,13 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
             Err(e) => return bad_input(format!("claim '{name}': {e}")),
         }
     }
-    let env = environment(policy, args)?;
+    let fixed = environment(args)?;
+    let culture = args
+        .lang
+        .clone()
+        .or_else(|| policy.localization.as_ref().and_then(|l| l.default_language.clone()))
+        .unwrap_or_else(|| "en".to_owned());
+    let env = PolicyEnv { inner: &fixed, policy, profile: None, culture: &culture };
     match transform.run(&mut bag, &env) {
         Ok(()) => {
             let mut out = Map::new();
@@ -104,8 +109,9 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
     }
 }
 
-/// Clock, randomness, keys and localized strings for a command-line run.
-fn environment(policy: &Policy, args: &RunArgs) -> Result<FixedEnv, String> {
+/// Clock, randomness and keys for a command-line run; localized strings and expressions come
+/// from the policy through `PolicyEnv`.
+fn environment(args: &RunArgs) -> Result<FixedEnv, String> {
     let now = match &args.now {
         Some(text) => {
             ief_transforms::value::parse_date_time(text).ok_or_else(|| format!("--now '{text}' is not ISO 8601"))?
@@ -120,41 +126,6 @@ fn environment(policy: &Policy, args: &RunArgs) -> Result<FixedEnv, String> {
             if let Ok(secret) = store.secret(name) {
                 env.keys.insert(name.to_owned(), secret.to_vec());
             }
-        }
-    }
-    env.expressions = HashMap::from([
-        ("RelyingPartyTenantId".to_owned(), policy.tenant_id.clone()),
-        ("TrustFrameworkTenantId".to_owned(), policy.tenant_id.clone()),
-    ]);
-    if let Some(loc) = &policy.localization {
-        let lang = args.lang.clone().or_else(|| loc.default_language.clone()).unwrap_or_else(|| "en".to_owned());
-        // Resources a content definition maps to the language, else those named `*.{lang}`.
-        let mut ids: Vec<&str> = policy
-            .content_definitions
-            .iter()
-            .flat_map(|c| c.localized_resources.iter())
-            .filter(|(l, _)| l.eq_ignore_ascii_case(&lang))
-            .map(|(_, r)| r.as_str())
-            .collect();
-        if ids.is_empty() {
-            let suffix = format!(".{}", lang.to_lowercase());
-            ids =
-                loc.resources.iter().map(|r| r.id.as_str()).filter(|id| id.to_lowercase().ends_with(&suffix)).collect();
-        }
-        for r in loc.resources.iter().filter(|r| ids.contains(&r.id.as_str())) {
-            for (t, e, s, text) in &r.strings {
-                env.strings.insert((t.clone(), e.clone(), s.clone()), text.clone());
-            }
-            for (t, e, _, items) in &r.collections {
-                env.collections.insert((t.clone(), e.clone()), items.clone());
-            }
-        }
-    }
-    for ct in &policy.claim_types {
-        let Some(r) = &ct.restriction else { continue };
-        let key = ("ClaimType".to_owned(), ct.id.value.clone());
-        if !r.enumerations.is_empty() && !env.collections.contains_key(&key) {
-            env.collections.insert(key, r.enumerations.iter().map(|(t, v, _)| (t.clone(), v.clone())).collect());
         }
     }
     Ok(env)

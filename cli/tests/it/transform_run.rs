@@ -72,3 +72,17 @@ fn hash_takes_its_secret_from_the_keys_folder() {
     assert!(stdout.contains("DNPJ1D7GAQbwFfzJ0oauyqXeBTuZOh37ooNt2mPwjxA="), "{stdout}");
     assert_eq!(missing, 1, "without the key the transformation fails");
 }
+
+#[test]
+fn lang_picks_the_localized_resources() {
+    let subject = |extra: &[&str]| {
+        let mut args = vec!["transform", "run", "policies/transforms", "--id", "GetEmailSubject", "--input", "{}"];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = ief(&args);
+        assert_eq!(code, 0, "{stderr}");
+        let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON output");
+        json["output_claims"]["subject"].as_str().unwrap_or_default().to_owned()
+    };
+    assert_eq!(subject(&[]), "Your verification code", "the default language");
+    assert_eq!(subject(&["--lang", "fr"]), "Votre code de vérification");
+}

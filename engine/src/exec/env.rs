@@ -1,37 +1,51 @@
-//! The environment a transformation sees while a given technical profile runs: the shared
-//! services plus that profile's expressions and the policy's localized strings for the
-//! request's language.
+//! The environment a transformation sees: the shared services plus the running profile's
+//! expressions and the policy's localized strings for the request's language.
 
 use chrono::NaiveDateTime;
 use ief_transforms::TransformEnv;
 
-use super::RequestContext;
 use crate::model::{LocalizedResources, Policy, TechnicalProfile};
 
-pub(crate) struct ProfileEnv<'a> {
-    pub(crate) inner: &'a (dyn TransformEnv + Sync),
-    pub(crate) policy: &'a Policy,
-    pub(crate) profile: &'a TechnicalProfile,
-    pub(crate) context: &'a RequestContext,
+/// Shared services seen through one policy: used by the executor for each profile, and by
+/// `ief transform run` with no profile.
+pub struct PolicyEnv<'a> {
+    pub inner: &'a (dyn TransformEnv + Sync),
+    pub policy: &'a Policy,
+    /// The running profile; `None` outside a journey.
+    pub profile: Option<&'a TechnicalProfile>,
+    /// RFC 5646 culture (`en-US`) or a bare language (`fr`).
+    pub culture: &'a str,
 }
 
-impl ProfileEnv<'_> {
-    /// Resources for the request's language: those the profile's content definition maps to
-    /// it, else every resource set named `*.{language}`.
+impl std::fmt::Debug for PolicyEnv<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyEnv").field("culture", &self.culture).finish_non_exhaustive()
+    }
+}
+
+impl PolicyEnv<'_> {
+    /// Resources for the language: those the profile's content definition (every content
+    /// definition outside a journey) maps to it, else every resource set named `*.{language}`.
     fn resources(&self) -> Vec<&LocalizedResources> {
         let Some(loc) = &self.policy.localization else { return Vec::new() };
-        let culture = self.context.culture.to_lowercase();
+        let culture = self.culture.to_lowercase();
         let language = culture.split('-').next().unwrap_or(&culture).to_owned();
         let matches = |l: &str| {
             let l = l.to_lowercase();
             l == culture || l == language
         };
-        let referenced: Vec<&str> = self
-            .profile
-            .metadata("ContentDefinitionReferenceId")
-            .and_then(|id| self.policy.content_definitions.iter().find(|c| c.id.value == id))
-            .map(|c| c.localized_resources.iter().filter(|(l, _)| matches(l)).map(|(_, r)| r.as_str()).collect())
-            .unwrap_or_default();
+        let definitions: Vec<_> = match self.profile {
+            Some(tp) => tp
+                .metadata("ContentDefinitionReferenceId")
+                .and_then(|id| self.policy.content_definitions.iter().find(|c| c.id.value == id))
+                .into_iter()
+                .collect(),
+            None => self.policy.content_definitions.iter().collect(),
+        };
+        let referenced: Vec<&str> = definitions
+            .iter()
+            .flat_map(|c| c.localized_resources.iter().filter(|(l, _)| matches(l)).map(|(_, r)| r.as_str()))
+            .collect();
         let named = |r: &&LocalizedResources| {
             let id = r.id.value.to_lowercase();
             id.ends_with(&format!(".{culture}")) || id.ends_with(&format!(".{language}"))
@@ -44,7 +58,7 @@ impl ProfileEnv<'_> {
     }
 }
 
-impl TransformEnv for ProfileEnv<'_> {
+impl TransformEnv for PolicyEnv<'_> {
     fn now(&self) -> NaiveDateTime {
         self.inner.now()
     }
@@ -85,7 +99,7 @@ impl TransformEnv for ProfileEnv<'_> {
 
     fn expression(&self, name: &str) -> Option<String> {
         match name {
-            "TechnicalProfileId" => Some(self.profile.id.value.clone()),
+            "TechnicalProfileId" => self.profile.map(|p| p.id.value.clone()),
             "RelyingPartyTenantId" | "TrustFrameworkTenantId" => Some(self.policy.tenant_id.clone()),
             _ => self.inner.expression(name),
         }

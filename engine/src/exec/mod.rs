@@ -7,6 +7,7 @@ mod resolve;
 mod run;
 mod trace;
 
+pub use env::PolicyEnv;
 pub use handler::{
     Answer, BoxFuture, Extensions, Field, INVALID_ANSWER, InputClaim, Invocation, Page, PageKind, ProfileError,
     ProfileHandler, ProfileRequest, ProfileResult, RequestContext, Services, Token,

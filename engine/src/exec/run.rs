@@ -602,7 +602,12 @@ impl<'p> Executor<'p> {
         applied: &mut Vec<String>,
     ) -> Result<(), ProfileError> {
         for r in refs {
-            let env = super::env::ProfileEnv { inner: self.env, policy: self.policy, profile: tp, context: &s.context };
+            let env = super::env::PolicyEnv {
+                inner: self.env,
+                policy: self.policy,
+                profile: Some(tp),
+                culture: &s.context.culture,
+            };
             let index = self.policy.transformations.iter().position(|t| t.id.value == r.value);
             let Some(Some(t)) = index.map(|i| &self.compiled.transforms[i]) else {
                 return Err(ProfileError {
