@@ -102,14 +102,7 @@ impl PolicySet {
     fn add_bytes(&mut self, path: PathBuf, bytes: &[u8], settings: Option<&mut Settings>) {
         if bytes.len() > syntax::MAX_FILE_BYTES {
             let id = self.db.add(path, String::new());
-            self.diagnostics.push(
-                Diagnostic::new(
-                    Code::FileTooLarge,
-                    Span::new(id, 0, 0),
-                    format!("the file is {} KB; B2C accepts at most 1,024 KB per policy file", bytes.len() / 1024),
-                )
-                .with_help("split the policy into a base and an extension file"),
-            );
+            self.diagnostics.extend(syntax::too_large(id, bytes.len()));
             return;
         }
         let text = match syntax::decode(bytes) {

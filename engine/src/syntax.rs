@@ -95,18 +95,23 @@ impl Element {
     }
 }
 
+/// B2C's size limit, checked before anything is decoded or parsed.
+pub fn too_large(file: FileId, bytes: usize) -> Option<Diagnostic> {
+    (bytes > MAX_FILE_BYTES).then(|| {
+        Diagnostic::new(
+            Code::FileTooLarge,
+            Span::new(file, 0, 0),
+            format!("the file is {} KB; B2C accepts at most 1,024 KB per policy file", bytes / 1024),
+        )
+        .with_help("split the policy into a base and an extension file")
+    })
+}
+
 /// Parses one file. `None` when no root element could be read.
 pub fn parse(file: FileId, text: &str) -> (Option<Element>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    if text.len() > MAX_FILE_BYTES {
-        diags.push(
-            Diagnostic::new(
-                Code::FileTooLarge,
-                Span::new(file, 0, 0),
-                format!("the file is {} KB; B2C accepts at most 1,024 KB per policy file", text.len() / 1024),
-            )
-            .with_help("split the policy into a base and an extension file"),
-        );
+    if let Some(d) = too_large(file, text.len()) {
+        diags.push(d);
         return (None, diags);
     }
     let mut parser = Parser { file, text, reader: Reader::from_str(text), stack: Vec::new(), root: None, diags };
