@@ -705,6 +705,13 @@ mod tests {
         }
     }
 
+    fn invalid(result: ProfileResult) -> String {
+        match result {
+            ProfileResult::InvalidAnswer(message) => message,
+            other => panic!("expected an invalid answer, got {other:?}"),
+        }
+    }
+
     fn failed(result: ProfileResult) -> ProfileError {
         match result {
             ProfileResult::Failed(e) => e,
@@ -737,7 +744,8 @@ mod tests {
             ])
         );
         // The code is used up.
-        assert_eq!(failed(h.run(&PhoneFactor, MFA_PROFILE, inputs(), code(&sent))).code, "InvalidAnswer");
+        let message = invalid(h.run(&PhoneFactor, MFA_PROFILE, inputs(), code(&sent)));
+        assert!(message.contains("has not sent a code to verify"), "{message}");
     }
 
     #[test]
@@ -812,7 +820,8 @@ mod tests {
             }
         );
         // Even the right code is too late now.
-        assert_eq!(failed(h.run(&PhoneFactor, MFA_PROFILE, inputs(), code("012345"))).code, "InvalidAnswer");
+        let message = invalid(h.run(&PhoneFactor, MFA_PROFILE, inputs(), code("012345")));
+        assert!(message.contains("has not sent a code to verify"), "{message}");
     }
 
     #[test]
@@ -843,8 +852,8 @@ mod tests {
                 user_message: "The user has canceled multi-factor authentication".into()
             }
         );
-        let e = failed(h.run(&PhoneFactor, MFA_PROFILE, inputs(), Some(Answer::Choose("+19999999999".into()))));
-        assert_eq!(e.code, "InvalidAnswer");
+        let message = invalid(h.run(&PhoneFactor, MFA_PROFILE, inputs(), Some(Answer::Choose("+19999999999".into()))));
+        assert!(message.contains("'+19999999999' is not a phone number offered by"), "{message}");
         // A number on file cannot be replaced by a typed one unless manual entry is allowed (it is, here).
         let typed =
             h.run(&PhoneFactor, MFA_PROFILE, inputs(), submit(&[("strongAuthenticationPhoneNumber", "+15555550199")]));

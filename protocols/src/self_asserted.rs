@@ -14,7 +14,6 @@ use ief_transforms::{ClaimValue, DataType};
 
 /// The error B2C returns to the application when the user cancels a self-asserted page.
 pub const CANCELLED: &str = "AADB2C90091";
-pub use ief_engine::exec::INVALID_ANSWER;
 
 const REQUIRED_FIELD: &str = "This information is required.";
 const INVALID_INPUT: &str = "{0} has invalid input.";
@@ -454,7 +453,7 @@ pub(crate) fn error_string(request: &ProfileRequest<'_>, key: &str, default: &st
 }
 
 pub(crate) fn invalid_answer(message: String) -> ProfileResult {
-    ProfileResult::Failed(ProfileError { code: INVALID_ANSWER.to_owned(), user_message: message })
+    ProfileResult::InvalidAnswer(message)
 }
 
 pub(crate) fn answer_kind(answer: &Answer) -> &'static str {
@@ -748,7 +747,7 @@ mod tests {
         assert!(fields.iter().all(|f| f.required));
         // nickname is an output claim but not displayed.
         let result = h.run(&SelfAsserted, "Display", vec![], submit(&[("nickname", "x")]));
-        assert!(matches!(result, ProfileResult::Failed(ProfileError { ref code, .. }) if code == "InvalidAnswer"));
+        assert!(matches!(result, ProfileResult::InvalidAnswer(_)), "{result:?}");
     }
 
     #[test]
@@ -904,10 +903,7 @@ mod tests {
         );
         let result = h.run(&SelfAsserted, "Shown", vec![], submit(&[("upn", "eve@contoso.com")]));
         match result {
-            ProfileResult::Failed(e) => {
-                assert_eq!(e.code, "InvalidAnswer");
-                assert!(e.user_message.contains("read-only"), "{}", e.user_message);
-            }
+            ProfileResult::InvalidAnswer(message) => assert!(message.contains("read-only"), "{message}"),
             other => panic!("{other:?}"),
         }
     }
@@ -923,13 +919,15 @@ mod tests {
             })
         );
         let result = h.run(&SelfAsserted, "Form", vec![], Some(ief_engine::exec::Answer::Code("1".into())));
-        assert!(matches!(result, ProfileResult::Failed(ProfileError { ref code, .. }) if code == "InvalidAnswer"));
+        assert!(matches!(result, ProfileResult::InvalidAnswer(_)), "{result:?}");
         let result = h.run(&SelfAsserted, "Form", vec![], submit(&[("colour", "red")]));
         match result {
-            ProfileResult::Failed(e) => assert_eq!(
-                e.user_message,
-                "'colour' is not a field of self-asserted page 'Form' (its fields: email, nickname, age)"
-            ),
+            ProfileResult::InvalidAnswer(message) => {
+                assert_eq!(
+                    message,
+                    "'colour' is not a field of self-asserted page 'Form' (its fields: email, nickname, age)"
+                )
+            }
             other => panic!("{other:?}"),
         }
     }

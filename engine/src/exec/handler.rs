@@ -88,11 +88,10 @@ pub enum ProfileResult {
     Failed(ProfileError),
     /// The issuer's token.
     Token(Token),
+    /// The answer does not fit the page (a field the page does not have, a code where a form
+    /// was expected): the driver's mistake, not the user's, so the run stops with it.
+    InvalidAnswer(String),
 }
-
-/// The `ProfileError::code` a handler uses when the answer does not fit its page (a field the
-/// page does not have, a code where a form was expected): the driver's mistake, not the user's.
-pub const INVALID_ANSWER: &str = "InvalidAnswer";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProfileError {

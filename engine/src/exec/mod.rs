@@ -9,8 +9,8 @@ mod trace;
 
 pub use env::PolicyEnv;
 pub use handler::{
-    Answer, BoxFuture, Extensions, Field, INVALID_ANSWER, InputClaim, Invocation, Page, PageKind, ProfileError,
-    ProfileHandler, ProfileRequest, ProfileResult, RequestContext, Services, Token,
+    Answer, BoxFuture, Extensions, Field, InputClaim, Invocation, Page, PageKind, ProfileError, ProfileHandler,
+    ProfileRequest, ProfileResult, RequestContext, Services, Token,
 };
 pub use run::{ExecError, Executor, Outcome, Progress, Session, SignIn};
 pub use trace::{TraceEvent, redact};

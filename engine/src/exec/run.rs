@@ -253,10 +253,6 @@ impl<'p> Executor<'p> {
                 s.pending = Some(Pending::Profile { profile: profile.to_owned(), exchange, page: page.clone() });
                 Ok(Some(Progress::NeedsInput(page)))
             }
-            StepResult::Failed(e) if e.code == super::handler::INVALID_ANSWER => {
-                let (journey, order) = self.position(s);
-                Err(ExecError::BadAnswer { journey, order, message: e.user_message })
-            }
             StepResult::Failed(e) => Ok(Some(self.finish_error(s, &e.code, &e.user_message))),
         }
     }
@@ -731,6 +727,10 @@ impl<'p> Executor<'p> {
                         error: Some(e.user_message.clone()),
                     });
                     return Ok(StepResult::Failed(e));
+                }
+                ProfileResult::InvalidAnswer(message) => {
+                    let (journey, order) = self.position(s);
+                    return Err(ExecError::BadAnswer { journey, order, message });
                 }
                 ProfileResult::Token(_) => {
                     return Err(ExecError::Policy(format!("'{}' returned a token outside SendClaims", tp.id.value)));
