@@ -70,3 +70,17 @@ fn validate_json_lists_nothing_for_the_starter_pack() {
     assert_eq!(code, 0);
     assert_eq!(stdout.trim(), "[]");
 }
+
+#[test]
+fn svg_is_rendered_by_graphviz_or_refused_with_a_hint() {
+    let dir = starter_pack("LocalAccounts");
+    let (code, stdout, stderr) = ief(&["graph", "--policy", "B2C_1A_signup_signin", "--format", "svg"], &dir);
+    let has_dot = std::process::Command::new("dot").arg("-V").output().is_ok();
+    if has_dot {
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("<svg"), "{stdout}");
+    } else {
+        assert_eq!(code, 2);
+        assert!(stderr.contains("SVG needs Graphviz"), "{stderr}");
+    }
+}

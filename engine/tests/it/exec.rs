@@ -430,3 +430,43 @@ fn get_claims_filters_buttons_and_a_transfer_sub_journey_issues_the_token() {
         .collect();
     assert_eq!(steps, ["Main:1", "Main:2", "Main:3", "Main:4", "Finish:1", "Finish:2"]);
 }
+
+#[test]
+fn continue_on_error_and_continue_on_success_steer_validation_profiles() {
+    // Lookup refuses taken@contoso.com; with ContinueOnError the page still succeeds, Stamp runs,
+    // and ContinueOnSuccess=false keeps the second Lookup from running at all.
+    let policy = POLICY.replace(
+        r#"<ValidationTechnicalProfiles><ValidationTechnicalProfile ReferenceId="Lookup"/></ValidationTechnicalProfiles>"#,
+        r#"<ValidationTechnicalProfiles>
+             <ValidationTechnicalProfile ReferenceId="Lookup" ContinueOnError="true"/>
+             <ValidationTechnicalProfile ReferenceId="Guest" ContinueOnSuccess="false"/>
+             <ValidationTechnicalProfile ReferenceId="Lookup"/>
+           </ValidationTechnicalProfiles>"#,
+    );
+    assert_ne!(policy, POLICY, "the fixture changed shape");
+    let set = PolicySet::from_sources([("exec.xml", policy.as_str())]);
+    let mut diags = Diagnostics::default();
+    let effective = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy");
+    assert!(!diags.has_errors());
+    let compiled = CompiledPolicy::compile(&effective.model);
+    let handlers: Vec<Box<dyn ProfileHandler>> =
+        vec![Box::new(Form), Box::new(Lookup), Box::new(Transform), Box::new(Issuer)];
+    let (env, extensions) = (FixedEnv::default(), Extensions::default());
+    let ex = Executor::new(&effective.model, &compiled, &handlers, &env, &extensions);
+    let mut s = ex.start(None, context(), Session::default()).unwrap();
+    block_on(ex.resume(&mut s, None)).unwrap();
+    block_on(ex.resume(&mut s, Some(Answer::Choose("SignUpExchange".into())))).unwrap();
+    let claims = token_claims(block_on(ex.resume(&mut s, submit(&[("email", "taken@contoso.com")]))).unwrap());
+    let ran_as_validation = |name: &str| {
+        s.trace.iter().any(
+            |e| matches!(e, TraceEvent::Profile { profile, invocation: Invocation::Validation, .. } if profile == name),
+        )
+    };
+    assert!(ran_as_validation("Guest"), "the validation after the tolerated failure ran");
+    // An output DefaultValue fills in what the profile did not return (spec c.4).
+    assert_eq!(claims["email"], "guest@contoso.com");
+    assert!(claims.get("sub").is_none(), "the failed lookup produced no objectId");
+    let lookups =
+        s.trace.iter().filter(|e| matches!(e, TraceEvent::Profile { profile, .. } if profile == "Lookup")).count();
+    assert_eq!(lookups, 1, "ContinueOnSuccess=false stopped before the second Lookup");
+}
