@@ -129,6 +129,7 @@ impl ProfileHandler for StubPage {
                             .collect(),
                     },
                     error: None,
+                    profile_state: None,
                 }),
             }
         })

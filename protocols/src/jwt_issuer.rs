@@ -274,6 +274,7 @@ mod tests {
                 inputs: Vec::new(),
                 bag: &self.bag,
                 answer: None,
+                profile_state: None,
                 services: &services,
                 context: &self.context,
                 token_claims,

@@ -289,6 +289,7 @@ fn phone_factor(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileRe
                 }],
             },
             error,
+            profile_state: None,
         })
     };
     Ok(match request.answer {
@@ -304,6 +305,7 @@ fn phone_factor(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileRe
                         sign_in: None,
                     },
                     error: None,
+                    profile_state: None,
                 }),
             }
         }
@@ -360,6 +362,7 @@ fn code_page(request: &ProfileRequest<'_>, number: &str, error: Option<String>) 
         profile: request.profile.id.value.clone(),
         kind: PageKind::Code { to: mask_phone(number) },
         error,
+        profile_state: None,
     })
 }
 

@@ -4,11 +4,7 @@
 //! (`SendClaimsIn`); the JSON answer's fields come back as output claims by partner name; a 4xx
 //! answer following the error contract (`status: 409`, `userMessage`) becomes the user's message.
 
-use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
 use std::error::Error as StdError;
-use std::hash::{Hash, Hasher};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use ief_engine::exec::{BoxFuture, Invocation, ProfileError, ProfileHandler, ProfileRequest, ProfileResult};
@@ -19,7 +15,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 
-use crate::keys::KeyStore;
+use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause};
+use crate::federation::{self, error, key_error, key_store, required_storage_id};
 
 /// B2C gives a REST call 30 seconds; no metadata changes it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,8 +28,7 @@ const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// per client); no per-sign-in state.
 pub struct Restful {
     timeout: Duration,
-    /// Keyed by a hash of the client certificate and key; `None` for the plain client.
-    clients: Mutex<HashMap<Option<u64>, Client>>,
+    clients: ClientPool,
 }
 
 impl std::fmt::Debug for Restful {
@@ -55,42 +51,12 @@ impl Restful {
 
     /// With another overall timeout per call (tests).
     pub fn with_timeout(timeout: Duration) -> Restful {
-        Restful { timeout, clients: Mutex::new(HashMap::new()) }
+        Restful { timeout, clients: ClientPool::new(timeout) }
     }
 
-    fn client(&self, identity: Option<(&str, &str)>) -> Result<Client, ProfileError> {
-        let key = identity.map(|(cert, key)| {
-            let mut h = DefaultHasher::new();
-            cert.hash(&mut h);
-            key.hash(&mut h);
-            h.finish()
-        });
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = clients.get(&key) {
-            return Ok(client.clone());
-        }
-        let mut builder =
-            Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(self.timeout).no_proxy();
-        if let Some((cert, key)) = identity {
-            let pem = format!("{}\n{}", cert.trim_end(), key);
-            let identity = reqwest::Identity::from_pem(pem.as_bytes()).map_err(|e| {
-                error(
-                    "InvalidKey",
-                    format!("the ClientCertificate key is not a PEM certificate with its private key ({e})"),
-                )
-            })?;
-            builder = builder.identity(identity);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| error("InvalidKey", format!("the HTTP client could not be set up ({})", root_cause(&e))))?;
-        clients.insert(key, client.clone());
-        Ok(client)
-    }
-
-    #[cfg(test)]
-    fn client_count(&self) -> usize {
-        self.clients.lock().unwrap_or_else(PoisonError::into_inner).len()
+    fn client(&self, request: &ProfileRequest<'_>, identity: Option<TlsIdentity<'_>>) -> Result<Client, ProfileError> {
+        let roots = request.services.extensions.get::<TrustedRoots>();
+        self.clients.client(identity, roots).map_err(|e| error("InvalidKey", e.to_string()))
     }
 
     async fn run(&self, request: &ProfileRequest<'_>) -> Result<Vec<(String, ClaimValue)>, ProfileError> {
@@ -99,10 +65,10 @@ impl Restful {
         let config = Config::read(request).map_err(|e| config_error(name, e))?;
         let auth = Auth::resolve(request, &config).map_err(|e| config_error(name, e))?;
         let identity = match &auth {
-            Auth::ClientCertificate(cert, key) => Some((cert.as_str(), key.0.as_str())),
+            Auth::ClientCertificate(cert, key) => Some(TlsIdentity { certificates: cert, private_key: &key.0 }),
             _ => None,
         };
-        let client = self.client(identity).map_err(|e| config_error(name, e))?;
+        let client = self.client(request, identity).map_err(|e| config_error(name, e))?;
         let builder = build_request(&client, request, &config).map_err(|e| config_error(name, e))?;
         let builder = match &auth {
             Auth::None | Auth::ClientCertificate(..) => builder,
@@ -334,7 +300,7 @@ impl Auth {
                 Auth::ApiKey(header, value)
             }
             AuthType::ClientCertificate => {
-                let storage = storage_id(profile, "ClientCertificate")?;
+                let storage = required_storage_id(profile, "ClientCertificate")?;
                 let (cert, key) =
                     key_store(request)?.identity_pem(storage).map_err(|e| key_error("ClientCertificate", &e))?;
                 Auth::ClientCertificate(cert.to_owned(), Secret(key.to_owned()))
@@ -343,34 +309,8 @@ impl Auth {
     }
 }
 
-fn key_store<'a>(request: &ProfileRequest<'a>) -> Result<&'a KeyStore, ProfileError> {
-    request
-        .services
-        .extensions
-        .get::<KeyStore>()
-        .ok_or_else(|| error("MissingKey", "no key store is configured for policy keys".to_owned()))
-}
-
-/// The StorageReferenceId of the profile's key `id`.
-fn storage_id<'a>(profile: &'a TechnicalProfile, id: &str) -> Result<&'a str, ProfileError> {
-    profile
-        .keys
-        .iter()
-        .find(|k| k.id.as_str() == id)
-        .map(|k| k.storage_reference_id.as_str())
-        .ok_or_else(|| error("MissingKey", format!("the CryptographicKeys element has no key with Id '{id}'")))
-}
-
 fn secret_text(request: &ProfileRequest<'_>, id: &str) -> Result<Secret, ProfileError> {
-    let storage = storage_id(request.profile, id)?;
-    let bytes = key_store(request)?.secret(storage).map_err(|e| key_error(id, &e))?;
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| error("InvalidKey", format!("the key '{id}' ({storage}) is not UTF-8 text")))?;
-    Ok(Secret(text.to_owned()))
-}
-
-fn key_error(id: &str, e: &dyn std::fmt::Display) -> ProfileError {
-    error("MissingKey", format!("the key '{id}' could not be read: {e}"))
+    federation::secret_text(request, id).map(Secret)
 }
 
 /// A claim's text: an input claim by ClaimType Id or partner name, else the bag.
@@ -707,14 +647,6 @@ fn is_dns_failure(e: &(dyn StdError + 'static)) -> bool {
     false
 }
 
-fn root_cause(e: &(dyn StdError + 'static)) -> String {
-    let mut current = e;
-    while let Some(next) = current.source() {
-        current = next;
-    }
-    current.to_string()
-}
-
 fn user_message(profile: &TechnicalProfile, key: &str) -> Option<String> {
     profile.metadata(key).filter(|m| !m.trim().is_empty()).map(str::to_owned)
 }
@@ -724,10 +656,6 @@ fn request_failed(profile: &TechnicalProfile, code: String, default: String) -> 
     ProfileError { code, user_message: user_message(profile, "DefaultUserMessageIfRequestFailed").unwrap_or(default) }
 }
 
-fn error(code: &str, message: String) -> ProfileError {
-    ProfileError { code: code.to_owned(), user_message: message }
-}
-
 /// Names the profile in a configuration or key problem.
 fn config_error(profile: &str, e: ProfileError) -> ProfileError {
     ProfileError { code: e.code, user_message: format!("RESTful technical profile '{profile}': {}", e.user_message) }
@@ -735,6 +663,9 @@ fn config_error(profile: &str, e: ProfileError) -> ProfileError {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Mutex, PoisonError};
+
+    use crate::keys::KeyStore;
     use std::sync::Arc;
 
     use axum::body::Bytes;
@@ -925,6 +856,7 @@ mod tests {
             inputs,
             bag: &bag,
             answer: None,
+            profile_state: None,
             services: &services,
             context: &context,
             token_claims: Vec::new(),
@@ -1225,14 +1157,14 @@ mod tests {
             assert_eq!(claims(result), [("name".to_owned(), string("ok"))]);
         }
         // One client for the identity, reused.
-        assert_eq!(handler.client_count(), 1);
+        assert_eq!(handler.clients.len(), 1);
         let plain = open_policy(&url, &[], "");
         assert_eq!(claims(run(&handler, &plain, None, vec![]).await), []);
-        assert_eq!(handler.client_count(), 2);
+        assert_eq!(handler.clients.len(), 2);
         let mut other = KeyStore::empty();
         other.insert_pem("B2C_1A_RestClientCert", &cert_and_key()).expect("pem");
         assert!(matches!(run(&handler, &cert_policy, Some(other), vec![]).await, ProfileResult::Claims(_)));
-        assert_eq!(handler.client_count(), 3);
+        assert_eq!(handler.clients.len(), 3);
         assert_eq!(server.received().len(), 4);
 
         let e = failed(run(&handler, &cert_policy, Some(KeyStore::empty()), vec![]).await);

@@ -187,6 +187,7 @@ fn page(request: &ProfileRequest<'_>, fields: &[ShownField], error: Option<Strin
                 .collect(),
         },
         error,
+        profile_state: None,
     }
 }
 
@@ -557,6 +558,7 @@ pub(crate) mod testing {
                 inputs,
                 bag: &self.bag,
                 answer: answer.as_ref(),
+                profile_state: None,
                 services: &services,
                 context: &self.context,
                 token_claims: Vec::new(),

@@ -59,6 +59,8 @@ pub struct ProfileRequest<'a> {
     pub bag: &'a ClaimsBag,
     /// The user's answer when the profile asked for input.
     pub answer: Option<&'a Answer>,
+    /// With the answer: the `Page::profile_state` the profile returned with its page.
+    pub profile_state: Option<&'a serde_json::Value>,
     pub services: &'a Services<'a>,
     /// The application's request that started the sign-in.
     pub context: &'a RequestContext,
@@ -117,6 +119,21 @@ pub struct Page {
     pub kind: PageKind,
     /// The error shown on the page after a failed submit.
     pub error: Option<String>,
+    /// What the profile must remember until the answer (state, nonce, PKCE verifier, request
+    /// token secret). The executor keeps it and hands it back with the answer; drivers never see it.
+    pub profile_state: Option<Box<serde_json::Value>>,
+}
+
+impl Page {
+    /// A page without profile state.
+    pub fn new(profile: impl Into<String>, kind: PageKind, error: Option<String>) -> Page {
+        Page { profile: profile.into(), kind, error, profile_state: None }
+    }
+
+    /// The page as a driver sees it: without the profile's state.
+    pub fn shown(&self) -> Page {
+        Page { profile_state: None, ..self.clone() }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

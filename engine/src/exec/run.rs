@@ -162,7 +162,7 @@ impl<'p> Executor<'p> {
         if let Some(pending) = s.pending.take() {
             let Some(answer) = answer else {
                 let page = match &pending {
-                    Pending::Selection { page, .. } | Pending::Profile { page, .. } => page.clone(),
+                    Pending::Selection { page, .. } | Pending::Profile { page, .. } => page.shown(),
                 };
                 s.pending = Some(pending);
                 return Ok(Progress::NeedsInput(page));
@@ -200,7 +200,7 @@ impl<'p> Executor<'p> {
             }
             (Pending::Selection { sign_in: Some(exchange), .. }, answer @ Answer::Submit(_)) => {
                 let profile = self.exchange_profile(s, &exchange)?;
-                self.run_page_answer(s, &profile, Some(exchange), answer).await
+                self.run_page_answer(s, &profile, Some(exchange), answer, None).await
             }
             (Pending::Profile { profile, exchange, page }, answer) => {
                 // Links on a self-asserted page pick the exchange the next step runs.
@@ -214,7 +214,6 @@ impl<'p> Executor<'p> {
                         s.chosen = Some(target.clone());
                         return Ok(None);
                     }
-                    let _ = page;
                     let message = if links.is_empty() {
                         format!(
                             "the page of '{profile}' is a form without links; answer it with `submit`, not `choose: {target}`"
@@ -224,7 +223,7 @@ impl<'p> Executor<'p> {
                     };
                     return Err(ExecError::BadAnswer { journey, order, message });
                 }
-                self.run_page_answer(s, &profile, exchange, answer).await
+                self.run_page_answer(s, &profile, exchange, answer, page.profile_state).await
             }
             (Pending::Selection { options, .. }, other) => Err(ExecError::BadAnswer {
                 journey,
@@ -244,14 +243,16 @@ impl<'p> Executor<'p> {
         profile: &str,
         exchange: Option<String>,
         answer: Answer,
+        profile_state: Option<Box<serde_json::Value>>,
     ) -> Result<Option<Progress>, ExecError> {
         let tp = self.profile(profile)?;
-        match self.run_profile(s, tp, Invocation::Step, Some(&answer)).await? {
+        match self.run_profile(s, tp, Invocation::Step, Some((&answer, profile_state.as_deref()))).await? {
             StepResult::Done => Ok(None),
             StepResult::Page(page) => {
                 s.trace.push(TraceEvent::Page { profile: profile.to_owned(), error: page.error.clone() });
-                s.pending = Some(Pending::Profile { profile: profile.to_owned(), exchange, page: page.clone() });
-                Ok(Some(Progress::NeedsInput(page)))
+                let shown = page.shown();
+                s.pending = Some(Pending::Profile { profile: profile.to_owned(), exchange, page });
+                Ok(Some(Progress::NeedsInput(shown)))
             }
             StepResult::Failed(e) => Ok(Some(self.finish_error(s, &e.code, &e.user_message))),
         }
@@ -365,12 +366,13 @@ impl<'p> Executor<'p> {
                                 StepResult::Done => {}
                                 StepResult::Page(page) => {
                                     s.trace.push(TraceEvent::Page { profile: tp.id.value.clone(), error: None });
+                                    let shown = page.shown();
                                     s.pending = Some(Pending::Profile {
                                         profile: tp.id.value.clone(),
                                         exchange: Some(e.id.value.clone()),
-                                        page: page.clone(),
+                                        page,
                                     });
-                                    return Ok(Progress::NeedsInput(page));
+                                    return Ok(Progress::NeedsInput(shown));
                                 }
                                 StepResult::Failed(err) => {
                                     return Ok(self.finish_error(s, &err.code, &err.user_message));
@@ -467,6 +469,7 @@ impl<'p> Executor<'p> {
             profile: sign_in_profile.map(|t| t.id.value.clone()).unwrap_or_default(),
             kind: PageKind::Selection { options: options.clone(), sign_in: sign_in.clone() },
             error: None,
+            profile_state: None,
         };
         s.trace.push(TraceEvent::Page { profile: format!("selection at step {}", step.order), error: None });
         s.pending = Some(Pending::Selection { options, sign_in, page: page.clone() });
@@ -673,8 +676,9 @@ impl<'p> Executor<'p> {
         s: &'a mut SignIn,
         tp: &'p TechnicalProfile,
         invocation: Invocation,
-        answer: Option<&'a Answer>,
+        answer: Option<(&'a Answer, Option<&'a serde_json::Value>)>,
     ) -> super::BoxFuture<'a, Result<StepResult, ExecError>> {
+        let (answer, profile_state) = (answer.map(|a| a.0), answer.and_then(|a| a.1));
         Box::pin(async move {
             if invocation == Invocation::Step && answer.is_none() && self.restore_session(s, tp) {
                 return Ok(StepResult::Done);
@@ -708,6 +712,7 @@ impl<'p> Executor<'p> {
                 inputs: inputs.clone(),
                 bag: &s.bag,
                 answer,
+                profile_state,
                 services: &services,
                 context: &s.context,
                 token_claims: Vec::new(),
@@ -763,6 +768,8 @@ impl<'p> Executor<'p> {
                                 profile: tp.id.value.clone(),
                                 kind: PageKind::Form { fields: Vec::new() },
                                 error: Some(self.page_message(tp, &e)),
+                                // The same page again, so it keeps its state.
+                                profile_state: profile_state.map(|v| Box::new(v.clone())),
                             };
                             s.trace.push(TraceEvent::ValidationFailed {
                                 profile: vtp.id.value.clone(),
@@ -893,6 +900,7 @@ impl<'p> Executor<'p> {
             inputs: Vec::new(),
             bag: &s.bag,
             answer: None,
+            profile_state: None,
             services: &services,
             context: &s.context,
             token_claims: claims.clone(),

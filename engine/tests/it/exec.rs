@@ -28,7 +28,8 @@ fn handler_type(p: &TechnicalProfile) -> Option<&str> {
     p.protocol.as_ref().and_then(|p| p.handler_type())
 }
 
-/// A self-asserted page: asks once, returns what was typed.
+/// A self-asserted page: asks once, returns what was typed. It keeps a profile state with
+/// its page and refuses an answer that comes back without it.
 struct Form;
 impl ProfileHandler for Form {
     fn name(&self) -> &'static str {
@@ -39,7 +40,12 @@ impl ProfileHandler for Form {
     }
     fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
         Box::pin(async move {
+            let state = serde_json::json!({ "page": r.profile.id.value });
             match r.answer {
+                Some(Answer::Submit(_)) if r.profile_state != Some(&state) => ProfileResult::Failed(ProfileError {
+                    code: "StateLost".to_owned(),
+                    user_message: format!("the page state came back as {:?}", r.profile_state),
+                }),
                 Some(Answer::Submit(values)) => ProfileResult::Claims(
                     values.iter().map(|(k, v)| (k.clone(), ClaimValue::String(v.clone()))).collect(),
                 ),
@@ -47,6 +53,7 @@ impl ProfileHandler for Form {
                     profile: r.profile.id.value.clone(),
                     kind: PageKind::Form { fields: Vec::new() },
                     error: None,
+                    profile_state: Some(Box::new(state)),
                 }),
             }
         })
@@ -256,6 +263,7 @@ fn sign_up_runs_validation_preconditions_sub_journey_and_issuer() {
         panic!("the sign-up form")
     };
     assert_eq!(form.profile, "SignUp");
+    assert_eq!(form.profile_state, None, "the profile's state stays with the executor");
     // The validation profile refuses the address; its message comes from the calling page's
     // metadata when it defines the key, else the profile's own.
     let again =

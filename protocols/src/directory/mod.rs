@@ -574,6 +574,7 @@ pub(crate) mod testing {
             inputs: inputs(policy, profile, bag),
             bag,
             answer: None,
+            profile_state: None,
             services: &services,
             context: &context,
             token_claims: Vec::new(),
