@@ -7,6 +7,7 @@ pub mod claims_transformation;
 pub mod directory;
 pub mod env;
 pub mod federation;
+pub mod idp;
 pub mod jwt_issuer;
 pub mod keys;
 pub mod oauth1;

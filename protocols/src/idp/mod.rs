@@ -1,0 +1,136 @@
+//! Embedded test identity providers: real HTTP servers on 127.0.0.1 that journeys federate
+//! with in tests, the demo and `ief idp serve`. They verify what a real provider verifies
+//! (client authentication, signatures, nonces, codes), with test users from their configuration.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+/// Seconds since the Unix epoch, as the providers see time. Deterministic scenario runs share
+/// their fixed clock with the providers, so tokens minted "now" validate "now".
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| chrono::Utc::now().timestamp())
+}
+
+/// A user who can sign in at a test provider.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TestUser {
+    pub username: String,
+    pub password: String,
+    /// Claims the provider releases about the user (`sub` defaults to the username).
+    #[serde(default)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TestUser {
+    /// Finds the user a login form names, if the password matches.
+    pub fn authenticate<'a>(users: &'a [TestUser], username: &str, password: &str) -> Option<&'a TestUser> {
+        users.iter().find(|u| u.username == username && u.password == password)
+    }
+
+    pub fn subject(&self) -> String {
+        self.claims.get("sub").and_then(|v| v.as_str()).unwrap_or(&self.username).to_owned()
+    }
+}
+
+/// A server on 127.0.0.1; it stops when dropped.
+#[derive(Debug)]
+pub struct Served {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    /// Serves `router` over plain HTTP on an ephemeral loopback port.
+    pub async fn http(router: axum::Router) -> std::io::Result<Served> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Served { addr, task })
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The sign-in form every test provider shows: `username` and `password` fields, the
+/// authorization request carried in hidden fields, an error line after a failed attempt.
+/// The headless user agent fills forms like this one from a scenario.
+pub fn login_page(title: &str, action: &str, hidden: &[(String, String)], error: Option<&str>) -> String {
+    let hidden: String = hidden
+        .iter()
+        .map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, escape(k), escape(v)))
+        .collect();
+    let error = error.map(|e| format!(r#"<p class="error">{}</p>"#, escape(e))).unwrap_or_default();
+    format!(
+        r#"<!DOCTYPE html><html><head><title>{title}</title></head><body><h1>{title}</h1>{error}<form method="post" action="{action}">{hidden}<label>Username <input name="username" autocomplete="username"></label><label>Password <input type="password" name="password"></label><button type="submit">Sign in</button></form></body></html>"#,
+        title = escape(title),
+        action = escape(action),
+    )
+}
+
+/// The page that returns a `response_mode=form_post` response: a form posted on load.
+pub fn form_post_page(action: &str, fields: &[(String, String)]) -> String {
+    let inputs: String = fields
+        .iter()
+        .map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, escape(k), escape(v)))
+        .collect();
+    format!(
+        r#"<!DOCTYPE html><html><head><title>Submit This Form</title></head><body onload="javascript:document.forms[0].submit()"><form method="post" action="{}">{inputs}<noscript><button type="submit">Continue</button></noscript></form></body></html>"#,
+        escape(action)
+    )
+}
+
+/// HTML text and attribute escaping.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_escape_what_they_echo() {
+        let page = login_page("Sign in", "/login", &[("state".into(), r#"a"><script>"#.into())], Some("<b>no</b>"));
+        assert!(page.contains(r#"value="a&quot;&gt;&lt;script&gt;""#), "{page}");
+        assert!(page.contains("&lt;b&gt;no&lt;/b&gt;"));
+        assert!(!page.contains("<script>"));
+        let post = form_post_page("https://x/cb?a=1&b=2", &[("code".into(), "c&d".into())]);
+        assert!(post.contains(r#"action="https://x/cb?a=1&amp;b=2""#));
+        assert!(post.contains(r#"value="c&amp;d""#));
+    }
+
+    #[test]
+    fn users_authenticate_by_name_and_password() {
+        let users = vec![TestUser { username: "alice".into(), password: "pw".into(), claims: Default::default() }];
+        assert!(TestUser::authenticate(&users, "alice", "pw").is_some());
+        assert!(TestUser::authenticate(&users, "alice", "PW").is_none());
+        assert_eq!(users[0].subject(), "alice");
+    }
+}
