@@ -459,8 +459,26 @@ fn wants_rsa(name: &str) -> bool {
     lower.contains("signing") || lower.contains("encryption")
 }
 
-/// Creates the named keys in `dir` (made if missing): RSA 2048 keys for containers whose names
-/// say Signing or Encryption, random 32-byte base64url secrets for the rest. A key that already
+/// Whether `ief keys init` makes a self-signed client certificate with its key (a
+/// `ClientCertificate` for mutual TLS).
+fn wants_certificate(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.contains("certificate") || lower.contains("clientcert")
+}
+
+/// A self-signed RSA client certificate named after its container, followed by its key.
+fn self_signed_client_certificate(name: &str) -> Result<String, rcgen::Error> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256)?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.self_signed(&key)?;
+    Ok(format!("{}{}", cert.pem(), key.serialize_pem()))
+}
+
+/// Creates the named keys in `dir` (made if missing): self-signed client certificates with
+/// their keys for containers whose names say Certificate, RSA 2048 keys for those that say
+/// Signing or Encryption, random 32-byte base64url secrets for the rest. A key that already
 /// has a file (of any kind) is left alone. Returns the files created.
 pub fn init_keys(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>, KeyError> {
     for name in names {
@@ -474,7 +492,12 @@ pub fn init_keys(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>, KeyError> {
             continue;
         }
         let generate = |reason: String| KeyError::Generate { storage_reference_id: name.to_owned(), reason };
-        let (path, contents) = if wants_rsa(name) {
+        let (path, contents) = if wants_certificate(name) {
+            (
+                dir.join(format!("{name}.pem")),
+                self_signed_client_certificate(name).map_err(|e| generate(e.to_string()))?,
+            )
+        } else if wants_rsa(name) {
             let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).map_err(|e| generate(e.to_string()))?;
             (dir.join(format!("{name}.pem")), pair.serialize_pem())
         } else {
@@ -810,6 +833,21 @@ mod tests {
     }
 
     #[test]
+    fn init_makes_a_self_signed_client_certificate_for_certificate_containers() {
+        let root = temp_dir("cert");
+        let _c = Cleanup(root.clone());
+        let created = init_keys(&root, &["B2C_1A_IdpClientCertificate"]).expect("init");
+        assert_eq!(created, [root.join("B2C_1A_IdpClientCertificate.pem")]);
+        let store = KeyStore::load(&root).expect("load");
+        let (certs, key) = store.identity_pem("B2C_1A_IdpClientCertificate").expect("identity");
+        assert!(certs.starts_with("-----BEGIN CERTIFICATE-----"), "{certs}");
+        assert!(key.contains("PRIVATE KEY"));
+        // The identity is usable by the HTTP client as it is.
+        let pem = format!("{certs}\n{key}");
+        assert!(reqwest::Identity::from_pem(pem.as_bytes()).is_ok());
+    }
+
+    #[test]
     fn init_rejects_path_like_names() {
         let root = temp_dir("names");
         let _c = Cleanup(root.clone());
@@ -823,9 +861,9 @@ mod tests {
     #[test]
     fn starter_pack_names_cover_the_policies() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/policies/starterpack");
-        let Ok(packs) = std::fs::read_dir(&root) else {
-            return; // The shared starter pack is not part of every checkout.
-        };
+        let packs = std::fs::read_dir(&root).unwrap_or_else(|e| {
+            panic!("the shared starter pack must sit beside the repository ({}): {e}", root.display())
+        });
         let mut seen = std::collections::BTreeSet::new();
         for pack in packs.flatten().filter(|p| p.path().is_dir()) {
             for file in std::fs::read_dir(pack.path()).expect("pack").flatten() {
