@@ -1,0 +1,225 @@
+//! A profile's OpenID Connect metadata, read once per call and checked before any request.
+
+use ief_engine::model::TechnicalProfile;
+
+use crate::federation::flag;
+
+/// What the authorization request asks for (`response_types`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseType {
+    /// `code`: the id_token comes from the token endpoint (default).
+    Code,
+    /// `id_token`: the id_token comes in the callback; no token request.
+    IdToken,
+    /// `code id_token` (Apple): the code is redeemed and only the token endpoint's id_token is
+    /// trusted.
+    CodeIdToken,
+}
+
+impl ResponseType {
+    fn parse(text: &str) -> Option<ResponseType> {
+        let mut parts: Vec<&str> = text.split_whitespace().collect();
+        parts.sort_unstable();
+        match parts.as_slice() {
+            ["code"] => Some(ResponseType::Code),
+            ["id_token"] => Some(ResponseType::IdToken),
+            ["code", "id_token"] => Some(ResponseType::CodeIdToken),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseType::Code => "code",
+            ResponseType::IdToken => "id_token",
+            ResponseType::CodeIdToken => "code id_token",
+        }
+    }
+
+    pub fn has_code(self) -> bool {
+        self != ResponseType::IdToken
+    }
+}
+
+/// How the provider returns the authorization response (`response_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseMode {
+    FormPost,
+    Query,
+    Fragment,
+}
+
+impl ResponseMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::FormPost => "form_post",
+            ResponseMode::Query => "query",
+            ResponseMode::Fragment => "fragment",
+        }
+    }
+}
+
+/// The metadata of one OpenID Connect technical profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `METADATA`: the discovery document's URL.
+    pub metadata_url: String,
+    pub client_id: String,
+    pub response_type: ResponseType,
+    pub response_mode: ResponseMode,
+    pub scope: String,
+    pub use_policy_in_redirect_uri: bool,
+    /// `issuer`: replaces the discovery document's issuer.
+    pub issuer: Option<String>,
+    /// `IdTokenAudience`: the audience expected instead of the client_id.
+    pub id_token_audience: Option<String>,
+    /// `ValidTokenIssuerPrefixes`: multi-tenant providers; `iss` must start with one.
+    pub issuer_prefixes: Vec<String>,
+    /// `authorization_endpoint`: replaces the discovery document's.
+    pub authorization_endpoint: Option<String>,
+    /// `ClaimsEndpoint`: the userinfo endpoint to call after the token request.
+    pub claims_endpoint: Option<String>,
+    /// `code_challenge_method=S256`: send a PKCE challenge (RFC 7636).
+    pub pkce: bool,
+    /// `AdditionalRequestQueryParameters`: extra `name=value` pairs of the authorization request.
+    pub extra_parameters: Vec<(String, String)>,
+    /// `HttpBinding=GET`: the token request's parameters go in the query string.
+    pub token_request_get: bool,
+    /// `HttpBinding=POST` said explicitly: userinfo is called with POST rather than GET.
+    pub userinfo_post: bool,
+    /// `ReadBodyClaimsOnIdpRedirect`: claims read from the callback's own parameters.
+    pub body_claims: Vec<String>,
+}
+
+impl Config {
+    pub fn read(profile: &TechnicalProfile) -> Result<Config, String> {
+        let text = |key: &str| profile.metadata(key).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let metadata_url =
+            text("METADATA").ok_or("the metadata item 'METADATA' (the discovery document's URL) is missing")?;
+        check_url("METADATA", &metadata_url)?;
+        let client_id = text("client_id").ok_or("the metadata item 'client_id' is missing")?;
+        let response_type = match text("response_types") {
+            None => ResponseType::Code,
+            Some(v) => ResponseType::parse(&v).ok_or_else(|| {
+                format!("response_types '{v}' is not supported (use 'code', 'id_token' or 'code id_token')")
+            })?,
+        };
+        let response_mode = match text("response_mode").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("form_post") => ResponseMode::FormPost,
+            Some("query") => ResponseMode::Query,
+            Some("fragment") => ResponseMode::Fragment,
+            Some(other) => {
+                return Err(format!("response_mode '{other}' is not one of form_post, query, fragment"));
+            }
+        };
+        if response_type != ResponseType::Code && response_mode == ResponseMode::Query {
+            // OAuth 2.0 Multiple Response Types §5: tokens never travel in a query string.
+            return Err(format!(
+                "response_types '{}' cannot use response_mode 'query' (an id_token must not travel in a URL's query)",
+                response_type.as_str()
+            ));
+        }
+        let pkce = match text("code_challenge_method").as_deref() {
+            None => false,
+            Some("S256") => true,
+            Some(other) => {
+                return Err(format!("code_challenge_method '{other}' is not supported (only S256)"));
+            }
+        };
+        let binding = text("HttpBinding").map(|v| v.to_ascii_uppercase());
+        let (token_request_get, userinfo_post) = match binding.as_deref() {
+            None => (false, false),
+            Some("POST") => (false, true),
+            Some("GET") => (true, false),
+            Some(other) => return Err(format!("HttpBinding '{other}' is not one of GET, POST")),
+        };
+        let authorization_endpoint = text("authorization_endpoint");
+        if let Some(url) = &authorization_endpoint {
+            check_url("authorization_endpoint", url)?;
+        }
+        let claims_endpoint = text("ClaimsEndpoint");
+        if let Some(url) = &claims_endpoint {
+            check_url("ClaimsEndpoint", url)?;
+        }
+        Ok(Config {
+            metadata_url,
+            client_id,
+            response_type,
+            response_mode,
+            scope: text("scope").unwrap_or_else(|| "openid".to_owned()),
+            use_policy_in_redirect_uri: flag(profile, "UsePolicyInRedirectUri", false),
+            issuer: text("issuer"),
+            id_token_audience: text("IdTokenAudience"),
+            issuer_prefixes: list(text("ValidTokenIssuerPrefixes").as_deref()),
+            authorization_endpoint,
+            claims_endpoint,
+            pkce,
+            extra_parameters: parameters(text("AdditionalRequestQueryParameters").as_deref())?,
+            token_request_get,
+            userinfo_post,
+            body_claims: list(text("ReadBodyClaimsOnIdpRedirect").as_deref()),
+        })
+    }
+
+    /// The audience the id_token must name.
+    pub fn audience(&self) -> &str {
+        self.id_token_audience.as_deref().unwrap_or(&self.client_id)
+    }
+}
+
+/// Only http(s) URLs: anything else is a policy mistake, not a place to send a user or a secret.
+fn check_url(key: &str, url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Ok(()),
+        _ => Err(format!("the metadata item '{key}' is not an http(s) URL: '{url}'")),
+    }
+}
+
+fn list(text: Option<&str>) -> Vec<String> {
+    text.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// `name=value` pairs separated by `&` or `,`; values are taken as written (not percent-decoded).
+fn parameters(text: Option<&str>) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for pair in text.unwrap_or_default().split(['&', ',']).map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(format!("AdditionalRequestQueryParameters has a pair without a name: '{pair}'"));
+        }
+        out.push((name.to_owned(), value.trim().to_owned()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_types_parse_in_any_order() {
+        assert_eq!(ResponseType::parse("code"), Some(ResponseType::Code));
+        assert_eq!(ResponseType::parse(" id_token "), Some(ResponseType::IdToken));
+        assert_eq!(ResponseType::parse("id_token code"), Some(ResponseType::CodeIdToken));
+        assert_eq!(ResponseType::parse("token"), None);
+        assert_eq!(ResponseType::parse("code token"), None);
+    }
+
+    #[test]
+    fn extra_parameters_split_on_ampersands_and_commas() {
+        assert_eq!(
+            parameters(Some("prompt=login&foo=bar, flag")).unwrap(),
+            vec![("prompt".into(), "login".into()), ("foo".into(), "bar".into()), ("flag".into(), String::new())]
+        );
+        assert!(parameters(Some("=x")).unwrap_err().contains("without a name"));
+        assert!(parameters(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn urls_must_be_http() {
+        assert!(check_url("METADATA", "https://idp.example/.well-known/openid-configuration").is_ok());
+        assert!(check_url("METADATA", "file:///etc/passwd").unwrap_err().contains("not an http(s) URL"));
+        assert!(check_url("METADATA", "not a url").is_err());
+    }
+}

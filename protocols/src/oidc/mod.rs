@@ -1,0 +1,672 @@
+//! OpenID Connect identity providers: a `Protocol Name="OpenIdConnect"` technical profile run
+//! as a journey step sends the user to the provider and validates what comes back.
+//!
+//! First call: discovery (cached), then a redirect page to the authorization endpoint, with
+//! `state`, `nonce` and the PKCE verifier kept in the page's profile state. Second call, with
+//! the provider's callback: state (and replay), RFC 9207 `iss`, the provider's `error`, the
+//! token request with the profile's client authentication (secret, private_key_jwt or mutual
+//! TLS), id_token validation (`verify`), userinfo, and the claims by the provider's names.
+//!
+//! The JWT issuer (`jwt_issuer`) and the local-password login (`directory::login`) say
+//! `OpenIdConnect` too; this handler leaves them alone.
+
+pub mod claims;
+pub mod config;
+pub mod provider;
+pub mod verify;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ief_engine::exec::{
+    Answer, BoxFuture, Invocation, Page, PageKind, ProfileError, ProfileHandler, ProfileRequest, ProfileResult,
+};
+use ief_engine::model::TechnicalProfile;
+use ief_transforms::ClaimValue;
+use openidconnect::{PkceCodeChallenge, PkceCodeVerifier};
+use reqwest::Client;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::directory::login::is_password_grant;
+use crate::federation::client_auth::ClientAuth;
+use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause};
+use crate::federation::{self, Callback};
+use config::Config;
+use provider::{Discovery, FetchError, ProviderCache, read_limited};
+use verify::{Expected, IssuerRule, Jwt, TokenError, VerifiedKey, check_claims, constant_time_eq};
+
+/// B2C gives a call to a partner 30 seconds.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an authorization request waits for its callback.
+pub const REQUEST_LIFETIME_SECS: i64 = 60 * 60;
+
+/// Token and userinfo answers larger than this are refused.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// Parameters the handler owns: an input claim or extra parameter may not replace them.
+const RESERVED_PARAMETERS: [&str; 8] = [
+    "client_id",
+    "response_type",
+    "redirect_uri",
+    "state",
+    "nonce",
+    "response_mode",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// The OpenID Connect identity-provider handler. It keeps what every sign-in shares: HTTP
+/// clients per TLS identity, discovery documents and key sets, and the states already used.
+pub struct OpenIdConnect {
+    clients: ClientPool,
+    providers: ProviderCache,
+    consumed: ConsumedStates,
+}
+
+impl std::fmt::Debug for OpenIdConnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenIdConnect").finish_non_exhaustive()
+    }
+}
+
+impl Default for OpenIdConnect {
+    fn default() -> OpenIdConnect {
+        OpenIdConnect::new()
+    }
+}
+
+impl OpenIdConnect {
+    pub fn new() -> OpenIdConnect {
+        OpenIdConnect::with_timeout(DEFAULT_TIMEOUT)
+    }
+
+    /// With another timeout per HTTP call (tests).
+    pub fn with_timeout(timeout: Duration) -> OpenIdConnect {
+        OpenIdConnect {
+            clients: ClientPool::new(timeout),
+            providers: ProviderCache::new(),
+            consumed: ConsumedStates::default(),
+        }
+    }
+
+    /// How many HTTP clients were built (one per TLS identity).
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    fn client(&self, request: &ProfileRequest<'_>, identity: Option<TlsIdentity<'_>>) -> Result<Client, Error> {
+        let roots = request.services.extensions.get::<TrustedRoots>();
+        self.clients.client(identity, roots).map_err(|e| Error::Config(e.to_string()))
+    }
+}
+
+impl ProfileHandler for OpenIdConnect {
+    fn name(&self) -> &'static str {
+        "OpenIdConnect"
+    }
+
+    fn handles(&self, profile: &TechnicalProfile, invocation: Invocation) -> bool {
+        invocation == Invocation::Step
+            && profile.protocol.as_ref().is_some_and(|p| p.name.value == "OpenIdConnect")
+            && profile.output_token_format.is_none()
+            && !is_password_grant(profile)
+    }
+
+    fn execute<'a>(&'a self, request: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
+        Box::pin(async move {
+            let outcome = match (request.answer, request.profile_state) {
+                (None, _) => self.start(&request).await.map(ProfileResult::NeedsInput),
+                (Some(Answer::Callback(params)), Some(stored)) => {
+                    self.callback(&request, params, stored).await.map(ProfileResult::Claims)
+                }
+                (Some(Answer::Callback(_)), None) => Err(Error::Callback(
+                    "no authorization request is pending for this profile, so the callback cannot be matched"
+                        .to_owned(),
+                )),
+                (Some(_), _) => {
+                    return ProfileResult::InvalidAnswer(format!(
+                        "'{}' waits for the identity provider's callback; answer it with `callback`",
+                        request.profile.id.value
+                    ));
+                }
+            };
+            outcome.unwrap_or_else(|e| ProfileResult::Failed(e.into_profile_error(&request.profile.id.value)))
+        })
+    }
+}
+
+/// What the first call remembers for the callback (the executor keeps it; drivers never see it).
+// No Debug: it holds the PKCE verifier.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    state: String,
+    nonce: String,
+    #[serde(default)]
+    code_verifier: Option<String>,
+    redirect_uri: String,
+    issued_at: i64,
+}
+
+/// The token endpoint's answer (RFC 6749 §5.1). No Debug: it holds tokens.
+#[derive(Default, Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    expires_in: Option<Value>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    id_token: Option<String>,
+}
+
+impl OpenIdConnect {
+    async fn start(&self, request: &ProfileRequest<'_>) -> Result<Page, Error> {
+        let profile = request.profile;
+        let config = Config::read(profile).map_err(Error::Config)?;
+        if config.response_type.has_code() {
+            // Missing keys fail now, not after the user signed in at the provider.
+            ClientAuth::from_profile(request).map_err(Error::Profile)?;
+        } else if config.claims_endpoint.is_some() {
+            return Err(Error::Config(
+                "ClaimsEndpoint needs an access token, but response_types 'id_token' returns none".to_owned(),
+            ));
+        }
+        let client = self.client(request, None)?;
+        let discovery = self.providers.discovery(&client, &config.metadata_url, now(request)).await?;
+        let endpoint = config.authorization_endpoint.as_deref().unwrap_or(&discovery.authorization_endpoint);
+        let mut url = reqwest::Url::parse(endpoint)
+            .map_err(|e| Error::Config(format!("the authorization endpoint '{endpoint}' is not a URL ({e})")))?;
+
+        let env = request.services.env;
+        let pending = Pending {
+            state: random_token(env),
+            nonce: random_token(env),
+            code_verifier: config.pkce.then(|| random_token(env)),
+            redirect_uri: federation::redirect_uri(
+                request.policy,
+                request.context,
+                Callback::OAuth2,
+                config.use_policy_in_redirect_uri,
+            ),
+            issued_at: now(request),
+        };
+        let mut params: Vec<(String, String)> = vec![
+            ("client_id".into(), config.client_id.clone()),
+            ("response_type".into(), config.response_type.as_str().into()),
+            ("redirect_uri".into(), pending.redirect_uri.clone()),
+            ("response_mode".into(), config.response_mode.as_str().into()),
+            ("scope".into(), config.scope.clone()),
+            ("state".into(), pending.state.clone()),
+            ("nonce".into(), pending.nonce.clone()),
+        ];
+        if let Some(verifier) = &pending.code_verifier {
+            let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.clone()));
+            params.push(("code_challenge".into(), challenge.as_str().to_owned()));
+            params.push(("code_challenge_method".into(), "S256".into()));
+        }
+        let inputs = request
+            .inputs
+            .iter()
+            .filter_map(|i| i.value.as_ref().map(|v| (i.partner.clone(), v.to_string(), Some(i.claim.as_str()))));
+        let extra = config.extra_parameters.iter().map(|(k, v)| (k.clone(), v.clone(), None));
+        for (name, value, claim) in inputs.chain(extra) {
+            if RESERVED_PARAMETERS.contains(&name.as_str()) {
+                let source = claim.map_or_else(
+                    || "AdditionalRequestQueryParameters".to_owned(),
+                    |c| format!("the input claim '{c}'"),
+                );
+                return Err(Error::Config(format!(
+                    "{source} would replace the authorization request's '{name}' parameter, which the protocol sets"
+                )));
+            }
+            match params.iter_mut().find(|(k, _)| *k == name) {
+                Some(slot) => slot.1 = value,
+                None => params.push((name, value)),
+            }
+        }
+        url.query_pairs_mut().extend_pairs(&params);
+        let state = serde_json::to_value(&pending)
+            .map_err(|e| Error::Config(format!("the authorization request could not be kept ({e})")))?;
+        Ok(Page {
+            profile: profile.id.value.clone(),
+            kind: PageKind::Redirect { url: url.to_string() },
+            error: None,
+            profile_state: Some(Box::new(state)),
+        })
+    }
+
+    async fn callback(
+        &self,
+        request: &ProfileRequest<'_>,
+        params: &[(String, String)],
+        stored: &Value,
+    ) -> Result<Vec<(String, ClaimValue)>, Error> {
+        let config = Config::read(request.profile).map_err(Error::Config)?;
+        let pending: Pending = serde_json::from_value(stored.clone())
+            .map_err(|_| Error::Callback("the pending authorization request could not be read".to_owned()))?;
+        let now = now(request);
+        let one = |name: &str| -> Result<Option<&str>, Error> {
+            let mut found = params.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+            let first = found.next();
+            if found.next().is_some() {
+                return Err(Error::Callback(format!("the callback repeats the parameter '{name}'")));
+            }
+            Ok(first)
+        };
+
+        // CSRF and replay come first: nothing else in an unmatched response is looked at.
+        match one("state")? {
+            None => {
+                return Err(Error::Callback(
+                    "the callback has no state parameter, so it cannot be matched to this sign-in (state mismatch)"
+                        .to_owned(),
+                ));
+            }
+            Some(state) if !constant_time_eq(state.as_bytes(), pending.state.as_bytes()) => {
+                return Err(Error::Callback(
+                    "the callback's state does not match the state sent with the authorization request (state mismatch)"
+                        .to_owned(),
+                ));
+            }
+            Some(_) => {}
+        }
+        let age = now - pending.issued_at;
+        if age > REQUEST_LIFETIME_SECS {
+            return Err(Error::Callback(format!(
+                "the callback came {age} s after the authorization request, which expires after {REQUEST_LIFETIME_SECS} s"
+            )));
+        }
+        if !self.consumed.consume(&pending.state, pending.issued_at + REQUEST_LIFETIME_SECS, now) {
+            return Err(Error::Callback(
+                "the authorization response for this request was already used (replayed callback)".to_owned(),
+            ));
+        }
+
+        let client = self.client(request, None)?;
+        let discovery = self.providers.discovery(&client, &config.metadata_url, now).await?;
+        let issuer = issuer_rule(&config, &discovery);
+
+        // RFC 9207: a response from another provider (mix-up) names that provider.
+        match one("iss")? {
+            Some(iss) => issuer.check("the authorization response", iss).map_err(|e| {
+                Error::Callback(format!("{e} (RFC 9207: the response may come from another provider: mix-up)"))
+            })?,
+            None if discovery.iss_parameter_supported => {
+                return Err(Error::Callback(
+                    "the authorization response has no 'iss' parameter although the provider's metadata says it sends one (RFC 9207)"
+                        .to_owned(),
+                ));
+            }
+            None => {}
+        }
+        if let Some(error) = one("error")? {
+            return Err(Error::Provider {
+                error: error.to_owned(),
+                description: one("error_description")?.map(str::to_owned),
+            });
+        }
+
+        let body = claims::body_claims(&config.body_claims, params);
+        let (id_token, tokens, auth) = if config.response_type.has_code() {
+            let code = one("code")?.filter(|c| !c.is_empty()).ok_or_else(|| {
+                Error::Callback("the callback has neither a 'code' nor an 'error' parameter".to_owned())
+            })?;
+            let auth = ClientAuth::from_profile(request).map_err(Error::Profile)?;
+            let tokens = self.redeem(request, &config, &discovery, &auth, &pending, code).await?;
+            let id_token = tokens
+                .id_token
+                .clone()
+                .ok_or_else(|| Error::Token("the token endpoint's answer has no id_token".to_owned()))?;
+            (id_token, Some(tokens), Some(auth))
+        } else {
+            let id_token = one("id_token")?.filter(|t| !t.is_empty()).ok_or_else(|| {
+                Error::Callback("the callback has neither an 'id_token' nor an 'error' parameter".to_owned())
+            })?;
+            (id_token.to_owned(), None, None)
+        };
+
+        let expected = Expected { issuer: &issuer, audience: config.audience(), nonce: Some(&pending.nonce), now };
+        let (id_claims, key) = self.verified("the id_token", &id_token, &client, &discovery, &expected).await?;
+        let access_token = tokens.as_ref().and_then(|t| t.access_token.as_deref());
+        if let Some(access_token) = access_token {
+            key.check_at_hash("the id_token", &id_claims, access_token)?;
+        }
+
+        let mut out = Vec::new();
+        claims::merge(&mut out, &body);
+        claims::merge(&mut out, &id_claims);
+        if let (Some(endpoint), Some(access_token)) = (&config.claims_endpoint, access_token) {
+            let identity = auth.as_ref().and_then(ClientAuth::tls_identity);
+            let info = self
+                .userinfo(request, &config, &discovery, endpoint, identity, access_token, &client, &expected)
+                .await?;
+            let id_sub = id_claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+            match info.get("sub").and_then(Value::as_str) {
+                Some(sub) if sub == id_sub => {}
+                found => {
+                    return Err(Error::Userinfo(format!(
+                        "the userinfo response's sub {found:?} is not the id_token's sub '{id_sub}'"
+                    )));
+                }
+            }
+            claims::merge(&mut out, &info);
+        }
+        if let Some(tokens) = tokens {
+            push_token_claims(&mut out, tokens);
+        }
+        Ok(out)
+    }
+
+    /// Redeems the code at the token endpoint (its RFC 8705 alias for mutual TLS).
+    async fn redeem(
+        &self,
+        request: &ProfileRequest<'_>,
+        config: &Config,
+        discovery: &Discovery,
+        auth: &ClientAuth,
+        pending: &Pending,
+        code: &str,
+    ) -> Result<TokenResponse, Error> {
+        let mutual_tls = auth.method().is_mutual_tls();
+        let endpoint = mutual_tls
+            .then_some(discovery.mtls_token_endpoint.as_deref())
+            .flatten()
+            .or(discovery.token_endpoint.as_deref())
+            .ok_or_else(|| Error::Token("the discovery document has no token_endpoint".to_owned()))?;
+        let mut form: Vec<(String, String)> = vec![
+            ("grant_type".into(), "authorization_code".into()),
+            ("code".into(), code.to_owned()),
+            ("redirect_uri".into(), pending.redirect_uri.clone()),
+        ];
+        if let Some(verifier) = &pending.code_verifier {
+            form.push(("code_verifier".into(), verifier.clone()));
+        }
+        let authorization = auth.apply(endpoint, request.services.env, &mut form).map_err(Error::Profile)?;
+        let client = self.client(request, auth.tls_identity())?;
+        let mut builder = if config.token_request_get {
+            client.get(endpoint).query(&form)
+        } else {
+            client.post(endpoint).form(&form)
+        };
+        builder = builder.header(ACCEPT, "application/json");
+        if let Some(value) = authorization {
+            let mut value = HeaderValue::from_str(&value)
+                .map_err(|_| Error::Config("the client credentials are not a valid header value".to_owned()))?;
+            value.set_sensitive(true);
+            builder = builder.header(AUTHORIZATION, value);
+        }
+        let tls_hint = if mutual_tls { " with the client certificate of the 'ClientCertificate' key" } else { "" };
+        let response = builder.send().await.map_err(|e| {
+            Error::Token(format!("the token endpoint {endpoint} could not be reached{tls_hint}: {}", root_cause(&e)))
+        })?;
+        let status = response.status();
+        let body = read_limited(response, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| Error::Token(format!("the token endpoint's answer could not be read: {}", root_cause(&e))))?
+            .ok_or_else(|| {
+                Error::Token(format!("the token endpoint's answer is larger than {MAX_RESPONSE_BYTES} bytes"))
+            })?;
+        let json: Option<Map<String, Value>> = serde_json::from_slice(&body).ok();
+        if let Some(error) = json.as_ref().and_then(|j| j.get("error")).and_then(Value::as_str) {
+            let description = json
+                .as_ref()
+                .and_then(|j| j.get("error_description"))
+                .and_then(Value::as_str)
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            return Err(Error::Token(format!(
+                "the token endpoint refused the request with '{error}'{description} (HTTP {})",
+                status.as_u16()
+            )));
+        }
+        if !status.is_success() {
+            return Err(Error::Token(format!("the token endpoint answered HTTP {}", status.as_u16())));
+        }
+        let Some(json) = json else {
+            return Err(Error::Token("the token endpoint's answer is not a JSON object".to_owned()));
+        };
+        serde_json::from_value(Value::Object(json))
+            .map_err(|e| Error::Token(format!("the token endpoint's answer is not a token response ({e})")))
+    }
+
+    /// Verifies a signed JWT against the provider's keys: the cached JWKS, fetched again once
+    /// when the token names a key it does not hold.
+    async fn verified(
+        &self,
+        what: &'static str,
+        token: &str,
+        client: &Client,
+        discovery: &Discovery,
+        expected: &Expected<'_>,
+    ) -> Result<(Map<String, Value>, VerifiedKey), Error> {
+        let jwt = Jwt::parse(what, token)?;
+        jwt.algorithm()?;
+        let mut keys = self.providers.jwks(client, &discovery.jwks_uri, expected.now, false).await?;
+        if !jwt.key_known(&keys) {
+            keys = self.providers.jwks(client, &discovery.jwks_uri, expected.now, true).await?;
+        }
+        let key = jwt.verify(&keys)?;
+        check_claims(what, jwt.claims(), expected)?;
+        Ok((jwt.claims().clone(), key))
+    }
+
+    /// Calls the userinfo endpoint with the access token, from the same TLS identity as the
+    /// token request (RFC 8705 certificate-bound tokens).
+    #[allow(clippy::too_many_arguments)]
+    async fn userinfo(
+        &self,
+        request: &ProfileRequest<'_>,
+        config: &Config,
+        discovery: &Discovery,
+        endpoint: &str,
+        identity: Option<TlsIdentity<'_>>,
+        access_token: &str,
+        plain: &Client,
+        expected: &Expected<'_>,
+    ) -> Result<Map<String, Value>, Error> {
+        let endpoint = match (&identity, &discovery.mtls_userinfo_endpoint) {
+            (Some(_), Some(alias)) if discovery.userinfo_endpoint.as_deref() == Some(endpoint) => alias.as_str(),
+            _ => endpoint,
+        };
+        let client = self.client(request, identity)?;
+        let builder = if config.userinfo_post { client.post(endpoint) } else { client.get(endpoint) };
+        let mut bearer = HeaderValue::from_str(&format!("Bearer {access_token}"))
+            .map_err(|_| Error::Userinfo("the access token is not a valid header value".to_owned()))?;
+        bearer.set_sensitive(true);
+        let bound = if identity.is_some() {
+            " (the access token is bound to the client certificate it was issued to, RFC 8705)"
+        } else {
+            ""
+        };
+        let response = builder
+            .header(AUTHORIZATION, bearer)
+            .header(ACCEPT, "application/json, application/jwt")
+            .send()
+            .await
+            .map_err(|e| {
+                Error::Userinfo(format!("the userinfo endpoint {endpoint} could not be reached: {}", root_cause(&e)))
+            })?;
+        let status = response.status();
+        let content_type =
+            response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+        let challenge = response.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = read_limited(response, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| Error::Userinfo(format!("the userinfo answer could not be read: {}", root_cause(&e))))?
+            .ok_or_else(|| Error::Userinfo(format!("the userinfo answer is larger than {MAX_RESPONSE_BYTES} bytes")))?;
+        if !status.is_success() {
+            let detail = challenge
+                .map(|c| format!(" ({c})"))
+                .or_else(|| {
+                    let json: Map<String, Value> = serde_json::from_slice(&body).ok()?;
+                    let error = json.get("error")?.as_str()?;
+                    let description = json.get("error_description").and_then(Value::as_str).unwrap_or_default();
+                    Some(format!(" ({error}: {description})"))
+                })
+                .unwrap_or_default();
+            let refused = if matches!(status.as_u16(), 401 | 403) { " refused the access token" } else { "" };
+            return Err(Error::Userinfo(format!(
+                "the userinfo endpoint {endpoint}{refused}: HTTP {}{detail}{bound}",
+                status.as_u16()
+            )));
+        }
+        if content_type.starts_with("application/jwt") {
+            let text = String::from_utf8_lossy(&body);
+            let what = "the signed userinfo response";
+            let jwt = Jwt::parse(what, &text)?;
+            jwt.algorithm()?;
+            let mut keys = self.providers.jwks(plain, &discovery.jwks_uri, expected.now, false).await?;
+            if !jwt.key_known(&keys) {
+                keys = self.providers.jwks(plain, &discovery.jwks_uri, expected.now, true).await?;
+            }
+            jwt.verify(&keys)?;
+            let claims = jwt.claims();
+            // OIDC Core §5.3.2: a signed answer names its issuer and audience.
+            let iss = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+            expected.issuer.check(what, iss)?;
+            let audience = expected.audience;
+            let aud_ok = match claims.get("aud") {
+                Some(Value::String(a)) => a == audience,
+                Some(Value::Array(items)) => items.iter().any(|a| a.as_str() == Some(audience)),
+                _ => false,
+            };
+            if !aud_ok {
+                let found = claims.get("aud").map(Value::to_string).unwrap_or_else(|| "none".to_owned());
+                return Err(Error::Userinfo(format!(
+                    "the signed userinfo response's audience {found} does not contain the client_id '{audience}'"
+                )));
+            }
+            return Ok(claims.clone());
+        }
+        match serde_json::from_slice(&body) {
+            Ok(Value::Object(map)) => Ok(map),
+            _ => Err(Error::Userinfo("the userinfo answer is not a JSON object".to_owned())),
+        }
+    }
+}
+
+/// `{oauth2:access_token}` and its siblings (spec §d.2), for OutputClaims that ask for them.
+fn push_token_claims(out: &mut Vec<(String, ClaimValue)>, tokens: TokenResponse) {
+    let mut push = |name: &str, value: ClaimValue| out.push((format!("{{oauth2:{name}}}"), value));
+    if let Some(t) = tokens.access_token {
+        push("access_token", ClaimValue::String(t));
+    }
+    if let Some(t) = tokens.token_type {
+        push("token_type", ClaimValue::String(t));
+    }
+    let expires = match tokens.expires_in {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    if let Some(seconds) = expires {
+        push("expires_in", ClaimValue::Long(seconds));
+    }
+    if let Some(t) = tokens.refresh_token {
+        push("refresh_token", ClaimValue::String(t));
+    }
+}
+
+fn issuer_rule(config: &Config, discovery: &Discovery) -> IssuerRule {
+    if config.issuer_prefixes.is_empty() {
+        IssuerRule::Exact(config.issuer.clone().unwrap_or_else(|| discovery.issuer.clone()))
+    } else {
+        IssuerRule::Prefixes(config.issuer_prefixes.clone())
+    }
+}
+
+fn now(request: &ProfileRequest<'_>) -> i64 {
+    request.services.env.now().and_utc().timestamp()
+}
+
+/// 256 random bits, base64url: state, nonce and PKCE verifier (43 characters, RFC 7636 §4.1).
+fn random_token(env: &dyn ief_transforms::TransformEnv) -> String {
+    let mut bytes = [0u8; 32];
+    env.fill_random(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// States whose callback was handled, until their request expires: a callback presented twice
+/// (a page shown again, a replayed response) is refused.
+#[derive(Debug, Default)]
+struct ConsumedStates {
+    seen: Mutex<HashMap<String, i64>>,
+}
+
+/// Bounds memory; past it the entries closest to expiry go first.
+const MAX_CONSUMED_STATES: usize = 100_000;
+
+impl ConsumedStates {
+    /// False when `state` was consumed before.
+    fn consume(&self, state: &str, expires_at: i64, now: i64) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.contains_key(state) {
+            return false;
+        }
+        if seen.len() >= MAX_CONSUMED_STATES {
+            seen.retain(|_, expiry| *expiry > now);
+        }
+        if seen.len() >= MAX_CONSUMED_STATES
+            && let Some(oldest) = seen.iter().min_by_key(|(_, e)| **e).map(|(k, _)| k.clone())
+        {
+            seen.remove(&oldest);
+        }
+        seen.insert(state.to_owned(), expires_at);
+        true
+    }
+}
+
+/// Why a sign-in with the provider failed.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("{0}")]
+    Callback(String),
+    #[error("the identity provider answered with the error '{error}'{}", description.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Provider { error: String, description: Option<String> },
+    #[error("{0}")]
+    Token(String),
+    #[error(transparent)]
+    IdToken(#[from] TokenError),
+    #[error("{0}")]
+    Userinfo(String),
+    #[error("{}", .0.user_message)]
+    Profile(ProfileError),
+}
+
+impl Error {
+    fn into_profile_error(self, profile: &str) -> ProfileError {
+        let code = match &self {
+            Error::Config(_) => "InvalidMetadata",
+            Error::Fetch(_) => "MetadataUnavailable",
+            Error::Callback(_) => "InvalidCallback",
+            // B2C's code for an error response from the provider (access_denied and friends).
+            Error::Provider { .. } => "AADB2C90273",
+            Error::Token(_) => "TokenRequestFailed",
+            Error::IdToken(_) => "InvalidIdToken",
+            Error::Userinfo(_) => "UserInfoFailed",
+            Error::Profile(e) => {
+                return ProfileError {
+                    code: e.code.clone(),
+                    user_message: format!("Sign-in with '{profile}' failed: {}", e.user_message),
+                };
+            }
+        };
+        ProfileError { code: code.to_owned(), user_message: format!("Sign-in with '{profile}' failed: {self}") }
+    }
+}

@@ -1,0 +1,486 @@
+//! Signed-JWT checks for id_tokens (and signed userinfo answers): the algorithm allow-list, the
+//! key from the provider's JWKS, the signature, then issuer, audience, lifetime and nonce.
+//!
+//! The JWK model and the signature itself come from `openidconnect` (`CoreJsonWebKey::
+//! verify_signature`); the claim checks are ours because B2C's rules differ from the crate's
+//! verifier (issuer prefixes, a bounded clock skew, `nbf`, readable reasons).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use openidconnect::{JsonWebKey, JwsSigningAlgorithm, SignatureVerificationError};
+use serde_json::{Map, Value};
+
+/// How far the provider's clock may be from ours.
+pub const CLOCK_SKEW_SECS: i64 = 300;
+
+/// Asymmetric signatures only: never `none`, never an HMAC (a public key used as an HMAC secret
+/// forges anything), never an algorithm the key type cannot back.
+pub const ALLOWED_ALGORITHMS: [CoreJwsSigningAlgorithm; 8] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+];
+
+const ALLOWED_NAMES: &str = "RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384";
+
+/// Why a token was refused. `what` names the token ("the id_token").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("{what} is not a signed JWT ({reason})")]
+    Malformed { what: &'static str, reason: String },
+    #[error("{what} is not signed (alg '{alg}')")]
+    Unsigned { what: &'static str, alg: String },
+    #[error(
+        "{what} is signed with the symmetric algorithm '{alg}'; only asymmetric signatures ({ALLOWED_NAMES}) are accepted"
+    )]
+    Symmetric { what: &'static str, alg: String },
+    #[error("{what}'s algorithm '{alg}' is not allowed (allowed: {ALLOWED_NAMES})")]
+    AlgorithmNotAllowed { what: &'static str, alg: String },
+    #[error("{what} has critical header parameters {names:?} that are not understood")]
+    CriticalHeader { what: &'static str, names: Vec<String> },
+    #[error("{what}'s signing key '{kid}' is not in the provider's JWKS (fetched again once)")]
+    UnknownKey { what: &'static str, kid: String },
+    #[error("{what} names no key (kid) and the provider's JWKS has no key for {alg}")]
+    NoKey { what: &'static str, alg: String },
+    #[error("{what}'s signing key '{kid}' cannot verify {alg} signatures ({reason})")]
+    KeyUnusable { what: &'static str, kid: String, alg: String, reason: String },
+    #[error(
+        "{what}'s signature does not verify with the provider's key '{kid}' (the token was altered or not signed by the provider)"
+    )]
+    BadSignature { what: &'static str, kid: String },
+    #[error("{what} has no '{claim}' claim")]
+    MissingClaim { what: &'static str, claim: &'static str },
+    #[error("{what}'s '{claim}' claim is not {expected}")]
+    InvalidClaim { what: &'static str, claim: &'static str, expected: &'static str },
+    #[error("{what}'s issuer '{found}' is not the provider's issuer '{expected}'")]
+    Issuer { what: &'static str, found: String, expected: String },
+    #[error("{what}'s issuer '{found}' does not start with any of the ValidTokenIssuerPrefixes {prefixes:?}")]
+    IssuerPrefix { what: &'static str, found: String, prefixes: Vec<String> },
+    #[error("{what}'s audience {found:?} does not contain the client_id '{expected}'")]
+    Audience { what: &'static str, found: Vec<String>, expected: String },
+    #[error(
+        "{what}'s audience {found:?} names other parties besides '{expected}', and its authorized party (azp) {azp:?} is not '{expected}'"
+    )]
+    AuthorizedParty { what: &'static str, found: Vec<String>, expected: String, azp: Option<String> },
+    #[error("{what} expired at {exp} ({ago} s before now; the allowed clock skew is {CLOCK_SKEW_SECS} s)")]
+    Expired { what: &'static str, exp: i64, ago: i64 },
+    #[error("{what} is not valid before {nbf} ({ahead} s after now; the allowed clock skew is {CLOCK_SKEW_SECS} s)")]
+    NotYetValid { what: &'static str, nbf: i64, ahead: i64 },
+    #[error("{what} was issued at {iat}, {ahead} s in the future (the allowed clock skew is {CLOCK_SKEW_SECS} s)")]
+    IssuedInFuture { what: &'static str, iat: i64, ahead: i64 },
+    #[error("{what} has no nonce, but the authorization request sent one")]
+    NonceMissing { what: &'static str },
+    #[error("{what}'s nonce does not match the nonce sent in the authorization request")]
+    NonceMismatch { what: &'static str },
+    #[error("{what}'s at_hash does not match the access token (the access token was swapped)")]
+    AccessTokenHash { what: &'static str },
+}
+
+/// A compact JWS split into its parts; nothing in it is trusted yet.
+#[derive(Debug)]
+pub struct Jwt {
+    pub what: &'static str,
+    header: Map<String, Value>,
+    payload: Map<String, Value>,
+    signing_input: String,
+    signature: Vec<u8>,
+}
+
+impl Jwt {
+    pub fn parse(what: &'static str, token: &str) -> Result<Jwt, TokenError> {
+        let malformed = |reason: &str| TokenError::Malformed { what, reason: reason.to_owned() };
+        let parts: Vec<&str> = token.trim().split('.').collect();
+        if parts.len() == 5 {
+            return Err(malformed("encrypted tokens (JWE) are not supported"));
+        }
+        let [header, payload, signature] = parts.as_slice() else {
+            return Err(malformed("it does not have three dot-separated parts"));
+        };
+        let json = |part: &str, name: &str| -> Result<Map<String, Value>, TokenError> {
+            let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| malformed(&format!("its {name} is not base64url")))?;
+            match serde_json::from_slice(&bytes) {
+                Ok(Value::Object(map)) => Ok(map),
+                _ => Err(malformed(&format!("its {name} is not a JSON object"))),
+            }
+        };
+        let header_json = json(header, "header")?;
+        let payload_json = json(payload, "payload")?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| malformed("its signature is not base64url"))?;
+        Ok(Jwt {
+            what,
+            header: header_json,
+            payload: payload_json,
+            signing_input: format!("{header}.{payload}"),
+            signature,
+        })
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.header.get("kid").and_then(Value::as_str)
+    }
+
+    /// The claims: trust them only after [`Jwt::verify`].
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.payload
+    }
+
+    /// The header's algorithm, if it is one we accept; checked before any key is looked up, so
+    /// a forged header never triggers a JWKS fetch.
+    pub fn algorithm(&self) -> Result<CoreJwsSigningAlgorithm, TokenError> {
+        let what = self.what;
+        let Some(alg) = self.header.get("alg").and_then(Value::as_str) else {
+            return Err(TokenError::Malformed { what, reason: "its header has no 'alg'".to_owned() });
+        };
+        if alg.eq_ignore_ascii_case("none") || alg.is_empty() {
+            return Err(TokenError::Unsigned { what, alg: alg.to_owned() });
+        }
+        if alg.to_ascii_uppercase().starts_with("HS") {
+            return Err(TokenError::Symmetric { what, alg: alg.to_owned() });
+        }
+        let parsed: CoreJwsSigningAlgorithm = serde_json::from_value(Value::String(alg.to_owned()))
+            .map_err(|_| TokenError::AlgorithmNotAllowed { what, alg: alg.to_owned() })?;
+        if parsed.uses_shared_secret() {
+            return Err(TokenError::Symmetric { what, alg: alg.to_owned() });
+        }
+        if !ALLOWED_ALGORITHMS.contains(&parsed) {
+            return Err(TokenError::AlgorithmNotAllowed { what, alg: alg.to_owned() });
+        }
+        if let Some(crit) = self.header.get("crit") {
+            let names = crit.as_array().map_or_else(Vec::new, |a| {
+                a.iter().map(|v| v.as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>()
+            });
+            return Err(TokenError::CriticalHeader { what, names });
+        }
+        Ok(parsed)
+    }
+
+    /// Whether `keys` has a key with the token's `kid` (a token without one always finds one to
+    /// try). False means: fetch the JWKS again, once.
+    pub fn key_known(&self, keys: &CoreJsonWebKeySet) -> bool {
+        match self.kid() {
+            Some(kid) => keys.keys().iter().any(|k| k.key_id().is_some_and(|id| id.as_str() == kid)),
+            None => true,
+        }
+    }
+
+    /// Checks the signature with the provider's keys: the key named by `kid`, or without a
+    /// `kid` every key of the algorithm's type.
+    pub fn verify(&self, keys: &CoreJsonWebKeySet) -> Result<VerifiedKey, TokenError> {
+        let what = self.what;
+        let alg = self.algorithm()?;
+        let alg_name = serde_json::to_value(&alg).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let candidates: Vec<&CoreJsonWebKey> = match self.kid() {
+            Some(kid) => keys.keys().iter().filter(|k| k.key_id().is_some_and(|id| id.as_str() == kid)).collect(),
+            None => keys.keys().iter().filter(|k| alg.key_type().as_ref() == Some(k.key_type())).collect(),
+        };
+        let kid = self.kid().unwrap_or("(no kid)").to_owned();
+        if candidates.is_empty() {
+            return Err(match self.kid() {
+                Some(_) => TokenError::UnknownKey { what, kid },
+                None => TokenError::NoKey { what, alg: alg_name },
+            });
+        }
+        // Without a kid several keys may fit: any one of the provider's keys may verify.
+        let mut unusable = None;
+        let mut bad_signature = false;
+        for key in candidates {
+            match key.verify_signature(&alg, self.signing_input.as_bytes(), &self.signature) {
+                Ok(()) => return Ok(VerifiedKey { key: key.clone(), alg }),
+                Err(
+                    SignatureVerificationError::InvalidKey(reason) | SignatureVerificationError::UnsupportedAlg(reason),
+                ) => {
+                    unusable.get_or_insert(reason);
+                }
+                Err(_) => bad_signature = true,
+            }
+        }
+        Err(match unusable {
+            Some(reason) if !bad_signature => TokenError::KeyUnusable { what, kid, alg: alg_name, reason },
+            _ => TokenError::BadSignature { what, kid },
+        })
+    }
+}
+
+/// The key that verified a token, for `at_hash`.
+#[derive(Debug, Clone)]
+pub struct VerifiedKey {
+    key: CoreJsonWebKey,
+    alg: CoreJwsSigningAlgorithm,
+}
+
+impl VerifiedKey {
+    /// OIDC Core §3.1.3.8: the left half of the access token's hash, base64url.
+    pub fn check_at_hash(
+        &self,
+        what: &'static str,
+        claims: &Map<String, Value>,
+        access_token: &str,
+    ) -> Result<(), TokenError> {
+        let Some(expected) = claims.get("at_hash") else { return Ok(()) };
+        let expected =
+            expected.as_str().ok_or(TokenError::InvalidClaim { what, claim: "at_hash", expected: "a string" })?;
+        let hash = self
+            .key
+            .hash_bytes(access_token.as_bytes(), &self.alg)
+            .map_err(|_| TokenError::AccessTokenHash { what })?;
+        let half = URL_SAFE_NO_PAD.encode(&hash[..hash.len() / 2]);
+        if constant_time_eq(half.as_bytes(), expected.as_bytes()) {
+            Ok(())
+        } else {
+            Err(TokenError::AccessTokenHash { what })
+        }
+    }
+}
+
+/// Which issuers are accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuerRule {
+    Exact(String),
+    /// `ValidTokenIssuerPrefixes`.
+    Prefixes(Vec<String>),
+}
+
+impl IssuerRule {
+    pub fn check(&self, what: &'static str, found: &str) -> Result<(), TokenError> {
+        match self {
+            IssuerRule::Exact(expected) if expected == found => Ok(()),
+            IssuerRule::Exact(expected) => {
+                Err(TokenError::Issuer { what, found: found.to_owned(), expected: expected.clone() })
+            }
+            IssuerRule::Prefixes(prefixes) if prefixes.iter().any(|p| found.starts_with(p.as_str())) => Ok(()),
+            IssuerRule::Prefixes(prefixes) => {
+                Err(TokenError::IssuerPrefix { what, found: found.to_owned(), prefixes: prefixes.clone() })
+            }
+        }
+    }
+}
+
+/// What a verified token's claims must say.
+#[derive(Debug, Clone)]
+pub struct Expected<'a> {
+    pub issuer: &'a IssuerRule,
+    pub audience: &'a str,
+    pub nonce: Option<&'a str>,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// OIDC Core §3.1.3.7 after the signature: iss, aud (and azp with several audiences), exp, nbf,
+/// iat, sub and nonce.
+pub fn check_claims(
+    what: &'static str,
+    claims: &Map<String, Value>,
+    expected: &Expected<'_>,
+) -> Result<(), TokenError> {
+    let string = |claim: &'static str| -> Result<&str, TokenError> {
+        match claims.get(claim) {
+            None | Some(Value::Null) => Err(TokenError::MissingClaim { what, claim }),
+            Some(Value::String(s)) => Ok(s.as_str()),
+            Some(_) => Err(TokenError::InvalidClaim { what, claim, expected: "a string" }),
+        }
+    };
+    let time = |claim: &'static str| -> Result<Option<i64>, TokenError> {
+        match claims.get(claim) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+                .map(Some)
+                .ok_or(TokenError::InvalidClaim { what, claim, expected: "a number of seconds" }),
+            Some(_) => Err(TokenError::InvalidClaim { what, claim, expected: "a number of seconds" }),
+        }
+    };
+
+    expected.issuer.check(what, string("iss")?)?;
+
+    let audiences: Vec<String> = match claims.get("aud") {
+        None | Some(Value::Null) => return Err(TokenError::MissingClaim { what, claim: "aud" }),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(TokenError::InvalidClaim { what, claim: "aud", expected: "a string or an array of strings" })?,
+        Some(_) => {
+            return Err(TokenError::InvalidClaim { what, claim: "aud", expected: "a string or an array of strings" });
+        }
+    };
+    if !audiences.iter().any(|a| a == expected.audience) {
+        return Err(TokenError::Audience { what, found: audiences, expected: expected.audience.to_owned() });
+    }
+    if audiences.iter().any(|a| a != expected.audience) {
+        let azp = claims.get("azp").and_then(Value::as_str);
+        if azp != Some(expected.audience) {
+            return Err(TokenError::AuthorizedParty {
+                what,
+                found: audiences,
+                expected: expected.audience.to_owned(),
+                azp: azp.map(str::to_owned),
+            });
+        }
+    }
+
+    let now = expected.now;
+    let exp = time("exp")?.ok_or(TokenError::MissingClaim { what, claim: "exp" })?;
+    if now >= exp.saturating_add(CLOCK_SKEW_SECS) {
+        return Err(TokenError::Expired { what, exp, ago: now - exp });
+    }
+    if let Some(nbf) = time("nbf")?
+        && nbf > now.saturating_add(CLOCK_SKEW_SECS)
+    {
+        return Err(TokenError::NotYetValid { what, nbf, ahead: nbf - now });
+    }
+    let iat = time("iat")?.ok_or(TokenError::MissingClaim { what, claim: "iat" })?;
+    if iat > now.saturating_add(CLOCK_SKEW_SECS) {
+        return Err(TokenError::IssuedInFuture { what, iat, ahead: iat - now });
+    }
+    if string("sub")?.is_empty() {
+        return Err(TokenError::InvalidClaim { what, claim: "sub", expected: "a non-empty string" });
+    }
+
+    if let Some(sent) = expected.nonce {
+        let found = match claims.get("nonce") {
+            None | Some(Value::Null) => return Err(TokenError::NonceMissing { what }),
+            Some(Value::String(s)) => s.as_str(),
+            Some(_) => return Err(TokenError::NonceMismatch { what }),
+        };
+        if !constant_time_eq(found.as_bytes(), sent.as_bytes()) {
+            return Err(TokenError::NonceMismatch { what });
+        }
+    }
+    Ok(())
+}
+
+/// Comparison whose time does not depend on where the inputs differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn claims(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    fn base() -> Value {
+        json!({"iss": "https://idp", "aud": "client", "sub": "alice", "exp": 2000, "iat": 1000, "nonce": "n1"})
+    }
+
+    fn check(value: Value) -> Result<(), TokenError> {
+        let rule = IssuerRule::Exact("https://idp".to_owned());
+        let expected = Expected { issuer: &rule, audience: "client", nonce: Some("n1"), now: 1500 };
+        check_claims("the id_token", &claims(value), &expected)
+    }
+
+    fn with(key: &str, value: Value) -> Value {
+        let mut v = base();
+        v[key] = value;
+        v
+    }
+
+    #[test]
+    fn a_good_token_passes() {
+        assert_eq!(check(base()), Ok(()));
+        // Within the skew on every side.
+        assert_eq!(check(with("exp", json!(1500 - CLOCK_SKEW_SECS + 1))), Ok(()));
+        assert_eq!(check(with("iat", json!(1500 + CLOCK_SKEW_SECS))), Ok(()));
+        assert_eq!(check(with("nbf", json!(1500 + CLOCK_SKEW_SECS))), Ok(()));
+        assert_eq!(check(with("exp", json!(2000.5))), Ok(()));
+    }
+
+    #[test]
+    fn each_claim_rule_names_its_reason() {
+        let cases = [
+            (with("iss", json!("https://evil")), "issuer 'https://evil' is not the provider's issuer 'https://idp'"),
+            (with("aud", json!(["other"])), r#"audience ["other"] does not contain the client_id 'client'"#),
+            (with("aud", json!(["client", "api"])), "authorized party (azp) None"),
+            (with("exp", json!(1500 - CLOCK_SKEW_SECS)), "expired at 1200 (300 s before now"),
+            (with("nbf", json!(1500 + CLOCK_SKEW_SECS + 1)), "is not valid before 1801"),
+            (with("iat", json!(1500 + CLOCK_SKEW_SECS + 1)), "was issued at 1801, 301 s in the future"),
+            (with("nonce", json!("n2")), "nonce does not match"),
+            (with("nonce", Value::Null), "has no nonce"),
+            (with("sub", json!("")), "'sub' claim is not a non-empty string"),
+            (with("exp", json!("soon")), "'exp' claim is not a number of seconds"),
+            (with("aud", Value::Null), "has no 'aud' claim"),
+        ];
+        for (value, expected) in cases {
+            let message = check(value).unwrap_err().to_string();
+            assert!(message.contains(expected), "{message} should contain {expected}");
+            assert!(message.starts_with("the id_token"), "{message}");
+        }
+        let mut azp = with("aud", json!(["client", "api"]));
+        azp["azp"] = json!("client");
+        assert_eq!(check(azp), Ok(()));
+    }
+
+    #[test]
+    fn issuer_prefixes_accept_any_tenant_under_them() {
+        let rule = IssuerRule::Prefixes(vec!["https://login.example/".into(), "https://sts.example/".into()]);
+        assert!(rule.check("the id_token", "https://sts.example/tenant-1/").is_ok());
+        let e = rule.check("the id_token", "https://evil.example/").unwrap_err();
+        assert!(e.to_string().contains("does not start with any of the ValidTokenIssuerPrefixes"), "{e}");
+    }
+
+    fn header_only(alg: &str) -> Jwt {
+        let header = URL_SAFE_NO_PAD.encode(json!({"alg": alg, "kid": "k1"}).to_string());
+        let payload = URL_SAFE_NO_PAD.encode(base().to_string());
+        Jwt::parse("the id_token", &format!("{header}.{payload}.c2ln")).unwrap()
+    }
+
+    #[test]
+    fn algorithms_outside_the_allow_list_are_refused_before_any_key_lookup() {
+        assert!(matches!(header_only("none").algorithm(), Err(TokenError::Unsigned { .. })));
+        assert!(matches!(header_only("NONE").algorithm(), Err(TokenError::Unsigned { .. })));
+        for alg in ["HS256", "HS384", "HS512", "hs256"] {
+            let e = header_only(alg).algorithm().unwrap_err();
+            assert!(e.to_string().contains("symmetric algorithm"), "{e}");
+        }
+        for alg in ["EdDSA", "ES512", "RSA-OAEP", "XX1"] {
+            let e = header_only(alg).algorithm().unwrap_err();
+            assert!(matches!(e, TokenError::AlgorithmNotAllowed { .. }), "{alg}: {e}");
+        }
+        for alg in ["RS256", "RS512", "PS256", "ES256", "ES384"] {
+            assert!(header_only(alg).algorithm().is_ok(), "{alg}");
+        }
+    }
+
+    #[test]
+    fn malformed_tokens_say_what_is_wrong() {
+        let e = Jwt::parse("the id_token", "a.b").unwrap_err();
+        assert!(e.to_string().contains("three dot-separated parts"), "{e}");
+        let e = Jwt::parse("the id_token", "a.b.c.d.e").unwrap_err();
+        assert!(e.to_string().contains("JWE"), "{e}");
+        let e = Jwt::parse("the id_token", "!!.e30.").unwrap_err();
+        assert!(e.to_string().contains("header is not base64url"), "{e}");
+        let e = Jwt::parse("the id_token", "WzFd.e30.").unwrap_err();
+        assert!(e.to_string().contains("header is not a JSON object"), "{e}");
+    }
+
+    #[test]
+    fn critical_headers_are_refused() {
+        let header = URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "crit": ["exp-x"], "exp-x": 1}).to_string());
+        let jwt = Jwt::parse("the id_token", &format!("{header}.e30.c2ln")).unwrap();
+        let e = jwt.algorithm().unwrap_err();
+        assert!(e.to_string().contains(r#"critical header parameters ["exp-x"]"#), "{e}");
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_inputs() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}
