@@ -73,6 +73,9 @@ pub struct OidcConfig {
     pub code_lifetime_secs: i64,
     #[serde(default = "default_token_lifetime")]
     pub token_lifetime_secs: i64,
+    /// CAs (PEM) that `tls_client_auth` certificates may chain to, besides the test CA.
+    #[serde(default)]
+    pub client_ca_pems: Vec<String>,
     /// Issued-at and expiry times of codes, tokens, and checks of client assertions.
     #[serde(skip, default = "system_clock")]
     pub clock: Clock,
@@ -87,6 +90,7 @@ impl Default for OidcConfig {
             signing_key_pem: None,
             code_lifetime_secs: default_code_lifetime(),
             token_lifetime_secs: default_token_lifetime(),
+            client_ca_pems: Vec::new(),
             clock: system_clock(),
         }
     }
@@ -445,7 +449,9 @@ impl OidcProvider {
         let mut keys = KeyStore::empty();
         keys.insert_pem("oidc-signing", &signing_pem).map_err(|e| OidcError::SigningKey(e.to_string()))?;
         let signing = keys.signing_key("oidc-signing").map_err(|e| OidcError::SigningKey(e.to_string()))?.clone();
-        let tls = ServerTls::from_pki(&pki)?;
+        let mut client_cas = vec![pki.ca_pem()];
+        client_cas.extend(config.client_ca_pems.iter().map(String::as_str));
+        let tls = ServerTls::new(pki.server().cert_pem(), pki.server().key_pem(), &client_cas)?;
         let listener = Served::listen(port).await.map_err(|e| OidcError::Listen { port, reason: e.to_string() })?;
         let addr = listener.local_addr().map_err(|e| OidcError::Listen { port, reason: e.to_string() })?;
         let provider = Arc::new(Provider {
@@ -531,11 +537,8 @@ impl Params {
 
     /// The first parameter that appears more than once.
     fn repeated(&self) -> Option<&str> {
-        self.0
-            .iter()
-            .enumerate()
-            .find(|(i, (k, _))| self.0[..*i].iter().any(|(p, _)| p == k))
-            .map(|(_, (k, _))| k.as_str())
+        let mut seen = std::collections::HashSet::new();
+        self.0.iter().map(|(k, _)| k.as_str()).find(|k| !seen.insert(*k))
     }
 }
 

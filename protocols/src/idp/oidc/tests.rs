@@ -431,6 +431,28 @@ async fn client_certificates_are_checked() {
 }
 
 #[tokio::test]
+async fn further_client_cas_can_be_trusted() {
+    let pki = Arc::new(TestPki::generate().unwrap());
+    let mut config = OidcConfig::default()
+        .user(alice())
+        .auto_login("alice")
+        .client(ClientConfig::tls_client_auth("mtls", TLS_DN).redirect_uri(REDIRECT));
+    config.client_ca_pems.push(pki.rogue_ca_pem().to_owned());
+    let op = OidcProvider::start_with(config, pki.clone(), 0).await.unwrap();
+    let f = Fixture {
+        op,
+        time: Arc::new(AtomicI64::new(NOW)),
+        keys: KeyStore::empty(),
+        tls_cert: pki.rogue_client_cert(TLS_DN).unwrap(),
+        self_signed: self_signed_client_cert("CN=unused").unwrap(),
+    };
+    let c = code(&f, "mtls", &[]).await;
+    let result =
+        token_request(&http(&f.op, Some(&f.tls_cert)), &f, &code_form(&c, &[("client_id", "mtls")]), None).await;
+    assert_eq!(result.0, Status::OK, "{}", result.1);
+}
+
+#[tokio::test]
 async fn certificate_bound_tokens_need_the_same_certificate_at_userinfo() {
     let f = fixture(true).await;
     let mtls = http(&f.op, Some(&f.tls_cert));
