@@ -1,5 +1,6 @@
 //! The `ief` command: validate, merge, graph and explain policies; try claims transformations.
 
+mod idp;
 mod policy;
 mod report;
 mod scenario;
@@ -60,6 +61,11 @@ enum Command {
     Run(Box<scenario::RunArgs>),
     /// Run every scenario under the given folders and compare with their snapshots.
     Test(scenario::TestArgs),
+    /// Embedded test identity providers.
+    Idp {
+        #[command(subcommand)]
+        command: idp::IdpCommand,
+    },
     /// Manage policy keys.
     Keys {
         #[command(subcommand)]
@@ -127,6 +133,7 @@ fn main() -> ExitCode {
         Command::Run(args) => scenario::run(&args),
         Command::Test(args) => scenario::test(&args),
         Command::Keys { command: KeysCommand::Init { dir } } => scenario::keys_init(&dir),
+        Command::Idp { command } => idp::run(&command),
     };
     match result {
         Ok(code) => code,

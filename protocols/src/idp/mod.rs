@@ -2,6 +2,10 @@
 //! with in tests, the demo and `ief idp serve`. They verify what a real provider verifies
 //! (client authentication, signatures, nonces, codes), with test users from their configuration.
 
+pub mod oidc;
+pub mod pki;
+pub mod tls;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -42,6 +46,7 @@ impl TestUser {
 #[derive(Debug)]
 pub struct Served {
     pub addr: SocketAddr,
+    scheme: &'static str,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -53,11 +58,34 @@ impl Served {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Ok(Served { addr, task })
+        Ok(Served { addr, scheme: "http", task })
+    }
+
+    /// Listens on 127.0.0.1:`port` (0 for an ephemeral port), so a provider knows its URL
+    /// before it builds its router.
+    pub async fn listen(port: u16) -> std::io::Result<tokio::net::TcpListener> {
+        tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await
+    }
+
+    /// Serves `router` over HTTPS on `listener` (from [`Served::listen`]). Client certificates
+    /// are optional and reach handlers as the [`tls::TlsPeer`] request extension.
+    pub fn https(
+        listener: tokio::net::TcpListener,
+        router: axum::Router,
+        tls: tls::ServerTls,
+    ) -> std::io::Result<Served> {
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(tls::serve(listener, router, tls));
+        Ok(Served { addr, scheme: "https", task })
     }
 
     pub fn http_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The base URL, `http://` or `https://` as served.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
     }
 }
 

@@ -1,0 +1,229 @@
+//! `ief idp serve` as a process: it prints its URLs, serves discovery over HTTPS with the CA it
+//! wrote, its generated client credentials work, and `--for` stops it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::common::workspace;
+
+/// Kills the server (by its PID) if a test ends early.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A fresh folder under the system temp dir, removed afterwards.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("ief-idp-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Starts `ief idp serve ARGS` and collects its output up to the line starting with `until`.
+fn serve(args: &[&str], until: &str) -> (Server, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ief"))
+        .args(["idp", "serve"])
+        .args(args)
+        .current_dir(workspace())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("ief runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Server(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut lines = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = line.trim_start().starts_with(until);
+                lines.push(line);
+                if done {
+                    return (server, lines);
+                }
+            }
+            Err(e) => panic!("no '{until}' line from ief idp serve ({e}); got:\n{}", lines.join("\n")),
+        }
+    }
+}
+
+fn value<'a>(lines: &'a [String], prefix: &str) -> &'a str {
+    let line = lines.iter().find(|l| l.trim_start().starts_with(prefix)).expect(prefix);
+    line.trim_start()[prefix.len()..].split_whitespace().next().expect("a value")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+fn https(ca: &Path, identity: Option<&Path>) -> reqwest::Client {
+    let ca = std::fs::read(ca).expect("ca.pem");
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("CA certificate")]);
+    if let Some(path) = identity {
+        let pem = std::fs::read(path).expect("identity file");
+        builder = builder.identity(reqwest::Identity::from_pem(&pem).expect("certificate and key"));
+    }
+    builder.build().expect("client")
+}
+
+#[test]
+fn idp_serve_serves_discovery_and_its_generated_clients_work() {
+    let out = TempDir::new("serve");
+    let out_text = out.0.to_str().expect("UTF-8 temp path");
+    let (_server, lines) = serve(&["--out", out_text, "--for", "300"], "client: ief-tls-client-auth");
+    let text = lines.join("\n");
+    let issuer = value(&lines, "oidc: ").to_owned();
+    assert!(issuer.starts_with("https://127.0.0.1:"), "{text}");
+    let discovery = value(&lines, "discovery: ").to_owned();
+    assert_eq!(discovery, format!("{issuer}/.well-known/openid-configuration"));
+    assert!(text.contains("user: alice (password Passw0rd!)"), "{text}");
+    for file in [
+        "ca.pem",
+        "ief-secret-post.txt",
+        "ief-secret-basic.txt",
+        "ief-private-key-jwt.pem",
+        "ief-tls-client-auth.pem",
+        "ief-self-signed-tls-client-auth.pem",
+    ] {
+        let path = out.0.join(file);
+        assert!(path.is_file(), "{file} was not written");
+        assert!(text.contains(&path.display().to_string()), "{file} is not named in the output:\n{text}");
+    }
+    // Secrets are in files, never in the output.
+    let secret = std::fs::read_to_string(out.0.join("ief-secret-post.txt")).expect("secret");
+    assert!(!text.contains(secret.trim()));
+
+    let ca = out.0.join("ca.pem");
+    runtime().block_on(async {
+        let plain = https(&ca, None);
+        let doc: serde_json::Value = plain.get(&discovery).send().await.expect("discovery").json().await.expect("JSON");
+        assert_eq!(doc["issuer"], issuer.as_str());
+        assert_eq!(doc["token_endpoint_auth_methods_supported"].as_array().map(Vec::len), Some(5));
+
+        // Sign alice in through the form, then redeem the code with the written certificate.
+        let redirect = "https://contoso.b2clogin.com/contoso.onmicrosoft.com/oauth2/authresp";
+        let form = [
+            ("client_id", "ief-tls-client-auth"),
+            ("redirect_uri", redirect),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("username", "alice"),
+            ("password", "Passw0rd!"),
+        ];
+        let response = plain.post(format!("{issuer}/authorize")).form(&form).send().await.expect("authorize");
+        assert_eq!(response.status(), reqwest::StatusCode::FOUND);
+        let location = response.headers()["location"].to_str().expect("location").to_owned();
+        let code = location.split(['?', '&']).find_map(|p| p.strip_prefix("code=")).expect("code").to_owned();
+        let mtls = https(&ca, Some(&out.0.join("ief-tls-client-auth.pem")));
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("client_id", "ief-tls-client-auth"),
+        ];
+        let response = mtls.post(format!("{issuer}/token")).form(&form).send().await.expect("token");
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+        let token = body["access_token"].as_str().expect("access token");
+        let info: serde_json::Value = mtls
+            .get(format!("{issuer}/userinfo"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("userinfo")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(info["email"], "alice@example.com");
+    });
+}
+
+#[test]
+fn idp_serve_reads_a_config_and_stops_after_for_seconds() {
+    let out = TempDir::new("config");
+    let config = out.0.join("idp.yaml");
+    std::fs::write(
+        &config,
+        "users:\n  - username: bob\n    password: pw\noidc:\n  clients:\n    - client_id: app/one\n      token_endpoint_auth_method: tls_client_auth\n      tls_client_auth_subject_dn: CN=app one,O=ief\n      redirect_uris: [https://app.example/cb]\n",
+    )
+    .expect("config");
+    let out_text = out.0.to_str().expect("UTF-8 temp path");
+    let config_text = config.to_str().expect("UTF-8 temp path");
+    let (mut server, lines) =
+        serve(&["--config", config_text, "--out", out_text, "--for", "1"], "serving for 1 seconds");
+    let text = lines.join("\n");
+    assert!(text.contains("user: bob") && !text.contains("alice"), "{text}");
+    assert!(text.contains("client: app/one (tls_client_auth, certificate and key in"), "{text}");
+    let identity = std::fs::read_to_string(out.0.join("app_one.pem")).expect("certificate for the configured client");
+    assert!(identity.contains("BEGIN CERTIFICATE") && identity.contains("BEGIN PRIVATE KEY"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = server.0.try_wait().expect("wait") {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "ief idp serve --for 1 is still running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn idp_serve_names_what_is_wrong_in_a_config() {
+    let out = TempDir::new("bad");
+    let config = out.0.join("idp.yaml");
+    std::fs::write(&config, "oidc:\n  clients:\n    - client_id: x\n      colour: blue\n").expect("config");
+    let output = Command::new(env!("CARGO_BIN_EXE_ief"))
+        .args(["idp", "serve", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out.0)
+        .output()
+        .expect("ief runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown field `colour`"), "{stderr}");
+    // A client the provider cannot use is refused before anything listens.
+    std::fs::write(&config, "oidc:\n  clients:\n    - client_id: x\n      token_endpoint_auth_method: private_key_jwt\n      redirect_uris: [https://a/cb]\n").expect("config");
+    let output = Command::new(env!("CARGO_BIN_EXE_ief"))
+        .args(["idp", "serve", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out.0)
+        .output()
+        .expect("ief runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("client 'x': private_key_jwt needs jwks or public_key_pem"), "{stderr}");
+}

@@ -1,0 +1,1458 @@
+//! An OpenID provider for tests, the demo and `ief idp serve`: discovery, JWKS, an authorize
+//! endpoint with a login form (or an auto-login user), a token endpoint that really verifies
+//! the five client authentication methods, and userinfo with certificate-bound tokens
+//! (RFC 8705). Unlike most providers it says why it refused a client.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::pki::{self, DistinguishedName, PkiError, TestPki};
+use super::tls::{PeerCertificate, ServerTls, TlsError, TlsPeer};
+use super::{Clock, Served, TestUser, escape, form_post_page, login_page, system_clock};
+use crate::federation::client_auth::{JWT_BEARER, Method};
+use crate::keys::{KeyStore, SigningKey};
+
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// Claims a provider never takes from a user's configured claims: it sets them itself.
+const RESERVED_CLAIMS: &[&str] = &["iss", "sub", "aud", "exp", "iat", "nbf", "auth_time", "nonce", "azp", "jti"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    #[error("client '{client_id}': {reason}")]
+    Client { client_id: String, reason: String },
+    #[error("auto_login names '{0}', who is not one of the users")]
+    AutoLogin(String),
+    #[error("the provider's signing key is not usable: {0}")]
+    SigningKey(String),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot listen on 127.0.0.1:{port}: {reason}")]
+    Listen { port: u16, reason: String },
+}
+
+fn default_code_lifetime() -> i64 {
+    60
+}
+
+fn default_token_lifetime() -> i64 {
+    3600
+}
+
+/// What the provider knows: users, clients, and how it signs users in. Deserializes from YAML
+/// (`ief idp serve --config`); the clock is set from Rust (deterministic runs share theirs).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    #[serde(default)]
+    pub users: Vec<TestUser>,
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+    /// Sign this user in at `/authorize` without showing the login form.
+    #[serde(default)]
+    pub auto_login: Option<String>,
+    /// The provider's RSA signing key (PEM); a fresh one when absent.
+    #[serde(default)]
+    pub signing_key_pem: Option<String>,
+    #[serde(default = "default_code_lifetime")]
+    pub code_lifetime_secs: i64,
+    #[serde(default = "default_token_lifetime")]
+    pub token_lifetime_secs: i64,
+    /// CAs (PEM) that `tls_client_auth` certificates may chain to, besides the test CA.
+    #[serde(default)]
+    pub client_ca_pems: Vec<String>,
+    /// Issued-at and expiry times of codes, tokens, and checks of client assertions.
+    #[serde(skip, default = "system_clock")]
+    pub clock: Clock,
+}
+
+impl Default for OidcConfig {
+    fn default() -> OidcConfig {
+        OidcConfig {
+            users: Vec::new(),
+            clients: Vec::new(),
+            auto_login: None,
+            signing_key_pem: None,
+            code_lifetime_secs: default_code_lifetime(),
+            token_lifetime_secs: default_token_lifetime(),
+            client_ca_pems: Vec::new(),
+            clock: system_clock(),
+        }
+    }
+}
+
+impl std::fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("users", &self.users.iter().map(|u| &u.username).collect::<Vec<_>>())
+            .field("clients", &self.clients)
+            .field("auto_login", &self.auto_login)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OidcConfig {
+    pub fn user(mut self, user: TestUser) -> OidcConfig {
+        self.users.push(user);
+        self
+    }
+
+    pub fn client(mut self, client: ClientConfig) -> OidcConfig {
+        self.clients.push(client);
+        self
+    }
+
+    pub fn auto_login(mut self, username: impl Into<String>) -> OidcConfig {
+        self.auto_login = Some(username.into());
+        self
+    }
+
+    pub fn clock(mut self, clock: Clock) -> OidcConfig {
+        self.clock = clock;
+        self
+    }
+}
+
+fn default_method() -> Method {
+    Method::ClientSecretBasic
+}
+
+fn method<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Method, D::Error> {
+    let text = String::deserialize(d)?;
+    Method::parse(&text).ok_or_else(|| {
+        let known: Vec<&str> = Method::ALL.iter().map(|m| m.as_str()).collect();
+        serde::de::Error::custom(format!("'{text}' is not one of {}", known.join(", ")))
+    })
+}
+
+/// A registered client, in RFC 7591 metadata names.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub client_id: String,
+    /// Default `client_secret_basic`, as in OpenID Connect Dynamic Client Registration.
+    #[serde(default = "default_method", deserialize_with = "method")]
+    pub token_endpoint_auth_method: Method,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// `private_key_jwt`: the public keys, a JWK set or one JWK.
+    #[serde(default)]
+    pub jwks: Option<Value>,
+    /// `private_key_jwt`: a public key or certificate, PEM (besides or instead of `jwks`).
+    #[serde(default)]
+    pub public_key_pem: Option<String>,
+    /// `private_key_jwt`: RS256 (default) or RS512; an assertion must use exactly this one.
+    #[serde(default)]
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    /// `tls_client_auth`: the certificate subject, RFC 4514.
+    #[serde(default)]
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// `self_signed_tls_client_auth`: the certificates (PEM) the client may present.
+    #[serde(default)]
+    pub self_signed_certificates: Vec<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Bind access tokens to the certificate presented at the token endpoint (RFC 8705 §3).
+    #[serde(default)]
+    pub tls_client_certificate_bound_access_tokens: bool,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("client_id", &self.client_id)
+            .field("token_endpoint_auth_method", &self.token_endpoint_auth_method)
+            .field("redirect_uris", &self.redirect_uris)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientConfig {
+    fn with_method(client_id: impl Into<String>, method: Method) -> ClientConfig {
+        ClientConfig {
+            client_id: client_id.into(),
+            token_endpoint_auth_method: method,
+            client_secret: None,
+            jwks: None,
+            public_key_pem: None,
+            token_endpoint_auth_signing_alg: None,
+            tls_client_auth_subject_dn: None,
+            self_signed_certificates: Vec::new(),
+            redirect_uris: Vec::new(),
+            tls_client_certificate_bound_access_tokens: false,
+        }
+    }
+
+    pub fn client_secret_post(client_id: impl Into<String>, secret: impl Into<String>) -> ClientConfig {
+        ClientConfig { client_secret: Some(secret.into()), ..Self::with_method(client_id, Method::ClientSecretPost) }
+    }
+
+    pub fn client_secret_basic(client_id: impl Into<String>, secret: impl Into<String>) -> ClientConfig {
+        ClientConfig { client_secret: Some(secret.into()), ..Self::with_method(client_id, Method::ClientSecretBasic) }
+    }
+
+    /// `public_jwk`: one public JWK (as `KeyStore::signing_key(..).public_jwk()`) or a JWK set.
+    pub fn private_key_jwt(client_id: impl Into<String>, public_jwk: Value) -> ClientConfig {
+        ClientConfig { jwks: Some(public_jwk), ..Self::with_method(client_id, Method::PrivateKeyJwt) }
+    }
+
+    /// `subject_dn`: the RFC 4514 subject of the certificate the client must present.
+    pub fn tls_client_auth(client_id: impl Into<String>, subject_dn: impl Into<String>) -> ClientConfig {
+        ClientConfig {
+            tls_client_auth_subject_dn: Some(subject_dn.into()),
+            ..Self::with_method(client_id, Method::TlsClientAuth)
+        }
+    }
+
+    /// `certificate_pem`: the certificate the client presents (the first of a chain counts).
+    pub fn self_signed_tls_client_auth(
+        client_id: impl Into<String>,
+        certificate_pem: impl Into<String>,
+    ) -> ClientConfig {
+        ClientConfig {
+            self_signed_certificates: vec![certificate_pem.into()],
+            ..Self::with_method(client_id, Method::SelfSignedTlsClientAuth)
+        }
+    }
+
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> ClientConfig {
+        self.redirect_uris.push(uri.into());
+        self
+    }
+
+    /// RS256 or RS512, for `private_key_jwt`.
+    pub fn signing_alg(mut self, alg: impl Into<String>) -> ClientConfig {
+        self.token_endpoint_auth_signing_alg = Some(alg.into());
+        self
+    }
+
+    pub fn certificate_bound(mut self) -> ClientConfig {
+        self.tls_client_certificate_bound_access_tokens = true;
+        self
+    }
+
+    /// Checks the registration and prepares its keys.
+    fn resolve(&self) -> Result<Client, OidcError> {
+        let fail = |reason: String| OidcError::Client { client_id: self.client_id.clone(), reason };
+        if self.client_id.trim().is_empty() {
+            return Err(fail("the client_id is empty".to_owned()));
+        }
+        if self.redirect_uris.is_empty() {
+            return Err(fail("no redirect_uris are registered".to_owned()));
+        }
+        let method = self.token_endpoint_auth_method;
+        let mut client = Client {
+            id: self.client_id.clone(),
+            method,
+            secret: None,
+            keys: Vec::new(),
+            alg: Algorithm::RS256,
+            subject_dn: None,
+            self_signed: Vec::new(),
+            redirect_uris: self.redirect_uris.clone(),
+            certificate_bound: self.tls_client_certificate_bound_access_tokens,
+        };
+        match method {
+            Method::ClientSecretPost | Method::ClientSecretBasic => {
+                let secret = self.client_secret.clone().filter(|s| !s.is_empty());
+                client.secret = Some(secret.ok_or_else(|| fail(format!("{} needs a client_secret", method.as_str())))?);
+            }
+            Method::PrivateKeyJwt => {
+                client.alg = match self.token_endpoint_auth_signing_alg.as_deref().map(str::trim) {
+                    None | Some("RS256") => Algorithm::RS256,
+                    Some("RS512") => Algorithm::RS512,
+                    Some(other) => {
+                        return Err(fail(format!("token_endpoint_auth_signing_alg '{other}' is not RS256 or RS512")));
+                    }
+                };
+                if let Some(jwks) = &self.jwks {
+                    client.keys.extend(assertion_keys(jwks).map_err(fail)?);
+                }
+                if let Some(pem) = &self.public_key_pem {
+                    let key = DecodingKey::from_rsa_pem(pem.as_bytes())
+                        .map_err(|e| fail(format!("public_key_pem is not an RSA public key or certificate ({e})")))?;
+                    client.keys.push(AssertionKey { kid: None, key });
+                }
+                if client.keys.is_empty() {
+                    return Err(fail("private_key_jwt needs jwks or public_key_pem".to_owned()));
+                }
+            }
+            Method::TlsClientAuth => {
+                let dn = self
+                    .tls_client_auth_subject_dn
+                    .as_deref()
+                    .ok_or_else(|| fail("tls_client_auth needs tls_client_auth_subject_dn".to_owned()))?;
+                client.subject_dn = Some(DistinguishedName::parse(dn).map_err(|e| fail(e.to_string()))?);
+            }
+            Method::SelfSignedTlsClientAuth => {
+                for pem in &self.self_signed_certificates {
+                    let der = pki::certificate_der(pem).map_err(|e| fail(format!("self_signed_certificates: {e}")))?;
+                    client.self_signed.push(pki::x5t_s256(&der));
+                }
+                if client.self_signed.is_empty() {
+                    return Err(fail("self_signed_tls_client_auth needs self_signed_certificates".to_owned()));
+                }
+            }
+        }
+        Ok(client)
+    }
+}
+
+/// The RSA keys of a JWK set (or of one JWK).
+fn assertion_keys(jwks: &Value) -> Result<Vec<AssertionKey>, String> {
+    let keys: Vec<&Value> = match jwks.get("keys") {
+        Some(Value::Array(keys)) => keys.iter().collect(),
+        Some(_) => return Err("jwks.keys is not an array".to_owned()),
+        None => vec![jwks],
+    };
+    keys.into_iter()
+        .enumerate()
+        .map(|(i, jwk)| {
+            if jwk.get("kty").and_then(Value::as_str) != Some("RSA") {
+                return Err(format!("jwks key {i} is not an RSA key"));
+            }
+            let parsed: jsonwebtoken::jwk::Jwk =
+                serde_json::from_value(jwk.clone()).map_err(|e| format!("jwks key {i} is not a JWK ({e})"))?;
+            let key = DecodingKey::from_jwk(&parsed).map_err(|e| format!("jwks key {i} is not usable ({e})"))?;
+            Ok(AssertionKey { kid: jwk.get("kid").and_then(Value::as_str).map(str::to_owned), key })
+        })
+        .collect()
+}
+
+struct AssertionKey {
+    kid: Option<String>,
+    key: DecodingKey,
+}
+
+/// A registration, checked and ready to verify against.
+struct Client {
+    id: String,
+    method: Method,
+    secret: Option<String>,
+    keys: Vec<AssertionKey>,
+    alg: Algorithm,
+    subject_dn: Option<DistinguishedName>,
+    /// `x5t#S256` of each registered self-signed certificate.
+    self_signed: Vec<String>,
+    redirect_uris: Vec<String>,
+    certificate_bound: bool,
+}
+
+struct CodeGrant {
+    client_id: String,
+    redirect_uri: String,
+    subject: String,
+    claims: Map<String, Value>,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    scope: String,
+    auth_time: i64,
+    expires_at: i64,
+}
+
+struct AccessGrant {
+    subject: String,
+    claims: Map<String, Value>,
+    expires_at: i64,
+    /// `cnf.x5t#S256` of a certificate-bound token.
+    certificate: Option<String>,
+}
+
+#[derive(Default)]
+struct Sessions {
+    codes: HashMap<String, CodeGrant>,
+    /// Redeemed codes: when to forget them, and the tokens they gave (revoked on a replay).
+    redeemed: HashMap<String, (i64, Vec<String>)>,
+    tokens: HashMap<String, AccessGrant>,
+    /// (client_id, jti) of accepted client assertions, until their `exp`.
+    jtis: HashMap<(String, String), i64>,
+}
+
+impl Sessions {
+    fn prune(&mut self, now: i64) {
+        // Expired codes linger a while, so a late redemption hears "expired", not "unknown".
+        self.codes.retain(|_, c| c.expires_at + 300 > now);
+        self.redeemed.retain(|_, (until, _)| *until > now);
+        self.tokens.retain(|_, t| t.expires_at > now);
+        self.jtis.retain(|_, exp| *exp > now);
+    }
+}
+
+struct Provider {
+    issuer: String,
+    users: Vec<TestUser>,
+    auto_login: Option<String>,
+    clock: Clock,
+    signing: SigningKey,
+    code_lifetime: i64,
+    token_lifetime: i64,
+    clients: RwLock<BTreeMap<String, Arc<Client>>>,
+    sessions: Mutex<Sessions>,
+}
+
+/// A running provider; it stops when dropped.
+pub struct OidcProvider {
+    provider: Arc<Provider>,
+    pki: Arc<TestPki>,
+    served: Served,
+}
+
+impl std::fmt::Debug for OidcProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcProvider").field("issuer", &self.provider.issuer).finish_non_exhaustive()
+    }
+}
+
+impl OidcProvider {
+    /// Starts on an ephemeral 127.0.0.1 port with a fresh test PKI.
+    pub async fn start(config: OidcConfig) -> Result<OidcProvider, OidcError> {
+        OidcProvider::start_with(config, Arc::new(TestPki::generate()?), 0).await
+    }
+
+    /// Starts on 127.0.0.1:`port` (0 = ephemeral), serving the PKI's server certificate and
+    /// trusting client certificates from its CA.
+    pub async fn start_with(config: OidcConfig, pki: Arc<TestPki>, port: u16) -> Result<OidcProvider, OidcError> {
+        let mut clients = BTreeMap::new();
+        for client in &config.clients {
+            let resolved = client.resolve()?;
+            if clients.insert(resolved.id.clone(), Arc::new(resolved)).is_some() {
+                return Err(OidcError::Client {
+                    client_id: client.client_id.clone(),
+                    reason: "registered twice".to_owned(),
+                });
+            }
+        }
+        if let Some(name) = &config.auto_login
+            && !config.users.iter().any(|u| &u.username == name)
+        {
+            return Err(OidcError::AutoLogin(name.clone()));
+        }
+        let signing_pem = match &config.signing_key_pem {
+            Some(pem) => pem.clone(),
+            None => pki::rsa_private_key_pem()?,
+        };
+        let mut keys = KeyStore::empty();
+        keys.insert_pem("oidc-signing", &signing_pem).map_err(|e| OidcError::SigningKey(e.to_string()))?;
+        let signing = keys.signing_key("oidc-signing").map_err(|e| OidcError::SigningKey(e.to_string()))?.clone();
+        let mut client_cas = vec![pki.ca_pem()];
+        client_cas.extend(config.client_ca_pems.iter().map(String::as_str));
+        let tls = ServerTls::new(pki.server().cert_pem(), pki.server().key_pem(), &client_cas)?;
+        let listener = Served::listen(port).await.map_err(|e| OidcError::Listen { port, reason: e.to_string() })?;
+        let addr = listener.local_addr().map_err(|e| OidcError::Listen { port, reason: e.to_string() })?;
+        let provider = Arc::new(Provider {
+            issuer: format!("https://{addr}"),
+            users: config.users,
+            auto_login: config.auto_login,
+            clock: config.clock,
+            signing,
+            code_lifetime: config.code_lifetime_secs,
+            token_lifetime: config.token_lifetime_secs,
+            clients: RwLock::new(clients),
+            sessions: Mutex::new(Sessions::default()),
+        });
+        let served = Served::https(listener, router(provider.clone()), tls)
+            .map_err(|e| OidcError::Listen { port, reason: e.to_string() })?;
+        Ok(OidcProvider { provider, pki, served })
+    }
+
+    /// `https://127.0.0.1:PORT`, also the base of every endpoint.
+    pub fn issuer(&self) -> &str {
+        &self.provider.issuer
+    }
+
+    /// The URL of `path` (e.g. `/token`) at this provider.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.provider.issuer)
+    }
+
+    pub fn discovery_url(&self) -> String {
+        self.url(DISCOVERY_PATH)
+    }
+
+    /// The CA a client must trust to call the provider (PEM).
+    pub fn ca_pem(&self) -> &str {
+        self.pki.ca_pem()
+    }
+
+    pub fn pki(&self) -> &Arc<TestPki> {
+        &self.pki
+    }
+
+    pub fn served(&self) -> &Served {
+        &self.served
+    }
+
+    /// Registers (or replaces) a client while running.
+    pub fn register(&self, client: ClientConfig) -> Result<(), OidcError> {
+        let resolved = Arc::new(client.resolve()?);
+        self.provider.clients.write().unwrap_or_else(PoisonError::into_inner).insert(resolved.id.clone(), resolved);
+        Ok(())
+    }
+
+    /// Registered client ids with their authentication methods, sorted by id.
+    pub fn clients(&self) -> Vec<(String, Method)> {
+        let clients = self.provider.clients.read().unwrap_or_else(PoisonError::into_inner);
+        clients.values().map(|c| (c.id.clone(), c.method)).collect()
+    }
+}
+
+fn router(provider: Arc<Provider>) -> Router {
+    Router::new()
+        .route(DISCOVERY_PATH, get(discovery))
+        .route("/jwks", get(jwks))
+        .route("/authorize", get(authorize_get).post(authorize_post))
+        .route("/token", axum::routing::post(token))
+        .route("/userinfo", get(userinfo).post(userinfo))
+        .with_state(provider)
+}
+
+// --- Parameters ---
+
+/// Form or query parameters in order, repeated ones kept (RFC 6749 §3.1: none may repeat).
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(bytes: &[u8]) -> Params {
+        Params(form_urlencoded::parse(bytes).into_owned().collect())
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The first parameter that appears more than once.
+    fn repeated(&self) -> Option<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.0.iter().map(|(k, _)| k.as_str()).find(|k| !seen.insert(*k))
+    }
+}
+
+fn time_text(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map_or_else(|| secs.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+fn random_token() -> Option<String> {
+    let mut buf = [0u8; 32];
+    getrandom::fill(&mut buf).ok()?;
+    Some(URL_SAFE_NO_PAD.encode(buf))
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+// --- Discovery and keys ---
+
+async fn discovery(State(p): State<Arc<Provider>>) -> Response {
+    let iss = &p.issuer;
+    let mut claims: Vec<String> =
+        ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce"].iter().map(|c| (*c).to_owned()).collect();
+    for user in &p.users {
+        for name in user.claims.keys() {
+            if !claims.contains(name) {
+                claims.push(name.clone());
+            }
+        }
+    }
+    let methods: Vec<&str> = Method::ALL.iter().map(|m| m.as_str()).collect();
+    Json(json!({
+        "issuer": iss,
+        "authorization_endpoint": format!("{iss}/authorize"),
+        "token_endpoint": format!("{iss}/token"),
+        "userinfo_endpoint": format!("{iss}/userinfo"),
+        "jwks_uri": format!("{iss}/jwks"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": ["openid", "profile", "email"],
+        "claims_supported": claims,
+        "token_endpoint_auth_methods_supported": methods,
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "RS512"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "tls_client_certificate_bound_access_tokens": true,
+        // One server takes certificates optionally, so the aliases are the endpoints themselves.
+        "mtls_endpoint_aliases": {
+            "token_endpoint": format!("{iss}/token"),
+            "userinfo_endpoint": format!("{iss}/userinfo"),
+        },
+    }))
+    .into_response()
+}
+
+async fn jwks(State(p): State<Arc<Provider>>) -> Response {
+    let mut key = p.signing.public_jwk().clone();
+    if let Some(obj) = key.as_object_mut() {
+        obj.insert("alg".into(), "RS256".into());
+    }
+    Json(json!({ "keys": [key] })).into_response()
+}
+
+// --- Authorization endpoint ---
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// Where and how an authorization response goes.
+struct Target {
+    redirect_uri: String,
+    mode: ResponseMode,
+    state: Option<String>,
+}
+
+/// A validated authorization request.
+struct AuthRequest {
+    client_id: String,
+    target: Target,
+    scope: String,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    prompt: Option<String>,
+}
+
+enum AuthFailure {
+    /// Shown to the user: without a registered redirect URI nothing may be sent back.
+    Page(String),
+    /// Sent back to the client (RFC 6749 §4.1.2.1).
+    Redirect { target: Target, error: &'static str, description: String },
+}
+
+/// The request parameters a login form carries along.
+const REQUEST_PARAMS: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "nonce",
+    "response_mode",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+];
+
+impl Provider {
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    fn client(&self, id: &str) -> Option<Arc<Client>> {
+        self.clients.read().unwrap_or_else(PoisonError::into_inner).get(id).cloned()
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn validate(&self, params: &Params) -> Result<AuthRequest, AuthFailure> {
+        let client_id = params.get("client_id").ok_or_else(|| AuthFailure::Page("client_id is missing".into()))?;
+        let client = self
+            .client(client_id)
+            .ok_or_else(|| AuthFailure::Page(format!("client '{client_id}' is not registered")))?;
+        let redirect_uri =
+            params.get("redirect_uri").ok_or_else(|| AuthFailure::Page("redirect_uri is missing".into()))?;
+        if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+            return Err(AuthFailure::Page(format!(
+                "redirect_uri '{redirect_uri}' is not registered for client '{client_id}' (registered: {})",
+                client.redirect_uris.join(", ")
+            )));
+        }
+        let mut target = Target {
+            redirect_uri: redirect_uri.to_owned(),
+            mode: ResponseMode::Query,
+            state: params.get("state").map(str::to_owned),
+        };
+        let fail = |target, error, description: String| AuthFailure::Redirect { target, error, description };
+        match params.get("response_mode") {
+            None | Some("query") => {}
+            Some("form_post") => target.mode = ResponseMode::FormPost,
+            Some(other) => {
+                return Err(fail(target, "invalid_request", format!("response_mode '{other}' is not supported")));
+            }
+        }
+        if let Some(name) = params.repeated() {
+            return Err(fail(target, "invalid_request", format!("the parameter '{name}' is repeated")));
+        }
+        match params.get("response_type") {
+            Some("code") => {}
+            Some(other) => {
+                return Err(fail(
+                    target,
+                    "unsupported_response_type",
+                    format!("response_type '{other}' is not supported (code only)"),
+                ));
+            }
+            None => return Err(fail(target, "invalid_request", "response_type is missing".into())),
+        }
+        let scope = params.get("scope").unwrap_or_default();
+        if !scope.split(' ').any(|s| s == "openid") {
+            return Err(fail(target, "invalid_scope", format!("scope '{scope}' does not contain openid")));
+        }
+        let code_challenge = params.get("code_challenge");
+        match (code_challenge, params.get("code_challenge_method")) {
+            (None, None) => {}
+            (Some(challenge), Some("S256")) => {
+                let ok = challenge.len() == 43
+                    && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if !ok {
+                    return Err(fail(
+                        target,
+                        "invalid_request",
+                        "code_challenge is not a base64url SHA-256 (43 characters)".into(),
+                    ));
+                }
+            }
+            (Some(_), None) => {
+                return Err(fail(
+                    target,
+                    "invalid_request",
+                    "code_challenge_method is missing; only S256 is supported".into(),
+                ));
+            }
+            (Some(_), Some(method)) => {
+                return Err(fail(
+                    target,
+                    "invalid_request",
+                    format!("code_challenge_method '{method}' is not supported (S256 only)"),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(fail(target, "invalid_request", "code_challenge_method without a code_challenge".into()));
+            }
+        }
+        Ok(AuthRequest {
+            client_id: client.id.clone(),
+            target,
+            scope: scope.to_owned(),
+            nonce: params.get("nonce").map(str::to_owned),
+            code_challenge: code_challenge.map(str::to_owned),
+            prompt: params.get("prompt").map(str::to_owned),
+        })
+    }
+
+    /// The authorization response, by redirect or by an auto-posting form.
+    fn respond(&self, target: &Target, mut fields: Vec<(String, String)>) -> Response {
+        if let Some(state) = &target.state {
+            fields.push(("state".into(), state.clone()));
+        }
+        fields.push(("iss".into(), self.issuer.clone()));
+        match target.mode {
+            ResponseMode::FormPost => Html(form_post_page(&target.redirect_uri, &fields)).into_response(),
+            ResponseMode::Query => {
+                let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish();
+                let separator = if target.redirect_uri.contains('?') { '&' } else { '?' };
+                let location = format!("{}{separator}{query}", target.redirect_uri);
+                match HeaderValue::from_str(&location) {
+                    Ok(value) => (StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
+                    Err(_) => error_page("the redirect_uri cannot be put in a Location header"),
+                }
+            }
+        }
+    }
+
+    fn respond_error(&self, target: &Target, error: &str, description: &str) -> Response {
+        self.respond(target, vec![("error".into(), error.into()), ("error_description".into(), description.into())])
+    }
+
+    fn fail(&self, failure: AuthFailure) -> Response {
+        match failure {
+            AuthFailure::Page(message) => error_page(&message),
+            AuthFailure::Redirect { target, error, description } => self.respond_error(&target, error, &description),
+        }
+    }
+
+    /// Signs `user` in: a code for the client.
+    fn issue_code(&self, request: &AuthRequest, user: &TestUser) -> Response {
+        let Some(code) = random_token() else {
+            return self.respond_error(&request.target, "server_error", "no randomness for a code");
+        };
+        let now = self.now();
+        let grant = CodeGrant {
+            client_id: request.client_id.clone(),
+            redirect_uri: request.target.redirect_uri.clone(),
+            subject: user.subject(),
+            claims: user.claims.clone(),
+            nonce: request.nonce.clone(),
+            code_challenge: request.code_challenge.clone(),
+            scope: request.scope.clone(),
+            auth_time: now,
+            expires_at: now + self.code_lifetime,
+        };
+        let mut sessions = self.sessions();
+        sessions.prune(now);
+        sessions.codes.insert(code.clone(), grant);
+        drop(sessions);
+        self.respond(&request.target, vec![("code".into(), code)])
+    }
+
+    fn login_form(&self, params: &Params, error: Option<&str>) -> Response {
+        let hidden: Vec<(String, String)> = REQUEST_PARAMS
+            .iter()
+            .filter_map(|name| params.get(name).map(|v| ((*name).to_owned(), v.to_owned())))
+            .collect();
+        Html(login_page("Sign in", &format!("{}/authorize", self.issuer), &hidden, error)).into_response()
+    }
+}
+
+fn error_page(message: &str) -> Response {
+    let body = format!(
+        "<!DOCTYPE html><html><head><title>Sign-in error</title></head><body><h1>Sign-in error</h1><p class=\"error\">{}</p></body></html>",
+        escape(message)
+    );
+    (StatusCode::BAD_REQUEST, Html(body)).into_response()
+}
+
+async fn authorize_get(State(p): State<Arc<Provider>>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let request = match p.validate(&params) {
+        Ok(r) => r,
+        Err(failure) => return p.fail(failure),
+    };
+    if let Some(user) = p.auto_login.as_ref().and_then(|name| p.users.iter().find(|u| &u.username == name)) {
+        return p.issue_code(&request, user);
+    }
+    if request.prompt.as_deref().is_some_and(|prompt| prompt.split(' ').any(|v| v == "none")) {
+        return p.respond_error(&request.target, "login_required", "prompt=none, but no user is signed in");
+    }
+    p.login_form(&params, None)
+}
+
+/// The login form's post: the request again (hidden fields), with `username` and `password`,
+/// or `cancel`.
+async fn authorize_post(State(p): State<Arc<Provider>>, body: Bytes) -> Response {
+    let form = Params::parse(&body);
+    // Only the request's own parameters are validated; the credentials travel beside them.
+    let params =
+        Params(form.0.iter().filter(|(k, _)| REQUEST_PARAMS.contains(&k.as_str())).cloned().collect::<Vec<_>>());
+    let request = match p.validate(&params) {
+        Ok(r) => r,
+        Err(failure) => return p.fail(failure),
+    };
+    if form.get("cancel").is_some() {
+        return p.respond_error(&request.target, "access_denied", "the user cancelled the sign-in");
+    }
+    let (username, password) = (form.get("username").unwrap_or_default(), form.get("password").unwrap_or_default());
+    match TestUser::authenticate(&p.users, username, password) {
+        Some(user) => p.issue_code(&request, user),
+        None => p.login_form(&params, Some("The username or password is incorrect.")),
+    }
+}
+
+// --- Token endpoint ---
+
+/// An error response of RFC 6749 §5.2 or RFC 6750 §3.
+#[derive(Debug)]
+struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+    authenticate: Option<String>,
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> OAuthError {
+        OAuthError { status, error, description: description.into(), authenticate: None }
+    }
+
+    fn invalid_request(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    fn invalid_client(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
+    }
+
+    fn invalid_grant(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
+    }
+
+    fn invalid_token(description: impl Into<String>) -> OAuthError {
+        let description = description.into();
+        let challenge =
+            format!("Bearer error=\"invalid_token\", error_description=\"{}\"", description.replace(['"', '\\'], "'"));
+        OAuthError {
+            authenticate: Some(challenge),
+            ..OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_token", description)
+        }
+    }
+
+    fn server_error(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", description)
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": self.error, "error_description": self.description }));
+        let mut response = (self.status, no_store(), body).into_response();
+        if let Some(value) = self.authenticate.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    ]
+}
+
+fn peer_certificate(peer: Option<&Extension<TlsPeer>>) -> Option<Arc<PeerCertificate>> {
+    peer.and_then(|Extension(p)| p.certificate.clone())
+}
+
+async fn token(
+    State(p): State<Arc<Provider>>,
+    peer: Option<Extension<TlsPeer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match p.token(&headers, &body, peer_certificate(peer.as_ref())) {
+        Ok(json) => (no_store(), Json(json)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `client_id:secret` of an `Authorization: Basic` header, each form-urldecoded.
+struct BasicCredentials {
+    id: String,
+    secret: String,
+    /// The secret as sent, to tell a client that skipped the encoding.
+    raw_secret: String,
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<BasicCredentials>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().unwrap_or_default();
+    let Some((scheme, encoded)) = value.split_once(' ') else { return Ok(None) };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded = STANDARD.decode(encoded.trim()).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| {
+        OAuthError::invalid_request("the Authorization: Basic credentials are not base64 of UTF-8 text")
+    })?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or_else(|| OAuthError::invalid_request("the Authorization: Basic credentials have no ':'"))?;
+    let unencoded = || {
+        OAuthError::invalid_request(
+            "the Authorization: Basic credentials are not form-urlencoded as RFC 6749 §2.3.1 requires (a '%' not followed by two hex digits)",
+        )
+    };
+    Ok(Some(BasicCredentials {
+        id: form_urldecode(id).ok_or_else(unencoded)?,
+        secret: form_urldecode(secret).ok_or_else(unencoded)?,
+        raw_secret: secret.to_owned(),
+    }))
+}
+
+/// application/x-www-form-urlencoded decoding that refuses a malformed `%` escape.
+fn form_urldecode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+struct Authenticated {
+    client: Arc<Client>,
+    certificate: Option<Arc<PeerCertificate>>,
+}
+
+impl Provider {
+    fn token(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        certificate: Option<Arc<PeerCertificate>>,
+    ) -> Result<Value, OAuthError> {
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+            return Err(OAuthError::invalid_request(format!(
+                "the token request must be application/x-www-form-urlencoded, not '{content_type}'"
+            )));
+        }
+        let form = Params::parse(body);
+        if let Some(name) = form.repeated() {
+            return Err(OAuthError::invalid_request(format!("the parameter '{name}' is repeated")));
+        }
+        match form.get("grant_type") {
+            Some("authorization_code") => {}
+            Some(other) => {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unsupported_grant_type",
+                    format!("grant_type '{other}' is not supported (authorization_code only)"),
+                ));
+            }
+            None => return Err(OAuthError::invalid_request("grant_type is missing")),
+        }
+        let basic = basic_credentials(headers)?;
+        let used_basic = basic.is_some();
+        let auth = self.authenticate(basic, &form, certificate).map_err(|mut e| {
+            // RFC 6749 §5.2: a failed Basic authentication answers with a challenge.
+            if used_basic && e.error == "invalid_client" {
+                e.authenticate = Some("Basic realm=\"ief\"".to_owned());
+            }
+            e
+        })?;
+        let grant = self.redeem(&auth.client, &form)?;
+        let binding = if auth.client.certificate_bound {
+            let certificate = auth.certificate.as_ref().ok_or_else(|| {
+                OAuthError::invalid_request(format!(
+                    "client '{}' is registered for certificate-bound access tokens, but presented no client certificate",
+                    auth.client.id
+                ))
+            })?;
+            Some(certificate.x5t_s256())
+        } else {
+            None
+        };
+        self.mint(&auth.client, grant, binding, form.get("code").unwrap_or_default())
+    }
+
+    fn authenticate(
+        &self,
+        basic: Option<BasicCredentials>,
+        form: &Params,
+        certificate: Option<Arc<PeerCertificate>>,
+    ) -> Result<Authenticated, OAuthError> {
+        let body_secret = form.get("client_secret");
+        let assertion = form.get("client_assertion");
+        let used: Vec<&str> = [
+            basic.as_ref().map(|_| "an Authorization: Basic header"),
+            body_secret.map(|_| "client_secret in the body"),
+            assertion.map(|_| "a client_assertion"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if used.len() > 1 {
+            return Err(OAuthError::invalid_request(format!(
+                "the request uses more than one client authentication method ({})",
+                used.join(", ")
+            )));
+        }
+        let client_id = match (&basic, form.get("client_id")) {
+            (Some(b), Some(id)) if id != b.id => {
+                return Err(OAuthError::invalid_request(format!(
+                    "client_id '{id}' differs from '{}' of the Authorization header",
+                    b.id
+                )));
+            }
+            (Some(b), _) => b.id.clone(),
+            (None, Some(id)) => id.to_owned(),
+            (None, None) => match assertion.and_then(assertion_issuer) {
+                Some(id) => id,
+                None => {
+                    return Err(OAuthError::invalid_client(
+                        "the request names no client (no client_id, Authorization header or client_assertion)",
+                    ));
+                }
+            },
+        };
+        let client = self
+            .client(&client_id)
+            .ok_or_else(|| OAuthError::invalid_client(format!("unknown client '{client_id}'")))?;
+        let registered = format!("client '{}' is registered for {}", client.id, client.method.as_str());
+        match client.method {
+            Method::ClientSecretBasic => {
+                let Some(basic) = basic else {
+                    let sent = used.first().copied().unwrap_or("no Authorization: Basic header");
+                    return Err(OAuthError::invalid_client(format!("{registered}, but sent {sent}")));
+                };
+                check_secret(&client, &basic.secret, Some(&basic.raw_secret))?;
+            }
+            Method::ClientSecretPost => {
+                let Some(secret) = body_secret else {
+                    let sent = used.first().copied().unwrap_or("no client_secret");
+                    return Err(OAuthError::invalid_client(format!("{registered}, but sent {sent}")));
+                };
+                check_secret(&client, secret, None)?;
+            }
+            Method::PrivateKeyJwt => {
+                let Some(assertion) = assertion else {
+                    let sent = used.first().copied().unwrap_or("no client_assertion");
+                    return Err(OAuthError::invalid_client(format!("{registered}, but sent {sent}")));
+                };
+                let assertion_type = form.get("client_assertion_type").unwrap_or_default();
+                if assertion_type != JWT_BEARER {
+                    return Err(OAuthError::invalid_client(format!(
+                        "client_assertion_type must be {JWT_BEARER}, not '{assertion_type}'"
+                    )));
+                }
+                self.check_assertion(&client, assertion)?;
+            }
+            Method::TlsClientAuth | Method::SelfSignedTlsClientAuth => {
+                if let Some(sent) = used.first() {
+                    return Err(OAuthError::invalid_client(format!("{registered}, but sent {sent}")));
+                }
+                let presented = certificate.as_ref().ok_or_else(|| {
+                    OAuthError::invalid_client(format!("no client certificate was presented ({registered})"))
+                })?;
+                check_certificate(&client, presented)?;
+            }
+        }
+        Ok(Authenticated { client, certificate })
+    }
+
+    fn check_assertion(&self, client: &Client, assertion: &str) -> Result<(), OAuthError> {
+        let header = jsonwebtoken::decode_header(assertion)
+            .map_err(|e| OAuthError::invalid_client(format!("client_assertion is not a JWT ({e})")))?;
+        if header.alg != client.alg {
+            return Err(OAuthError::invalid_client(format!(
+                "client assertion is signed with {:?}, but client '{}' registered {:?} (token_endpoint_auth_signing_alg)",
+                header.alg, client.id, client.alg
+            )));
+        }
+        let candidates: Vec<&AssertionKey> = match &header.kid {
+            Some(kid) => client.keys.iter().filter(|k| k.kid.as_ref().is_none_or(|k| k == kid)).collect(),
+            None => client.keys.iter().collect(),
+        };
+        if candidates.is_empty() {
+            return Err(OAuthError::invalid_client(format!(
+                "client assertion kid '{}' is not one of the keys registered for client '{}'",
+                header.kid.unwrap_or_default(),
+                client.id
+            )));
+        }
+        // Signature only: time and audience are checked below, against the provider's clock.
+        let mut validation = Validation::new(client.alg);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let mut claims = None;
+        let mut other_error = None;
+        for candidate in candidates {
+            match jsonwebtoken::decode::<Map<String, Value>>(assertion, &candidate.key, &validation) {
+                Ok(data) => {
+                    claims = Some(data.claims);
+                    break;
+                }
+                Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature) => {}
+                Err(e) => other_error = Some(e),
+            }
+        }
+        let claims = match (claims, other_error) {
+            (Some(claims), _) => claims,
+            (None, Some(e)) => {
+                return Err(OAuthError::invalid_client(format!("client assertion cannot be verified ({e})")));
+            }
+            (None, None) => {
+                return Err(OAuthError::invalid_client(format!(
+                    "client assertion signature does not verify with the key(s) registered for client '{}'",
+                    client.id
+                )));
+            }
+        };
+        let text = |name: &str| claims.get(name).and_then(Value::as_str);
+        for name in ["iss", "sub"] {
+            if text(name) != Some(client.id.as_str()) {
+                return Err(OAuthError::invalid_client(format!(
+                    "client assertion {name} '{}' is not the client_id '{}'",
+                    text(name).unwrap_or("(none)"),
+                    client.id
+                )));
+            }
+        }
+        let token_endpoint = format!("{}/token", self.issuer);
+        let audiences: Vec<&str> = match claims.get("aud") {
+            Some(Value::String(a)) => vec![a.as_str()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        if !audiences.iter().any(|a| *a == token_endpoint || *a == self.issuer) {
+            return Err(OAuthError::invalid_client(format!(
+                "client assertion aud '{}' is neither the token endpoint '{token_endpoint}' nor the issuer '{}'",
+                audiences.join("', '"),
+                self.issuer
+            )));
+        }
+        let number = |name: &str| claims.get(name).and_then(Value::as_f64).map(|v| v as i64);
+        let now = self.now();
+        let exp = number("exp").ok_or_else(|| OAuthError::invalid_client("client assertion has no exp"))?;
+        if now >= exp {
+            return Err(OAuthError::invalid_client(format!(
+                "client assertion expired at {} (now {})",
+                time_text(exp),
+                time_text(now)
+            )));
+        }
+        if let Some(nbf) = number("nbf").filter(|nbf| now < *nbf) {
+            return Err(OAuthError::invalid_client(format!("client assertion is not valid before {}", time_text(nbf))));
+        }
+        let jti = text("jti")
+            .filter(|j| !j.is_empty())
+            .ok_or_else(|| OAuthError::invalid_client("client assertion has no jti"))?;
+        let mut sessions = self.sessions();
+        sessions.prune(now);
+        let key = (client.id.clone(), jti.to_owned());
+        if sessions.jtis.contains_key(&key) {
+            return Err(OAuthError::invalid_client("client assertion jti was already used"));
+        }
+        sessions.jtis.insert(key, exp);
+        Ok(())
+    }
+
+    /// Takes the code: single use, bound to the client and redirect URI, PKCE checked.
+    fn redeem(&self, client: &Client, form: &Params) -> Result<CodeGrant, OAuthError> {
+        let code = form.get("code").ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+        let now = self.now();
+        let mut sessions = self.sessions();
+        if let Some((_, tokens)) = sessions.redeemed.get_mut(code) {
+            // RFC 6749 §4.1.2: a replayed code revokes what it gave.
+            let tokens = std::mem::take(tokens);
+            for token in tokens {
+                sessions.tokens.remove(&token);
+            }
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used (the tokens issued for it are revoked)",
+            ));
+        }
+        let Some(grant) = sessions.codes.get(code) else {
+            return Err(OAuthError::invalid_grant("the authorization code is not recognised"));
+        };
+        if grant.client_id != client.id {
+            return Err(OAuthError::invalid_grant(format!(
+                "the authorization code was issued to client '{}', not '{}'",
+                grant.client_id, client.id
+            )));
+        }
+        let Some(grant) = sessions.codes.remove(code) else {
+            return Err(OAuthError::invalid_grant("the authorization code is not recognised"));
+        };
+        sessions.redeemed.insert(code.to_owned(), (now + self.code_lifetime + self.token_lifetime, Vec::new()));
+        drop(sessions);
+        if now >= grant.expires_at {
+            return Err(OAuthError::invalid_grant(format!(
+                "the authorization code expired at {}",
+                time_text(grant.expires_at)
+            )));
+        }
+        match form.get("redirect_uri") {
+            Some(uri) if uri == grant.redirect_uri => {}
+            Some(uri) => {
+                return Err(OAuthError::invalid_grant(format!(
+                    "redirect_uri '{uri}' is not the one of the authorization request ('{}')",
+                    grant.redirect_uri
+                )));
+            }
+            None => {
+                return Err(OAuthError::invalid_grant(format!(
+                    "redirect_uri is missing; the authorization request had '{}'",
+                    grant.redirect_uri
+                )));
+            }
+        }
+        match (&grant.code_challenge, form.get("code_verifier")) {
+            (None, None) => {}
+            (Some(challenge), Some(verifier)) => {
+                if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != *challenge {
+                    return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge (S256)"));
+                }
+            }
+            (Some(_), None) => {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier is missing; the authorization request had a code_challenge",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier was sent, but the authorization request had no code_challenge",
+                ));
+            }
+        }
+        Ok(grant)
+    }
+
+    fn mint(
+        &self,
+        client: &Client,
+        grant: CodeGrant,
+        certificate: Option<String>,
+        code: &str,
+    ) -> Result<Value, OAuthError> {
+        let now = self.now();
+        let mut claims: Map<String, Value> = grant
+            .claims
+            .iter()
+            .filter(|(k, _)| !RESERVED_CLAIMS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        claims.insert("iss".into(), self.issuer.clone().into());
+        claims.insert("sub".into(), grant.subject.clone().into());
+        claims.insert("aud".into(), client.id.clone().into());
+        claims.insert("exp".into(), (now + self.token_lifetime).into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("auth_time".into(), grant.auth_time.into());
+        if let Some(nonce) = &grant.nonce {
+            claims.insert("nonce".into(), nonce.clone().into());
+        }
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.signing.kid().to_owned());
+        let id_token = jsonwebtoken::encode(&header, &claims, self.signing.encoding_key())
+            .map_err(|e| OAuthError::server_error(format!("the id_token could not be signed ({e})")))?;
+        let access_token = random_token().ok_or_else(|| OAuthError::server_error("no randomness for a token"))?;
+        let mut sessions = self.sessions();
+        sessions.tokens.insert(
+            access_token.clone(),
+            AccessGrant {
+                subject: grant.subject,
+                claims: grant.claims,
+                expires_at: now + self.token_lifetime,
+                certificate,
+            },
+        );
+        if let Some((_, tokens)) = sessions.redeemed.get_mut(code) {
+            tokens.push(access_token.clone());
+        }
+        Ok(json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": self.token_lifetime,
+            "id_token": id_token,
+            "scope": grant.scope,
+        }))
+    }
+}
+
+/// The client id a client assertion claims (`iss`, else `sub`), before any verification.
+fn assertion_issuer(assertion: &str) -> Option<String> {
+    let claims = jsonwebtoken::dangerous::insecure_decode::<Map<String, Value>>(assertion).ok()?.claims;
+    claims.get("iss").or_else(|| claims.get("sub")).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn check_secret(client: &Client, secret: &str, raw: Option<&str>) -> Result<(), OAuthError> {
+    let registered = client.secret.as_deref().unwrap_or_default();
+    if same_secret(secret, registered) {
+        return Ok(());
+    }
+    if raw.is_some_and(|raw| same_secret(raw, registered)) {
+        return Err(OAuthError::invalid_client(format!(
+            "the client secret of client '{}' in the Authorization: Basic header is not form-urlencoded as RFC 6749 §2.3.1 requires",
+            client.id
+        )));
+    }
+    Err(OAuthError::invalid_client(format!(
+        "the client secret does not match the one registered for client '{}'",
+        client.id
+    )))
+}
+
+fn check_certificate(client: &Client, presented: &PeerCertificate) -> Result<(), OAuthError> {
+    if client.method == Method::SelfSignedTlsClientAuth {
+        let thumbprint = presented.x5t_s256();
+        if !client.self_signed.contains(&thumbprint) {
+            return Err(OAuthError::invalid_client(format!(
+                "the client certificate (x5t#S256 {thumbprint}) is not one registered for client '{}'",
+                client.id
+            )));
+        }
+        return Ok(());
+    }
+    if let Err(reason) = &presented.trust {
+        return Err(OAuthError::invalid_client(format!(
+            "client certificate does not chain to a trusted CA ({reason})"
+        )));
+    }
+    let subject = presented
+        .subject()
+        .map_err(|e| OAuthError::invalid_client(format!("the client certificate is not usable: {e}")))?;
+    match &client.subject_dn {
+        Some(registered) if registered.matches(&subject) => Ok(()),
+        Some(registered) => Err(OAuthError::invalid_client(format!(
+            "certificate subject '{subject}' does not match the registered '{registered}'"
+        ))),
+        None => Err(OAuthError::invalid_client(format!("client '{}' has no registered subject DN", client.id))),
+    }
+}
+
+// --- UserInfo ---
+
+async fn userinfo(State(p): State<Arc<Provider>>, peer: Option<Extension<TlsPeer>>, headers: HeaderMap) -> Response {
+    match p.userinfo(&headers, peer_certificate(peer.as_ref())) {
+        Ok(json) => (no_store(), Json(json)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+impl Provider {
+    fn userinfo(&self, headers: &HeaderMap, certificate: Option<Arc<PeerCertificate>>) -> Result<Value, OAuthError> {
+        let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let token = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return Err(OAuthError::invalid_token("no access token (expected an Authorization: Bearer header)")),
+        };
+        let now = self.now();
+        let mut sessions = self.sessions();
+        sessions.prune(now);
+        let grant = sessions.tokens.get(token).ok_or_else(|| {
+            OAuthError::invalid_token("the access token is not recognised (unknown, expired or revoked)")
+        })?;
+        if let Some(bound) = &grant.certificate {
+            match &certificate {
+                None => {
+                    return Err(OAuthError::invalid_token(format!(
+                        "the access token is bound to a client certificate (x5t#S256 {bound}), but none was presented on this connection"
+                    )));
+                }
+                Some(presented) if presented.x5t_s256() != *bound => {
+                    return Err(OAuthError::invalid_token(format!(
+                        "the access token is bound to certificate x5t#S256 {bound}, but x5t#S256 {} was presented",
+                        presented.x5t_s256()
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        let mut claims: Map<String, Value> = grant
+            .claims
+            .iter()
+            .filter(|(k, _)| !RESERVED_CLAIMS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        claims.insert("sub".into(), grant.subject.clone().into());
+        Ok(Value::Object(claims))
+    }
+}
+
+#[cfg(test)]
+mod tests;
