@@ -94,7 +94,7 @@ pub enum AgentError {
     #[error("no callback after {limit} requests; the last went to {url}")]
     TooManyHops { limit: usize, url: String },
     #[error("{reason}; found {page}")]
-    Page { reason: String, page: PageSummary },
+    Page { reason: String, page: Box<PageSummary> },
 }
 
 /// What the agent saw on a page it could not handle. URLs show no query values and forms no
@@ -206,7 +206,7 @@ impl UserAgent {
                 response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
             let body = read_body(response, &url).await?;
             let page = ParsedPage::parse(&body);
-            let summary = || page.summary(&url, status, content_type.clone());
+            let summary = || Box::new(page.summary(&url, status, content_type.clone()));
             let is_html = content_type.as_deref().map_or(body.trim_start().starts_with('<'), |t| t.contains("html"));
             if !is_html {
                 return Err(AgentError::Page {
@@ -335,7 +335,10 @@ async fn read_body(mut response: reqwest::Response, url: &Url) -> Result<String,
 }
 
 /// Which form to submit with which values, or why the page needs more than the agent does.
-fn decide<'p>(page: &'p ParsedPage, credentials: &Credentials) -> Result<(&'p Form, Vec<(String, String)>), String> {
+/// A form and the values to submit it with.
+type Submission<'p> = (&'p Form, Vec<(String, String)>);
+
+fn decide<'p>(page: &'p ParsedPage, credentials: &Credentials) -> Result<Submission<'p>, String> {
     let forms = &page.forms;
     if forms.is_empty() {
         return Err("the page has no form to submit".to_owned());
@@ -346,7 +349,7 @@ fn decide<'p>(page: &'p ParsedPage, credentials: &Credentials) -> Result<(&'p Fo
         (_, [login]) => login,
         _ if forms.iter().all(|f| f.visible_inputs().next().is_none()) => {
             // A consent page with one form per decision.
-            let wanted = forms.iter().find(|f| f.is_deny() == !credentials.consent);
+            let wanted = forms.iter().find(|f| f.is_deny() != credentials.consent);
             match wanted {
                 Some(f) => f,
                 None => return Err(format!("the page has {} forms and none of them fits", forms.len())),
@@ -606,11 +609,7 @@ impl ParsedPage {
                         }
                         "style" => capture = Capture::Ignored("style"),
                         "noscript" => capture = Capture::Ignored("noscript"),
-                        "body" => {
-                            if attr("onload").is_some_and(|o| o.contains("submit")) {
-                                page.auto_submit = true;
-                            }
-                        }
+                        "body" if attr("onload").is_some_and(|o| o.contains("submit")) => page.auto_submit = true,
                         // A form inside a form does not exist in HTML.
                         "form" if open.is_none() => {
                             page.forms.push(Form {
