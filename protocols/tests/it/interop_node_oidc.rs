@@ -16,6 +16,7 @@ use ief_protocols::agent::{CallbackMatch, Credentials, UserAgent};
 use ief_protocols::env::SystemEnv;
 use ief_protocols::federation::client_auth::ClientAuth;
 use ief_protocols::federation::http::{ClientPool, TlsIdentity};
+use ief_protocols::keys::KeyStore;
 use reqwest::StatusCode;
 
 use crate::node_op::{
@@ -112,7 +113,11 @@ const NONCE: &str = "n0nce-456";
 
 impl Suite {
     fn auth(&self, profile: &str) -> Result<ClientAuth, String> {
-        client_auth(&self.policy, profile, &self.op.keys).map_err(|e| format!("{profile}: {}", e.user_message))
+        self.auth_with(profile, &self.op.keys)
+    }
+
+    fn auth_with(&self, profile: &str, keys: &KeyStore) -> Result<ClientAuth, String> {
+        client_auth(&self.policy, profile, keys).map_err(|e| format!("{profile}: {}", e.user_message))
     }
 
     /// Signs alice in for `client_id` and returns the code from the form_post callback.
@@ -144,7 +149,10 @@ impl Suite {
 
     /// The token request of `profile`, authenticated as ief's `ClientAuth` does it.
     async fn redeem(&self, profile: &str, code: &str, send: Sending) -> Result<Reply, String> {
-        let auth = self.auth(profile)?;
+        self.redeem_with(self.auth(profile)?, code, send).await
+    }
+
+    async fn redeem_with(&self, auth: ClientAuth, code: &str, send: Sending) -> Result<Reply, String> {
         let token_endpoint = self.op.endpoint("token_endpoint");
         let identity = if send == Sending::WithoutCertificate { None } else { auth.tls_identity() };
         let client = self.pool.client(identity, Some(&self.op.roots())).map_err(|e| e.to_string())?;
@@ -153,8 +161,9 @@ impl Suite {
             ("code".to_owned(), code.to_owned()),
             ("redirect_uri".to_owned(), REDIRECT_URI.to_owned()),
         ];
-        let mut authorization =
-            auth.apply(&token_endpoint, &SystemEnv, &mut form).map_err(|e| format!("{profile}: {}", e.user_message))?;
+        let mut authorization = auth
+            .apply(&token_endpoint, &SystemEnv, &mut form)
+            .map_err(|e| format!("{}: {}", auth.client_id(), e.user_message))?;
         if send == Sending::RawBasic {
             let secret = self.op.keys.secret("B2C_1A_NodeOpSecretBasicSpecial").map_err(|e| e.to_string())?;
             let raw = [auth.client_id().as_bytes(), b":", secret].concat();
@@ -220,6 +229,26 @@ impl Suite {
         Ok(())
     }
 
+    /// The key folder written for scenario runs loads back and authenticates as well.
+    async fn written_keys_work(&self) -> Result<(), String> {
+        let dir = std::env::temp_dir().join(format!("ief-node-op-keys-{}", std::process::id()));
+        let _cleanup = Cleanup(dir.clone());
+        self.op.write_keys(&dir, &["B2C_1A_TokenSigningKeyContainer"])?;
+        let loaded = KeyStore::load(&dir).map_err(|e| e.to_string())?;
+        if loaded.signing_key("B2C_1A_TokenSigningKeyContainer").is_err() {
+            return Err("the policy's own key was not generated".into());
+        }
+        for client in ["pkjwt-rs512", "self-signed-tls", "secret-basic-special"] {
+            let code = self.code(client).await?;
+            let auth = self.auth_with(&format!("NodeOp-{client}"), &loaded)?;
+            let reply = self.redeem_with(auth, &code, Sending::AsConfigured).await?;
+            if reply.status != StatusCode::OK {
+                return Err(format!("{client} with keys from {}: {reply:?}", dir.display()));
+            }
+        }
+        Ok(())
+    }
+
     async fn certificate_bound_tokens(&self) -> Result<(), String> {
         let body = self.method_works("bound").await?;
         let token = body["access_token"].as_str().ok_or("no access_token")?;
@@ -265,6 +294,15 @@ impl Suite {
     }
 }
 
+/// Removes a folder on drop.
+struct Cleanup(std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 async fn reply(response: reqwest::Response) -> Result<Reply, String> {
     let status = response.status();
     let detail = response.headers().get("x-error-detail").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
@@ -299,6 +337,7 @@ async fn node_oidc_provider_interop() {
         results.push((format!("rejects {}", r.name), suite.rejected(r, &format!("Reject-{i}")).await));
     }
     results.push(("agent: refused consent and wrong password".into(), suite.agent_edges().await));
+    results.push(("key folder for scenario runs".into(), suite.written_keys_work().await));
 
     if std::env::var_os("IEF_INTEROP_LOGS").is_some() {
         println!("{}", suite.op.logs());

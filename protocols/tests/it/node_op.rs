@@ -183,6 +183,8 @@ pub(crate) struct NodeOp {
     pub(crate) discovery: serde_json::Value,
     /// Every client credential and the rejection keys, by StorageReferenceId.
     pub(crate) keys: KeyStore,
+    /// The same keys as files (`NAME.pem`, `NAME.txt`), for [`NodeOp::write_keys`].
+    key_files: Vec<(String, String)>,
     child: Child,
     logs: Arc<Mutex<String>>,
     dir: PathBuf,
@@ -205,12 +207,20 @@ impl Drop for NodeOp {
 impl NodeOp {
     /// Starts the provider, or says exactly what is missing.
     pub(crate) fn start() -> Result<NodeOp, String> {
+        NodeOp::start_with(&[])
+    }
+
+    /// Like [`NodeOp::start`], registering more redirect URIs for every client (a policy with
+    /// another tenant, or `UsePolicyInRedirectUri`).
+    pub(crate) fn start_with(redirect_uris: &[&str]) -> Result<NodeOp, String> {
         let project = project_dir();
         check_node()?;
         ensure_packages(&project)?;
         let dir = std::env::temp_dir().join(format!("ief-node-op-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let material = Material::generate().map_err(|e| format!("generating the test PKI: {e}"))?;
+        let mut uris = vec![REDIRECT_URI];
+        uris.extend(redirect_uris);
+        let material = Material::generate(&uris).map_err(|e| format!("generating the test PKI: {e}"))?;
         let write = |name: &str, text: &str| {
             let path = dir.join(name);
             std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -273,6 +283,7 @@ impl NodeOp {
             ca_pem: material.ca_pem.clone(),
             discovery: serde_json::Value::Null,
             keys: material.keys,
+            key_files: material.key_files,
             child,
             logs,
             dir,
@@ -306,6 +317,18 @@ impl NodeOp {
             })
         });
         handle.join().map_err(|_| "the discovery thread panicked".to_owned())?
+    }
+
+    /// Writes every key of [`NodeOp::keys`] into `dir` as a key folder (`RunOptions::keys`,
+    /// `ief run --keys`), and generates `also` (the policy's own keys, e.g. the token signing key).
+    pub(crate) fn write_keys(&self, dir: &Path, also: &[&str]) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for (name, text) in &self.key_files {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        ief_protocols::keys::init_keys(dir, also).map_err(|e| e.to_string())?;
+        Ok(())
     }
 
     /// Trust for the provider's TLS certificate.
@@ -527,10 +550,11 @@ struct Material {
     server_key: String,
     clients: Vec<serde_json::Value>,
     keys: KeyStore,
+    key_files: Vec<(String, String)>,
 }
 
 impl Material {
-    fn generate() -> Result<Material, String> {
+    fn generate(redirect_uris: &[&str]) -> Result<Material, String> {
         let err = |e: rcgen::Error| e.to_string();
         let (ca_pem, ca) = certificate_authority()?;
         // Same CA name, another key: a client certificate from it has the right DN but must fail.
@@ -544,7 +568,12 @@ impl Material {
 
         let rsa = || KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).map_err(err);
         let mut keys = KeyStore::empty();
-        let mut insert = |name: &str, pem: String| keys.insert_pem(name, &pem).map_err(|e| e.to_string());
+        let mut key_files = Vec::new();
+        let mut insert = |name: &str, pem: String| {
+            keys.insert_pem(name, &pem).map_err(|e| e.to_string())?;
+            key_files.push((format!("{name}.pem"), pem));
+            Ok::<(), String>(())
+        };
 
         let (rs256, rs512, wrong) = (rsa()?, rsa()?, rsa()?);
         insert("B2C_1A_NodeOpPkjwtRs256", rs256.serialize_pem())?;
@@ -589,6 +618,7 @@ impl Material {
                 _ => WRONG_SECRET,
             };
             keys.insert_secret(name, secret.as_bytes().to_vec());
+            key_files.push((format!("{name}.txt"), secret.to_owned()));
         }
 
         let mut clients = Vec::new();
@@ -596,7 +626,7 @@ impl Material {
             let mut meta = serde_json::json!({
                 "client_id": c.client_id,
                 "token_endpoint_auth_method": c.method.as_str(),
-                "redirect_uris": [REDIRECT_URI],
+                "redirect_uris": redirect_uris,
                 "response_types": ["code"],
                 "grant_types": ["authorization_code"],
             });
@@ -631,7 +661,7 @@ impl Material {
             }
             clients.push(meta);
         }
-        Ok(Material { ca_pem, server_cert, server_key: server_key.serialize_pem(), clients, keys })
+        Ok(Material { ca_pem, server_cert, server_key: server_key.serialize_pem(), clients, keys, key_files })
     }
 }
 
