@@ -62,6 +62,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
         keys,
         directory: Some(args.directory.clone()),
         trace: args.trace,
+        ..RunOptions::default()
     };
     let report = runtime()?.block_on(scenario::run_file(&args.scenario, &options)).map_err(|e| e.to_string())?;
     match args.format {

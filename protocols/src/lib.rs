@@ -3,6 +3,7 @@
 //! Each protocol implements `ief_engine::exec::ProfileHandler`; [`handlers`] lists them all
 //! for an executor. [`scenario`] runs whole sign-ins headlessly.
 
+pub mod agent;
 pub mod claims_transformation;
 pub mod directory;
 pub mod env;

@@ -23,8 +23,10 @@ use ief_engine::{CompiledPolicy, Diagnostic, EffectivePolicy, PolicySet, Setting
 use ief_transforms::{AlternativeSecurityId, ClaimValue, FixedEnv, TransformEnv};
 use serde::{Deserialize, Serialize};
 
+use crate::agent::{CallbackMatch, Credentials, UserAgent};
 use crate::directory::Directory;
 use crate::directory::store::{Password, SeedUser, SignInName, UserData};
+use crate::federation::http::TrustedRoots;
 use crate::keys::KeyStore;
 use crate::phone::CodeOutbox;
 
@@ -53,6 +55,12 @@ pub struct Scenario {
     /// `{Settings:IefStubUrl}`.
     #[serde(default)]
     pub http_stubs: Vec<HttpStub>,
+    /// `{Settings:Name}` values, winning over the environment's appsettings.json.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// PEM files of extra root certificates (a live provider's test CA), relative to the scenario.
+    #[serde(default)]
+    pub trusted_roots: Vec<PathBuf>,
     /// Answers of a single sign-in (when `runs` is absent).
     #[serde(default)]
     pub steps: Vec<StepAnswer>,
@@ -141,6 +149,27 @@ pub enum IdentityProviderSpec {
     Stub(BTreeMap<String, serde_yaml_ng::Value>),
     /// The user cancels at the provider.
     Cancel(bool),
+    /// A live provider: the profile really runs, and its redirect is followed by the headless
+    /// user agent, which signs in with these credentials.
+    Browser(BrowserSpec),
+}
+
+/// What the user types and decides at a live provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserSpec {
+    pub username: String,
+    pub password: String,
+    /// Accept the provider's consent page (default) or deny it.
+    #[serde(default = "yes")]
+    pub consent: bool,
+    /// More inputs by name, filled wherever a form has them.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,6 +196,11 @@ pub struct RunOptions {
     pub directory: Option<PathBuf>,
     /// Keep the step-by-step trace in the report.
     pub trace: bool,
+    /// `{Settings:Name}` values for programmatic callers (a live provider's URL); they win over
+    /// the scenario's `settings`.
+    pub settings: Vec<(String, String)>,
+    /// Extra trusted roots (PEM text), besides the scenario's `trusted_roots`.
+    pub trusted_roots: Vec<String>,
 }
 
 impl RunOptions {
@@ -259,11 +293,30 @@ pub async fn run(
     name: &str,
     options: &RunOptions,
 ) -> Result<ScenarioReport, ScenarioError> {
+    run_with(scenario, base, name, options, Vec::new()).await
+}
+
+/// [`run`] with `extra` handlers asked before ief's own.
+pub(crate) async fn run_with(
+    scenario: &Scenario,
+    base: &Path,
+    name: &str,
+    options: &RunOptions,
+    extra: Vec<Box<dyn ProfileHandler>>,
+) -> Result<ScenarioReport, ScenarioError> {
     let stub_server = match scenario.http_stubs.is_empty() {
         true => None,
         false => Some(StubServer::start(&scenario.http_stubs).await?),
     };
-    let policy = load_policy(scenario, base, stub_server.as_ref().map(|s| s.url.as_str()))?;
+    let mut settings: Vec<(String, String)> = Vec::new();
+    let stub_url = stub_server.as_ref().map(|s| ("IefStubUrl".to_owned(), s.url.clone()));
+    for (k, v) in stub_url.into_iter().chain(scenario.settings.clone()).chain(options.settings.clone()) {
+        // Later sources win: the stub, then the scenario, then the caller.
+        settings.retain(|(name, _)| *name != k);
+        settings.push((k, v));
+    }
+    let roots = trusted_roots(scenario, base, options)?;
+    let policy = load_policy(scenario, base, settings)?;
     let compiled = CompiledPolicy::compile(&policy.model);
 
     let temp_keys;
@@ -299,9 +352,13 @@ pub async fn run(
     extensions.insert(keys);
     extensions.insert(directory);
     extensions.insert(CodeOutbox::new());
+    extensions.insert(roots);
 
     let mut handlers = crate::handlers();
     handlers.insert(0, Box::new(StubIdentityProviders { providers: scenario.identity_providers.clone() }));
+    for handler in extra.into_iter().rev() {
+        handlers.insert(0, handler);
+    }
     let executor = Executor::new(&policy.model, &compiled, &handlers, env.as_ref(), &extensions);
 
     let runs: Vec<RunSpec> = if scenario.runs.is_empty() {
@@ -316,13 +373,18 @@ pub async fn run(
         scenario.runs.clone()
     };
     let mut session = Session::default();
+    let mut browser = Browser { providers: &scenario.identity_providers, agent: None };
     let mut reports = Vec::new();
     for run in &runs {
         let journey = run.journey.clone().or_else(|| scenario.journey.clone());
         let context = request_context(&policy.model, &scenario.request, options.deterministic);
         let start_session = if run.new_session { Session::default() } else { std::mem::take(&mut session) };
+        if run.new_session {
+            browser.agent = None;
+        }
         let (report, after) =
-            run_one(&executor, run, journey.as_deref(), context, start_session, &extensions, options).await?;
+            run_one(&executor, run, journey.as_deref(), context, start_session, &extensions, options, &mut browser)
+                .await?;
         session = after;
         reports.push(report);
     }
@@ -330,6 +392,7 @@ pub async fn run(
     Ok(ScenarioReport { scenario: name.to_owned(), runs: reports })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_one(
     executor: &Executor<'_>,
     run: &RunSpec,
@@ -338,19 +401,35 @@ async fn run_one(
     session: Session,
     extensions: &Extensions,
     options: &RunOptions,
+    browser: &mut Browser<'_>,
 ) -> Result<(RunReport, Session), ScenarioError> {
     let fail = |message: String| ScenarioError::Run { run: run.name.clone(), message };
+    let callback_host = context.host_name.clone();
     let mut sign_in = executor.start(journey, context, session).map_err(|e| fail(e.to_string()))?;
     let mut answers = run.steps.iter();
     let mut pages = Vec::new();
     let mut answer = None;
-    // Each page takes one answer; a journey cannot show more pages than it has answers plus one.
+    // Each page takes one answer; a journey cannot show more pages than it has answers plus one,
+    // and more browser sign-ins than MAX_BROWSER_SIGN_INS.
+    let mut sign_ins = 0;
     let outcome = loop {
         let progress = executor.resume(&mut sign_in, answer.take()).await.map_err(|e| fail(e.to_string()))?;
         match progress {
             Progress::Finished(outcome) => break outcome,
             Progress::NeedsInput(page) => {
                 pages.push(describe_page(&page));
+                // A live provider's redirect is the browser's to follow; it takes no answer.
+                if let Some(params) = browser.follow(&page, &callback_host, extensions).await.map_err(fail)? {
+                    sign_ins += 1;
+                    if sign_ins > MAX_BROWSER_SIGN_INS {
+                        return Err(fail(format!(
+                            "more than {MAX_BROWSER_SIGN_INS} browser sign-ins in one run; the last at '{}'",
+                            page.profile
+                        )));
+                    }
+                    answer = Some(Answer::Callback(params));
+                    continue;
+                }
                 let Some(next) = answers.next() else {
                     return Err(fail(format!("no answer left for the page {}", describe_page(&page))));
                 };
@@ -431,7 +510,7 @@ fn describe_page(page: &Page) -> String {
             format!("form {} ({})", page.profile, names.join(", "))
         }
         PageKind::Code { to } => format!("code sent to {to}"),
-        PageKind::Redirect { url } => format!("redirect to {url}"),
+        PageKind::Redirect { url } => format!("redirect to {}", redirect_target(url)),
     };
     match &page.error {
         Some(e) => format!("{what} showing \"{e}\""),
@@ -439,15 +518,92 @@ fn describe_page(page: &Page) -> String {
     }
 }
 
-fn load_policy(scenario: &Scenario, base: &Path, stub_url: Option<&str>) -> Result<EffectivePolicy, ScenarioError> {
+/// A redirect's host and path for reports: no query values (state, nonce) and no loopback port,
+/// which changes from run to run.
+fn redirect_target(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or_default();
+            let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
+            match u.port() {
+                Some(_) if loopback => format!("{host}:[port]{}", u.path()),
+                Some(port) => format!("{host}:{port}{}", u.path()),
+                None => format!("{host}{}", u.path()),
+            }
+        }
+        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_owned(),
+    }
+}
+
+/// Live sign-ins one run may make: a journey federating more often than this loops.
+const MAX_BROWSER_SIGN_INS: usize = 10;
+
+/// The headless browser of the scenario's live providers: one cookie jar per browser session.
+struct Browser<'s> {
+    providers: &'s BTreeMap<String, IdentityProviderSpec>,
+    agent: Option<UserAgent>,
+}
+
+impl Browser<'_> {
+    /// Signs in at the provider when `page` redirects to one the scenario drives live; returns
+    /// the callback's parameters, or `None` for any other page.
+    async fn follow(
+        &mut self,
+        page: &Page,
+        callback_host: &str,
+        extensions: &Extensions,
+    ) -> Result<Option<Vec<(String, String)>>, String> {
+        let (PageKind::Redirect { url }, Some(IdentityProviderSpec::Browser(spec))) =
+            (&page.kind, self.providers.get(&page.profile))
+        else {
+            return Ok(None);
+        };
+        let agent = match &mut self.agent {
+            Some(agent) => agent,
+            empty => {
+                let roots = extensions.get::<TrustedRoots>().cloned().unwrap_or_default();
+                empty.insert(UserAgent::new(&roots).map_err(|e| e.to_string())?)
+            }
+        };
+        let credentials = Credentials {
+            username: spec.username.clone(),
+            password: spec.password.clone(),
+            consent: spec.consent,
+            fields: spec.fields.clone(),
+        };
+        let callback = CallbackMatch::AuthResp { host: callback_host.to_owned() };
+        match agent.authorize(url, &callback, &credentials).await {
+            Ok(params) => Ok(Some(params)),
+            Err(e) => Err(format!("the browser sign-in at '{}' did not reach the callback: {e}", page.profile)),
+        }
+    }
+}
+
+/// The scenario's `trusted_roots` files and the caller's PEM roots.
+fn trusted_roots(scenario: &Scenario, base: &Path, options: &RunOptions) -> Result<TrustedRoots, ScenarioError> {
+    let mut roots = Vec::new();
+    for file in &scenario.trusted_roots {
+        let path = base.join(file);
+        let pem = std::fs::read_to_string(&path)
+            .map_err(|e| ScenarioError::File { path: path.clone(), message: format!("a trusted root: {e}") })?;
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(ScenarioError::File { path, message: "a trusted root is not a PEM certificate".to_owned() });
+        }
+        roots.push(pem);
+    }
+    roots.extend(options.trusted_roots.iter().cloned());
+    Ok(TrustedRoots(roots))
+}
+
+fn load_policy(
+    scenario: &Scenario,
+    base: &Path,
+    settings: Vec<(String, String)>,
+) -> Result<EffectivePolicy, ScenarioError> {
     let policy_path = base.join(&scenario.policy);
     let mut paths = vec![policy_path.parent().unwrap_or(base).to_path_buf()];
     paths.extend(scenario.bases.iter().map(|b| base.join(b)));
-    let request = SettingsRequest {
-        environment: scenario.environment.clone(),
-        file: None,
-        values: stub_url.map(|u| vec![("IefStubUrl".to_owned(), u.to_owned())]).unwrap_or_default(),
-    };
+    let request = SettingsRequest { environment: scenario.environment.clone(), file: None, values: settings };
     let set = PolicySet::load(&paths, &request);
     let leaf =
         set.files.iter().position(|f| same_file(set.db.path(f.file), &policy_path)).ok_or_else(|| {
@@ -546,7 +702,9 @@ impl ProfileHandler for StubIdentityProviders {
     }
 
     fn handles(&self, profile: &TechnicalProfile, invocation: Invocation) -> bool {
-        invocation == Invocation::Step && self.providers.contains_key(&profile.id.value)
+        // Browser providers are live: their own protocol handler runs them.
+        invocation == Invocation::Step
+            && self.providers.get(&profile.id.value).is_some_and(|p| !matches!(p, IdentityProviderSpec::Browser(_)))
     }
 
     fn execute<'a>(&'a self, request: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
@@ -571,10 +729,12 @@ impl ProfileHandler for StubIdentityProviders {
                         })
                         .collect(),
                 ),
-                Some(IdentityProviderSpec::Cancel(_)) | None => ProfileResult::Failed(ief_engine::exec::ProfileError {
-                    code: "AADB2C90273".to_owned(),
-                    user_message: "The user cancelled at the identity provider.".to_owned(),
-                }),
+                Some(IdentityProviderSpec::Cancel(_) | IdentityProviderSpec::Browser(_)) | None => {
+                    ProfileResult::Failed(ief_engine::exec::ProfileError {
+                        code: "AADB2C90273".to_owned(),
+                        user_message: "The user cancelled at the identity provider.".to_owned(),
+                    })
+                }
             }
         })
     }
@@ -664,3 +824,6 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+#[cfg(test)]
+mod tests;
