@@ -11,6 +11,7 @@ pub mod idp;
 pub mod jwt_issuer;
 pub mod keys;
 pub mod oauth1;
+pub mod oauth2;
 pub mod phone;
 pub mod rest;
 pub mod scenario;
@@ -30,5 +31,6 @@ pub fn handlers() -> Vec<Box<dyn ProfileHandler>> {
         Box::new(phone::OneTimePassword),
         Box::new(phone::AzureMfa),
         Box::new(rest::Restful::new()),
+        Box::new(oauth2::OAuth2::new()),
     ]
 }
