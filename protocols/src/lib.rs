@@ -12,6 +12,7 @@ pub mod idp;
 pub mod jwt_issuer;
 pub mod keys;
 pub mod oauth1;
+pub mod oauth2;
 pub mod oidc;
 pub mod phone;
 pub mod rest;
@@ -33,5 +34,6 @@ pub fn handlers() -> Vec<Box<dyn ProfileHandler>> {
         Box::new(phone::AzureMfa),
         Box::new(rest::Restful::new()),
         Box::new(oidc::OpenIdConnect::new()),
+        Box::new(oauth2::OAuth2::new()),
     ]
 }

@@ -512,7 +512,7 @@ fn partner_name(request: &ProfileRequest<'_>, output: &ClaimRef, protocol: &str)
 
 /// A JSON value as a claim of `data_type`, leniently: JSON scalars become the text a string
 /// claim would hold, and text parses for typed claims.
-fn typed(data_type: DataType, json: &Value) -> Option<ClaimValue> {
+pub(crate) fn typed(data_type: DataType, json: &Value) -> Option<ClaimValue> {
     if let Ok(v) = ClaimValue::from_json(data_type, json) {
         return Some(v);
     }
@@ -530,7 +530,7 @@ fn typed(data_type: DataType, json: &Value) -> Option<ClaimValue> {
 }
 
 /// Resolves `data.email`, `a[0].b`, `$.data.email` or `['odd key'].x` in `json`.
-fn json_path<'v>(json: &'v Value, path: &str) -> Option<&'v Value> {
+pub(crate) fn json_path<'v>(json: &'v Value, path: &str) -> Option<&'v Value> {
     let path = path.strip_prefix('$').unwrap_or(path);
     let mut current = json;
     let mut rest = path;
