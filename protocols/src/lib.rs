@@ -30,5 +30,6 @@ pub fn handlers() -> Vec<Box<dyn ProfileHandler>> {
         Box::new(phone::OneTimePassword),
         Box::new(phone::AzureMfa),
         Box::new(rest::Restful::new()),
+        Box::new(oauth1::OAuth1::new()),
     ]
 }

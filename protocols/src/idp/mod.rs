@@ -2,6 +2,8 @@
 //! with in tests, the demo and `ief idp serve`. They verify what a real provider verifies
 //! (client authentication, signatures, nonces, codes), with test users from their configuration.
 
+pub mod oauth1;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
