@@ -510,6 +510,63 @@ fn describe(answer: &Answer) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::self_asserted::testing::{Harness, policy};
+
+    const PROFILE: &str = r#"<TechnicalProfile Id="Twitter-OAuth1"><Protocol Name="OAuth1"/>
+      <Metadata>
+        <Item Key="client_id">ck</Item>
+        <Item Key="request_token_endpoint">http://127.0.0.1:9/oauth/request_token</Item>
+        <Item Key="authorization_endpoint">http://127.0.0.1:9/oauth/authenticate</Item>
+        <Item Key="access_token_endpoint">http://127.0.0.1:9/oauth/access_token</Item>
+      </Metadata>
+      <OutputClaims><OutputClaim ClaimTypeReferenceId="displayName" PartnerClaimType="screen_name"/></OutputClaims>
+    </TechnicalProfile>"#;
+
+    fn harness() -> Harness {
+        let claims =
+            r#"<ClaimsSchema><ClaimType Id="displayName"><DataType>string</DataType></ClaimType></ClaimsSchema>"#;
+        Harness::new(policy(claims, PROFILE))
+    }
+
+    fn callback(pairs: &[(&str, &str)]) -> Option<Answer> {
+        Some(Answer::Callback(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()))
+    }
+
+    #[test]
+    fn only_a_callback_answers_the_redirect() {
+        let h = harness();
+        let answer = Some(Answer::Submit(vec![("displayName".to_owned(), "x".to_owned())]));
+        let ProfileResult::InvalidAnswer(message) = h.run(&OAuth1::new(), "Twitter-OAuth1", Vec::new(), answer) else {
+            panic!("a form is not an answer to a redirect")
+        };
+        assert!(message.contains("waits for the identity provider's callback, not a form"), "{message}");
+    }
+
+    #[test]
+    fn callbacks_are_checked_before_any_call() {
+        let h = harness();
+        let run = |answer| match h.run(&OAuth1::new(), "Twitter-OAuth1", Vec::new(), answer) {
+            ProfileResult::Failed(e) => e,
+            other => panic!("expected a failure, got {other:?}"),
+        };
+        let denied = run(callback(&[("denied", "t")]));
+        assert_eq!(denied.code, "AADB2C90273");
+        assert!(denied.user_message.contains("the user cancelled the sign-in at Twitter-OAuth1"), "{denied:?}");
+        // The harness keeps no profile state: the request token is unknown.
+        let lost = run(callback(&[("oauth_token", "t"), ("oauth_verifier", "v")]));
+        assert_eq!(lost.code, "InvalidCallback");
+        assert!(lost.user_message.contains("without the request token this profile issued"), "{lost:?}");
+    }
+
+    #[test]
+    fn a_missing_secret_key_is_named_before_any_call() {
+        let h = harness();
+        let ProfileResult::Failed(e) = h.run(&OAuth1::new(), "Twitter-OAuth1", Vec::new(), None) else {
+            panic!("no key store, no request")
+        };
+        assert!(e.user_message.contains("OAuth1 technical profile 'Twitter-OAuth1'"), "{e:?}");
+        assert!(e.user_message.contains("no key with Id 'client_secret'"), "{e:?}");
+    }
 
     #[test]
     fn provider_reasons_are_read_from_forms_json_and_text() {
