@@ -35,5 +35,6 @@ pub fn handlers() -> Vec<Box<dyn ProfileHandler>> {
         Box::new(rest::Restful::new()),
         Box::new(oidc::OpenIdConnect::new()),
         Box::new(oauth2::OAuth2::new()),
+        Box::new(oauth1::OAuth1::new()),
     ]
 }

@@ -2,6 +2,7 @@
 //! with in tests, the demo and `ief idp serve`. They verify what a real provider verifies
 //! (client authentication, signatures, nonces, codes), with test users from their configuration.
 
+pub mod oauth1;
 pub mod oauth2;
 pub mod oidc;
 pub mod pki;

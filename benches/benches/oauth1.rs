@@ -1,0 +1,226 @@
+//! OAuth1: request signing per second (HMAC-SHA1 through the profile's signer, for each request
+//! of the flow), and a whole OAuth1 sign-in per second on loopback against the embedded
+//! Twitter-like provider: request token, the redirect followed, access token, the signed
+//! claims call, and the executor around it. The issuer is a stub so no RSA signature is timed.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ief_engine::exec::{
+    Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, PageKind, ProfileHandler, ProfileRequest,
+    ProfileResult, Progress, RequestContext, Session, Token,
+};
+use ief_engine::model::TechnicalProfile;
+use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
+use ief_protocols::env::SystemEnv;
+use ief_protocols::idp::TestUser;
+use ief_protocols::idp::oauth1::{OAuth1Config, OAuth1Provider};
+use ief_protocols::keys::KeyStore;
+use ief_protocols::oauth1::{Credentials, OAuth1, SignInput, Signer};
+use serde_json::Value;
+
+const CONSUMER_KEY: &str = "bench-consumer";
+const CONSUMER_SECRET: &str = "bench-consumer-secret";
+
+fn signing(c: &mut Criterion) {
+    let consumer = Signer::new(Credentials::new(CONSUMER_KEY, CONSUMER_SECRET));
+    let temporary = consumer.clone().with_token(Credentials::new("temporary-token", "temporary-secret"));
+    let access = consumer.clone().with_token(Credentials::new("1234567890-access-token", "access-token-secret"));
+    let callback = "https://contoso.b2clogin.com/contoso.onmicrosoft.com/b2c_1a_signup_signin/oauth1/authresp";
+    let mut g = c.benchmark_group("oauth1_sign");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("request_token", |b| {
+        b.iter(|| {
+            black_box(consumer.sign(black_box(&SignInput {
+                method: "POST",
+                url: "https://api.twitter.com/oauth/request_token",
+                callback: Some(callback),
+                nonce: "0123456789abcdef0123456789abcdef",
+                timestamp: 1_704_067_200,
+                ..SignInput::default()
+            })))
+        })
+    });
+    g.bench_function("access_token", |b| {
+        b.iter(|| {
+            black_box(temporary.sign(black_box(&SignInput {
+                method: "POST",
+                url: "https://api.twitter.com/oauth/access_token",
+                verifier: Some("hfdp7dh39dks9884"),
+                nonce: "0123456789abcdef0123456789abcdef",
+                timestamp: 1_704_067_200,
+                ..SignInput::default()
+            })))
+        })
+    });
+    g.bench_function("claims_get_with_query", |b| {
+        b.iter(|| {
+            black_box(access.sign(black_box(&SignInput {
+                method: "GET",
+                url: "https://api.twitter.com/1.1/account/verify_credentials.json?include_email=true&skip_status=true",
+                nonce: "0123456789abcdef0123456789abcdef",
+                timestamp: 1_704_067_200,
+                ..SignInput::default()
+            })))
+        })
+    });
+    g.finish();
+}
+
+/// An issuer that only builds the claims map.
+struct StubIssuer;
+impl ProfileHandler for StubIssuer {
+    fn name(&self) -> &'static str {
+        "StubIssuer"
+    }
+    fn handles(&self, _: &TechnicalProfile, invocation: Invocation) -> bool {
+        invocation == Invocation::Issuer
+    }
+    fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
+        Box::pin(async move {
+            let claims: serde_json::Map<String, Value> =
+                r.token_claims.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+            ProfileResult::Token(Token { encoded: String::new(), header: Value::Null, claims: Value::Object(claims) })
+        })
+    }
+}
+
+/// The B2C documentation's X/Twitter profile with its host swapped, then SendClaims.
+fn policy_xml(base: &str) -> String {
+    format!(
+        r#"<TrustFrameworkPolicy xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com" PolicyId="B2C_1A_Bench_OAuth1" PublicPolicyUri="http://contoso.onmicrosoft.com/B2C_1A_Bench_OAuth1">
+<BuildingBlocks><ClaimsSchema>
+  <ClaimType Id="issuerUserId"><DisplayName>Username</DisplayName><DataType>string</DataType></ClaimType>
+  <ClaimType Id="displayName"><DisplayName>Display name</DisplayName><DataType>string</DataType></ClaimType>
+  <ClaimType Id="email"><DisplayName>Email</DisplayName><DataType>string</DataType></ClaimType>
+  <ClaimType Id="identityProvider"><DisplayName>Identity provider</DisplayName><DataType>string</DataType></ClaimType>
+  <ClaimType Id="authenticationSource"><DisplayName>Authentication source</DisplayName><DataType>string</DataType></ClaimType>
+</ClaimsSchema></BuildingBlocks>
+<ClaimsProviders><ClaimsProvider><Domain>x.com</Domain><DisplayName>X</DisplayName><TechnicalProfiles>
+  <TechnicalProfile Id="Twitter-OAuth1">
+    <DisplayName>X</DisplayName>
+    <Protocol Name="OAuth1"/>
+    <Metadata>
+      <Item Key="ProviderName">Twitter</Item>
+      <Item Key="authorization_endpoint">{base}/oauth/authenticate</Item>
+      <Item Key="access_token_endpoint">{base}/oauth/access_token</Item>
+      <Item Key="request_token_endpoint">{base}/oauth/request_token</Item>
+      <Item Key="ClaimsEndpoint">{base}/1.1/account/verify_credentials.json?include_email=true</Item>
+      <Item Key="ClaimsResponseFormat">json</Item>
+      <Item Key="client_id">{CONSUMER_KEY}</Item>
+    </Metadata>
+    <CryptographicKeys><Key Id="client_secret" StorageReferenceId="B2C_1A_TwitterSecret"/></CryptographicKeys>
+    <OutputClaims>
+      <OutputClaim ClaimTypeReferenceId="issuerUserId" PartnerClaimType="user_id"/>
+      <OutputClaim ClaimTypeReferenceId="displayName" PartnerClaimType="screen_name"/>
+      <OutputClaim ClaimTypeReferenceId="email"/>
+      <OutputClaim ClaimTypeReferenceId="identityProvider" DefaultValue="twitter.com"/>
+      <OutputClaim ClaimTypeReferenceId="authenticationSource" DefaultValue="socialIdpAuthentication"/>
+    </OutputClaims>
+  </TechnicalProfile>
+  <TechnicalProfile Id="JwtIssuer">
+    <DisplayName>JWT issuer</DisplayName>
+    <Protocol Name="None"/>
+    <OutputTokenFormat>JWT</OutputTokenFormat>
+  </TechnicalProfile>
+</TechnicalProfiles></ClaimsProvider></ClaimsProviders>
+<UserJourneys><UserJourney Id="SignIn"><OrchestrationSteps>
+  <OrchestrationStep Order="1" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="TwitterExchange" TechnicalProfileReferenceId="Twitter-OAuth1"/></ClaimsExchanges></OrchestrationStep>
+  <OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>
+</OrchestrationSteps></UserJourney></UserJourneys>
+<RelyingParty><DefaultUserJourney ReferenceId="SignIn"/><TechnicalProfile Id="PolicyProfile"><DisplayName>PolicyProfile</DisplayName><Protocol Name="OpenIdConnect"/>
+  <OutputClaims>
+    <OutputClaim ClaimTypeReferenceId="issuerUserId" PartnerClaimType="sub"/>
+    <OutputClaim ClaimTypeReferenceId="displayName" PartnerClaimType="name"/>
+    <OutputClaim ClaimTypeReferenceId="email"/>
+    <OutputClaim ClaimTypeReferenceId="identityProvider" PartnerClaimType="idp"/>
+  </OutputClaims>
+  <SubjectNamingInfo ClaimType="sub"/>
+</TechnicalProfile></RelyingParty>
+</TrustFrameworkPolicy>"#
+    )
+}
+
+struct Fixture {
+    policy: EffectivePolicy,
+    compiled: CompiledPolicy,
+    handlers: Vec<Box<dyn ProfileHandler>>,
+    extensions: Extensions,
+    browser: reqwest::Client,
+}
+
+/// One sign-in: ief's redirect followed by a GET (the provider signs the user in at once),
+/// the callback handed back, the token checked.
+async fn sign_in(fixture: &Fixture) {
+    let executor =
+        Executor::new(&fixture.policy.model, &fixture.compiled, &fixture.handlers, &SystemEnv, &fixture.extensions);
+    let mut sign_in = executor.start(None, RequestContext::default(), Session::default()).expect("start");
+    let Ok(Progress::NeedsInput(page)) = executor.resume(&mut sign_in, None).await else {
+        panic!("no redirect to the provider: {:?}", sign_in.trace)
+    };
+    let PageKind::Redirect { url } = page.kind else { panic!("not a redirect: {page:?}") };
+    let response = fixture.browser.get(&url).send().await.expect("the provider answers");
+    let location = response.headers().get("location").and_then(|l| l.to_str().ok()).expect("a redirect back");
+    let query = location.split_once('?').map_or("", |(_, q)| q);
+    let params = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let progress = executor.resume(&mut sign_in, Some(Answer::Callback(params))).await.expect("the callback");
+    let Progress::Finished(Outcome::Token { claims, .. }) = progress else {
+        panic!("no token: {progress:?} {:?}", sign_in.trace)
+    };
+    assert_eq!(claims.len(), 4, "{claims:?}");
+    black_box(claims);
+}
+
+fn journey(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let mut config = OAuth1Config::new(CONSUMER_KEY, CONSUMER_SECRET);
+    config.users = vec![TestUser {
+        username: "alice".into(),
+        password: "unused".into(),
+        claims: serde_json::from_value(serde_json::json!({
+            "user_id": "1234567890", "screen_name": "alice_x", "email": "alice@example.com"
+        }))
+        .expect("claims"),
+    }];
+    config.auto_login = Some("alice".into());
+    config.clock = Arc::new(|| chrono::Utc::now().timestamp());
+    let provider: OAuth1Provider =
+        runtime.block_on(ief_protocols::idp::oauth1::start(config)).expect("the provider starts");
+
+    let xml = policy_xml(&provider.url());
+    let set = PolicySet::from_sources([("bench-oauth1.xml", xml.as_str())]);
+    let mut diags = Diagnostics::default();
+    let policy = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy");
+    let errors: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.display(&set.db).to_string()).collect();
+    assert!(errors.is_empty() && !set.diagnostics.has_errors(), "{errors:#?}");
+    let compiled = CompiledPolicy::compile(&policy.model);
+    let mut keys = KeyStore::empty();
+    keys.insert_secret("B2C_1A_TwitterSecret", CONSUMER_SECRET.as_bytes().to_vec());
+    let mut extensions = Extensions::default();
+    extensions.insert(keys);
+    let handlers: Vec<Box<dyn ProfileHandler>> = vec![Box::new(OAuth1::new()), Box::new(StubIssuer)];
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a client");
+    let fixture = Fixture { policy, compiled, handlers, extensions, browser };
+    // Checked once before timing: the journey ends with the provider's claims.
+    runtime.block_on(sign_in(&fixture));
+
+    let mut g = c.benchmark_group("oauth1_journey");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("loopback_embedded_provider", |b| b.iter(|| runtime.block_on(sign_in(&fixture))));
+    g.finish();
+    drop(provider);
+}
+
+fn config() -> Criterion {
+    Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! { name = oauth1; config = config(); targets = signing, journey }
+criterion_main!(oauth1);
