@@ -6,18 +6,16 @@
 //!
 //! Python 3 with its venv module is required: without it these tests fail, saying so.
 
-mod oauth1_support;
-
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
-use ief_protocols::oauth1::{Credentials, SignInput, Signer};
-use oauth1_support::{
+use crate::oauth1_support::{
     CALLBACK, CONSUMER_KEY, CONSUMER_SECRET, Fixture, TestEnv, auto_approve, browser, policy_xml, query_params, sign_in,
 };
+use ief_protocols::oauth1::{Credentials, SignInput, Signer};
 
 /// How long the app lives at most, whatever happens to this process.
 const APP_LIFETIME_SECS: u32 = 180;

@@ -2,16 +2,14 @@
 //! flow, the provider's `oauth_callback_confirmed` variants, a user who denies, and the
 //! rejections (wrong consumer secret, replayed nonce, stale timestamp, tampered callback).
 
-mod oauth1_support;
-
 use std::sync::Arc;
 
-use ief_protocols::idp::TestUser;
-use ief_protocols::idp::oauth1::{CallbackConfirmed, OAuth1Config, OAuth1Provider, start};
-use oauth1_support::{
+use crate::oauth1_support::{
     CALLBACK, CONSUMER_KEY, CONSUMER_SECRET, FIXED_NOW, Fixture, TestEnv, auto_approve, browser, policy_xml,
     policy_xml_with, query_params, sign_in,
 };
+use ief_protocols::idp::TestUser;
+use ief_protocols::idp::oauth1::{CallbackConfirmed, OAuth1Config, OAuth1Provider, start};
 use serde_json::json;
 
 fn provider_config() -> OAuth1Config {
