@@ -64,8 +64,14 @@ pub struct ClaimType {
     pub user_input_type: Option<Text>,
     pub restriction: Option<Restriction>,
     pub predicate_validation: Option<Text>,
+    /// A profile fills it with a bearer credential (`{oauth2:access_token}`,
+    /// `{oauth2:refresh_token}`), so traces and reports never show its value.
+    pub holds_credential: bool,
     pub span: Span,
 }
+
+/// Partner claim types whose values are bearer credentials.
+const CREDENTIAL_PARTNER_TYPES: [&str; 2] = ["{oauth2:access_token}", "{oauth2:refresh_token}"];
 
 #[derive(Debug, Clone)]
 pub struct Restriction {
@@ -447,7 +453,7 @@ impl Policy {
             claim_index.entry(c.id.value.clone()).or_insert(ClaimId(i as u32));
             claim_index.entry(c.id.value.to_lowercase()).or_insert(ClaimId(i as u32));
         }
-        Policy {
+        let mut policy = Policy {
             policy_id: root.attr("PolicyId").unwrap_or_default().to_owned(),
             tenant_id: root.attr("TenantId").unwrap_or_default().to_owned(),
             tenant_object_id: root.attr("TenantObjectId").map(str::to_owned),
@@ -486,6 +492,25 @@ impl Policy {
                 technical_profile: rp.child("TechnicalProfile").map(lower_profile),
                 span: rp.name_span,
             }),
+        };
+        policy.mark_credentials();
+        policy
+    }
+
+    fn mark_credentials(&mut self) {
+        let credentials: Vec<ClaimId> = self
+            .technical_profiles
+            .iter()
+            .flat_map(|tp| &tp.output_claims)
+            .filter(|c| {
+                c.partner_claim_type
+                    .as_ref()
+                    .is_some_and(|p| CREDENTIAL_PARTNER_TYPES.iter().any(|t| p.value.eq_ignore_ascii_case(t)))
+            })
+            .filter_map(|c| self.claim_id(&c.claim.value))
+            .collect();
+        for id in credentials {
+            self.claim_types[id.index()].holds_credential = true;
         }
     }
 }
@@ -532,6 +557,7 @@ fn lower_claim_type(el: &Element) -> ClaimType {
                 .map(|p| (Text::attr_or_empty(p, "RegularExpression"), p.attr("HelpText").map(str::to_owned))),
         }),
         predicate_validation: el.child("PredicateValidationReference").and_then(|p| Text::attr(p, "Id")),
+        holds_credential: false,
         span: el.name_span,
     }
 }

@@ -478,3 +478,28 @@ fn continue_on_error_and_continue_on_success_steer_validation_profiles() {
         s.trace.iter().filter(|e| matches!(e, TraceEvent::Profile { profile, .. } if profile == "Lookup")).count();
     assert_eq!(lookups, 1, "ContinueOnSuccess=false stopped before the second Lookup");
 }
+
+#[test]
+fn bearer_credentials_are_redacted_like_passwords() {
+    let xml = r#"<TrustFrameworkPolicy xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com" PolicyId="B2C_1A_Tokens" PublicPolicyUri="http://contoso.onmicrosoft.com/B2C_1A_Tokens">
+<BuildingBlocks><ClaimsSchema>
+  <ClaimType Id="idpAccessToken"><DataType>string</DataType></ClaimType>
+  <ClaimType Id="idpRefreshToken"><DataType>string</DataType></ClaimType>
+  <ClaimType Id="email"><DataType>string</DataType></ClaimType>
+</ClaimsSchema></BuildingBlocks>
+<ClaimsProviders><ClaimsProvider><DisplayName>P</DisplayName><TechnicalProfiles>
+  <TechnicalProfile Id="Social"><Protocol Name="OAuth2"/><OutputClaims>
+    <OutputClaim ClaimTypeReferenceId="idpAccessToken" PartnerClaimType="{oauth2:access_token}"/>
+    <OutputClaim ClaimTypeReferenceId="idpRefreshToken" PartnerClaimType="{OAuth2:refresh_token}"/>
+    <OutputClaim ClaimTypeReferenceId="email"/>
+  </OutputClaims></TechnicalProfile>
+</TechnicalProfiles></ClaimsProvider></ClaimsProviders>
+</TrustFrameworkPolicy>"#;
+    let set = PolicySet::from_sources([("tokens.xml", xml)]);
+    let mut diags = Diagnostics::default();
+    let policy = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy").model;
+    let value = ClaimValue::String("EAAB-live-token".to_owned());
+    assert_eq!(ief_engine::exec::redact(&policy, "idpAccessToken", &value), "[redacted]");
+    assert_eq!(ief_engine::exec::redact(&policy, "idpRefreshToken", &value), "[redacted]");
+    assert_eq!(ief_engine::exec::redact(&policy, "email", &value), "EAAB-live-token");
+}
