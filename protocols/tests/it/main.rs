@@ -5,3 +5,4 @@ mod interop_node_oidc;
 mod node_op;
 mod oauth1_embedded;
 mod oauth1_support;
+mod oidc_journeys;
