@@ -9,10 +9,15 @@
 // Prints "ready <issuer>" once listening. Exits after --ttl seconds or when stdin closes, so a
 // crashed test never leaves it running. Every error event is logged to stderr as a JSON line and
 // its error_detail echoed in the X-Error-Detail response header, so tests can name the cause.
+// Unlike stock node-oidc-provider, a token endpoint error also carries that detail in its
+// error_description ("client authentication failed (alg mismatch)"): a deliberate change of
+// this test server, so a relying party's own error message can name why it was refused.
+// Each userinfo claims lookup is logged with the client, the account and the x5t#S256 of the
+// connection's client certificate, so tests can see userinfo was called over mutual TLS.
 
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
 import Provider from 'oidc-provider';
@@ -65,6 +70,12 @@ function rdns(text, fromNode) {
 
 function peerCertificate(ctx) {
   return ctx.socket.getPeerX509Certificate?.() ?? undefined;
+}
+
+// RFC 8705 §3.1: base64url SHA-256 of the certificate's DER.
+function thumbprint(ctx) {
+  const cert = peerCertificate(ctx);
+  return cert ? createHash('sha256').update(cert.raw).digest('base64url') : null;
 }
 
 // An in-process key unless the config names one: the JWKS comes from discovery anyway.
@@ -126,7 +137,12 @@ const configuration = {
     if (!account) return undefined;
     return {
       accountId: id,
-      async claims() {
+      async claims(use) {
+        if (use === 'userinfo') {
+          console.error(JSON.stringify({
+            event: 'userinfo.claims', client: ctx.oidc?.client?.clientId, sub: id, 'x5t#S256': thumbprint(ctx),
+          }));
+        }
         return { ...account.claims };
       },
     };
@@ -254,6 +270,10 @@ server.listen(Number(args.port), '127.0.0.1', () => {
     provider.on(event, (ctx, err) => {
       const detail = err.error_detail ?? err.message;
       if (detail) ctx.set('x-error-detail', String(detail));
+      // The body is already set (JSON for a token request) and not yet sent.
+      if (event === 'grant.error' && err.error_detail && typeof ctx.body?.error_description === 'string') {
+        ctx.body = { ...ctx.body, error_description: `${ctx.body.error_description} (${err.error_detail})` };
+      }
       console.error(JSON.stringify({ event, error: err.error ?? err.name, detail, path: ctx.path }));
     });
   }

@@ -3,7 +3,7 @@
 //! the five client authentication methods, and userinfo with certificate-bound tokens
 //! (RFC 8705). Unlike most providers it says why it refused a client.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use axum::body::Bytes;
@@ -366,6 +366,7 @@ struct CodeGrant {
 }
 
 struct AccessGrant {
+    client_id: String,
     subject: String,
     claims: Map<String, Value>,
     expires_at: i64,
@@ -381,6 +382,22 @@ struct Sessions {
     tokens: HashMap<String, AccessGrant>,
     /// (client_id, jti) of accepted client assertions, until their `exp`.
     jtis: HashMap<(String, String), i64>,
+    /// The last [`MAX_USERINFO_ANSWERS`] userinfo answers, oldest first.
+    userinfo_answers: VecDeque<UserinfoAnswer>,
+}
+
+/// How many userinfo answers [`OidcProvider::userinfo_answers`] keeps.
+const MAX_USERINFO_ANSWERS: usize = 100;
+
+/// A userinfo request the provider answered: for which client, about whom, and over which
+/// client certificate. Lets a test see that a relying party really called userinfo over
+/// mutual TLS, which the claims alone cannot show (the id_token carries the same ones).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserinfoAnswer {
+    pub client_id: String,
+    pub subject: String,
+    /// `x5t#S256` of the connection's client certificate, if one was presented.
+    pub certificate: Option<String>,
 }
 
 impl Sessions {
@@ -502,6 +519,11 @@ impl OidcProvider {
         let resolved = Arc::new(client.resolve()?);
         self.provider.clients.write().unwrap_or_else(PoisonError::into_inner).insert(resolved.id.clone(), resolved);
         Ok(())
+    }
+
+    /// The userinfo requests answered so far, oldest first (the last 100).
+    pub fn userinfo_answers(&self) -> Vec<UserinfoAnswer> {
+        self.provider.sessions().userinfo_answers.iter().cloned().collect()
     }
 
     /// Registered client ids with their authentication methods, sorted by id.
@@ -1335,6 +1357,7 @@ impl Provider {
         sessions.tokens.insert(
             access_token.clone(),
             AccessGrant {
+                client_id: client.id.clone(),
                 subject: grant.subject,
                 claims: grant.claims,
                 expires_at: now + self.token_lifetime,
@@ -1450,6 +1473,15 @@ impl Provider {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         claims.insert("sub".into(), grant.subject.clone().into());
+        let answer = UserinfoAnswer {
+            client_id: grant.client_id.clone(),
+            subject: grant.subject.clone(),
+            certificate: certificate.as_ref().map(|c| c.x5t_s256()),
+        };
+        if sessions.userinfo_answers.len() >= MAX_USERINFO_ANSWERS {
+            sessions.userinfo_answers.pop_front();
+        }
+        sessions.userinfo_answers.push_back(answer);
         Ok(Value::Object(claims))
     }
 }

@@ -1,13 +1,23 @@
-//! ief against node-oidc-provider 9: the headless user agent signs in through the provider's
-//! login and consent forms and takes the form_post callback; the code is redeemed with ief's
-//! `ClientAuth`, read from a B2C-style technical profile, for every token-endpoint
-//! authentication method, and each wrong credential is refused.
+//! ief against node-oidc-provider 9, in two layers.
 //!
-//! One node process serves every case (they run in order in one test), so the suite costs one
-//! start-up. Each case reports its own failure; all of them run.
+//! Token requests: the headless user agent signs in through the provider's login and consent
+//! forms and takes the form_post callback; the code is redeemed with ief's `ClientAuth`, read
+//! from a B2C-style technical profile, for every token-endpoint authentication method, and each
+//! wrong credential is refused (also those ief itself never sends: no certificate, a secret
+//! without form-urlencoding).
+//!
+//! Journeys: the same clients through ief's `OpenIdConnect` handler, from the redirect to the
+//! issued token: every method, a certificate-bound client whose userinfo call must come over
+//! the same certificate (`ClaimsEndpoint`), and every wrong credential, which ends the journey
+//! with an error naming the cause (our `server.mjs` puts node's error_detail into the token
+//! endpoint's error_description).
+//!
+//! One node process serves every case, so the suite costs one start-up; the cases run side by
+//! side (`run_concurrently`), each reports its own failure, and all of them run.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -16,18 +26,21 @@ use ief_protocols::agent::{CallbackMatch, Credentials, UserAgent};
 use ief_protocols::env::SystemEnv;
 use ief_protocols::federation::client_auth::ClientAuth;
 use ief_protocols::federation::http::{ClientPool, TlsIdentity};
+use ief_protocols::idp::pki;
 use ief_protocols::keys::KeyStore;
 use reqwest::StatusCode;
 
 use crate::node_op::{
-    CLIENTS, NodeOp, REDIRECT_URI, ROGUE_CA_CERT, UNREGISTERED_CERT, USERS, WRONG_DN_CERT, WRONG_KEY, WRONG_SECRET,
-    client_auth, policy,
+    CLIENTS, NodeOp, OpUser, REDIRECT_URI, ROGUE_CA_CERT, UNREGISTERED_CERT, USERS, WRONG_DN_CERT, WRONG_KEY,
+    WRONG_SECRET, client_auth, policy,
 };
+use crate::oidc_journeys::{Case, Journeys, OUTPUT_CLAIMS, case, report, run_concurrently};
 
 struct Suite {
     op: NodeOp,
     policy: Policy,
     pool: ClientPool,
+    journeys: Journeys,
 }
 
 /// A token (or userinfo) response as the tests look at it.
@@ -76,7 +89,7 @@ const fn refused(name: &'static str, client: &'static str, storage: &'static str
     }
 }
 
-const REJECTIONS: [Rejection; 8] = [
+static REJECTIONS: [Rejection; 8] = [
     // The kid is the wrong key's thumbprint: no registered key matches.
     refused("wrong key", "pkjwt-rs256", WRONG_KEY, "no applicable key found"),
     // The assertion's alg must equal the client's token_endpoint_auth_signing_alg.
@@ -294,6 +307,98 @@ impl Suite {
     }
 }
 
+/// The journey profile of a client, and of each rejection ief can send.
+fn journey_profiles(op: &NodeOp) -> Vec<(String, String)> {
+    let userinfo = op.endpoint("userinfo_endpoint");
+    let mut profiles: Vec<(String, String)> = CLIENTS
+        .iter()
+        .map(|c| {
+            let id = format!("Journey-{}", c.client_id);
+            let metadata: &[(&str, &str)] =
+                if c.certificate_bound { &[("ClaimsEndpoint", userinfo.as_str())] } else { &[] };
+            let xml = op.profile_xml(&id, c, metadata, None, OUTPUT_CLAIMS);
+            (id, xml)
+        })
+        .collect();
+    for (i, r) in REJECTIONS.iter().enumerate().filter(|(_, r)| r.send == Sending::AsConfigured) {
+        let id = format!("JourneyReject-{i}");
+        let xml = op.profile_xml(&id, NodeOp::client(r.client), r.metadata, r.storage, OUTPUT_CLAIMS);
+        profiles.push((id, xml));
+    }
+    // ief sends no mutual-TLS token request without a certificate: the key holds only a private key.
+    let xml =
+        op.profile_xml(NO_CERTIFICATE, NodeOp::client("tls"), &[], Some("B2C_1A_NodeOpPkjwtRs256"), OUTPUT_CLAIMS);
+    profiles.push((NO_CERTIFICATE.to_owned(), xml));
+    profiles
+}
+
+const NO_CERTIFICATE: &str = "JourneyNoCertificate";
+/// How long node's log line may trail the response it belongs to.
+const LOG_WAIT: Duration = Duration::from_secs(5);
+
+impl Suite {
+    /// A full journey for `client_id`: the token carries the provider's account.
+    async fn journey_works(&self, client_id: &str, user: &OpUser) -> Result<(), String> {
+        let journey = self.journeys.sign_in(&format!("Journey-{client_id}"), user.username, user.password).await?;
+        let name = format!("{} {}", user.given_name, user.family_name);
+        journey.expect_claims(&[
+            ("sub", user.sub),
+            ("email", user.email),
+            ("name", &name),
+            ("idp", &self.op.issuer),
+            ("authenticationSource", "socialIdpAuthentication"),
+        ])
+    }
+
+    /// The certificate-bound client's journey: node answered its userinfo lookup for this
+    /// sign-in over the client's own certificate.
+    async fn bound_journey_works(&self) -> Result<(), String> {
+        // Bob: the token-level case signs alice in at userinfo with the same client.
+        let bob = &USERS[1];
+        self.journey_works("bound", bob).await?;
+        let (certs, _) = self.op.keys.identity_pem("B2C_1A_NodeOpBoundCert").map_err(|e| e.to_string())?;
+        let der = pki::certificate_der(certs).map_err(|e| e.to_string())?;
+        let expected = serde_json::json!({
+            "event": "userinfo.claims", "client": "bound", "sub": bob.sub, "x5t#S256": pki::x5t_s256(&der),
+        });
+        let started = Instant::now();
+        loop {
+            let logs = self.op.logs();
+            let lookups: Vec<serde_json::Value> = logs
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|v| v["event"] == "userinfo.claims" && v["sub"] == bob.sub)
+                .collect();
+            if lookups.contains(&expected) {
+                return Ok(());
+            }
+            if started.elapsed() > LOG_WAIT {
+                return Err(format!("node logged no userinfo lookup {expected} for the journey; found {lookups:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A wrong credential ends the journey with node's reason in ief's message.
+    async fn journey_rejected(&self, r: &Rejection, profile: &str) -> Result<(), String> {
+        let alice = &USERS[0];
+        let journey = self.journeys.sign_in(profile, alice.username, alice.password).await?;
+        let error = format!("'{}'", r.error);
+        let status = format!("(HTTP {})", r.status.as_u16());
+        journey.expect_error("TokenRequestFailed", &[&error, "client authentication failed (", r.cause, &status])
+    }
+
+    /// A mutual-TLS profile whose key has no certificate fails before the user leaves ief.
+    async fn journey_without_certificate(&self) -> Result<(), String> {
+        let alice = &USERS[0];
+        let journey = self.journeys.sign_in(NO_CERTIFICATE, alice.username, alice.password).await?;
+        if let Some(url) = &journey.redirected_to {
+            return Err(format!("the journey went to {url} although it cannot authenticate"));
+        }
+        journey.expect_error("MissingKey", &["'ClientCertificate'", "a certificate followed by its private key"])
+    }
+}
+
 /// Removes a folder on drop.
 struct Cleanup(std::path::PathBuf);
 
@@ -325,34 +430,56 @@ async fn node_oidc_provider_interop() {
     for (i, r) in REJECTIONS.iter().enumerate() {
         profiles.push(op.profile_xml(&format!("Reject-{i}"), NodeOp::client(r.client), r.metadata, r.storage, ""));
     }
-    let suite = Suite { policy: policy(&profiles.concat()), op, pool: ClientPool::new(Duration::from_secs(10)) };
+    let journeys = Journeys::new(&journey_profiles(&op), op.keys.clone(), op.roots())
+        .unwrap_or_else(|e| panic!("the journey policy: {e}"));
+    let suite = Arc::new(Suite {
+        policy: policy(&profiles.concat()),
+        op,
+        pool: ClientPool::new(Duration::from_secs(10)),
+        journeys,
+    });
 
-    let mut results: Vec<(String, Result<(), String>)> = Vec::new();
+    let mut cases: Vec<Case> = Vec::new();
     for client in CLIENTS.iter().filter(|c| !c.certificate_bound) {
-        let name = format!("{} ({})", client.client_id, client.method.as_str());
-        results.push((name, suite.method_works(client.client_id).await.map(|_| ())));
+        let (s, id) = (Arc::clone(&suite), client.client_id);
+        cases.push(case(
+            format!("{id} ({})", client.method.as_str()),
+            async move { s.method_works(id).await.map(|_| ()) },
+        ));
     }
-    results.push(("certificate-bound access token".into(), suite.certificate_bound_tokens().await));
+    let s = Arc::clone(&suite);
+    cases.push(case("certificate-bound access token", async move { s.certificate_bound_tokens().await }));
     for (i, r) in REJECTIONS.iter().enumerate() {
-        results.push((format!("rejects {}", r.name), suite.rejected(r, &format!("Reject-{i}")).await));
+        let s = Arc::clone(&suite);
+        cases.push(case(format!("rejects {}", r.name), async move { s.rejected(r, &format!("Reject-{i}")).await }));
     }
-    results.push(("agent: refused consent and wrong password".into(), suite.agent_edges().await));
-    results.push(("key folder for scenario runs".into(), suite.written_keys_work().await));
+    let s = Arc::clone(&suite);
+    cases.push(case("agent: refused consent and wrong password", async move { s.agent_edges().await }));
+    let s = Arc::clone(&suite);
+    cases.push(case("key folder for scenario runs", async move { s.written_keys_work().await }));
 
+    for client in CLIENTS.iter().filter(|c| !c.certificate_bound) {
+        let (s, id) = (Arc::clone(&suite), client.client_id);
+        cases.push(case(format!("journey: {id} ({})", client.method.as_str()), async move {
+            s.journey_works(id, &USERS[0]).await
+        }));
+    }
+    let s = Arc::clone(&suite);
+    cases.push(case("journey: certificate-bound client, userinfo over its certificate", async move {
+        s.bound_journey_works().await
+    }));
+    for (i, r) in REJECTIONS.iter().enumerate().filter(|(_, r)| r.send == Sending::AsConfigured) {
+        let s = Arc::clone(&suite);
+        cases.push(case(format!("journey rejects {}", r.name), async move {
+            s.journey_rejected(r, &format!("JourneyReject-{i}")).await
+        }));
+    }
+    let s = Arc::clone(&suite);
+    cases.push(case("journey rejects no certificate", async move { s.journey_without_certificate().await }));
+
+    let results = run_concurrently(cases).await;
     if std::env::var_os("IEF_INTEROP_LOGS").is_some() {
         println!("{}", suite.op.logs());
     }
-    let failures: Vec<String> =
-        results.iter().filter_map(|(name, r)| r.as_ref().err().map(|e| format!("- {name}: {e}"))).collect();
-    for (name, r) in &results {
-        println!("{} {name}", if r.is_ok() { "ok  " } else { "FAIL" });
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} interop cases failed:\n{}\n\nnode output:\n{}",
-        failures.len(),
-        results.len(),
-        failures.join("\n"),
-        suite.op.logs()
-    );
+    report(&results, &format!("node output:\n{}", suite.op.logs()));
 }

@@ -5,3 +5,5 @@ mod interop_node_oidc;
 mod node_op;
 mod oauth1_embedded;
 mod oauth1_support;
+mod oidc_embedded;
+mod oidc_journeys;

@@ -482,7 +482,12 @@ async fn certificate_bound_tokens_need_the_same_certificate_at_userinfo() {
     let expected = format!("bound to certificate x5t#S256 {bound}, but x5t#S256 {} was presented", another.x5t_s256());
     assert!(body["error_description"].as_str().unwrap().contains(&expected), "{body}");
 
+    assert!(f.op.userinfo_answers().is_empty(), "refused requests are not answers");
     assert_eq!(mtls.get(f.op.url("/userinfo")).bearer_auth(token).send().await.unwrap().status(), Status::OK);
+    let answered = f.op.userinfo_answers();
+    assert_eq!(answered.len(), 1);
+    assert_eq!(answered[0].client_id, "mtls");
+    assert_eq!(answered[0].certificate.as_deref(), Some(bound.as_str()));
     let response = mtls.get(f.op.url("/userinfo")).bearer_auth("made-up").send().await.unwrap();
     assert_eq!(response.status(), Status::UNAUTHORIZED);
     let response = mtls.get(f.op.url("/userinfo")).send().await.unwrap();
