@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use ief_engine::exec::RequestContext;
-use ief_engine::model::Policy;
+use ief_engine::model::{Policy, TechnicalProfile};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
@@ -96,7 +96,8 @@ pub struct EmbeddedClient {
     pub key: String,
     /// `tls_client_auth`: the certificate's subject (RFC 4514).
     pub subject_dn: Option<String>,
-    /// `private_key_jwt`: RS256 (default) or RS512.
+    /// `private_key_jwt`: RS256 or RS512; by default the `token_signing_algorithm` of the
+    /// technical profiles using the client, else RS256.
     pub signing_alg: Option<String>,
     /// Bind access tokens to the client certificate (RFC 8705).
     #[serde(default)]
@@ -320,14 +321,16 @@ fn secret(keys: &KeyStore, name: &str, provider: &str) -> Result<String, Scenari
         .map_err(|_| setup(format!("{provider}: the policy key '{name}' is not UTF-8 text")))
 }
 
+/// The technical profiles that name `client_id` as theirs.
+fn profiles_of<'p>(client_id: &str, policy: &'p Policy) -> impl Iterator<Item = &'p TechnicalProfile> {
+    policy.technical_profiles.iter().filter(move |tp| tp.metadata("client_id").map(str::trim) == Some(client_id))
+}
+
 /// B2C's redirect URIs for the client: one per technical profile that names it as its
 /// `client_id` (with the policy in the path when the profile says `UsePolicyInRedirectUri`),
 /// or both forms when no profile does.
 fn redirect_uris(client_id: &str, policy: &Policy, context: &RequestContext) -> Vec<String> {
-    let mut uris: Vec<String> = policy
-        .technical_profiles
-        .iter()
-        .filter(|tp| tp.metadata("client_id").map(str::trim) == Some(client_id))
+    let mut uris: Vec<String> = profiles_of(client_id, policy)
         .map(|tp| redirect_uri(policy, context, Callback::OAuth2, flag(tp, "UsePolicyInRedirectUri", false)))
         .collect();
     if uris.is_empty() {
@@ -353,8 +356,10 @@ fn oidc_client(
         Method::PrivateKeyJwt => {
             let jwk = keys.signing_key(&client.key).map_err(|e| fail(&e))?.public_jwk().clone();
             let config = ClientConfig::private_key_jwt(id, jwk);
-            match &client.signing_alg {
-                Some(alg) => config.signing_alg(alg.clone()),
+            // The algorithm the policy signs with, unless the scenario says otherwise.
+            let from_policy = profiles_of(id, policy).find_map(|tp| tp.metadata("token_signing_algorithm"));
+            match client.signing_alg.as_deref().or(from_policy) {
+                Some(alg) => config.signing_alg(alg.trim()),
                 None => config,
             }
         }

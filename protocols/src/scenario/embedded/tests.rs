@@ -58,6 +58,24 @@ const POLICY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
             <OutputClaim ClaimTypeReferenceId="accessToken" PartnerClaimType="{oauth2:access_token}" />
           </OutputClaims>
         </TechnicalProfile>
+        <TechnicalProfile Id="Oidc-Jwt512">
+          <DisplayName>OIDC with an RS512 assertion</DisplayName>
+          <Protocol Name="OpenIdConnect" />
+          <Metadata>
+            <Item Key="METADATA">{Settings:IefOidcUrl}/.well-known/openid-configuration</Item>
+            <Item Key="client_id">oidc-jwt</Item>
+            <Item Key="token_endpoint_auth_method">private_key_jwt</Item>
+            <Item Key="token_signing_algorithm">RS512</Item>
+            <Item Key="response_types">code</Item>
+            <Item Key="scope">openid email</Item>
+          </Metadata>
+          <CryptographicKeys><Key Id="assertion_signing_key" StorageReferenceId="B2C_1A_OidcSigningKey" /></CryptographicKeys>
+          <OutputClaims>
+            <OutputClaim ClaimTypeReferenceId="userId" PartnerClaimType="sub" />
+            <OutputClaim ClaimTypeReferenceId="email" />
+            <OutputClaim ClaimTypeReferenceId="issuer" PartnerClaimType="iss" />
+          </OutputClaims>
+        </TechnicalProfile>
         <TechnicalProfile Id="JwtIssuer">
           <DisplayName>JWT issuer</DisplayName>
           <Protocol Name="None" />
@@ -76,6 +94,14 @@ const POLICY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
       <OrchestrationSteps>
         <OrchestrationStep Order="1" Type="ClaimsExchange">
           <ClaimsExchanges><ClaimsExchange Id="OidcExchange" TechnicalProfileReferenceId="Oidc-Secret" /></ClaimsExchanges>
+        </OrchestrationStep>
+        <OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer" />
+      </OrchestrationSteps>
+    </UserJourney>
+    <UserJourney Id="OidcJwt">
+      <OrchestrationSteps>
+        <OrchestrationStep Order="1" Type="ClaimsExchange">
+          <ClaimsExchanges><ClaimsExchange Id="OidcJwtExchange" TechnicalProfileReferenceId="Oidc-Jwt512" /></ClaimsExchanges>
         </OrchestrationStep>
         <OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer" />
       </OrchestrationSteps>
@@ -165,6 +191,22 @@ async fn an_oauth2_private_key_jwt_client_verifies_with_the_run_signing_key_on_t
     assert!((iat - chrono::Utc::now().timestamp()).abs() < 600, "a live run uses the wall clock: {iat}");
     assert_eq!(report.runs[0].pages, vec!["redirect to 127.0.0.1:[port]/oauth2/authorize".to_owned()]);
     assert_eq!(token_claim(&report, "idp_access_token"), "[redacted]");
+}
+
+#[tokio::test]
+async fn a_private_key_jwt_client_takes_the_profile_algorithm_unless_the_yaml_names_one() {
+    let yaml = |alg: &str| {
+        format!(
+            "policy: Embedded.xml\njourney: OidcJwt\nembedded_providers:\n{USERS}  oidc:\n    clients:\n      - {{client_id: oidc-jwt, token_endpoint_auth_method: private_key_jwt, key: B2C_1A_OidcSigningKey{alg}}}\nidentity_providers:\n  Oidc-Jwt512:\n    browser: {{username: alice, password: Passw0rd!}}\n"
+        )
+    };
+    let report = run_yaml(&yaml(""), &RunOptions::deterministic()).await.expect("the scenario runs");
+    assert_eq!(report.runs[0].outcome, "token", "{}", report.to_yaml());
+    assert_eq!(token_claim(&report, "sub"), "alice-1");
+    // Registered for RS256, the provider refuses the profile's RS512 assertion.
+    let report = run_yaml(&yaml(", signing_alg: RS256"), &RunOptions::deterministic()).await.expect("runs");
+    let error = report.runs[0].error.as_ref().expect("an error");
+    assert!(error.message.contains("invalid_client") && error.message.contains("RS256"), "{}", error.message);
 }
 
 #[tokio::test]
