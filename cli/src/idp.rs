@@ -1,6 +1,7 @@
-//! `ief idp serve`: the embedded test identity providers on 127.0.0.1, until Ctrl-C or `--for`.
-//! Each provider starts on the shared test PKI and prints its base URL and clients; the CA
-//! and any generated keys go to the `--out` folder.
+//! `ief idp serve`: the embedded test identity providers on 127.0.0.1, until Ctrl-C or `--for`:
+//! the OpenID provider (HTTPS, on the shared test PKI), the Twitter-like OAuth1 provider and the
+//! GitHub- and Facebook-like OAuth2 provider. Each prints its base URL, users and clients; the
+//! CA and any generated secrets and keys go to the `--out` folder.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,9 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ief_protocols::federation::client_auth::Method;
-use ief_protocols::idp::TestUser;
+use ief_protocols::idp::oauth1::{self, OAuth1Config};
+use ief_protocols::idp::oauth2::{self, ClientAuthMethod, OAuth2Client, OAuth2ProviderConfig};
 use ief_protocols::idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
 use ief_protocols::idp::pki::{self, TestPki};
+use ief_protocols::idp::{Served, TestUser};
 use ief_protocols::keys::KeyStore;
 use serde::Deserialize;
 
@@ -18,21 +21,24 @@ use serde::Deserialize;
 pub(crate) enum IdpCommand {
     /// Serve the test identity providers on 127.0.0.1.
     ///
-    /// Without --config: the user alice (password Passw0rd!) and one OpenID Connect client per
-    /// token-endpoint authentication method, whose secrets, keys and certificates are written
-    /// to --out as policy key files.
+    /// Without --config: the user alice (password Passw0rd!) at every provider, one OpenID
+    /// Connect client per token-endpoint authentication method, an OAuth1 consumer and an
+    /// OAuth2 client, whose secrets, keys and certificates are written to --out as policy key
+    /// files.
     Serve(ServeArgs),
 }
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct ServeArgs {
-    /// Users and clients (YAML: `users`, and `oidc` with `clients`, `auto_login`, ...).
+    /// Users and clients (YAML: `users`, and `oidc` with `clients`, `auto_login`, ...;
+    /// `oauth1` with `consumers`; `oauth2` with `clients`).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Folder for the CA certificate and generated client keys (created; its files are replaced).
     #[arg(long, default_value = ".ief/idp")]
     out: PathBuf,
-    /// Port of the first provider, the next ones follow (0: ephemeral ports).
+    /// Port of the first provider (OpenID Connect); OAuth1 and OAuth2 take the next two
+    /// (0: ephemeral ports).
     #[arg(long, default_value_t = 0)]
     port: u16,
     /// Stop after this many seconds instead of at Ctrl-C.
@@ -48,6 +54,8 @@ pub(crate) struct ServeArgs {
 const DEFAULT_REDIRECT_URI: &str = "https://contoso.b2clogin.com/contoso.onmicrosoft.com/oauth2/authresp";
 
 const DEFAULT_USER: &str = "alice";
+const DEFAULT_OAUTH1_CONSUMER: &str = "ief-oauth1-consumer";
+const DEFAULT_OAUTH2_CLIENT: &str = "ief-oauth2-client";
 const DEFAULT_PASSWORD: &str = "Passw0rd!";
 
 /// The `--config` file.
@@ -59,6 +67,10 @@ struct IdpFile {
     users: Vec<TestUser>,
     #[serde(default)]
     oidc: Option<OidcConfig>,
+    #[serde(default)]
+    oauth1: Option<OAuth1Config>,
+    #[serde(default)]
+    oauth2: Option<OAuth2ProviderConfig>,
 }
 
 pub(crate) fn run(command: &IdpCommand) -> Result<ExitCode, String> {
@@ -72,8 +84,11 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let file: IdpFile = serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-            if file.oidc.is_none() {
-                return Err(format!("{}: configures no provider (expected an `oidc` section)", path.display()));
+            if file.oidc.is_none() && file.oauth1.is_none() && file.oauth2.is_none() {
+                return Err(format!(
+                    "{}: configures no provider (expected an `oidc`, `oauth1` or `oauth2` section)",
+                    path.display()
+                ));
             }
             Some(file)
         }
@@ -89,6 +104,8 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         let mut ports = Ports(args.port);
         // Providers, one line each; each prints its URL and clients.
         let _oidc = start_oidc(file.as_ref(), args, &pki, ports.next()).await?;
+        let _oauth1 = start_oauth1(file.as_ref(), args, ports.next()).await?;
+        let _oauth2 = start_oauth2(file.as_ref(), args, ports.next()).await?;
         wait(args.duration).await
     })
 }
@@ -131,25 +148,17 @@ async fn start_oidc(
     let (config, notes) = match file {
         Some(file) => {
             let Some(mut config) = file.oidc.clone() else { return Ok(None) };
-            if config.users.is_empty() {
-                config.users = file.users.clone();
-            }
+            config.users = users_or(&config.users, file);
             let notes = certificates_for(&config, pki, &args.out)?;
             (config, notes)
         }
         None => default_oidc(pki, &args.out, &args.redirect_uris)?,
     };
-    let users: Vec<String> = config.users.iter().map(|u| u.username.clone()).collect();
+    let users = config.users.clone();
     let op = OidcProvider::start_with(config, pki.clone(), port).await.map_err(|e| format!("oidc: {e}"))?;
     println!("oidc: {}", op.issuer());
     println!("  discovery: {}", op.discovery_url());
-    for user in users {
-        if file.is_none() && user == DEFAULT_USER {
-            println!("  user: {user} (password {DEFAULT_PASSWORD})");
-        } else {
-            println!("  user: {user}");
-        }
-    }
+    print_users(&users, file.is_none());
     if file.is_none() {
         println!("  redirect URIs: {}", args.redirect_uris.join(" "));
     }
@@ -158,6 +167,130 @@ async fn start_oidc(
         println!("  client: {client_id} ({}{note})", method.as_str());
     }
     Ok(Some(op))
+}
+
+/// The users of a provider: its own, or the file's shared ones.
+fn users_or(own: &[TestUser], file: &IdpFile) -> Vec<TestUser> {
+    if own.is_empty() { file.users.clone() } else { own.to_vec() }
+}
+
+fn print_users(users: &[TestUser], defaults: bool) {
+    for user in users {
+        if defaults && user.username == DEFAULT_USER {
+            println!("  user: {} (password {DEFAULT_PASSWORD})", user.username);
+        } else {
+            println!("  user: {}", user.username);
+        }
+    }
+}
+
+/// Listens on 127.0.0.1:`port` (0: ephemeral); returns the listener and its base URL.
+async fn listen(port: u16, what: &str) -> Result<(tokio::net::TcpListener, String), String> {
+    let listener = Served::listen(port).await.map_err(|e| format!("{what}: cannot listen on 127.0.0.1:{port}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| format!("{what}: {e}"))?;
+    Ok((listener, format!("http://{addr}")))
+}
+
+async fn start_oauth1(file: Option<&IdpFile>, args: &ServeArgs, port: u16) -> Result<Option<Served>, String> {
+    let (config, secret_file) = match file {
+        Some(file) => {
+            let Some(mut config) = file.oauth1.clone() else { return Ok(None) };
+            config.users = users_or(&config.users, file);
+            (config, None)
+        }
+        None => {
+            let secret = random_secret()?;
+            let path = args.out.join(format!("{DEFAULT_OAUTH1_CONSUMER}.txt"));
+            write_file(&path, &format!("{secret}\n"))?;
+            let mut config = OAuth1Config::new(DEFAULT_OAUTH1_CONSUMER, secret);
+            config.users = vec![default_user(&[("user_id", "1442017"), ("screen_name", "alice_x")])];
+            (config, Some(path))
+        }
+    };
+    let users = config.users.clone();
+    let consumers: Vec<String> = config.consumers.iter().map(|c| c.key.clone()).collect();
+    let router = oauth1::router(config).map_err(|e| format!("oauth1: {e}"))?;
+    let (listener, url) = listen(port, "oauth1").await?;
+    let served = Served::http_on(listener, router).map_err(|e| format!("oauth1: {e}"))?;
+    println!("oauth1: {url}");
+    println!("  request token: {url}{}", oauth1::REQUEST_TOKEN_PATH);
+    println!("  authenticate: {url}{}", oauth1::AUTHENTICATE_PATH);
+    println!("  access token: {url}{}", oauth1::ACCESS_TOKEN_PATH);
+    println!("  verify credentials: {url}{}", oauth1::VERIFY_CREDENTIALS_PATH);
+    print_users(&users, file.is_none());
+    for key in consumers {
+        match &secret_file {
+            Some(path) => println!("  consumer: {key} (HMAC-SHA1, secret in {})", path.display()),
+            None => println!("  consumer: {key} (HMAC-SHA1)"),
+        }
+    }
+    Ok(Some(served))
+}
+
+async fn start_oauth2(file: Option<&IdpFile>, args: &ServeArgs, port: u16) -> Result<Option<Served>, String> {
+    let (config, notes) = match file {
+        Some(file) => {
+            let Some(mut config) = file.oauth2.clone() else { return Ok(None) };
+            config.users = users_or(&config.users, file);
+            (config, Vec::new())
+        }
+        None => {
+            let secret = random_secret()?;
+            let path = args.out.join(format!("{DEFAULT_OAUTH2_CLIENT}.txt"));
+            write_file(&path, &format!("{secret}\n"))?;
+            let client = OAuth2Client {
+                client_id: DEFAULT_OAUTH2_CLIENT.to_owned(),
+                auth_method: ClientAuthMethod::ClientSecretPost,
+                client_secret: Some(secret),
+                public_key: None,
+                redirect_uris: args.redirect_uris.clone(),
+            };
+            let config = OAuth2ProviderConfig {
+                users: vec![default_user(&[("sub", "1442017")])],
+                clients: vec![client],
+                ..OAuth2ProviderConfig::default()
+            };
+            (config, vec![(DEFAULT_OAUTH2_CLIENT.to_owned(), format!("secret in {}", path.display()))])
+        }
+    };
+    let users = config.users.clone();
+    let clients: Vec<(String, &'static str)> =
+        config.clients.iter().map(|c| (c.client_id.clone(), c.auth_method.as_str())).collect();
+    let (router, base_url) = oauth2::router(config).map_err(|e| format!("oauth2: {e}"))?;
+    let (listener, url) = listen(port, "oauth2").await?;
+    // Client assertions name the token endpoint: the provider must know its own URL.
+    let _ = base_url.set(url.clone());
+    let served = Served::http_on(listener, router).map_err(|e| format!("oauth2: {e}"))?;
+    println!("oauth2: {url}");
+    println!("  authorize: {url}{}", oauth2::AUTHORIZE_PATH);
+    println!("  token: {url}{}", oauth2::TOKEN_PATH);
+    println!("  user info: {url}{} (flat), {url}{} (nested)", oauth2::ME_PATH, oauth2::USER_PATH);
+    print_users(&users, file.is_none());
+    if file.is_none() {
+        println!("  redirect URIs: {}", args.redirect_uris.join(" "));
+    }
+    for (client_id, method) in clients {
+        let note = notes.iter().find(|(id, _)| *id == client_id).map(|(_, n)| format!(", {n}")).unwrap_or_default();
+        println!("  client: {client_id} ({method}{note})");
+    }
+    Ok(Some(served))
+}
+
+/// Alice, with the claims every provider releases and `extra` ones.
+fn default_user(extra: &[(&str, &str)]) -> TestUser {
+    let mut claims = serde_json::json!({
+        "email": "alice@example.com",
+        "name": "Alice Smith",
+        "given_name": "Alice",
+        "family_name": "Smith",
+    })
+    .as_object()
+    .cloned()
+    .unwrap_or_default();
+    for (k, v) in extra {
+        claims.insert((*k).to_owned(), serde_json::Value::String((*v).to_owned()));
+    }
+    TestUser { username: DEFAULT_USER.to_owned(), password: DEFAULT_PASSWORD.to_owned(), claims }
 }
 
 /// The default user, and one client per authentication method with its credentials written

@@ -30,6 +30,14 @@ use crate::federation::http::TrustedRoots;
 use crate::keys::KeyStore;
 use crate::phone::CodeOutbox;
 
+mod embedded;
+mod redact;
+
+pub use embedded::{
+    EmbeddedClient, EmbeddedConsumer, EmbeddedOAuth1, EmbeddedOAuth2, EmbeddedOidc, EmbeddedProviders,
+    OAUTH1_URL_SETTING, OAUTH2_URL_SETTING, OIDC_URL_SETTING,
+};
+
 /// A scenario file as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +63,9 @@ pub struct Scenario {
     /// `{Settings:IefStubUrl}`.
     #[serde(default)]
     pub http_stubs: Vec<HttpStub>,
+    /// ief's test identity providers, started for the scenario: their base URLs are the
+    /// settings `{Settings:IefOidcUrl}`, `{Settings:IefOAuth1Url}` and `{Settings:IefOAuth2Url}`.
+    pub embedded_providers: Option<EmbeddedProviders>,
     /// `{Settings:Name}` values, winning over the environment's appsettings.json.
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
@@ -308,27 +319,56 @@ pub(crate) async fn run_with(
         true => None,
         false => Some(StubServer::start(&scenario.http_stubs).await?),
     };
+    // The embedded providers share the run's clock; deterministic runs also seed them.
+    let (clock, seed): (crate::idp::Clock, Option<u64>) = if options.deterministic {
+        let now = FixedEnv::default().now().and_utc().timestamp();
+        (embedded::fixed_clock(now), Some(now.unsigned_abs()))
+    } else {
+        (crate::idp::system_clock(), None)
+    };
+    let mut providers = match &scenario.embedded_providers {
+        Some(spec) => Some(embedded::Started::bind(spec, clock, seed).await?),
+        None => None,
+    };
     let mut settings: Vec<(String, String)> = Vec::new();
     let stub_url = stub_server.as_ref().map(|s| ("IefStubUrl".to_owned(), s.url.clone()));
-    for (k, v) in stub_url.into_iter().chain(scenario.settings.clone()).chain(options.settings.clone()) {
-        // Later sources win: the stub, then the scenario, then the caller.
+    let provider_urls = providers.as_ref().map(embedded::Started::settings).unwrap_or_default();
+    for (k, v) in
+        provider_urls.into_iter().chain(stub_url).chain(scenario.settings.clone()).chain(options.settings.clone())
+    {
+        // Later sources win: the providers and the stub, then the scenario, then the caller.
         settings.retain(|(name, _)| *name != k);
         settings.push((k, v));
     }
-    let roots = trusted_roots(scenario, base, options)?;
+    let mut roots = trusted_roots(scenario, base, options)?;
+    roots.0.extend(providers.as_ref().and_then(embedded::Started::trusted_root));
     let policy = load_policy(scenario, base, settings)?;
     let compiled = CompiledPolicy::compile(&policy.model);
 
     let temp_keys;
-    let keys = match &options.keys {
+    let mut keys = match &options.keys {
         Some(dir) => KeyStore::load(dir).map_err(|e| ScenarioError::Setup(e.to_string()))?,
         None => {
             temp_keys = TempDir::new("ief-keys")?;
-            let names = referenced_keys(&policy.model);
+            let mut names = referenced_keys(&policy.model);
+            names.extend(scenario.embedded_providers.iter().flat_map(EmbeddedProviders::key_names));
+            names.sort();
+            names.dedup();
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             crate::keys::init_keys(&temp_keys.0, &names).map_err(|e| ScenarioError::Setup(e.to_string()))?;
             KeyStore::load(&temp_keys.0).map_err(|e| ScenarioError::Setup(e.to_string()))?
         }
+    };
+    let mut issued = Vec::new();
+    if let (Some(started), Some(spec)) = (&mut providers, &scenario.embedded_providers) {
+        let context = request_context(&policy.model, &scenario.request, options.deterministic);
+        issued = started.register(spec, &policy.model, &context, &mut keys)?;
+    }
+    // Keys made for this run (generated, or issued by a provider's test CA) have thumbprints
+    // that change every run: reports name them as [thumbprint].
+    let thumbprints = match options.keys {
+        None => redact::key_thumbprints(&keys, keys.names()),
+        Some(_) => redact::key_thumbprints(&keys, issued.iter().map(String::as_str)),
     };
     let directory = match &options.directory {
         Some(path) => Directory::open(path),
@@ -382,13 +422,23 @@ pub(crate) async fn run_with(
         if run.new_session {
             browser.agent = None;
         }
-        let (report, after) =
-            run_one(&executor, run, journey.as_deref(), context, start_session, &extensions, options, &mut browser)
-                .await?;
+        let (report, after) = run_one(
+            &executor,
+            run,
+            journey.as_deref(),
+            context,
+            start_session,
+            &extensions,
+            options,
+            &mut browser,
+            &thumbprints,
+        )
+        .await?;
         session = after;
         reports.push(report);
     }
     drop(stub_server);
+    drop(providers);
     Ok(ScenarioReport { scenario: name.to_owned(), runs: reports })
 }
 
@@ -402,6 +452,7 @@ async fn run_one(
     extensions: &Extensions,
     options: &RunOptions,
     browser: &mut Browser<'_>,
+    thumbprints: &[String],
 ) -> Result<(RunReport, Session), ScenarioError> {
     let fail = |message: String| ScenarioError::Run { run: run.name.clone(), message };
     let callback_host = context.host_name.clone();
@@ -465,6 +516,7 @@ async fn run_one(
             report.error = Some(ErrorReport { code, message });
         }
     }
+    redact::Redactions::new(redact::token_values(executor.policy, sign_in.claims()), thumbprints).apply(&mut report);
     if let Some(expect) = &run.expect {
         let code = report.error.as_ref().map(|e| e.code.as_str());
         if expect.outcome != report.outcome {

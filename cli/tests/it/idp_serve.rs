@@ -1,5 +1,6 @@
-//! `ief idp serve` as a process: it prints its URLs, serves discovery over HTTPS with the CA it
-//! wrote, its generated client credentials work, and `--for` stops it.
+//! `ief idp serve` as a process: it prints its URLs, serves OpenID discovery over HTTPS with the
+//! CA it wrote, the OAuth1 and OAuth2 providers beside it, its generated client credentials
+//! work at each, and `--for` stops it.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -101,7 +102,7 @@ fn https(ca: &Path, identity: Option<&Path>) -> reqwest::Client {
 fn idp_serve_serves_discovery_and_its_generated_clients_work() {
     let out = TempDir::new("serve");
     let out_text = out.0.to_str().expect("UTF-8 temp path");
-    let (_server, lines) = serve(&["--out", out_text, "--for", "300"], "client: ief-tls-client-auth");
+    let (_server, lines) = serve(&["--out", out_text, "--for", "300"], "client: ief-oauth2-client");
     let text = lines.join("\n");
     let issuer = value(&lines, "oidc: ").to_owned();
     assert!(issuer.starts_with("https://127.0.0.1:"), "{text}");
@@ -115,6 +116,8 @@ fn idp_serve_serves_discovery_and_its_generated_clients_work() {
         "ief-private-key-jwt.pem",
         "ief-tls-client-auth.pem",
         "ief-self-signed-tls-client-auth.pem",
+        "ief-oauth1-consumer.txt",
+        "ief-oauth2-client.txt",
     ] {
         let path = out.0.join(file);
         assert!(path.is_file(), "{file} was not written");
@@ -170,13 +173,118 @@ fn idp_serve_serves_discovery_and_its_generated_clients_work() {
     });
 }
 
+fn secret_file(out: &Path, name: &str) -> String {
+    std::fs::read_to_string(out.join(name)).expect("a secret file").trim_end().to_owned()
+}
+
+#[test]
+fn idp_serve_runs_the_oauth1_and_oauth2_providers_with_working_credentials() {
+    let out = TempDir::new("oauth");
+    let out_text = out.0.to_str().expect("UTF-8 temp path");
+    let (_server, lines) = serve(&["--out", out_text, "--for", "300"], "client: ief-oauth2-client");
+    let text = lines.join("\n");
+    let oauth1 = value(&lines, "oauth1: ").to_owned();
+    let oauth2 = value(&lines, "oauth2: ").to_owned();
+    assert!(oauth1.starts_with("http://127.0.0.1:") && oauth2.starts_with("http://127.0.0.1:"), "{text}");
+    assert_ne!(oauth1, oauth2);
+    assert_eq!(value(&lines, "request token: "), format!("{oauth1}/oauth/request_token"));
+    assert_eq!(value(&lines, "token: "), format!("{oauth2}/oauth2/access_token"));
+    assert!(text.contains("consumer: ief-oauth1-consumer (HMAC-SHA1, secret in"), "{text}");
+    assert!(text.contains("client: ief-oauth2-client (client_secret_post, secret in"), "{text}");
+    let consumer_secret = secret_file(&out.0, "ief-oauth1-consumer.txt");
+    let client_secret = secret_file(&out.0, "ief-oauth2-client.txt");
+    assert!(!text.contains(&consumer_secret) && !text.contains(&client_secret), "secrets stay in their files");
+
+    runtime().block_on(async {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client");
+
+        // OAuth1: temporary credentials for a request signed with the written consumer secret.
+        let url = format!("{oauth1}/oauth/request_token");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+        let signer = ief_protocols::oauth1::Signer::new(ief_protocols::oauth1::Credentials::new(
+            "ief-oauth1-consumer",
+            consumer_secret.as_str(),
+        ));
+        let input = ief_protocols::oauth1::SignInput {
+            method: "POST",
+            url: &url,
+            callback: Some("https://contoso.b2clogin.com/contoso.onmicrosoft.com/b2c_1a_x/oauth1/authresp"),
+            nonce: "idp-serve-test-nonce",
+            timestamp: now,
+            ..Default::default()
+        };
+        let authorization = signer.sign(&input).expect("signed");
+        let response = http.post(&url).header("Authorization", authorization).send().await.expect("request token");
+        let status = response.status();
+        let body = response.text().await.expect("body");
+        assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+        assert!(body.contains("oauth_token=") && body.contains("oauth_callback_confirmed=true"), "{body}");
+        let token = body.split('&').find_map(|p| p.strip_prefix("oauth_token=")).expect("a token");
+        let page = http.get(format!("{oauth1}/oauth/authenticate?oauth_token={token}")).send().await.expect("page");
+        assert_eq!(page.status(), reqwest::StatusCode::OK);
+        assert!(page.text().await.expect("page").contains(r#"type="password""#));
+
+        // OAuth2: alice signs in through the form, the code is redeemed with the written secret,
+        // and the token reads the nested user document.
+        let redirect = "https://contoso.b2clogin.com/contoso.onmicrosoft.com/oauth2/authresp";
+        let form = [
+            ("client_id", "ief-oauth2-client"),
+            ("redirect_uri", redirect),
+            ("response_type", "code"),
+            ("state", "st"),
+            ("username", "alice"),
+            ("password", "Passw0rd!"),
+        ];
+        let response = http.post(format!("{oauth2}/oauth2/authorize")).form(&form).send().await.expect("authorize");
+        assert_eq!(response.status(), reqwest::StatusCode::FOUND);
+        let location = response.headers()["location"].to_str().expect("location").to_owned();
+        let callback = reqwest::Url::parse(&location).expect("a URL");
+        assert!(location.starts_with(redirect), "{location}");
+        let code = callback.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).expect("a code");
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("client_id", "ief-oauth2-client"),
+            ("client_secret", client_secret.as_str()),
+        ];
+        let response = http
+            .post(format!("{oauth2}/oauth2/access_token"))
+            .header("Accept", "application/json")
+            .form(&form)
+            .send()
+            .await
+            .expect("token");
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+        let token = body["access_token"].as_str().expect("an access token");
+        let user: serde_json::Value = http
+            .get(format!("{oauth2}/user"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("user")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(user["data"]["email"], "alice@example.com", "{user}");
+        assert_eq!(user["data"]["id"], "1442017", "{user}");
+    });
+}
+
 #[test]
 fn idp_serve_reads_a_config_and_stops_after_for_seconds() {
     let out = TempDir::new("config");
     let config = out.0.join("idp.yaml");
     std::fs::write(
         &config,
-        "users:\n  - username: bob\n    password: pw\noidc:\n  clients:\n    - client_id: app/one\n      token_endpoint_auth_method: tls_client_auth\n      tls_client_auth_subject_dn: CN=app one,O=ief\n      redirect_uris: [https://app.example/cb]\n",
+        "users:\n  - username: bob\n    password: pw\noidc:\n  clients:\n    - client_id: app/one\n      token_endpoint_auth_method: tls_client_auth\n      tls_client_auth_subject_dn: CN=app one,O=ief\n      redirect_uris: [https://app.example/cb]\noauth1:\n  consumers: [{key: x-app, secret: x-secret}]\noauth2:\n  clients: [{client_id: gh-app, client_secret: gh-secret}]\n",
     )
     .expect("config");
     let out_text = out.0.to_str().expect("UTF-8 temp path");
@@ -186,6 +294,10 @@ fn idp_serve_reads_a_config_and_stops_after_for_seconds() {
     let text = lines.join("\n");
     assert!(text.contains("user: bob") && !text.contains("alice"), "{text}");
     assert!(text.contains("client: app/one (tls_client_auth, certificate and key in"), "{text}");
+    // The shared users and the configured clients at the OAuth providers too.
+    assert_eq!(text.matches("user: bob").count(), 3, "{text}");
+    assert!(text.contains("consumer: x-app (HMAC-SHA1)") && !text.contains("x-secret"), "{text}");
+    assert!(text.contains("client: gh-app (client_secret_post)") && !text.contains("gh-secret"), "{text}");
     let identity = std::fs::read_to_string(out.0.join("app_one.pem")).expect("certificate for the configured client");
     assert!(identity.contains("BEGIN CERTIFICATE") && identity.contains("BEGIN PRIVATE KEY"));
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -1,5 +1,6 @@
-//! `ief test`, `ief run` and `ief keys init` end to end: the demo and starter-pack scenarios
-//! match their reviewed snapshots, and bad scenarios fail with a clear message.
+//! `ief test`, `ief run` and `ief keys init` end to end: the demo, starter-pack, federation and
+//! social scenarios match their reviewed snapshots, the README's demo runs from a clean folder,
+//! and bad scenarios fail with a clear message.
 
 use crate::common::{ief, workspace};
 
@@ -9,9 +10,10 @@ fn every_scenario_matches_its_snapshot() {
         workspace().join("../shared/policies/starterpack").is_dir(),
         "the starter-pack scenarios need ../shared/policies beside the repository"
     );
-    let (code, stdout, stderr) = ief(&["test", "policies/demo", "policies/scenarios"]);
+    let (code, stdout, stderr) =
+        ief(&["test", "policies/demo", "policies/scenarios", "policies/federation", "policies/social"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(stdout.trim(), "9 passed, 0 failed");
+    assert_eq!(stdout.trim(), "17 passed, 0 failed");
 }
 
 #[test]
@@ -61,6 +63,40 @@ fn run_prints_the_token_and_keeps_passwords_out() {
     assert_eq!(claims["loyalty_number"], "L-1042");
     assert_eq!(report["runs"][0]["token"]["header"]["alg"], "RS256");
     assert!(report["runs"][0]["trace"].as_array().is_some_and(|t| !t.is_empty()));
+}
+
+#[test]
+fn the_readme_demo_federates_with_the_embedded_provider_from_a_clean_folder() {
+    // No keys/ folder and no .ief/ directory: keys are generated for the run.
+    let dir = std::env::temp_dir().join(format!("ief-readme-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scenario = workspace().join("policies/federation/sign-in-private-key-jwt.yaml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ief"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--trace")
+        .current_dir(&dir)
+        .output()
+        .expect("ief runs");
+    let created: Vec<String> = std::fs::read_dir(&dir)
+        .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    std::fs::remove_dir_all(&dir).ok();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("freshly generated keys"), "{stderr}");
+    for expected in [
+        "outcome: token",
+        "idp_client_auth: private_key_jwt",
+        "email: alice@example.com",
+        "redirect to 127.0.0.1:[port]/authorize",
+        "answer: callback with code, state, iss",
+    ] {
+        assert!(stdout.contains(expected), "{expected} is missing:\n{stdout}");
+    }
+    assert!(!stdout.contains("BEGIN") && !stdout.contains("code=") && !stdout.contains("Passw0rd!"), "{stdout}");
+    // Only the directory file the run keeps; no keys were written here.
+    assert_eq!(created, vec![".ief".to_owned()], "{created:?}");
 }
 
 #[test]

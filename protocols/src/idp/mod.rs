@@ -55,7 +55,12 @@ pub struct Served {
 impl Served {
     /// Serves `router` over plain HTTP on an ephemeral loopback port.
     pub async fn http(router: axum::Router) -> std::io::Result<Served> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Served::http_on(tokio::net::TcpListener::bind("127.0.0.1:0").await?, router)
+    }
+
+    /// Serves `router` over plain HTTP on `listener` (from [`Served::listen`]), so a caller can
+    /// learn the URL before it builds the router.
+    pub fn http_on(listener: tokio::net::TcpListener, router: axum::Router) -> std::io::Result<Served> {
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
