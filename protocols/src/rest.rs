@@ -498,7 +498,7 @@ fn outputs(
 }
 
 /// PartnerClaimType, else the ClaimType's default for the protocol, else the ClaimType Id.
-fn partner_name(request: &ProfileRequest<'_>, output: &ClaimRef, protocol: &str) -> String {
+pub(crate) fn partner_name(request: &ProfileRequest<'_>, output: &ClaimRef, protocol: &str) -> String {
     if let Some(p) = &output.partner_claim_type {
         return p.value.clone();
     }

@@ -2,6 +2,7 @@
 //! with in tests, the demo and `ief idp serve`. They verify what a real provider verifies
 //! (client authentication, signatures, nonces, codes), with test users from their configuration.
 
+mod client_auth;
 pub mod oauth1;
 pub mod oauth2;
 pub mod oidc;
@@ -11,6 +12,10 @@ pub mod tls;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 /// Seconds since the Unix epoch, as the providers see time. Deterministic scenario runs share
@@ -144,6 +149,118 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// The page of a request that cannot be answered at its redirect URI (RFC 6749 §4.1.2.1).
+fn error_page(status: StatusCode, message: &str) -> Response {
+    let body = format!(
+        "<!DOCTYPE html><html><head><title>Sign-in error</title></head><body><h1>Sign-in error</h1><p class=\"error\">{}</p></body></html>",
+        escape(message)
+    );
+    (status, Html(body)).into_response()
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+}
+
+/// Form or query parameters in order, repeated ones kept (RFC 6749 §3.1: none may repeat).
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(bytes: &[u8]) -> Params {
+        Params(form_urlencoded::parse(bytes).into_owned().collect())
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The first parameter that appears more than once.
+    fn repeated(&self) -> Option<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.0.iter().map(|(k, _)| k.as_str()).find(|k| !seen.insert(*k))
+    }
+}
+
+/// An error answer of a token endpoint (RFC 6749 §5.2) or of a protected resource (RFC 6750
+/// §3); each provider renders it its own way.
+#[derive(Debug)]
+struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+    /// A `WWW-Authenticate` challenge to send along.
+    authenticate: Option<String>,
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> OAuthError {
+        OAuthError { status, error, description: description.into(), authenticate: None }
+    }
+
+    fn invalid_request(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    fn invalid_client(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
+    }
+
+    fn invalid_grant(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
+    }
+
+    fn unsupported_grant_type(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description)
+    }
+
+    fn server_error(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", description)
+    }
+
+    /// RFC 6750 §3: a refused bearer token, with its challenge.
+    fn invalid_token(description: impl Into<String>) -> OAuthError {
+        let description = description.into();
+        let challenge =
+            format!("Bearer error=\"invalid_token\", error_description=\"{}\"", description.replace(['"', '\\'], "'"));
+        OAuthError {
+            authenticate: Some(challenge),
+            ..OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_token", description)
+        }
+    }
+}
+
+impl From<client_auth::SecretError> for OAuthError {
+    fn from(e: client_auth::SecretError) -> OAuthError {
+        OAuthError::invalid_client(e.to_string())
+    }
+}
+
+impl From<client_auth::AssertionError> for OAuthError {
+    fn from(e: client_auth::AssertionError) -> OAuthError {
+        OAuthError::invalid_client(e.to_string())
+    }
+}
+
+fn default_token_lifetime() -> i64 {
+    3600
+}
+
+/// 32 random bytes, base64url: codes and tokens. `None` without OS randomness.
+fn random_token() -> Option<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A Unix time as RFC 3339 (UTC), for messages.
+fn time_text(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map_or_else(|| secs.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 #[cfg(test)]

@@ -15,11 +15,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::header::{CONTENT_TYPE, HOST, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
@@ -27,7 +27,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Clock, Served, TestUser, escape, login_page, system_clock};
+use super::{Clock, Served, TestUser, escape, is_form, login_page, system_clock};
 use crate::oauth1::base_string::{
     authorization_params, base_string, base_string_uri, encode, form_pairs, signing_key, verify_hmac_sha1,
 };
@@ -40,6 +40,8 @@ pub const VERIFY_CREDENTIALS_PATH: &str = "/1.1/account/verify_credentials.json"
 
 /// How long temporary credentials live, in seconds.
 const REQUEST_TOKEN_LIFETIME: i64 = 900;
+/// The largest request body read, as axum's default limit.
+const MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// The provider's configuration (YAML or JSON for `ief idp serve`; the clock is set in code).
 #[derive(Clone, Deserialize)]
@@ -315,20 +317,24 @@ fn text_pairs(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
-}
-
 impl Provider {
     fn now(&self) -> i64 {
         (self.config.clock)()
     }
 
-    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+    fn store(&self) -> MutexGuard<'_, Store> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads a signed request and checks it; the store stays locked for the handler.
+    async fn signed(&self, request: Request, kind: TokenKind) -> Result<(MutexGuard<'_, Store>, Verified), Refusal> {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, MAX_BODY)
+            .await
+            .map_err(|e| Refusal::bad_request(format!("the request body cannot be read ({e})")))?;
+        let mut store = self.store();
+        let verified = self.verify(&mut store, &parts.method, &parts.uri, &parts.headers, &body, kind)?;
+        Ok((store, verified))
     }
 
     /// Checks an OAuth-signed request as received (RFC 5849 §3.2).
@@ -500,15 +506,8 @@ fn is_callback(url: &str) -> bool {
     url == "oob" || base_string_uri(url).is_ok()
 }
 
-async fn request_token(
-    State(p): State<Arc<Provider>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, Refusal> {
-    let mut store = p.store();
-    let verified = p.verify(&mut store, &method, &uri, &headers, &body, TokenKind::None)?;
+async fn request_token(State(p): State<Arc<Provider>>, request: Request) -> Result<Response, Refusal> {
+    let (mut store, verified) = p.signed(request, TokenKind::None).await?;
     let callback = verified.param("oauth_callback").ok_or_else(|| Refusal::bad_request("missing oauth_callback"))?;
     if !is_callback(callback) {
         return Err(Refusal::bad_request("invalid oauth_callback"));
@@ -566,15 +565,8 @@ async fn authorize_submit(State(p): State<Arc<Provider>>, uri: Uri, body: Bytes)
     }
 }
 
-async fn access_token(
-    State(p): State<Arc<Provider>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, Refusal> {
-    let mut store = p.store();
-    let verified = p.verify(&mut store, &method, &uri, &headers, &body, TokenKind::Temporary)?;
+async fn access_token(State(p): State<Arc<Provider>>, request: Request) -> Result<Response, Refusal> {
+    let (mut store, verified) = p.signed(request, TokenKind::Temporary).await?;
     let token = verified.token.clone().unwrap_or_default();
     let verifier = verified.param("oauth_verifier").ok_or_else(|| Refusal::bad_request("missing oauth_verifier"))?;
     let temp = store.temporary.get_mut(&token).ok_or_else(|| Refusal::unauthorized("unknown oauth_token"))?;
@@ -604,15 +596,8 @@ async fn access_token(
     ]))
 }
 
-async fn verify_credentials(
-    State(p): State<Arc<Provider>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, Refusal> {
-    let mut store = p.store();
-    let verified = p.verify(&mut store, &method, &uri, &headers, &body, TokenKind::Access)?;
+async fn verify_credentials(State(p): State<Arc<Provider>>, request: Request) -> Result<Response, Refusal> {
+    let (store, verified) = p.signed(request, TokenKind::Access).await?;
     let token = verified.token.clone().unwrap_or_default();
     let username = store.access.get(&token).map(|a| a.username.clone()).unwrap_or_default();
     let user = p.user(&username).ok_or_else(|| Refusal::unauthorized("the user no longer exists"))?;

@@ -13,15 +13,22 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, Header};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use super::client_auth::{
+    self, Algorithms, AssertionKey, AssertionRules, BasicCredentials, JtiLedger, basic_credentials, check_secret,
+    unverified_issuer, verify_assertion,
+};
 use super::pki::{self, DistinguishedName, PkiError, TestPki};
 use super::tls::{PeerCertificate, ServerTls, TlsError, TlsPeer};
-use super::{Clock, Served, TestUser, escape, form_post_page, login_page, system_clock};
+use super::{
+    Clock, OAuthError, Params, Served, TestUser, default_token_lifetime, error_page, form_post_page, is_form,
+    login_page, random_token, system_clock, time_text,
+};
 use crate::federation::client_auth::{JWT_BEARER, Method};
 use crate::keys::{KeyStore, SigningKey};
 
@@ -29,6 +36,11 @@ pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
 /// Claims a provider never takes from a user's configured claims: it sets them itself.
 const RESERVED_CLAIMS: &[&str] = &["iss", "sub", "aud", "exp", "iat", "nbf", "auth_time", "nonce", "azp", "jti"];
+
+/// A user's configured claims, without the [`RESERVED_CLAIMS`].
+fn released(claims: &Map<String, Value>) -> Map<String, Value> {
+    claims.iter().filter(|(k, _)| !RESERVED_CLAIMS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum OidcError {
@@ -48,10 +60,6 @@ pub enum OidcError {
 
 fn default_code_lifetime() -> i64 {
     60
-}
-
-fn default_token_lifetime() -> i64 {
-    3600
 }
 
 /// What the provider knows: users, clients, and how it signs users in. Deserializes from YAML
@@ -281,12 +289,10 @@ impl ClientConfig {
                     }
                 };
                 if let Some(jwks) = &self.jwks {
-                    client.keys.extend(assertion_keys(jwks).map_err(fail)?);
+                    client.keys.extend(client_auth::jwk_keys(jwks, "jwks").map_err(fail)?);
                 }
                 if let Some(pem) = &self.public_key_pem {
-                    let key = DecodingKey::from_rsa_pem(pem.as_bytes())
-                        .map_err(|e| fail(format!("public_key_pem is not an RSA public key or certificate ({e})")))?;
-                    client.keys.push(AssertionKey { kid: None, key });
+                    client.keys.push(client_auth::pem_key(pem, "public_key_pem").map_err(fail)?);
                 }
                 if client.keys.is_empty() {
                     return Err(fail("private_key_jwt needs jwks or public_key_pem".to_owned()));
@@ -313,32 +319,6 @@ impl ClientConfig {
     }
 }
 
-/// The RSA keys of a JWK set (or of one JWK).
-fn assertion_keys(jwks: &Value) -> Result<Vec<AssertionKey>, String> {
-    let keys: Vec<&Value> = match jwks.get("keys") {
-        Some(Value::Array(keys)) => keys.iter().collect(),
-        Some(_) => return Err("jwks.keys is not an array".to_owned()),
-        None => vec![jwks],
-    };
-    keys.into_iter()
-        .enumerate()
-        .map(|(i, jwk)| {
-            if jwk.get("kty").and_then(Value::as_str) != Some("RSA") {
-                return Err(format!("jwks key {i} is not an RSA key"));
-            }
-            let parsed: jsonwebtoken::jwk::Jwk =
-                serde_json::from_value(jwk.clone()).map_err(|e| format!("jwks key {i} is not a JWK ({e})"))?;
-            let key = DecodingKey::from_jwk(&parsed).map_err(|e| format!("jwks key {i} is not usable ({e})"))?;
-            Ok(AssertionKey { kid: jwk.get("kid").and_then(Value::as_str).map(str::to_owned), key })
-        })
-        .collect()
-}
-
-struct AssertionKey {
-    kid: Option<String>,
-    key: DecodingKey,
-}
-
 /// A registration, checked and ready to verify against.
 struct Client {
     id: String,
@@ -351,6 +331,12 @@ struct Client {
     self_signed: Vec<String>,
     redirect_uris: Vec<String>,
     certificate_bound: bool,
+}
+
+impl Client {
+    fn secret(&self) -> &str {
+        self.secret.as_deref().unwrap_or_default()
+    }
 }
 
 struct CodeGrant {
@@ -380,8 +366,6 @@ struct Sessions {
     /// Redeemed codes: when to forget them, and the tokens they gave (revoked on a replay).
     redeemed: HashMap<String, (i64, Vec<String>)>,
     tokens: HashMap<String, AccessGrant>,
-    /// (client_id, jti) of accepted client assertions, until their `exp`.
-    jtis: HashMap<(String, String), i64>,
     /// The last [`MAX_USERINFO_ANSWERS`] userinfo answers, oldest first.
     userinfo_answers: VecDeque<UserinfoAnswer>,
 }
@@ -406,7 +390,6 @@ impl Sessions {
         self.codes.retain(|_, c| c.expires_at + 300 > now);
         self.redeemed.retain(|_, (until, _)| *until > now);
         self.tokens.retain(|_, t| t.expires_at > now);
-        self.jtis.retain(|_, exp| *exp > now);
     }
 }
 
@@ -420,6 +403,7 @@ struct Provider {
     token_lifetime: i64,
     clients: RwLock<BTreeMap<String, Arc<Client>>>,
     sessions: Mutex<Sessions>,
+    jtis: JtiLedger,
 }
 
 /// A running provider; it stops when dropped.
@@ -481,6 +465,7 @@ impl OidcProvider {
             token_lifetime: config.token_lifetime_secs,
             clients: RwLock::new(clients),
             sessions: Mutex::new(Sessions::default()),
+            jtis: JtiLedger::default(),
         });
         let served = Served::https(listener, router(provider.clone()), tls)
             .map_err(|e| OidcError::Listen { port, reason: e.to_string() })?;
@@ -541,44 +526,6 @@ fn router(provider: Arc<Provider>) -> Router {
         .route("/token", axum::routing::post(token))
         .route("/userinfo", get(userinfo).post(userinfo))
         .with_state(provider)
-}
-
-// --- Parameters ---
-
-/// Form or query parameters in order, repeated ones kept (RFC 6749 §3.1: none may repeat).
-struct Params(Vec<(String, String)>);
-
-impl Params {
-    fn parse(bytes: &[u8]) -> Params {
-        Params(form_urlencoded::parse(bytes).into_owned().collect())
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-
-    /// The first parameter that appears more than once.
-    fn repeated(&self) -> Option<&str> {
-        let mut seen = std::collections::HashSet::new();
-        self.0.iter().map(|(k, _)| k.as_str()).find(|k| !seen.insert(*k))
-    }
-}
-
-fn time_text(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map_or_else(|| secs.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-}
-
-fn random_token() -> Option<String> {
-    let mut buf = [0u8; 32];
-    getrandom::fill(&mut buf).ok()?;
-    Some(URL_SAFE_NO_PAD.encode(buf))
-}
-
-/// Compares secrets in time independent of where they differ.
-fn same_secret(a: &str, b: &str) -> bool {
-    let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 // --- Discovery and keys ---
@@ -789,7 +736,9 @@ impl Provider {
                 let location = format!("{}{separator}{query}", target.redirect_uri);
                 match HeaderValue::from_str(&location) {
                     Ok(value) => (StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
-                    Err(_) => error_page("the redirect_uri cannot be put in a Location header"),
+                    Err(_) => {
+                        error_page(StatusCode::BAD_REQUEST, "the redirect_uri cannot be put in a Location header")
+                    }
                 }
             }
         }
@@ -801,7 +750,7 @@ impl Provider {
 
     fn fail(&self, failure: AuthFailure) -> Response {
         match failure {
-            AuthFailure::Page(message) => error_page(&message),
+            AuthFailure::Page(message) => error_page(StatusCode::BAD_REQUEST, &message),
             AuthFailure::Redirect { target, error, description } => self.respond_error(&target, error, &description),
         }
     }
@@ -837,14 +786,6 @@ impl Provider {
             .collect();
         Html(login_page("Sign in", &format!("{}/authorize", self.issuer), &hidden, error)).into_response()
     }
-}
-
-fn error_page(message: &str) -> Response {
-    let body = format!(
-        "<!DOCTYPE html><html><head><title>Sign-in error</title></head><body><h1>Sign-in error</h1><p class=\"error\">{}</p></body></html>",
-        escape(message)
-    );
-    (StatusCode::BAD_REQUEST, Html(body)).into_response()
 }
 
 async fn authorize_get(State(p): State<Arc<Provider>>, RawQuery(query): RawQuery) -> Response {
@@ -885,56 +826,18 @@ async fn authorize_post(State(p): State<Arc<Provider>>, body: Bytes) -> Response
 
 // --- Token endpoint ---
 
-/// An error response of RFC 6749 §5.2 or RFC 6750 §3.
-#[derive(Debug)]
-struct OAuthError {
-    status: StatusCode,
-    error: &'static str,
-    description: String,
-    authenticate: Option<String>,
-}
-
-impl OAuthError {
-    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> OAuthError {
-        OAuthError { status, error, description: description.into(), authenticate: None }
+/// A JSON answer of the token or userinfo endpoint, never cached.
+fn answer(result: Result<Value, OAuthError>) -> Response {
+    let e = match result {
+        Ok(json) => return (no_store(), Json(json)).into_response(),
+        Err(e) => e,
+    };
+    let body = Json(json!({ "error": e.error, "error_description": e.description }));
+    let mut response = (e.status, no_store(), body).into_response();
+    if let Some(value) = e.authenticate.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
-
-    fn invalid_request(description: impl Into<String>) -> OAuthError {
-        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", description)
-    }
-
-    fn invalid_client(description: impl Into<String>) -> OAuthError {
-        OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
-    }
-
-    fn invalid_grant(description: impl Into<String>) -> OAuthError {
-        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
-    }
-
-    fn invalid_token(description: impl Into<String>) -> OAuthError {
-        let description = description.into();
-        let challenge =
-            format!("Bearer error=\"invalid_token\", error_description=\"{}\"", description.replace(['"', '\\'], "'"));
-        OAuthError {
-            authenticate: Some(challenge),
-            ..OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_token", description)
-        }
-    }
-
-    fn server_error(description: impl Into<String>) -> OAuthError {
-        OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", description)
-    }
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let body = Json(json!({ "error": self.error, "error_description": self.description }));
-        let mut response = (self.status, no_store(), body).into_response();
-        if let Some(value) = self.authenticate.and_then(|v| HeaderValue::from_str(&v).ok()) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-        }
-        response
-    }
+    response
 }
 
 fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
@@ -954,63 +857,7 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match p.token(&headers, &body, peer_certificate(peer.as_ref())) {
-        Ok(json) => (no_store(), Json(json)).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// `client_id:secret` of an `Authorization: Basic` header, each form-urldecoded.
-struct BasicCredentials {
-    id: String,
-    secret: String,
-    /// The secret as sent, to tell a client that skipped the encoding.
-    raw_secret: String,
-}
-
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<BasicCredentials>, OAuthError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
-    let value = value.to_str().unwrap_or_default();
-    let Some((scheme, encoded)) = value.split_once(' ') else { return Ok(None) };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Ok(None);
-    }
-    let decoded = STANDARD.decode(encoded.trim()).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| {
-        OAuthError::invalid_request("the Authorization: Basic credentials are not base64 of UTF-8 text")
-    })?;
-    let (id, secret) = decoded
-        .split_once(':')
-        .ok_or_else(|| OAuthError::invalid_request("the Authorization: Basic credentials have no ':'"))?;
-    let unencoded = || {
-        OAuthError::invalid_request(
-            "the Authorization: Basic credentials are not form-urlencoded as RFC 6749 §2.3.1 requires (a '%' not followed by two hex digits)",
-        )
-    };
-    Ok(Some(BasicCredentials {
-        id: form_urldecode(id).ok_or_else(unencoded)?,
-        secret: form_urldecode(secret).ok_or_else(unencoded)?,
-        raw_secret: secret.to_owned(),
-    }))
-}
-
-/// application/x-www-form-urlencoded decoding that refuses a malformed `%` escape.
-fn form_urldecode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
-                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
+    answer(p.token(&headers, &body, peer_certificate(peer.as_ref())))
 }
 
 struct Authenticated {
@@ -1025,8 +872,8 @@ impl Provider {
         body: &[u8],
         certificate: Option<Arc<PeerCertificate>>,
     ) -> Result<Value, OAuthError> {
-        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+        if !is_form(headers) {
+            let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
             return Err(OAuthError::invalid_request(format!(
                 "the token request must be application/x-www-form-urlencoded, not '{content_type}'"
             )));
@@ -1038,15 +885,13 @@ impl Provider {
         match form.get("grant_type") {
             Some("authorization_code") => {}
             Some(other) => {
-                return Err(OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "unsupported_grant_type",
-                    format!("grant_type '{other}' is not supported (authorization_code only)"),
-                ));
+                return Err(OAuthError::unsupported_grant_type(format!(
+                    "grant_type '{other}' is not supported (authorization_code only)"
+                )));
             }
             None => return Err(OAuthError::invalid_request("grant_type is missing")),
         }
-        let basic = basic_credentials(headers)?;
+        let basic = basic_credentials(headers).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
         let used_basic = basic.is_some();
         let auth = self.authenticate(basic, &form, certificate).map_err(|mut e| {
             // RFC 6749 §5.2: a failed Basic authentication answers with a challenge.
@@ -1101,7 +946,7 @@ impl Provider {
             }
             (Some(b), _) => b.id.clone(),
             (None, Some(id)) => id.to_owned(),
-            (None, None) => match assertion.and_then(assertion_issuer) {
+            (None, None) => match assertion.and_then(unverified_issuer) {
                 Some(id) => id,
                 None => {
                     return Err(OAuthError::invalid_client(
@@ -1120,14 +965,14 @@ impl Provider {
                     let sent = used.first().copied().unwrap_or("no Authorization: Basic header");
                     return Err(OAuthError::invalid_client(format!("{registered}, but sent {sent}")));
                 };
-                check_secret(&client, &basic.secret, Some(&basic.raw_secret))?;
+                check_secret(&client.id, client.secret(), &basic.secret, Some(&basic.raw_secret))?;
             }
             Method::ClientSecretPost => {
                 let Some(secret) = body_secret else {
                     let sent = used.first().copied().unwrap_or("no client_secret");
                     return Err(OAuthError::invalid_client(format!("{registered}, but sent {sent}")));
                 };
-                check_secret(&client, secret, None)?;
+                check_secret(&client.id, client.secret(), secret, None)?;
             }
             Method::PrivateKeyJwt => {
                 let Some(assertion) = assertion else {
@@ -1140,7 +985,16 @@ impl Provider {
                         "client_assertion_type must be {JWT_BEARER}, not '{assertion_type}'"
                     )));
                 }
-                self.check_assertion(&client, assertion)?;
+                let rules = AssertionRules {
+                    client_id: &client.id,
+                    keys: &client.keys,
+                    algorithms: Algorithms::Registered(client.alg),
+                    token_endpoint: &format!("{}/token", self.issuer),
+                    issuer: &self.issuer,
+                    now: self.now(),
+                    skew: 0,
+                };
+                verify_assertion(assertion, &rules, &self.jtis)?;
             }
             Method::TlsClientAuth | Method::SelfSignedTlsClientAuth => {
                 if let Some(sent) = used.first() {
@@ -1153,105 +1007,6 @@ impl Provider {
             }
         }
         Ok(Authenticated { client, certificate })
-    }
-
-    fn check_assertion(&self, client: &Client, assertion: &str) -> Result<(), OAuthError> {
-        let header = jsonwebtoken::decode_header(assertion)
-            .map_err(|e| OAuthError::invalid_client(format!("client_assertion is not a JWT ({e})")))?;
-        if header.alg != client.alg {
-            return Err(OAuthError::invalid_client(format!(
-                "client assertion is signed with {:?}, but client '{}' registered {:?} (token_endpoint_auth_signing_alg)",
-                header.alg, client.id, client.alg
-            )));
-        }
-        let candidates: Vec<&AssertionKey> = match &header.kid {
-            Some(kid) => client.keys.iter().filter(|k| k.kid.as_ref().is_none_or(|k| k == kid)).collect(),
-            None => client.keys.iter().collect(),
-        };
-        if candidates.is_empty() {
-            return Err(OAuthError::invalid_client(format!(
-                "client assertion kid '{}' is not one of the keys registered for client '{}'",
-                header.kid.unwrap_or_default(),
-                client.id
-            )));
-        }
-        // Signature only: time and audience are checked below, against the provider's clock.
-        let mut validation = Validation::new(client.alg);
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        let mut claims = None;
-        let mut other_error = None;
-        for candidate in candidates {
-            match jsonwebtoken::decode::<Map<String, Value>>(assertion, &candidate.key, &validation) {
-                Ok(data) => {
-                    claims = Some(data.claims);
-                    break;
-                }
-                Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature) => {}
-                Err(e) => other_error = Some(e),
-            }
-        }
-        let claims = match (claims, other_error) {
-            (Some(claims), _) => claims,
-            (None, Some(e)) => {
-                return Err(OAuthError::invalid_client(format!("client assertion cannot be verified ({e})")));
-            }
-            (None, None) => {
-                return Err(OAuthError::invalid_client(format!(
-                    "client assertion signature does not verify with the key(s) registered for client '{}'",
-                    client.id
-                )));
-            }
-        };
-        let text = |name: &str| claims.get(name).and_then(Value::as_str);
-        for name in ["iss", "sub"] {
-            if text(name) != Some(client.id.as_str()) {
-                return Err(OAuthError::invalid_client(format!(
-                    "client assertion {name} '{}' is not the client_id '{}'",
-                    text(name).unwrap_or("(none)"),
-                    client.id
-                )));
-            }
-        }
-        let token_endpoint = format!("{}/token", self.issuer);
-        let audiences: Vec<&str> = match claims.get("aud") {
-            Some(Value::String(a)) => vec![a.as_str()],
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-        if !audiences.iter().any(|a| *a == token_endpoint || *a == self.issuer) {
-            return Err(OAuthError::invalid_client(format!(
-                "client assertion aud '{}' is neither the token endpoint '{token_endpoint}' nor the issuer '{}'",
-                audiences.join("', '"),
-                self.issuer
-            )));
-        }
-        let number = |name: &str| claims.get(name).and_then(Value::as_f64).map(|v| v as i64);
-        let now = self.now();
-        let exp = number("exp").ok_or_else(|| OAuthError::invalid_client("client assertion has no exp"))?;
-        if now >= exp {
-            return Err(OAuthError::invalid_client(format!(
-                "client assertion expired at {} (now {})",
-                time_text(exp),
-                time_text(now)
-            )));
-        }
-        if let Some(nbf) = number("nbf").filter(|nbf| now < *nbf) {
-            return Err(OAuthError::invalid_client(format!("client assertion is not valid before {}", time_text(nbf))));
-        }
-        let jti = text("jti")
-            .filter(|j| !j.is_empty())
-            .ok_or_else(|| OAuthError::invalid_client("client assertion has no jti"))?;
-        let mut sessions = self.sessions();
-        sessions.prune(now);
-        let key = (client.id.clone(), jti.to_owned());
-        if sessions.jtis.contains_key(&key) {
-            return Err(OAuthError::invalid_client("client assertion jti was already used"));
-        }
-        sessions.jtis.insert(key, exp);
-        Ok(())
     }
 
     /// Takes the code: single use, bound to the client and redirect URI, PKCE checked.
@@ -1333,12 +1088,7 @@ impl Provider {
         code: &str,
     ) -> Result<Value, OAuthError> {
         let now = self.now();
-        let mut claims: Map<String, Value> = grant
-            .claims
-            .iter()
-            .filter(|(k, _)| !RESERVED_CLAIMS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut claims = released(&grant.claims);
         claims.insert("iss".into(), self.issuer.clone().into());
         claims.insert("sub".into(), grant.subject.clone().into());
         claims.insert("aud".into(), client.id.clone().into());
@@ -1377,29 +1127,6 @@ impl Provider {
     }
 }
 
-/// The client id a client assertion claims (`iss`, else `sub`), before any verification.
-fn assertion_issuer(assertion: &str) -> Option<String> {
-    let claims = jsonwebtoken::dangerous::insecure_decode::<Map<String, Value>>(assertion).ok()?.claims;
-    claims.get("iss").or_else(|| claims.get("sub")).and_then(Value::as_str).map(str::to_owned)
-}
-
-fn check_secret(client: &Client, secret: &str, raw: Option<&str>) -> Result<(), OAuthError> {
-    let registered = client.secret.as_deref().unwrap_or_default();
-    if same_secret(secret, registered) {
-        return Ok(());
-    }
-    if raw.is_some_and(|raw| same_secret(raw, registered)) {
-        return Err(OAuthError::invalid_client(format!(
-            "the client secret of client '{}' in the Authorization: Basic header is not form-urlencoded as RFC 6749 §2.3.1 requires",
-            client.id
-        )));
-    }
-    Err(OAuthError::invalid_client(format!(
-        "the client secret does not match the one registered for client '{}'",
-        client.id
-    )))
-}
-
 fn check_certificate(client: &Client, presented: &PeerCertificate) -> Result<(), OAuthError> {
     if client.method == Method::SelfSignedTlsClientAuth {
         let thumbprint = presented.x5t_s256();
@@ -1431,10 +1158,7 @@ fn check_certificate(client: &Client, presented: &PeerCertificate) -> Result<(),
 // --- UserInfo ---
 
 async fn userinfo(State(p): State<Arc<Provider>>, peer: Option<Extension<TlsPeer>>, headers: HeaderMap) -> Response {
-    match p.userinfo(&headers, peer_certificate(peer.as_ref())) {
-        Ok(json) => (no_store(), Json(json)).into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(p.userinfo(&headers, peer_certificate(peer.as_ref())))
 }
 
 impl Provider {
@@ -1466,14 +1190,9 @@ impl Provider {
                 Some(_) => {}
             }
         }
-        let mut claims: Map<String, Value> = grant
-            .claims
-            .iter()
-            .filter(|(k, _)| !RESERVED_CLAIMS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut claims = released(&grant.claims);
         claims.insert("sub".into(), grant.subject.clone().into());
-        let answer = UserinfoAnswer {
+        let answered = UserinfoAnswer {
             client_id: grant.client_id.clone(),
             subject: grant.subject.clone(),
             certificate: certificate.as_ref().map(|c| c.x5t_s256()),
@@ -1481,7 +1200,7 @@ impl Provider {
         if sessions.userinfo_answers.len() >= MAX_USERINFO_ANSWERS {
             sessions.userinfo_answers.pop_front();
         }
-        sessions.userinfo_answers.push_back(answer);
+        sessions.userinfo_answers.push_back(answered);
         Ok(Value::Object(claims))
     }
 }

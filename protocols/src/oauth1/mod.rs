@@ -213,24 +213,9 @@ impl OAuth1 {
         let config = Config::read(request.profile)?;
         let consumer = consumer(request, &config)?;
         let callback = federation::redirect_uri(request.policy, request.context, Callback::OAuth1, true);
-        let (nonce, timestamp) = nonce_and_timestamp(request);
-        let authorization = Signer::new(consumer).sign(&SignInput {
-            method: "POST",
-            url: config.request_token_endpoint,
-            callback: Some(&callback),
-            nonce: &nonce,
-            timestamp,
-            ..SignInput::default()
-        })?;
+        let input = SignInput { url: config.request_token_endpoint, callback: Some(&callback), ..SignInput::default() };
         let body = self
-            .call(
-                request,
-                &config,
-                Step::RequestToken,
-                reqwest::Method::POST,
-                config.request_token_endpoint,
-                authorization,
-            )
+            .call(request, &config, Step::RequestToken, &Signer::new(consumer), reqwest::Method::POST, input)
             .await?;
         let answer = form(&body);
         let field = |name: &'static str| {
@@ -291,26 +276,9 @@ impl OAuth1 {
             .ok_or(OAuth1Error::CallbackMissing("oauth_verifier"))?;
 
         let consumer = consumer(request, &config)?;
-        let (nonce, timestamp) = nonce_and_timestamp(request);
-        let authorization =
-            Signer::new(consumer.clone()).with_token(Credentials::new(issued, issued_secret)).sign(&SignInput {
-                method: "POST",
-                url: config.access_token_endpoint,
-                verifier: Some(verifier),
-                nonce: &nonce,
-                timestamp,
-                ..SignInput::default()
-            })?;
-        let body = self
-            .call(
-                request,
-                &config,
-                Step::AccessToken,
-                reqwest::Method::POST,
-                config.access_token_endpoint,
-                authorization,
-            )
-            .await?;
+        let signer = Signer::new(consumer.clone()).with_token(Credentials::new(issued, issued_secret));
+        let input = SignInput { url: config.access_token_endpoint, verifier: Some(verifier), ..SignInput::default() };
+        let body = self.call(request, &config, Step::AccessToken, &signer, reqwest::Method::POST, input).await?;
         let token_answer = form(&body);
         let missing =
             |field| OAuth1Error::MissingField { provider: config.provider.clone(), step: Step::AccessToken, field };
@@ -324,11 +292,9 @@ impl OAuth1 {
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
         if let Some(endpoint) = config.claims_endpoint {
-            let (nonce, timestamp) = nonce_and_timestamp(request);
-            let authorization = Signer::new(consumer)
-                .with_token(Credentials::new(access, access_secret))
-                .sign(&SignInput { method: "GET", url: endpoint, nonce: &nonce, timestamp, ..SignInput::default() })?;
-            let body = self.call(request, &config, Step::Claims, reqwest::Method::GET, endpoint, authorization).await?;
+            let signer = Signer::new(consumer).with_token(Credentials::new(access, access_secret));
+            let input = SignInput { url: endpoint, ..SignInput::default() };
+            let body = self.call(request, &config, Step::Claims, &signer, reqwest::Method::GET, input).await?;
             let json: Value = serde_json::from_str(&body)
                 .map_err(|e| OAuth1Error::ClaimsNotJson { provider: config.provider.clone(), cause: e.to_string() })?;
             let Value::Object(fields) = json else {
@@ -343,16 +309,20 @@ impl OAuth1 {
         Ok(ProfileResult::Claims(outputs(request, &config, &found)?))
     }
 
-    /// One signed call; the body of a 2xx answer, else the provider's reason.
+    /// One call to `input.url`, signed with a fresh nonce and the time; the body of a 2xx
+    /// answer, else the provider's reason.
     async fn call(
         &self,
         request: &ProfileRequest<'_>,
         config: &Config<'_>,
         step: Step,
+        signer: &Signer,
         method: reqwest::Method,
-        url: &str,
-        authorization: String,
+        input: SignInput<'_>,
     ) -> Result<String, OAuth1Error> {
+        let (nonce, timestamp) = nonce_and_timestamp(request);
+        let url = input.url;
+        let authorization = signer.sign(&SignInput { method: method.as_str(), nonce: &nonce, timestamp, ..input })?;
         let roots = request.services.extensions.get::<TrustedRoots>();
         let client = self.clients.client(None, roots).map_err(|e| OAuth1Error::Client(e.to_string()))?;
         let transport = |e: &reqwest::Error| {
@@ -454,17 +424,7 @@ fn outputs(
 ) -> Result<Vec<(String, ClaimValue)>, OAuth1Error> {
     let mut claims: Vec<(String, ClaimValue)> = Vec::new();
     for output in &request.profile.output_claims {
-        let partner = match &output.partner_claim_type {
-            Some(p) => p.value.clone(),
-            None => {
-                let id = output.claim.as_str();
-                request
-                    .policy
-                    .claim(id)
-                    .and_then(|c| c.default_partner_claim_types.iter().find(|(p, _)| p == PROTOCOL))
-                    .map_or_else(|| id.to_owned(), |(_, partner)| partner.clone())
-            }
-        };
+        let partner = crate::rest::partner_name(request, output, PROTOCOL);
         if claims.iter().any(|(p, _)| *p == partner) {
             continue;
         }

@@ -2,13 +2,12 @@
 //! formats, error fields, and the output claims read from the claims-endpoint JSON.
 
 use ief_engine::exec::{ProfileError, ProfileRequest};
-use ief_engine::model::ClaimRef;
 use ief_transforms::{ClaimValue, DataType};
 use serde_json::{Map, Value};
 
 use super::metadata::{Metadata, TokenFormat};
 use crate::federation::error;
-use crate::rest::{json_path, typed};
+use crate::rest::{json_path, partner_name, typed};
 
 /// Reads a token response. `Default` takes JSON when the answer is JSON (by content type or
 /// shape), else form-encoded fields.
@@ -153,20 +152,6 @@ pub(super) fn outputs(
         out.push((partner, value));
     }
     Ok(out)
-}
-
-/// PartnerClaimType, else the ClaimType's default for the protocol, else the ClaimType Id
-/// (as the executor maps them back).
-fn partner_name(request: &ProfileRequest<'_>, output: &ClaimRef, protocol: &str) -> String {
-    if let Some(p) = &output.partner_claim_type {
-        return p.value.clone();
-    }
-    let id = output.claim.as_str();
-    request
-        .policy
-        .claim(id)
-        .and_then(|c| c.default_partner_claim_types.iter().find(|(name, _)| name == protocol))
-        .map_or_else(|| id.to_owned(), |(_, partner)| partner.clone())
 }
 
 #[cfg(test)]
