@@ -195,6 +195,22 @@ async fn discovery_describes_the_provider() {
 }
 
 #[tokio::test]
+async fn handshakes_are_counted_once_per_kept_alive_connection() {
+    let f = fixture(true).await;
+    assert_eq!(f.op.served().tls_handshakes(), 0);
+    let client = http(&f.op, None);
+    for path in [DISCOVERY_PATH, "/jwks", DISCOVERY_PATH] {
+        let response = client.get(f.op.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), Status::OK);
+        // Read to the end, so the connection goes back to the pool.
+        response.bytes().await.unwrap();
+    }
+    assert_eq!(f.op.served().tls_handshakes(), 1, "three requests over one kept-alive connection");
+    http(&f.op, None).get(f.op.url("/jwks")).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(f.op.served().tls_handshakes(), 2, "another client, another connection");
+}
+
+#[tokio::test]
 async fn every_client_authentication_method_is_accepted() {
     let f = fixture(true).await;
     let plain = http(&f.op, None);
