@@ -506,6 +506,43 @@ async fn certificate_bound_tokens_need_the_same_certificate_at_userinfo() {
 }
 
 #[tokio::test]
+async fn access_tokens_are_refused_once_expired_even_before_they_are_pruned() {
+    // A token that expires the second it is issued: that second's prune already ran (at the
+    // authorization and the token request), so only the lookup's own expiry check refuses it.
+    for (lifetime, expected) in [(60, Status::OK), (0, Status::UNAUTHORIZED)] {
+        let mut config = OidcConfig::default()
+            .user(alice())
+            .auto_login("alice")
+            .clock(Arc::new(|| NOW))
+            .client(ClientConfig::client_secret_post("post", "post-secret").redirect_uri(REDIRECT));
+        config.token_lifetime_secs = lifetime;
+        let op = OidcProvider::start(config).await.unwrap();
+        let client = http(&op, None);
+        let query = [("client_id", "post"), ("redirect_uri", REDIRECT), ("response_type", "code"), ("scope", "openid")];
+        let response = client.get(op.url("/authorize")).query(&query).send().await.unwrap();
+        let location = response.headers()[header::LOCATION].to_str().unwrap().to_owned();
+        let code = query_params(&location)["code"].clone();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "post"),
+            ("client_secret", "post-secret"),
+        ];
+        let body: Value = client.post(op.url("/token")).form(&form).send().await.unwrap().json().await.unwrap();
+        let token = body["access_token"].as_str().unwrap();
+        let response = client.get(op.url("/userinfo")).bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), expected, "token lifetime {lifetime}");
+        let body: Value = response.json().await.unwrap();
+        if expected == Status::OK {
+            assert_eq!(body["sub"], "alice-id");
+        } else {
+            assert!(body["error_description"].as_str().unwrap().contains("not recognised"), "{body}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn codes_are_single_use_bound_short_lived_and_pkce_checked() {
     let f = fixture(true).await;
     let plain = http(&f.op, None);
