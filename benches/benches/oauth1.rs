@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ief_benches::cpu;
 use ief_engine::exec::{
     Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, PageKind, ProfileHandler, ProfileRequest,
     ProfileResult, Progress, RequestContext, Session, Token,
@@ -210,12 +211,44 @@ fn journey(c: &mut Criterion) {
     let fixture = Fixture { policy, compiled, handlers, extensions, browser };
     // Checked once before timing: the journey ends with the provider's claims.
     runtime.block_on(sign_in(&fixture));
+    // `cargo test --benches` runs each function once (no `--bench`): skip the long pass.
+    if std::env::args().any(|a| a == "--bench") {
+        one_core(&runtime, &fixture);
+    }
 
     let mut g = c.benchmark_group("oauth1_journey");
     g.throughput(Throughput::Elements(1));
     g.bench_function("loopback_embedded_provider", |b| b.iter(|| runtime.block_on(sign_in(&fixture))));
     g.finish();
     drop(provider);
+}
+
+/// The provider, ief and the browser share one current-thread runtime: one core does a whole
+/// journey. Prints wall and thread CPU time per journey (median of short rounds), so a busy
+/// machine shows as wall time above CPU time.
+fn one_core(runtime: &tokio::runtime::Runtime, fixture: &Fixture) {
+    let (process_before, thread_before) = (cpu::process(), cpu::thread());
+    let rounds: Vec<(f64, Option<f64>)> =
+        (0..21).map(|_| cpu::per_call(50, || runtime.block_on(sign_in(fixture)))).collect();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let wall = median(rounds.iter().map(|r| r.0).collect());
+    let cpu_time = rounds.iter().map(|r| r.1).collect::<Option<Vec<f64>>>().map(median);
+    eprintln!(
+        "one core (median of 21 rounds of 50 journeys): wall {:.1} us ({:.0}/s), thread CPU {}",
+        wall * 1e6,
+        1.0 / wall,
+        cpu_time.map_or("n/a".to_owned(), |c| format!("{:.1} us ({:.0} per CPU-second)", c * 1e6, 1.0 / c))
+    );
+    if let (Some(p0), Some(p1), Some(t0), Some(t1)) = (process_before, cpu::process(), thread_before, cpu::thread()) {
+        eprintln!(
+            "the process used {:.2} s of CPU, the bench thread {:.2} s",
+            (p1 - p0).as_secs_f64(),
+            (t1 - t0).as_secs_f64()
+        );
+    }
 }
 
 fn config() -> Criterion {

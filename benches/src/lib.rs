@@ -1,5 +1,7 @@
 //! Inputs shared by the benchmarks: a generator of self-contained policies with a journey of
-//! any length.
+//! any length, and CPU-time readings ([`cpu`]).
+
+pub mod cpu;
 
 use std::fmt::Write as _;
 

@@ -317,19 +317,30 @@ pub(super) fn verify_assertion(
 /// The `(client_id, jti)` of accepted client assertions, each until its assertion expires.
 #[derive(Default)]
 pub(super) struct JtiLedger {
-    seen: Mutex<HashMap<(String, String), i64>>,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    until: HashMap<(String, String), i64>,
+    /// The clock second of the last prune: pruning on every assertion made each sign-in slower
+    /// than the last.
+    pruned_at: Option<i64>,
 }
 
 impl JtiLedger {
     /// Records the jti; false when it was recorded before and has not expired.
     pub(super) fn first_use(&self, client_id: &str, jti: &str, until: i64, now: i64) -> bool {
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        seen.retain(|_, until| *until > now);
+        if seen.pruned_at != Some(now) {
+            seen.pruned_at = Some(now);
+            seen.until.retain(|_, until| *until > now);
+        }
         let key = (client_id.to_owned(), jti.to_owned());
-        if seen.contains_key(&key) {
+        if seen.until.get(&key).is_some_and(|u| *u > now) {
             return false;
         }
-        seen.insert(key, until);
+        seen.until.insert(key, until);
         true
     }
 }

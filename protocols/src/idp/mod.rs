@@ -11,6 +11,7 @@ pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -55,6 +56,7 @@ pub struct Served {
     pub addr: SocketAddr,
     scheme: &'static str,
     task: tokio::task::JoinHandle<()>,
+    handshakes: Arc<AtomicU64>,
 }
 
 impl Served {
@@ -70,7 +72,7 @@ impl Served {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Ok(Served { addr, scheme: "http", task })
+        Ok(Served { addr, scheme: "http", task, handshakes: Arc::default() })
     }
 
     /// Listens on 127.0.0.1:`port` (0 for an ephemeral port), so a provider knows its URL
@@ -87,12 +89,19 @@ impl Served {
         tls: tls::ServerTls,
     ) -> std::io::Result<Served> {
         let addr = listener.local_addr()?;
-        let task = tokio::spawn(tls::serve(listener, router, tls));
-        Ok(Served { addr, scheme: "https", task })
+        let handshakes = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(tls::serve(listener, router, tls, handshakes.clone()));
+        Ok(Served { addr, scheme: "https", task, handshakes })
     }
 
     pub fn http_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// TLS handshakes completed so far (always 0 over plain HTTP): clients that keep their
+    /// connections alive make one per connection, not one per request.
+    pub fn tls_handshakes(&self) -> u64 {
+        self.handshakes.load(Ordering::Relaxed)
     }
 
     /// The base URL, `http://` or `https://` as served.

@@ -247,6 +247,22 @@ struct Store {
     access: HashMap<String, Access>,
     /// (consumer, token, timestamp, nonce) seen within the window.
     nonces: HashSet<(String, String, i64, String)>,
+    /// The clock second of the last prune.
+    pruned_at: Option<i64>,
+}
+
+impl Store {
+    /// Forgets nonces older than the window and request tokens past their lifetime, once per
+    /// clock second: a second prune at the same `now` would find nothing (what was added since
+    /// is within both limits), and a scan per request made every sign-in slower than the last.
+    fn prune(&mut self, now: i64, window: i64) {
+        if self.pruned_at == Some(now) {
+            return;
+        }
+        self.pruned_at = Some(now);
+        self.nonces.retain(|(_, _, ts, _)| now - ts <= window);
+        self.temporary.retain(|_, t| now - t.created <= REQUEST_TOKEN_LIFETIME);
+    }
 }
 
 struct Temporary {
@@ -430,7 +446,7 @@ impl Provider {
         }
 
         // Only a correctly signed request uses up its nonce; older entries can no longer replay.
-        store.nonces.retain(|(_, _, ts, _)| now - ts <= self.config.timestamp_window);
+        store.prune(now, self.config.timestamp_window);
         let seen = (consumer.key.clone(), token.clone().unwrap_or_default(), timestamp, nonce);
         if !store.nonces.insert(seen) {
             return Err(Refusal::unauthorized("nonce already used"));
@@ -514,7 +530,7 @@ async fn request_token(State(p): State<Arc<Provider>>, request: Request) -> Resu
     }
     let (token, secret) = (random_token()?, random_token()?);
     let now = p.now();
-    store.temporary.retain(|_, t| now - t.created <= REQUEST_TOKEN_LIFETIME);
+    store.prune(now, p.config.timestamp_window);
     store.temporary.insert(
         token.clone(),
         Temporary {
@@ -839,6 +855,36 @@ mod tests {
         // A denied token is gone.
         let again = submit(format!("oauth_token={temp}&username=alice&password=pw")).await;
         assert_eq!(again.status().as_u16(), 400);
+    }
+
+    #[test]
+    fn pruning_runs_once_per_clock_second_and_keeps_what_is_still_valid() {
+        let nonce = |ts: i64, n: &str| ("ck".to_owned(), String::new(), ts, n.to_owned());
+        let temporary = |created: i64| Temporary {
+            consumer: "ck".into(),
+            secret: "s".into(),
+            callback: "https://localhost/cb".into(),
+            created,
+            grant: None,
+            used: false,
+        };
+        let mut store = Store::default();
+        store.nonces.insert(nonce(NOW - 301, "old"));
+        store.nonces.insert(nonce(NOW - 300, "edge"));
+        store.temporary.insert("old".into(), temporary(NOW - REQUEST_TOKEN_LIFETIME - 1));
+        store.temporary.insert("fresh".into(), temporary(NOW));
+        store.prune(NOW, 300);
+        assert_eq!(store.nonces.len(), 1, "the nonce past the window goes, the one at its edge stays");
+        assert!(store.nonces.contains(&nonce(NOW - 300, "edge")));
+        assert_eq!(store.temporary.keys().collect::<Vec<_>>(), ["fresh"]);
+        // Within the same second nothing is scanned again (a planted stale entry survives)...
+        store.nonces.insert(nonce(NOW - 1000, "planted"));
+        store.prune(NOW, 300);
+        assert_eq!(store.nonces.len(), 2);
+        // ...and the next second removes it, with the edge nonce now past the window.
+        store.prune(NOW + 1, 300);
+        assert!(store.nonces.is_empty(), "{:?}", store.nonces);
+        assert_eq!(store.temporary.len(), 1);
     }
 
     #[test]

@@ -368,6 +368,8 @@ struct Sessions {
     tokens: HashMap<String, AccessGrant>,
     /// The last [`MAX_USERINFO_ANSWERS`] userinfo answers, oldest first.
     userinfo_answers: VecDeque<UserinfoAnswer>,
+    /// The clock second of the last prune.
+    pruned_at: Option<i64>,
 }
 
 /// How many userinfo answers [`OidcProvider::userinfo_answers`] keeps.
@@ -385,7 +387,14 @@ pub struct UserinfoAnswer {
 }
 
 impl Sessions {
+    /// Once per clock second: a scan of every map per request made every sign-in slower than
+    /// the last. Lookups check expiry themselves, so an entry kept until the next second is
+    /// never honoured late.
     fn prune(&mut self, now: i64) {
+        if self.pruned_at == Some(now) {
+            return;
+        }
+        self.pruned_at = Some(now);
         // Expired codes linger a while, so a late redemption hears "expired", not "unknown".
         self.codes.retain(|_, c| c.expires_at + 300 > now);
         self.redeemed.retain(|_, (until, _)| *until > now);
@@ -1171,7 +1180,7 @@ impl Provider {
         let now = self.now();
         let mut sessions = self.sessions();
         sessions.prune(now);
-        let grant = sessions.tokens.get(token).ok_or_else(|| {
+        let grant = sessions.tokens.get(token).filter(|g| g.expires_at > now).ok_or_else(|| {
             OAuthError::invalid_token("the access token is not recognised (unknown, expired or revoked)")
         })?;
         if let Some(bound) = &grant.certificate {

@@ -5,6 +5,7 @@
 //! so a rejection can name its cause instead of failing the handshake.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::Request;
@@ -193,14 +194,15 @@ impl PeerCertificate {
 }
 
 /// Accepts connections until the task is aborted; aborting it also ends every open connection.
-pub(super) async fn serve(listener: TcpListener, router: axum::Router, tls: ServerTls) {
+/// `handshakes` counts the TLS handshakes completed.
+pub(super) async fn serve(listener: TcpListener, router: axum::Router, tls: ServerTls, handshakes: Arc<AtomicU64>) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => {
-                    connections.spawn(connection(tcp, acceptor.clone(), router.clone(), tls.clone()));
+                    connections.spawn(connection(tcp, acceptor.clone(), router.clone(), tls.clone(), handshakes.clone()));
                 }
                 // Out of file descriptors and the like: wait instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -215,10 +217,12 @@ async fn connection(
     acceptor: tokio_rustls::TlsAcceptor,
     router: axum::Router,
     tls: ServerTls,
+    handshakes: Arc<AtomicU64>,
 ) {
     let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
         return;
     };
+    handshakes.fetch_add(1, Ordering::Relaxed);
     let peer = tls.peer(stream.get_ref().1.peer_certificates());
     let service = router.map_request(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(peer.clone());

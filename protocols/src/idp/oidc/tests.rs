@@ -197,6 +197,22 @@ async fn discovery_describes_the_provider() {
 }
 
 #[tokio::test]
+async fn handshakes_are_counted_once_per_kept_alive_connection() {
+    let f = fixture(true).await;
+    assert_eq!(f.op.served().tls_handshakes(), 0);
+    let client = http(&f.op, None);
+    for path in [DISCOVERY_PATH, "/jwks", DISCOVERY_PATH] {
+        let response = client.get(f.op.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), Status::OK);
+        // Read to the end, so the connection goes back to the pool.
+        response.bytes().await.unwrap();
+    }
+    assert_eq!(f.op.served().tls_handshakes(), 1, "three requests over one kept-alive connection");
+    http(&f.op, None).get(f.op.url("/jwks")).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(f.op.served().tls_handshakes(), 2, "another client, another connection");
+}
+
+#[tokio::test]
 async fn every_client_authentication_method_is_accepted() {
     let f = fixture(true).await;
     let plain = http(&f.op, None);
@@ -494,6 +510,43 @@ async fn certificate_bound_tokens_need_the_same_certificate_at_userinfo() {
     assert_eq!(response.status(), Status::UNAUTHORIZED);
     let response = mtls.get(f.op.url("/userinfo")).send().await.unwrap();
     assert_eq!(response.status(), Status::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn access_tokens_are_refused_once_expired_even_before_they_are_pruned() {
+    // A token that expires the second it is issued: that second's prune already ran (at the
+    // authorization and the token request), so only the lookup's own expiry check refuses it.
+    for (lifetime, expected) in [(60, Status::OK), (0, Status::UNAUTHORIZED)] {
+        let mut config = OidcConfig::default()
+            .user(alice())
+            .auto_login("alice")
+            .clock(Arc::new(|| NOW))
+            .client(ClientConfig::client_secret_post("post", "post-secret").redirect_uri(REDIRECT));
+        config.token_lifetime_secs = lifetime;
+        let op = OidcProvider::start(config).await.unwrap();
+        let client = http(&op, None);
+        let query = [("client_id", "post"), ("redirect_uri", REDIRECT), ("response_type", "code"), ("scope", "openid")];
+        let response = client.get(op.url("/authorize")).query(&query).send().await.unwrap();
+        let location = response.headers()[header::LOCATION].to_str().unwrap().to_owned();
+        let code = query_params(&location)["code"].clone();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "post"),
+            ("client_secret", "post-secret"),
+        ];
+        let body: Value = client.post(op.url("/token")).form(&form).send().await.unwrap().json().await.unwrap();
+        let token = body["access_token"].as_str().unwrap();
+        let response = client.get(op.url("/userinfo")).bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), expected, "token lifetime {lifetime}");
+        let body: Value = response.json().await.unwrap();
+        if expected == Status::OK {
+            assert_eq!(body["sub"], "alice-id");
+        } else {
+            assert!(body["error_description"].as_str().unwrap().contains("not recognised"), "{body}");
+        }
+    }
 }
 
 #[tokio::test]

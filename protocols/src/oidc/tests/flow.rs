@@ -272,3 +272,44 @@ async fn rs512_and_ps256_id_tokens_verify() {
         assert_eq!(claim(&got, "sub"), Some(&ClaimValue::String("alice".into())), "{signing:?}");
     }
 }
+
+#[tokio::test]
+async fn sign_ins_reuse_the_pooled_connection_to_the_provider() {
+    use crate::agent::{CallbackMatch, Credentials, UserAgent};
+    use crate::federation::http::TrustedRoots;
+    use crate::idp::TestUser;
+    use crate::idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
+    use crate::keys::KeyStore;
+
+    const REDIRECT: &str = "https://contoso.b2clogin.com/contoso.onmicrosoft.com/oauth2/authresp";
+    let alice = TestUser { username: "alice".into(), password: "unused".into(), claims: serde_json::Map::new() };
+    let config = OidcConfig::default().user(alice).auto_login("alice").clock(std::sync::Arc::new(|| NOW));
+    let op = OidcProvider::start(config).await.unwrap();
+    let policy = super::profile_policy(
+        &[
+            ("METADATA", &op.discovery_url()),
+            ("client_id", CLIENT_ID),
+            ("token_endpoint_auth_method", "private_key_jwt"),
+        ],
+        &[("assertion_signing_key", "B2C_1A_Assertion")],
+        "",
+    );
+    let mut rig = Rig::new(policy);
+    let roots = TrustedRoots(vec![op.ca_pem().to_owned()]);
+    rig.extensions.insert(roots.clone());
+    let store = rig.extensions.get::<KeyStore>().unwrap();
+    let jwk = store.signing_key("B2C_1A_Assertion").unwrap().public_jwk().clone();
+    op.register(ClientConfig::private_key_jwt(CLIENT_ID, jwk).redirect_uri(REDIRECT)).unwrap();
+    let browser = UserAgent::new(&roots).unwrap();
+    let callback = CallbackMatch::Prefix(REDIRECT.to_owned());
+    for n in 1..=3 {
+        let (url, state) = rig.start(&[]).await;
+        let params = browser.authorize(&url, &callback, &Credentials::default()).await.unwrap();
+        let got = claims(rig.callback(params, &state).await);
+        assert_eq!(claim(&got, "sub"), Some(&ClaimValue::String("alice".into())));
+        // ief's pooled client (discovery, JWKS, every token request) and the browser: one
+        // connection each, kept alive.
+        assert_eq!(op.served().tls_handshakes(), 2, "after sign-in {n}");
+    }
+    assert_eq!(rig.handler.client_count(), 1);
+}

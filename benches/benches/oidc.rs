@@ -1,0 +1,429 @@
+//! OpenID Connect: whole sign-ins per second on one core against the embedded OpenID provider
+//! over loopback HTTPS, set against the RSA signing bound measured in the same run.
+//!
+//! One journey: executor start → the OpenIdConnect profile's redirect → the provider's
+//! /authorize (an auto-login user; its form_post page is read by ief's headless user agent, one
+//! request) → the callback → the token request, authenticated by a private_key_jwt client
+//! assertion (RS256) → id_token validation → (a variant calls userinfo too) → the JwtIssuer
+//! token (RS256).
+//!
+//! RSA signatures per journey: the client assertion (ief), the id_token (the provider), the
+//! issued token (ief) = 3. TLS adds none: connections are kept alive (the provider's handshake
+//! count is checked), and the provider's certificate is ECDSA anyway.
+//!
+//! "Per core": the provider, ief and the browser run on one current-thread tokio runtime on the
+//! bench thread, so one core does all of a journey's work. The interleaved measurement also
+//! reads that thread's CPU time, so a busy machine that takes the core away shows up as wall
+//! time above CPU time rather than as a slower journey.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use base64::Engine;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ief_benches::cpu::{self, per_call};
+use ief_engine::exec::{
+    Answer, Executor, Extensions, Outcome, PageKind, ProfileHandler, Progress, RequestContext, Session, Token,
+};
+use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
+use ief_protocols::agent::{CallbackMatch, Credentials, UserAgent};
+use ief_protocols::env::SystemEnv;
+use ief_protocols::federation::http::TrustedRoots;
+use ief_protocols::federation::{Callback, redirect_uri};
+use ief_protocols::idp::TestUser;
+use ief_protocols::idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
+use ief_protocols::idp::pki::rsa_private_key_pem;
+use ief_protocols::jwt_issuer::JwtIssuer;
+use ief_protocols::keys::KeyStore;
+use ief_protocols::oidc::OpenIdConnect;
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use serde_json::{Value, json};
+
+const CLIENT_ID: &str = "ief-private-key-jwt";
+const ASSERTION_KEY: &str = "B2C_1A_ExampleIdpAssertionSigningKey";
+const ISSUER_KEY: &str = "B2C_1A_TokenSigningKeyContainer";
+const APP_ID: &str = "6f1b9c4e-0d2a-4b7e-8c3f-5a9d2e1f0b7c";
+const TENANT_OBJECT_ID: &str = "8a3c0a6e-5f62-4b0e-9a57-2f0b3b1c4d21";
+const ALICE_SUB: &str = "alice-0001";
+
+/// RSA signatures in one journey: client assertion, id_token, issued token.
+const SIGNATURES_PER_JOURNEY: f64 = 3.0;
+
+/// The federation policy of `policies/federation` reduced to what a sign-in runs: a
+/// private_key_jwt profile (and the same with a userinfo call), then SendClaims.
+fn policy_xml(issuer: &str) -> String {
+    let common = format!(
+        r#"<Protocol Name="OpenIdConnect"/>
+    <Metadata>
+      <Item Key="METADATA">{issuer}/.well-known/openid-configuration</Item>
+      <Item Key="ProviderName">{issuer}</Item>
+      <Item Key="client_id">{CLIENT_ID}</Item>
+      <Item Key="token_endpoint_auth_method">private_key_jwt</Item>
+      <Item Key="token_signing_algorithm">RS256</Item>
+      <Item Key="response_types">code</Item>
+      <Item Key="response_mode">form_post</Item>
+      <Item Key="scope">openid profile email</Item>
+      <Item Key="HttpBinding">POST</Item>
+      <Item Key="UsePolicyInRedirectUri">false</Item>
+      USERINFO
+    </Metadata>
+    <CryptographicKeys><Key Id="assertion_signing_key" StorageReferenceId="{ASSERTION_KEY}"/></CryptographicKeys>
+    <OutputClaims>
+      <OutputClaim ClaimTypeReferenceId="issuerUserId" PartnerClaimType="sub"/>
+      <OutputClaim ClaimTypeReferenceId="email" PartnerClaimType="email"/>
+      <OutputClaim ClaimTypeReferenceId="displayName" PartnerClaimType="name"/>
+      <OutputClaim ClaimTypeReferenceId="identityProvider" PartnerClaimType="iss"/>
+      <OutputClaim ClaimTypeReferenceId="authenticationSource" DefaultValue="socialIdpAuthentication" AlwaysUseDefaultValue="true"/>
+    </OutputClaims>"#
+    );
+    let plain = common.replace("USERINFO", "");
+    let userinfo = common.replace("USERINFO", &format!(r#"<Item Key="ClaimsEndpoint">{issuer}/userinfo</Item>"#));
+    format!(
+        r#"<TrustFrameworkPolicy xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com" TenantObjectId="{TENANT_OBJECT_ID}" PolicyId="B2C_1A_Bench_Oidc" PublicPolicyUri="http://contoso.onmicrosoft.com/B2C_1A_Bench_Oidc">
+<BuildingBlocks><ClaimsSchema>
+  <ClaimType Id="issuerUserId"><DisplayName>Subject at the provider</DisplayName><DataType>string</DataType></ClaimType>
+  <ClaimType Id="email"><DisplayName>Email</DisplayName><DataType>string</DataType></ClaimType>
+  <ClaimType Id="displayName"><DisplayName>Display name</DisplayName><DataType>string</DataType></ClaimType>
+  <ClaimType Id="identityProvider"><DisplayName>Identity provider</DisplayName><DataType>string</DataType></ClaimType>
+  <ClaimType Id="authenticationSource"><DisplayName>Authentication source</DisplayName><DataType>string</DataType></ClaimType>
+</ClaimsSchema></BuildingBlocks>
+<ClaimsProviders><ClaimsProvider><Domain>idp.example</Domain><DisplayName>Example OpenID provider</DisplayName><TechnicalProfiles>
+  <TechnicalProfile Id="ExampleIdp-PrivateKeyJwt">
+    <DisplayName>Example OpenID provider (private_key_jwt)</DisplayName>
+    {plain}
+  </TechnicalProfile>
+  <TechnicalProfile Id="ExampleIdp-PrivateKeyJwt-Userinfo">
+    <DisplayName>Example OpenID provider (private_key_jwt, userinfo)</DisplayName>
+    {userinfo}
+  </TechnicalProfile>
+  <TechnicalProfile Id="JwtIssuer">
+    <DisplayName>JWT issuer</DisplayName>
+    <Protocol Name="None"/>
+    <OutputTokenFormat>JWT</OutputTokenFormat>
+    <CryptographicKeys><Key Id="issuer_secret" StorageReferenceId="{ISSUER_KEY}"/></CryptographicKeys>
+  </TechnicalProfile>
+</TechnicalProfiles></ClaimsProvider></ClaimsProviders>
+<UserJourneys>
+  <UserJourney Id="SignIn"><OrchestrationSteps>
+    <OrchestrationStep Order="1" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="IdpExchange" TechnicalProfileReferenceId="ExampleIdp-PrivateKeyJwt"/></ClaimsExchanges></OrchestrationStep>
+    <OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>
+  </OrchestrationSteps></UserJourney>
+  <UserJourney Id="SignInUserinfo"><OrchestrationSteps>
+    <OrchestrationStep Order="1" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="IdpExchange" TechnicalProfileReferenceId="ExampleIdp-PrivateKeyJwt-Userinfo"/></ClaimsExchanges></OrchestrationStep>
+    <OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>
+  </OrchestrationSteps></UserJourney>
+</UserJourneys>
+<RelyingParty><DefaultUserJourney ReferenceId="SignIn"/><TechnicalProfile Id="PolicyProfile"><DisplayName>PolicyProfile</DisplayName><Protocol Name="OpenIdConnect"/>
+  <OutputClaims>
+    <OutputClaim ClaimTypeReferenceId="issuerUserId" PartnerClaimType="sub"/>
+    <OutputClaim ClaimTypeReferenceId="displayName" PartnerClaimType="name"/>
+    <OutputClaim ClaimTypeReferenceId="email"/>
+    <OutputClaim ClaimTypeReferenceId="identityProvider" PartnerClaimType="idp"/>
+    <OutputClaim ClaimTypeReferenceId="authenticationSource"/>
+  </OutputClaims>
+  <SubjectNamingInfo ClaimType="sub"/>
+</TechnicalProfile></RelyingParty>
+</TrustFrameworkPolicy>"#
+    )
+}
+
+struct Fixture {
+    runtime: tokio::runtime::Runtime,
+    provider: OidcProvider,
+    policy: EffectivePolicy,
+    compiled: CompiledPolicy,
+    handlers: Vec<Box<dyn ProfileHandler>>,
+    extensions: Extensions,
+    browser: UserAgent,
+    callback: CallbackMatch,
+    credentials: Credentials,
+}
+
+fn context() -> RequestContext {
+    RequestContext {
+        client_id: APP_ID.to_owned(),
+        redirect_uri: "https://jwt.ms".to_owned(),
+        scope: "openid".to_owned(),
+        nonce: Some("defaultNonce".to_owned()),
+        culture: "en-US".to_owned(),
+        host_name: "contoso.b2clogin.com".to_owned(),
+        ..RequestContext::default()
+    }
+}
+
+fn fixture() -> Fixture {
+    // One thread runs the provider's server tasks, ief and the browser.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let mut keys = KeyStore::empty();
+    for name in [ASSERTION_KEY, ISSUER_KEY] {
+        keys.insert_pem(name, &rsa_private_key_pem().expect("an RSA 2048 key")).expect("a signing key");
+    }
+    let alice = TestUser {
+        username: "alice".into(),
+        password: "unused".into(),
+        claims: serde_json::from_value(json!({
+            "sub": ALICE_SUB, "email": "alice@example.com", "name": "Alice Smith",
+            "given_name": "Alice", "family_name": "Smith"
+        }))
+        .expect("claims"),
+    };
+    let config = OidcConfig::default().user(alice).auto_login("alice");
+    let provider = runtime.block_on(OidcProvider::start(config)).expect("the provider starts");
+
+    let xml = policy_xml(provider.issuer());
+    let set = PolicySet::from_sources([("bench-oidc.xml", xml.as_str())]);
+    let mut diags = Diagnostics::default();
+    let policy = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy");
+    let errors: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.display(&set.db).to_string()).collect();
+    assert!(errors.is_empty() && !set.diagnostics.has_errors(), "{errors:#?}");
+    let compiled = CompiledPolicy::compile(&policy.model);
+
+    let redirect = redirect_uri(&policy.model, &context(), Callback::OAuth2, false);
+    let jwk = keys.signing_key(ASSERTION_KEY).expect("the assertion key").public_jwk().clone();
+    provider.register(ClientConfig::private_key_jwt(CLIENT_ID, jwk).redirect_uri(&redirect)).expect("registered");
+
+    let roots = TrustedRoots(vec![provider.ca_pem().to_owned()]);
+    let browser = UserAgent::new(&roots).expect("a user agent");
+    let mut extensions = Extensions::default();
+    extensions.insert(keys);
+    extensions.insert(roots);
+    let handlers: Vec<Box<dyn ProfileHandler>> = vec![Box::new(OpenIdConnect::new()), Box::new(JwtIssuer)];
+    let credentials = Credentials { username: "alice".into(), password: "unused".into(), ..Credentials::default() };
+    Fixture {
+        runtime,
+        provider,
+        policy,
+        compiled,
+        handlers,
+        extensions,
+        browser,
+        callback: CallbackMatch::Prefix(redirect),
+        credentials,
+    }
+}
+
+/// One whole sign-in; `journey` picks the plain or the userinfo variant.
+async fn sign_in(f: &Fixture, journey: &str) -> (Token, Vec<(String, ief_transforms::ClaimValue)>) {
+    let executor = Executor::new(&f.policy.model, &f.compiled, &f.handlers, &SystemEnv, &f.extensions);
+    let mut s = executor.start(Some(journey), context(), Session::default()).expect("start");
+    let Ok(Progress::NeedsInput(page)) = executor.resume(&mut s, None).await else {
+        panic!("no redirect to the provider: {:?}", s.trace)
+    };
+    let PageKind::Redirect { url } = page.kind else { panic!("not a redirect: {page:?}") };
+    let params = f.browser.authorize(&url, &f.callback, &f.credentials).await.expect("the provider answers");
+    match executor.resume(&mut s, Some(Answer::Callback(params))).await.expect("the callback") {
+        Progress::Finished(Outcome::Token { token, claims }) => (token, claims),
+        other => {
+            panic!("no token: {other:?}\n{}", s.trace.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+        }
+    }
+}
+
+fn journey(f: &Fixture, name: &str) -> Token {
+    f.runtime.block_on(sign_in(f, name)).0
+}
+
+fn issuer_key(f: &Fixture) -> &ief_protocols::keys::SigningKey {
+    f.extensions.get::<KeyStore>().expect("keys").signing_key(ISSUER_KEY).expect("the issuer key")
+}
+
+/// Before timing: the provider's user reaches the issued token, the token's RS256 signature
+/// verifies, and journeys reuse their connections (no TLS handshake per journey).
+fn check(f: &Fixture) {
+    for name in ["SignIn", "SignInUserinfo"] {
+        let (token, claims) = f.runtime.block_on(sign_in(f, name));
+        let claim = |k: &str| claims.iter().find(|(n, _)| n == k).map(|(_, v)| v.to_string());
+        assert_eq!(claim("sub").as_deref(), Some(ALICE_SUB), "{claims:?}");
+        assert_eq!(claim("email").as_deref(), Some("alice@example.com"), "{claims:?}");
+        assert_eq!(claim("idp").as_deref(), Some(f.provider.issuer()), "{claims:?}");
+        let jwk = issuer_key(f).public_jwk();
+        let key = DecodingKey::from_rsa_components(jwk["n"].as_str().expect("n"), jwk["e"].as_str().expect("e"))
+            .expect("the issuer's public key");
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&[APP_ID]);
+        let decoded = jsonwebtoken::decode::<Value>(&token.encoded, &key, &validation).expect("the token verifies");
+        assert_eq!(decoded.header.alg, Algorithm::RS256);
+        assert_eq!(decoded.claims["sub"], ALICE_SUB);
+    }
+    let before = f.provider.served().tls_handshakes();
+    for _ in 0..20 {
+        black_box(journey(f, "SignIn"));
+        black_box(journey(f, "SignInUserinfo"));
+    }
+    let handshakes = f.provider.served().tls_handshakes() - before;
+    assert_eq!(handshakes, 0, "40 journeys made {handshakes} TLS handshakes: a client does not keep its connection");
+    eprintln!("connections: {before} TLS handshakes in all (ief's pooled client and the browser), none in 40 journeys");
+}
+
+/// A signature of an id_token-sized claims set, with the issuer's key, as ief and the provider
+/// sign (jsonwebtoken on aws-lc-rs); and the same signature with the key parsed once.
+struct Signing {
+    header: Header,
+    claims: Value,
+    /// The key as aws-lc-rs holds it after parsing: jsonwebtoken parses (and checks) the DER
+    /// and sets up RSA blinding again for every signature.
+    kept: aws_lc_rs::signature::RsaKeyPair,
+    rng: aws_lc_rs::rand::SystemRandom,
+    /// `header.payload` of the token jsonwebtoken makes.
+    signing_input: String,
+}
+
+impl Signing {
+    fn new(f: &Fixture) -> Signing {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(issuer_key(f).kid().to_owned());
+        let claims = json!({
+            "iss": f.provider.issuer(), "sub": ALICE_SUB, "aud": CLIENT_ID, "exp": 1_704_070_800,
+            "iat": 1_704_067_200, "auth_time": 1_704_067_200, "nonce": "Jf3w8QvHbq2yD0aXk5mN1pR7sT4uV6zC9eB2gL0oW8i",
+            "email": "alice@example.com", "name": "Alice Smith", "given_name": "Alice", "family_name": "Smith"
+        });
+        let pem = f.extensions.get::<KeyStore>().expect("keys").rsa_private_pem(ISSUER_KEY).expect("the PEM");
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD.decode(body).expect("PEM base64");
+        let kept = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&der).expect("a PKCS#8 RSA key");
+        let mut signing =
+            Signing { header, claims, kept, rng: aws_lc_rs::rand::SystemRandom::new(), signing_input: String::new() };
+        // PKCS#1 v1.5 is deterministic: the kept key must give jsonwebtoken's signature exactly.
+        let token = signing.sign(f);
+        let (input, signature) = token.rsplit_once('.').expect("a JWS");
+        signing.signing_input = input.to_owned();
+        assert_eq!(signing.sign_kept(), signature, "the kept key signs as jsonwebtoken does");
+        signing
+    }
+
+    fn sign(&self, f: &Fixture) -> String {
+        jsonwebtoken::encode(&self.header, &self.claims, issuer_key(f).encoding_key()).expect("signs")
+    }
+
+    /// The signature of the same signing input (JSON and base64 of header and claims excluded,
+    /// a few microseconds), base64url.
+    fn sign_kept(&self) -> String {
+        let mut signature = vec![0; self.kept.public_modulus_len()];
+        self.kept
+            .sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &self.rng, self.signing_input.as_bytes(), &mut signature)
+            .expect("signs");
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature)
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Journeys and signatures alternated in short rounds, so that load from other processes hits
+/// both alike; prints the median round, by wall time and by the thread's CPU time.
+fn interleaved(f: &Fixture, signing: &Signing) {
+    const ROUNDS: usize = 31;
+    let process_before = cpu::process();
+    let thread_before = cpu::thread();
+    let handshakes_before = f.provider.served().tls_handshakes();
+    let mut rounds = Vec::with_capacity(ROUNDS);
+    let mut kept = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let journey = per_call(20, || drop(black_box(journey(f, "SignIn"))));
+        let sign = per_call(60, || drop(black_box(signing.sign(f))));
+        kept.push(per_call(60, || drop(black_box(signing.sign_kept()))).0);
+        rounds.push((journey, sign));
+    }
+    let wall_j = median(rounds.iter().map(|r| r.0.0).collect());
+    let wall_s = median(rounds.iter().map(|r| r.1.0).collect());
+    let wall_ratio = median(rounds.iter().map(|r| SIGNATURES_PER_JOURNEY * r.1.0 / r.0.0).collect());
+    eprintln!(
+        "interleaved (median of {ROUNDS} rounds of 20 journeys and 60 signatures), wall time: journey {:.3} ms \
+         ({:.1}/s), RS256 signature {:.3} ms ({:.1}/s), bound = signatures/s / 3 = {:.1} journeys/s, \
+         journeys / bound = {:.3}",
+        wall_j * 1e3,
+        1.0 / wall_j,
+        wall_s * 1e3,
+        1.0 / wall_s,
+        1.0 / wall_s / SIGNATURES_PER_JOURNEY,
+        wall_ratio
+    );
+    let kept_ratio = median(rounds.iter().zip(&kept).map(|(r, k)| k / r.1.0).collect());
+    let kept = median(kept);
+    eprintln!(
+        "interleaved: RS256 with the key parsed once {:.3} ms ({:.1}/s), {:.0}% of jsonwebtoken's signature",
+        kept * 1e3,
+        1.0 / kept,
+        kept_ratio * 100.0
+    );
+    if rounds.iter().all(|r| r.0.1.is_some() && r.1.1.is_some()) {
+        let cpu_j = median(rounds.iter().filter_map(|r| r.0.1).collect());
+        let cpu_s = median(rounds.iter().filter_map(|r| r.1.1).collect());
+        let cpu_ratio = median(rounds.iter().filter_map(|r| Some(SIGNATURES_PER_JOURNEY * r.1.1? / r.0.1?)).collect());
+        eprintln!(
+            "interleaved, thread CPU time: journey {:.3} ms ({:.1} per CPU-second), RS256 signature {:.3} ms \
+             ({:.1} per CPU-second), bound {:.1} journeys per CPU-second, journeys / bound = {:.3}",
+            cpu_j * 1e3,
+            1.0 / cpu_j,
+            cpu_s * 1e3,
+            1.0 / cpu_s,
+            1.0 / cpu_s / SIGNATURES_PER_JOURNEY,
+            cpu_ratio
+        );
+    }
+    if let (Some(p0), Some(p1), Some(t0), Some(t1)) = (process_before, cpu::process(), thread_before, cpu::thread()) {
+        eprintln!(
+            "one core: the process used {:.2} s of CPU, the bench thread {:.2} s ({:.0}%)",
+            (p1 - p0).as_secs_f64(),
+            (t1 - t0).as_secs_f64(),
+            100.0 * (t1 - t0).as_secs_f64() / (p1 - p0).as_secs_f64()
+        );
+    }
+    assert_eq!(f.provider.served().tls_handshakes(), handshakes_before, "a timed journey opened a connection");
+}
+
+/// `IEF_BENCH_OIDC_COUNT=n`: after one journey (discovery, JWKS, connections), run `n` more
+/// between these two markers and exit, so a debugger can count RSA private-key operations per
+/// journey (BENCHMARKS.md has the gdb script).
+#[inline(never)]
+fn counted_journeys(f: &Fixture, n: u32) {
+    for _ in 0..n {
+        black_box(journey(f, "SignIn"));
+    }
+    counted_done(n);
+}
+
+#[inline(never)]
+fn counted_done(n: u32) {
+    eprintln!("{} journeys done", black_box(n));
+}
+
+fn benches(c: &mut Criterion) {
+    let f = fixture();
+    if let Some(n) = std::env::var("IEF_BENCH_OIDC_COUNT").ok().and_then(|n| n.parse().ok()) {
+        black_box(journey(&f, "SignIn"));
+        counted_journeys(&f, n);
+        std::process::exit(0);
+    }
+    check(&f);
+    let signing = Signing::new(&f);
+    // `cargo test --benches` runs each function once (no `--bench`): skip the long pass.
+    if std::env::args().any(|a| a == "--bench") {
+        interleaved(&f, &signing);
+    }
+
+    // Journeys first: the provider closes connections idle for 10 s (hyper's header read
+    // timeout, which also runs while a kept-alive connection waits), and a signing group in
+    // between would leave them idle that long.
+    let mut g = c.benchmark_group("oidc_journey");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("private_key_jwt", |b| b.iter(|| journey(&f, "SignIn")));
+    g.bench_function("private_key_jwt_userinfo", |b| b.iter(|| journey(&f, "SignInUserinfo")));
+    g.finish();
+    eprintln!("TLS handshakes at the provider after the journeys: {}", f.provider.served().tls_handshakes());
+
+    let mut g = c.benchmark_group("oidc_rsa");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("rs256_sign", |b| b.iter(|| signing.sign(&f)));
+    g.bench_function("rs256_sign_kept_key", |b| b.iter(|| signing.sign_kept()));
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5))
+}
+
+criterion_group! { name = oidc; config = config(); targets = benches }
+criterion_main!(oidc);
