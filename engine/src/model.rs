@@ -64,14 +64,19 @@ pub struct ClaimType {
     pub user_input_type: Option<Text>,
     pub restriction: Option<Restriction>,
     pub predicate_validation: Option<Text>,
-    /// A profile fills it with a bearer credential (`{oauth2:access_token}`,
-    /// `{oauth2:refresh_token}`), so traces and reports never show its value.
+    /// A profile fills it with a provider's token (`{oauth2:access_token}` and its siblings),
+    /// directly or through DefaultPartnerClaimTypes, so traces and reports never show its value.
     pub holds_credential: bool,
     pub span: Span,
 }
 
-/// Partner claim types whose values are bearer credentials.
-const CREDENTIAL_PARTNER_TYPES: [&str; 2] = ["{oauth2:access_token}", "{oauth2:refresh_token}"];
+/// Partner claim types whose values are a provider's tokens.
+const CREDENTIAL_PARTNER_TYPES: [&str; 4] =
+    ["{oauth2:access_token}", "{oauth2:refresh_token}", "{oauth2:id_token}", "{oauth1:access_token}"];
+
+fn is_credential_partner(partner: &str) -> bool {
+    CREDENTIAL_PARTNER_TYPES.iter().any(|t| partner.trim().eq_ignore_ascii_case(t))
+}
 
 #[derive(Debug, Clone)]
 pub struct Restriction {
@@ -502,15 +507,16 @@ impl Policy {
             .technical_profiles
             .iter()
             .flat_map(|tp| &tp.output_claims)
-            .filter(|c| {
-                c.partner_claim_type
-                    .as_ref()
-                    .is_some_and(|p| CREDENTIAL_PARTNER_TYPES.iter().any(|t| p.value.eq_ignore_ascii_case(t)))
-            })
+            .filter(|c| c.partner_claim_type.as_ref().is_some_and(|p| is_credential_partner(&p.value)))
             .filter_map(|c| self.claim_id(&c.claim.value))
             .collect();
         for id in credentials {
             self.claim_types[id.index()].holds_credential = true;
+        }
+        for claim in &mut self.claim_types {
+            if claim.default_partner_claim_types.iter().any(|(_, p)| is_credential_partner(p)) {
+                claim.holds_credential = true;
+            }
         }
     }
 }

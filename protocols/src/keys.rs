@@ -446,6 +446,24 @@ fn signing_key(path: &Path, pem: &str) -> Result<SigningKey, KeyError> {
     Ok(SigningKey { encoding, kid, public_jwk })
 }
 
+/// The DER of the first certificate in `pem`.
+pub fn certificate_der(pem: &str) -> Result<Vec<u8>, String> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).map(|c| c.to_vec()).map_err(|e| e.to_string())
+}
+
+/// base64url SHA-1 of a certificate's DER: the JOSE `x5t` header.
+pub fn x5t(der: &[u8]) -> String {
+    use sha1::Digest;
+    URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(der))
+}
+
+/// base64url SHA-256 of a certificate's DER: RFC 8705's `x5t#S256`.
+pub fn x5t_s256(der: &[u8]) -> String {
+    use sha2::Digest;
+    URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(der))
+}
+
 fn check_name(name: &str) -> Result<(), KeyError> {
     let ok = !name.is_empty()
         && !name.starts_with('.')

@@ -485,6 +485,8 @@ fn bearer_credentials_are_redacted_like_passwords() {
 <BuildingBlocks><ClaimsSchema>
   <ClaimType Id="idpAccessToken"><DataType>string</DataType></ClaimType>
   <ClaimType Id="idpRefreshToken"><DataType>string</DataType></ClaimType>
+  <ClaimType Id="idpIdToken"><DataType>string</DataType>
+    <DefaultPartnerClaimTypes><Protocol Name="OAuth2" PartnerClaimType="{oauth2:id_token}"/></DefaultPartnerClaimTypes></ClaimType>
   <ClaimType Id="email"><DataType>string</DataType></ClaimType>
 </ClaimsSchema></BuildingBlocks>
 <ClaimsProviders><ClaimsProvider><DisplayName>P</DisplayName><TechnicalProfiles>
@@ -501,5 +503,6 @@ fn bearer_credentials_are_redacted_like_passwords() {
     let value = ClaimValue::String("EAAB-live-token".to_owned());
     assert_eq!(ief_engine::exec::redact(&policy, "idpAccessToken", &value), "[redacted]");
     assert_eq!(ief_engine::exec::redact(&policy, "idpRefreshToken", &value), "[redacted]");
+    assert_eq!(ief_engine::exec::redact(&policy, "idpIdToken", &value), "[redacted]", "by DefaultPartnerClaimTypes");
     assert_eq!(ief_engine::exec::redact(&policy, "email", &value), "EAAB-live-token");
 }

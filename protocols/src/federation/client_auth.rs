@@ -7,7 +7,6 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ief_engine::exec::{ProfileError, ProfileRequest};
 use ief_transforms::TransformEnv;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use sha1::{Digest, Sha1};
 
 use super::http::TlsIdentity;
 use super::{error, key_error, key_store, required_storage_id, secret_text};
@@ -217,7 +216,7 @@ fn assertion_key(request: &ProfileRequest<'_>) -> Result<AssertionKey, ProfileEr
     let x5t = match header {
         KeyIdHeader::X5t => {
             let (certs, _) = keys.identity_pem(storage).map_err(|e| key_error("assertion_signing_key", &e))?;
-            Some(certificate_thumbprint(certs).ok_or_else(|| {
+            Some(crate::keys::certificate_der(certs).ok().map(|der| crate::keys::x5t(&der)).ok_or_else(|| {
                 error(
                     "InvalidKey",
                     format!("the assertion_signing_key '{storage}' has no certificate for an x5t header"),
@@ -232,14 +231,6 @@ fn assertion_key(request: &ProfileRequest<'_>) -> Result<AssertionKey, ProfileEr
         kid: (header == KeyIdHeader::Thumbprint).then(|| signing.kid().to_owned()),
         x5t,
     })
-}
-
-/// base64url SHA-1 of the first certificate's DER (`x5t`).
-fn certificate_thumbprint(pem: &str) -> Option<String> {
-    let der = rustls_pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
-        .ok()
-        .map(|c: rustls_pki_types::CertificateDer<'static>| c.to_vec())?;
-    Some(URL_SAFE_NO_PAD.encode(Sha1::digest(der)))
 }
 
 impl AssertionKey {

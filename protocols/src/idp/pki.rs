@@ -7,13 +7,10 @@
 
 use std::fmt;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PkiError {
@@ -27,17 +24,11 @@ pub enum PkiError {
     Pem(String),
 }
 
-/// base64url (no padding) SHA-256 of a certificate's DER: RFC 8705's `x5t#S256`.
-pub fn x5t_s256(der: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(der))
-}
+pub use crate::keys::x5t_s256;
 
 /// The DER of the first certificate in `pem`.
 pub fn certificate_der(pem: &str) -> Result<Vec<u8>, PkiError> {
-    use rustls_pki_types::pem::PemObject;
-    rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
-        .map(|c| c.to_vec())
-        .map_err(|e| PkiError::Pem(e.to_string()))
+    crate::keys::certificate_der(pem).map_err(PkiError::Pem)
 }
 
 /// A certificate with its private key, both PEM. Debug shows the thumbprint only.

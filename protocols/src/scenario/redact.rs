@@ -3,18 +3,11 @@
 //! siblings), and values that change from run to run: loopback ports and the thumbprints of
 //! keys and certificates generated for the run.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ief_engine::model::Policy;
 use ief_transforms::{ClaimValue, ClaimsBag};
-use sha1::Digest;
 
 use super::RunReport;
 use crate::keys::KeyStore;
-
-/// Partner claim types whose values are credentials, lower case.
-const TOKEN_PARTNER_TYPES: [&str; 4] =
-    ["{oauth2:access_token}", "{oauth2:refresh_token}", "{oauth2:id_token}", "{oauth1:access_token}"];
 
 /// What replaces a credential.
 pub(super) const REDACTED: &str = "[redacted]";
@@ -48,34 +41,13 @@ pub(super) fn loopback_ports(text: &str) -> String {
     }
 }
 
-/// Claim types an output claim fills from a provider's token (`PartnerClaimType=
-/// "{oauth2:access_token}"`), or whose DefaultPartnerClaimTypes name one.
-fn token_claim_types(policy: &Policy) -> Vec<&str> {
-    let is_token = |partner: &str| TOKEN_PARTNER_TYPES.contains(&partner.trim().to_ascii_lowercase().as_str());
-    let mut names: Vec<&str> = policy
-        .technical_profiles
-        .iter()
-        .flat_map(|tp| &tp.output_claims)
-        .filter(|c| c.partner_claim_type.as_ref().is_some_and(|p| is_token(p.as_str())))
-        .map(|c| c.claim.as_str())
-        .chain(
-            policy
-                .claim_types
-                .iter()
-                .filter(|c| c.default_partner_claim_types.iter().any(|(_, p)| is_token(p)))
-                .map(|c| c.id.as_str()),
-        )
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    names
-}
-
-/// The values of token-carrying claims in the sign-in's claims bag.
+/// The values of token-carrying claims (`ClaimType::holds_credential`) in the sign-in's claims bag.
 pub(super) fn token_values(policy: &Policy, bag: &ClaimsBag) -> Vec<String> {
-    let mut values: Vec<String> = token_claim_types(policy)
-        .into_iter()
-        .filter_map(|name| bag.get(policy.claim_id(name)?))
+    let mut values: Vec<String> = policy
+        .claim_types
+        .iter()
+        .filter(|c| c.holds_credential)
+        .filter_map(|c| bag.get(policy.claim_id(c.id.as_str())?))
         .flat_map(|value| match value {
             ClaimValue::StringCollection(items) => items.clone(),
             other => vec![other.to_string()],
@@ -96,10 +68,10 @@ pub(super) fn key_thumbprints<'a>(keys: &KeyStore, names: impl IntoIterator<Item
             out.push(key.kid().to_owned());
         }
         if let Ok((certificate, _)) = keys.identity_pem(name)
-            && let Ok(der) = crate::idp::pki::certificate_der(certificate)
+            && let Ok(der) = crate::keys::certificate_der(certificate)
         {
-            out.push(crate::idp::pki::x5t_s256(&der));
-            out.push(URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&der)));
+            out.push(crate::keys::x5t_s256(&der));
+            out.push(crate::keys::x5t(&der));
         }
     }
     out
@@ -162,6 +134,10 @@ impl Redactions {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use sha1::Digest;
+
     use super::*;
 
     #[test]
@@ -208,7 +184,9 @@ mod tests {
                <ClaimType Id="email"><DataType>string</DataType></ClaimType></ClaimsSchema>"#,
             xml,
         );
-        assert_eq!(token_claim_types(&policy), vec!["accessToken"]);
+        let credentials: Vec<&str> =
+            policy.claim_types.iter().filter(|c| c.holds_credential).map(|c| c.id.as_str()).collect();
+        assert_eq!(credentials, vec!["accessToken"]);
         let mut bag = ClaimsBag::with_capacity(policy.claim_types.len());
         let id = |name: &str| policy.claim_id(name).expect("claim");
         bag.set(id("accessToken"), ClaimValue::String("gho_0123456789abcdef".into()));
