@@ -3,9 +3,6 @@
 //! `jti`s already used). Each provider decides which method a client must use and how a refusal
 //! is answered; what is verified, and the words of every refusal, are the same for all.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -14,6 +11,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::time_text;
+use crate::federation::seen_once::SeenOnce;
 
 /// Why the `Authorization: Basic` credentials cannot be read.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -308,42 +306,14 @@ pub(super) fn verify_assertion(
     }
     let jti = text("jti").filter(|j| !j.is_empty()).ok_or(AssertionError::NoJti)?;
     // Kept while the assertion could still be accepted: after that, its exp refuses it.
-    if !ledger.first_use(client_id, jti, exp + skew, now) {
+    if !ledger.first_use((client_id.to_owned(), jti.to_owned()), exp + skew, now) {
         return Err(AssertionError::Replayed);
     }
     Ok(claims)
 }
 
 /// The `(client_id, jti)` of accepted client assertions, each until its assertion expires.
-#[derive(Default)]
-pub(super) struct JtiLedger {
-    seen: Mutex<Seen>,
-}
-
-#[derive(Default)]
-struct Seen {
-    until: HashMap<(String, String), i64>,
-    /// The clock second of the last prune: pruning on every assertion made each sign-in slower
-    /// than the last.
-    pruned_at: Option<i64>,
-}
-
-impl JtiLedger {
-    /// Records the jti; false when it was recorded before and has not expired.
-    pub(super) fn first_use(&self, client_id: &str, jti: &str, until: i64, now: i64) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.pruned_at != Some(now) {
-            seen.pruned_at = Some(now);
-            seen.until.retain(|_, until| *until > now);
-        }
-        let key = (client_id.to_owned(), jti.to_owned());
-        if seen.until.get(&key).is_some_and(|u| *u > now) {
-            return false;
-        }
-        seen.until.insert(key, until);
-        true
-    }
-}
+pub(super) type JtiLedger = SeenOnce<(String, String)>;
 
 #[cfg(test)]
 mod tests {
@@ -476,15 +446,6 @@ mod tests {
         let message = verify_assertion(&good, &registered, &ledger).unwrap_err().to_string();
         assert!(message.contains("signed with RS256, but client 'c' registered RS512"), "{message}");
         assert_eq!(unverified_issuer(&good).as_deref(), Some("c"));
-    }
-
-    #[test]
-    fn the_ledger_forgets_expired_jtis() {
-        let ledger = JtiLedger::default();
-        assert!(ledger.first_use("c", "j", NOW + 10, NOW));
-        assert!(!ledger.first_use("c", "j", NOW + 10, NOW + 9));
-        assert!(ledger.first_use("other", "j", NOW + 10, NOW));
-        assert!(ledger.first_use("c", "j", NOW + 20, NOW + 10));
     }
 
     #[test]

@@ -18,8 +18,6 @@ pub mod verify;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use base64::Engine;
@@ -38,6 +36,7 @@ use serde_json::{Map, Value};
 use crate::directory::login::is_password_grant;
 use crate::federation::client_auth::ClientAuth;
 use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause};
+use crate::federation::seen_once::SeenOnce;
 use crate::federation::{self, Callback};
 use config::Config;
 use provider::{Discovery, FetchError, ProviderCache, read_limited};
@@ -69,7 +68,9 @@ const RESERVED_PARAMETERS: [&str; 8] = [
 pub struct OpenIdConnect {
     clients: ClientPool,
     providers: ProviderCache,
-    consumed: ConsumedStates,
+    /// States whose callback was handled, until their request expires: a callback presented
+    /// twice (a page shown again, a replayed response) is refused.
+    consumed: SeenOnce<String>,
 }
 
 impl std::fmt::Debug for OpenIdConnect {
@@ -94,7 +95,7 @@ impl OpenIdConnect {
         OpenIdConnect {
             clients: ClientPool::new(timeout),
             providers: ProviderCache::new(),
-            consumed: ConsumedStates::default(),
+            consumed: SeenOnce::default(),
         }
     }
 
@@ -288,7 +289,7 @@ impl OpenIdConnect {
                 "the callback came {age} s after the authorization request, which expires after {REQUEST_LIFETIME_SECS} s"
             )));
         }
-        if !self.consumed.consume(&pending.state, pending.issued_at + REQUEST_LIFETIME_SECS, now) {
+        if !self.consumed.first_use(pending.state.clone(), pending.issued_at + REQUEST_LIFETIME_SECS, now) {
             return Err(Error::Callback(
                 "the authorization response for this request was already used (replayed callback)".to_owned(),
             ));
@@ -596,36 +597,6 @@ fn random_token(env: &dyn ief_transforms::TransformEnv) -> String {
     let mut bytes = [0u8; 32];
     env.fill_random(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// States whose callback was handled, until their request expires: a callback presented twice
-/// (a page shown again, a replayed response) is refused.
-#[derive(Debug, Default)]
-struct ConsumedStates {
-    seen: Mutex<HashMap<String, i64>>,
-}
-
-/// Bounds memory; past it the entries closest to expiry go first.
-const MAX_CONSUMED_STATES: usize = 100_000;
-
-impl ConsumedStates {
-    /// False when `state` was consumed before.
-    fn consume(&self, state: &str, expires_at: i64, now: i64) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.contains_key(state) {
-            return false;
-        }
-        if seen.len() >= MAX_CONSUMED_STATES {
-            seen.retain(|_, expiry| *expiry > now);
-        }
-        if seen.len() >= MAX_CONSUMED_STATES
-            && let Some(oldest) = seen.iter().min_by_key(|(_, e)| **e).map(|(k, _)| k.clone())
-        {
-            seen.remove(&oldest);
-        }
-        seen.insert(state.to_owned(), expires_at);
-        true
-    }
 }
 
 /// Why a sign-in with the provider failed.
