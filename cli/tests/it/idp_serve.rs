@@ -135,24 +135,12 @@ fn idp_serve_serves_discovery_and_its_generated_clients_work() {
         assert_eq!(doc["token_endpoint_auth_methods_supported"].as_array().map(Vec::len), Some(5));
 
         // Sign alice in through the form, then redeem the code with the written certificate.
-        let redirect = "https://contoso.b2clogin.com/contoso.onmicrosoft.com/oauth2/authresp";
-        let form = [
-            ("client_id", "ief-tls-client-auth"),
-            ("redirect_uri", redirect),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("username", "alice"),
-            ("password", "Passw0rd!"),
-        ];
-        let response = plain.post(format!("{issuer}/authorize")).form(&form).send().await.expect("authorize");
-        assert_eq!(response.status(), reqwest::StatusCode::FOUND);
-        let location = response.headers()["location"].to_str().expect("location").to_owned();
-        let code = location.split(['?', '&']).find_map(|p| p.strip_prefix("code=")).expect("code").to_owned();
+        let code = sign_in(&plain, &format!("{issuer}/authorize"), "ief-tls-client-auth", ("scope", "openid")).await;
         let mtls = https(&ca, Some(&out.0.join("ief-tls-client-auth.pem")));
         let form = [
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
-            ("redirect_uri", redirect),
+            ("redirect_uri", REDIRECT),
             ("client_id", "ief-tls-client-auth"),
         ];
         let response = mtls.post(format!("{issuer}/token")).form(&form).send().await.expect("token");
@@ -171,6 +159,27 @@ fn idp_serve_serves_discovery_and_its_generated_clients_work() {
             .expect("JSON");
         assert_eq!(info["email"], "alice@example.com");
     });
+}
+
+/// B2C's callback URI, registered for the default clients.
+const REDIRECT: &str = "https://contoso.b2clogin.com/contoso.onmicrosoft.com/oauth2/authresp";
+
+/// Posts alice's login form for `client_id` and returns the code of the redirect to B2C.
+async fn sign_in(client: &reqwest::Client, authorize: &str, client_id: &str, extra: (&str, &str)) -> String {
+    let form = [
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        extra,
+        ("username", "alice"),
+        ("password", "Passw0rd!"),
+    ];
+    let response = client.post(authorize).form(&form).send().await.expect("authorize");
+    assert_eq!(response.status(), reqwest::StatusCode::FOUND);
+    let location = response.headers()["location"].to_str().expect("location").to_owned();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    let callback = reqwest::Url::parse(&location).expect("a URL");
+    callback.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).expect("a code")
 }
 
 fn secret_file(out: &Path, name: &str) -> String {
@@ -231,25 +240,11 @@ fn idp_serve_runs_the_oauth1_and_oauth2_providers_with_working_credentials() {
 
         // OAuth2: alice signs in through the form, the code is redeemed with the written secret,
         // and the token reads the nested user document.
-        let redirect = "https://contoso.b2clogin.com/contoso.onmicrosoft.com/oauth2/authresp";
-        let form = [
-            ("client_id", "ief-oauth2-client"),
-            ("redirect_uri", redirect),
-            ("response_type", "code"),
-            ("state", "st"),
-            ("username", "alice"),
-            ("password", "Passw0rd!"),
-        ];
-        let response = http.post(format!("{oauth2}/oauth2/authorize")).form(&form).send().await.expect("authorize");
-        assert_eq!(response.status(), reqwest::StatusCode::FOUND);
-        let location = response.headers()["location"].to_str().expect("location").to_owned();
-        let callback = reqwest::Url::parse(&location).expect("a URL");
-        assert!(location.starts_with(redirect), "{location}");
-        let code = callback.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).expect("a code");
+        let code = sign_in(&http, &format!("{oauth2}/oauth2/authorize"), "ief-oauth2-client", ("state", "st")).await;
         let form = [
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
-            ("redirect_uri", redirect),
+            ("redirect_uri", REDIRECT),
             ("client_id", "ief-oauth2-client"),
             ("client_secret", client_secret.as_str()),
         ];
