@@ -3,6 +3,7 @@
 //! SQLite), so this measures the engine; the issuer is a stub (claims map only) or the real
 //! `JwtIssuer` with an RSA 2048 key (RS256). Also measures the heap a paused sign-in holds.
 
+use ief_benches::stub::StubIssuer;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::hint::black_box;
@@ -152,24 +153,6 @@ impl ProfileHandler for StubLoyalty {
                 ("number".to_owned(), ClaimValue::String("LN-0042".to_owned())),
                 ("tier".to_owned(), ClaimValue::String("gold".to_owned())),
             ])
-        })
-    }
-}
-
-/// An issuer that only builds the claims map: no header, no signature.
-struct StubIssuer;
-impl ProfileHandler for StubIssuer {
-    fn name(&self) -> &'static str {
-        "StubIssuer"
-    }
-    fn handles(&self, _: &TechnicalProfile, invocation: Invocation) -> bool {
-        invocation == Invocation::Issuer
-    }
-    fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
-        Box::pin(async move {
-            let claims: serde_json::Map<String, Value> =
-                r.token_claims.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
-            ProfileResult::Token(Token { encoded: String::new(), header: Value::Null, claims: Value::Object(claims) })
         })
     }
 }

@@ -3,6 +3,7 @@
 //! Twitter-like provider: request token, the redirect followed, access token, the signed
 //! claims call, and the executor around it. The issuer is a stub so no RSA signature is timed.
 
+use ief_benches::stub::StubIssuer;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,17 +11,14 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ief_benches::cpu;
 use ief_engine::exec::{
-    Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, PageKind, ProfileHandler, ProfileRequest,
-    ProfileResult, Progress, RequestContext, Session, Token,
+    Answer, Executor, Extensions, Outcome, PageKind, ProfileHandler, Progress, RequestContext, Session,
 };
-use ief_engine::model::TechnicalProfile;
 use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
 use ief_protocols::env::SystemEnv;
 use ief_protocols::idp::TestUser;
 use ief_protocols::idp::oauth1::{OAuth1Config, OAuth1Provider};
 use ief_protocols::keys::KeyStore;
 use ief_protocols::oauth1::{Credentials, OAuth1, SignInput, Signer};
-use serde_json::Value;
 
 const CONSUMER_KEY: &str = "bench-consumer";
 const CONSUMER_SECRET: &str = "bench-consumer-secret";
@@ -68,24 +66,6 @@ fn signing(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-/// An issuer that only builds the claims map.
-struct StubIssuer;
-impl ProfileHandler for StubIssuer {
-    fn name(&self) -> &'static str {
-        "StubIssuer"
-    }
-    fn handles(&self, _: &TechnicalProfile, invocation: Invocation) -> bool {
-        invocation == Invocation::Issuer
-    }
-    fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
-        Box::pin(async move {
-            let claims: serde_json::Map<String, Value> =
-                r.token_claims.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
-            ProfileResult::Token(Token { encoded: String::new(), header: Value::Null, claims: Value::Object(claims) })
-        })
-    }
 }
 
 /// The B2C documentation's X/Twitter profile with its host swapped, then SendClaims.

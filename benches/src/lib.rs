@@ -2,6 +2,7 @@
 //! any length, and CPU-time readings ([`cpu`]).
 
 pub mod cpu;
+pub mod stub;
 
 use std::fmt::Write as _;
 
