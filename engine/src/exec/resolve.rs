@@ -86,8 +86,3 @@ fn lcid(culture: &str) -> u32 {
         _ => 1033,
     }
 }
-
-/// Whether a DefaultValue holds a resolver at all.
-pub(crate) fn has_resolver(text: &str) -> bool {
-    text.find('{').is_some_and(|i| text[i..].contains(':') && text[i..].contains('}'))
-}
