@@ -7,3 +7,4 @@ mod oauth1_embedded;
 mod oauth1_support;
 mod oidc_embedded;
 mod oidc_journeys;
+mod plan_path;
