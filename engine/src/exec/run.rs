@@ -278,7 +278,7 @@ impl<'p> Executor<'p> {
             };
             s.trace.push(TraceEvent::Answered { answer: describe_answer(&answer, self.policy) });
             // A wrong answer leaves the page waiting for a right one.
-            match self.answer(s, pending.clone(), answer).await {
+            match self.answer(s, &pending, answer).await {
                 Ok(Some(progress)) => return Ok(progress),
                 Ok(None) => self.advance(s)?,
                 Err(e) => {
@@ -296,8 +296,11 @@ impl<'p> Executor<'p> {
         })
     }
 
-    async fn answer(&self, s: &mut SignIn, pending: Pending, answer: Answer) -> Result<Option<Progress>, ExecError> {
-        let (journey, order) = self.position(s);
+    async fn answer(&self, s: &mut SignIn, pending: &Pending, answer: Answer) -> Result<Option<Progress>, ExecError> {
+        let bad = |s: &SignIn, message: String| {
+            let (journey, order) = self.position(s);
+            ExecError::BadAnswer { journey, order, message }
+        };
         let plan = self.plan(s.position)?;
         match (pending, answer) {
             (_, Answer::Cancel) => {
@@ -306,11 +309,8 @@ impl<'p> Executor<'p> {
             (Pending::Selection { choices, page }, Answer::Choose(id)) => {
                 let PageKind::Selection { options, .. } = &page.kind else { return Ok(None) };
                 let Some(i) = options.iter().position(|o| *o == id) else {
-                    return Err(ExecError::BadAnswer {
-                        journey,
-                        order,
-                        message: format!("there is no button '{id}'; the page offers: {}", options.join(", ")),
-                    });
+                    let message = format!("there is no button '{id}'; the page offers: {}", options.join(", "));
+                    return Err(bad(s, message));
                 };
                 s.chosen = choices.get(i).cloned();
                 Ok(None)
@@ -351,23 +351,20 @@ impl<'p> Executor<'p> {
                         let names: Vec<&str> = links.iter().map(|l| l.exchange.as_str()).collect();
                         format!("the page of '{id}' has no link '{target}' (links: {})", names.join(", "))
                     };
-                    return Err(ExecError::BadAnswer { journey, order, message });
+                    return Err(bad(s, message));
                 }
-                self.run_page_answer(s, plan, s.position.node(), answer, page.profile_state).await
+                self.run_page_answer(s, plan, s.position.node(), answer, page.profile_state.as_deref()).await
             }
             (Pending::Selection { page, .. }, other) => {
                 let options = match &page.kind {
                     PageKind::Selection { options, .. } => options.join(", "),
                     _ => String::new(),
                 };
-                Err(ExecError::BadAnswer {
-                    journey,
-                    order,
-                    message: format!(
-                        "a selection page needs a choice of {options}, not {}",
-                        describe_answer(&other, self.policy)
-                    ),
-                })
+                let message = format!(
+                    "a selection page needs a choice of {options}, not {}",
+                    describe_answer(&other, self.policy)
+                );
+                Err(bad(s, message))
             }
         }
     }
@@ -379,14 +376,14 @@ impl<'p> Executor<'p> {
         plan: &'p JourneyPlan,
         node: NodeIndex,
         answer: Answer,
-        profile_state: Option<Box<serde_json::Value>>,
+        profile_state: Option<&serde_json::Value>,
     ) -> Result<Option<Progress>, ExecError> {
         let profile = match &plan.graph[node] {
             PlanNode::Exchange { profile, .. } | PlanNode::Profile { profile, .. } => profile,
             other => return Err(ExecError::Policy(format!("no page waits at {other:?}"))),
         };
         let p = profile.index.ok_or_else(|| not_defined(profile))?;
-        let answer = Some((&answer, profile_state.as_deref()));
+        let answer = Some((&answer, profile_state));
         match self.run_profile(s, p, Invocation::Step, answer, Some((plan, node))).await? {
             StepResult::Done => Ok(None),
             StepResult::Page(page) => {
@@ -768,7 +765,7 @@ impl<'p> Executor<'p> {
                 None => Stages::Plan { profile: pp, at: 0 },
             };
             let mut applied = Vec::new();
-            let mut inputs = Vec::new();
+            let mut shown_inputs = Vec::new();
             let mut before = None;
             let mut page_node = None;
             // A submitted page runs its validation profiles before anything is kept.
@@ -786,7 +783,7 @@ impl<'p> Executor<'p> {
                     Stage::Profile => {
                         self.at_node(s, at, node, false);
                         page_node = node;
-                        inputs = pp
+                        let inputs: Vec<InputClaim> = pp
                             .input_claims
                             .iter()
                             .map(|c| InputClaim {
@@ -796,12 +793,14 @@ impl<'p> Executor<'p> {
                                 required: c.required,
                             })
                             .collect();
+                        // As the trace shows them, so the request can own the inputs.
+                        shown_inputs = self.shown(pp, &inputs);
                         let services = Services { env: self.env, extensions: self.extensions };
                         let request = ProfileRequest {
                             policy: self.policy,
                             profile: tp,
                             invocation,
-                            inputs: inputs.clone(),
+                            inputs,
                             bag: &s.bag,
                             answer,
                             profile_state,
@@ -820,7 +819,7 @@ impl<'p> Executor<'p> {
                                     profile: tp.id.value.clone(),
                                     protocol: handler.name().to_owned(),
                                     invocation,
-                                    inputs: self.shown(pp, &inputs),
+                                    inputs: shown_inputs,
                                     outputs: Vec::new(),
                                     transformations: applied,
                                     error: Some(e.user_message.clone()),
@@ -895,7 +894,7 @@ impl<'p> Executor<'p> {
                 profile: tp.id.value.clone(),
                 protocol: handler.name().to_owned(),
                 invocation,
-                inputs: self.shown(pp, &inputs),
+                inputs: shown_inputs,
                 // What this profile and its transformations changed.
                 outputs: s
                     .bag
