@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use ief_protocols::scenario::{RunOptions, parse, run_file};
+use ief_scenario::{RunOptions, parse, run_file};
 use serde_json::Value;
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
