@@ -15,7 +15,9 @@ use petgraph::visit::EdgeRef;
 
 use crate::model::{Journey, JourneyKind, Policy, PreconditionType, StepType};
 use profile::Indices;
-pub use profile::{ClaimPlan, DefaultValue, Enabled, ProfilePlan, Ref, RelyingPartyPlan, Sso, ValidationRef};
+pub use profile::{
+    ClaimPlan, DefaultValue, Enabled, Part, ProfilePlan, Ref, RelyingPartyPlan, Sso, Template, ValidationRef,
+};
 
 /// The compiled form of an effective policy: every transformation compiled once, every
 /// technical profile resolved, every journey and sub journey planned.

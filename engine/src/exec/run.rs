@@ -13,7 +13,7 @@ use super::handler::{
     Answer, Extensions, InputClaim, Invocation, Page, PageKind, ProfileError, ProfileHandler, ProfileRequest,
     ProfileResult, RequestContext, Services, Token,
 };
-use super::resolve::resolve;
+use super::resolve::fill;
 use super::trace::{TraceEvent, is_secret, redacted};
 use crate::model::{Policy, StepType, TechnicalProfile};
 use crate::plan::{
@@ -668,7 +668,7 @@ impl<'p> Executor<'p> {
     fn with_default(&self, s: &SignIn, c: &ClaimPlan, current: Option<ClaimValue>) -> Option<ClaimValue> {
         let default = || match c.default.as_ref()? {
             DefaultValue::Value(v) => Some(v.clone()),
-            DefaultValue::Resolved(text) => c.typed(&resolve(text, self.policy, &s.bag, &s.context, self.env)),
+            DefaultValue::Resolved(text) => c.typed(&fill(text, self.policy, &s.bag, &s.context, self.env)),
         };
         if c.always_use_default
             && let Some(d) = default()

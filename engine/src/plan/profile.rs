@@ -48,7 +48,59 @@ pub enum DefaultValue {
     /// Typed at compile time.
     Value(ClaimValue),
     /// Holds claim resolvers, filled per sign-in.
-    Resolved(String),
+    Resolved(Template),
+}
+
+/// A text with claim resolvers (`Hello {Claim:givenName}, {Culture:LanguageName}`), split once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    pub parts: Vec<Part>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Part {
+    Text(String),
+    /// `{Claim:Id}`: the claim's value, empty when it has none.
+    Claim(Option<ClaimId>),
+    /// Any other `{Group:Name}`; the group lower-cased, as resolvers match it.
+    Resolver {
+        group: String,
+        name: String,
+    },
+}
+
+impl Template {
+    /// Splits `text` as B2C reads it: `{Group:Name}` is a resolver, a brace without a colon
+    /// (`{0}` in a format string) is text, and so is everything after an unclosed brace.
+    pub fn parse(policy: &Policy, text: &str) -> Template {
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            let Some(close) = rest[open..].find('}') else { break };
+            literal.push_str(&rest[..open]);
+            match rest[open + 1..open + close].split_once(':') {
+                Some((group, name)) => {
+                    if !literal.is_empty() {
+                        parts.push(Part::Text(std::mem::take(&mut literal)));
+                    }
+                    let group = group.to_ascii_lowercase();
+                    parts.push(if group == "claim" {
+                        Part::Claim(policy.claim_id(name))
+                    } else {
+                        Part::Resolver { group, name: name.to_owned() }
+                    });
+                }
+                None => literal.push_str(&rest[open..=open + close]),
+            }
+            rest = &rest[open + close + 1..];
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            parts.push(Part::Text(literal));
+        }
+        Template { parts }
+    }
 }
 
 impl ClaimPlan {
@@ -67,7 +119,7 @@ impl ClaimPlan {
         };
         plan.default = c.default_value.as_ref().and_then(|d| {
             if c.always_use_default_value && resolvers && has_resolver(&d.value) {
-                id.map(|_| DefaultValue::Resolved(d.value.clone()))
+                id.map(|_| DefaultValue::Resolved(Template::parse(policy, &d.value)))
             } else {
                 plan.typed(&d.value).map(DefaultValue::Value)
             }
