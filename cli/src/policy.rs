@@ -46,7 +46,7 @@ pub(crate) fn validate(input: &PolicyInput, format: Format) -> Result<ExitCode, 
         Format::Json => println!("{}", report::json(diags, &loaded.set.db)),
         Format::Text => {
             eprint!("{}", report::text(diags, &loaded.set.db));
-            eprintln!("{} file(s) checked: {}", loaded.set.files.len(), report::summary(diags));
+            eprintln!("{} file(s) checked: {}", loaded.set.inputs, report::summary(diags));
         }
     }
     let failed = diags.iter().any(Diagnostic::is_error) || loaded.set.files.is_empty();
