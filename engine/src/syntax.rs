@@ -219,7 +219,11 @@ impl<'t> Parser<'t> {
                     let resolved = match r.resolve_char_ref() {
                         Ok(Some(c)) => Some(c.to_string()),
                         Ok(None) => predefined_entity(&r).map(str::to_owned),
-                        Err(_) => None,
+                        Err(e) => {
+                            let message = format!("{e} ('&{};')", &*r);
+                            self.diags.push(Diagnostic::new(Code::XmlSyntax, self.span(start, end), message));
+                            continue;
+                        }
                     };
                     match resolved {
                         Some(s) if s.chars().any(forbidden) => {
@@ -638,6 +642,9 @@ mod tests {
                 ("&#65534;", "a character reference to U+FFFE, a character XML 1.0 forbids"),
             ]
         );
+        let (_, diags) = parse(FileId(0), "<a>&#0;&#xD800;</a>");
+        assert_eq!(diags.len(), 2);
+        assert!(diags.iter().all(|d| d.message.starts_with("invalid character reference '&#")), "{diags:?}");
         let many = format!("<a>{}</a>", "\u{1}.".repeat(50));
         let (_, diags) = parse(FileId(0), &many);
         assert_eq!(diags.len(), MAX_CHARACTER_DIAGNOSTICS + 1);

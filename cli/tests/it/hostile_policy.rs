@@ -1,0 +1,472 @@
+//! The robustness probe (`shared/reports/robustness-probe-2026-12.md`), sections 1 (XML attacks),
+//! 4 (secrets in output), 5 (claims transformations) and 7 (fuzzing inputs), kept as tests.
+//! Every input is generated here; every run has a time and address-space bound and must end
+//! with exit 0, 1 or 2 and no panic.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::workspace;
+
+/// Generous for a debug build on a busy two-core machine; the probe's defects took 10 s to hang.
+const TIME_LIMIT: Duration = Duration::from_secs(20);
+/// Address space of one run (KiB): no probe input may need more than 1 GiB.
+const MEMORY_LIMIT_KIB: u32 = 1024 * 1024;
+
+/// A scratch folder, removed when dropped.
+pub(crate) struct Scratch(PathBuf);
+
+impl Scratch {
+    pub(crate) fn new(tag: &str) -> Scratch {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("ief-hostile-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch folder");
+        Scratch(dir)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub(crate) fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.0.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("folder");
+        }
+        std::fs::write(&path, bytes).expect("write");
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+/// `ief ARGS` in `dir` under the memory limit, killed at the time limit. Asserts the bounds and
+/// an orderly end: exit 0, 1 or 2, no panic, no signal.
+pub(crate) fn ief_in(dir: &Path, args: &[&str]) -> Run {
+    let started = Instant::now();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {MEMORY_LIMIT_KIB} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_ief"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ief starts");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).ok();
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > TIME_LIMIT {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("ief {args:?} took more than {TIME_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.join().expect("stdout read"),
+        stderr: stderr.join().expect("stderr read"),
+    };
+    let tail = |s: &str| s.chars().rev().take(2000).collect::<Vec<_>>().into_iter().rev().collect::<String>();
+    assert!(
+        matches!(run.code, 0..=2) && !run.stderr.contains("panicked"),
+        "ief {args:?} ended with {:?} (signal {:?}):\n{}",
+        status.code(),
+        status.signal(),
+        tail(&run.stderr)
+    );
+    run
+}
+
+const NS: &str = r#"xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com""#;
+
+/// A policy file with this PolicyId around `body`.
+fn policy(id: &str, body: &str) -> String {
+    format!(
+        r#"<TrustFrameworkPolicy {NS} PolicyId="{id}" PublicPolicyUri="http://contoso.onmicrosoft.com/{id}">{body}</TrustFrameworkPolicy>"#
+    )
+}
+
+fn based_on(base: &str) -> String {
+    format!("<BasePolicy><TenantId>contoso.onmicrosoft.com</TenantId><PolicyId>{base}</PolicyId></BasePolicy>")
+}
+
+/// A policy that validates on its own (BuildingBlocks only).
+fn valid_policy() -> String {
+    std::fs::read_to_string(workspace().join("policies/transforms/claims.xml")).expect("claims.xml")
+}
+
+fn starter_pack(pack: &str) -> PathBuf {
+    let dir = workspace().join("../shared/policies/starterpack").join(pack);
+    assert!(dir.is_dir(), "these tests need ../shared/policies beside the repository");
+    dir
+}
+
+fn json_diagnostics(run: &Run) -> Vec<serde_json::Value> {
+    serde_json::from_str::<Vec<serde_json::Value>>(&run.stdout).expect("JSON diagnostics")
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. XML attacks
+
+#[test]
+fn dtds_are_refused_without_expanding_or_fetching_anything() {
+    let tmp = Scratch::new("dtd");
+    let canary = tmp.write("canary.txt", "CANARY-7f3a");
+    // Nothing may connect here: ief must not fetch the parameter entity.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let port = listener.local_addr().expect("address").port();
+    let laughs: String =
+        (1..10).map(|i| format!(r#"<!ENTITY l{i} "{}">"#, format!("&l{};", i - 1).repeat(10))).collect();
+    let cases = [
+        ("laughs.xml", format!(r#"<!DOCTYPE x [<!ENTITY l0 "lol">{laughs}]>{}"#, policy("B2C_1A_x", "&l9;"))),
+        (
+            "xxe.xml",
+            format!(
+                r#"<!DOCTYPE x [<!ENTITY xxe SYSTEM "file://{}">]>{}"#,
+                canary.display(),
+                policy("B2C_1A_x", "<BuildingBlocks>&xxe;</BuildingBlocks>")
+            ),
+        ),
+        ("external.xml", format!(r#"<!DOCTYPE x SYSTEM "file://{}">{}"#, canary.display(), policy("B2C_1A_x", ""))),
+        (
+            "parameter.xml",
+            format!(
+                r#"<!DOCTYPE x [<!ENTITY % p SYSTEM "http://127.0.0.1:{port}/p.dtd"> %p;]>{}"#,
+                policy("B2C_1A_x", "")
+            ),
+        ),
+    ];
+    for (name, text) in cases {
+        let file = tmp.write(&format!("in/{name}"), text);
+        let file = file.to_str().expect("path");
+        for args in [vec!["validate", file], vec!["merge", file]] {
+            let run = ief_in(tmp.path(), &args);
+            assert_eq!(run.code, 1, "{name} {args:?}: {}", run.stderr);
+            assert!(run.stderr.contains("IEF004") && run.stderr.contains("a DOCTYPE declaration is not allowed"));
+            assert!(run.stderr.contains("ief never expands entities"), "{}", run.stderr);
+            assert!(!run.stdout.contains("CANARY") && !run.stderr.contains("CANARY"), "{name}: the canary leaked");
+        }
+        std::fs::remove_file(file).expect("remove");
+    }
+    assert!(listener.accept().is_err(), "ief connected to the parameter entity's URL");
+}
+
+#[test]
+fn an_entity_without_a_dtd_is_unknown() {
+    let tmp = Scratch::new("entity");
+    tmp.write("e.xml", policy("B2C_1A_x", "<BuildingBlocks>&xxe;</BuildingBlocks>"));
+    let run = ief_in(tmp.path(), &["validate", "e.xml"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("IEF003") && run.stderr.contains("unknown entity reference '&xxe;'"), "{}", run.stderr);
+}
+
+/// D1: 100,000 nested elements (700 KB, under the size limit) overflowed the stack.
+#[test]
+fn deep_nesting_is_refused_where_it_passes_the_limit() {
+    let tmp = Scratch::new("deep");
+    for n in [30_000, 100_000] {
+        let open = "<a>".repeat(n);
+        let text = format!(
+            "{}{open}{}</TrustFrameworkPolicy>",
+            policy("B2C_1A_d", "").replace("</TrustFrameworkPolicy>", ""),
+            "</a>".repeat(n)
+        );
+        tmp.write("d.xml", &text);
+        let column = text.find("<a>").expect("nesting") + 3 * 31 + 2;
+        for args in [&["validate", "d.xml"][..], &["validate", "d.xml", "--format", "json"], &["merge", "d.xml"]] {
+            let run = ief_in(tmp.path(), args);
+            assert_eq!(run.code, 1, "{args:?}");
+            let all = format!("{}{}", run.stdout, run.stderr);
+            assert!(all.contains("elements are nested more than 32 levels deep"), "{all}");
+            if args.contains(&"json") {
+                let d = &json_diagnostics(&run)[0];
+                assert_eq!(
+                    (d["code"].as_str(), d["line"].as_u64(), d["column"].as_u64()),
+                    (Some("IEF003"), Some(1), Some(column as u64))
+                );
+            } else {
+                assert!(all.contains(&format!("d.xml:1:{column}")), "{all}");
+            }
+        }
+    }
+}
+
+/// D2: 200,000 unclosed elements on one line reached miette with a column past 65,535.
+#[test]
+fn unclosed_elements_on_one_line_end_in_a_clear_error() {
+    let tmp = Scratch::new("unclosed");
+    tmp.write("u.xml", "<a>".repeat(200_000));
+    let run = ief_in(tmp.path(), &["validate", "u.xml"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("IEF003") && run.stderr.contains("u.xml:1:98"), "{}", run.stderr);
+}
+
+#[test]
+fn the_size_limit_is_exact_and_checked_before_parsing() {
+    let tmp = Scratch::new("size");
+    let valid = valid_policy();
+    let padded = |total: usize| {
+        let pad = total - valid.len() - "<!---->".len();
+        format!("{valid}<!--{}-->", " ".repeat(pad))
+    };
+    tmp.write("exact/p.xml", padded(1_048_576));
+    let run = ief_in(tmp.path(), &["validate", "exact"]);
+    assert_eq!(run.code, 0, "exactly 1,024 KB is accepted: {}", run.stderr);
+    tmp.write("over/p.xml", padded(1_048_577));
+    let run = ief_in(tmp.path(), &["validate", "over"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("the file is 1,048,577 bytes; B2C accepts at most 1,048,576 bytes (1,024 KB)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("1 file(s) checked: 1 error"), "{}", run.stderr);
+    tmp.write("huge/p.xml", padded(50 * 1024 * 1024));
+    let run = ief_in(tmp.path(), &["validate", "huge"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("IEF002") && run.stderr.contains("52,428,800 bytes"), "{}", run.stderr);
+}
+
+#[test]
+fn a_million_character_attribute_is_reported_in_a_window() {
+    let tmp = Scratch::new("attr");
+    let value = "v".repeat(1_000_000);
+    tmp.write("a.xml", policy("B2C_1A_a", &format!(r#"<BuildingBlocks Huge="{value}"/>"#)));
+    let run = ief_in(tmp.path(), &["validate", "a.xml"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("IEF104"), "{}", run.stderr);
+    assert!(run.stderr.len() < 8_000, "the line is shown around the span, not whole: {} bytes", run.stderr.len());
+}
+
+/// D3: text rendering repeated and rescanned the file per diagnostic (80,000 attributes on one
+/// line ran out of memory; 90,000 on their own lines took over a minute).
+#[test]
+fn many_diagnostics_render_in_linear_time_capped_per_file() {
+    let tmp = Scratch::new("many");
+    for (n, separator) in [(80_000, " "), (90_000, "\n")] {
+        let attrs: Vec<String> = (0..n).map(|i| format!(r#"a{i}="v""#)).collect();
+        tmp.write("m.xml", policy("B2C_1A_m", &format!("<BuildingBlocks {}/>", attrs.join(separator))));
+        let text = ief_in(tmp.path(), &["validate", "m.xml"]);
+        assert_eq!(text.code, 1);
+        assert_eq!(text.stderr.matches("IEF104").count(), 100, "100 rendered");
+        assert!(
+            text.stderr.contains(&format!("... and {} more in m.xml", n - 100)),
+            "{}",
+            &text.stderr[text.stderr.len() - 300..]
+        );
+        assert!(text.stderr.contains(&format!("1 file(s) checked: {n} errors")));
+        let json = ief_in(tmp.path(), &["validate", "m.xml", "--format", "json"]);
+        assert_eq!(json.code, 1);
+        assert_eq!(json_diagnostics(&json).len(), n, "JSON lists every diagnostic");
+    }
+}
+
+#[test]
+fn a_wide_tree_of_sixteen_thousand_claim_types_loads() {
+    let tmp = Scratch::new("wide");
+    let claims: String =
+        (0..16_000).map(|i| format!(r#"<ClaimType Id="c{i}"><DataType>string</DataType></ClaimType>"#)).collect();
+    tmp.write(
+        "w.xml",
+        policy("B2C_1A_w", &format!("<BuildingBlocks><ClaimsSchema>{claims}</ClaimsSchema></BuildingBlocks>")),
+    );
+    let run = ief_in(tmp.path(), &["validate", "w.xml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("1 file(s) checked: 0 errors"));
+}
+
+#[test]
+fn malformed_markup_is_a_positioned_syntax_error() {
+    let tmp = Scratch::new("markup");
+    let cases = [
+        ("dup.xml", r#"<TrustFrameworkPolicy PolicyId="a" PolicyId="b"/>"#, "duplicated attribute", "dup.xml:1:1"),
+        ("zero.xml", "<a>&#0;</a>", "0x0 character is not permitted in XML ('&#0;')", "zero.xml:1:4"),
+        ("big.xml", "<a>\n&#x110000;</a>", "is not a valid codepoint ('&#x110000;')", "big.xml:2:1"),
+        ("surrogate.xml", "<a>&#xD800;</a>", "is not a valid codepoint ('&#xD800;')", "surrogate.xml:1:4"),
+    ];
+    for (name, text, message, position) in cases {
+        tmp.write(name, text);
+        let run = ief_in(tmp.path(), &["validate", name]);
+        assert_eq!(run.code, 1, "{name}");
+        assert!(run.stderr.contains("IEF003") && run.stderr.contains(message), "{name}: {}", run.stderr);
+        assert!(run.stderr.contains(position), "{name}: {}", run.stderr);
+    }
+    let run = ief_in(tmp.path(), &["validate", "/dev/null"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("IEF003") && run.stderr.contains("the file has no root element"), "{}", run.stderr);
+}
+
+#[test]
+fn encodings_decode_or_fail_with_ief001() {
+    let tmp = Scratch::new("enc");
+    let valid = valid_policy().replacen(r#"encoding="utf-8""#, r#"encoding="utf-16""#, 1);
+    let utf16 = |le: bool| -> Vec<u8> {
+        valid.encode_utf16().flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() }).collect()
+    };
+    let with_bom = |bom: &[u8], body: Vec<u8>| [bom.to_vec(), body].concat();
+    for (name, bytes) in
+        [("le.xml", with_bom(&[0xFF, 0xFE], utf16(true))), ("be.xml", with_bom(&[0xFE, 0xFF], utf16(false)))]
+    {
+        tmp.write(name, bytes);
+        let run = ief_in(tmp.path(), &["validate", name]);
+        assert_eq!(run.code, 0, "{name} is decoded: {}", run.stderr);
+    }
+    let ascii = policy("B2C_1A_x", "");
+    for (name, le) in [("le-no-bom.xml", true), ("be-no-bom.xml", false)] {
+        let bytes: Vec<u8> =
+            ascii.encode_utf16().flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() }).collect();
+        tmp.write(name, bytes);
+        let run = ief_in(tmp.path(), &["validate", name]);
+        assert_eq!(run.code, 1);
+        assert!(run.stderr.contains("IEF003"), "{name}: {}", run.stderr);
+    }
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        ("latin1.xml", b"<a>caf\xE9</a>".to_vec(), "the file is not valid UTF-8"),
+        ("odd.xml", with_bom(&[0xFF, 0xFE], b"<\0a\0/".to_vec()), "the file is not valid UTF-16"),
+        ("surrogate.xml", with_bom(&[0xFF, 0xFE], vec![b'<', 0, 0x00, 0xD8, b'>', 0]), "the file is not valid UTF-16"),
+    ];
+    for (name, bytes, message) in cases {
+        tmp.write(name, bytes);
+        let run = ief_in(tmp.path(), &["validate", name]);
+        assert_eq!(run.code, 1);
+        assert!(run.stderr.contains("IEF001") && run.stderr.contains(message), "{name}: {}", run.stderr);
+    }
+}
+
+/// D13: B2C's parser refuses characters XML 1.0 forbids; ief accepted them.
+#[test]
+fn characters_xml_forbids_are_reported_with_their_position() {
+    let tmp = Scratch::new("chars");
+    let pack = starter_pack("LocalAccounts");
+    for entry in std::fs::read_dir(&pack).expect("starter pack") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, tmp.path().join(path.file_name().expect("name"))).expect("copy");
+    }
+    let base = tmp.path().join("TrustFrameworkBase.xml");
+    let text = std::fs::read_to_string(&base).expect("base");
+    let at = text.find("<DisplayName>").expect("a DisplayName") + "<DisplayName>".len();
+    std::fs::write(&base, format!("{}\u{0}\u{1}{}", &text[..at], &text[at..])).expect("write");
+    let line = text[..at].lines().count();
+    let column = text[..at].rsplit('\n').next().expect("line").chars().count() + 1;
+    let run = ief_in(tmp.path(), &["validate", "."]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("2 characters XML 1.0 forbids, the first U+0000"), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("TrustFrameworkBase.xml:{line}:{column}")), "{}", run.stderr);
+    // In a name and in an attribute value.
+    tmp.write("n/name.xml", "<Trust\u{0}Framework/>");
+    tmp.write("n/value.xml", "<a b='x\u{0}'/>");
+    for (name, column) in [("n/name.xml", 7), ("n/value.xml", 8)] {
+        let run = ief_in(tmp.path(), &["validate", name, "--format", "json"]);
+        assert_eq!(run.code, 1);
+        let d = &json_diagnostics(&run)[0];
+        assert_eq!((d["code"].as_str(), d["column"].as_u64()), (Some("IEF003"), Some(column)), "{name}: {d}");
+        assert_eq!(d["message"], "U+0000 is a character XML 1.0 forbids");
+    }
+}
+
+#[test]
+fn inheritance_cycles_and_long_chains_are_reported() {
+    let tmp = Scratch::new("chain");
+    for (id, base) in [("B2C_1A_A", "B2C_1A_C"), ("B2C_1A_B", "B2C_1A_A"), ("B2C_1A_C", "B2C_1A_B")] {
+        tmp.write(&format!("cycle/{id}.xml"), policy(id, &based_on(base)));
+    }
+    tmp.write("self/s.xml", policy("B2C_1A_S", &based_on("B2C_1A_S")));
+    // No relying party: every file is another's base, and the cycle is still found.
+    for (dir, cycle) in [("cycle", "B2C_1A_A -> B2C_1A_C -> B2C_1A_B -> B2C_1A_A"), ("self", "B2C_1A_S -> B2C_1A_S")] {
+        let run = ief_in(tmp.path(), &["validate", dir]);
+        assert_eq!(run.code, 1);
+        assert!(run.stderr.contains("IEF202") && run.stderr.contains(cycle), "{}", run.stderr);
+        assert_eq!(ief_in(tmp.path(), &["merge", dir]).code, 1);
+    }
+    for files in [10, 11] {
+        let dir = format!("chain{files}");
+        tmp.write(&format!("{dir}/f0.xml"), valid_policy().replace("B2C_1A_TransformExamples", "B2C_1A_F0"));
+        for i in 1..files {
+            tmp.write(
+                &format!("{dir}/f{i}.xml"),
+                policy(&format!("B2C_1A_F{i}"), &based_on(&format!("B2C_1A_F{}", i - 1))),
+            );
+        }
+        let run = ief_in(tmp.path(), &["validate", &dir]);
+        if files == 10 {
+            assert_eq!(run.code, 0, "ten files are accepted: {}", run.stderr);
+        } else {
+            assert_eq!(run.code, 1);
+            assert!(run.stderr.contains("IEF203") && run.stderr.contains("more than 10 files"), "{}", run.stderr);
+        }
+    }
+}
+
+#[test]
+fn five_thousand_chained_files_load_in_bounded_time() {
+    let tmp = Scratch::new("thousands");
+    tmp.write("p/f0.xml", policy("B2C_1A_F0", ""));
+    for i in 1..5_000 {
+        tmp.write(&format!("p/f{i}.xml"), policy(&format!("B2C_1A_F{i}"), &based_on(&format!("B2C_1A_F{}", i - 1))));
+    }
+    let run = ief_in(tmp.path(), &["validate", "p", "--format", "json"]);
+    assert_eq!(run.code, 1);
+    let diags = json_diagnostics(&run);
+    assert!(diags.iter().any(|d| d["code"] == "IEF203"), "chains past 10 files are reported");
+}
+
+#[test]
+fn symlinked_folders_load_each_file_once() {
+    for (link, target) in [("loop", "."), ("sub/parent", "..")] {
+        let tmp = Scratch::new("links");
+        tmp.write("p/sub/claims.xml", valid_policy());
+        std::os::unix::fs::symlink(target, tmp.path().join("p").join(link)).expect("symlink");
+        let run = ief_in(tmp.path(), &["validate", "p"]);
+        assert_eq!(run.code, 0, "{link} -> {target}: one file, no duplicate PolicyId: {}", run.stderr);
+        assert!(run.stderr.contains("1 file(s) checked: 0 errors"), "{}", run.stderr);
+    }
+}
+
+/// Minified policies are one line; diagnostics past column 65,535 panicked in miette (D2).
+#[test]
+fn single_line_policies_render_errors_at_any_column() {
+    let tmp = Scratch::new("oneline");
+    let base = std::fs::read_to_string(starter_pack("LocalAccounts").join("TrustFrameworkBase.xml")).expect("base");
+    let base = base.trim_start_matches('\u{feff}');
+    let minified: String = base.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+    let near_end = minified.replace("</TrustFrameworkPolicy>", "<Bogus/></TrustFrameworkPolicy>");
+    let far = policy("B2C_1A_l", &format!("<!--{}--><Bogus/>", "x".repeat(70_000)));
+    for (name, text) in [("min.xml", near_end), ("far.xml", far)] {
+        tmp.write(name, &text);
+        let column = text[..text.find("<Bogus/>").expect("bogus")].chars().count() + 2;
+        let run = ief_in(tmp.path(), &["validate", name]);
+        assert_eq!(run.code, 1);
+        assert!(run.stderr.contains(&format!("{name}:1:{column}")) && run.stderr.contains("IEF101"), "{}", run.stderr);
+        assert!(run.stderr.contains("<Bogus/>"), "the window shows the element");
+        assert!(run.stderr.len() < 4_000, "{} bytes", run.stderr.len());
+    }
+}
