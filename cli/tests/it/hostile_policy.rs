@@ -470,3 +470,352 @@ fn single_line_policies_render_errors_at_any_column() {
         assert!(run.stderr.len() < 4_000, "{} bytes", run.stderr.len());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 5. Claims transformations
+
+/// One ClaimsTransformation: inputs and outputs as (claim, slot), parameters as (id, type, value).
+fn ct(
+    id: &str,
+    method: &str,
+    inputs: &[(&str, &str)],
+    params: &[(&str, &str, &str)],
+    outputs: &[(&str, &str)],
+) -> String {
+    let list =
+        |tag: &str, items: String| if items.is_empty() { String::new() } else { format!("<{tag}>{items}</{tag}>") };
+    let claims = |items: &[(&str, &str)], tag: &str| -> String {
+        items
+            .iter()
+            .map(|(c, s)| format!(r#"<{tag} ClaimTypeReferenceId="{c}" TransformationClaimType="{s}"/>"#))
+            .collect()
+    };
+    let params: String =
+        params.iter().map(|(n, t, v)| format!(r#"<InputParameter Id="{n}" DataType="{t}" Value="{v}"/>"#)).collect();
+    format!(
+        r#"<ClaimsTransformation Id="{id}" TransformationMethod="{method}">{}{}{}</ClaimsTransformation>"#,
+        list("InputClaims", claims(inputs, "InputClaim")),
+        list("InputParameters", params),
+        list("OutputClaims", claims(outputs, "OutputClaim"))
+    )
+}
+
+/// A BuildingBlocks-only policy with the claim types the transformations below use.
+fn transforms_policy(transformations: &[String]) -> String {
+    let types = [
+        ("s", "string"),
+        ("o", "string"),
+        ("b", "boolean"),
+        ("n", "int"),
+        ("l", "long"),
+        ("d1", "dateTime"),
+        ("d2", "dateTime"),
+        ("c", "stringCollection"),
+    ];
+    let schema: String =
+        types.iter().map(|(id, t)| format!(r#"<ClaimType Id="{id}"><DataType>{t}</DataType></ClaimType>"#)).collect();
+    policy(
+        "B2C_1A_t",
+        &format!(
+            "<BuildingBlocks><ClaimsSchema>{schema}</ClaimsSchema><ClaimsTransformations>{}</ClaimsTransformations></BuildingBlocks>",
+            transformations.concat()
+        ),
+    )
+}
+
+fn regex_match(pattern: &str) -> String {
+    ct(
+        "Regex",
+        "SetClaimsIfRegexMatch",
+        &[("s", "claimToMatch")],
+        &[("matchTo", "string", pattern), ("outputClaimIfMatched", "string", "y")],
+        &[("o", "outputClaim"), ("b", "regexCompareResultClaim")],
+    )
+}
+
+#[test]
+fn bad_transformation_parameters_are_refused_at_validate() {
+    let tmp = Scratch::new("params");
+    let format = |f: &str| {
+        ct("T", "FormatStringClaim", &[("s", "inputClaim")], &[("stringFormat", "string", f)], &[("o", "outputClaim")])
+    };
+    let random = |p: (&str, &str, &str)| {
+        ct("T", "CreateRandomString", &[], &[("randomGeneratorType", "string", "INTEGER"), p], &[("o", "outputClaim")])
+    };
+    let cases = [
+        (
+            regex_match(r"^(?=.*\d)(a+)+$"),
+            "IEF704",
+            "look-around, including look-ahead and look-behind, is not supported",
+        ),
+        (regex_match(r"(\w{1000}){1000}"), "IEF704", "Compiled regex exceeds size limit of 10485760 bytes"),
+        (format("{999}"), "IEF704", "format item {999} has no argument"),
+        (format("{99999999999999999999}"), "IEF704", "format item index or width is too large at position 0"),
+        (format("{0,2000000000}"), "IEF704", "format item index or width is too large at position 0"),
+        (format("x{0y}}{{"), "IEF704", "malformed format item at position 1"),
+        (random(("stringFormat", "string", "{999}")), "IEF704", "format item {999} has no argument"),
+        (random(("maximumNumber", "int", "-2147483648")), "IEF704", "must not be negative, found -2147483648"),
+        (
+            ct(
+                "T",
+                "StringReplace",
+                &[("s", "inputClaim")],
+                &[("oldValue", "string", ""), ("newValue", "string", "x")],
+                &[("o", "outputClaim")],
+            ),
+            "IEF704",
+            "'oldValue' of ClaimsTransformation \"T\": must not be empty",
+        ),
+        (
+            ct("T", "StringSplit", &[("s", "inputClaim")], &[("delimiter", "string", "")], &[("c", "outputClaim")]),
+            "IEF704",
+            "'delimiter' of ClaimsTransformation \"T\": must not be empty",
+        ),
+        (
+            ct(
+                "T",
+                "StringSubstring",
+                &[("s", "inputClaim")],
+                &[("startIndex", "int", "-1"), ("length", "int", "1")],
+                &[("o", "outputClaim")],
+            ),
+            "IEF704",
+            "must not be negative, found -1",
+        ),
+        (
+            ct("T", "GenerateJson", &[("s", "a.4294967295")], &[], &[("o", "outputClaim")]),
+            "IEF702",
+            "skips to array index 4294967295",
+        ),
+    ];
+    for (transformation, code, message) in cases {
+        tmp.write("p.xml", transforms_policy(&[transformation]));
+        let run = ief_in(tmp.path(), &["validate", "p.xml", "--format", "json"]);
+        assert_eq!(run.code, 1, "{message}");
+        let diags = json_diagnostics(&run);
+        assert!(
+            diags.iter().any(|d| d["code"] == code && d["message"].as_str().is_some_and(|m| m.contains(message))),
+            "{code} {message}: {diags:?}"
+        );
+    }
+}
+
+/// `ief transform run` of one transformation of `policy` on `input` (JSON), clock pinned.
+fn transform(tmp: &Scratch, id: &str, input: &str) -> Run {
+    ief_in(tmp.path(), &["transform", "run", "p.xml", "--id", id, "--input", input, "--now", "2024-05-01T12:00:00Z"])
+}
+
+fn transform_output(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", run.stdout, run.stderr))
+}
+
+#[test]
+fn transformations_on_hostile_values_end_in_a_result_or_their_error() {
+    let tmp = Scratch::new("transform");
+    let json_get = |id: &str, method: &str, out: &str| {
+        ct(id, method, &[("s", "inputJson")], &[("claimToExtract", "string", "v")], &[(out, "extractedClaim")])
+    };
+    let compare = |id: &str, span: &str| {
+        ct(
+            id,
+            "DateTimeComparison",
+            &[("d1", "firstDateTime"), ("d2", "secondDateTime")],
+            &[("operator", "string", "later than"), ("timeSpanInSeconds", "int", span)],
+            &[("b", "result")],
+        )
+    };
+    tmp.write(
+        "p.xml",
+        transforms_policy(&[
+            regex_match("^(a+)+$"),
+            ct(
+                "Sub",
+                "StringSubstring",
+                &[("s", "inputClaim")],
+                &[("startIndex", "int", "2147483647"), ("length", "int", "1")],
+                &[("o", "outputClaim")],
+            ),
+            ct(
+                "Inc",
+                "AdjustNumber",
+                &[("n", "inputClaim")],
+                &[("Operator", "string", "INCREMENT")],
+                &[("n", "outputClaim")],
+            ),
+            ct(
+                "Dec",
+                "AdjustNumber",
+                &[("n", "inputClaim")],
+                &[("Operator", "string", "DECREMENT")],
+                &[("n", "outputClaim")],
+            ),
+            json_get("Num", "GetNumericClaimFromJson", "l"),
+            json_get("Get", "GetClaimFromJson", "o"),
+            compare("Later", "2147483647"),
+            compare("Earlier", "-2147483648"),
+            ct("Xml", "XmlStringToJsonString", &[("s", "xml")], &[], &[("o", "json")]),
+        ]),
+    );
+    // A catastrophic pattern for a backtracking engine: linear here.
+    let run = transform(&tmp, "Regex", &format!(r#"{{"s":"{}!"}}"#, "a".repeat(100_000)));
+    assert_eq!((run.code, transform_output(&run)["output_claims"]["b"].as_bool()), (0, Some(false)));
+    let json_claim = |text: &str| serde_json::json!({ "s": text }).to_string();
+    let nested = |n: usize| format!(r#"{{"v":{}{}}}"#, "[".repeat(n), "]".repeat(n));
+    let failures = [
+        (
+            "Sub",
+            r#"{"s":"abc"}"#.to_owned(),
+            "Failed",
+            "startIndex 2147483647 and length 1 must refer to a location within the string",
+        ),
+        ("Inc", r#"{"n":2147483647}"#.to_owned(), "Failed", "adjusting 2147483647 by 1 overflows an int"),
+        ("Dec", r#"{"n":-2147483648}"#.to_owned(), "Failed", "adjusting -2147483648 by -1 overflows an int"),
+        ("Num", json_claim(r#"{"v":1e99999}"#), "InvalidValue", "number out of range"),
+        ("Num", json_claim(r#"{"v":123456789012345678901234567890}"#), "InvalidValue", "is not a 64-bit integer"),
+        ("Get", json_claim(&nested(60_000)), "InvalidValue", "inputJson is nested more than 64 levels deep"),
+        (
+            "Later",
+            r#"{"d1":"+262142-12-31T00:00:00Z","d2":"2020-01-01T00:00:00Z"}"#.to_owned(),
+            "Failed",
+            "firstDateTime plus timeSpanInSeconds is out of range",
+        ),
+        (
+            "Xml",
+            json_claim(r#"<!DOCTYPE x [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>"#),
+            "InvalidValue",
+            "unknown entity &x;",
+        ),
+        (
+            "Xml",
+            json_claim(&format!("{}{}", "<a>".repeat(18_000), "</a>".repeat(18_000))),
+            "InvalidValue",
+            "elements are nested more than 64 levels deep",
+        ),
+    ];
+    for (id, input, code, message) in failures {
+        let run = transform(&tmp, id, &input);
+        let error = &transform_output(&run)["error"];
+        assert_eq!(run.code, 1, "{id}: {}", run.stdout);
+        assert_eq!(error["code"], code, "{id}: {error}");
+        assert!(error["message"].as_str().is_some_and(|m| m.contains(message)), "{id}: {error}");
+    }
+    let results = [
+        ("Get", json_claim(r#"{"v":"first","v":"second"}"#), serde_json::json!({"o": "second"})),
+        (
+            "Later",
+            r#"{"d1":"9999-12-31T23:59:59Z","d2":"0001-01-01T00:00:00Z"}"#.to_owned(),
+            serde_json::json!({"b": true}),
+        ),
+        (
+            "Earlier",
+            r#"{"d1":"0001-01-01T00:00:00Z","d2":"9999-12-31T00:00:00Z"}"#.to_owned(),
+            serde_json::json!({"b": false}),
+        ),
+        // Beyond .NET's 0001–9999 (docs/compatibility.md), but read.
+        (
+            "Later",
+            r#"{"d1":"-0001-01-01T00:00:00Z","d2":"+262142-12-31T00:00:00Z"}"#.to_owned(),
+            serde_json::json!({"b": false}),
+        ),
+        ("Xml", json_claim("<!DOCTYPE x><a>1</a>"), serde_json::json!({"o": r#"{"a":"1"}"#})),
+    ];
+    for (id, input, expected) in results {
+        let run = transform(&tmp, id, &input);
+        assert_eq!((run.code, &transform_output(&run)["output_claims"]), (0, &expected), "{id} {input}");
+    }
+    // Bad command-line input: exit 2 with the reason.
+    let usage = [
+        (vec!["--input", r#"{"d1":"10000-01-01T00:00:00Z","d2":"2020-01-01T00:00:00Z"}"#], "is not a valid dateTime"),
+        (vec!["--now", "262143-01-01T00:00:00Z"], "is not ISO 8601"),
+        (vec!["--now", "2023-02-30T00:00:00Z"], "is not ISO 8601"),
+    ];
+    for (extra, message) in usage {
+        let mut args = vec!["transform", "run", "p.xml", "--id", "Later"];
+        if extra[0] == "--now" {
+            args.extend(["--input", r#"{"d1":"2020-01-01T00:00:00Z","d2":"2020-01-01T00:00:00Z"}"#]);
+        }
+        args.extend(extra);
+        let run = ief_in(tmp.path(), &args);
+        assert_eq!(run.code, 2, "{args:?}");
+        assert!(run.stderr.contains(message), "{}", run.stderr);
+    }
+    let deep_input = format!(r#"{{"s":{}{}}}"#, "[".repeat(20_000), "]".repeat(20_000));
+    let run = ief_in(tmp.path(), &["transform", "run", "p.xml", "--id", "Get", "--input", &deep_input]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--input is not JSON: recursion limit exceeded"), "{}", run.stderr);
+}
+
+/// The demo policy, its settings and a scenario in a scratch folder; `edit` changes the policy.
+fn demo_with(tmp: &Scratch, edit: impl Fn(String) -> String, scenario: &str) {
+    let demo = workspace().join("policies/demo");
+    let policy = std::fs::read_to_string(demo.join("DemoSignUp.xml")).expect("demo policy");
+    tmp.write("DemoSignUp.xml", edit(policy));
+    tmp.write("appsettings.json", std::fs::read(demo.join("appsettings.json")).expect("settings"));
+    tmp.write("s.yaml", scenario);
+}
+
+/// D6: a partner's 100,000 nested XML elements overflowed the stack in XmlStringToJsonString.
+#[test]
+fn deep_xml_from_a_rest_response_ends_in_the_methods_error() {
+    let tmp = Scratch::new("rest-xml");
+    let edit = |text: String| {
+        let text = text.replacen(
+            r#"<ClaimType Id="tier">"#,
+            r#"<ClaimType Id="xmlBlob"><DataType>string</DataType></ClaimType><ClaimType Id="blobJson"><DataType>string</DataType></ClaimType><ClaimType Id="tier">"#,
+            1,
+        );
+        let rest = text.find(r#"<TechnicalProfile Id="REST-LookUpLoyalty">"#).expect("the REST profile");
+        let end = rest + text[rest..].find("</OutputClaims>").expect("its output claims");
+        let text = format!(
+            "{}{}{}",
+            &text[..end],
+            r#"<OutputClaim ClaimTypeReferenceId="xmlBlob" PartnerClaimType="blob"/></OutputClaims><OutputClaimsTransformations><OutputClaimsTransformation ReferenceId="BlobToJson"/></OutputClaimsTransformations>"#,
+            &text[end + "</OutputClaims>".len()..]
+        );
+        text.replacen(
+            "<ClaimsTransformations>",
+            &format!(
+                "<ClaimsTransformations>{}",
+                ct("BlobToJson", "XmlStringToJsonString", &[("xmlBlob", "xml")], &[], &[("blobJson", "json")])
+            ),
+            1,
+        )
+    };
+    let n = 100_000;
+    let scenario = format!(
+        "policy: DemoSignUp.xml\nhttp_stubs:\n  - path: /loyalty\n    body: {{number: L-1042, tier: gold, blob: \"{}{}\"}}\nsteps:\n  - submit:\n      email: grace@contoso.com\n      displayName: Grace\n",
+        "<a>".repeat(n),
+        "</a>".repeat(n)
+    );
+    demo_with(&tmp, edit, &scenario);
+    let run = ief_in(tmp.path(), &["run", "./s.yaml"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(r#"showing "xml is not well-formed XML: elements are nested more than 64 levels deep""#),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A Pattern that forces fancy_regex to backtrack: bounded by its backtrack limit.
+#[test]
+fn a_backtracking_pattern_on_a_self_asserted_page_is_bounded() {
+    let tmp = Scratch::new("pattern");
+    let edit = |text: String| {
+        text.replacen(
+            "<DataType>string</DataType><UserInputType>TextBox</UserInputType></ClaimType>",
+            r#"<DataType>string</DataType><UserInputType>TextBox</UserInputType><Restriction><Pattern RegularExpression="^((?=a)a+)+@x$" HelpText="bad"/></Restriction></ClaimType>"#,
+            1,
+        )
+    };
+    for n in [20, 5_000] {
+        let scenario = format!(
+            "policy: DemoSignUp.xml\nhttp_stubs:\n  - path: /loyalty\n    body: {{number: L-1042, tier: gold}}\nsteps:\n  - submit:\n      email: grace@contoso.com\n      displayName: {}!\n",
+            "a".repeat(n)
+        );
+        demo_with(&tmp, edit, &scenario);
+        let run = ief_in(tmp.path(), &["run", "./s.yaml"]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains(r#"showing "displayName: bad""#), "{}", run.stderr);
+    }
+}
