@@ -819,3 +819,170 @@ fn a_backtracking_pattern_on_a_self_asserted_page_is_bounded() {
         assert!(run.stderr.contains(r#"showing "displayName: bad""#), "{}", run.stderr);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 4. Secrets in output
+
+/// The values a scenario gives password fields (`password: X`, `newPassword: X`, inline maps too).
+fn scenario_passwords(yaml: &str) -> Vec<String> {
+    yaml.split(['\n', ',', '{'])
+        .filter_map(|part| {
+            let (key, value) = part.split_once(':')?;
+            let value = value.trim().trim_end_matches('}').trim();
+            (key.trim().to_ascii_lowercase().ends_with("password") && value.len() > 3).then(|| value.to_owned())
+        })
+        .collect()
+}
+
+/// What must never appear in output: key material, hashes, provider secrets, raw tokens.
+fn assert_no_secrets(what: &str, output: &str, secrets: &[String]) {
+    for secret in secrets {
+        assert!(!output.contains(secret.as_str()), "{what}: {secret:?} appears in the output");
+    }
+    // A JWT's header starts {"alg", {"typ" or {"kid": eyJhbGci, eyJ0eXAi, eyJraWQi in base64url.
+    for marker in ["CANARY", "PRIVATE KEY", "BEGIN ", "$argon2", "client_secret=", "eyJhbGci", "eyJ0eXAi", "eyJraWQi"] {
+        assert!(!output.contains(marker), "{what}: {marker:?} appears in the output");
+    }
+    // Provider tokens are only ever named, never shown.
+    for token in ["access_token", "refresh_token", "oauth_token"] {
+        for (at, _) in output.match_indices(token) {
+            let after = &output[at + token.len()..];
+            let shown = after.starts_with("=") || after.starts_with("\": \"") || after.starts_with(": '");
+            assert!(
+                !shown || after.contains("[redacted]") && after.find("[redacted]") < Some(8),
+                "{what}: {token}{}",
+                &after[..after.len().min(40)]
+            );
+        }
+    }
+}
+
+/// Keys for the sample scenarios: `ief keys init`, with canaries as the providers' secrets.
+fn canary_keys(tmp: &Scratch) -> PathBuf {
+    let keys = tmp.path().join("keys");
+    assert_eq!(ief_in(tmp.path(), &["keys", "init", "keys"]).code, 0);
+    for name in ["B2C_1A_FacebookSecret", "B2C_1A_GitHubSecret", "B2C_1A_TwitterSecret", "B2C_1A_SomeOtherSecret"] {
+        tmp.write(&format!("keys/{name}.txt"), format!("CANARY-{name}"));
+    }
+    keys
+}
+
+#[test]
+fn traces_of_every_sample_scenario_keep_secrets_out() {
+    let tmp = Scratch::new("secrets");
+    let keys = canary_keys(&tmp);
+    let pem = std::fs::read_to_string(keys.join("B2C_1A_TokenSigningKeyContainer.pem")).expect("signing key");
+    let key_body: String = pem.lines().nth(3).expect("a line of key material").to_owned();
+    let mut runs = 0;
+    for folder in ["federation", "demo", "social", "scenarios/starterpack"] {
+        let mut scenarios: Vec<PathBuf> = std::fs::read_dir(workspace().join("policies").join(folder))
+            .expect("scenario folder")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        scenarios.sort();
+        for scenario in scenarios {
+            let yaml = std::fs::read_to_string(&scenario).expect("scenario");
+            let name = scenario.file_stem().expect("name").to_string_lossy().into_owned();
+            // (local-wrong-password types the password "wrong-password": its name is no leak.)
+            let mut secrets: Vec<String> =
+                scenario_passwords(&yaml).into_iter().filter(|s| !name.contains(s)).collect();
+            secrets.push(key_body.clone());
+            for format in ["text", "json"] {
+                // The directory persists: one per run, so sign-ups start afresh.
+                let database = tmp.path().join(format!("{name}-{format}.sqlite"));
+                let mut args = vec![
+                    "run",
+                    scenario.to_str().expect("path"),
+                    "--trace",
+                    "--format",
+                    format,
+                    "--directory",
+                    database.to_str().expect("path"),
+                ];
+                // Federation needs keys of its own: generated ones (no keys/ where it runs).
+                let cwd = if folder == "federation" { tmp.path().join("no-keys") } else { tmp.path().to_owned() };
+                std::fs::create_dir_all(&cwd).expect("folder");
+                if folder != "federation" {
+                    args.extend(["--keys", keys.to_str().expect("path")]);
+                }
+                let run = ief_in(&cwd, &args);
+                assert_eq!(run.code, 0, "{name} ({format}): {}", run.stderr);
+                assert_no_secrets(&format!("{name} ({format})"), &format!("{}{}", run.stdout, run.stderr), &secrets);
+                runs += 1;
+                // The directory keeps Argon2id hashes, never a password.
+                if let Ok(bytes) = std::fs::read(&database) {
+                    let text = String::from_utf8_lossy(&bytes);
+                    for secret in scenario_passwords(&yaml) {
+                        assert!(!text.contains(&secret), "{name}: the directory holds {secret:?}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(runs >= 34, "only {runs} runs");
+}
+
+#[test]
+fn rest_basic_credentials_stay_out_of_output_on_success_and_refusal() {
+    let tmp = Scratch::new("basic");
+    let keys = canary_keys(&tmp);
+    tmp.write("keys/B2C_1A_RestApiUsername.txt", "CANARY-user");
+    tmp.write("keys/B2C_1A_RestApiPassword.txt", "CANARY-password");
+    let edit = |text: String| {
+        text.replacen(r#"<Item Key="AuthenticationType">None</Item>"#, r#"<Item Key="AuthenticationType">Basic</Item>"#, 1)
+            .replacen(
+                "</Metadata>\n          <InputClaims>\n            <InputClaim ClaimTypeReferenceId=\"email\" PartnerClaimType=\"emailAddress\" />",
+                "</Metadata>\n          <CryptographicKeys><Key Id=\"BasicAuthenticationUsername\" StorageReferenceId=\"B2C_1A_RestApiUsername\" /><Key Id=\"BasicAuthenticationPassword\" StorageReferenceId=\"B2C_1A_RestApiPassword\" /></CryptographicKeys>\n          <InputClaims>\n            <InputClaim ClaimTypeReferenceId=\"email\" PartnerClaimType=\"emailAddress\" />",
+                1,
+            )
+    };
+    // 401: the page shows the REST error and the scenario has no answer left.
+    for (status, expected) in [(200, 0), (401, 2)] {
+        let scenario = format!(
+            "policy: DemoSignUp.xml\nhttp_stubs:\n  - path: /loyalty\n    status: {status}\n    body: {{number: L-1042, tier: gold}}\nsteps:\n  - submit:\n      email: grace@contoso.com\n      displayName: Grace\n"
+        );
+        demo_with(&tmp, edit, &scenario);
+        let policy = std::fs::read_to_string(tmp.path().join("DemoSignUp.xml")).expect("policy");
+        assert!(policy.contains("B2C_1A_RestApiPassword") && policy.contains(">Basic<"), "the edit applies");
+        let run = ief_in(tmp.path(), &["run", "./s.yaml", "--trace", "--keys", keys.to_str().expect("path")]);
+        assert_eq!(run.code, expected, "status {status}: {}", run.stderr);
+        assert_no_secrets(&format!("status {status}"), &format!("{}{}", run.stdout, run.stderr), &[]);
+    }
+}
+
+#[test]
+fn settings_values_are_masked_where_diagnostics_quote_the_file() {
+    let tmp = Scratch::new("settings");
+    tmp.write("p.xml", valid_policy());
+    tmp.write(
+        "appsettings.json",
+        r#"{"Environments": [{"Name": "Local", "Tenant": "contoso.onmicrosoft.com", "PolicySettings": {"ApiSecret": "CANARY-setting"}}]}"#,
+    );
+    for format in ["text", "json"] {
+        let run = ief_in(tmp.path(), &["validate", ".", "--env", "Local", "--format", format]);
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(all.contains("IEF302") && all.contains("ApiSecret"), "the unused setting is reported: {all}");
+        assert!(!all.contains("CANARY"), "{all}");
+    }
+}
+
+#[test]
+fn test_provider_secrets_and_keys_are_written_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = Scratch::new("idp-out");
+    let run = ief_in(tmp.path(), &["idp", "serve", "--out", "out", "--for", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut files = 0;
+    for entry in std::fs::read_dir(tmp.path().join("out")).expect("out folder") {
+        let path = entry.expect("entry").path();
+        let mode = std::fs::metadata(&path).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is readable by others ({mode:o})", path.display());
+        if path.extension().is_some_and(|e| e == "txt") {
+            let secret = std::fs::read_to_string(&path).expect("secret");
+            assert!(!run.stdout.contains(secret.trim()), "{} is printed", path.display());
+        }
+        files += 1;
+    }
+    assert!(files >= 2, "ca.pem and the client's secrets");
+}
