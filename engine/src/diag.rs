@@ -355,7 +355,8 @@ pub mod report {
                     end = end.min(self.line(last).map_or(end, |r| r.end));
                 }
             }
-            SourceSpan::new(start.into(), end - start)
+            // A span starting in a line end ends where it starts.
+            SourceSpan::new(start.into(), end.saturating_sub(start))
         }
     }
 
@@ -389,6 +390,11 @@ pub mod report {
                     start - line_start,
                     first as usize + 1,
                 )));
+            }
+            // Labels cover at most MAX_LABEL_LINES lines; a longer span is miette asking to join
+            // two labels' snippets, which would print every line between them.
+            if last - first > 2 * MAX_LABEL_LINES {
+                return Err(MietteError::OutOfBounds);
             }
             // Context lines stop before a long line; miette reads the rest from this slice
             // exactly as it would from the whole file.

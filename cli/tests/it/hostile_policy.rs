@@ -129,6 +129,15 @@ fn starter_pack(pack: &str) -> PathBuf {
     dir
 }
 
+/// Writes `name` and validates it: exit 1, the code and the message fragment on standard error.
+fn refused(tmp: &Scratch, name: &str, bytes: impl AsRef<[u8]>, code: &str, message: &str) -> Run {
+    tmp.write(name, bytes);
+    let run = ief_in(tmp.path(), &["validate", name]);
+    assert_eq!(run.code, 1, "{name}: {}", run.stderr);
+    assert!(run.stderr.contains(code) && run.stderr.contains(message), "{name}: {code} {message}: {}", run.stderr);
+    run
+}
+
 fn json_diagnostics(run: &Run) -> Vec<serde_json::Value> {
     serde_json::from_str::<Vec<serde_json::Value>>(&run.stdout).expect("JSON diagnostics")
 }
@@ -183,10 +192,8 @@ fn dtds_are_refused_without_expanding_or_fetching_anything() {
 #[test]
 fn an_entity_without_a_dtd_is_unknown() {
     let tmp = Scratch::new("entity");
-    tmp.write("e.xml", policy("B2C_1A_x", "<BuildingBlocks>&xxe;</BuildingBlocks>"));
-    let run = ief_in(tmp.path(), &["validate", "e.xml"]);
-    assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("IEF003") && run.stderr.contains("unknown entity reference '&xxe;'"), "{}", run.stderr);
+    let body = "<BuildingBlocks>&xxe;</BuildingBlocks>";
+    refused(&tmp, "e.xml", policy("B2C_1A_x", body), "IEF003", "unknown entity reference '&xxe;'");
 }
 
 /// D1: 100,000 nested elements (700 KB, under the size limit) overflowed the stack.
@@ -224,10 +231,7 @@ fn deep_nesting_is_refused_where_it_passes_the_limit() {
 #[test]
 fn unclosed_elements_on_one_line_end_in_a_clear_error() {
     let tmp = Scratch::new("unclosed");
-    tmp.write("u.xml", "<a>".repeat(200_000));
-    let run = ief_in(tmp.path(), &["validate", "u.xml"]);
-    assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("IEF003") && run.stderr.contains("u.xml:1:98"), "{}", run.stderr);
+    refused(&tmp, "u.xml", "<a>".repeat(200_000), "IEF003", "u.xml:1:98");
 }
 
 #[test]
@@ -290,6 +294,24 @@ fn many_diagnostics_render_in_linear_time_capped_per_file() {
     }
 }
 
+/// A diagnostic's label far from its primary span: miette would join the two snippets and print
+/// every line between them, for each of the diagnostics.
+#[test]
+fn labels_far_apart_are_shown_as_two_snippets() {
+    let tmp = Scratch::new("far");
+    let claim = |id: String| format!("<ClaimType Id=\"{id}\"><DataType>string</DataType></ClaimType>\n");
+    let firsts: String = (0..100).map(|i| claim(format!("dup{i}"))).collect();
+    let filler = |prefix: &str, n: usize| -> String { (0..n).map(|i| claim(format!("{prefix}{i}"))).collect() };
+    let seconds: String = (0..100).map(|i| claim(format!("dup{i}"))).collect();
+    // miette joins two snippets when the second starts before twice the first's line.
+    let (before, between) = (filler("b", 3_000), filler("c", 1_500));
+    let body =
+        format!("<BuildingBlocks><ClaimsSchema>\n{before}{firsts}{between}{seconds}</ClaimsSchema></BuildingBlocks>");
+    let run = refused(&tmp, "far.xml", policy("B2C_1A_f", &body), "IEF107", "Duplicate ClaimType Id 'dup99'");
+    assert_eq!(run.stderr.matches("IEF107").count(), 100);
+    assert!(run.stderr.lines().count() < 100 * 20, "{} lines", run.stderr.lines().count());
+}
+
 #[test]
 fn a_wide_tree_of_sixteen_thousand_claim_types_loads() {
     let tmp = Scratch::new("wide");
@@ -314,10 +336,7 @@ fn malformed_markup_is_a_positioned_syntax_error() {
         ("surrogate.xml", "<a>&#xD800;</a>", "is not a valid codepoint ('&#xD800;')", "surrogate.xml:1:4"),
     ];
     for (name, text, message, position) in cases {
-        tmp.write(name, text);
-        let run = ief_in(tmp.path(), &["validate", name]);
-        assert_eq!(run.code, 1, "{name}");
-        assert!(run.stderr.contains("IEF003") && run.stderr.contains(message), "{name}: {}", run.stderr);
+        let run = refused(&tmp, name, text, "IEF003", message);
         assert!(run.stderr.contains(position), "{name}: {}", run.stderr);
     }
     let run = ief_in(tmp.path(), &["validate", "/dev/null"]);
@@ -329,25 +348,19 @@ fn malformed_markup_is_a_positioned_syntax_error() {
 fn encodings_decode_or_fail_with_ief001() {
     let tmp = Scratch::new("enc");
     let valid = valid_policy().replacen(r#"encoding="utf-8""#, r#"encoding="utf-16""#, 1);
-    let utf16 = |le: bool| -> Vec<u8> {
-        valid.encode_utf16().flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() }).collect()
+    let utf16 = |text: &str, le: bool| -> Vec<u8> {
+        text.encode_utf16().flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() }).collect()
     };
     let with_bom = |bom: &[u8], body: Vec<u8>| [bom.to_vec(), body].concat();
-    for (name, bytes) in
-        [("le.xml", with_bom(&[0xFF, 0xFE], utf16(true))), ("be.xml", with_bom(&[0xFE, 0xFF], utf16(false)))]
-    {
-        tmp.write(name, bytes);
+    for (name, bom, le) in [("le.xml", [0xFF, 0xFE], true), ("be.xml", [0xFE, 0xFF], false)] {
+        tmp.write(name, with_bom(&bom, utf16(&valid, le)));
         let run = ief_in(tmp.path(), &["validate", name]);
         assert_eq!(run.code, 0, "{name} is decoded: {}", run.stderr);
     }
+    // Without a BOM the bytes are read as UTF-8: NULs XML forbids, no panic.
     let ascii = policy("B2C_1A_x", "");
     for (name, le) in [("le-no-bom.xml", true), ("be-no-bom.xml", false)] {
-        let bytes: Vec<u8> =
-            ascii.encode_utf16().flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() }).collect();
-        tmp.write(name, bytes);
-        let run = ief_in(tmp.path(), &["validate", name]);
-        assert_eq!(run.code, 1);
-        assert!(run.stderr.contains("IEF003"), "{name}: {}", run.stderr);
+        refused(&tmp, name, utf16(&ascii, le), "IEF003", "characters XML 1.0 forbids");
     }
     let cases: [(&str, Vec<u8>, &str); 3] = [
         ("latin1.xml", b"<a>caf\xE9</a>".to_vec(), "the file is not valid UTF-8"),
@@ -355,10 +368,7 @@ fn encodings_decode_or_fail_with_ief001() {
         ("surrogate.xml", with_bom(&[0xFF, 0xFE], vec![b'<', 0, 0x00, 0xD8, b'>', 0]), "the file is not valid UTF-16"),
     ];
     for (name, bytes, message) in cases {
-        tmp.write(name, bytes);
-        let run = ief_in(tmp.path(), &["validate", name]);
-        assert_eq!(run.code, 1);
-        assert!(run.stderr.contains("IEF001") && run.stderr.contains(message), "{name}: {}", run.stderr);
+        refused(&tmp, name, bytes, "IEF001", message);
     }
 }
 
