@@ -32,11 +32,27 @@ pub(crate) fn load(input: &PolicyInput) -> Loaded {
             })
             .collect();
     }
+    if leaves.is_empty() {
+        // Every file is another's base, so the bases form a cycle: build from one of its files.
+        leaves.extend(cycle_member(&set));
+    }
     if let Some(wanted) = &input.policy {
         leaves.retain(|&i| set.files[i].policy_id.eq_ignore_ascii_case(wanted));
     }
     let policies = leaves.into_iter().filter_map(|leaf| EffectivePolicy::build(&set, leaf, &mut diags)).collect();
     Loaded { diagnostics: diags.into_sorted(), set, policies }
+}
+
+/// A file on a BasePolicy cycle, found by walking from file to a file that extends it.
+fn cycle_member(set: &PolicySet) -> Option<usize> {
+    let mut seen = vec![false; set.files.len()];
+    let mut i = 0;
+    while !*seen.get(i)? {
+        seen[i] = true;
+        let id = &set.files[i].policy_id;
+        i = set.files.iter().position(|f| f.base.as_ref().is_some_and(|b| b.policy_id.eq_ignore_ascii_case(id)))?;
+    }
+    Some(i)
 }
 
 pub(crate) fn validate(input: &PolicyInput, format: Format) -> Result<ExitCode, String> {
@@ -46,7 +62,7 @@ pub(crate) fn validate(input: &PolicyInput, format: Format) -> Result<ExitCode, 
         Format::Json => println!("{}", report::json(diags, &loaded.set.db)),
         Format::Text => {
             eprint!("{}", report::text(diags, &loaded.set.db));
-            eprintln!("{} file(s) checked: {}", loaded.set.files.len(), report::summary(diags));
+            eprintln!("{} file(s) checked: {}", loaded.set.inputs, report::summary(diags));
         }
     }
     let failed = diags.iter().any(Diagnostic::is_error) || loaded.set.files.is_empty();

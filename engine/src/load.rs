@@ -43,6 +43,8 @@ pub struct PolicySet {
     pub db: SourceDb,
     pub files: Vec<PolicyFile>,
     pub diagnostics: Diagnostics,
+    /// Policy files read, including those that did not parse.
+    pub inputs: usize,
 }
 
 impl PolicySet {
@@ -74,6 +76,7 @@ impl PolicySet {
             }
         }
         for path in expand(paths, &mut set) {
+            set.inputs += 1;
             match std::fs::read(&path) {
                 Ok(bytes) => set.add_bytes(path, &bytes, settings.as_mut()),
                 Err(e) => {
@@ -93,6 +96,7 @@ impl PolicySet {
     pub fn from_sources<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> PolicySet {
         let mut set = PolicySet::default();
         for (name, text) in sources {
+            set.inputs += 1;
             set.add_bytes(PathBuf::from(name), text.as_bytes(), None);
         }
         set.check_duplicate_ids();

@@ -236,9 +236,51 @@ fn string_input<'b>(bag: &'b ClaimsBag, id: ClaimId, slot: &str) -> Result<Optio
     }
 }
 
+/// How deep partner data (JSON, and XML read for JSON) may nest: Json.NET's reader stops at 64.
+/// Checked before anything recursive reads the value.
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// Whether JSON text nests objects and arrays more than [`MAX_DEPTH`] levels deep.
+pub(crate) fn too_deep(text: &str) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The error for JSON nested past [`MAX_DEPTH`].
+pub(crate) fn too_deep_error(slot: &str) -> TransformError {
+    TransformError::invalid_value(format!(
+        "{slot} is nested more than {MAX_DEPTH} levels deep (Json.NET's reader stops at {MAX_DEPTH})"
+    ))
+}
+
 /// Parses a claim holding JSON text. A leading byte-order mark is tolerated.
 fn parse_json(text: &str, slot: &str) -> Result<Value, TransformError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if too_deep(text) {
+        return Err(too_deep_error(slot));
+    }
     serde_json::from_str(text).map_err(|e| TransformError::invalid_value(format!("{slot} is not valid JSON: {e}")))
 }
 
@@ -799,6 +841,9 @@ fn parse_xml(text: &str) -> Result<XmlDocument, TransformError> {
             flush(&mut text_buf, &mut open)?;
         }
         match event {
+            Event::Start(_) | Event::Empty(_) if open.len() >= MAX_DEPTH => {
+                return Err(xml_error(format!("elements are nested more than {MAX_DEPTH} levels deep")));
+            }
             Event::Start(e) => open.push(read_element(&e, false)?),
             Event::Empty(e) => {
                 let element = read_element(&e, true)?;
@@ -1755,6 +1800,34 @@ mod tests {
 
     fn xml_to_json(xml: &str) -> Result<Option<ClaimValue>, crate::TransformError> {
         case("XmlStringToJsonString").input("xml", s(xml)).output("json", DataType::String).run_one()
+    }
+
+    #[test]
+    fn xml_to_json_reads_to_json_nets_depth_and_refuses_deeper() {
+        let nested = |n: usize| format!("{}x{}", "<a>".repeat(n), "</a>".repeat(n));
+        let ok = xml_to_json(&nested(super::MAX_DEPTH)).unwrap().unwrap().to_string();
+        assert_eq!(ok.matches(r#"{"a":"#).count(), super::MAX_DEPTH, "{ok}");
+        for n in [super::MAX_DEPTH + 1, 100_000] {
+            let err = xml_to_json(&nested(n)).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidValue);
+            assert_eq!(err.message, "xml is not well-formed XML: elements are nested more than 64 levels deep");
+        }
+        // A self-closing element is a level too.
+        assert!(xml_to_json(&format!("{}<b/>{}", "<a>".repeat(64), "</a>".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn json_readers_stop_at_json_nets_depth() {
+        let nested = |n: usize| format!(r#"{{"v":{}1{}}}"#, "[".repeat(n - 1), "]".repeat(n - 1));
+        assert_eq!(get_claim(&nested(super::MAX_DEPTH), "v").unwrap().unwrap().to_string().len(), 2 * 63 + 1);
+        for n in [super::MAX_DEPTH + 1, 200_000] {
+            let err = get_claim(&nested(n), "v").unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidValue);
+            assert_eq!(err.message, "inputJson is nested more than 64 levels deep (Json.NET's reader stops at 64)");
+        }
+        // Brackets inside strings, escaped quotes included, are not nesting.
+        let text = format!(r#"{{"v":"{}\"{}"}}"#, "[".repeat(100), "{".repeat(100));
+        assert!(get_claim(&text, "v").unwrap().is_some());
     }
 
     #[test]

@@ -195,6 +195,9 @@ impl ClaimValue {
             | DataType::UserIdentityCollection
             | DataType::ObjectIdentity
             | DataType::ObjectIdentityCollection => {
+                if crate::json::too_deep(trimmed) {
+                    return Err(err("JSON nested more than 64 levels deep"));
+                }
                 let json: serde_json::Value = serde_json::from_str(trimmed).map_err(|_| err("expected JSON"))?;
                 ClaimValue::from_json(data_type, &json).map_err(|e| ValueError { text: text.to_owned(), ..e })?
             }
