@@ -14,12 +14,12 @@ use ief_engine::exec::{
     Answer, BoxFuture, Field, Invocation, Page, PageKind, ProfileError, ProfileHandler, ProfileRequest, ProfileResult,
 };
 use ief_engine::model::TechnicalProfile;
+use ief_engine::predicate::parse_char_set;
+use ief_transforms::dotnet;
 use ief_transforms::value::parse_bool;
 use ief_transforms::{ClaimValue, DataType, TransformEnv};
 
-use crate::self_asserted::{
-    CANCELLED, answer_kind, error_string, invalid_answer, matches_dotnet, parse_char_set, same_claim, ux_string,
-};
+use crate::self_asserted::{CANCELLED, answer_kind, error_string, invalid_answer, same_claim, ux_string};
 
 /// The phone factor page's `number_pattern` default.
 const NUMBER_PATTERN: &str = r"^\+(?:[0-9][\x20-]?){6,14}[0-9]$";
@@ -338,7 +338,7 @@ fn phone_factor(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileRe
             let number = typed.unwrap_or("").trim();
             if number.is_empty() {
                 enroll_page(Some(ux_string(request, "requiredField_number", "Please enter your phone number")))
-            } else if !matches_dotnet(&ux_string(request, "number_pattern", NUMBER_PATTERN), number) {
+            } else if !dotnet::is_match(&ux_string(request, "number_pattern", NUMBER_PATTERN), number) {
                 enroll_page(Some(ux_string(request, "invalid_number", "Please enter a valid phone number")))
             } else {
                 send_phone_code(request, outbox, key, number, true)
@@ -406,7 +406,7 @@ fn verify_phone_code(
         return code_page(request, &ch.destination, Some(message));
     }
     // The page checks the format before anything is sent; a malformed code costs no attempt.
-    if !matches_dotnet(PHONE_CODE_PATTERN, code) {
+    if !dotnet::is_match(PHONE_CODE_PATTERN, code) {
         let message = ux_string(request, "invalid_code", "Please enter the 6-digit code you received");
         return code_page(request, &ch.destination, Some(message));
     }
@@ -611,7 +611,7 @@ fn azure_mfa(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileResul
     let wrong = "Wrong code entered, please try again.";
     Ok(match profile.metadata("Operation").map(str::trim) {
         Some("OneWaySMS") => {
-            if !matches_dotnet(NUMBER_PATTERN, phone.trim()) {
+            if !dotnet::is_match(NUMBER_PATTERN, phone.trim()) {
                 return Ok(fail(
                     request,
                     "UserMessageIfInvalidFormat",
