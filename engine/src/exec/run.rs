@@ -14,6 +14,13 @@ use super::trace::{TraceEvent, is_secret, redact};
 use crate::model::{ClaimRef, JourneyKind, Policy, PreconditionType, Step, StepType, TechnicalProfile};
 use crate::plan::CompiledPolicy;
 
+/// The combined sign-in page's "Forgot your password?" link (its element id on B2C's page), as a
+/// driver chooses it.
+const FORGOT_PASSWORD_LINK: &str = "forgotPassword";
+/// What B2C returns to the application when that link has no override.
+const FORGOT_PASSWORD_CODE: &str = "AADB2C90118";
+const FORGOT_PASSWORD_MESSAGE: &str = "The user has forgotten their password.";
+
 /// Errors of the run itself (as opposed to outcomes a journey routes): a driver's bad answer,
 /// an unsupported protocol, a policy that cannot run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -187,6 +194,22 @@ impl<'p> Executor<'p> {
             (Pending::Selection { .. } | Pending::Profile { .. }, Answer::Cancel) => {
                 Ok(Some(self.finish_error(s, "AADB2C90091", "The user has cancelled the operation.")))
             }
+            (Pending::Selection { sign_in: Some(exchange), options, .. }, Answer::Choose(id))
+                if id == FORGOT_PASSWORD_LINK && self.forgot_password_link(s, &exchange).is_some() =>
+            {
+                match self.forgot_password_link(s, &exchange).flatten() {
+                    // `setting.forgotPasswordLinkOverride`: the link runs that exchange.
+                    Some(target) if options.contains(&target) => {
+                        s.chosen = Some(target);
+                        Ok(None)
+                    }
+                    Some(target) => Err(ExecError::Policy(format!(
+                        "setting.forgotPasswordLinkOverride names '{target}', which is not a ClaimsProviderSelection of this step"
+                    ))),
+                    // The plain link: B2C returns to the application (legacy policies).
+                    None => Ok(Some(self.finish_error(s, FORGOT_PASSWORD_CODE, FORGOT_PASSWORD_MESSAGE))),
+                }
+            }
             (Pending::Selection { options, .. }, Answer::Choose(id)) => {
                 if !options.contains(&id) {
                     return Err(ExecError::BadAnswer {
@@ -280,6 +303,17 @@ impl<'p> Executor<'p> {
         if let Some(f) = s.frames.last_mut() {
             f.step += 1;
         }
+    }
+
+    /// The combined sign-in page's "Forgot your password?" link: `None` when the sign-in profile
+    /// hides it (`setting.forgotPasswordLinkLocation=None`), else the exchange its
+    /// `setting.forgotPasswordLinkOverride` names, if any.
+    fn forgot_password_link(&self, s: &SignIn, sign_in: &str) -> Option<Option<String>> {
+        let tp = self.exchange_profile(s, sign_in).ok().and_then(|id| self.policy.profile(&id))?;
+        if tp.metadata("setting.forgotPasswordLinkLocation").is_some_and(|v| v.trim().eq_ignore_ascii_case("none")) {
+            return None;
+        }
+        Some(tp.metadata("setting.forgotPasswordLinkOverride").map(|t| t.trim().to_owned()))
     }
 
     fn profile(&self, id: &str) -> Result<&'p TechnicalProfile, ExecError> {
