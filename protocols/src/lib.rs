@@ -6,6 +6,7 @@
 
 pub mod claims_transformation;
 pub mod directory;
+mod email_verification;
 pub mod env;
 pub mod federation;
 pub mod jwt_issuer;

@@ -54,16 +54,16 @@ impl fmt::Debug for SentCode {
 
 /// A code the service waits for.
 #[derive(Clone, PartialEq, Eq)]
-struct Challenge {
-    destination: String,
-    code: String,
-    expires: NaiveDateTime,
-    attempts: u32,
-    max_attempts: u32,
+pub(crate) struct Challenge {
+    pub(crate) destination: String,
+    pub(crate) code: String,
+    pub(crate) expires: NaiveDateTime,
+    pub(crate) attempts: u32,
+    pub(crate) max_attempts: u32,
     /// Codes generated for this key since the last expiry (OTP `NumCodeGenerationAttempts`).
-    generated: u32,
+    pub(crate) generated: u32,
     /// Phone factor: the user typed the number on the page.
-    new_number: bool,
+    pub(crate) new_number: bool,
 }
 
 #[derive(Default)]
@@ -130,20 +130,20 @@ impl CodeOutbox {
         self.lock().sent.clone()
     }
 
-    fn challenge(&self, key: &(String, String)) -> Option<Challenge> {
+    pub(crate) fn challenge(&self, key: &(String, String)) -> Option<Challenge> {
         self.lock().pending.get(key).cloned()
     }
 
-    fn put(&self, key: (String, String), challenge: Challenge) {
+    pub(crate) fn put(&self, key: (String, String), challenge: Challenge) {
         self.lock().pending.insert(key, challenge);
     }
 
-    fn remove(&self, key: &(String, String)) {
+    pub(crate) fn remove(&self, key: &(String, String)) {
         self.lock().pending.remove(key);
     }
 }
 
-fn outbox<'r>(request: &'r ProfileRequest<'_>) -> Result<&'r CodeOutbox, ProfileResult> {
+pub(crate) fn outbox<'r>(request: &'r ProfileRequest<'_>) -> Result<&'r CodeOutbox, ProfileResult> {
     request.services.extensions.get::<CodeOutbox>().ok_or_else(|| {
         ProfileResult::Failed(ProfileError {
             code: "ServiceMissing".to_owned(),
@@ -157,14 +157,14 @@ fn outbox<'r>(request: &'r ProfileRequest<'_>) -> Result<&'r CodeOutbox, Profile
 
 /// `length` characters drawn from `alphabet` with the environment's randomness (deterministic
 /// in tests). The modulo bias is irrelevant for one-time codes.
-fn generate_code(env: &dyn TransformEnv, length: usize, alphabet: &[char]) -> String {
+pub(crate) fn generate_code(env: &dyn TransformEnv, length: usize, alphabet: &[char]) -> String {
     let mut buf = vec![0u8; length];
     env.fill_random(&mut buf);
     buf.iter().map(|b| alphabet[usize::from(*b) % alphabet.len().max(1)]).collect()
 }
 
 /// The characters of a `CharacterSet`, at most 4096 of them.
-fn alphabet(set: &str) -> Vec<char> {
+pub(crate) fn alphabet(set: &str) -> Vec<char> {
     let mut out: Vec<char> = Vec::new();
     for (lo, hi) in parse_char_set(set) {
         for c in lo..=hi {

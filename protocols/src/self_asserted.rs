@@ -10,6 +10,8 @@ use ief_engine::model::{Policy, TechnicalProfile};
 use ief_transforms::dotnet;
 use ief_transforms::{ClaimValue, DataType};
 
+use crate::email_verification;
+
 /// The error B2C returns to the application when the user cancels a self-asserted page.
 pub const CANCELLED: &str = "AADB2C90091";
 
@@ -42,7 +44,16 @@ fn run(request: &ProfileRequest<'_>) -> ProfileResult {
     match request.answer {
         None if fields.is_empty() => ProfileResult::Claims(Vec::new()),
         None => ProfileResult::NeedsInput(page(request, &fields, None)),
-        Some(Answer::Submit(values)) => submit(request, &fields, values),
+        // A form that passes its checks with an address not yet verified sends a code first.
+        Some(Answer::Submit(values)) => match submit(request, &fields, values) {
+            passed @ ProfileResult::Claims(_) => {
+                email_verification::before_submit(request, &fields, values).unwrap_or(passed)
+            }
+            other => email_verification::keep_state(request, other),
+        },
+        Some(Answer::Code(code)) if email_verification::takes_codes(request, &fields) => {
+            email_verification::verify(request, &fields, code)
+        }
         Some(Answer::Cancel) => ProfileResult::Failed(ProfileError {
             code: CANCELLED.to_owned(),
             user_message: "The user has cancelled entering self-asserted information.".to_owned(),
@@ -73,7 +84,7 @@ impl ShownField {
         matches!(self.input_type.as_deref(), Some("Readonly" | "Paragraph"))
     }
 
-    fn is_password(&self) -> bool {
+    pub(crate) fn is_password(&self) -> bool {
         self.input_type.as_deref() == Some("Password")
     }
 
@@ -170,7 +181,7 @@ pub(crate) fn same_claim(policy: &Policy, a: &str, b: &str) -> bool {
     }
 }
 
-fn page(request: &ProfileRequest<'_>, fields: &[ShownField], error: Option<String>) -> Page {
+pub(crate) fn page(request: &ProfileRequest<'_>, fields: &[ShownField], error: Option<String>) -> Page {
     Page {
         profile: request.profile.id.value.clone(),
         kind: PageKind::Form {
@@ -271,7 +282,7 @@ fn data_type(policy: &Policy, claim: &str) -> DataType {
 }
 
 /// Checks one non-empty value against its ClaimType; the message is what the page shows.
-fn check_field(request: &ProfileRequest<'_>, field: &ShownField, text: &str) -> Result<ClaimValue, String> {
+pub(crate) fn check_field(request: &ProfileRequest<'_>, field: &ShownField, text: &str) -> Result<ClaimValue, String> {
     let policy = request.policy;
     let claim_type = policy.claim(&field.claim);
     let invalid = || error_string(request, "UserMessageIfInvalidInput", INVALID_INPUT).replace("{0}", &field.claim);
@@ -447,6 +458,18 @@ pub(crate) mod testing {
             inputs: Vec<InputClaim>,
             answer: Option<Answer>,
         ) -> ProfileResult {
+            self.run_with_state(handler, profile, inputs, answer, None)
+        }
+
+        /// An answer to a page that kept `state`.
+        pub(crate) fn run_with_state(
+            &self,
+            handler: &dyn ProfileHandler,
+            profile: &str,
+            inputs: Vec<InputClaim>,
+            answer: Option<Answer>,
+            state: Option<&serde_json::Value>,
+        ) -> ProfileResult {
             let profile = self.policy.profile(profile).expect("a profile of the policy");
             assert!(
                 handler.handles(profile, Invocation::Step),
@@ -462,7 +485,7 @@ pub(crate) mod testing {
                 inputs,
                 bag: &self.bag,
                 answer: answer.as_ref(),
-                profile_state: None,
+                profile_state: state,
                 services: &services,
                 context: &self.context,
                 token_claims: Vec::new(),
@@ -840,7 +863,8 @@ mod tests {
 
     #[test]
     fn starter_pack_local_sign_up_checks_the_password_pattern_and_re_entry() {
-        let h = Harness::new(starter_pack("LocalAccounts"));
+        let mut h = Harness::new(starter_pack("LocalAccounts"));
+        h.extensions.insert(crate::phone::CodeOutbox::new());
         let profile = "LocalAccountSignUpWithLogonEmail";
         let (fields, _) = form(&h.run(&SelfAsserted, profile, h.inputs(profile, &[]), None));
         assert_eq!(
@@ -873,15 +897,12 @@ mod tests {
             ("givenName", "Bob"),
             ("surName", "Smith"),
         ];
-        assert_eq!(
-            h.run(&SelfAsserted, profile, vec![], submit(&good)),
-            ProfileResult::Claims(vec![
-                ("Verified.Email".into(), string("bob@contoso.com")),
-                ("newPassword".into(), string("Passw0rd!")),
-                ("reenterPassword".into(), string("Passw0rd!")),
-                ("givenName".into(), string("Bob")),
-                ("surname".into(), string("Smith")),
-            ])
-        );
+        // A form that passes its checks asks for the email code next (email_verification).
+        match h.run(&SelfAsserted, profile, vec![], submit(&good)) {
+            ProfileResult::NeedsInput(page) => {
+                assert_eq!(page.kind, PageKind::Code { to: "bob@contoso.com".into() })
+            }
+            other => panic!("expected the code page, got {other:?}"),
+        }
     }
 }

@@ -105,6 +105,10 @@ pub enum StepAnswer {
     Submit(BTreeMap<String, String>),
     /// Enter a verification code; `sent` uses the last code ief "sent".
     Code(String),
+    /// Verify an address on a self-asserted page (`email: sent` or `email: "123456"`): enters the
+    /// code on the code page the last `submit` led to, then submits that form again once the
+    /// page shows it verified.
+    Verify(BTreeMap<String, String>),
     /// Cancel the page.
     Cancel(bool),
 }
@@ -461,6 +465,9 @@ async fn run_one(
     let mut answers = run.steps.iter();
     let mut pages = Vec::new();
     let mut answer = None;
+    // The last form submitted, and whether a verified code sends it again.
+    let mut last_submit: Option<Answer> = None;
+    let mut resubmit: Option<Answer> = None;
     // Each page takes one answer; a journey cannot show more pages than it has answers plus one,
     // and more browser sign-ins than MAX_BROWSER_SIGN_INS.
     let mut sign_ins = 0;
@@ -482,10 +489,28 @@ async fn run_one(
                     answer = Some(Answer::Callback(params));
                     continue;
                 }
+                // A verified address: the form as typed before goes again, like the page's Continue.
+                if let Some(again) = resubmit.take()
+                    && matches!(page.kind, PageKind::Form { .. })
+                    && page.error.is_none()
+                {
+                    answer = Some(again);
+                    continue;
+                }
                 let Some(next) = answers.next() else {
                     return Err(fail(format!("no answer left for the page {}", describe_page(&page))));
                 };
-                answer = Some(to_answer(next, &page, extensions).map_err(fail)?);
+                let given = to_answer(next, &page, extensions).map_err(fail)?;
+                match next {
+                    StepAnswer::Submit(_) => last_submit = Some(given.clone()),
+                    StepAnswer::Verify(_) => {
+                        resubmit = Some(last_submit.clone().ok_or_else(|| {
+                            fail("`verify` needs an earlier `submit` of the form whose address it verifies".to_owned())
+                        })?);
+                    }
+                    _ => {}
+                }
+                answer = Some(given);
             }
         }
     };
@@ -537,18 +562,30 @@ fn to_answer(step: &StepAnswer, page: &Page, extensions: &Extensions) -> Result<
     Ok(match step {
         StepAnswer::Choose(id) => Answer::Choose(id.clone()),
         StepAnswer::Submit(values) => Answer::Submit(values.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-        StepAnswer::Code(code) if code == "sent" => {
-            let outbox = extensions.get::<CodeOutbox>().ok_or("no code outbox")?;
-            let to = match &page.kind {
-                PageKind::Code { to } => Some(to.clone()),
-                _ => None,
-            };
-            let sent = to.and_then(|t| outbox.last_code(&t)).or_else(|| outbox.last().map(|c| c.code.clone()));
-            Answer::Code(sent.ok_or("no code was sent, so `code: sent` has nothing to enter")?)
-        }
+        StepAnswer::Code(code) if code == "sent" => Answer::Code(sent_code(page, extensions)?),
         StepAnswer::Code(code) => Answer::Code(code.clone()),
+        StepAnswer::Verify(fields) => {
+            let [(_, code)] = fields.iter().collect::<Vec<_>>()[..] else {
+                return Err("`verify` names one field and its code, e.g. `verify: {email: sent}`".to_owned());
+            };
+            if !matches!(page.kind, PageKind::Code { .. }) {
+                return Err(format!("`verify` answers a code page, but the page is {}", describe_page(page)));
+            }
+            Answer::Code(if code == "sent" { sent_code(page, extensions)? } else { code.clone() })
+        }
         StepAnswer::Cancel(_) => Answer::Cancel,
     })
+}
+
+/// The code ief "sent" to the code page's destination (else the last one sent).
+fn sent_code(page: &Page, extensions: &Extensions) -> Result<String, String> {
+    let outbox = extensions.get::<CodeOutbox>().ok_or("no code outbox")?;
+    let to = match &page.kind {
+        PageKind::Code { to } => Some(to.clone()),
+        _ => None,
+    };
+    let sent = to.and_then(|t| outbox.last_code(&t)).or_else(|| outbox.last().map(|c| c.code.clone()));
+    sent.ok_or_else(|| "no code was sent, so `sent` has nothing to enter".to_owned())
 }
 
 fn describe_page(page: &Page) -> String {
