@@ -57,9 +57,18 @@ impl State {
     }
 }
 
-/// The field whose address must be verified on this page, if any.
+/// The field whose address must be verified on this page, if any. A page with a
+/// VerificationControl verifies through the control's buttons instead.
 fn field_to_verify<'f>(request: &ProfileRequest<'_>, fields: &'f [ShownField]) -> Option<&'f ShownField> {
-    let enforced = request.profile.metadata("EnforceEmailVerification").and_then(parse_bool).unwrap_or(true);
+    let policy = request.policy;
+    let has_control = request.profile.display_claims.iter().filter_map(|d| d.display_control.as_ref()).any(|c| {
+        policy
+            .display_controls
+            .iter()
+            .any(|dc| dc.id.value == c.value && dc.control_type.as_deref() == Some("VerificationControl"))
+    });
+    let enforced =
+        !has_control && request.profile.metadata("EnforceEmailVerification").and_then(parse_bool).unwrap_or(true);
     enforced.then(|| {
         fields.iter().find(|f| {
             f.partner.as_deref().is_some_and(|p| p.trim().eq_ignore_ascii_case(VERIFIED_EMAIL))

@@ -120,6 +120,10 @@ pub fn shown_fields(request: &ProfileRequest<'_>) -> Vec<ShownField> {
                     continue;
                 };
                 for inner in &control.display_claims {
+                    // The code a VerificationControl verifies is its buttons' input, not the form's.
+                    if inner.control_claim_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("VerificationCode")) {
+                        continue;
+                    }
                     if let Some(claim) = &inner.claim {
                         refs.push((claim.value.clone(), inner.required));
                     }
@@ -389,6 +393,7 @@ pub(crate) fn answer_kind(answer: &Answer) -> &'static str {
         Answer::Code(_) => "a verification code",
         Answer::Callback(_) => "an identity provider callback",
         Answer::Cancel => "a cancel",
+        Answer::Action { .. } => "a display control's button",
     }
 }
 

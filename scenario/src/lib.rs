@@ -111,6 +111,19 @@ pub enum StepAnswer {
     Verify(BTreeMap<String, String>),
     /// Cancel the page.
     Cancel(bool),
+    /// Press a display control's button: `{control: emailVerificationControl, action: SendCode,
+    /// values: {email: a@contoso.com}}`; a value `sent` is the last code ief "sent".
+    Press(PressSpec),
+}
+
+/// A display control's button and the control's claims as typed.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PressSpec {
+    pub control: String,
+    pub action: String,
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
 }
 
 /// What the run must end with; a mismatch fails the scenario.
@@ -574,18 +587,30 @@ fn to_answer(step: &StepAnswer, page: &Page, extensions: &Extensions) -> Result<
             Answer::Code(if code == "sent" { sent_code(page, extensions)? } else { code.clone() })
         }
         StepAnswer::Cancel(_) => Answer::Cancel,
+        StepAnswer::Press(press) => {
+            let mut values = Vec::new();
+            for (name, text) in &press.values {
+                let text = if text == "sent" { last_code(extensions)? } else { text.clone() };
+                values.push((name.clone(), text));
+            }
+            Answer::Action { control: press.control.clone(), action: press.action.clone(), values }
+        }
     })
 }
 
 /// The code ief "sent" to the code page's destination (else the last one sent).
 fn sent_code(page: &Page, extensions: &Extensions) -> Result<String, String> {
     let outbox = extensions.get::<CodeOutbox>().ok_or("no code outbox")?;
-    let to = match &page.kind {
-        PageKind::Code { to } => Some(to.clone()),
-        _ => None,
-    };
-    let sent = to.and_then(|t| outbox.last_code(&t)).or_else(|| outbox.last().map(|c| c.code.clone()));
-    sent.ok_or_else(|| "no code was sent, so `sent` has nothing to enter".to_owned())
+    match &page.kind {
+        PageKind::Code { to } => outbox.last_code(to).map_or_else(|| last_code(extensions), Ok),
+        _ => last_code(extensions),
+    }
+}
+
+/// The last code ief "sent" to anyone.
+fn last_code(extensions: &Extensions) -> Result<String, String> {
+    let outbox = extensions.get::<CodeOutbox>().ok_or("no code outbox")?;
+    outbox.last().map(|c| c.code).ok_or_else(|| "no code was sent, so `sent` has nothing to enter".to_owned())
 }
 
 fn describe_page(page: &Page) -> String {

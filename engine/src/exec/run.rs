@@ -20,6 +20,12 @@ const FORGOT_PASSWORD_LINK: &str = "forgotPassword";
 /// What B2C returns to the application when that link has no override.
 const FORGOT_PASSWORD_CODE: &str = "AADB2C90118";
 const FORGOT_PASSWORD_MESSAGE: &str = "The user has forgotten their password.";
+/// The shortest secret hidden inside other values: shorter ones would blank out ordinary text.
+const MIN_HIDDEN_LEN: usize = 4;
+/// The VerificationControl action whose success lets the page continue.
+const VERIFY_CODE: &str = "VerifyCode";
+/// B2C's `intro_msg` of a VerificationControl.
+const VERIFICATION_NEEDED: &str = "Verification is necessary. Please click Send button.";
 
 /// Errors of the run itself (as opposed to outcomes a journey routes): a driver's bad answer,
 /// an unsupported protocol, a policy that cannot run.
@@ -93,6 +99,8 @@ pub struct SignIn {
     pending: Option<Pending>,
     finished: bool,
     session: Session,
+    /// `profile/control` of the VerificationControls verified on the current step's page.
+    verified_controls: Vec<String>,
     pub context: RequestContext,
     pub trace: Vec<TraceEvent>,
 }
@@ -156,6 +164,7 @@ impl<'p> Executor<'p> {
             pending: None,
             finished: false,
             session,
+            verified_controls: Vec::new(),
             context,
             trace: Vec::new(),
         })
@@ -225,6 +234,15 @@ impl<'p> Executor<'p> {
                 let profile = self.exchange_profile(s, &exchange)?;
                 self.run_page_answer(s, &profile, Some(exchange), answer, None).await
             }
+            (Pending::Profile { profile, exchange, page }, Answer::Action { control, action, values }) => {
+                self.control_action(s, &profile, exchange, page, (&control, &action), &values).await
+            }
+            (Pending::Profile { profile, exchange, page }, Answer::Submit(values))
+                if self.unverified_control(s, &profile, &values).is_some() =>
+            {
+                let message = self.unverified_control(s, &profile, &values).unwrap_or_default();
+                Ok(Some(self.show_again(s, profile, exchange, page, Some(message))))
+            }
             (Pending::Profile { profile, exchange, page }, answer) => {
                 // Links on a self-asserted page pick the exchange the next step runs.
                 if let Answer::Choose(target) = &answer {
@@ -281,6 +299,127 @@ impl<'p> Executor<'p> {
         }
     }
 
+    /// A display control's button: the control's typed claims go into the bag and the action's
+    /// validation profiles run in order (preconditions, ContinueOnError and ContinueOnSuccess as
+    /// on a page); the same page comes back, with the failing profile's message if one failed.
+    /// A `VerifyCode` that succeeds verifies the control for the page's Continue.
+    async fn control_action(
+        &self,
+        s: &mut SignIn,
+        profile: &str,
+        exchange: Option<String>,
+        page: Page,
+        (control, action): (&str, &str),
+        values: &[(String, String)],
+    ) -> Result<Option<Progress>, ExecError> {
+        let (journey, order) = self.position(s);
+        let bad = |message: String| ExecError::BadAnswer { journey: journey.clone(), order, message };
+        let tp = self.profile(profile)?;
+        let on_page = tp.display_claims.iter().filter_map(|d| d.display_control.as_ref()).any(|c| c.value == control);
+        let dc = self
+            .policy
+            .display_controls
+            .iter()
+            .find(|c| c.id.value == control)
+            .filter(|_| on_page)
+            .ok_or_else(|| bad(format!("the page of '{profile}' has no display control '{control}'")))?;
+        let Some((_, profiles)) = dc.actions.iter().find(|(id, _)| id.value == action) else {
+            let actions: Vec<&str> = dc.actions.iter().map(|(id, _)| id.as_str()).collect();
+            return Err(bad(format!(
+                "display control '{control}' has no action '{action}' (actions: {})",
+                actions.join(", ")
+            )));
+        };
+        for (name, text) in values {
+            let shown = dc
+                .display_claims
+                .iter()
+                .filter_map(|d| d.claim.as_ref())
+                .any(|c| self.policy.claim_id(&c.value).is_some_and(|id| Some(id) == self.policy.claim_id(name)));
+            let (Some(id), true) = (self.policy.claim_id(name), shown) else {
+                return Err(bad(format!("'{name}' is not a claim of display control '{control}'")));
+            };
+            let data_type = self.policy.claim(name).and_then(|c| c.data_type).unwrap_or(DataType::String);
+            let value = ClaimValue::parse(data_type, text).map_err(|e| bad(format!("'{name}': {e}")))?;
+            s.bag.set(id, value);
+        }
+        let mut error = None;
+        for vp in profiles {
+            if self.skip_reason(s, &vp.preconditions).is_some() {
+                continue;
+            }
+            let vtp = self.profile(&vp.reference.value)?;
+            match self.run_profile(s, vtp, Invocation::Validation, None).await? {
+                StepResult::Done if vp.continue_on_success => {}
+                StepResult::Done => break,
+                StepResult::Page(_) => {
+                    return Err(ExecError::Policy(format!("validation profile '{}' asked for input", vtp.id.value)));
+                }
+                StepResult::Failed(e) if !vp.continue_on_error => {
+                    error = Some(self.page_message(tp, &e));
+                    s.trace
+                        .push(TraceEvent::ValidationFailed { profile: vtp.id.value.clone(), message: e.user_message });
+                    break;
+                }
+                StepResult::Failed(_) => {}
+            }
+        }
+        let key = format!("{profile}/{control}");
+        if error.is_none() && action == VERIFY_CODE && !s.verified_controls.contains(&key) {
+            s.verified_controls.push(key);
+        }
+        Ok(Some(self.show_again(s, profile.to_owned(), exchange, page, error)))
+    }
+
+    /// The message for a Continue while a VerificationControl of the page is not verified, or
+    /// `values` change what it verified.
+    fn unverified_control(&self, s: &SignIn, profile: &str, values: &[(String, String)]) -> Option<String> {
+        let tp = self.policy.profile(profile)?;
+        let changed = |dc: &crate::model::DisplayControl| {
+            dc.display_claims.iter().filter(|d| d.control_claim_type.is_none()).filter_map(|d| d.claim.as_ref()).any(
+                |c| {
+                    let id = self.policy.claim_id(&c.value);
+                    let typed = values.iter().rev().find(|(k, _)| id.is_some() && self.policy.claim_id(k) == id);
+                    let verified = id.and_then(|id| s.bag.get(id)).map(ToString::to_string);
+                    typed.is_some_and(|(_, v)| Some(v.trim()) != verified.as_deref())
+                },
+            )
+        };
+        let control = tp
+            .display_claims
+            .iter()
+            .filter_map(|d| d.display_control.as_ref())
+            .filter_map(|c| self.policy.display_controls.iter().find(|dc| dc.id.value == c.value))
+            .filter(|dc| dc.control_type.as_deref() == Some("VerificationControl"))
+            .find(|dc| !s.verified_controls.contains(&format!("{profile}/{}", dc.id.value)) || changed(dc))?;
+        let env = super::env::PolicyEnv {
+            inner: self.env,
+            policy: self.policy,
+            profile: Some(tp),
+            culture: &s.context.culture,
+        };
+        Some(
+            env.localized_string("DisplayControl", &control.id.value, "intro_msg")
+                .unwrap_or_else(|| VERIFICATION_NEEDED.to_owned()),
+        )
+    }
+
+    /// The pending page again, with `error`.
+    fn show_again(
+        &self,
+        s: &mut SignIn,
+        profile: String,
+        exchange: Option<String>,
+        mut page: Page,
+        error: Option<String>,
+    ) -> Progress {
+        page.error = error;
+        s.trace.push(TraceEvent::Page { profile: profile.clone(), error: page.error.clone() });
+        let shown = page.shown();
+        s.pending = Some(Pending::Profile { profile, exchange, page });
+        Progress::NeedsInput(shown)
+    }
+
     fn position(&self, s: &SignIn) -> (String, u32) {
         match s.frames.last() {
             Some(f) => {
@@ -303,6 +442,7 @@ impl<'p> Executor<'p> {
         if let Some(f) = s.frames.last_mut() {
             f.step += 1;
         }
+        s.verified_controls.clear();
     }
 
     /// The combined sign-in page's "Forgot your password?" link: `None` when the sign-in profile
@@ -760,7 +900,7 @@ impl<'p> Executor<'p> {
                         profile: tp.id.value.clone(),
                         protocol: handler.name().to_owned(),
                         invocation,
-                        inputs: self.shown(&inputs),
+                        inputs: self.shown(&s.bag, &inputs),
                         outputs: Vec::new(),
                         transformations: applied,
                         error: Some(e.user_message.clone()),
@@ -825,7 +965,7 @@ impl<'p> Executor<'p> {
                 profile: tp.id.value.clone(),
                 protocol: handler.name().to_owned(),
                 invocation,
-                inputs: self.shown(&inputs),
+                inputs: self.shown(&s.bag, &inputs),
                 // What this profile and its transformations changed.
                 outputs: s
                     .bag
@@ -892,10 +1032,23 @@ impl<'p> Executor<'p> {
         }
     }
 
-    fn shown(&self, inputs: &[InputClaim]) -> Vec<(String, String)> {
+    /// Inputs as traces show them. A secret of the bag copied into another claim (a one-time code
+    /// in an email request's body) is hidden there too.
+    fn shown(&self, bag: &ClaimsBag, inputs: &[InputClaim]) -> Vec<(String, String)> {
+        let secrets: Vec<String> = bag
+            .iter()
+            .filter(|(id, _)| {
+                self.policy.claim_types.get(id.index()).is_some_and(|c| is_secret(self.policy, c.id.as_str()))
+            })
+            .map(|(_, v)| v.to_string())
+            .filter(|v| v.chars().count() >= MIN_HIDDEN_LEN)
+            .collect();
         inputs
             .iter()
-            .filter_map(|i| Some((i.claim.clone(), redact(self.policy, &i.claim, i.value.as_ref()?))))
+            .filter_map(|i| {
+                let text = redact(self.policy, &i.claim, i.value.as_ref()?);
+                Some((i.claim.clone(), secrets.iter().fold(text, |t, secret| t.replace(secret.as_str(), "[redacted]"))))
+            })
             .collect()
     }
 
@@ -966,5 +1119,9 @@ fn describe_answer(answer: &Answer, policy: &Policy) -> String {
             format!("callback with {}", params.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", "))
         }
         Answer::Cancel => "cancel".to_owned(),
+        Answer::Action { control, action, values } => {
+            let names: Vec<&str> = values.iter().map(|(k, _)| k.as_str()).collect();
+            format!("press {control} {action} ({})", names.join(", "))
+        }
     }
 }
