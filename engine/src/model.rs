@@ -65,8 +65,9 @@ pub struct ClaimType {
     pub restriction: Option<Restriction>,
     pub predicate_validation: Option<Text>,
     /// A profile fills it with a provider's token (`{oauth2:access_token}` and its siblings),
-    /// directly or through DefaultPartnerClaimTypes, or with a one-time code (an OTP profile's
-    /// `otpGenerated` / `otpToVerify`, a VerificationControl's code), so traces and reports never
+    /// directly or through DefaultPartnerClaimTypes, or with a one-time code or an authenticator
+    /// app's secret (an OTP profile's `otpGenerated` / `otpToVerify`, a VerificationControl's code,
+    /// CreateOtpSecret's output, Azure MFA's `secretKey` / `otpCode`), so traces and reports never
     /// show its value.
     pub holds_credential: bool,
     pub span: Span,
@@ -78,6 +79,8 @@ const CREDENTIAL_PARTNER_TYPES: [&str; 4] =
 
 /// The OTP profile's partner names of the code it generates and the code it verifies.
 const OTP_PARTNER_TYPES: [&str; 2] = ["otpGenerated", "otpToVerify"];
+/// Azure MFA's authenticator-app inputs: the app's secret and its code.
+const TOTP_INPUTS: [&str; 2] = ["secretKey", "otpCode"];
 
 fn is_credential_partner(partner: &str) -> bool {
     CREDENTIAL_PARTNER_TYPES.iter().any(|t| partner.trim().eq_ignore_ascii_case(t))
@@ -526,8 +529,30 @@ impl Policy {
             .flat_map(|dc| &dc.display_claims)
             .filter(|d| d.control_claim_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("VerificationCode")))
             .filter_map(|d| d.claim.as_ref());
-        let credentials: Vec<ClaimId> =
-            tokens.chain(otp).map(|c| &c.claim).chain(control_codes).filter_map(|c| self.claim_id(&c.value)).collect();
+        // Authenticator apps: the secret CreateOtpSecret makes, and what Azure MFA's TOTP
+        // operations take (the secret, the app's code).
+        let app_inputs = self
+            .technical_profiles
+            .iter()
+            .filter(|tp| tp.protocol.as_ref().and_then(Protocol::handler_type) == Some("AzureMfaProtocolProvider"))
+            .flat_map(|tp| &tp.input_claims)
+            .filter(|c| {
+                let name = c.partner_claim_type.as_ref().unwrap_or(&c.claim).value.as_str();
+                TOTP_INPUTS.iter().any(|t| t.eq_ignore_ascii_case(name))
+            });
+        let app_secrets = self
+            .transformations
+            .iter()
+            .filter(|t| t.method.value == "CreateOtpSecret")
+            .flat_map(|t| t.outputs.iter().map(|o| &o.claim));
+        let credentials: Vec<ClaimId> = tokens
+            .chain(otp)
+            .chain(app_inputs)
+            .map(|c| &c.claim)
+            .chain(control_codes)
+            .chain(app_secrets)
+            .filter_map(|c| self.claim_id(&c.value))
+            .collect();
         for id in credentials {
             self.claim_types[id.index()].holds_credential = true;
         }

@@ -17,6 +17,7 @@ pub mod oidc;
 pub mod phone;
 pub mod rest;
 pub mod self_asserted;
+pub mod totp;
 
 use ief_engine::exec::ProfileHandler;
 

@@ -431,7 +431,7 @@ pub(crate) async fn run_with(
         scenario.runs.clone()
     };
     let mut session = Session::default();
-    let mut browser = Browser { providers: &scenario.identity_providers, agent: None };
+    let mut browser = Browser { providers: &scenario.identity_providers, agent: None, authenticator: None };
     let mut reports = Vec::new();
     for run in &runs {
         let journey = run.journey.clone().or_else(|| scenario.journey.clone());
@@ -510,10 +510,19 @@ async fn run_one(
                     answer = Some(again);
                     continue;
                 }
+                if let Some(secret) = shown_totp_secret(&page) {
+                    browser.authenticator = Some(secret);
+                }
                 let Some(next) = answers.next() else {
                     return Err(fail(format!("no answer left for the page {}", describe_page(&page))));
                 };
-                let given = to_answer(next, &page, extensions).map_err(fail)?;
+                let totp = browser.authenticator.as_deref().map(|secret| {
+                    let now =
+                        if options.deterministic { FixedEnv::default().now() } else { chrono::Utc::now().naive_utc() };
+                    let key = ief_protocols::totp::base32_decode(secret).unwrap_or_default();
+                    ief_protocols::totp::code_at(&key, now.and_utc().timestamp())
+                });
+                let given = to_answer(next, &page, extensions, totp.as_deref()).map_err(fail)?;
                 match next {
                     StepAnswer::Submit(_) => last_submit = Some(given.clone()),
                     StepAnswer::Verify(_) => {
@@ -571,10 +580,27 @@ async fn run_one(
     Ok((report, sign_in.into_session()))
 }
 
-fn to_answer(step: &StepAnswer, page: &Page, extensions: &Extensions) -> Result<Answer, String> {
+/// A form value `totp` is the authenticator app's current code for the secret the pages showed.
+const TOTP_VALUE: &str = "totp";
+
+fn to_answer(step: &StepAnswer, page: &Page, extensions: &Extensions, totp: Option<&str>) -> Result<Answer, String> {
     Ok(match step {
         StepAnswer::Choose(id) => Answer::Choose(id.clone()),
-        StepAnswer::Submit(values) => Answer::Submit(values.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        StepAnswer::Submit(values) => {
+            let mut typed = Vec::new();
+            for (k, v) in values {
+                let text = match v.as_str() {
+                    TOTP_VALUE => totp
+                        .ok_or(
+                            "`totp` needs a page that showed an authenticator app's secret (a QR code or secretKey)",
+                        )?
+                        .to_owned(),
+                    _ => v.clone(),
+                };
+                typed.push((k.clone(), text));
+            }
+            Answer::Submit(typed)
+        }
         StepAnswer::Code(code) if code == "sent" => Answer::Code(sent_code(page, extensions)?),
         StepAnswer::Code(code) => Answer::Code(code.clone()),
         StepAnswer::Verify(fields) => {
@@ -595,6 +621,17 @@ fn to_answer(step: &StepAnswer, page: &Page, extensions: &Extensions) -> Result<
             }
             Answer::Action { control: press.control.clone(), action: press.action.clone(), values }
         }
+    })
+}
+
+/// The authenticator-app secret a form shows: an `otpauth://` URI's (the QR code) or a
+/// `secretKey` field's.
+fn shown_totp_secret(page: &Page) -> Option<String> {
+    let PageKind::Form { fields } = &page.kind else { return None };
+    fields.iter().find_map(|f| {
+        let value = f.prefilled.as_deref()?;
+        ief_protocols::totp::secret_of_uri(value)
+            .or_else(|| f.claim.eq_ignore_ascii_case("secretKey").then(|| value.to_owned()))
     })
 }
 
@@ -657,6 +694,9 @@ const MAX_BROWSER_SIGN_INS: usize = 10;
 struct Browser<'s> {
     providers: &'s BTreeMap<String, IdentityProviderSpec>,
     agent: Option<UserAgent>,
+    /// The authenticator app's secret, from the last page that showed one (a QR code's URI or a
+    /// `secretKey`). Like the user's phone it outlives browser sessions.
+    authenticator: Option<String>,
 }
 
 impl Browser<'_> {

@@ -17,9 +17,10 @@ fn every_scenario_matches_its_snapshot() {
         "policies/federation",
         "policies/social",
         "policies/displaycontrols",
+        "policies/samples",
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(stdout.trim(), "22 passed, 0 failed");
+    assert_eq!(stdout.trim(), "23 passed, 0 failed");
 }
 
 #[test]

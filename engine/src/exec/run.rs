@@ -967,15 +967,13 @@ impl<'p> Executor<'p> {
                 invocation,
                 inputs: self.shown(&s.bag, &inputs),
                 // What this profile and its transformations changed.
-                outputs: s
-                    .bag
-                    .iter()
-                    .filter(|(id, v)| before.get(*id) != Some(*v))
-                    .filter_map(|(id, v)| {
-                        let name = self.policy.claim_types.get(id.index())?.id.as_str();
-                        Some((name.to_owned(), redact(self.policy, name, v)))
-                    })
-                    .collect(),
+                outputs: self.traced(
+                    &s.bag,
+                    s.bag
+                        .iter()
+                        .filter(|(id, v)| before.get(*id) != Some(*v))
+                        .filter_map(|(id, v)| Some((self.policy.claim_types.get(id.index())?.id.as_str(), v))),
+                ),
                 transformations: applied,
                 error: None,
             });
@@ -1032,9 +1030,18 @@ impl<'p> Executor<'p> {
         }
     }
 
-    /// Inputs as traces show them. A secret of the bag copied into another claim (a one-time code
-    /// in an email request's body) is hidden there too.
+    /// Inputs as traces show them.
     fn shown(&self, bag: &ClaimsBag, inputs: &[InputClaim]) -> Vec<(String, String)> {
+        self.traced(bag, inputs.iter().filter_map(|i| Some((i.claim.as_str(), i.value.as_ref()?))))
+    }
+
+    /// Claim values as traces show them. A secret of the bag copied into another claim (a one-time
+    /// code in an email request's body, an app's secret in a QR code's URI) is hidden there too.
+    fn traced<'v>(
+        &self,
+        bag: &ClaimsBag,
+        values: impl Iterator<Item = (&'v str, &'v ClaimValue)>,
+    ) -> Vec<(String, String)> {
         let secrets: Vec<String> = bag
             .iter()
             .filter(|(id, _)| {
@@ -1043,11 +1050,10 @@ impl<'p> Executor<'p> {
             .map(|(_, v)| v.to_string())
             .filter(|v| v.chars().count() >= MIN_HIDDEN_LEN)
             .collect();
-        inputs
-            .iter()
-            .filter_map(|i| {
-                let text = redact(self.policy, &i.claim, i.value.as_ref()?);
-                Some((i.claim.clone(), secrets.iter().fold(text, |t, secret| t.replace(secret.as_str(), "[redacted]"))))
+        values
+            .map(|(name, value)| {
+                let text = redact(self.policy, name, value);
+                (name.to_owned(), secrets.iter().fold(text, |t, secret| t.replace(secret.as_str(), "[redacted]")))
             })
             .collect()
     }
