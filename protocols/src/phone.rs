@@ -617,7 +617,6 @@ fn azure_mfa(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileResul
     };
     let key = (request.context.correlation_id.clone(), format!("mfa:{}", normalize(&phone)));
     let now = request.services.env.now();
-    let wrong = "Wrong code entered, please try again.";
     Ok(match profile.metadata("Operation").map(str::trim) {
         Some("OneWaySMS") => {
             if !dotnet::is_match(NUMBER_PATTERN, phone.trim()) {
@@ -647,25 +646,14 @@ fn azure_mfa(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileResul
             let Some(code) = input(request, "verificationCode") else {
                 return Ok(missing(request, "verificationCode"));
             };
-            let Some(mut ch) = outbox.challenge(&key).filter(|ch| now <= ch.expires) else {
-                return Ok(fail(request, "UserMessageIfWrongCodeEntered", wrong));
+            let Some(ch) = outbox.challenge(&key).filter(|ch| now <= ch.expires) else {
+                return Ok(fail(request, "UserMessageIfWrongCodeEntered", MFA_WRONG_CODE));
             };
             if code.trim() == ch.code {
                 outbox.remove(&key);
                 return Ok(ProfileResult::Claims(Vec::new()));
             }
-            ch.attempts += 1;
-            if ch.attempts >= ch.max_attempts {
-                outbox.remove(&key);
-                fail(
-                    request,
-                    "UserMessageIfMaxAllowedCodeRetryReached",
-                    "Wrong code entered too many times, please try again later.",
-                )
-            } else {
-                outbox.put(key, ch);
-                fail(request, "UserMessageIfWrongCodeEntered", wrong)
-            }
+            wrong_mfa_code(request, outbox, key, ch)
         }
         other => ProfileResult::Failed(ProfileError {
             code: "InvalidMetadata".to_owned(),
@@ -676,6 +664,29 @@ fn azure_mfa(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileResul
             ),
         }),
     })
+}
+
+const MFA_WRONG_CODE: &str = "Wrong code entered, please try again.";
+
+/// A wrong Azure MFA code: one try fewer, and the code is void after the last.
+fn wrong_mfa_code(
+    request: &ProfileRequest<'_>,
+    outbox: &CodeOutbox,
+    key: (String, String),
+    mut ch: Challenge,
+) -> ProfileResult {
+    ch.attempts += 1;
+    if ch.attempts >= ch.max_attempts {
+        outbox.remove(&key);
+        fail(
+            request,
+            "UserMessageIfMaxAllowedCodeRetryReached",
+            "Wrong code entered too many times, please try again later.",
+        )
+    } else {
+        outbox.put(key, ch);
+        fail(request, "UserMessageIfWrongCodeEntered", MFA_WRONG_CODE)
+    }
 }
 
 /// Where the account keeps its authenticator app's secret (B2C keeps it in Azure MFA).
@@ -708,7 +719,6 @@ fn authenticator_app(
     let stored = |user: &crate::directory::User| {
         user.attribute(TOTP_SECRET_ATTRIBUTE).map(ClaimValue::to_string).filter(|s| !s.is_empty())
     };
-    let wrong = "Wrong code entered, please try again.";
     Ok(match operation {
         "GetAvailableDevices" => {
             let Some(upn) = input(request, "userPrincipalName") else {
@@ -748,8 +758,8 @@ fn authenticator_app(
         }
         _ => {
             let Some(code) = input(request, "otpCode") else { return Ok(missing(request, "otpCode")) };
-            let Some(mut ch) = outbox.challenge(&key).filter(|ch| now <= ch.expires) else {
-                return Ok(fail(request, "UserMessageIfWrongCodeEntered", wrong));
+            let Some(ch) = outbox.challenge(&key).filter(|ch| now <= ch.expires) else {
+                return Ok(fail(request, "UserMessageIfWrongCodeEntered", MFA_WRONG_CODE));
             };
             if crate::totp::verify(&ch.code, &code, now.and_utc().timestamp()) {
                 outbox.remove(&key);
@@ -765,18 +775,7 @@ fn authenticator_app(
                 }
                 return Ok(ProfileResult::Claims(Vec::new()));
             }
-            ch.attempts += 1;
-            if ch.attempts >= ch.max_attempts {
-                outbox.remove(&key);
-                fail(
-                    request,
-                    "UserMessageIfMaxAllowedCodeRetryReached",
-                    "Wrong code entered too many times, please try again later.",
-                )
-            } else {
-                outbox.put(key, ch);
-                fail(request, "UserMessageIfWrongCodeEntered", wrong)
-            }
+            wrong_mfa_code(request, outbox, key, ch)
         }
     })
 }
