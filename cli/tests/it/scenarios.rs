@@ -40,6 +40,7 @@ fn bad_scenarios_fail_with_a_clear_message() {
             "unknown-control-action",
             "display control 'emailVerificationControl' has no action 'Resend' (actions: SendCode, VerifyCode)",
         ),
+        ("control-claim-not-in-control", "'displayName' is not a claim of display control 'emailVerificationControl'"),
     ];
     for (name, message) in cases {
         let path = format!("policies/scenarios-bad/{name}.yaml");
@@ -50,7 +51,7 @@ fn bad_scenarios_fail_with_a_clear_message() {
     }
     let (code, stdout, _) = ief(&["test", "policies/scenarios-bad"]);
     assert_eq!(code, 1);
-    assert_eq!(stdout.trim(), "0 passed, 5 failed");
+    assert_eq!(stdout.trim(), "0 passed, 6 failed");
 }
 
 #[test]
