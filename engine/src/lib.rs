@@ -12,6 +12,7 @@ pub mod load;
 pub mod merge;
 pub mod model;
 pub mod plan;
+pub mod predicate;
 pub mod schema;
 pub mod settings;
 pub mod source;

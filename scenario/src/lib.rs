@@ -105,8 +105,25 @@ pub enum StepAnswer {
     Submit(BTreeMap<String, String>),
     /// Enter a verification code; `sent` uses the last code ief "sent".
     Code(String),
+    /// Verify an address on a self-asserted page (`email: sent` or `email: "123456"`): enters the
+    /// code on the code page the last `submit` led to, then submits that form again once the
+    /// page shows it verified.
+    Verify(BTreeMap<String, String>),
     /// Cancel the page.
     Cancel(bool),
+    /// Press a display control's button: `{control: emailVerificationControl, action: SendCode,
+    /// values: {email: a@contoso.com}}`; a value `sent` is the last code ief "sent".
+    Press(PressSpec),
+}
+
+/// A display control's button and the control's claims as typed.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PressSpec {
+    pub control: String,
+    pub action: String,
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
 }
 
 /// What the run must end with; a mismatch fails the scenario.
@@ -422,7 +439,7 @@ pub(crate) async fn run_with(
         scenario.runs.clone()
     };
     let mut session = Session::default();
-    let mut browser = Browser { providers: &scenario.identity_providers, agent: None };
+    let mut browser = Browser { providers: &scenario.identity_providers, agent: None, authenticator: None };
     let mut reports = Vec::new();
     for run in &runs {
         let journey = run.journey.clone().or_else(|| scenario.journey.clone());
@@ -475,6 +492,9 @@ async fn run_one(
     let mut answers = run.steps.iter();
     let mut pages = Vec::new();
     let mut answer = None;
+    // The last form submitted, and whether a verified code sends it again.
+    let mut last_submit: Option<Answer> = None;
+    let mut resubmit: Option<Answer> = None;
     // Each page takes one answer; a journey cannot show more pages than it has answers plus one,
     // and more browser sign-ins than MAX_BROWSER_SIGN_INS.
     let mut sign_ins = 0;
@@ -496,10 +516,37 @@ async fn run_one(
                     answer = Some(Answer::Callback(params));
                     continue;
                 }
+                // A verified address: the form as typed before goes again, like the page's Continue.
+                if let Some(again) = resubmit.take()
+                    && matches!(page.kind, PageKind::Form { .. })
+                    && page.error.is_none()
+                {
+                    answer = Some(again);
+                    continue;
+                }
+                if let Some(secret) = shown_totp_secret(&page) {
+                    browser.authenticator = Some(secret);
+                }
                 let Some(next) = answers.next() else {
                     return Err(fail(format!("no answer left for the page {}", describe_page(&page))));
                 };
-                answer = Some(to_answer(next, &page, extensions).map_err(fail)?);
+                let totp = browser.authenticator.as_deref().map(|secret| {
+                    let now =
+                        if options.deterministic { FixedEnv::default().now() } else { chrono::Utc::now().naive_utc() };
+                    let key = ief_protocols::totp::base32_decode(secret).unwrap_or_default();
+                    ief_protocols::totp::code_at(&key, now.and_utc().timestamp())
+                });
+                let given = to_answer(next, &page, extensions, totp.as_deref()).map_err(fail)?;
+                match next {
+                    StepAnswer::Submit(_) => last_submit = Some(given.clone()),
+                    StepAnswer::Verify(_) => {
+                        resubmit = Some(last_submit.clone().ok_or_else(|| {
+                            fail("`verify` needs an earlier `submit` of the form whose address it verifies".to_owned())
+                        })?);
+                    }
+                    _ => {}
+                }
+                answer = Some(given);
             }
         }
     };
@@ -552,22 +599,74 @@ async fn run_one(
     Ok((report, sign_in.into_session()))
 }
 
-fn to_answer(step: &StepAnswer, page: &Page, extensions: &Extensions) -> Result<Answer, String> {
+/// A form value `totp` is the authenticator app's current code for the secret the pages showed.
+const TOTP_VALUE: &str = "totp";
+
+fn to_answer(step: &StepAnswer, page: &Page, extensions: &Extensions, totp: Option<&str>) -> Result<Answer, String> {
     Ok(match step {
         StepAnswer::Choose(id) => Answer::Choose(id.clone()),
-        StepAnswer::Submit(values) => Answer::Submit(values.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-        StepAnswer::Code(code) if code == "sent" => {
-            let outbox = extensions.get::<CodeOutbox>().ok_or("no code outbox")?;
-            let to = match &page.kind {
-                PageKind::Code { to } => Some(to.clone()),
-                _ => None,
-            };
-            let sent = to.and_then(|t| outbox.last_code(&t)).or_else(|| outbox.last().map(|c| c.code.clone()));
-            Answer::Code(sent.ok_or("no code was sent, so `code: sent` has nothing to enter")?)
+        StepAnswer::Submit(values) => {
+            let mut typed = Vec::new();
+            for (k, v) in values {
+                let text = match v.as_str() {
+                    TOTP_VALUE => totp
+                        .ok_or(
+                            "`totp` needs a page that showed an authenticator app's secret (a QR code or secretKey)",
+                        )?
+                        .to_owned(),
+                    _ => v.clone(),
+                };
+                typed.push((k.clone(), text));
+            }
+            Answer::Submit(typed)
         }
+        StepAnswer::Code(code) if code == "sent" => Answer::Code(sent_code(page, extensions)?),
         StepAnswer::Code(code) => Answer::Code(code.clone()),
+        StepAnswer::Verify(fields) => {
+            let [(_, code)] = fields.iter().collect::<Vec<_>>()[..] else {
+                return Err("`verify` names one field and its code, e.g. `verify: {email: sent}`".to_owned());
+            };
+            if !matches!(page.kind, PageKind::Code { .. }) {
+                return Err(format!("`verify` answers a code page, but the page is {}", describe_page(page)));
+            }
+            Answer::Code(if code == "sent" { sent_code(page, extensions)? } else { code.clone() })
+        }
         StepAnswer::Cancel(_) => Answer::Cancel,
+        StepAnswer::Press(press) => {
+            let mut values = Vec::new();
+            for (name, text) in &press.values {
+                let text = if text == "sent" { last_code(extensions)? } else { text.clone() };
+                values.push((name.clone(), text));
+            }
+            Answer::Action { control: press.control.clone(), action: press.action.clone(), values }
+        }
     })
+}
+
+/// The authenticator-app secret a form shows: an `otpauth://` URI's (the QR code) or a
+/// `secretKey` field's.
+fn shown_totp_secret(page: &Page) -> Option<String> {
+    let PageKind::Form { fields } = &page.kind else { return None };
+    fields.iter().find_map(|f| {
+        let value = f.prefilled.as_deref()?;
+        ief_protocols::totp::secret_of_uri(value)
+            .or_else(|| f.claim.eq_ignore_ascii_case("secretKey").then(|| value.to_owned()))
+    })
+}
+
+/// The code ief "sent" to the code page's destination (else the last one sent).
+fn sent_code(page: &Page, extensions: &Extensions) -> Result<String, String> {
+    let outbox = extensions.get::<CodeOutbox>().ok_or("no code outbox")?;
+    match &page.kind {
+        PageKind::Code { to } => outbox.last_code(to).map_or_else(|| last_code(extensions), Ok),
+        _ => last_code(extensions),
+    }
+}
+
+/// The last code ief "sent" to anyone.
+fn last_code(extensions: &Extensions) -> Result<String, String> {
+    let outbox = extensions.get::<CodeOutbox>().ok_or("no code outbox")?;
+    outbox.last().map(|c| c.code).ok_or_else(|| "no code was sent, so `sent` has nothing to enter".to_owned())
 }
 
 fn describe_page(page: &Page) -> String {
@@ -614,6 +713,9 @@ const MAX_BROWSER_SIGN_INS: usize = 10;
 struct Browser<'s> {
     providers: &'s BTreeMap<String, IdentityProviderSpec>,
     agent: Option<UserAgent>,
+    /// The authenticator app's secret, from the last page that showed one (a QR code's URI or a
+    /// `secretKey`). Like the user's phone it outlives browser sessions.
+    authenticator: Option<String>,
 }
 
 impl Browser<'_> {

@@ -18,7 +18,7 @@ use crate::catalog::Method;
 use crate::compile::{Bound, Location, Problem, ProblemKind, Runner};
 use crate::error::TransformError;
 use crate::signature::{Family, Param, Signature, Slot, TypeSpec};
-use crate::value::{ClaimValue, DataType, parse_bool, parse_date_time};
+use crate::value::{ClaimValue, DataType, DateTimeForm, parse_bool, parse_date_time};
 
 const STRING: TypeSpec = TypeSpec::Exact(DataType::String);
 const LONG: TypeSpec = TypeSpec::Exact(DataType::Long);
@@ -686,7 +686,9 @@ fn convert(value: &Value, data_type: DataType, name: &str) -> Result<Option<Clai
         (DataType::Int, v) => to_long(v).and_then(|n| i32::try_from(n).ok()).map(ClaimValue::Int),
         (DataType::Boolean, Value::Bool(b)) => Some(ClaimValue::Boolean(*b)),
         (DataType::Boolean, Value::String(s)) => parse_bool(s).map(ClaimValue::Boolean),
-        (DataType::DateTime, Value::String(s)) => parse_date_time(s.trim()).map(ClaimValue::DateTime),
+        (DataType::DateTime, Value::String(s)) => {
+            parse_date_time(s.trim()).map(|dt| ClaimValue::DateTime(dt, DateTimeForm::Json))
+        }
         _ => None,
     };
     converted.map(Some).ok_or_else(bad)
@@ -969,7 +971,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use crate::testing::{case, coll, s};
-    use crate::{ClaimValue, DataType, ErrorCode};
+    use crate::{ClaimValue, DataType, DateTimeForm, ErrorCode};
 
     /// The JSON held by a string output.
     fn json_of(out: Option<ClaimValue>) -> Value {
@@ -1404,14 +1406,34 @@ mod tests {
             ("displayName", s("Someone")),
             ("membershipID", ClaimValue::Int(6353399)),
             ("active", ClaimValue::Boolean(true)),
-            ("birthDate", ClaimValue::parse(DataType::DateTime, "2005-09-23T00:00:00Z").unwrap()),
+            ("birthDate", json_date_time("2005-09-23T00:00:00Z")),
         ]
     }
+
+    /// A dateTime as the JSON methods write it.
+    fn json_date_time(text: &str) -> ClaimValue {
+        ClaimValue::DateTime(crate::value::parse_date_time(text).unwrap(), DateTimeForm::Json)
+    }
+
+    /// The documented outputs, as text: the dateTime keeps the documented form.
+    fn doc_texts(out: &[(&'static str, ClaimValue)]) -> Vec<String> {
+        out.iter().map(|(n, v)| format!("{n}={v}")).collect()
+    }
+
+    const DOC_TEXTS: [&str; 5] = [
+        "email=someone@example.com",
+        "displayName=Someone",
+        "membershipID=6353399",
+        "active=True",
+        "birthDate=2005-09-23T00:00:00Z",
+    ];
 
     #[test]
     fn get_claims_from_json_array_documented_example() {
         let c = with_params(case("GetClaimsFromJsonArray").input("jsonSource", s(DOC_ARRAY)), "false", "false");
-        assert_eq!(doc_outputs(c).run().unwrap(), doc_expected());
+        let out = doc_outputs(c).run().unwrap();
+        assert_eq!(out, doc_expected());
+        assert_eq!(doc_texts(&out), DOC_TEXTS);
     }
 
     #[test]
@@ -1447,7 +1469,7 @@ mod tests {
         let source = r#"[
             {"key":"n","value":"42"},{"key":"t","value":"TRUE"},{"key":"sn","value":12.5},
             {"key":"sb","value":false},{"key":"so","value":{"a":1}},{"key":"d","value":"2020-03-09T09:15:00+01:00"},
-            {"key":"u","value":"İstanbul 😀"}
+            {"key":"f","value":"2020-03-09T09:15:00.1200000Z"},{"key":"u","value":"İstanbul 😀"}
         ]"#;
         let c = with_params(case("GetClaimsFromJsonArray").input("jsonSource", s(source)), "true", "false");
         let out = c
@@ -1457,6 +1479,7 @@ mod tests {
             .output("sb", DataType::String)
             .output("so", DataType::String)
             .output("d", DataType::DateTime)
+            .output("f", DataType::DateTime)
             .output("u", DataType::String)
             .run()
             .unwrap();
@@ -1468,10 +1491,14 @@ mod tests {
                 ("sn", s("12.5")),
                 ("sb", s("False")),
                 ("so", s(r#"{"a":1}"#)),
-                ("d", ClaimValue::parse(DataType::DateTime, "2020-03-09T08:15:00Z").unwrap()),
+                ("d", json_date_time("2020-03-09T08:15:00Z")),
+                ("f", json_date_time("2020-03-09T09:15:00.12Z")),
                 ("u", s("İstanbul 😀")),
             ]
         );
+        // Offsets become UTC; the fraction loses its trailing zeros.
+        assert_eq!(out[5].1.to_string(), "2020-03-09T08:15:00Z");
+        assert_eq!(out[6].1.to_string(), "2020-03-09T09:15:00.12Z");
     }
 
     #[test]
@@ -1599,7 +1626,9 @@ mod tests {
             r#"{"key": "birthDate", "value": "2005-09-23T00:00:00Z"}"#,
         ];
         let c = with_params(case("GetClaimsFromJsonArrayV2").input("jsonSource", coll(&items)), "false", "false");
-        assert_eq!(doc_outputs(c).run().unwrap(), doc_expected());
+        let out = doc_outputs(c).run().unwrap();
+        assert_eq!(out, doc_expected());
+        assert_eq!(doc_texts(&out), DOC_TEXTS);
     }
 
     #[test]

@@ -371,7 +371,7 @@ impl Directory {
             set_attribute(&tx, object_id, ACCOUNT_ENABLED, &ClaimValue::Boolean(true))?;
         }
         if let Some(now) = now {
-            set_attribute(&tx, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::DateTime(now))?;
+            set_attribute(&tx, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::date_time(now))?;
         }
         apply(&tx, object_id, data)?;
         tx.commit()?;
@@ -391,7 +391,7 @@ impl Directory {
         if let Some(hash) = &hash {
             tx.execute("UPDATE users SET password_hash = ?2 WHERE object_id = ?1", params![object_id, hash])?;
             if let Some(now) = now {
-                set_attribute(&tx, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::DateTime(now))?;
+                set_attribute(&tx, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::date_time(now))?;
             }
         }
         apply(&tx, object_id, data)?;
@@ -684,7 +684,7 @@ mod tests {
         assert_eq!(user.sign_in_name(Some("emailAddress")), Some("Alice@Contoso.com"));
         assert_eq!(user.attribute("DISPLAYNAME"), Some(&ClaimValue::String("Alice".to_owned())));
         assert_eq!(user.attribute("accountEnabled"), Some(&ClaimValue::Boolean(true)));
-        assert_eq!(user.attribute(REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::DateTime(env.now)));
+        assert_eq!(user.attribute(REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::date_time(env.now)));
         assert!(user.has_password);
 
         let by_id = dir.find_by_object_id(&user.object_id).unwrap().unwrap();
@@ -859,7 +859,7 @@ mod tests {
         let later = env.now + chrono::Duration::hours(1);
         let change = UserData { password: Some(Password::new("Other1!")), ..UserData::default() };
         let updated = dir.update(&user.object_id, &change, Some(later)).unwrap();
-        assert_eq!(updated.attribute(REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::DateTime(later)));
+        assert_eq!(updated.attribute(REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::date_time(later)));
         assert!(dir.verify_password("a", &Password::new("Other1!")).unwrap());
     }
 
