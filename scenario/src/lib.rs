@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use ief_engine::exec::{
     Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, Page, PageKind, ProfileHandler, ProfileRequest,
@@ -86,6 +87,9 @@ pub struct Scenario {
 #[serde(deny_unknown_fields)]
 pub struct RunSpec {
     pub name: String,
+    /// Another relying-party file of the same chain (a profile-edit policy after a sign-in),
+    /// relative to the scenario; default: the scenario's `policy`.
+    pub policy: Option<PathBuf>,
     pub journey: Option<String>,
     #[serde(default)]
     pub steps: Vec<StepAnswer>,
@@ -93,6 +97,12 @@ pub struct RunSpec {
     /// Start with a new browser session instead of the previous run's.
     #[serde(default)]
     pub new_session: bool,
+    /// The browser was closed and opened again: only keep-me-signed-in sessions survive.
+    #[serde(default)]
+    pub reopen_browser: bool,
+    /// How long after the previous run this one starts (`90s`, `20m`, `2h`, `30d`): the
+    /// scenario's clock moves on by that much.
+    pub after: Option<String>,
 }
 
 /// One answer to a page, in order.
@@ -345,12 +355,18 @@ pub(crate) async fn run_with(
         true => None,
         false => Some(StubServer::start(&scenario.http_stubs).await?),
     };
-    // The embedded providers share the run's clock; deterministic runs also seed them.
+    // The embedded providers share the run's clock, which `after` moves on; deterministic runs
+    // also seed them.
+    let clock_offset = Arc::new(AtomicI64::new(0));
     let (clock, seed): (ief_idp::Clock, Option<u64>) = if options.deterministic {
         let now = FixedEnv::default().now().and_utc().timestamp();
         (embedded::fixed_clock(now), Some(now.unsigned_abs()))
     } else {
         (ief_idp::system_clock(), None)
+    };
+    let clock: ief_idp::Clock = {
+        let offset = Arc::clone(&clock_offset);
+        Arc::new(move || clock() + offset.load(Ordering::Relaxed))
     };
     let mut providers = match &scenario.embedded_providers {
         Some(spec) => Some(embedded::Started::bind(spec, clock, seed).await?),
@@ -368,15 +384,24 @@ pub(crate) async fn run_with(
     }
     let mut roots = trusted_roots(scenario, base, options)?;
     roots.0.extend(providers.as_ref().and_then(embedded::Started::trusted_root));
-    let policy = load_policy(scenario, base, settings)?;
-    let compiled = CompiledPolicy::compile(&policy.model);
+    // The scenario's policy first, then the other policies its runs name.
+    let mut policy_files = vec![scenario.policy.clone()];
+    for file in scenario.runs.iter().filter_map(|r| r.policy.as_ref()) {
+        if !policy_files.contains(file) {
+            policy_files.push(file.clone());
+        }
+    }
+    let policies: Vec<EffectivePolicy> =
+        policy_files.iter().map(|f| load_policy(scenario, f, base, settings.clone())).collect::<Result<_, _>>()?;
+    let policy = &policies[0];
+    let compiled: Vec<CompiledPolicy> = policies.iter().map(|p| CompiledPolicy::compile(&p.model)).collect();
 
     let temp_keys;
     let mut keys = match &options.keys {
         Some(dir) => KeyStore::load(dir).map_err(|e| ScenarioError::Setup(e.to_string()))?,
         None => {
             temp_keys = TempDir::new("ief-keys")?;
-            let mut names = referenced_keys(&policy.model);
+            let mut names: Vec<String> = policies.iter().flat_map(|p| referenced_keys(&p.model)).collect();
             names.extend(scenario.embedded_providers.iter().flat_map(EmbeddedProviders::key_names));
             names.sort();
             names.dedup();
@@ -401,10 +426,11 @@ pub(crate) async fn run_with(
         None => Directory::in_memory(),
     }
     .map_err(|e| ScenarioError::Setup(e.to_string()))?;
+    let offset = Arc::clone(&clock_offset);
     let env: Box<dyn TransformEnv + Send + Sync> = if options.deterministic {
-        Box::new(KeyedEnv { inner: FixedEnv::default(), keys: keys.clone() })
+        Box::new(KeyedEnv { inner: FixedEnv::default(), keys: keys.clone(), offset })
     } else {
-        Box::new(KeyedEnv { inner: ief_protocols::env::SystemEnv, keys: keys.clone() })
+        Box::new(KeyedEnv { inner: ief_protocols::env::SystemEnv, keys: keys.clone(), offset })
     };
     for seed in &scenario.directory {
         let mut user = seed_user(seed);
@@ -425,15 +451,22 @@ pub(crate) async fn run_with(
     for handler in extra.into_iter().rev() {
         handlers.insert(0, handler);
     }
-    let executor = Executor::new(&policy.model, &compiled, &handlers, env.as_ref(), &extensions);
+    let executors: Vec<Executor<'_>> = policies
+        .iter()
+        .zip(&compiled)
+        .map(|(p, c)| Executor::new(&p.model, c, &handlers, env.as_ref(), &extensions))
+        .collect();
 
     let runs: Vec<RunSpec> = if scenario.runs.is_empty() {
         vec![RunSpec {
             name: name.to_owned(),
+            policy: None,
             journey: scenario.journey.clone(),
             steps: scenario.steps.clone(),
             expect: scenario.expect.clone(),
             new_session: false,
+            reopen_browser: false,
+            after: None,
         }]
     } else {
         scenario.runs.clone()
@@ -443,13 +476,24 @@ pub(crate) async fn run_with(
     let mut reports = Vec::new();
     for run in &runs {
         let journey = run.journey.clone().or_else(|| scenario.journey.clone());
-        let context = request_context(&policy.model, &scenario.request, options.deterministic);
-        let start_session = if run.new_session { Session::default() } else { std::mem::take(&mut session) };
-        if run.new_session {
+        let which = run.policy.as_ref().and_then(|f| policy_files.iter().position(|p| p == f)).unwrap_or(0);
+        let executor = &executors[which];
+        let context = request_context(executor.policy, &scenario.request, options.deterministic);
+        if let Some(after) = &run.after {
+            let seconds =
+                parse_duration(after).map_err(|message| ScenarioError::Run { run: run.name.clone(), message })?;
+            clock_offset.fetch_add(seconds, Ordering::Relaxed);
+        }
+        let start_session = match (run.new_session, run.reopen_browser) {
+            (true, _) => Session::default(),
+            (false, true) => std::mem::take(&mut session).reopened(),
+            (false, false) => std::mem::take(&mut session),
+        };
+        if run.new_session || run.reopen_browser {
             browser.agent = None;
         }
         let (report, after) = run_one(
-            &executor,
+            executor,
             run,
             journey.as_deref(),
             context,
@@ -467,7 +511,7 @@ pub(crate) async fn run_with(
     drop(providers);
     let mut graphs = BTreeMap::new();
     for (journey, _) in reports.iter().flat_map(|r| &r.path) {
-        if let Some(plan) = compiled.journey(journey).filter(|_| !graphs.contains_key(journey)) {
+        if let Some(plan) = compiled.iter().find_map(|c| c.journey(journey)).filter(|_| !graphs.contains_key(journey)) {
             graphs.insert(journey.clone(), ief_engine::plan::render::json(plan));
         }
     }
@@ -531,8 +575,7 @@ async fn run_one(
                     return Err(fail(format!("no answer left for the page {}", describe_page(&page))));
                 };
                 let totp = browser.authenticator.as_deref().map(|secret| {
-                    let now =
-                        if options.deterministic { FixedEnv::default().now() } else { chrono::Utc::now().naive_utc() };
+                    let now = executor.now();
                     let key = ief_protocols::totp::base32_decode(secret).unwrap_or_default();
                     ief_protocols::totp::code_at(&key, now.and_utc().timestamp())
                 });
@@ -597,6 +640,24 @@ async fn run_one(
         }
     }
     Ok((report, sign_in.into_session()))
+}
+
+/// A run's `after`: a number and a unit (`s`, `m`, `h`, `d`), in seconds.
+fn parse_duration(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let unit = t.chars().last().unwrap_or('s');
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => 0,
+    };
+    let number = t[..t.len() - unit.len_utf8().min(t.len())].trim().parse::<i64>().ok().filter(|n| *n >= 0);
+    match (number, scale) {
+        (Some(n), s) if s > 0 => n.checked_mul(s).ok_or_else(|| format!("`after: {text}` is too long")),
+        _ => Err(format!("`after: {text}` is not a duration such as 90s, 20m, 2h or 30d")),
+    }
 }
 
 /// A form value `totp` is the authenticator app's current code for the secret the pages showed.
@@ -771,10 +832,11 @@ fn trusted_roots(scenario: &Scenario, base: &Path, options: &RunOptions) -> Resu
 
 fn load_policy(
     scenario: &Scenario,
+    file: &Path,
     base: &Path,
     settings: Vec<(String, String)>,
 ) -> Result<EffectivePolicy, ScenarioError> {
-    let policy_path = base.join(&scenario.policy);
+    let policy_path = base.join(file);
     let mut paths = vec![policy_path.parent().unwrap_or(base).to_path_buf()];
     paths.extend(scenario.bases.iter().map(|b| base.join(b)));
     let request = SettingsRequest { environment: scenario.environment.clone(), file: None, values: settings };
@@ -949,15 +1011,17 @@ impl Drop for StubServer {
     }
 }
 
-/// An environment whose policy keys (the Hash transformation's secret) come from the key store.
+/// An environment whose policy keys (the Hash transformation's secret) come from the key store,
+/// and whose clock runs `offset` seconds ahead (a run's `after`).
 struct KeyedEnv<E> {
     inner: E,
     keys: KeyStore,
+    offset: Arc<AtomicI64>,
 }
 
 impl<E: TransformEnv> TransformEnv for KeyedEnv<E> {
     fn now(&self) -> chrono::NaiveDateTime {
-        self.inner.now()
+        self.inner.now() + chrono::TimeDelta::seconds(self.offset.load(Ordering::Relaxed))
     }
 
     fn fill_random(&self, buf: &mut [u8]) {

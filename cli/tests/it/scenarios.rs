@@ -18,9 +18,10 @@ fn every_scenario_matches_its_snapshot() {
         "policies/social",
         "policies/displaycontrols",
         "policies/samples",
+        "policies/sessions",
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(stdout.trim(), "28 passed, 0 failed");
+    assert_eq!(stdout.trim(), "34 passed, 0 failed");
 }
 
 #[test]
@@ -41,6 +42,11 @@ fn bad_scenarios_fail_with_a_clear_message() {
             "display control 'emailVerificationControl' has no action 'Resend' (actions: SendCode, VerifyCode)",
         ),
         ("control-claim-not-in-control", "'displayName' is not a claim of display control 'emailVerificationControl'"),
+        ("after-not-a-duration", "run 'later': `after: soon` is not a duration such as 90s, 20m, 2h or 30d"),
+        (
+            "remember-me-without-checkbox",
+            "the page has no keep-me-signed-in checkbox (rememberMe): its profile does not set setting.enableRememberMe",
+        ),
     ];
     for (name, message) in cases {
         let path = format!("policies/scenarios-bad/{name}.yaml");
@@ -51,7 +57,7 @@ fn bad_scenarios_fail_with_a_clear_message() {
     }
     let (code, stdout, _) = ief(&["test", "policies/scenarios-bad"]);
     assert_eq!(code, 1);
-    assert_eq!(stdout.trim(), "0 passed, 6 failed");
+    assert_eq!(stdout.trim(), "0 passed, 8 failed");
 }
 
 #[test]

@@ -4,3 +4,4 @@ mod corpus;
 mod exec;
 mod merge;
 mod round_trip;
+mod sessions;
