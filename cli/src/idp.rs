@@ -100,7 +100,7 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
         let ca = args.out.join("ca.pem");
         write_file(&ca, pki.ca_pem())?;
-        println!("ca: {} (trust it to call the providers; client certificates chain to it)", ca.display());
+        outln!("ca: {} (trust it to call the providers; client certificates chain to it)", ca.display());
         let mut ports = Ports(args.port);
         // Providers, one line each; each prints its URL and clients.
         let _oidc = start_oidc(file.as_ref(), args, &pki, ports.next()).await?;
@@ -126,13 +126,13 @@ impl Ports {
 async fn wait(duration: Option<u64>) -> Result<ExitCode, String> {
     match duration {
         Some(secs) => {
-            println!("serving for {secs} seconds");
+            outln!("serving for {secs} seconds");
             if let Ok(signal) = tokio::time::timeout(Duration::from_secs(secs), tokio::signal::ctrl_c()).await {
                 signal.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
             }
         }
         None => {
-            println!("serving until Ctrl-C");
+            outln!("serving until Ctrl-C");
             tokio::signal::ctrl_c().await.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
         }
     }
@@ -156,15 +156,15 @@ async fn start_oidc(
     };
     let users = config.users.clone();
     let op = OidcProvider::start_with(config, pki.clone(), port).await.map_err(|e| format!("oidc: {e}"))?;
-    println!("oidc: {}", op.issuer());
-    println!("  discovery: {}", op.discovery_url());
+    outln!("oidc: {}", op.issuer());
+    outln!("  discovery: {}", op.discovery_url());
     print_users(&users, file.is_none());
     if file.is_none() {
-        println!("  redirect URIs: {}", args.redirect_uris.join(" "));
+        outln!("  redirect URIs: {}", args.redirect_uris.join(" "));
     }
     for (client_id, method) in op.clients() {
         let note = notes.iter().find(|(id, _)| *id == client_id).map(|(_, n)| format!(", {n}")).unwrap_or_default();
-        println!("  client: {client_id} ({}{note})", method.as_str());
+        outln!("  client: {client_id} ({}{note})", method.as_str());
     }
     Ok(Some(op))
 }
@@ -177,9 +177,9 @@ fn users_or(own: &[TestUser], file: &IdpFile) -> Vec<TestUser> {
 fn print_users(users: &[TestUser], defaults: bool) {
     for user in users {
         if defaults && user.username == DEFAULT_USER {
-            println!("  user: {} (password {DEFAULT_PASSWORD})", user.username);
+            outln!("  user: {} (password {DEFAULT_PASSWORD})", user.username);
         } else {
-            println!("  user: {}", user.username);
+            outln!("  user: {}", user.username);
         }
     }
 }
@@ -212,16 +212,16 @@ async fn start_oauth1(file: Option<&IdpFile>, args: &ServeArgs, port: u16) -> Re
     let router = oauth1::router(config).map_err(|e| format!("oauth1: {e}"))?;
     let (listener, url) = listen(port, "oauth1").await?;
     let served = Served::http_on(listener, router).map_err(|e| format!("oauth1: {e}"))?;
-    println!("oauth1: {url}");
-    println!("  request token: {url}{}", oauth1::REQUEST_TOKEN_PATH);
-    println!("  authenticate: {url}{}", oauth1::AUTHENTICATE_PATH);
-    println!("  access token: {url}{}", oauth1::ACCESS_TOKEN_PATH);
-    println!("  verify credentials: {url}{}", oauth1::VERIFY_CREDENTIALS_PATH);
+    outln!("oauth1: {url}");
+    outln!("  request token: {url}{}", oauth1::REQUEST_TOKEN_PATH);
+    outln!("  authenticate: {url}{}", oauth1::AUTHENTICATE_PATH);
+    outln!("  access token: {url}{}", oauth1::ACCESS_TOKEN_PATH);
+    outln!("  verify credentials: {url}{}", oauth1::VERIFY_CREDENTIALS_PATH);
     print_users(&users, file.is_none());
     for key in consumers {
         match &secret_file {
-            Some(path) => println!("  consumer: {key} (HMAC-SHA1, secret in {})", path.display()),
-            None => println!("  consumer: {key} (HMAC-SHA1)"),
+            Some(path) => outln!("  consumer: {key} (HMAC-SHA1, secret in {})", path.display()),
+            None => outln!("  consumer: {key} (HMAC-SHA1)"),
         }
     }
     Ok(Some(served))
@@ -261,17 +261,17 @@ async fn start_oauth2(file: Option<&IdpFile>, args: &ServeArgs, port: u16) -> Re
     // Client assertions name the token endpoint: the provider must know its own URL.
     let _ = base_url.set(url.clone());
     let served = Served::http_on(listener, router).map_err(|e| format!("oauth2: {e}"))?;
-    println!("oauth2: {url}");
-    println!("  authorize: {url}{}", oauth2::AUTHORIZE_PATH);
-    println!("  token: {url}{}", oauth2::TOKEN_PATH);
-    println!("  user info: {url}{} (flat), {url}{} (nested)", oauth2::ME_PATH, oauth2::USER_PATH);
+    outln!("oauth2: {url}");
+    outln!("  authorize: {url}{}", oauth2::AUTHORIZE_PATH);
+    outln!("  token: {url}{}", oauth2::TOKEN_PATH);
+    outln!("  user info: {url}{} (flat), {url}{} (nested)", oauth2::ME_PATH, oauth2::USER_PATH);
     print_users(&users, file.is_none());
     if file.is_none() {
-        println!("  redirect URIs: {}", args.redirect_uris.join(" "));
+        outln!("  redirect URIs: {}", args.redirect_uris.join(" "));
     }
     for (client_id, method) in clients {
         let note = notes.iter().find(|(id, _)| *id == client_id).map(|(_, n)| format!(", {n}")).unwrap_or_default();
-        println!("  client: {client_id} ({method}{note})");
+        outln!("  client: {client_id} ({method}{note})");
     }
     Ok(Some(served))
 }
