@@ -55,7 +55,12 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
         }
     };
     if let Some(parent) = args.directory.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        // Folders made here hold password hashes: owner only, like the file itself.
+        let mut folder = std::fs::DirBuilder::new();
+        folder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+        folder.create(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
     let options = RunOptions {
         deterministic: args.deterministic,
