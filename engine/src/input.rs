@@ -118,6 +118,85 @@ pub fn folder_of(path: &Path) -> &Path {
     }
 }
 
+/// Where YAML text first nests flow collections (`[`, `{`) deeper than `max`: one-based line
+/// and column. A cheap pass before parsing, because the YAML scanner's cost grows with the
+/// square of that depth (100,000 `[` took 46 s before the parser's own limit ended it). Quoted
+/// scalars, comments and block scalars (`|`, `>`) are skipped; block nesting needs indentation,
+/// so the file size already bounds it.
+pub fn yaml_too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
+    let mut depth = 0usize;
+    // After indentation, `- `, `: `, `[`, `{` or `,`, where a node (and so a collection) may start.
+    let mut node_start = true;
+    let mut block_scalar_parent: Option<usize> = None;
+    for (number, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if let Some(parent) = block_scalar_parent {
+            if line.trim().is_empty() || indent > parent {
+                continue;
+            }
+            block_scalar_parent = None;
+        }
+        let bytes = line.as_bytes();
+        let mut i = indent;
+        while i < bytes.len() {
+            let c = bytes[i];
+            let next_is_space = bytes.get(i + 1).is_none_or(|b| b.is_ascii_whitespace());
+            match c {
+                b' ' | b'\t' => {}
+                b'#' if i == 0 || bytes[i - 1].is_ascii_whitespace() => break,
+                b'"' | b'\'' if node_start => match closing_quote(bytes, i) {
+                    Some(end) => {
+                        i = end;
+                        node_start = false;
+                    }
+                    // A quoted scalar running on to the next lines: its text holds no nesting,
+                    // and counting what follows it from a fresh line errs towards less depth.
+                    None => break,
+                },
+                b'[' | b'{' if node_start || depth > 0 => {
+                    depth += 1;
+                    if depth > max {
+                        let column = line[..i].chars().count() + 1;
+                        return Some((number + 1, column));
+                    }
+                    node_start = true;
+                }
+                b']' | b'}' if depth > 0 => {
+                    depth -= 1;
+                    node_start = false;
+                }
+                b',' if depth > 0 => node_start = true,
+                b':' if next_is_space || depth > 0 => node_start = true,
+                b'-' | b'?' if node_start && next_is_space => {}
+                b'|' | b'>' if node_start && depth == 0 => {
+                    block_scalar_parent = Some(indent);
+                    break;
+                }
+                _ => node_start = false,
+            }
+            i += 1;
+        }
+        node_start = true;
+    }
+    None
+}
+
+/// The index of the quote closing the one at `open` on the same line (`''` and `\"` escape).
+fn closing_quote(bytes: &[u8], open: usize) -> Option<usize> {
+    let quote = bytes[open];
+    let mut i = open + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if quote == b'"' => i += 1,
+            q if q == quote && quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 1,
+            q if q == quote => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +276,25 @@ mod tests {
         assert_eq!(folder_of(Path::new("x.yaml")), Path::new("."));
         assert_eq!(folder_of(Path::new("a/x.yaml")), Path::new("a"));
         assert_eq!(folder_of(Path::new("/x.yaml")), Path::new("/"));
+    }
+
+    #[test]
+    fn yaml_flow_nesting_is_measured_before_parsing() {
+        let deep = format!("a: {}{}\n", "[".repeat(65), "]".repeat(65));
+        assert_eq!(yaml_too_deep(&deep, 64), Some((1, 68)));
+        assert_eq!(yaml_too_deep(&deep, 65), None);
+        let maps = format!("body:\n  - {}1{}\n", "{a: ".repeat(70), "}".repeat(70));
+        assert_eq!(yaml_too_deep(&maps, 64), Some((2, 5 + 4 * 64)));
+        // Brackets inside plain and quoted scalars, comments and block scalars are text.
+        let text = format!(
+            "a: x[[[[\nb: \"{0}\"\nc: '{0}'\n# {0}\nd: |\n  {0}\n  {0}\ne: [1, [2], {{f: [3]}}]\n",
+            "[".repeat(100)
+        );
+        assert_eq!(yaml_too_deep(&text, 3), None);
+        assert_eq!(yaml_too_deep(&text, 2), Some((8, 17)));
+        let started = std::time::Instant::now();
+        assert_eq!(yaml_too_deep(&"[".repeat(1 << 20), 64), Some((1, 65)));
+        assert!(yaml_too_deep(&"a: [b, c]\n".repeat(100_000), 64).is_none());
+        assert!(started.elapsed().as_secs() < 5);
     }
 }

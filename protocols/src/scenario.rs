@@ -18,6 +18,7 @@ use ief_engine::exec::{
     Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, Page, PageKind, ProfileHandler, ProfileRequest,
     ProfileResult, Progress, RequestContext, Session,
 };
+use ief_engine::input;
 use ief_engine::model::{Policy, TechnicalProfile};
 use ief_engine::{CompiledPolicy, Diagnostic, EffectivePolicy, PolicySet, SettingsRequest};
 use ief_transforms::{AlternativeSecurityId, ClaimValue, FixedEnv, TransformEnv};
@@ -282,17 +283,28 @@ pub enum ScenarioError {
     Run { run: String, message: String },
 }
 
+/// The largest scenario (or trusted root) file ief reads; real ones are a few KB.
+pub const MAX_SCENARIO_BYTES: u64 = 1024 * 1024;
+
+/// How deep flow collections (`[`, `{`) may nest in a scenario; stub bodies need a handful.
+pub const MAX_SCENARIO_NESTING: usize = 64;
+
 /// Reads and runs a scenario file.
 pub async fn run_file(path: &Path, options: &RunOptions) -> Result<ScenarioReport, ScenarioError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ScenarioError::File { path: path.to_path_buf(), message: e.to_string() })?;
-    let scenario = parse(&text).map_err(|message| ScenarioError::File { path: path.to_path_buf(), message })?;
+    let file_error = |message: String| ScenarioError::File { path: path.to_path_buf(), message };
+    let text = input::read_text_limited(path, MAX_SCENARIO_BYTES).map_err(|e| file_error(e.to_string()))?;
+    let scenario = parse(&text).map_err(file_error)?;
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    run(&scenario, path.parent().unwrap_or(Path::new(".")), &name, options).await
+    run(&scenario, input::folder_of(path), &name, options).await
 }
 
 /// Parses scenario YAML; answers and providers are written as one-key maps (`- choose: X`).
 pub fn parse(text: &str) -> Result<Scenario, String> {
+    if let Some((line, column)) = input::yaml_too_deep(text, MAX_SCENARIO_NESTING) {
+        return Err(format!(
+            "flow collections ([ or {{) nest deeper than {MAX_SCENARIO_NESTING} levels at line {line} column {column}"
+        ));
+    }
     serde_yaml_ng::with::singleton_map_recursive::deserialize(serde_yaml_ng::Deserializer::from_str(text))
         .map_err(|e: serde_yaml_ng::Error| e.to_string())
 }
@@ -636,7 +648,7 @@ fn trusted_roots(scenario: &Scenario, base: &Path, options: &RunOptions) -> Resu
     let mut roots = Vec::new();
     for file in &scenario.trusted_roots {
         let path = base.join(file);
-        let pem = std::fs::read_to_string(&path)
+        let pem = input::read_text_limited(&path, MAX_SCENARIO_BYTES)
             .map_err(|e| ScenarioError::File { path: path.clone(), message: format!("a trusted root: {e}") })?;
         if !pem.contains("-----BEGIN CERTIFICATE-----") {
             return Err(ScenarioError::File { path, message: "a trusted root is not a PEM certificate".to_owned() });
@@ -653,7 +665,21 @@ fn load_policy(
     settings: Vec<(String, String)>,
 ) -> Result<EffectivePolicy, ScenarioError> {
     let policy_path = base.join(&scenario.policy);
-    let mut paths = vec![policy_path.parent().unwrap_or(base).to_path_buf()];
+    let file_error = |message: String| ScenarioError::File { path: policy_path.clone(), message };
+    match std::fs::metadata(&policy_path) {
+        Ok(m) if m.is_file() && policy_path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) => {}
+        Ok(m) if m.is_file() => return Err(file_error("not a policy file (policies are *.xml files)".to_owned())),
+        Ok(_) => return Err(file_error("not a policy file (not a regular file)".to_owned())),
+        Err(e) => return Err(file_error(e.to_string())),
+    }
+    // The policy's folder is searched for its bases: never the whole machine or /proc.
+    let folder = input::folder_of(&policy_path);
+    folder
+        .canonicalize()
+        .map_err(|e| e.to_string())
+        .and_then(|c| input::searchable(&c))
+        .map_err(|reason| file_error(format!("{reason}; move the policy into a folder of its own")))?;
+    let mut paths = vec![folder.to_path_buf()];
     paths.extend(scenario.bases.iter().map(|b| base.join(b)));
     let request = SettingsRequest { environment: scenario.environment.clone(), file: None, values: settings };
     let set = PolicySet::load(&paths, &request);

@@ -50,6 +50,16 @@ impl Scratch {
         }
         to
     }
+
+    /// The demo policy and its settings, copied into `name/`.
+    fn demo(&self, name: &str) -> PathBuf {
+        let to = self.path(name);
+        std::fs::create_dir_all(&to).expect("folder");
+        for file in ["DemoSignUp.xml", "appsettings.json", "sign-up-gold-member.yaml"] {
+            std::fs::copy(workspace().join("policies/demo").join(file), to.join(file)).expect("copy");
+        }
+        to
+    }
 }
 
 impl Drop for Scratch {
@@ -204,4 +214,189 @@ fn a_closed_output_pipe_ends_ief_quietly() {
     let run = ief.run();
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+// ---- Scenario YAML (report section 2) ----
+
+/// The demo folder with one scenario `t.yaml`; `ief run ./t.yaml` there.
+fn run_scenario(s: &Scratch, yaml: &str) -> Run {
+    let demo = s.demo("demo");
+    std::fs::write(demo.join("t.yaml"), yaml).expect("scenario");
+    ief_in(&demo, &["run", "./t.yaml", "--directory", "d.sqlite"]).run()
+}
+
+/// The demo's sign-up answers, so a scenario with a stub reaches the REST call.
+const SIGN_UP: &str = "steps:\n  - submit: {email: a@contoso.com, displayName: A}\n";
+
+fn loyalty_stub(body: &str) -> String {
+    format!("policy: DemoSignUp.xml\nhttp_stubs:\n  - path: /loyalty\n    body: {body}\n{SIGN_UP}")
+}
+
+/// An alias bomb: each level repeats the previous one ten times.
+fn alias_bomb(levels: usize, indent: &str) -> String {
+    let mut text = format!("{indent}a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..levels {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        text.push_str(&format!("{indent}a{i}: &a{i} [{refs}]\n"));
+    }
+    text
+}
+
+#[test]
+fn scenario_yaml_errors_are_clear_and_positioned() {
+    let s = Scratch::new("yaml");
+    let deep_lists = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let deep_maps = format!("{}1{}", "{a: ".repeat(20_000), "}".repeat(20_000));
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("alias bomb at top level", alias_bomb(9, ""), "unknown field `a0`"),
+        (
+            "alias bomb in a stub body",
+            format!("policy: DemoSignUp.xml\nhttp_stubs:\n  - path: /x\n    body:\n{}", alias_bomb(9, "      ")),
+            "repetition limit exceeded",
+        ),
+        // D9: the scanner's cost grew with the square of the depth (46 s for 100,000).
+        ("100,000 nested [", loyalty_stub(&deep_lists), "nest deeper than 64 levels at line 4 column 75"),
+        ("20,000 nested {a:", loyalty_stub(&deep_maps), "nest deeper than 64 levels at line 4 column"),
+        (
+            "status beyond u16",
+            "policy: DemoSignUp.xml\nhttp_stubs:\n  - path: /x\n    status: 99999999999999999999999\n    body: {}\n"
+                .to_owned(),
+            "expected u16",
+        ),
+        ("30-digit integer in a body", loyalty_stub("{n: 123456789012345678901234567890}"), "invalid type: integer"),
+        (
+            "policy is a list",
+            "policy: [x]\n".to_owned(),
+            "policy: invalid type: sequence, expected path string at line 1 column 9",
+        ),
+        (
+            "submit is a list",
+            "policy: DemoSignUp.xml\nsteps:\n  - submit: [1, 2]\n".to_owned(),
+            "steps[0].submit: invalid type: sequence, expected a map at line 3 column 13",
+        ),
+        (
+            "a field value is a list",
+            "policy: DemoSignUp.xml\nsteps:\n  - submit: {displayName: [a, b]}\n".to_owned(),
+            "invalid type: sequence, expected a string at line 3 column 27",
+        ),
+        ("unknown top-level key", "polcy: x\n".to_owned(), "unknown field `polcy`, expected one of `policy`"),
+        (
+            "unknown key in request",
+            "policy: DemoSignUp.xml\nrequest: {colour: y}\n".to_owned(),
+            "request: unknown field `colour`, expected one of",
+        ),
+        ("duplicate key", "policy: a.xml\npolicy: b.xml\n".to_owned(), "duplicate field `policy`"),
+        ("empty file", String::new(), "missing field `policy`"),
+        ("NUL byte", "policy: \0x\n".to_owned(), "control characters are not allowed"),
+        ("!!binary tag", "policy: !!binary aGVsbG8=\n".to_owned(), "aGVsbG8=: No such file or directory"),
+    ];
+    for (name, yaml, message) in &cases {
+        let run = run_scenario(&s, yaml);
+        assert_eq!(run.code, Some(2), "{name}: {run:#?}");
+        assert!(run.stderr.contains(message), "{name}: expected {message:?} in:\n{}", run.stderr);
+        run.no_panic();
+    }
+    let demo = s.path("demo");
+    std::fs::write(demo.join("t.yaml"), b"policy: \xff\n").expect("scenario");
+    ief_in(&demo, &["run", "./t.yaml"]).run().fails_with(2, "./t.yaml: the file is not valid UTF-8");
+}
+
+#[test]
+fn odd_but_valid_stub_bodies_run() {
+    let s = Scratch::new("bodies");
+    let run = run_scenario(&s, &loyalty_stub("{n: 1e999999, tier: .nan, number: L-1}"));
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stdout.contains("outcome: token"), "{}", run.stdout);
+}
+
+#[test]
+fn scenario_files_are_bounded_in_size() {
+    let s = Scratch::new("big");
+    let big = format!("policy: DemoSignUp.xml\n{}", "# padding\n".repeat(110_000));
+    run_scenario(&s, &big).fails_with(2, "./t.yaml: the file has 1100023 bytes; ief reads at most 1048576");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_scenario_policy_path_never_walks_the_machine() {
+    let s = Scratch::new("paths");
+    // D4: these walked / or /proc/self recursively and hung.
+    for (policy, message) in [
+        ("/nonexistent.xml", "/nonexistent.xml: No such file or directory"),
+        ("/proc/self/environ", "/proc/self/environ: not a policy file (policies are *.xml files)"),
+        ("/etc/passwd", "/etc/passwd: not a policy file"),
+        ("../../../../../../../../etc/passwd", "etc/passwd: not a policy file"),
+    ] {
+        let run = run_scenario(&s, &format!("policy: {policy}\n"));
+        run.fails_with(2, message);
+        assert!(!run.stderr.contains("root:"), "passwd content is never printed: {}", run.stderr);
+    }
+    // A policy in a system folder: its folder would be searched for bases.
+    let shm = Path::new("/dev/shm");
+    assert!(shm.is_dir(), "this test puts a policy under /dev/shm");
+    let xml = shm.join(format!("ief-hostile-{}.xml", std::process::id()));
+    std::fs::write(&xml, "<TrustFrameworkPolicy/>").expect("policy in /dev/shm");
+    let run = run_scenario(&s, &format!("policy: {}\n", xml.display()));
+    let _ = std::fs::remove_file(&xml);
+    run.fails_with(2, "refusing to search /dev/shm (/dev is a system folder, not files of yours)");
+}
+
+#[test]
+fn a_broken_xml_file_beside_the_policy_is_reported() {
+    let s = Scratch::new("vscode");
+    s.demo("demo");
+    s.write("demo/.vscode/settings.xml", "<x");
+    let run = ief_in(&s.path("demo"), &["run", "./sign-up-gold-member.yaml", "--directory", "d.sqlite"]).run();
+    run.fails_with(2, "the policy has errors:\n./.vscode/settings.xml:1:1: error[IEF003]");
+}
+
+#[test]
+fn trusted_roots_that_are_not_certificates_are_refused() {
+    let s = Scratch::new("roots");
+    s.write("demo/bad.pem", "-----BEGIN CERTIFICATE-----\n!!!notbase64\n-----END CERTIFICATE-----\n");
+    s.write("demo/empty.pem", "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n");
+    let with_roots = |roots: &str| format!("trusted_roots: [{roots}]\n{}", loyalty_stub("{tier: gold}"));
+    run_scenario(&s, &with_roots("/etc/passwd")).fails_with(2, "/etc/passwd: a trusted root is not a PEM certificate");
+    run_scenario(&s, &with_roots(".")).fails_with(2, "a trusted root: Is a directory");
+    run_scenario(&s, &with_roots("/dev/zero")).fails_with(2, "a trusted root: the file has more than 1048576 bytes");
+    run_scenario(&s, &with_roots("bad.pem"))
+        .fails_with(2, "a trusted root is not a PEM certificate (invalid certificate encoding)");
+    run_scenario(&s, &with_roots("empty.pem")).fails_with(2, "invalid peer certificate: BadEncoding");
+}
+
+#[test]
+fn run_takes_a_bare_scenario_file_name() {
+    // D8: `Path::new("x.yaml").parent()` is "", which named no folder.
+    let s = Scratch::new("bare");
+    let demo = s.demo("demo");
+    let run = ief_in(&demo, &["run", "sign-up-gold-member.yaml", "--directory", "d.sqlite"]).run();
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stdout.contains("outcome: token"), "{}", run.stdout);
+}
+
+#[test]
+fn the_directory_file_is_private_and_never_another_programs() {
+    let s = Scratch::new("directory");
+    let demo = s.demo("demo");
+    let gold = |directory: &str| ief_in(&demo, &["run", "sign-up-gold-member.yaml", "--directory", directory]).run();
+    let run = gold(".ief/directory.sqlite");
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &str| std::fs::metadata(demo.join(p)).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode(".ief/directory.sqlite"), 0o600);
+        assert_eq!(mode(".ief"), 0o700);
+    }
+    std::fs::write(demo.join("notes.txt"), "hello\n").expect("notes");
+    gold("notes.txt").fails_with(2, "file is not a database");
+    assert_eq!(std::fs::read_to_string(demo.join("notes.txt")).expect("notes"), "hello\n");
+    // An SQLite file of another program (made here with ief's own directory, marked otherwise).
+    let other = demo.join("other.db");
+    std::fs::copy(demo.join(".ief/directory.sqlite"), &other).expect("copy");
+    let mut bytes = std::fs::read(&other).expect("db");
+    bytes[68..72].copy_from_slice(&7u32.to_be_bytes()); // the header's application_id
+    std::fs::write(&other, &bytes).expect("db");
+    gold("other.db").fails_with(2, "other.db is an SQLite database, but not an ief directory (application_id 0x7)");
+    assert_eq!(std::fs::read(&other).expect("db"), bytes, "the other database is unchanged");
 }
