@@ -357,20 +357,18 @@ pub(crate) async fn run_with(
     let policy = load_policy(scenario, base, settings)?;
     let compiled = CompiledPolicy::compile(&policy.model);
 
-    let temp_keys;
     let mut keys = match &options.keys {
-        Some(dir) => KeyStore::load(dir).map_err(|e| ScenarioError::Setup(e.to_string()))?,
+        Some(dir) => KeyStore::load(dir),
         None => {
-            temp_keys = TempDir::new("ief-keys")?;
             let mut names = referenced_keys(&policy.model);
             names.extend(scenario.embedded_providers.iter().flat_map(EmbeddedProviders::key_names));
             names.sort();
             names.dedup();
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            crate::keys::init_keys(&temp_keys.0, &names).map_err(|e| ScenarioError::Setup(e.to_string()))?;
-            KeyStore::load(&temp_keys.0).map_err(|e| ScenarioError::Setup(e.to_string()))?
+            // In memory only: Ctrl-C or an abort leaves no private key in the temp folder.
+            KeyStore::generate(&names.iter().map(String::as_str).collect::<Vec<_>>())
         }
-    };
+    }
+    .map_err(|e| ScenarioError::Setup(e.to_string()))?;
     let mut issued = Vec::new();
     if let (Some(started), Some(spec)) = (&mut providers, &scenario.embedded_providers) {
         let context = request_context(&policy.model, &scenario.request, options.deterministic);
@@ -885,9 +883,11 @@ impl<E: TransformEnv> TransformEnv for KeyedEnv<E> {
     }
 }
 
-/// A folder removed on drop (generated keys).
+/// A folder removed on drop.
+#[cfg(test)]
 struct TempDir(PathBuf);
 
+#[cfg(test)]
 impl TempDir {
     fn new(prefix: &str) -> Result<TempDir, ScenarioError> {
         let unique = format!("{prefix}-{}-{}", std::process::id(), crate::env::random_guid());
@@ -897,6 +897,7 @@ impl TempDir {
     }
 }
 
+#[cfg(test)]
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);

@@ -96,17 +96,25 @@ struct Ief<'a> {
     cwd: &'a Path,
     close_stdout: bool,
     close_stderr: bool,
+    /// The temp folder ief sees (`TMPDIR`).
+    temp: Option<&'a Path>,
 }
 
 fn ief_in<'a>(cwd: &'a Path, args: &[&str]) -> Ief<'a> {
-    Ief { args: args.iter().map(|s| (*s).to_owned()).collect(), cwd, close_stdout: false, close_stderr: false }
+    Ief {
+        args: args.iter().map(|s| (*s).to_owned()).collect(),
+        cwd,
+        close_stdout: false,
+        close_stderr: false,
+        temp: None,
+    }
 }
 
 impl Ief<'_> {
-    /// Runs under the address-space limit; kills the process (by its PID) past [`TIME_LIMIT`].
-    fn run(&self) -> Run {
-        let started = Instant::now();
-        let mut child = Command::new("sh")
+    /// Starts `ief` under the address-space limit (`exec`, so the PID is ief's).
+    fn spawn(&self) -> std::process::Child {
+        let mut command = Command::new("sh");
+        command
             .arg("-c")
             .arg(format!("ulimit -v {MEMORY_LIMIT_KB} && exec \"$0\" \"$@\""))
             .arg(env!("CARGO_BIN_EXE_ief"))
@@ -114,9 +122,17 @@ impl Ief<'_> {
             .current_dir(self.cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("ief runs");
+            .stderr(Stdio::piped());
+        if let Some(temp) = self.temp {
+            command.env("TMPDIR", temp);
+        }
+        command.spawn().expect("ief runs")
+    }
+
+    /// Runs to the end; kills the process (by its PID) past [`TIME_LIMIT`].
+    fn run(&self) -> Run {
+        let started = Instant::now();
+        let mut child = self.spawn();
         let mut stdout = child.stdout.take().expect("stdout");
         let mut stderr = child.stderr.take().expect("stderr");
         // A closed pipe: the reading end goes away before ief writes anything.
@@ -399,4 +415,66 @@ fn the_directory_file_is_private_and_never_another_programs() {
     std::fs::write(&other, &bytes).expect("db");
     gold("other.db").fails_with(2, "other.db is an SQLite database, but not an ief directory (application_id 0x7)");
     assert_eq!(std::fs::read(&other).expect("db"), bytes, "the other database is unchanged");
+}
+
+// ---- Keys (report section 3) ----
+
+/// Files and folders in `dir`, by name.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[cfg(unix)]
+#[test]
+fn generated_keys_never_touch_the_disk_even_on_ctrl_c() {
+    // D11: keys generated for a run sat in $TMPDIR/ief-keys-*/ and survived Ctrl-C and aborts.
+    let s = Scratch::new("ctrl-c");
+    let demo = s.demo("demo");
+    let temp = s.path("tmp");
+    std::fs::create_dir_all(&temp).expect("temp");
+    // A REST service that accepts the call and never answers, so the run waits in it.
+    let service = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    service.set_nonblocking(true).expect("non-blocking");
+    let url = format!("http://{}", service.local_addr().expect("address"));
+    std::fs::write(
+        demo.join("t.yaml"),
+        format!("policy: DemoSignUp.xml\nsettings: {{IefStubUrl: \"{url}\"}}\n{SIGN_UP}"),
+    )
+    .expect("scenario");
+    let mut ief = ief_in(&demo, &["run", "./t.yaml", "--directory", "d.sqlite"]);
+    ief.temp = Some(&temp);
+    let mut child = ief.spawn();
+    let deadline = Instant::now() + TIME_LIMIT;
+    let _held = loop {
+        match service.accept() {
+            Ok((connection, _)) => break connection,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("accept: {e}"),
+        }
+        if Instant::now() > deadline || child.try_wait().expect("wait").is_some() {
+            let _ = child.kill();
+            panic!("ief never called the REST service: {:?}", child.wait_with_output());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(listing(&temp), Vec::<String>::new(), "keys written to the temp folder mid-run");
+    let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(interrupted.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ief ignored SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    assert_eq!(listing(&temp), Vec::<String>::new(), "keys left in the temp folder after Ctrl-C");
+    assert!(!demo.join("keys").exists());
 }
