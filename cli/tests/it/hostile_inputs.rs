@@ -478,3 +478,149 @@ fn generated_keys_never_touch_the_disk_even_on_ctrl_c() {
     assert_eq!(listing(&temp), Vec::<String>::new(), "keys left in the temp folder after Ctrl-C");
     assert!(!demo.join("keys").exists());
 }
+
+const SIGNING: &str = "kk/B2C_1A_TokenSigningKeyContainer.pem";
+
+/// `openssl ARGS` in `dir`, for key kinds ief never makes (EC, Ed25519, RSA 1024).
+fn openssl(dir: &Path, args: &str) {
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("openssl {args}"))
+        .current_dir(dir)
+        .stderr(Stdio::null())
+        .status()
+        .expect("these tests need the openssl command");
+    assert!(status.success(), "openssl {args}");
+}
+
+/// The demo with a fresh `kk/` from `ief keys init`, changed by `change`, run with `--keys kk`.
+fn run_with_keys(s: &Scratch, change: &dyn Fn(&Path)) -> Run {
+    let demo = s.demo("demo");
+    let _ = std::fs::remove_dir_all(demo.join("kk"));
+    assert_eq!(ief_in(&demo, &["keys", "init", "kk"]).run().code, Some(0));
+    change(&demo);
+    ief_in(&demo, &["run", "sign-up-gold-member.yaml", "--keys", "kk", "--directory", "d.sqlite"]).run()
+}
+
+#[cfg(unix)]
+#[test]
+fn bad_key_files_are_named_and_never_echoed() {
+    let s = Scratch::new("keys");
+    let replace = |with: &'static str| {
+        move |demo: &Path| {
+            std::fs::remove_file(demo.join(SIGNING)).expect("remove");
+            openssl(demo, &format!("{with} -out {SIGNING}"));
+        }
+    };
+    // Refused when the folder is read (exit 2).
+    let rsa_1024 = replace("genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024");
+    run_with_keys(&s, &rsa_1024).fails_with(2, "not a usable RSA private key (RSA key invalid: TooSmall)");
+    let truncated = |demo: &Path| {
+        let pem = std::fs::read_to_string(demo.join(SIGNING)).expect("pem");
+        let lines: Vec<&str> = pem.lines().collect();
+        let cut = [&lines[..10], &lines[lines.len() - 1..]].concat().join("\n");
+        std::fs::write(demo.join(SIGNING), cut).expect("write");
+    };
+    run_with_keys(&s, &truncated).fails_with(2, "the PRIVATE KEY block is not DER (damaged or truncated)");
+    let empty = |demo: &Path| std::fs::write(demo.join(SIGNING), "").expect("write");
+    run_with_keys(&s, &empty).fails_with(2, "not a PEM file (no -----BEGIN block)");
+    let unused_empty = |demo: &Path| std::fs::write(demo.join("kk/B2C_1A_Unused.txt"), "").expect("write");
+    run_with_keys(&s, &unused_empty).fails_with(2, "kk/B2C_1A_Unused.txt: the secret is empty");
+    let secret_jwks = "{\"keys\": [{\"kty\": \"oct\", \"k\": \"canary-jwks-secret\"";
+    let broken_json = |demo: &Path| std::fs::write(demo.join("kk/B2C_1A_J.json"), secret_jwks).expect("write");
+    let run = run_with_keys(&s, &broken_json);
+    run.fails_with(2, "kk/B2C_1A_J.json: not JSON (EOF while parsing");
+    assert!(!run.stderr.contains("canary"), "{}", run.stderr);
+    let passwd = |demo: &Path| {
+        std::fs::remove_file(demo.join(SIGNING)).expect("remove");
+        std::os::unix::fs::symlink("/etc/passwd", demo.join(SIGNING)).expect("symlink");
+    };
+    let run = run_with_keys(&s, &passwd);
+    run.fails_with(2, "not a PEM file (no -----BEGIN block)");
+    assert!(!run.stderr.contains("root:"), "{}", run.stderr);
+
+    // Kept, but refused where an RSA key is needed: the run's outcome names it (exit 1).
+    for kind in [
+        "genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256",
+        "genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 | openssl ec",
+        "genpkey -algorithm ED25519",
+    ] {
+        let run = run_with_keys(&s, &replace(kind));
+        assert_eq!(run.code, Some(1), "{kind}: {run:#?}");
+        assert!(
+            run.stdout.contains("is a non-RSA private key, but an RSA private key (.pem) is needed here"),
+            "{kind}: {}",
+            run.stdout
+        );
+    }
+    // Not regular files: a folder with a key's name, a link to an endless device.
+    let folder = |demo: &Path| {
+        std::fs::remove_file(demo.join(SIGNING)).expect("remove");
+        std::fs::create_dir(demo.join(SIGNING)).expect("folder");
+        std::os::unix::fs::symlink("/dev/zero", demo.join("kk/B2C_1A_Zero.txt")).expect("symlink");
+    };
+    let run = run_with_keys(&s, &folder);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.stdout.contains("policy key 'B2C_1A_TokenSigningKeyContainer' not found in kk/"), "{}", run.stdout);
+}
+
+#[test]
+fn key_names_never_become_paths() {
+    let s = Scratch::new("key-names");
+    let demo = s.demo("demo");
+    // A valid key really exists where the StorageReferenceId points.
+    assert_eq!(ief_in(&s.0, &["keys", "init", "secretdir"]).run().code, Some(0));
+    let key = s.path("secretdir/B2C_1A_TokenSigningKeyContainer.pem");
+    std::fs::rename(key, s.path("secretdir/B2C_1A_Outside.pem")).expect("rename");
+    let policy = std::fs::read_to_string(demo.join("DemoSignUp.xml")).expect("policy").replace(
+        "StorageReferenceId=\"B2C_1A_TokenSigningKeyContainer\"",
+        "StorageReferenceId=\"../secretdir/B2C_1A_Outside\"",
+    );
+    std::fs::write(demo.join("DemoSignUp.xml"), policy).expect("policy");
+    assert_eq!(ief_in(&demo, &["keys", "init", "kk"]).run().code, Some(0));
+    let run = ief_in(&demo, &["run", "sign-up-gold-member.yaml", "--keys", "kk", "--directory", "d.sqlite"]).run();
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.stdout.contains("code: PolicyKeyMissing"), "{}", run.stdout);
+    assert!(run.stdout.contains("policy key '../secretdir/B2C_1A_Outside' not found in kk/"), "{}", run.stdout);
+    // Generated keys: the name is refused before anything is made.
+    let run = ief_in(&demo, &["run", "sign-up-gold-member.yaml", "--directory", "d.sqlite"]).run();
+    run.fails_with(2, "'../secretdir/B2C_1A_Outside' is not a usable policy key name");
+}
+
+#[test]
+fn keys_init_never_overwrites_or_follows_links() {
+    let s = Scratch::new("keys-init");
+    let first = ief_in(&s.0, &["keys", "init", "kk"]).run();
+    assert_eq!(first.code, Some(0), "{first:#?}");
+    assert_eq!(listing(&s.path("kk")).len(), 3);
+    let before: Vec<Vec<u8>> =
+        listing(&s.path("kk")).iter().map(|n| std::fs::read(s.path("kk").join(n)).expect("key")).collect();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for name in listing(&s.path("kk")) {
+            let mode = std::fs::metadata(s.path("kk").join(&name)).expect("key").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+    }
+    let again = ief_in(&s.0, &["keys", "init", "kk"]).run();
+    assert_eq!(again.code, Some(0));
+    assert!(again.stdout.contains("kk already holds every key the starter pack needs"), "{}", again.stdout);
+    let after: Vec<Vec<u8>> =
+        listing(&s.path("kk")).iter().map(|n| std::fs::read(s.path("kk").join(n)).expect("key")).collect();
+    assert_eq!(before, after);
+    // A customised secret is left alone.
+    s.write("mine/B2C_1A_FacebookSecret.txt", "my-own-secret\n");
+    assert_eq!(ief_in(&s.0, &["keys", "init", "mine"]).run().code, Some(0));
+    assert_eq!(std::fs::read_to_string(s.path("mine/B2C_1A_FacebookSecret.txt")).expect("secret"), "my-own-secret\n");
+    // A dangling symlink where a key goes is not written through; a file is not a folder.
+    #[cfg(unix)]
+    {
+        std::fs::create_dir_all(s.path("linked")).expect("folder");
+        std::os::unix::fs::symlink(s.path("elsewhere.txt"), s.path("linked/B2C_1A_FacebookSecret.txt")).expect("link");
+        ief_in(&s.0, &["keys", "init", "linked"]).run().fails_with(2, "B2C_1A_FacebookSecret.txt: File exists");
+        assert!(!s.path("elsewhere.txt").exists());
+    }
+    s.write("file", "x");
+    ief_in(&s.0, &["keys", "init", "file"]).run().fails_with(2, "file: File exists");
+}
