@@ -14,9 +14,9 @@ use ief_engine::exec::{
     Answer, Executor, Extensions, Outcome, PageKind, ProfileHandler, Progress, RequestContext, Session,
 };
 use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
+use ief_idp::TestUser;
+use ief_idp::oauth1::{OAuth1Config, OAuth1Provider};
 use ief_protocols::env::SystemEnv;
-use ief_protocols::idp::TestUser;
-use ief_protocols::idp::oauth1::{OAuth1Config, OAuth1Provider};
 use ief_protocols::keys::KeyStore;
 use ief_protocols::oauth1::{Credentials, OAuth1, SignInput, Signer};
 
@@ -167,8 +167,7 @@ fn journey(c: &mut Criterion) {
     }];
     config.auto_login = Some("alice".into());
     config.clock = Arc::new(|| chrono::Utc::now().timestamp());
-    let provider: OAuth1Provider =
-        runtime.block_on(ief_protocols::idp::oauth1::start(config)).expect("the provider starts");
+    let provider: OAuth1Provider = runtime.block_on(ief_idp::oauth1::start(config)).expect("the provider starts");
 
     let xml = policy_xml(&provider.url());
     let set = PolicySet::from_sources([("bench-oauth1.xml", xml.as_str())]);

@@ -26,16 +26,16 @@ use ief_engine::exec::{
     Answer, Executor, Extensions, Outcome, PageKind, ProfileHandler, Progress, RequestContext, Session, Token,
 };
 use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
-use ief_protocols::agent::{CallbackMatch, Credentials, UserAgent};
+use ief_idp::TestUser;
+use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
+use ief_idp::pki::rsa_private_key_pem;
 use ief_protocols::env::SystemEnv;
 use ief_protocols::federation::http::TrustedRoots;
 use ief_protocols::federation::{Callback, redirect_uri};
-use ief_protocols::idp::TestUser;
-use ief_protocols::idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
-use ief_protocols::idp::pki::rsa_private_key_pem;
 use ief_protocols::jwt_issuer::JwtIssuer;
 use ief_protocols::keys::KeyStore;
 use ief_protocols::oidc::OpenIdConnect;
+use ief_scenario::agent::{CallbackMatch, Credentials, UserAgent};
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde_json::{Value, json};
 

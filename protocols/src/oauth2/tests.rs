@@ -15,9 +15,9 @@ use ief_transforms::{ClaimValue, FixedEnv};
 use serde_json::{Value, json};
 
 use super::OAuth2;
-use crate::idp::TestUser;
-use crate::idp::oauth2::{ClientAuthMethod, OAuth2Client, OAuth2Provider, OAuth2ProviderConfig, PublicKey, start};
 use crate::keys::KeyStore;
+use ief_idp::TestUser;
+use ief_idp::oauth2::{ClientAuthMethod, OAuth2Client, OAuth2Provider, OAuth2ProviderConfig, PublicKey, start};
 
 const CLIENT_ID: &str = "ief-client";
 const SECRET: &str = "s3cret-Value";
@@ -165,7 +165,7 @@ fn alice() -> TestUser {
 }
 
 /// The executor's fixed clock, so assertions minted "now" are valid "now" at the provider.
-fn fixed_clock() -> crate::idp::Clock {
+fn fixed_clock() -> ief_idp::Clock {
     let now = FixedEnv::default().now.and_utc().timestamp();
     Arc::new(move || now)
 }

@@ -18,10 +18,10 @@ use ief_engine::exec::{
     Answer, Executor, Extensions, Outcome, PageKind, ProfileHandler, Progress, RequestContext, Session,
 };
 use ief_engine::{CompiledPolicy, EffectivePolicy, PolicySet};
-use ief_protocols::agent::{CallbackMatch, Credentials, UserAgent};
 use ief_protocols::env::SystemEnv;
 use ief_protocols::federation::http::TrustedRoots;
 use ief_protocols::keys::KeyStore;
+use ief_scenario::agent::{CallbackMatch, Credentials, UserAgent};
 
 /// The host B2C serves the policy from: with the tenant it makes the redirect URI
 /// `https://contoso.b2clogin.com/contoso.onmicrosoft.com/oauth2/authresp`.
