@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ief_engine::input;
 use ief_idp::oauth1::{self, OAuth1Config};
 use ief_idp::oauth2::{self, ClientAuthMethod, OAuth2Client, OAuth2ProviderConfig};
 use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
@@ -58,6 +59,10 @@ const DEFAULT_OAUTH1_CONSUMER: &str = "ief-oauth1-consumer";
 const DEFAULT_OAUTH2_CLIENT: &str = "ief-oauth2-client";
 const DEFAULT_PASSWORD: &str = "Passw0rd!";
 
+/// The largest `--config` file read, and how deep its `[`/`{` may nest (a JWK set needs 3).
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+const MAX_CONFIG_NESTING: usize = 64;
+
 /// The `--config` file.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -82,8 +87,10 @@ pub(crate) fn run(command: &IdpCommand) -> Result<ExitCode, String> {
 fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
     let file = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let file: IdpFile = serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let in_file = |e: String| format!("{}: {e}", path.display());
+            let text = input::read_text_limited(path, MAX_CONFIG_BYTES).map_err(|e| in_file(e.to_string()))?;
+            input::check_yaml_nesting(&text, MAX_CONFIG_NESTING).map_err(in_file)?;
+            let file: IdpFile = serde_yaml_ng::from_str(&text).map_err(|e| in_file(e.to_string()))?;
             if file.oidc.is_none() && file.oauth1.is_none() && file.oauth2.is_none() {
                 return Err(format!(
                     "{}: configures no provider (expected an `oidc`, `oauth1` or `oauth2` section)",

@@ -106,6 +106,9 @@ fn scenarios(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
     (out, errors)
 }
 
+/// The largest snapshot read; reports of real scenarios are a few KB.
+const MAX_SNAPSHOT_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The snapshot next to a scenario: `sign-up.yaml` → `sign-up.snap`, in insta's file format.
 fn snapshot_path(scenario: &Path) -> PathBuf {
     scenario.with_extension("snap")
@@ -171,8 +174,17 @@ fn compare(file: &Path, report: &ScenarioReport, accept: bool) -> Result<(), Str
     if let Some(e) = expectation {
         return Err(e);
     }
-    let Ok(existing) = std::fs::read_to_string(&path) else {
-        return Err(format!("no snapshot {} yet; review the result and run with --accept:\n{body}", path.display()));
+    let read = ief_engine::input::refuse_pipe(&path)
+        .and_then(|()| ief_engine::input::read_text_limited(&path, MAX_SNAPSHOT_BYTES));
+    let existing = match read {
+        Ok(text) => text,
+        Err(ief_engine::input::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "no snapshot {} yet; review the result and run with --accept:\n{body}",
+                path.display()
+            ));
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
     };
     if snapshot_body(&existing) == body {
         Ok(())

@@ -20,6 +20,8 @@ pub enum ReadError {
     },
     #[error("the file is not valid UTF-8")]
     NotUtf8,
+    #[error("not a file but a FIFO or socket")]
+    Pipe,
 }
 
 fn too_large_text(size: Option<u64>, limit: u64) -> String {
@@ -47,6 +49,22 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
 /// [`read_limited`] as UTF-8 text.
 pub fn read_text_limited(path: &Path, limit: u64) -> Result<String, ReadError> {
     String::from_utf8(read_limited(path, limit)?).map_err(|_| ReadError::NotUtf8)
+}
+
+/// Refuses a FIFO or socket. For files another file names (a scenario's trusted roots, a
+/// snapshot): opening a FIFO waits for a writer, which only the user's own arguments may do.
+pub fn refuse_pipe(path: &Path) -> Result<(), ReadError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = std::fs::metadata(path)?.file_type();
+        if kind.is_fifo() || kind.is_socket() {
+            return Err(ReadError::Pipe);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// A folder walk's result: matching files in sorted order per folder, and what could not be
@@ -115,6 +133,17 @@ pub fn folder_of(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
+    }
+}
+
+/// Refuses YAML text whose flow collections nest deeper than `max`, naming where, before any
+/// YAML parser sees it (see [`yaml_too_deep`]).
+pub fn check_yaml_nesting(text: &str, max: usize) -> Result<(), String> {
+    match yaml_too_deep(text, max) {
+        Some((line, column)) => {
+            Err(format!("flow collections ([ or {{) nest deeper than {max} levels at line {line} column {column}"))
+        }
+        None => Ok(()),
     }
 }
 

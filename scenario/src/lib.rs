@@ -301,11 +301,7 @@ pub async fn run_file(path: &Path, options: &RunOptions) -> Result<ScenarioRepor
 
 /// Parses scenario YAML; answers and providers are written as one-key maps (`- choose: X`).
 pub fn parse(text: &str) -> Result<Scenario, String> {
-    if let Some((line, column)) = input::yaml_too_deep(text, MAX_SCENARIO_NESTING) {
-        return Err(format!(
-            "flow collections ([ or {{) nest deeper than {MAX_SCENARIO_NESTING} levels at line {line} column {column}"
-        ));
-    }
+    input::check_yaml_nesting(text, MAX_SCENARIO_NESTING)?;
     serde_yaml_ng::with::singleton_map_recursive::deserialize(serde_yaml_ng::Deserializer::from_str(text))
         .map_err(|e: serde_yaml_ng::Error| e.to_string())
 }
@@ -647,7 +643,8 @@ fn trusted_roots(scenario: &Scenario, base: &Path, options: &RunOptions) -> Resu
     let mut roots = Vec::new();
     for file in &scenario.trusted_roots {
         let path = base.join(file);
-        let pem = input::read_text_limited(&path, MAX_SCENARIO_BYTES)
+        let pem = input::refuse_pipe(&path)
+            .and_then(|()| input::read_text_limited(&path, MAX_SCENARIO_BYTES))
             .map_err(|e| ScenarioError::File { path: path.clone(), message: format!("a trusted root: {e}") })?;
         if !pem.contains("-----BEGIN CERTIFICATE-----") {
             return Err(ScenarioError::File { path, message: "a trusted root is not a PEM certificate".to_owned() });

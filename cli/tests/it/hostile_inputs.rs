@@ -189,8 +189,7 @@ fn folder_with_two_symlink_loops_is_walked_once() {
 fn fifos_and_devices_in_a_policy_folder_are_skipped() {
     let s = Scratch::new("fifo");
     let pack = s.starter_pack("p");
-    let made = Command::new("mkfifo").arg(pack.join("pol.xml")).status().expect("mkfifo");
-    assert!(made.success());
+    mkfifo(&pack.join("pol.xml"));
     std::os::unix::fs::symlink("/dev/zero", pack.join("zero.xml")).expect("symlink");
     let run = ief_in(&s.0, &["validate", "p"]).run();
     assert_eq!(run.code, Some(0), "{run:#?}");
@@ -378,6 +377,29 @@ fn trusted_roots_that_are_not_certificates_are_refused() {
     run_scenario(&s, &with_roots("bad.pem"))
         .fails_with(2, "a trusted root is not a PEM certificate (invalid certificate encoding)");
     run_scenario(&s, &with_roots("empty.pem")).fails_with(2, "invalid peer certificate: BadEncoding");
+    // A FIFO named by the scenario would wait for a writer for ever.
+    #[cfg(unix)]
+    {
+        mkfifo(&s.path("demo/fifo.pem"));
+        run_scenario(&s, &with_roots("fifo.pem")).fails_with(2, "a trusted root: not a file but a FIFO or socket");
+    }
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    assert!(Command::new("mkfifo").arg(path).status().expect("mkfifo").success());
+}
+
+#[cfg(unix)]
+#[test]
+fn ief_test_refuses_a_fifo_snapshot() {
+    let s = Scratch::new("snap");
+    s.demo("demo");
+    mkfifo(&s.path("demo/sign-up-gold-member.snap"));
+    let run = ief_in(&s.0, &["test", "demo"]).run();
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.stderr.contains("sign-up-gold-member.snap: not a file but a FIFO or socket"), "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "0 passed, 1 failed");
 }
 
 #[test]
