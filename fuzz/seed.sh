@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds fuzz/corpus/{load,load_pair} from the starter pack (not committed).
+# Builds fuzz/corpus/{load,load_pair} from the starter pack and fuzz/corpus/scenario from the
+# repository's scenarios (not committed).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 packs=${STARTERPACK:-$here/../../shared/policies/starterpack}
@@ -31,4 +32,12 @@ done
 if command -v iconv >/dev/null; then
   { printf '\377\376'; printf '%s' "$rp" | iconv -f UTF-8 -t UTF-16LE; } > "$here/corpus/load/small_rp_utf16"
 fi
-echo "seeded: $(ls "$here/corpus/load" | wc -l) load, $(ls "$here/corpus/load_pair" | wc -l) load_pair"
+# Scenarios: every YAML file under policies/, and one nested just past the depth limit.
+mkdir -p "$here/corpus/scenario"
+find "$here/../policies" -name '*.yaml' | while read -r f; do
+  cp "$f" "$here/corpus/scenario/$(echo "${f#"$here/../policies/"}" | tr / _)"
+done
+printf 'policy: a.xml\nhttp_stubs:\n  - path: /x\n    body: %s1%s\n' \
+  "$(printf '[%.0s' $(seq 65))" "$(printf ']%.0s' $(seq 65))" > "$here/corpus/scenario/deep_flow"
+echo "seeded: $(ls "$here/corpus/load" | wc -l) load, $(ls "$here/corpus/load_pair" | wc -l) load_pair," \
+  "$(ls "$here/corpus/scenario" | wc -l) scenario"

@@ -8,38 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::workspace;
+use crate::common::{Scratch, workspace};
 
 /// Far above what any of these inputs needs, so a noisy machine passes; a hang or a
 /// quadratic blow-up does not.
 const TIME_LIMIT: Duration = Duration::from_secs(20);
-/// 2 GiB of address space: the probe's runaway reads and allocations went far past it.
-const MEMORY_LIMIT_KB: u64 = 2 * 1024 * 1024;
-
-/// A fresh folder under the system temp dir, removed afterwards.
-struct Scratch(PathBuf);
+/// 1 GiB of address space: the probe's runaway reads and allocations went far past it.
+const MEMORY_LIMIT_KB: u64 = 1024 * 1024;
 
 impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("ief-hostile-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch folder");
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.path(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).expect("folder");
-        }
-        std::fs::write(&path, contents).expect("write");
-        path
-    }
-
     /// The starter pack's local-account files, copied into `name/`.
     fn starter_pack(&self, name: &str) -> PathBuf {
         let from = workspace().join("../shared/policies/starterpack/LocalAccounts");
@@ -59,12 +36,6 @@ impl Scratch {
             std::fs::copy(workspace().join("policies/demo").join(file), to.join(file)).expect("copy");
         }
         to
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -645,4 +616,402 @@ fn keys_init_never_overwrites_or_follows_links() {
     }
     s.write("file", "x");
     ief_in(&s.0, &["keys", "init", "file"]).run().fails_with(2, "file: File exists");
+}
+
+// ---- ief idp serve (report section 6) ----
+
+/// The server's peak resident memory in KB, from /proc (Linux).
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
+    line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("a number")
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A client assertion (RFC 7523) signed with `pem`, with `patch` merged into the usual claims.
+fn assertion(pem: &[u8], alg: jsonwebtoken::Algorithm, client: &str, aud: &str, patch: serde_json::Value) -> String {
+    let now = now_secs();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let jti = format!("jti-{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let mut claims =
+        serde_json::json!({"iss": client, "sub": client, "aud": aud, "exp": now + 300, "iat": now, "jti": jti});
+    for (k, v) in patch.as_object().expect("an object") {
+        if v.is_null() {
+            claims.as_object_mut().expect("object").remove(k);
+        } else {
+            claims[k] = v.clone();
+        }
+    }
+    let key = match alg {
+        jsonwebtoken::Algorithm::HS256 => jsonwebtoken::EncodingKey::from_secret(pem),
+        _ => jsonwebtoken::EncodingKey::from_rsa_pem(pem).expect("an RSA key"),
+    };
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &key).expect("signed")
+}
+
+/// `header.payload.` with `{"alg":"none"}`.
+fn unsigned(claims: &serde_json::Value) -> String {
+    use base64::Engine;
+    let b64 = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!("{}.{}.", b64(&serde_json::json!({"alg": "none", "typ": "JWT"})), b64(claims))
+}
+
+/// Status and body of a token request with a client assertion and a code.
+async fn redeem_with_assertion(
+    http: &reqwest::Client,
+    token: &str,
+    client: &str,
+    code: &str,
+    jwt: &str,
+) -> (u16, String) {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", crate::idp_serve::REDIRECT),
+        ("client_id", client),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", jwt),
+    ];
+    let response =
+        http.post(token).header("accept", "application/json").form(&form).send().await.expect("token request");
+    (response.status().as_u16(), response.text().await.unwrap_or_default())
+}
+
+/// The status code of `GET path` sent as raw HTTP/1.1 to `base` (reqwest refuses URIs over
+/// 64 KB); HTTPS through `openssl s_client`.
+fn raw_status(base: &str, path: &str) -> String {
+    let url = reqwest::Url::parse(base).expect("a base URL");
+    let host = format!("{}:{}", url.host_str().expect("host"), url.port().expect("port"));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let mut head = [0u8; 12];
+    let read = if url.scheme() == "https" {
+        let mut child = Command::new("openssl")
+            .args(["s_client", "-quiet", "-connect", &host])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("these tests need the openssl command");
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::io::Write::write_all(&mut stdin, request.as_bytes()).expect("request");
+        let read = child.stdout.take().expect("stdout").read_exact(&mut head);
+        drop(stdin);
+        let _ = child.kill();
+        let _ = child.wait();
+        read
+    } else {
+        let mut stream = std::net::TcpStream::connect(&host).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        std::io::Write::write_all(&mut stream, request.as_bytes()).expect("request");
+        stream.read_exact(&mut head)
+    };
+    read.expect("a status line");
+    // "HTTP/1.1 414"
+    String::from_utf8_lossy(&head[9..12]).into_owned()
+}
+
+async fn status_of(request: reqwest::RequestBuilder) -> (u16, String, Option<String>) {
+    let response = request.send().await.expect("a response");
+    let location = response.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_owned);
+    (response.status().as_u16(), response.text().await.unwrap_or_default(), location)
+}
+
+#[test]
+fn idp_serve_oidc_survives_hostile_requests() {
+    use crate::idp_serve::{REDIRECT, https, runtime, secret_file, serve, sign_in, value};
+    let s = Scratch::new("idp-oidc");
+    let out = s.path("out");
+    let (server, lines) = serve(&["--out", path_str(&out), "--for", "120"], "client: ief-oauth2-client");
+    let issuer = value(&lines, "oidc: ").to_owned();
+    let token = format!("{issuer}/token");
+    let authorize = format!("{issuer}/authorize");
+    openssl(&s.0, "genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out other.pem");
+    let other_key = std::fs::read(s.path("other.pem")).expect("other key");
+    let client_key = std::fs::read(out.join("ief-private-key-jwt.pem")).expect("client key");
+    openssl(&s.0, &format!("pkey -in {} -pubout -out client.pub", path_str(&out.join("ief-private-key-jwt.pem"))));
+    let started = Instant::now();
+    runtime().block_on(async {
+        let http = https(&out.join("ca.pem"), None);
+        let discovery = format!("{issuer}/.well-known/openid-configuration");
+        assert_eq!(status_of(http.get(&discovery)).await.0, 200);
+        assert_eq!(status_of(http.get(format!("{issuer}/jwks"))).await.0, 200);
+
+        let (status, body, _) = status_of(http.get(&authorize)).await;
+        assert_eq!((status, body.contains("client_id is missing")), (400, true), "{body}");
+        // No open redirect: an unregistered redirect_uri gets a page, never a Location.
+        let evil =
+            [("client_id", "ief-secret-post"), ("redirect_uri", "https://evil.example/cb"), ("response_type", "code")];
+        let (status, _, location) = status_of(http.get(&authorize).query(&evil)).await;
+        assert_eq!((status, location), (400, None));
+        // What the pages echo is escaped.
+        let (_, body, _) = status_of(http.get(&authorize).query(&[("client_id", "<script>x</script>")])).await;
+        assert!(!body.contains("<script>x") && body.contains("&lt;script&gt;"), "{body}");
+        let login = [
+            ("client_id", "ief-secret-post"),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "\"><script>y</script>"),
+        ];
+        let (status, body, _) = status_of(http.get(&authorize).query(&login)).await;
+        assert_eq!(status, 200);
+        assert!(!body.contains("<script>y"), "{body}");
+        // CR LF in state: the error redirect carries it percent-encoded.
+        let crlf = [
+            ("client_id", "ief-secret-post"),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "bogus"),
+            ("state", "a\r\nSet-Cookie: x=y"),
+        ];
+        let (status, _, location) = status_of(http.get(&authorize).query(&crlf)).await;
+        let location = location.expect("an error redirect");
+        assert_eq!(status, 302);
+        assert!(
+            location.starts_with(REDIRECT) && location.contains("error=") && location.contains("%0D%0A"),
+            "{location}"
+        );
+        let repeated = format!(
+            "{authorize}?client_id=ief-secret-post&redirect_uri={REDIRECT}&response_type=code&scope=openid&scope=email"
+        );
+        let (_, _, location) = status_of(http.get(repeated)).await;
+        let location = reqwest::Url::parse(&location.expect("an error redirect")).expect("URL");
+        let description = location.query_pairs().find(|(k, _)| k == "error_description").map(|(_, v)| v.into_owned());
+        assert_eq!(description.as_deref(), Some("the parameter 'scope' is repeated"));
+        assert_eq!(status_of(http.get(format!("{authorize}?client_id=%FF%FE"))).await.0, 400);
+        let long = format!("/authorize?client_id={}", "a".repeat(100 * 1024));
+        assert_eq!(raw_status(&issuer, &long), "414", "a 100 KB query string");
+        for url in [&authorize, &token] {
+            let big =
+                http.post(url).header("content-type", "application/x-www-form-urlencoded").body(vec![b'a'; 10 << 20]);
+            let refused = !matches!(big.send().await, Ok(r) if r.status().is_success());
+            assert!(refused, "a 10 MB body to {url} was accepted");
+        }
+        let (status, body, _) = status_of(http.post(&token)).await;
+        assert_eq!((status, body.contains("must be application/x-www-form-urlencoded")), (400, true), "{body}");
+        let (status, body, _) =
+            status_of(http.post(&token).header("content-type", "application/json").body("{}")).await;
+        assert_eq!((status, body.contains("must be application/x-www-form-urlencoded")), (400, true), "{body}");
+        assert_eq!(status_of(http.get(&token)).await.0, 405);
+
+        // Alice signs in; the code works once, and its replay revokes what it gave.
+        let code = sign_in(&http, &authorize, "ief-secret-post", ("scope", "openid")).await;
+        let secret = secret_file(&out, "ief-secret-post.txt");
+        let redeem = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "ief-secret-post"),
+            ("client_secret", secret.as_str()),
+        ];
+        let first: serde_json::Value =
+            http.post(&token).form(&redeem).send().await.expect("token").json().await.expect("JSON");
+        let access = first["access_token"].as_str().expect("an access token").to_owned();
+        let (status, body, _) = status_of(http.post(&token).form(&redeem)).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body.contains("invalid_grant") && body.contains("already used (the tokens issued for it are revoked)"),
+            "{body}"
+        );
+        assert_eq!(status_of(http.get(format!("{issuer}/userinfo")).bearer_auth(&access)).await.0, 401);
+
+        // Wrong passwords show the form again (no lockout in a test provider); then the right one works.
+        for _ in 0..30 {
+            let wrong = [
+                ("client_id", "ief-secret-post"),
+                ("redirect_uri", REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("username", "alice"),
+                ("password", "wrong"),
+            ];
+            let (status, body, _) = status_of(http.post(&authorize).form(&wrong)).await;
+            assert_eq!(status, 200);
+            assert!(body.contains(r#"type="password""#));
+        }
+        let code = sign_in(&http, &authorize, "ief-secret-basic", ("scope", "openid")).await;
+        // The secret holds ':+/=%&?~' on purpose: sent without form-urlencoding it is refused, saying why.
+        let basic_secret = secret_file(&out, "ief-secret-basic.txt");
+        let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT)];
+        let (status, body, _) =
+            status_of(http.post(&token).basic_auth("ief-secret-basic", Some(&basic_secret)).form(&form)).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("RFC 6749 §2.3.1"), "{body}");
+
+        // private_key_jwt: every forged or stale assertion is refused, naming why.
+        let c = "ief-private-key-jwt";
+        let rs256 = jsonwebtoken::Algorithm::RS256;
+        let public = std::fs::read(s.path("client.pub")).expect("the client's public key");
+        let mut kid_header = jsonwebtoken::Header::new(rs256);
+        kid_header.kid = Some("../../etc/passwd".to_owned());
+        kid_header.jku = Some("http://127.0.0.1:9/jwks".to_owned());
+        let kid_claims = serde_json::json!({"iss": c, "sub": c, "aud": token, "exp": now_secs() + 300, "jti": "kid"});
+        let kid_token = jsonwebtoken::encode(
+            &kid_header,
+            &kid_claims,
+            &jsonwebtoken::EncodingKey::from_rsa_pem(&client_key).expect("key"),
+        )
+        .expect("signed");
+        let forged = [
+            (
+                unsigned(
+                    &serde_json::json!({"iss": c, "sub": c, "aud": token, "exp": now_secs() + 300, "jti": "none"}),
+                ),
+                "not a JWT",
+            ),
+            (assertion(&public, jsonwebtoken::Algorithm::HS256, c, &token, serde_json::json!({})), "HS256"),
+            (
+                assertion(&other_key, rs256, c, &token, serde_json::json!({})),
+                "does not verify with the key(s) registered",
+            ),
+            (assertion(&client_key, rs256, c, &token, serde_json::json!({"exp": now_secs() - 600})), "expired at"),
+            (
+                assertion(&client_key, rs256, c, "https://elsewhere.example/token", serde_json::json!({})),
+                "is neither the token endpoint",
+            ),
+            (assertion(&client_key, rs256, c, &token, serde_json::json!({"jti": null})), "has no jti"),
+            (
+                assertion(
+                    &client_key,
+                    rs256,
+                    c,
+                    &token,
+                    serde_json::json!({"iss": "ief-secret-post", "sub": "ief-secret-post"}),
+                ),
+                "not the client_id",
+            ),
+            (assertion(&client_key, jsonwebtoken::Algorithm::RS512, c, &token, serde_json::json!({})), "RS512"),
+            (kid_token, "kid '../../etc/passwd' is not one of the keys registered"),
+            ("a.b.c".to_owned(), "is not a JWT"),
+            // D10: no upper bound on the lifetime, and `exp + skew` overflowed.
+            (
+                assertion(&client_key, rs256, c, &token, serde_json::json!({"exp": 1e30})),
+                "the longest accepted is 3600 seconds",
+            ),
+        ];
+        for (jwt, cause) in &forged {
+            let (status, body) = redeem_with_assertion(&http, &token, c, "no-code", jwt).await;
+            assert_eq!(status, 401, "{cause}: {body}");
+            assert!(body.contains("invalid_client") && body.contains(cause), "{cause}: {body}");
+        }
+        // A valid assertion works once; the same one again is a replay.
+        let good = assertion(&client_key, rs256, c, &token, serde_json::json!({}));
+        let code = sign_in(&http, &authorize, c, ("scope", "openid")).await;
+        let (status, body) = redeem_with_assertion(&http, &token, c, &code, &good).await;
+        assert_eq!(status, 200, "{body}");
+        let code = sign_in(&http, &authorize, c, ("scope", "openid")).await;
+        let (status, body) = redeem_with_assertion(&http, &token, c, &code, &good).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("jti was already used (a replay)"), "{body}");
+
+        assert_eq!(status_of(http.get(&discovery)).await.0, 200, "the provider still serves");
+    });
+    assert!(started.elapsed() < Duration::from_secs(120), "took {:?}", started.elapsed());
+    let peak = peak_rss_kb(server.0.id());
+    assert!(peak < MEMORY_LIMIT_KB / 2, "peak RSS {peak} KB");
+}
+
+#[test]
+fn idp_serve_oauth_providers_survive_hostile_requests() {
+    use crate::idp_serve::{REDIRECT, runtime, serve, value};
+    let s = Scratch::new("idp-oauth");
+    // An OAuth2 client authenticating with private_key_jwt, configured with its public key.
+    openssl(&s.0, "genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out client.pem");
+    openssl(&s.0, "pkey -in client.pem -pubout -out client.pub");
+    let public = std::fs::read_to_string(s.path("client.pub")).expect("public key");
+    let indented: String = public.lines().map(|l| format!("          {l}\n")).collect();
+    let config = s.write(
+        "idp.yaml",
+        format!(
+            "oauth2:\n  clients:\n    - client_id: pk\n      auth_method: private_key_jwt\n      redirect_uris: [{REDIRECT}]\n      public_key: |\n{indented}"
+        ),
+    );
+    let out = s.path("out");
+    let (server, lines) =
+        serve(&["--config", path_str(&config), "--out", path_str(&out), "--for", "120"], "client: pk");
+    let oauth2 = value(&lines, "oauth2: ").to_owned();
+    let client_key = std::fs::read(s.path("client.pem")).expect("client key");
+    let (_oauth1_server, oauth1_lines) = serve(&["--out", path_str(&s.path("out1")), "--for", "120"], "consumer:");
+    let oauth1 = value(&oauth1_lines, "oauth1: ").to_owned();
+    runtime().block_on(async {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client");
+
+        // OAuth1: every malformed request is a 400 naming the problem.
+        let request_token = format!("{oauth1}/oauth/request_token");
+        let (status, body, _) = status_of(http.post(&request_token)).await;
+        assert_eq!((status, body.contains("missing oauth_consumer_key")), (400, true), "{body}");
+        let (status, body, _) = status_of(http.post(&request_token).header("Authorization", "OAuth garbage")).await;
+        assert_eq!(status, 400);
+        assert!(body.contains("the Authorization header is malformed near `garbage"), "{body}");
+        let (status, body, _) = status_of(http.post(&request_token).header("Authorization", "Bearer x")).await;
+        assert_eq!((status, body.contains("does not use the OAuth scheme")), (400, true), "{body}");
+        let duplicate = format!("{request_token}?oauth_consumer_key=a");
+        let (status, body, _) =
+            status_of(http.post(duplicate).header("Authorization", "OAuth oauth_consumer_key=\"a\"")).await;
+        assert_eq!((status, body.contains("oauth_consumer_key is sent twice")), (400, true), "{body}");
+        let (status, body, _) = status_of(http.get(format!("{oauth1}/oauth/authenticate?oauth_token=bogus"))).await;
+        assert_eq!((status, body.contains("unknown or expired oauth_token")), (400, true), "{body}");
+        // 10 MB: refused as too long, or the connection closed while the client still writes.
+        let big = http
+            .post(&request_token)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(vec![b'a'; 10 << 20]);
+        if let Ok(response) = big.send().await {
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            assert_eq!((status, body.contains("length limit exceeded")), (400, true), "{body}");
+        }
+
+        // OAuth2: client authentication, redirects and bearer tokens.
+        let token = format!("{oauth2}/oauth2/access_token");
+        let form =
+            [("grant_type", "authorization_code"), ("code", "x"), ("redirect_uri", REDIRECT), ("client_id", "pk")];
+        let (status, body, _) = status_of(http.post(&token).form(&form)).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("invalid_client"), "{body}");
+        let (status, body) = redeem_with_assertion(&http, &token, "pk", "x", "bogus").await;
+        assert_eq!(status, 401, "{body}");
+        // D10: `exp + skew` overflowed ("expired at 9223372036854775807" in release builds).
+        for exp in [serde_json::json!(1e30), serde_json::json!(1e308), serde_json::json!(i64::MAX)] {
+            let jwt =
+                assertion(&client_key, jsonwebtoken::Algorithm::RS256, "pk", &token, serde_json::json!({"exp": exp}));
+            let (status, body) = redeem_with_assertion(&http, &token, "pk", "x", &jwt).await;
+            assert_eq!(status, 401, "{exp}: {body}");
+            assert!(body.contains("the longest accepted is 3600 seconds"), "{exp}: {body}");
+        }
+        let authorize = format!("{oauth2}/oauth2/authorize");
+        let evil = [("client_id", "pk"), ("redirect_uri", "https://evil.example/cb"), ("response_type", "code")];
+        let (status, _, location) = status_of(http.get(&authorize).query(&evil)).await;
+        assert_eq!((status, location), (400, None));
+        for request in [http.get(format!("{oauth2}/me")), http.get(format!("{oauth2}/me")).bearer_auth("bogus")] {
+            let (status, body, _) = status_of(request).await;
+            assert_eq!(status, 401, "{body}");
+        }
+        let long = format!("/me?access_token={}", "a".repeat(100 * 1024));
+        assert_eq!(raw_status(&oauth2, &long), "414", "a 100 KB token");
+        assert_eq!(status_of(http.get(format!("{oauth2}/me"))).await.0, 401, "the provider still serves");
+    });
+    let peak = peak_rss_kb(server.0.id());
+    assert!(peak < MEMORY_LIMIT_KB / 2, "peak RSS {peak} KB");
+}
+
+#[test]
+fn idp_serve_configs_are_bounded() {
+    let s = Scratch::new("idp-config");
+    let deep = s.write("deep.yaml", format!("oidc: {{clients: {}{}}}\n", "[".repeat(100_000), "]".repeat(100_000)));
+    let out = s.path("out");
+    let serve =
+        |config: &str| ief_in(&s.0, &["idp", "serve", "--config", config, "--out", path_str(&out), "--for", "1"]).run();
+    serve(path_str(&deep))
+        .fails_with(2, "deep.yaml: flow collections ([ or {) nest deeper than 64 levels at line 1 column");
+    serve("/dev/zero").fails_with(2, "/dev/zero: the file has more than 1048576 bytes");
+    let big = s.write("big.yaml", "# x\n".repeat(300_000));
+    serve(path_str(&big)).fails_with(2, "big.yaml: the file has 1200000 bytes; ief reads at most 1048576");
 }
