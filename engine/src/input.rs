@@ -157,6 +157,8 @@ pub fn yaml_too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
     // After indentation, `- `, `: `, `[`, `{` or `,`, where a node (and so a collection) may start.
     let mut node_start = true;
     let mut block_scalar_parent: Option<usize> = None;
+    // The quote of a quoted scalar that runs on to the next lines.
+    let mut open_quote: Option<u8> = None;
     for (number, line) in text.lines().enumerate() {
         let indent = line.len() - line.trim_start_matches(' ').len();
         if let Some(parent) = block_scalar_parent {
@@ -167,20 +169,31 @@ pub fn yaml_too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
         }
         let bytes = line.as_bytes();
         let mut i = indent;
+        if let Some(quote) = open_quote {
+            match closing_quote(bytes, quote, 0) {
+                Some(end) => {
+                    open_quote = None;
+                    node_start = false;
+                    i = end + 1;
+                }
+                None => continue,
+            }
+        }
         while i < bytes.len() {
             let c = bytes[i];
             let next_is_space = bytes.get(i + 1).is_none_or(|b| b.is_ascii_whitespace());
             match c {
                 b' ' | b'\t' => {}
                 b'#' if i == 0 || bytes[i - 1].is_ascii_whitespace() => break,
-                b'"' | b'\'' if node_start => match closing_quote(bytes, i) {
+                b'"' | b'\'' if node_start => match closing_quote(bytes, c, i + 1) {
                     Some(end) => {
                         i = end;
                         node_start = false;
                     }
-                    // A quoted scalar running on to the next lines: its text holds no nesting,
-                    // and counting what follows it from a fresh line errs towards less depth.
-                    None => break,
+                    None => {
+                        open_quote = Some(c);
+                        break;
+                    }
                 },
                 b'[' | b'{' if node_start || depth > 0 => {
                     depth += 1;
@@ -205,19 +218,21 @@ pub fn yaml_too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
             }
             i += 1;
         }
-        node_start = true;
+        if open_quote.is_none() {
+            node_start = true;
+        }
     }
     None
 }
 
-/// The index of the quote closing the one at `open` on the same line (`''` and `\"` escape).
-fn closing_quote(bytes: &[u8], open: usize) -> Option<usize> {
-    let quote = bytes[open];
-    let mut i = open + 1;
+/// The index of the `quote` that closes a quoted scalar, searching `bytes` from `from`
+/// (`''` escapes a single quote, `\` escapes in double quotes).
+fn closing_quote(bytes: &[u8], quote: u8, from: usize) -> Option<usize> {
+    let mut i = from;
     while i < bytes.len() {
         match bytes[i] {
             b'\\' if quote == b'"' => i += 1,
-            q if q == quote && quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 1,
+            b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 1,
             q if q == quote => return Some(i),
             _ => {}
         }
@@ -321,6 +336,11 @@ mod tests {
         );
         assert_eq!(yaml_too_deep(&text, 3), None);
         assert_eq!(yaml_too_deep(&text, 2), Some((8, 17)));
+        // Closing brackets inside a quoted scalar over several lines do not hide real depth.
+        let hidden = format!("a: {0} \"x\n  {1}\n  y\" {0}\n", "[".repeat(40), "]".repeat(40));
+        assert_eq!(yaml_too_deep(&hidden, 64), Some((3, 30)));
+        let quoted = "a: ['it''s\n  ]]', \"q\\\"\n ]\"]\n";
+        assert_eq!(yaml_too_deep(quoted, 1), None);
         let started = std::time::Instant::now();
         assert_eq!(yaml_too_deep(&"[".repeat(1 << 20), 64), Some((1, 65)));
         assert!(yaml_too_deep(&"a: [b, c]\n".repeat(100_000), 64).is_none());

@@ -915,7 +915,7 @@ fn idp_serve_oidc_survives_hostile_requests() {
 
 #[test]
 fn idp_serve_oauth_providers_survive_hostile_requests() {
-    use crate::idp_serve::{REDIRECT, runtime, serve, value};
+    use crate::idp_serve::{REDIRECT, plain_http, runtime, serve, value};
     let s = Scratch::new("idp-oauth");
     // An OAuth2 client authenticating with private_key_jwt, configured with its public key.
     openssl(&s.0, "genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out client.pem");
@@ -936,12 +936,7 @@ fn idp_serve_oauth_providers_survive_hostile_requests() {
     let (_oauth1_server, oauth1_lines) = serve(&["--out", path_str(&s.path("out1")), "--for", "120"], "consumer:");
     let oauth1 = value(&oauth1_lines, "oauth1: ").to_owned();
     runtime().block_on(async {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("client");
+        let http = plain_http();
 
         // OAuth1: every malformed request is a 400 naming the problem.
         let request_token = format!("{oauth1}/oauth/request_token");

@@ -66,6 +66,16 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
 
+/// A client for the plain-HTTP providers (OAuth1, OAuth2) that does not follow redirects.
+pub(crate) fn plain_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
 pub(crate) fn https(ca: &Path, identity: Option<&Path>) -> reqwest::Client {
     let ca = std::fs::read(ca).expect("ca.pem");
     let mut builder = reqwest::Client::builder()
@@ -187,12 +197,7 @@ fn idp_serve_runs_the_oauth1_and_oauth2_providers_with_working_credentials() {
     assert!(!text.contains(&consumer_secret) && !text.contains(&client_secret), "secrets stay in their files");
 
     runtime().block_on(async {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("client");
+        let http = plain_http();
 
         // OAuth1: temporary credentials for a request signed with the written consumer secret.
         let url = format!("{oauth1}/oauth/request_token");
