@@ -3,25 +3,22 @@
 //! SQLite), so this measures the engine; the issuer is a stub (claims map only) or the real
 //! `JwtIssuer` with an RSA 2048 key (RS256). Also measures the heap a paused sign-in holds.
 
-use ief_benches::stub::StubIssuer;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering::Relaxed};
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ief_engine::exec::{
-    Answer, BoxFuture, Executor, Extensions, Field, Invocation, Outcome, Page, PageKind, ProfileHandler,
-    ProfileRequest, ProfileResult, Progress, RequestContext, Session, SignIn, Token,
+    Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, ProfileHandler, ProfileRequest, ProfileResult,
+    Progress, RequestContext, Session, SignIn, Token,
 };
 use ief_engine::model::TechnicalProfile;
-use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
+use ief_engine::{CompiledPolicy, EffectivePolicy};
 use ief_protocols::claims_transformation::ClaimsTransformationProfile;
 use ief_protocols::jwt_issuer::JwtIssuer;
 use ief_protocols::keys::{KeyStore, init_keys};
+use ief_testkit::{StubIssuer, StubPage, block_on, handler_type};
 use ief_transforms::{ClaimValue, FixedEnv};
 use serde_json::{Value, json};
 
@@ -81,60 +78,6 @@ fn measure<T>(f: impl FnOnce() -> T) -> (T, isize, usize) {
     let out = f();
     COUNTING.store(false, Relaxed);
     (out, LIVE.load(Relaxed) - live, ALLOCS.load(Relaxed) - allocs)
-}
-
-// ---- The stubs never wait, so polling until ready is enough.
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
-
-fn handler_type(p: &TechnicalProfile) -> Option<&str> {
-    p.protocol.as_ref().and_then(|p| p.handler_type())
-}
-
-/// The sign-up page: shows a form of the profile's output claims, returns what was typed.
-struct StubPage;
-impl ProfileHandler for StubPage {
-    fn name(&self) -> &'static str {
-        "StubPage"
-    }
-    fn handles(&self, p: &TechnicalProfile, _: Invocation) -> bool {
-        p.is_self_asserted()
-    }
-    fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
-        Box::pin(async move {
-            match r.answer {
-                Some(Answer::Submit(values)) => ProfileResult::Claims(
-                    values.iter().map(|(k, v)| (k.clone(), ClaimValue::String(v.clone()))).collect(),
-                ),
-                _ => ProfileResult::NeedsInput(Page {
-                    profile: r.profile.id.value.clone(),
-                    kind: PageKind::Form {
-                        fields: r
-                            .profile
-                            .output_claims
-                            .iter()
-                            .map(|c| Field {
-                                claim: c.claim.value.clone(),
-                                input_type: None,
-                                required: c.required,
-                                prefilled: None,
-                            })
-                            .collect(),
-                    },
-                    error: None,
-                    profile_state: None,
-                }),
-            }
-        })
-    }
 }
 
 /// The REST validation profile, answered in memory.
@@ -342,20 +285,22 @@ fn key_store() -> KeyStore {
 }
 
 fn fixture() -> Fixture {
-    let xml = policy_xml();
-    let set = PolicySet::from_sources([("bench-signup.xml", xml.as_str())]);
-    let mut diags = Diagnostics::default();
-    let policy = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy");
-    let errors: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.display(&set.db).to_string()).collect();
-    assert!(errors.is_empty() && !set.diagnostics.has_errors(), "{errors:#?}");
-    let compiled = CompiledPolicy::compile(&policy.model);
+    let (policy, compiled) = ief_testkit::compile("bench-signup.xml", &policy_xml());
     assert!(compiled.transforms.iter().all(Option::is_some), "every transformation compiles");
     let mut extensions = Extensions::default();
     extensions.insert(key_store());
-    let stub: Vec<Box<dyn ProfileHandler>> =
-        vec![Box::new(StubPage), Box::new(StubLoyalty), Box::new(ClaimsTransformationProfile), Box::new(StubIssuer)];
-    let jwt: Vec<Box<dyn ProfileHandler>> =
-        vec![Box::new(StubPage), Box::new(StubLoyalty), Box::new(ClaimsTransformationProfile), Box::new(JwtIssuer)];
+    let stub: Vec<Box<dyn ProfileHandler>> = vec![
+        Box::new(StubPage::new()),
+        Box::new(StubLoyalty),
+        Box::new(ClaimsTransformationProfile),
+        Box::new(StubIssuer),
+    ];
+    let jwt: Vec<Box<dyn ProfileHandler>> = vec![
+        Box::new(StubPage::new()),
+        Box::new(StubLoyalty),
+        Box::new(ClaimsTransformationProfile),
+        Box::new(JwtIssuer),
+    ];
     Fixture { policy, compiled, stub, jwt, env: FixedEnv::default(), extensions }
 }
 
@@ -499,37 +444,44 @@ fn memory(f: &Fixture) {
 }
 
 /// Stub vs JWT issuer alternated in short rounds so that load from other processes hits both
-/// alike; prints the median round.
+/// alike; prints the median round, in wall time and in the thread's CPU time (which a core
+/// taken away by another process does not inflate).
 fn interleaved(f: &Fixture) {
     let stub = Executor::new(&f.policy.model, &f.compiled, &f.stub, &f.env, &f.extensions);
     let jwt = Executor::new(&f.policy.model, &f.compiled, &f.jwt, &f.env, &f.extensions);
     let per = |ex: &Executor<'_>, n: u32| {
-        let t = Instant::now();
-        for _ in 0..n {
+        ief_benches::cpu::per_call(n, || {
             black_box(sign_in(ex));
-        }
-        t.elapsed().as_secs_f64() / f64::from(n)
+        })
     };
-    let mut rounds: Vec<(f64, f64)> = (0..41).map(|_| (per(&stub, 400), per(&jwt, 40))).collect();
-    let median = |v: &mut Vec<f64>| {
+    let rounds: Vec<_> = (0..41).map(|_| (per(&stub, 400), per(&jwt, 40))).collect();
+    let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let mut s: Vec<f64> = rounds.iter().map(|r| r.0).collect();
-    let mut j: Vec<f64> = rounds.iter().map(|r| r.1).collect();
-    let mut share: Vec<f64> = rounds.iter().map(|r| 1.0 - r.0 / r.1).collect();
-    let mut ratio: Vec<f64> = rounds.drain(..).map(|r| r.1 / r.0).collect();
-    let (s, j) = (median(&mut s), median(&mut j));
+    let s = median(rounds.iter().map(|r| r.0.0).collect());
+    let j = median(rounds.iter().map(|r| r.1.0).collect());
+    let share = median(rounds.iter().map(|r| 1.0 - r.0.0 / r.1.0).collect());
+    let ratio = median(rounds.iter().map(|r| r.1.0 / r.0.0).collect());
     eprintln!(
         "interleaved (median of 41 rounds): stub issuer {:.2} us ({:.0}/s), JWT RS256 {:.2} us ({:.0}/s), \
-         JWT / stub = {:.1}x, issuing + signing = {:.1}% of a signed sign-in",
+         JWT / stub = {ratio:.1}x, issuing + signing = {:.1}% of a signed sign-in",
         s * 1e6,
         1.0 / s,
         j * 1e6,
         1.0 / j,
-        median(&mut ratio),
-        median(&mut share) * 100.0
+        share * 100.0
     );
+    let cpu: Option<Vec<(f64, f64)>> = rounds.iter().map(|r| r.0.1.zip(r.1.1)).collect();
+    if let Some(cpu) = cpu {
+        let (s, j) = (median(cpu.iter().map(|r| r.0).collect()), median(cpu.iter().map(|r| r.1).collect()));
+        eprintln!(
+            "interleaved, thread CPU time (median of 41 rounds): stub issuer {:.2} us ({:.0}/s), JWT RS256 {:.2} us",
+            s * 1e6,
+            1.0 / s,
+            j * 1e6
+        );
+    }
 }
 
 fn benches(c: &mut Criterion) {
