@@ -317,6 +317,10 @@ fn a_scenario_policy_path_never_walks_the_machine() {
         run.fails_with(2, message);
         assert!(!run.stderr.contains("root:"), "passwd content is never printed: {}", run.stderr);
     }
+    // Base folders are walked the same way.
+    let run = run_scenario(&s, "policy: DemoSignUp.xml\nbases: [/proc/self, /]\n");
+    run.fails_with(2, "refusing to search /proc/");
+    assert!(run.stderr.contains("refusing to search / (the filesystem root) for files"), "{}", run.stderr);
     // A policy in a system folder: its folder would be searched for bases.
     let shm = Path::new("/dev/shm");
     assert!(shm.is_dir(), "this test puts a policy under /dev/shm");
