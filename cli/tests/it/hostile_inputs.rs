@@ -175,6 +175,10 @@ fn an_endless_device_given_as_the_file_is_read_up_to_the_limit() {
     run.fails_with(1, "IEF002");
     let run = ief_in(&s.0, &["validate", "/dev/null"]).run();
     run.fails_with(1, "the file has no root element");
+    // appsettings.json is bounded too.
+    let demo = s.demo("demo");
+    let run = ief_in(&demo, &["validate", ".", "--env", "Local", "--settings", "/dev/zero"]).run();
+    run.fails_with(1, "the file has more than 1048576 bytes, the most ief reads (/dev/zero:1:1)");
 }
 
 // ---- Closed pipes (D12) ----
