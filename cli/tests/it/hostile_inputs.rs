@@ -56,6 +56,13 @@ impl Run {
         &self.stderr
     }
 
+    /// Asserts the exit code and that standard output holds `text`.
+    fn prints(&self, code: i32, text: &str) {
+        assert_eq!(self.code, Some(code), "{self:#?}");
+        assert!(self.stdout.contains(text), "expected {text:?} in:\n{}", self.stdout);
+        self.no_panic();
+    }
+
     fn no_panic(&self) {
         assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
     }
@@ -295,8 +302,7 @@ fn scenario_yaml_errors_are_clear_and_positioned() {
 fn odd_but_valid_stub_bodies_run() {
     let s = Scratch::new("bodies");
     let run = run_scenario(&s, &loyalty_stub("{n: 1e999999, tier: .nan, number: L-1}"));
-    assert_eq!(run.code, Some(0), "{run:#?}");
-    assert!(run.stdout.contains("outcome: token"), "{}", run.stdout);
+    run.prints(0, "outcome: token");
 }
 
 #[test]
@@ -387,8 +393,7 @@ fn run_takes_a_bare_scenario_file_name() {
     let s = Scratch::new("bare");
     let demo = s.demo("demo");
     let run = ief_in(&demo, &["run", "sign-up-gold-member.yaml", "--directory", "d.sqlite"]).run();
-    assert_eq!(run.code, Some(0), "{run:#?}");
-    assert!(run.stdout.contains("outcome: token"), "{}", run.stdout);
+    run.prints(0, "outcome: token");
 }
 
 #[test]
@@ -561,8 +566,7 @@ fn bad_key_files_are_named_and_never_echoed() {
         std::os::unix::fs::symlink("/dev/zero", demo.join("kk/B2C_1A_Zero.txt")).expect("symlink");
     };
     let run = run_with_keys(&s, &folder);
-    assert_eq!(run.code, Some(1), "{run:#?}");
-    assert!(run.stdout.contains("policy key 'B2C_1A_TokenSigningKeyContainer' not found in kk/"), "{}", run.stdout);
+    run.prints(1, "policy key 'B2C_1A_TokenSigningKeyContainer' not found in kk/");
 }
 
 #[test]
@@ -580,8 +584,7 @@ fn key_names_never_become_paths() {
     std::fs::write(demo.join("DemoSignUp.xml"), policy).expect("policy");
     assert_eq!(ief_in(&demo, &["keys", "init", "kk"]).run().code, Some(0));
     let run = ief_in(&demo, &["run", "sign-up-gold-member.yaml", "--keys", "kk", "--directory", "d.sqlite"]).run();
-    assert_eq!(run.code, Some(1), "{run:#?}");
-    assert!(run.stdout.contains("code: PolicyKeyMissing"), "{}", run.stdout);
+    run.prints(1, "code: PolicyKeyMissing");
     assert!(run.stdout.contains("policy key '../secretdir/B2C_1A_Outside' not found in kk/"), "{}", run.stdout);
     // Generated keys: the name is refused before anything is made.
     let run = ief_in(&demo, &["run", "sign-up-gold-member.yaml", "--directory", "d.sqlite"]).run();
