@@ -3,6 +3,7 @@
 mod common;
 mod diagnostics;
 mod hostile_policy;
+mod hostile_inputs;
 mod idp_serve;
 mod policy_commands;
 mod scenarios;
