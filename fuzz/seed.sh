@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds fuzz/corpus/{load,load_pair,xml_to_json,json_claims} from the starter pack and the
-# robustness probe's hostile shapes (not committed).
+# robustness probe's hostile shapes, and fuzz/corpus/scenario from the repository's scenarios
+# (not committed).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 packs=${STARTERPACK:-$here/../../shared/policies/starterpack}
@@ -50,4 +51,11 @@ printf 'city\n{"city":"Paris","n":1e5,"a":[1,{"b":null}],"t":true}' > "$here/cor
 printf 'v\n[{"v":"x"},2]' > "$here/corpus/json_claims/array"
 printf 'v\n{"v":123456789012345678901234567890,"v":-7.0}' > "$here/corpus/json_claims/numbers"
 { printf 'v\n{"v":'; rep '[' 100; printf '1'; rep ']' 100; printf '}'; } > "$here/corpus/json_claims/deep"
-for t in load load_pair xml_to_json json_claims; do printf '%s: %s  ' "$t" "$(ls "$here/corpus/$t" | wc -l)"; done; echo
+# Scenarios: every YAML file under policies/, and one nested just past the depth limit.
+mkdir -p "$here/corpus/scenario"
+find "$here/../policies" -name '*.yaml' | while read -r f; do
+  cp "$f" "$here/corpus/scenario/$(echo "${f#"$here/../policies/"}" | tr / _)"
+done
+printf 'policy: a.xml\nhttp_stubs:\n  - path: /x\n    body: %s1%s\n' \
+  "$(printf '[%.0s' $(seq 65))" "$(printf ']%.0s' $(seq 65))" > "$here/corpus/scenario/deep_flow"
+for t in load load_pair xml_to_json json_claims scenario; do printf '%s: %s  ' "$t" "$(ls "$here/corpus/$t" | wc -l)"; done; echo

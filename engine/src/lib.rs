@@ -8,6 +8,7 @@
 pub mod diag;
 pub mod effective;
 pub mod exec;
+pub mod input;
 pub mod load;
 pub mod merge;
 pub mod model;

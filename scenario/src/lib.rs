@@ -19,6 +19,7 @@ use ief_engine::exec::{
     Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, Page, PageKind, ProfileHandler, ProfileRequest,
     ProfileResult, Progress, RequestContext, Session,
 };
+use ief_engine::input;
 use ief_engine::model::{Policy, TechnicalProfile};
 use ief_engine::{CompiledPolicy, Diagnostic, EffectivePolicy, PolicySet, SettingsRequest};
 use ief_transforms::{AlternativeSecurityId, ClaimValue, FixedEnv, TransformEnv};
@@ -318,17 +319,24 @@ pub enum ScenarioError {
     Run { run: String, message: String },
 }
 
+/// The largest scenario (or trusted root) file ief reads; real ones are a few KB.
+pub const MAX_SCENARIO_BYTES: u64 = 1024 * 1024;
+
+/// How deep flow collections (`[`, `{`) may nest in a scenario; stub bodies need a handful.
+pub const MAX_SCENARIO_NESTING: usize = 64;
+
 /// Reads and runs a scenario file.
 pub async fn run_file(path: &Path, options: &RunOptions) -> Result<ScenarioReport, ScenarioError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ScenarioError::File { path: path.to_path_buf(), message: e.to_string() })?;
-    let scenario = parse(&text).map_err(|message| ScenarioError::File { path: path.to_path_buf(), message })?;
+    let file_error = |message: String| ScenarioError::File { path: path.to_path_buf(), message };
+    let text = input::read_text_limited(path, MAX_SCENARIO_BYTES).map_err(|e| file_error(e.to_string()))?;
+    let scenario = parse(&text).map_err(file_error)?;
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    run(&scenario, path.parent().unwrap_or(Path::new(".")), &name, options).await
+    run(&scenario, input::folder_of(path), &name, options).await
 }
 
 /// Parses scenario YAML; answers and providers are written as one-key maps (`- choose: X`).
 pub fn parse(text: &str) -> Result<Scenario, String> {
+    input::check_yaml_nesting(text, MAX_SCENARIO_NESTING)?;
     serde_yaml_ng::with::singleton_map_recursive::deserialize(serde_yaml_ng::Deserializer::from_str(text))
         .map_err(|e: serde_yaml_ng::Error| e.to_string())
 }
@@ -396,20 +404,18 @@ pub(crate) async fn run_with(
     let policy = &policies[0];
     let compiled: Vec<CompiledPolicy> = policies.iter().map(|p| CompiledPolicy::compile(&p.model)).collect();
 
-    let temp_keys;
     let mut keys = match &options.keys {
-        Some(dir) => KeyStore::load(dir).map_err(|e| ScenarioError::Setup(e.to_string()))?,
+        Some(dir) => KeyStore::load(dir),
         None => {
-            temp_keys = TempDir::new("ief-keys")?;
             let mut names: Vec<String> = policies.iter().flat_map(|p| referenced_keys(&p.model)).collect();
             names.extend(scenario.embedded_providers.iter().flat_map(EmbeddedProviders::key_names));
             names.sort();
             names.dedup();
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            ief_protocols::keys::init_keys(&temp_keys.0, &names).map_err(|e| ScenarioError::Setup(e.to_string()))?;
-            KeyStore::load(&temp_keys.0).map_err(|e| ScenarioError::Setup(e.to_string()))?
+            // In memory only: Ctrl-C or an abort leaves no private key in the temp folder.
+            KeyStore::generate(&names.iter().map(String::as_str).collect::<Vec<_>>())
         }
-    };
+    }
+    .map_err(|e| ScenarioError::Setup(e.to_string()))?;
     let mut issued = Vec::new();
     if let (Some(started), Some(spec)) = (&mut providers, &scenario.embedded_providers) {
         let context = request_context(&policy.model, &scenario.request, options.deterministic);
@@ -819,7 +825,8 @@ fn trusted_roots(scenario: &Scenario, base: &Path, options: &RunOptions) -> Resu
     let mut roots = Vec::new();
     for file in &scenario.trusted_roots {
         let path = base.join(file);
-        let pem = std::fs::read_to_string(&path)
+        let pem = input::refuse_pipe(&path)
+            .and_then(|()| input::read_text_limited(&path, MAX_SCENARIO_BYTES))
             .map_err(|e| ScenarioError::File { path: path.clone(), message: format!("a trusted root: {e}") })?;
         if !pem.contains("-----BEGIN CERTIFICATE-----") {
             return Err(ScenarioError::File { path, message: "a trusted root is not a PEM certificate".to_owned() });
@@ -837,7 +844,21 @@ fn load_policy(
     settings: Vec<(String, String)>,
 ) -> Result<EffectivePolicy, ScenarioError> {
     let policy_path = base.join(file);
-    let mut paths = vec![policy_path.parent().unwrap_or(base).to_path_buf()];
+    let file_error = |message: String| ScenarioError::File { path: policy_path.clone(), message };
+    match std::fs::metadata(&policy_path) {
+        Ok(m) if m.is_file() && policy_path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) => {}
+        Ok(m) if m.is_file() => return Err(file_error("not a policy file (policies are *.xml files)".to_owned())),
+        Ok(_) => return Err(file_error("not a policy file (not a regular file)".to_owned())),
+        Err(e) => return Err(file_error(e.to_string())),
+    }
+    // The policy's folder is searched for its bases: never the whole machine or /proc.
+    let folder = input::folder_of(&policy_path);
+    folder
+        .canonicalize()
+        .map_err(|e| e.to_string())
+        .and_then(|c| input::searchable(&c))
+        .map_err(|reason| file_error(format!("{reason}; move the policy into a folder of its own")))?;
+    let mut paths = vec![folder.to_path_buf()];
     paths.extend(scenario.bases.iter().map(|b| base.join(b)));
     let request = SettingsRequest { environment: scenario.environment.clone(), file: None, values: settings };
     let set = PolicySet::load(&paths, &request);
@@ -1045,9 +1066,11 @@ impl<E: TransformEnv> TransformEnv for KeyedEnv<E> {
     }
 }
 
-/// A folder removed on drop (generated keys).
+/// A folder removed on drop.
+#[cfg(test)]
 struct TempDir(PathBuf);
 
+#[cfg(test)]
 impl TempDir {
     fn new(prefix: &str) -> Result<TempDir, ScenarioError> {
         let unique = format!("{prefix}-{}-{}", std::process::id(), ief_protocols::env::random_guid());
@@ -1057,6 +1080,7 @@ impl TempDir {
     }
 }
 
+#[cfg(test)]
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
