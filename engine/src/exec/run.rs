@@ -982,7 +982,7 @@ impl<'p> Executor<'p> {
     }
 
     /// Writes a profile's persisted claims into the sign-in's session, beginning the session
-    /// (and its `auth_time`) when there is none. Claims already in the session stay as they were.
+    /// (and its `auth_time`) when there is none.
     fn remember_session(&self, s: &mut SignIn, p: usize) {
         let sso = &self.compiled.profiles[p].sso;
         // `IncludeInSso` concerns validation profiles, which never take part (B2C: "valid only in
@@ -1006,7 +1006,12 @@ impl<'p> Executor<'p> {
         }
         let persisted: Vec<(Box<str>, ClaimValue)> =
             sso.persisted.iter().filter_map(|(id, name)| Some((name.clone(), s.bag.get(*id)?.clone()))).collect();
-        cookie.profiles.entry(self.policy.technical_profiles[p].id.value.clone()).or_insert(persisted);
+        // Persisted claims are not rewritten later in the session; an entry that holds none yet
+        // (the profile ran again) takes what it persists now.
+        let entry = cookie.profiles.entry(self.policy.technical_profiles[p].id.value.clone()).or_default();
+        if entry.is_empty() {
+            *entry = persisted;
+        }
     }
 
     /// Records `node` of the journey being run, and rests the sign-in there when `rest`.
