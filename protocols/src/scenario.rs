@@ -711,6 +711,7 @@ fn seed_user(seed: &SeedSpec) -> SeedUser {
                 .collect(),
             attributes: seed.attributes.iter().map(|(k, v)| (k.clone(), ClaimValue::String(v.clone()))).collect(),
             password: seed.password.as_ref().map(|p| Password::new(p.clone())),
+            user_identities: None,
         },
     }
 }
