@@ -16,6 +16,7 @@ pub mod schema;
 pub mod settings;
 pub mod source;
 pub mod syntax;
+pub mod tenant;
 pub mod validate;
 
 pub use diag::{Code, Diagnostic, Diagnostics, Severity};

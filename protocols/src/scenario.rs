@@ -69,6 +69,8 @@ pub struct Scenario {
     /// `{Settings:Name}` values, winning over the environment's appsettings.json.
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
+    /// The tenant's object id (a GUID) for a policy without a TenantObjectId.
+    pub tenant_id: Option<String>,
     /// PEM files of extra root certificates (a live provider's test CA), relative to the scenario.
     #[serde(default)]
     pub trusted_roots: Vec<PathBuf>,
@@ -224,6 +226,9 @@ impl RunOptions {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ScenarioReport {
     pub scenario: String,
+    /// What the run had to assume (a tenant object id derived from the tenant name).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub runs: Vec<RunReport>,
 }
 
@@ -340,6 +345,12 @@ pub(crate) async fn run_with(
         settings.retain(|(name, _)| *name != k);
         settings.push((k, v));
     }
+    if let Some(id) = &scenario.tenant_id {
+        let guid = ief_engine::tenant::parse_guid(id)
+            .ok_or_else(|| ScenarioError::Setup(format!("tenant_id '{id}' is not a GUID (the tenant's object id)")))?;
+        settings.retain(|(name, _)| name != ief_engine::settings::TENANT_OBJECT_ID);
+        settings.push((ief_engine::settings::TENANT_OBJECT_ID.to_owned(), guid));
+    }
     let mut roots = trusted_roots(scenario, base, options)?;
     roots.0.extend(providers.as_ref().and_then(embedded::Started::trusted_root));
     let policy = load_policy(scenario, base, settings)?;
@@ -439,7 +450,8 @@ pub(crate) async fn run_with(
     }
     drop(stub_server);
     drop(providers);
-    Ok(ScenarioReport { scenario: name.to_owned(), runs: reports })
+    let warnings = policy.model.tenant_warning().into_iter().collect();
+    Ok(ScenarioReport { scenario: name.to_owned(), warnings, runs: reports })
 }
 
 #[allow(clippy::too_many_arguments)]
