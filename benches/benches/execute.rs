@@ -131,6 +131,7 @@ impl ProfileHandler for StubPage {
                     },
                     error: None,
                     profile_state: None,
+                    settings: Default::default(),
                 }),
             }
         })

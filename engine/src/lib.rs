@@ -11,6 +11,7 @@ pub mod exec;
 pub mod load;
 pub mod merge;
 pub mod model;
+pub mod page_settings;
 pub mod plan;
 pub mod schema;
 pub mod settings;

@@ -565,6 +565,7 @@ fn to_answer(step: &StepAnswer, page: &Page, extensions: &Extensions) -> Result<
 fn describe_page(page: &Page) -> String {
     let what = match &page.kind {
         PageKind::Selection { options, sign_in } => match sign_in {
+            Some(form) if options.is_empty() => format!("sign-in form {form}"),
             Some(form) => format!("sign-in form {form} with buttons {}", options.join(", ")),
             None => format!("buttons {}", options.join(", ")),
         },
@@ -576,6 +577,17 @@ fn describe_page(page: &Page) -> String {
         PageKind::Code { to } => format!("code sent to {to}"),
         PageKind::Redirect { url } => format!("redirect to {}", redirect_target(url)),
     };
+    // What the page's settings change from the usual page.
+    let s = &page.settings;
+    let notes: Vec<&str> = [
+        (!s.show_continue_button, "no continue button"),
+        (!s.show_cancel_button, "no cancel button"),
+        (s.enable_remember_me, "keep me signed in"),
+    ]
+    .into_iter()
+    .filter_map(|(on, note)| on.then_some(note))
+    .collect();
+    let what = if notes.is_empty() { what } else { format!("{what} [{}]", notes.join(", ")) };
     match &page.error {
         Some(e) => format!("{what} showing \"{e}\""),
         None => what,

@@ -188,6 +188,7 @@ fn page(request: &ProfileRequest<'_>, fields: &[ShownField], error: Option<Strin
         },
         error,
         profile_state: None,
+        settings: Default::default(),
     }
 }
 

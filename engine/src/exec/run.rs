@@ -12,6 +12,7 @@ use super::handler::{
 use super::resolve::{has_resolver, resolve};
 use super::trace::{TraceEvent, is_secret, redact};
 use crate::model::{ClaimRef, JourneyKind, Policy, PreconditionType, Step, StepType, TechnicalProfile};
+use crate::page_settings::{PageSettings, SIGN_UP_TARGET};
 use crate::plan::CompiledPolicy;
 
 /// Errors of the run itself (as opposed to outcomes a journey routes): a driver's bad answer,
@@ -184,10 +185,25 @@ impl<'p> Executor<'p> {
     async fn answer(&self, s: &mut SignIn, pending: Pending, answer: Answer) -> Result<Option<Progress>, ExecError> {
         let (journey, order) = self.position(s);
         match (pending, answer) {
-            (Pending::Selection { .. } | Pending::Profile { .. }, Answer::Cancel) => {
+            (Pending::Selection { page, .. } | Pending::Profile { page, .. }, Answer::Cancel) => {
+                if !page.settings.show_cancel_button {
+                    let message = format!(
+                        "the page of '{}' has no cancel button (setting.showCancelButton is false)",
+                        page.profile
+                    );
+                    return Err(ExecError::BadAnswer { journey, order, message });
+                }
                 Ok(Some(self.finish_error(s, "AADB2C90091", "The user has cancelled the operation.")))
             }
-            (Pending::Selection { options, .. }, Answer::Choose(id)) => {
+            (Pending::Selection { options, page, .. }, Answer::Choose(id)) => {
+                if let Some(link) = page.settings.link(&id).filter(|l| !l.shown && !options.contains(&id)) {
+                    let message = format!(
+                        "the link '{id}' of '{}' is hidden ({})",
+                        page.profile,
+                        PageSettings::hidden_reason(link)
+                    );
+                    return Err(ExecError::BadAnswer { journey, order, message });
+                }
                 if !options.contains(&id) {
                     return Err(ExecError::BadAnswer {
                         journey,
@@ -205,15 +221,19 @@ impl<'p> Executor<'p> {
             (Pending::Profile { profile, exchange, page }, answer) => {
                 // Links on a self-asserted page pick the exchange the next step runs.
                 if let Answer::Choose(target) = &answer {
-                    let tp = self.profile(&profile)?;
-                    let links: Vec<&str> = ["SignUpTarget", "setting.forgotPasswordLinkOverride"]
-                        .iter()
-                        .filter_map(|k| tp.metadata(k))
-                        .collect();
-                    if links.contains(&target.as_str()) {
+                    if let Some(link) = page.settings.link(target) {
+                        if !link.shown {
+                            let message = format!(
+                                "the link '{target}' of '{profile}' is hidden ({})",
+                                PageSettings::hidden_reason(link)
+                            );
+                            return Err(ExecError::BadAnswer { journey, order, message });
+                        }
                         s.chosen = Some(target.clone());
                         return Ok(None);
                     }
+                    let links: Vec<&str> =
+                        page.settings.links.iter().filter(|l| l.shown).map(|l| l.target.as_str()).collect();
                     let message = if links.is_empty() {
                         format!(
                             "the page of '{profile}' is a form without links; answer it with `submit`, not `choose: {target}`"
@@ -221,6 +241,13 @@ impl<'p> Executor<'p> {
                     } else {
                         format!("the page of '{profile}' has no link '{target}' (links: {})", links.join(", "))
                     };
+                    return Err(ExecError::BadAnswer { journey, order, message });
+                }
+                if matches!(answer, Answer::Submit(_)) && !page.settings.show_continue_button {
+                    let message = format!(
+                        "the page of '{profile}' has no continue button (setting.showContinueButton is false); \
+                         it can only be cancelled or left by a link"
+                    );
                     return Err(ExecError::BadAnswer { journey, order, message });
                 }
                 self.run_page_answer(s, &profile, exchange, answer, page.profile_state).await
@@ -442,11 +469,12 @@ impl<'p> Executor<'p> {
             .and_then(|x| step.exchanges.iter().find(|e| e.id.value == *x))
             .and_then(|e| self.policy.profile(&e.profile.value));
         if let Some(tp) = sign_in_profile {
-            // The combined page's sign-up link.
-            if let Some(t) = tp.metadata("SignUpTarget")
-                && !options.iter().any(|o| o == t)
+            // The combined page's sign-up link, unless setting.showSignupLink hides it.
+            if let Some(link) = PageSettings::of(tp).links.into_iter().find(|l| l.setting == SIGN_UP_TARGET)
+                && link.shown
+                && !options.contains(&link.target)
             {
-                options.push(t.to_owned());
+                options.push(link.target);
             }
             // Signed in earlier in this session: the page is not shown again.
             if self.restore_session(s, tp) {
@@ -470,6 +498,7 @@ impl<'p> Executor<'p> {
             kind: PageKind::Selection { options: options.clone(), sign_in: sign_in.clone() },
             error: None,
             profile_state: None,
+            settings: Box::new(sign_in_profile.map(PageSettings::of).unwrap_or_default()),
         };
         s.trace.push(TraceEvent::Page { profile: format!("selection at step {}", step.order), error: None });
         s.pending = Some(Pending::Selection { options, sign_in, page: page.clone() });
@@ -720,7 +749,9 @@ impl<'p> Executor<'p> {
             let result = handler.execute(request).await;
             let returned = match result {
                 ProfileResult::Claims(c) => c,
-                ProfileResult::NeedsInput(page) => return Ok(StepResult::Page(page)),
+                ProfileResult::NeedsInput(page) => {
+                    return Ok(StepResult::Page(Page { settings: Box::new(PageSettings::of(tp)), ..page }));
+                }
                 ProfileResult::Failed(e) => {
                     s.trace.push(TraceEvent::Profile {
                         profile: tp.id.value.clone(),
@@ -770,6 +801,7 @@ impl<'p> Executor<'p> {
                                 error: Some(self.page_message(tp, &e)),
                                 // The same page again, so it keeps its state.
                                 profile_state: profile_state.map(|v| Box::new(v.clone())),
+                                settings: Box::new(PageSettings::of(tp)),
                             };
                             s.trace.push(TraceEvent::ValidationFailed {
                                 profile: vtp.id.value.clone(),

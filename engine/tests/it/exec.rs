@@ -54,6 +54,7 @@ impl ProfileHandler for Form {
                     kind: PageKind::Form { fields: Vec::new() },
                     error: None,
                     profile_state: Some(Box::new(state)),
+                    settings: Default::default(),
                 }),
             }
         })

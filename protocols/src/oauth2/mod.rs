@@ -122,6 +122,7 @@ impl OAuth2 {
             kind: PageKind::Redirect { url: url.into() },
             error: None,
             profile_state: Some(Box::new(json!({ "state": state, "redirect_uri": callback }))),
+            settings: Default::default(),
         })
     }
 
