@@ -3,25 +3,22 @@
 //! SQLite), so this measures the engine; the issuer is a stub (claims map only) or the real
 //! `JwtIssuer` with an RSA 2048 key (RS256). Also measures the heap a paused sign-in holds.
 
-use ief_benches::stub::StubIssuer;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering::Relaxed};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ief_engine::exec::{
-    Answer, BoxFuture, Executor, Extensions, Field, Invocation, Outcome, Page, PageKind, ProfileHandler,
-    ProfileRequest, ProfileResult, Progress, RequestContext, Session, SignIn, Token,
+    Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, ProfileHandler, ProfileRequest, ProfileResult,
+    Progress, RequestContext, Session, SignIn, Token,
 };
 use ief_engine::model::TechnicalProfile;
-use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
+use ief_engine::{CompiledPolicy, EffectivePolicy};
 use ief_protocols::claims_transformation::ClaimsTransformationProfile;
 use ief_protocols::jwt_issuer::JwtIssuer;
 use ief_protocols::keys::{KeyStore, init_keys};
+use ief_testkit::{StubIssuer, StubPage, block_on, handler_type};
 use ief_transforms::{ClaimValue, FixedEnv};
 use serde_json::{Value, json};
 
@@ -81,61 +78,6 @@ fn measure<T>(f: impl FnOnce() -> T) -> (T, isize, usize) {
     let out = f();
     COUNTING.store(false, Relaxed);
     (out, LIVE.load(Relaxed) - live, ALLOCS.load(Relaxed) - allocs)
-}
-
-// ---- The stubs never wait, so polling until ready is enough.
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
-
-fn handler_type(p: &TechnicalProfile) -> Option<&str> {
-    p.protocol.as_ref().and_then(|p| p.handler_type())
-}
-
-/// The sign-up page: shows a form of the profile's output claims, returns what was typed.
-struct StubPage;
-impl ProfileHandler for StubPage {
-    fn name(&self) -> &'static str {
-        "StubPage"
-    }
-    fn handles(&self, p: &TechnicalProfile, _: Invocation) -> bool {
-        p.is_self_asserted()
-    }
-    fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
-        Box::pin(async move {
-            match r.answer {
-                Some(Answer::Submit(values)) => ProfileResult::Claims(
-                    values.iter().map(|(k, v)| (k.clone(), ClaimValue::String(v.clone()))).collect(),
-                ),
-                _ => ProfileResult::NeedsInput(Page {
-                    profile: r.profile.id.value.clone(),
-                    kind: PageKind::Form {
-                        fields: r
-                            .profile
-                            .output_claims
-                            .iter()
-                            .map(|c| Field {
-                                claim: c.claim.value.clone(),
-                                input_type: None,
-                                required: c.required,
-                                prefilled: None,
-                            })
-                            .collect(),
-                    },
-                    error: None,
-                    profile_state: None,
-                    settings: Default::default(),
-                }),
-            }
-        })
-    }
 }
 
 /// The REST validation profile, answered in memory.
@@ -343,20 +285,22 @@ fn key_store() -> KeyStore {
 }
 
 fn fixture() -> Fixture {
-    let xml = policy_xml();
-    let set = PolicySet::from_sources([("bench-signup.xml", xml.as_str())]);
-    let mut diags = Diagnostics::default();
-    let policy = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy");
-    let errors: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.display(&set.db).to_string()).collect();
-    assert!(errors.is_empty() && !set.diagnostics.has_errors(), "{errors:#?}");
-    let compiled = CompiledPolicy::compile(&policy.model);
+    let (policy, compiled) = ief_testkit::compile("bench-signup.xml", &policy_xml());
     assert!(compiled.transforms.iter().all(Option::is_some), "every transformation compiles");
     let mut extensions = Extensions::default();
     extensions.insert(key_store());
-    let stub: Vec<Box<dyn ProfileHandler>> =
-        vec![Box::new(StubPage), Box::new(StubLoyalty), Box::new(ClaimsTransformationProfile), Box::new(StubIssuer)];
-    let jwt: Vec<Box<dyn ProfileHandler>> =
-        vec![Box::new(StubPage), Box::new(StubLoyalty), Box::new(ClaimsTransformationProfile), Box::new(JwtIssuer)];
+    let stub: Vec<Box<dyn ProfileHandler>> = vec![
+        Box::new(StubPage::new()),
+        Box::new(StubLoyalty),
+        Box::new(ClaimsTransformationProfile),
+        Box::new(StubIssuer),
+    ];
+    let jwt: Vec<Box<dyn ProfileHandler>> = vec![
+        Box::new(StubPage::new()),
+        Box::new(StubLoyalty),
+        Box::new(ClaimsTransformationProfile),
+        Box::new(JwtIssuer),
+    ];
     Fixture { policy, compiled, stub, jwt, env: FixedEnv::default(), extensions }
 }
 

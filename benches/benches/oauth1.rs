@@ -3,7 +3,6 @@
 //! Twitter-like provider: request token, the redirect followed, access token, the signed
 //! claims call, and the executor around it. The issuer is a stub so no RSA signature is timed.
 
-use ief_benches::stub::StubIssuer;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,15 +12,14 @@ use ief_benches::cpu;
 use ief_engine::exec::{
     Answer, Executor, Extensions, Outcome, PageKind, ProfileHandler, Progress, RequestContext, Session,
 };
-use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
+use ief_engine::{CompiledPolicy, EffectivePolicy};
+use ief_idp::TestUser;
+use ief_idp::oauth1::{OAuth1Config, OAuth1Provider};
 use ief_protocols::env::SystemEnv;
-use ief_protocols::idp::TestUser;
-use ief_protocols::idp::oauth1::{OAuth1Config, OAuth1Provider};
 use ief_protocols::keys::KeyStore;
 use ief_protocols::oauth1::{Credentials, OAuth1, SignInput, Signer};
-
-const CONSUMER_KEY: &str = "bench-consumer";
-const CONSUMER_SECRET: &str = "bench-consumer-secret";
+use ief_testkit::StubIssuer;
+use ief_testkit::oauth1::{CONSUMER_KEY, CONSUMER_SECRET, SECRET_KEY, policy_xml};
 
 fn signing(c: &mut Criterion) {
     let consumer = Signer::new(Credentials::new(CONSUMER_KEY, CONSUMER_SECRET));
@@ -68,62 +66,6 @@ fn signing(c: &mut Criterion) {
     g.finish();
 }
 
-/// The B2C documentation's X/Twitter profile with its host swapped, then SendClaims.
-fn policy_xml(base: &str) -> String {
-    format!(
-        r#"<TrustFrameworkPolicy xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com" PolicyId="B2C_1A_Bench_OAuth1" PublicPolicyUri="http://contoso.onmicrosoft.com/B2C_1A_Bench_OAuth1">
-<BuildingBlocks><ClaimsSchema>
-  <ClaimType Id="issuerUserId"><DisplayName>Username</DisplayName><DataType>string</DataType></ClaimType>
-  <ClaimType Id="displayName"><DisplayName>Display name</DisplayName><DataType>string</DataType></ClaimType>
-  <ClaimType Id="email"><DisplayName>Email</DisplayName><DataType>string</DataType></ClaimType>
-  <ClaimType Id="identityProvider"><DisplayName>Identity provider</DisplayName><DataType>string</DataType></ClaimType>
-  <ClaimType Id="authenticationSource"><DisplayName>Authentication source</DisplayName><DataType>string</DataType></ClaimType>
-</ClaimsSchema></BuildingBlocks>
-<ClaimsProviders><ClaimsProvider><Domain>x.com</Domain><DisplayName>X</DisplayName><TechnicalProfiles>
-  <TechnicalProfile Id="Twitter-OAuth1">
-    <DisplayName>X</DisplayName>
-    <Protocol Name="OAuth1"/>
-    <Metadata>
-      <Item Key="ProviderName">Twitter</Item>
-      <Item Key="authorization_endpoint">{base}/oauth/authenticate</Item>
-      <Item Key="access_token_endpoint">{base}/oauth/access_token</Item>
-      <Item Key="request_token_endpoint">{base}/oauth/request_token</Item>
-      <Item Key="ClaimsEndpoint">{base}/1.1/account/verify_credentials.json?include_email=true</Item>
-      <Item Key="ClaimsResponseFormat">json</Item>
-      <Item Key="client_id">{CONSUMER_KEY}</Item>
-    </Metadata>
-    <CryptographicKeys><Key Id="client_secret" StorageReferenceId="B2C_1A_TwitterSecret"/></CryptographicKeys>
-    <OutputClaims>
-      <OutputClaim ClaimTypeReferenceId="issuerUserId" PartnerClaimType="user_id"/>
-      <OutputClaim ClaimTypeReferenceId="displayName" PartnerClaimType="screen_name"/>
-      <OutputClaim ClaimTypeReferenceId="email"/>
-      <OutputClaim ClaimTypeReferenceId="identityProvider" DefaultValue="twitter.com"/>
-      <OutputClaim ClaimTypeReferenceId="authenticationSource" DefaultValue="socialIdpAuthentication"/>
-    </OutputClaims>
-  </TechnicalProfile>
-  <TechnicalProfile Id="JwtIssuer">
-    <DisplayName>JWT issuer</DisplayName>
-    <Protocol Name="None"/>
-    <OutputTokenFormat>JWT</OutputTokenFormat>
-  </TechnicalProfile>
-</TechnicalProfiles></ClaimsProvider></ClaimsProviders>
-<UserJourneys><UserJourney Id="SignIn"><OrchestrationSteps>
-  <OrchestrationStep Order="1" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="TwitterExchange" TechnicalProfileReferenceId="Twitter-OAuth1"/></ClaimsExchanges></OrchestrationStep>
-  <OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>
-</OrchestrationSteps></UserJourney></UserJourneys>
-<RelyingParty><DefaultUserJourney ReferenceId="SignIn"/><TechnicalProfile Id="PolicyProfile"><DisplayName>PolicyProfile</DisplayName><Protocol Name="OpenIdConnect"/>
-  <OutputClaims>
-    <OutputClaim ClaimTypeReferenceId="issuerUserId" PartnerClaimType="sub"/>
-    <OutputClaim ClaimTypeReferenceId="displayName" PartnerClaimType="name"/>
-    <OutputClaim ClaimTypeReferenceId="email"/>
-    <OutputClaim ClaimTypeReferenceId="identityProvider" PartnerClaimType="idp"/>
-  </OutputClaims>
-  <SubjectNamingInfo ClaimType="sub"/>
-</TechnicalProfile></RelyingParty>
-</TrustFrameworkPolicy>"#
-    )
-}
-
 struct Fixture {
     policy: EffectivePolicy,
     compiled: CompiledPolicy,
@@ -150,7 +92,7 @@ async fn sign_in(fixture: &Fixture) {
     let Progress::Finished(Outcome::Token { claims, .. }) = progress else {
         panic!("no token: {progress:?} {:?}", sign_in.trace)
     };
-    assert_eq!(claims.len(), 4, "{claims:?}");
+    assert_eq!(claims.len(), 5, "{claims:?}");
     black_box(claims);
 }
 
@@ -167,18 +109,11 @@ fn journey(c: &mut Criterion) {
     }];
     config.auto_login = Some("alice".into());
     config.clock = Arc::new(|| chrono::Utc::now().timestamp());
-    let provider: OAuth1Provider =
-        runtime.block_on(ief_protocols::idp::oauth1::start(config)).expect("the provider starts");
+    let provider: OAuth1Provider = runtime.block_on(ief_idp::oauth1::start(config)).expect("the provider starts");
 
-    let xml = policy_xml(&provider.url());
-    let set = PolicySet::from_sources([("bench-oauth1.xml", xml.as_str())]);
-    let mut diags = Diagnostics::default();
-    let policy = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy");
-    let errors: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.display(&set.db).to_string()).collect();
-    assert!(errors.is_empty() && !set.diagnostics.has_errors(), "{errors:#?}");
-    let compiled = CompiledPolicy::compile(&policy.model);
+    let (policy, compiled) = ief_testkit::compile("bench-oauth1.xml", &policy_xml(&provider.url()));
     let mut keys = KeyStore::empty();
-    keys.insert_secret("B2C_1A_TwitterSecret", CONSUMER_SECRET.as_bytes().to_vec());
+    keys.insert_secret(SECRET_KEY, CONSUMER_SECRET.as_bytes().to_vec());
     let mut extensions = Extensions::default();
     extensions.insert(keys);
     let handlers: Vec<Box<dyn ProfileHandler>> = vec![Box::new(OAuth1::new()), Box::new(StubIssuer)];

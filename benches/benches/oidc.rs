@@ -25,35 +25,40 @@ use ief_benches::cpu::{self, per_call};
 use ief_engine::exec::{
     Answer, Executor, Extensions, Outcome, PageKind, ProfileHandler, Progress, RequestContext, Session, Token,
 };
-use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
-use ief_protocols::agent::{CallbackMatch, Credentials, UserAgent};
+use ief_engine::{CompiledPolicy, EffectivePolicy};
+use ief_idp::TestUser;
+use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
+use ief_idp::pki::rsa_private_key_pem;
 use ief_protocols::env::SystemEnv;
 use ief_protocols::federation::http::TrustedRoots;
 use ief_protocols::federation::{Callback, redirect_uri};
-use ief_protocols::idp::TestUser;
-use ief_protocols::idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
-use ief_protocols::idp::pki::rsa_private_key_pem;
 use ief_protocols::jwt_issuer::JwtIssuer;
 use ief_protocols::keys::KeyStore;
 use ief_protocols::oidc::OpenIdConnect;
+use ief_scenario::agent::{CallbackMatch, Credentials, UserAgent};
+use ief_testkit::journeys;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde_json::{Value, json};
 
 const CLIENT_ID: &str = "ief-private-key-jwt";
 const ASSERTION_KEY: &str = "B2C_1A_ExampleIdpAssertionSigningKey";
-const ISSUER_KEY: &str = "B2C_1A_TokenSigningKeyContainer";
+const ISSUER_KEY: &str = journeys::TOKEN_SIGNING_KEY;
+/// The profiles, without and with a userinfo call.
+const PLAIN: &str = "ExampleIdp-PrivateKeyJwt";
+const USERINFO: &str = "ExampleIdp-PrivateKeyJwt-Userinfo";
 const APP_ID: &str = "6f1b9c4e-0d2a-4b7e-8c3f-5a9d2e1f0b7c";
-const TENANT_OBJECT_ID: &str = "8a3c0a6e-5f62-4b0e-9a57-2f0b3b1c4d21";
 const ALICE_SUB: &str = "alice-0001";
 
 /// RSA signatures in one journey: client assertion, id_token, issued token.
 const SIGNATURES_PER_JOURNEY: f64 = 3.0;
 
 /// The federation policy of `policies/federation` reduced to what a sign-in runs: a
-/// private_key_jwt profile (and the same with a userinfo call), then SendClaims.
+/// private_key_jwt profile (and the same with a userinfo call), each in its journey.
 fn policy_xml(issuer: &str) -> String {
-    let common = format!(
-        r#"<Protocol Name="OpenIdConnect"/>
+    let profile = |id: &str, userinfo: &str| {
+        let xml = format!(
+            r#"<TechnicalProfile Id="{id}"><DisplayName>Example OpenID provider</DisplayName>
+    <Protocol Name="OpenIdConnect"/>
     <Metadata>
       <Item Key="METADATA">{issuer}/.well-known/openid-configuration</Item>
       <Item Key="ProviderName">{issuer}</Item>
@@ -65,7 +70,7 @@ fn policy_xml(issuer: &str) -> String {
       <Item Key="scope">openid profile email</Item>
       <Item Key="HttpBinding">POST</Item>
       <Item Key="UsePolicyInRedirectUri">false</Item>
-      USERINFO
+      {userinfo}
     </Metadata>
     <CryptographicKeys><Key Id="assertion_signing_key" StorageReferenceId="{ASSERTION_KEY}"/></CryptographicKeys>
     <OutputClaims>
@@ -74,57 +79,12 @@ fn policy_xml(issuer: &str) -> String {
       <OutputClaim ClaimTypeReferenceId="displayName" PartnerClaimType="name"/>
       <OutputClaim ClaimTypeReferenceId="identityProvider" PartnerClaimType="iss"/>
       <OutputClaim ClaimTypeReferenceId="authenticationSource" DefaultValue="socialIdpAuthentication" AlwaysUseDefaultValue="true"/>
-    </OutputClaims>"#
-    );
-    let plain = common.replace("USERINFO", "");
-    let userinfo = common.replace("USERINFO", &format!(r#"<Item Key="ClaimsEndpoint">{issuer}/userinfo</Item>"#));
-    format!(
-        r#"<TrustFrameworkPolicy xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com" TenantObjectId="{TENANT_OBJECT_ID}" PolicyId="B2C_1A_Bench_Oidc" PublicPolicyUri="http://contoso.onmicrosoft.com/B2C_1A_Bench_Oidc">
-<BuildingBlocks><ClaimsSchema>
-  <ClaimType Id="issuerUserId"><DisplayName>Subject at the provider</DisplayName><DataType>string</DataType></ClaimType>
-  <ClaimType Id="email"><DisplayName>Email</DisplayName><DataType>string</DataType></ClaimType>
-  <ClaimType Id="displayName"><DisplayName>Display name</DisplayName><DataType>string</DataType></ClaimType>
-  <ClaimType Id="identityProvider"><DisplayName>Identity provider</DisplayName><DataType>string</DataType></ClaimType>
-  <ClaimType Id="authenticationSource"><DisplayName>Authentication source</DisplayName><DataType>string</DataType></ClaimType>
-</ClaimsSchema></BuildingBlocks>
-<ClaimsProviders><ClaimsProvider><Domain>idp.example</Domain><DisplayName>Example OpenID provider</DisplayName><TechnicalProfiles>
-  <TechnicalProfile Id="ExampleIdp-PrivateKeyJwt">
-    <DisplayName>Example OpenID provider (private_key_jwt)</DisplayName>
-    {plain}
-  </TechnicalProfile>
-  <TechnicalProfile Id="ExampleIdp-PrivateKeyJwt-Userinfo">
-    <DisplayName>Example OpenID provider (private_key_jwt, userinfo)</DisplayName>
-    {userinfo}
-  </TechnicalProfile>
-  <TechnicalProfile Id="JwtIssuer">
-    <DisplayName>JWT issuer</DisplayName>
-    <Protocol Name="None"/>
-    <OutputTokenFormat>JWT</OutputTokenFormat>
-    <CryptographicKeys><Key Id="issuer_secret" StorageReferenceId="{ISSUER_KEY}"/></CryptographicKeys>
-  </TechnicalProfile>
-</TechnicalProfiles></ClaimsProvider></ClaimsProviders>
-<UserJourneys>
-  <UserJourney Id="SignIn"><OrchestrationSteps>
-    <OrchestrationStep Order="1" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="IdpExchange" TechnicalProfileReferenceId="ExampleIdp-PrivateKeyJwt"/></ClaimsExchanges></OrchestrationStep>
-    <OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>
-  </OrchestrationSteps></UserJourney>
-  <UserJourney Id="SignInUserinfo"><OrchestrationSteps>
-    <OrchestrationStep Order="1" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="IdpExchange" TechnicalProfileReferenceId="ExampleIdp-PrivateKeyJwt-Userinfo"/></ClaimsExchanges></OrchestrationStep>
-    <OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>
-  </OrchestrationSteps></UserJourney>
-</UserJourneys>
-<RelyingParty><DefaultUserJourney ReferenceId="SignIn"/><TechnicalProfile Id="PolicyProfile"><DisplayName>PolicyProfile</DisplayName><Protocol Name="OpenIdConnect"/>
-  <OutputClaims>
-    <OutputClaim ClaimTypeReferenceId="issuerUserId" PartnerClaimType="sub"/>
-    <OutputClaim ClaimTypeReferenceId="displayName" PartnerClaimType="name"/>
-    <OutputClaim ClaimTypeReferenceId="email"/>
-    <OutputClaim ClaimTypeReferenceId="identityProvider" PartnerClaimType="idp"/>
-    <OutputClaim ClaimTypeReferenceId="authenticationSource"/>
-  </OutputClaims>
-  <SubjectNamingInfo ClaimType="sub"/>
-</TechnicalProfile></RelyingParty>
-</TrustFrameworkPolicy>"#
-    )
+    </OutputClaims></TechnicalProfile>"#
+        );
+        (id.to_owned(), xml)
+    };
+    let userinfo = format!(r#"<Item Key="ClaimsEndpoint">{issuer}/userinfo</Item>"#);
+    journeys::policy_xml(&[profile(PLAIN, ""), profile(USERINFO, &userinfo)])
 }
 
 struct Fixture {
@@ -170,13 +130,7 @@ fn fixture() -> Fixture {
     let config = OidcConfig::default().user(alice).auto_login("alice");
     let provider = runtime.block_on(OidcProvider::start(config)).expect("the provider starts");
 
-    let xml = policy_xml(provider.issuer());
-    let set = PolicySet::from_sources([("bench-oidc.xml", xml.as_str())]);
-    let mut diags = Diagnostics::default();
-    let policy = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy");
-    let errors: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.display(&set.db).to_string()).collect();
-    assert!(errors.is_empty() && !set.diagnostics.has_errors(), "{errors:#?}");
-    let compiled = CompiledPolicy::compile(&policy.model);
+    let (policy, compiled) = ief_testkit::compile("bench-oidc.xml", &policy_xml(provider.issuer()));
 
     let redirect = redirect_uri(&policy.model, &context(), Callback::OAuth2, false);
     let jwk = keys.signing_key(ASSERTION_KEY).expect("the assertion key").public_jwk().clone();
@@ -202,10 +156,10 @@ fn fixture() -> Fixture {
     }
 }
 
-/// One whole sign-in; `journey` picks the plain or the userinfo variant.
-async fn sign_in(f: &Fixture, journey: &str) -> (Token, Vec<(String, ief_transforms::ClaimValue)>) {
+/// One whole sign-in; `profile` picks the plain or the userinfo variant.
+async fn sign_in(f: &Fixture, profile: &str) -> (Token, Vec<(String, ief_transforms::ClaimValue)>) {
     let executor = Executor::new(&f.policy.model, &f.compiled, &f.handlers, &SystemEnv, &f.extensions);
-    let mut s = executor.start(Some(journey), context(), Session::default()).expect("start");
+    let mut s = executor.start(Some(&journeys::journey_id(profile)), context(), Session::default()).expect("start");
     let Ok(Progress::NeedsInput(page)) = executor.resume(&mut s, None).await else {
         panic!("no redirect to the provider: {:?}", s.trace)
     };
@@ -230,7 +184,7 @@ fn issuer_key(f: &Fixture) -> &ief_protocols::keys::SigningKey {
 /// Before timing: the provider's user reaches the issued token, the token's RS256 signature
 /// verifies, and journeys reuse their connections (no TLS handshake per journey).
 fn check(f: &Fixture) {
-    for name in ["SignIn", "SignInUserinfo"] {
+    for name in [PLAIN, USERINFO] {
         let (token, claims) = f.runtime.block_on(sign_in(f, name));
         let claim = |k: &str| claims.iter().find(|(n, _)| n == k).map(|(_, v)| v.to_string());
         assert_eq!(claim("sub").as_deref(), Some(ALICE_SUB), "{claims:?}");
@@ -247,8 +201,8 @@ fn check(f: &Fixture) {
     }
     let before = f.provider.served().tls_handshakes();
     for _ in 0..20 {
-        black_box(journey(f, "SignIn"));
-        black_box(journey(f, "SignInUserinfo"));
+        black_box(journey(f, PLAIN));
+        black_box(journey(f, USERINFO));
     }
     let handshakes = f.provider.served().tls_handshakes() - before;
     assert_eq!(handshakes, 0, "40 journeys made {handshakes} TLS handshakes: a client does not keep its connection");
@@ -321,7 +275,7 @@ fn interleaved(f: &Fixture, signing: &Signing) {
     let mut rounds = Vec::with_capacity(ROUNDS);
     let mut kept = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
-        let journey = per_call(20, || drop(black_box(journey(f, "SignIn"))));
+        let journey = per_call(20, || drop(black_box(journey(f, PLAIN))));
         let sign = per_call(60, || drop(black_box(signing.sign(f))));
         kept.push(per_call(60, || drop(black_box(signing.sign_kept()))).0);
         rounds.push((journey, sign));
@@ -380,7 +334,7 @@ fn interleaved(f: &Fixture, signing: &Signing) {
 #[inline(never)]
 fn counted_journeys(f: &Fixture, n: u32) {
     for _ in 0..n {
-        black_box(journey(f, "SignIn"));
+        black_box(journey(f, PLAIN));
     }
     counted_done(n);
 }
@@ -393,7 +347,7 @@ fn counted_done(n: u32) {
 fn benches(c: &mut Criterion) {
     let f = fixture();
     if let Some(n) = std::env::var("IEF_BENCH_OIDC_COUNT").ok().and_then(|n| n.parse().ok()) {
-        black_box(journey(&f, "SignIn"));
+        black_box(journey(&f, PLAIN));
         counted_journeys(&f, n);
         std::process::exit(0);
     }
@@ -409,8 +363,8 @@ fn benches(c: &mut Criterion) {
     // between would leave them idle that long.
     let mut g = c.benchmark_group("oidc_journey");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("private_key_jwt", |b| b.iter(|| journey(&f, "SignIn")));
-    g.bench_function("private_key_jwt_userinfo", |b| b.iter(|| journey(&f, "SignInUserinfo")));
+    g.bench_function("private_key_jwt", |b| b.iter(|| journey(&f, PLAIN)));
+    g.bench_function("private_key_jwt_userinfo", |b| b.iter(|| journey(&f, USERINFO)));
     g.finish();
     eprintln!("TLS handshakes at the provider after the journeys: {}", f.provider.served().tls_handshakes());
 

@@ -2,7 +2,6 @@
 //! any length, and CPU-time readings ([`cpu`]).
 
 pub mod cpu;
-pub mod stub;
 
 use std::fmt::Write as _;
 

@@ -8,12 +8,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ief_idp::oauth1::{self, OAuth1Config};
+use ief_idp::oauth2::{self, ClientAuthMethod, OAuth2Client, OAuth2ProviderConfig};
+use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
+use ief_idp::pki::{self, TestPki};
+use ief_idp::{Served, TestUser};
 use ief_protocols::federation::client_auth::Method;
-use ief_protocols::idp::oauth1::{self, OAuth1Config};
-use ief_protocols::idp::oauth2::{self, ClientAuthMethod, OAuth2Client, OAuth2ProviderConfig};
-use ief_protocols::idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
-use ief_protocols::idp::pki::{self, TestPki};
-use ief_protocols::idp::{Served, TestUser};
 use ief_protocols::keys::KeyStore;
 use serde::Deserialize;
 

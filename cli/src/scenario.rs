@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ief_protocols::scenario::{self, RunOptions, ScenarioReport};
+use ief_scenario::{RunOptions, ScenarioReport};
 
 use crate::Format;
 
@@ -64,7 +64,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
         trace: args.trace,
         ..RunOptions::default()
     };
-    let report = runtime()?.block_on(scenario::run_file(&args.scenario, &options)).map_err(|e| e.to_string())?;
+    let report = runtime()?.block_on(ief_scenario::run_file(&args.scenario, &options)).map_err(|e| e.to_string())?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
         Format::Text => print!("{}", report.to_yaml()),
@@ -140,7 +140,7 @@ pub(crate) fn test(args: &TestArgs) -> Result<ExitCode, String> {
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in &files {
         bar.set_message(file.display().to_string());
-        let result = rt.block_on(scenario::run_file(file, &RunOptions::deterministic()));
+        let result = rt.block_on(ief_scenario::run_file(file, &RunOptions::deterministic()));
         let verdict = match result {
             Ok(report) => compare(file, &report, args.accept),
             Err(e) => Err(e.to_string()),

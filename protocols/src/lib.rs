@@ -1,14 +1,13 @@
 //! Technical profiles: the protocols a journey step speaks (OIDC, OAuth1, OAuth2, REST, ...).
 //!
 //! Each protocol implements `ief_engine::exec::ProfileHandler`; [`handlers`] lists them all
-//! for an executor. [`scenario`] runs whole sign-ins headlessly.
+//! for an executor. The test identity providers live in `ief-idp`, the headless driver
+//! (scenarios and the user agent) in `ief-scenario`.
 
-pub mod agent;
 pub mod claims_transformation;
 pub mod directory;
 pub mod env;
 pub mod federation;
-pub mod idp;
 pub mod jwt_issuer;
 pub mod keys;
 pub mod oauth1;
@@ -16,7 +15,6 @@ pub mod oauth2;
 pub mod oidc;
 pub mod phone;
 pub mod rest;
-pub mod scenario;
 pub mod self_asserted;
 
 use ief_engine::exec::ProfileHandler;

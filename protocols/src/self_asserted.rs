@@ -480,19 +480,9 @@ pub(crate) mod testing {
     use ief_engine::{EffectivePolicy, PolicySet, SettingsRequest};
     use ief_transforms::{ClaimValue, ClaimsBag, FixedEnv};
 
-    const NS: &str = r#"xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com" PolicyId="B2C_1A_Test" PublicPolicyUri="http://contoso.onmicrosoft.com/B2C_1A_Test""#;
-
     pub(crate) const SELF_ASSERTED: &str = r#"<Protocol Name="Proprietary" Handler="Web.TPEngine.Providers.SelfAssertedAttributeProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"/>"#;
 
-    /// A one-file policy from `BuildingBlocks` and `ClaimsProviders` XML.
-    pub(crate) fn policy(building_blocks: &str, profiles: &str) -> Policy {
-        let xml = format!(
-            r#"<TrustFrameworkPolicy {NS}><BuildingBlocks>{building_blocks}</BuildingBlocks><ClaimsProviders><ClaimsProvider><DisplayName>Test</DisplayName><TechnicalProfiles>{profiles}</TechnicalProfiles></ClaimsProvider></ClaimsProviders></TrustFrameworkPolicy>"#
-        );
-        let set = PolicySet::from_sources([("test.xml", xml.as_str())]);
-        let mut diags = set.diagnostics.clone();
-        EffectivePolicy::build(&set, 0, &mut diags).expect("the test policy builds").model
-    }
+    pub(crate) use ief_testkit::policy;
 
     /// The effective `B2C_1A_signup_signin` of a starter-pack folder.
     pub(crate) fn starter_pack(folder: &str) -> Policy {

@@ -1,65 +1,14 @@
 //! The executor with stub protocol handlers: selection, pages, validation profiles,
 //! preconditions, sub journeys, claim resolvers, SSO and the issuer.
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
 use ief_engine::exec::{
     Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, PageKind, ProfileError, ProfileHandler,
-    ProfileRequest, ProfileResult, Progress, RequestContext, Session, Token, TraceEvent,
+    ProfileRequest, ProfileResult, Progress, RequestContext, Session, TraceEvent,
 };
 use ief_engine::model::TechnicalProfile;
 use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
+use ief_testkit::{StubIssuer, StubPage, block_on, handler_type};
 use ief_transforms::{ClaimValue, FixedEnv};
-
-/// The stubs never wait, so polling until ready is enough.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
-
-fn handler_type(p: &TechnicalProfile) -> Option<&str> {
-    p.protocol.as_ref().and_then(|p| p.handler_type())
-}
-
-/// A self-asserted page: asks once, returns what was typed. It keeps a profile state with
-/// its page and refuses an answer that comes back without it.
-struct Form;
-impl ProfileHandler for Form {
-    fn name(&self) -> &'static str {
-        "Form"
-    }
-    fn handles(&self, p: &TechnicalProfile, _: Invocation) -> bool {
-        p.is_self_asserted()
-    }
-    fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
-        Box::pin(async move {
-            let state = serde_json::json!({ "page": r.profile.id.value });
-            match r.answer {
-                Some(Answer::Submit(_)) if r.profile_state != Some(&state) => ProfileResult::Failed(ProfileError {
-                    code: "StateLost".to_owned(),
-                    user_message: format!("the page state came back as {:?}", r.profile_state),
-                }),
-                Some(Answer::Submit(values)) => ProfileResult::Claims(
-                    values.iter().map(|(k, v)| (k.clone(), ClaimValue::String(v.clone()))).collect(),
-                ),
-                _ => ProfileResult::NeedsInput(ief_engine::exec::Page {
-                    profile: r.profile.id.value.clone(),
-                    kind: PageKind::Form { fields: Vec::new() },
-                    error: None,
-                    profile_state: Some(Box::new(state)),
-                    settings: Default::default(),
-                }),
-            }
-        })
-    }
-}
 
 /// A directory lookup: refuses one address, otherwise returns an objectId.
 struct Lookup;
@@ -100,27 +49,6 @@ impl ProfileHandler for Transform {
     }
     fn execute<'a>(&'a self, _: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
         Box::pin(async { ProfileResult::Claims(Vec::new()) })
-    }
-}
-
-struct Issuer;
-impl ProfileHandler for Issuer {
-    fn name(&self) -> &'static str {
-        "Issuer"
-    }
-    fn handles(&self, _: &TechnicalProfile, invocation: Invocation) -> bool {
-        invocation == Invocation::Issuer
-    }
-    fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
-        Box::pin(async move {
-            let claims: serde_json::Map<String, serde_json::Value> =
-                r.token_claims.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
-            ProfileResult::Token(Token {
-                encoded: "stub".to_owned(),
-                header: serde_json::json!({"alg": "none"}),
-                claims: serde_json::Value::Object(claims),
-            })
-        })
     }
 }
 
@@ -227,7 +155,12 @@ fn fixture() -> Fixture {
     Fixture {
         policy,
         compiled,
-        handlers: vec![Box::new(Form), Box::new(Lookup), Box::new(Transform), Box::new(Issuer)],
+        handlers: vec![
+            Box::new(StubPage::checking_state()),
+            Box::new(Lookup),
+            Box::new(Transform),
+            Box::new(StubIssuer),
+        ],
         env: FixedEnv::default(),
         extensions: Extensions::default(),
     }
@@ -414,7 +347,7 @@ fn get_claims_filters_buttons_and_a_transfer_sub_journey_issues_the_token() {
     let policy = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy");
     assert!(!diags.has_errors(), "{:?}", diags.iter().map(|d| d.display(&set.db).to_string()).collect::<Vec<_>>());
     let compiled = CompiledPolicy::compile(&policy.model);
-    let handlers: Vec<Box<dyn ProfileHandler>> = vec![Box::new(Transform), Box::new(Issuer)];
+    let handlers: Vec<Box<dyn ProfileHandler>> = vec![Box::new(Transform), Box::new(StubIssuer)];
     let (env, extensions) = (FixedEnv::default(), Extensions::default());
     let ex = Executor::new(&policy.model, &compiled, &handlers, &env, &extensions);
     let context = RequestContext {
@@ -459,7 +392,7 @@ fn continue_on_error_and_continue_on_success_steer_validation_profiles() {
     assert!(!diags.has_errors());
     let compiled = CompiledPolicy::compile(&effective.model);
     let handlers: Vec<Box<dyn ProfileHandler>> =
-        vec![Box::new(Form), Box::new(Lookup), Box::new(Transform), Box::new(Issuer)];
+        vec![Box::new(StubPage::checking_state()), Box::new(Lookup), Box::new(Transform), Box::new(StubIssuer)];
     let (env, extensions) = (FixedEnv::default(), Extensions::default());
     let ex = Executor::new(&effective.model, &compiled, &handlers, &env, &extensions);
     let mut s = ex.start(None, context(), Session::default()).unwrap();

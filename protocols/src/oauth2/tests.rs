@@ -6,18 +6,17 @@ use std::sync::Arc;
 use base64::Engine;
 
 use ief_engine::exec::{
-    Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, PageKind, ProfileHandler, ProfileRequest,
-    ProfileResult, Progress, RequestContext, Session, Token,
+    Answer, Executor, Extensions, Outcome, PageKind, ProfileHandler, Progress, RequestContext, Session,
 };
-use ief_engine::model::TechnicalProfile;
 use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
+use ief_testkit::StubIssuer;
 use ief_transforms::{ClaimValue, FixedEnv};
 use serde_json::{Value, json};
 
 use super::OAuth2;
-use crate::idp::TestUser;
-use crate::idp::oauth2::{ClientAuthMethod, OAuth2Client, OAuth2Provider, OAuth2ProviderConfig, PublicKey, start};
 use crate::keys::KeyStore;
+use ief_idp::TestUser;
+use ief_idp::oauth2::{ClientAuthMethod, OAuth2Client, OAuth2Provider, OAuth2ProviderConfig, PublicKey, start};
 
 const CLIENT_ID: &str = "ief-client";
 const SECRET: &str = "s3cret-Value";
@@ -25,28 +24,6 @@ const SECRET: &str = "s3cret-Value";
 const SPECIAL_SECRET: &str = "p@ss:w+rd/%=& ü?#";
 const CALLBACK: &str = "https://localhost/contoso.onmicrosoft.com/oauth2/authresp";
 const POLICY_CALLBACK: &str = "https://localhost/contoso.onmicrosoft.com/b2c_1a_oauth2/oauth2/authresp";
-
-/// The issuer: the relying party's claims as they would go into the token.
-struct Issuer;
-impl ProfileHandler for Issuer {
-    fn name(&self) -> &'static str {
-        "Issuer"
-    }
-    fn handles(&self, _: &TechnicalProfile, invocation: Invocation) -> bool {
-        invocation == Invocation::Issuer
-    }
-    fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
-        Box::pin(async move {
-            let claims: serde_json::Map<String, Value> =
-                r.token_claims.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
-            ProfileResult::Token(Token {
-                encoded: "unsigned".to_owned(),
-                header: json!({"alg": "none"}),
-                claims: Value::Object(claims),
-            })
-        })
-    }
-}
 
 const CLAIM_TYPES: [(&str, &str); 12] = [
     ("issuerUserId", "string"),
@@ -139,7 +116,7 @@ fn run_with(xml: &str, keys: KeyStore) -> Run {
     Run {
         policy,
         compiled,
-        handlers: vec![Box::new(Issuer), Box::new(OAuth2::with_timeout(std::time::Duration::from_secs(5)))],
+        handlers: vec![Box::new(StubIssuer), Box::new(OAuth2::with_timeout(std::time::Duration::from_secs(5)))],
         env: FixedEnv::default(),
         extensions,
     }
@@ -165,7 +142,7 @@ fn alice() -> TestUser {
 }
 
 /// The executor's fixed clock, so assertions minted "now" are valid "now" at the provider.
-fn fixed_clock() -> crate::idp::Clock {
+fn fixed_clock() -> ief_idp::Clock {
     let now = FixedEnv::default().now.and_utc().timestamp();
     Arc::new(move || now)
 }

@@ -8,8 +8,8 @@ use crate::oauth1_support::{
     CALLBACK, CONSUMER_KEY, CONSUMER_SECRET, FIXED_NOW, Fixture, TestEnv, auto_approve, browser, policy_xml,
     policy_xml_with, query_params, sign_in,
 };
-use ief_protocols::idp::TestUser;
-use ief_protocols::idp::oauth1::{CallbackConfirmed, OAuth1Config, OAuth1Provider, start};
+use ief_idp::TestUser;
+use ief_idp::oauth1::{CallbackConfirmed, OAuth1Config, OAuth1Provider, start};
 use serde_json::json;
 
 fn provider_config() -> OAuth1Config {

@@ -1,6 +1,6 @@
-//! Shared by the OAuth1 integration tests: a Twitter-like policy (the B2C documentation's
-//! X/Twitter profile with the host swapped), an executor around it, and a driver that follows
-//! the redirect to the provider the way a browser would.
+//! Shared by the OAuth1 integration tests: the Twitter-like policy (from ief-testkit), an
+//! executor around it, and a driver that follows the redirect to the provider the way a
+//! browser would.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -8,80 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDateTime;
 use ief_engine::exec::{Answer, Executor, Extensions, Outcome, PageKind, Progress, RequestContext, Session};
-use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
+use ief_engine::{CompiledPolicy, EffectivePolicy};
 use ief_protocols::keys::KeyStore;
 use ief_transforms::{ClaimValue, TransformEnv};
 
-pub const CONSUMER_KEY: &str = "ief-test-consumer";
-pub const CONSUMER_SECRET: &str = "c0nsumer s3cret&+/=";
-pub const SECRET_KEY: &str = "B2C_1A_TwitterSecret";
-const SIGNING_KEY: &str = "B2C_1A_TokenSigningKeyContainer";
-
-/// The redirect URI B2C registers for OAuth1: per policy, lower case.
-pub const CALLBACK: &str = "https://localhost/contoso.onmicrosoft.com/b2c_1a_oauth1_test/oauth1/authresp";
-
-/// A policy with the documented X/Twitter OAuth1 profile pointing at `base`, then SendClaims.
-pub fn policy_xml(base: &str) -> String {
-    policy_xml_with(base, "")
-}
-
-/// As [`policy_xml`], with more metadata items in the OAuth1 profile.
-pub fn policy_xml_with(base: &str, extra_metadata: &str) -> String {
-    format!(
-        r#"<TrustFrameworkPolicy xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com" PolicyId="B2C_1A_OAuth1_Test" PublicPolicyUri="http://contoso.onmicrosoft.com/B2C_1A_OAuth1_Test">
-<BuildingBlocks><ClaimsSchema>
-  <ClaimType Id="issuerUserId"><DisplayName>Username</DisplayName><DataType>string</DataType></ClaimType>
-  <ClaimType Id="displayName"><DisplayName>Display name</DisplayName><DataType>string</DataType></ClaimType>
-  <ClaimType Id="email"><DisplayName>Email</DisplayName><DataType>string</DataType></ClaimType>
-  <ClaimType Id="identityProvider"><DisplayName>Identity provider</DisplayName><DataType>string</DataType></ClaimType>
-  <ClaimType Id="authenticationSource"><DisplayName>Authentication source</DisplayName><DataType>string</DataType></ClaimType>
-</ClaimsSchema></BuildingBlocks>
-<ClaimsProviders><ClaimsProvider><Domain>x.com</Domain><DisplayName>X</DisplayName><TechnicalProfiles>
-  <TechnicalProfile Id="Twitter-OAuth1">
-    <DisplayName>X</DisplayName>
-    <Protocol Name="OAuth1"/>
-    <Metadata>
-      <Item Key="ProviderName">Twitter</Item>
-      <Item Key="authorization_endpoint">{base}/oauth/authenticate</Item>
-      <Item Key="access_token_endpoint">{base}/oauth/access_token</Item>
-      <Item Key="request_token_endpoint">{base}/oauth/request_token</Item>
-      <Item Key="ClaimsEndpoint">{base}/1.1/account/verify_credentials.json?include_email=true</Item>
-      <Item Key="ClaimsResponseFormat">json</Item>
-      <Item Key="client_id">{CONSUMER_KEY}</Item>{extra_metadata}
-    </Metadata>
-    <CryptographicKeys><Key Id="client_secret" StorageReferenceId="{SECRET_KEY}"/></CryptographicKeys>
-    <OutputClaims>
-      <OutputClaim ClaimTypeReferenceId="issuerUserId" PartnerClaimType="user_id"/>
-      <OutputClaim ClaimTypeReferenceId="displayName" PartnerClaimType="screen_name"/>
-      <OutputClaim ClaimTypeReferenceId="email"/>
-      <OutputClaim ClaimTypeReferenceId="identityProvider" DefaultValue="twitter.com"/>
-      <OutputClaim ClaimTypeReferenceId="authenticationSource" DefaultValue="socialIdpAuthentication"/>
-    </OutputClaims>
-  </TechnicalProfile>
-  <TechnicalProfile Id="JwtIssuer">
-    <DisplayName>JWT issuer</DisplayName>
-    <Protocol Name="None"/>
-    <OutputTokenFormat>JWT</OutputTokenFormat>
-    <CryptographicKeys><Key Id="issuer_secret" StorageReferenceId="{SIGNING_KEY}"/></CryptographicKeys>
-  </TechnicalProfile>
-</TechnicalProfiles></ClaimsProvider></ClaimsProviders>
-<UserJourneys><UserJourney Id="SignIn"><OrchestrationSteps>
-  <OrchestrationStep Order="1" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="TwitterExchange" TechnicalProfileReferenceId="Twitter-OAuth1"/></ClaimsExchanges></OrchestrationStep>
-  <OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>
-</OrchestrationSteps></UserJourney></UserJourneys>
-<RelyingParty><DefaultUserJourney ReferenceId="SignIn"/><TechnicalProfile Id="PolicyProfile"><DisplayName>PolicyProfile</DisplayName><Protocol Name="OpenIdConnect"/>
-  <OutputClaims>
-    <OutputClaim ClaimTypeReferenceId="issuerUserId" PartnerClaimType="sub"/>
-    <OutputClaim ClaimTypeReferenceId="displayName" PartnerClaimType="name"/>
-    <OutputClaim ClaimTypeReferenceId="email"/>
-    <OutputClaim ClaimTypeReferenceId="identityProvider" PartnerClaimType="idp"/>
-    <OutputClaim ClaimTypeReferenceId="authenticationSource"/>
-  </OutputClaims>
-  <SubjectNamingInfo ClaimType="sub"/>
-</TechnicalProfile></RelyingParty>
-</TrustFrameworkPolicy>"#
-    )
-}
+pub use ief_testkit::oauth1::{
+    CALLBACK, CONSUMER_KEY, CONSUMER_SECRET, SECRET_KEY, SIGNING_KEY, policy_xml, policy_xml_with,
+};
 
 /// Clock and randomness of a test run: a fixed instant, and either a counter (every nonce
 /// differs) or one constant (every nonce repeats, to provoke replays).
@@ -160,13 +93,7 @@ pub struct Fixture {
 impl Fixture {
     /// `consumer_secret` is what the policy key holds (a wrong one provokes a bad signature).
     pub fn new(xml: &str, env: TestEnv, consumer_secret: &str) -> Fixture {
-        let set = PolicySet::from_sources([("oauth1-test.xml", xml)]);
-        let mut diags = Diagnostics::default();
-        let policy = EffectivePolicy::build(&set, 0, &mut diags).expect("the test policy builds");
-        let errors: Vec<String> =
-            diags.iter().filter(|d| d.is_error()).map(|d| d.display(&set.db).to_string()).collect();
-        assert!(errors.is_empty() && !set.diagnostics.has_errors(), "{errors:#?}");
-        let compiled = CompiledPolicy::compile(&policy.model);
+        let (policy, compiled) = ief_testkit::compile("oauth1-test.xml", xml);
         let mut keys = KeyStore::empty();
         let rsa = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("an RSA key");
         keys.insert_pem(SIGNING_KEY, &rsa.serialize_pem()).expect("the signing key");

@@ -444,15 +444,20 @@ impl Fake {
             builder = builder
                 .tls_certs_merge(reqwest::Certificate::from_pem_bundle(test_keys().ca_pem.as_bytes()).expect("CA"));
         }
-        let client = builder.build().expect("a client");
-        let response = client.get(url).send().await.expect("the authorization endpoint answers");
-        if response.status().is_redirection() {
-            let location = response.headers()["location"].to_str().expect("a location").to_owned();
-            return super::query_of(&location);
-        }
-        assert_eq!(response.status(), StatusCode::OK);
-        form_fields(&response.text().await.expect("a page"))
+        follow_with(&builder.build().expect("a client"), url).await
     }
+}
+
+/// The callback parameters a provider answers `url` with: a redirect's query or a form_post
+/// page's fields. `client` must not follow redirects.
+pub(crate) async fn follow_with(client: &reqwest::Client, url: &str) -> Vec<(String, String)> {
+    let response = client.get(url).send().await.expect("the authorization endpoint answers");
+    if response.status().is_redirection() {
+        let location = response.headers()["location"].to_str().expect("a location").to_owned();
+        return super::query_of(&location);
+    }
+    assert_eq!(response.status(), StatusCode::OK);
+    form_fields(&response.text().await.expect("a page"))
 }
 
 /// The hidden fields of a form_post page.
@@ -574,7 +579,7 @@ async fn authorize(State(s): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Res
         url.query_pairs_mut().extend_pairs(&fields);
         return Redirect::to(url.as_str()).into_response();
     }
-    Html(crate::idp::form_post_page(&redirect_uri, &fields)).into_response()
+    Html(ief_idp::form_post_page(&redirect_uri, &fields)).into_response()
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {

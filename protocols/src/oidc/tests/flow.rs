@@ -275,11 +275,10 @@ async fn rs512_and_ps256_id_tokens_verify() {
 
 #[tokio::test]
 async fn sign_ins_reuse_the_pooled_connection_to_the_provider() {
-    use crate::agent::{CallbackMatch, Credentials, UserAgent};
     use crate::federation::http::TrustedRoots;
-    use crate::idp::TestUser;
-    use crate::idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
     use crate::keys::KeyStore;
+    use ief_idp::TestUser;
+    use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
 
     const REDIRECT: &str = "https://contoso.b2clogin.com/contoso.onmicrosoft.com/oauth2/authresp";
     let alice = TestUser { username: "alice".into(), password: "unused".into(), claims: serde_json::Map::new() };
@@ -300,11 +299,16 @@ async fn sign_ins_reuse_the_pooled_connection_to_the_provider() {
     let store = rig.extensions.get::<KeyStore>().unwrap();
     let jwk = store.signing_key("B2C_1A_Assertion").unwrap().public_jwk().clone();
     op.register(ClientConfig::private_key_jwt(CLIENT_ID, jwk).redirect_uri(REDIRECT)).unwrap();
-    let browser = UserAgent::new(&roots).unwrap();
-    let callback = CallbackMatch::Prefix(REDIRECT.to_owned());
+    // The browser: one client for every sign-in, as a user's browser keeps its connections.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(op.ca_pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
     for n in 1..=3 {
         let (url, state) = rig.start(&[]).await;
-        let params = browser.authorize(&url, &callback, &Credentials::default()).await.unwrap();
+        let params = super::fake::follow_with(&browser, &url).await;
         let got = claims(rig.callback(params, &state).await);
         assert_eq!(claim(&got, "sub"), Some(&ClaimValue::String("alice".into())));
         // ief's pooled client (discovery, JWKS, every token request) and the browser: one

@@ -33,7 +33,7 @@ const CLAIMS: &str = r#"<ClaimsSchema>
 /// One OpenID Connect profile `IdP` with these metadata items and keys.
 pub(super) fn profile_policy(metadata: &[(&str, &str)], keys: &[(&str, &str)], inputs: &str) -> Policy {
     let items: String =
-        metadata.iter().map(|(k, v)| format!(r#"<Item Key="{k}">{}</Item>"#, crate::idp::escape(v))).collect();
+        metadata.iter().map(|(k, v)| format!(r#"<Item Key="{k}">{}</Item>"#, ief_idp::escape(v))).collect();
     let keys: String =
         keys.iter().map(|(id, storage)| format!(r#"<Key Id="{id}" StorageReferenceId="{storage}"/>"#)).collect();
     let keys = if keys.is_empty() { String::new() } else { format!("<CryptographicKeys>{keys}</CryptographicKeys>") };

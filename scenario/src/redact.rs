@@ -7,7 +7,7 @@ use ief_engine::model::Policy;
 use ief_transforms::{ClaimValue, ClaimsBag};
 
 use super::RunReport;
-use crate::keys::KeyStore;
+use ief_protocols::keys::KeyStore;
 
 /// What replaces a credential.
 pub(super) const REDACTED: &str = "[redacted]";
@@ -68,10 +68,10 @@ pub(super) fn key_thumbprints<'a>(keys: &KeyStore, names: impl IntoIterator<Item
             out.push(key.kid().to_owned());
         }
         if let Ok((certificate, _)) = keys.identity_pem(name)
-            && let Ok(der) = crate::keys::certificate_der(certificate)
+            && let Ok(der) = ief_protocols::keys::certificate_der(certificate)
         {
-            out.push(crate::keys::x5t_s256(&der));
-            out.push(crate::keys::x5t(&der));
+            out.push(ief_protocols::keys::x5t_s256(&der));
+            out.push(ief_protocols::keys::x5t(&der));
         }
     }
     out
@@ -156,9 +156,9 @@ mod tests {
     #[test]
     fn thumbprints_of_generated_keys_are_listed_for_redaction() {
         let mut keys = KeyStore::empty();
-        let rsa = crate::idp::pki::rsa_private_key_pem().expect("a key");
+        let rsa = ief_idp::pki::rsa_private_key_pem().expect("a key");
         keys.insert_pem("signing", &rsa).expect("a key");
-        let cert = crate::idp::pki::self_signed_client_cert("CN=client").expect("a certificate");
+        let cert = ief_idp::pki::self_signed_client_cert("CN=client").expect("a certificate");
         keys.insert_pem("cert", &cert.identity_pem()).expect("a certificate");
         keys.insert_secret("secret", b"s3cret-value".to_vec());
         let kid = keys.signing_key("signing").expect("key").kid().to_owned();
@@ -179,7 +179,7 @@ mod tests {
               <OutputClaim ClaimTypeReferenceId="accessToken" PartnerClaimType="{OAUTH2:access_token}" />
               <OutputClaim ClaimTypeReferenceId="email" />
             </OutputClaims></TechnicalProfile>"#;
-        let policy = crate::self_asserted::testing::policy(
+        let policy = ief_testkit::policy(
             r#"<ClaimsSchema><ClaimType Id="accessToken"><DataType>string</DataType></ClaimType>
                <ClaimType Id="email"><DataType>string</DataType></ClaimType></ClaimsSchema>"#,
             xml,

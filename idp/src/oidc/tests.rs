@@ -8,8 +8,8 @@ use jsonwebtoken::{DecodingKey, Validation};
 use reqwest::StatusCode as Status;
 
 use super::*;
-use crate::federation::client_auth::basic_authorization;
-use crate::idp::pki::{IssuedCert, self_signed_client_cert};
+use crate::pki::{IssuedCert, self_signed_client_cert};
+use ief_protocols::federation::client_auth::basic_authorization;
 
 /// 2024-01-01T00:00:00Z, the clock of deterministic scenario runs.
 const NOW: i64 = 1_704_067_200;

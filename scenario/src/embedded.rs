@@ -20,13 +20,13 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 
 use super::ScenarioError;
-use crate::federation::client_auth::Method;
-use crate::federation::{Callback, flag, redirect_uri};
-use crate::idp::oauth1::{Consumer, OAuth1Config};
-use crate::idp::oauth2::{ClientAuthMethod, OAuth2Client, OAuth2ProviderConfig, PublicKey};
-use crate::idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
-use crate::idp::{Clock, Served, TestUser};
-use crate::keys::KeyStore;
+use ief_idp::oauth1::{Consumer, OAuth1Config};
+use ief_idp::oauth2::{ClientAuthMethod, OAuth2Client, OAuth2ProviderConfig, PublicKey};
+use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
+use ief_idp::{Clock, Served, TestUser};
+use ief_protocols::federation::client_auth::Method;
+use ief_protocols::federation::{Callback, flag, redirect_uri};
+use ief_protocols::keys::KeyStore;
 
 /// The setting that holds the OpenID provider's issuer (`https://127.0.0.1:PORT`).
 pub const OIDC_URL_SETTING: &str = "IefOidcUrl";
@@ -255,7 +255,7 @@ impl Started {
             config.users = spec.users_or_shared(&oauth1.users);
             config.auto_login = oauth1.auto_login.clone();
             config.clock = self.clock.clone();
-            let router = crate::idp::oauth1::router(config).map_err(|e| setup(e.to_string()))?;
+            let router = ief_idp::oauth1::router(config).map_err(|e| setup(e.to_string()))?;
             self.oauth1.serve(router, "OAuth1")?;
         }
         if let (Some(oauth2), Slot::Bound(_, base)) = (&spec.oauth2, &self.oauth2) {
@@ -272,7 +272,7 @@ impl Started {
                 clock: self.clock.clone(),
                 ..OAuth2ProviderConfig::default()
             };
-            let (router, base_url) = crate::idp::oauth2::router(config).map_err(|e| setup(e.to_string()))?;
+            let (router, base_url) = ief_idp::oauth2::router(config).map_err(|e| setup(e.to_string()))?;
             // Client assertions name the token endpoint, so the provider must know its URL.
             let _ = base_url.set(base.clone());
             self.oauth2.serve(router, "OAuth2")?;

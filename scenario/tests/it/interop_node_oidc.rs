@@ -22,12 +22,12 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ief_engine::model::Policy;
-use ief_protocols::agent::{CallbackMatch, Credentials, UserAgent};
+use ief_idp::pki;
 use ief_protocols::env::SystemEnv;
 use ief_protocols::federation::client_auth::ClientAuth;
 use ief_protocols::federation::http::{ClientPool, TlsIdentity};
-use ief_protocols::idp::pki;
 use ief_protocols::keys::KeyStore;
+use ief_scenario::agent::{CallbackMatch, Credentials, UserAgent};
 use reqwest::StatusCode;
 
 use crate::node_op::{

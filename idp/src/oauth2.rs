@@ -32,7 +32,7 @@ use super::{
     Clock, OAuthError, Params, Served, TestUser, default_token_lifetime, error_page, escape, form_post_page, is_form,
     login_page, random_token, system_clock,
 };
-use crate::federation::client_auth::JWT_BEARER;
+use ief_protocols::federation::client_auth::JWT_BEARER;
 
 /// Clock skew allowed on assertion times.
 const SKEW_SECS: i64 = 60;
@@ -1127,7 +1127,7 @@ mod tests {
             .unwrap();
         assert_eq!(naive.status(), 401);
         assert!(naive.json::<Value>().await.unwrap()["error_description"].as_str().unwrap().contains("malformed"));
-        let header = crate::federation::client_auth::basic_authorization("basic client", "p@ss:w+rd/%=&");
+        let header = ief_protocols::federation::client_auth::basic_authorization("basic client", "p@ss:w+rd/%=&");
         let ok = client()
             .post(provider.token_endpoint())
             .header(AUTHORIZATION, header)

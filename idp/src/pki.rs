@@ -24,11 +24,11 @@ pub enum PkiError {
     Pem(String),
 }
 
-pub use crate::keys::x5t_s256;
+pub use ief_protocols::keys::x5t_s256;
 
 /// The DER of the first certificate in `pem`.
 pub fn certificate_der(pem: &str) -> Result<Vec<u8>, PkiError> {
-    crate::keys::certificate_der(pem).map_err(PkiError::Pem)
+    ief_protocols::keys::certificate_der(pem).map_err(PkiError::Pem)
 }
 
 /// A certificate with its private key, both PEM. Debug shows the thumbprint only.

@@ -10,7 +10,7 @@
 //! (the `Host` header's authority, port included), the consumer and token secrets, the timestamp
 //! against its own [`Clock`], nonces (a replay is refused) and single-use verifiers. Refusals are
 //! `401`/`400` with a plain-text body naming the cause ("invalid signature", "nonce already used",
-//! "timestamp expired"). Signatures are checked with [`crate::oauth1::base_string`], not with the
+//! "timestamp expired"). Signatures are checked with [`ief_protocols::oauth1::base_string`], not with the
 //! signer the OAuth1 profile uses.
 
 use std::collections::{HashMap, HashSet};
@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Clock, Served, TestUser, escape, is_form, login_page, system_clock};
-use crate::oauth1::base_string::{
+use ief_protocols::oauth1::base_string::{
     authorization_params, base_string, base_string_uri, encode, form_pairs, signing_key, verify_hmac_sha1,
 };
 
@@ -663,7 +663,7 @@ mod tests {
     //! through the executor is in `tests/oauth1_embedded.rs`.
 
     use super::*;
-    use crate::oauth1::{Credentials, SignInput, Signer};
+    use ief_protocols::oauth1::{Credentials, SignInput, Signer};
 
     const NOW: i64 = 1_704_067_200;
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use html5gum::{DefaultEmitter, Token, Tokenizer};
 use reqwest::{Client, StatusCode, Url};
 
-use crate::federation::http::{TrustedRoots, root_cause};
+use ief_protocols::federation::http::{TrustedRoots, root_cause};
 
 /// Requests per sign-in before the agent gives up: real providers need fewer than ten.
 pub const DEFAULT_MAX_HOPS: usize = 20;

@@ -6,7 +6,7 @@ use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::get;
 
 use super::*;
-use crate::idp::{Served, form_post_page, login_page};
+use ief_idp::{Served, form_post_page, login_page};
 
 /// How the test provider returns its answer.
 #[derive(Clone, Copy, PartialEq)]

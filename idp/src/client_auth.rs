@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::time_text;
-use crate::federation::seen_once::SeenOnce;
+use ief_protocols::federation::seen_once::SeenOnce;
 
 /// Why the `Authorization: Basic` credentials cannot be read.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -322,8 +322,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::federation::client_auth::basic_authorization;
-    use crate::keys::KeyStore;
+    use ief_protocols::federation::client_auth::basic_authorization;
+    use ief_protocols::keys::KeyStore;
 
     /// 2024-01-01T00:00:00Z.
     const NOW: i64 = 1_704_067_200;

@@ -4,8 +4,8 @@
 //!
 //! ```no_run
 //! # async fn f() {
-//! let report = ief_protocols::scenario::run_file(std::path::Path::new("policies/demo/sign-up.yaml"),
-//!     &ief_protocols::scenario::RunOptions::deterministic()).await.unwrap();
+//! let report = ief_scenario::run_file(std::path::Path::new("policies/demo/sign-up.yaml"),
+//!     &ief_scenario::RunOptions::deterministic()).await.unwrap();
 //! println!("{}", report.to_yaml());
 //! # }
 //! ```
@@ -24,12 +24,13 @@ use ief_transforms::{AlternativeSecurityId, ClaimValue, FixedEnv, TransformEnv};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{CallbackMatch, Credentials, UserAgent};
-use crate::directory::Directory;
-use crate::directory::store::{Password, SeedUser, SignInName, UserData};
-use crate::federation::http::TrustedRoots;
-use crate::keys::KeyStore;
-use crate::phone::CodeOutbox;
+use ief_protocols::directory::Directory;
+use ief_protocols::directory::store::{Password, SeedUser, SignInName, UserData};
+use ief_protocols::federation::http::TrustedRoots;
+use ief_protocols::keys::KeyStore;
+use ief_protocols::phone::CodeOutbox;
 
+pub mod agent;
 mod embedded;
 mod redact;
 
@@ -325,11 +326,11 @@ pub(crate) async fn run_with(
         false => Some(StubServer::start(&scenario.http_stubs).await?),
     };
     // The embedded providers share the run's clock; deterministic runs also seed them.
-    let (clock, seed): (crate::idp::Clock, Option<u64>) = if options.deterministic {
+    let (clock, seed): (ief_idp::Clock, Option<u64>) = if options.deterministic {
         let now = FixedEnv::default().now().and_utc().timestamp();
         (embedded::fixed_clock(now), Some(now.unsigned_abs()))
     } else {
-        (crate::idp::system_clock(), None)
+        (ief_idp::system_clock(), None)
     };
     let mut providers = match &scenario.embedded_providers {
         Some(spec) => Some(embedded::Started::bind(spec, clock, seed).await?),
@@ -366,7 +367,7 @@ pub(crate) async fn run_with(
             names.sort();
             names.dedup();
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            crate::keys::init_keys(&temp_keys.0, &names).map_err(|e| ScenarioError::Setup(e.to_string()))?;
+            ief_protocols::keys::init_keys(&temp_keys.0, &names).map_err(|e| ScenarioError::Setup(e.to_string()))?;
             KeyStore::load(&temp_keys.0).map_err(|e| ScenarioError::Setup(e.to_string()))?
         }
     };
@@ -389,7 +390,7 @@ pub(crate) async fn run_with(
     let env: Box<dyn TransformEnv + Send + Sync> = if options.deterministic {
         Box::new(KeyedEnv { inner: FixedEnv::default(), keys: keys.clone() })
     } else {
-        Box::new(KeyedEnv { inner: crate::env::SystemEnv, keys: keys.clone() })
+        Box::new(KeyedEnv { inner: ief_protocols::env::SystemEnv, keys: keys.clone() })
     };
     for seed in &scenario.directory {
         let mut user = seed_user(seed);
@@ -405,7 +406,7 @@ pub(crate) async fn run_with(
     extensions.insert(CodeOutbox::new());
     extensions.insert(roots);
 
-    let mut handlers = crate::handlers();
+    let mut handlers = ief_protocols::handlers();
     handlers.insert(0, Box::new(StubIdentityProviders { providers: scenario.identity_providers.clone() }));
     for handler in extra.into_iter().rev() {
         handlers.insert(0, handler);
@@ -757,7 +758,7 @@ fn request_context(policy: &Policy, spec: &RequestSpec, deterministic: bool) -> 
         correlation_id: if deterministic {
             "00000000-0000-0000-0000-000000000000".to_owned()
         } else {
-            crate::env::random_guid()
+            ief_protocols::env::random_guid()
         },
         ip_address: "127.0.0.1".to_owned(),
         host_name: format!("{tenant_name}.b2clogin.com"),
@@ -889,7 +890,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(prefix: &str) -> Result<TempDir, ScenarioError> {
-        let unique = format!("{prefix}-{}-{}", std::process::id(), crate::env::random_guid());
+        let unique = format!("{prefix}-{}-{}", std::process::id(), ief_protocols::env::random_guid());
         let path = std::env::temp_dir().join(unique);
         std::fs::create_dir_all(&path).map_err(|e| ScenarioError::Setup(format!("{}: {e}", path.display())))?;
         Ok(TempDir(path))

@@ -10,11 +10,11 @@
 
 use std::sync::Arc;
 
+use ief_idp::TestUser;
+use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider, UserinfoAnswer};
+use ief_idp::pki::{self, IssuedCert};
 use ief_protocols::federation::client_auth::Method;
 use ief_protocols::federation::http::TrustedRoots;
-use ief_protocols::idp::TestUser;
-use ief_protocols::idp::oidc::{ClientConfig, OidcConfig, OidcProvider, UserinfoAnswer};
-use ief_protocols::idp::pki::{self, IssuedCert};
 use ief_protocols::keys::KeyStore;
 
 use crate::node_op::REDIRECT_URI;

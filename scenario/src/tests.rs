@@ -7,8 +7,8 @@ use axum::routing::get;
 use ief_engine::exec::{ProfileError, ProfileResult};
 
 use super::*;
-use crate::federation::{Callback, redirect_uri};
-use crate::idp::{Served, login_page};
+use ief_idp::{Served, login_page};
+use ief_protocols::federation::{Callback, redirect_uri};
 
 const POLICY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <TrustFrameworkPolicy xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com" PolicyId="B2C_1A_Live" PublicPolicyUri="http://contoso.onmicrosoft.com/B2C_1A_Live">

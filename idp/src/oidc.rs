@@ -29,8 +29,8 @@ use super::{
     Clock, OAuthError, Params, Served, TestUser, default_token_lifetime, error_page, form_post_page, is_form,
     login_page, random_token, system_clock, time_text,
 };
-use crate::federation::client_auth::{JWT_BEARER, Method};
-use crate::keys::{KeyStore, SigningKey};
+use ief_protocols::federation::client_auth::{JWT_BEARER, Method};
+use ief_protocols::keys::{KeyStore, SigningKey};
 
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
