@@ -19,7 +19,7 @@ fn every_scenario_matches_its_snapshot() {
         "policies/journeys",
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(stdout.trim(), "18 passed, 0 failed");
+    assert_eq!(stdout.trim(), "19 passed, 0 failed");
 }
 
 #[test]
@@ -41,6 +41,11 @@ fn bad_scenarios_fail_with_a_clear_message() {
              (setting.showSignupLink is false)",
         ),
         (
+            "answer-after-the-end",
+            "the journey ended with error 500: The REST API of technical profile 'REST-LegacyAudit' returned HTTP \
+             500 Internal Server Error.\ntrace:\n  LegacySignIn step 1: ClaimsExchange",
+        ),
+        (
             "hidden-cancel-button",
             "the page of 'SelfAsserted-LocalAccountSignin-Email' has no cancel button (setting.showCancelButton is false)",
         ),
@@ -52,9 +57,14 @@ fn bad_scenarios_fail_with_a_clear_message() {
         assert_eq!(code, 2, "{name}: {stderr}");
         assert!(stderr.contains(message), "{name}: {stderr}");
     }
-    let (code, stdout, _) = ief(&["test", "policies/scenarios-bad"]);
+    let (code, stdout, stderr) = ief(&["test", "policies/scenarios-bad"]);
     assert_eq!(code, 1);
-    assert_eq!(stdout.trim(), "0 passed, 6 failed");
+    assert_eq!(stdout.trim(), "0 passed, 8 failed");
+    // A run that does not send what `expect.requests` lists fails naming the difference.
+    assert!(
+        stderr.contains(r#"request 1: the body {"password":"[redacted]","username":"bob@contoso.com"} does not hold {"username":"alice@contoso.com"}"#),
+        "{stderr}"
+    );
 }
 
 #[test]
