@@ -1,6 +1,7 @@
 //! The engine's integration tests, one binary.
 
 mod corpus;
+mod exchange_ids;
 mod exec;
 mod merge;
 mod tenant;
