@@ -19,7 +19,7 @@ fn every_scenario_matches_its_snapshot() {
         "policies/journeys",
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(stdout.trim(), "21 passed, 0 failed");
+    assert_eq!(stdout.trim(), "22 passed, 0 failed");
 }
 
 #[test]
@@ -46,6 +46,10 @@ fn bad_scenarios_fail_with_a_clear_message() {
              500 Internal Server Error.\ntrace:\n  LegacySignIn step 1: ClaimsExchange",
         ),
         (
+            "hidden-continue-button",
+            "the page of 'SelfAsserted-SignUpClosed' has no continue button (setting.showContinueButton is false)",
+        ),
+        (
             "hidden-cancel-button",
             "the page of 'SelfAsserted-LocalAccountSignin-Email' has no cancel button (setting.showCancelButton is false)",
         ),
@@ -59,7 +63,7 @@ fn bad_scenarios_fail_with_a_clear_message() {
     }
     let (code, stdout, stderr) = ief(&["test", "policies/scenarios-bad"]);
     assert_eq!(code, 1);
-    assert_eq!(stdout.trim(), "0 passed, 8 failed");
+    assert_eq!(stdout.trim(), "0 passed, 9 failed");
     // A run that does not send what `expect.requests` lists fails naming the difference.
     assert!(
         stderr.contains(r#"request 1: the body {"password":"[redacted]","username":"bob@contoso.com"} does not hold {"username":"alice@contoso.com"}"#),
