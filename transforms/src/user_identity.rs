@@ -5,14 +5,12 @@
 //! A `userIdentity` is Azure AD's `userIdentities` item, `{"issuer", "issuerUserId"}`: the
 //! alternativeSecurityId's shape, so the social methods' rules carry over (docs/compatibility.md).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-
 use crate::catalog::Method;
 use crate::compile::{Bound, Problem, Runner};
 use crate::error::TransformError;
 use crate::signature::{Family, Signature, Slot, TypeSpec};
-use crate::value::{AlternativeSecurityId, ClaimValue, DataType};
+use crate::social::{IdentityKind, add_item_runner, create_runner, issuers_runner, remove_runner};
+use crate::value::{ClaimValue, DataType};
 
 const STRING: TypeSpec = TypeSpec::Exact(DataType::String);
 const IDENTITY: TypeSpec = TypeSpec::Exact(DataType::UserIdentity);
@@ -24,17 +22,7 @@ const fn required(name: &'static str, ty: TypeSpec) -> Slot {
 }
 
 const fn signature(method: &'static str, inputs: &'static [Slot], outputs: &'static [Slot]) -> Signature {
-    Signature {
-        method,
-        family: Family::Social,
-        inputs,
-        extra_inputs: None,
-        params: &[],
-        extra_params: None,
-        outputs,
-        extra_outputs: None,
-        user_message_key: None,
-    }
+    Signature::fixed(method, Family::Social, inputs, &[], outputs)
 }
 
 pub(crate) const METHODS: &[Method] = &[
@@ -73,79 +61,39 @@ pub(crate) const METHODS: &[Method] = &[
     },
 ];
 
-fn identities(value: &ClaimValue, slot: &str) -> Result<Vec<AlternativeSecurityId>, TransformError> {
-    value.as_user_identities().ok_or_else(|| TransformError::invalid_value(format!("{slot} is not a userIdentity")))
-}
-
-fn string_of<'v>(value: &'v ClaimValue, slot: &str) -> Result<&'v str, TransformError> {
-    value.as_str().ok_or_else(|| TransformError::invalid_value(format!("{slot} is not a string")))
-}
+const USER_IDENTITIES: IdentityKind = IdentityKind {
+    collection: "userIdentityCollection",
+    read_collection: |v| match v {
+        ClaimValue::Json(DataType::UserIdentityCollection, _) => v.as_user_identities(),
+        _ => None,
+    },
+    write_collection: ClaimValue::user_identities,
+    read_item: |v| {
+        match v {
+            ClaimValue::Json(DataType::UserIdentity, _) => {
+                v.as_user_identities().and_then(|ids| ids.into_iter().next())
+            }
+            _ => None,
+        }
+        .ok_or_else(|| TransformError::invalid_value("item is not a userIdentity"))
+    },
+    write_item: ClaimValue::user_identity,
+};
 
 fn add_item(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
-    let item = b.required_input("item")?;
-    let collection = b.input("collection");
-    let output = b.required_output("collection")?;
-    Ok(Box::new(move |bag, _env| {
-        let Some(item) = bag.get(item) else {
-            return Ok(());
-        };
-        let item = identities(item, "item")?;
-        let mut ids = match collection.and_then(|c| bag.get(c)) {
-            Some(v) => identities(v, "collection")?,
-            None => Vec::new(),
-        };
-        ids.extend(item);
-        bag.set(output, ClaimValue::user_identities(&ids));
-        Ok(())
-    }))
+    add_item_runner(b, &USER_IDENTITIES)
 }
 
 fn create(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
-    let user_id = b.required_input("issuerUserId")?;
-    let issuer = b.required_input("issuer")?;
-    let output = b.required_output("userIdentity")?;
-    Ok(Box::new(move |bag, _env| {
-        let (Some(user_id), Some(issuer)) = (bag.get(user_id), bag.get(issuer)) else {
-            return Ok(());
-        };
-        let id = AlternativeSecurityId {
-            issuer: string_of(issuer, "issuer")?.to_owned(),
-            // Azure AD keeps issuerUserId as binary, shown in base64: the provider's id, UTF-8.
-            issuer_user_id: BASE64.encode(string_of(user_id, "issuerUserId")?),
-        };
-        bag.set(output, ClaimValue::user_identity(id));
-        Ok(())
-    }))
+    create_runner(b, &USER_IDENTITIES, ["issuerUserId", "issuer", "userIdentity"])
 }
 
 fn issuers(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
-    let input = b.required_input("userIdentityCollection")?;
-    let output = b.required_output("issuersCollection")?;
-    Ok(Box::new(move |bag, _env| {
-        let Some(value) = bag.get(input) else {
-            return Ok(());
-        };
-        let issuers = identities(value, "userIdentityCollection")?.into_iter().map(|id| id.issuer).collect();
-        bag.set(output, ClaimValue::StringCollection(issuers));
-        Ok(())
-    }))
+    issuers_runner(b, &USER_IDENTITIES, ["userIdentityCollection", "issuersCollection"])
 }
 
 fn remove_by_issuer(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
-    let issuer = b.required_input("issuer")?;
-    let collection = b.required_input("collection")?;
-    let output = b.required_output("collection")?;
-    Ok(Box::new(move |bag, _env| {
-        let (Some(issuer), Some(collection)) = (bag.get(issuer), bag.get(collection)) else {
-            return Ok(());
-        };
-        // Issuers are domain names: compared without regard to case, as the social method does.
-        let issuer = string_of(issuer, "issuer")?.to_lowercase();
-        let mut ids = identities(collection, "collection")?;
-        ids.retain(|id| id.issuer.to_lowercase() != issuer);
-        bag.set(output, ClaimValue::user_identities(&ids));
-        Ok(())
-    }))
+    remove_runner(b, &USER_IDENTITIES, "issuer")
 }
 
 #[cfg(test)]
