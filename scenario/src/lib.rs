@@ -97,6 +97,8 @@ pub struct RunSpec {
     /// Start with a new browser session instead of the previous run's.
     #[serde(default)]
     pub new_session: bool,
+    /// This run's authorize request, instead of the scenario's.
+    pub request: Option<RequestSpec>,
 }
 
 /// One answer to a page, in order.
@@ -414,6 +416,7 @@ pub(crate) async fn run_with(
             steps: scenario.steps.clone(),
             expect: scenario.expect.clone(),
             new_session: false,
+            request: None,
         }]
     } else {
         scenario.runs.clone()
@@ -423,7 +426,8 @@ pub(crate) async fn run_with(
     let mut reports = Vec::new();
     for run in &runs {
         let journey = run.journey.clone().or_else(|| scenario.journey.clone());
-        let context = request_context(&policy.model, &scenario.request, options.deterministic);
+        let request = run.request.as_ref().unwrap_or(&scenario.request);
+        let context = request_context(&policy.model, request, options.deterministic);
         let start_session = if run.new_session { Session::default() } else { std::mem::take(&mut session) };
         if run.new_session {
             browser.agent = None;

@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Waker};
 use ief_engine::model::{Policy, TechnicalProfile};
 use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
 
-pub use stub::{StubIssuer, StubPage};
+pub use stub::{StubClaimsTransformation, StubIssuer, StubPage};
 
 /// The root element's attributes of every inline test policy.
 pub const NS: &str = r#"xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com" PolicyId="B2C_1A_Test" PublicPolicyUri="http://contoso.onmicrosoft.com/B2C_1A_Test""#;
