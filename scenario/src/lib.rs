@@ -224,6 +224,10 @@ pub struct ScenarioReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     pub runs: Vec<RunReport>,
+    /// The rendered plan (`ief graph --format json`) of every journey the runs entered, by Id;
+    /// not part of the report's text.
+    #[serde(skip)]
+    pub graphs: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -246,6 +250,10 @@ pub struct RunReport {
     /// Where the run did not do what `expect` says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expectation_failed: Option<String>,
+    /// The plan nodes the sign-in entered, in order: (journey Id, node); not part of the
+    /// report's text.
+    #[serde(skip)]
+    pub path: Vec<(String, u32)>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -450,8 +458,14 @@ pub(crate) async fn run_with(
     }
     drop(stub_server);
     drop(providers);
+    let mut graphs = BTreeMap::new();
+    for (journey, _) in reports.iter().flat_map(|r| &r.path) {
+        if let Some(plan) = compiled.journey(journey).filter(|_| !graphs.contains_key(journey)) {
+            graphs.insert(journey.clone(), ief_engine::plan::render::json(plan));
+        }
+    }
     let warnings = policy.model.tenant_warning().into_iter().collect();
-    Ok(ScenarioReport { scenario: name.to_owned(), warnings, runs: reports })
+    Ok(ScenarioReport { scenario: name.to_owned(), warnings, runs: reports, graphs })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -529,6 +543,11 @@ async fn run_one(
         requests,
         trace: if options.trace { sign_in.trace.iter().map(ToString::to_string).collect() } else { Vec::new() },
         expectation_failed: None,
+        path: sign_in
+            .path()
+            .iter()
+            .filter_map(|p| Some((executor.compiled.plan(p.journey)?.id.clone(), p.node)))
+            .collect(),
     };
     match outcome {
         Outcome::Token { token, claims } => {
