@@ -132,11 +132,12 @@ pub fn skip_reason(conditions: &[Condition], bag: &ClaimsBag) -> Option<String> 
         let value = c.claim.and_then(|id| bag.get(id));
         let holds = match c.kind {
             PreconditionType::ClaimsExist => value.is_some(),
-            PreconditionType::ClaimEquals => {
-                // A missing claim makes ClaimEquals neither skip nor run, whatever ExecuteActionsIf says.
-                let (Some(v), Some(expected)) = (value, &c.value) else { continue };
-                v.to_string() == *expected
-            }
+            // "If the specified claims exist and their value is equal": a missing claim is unequal.
+            PreconditionType::ClaimEquals => match (value, &c.value) {
+                (Some(v), Some(expected)) => v.to_string() == *expected,
+                (None, Some(_)) => false,
+                (_, None) => continue,
+            },
             PreconditionType::Other(_) => continue,
         };
         if holds == c.execute_actions_if {

@@ -4,4 +4,5 @@ mod corpus;
 mod exchange_ids;
 mod exec;
 mod merge;
+mod preconditions;
 mod tenant;
