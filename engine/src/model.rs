@@ -308,6 +308,12 @@ impl TechnicalProfile {
     pub fn is_self_asserted(&self) -> bool {
         self.protocol.as_ref().and_then(Protocol::handler_type) == Some("SelfAssertedAttributeProvider")
     }
+
+    /// A `ClaimsTransformationProtocolProvider` profile, whose input claims its output
+    /// transformations read.
+    pub fn is_claims_transformation(&self) -> bool {
+        self.protocol.as_ref().and_then(Protocol::handler_type) == Some("ClaimsTransformationProtocolProvider")
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -831,6 +831,15 @@ impl<'p> Executor<'p> {
                             .collect();
                         // As the trace shows them, so the request can own the inputs.
                         shown_inputs = self.shown(pp, &inputs);
+                        let to_bag: Vec<(ClaimId, ClaimValue)> = if pp.inputs_to_bag {
+                            pp.input_claims
+                                .iter()
+                                .zip(&inputs)
+                                .filter_map(|(c, i)| Some((c.id?, i.value.clone()?)))
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
                         let services = Services { env: self.env, extensions: self.extensions };
                         let request = ProfileRequest {
                             policy: self.policy,
@@ -874,6 +883,9 @@ impl<'p> Executor<'p> {
                             }
                         };
                         before = Some(s.bag.clone());
+                        for (id, value) in to_bag {
+                            s.bag.set(id, value);
+                        }
                         self.write_outputs(s, pp, &returned);
                     }
                     Stage::Validation(v) => {

@@ -1,5 +1,6 @@
 //! The engine's integration tests, one binary.
 
+mod claims_transformation_profiles;
 mod corpus;
 mod exchange_ids;
 mod exec;
