@@ -314,6 +314,45 @@ mod tests {
         assert!(!contains(&actual, &json!({"missing": null})));
     }
 
+    fn received(headers: &[(&str, &str)], body: Value) -> Received {
+        let raw_headers: BTreeMap<String, String> =
+            headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Received {
+            request: RecordedRequest {
+                method: "POST".to_owned(),
+                path: "/api/signin".to_owned(),
+                query: BTreeMap::new(),
+                headers: raw_headers.iter().map(|(k, v)| (k.clone(), shown_header(k, v))).collect(),
+                body: redact_body(body),
+                status: 200,
+            },
+            raw_headers,
+        }
+    }
+
+    fn expect(yaml: &str) -> Vec<RequestExpect> {
+        serde_yaml_ng::from_str(yaml).expect("expectations")
+    }
+
+    #[test]
+    fn expectations_check_credentials_without_showing_them() {
+        let got = [received(&[("authorization", "Basic dXNlcjpwYXNz")], json!({"username": "bob", "password": "x"}))];
+        let ok = expect(
+            "[{method: post, path: /api/signin, headers: {Authorization: Basic dXNlcjpwYXNz}, body: {username: bob, password: '[redacted]'}}]",
+        );
+        assert_eq!(check(&got, &ok), None);
+        let wrong = expect("[{headers: {authorization: Basic b3RoZXI6cGFzcw==}}]");
+        let message = check(&got, &wrong).expect("a mismatch");
+        assert_eq!(message, "request 1: header authorization does not have the expected value (got a different value)");
+        assert!(!message.contains("dXNlcjpwYXNz"));
+        let missing = expect("[{headers: {x-api-key: k}}]");
+        assert!(check(&got, &missing).is_some_and(|m| m.ends_with("(got none)")));
+        let count = check(&got, &expect("[{path: /api/signin}, {path: /api/audit}]")).expect("a mismatch");
+        assert_eq!(count, "expected 2 request(s) to the HTTP stubs, got 1: POST /api/signin");
+        let method = check(&got, &expect("[{method: GET}]")).expect("a mismatch");
+        assert_eq!(method, "request 1: expected method GET, got POST");
+    }
+
     #[test]
     fn reports_show_no_credentials() {
         assert_eq!(shown_header("authorization", "Basic dXNlcjpwYXNz"), "Basic [redacted]");
