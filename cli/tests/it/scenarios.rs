@@ -19,7 +19,7 @@ fn every_scenario_matches_its_snapshot() {
         "policies/journeys",
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(stdout.trim(), "28 passed, 0 failed");
+    assert_eq!(stdout.trim(), "29 passed, 0 failed");
 }
 
 #[test]

@@ -103,9 +103,15 @@ pub struct SignIn {
     pending: Option<Pending>,
     finished: bool,
     session: Session,
+    /// Failed validations of each profile's page, for `setting.retryLimit`.
+    failed_tries: HashMap<usize, u32>,
     pub context: RequestContext,
     pub trace: Vec<TraceEvent>,
 }
+
+/// What B2C answers when a page's `setting.retryLimit` is used up.
+const RETRY_LIMIT_CODE: &str = "AADB2C90157";
+const RETRY_LIMIT_MESSAGE: &str = "User has exceeded the maximum number for retries for a self-asserted step.";
 
 impl SignIn {
     pub fn claims(&self) -> &ClaimsBag {
@@ -254,6 +260,7 @@ impl<'p> Executor<'p> {
             pending: None,
             finished: false,
             session,
+            failed_tries: HashMap::new(),
             context,
             trace: Vec::new(),
         })
@@ -905,18 +912,28 @@ impl<'p> Executor<'p> {
                                 if let Some(before) = before.take() {
                                     s.bag = before;
                                 }
+                                let settings = PageSettings::of(tp);
                                 let page = Page {
                                     profile: tp.id.value.clone(),
                                     kind: PageKind::Form { fields: Vec::new() },
                                     error: Some(self.page_message(tp, &e)),
                                     // The same page again, so it keeps its state.
                                     profile_state: profile_state.map(|v| Box::new(v.clone())),
-                                    settings: Box::new(PageSettings::of(tp)),
+                                    settings: Box::new(settings.clone()),
                                 };
                                 s.trace.push(TraceEvent::ValidationFailed {
                                     profile: v.profile.id.clone(),
                                     message: e.user_message,
                                 });
+                                // setting.retryLimit: that many failed tries end the journey.
+                                let tries = s.failed_tries.entry(p).or_default();
+                                *tries += 1;
+                                if settings.retry_limit.is_some_and(|limit| *tries >= limit) {
+                                    return Ok(StepResult::Failed(ProfileError {
+                                        code: RETRY_LIMIT_CODE.to_owned(),
+                                        user_message: RETRY_LIMIT_MESSAGE.to_owned(),
+                                    }));
+                                }
                                 // Back to the page.
                                 self.at_node(s, at, page_node, true);
                                 return Ok(StepResult::Page(page));
