@@ -8,11 +8,13 @@
 pub mod diag;
 pub mod effective;
 pub mod exec;
+pub mod input;
 pub mod load;
 pub mod merge;
 pub mod model;
 pub mod page_settings;
 pub mod plan;
+pub mod predicate;
 pub mod schema;
 pub mod settings;
 pub mod source;

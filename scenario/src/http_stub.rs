@@ -222,7 +222,8 @@ fn shown_header(name: &str, value: &str) -> String {
     }
 }
 
-/// Members whose names say they hold a credential are redacted, at any depth.
+/// Members whose names say they hold a credential (a password, secret or token, a one-time
+/// code or OTP) are redacted, at any depth.
 fn redact_body(value: Value) -> Value {
     match value {
         Value::Object(members) => Value::Object(
@@ -230,7 +231,8 @@ fn redact_body(value: Value) -> Value {
                 .into_iter()
                 .map(|(k, v)| {
                     let lower = k.to_ascii_lowercase();
-                    let secret = ["password", "secret", "token"].iter().any(|s| lower.contains(s));
+                    let secret = ["password", "secret", "token", "otp"].iter().any(|s| lower.contains(s))
+                        || lower.ends_with("code");
                     let v = if secret && !v.is_null() { Value::String(REDACTED.to_owned()) } else { redact_body(v) };
                     (k, v)
                 })
@@ -358,10 +360,12 @@ mod tests {
         assert_eq!(shown_header("authorization", "Basic dXNlcjpwYXNz"), "Basic [redacted]");
         assert_eq!(shown_header("ocp-apim-subscription-key", "s3cret"), "[redacted]");
         assert_eq!(shown_header("content-type", "application/json"), "application/json");
-        let body = redact_body(json!({"email": "a@b.c", "newPassword": "x", "inner": {"client_secret": "y"}}));
+        let body = redact_body(
+            json!({"email": "a@b.c", "newPassword": "x", "inner": {"client_secret": "y"}, "code": "012345"}),
+        );
         assert_eq!(
             body,
-            json!({"email": "a@b.c", "newPassword": "[redacted]", "inner": {"client_secret": "[redacted]"}})
+            json!({"email": "a@b.c", "newPassword": "[redacted]", "inner": {"client_secret": "[redacted]"}, "code": "[redacted]"})
         );
     }
 }

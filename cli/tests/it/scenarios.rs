@@ -17,9 +17,11 @@ fn every_scenario_matches_its_snapshot() {
         "policies/federation",
         "policies/social",
         "policies/journeys",
+        "policies/displaycontrols",
+        "policies/samples",
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(stdout.trim(), "29 passed, 0 failed");
+    assert_eq!(stdout.trim(), "35 passed, 0 failed");
 }
 
 #[test]
@@ -54,6 +56,11 @@ fn bad_scenarios_fail_with_a_clear_message() {
             "hidden-cancel-button",
             "the page of 'SelfAsserted-LocalAccountSignin-Email' has no cancel button (setting.showCancelButton is false)",
         ),
+        (
+            "unknown-control-action",
+            "display control 'emailVerificationControl' has no action 'Resend' (actions: SendCode, VerifyCode)",
+        ),
+        ("control-claim-not-in-control", "'displayName' is not a claim of display control 'emailVerificationControl'"),
     ];
     for (name, message) in cases {
         let path = format!("policies/scenarios-bad/{name}.yaml");
@@ -64,7 +71,7 @@ fn bad_scenarios_fail_with_a_clear_message() {
     }
     let (code, stdout, stderr) = ief(&["test", "policies/scenarios-bad"]);
     assert_eq!(code, 1);
-    assert_eq!(stdout.trim(), "0 passed, 10 failed");
+    assert_eq!(stdout.trim(), "0 passed, 12 failed");
     // A run that does not send what `expect.requests` lists fails naming the difference.
     assert!(
         stderr.contains(r#"request 1: the body {"password":"[redacted]","username":"bob@contoso.com"} does not hold {"username":"alice@contoso.com"}"#),

@@ -6,4 +6,5 @@ mod exchange_ids;
 mod exec;
 mod merge;
 mod preconditions;
+mod round_trip;
 mod tenant;
