@@ -51,6 +51,11 @@ fn bad_scenarios_fail_with_a_clear_message() {
             "hidden-continue-button",
             "the page of 'SelfAsserted-SignUpClosed' has no continue button (setting.showContinueButton is false)",
         ),
+        (
+            "hidden-forgot-password-link",
+            "the link 'forgotPassword' of 'SelfAsserted-LocalAccountSignin-Email' is hidden \
+             (setting.forgotPasswordLinkLocation is None)",
+        ),
         ("tenant-id-not-a-guid", "tenant_id 'yourtenant.onmicrosoft.com' is not a GUID (the tenant's object id)"),
         (
             "hidden-cancel-button",
@@ -71,7 +76,7 @@ fn bad_scenarios_fail_with_a_clear_message() {
     }
     let (code, stdout, stderr) = ief(&["test", "policies/scenarios-bad"]);
     assert_eq!(code, 1);
-    assert_eq!(stdout.trim(), "0 passed, 12 failed");
+    assert_eq!(stdout.trim(), "0 passed, 13 failed");
     // A run that does not send what `expect.requests` lists fails naming the difference.
     assert!(
         stderr.contains(r#"request 1: the body {"password":"[redacted]","username":"bob@contoso.com"} does not hold {"username":"alice@contoso.com"}"#),

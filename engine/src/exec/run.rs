@@ -357,6 +357,12 @@ impl<'p> Executor<'p> {
                     let why = PageSettings::hidden_reason(link);
                     return Err(bad(s, format!("the link '{id}' of '{}' is hidden ({why})", page.profile)));
                 }
+                if id == FORGOT_PASSWORD_LINK
+                    && page.settings.forgot_password_link_location == ForgotPasswordLinkLocation::None
+                {
+                    let why = "setting.forgotPasswordLinkLocation is None";
+                    return Err(bad(s, format!("the link '{id}' of '{}' is hidden ({why})", page.profile)));
+                }
                 let Some(i) = options.iter().position(|o| *o == id) else {
                     let message = format!("there is no button '{id}'; the page offers: {}", options.join(", "));
                     return Err(bad(s, message));
