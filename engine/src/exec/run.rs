@@ -280,13 +280,22 @@ impl<'p> Executor<'p> {
             SsoScope::Suppressed => None,
         };
         let now = self.env.now();
-        let sso = sso_key.as_deref().and_then(|k| session.take(k, now)).map(|mut cookie| {
-            // A rolling session lasts its lifetime again from every sign-in that uses it.
-            if !rules.absolute {
-                cookie.expires = now + rules.lifetime(cookie.persistent);
+        let mut trace = Vec::new();
+        let sso = match sso_key.as_deref().and_then(|k| session.take(k)) {
+            Some(cookie) if now >= cookie.expires => {
+                let at = ClaimValue::date_time(cookie.expires).to_string();
+                trace.push(TraceEvent::SessionExpired { at });
+                None
             }
-            cookie
-        });
+            Some(mut cookie) => {
+                // A rolling session lasts its lifetime again from every sign-in that uses it.
+                if !rules.absolute {
+                    cookie.expires = now + rules.lifetime(cookie.persistent);
+                }
+                Some(cookie)
+            }
+            None => None,
+        };
         Ok(SignIn {
             position,
             stack: Vec::new(),
@@ -301,7 +310,7 @@ impl<'p> Executor<'p> {
             failed_tries: HashMap::new(),
             verified_controls: Vec::new(),
             context,
-            trace: Vec::new(),
+            trace,
         })
     }
 
@@ -318,14 +327,17 @@ impl<'p> Executor<'p> {
                 s.pending = Some(pending);
                 return Ok(Progress::NeedsInput(page));
             };
-            let answer = match self.keep_signed_in(s, &pending, answer) {
-                Ok(answer) => answer,
+            let (answer, kmsi) = match self.keep_signed_in(s, &pending, answer) {
+                Ok(answered) => answered,
                 Err(e) => {
                     s.pending = Some(pending);
                     return Err(e);
                 }
             };
             s.trace.push(TraceEvent::Answered { answer: describe_answer(&answer, self.policy) });
+            if let Some(checked) = kmsi {
+                s.trace.push(TraceEvent::KeepSignedIn { checked });
+            }
             // A wrong answer leaves the page waiting for a right one.
             match self.answer(s, &pending, answer).await {
                 Ok(Some(progress)) => return Ok(progress),
@@ -478,10 +490,15 @@ impl<'p> Executor<'p> {
     /// Takes the keep-me-signed-in checkbox out of a form's answer. The page must offer it
     /// (`setting.enableRememberMe` on its sign-in profile); checked, the session this sign-in
     /// begins lasts `KeepAliveInDays`.
-    fn keep_signed_in(&self, s: &mut SignIn, pending: &Pending, answer: Answer) -> Result<Answer, ExecError> {
-        let Answer::Submit(mut values) = answer else { return Ok(answer) };
+    fn keep_signed_in(
+        &self,
+        s: &mut SignIn,
+        pending: &Pending,
+        answer: Answer,
+    ) -> Result<(Answer, Option<bool>), ExecError> {
+        let Answer::Submit(mut values) = answer else { return Ok((answer, None)) };
         let Some(i) = values.iter().position(|(k, _)| k == REMEMBER_ME_FIELD) else {
-            return Ok(Answer::Submit(values));
+            return Ok((Answer::Submit(values), None));
         };
         let (_, text) = values.remove(i);
         let plan = self.plan(s.position)?;
@@ -504,7 +521,7 @@ impl<'p> Executor<'p> {
         let checked = ief_transforms::value::parse_bool(&text)
             .ok_or_else(|| bad(format!("{REMEMBER_ME_FIELD} is true or false, not '{text}'")))?;
         s.context.kmsi = checked;
-        Ok(Answer::Submit(values))
+        Ok((Answer::Submit(values), Some(checked)))
     }
 
     /// Runs the pipeline at `node` (an exchange or a waiting page's profile) with the answer.

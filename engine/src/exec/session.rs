@@ -46,11 +46,10 @@ impl Session {
         self
     }
 
-    /// Takes the session of `key` out, if it is still valid at `now`; an expired one is dropped.
-    pub(crate) fn take(&mut self, key: &str, now: NaiveDateTime) -> Option<SsoCookie> {
+    /// Takes the session of `key` out (the caller drops it when it has expired).
+    pub(crate) fn take(&mut self, key: &str) -> Option<SsoCookie> {
         let i = self.cookies.iter().position(|c| c.key == key)?;
-        let cookie = self.cookies.swap_remove(i);
-        (now < cookie.expires).then_some(cookie)
+        Some(self.cookies.swap_remove(i))
     }
 
     pub(crate) fn put(&mut self, cookie: SsoCookie) {

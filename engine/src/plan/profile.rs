@@ -293,8 +293,7 @@ impl ProfilePlan {
                     Some((id, policy.claim_types[id.index()].id.value.as_str().into()))
                 })
                 .collect(),
-            remember_me: tp.metadata("setting.enableRememberMe").and_then(ief_transforms::value::parse_bool)
-                == Some(true),
+            remember_me: crate::page_settings::PageSettings::of(tp).enable_remember_me,
             on_restore: manager
                 .map(|m| m.output_claims.as_slice())
                 .unwrap_or_default()
