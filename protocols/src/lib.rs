@@ -36,3 +36,16 @@ pub fn handlers() -> Vec<Box<dyn ProfileHandler>> {
         Box::new(oauth1::OAuth1::new()),
     ]
 }
+
+/// The scheme and host that tokens and callback URIs name. A driver sets
+/// `RequestContext::host_name` to a bare host (`contoso.b2clogin.com`, served over https, as
+/// B2C is) or, for a local server on plain http, to a base URL with its scheme
+/// (`http://127.0.0.1:5000`).
+pub fn authority(host_name: &str) -> String {
+    let host = host_name.trim().trim_end_matches('/');
+    if host.starts_with("http://") || host.starts_with("https://") {
+        host.to_owned()
+    } else {
+        format!("https://{host}")
+    }
+}

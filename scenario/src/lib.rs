@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::agent::{CallbackMatch, Credentials, UserAgent};
 use ief_protocols::directory::Directory;
 use ief_protocols::directory::store::{Password, SeedUser, SignInName, UserData};
+use ief_protocols::env::KeyedEnv;
 use ief_protocols::federation::http::TrustedRoots;
 use ief_protocols::keys::KeyStore;
 use ief_protocols::phone::CodeOutbox;
@@ -377,9 +378,9 @@ pub(crate) async fn run_with(
     }
     .map_err(|e| ScenarioError::Setup(e.to_string()))?;
     let env: Box<dyn TransformEnv + Send + Sync> = if options.deterministic {
-        Box::new(KeyedEnv { inner: FixedEnv::default(), keys: keys.clone() })
+        Box::new(KeyedEnv::new(FixedEnv::default(), keys.clone()))
     } else {
-        Box::new(KeyedEnv { inner: ief_protocols::env::SystemEnv, keys: keys.clone() })
+        Box::new(KeyedEnv::new(ief_protocols::env::SystemEnv, keys.clone()))
     };
     for seed in &scenario.directory {
         let mut user = seed_user(seed);
@@ -825,38 +826,6 @@ impl StubServer {
 impl Drop for StubServer {
     fn drop(&mut self) {
         self.task.abort();
-    }
-}
-
-/// An environment whose policy keys (the Hash transformation's secret) come from the key store.
-struct KeyedEnv<E> {
-    inner: E,
-    keys: KeyStore,
-}
-
-impl<E: TransformEnv> TransformEnv for KeyedEnv<E> {
-    fn now(&self) -> chrono::NaiveDateTime {
-        self.inner.now()
-    }
-
-    fn fill_random(&self, buf: &mut [u8]) {
-        self.inner.fill_random(buf);
-    }
-
-    fn policy_key(&self, storage_reference_id: &str) -> Option<Vec<u8>> {
-        self.keys.secret(storage_reference_id).ok().map(<[u8]>::to_vec)
-    }
-
-    fn localized_string(&self, element_type: &str, element_id: &str, string_id: &str) -> Option<String> {
-        self.inner.localized_string(element_type, element_id, string_id)
-    }
-
-    fn localized_collection(&self, element_type: &str, element_id: &str) -> Option<Vec<(String, String)>> {
-        self.inner.localized_collection(element_type, element_id)
-    }
-
-    fn expression(&self, name: &str) -> Option<String> {
-        self.inner.expression(name)
     }
 }
 

@@ -538,14 +538,7 @@ impl<'p> Executor<'p> {
     }
 
     fn partner_name<'a>(&self, tp: &'a TechnicalProfile, c: &'a ClaimRef) -> String {
-        if let Some(p) = &c.partner_claim_type {
-            return p.value.clone();
-        }
-        let protocol = tp.protocol.as_ref().map_or("", |p| p.name.as_str());
-        self.policy
-            .claim(&c.claim.value)
-            .and_then(|ct| ct.default_partner_claim_types.iter().find(|(proto, _)| proto == protocol))
-            .map_or_else(|| c.claim.value.clone(), |(_, p)| p.clone())
+        self.policy.partner_name(tp, c)
     }
 
     /// A DefaultValue, with resolvers filled when the profile allows it.
