@@ -1,0 +1,5 @@
+//! `ief serve` end to end over loopback HTTP, one test binary (link time matters on two cores).
+
+mod attacks;
+mod common;
+mod flows;
