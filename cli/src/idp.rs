@@ -123,7 +123,7 @@ impl Ports {
     }
 }
 
-async fn wait(duration: Option<u64>) -> Result<ExitCode, String> {
+pub(crate) async fn wait(duration: Option<u64>) -> Result<ExitCode, String> {
     match duration {
         Some(secs) => {
             println!("serving for {secs} seconds");

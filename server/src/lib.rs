@@ -196,6 +196,21 @@ impl Server {
         &self.public_url
     }
 
+    /// Each relying party's PolicyId and discovery URL.
+    pub fn metadata_urls(&self) -> Vec<(String, String)> {
+        self.hosted
+            .iter()
+            .map(|h| {
+                let m = &h.policy.model;
+                let url = format!(
+                    "{}/{}/{}/v2.0/.well-known/openid-configuration",
+                    self.public_url, m.tenant_id, m.policy_id
+                );
+                (m.policy_id.clone(), url)
+            })
+            .collect()
+    }
+
     /// The directory sign-ups write to (tests seed it).
     pub fn directory(&self) -> Option<&Directory> {
         self.extensions.get::<Directory>()

@@ -470,13 +470,10 @@ fn display_name(hosted: &Hosted, claim: &str) -> String {
 /// The developer page: each relying party served and its metadata.
 pub(crate) fn home(server: &Server) -> Response {
     let mut rows = String::new();
-    for hosted in &server.hosted {
-        let m = &hosted.policy.model;
-        let metadata =
-            format!("{}/{}/{}/v2.0/.well-known/openid-configuration", server.public_url, m.tenant_id, m.policy_id);
+    for (policy, metadata) in server.metadata_urls() {
         rows.push_str(&format!(
             "<li>{} <a href=\"{}\">metadata</a></li>",
-            escape_html(&m.policy_id),
+            escape_html(&policy),
             escape_html(&metadata)
         ));
     }

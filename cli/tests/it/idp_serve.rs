@@ -2,77 +2,15 @@
 //! CA it wrote, the OAuth1 and OAuth2 providers beside it, its generated client credentials
 //! work at each, and `--for` stops it.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::workspace;
-
-/// Kills the server (by its PID) if a test ends early.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A fresh folder under the system temp dir, removed afterwards.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("ief-idp-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::common::{Running, TempDir, spawn};
 
 /// Starts `ief idp serve ARGS` and collects its output up to the line starting with `until`.
-fn serve(args: &[&str], until: &str) -> (Server, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ief"))
-        .args(["idp", "serve"])
-        .args(args)
-        .current_dir(workspace())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("ief runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let server = Server(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut lines = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                let done = line.trim_start().starts_with(until);
-                lines.push(line);
-                if done {
-                    return (server, lines);
-                }
-            }
-            Err(e) => panic!("no '{until}' line from ief idp serve ({e}); got:\n{}", lines.join("\n")),
-        }
-    }
+fn serve(args: &[&str], until: &str) -> (Running, Vec<String>) {
+    spawn(&["idp", "serve"], args, until)
 }
 
 fn value<'a>(lines: &'a [String], prefix: &str) -> &'a str {

@@ -5,4 +5,5 @@ mod diagnostics;
 mod idp_serve;
 mod policy_commands;
 mod scenarios;
+mod serve;
 mod transform_run;

@@ -1,0 +1,79 @@
+//! `ief serve`: the relying parties under the given folders as a B2C-compatible identity
+//! provider on 127.0.0.1, until Ctrl-C or `--for`. Prints each policy's metadata URL and the
+//! apps that may sign in.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ief_server::{ServeOptions, Server};
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// Policy files or folders; every relying party in them is served.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// App registrations (YAML: `apps` with client_id, redirect_uris by web/spa/public,
+    /// client_secret naming a policy key, implicit, logout_url). Without it, one development
+    /// app accepts any loopback redirect URI.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Port on 127.0.0.1 (0: an ephemeral port).
+    #[arg(long, default_value_t = 5443)]
+    port: u16,
+    /// The URL applications and browsers use; it fixes the token issuer (default:
+    /// http://localhost:PORT).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Serve plain HTTP.
+    #[arg(long)]
+    http: bool,
+    /// Policy keys; the keys the policies name are created there when missing.
+    #[arg(long, default_value = ".ief/keys")]
+    keys: PathBuf,
+    /// The directory's SQLite file (default: in memory, gone at exit).
+    #[arg(long)]
+    directory: Option<PathBuf>,
+    /// The appsettings.json environment whose PolicySettings fill {Settings:Name}.
+    #[arg(long = "env")]
+    environment: Option<String>,
+    /// Stop after this many seconds instead of at Ctrl-C.
+    #[arg(long = "for", value_name = "SECONDS")]
+    duration: Option<u64>,
+}
+
+pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
+    if !args.http {
+        return Err("ief serve speaks plain HTTP only so far; pass --http".to_owned());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+            .await
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://localhost:{port}"));
+        let options = ServeOptions {
+            policy_paths: args.paths.clone(),
+            public_url,
+            config: args.config.clone(),
+            keys: args.keys.clone(),
+            directory: args.directory.clone(),
+            environment: args.environment.clone(),
+        };
+        let server = Server::load(&options).map_err(|e| e.to_string())?;
+        println!("listening on http://127.0.0.1:{port}");
+        for (policy, metadata) in server.metadata_urls() {
+            println!("policy: {policy}");
+            println!("  metadata: {metadata}");
+        }
+        for app in server.apps().iter() {
+            let kind = if app.loopback { "development app: any loopback redirect URI" } else { app.name.as_str() };
+            println!("app: {} ({kind})", app.client_id);
+        }
+        println!("keys: {}", args.keys.display());
+        let serving = tokio::spawn(server.serve(listener));
+        let result = crate::idp::wait(args.duration).await;
+        serving.abort();
+        result
+    })
+}

@@ -1,0 +1,69 @@
+//! `ief serve` as a process: it prints each policy's metadata URL, serves it and the first
+//! page, and refuses a bad app config with the file, line and column.
+
+use crate::common::{TempDir, ief, spawn, workspace};
+
+const LOCAL_ACCOUNTS: &str = "../shared/policies/starterpack/LocalAccounts";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+#[test]
+fn serve_prints_metadata_urls_and_serves_them() {
+    let keys = TempDir::new("serve-keys");
+    let keys_arg = keys.0.display().to_string();
+    let (_running, lines) =
+        spawn(&["serve"], &[LOCAL_ACCOUNTS, "--http", "--port", "0", "--keys", &keys_arg, "--for", "120"], "keys:");
+    let metadata = lines
+        .iter()
+        .filter_map(|l| l.trim_start().strip_prefix("metadata: "))
+        .find(|m| m.contains("/B2C_1A_signup_signin/"))
+        .unwrap_or_else(|| panic!("a metadata line in {lines:?}"))
+        .to_owned();
+    for policy in ["B2C_1A_signup_signin", "B2C_1A_PasswordReset", "B2C_1A_ProfileEdit"] {
+        assert!(lines.iter().any(|l| *l == format!("policy: {policy}")), "{lines:?}");
+    }
+    assert!(lines.iter().any(|l| l.contains("00000000-0000-0000-0000-00000000a991 (development app")), "{lines:?}");
+    let base = metadata.split("/yourtenant.onmicrosoft.com/").next().expect("base").to_owned();
+    assert!(base.starts_with("http://localhost:"), "{metadata}");
+    runtime().block_on(async {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let doc: serde_json::Value = client.get(&metadata).send().await.expect("GET").json().await.expect("JSON");
+        assert_eq!(doc["issuer"], format!("{base}/yourtenant.onmicrosoft.com/v2.0/"));
+        let authorize = format!(
+            "{}?client_id=00000000-0000-0000-0000-00000000a991&redirect_uri=http%3A%2F%2Flocalhost%2Fcb&scope=openid&response_type=code",
+            doc["authorization_endpoint"].as_str().expect("authorization_endpoint")
+        );
+        let page = client.get(&authorize).send().await.expect("GET");
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.expect("body");
+        assert!(html.contains("var SETTINGS = ") && html.contains("\"api\":\"CombinedSigninAndSignup\""), "{html}");
+    });
+    assert!(keys.0.join("B2C_1A_TokenSigningKeyContainer.pem").exists(), "the signing key is made in --keys");
+}
+
+#[test]
+fn serve_refuses_a_bad_app_config_with_its_position() {
+    let keys = TempDir::new("serve-bad");
+    let config = keys.0.join("apps.yaml");
+    std::fs::write(&config, "apps:\n  - client_id: web\n    redirect_uris:\n      web: [http://app.example/cb]\n")
+        .expect("config");
+    let (code, _, stderr) = ief(&[
+        "serve",
+        LOCAL_ACCOUNTS,
+        "--http",
+        "--port",
+        "0",
+        "--keys",
+        &keys.0.display().to_string(),
+        "--config",
+        &config.display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:4:13: the redirect URI 'http://app.example/cb' must be https", config.display())),
+        "{stderr}"
+    );
+    assert!(workspace().join(LOCAL_ACCOUNTS).exists());
+}
