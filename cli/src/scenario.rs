@@ -27,6 +27,10 @@ pub(crate) struct RunArgs {
     deterministic: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Run against a live `ief serve` at this URL over HTTP instead of in process; the
+    /// scenario's users are seeded into --directory, which the server must share.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -44,6 +48,25 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
+    if let Some(parent) = args.directory.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let report = match &args.server {
+        Some(server) => {
+            let options =
+                ief_scenario::remote::RemoteOptions { server: server.clone(), directory: Some(args.directory.clone()) };
+            runtime()?.block_on(ief_scenario::remote::run_file(&args.scenario, &options)).map_err(|e| e.to_string())?
+        }
+        None => run_in_process(args)?,
+    };
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        Format::Text => print!("{}", report.to_yaml()),
+    }
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn run_in_process(args: &RunArgs) -> Result<ScenarioReport, String> {
     let keys = match &args.keys {
         Some(k) => Some(k.clone()),
         None if Path::new("keys").is_dir() => Some(PathBuf::from("keys")),
@@ -54,9 +77,6 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
             None
         }
     };
-    if let Some(parent) = args.directory.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    }
     let options = RunOptions {
         deterministic: args.deterministic,
         keys,
@@ -64,12 +84,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
         trace: args.trace,
         ..RunOptions::default()
     };
-    let report = runtime()?.block_on(ief_scenario::run_file(&args.scenario, &options)).map_err(|e| e.to_string())?;
-    match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
-        Format::Text => print!("{}", report.to_yaml()),
-    }
-    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    runtime()?.block_on(ief_scenario::run_file(&args.scenario, &options)).map_err(|e| e.to_string())
 }
 
 pub(crate) fn keys_init(dir: &Path) -> Result<ExitCode, String> {

@@ -30,9 +30,9 @@ pub(crate) struct ServeArgs {
     /// Policy keys; the keys the policies name are created there when missing.
     #[arg(long, default_value = ".ief/keys")]
     keys: PathBuf,
-    /// The directory's SQLite file (default: in memory, gone at exit).
-    #[arg(long)]
-    directory: Option<PathBuf>,
+    /// The directory's SQLite file (shared with `ief run`, which seeds scenarios' users there).
+    #[arg(long, default_value = ".ief/directory.sqlite")]
+    directory: PathBuf,
     /// The appsettings.json environment whose PolicySettings fill {Settings:Name}.
     #[arg(long = "env")]
     environment: Option<String>,
@@ -44,6 +44,9 @@ pub(crate) struct ServeArgs {
 pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
     if !args.http {
         return Err("ief serve speaks plain HTTP only so far; pass --http".to_owned());
+    }
+    if let Some(parent) = args.directory.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
@@ -57,7 +60,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             public_url,
             config: args.config.clone(),
             keys: args.keys.clone(),
-            directory: args.directory.clone(),
+            directory: Some(args.directory.clone()),
             environment: args.environment.clone(),
         };
         let server = Server::load(&options).map_err(|e| e.to_string())?;
@@ -70,6 +73,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             let kind = if app.loopback { "development app: any loopback redirect URI" } else { app.name.as_str() };
             println!("app: {} ({kind})", app.client_id);
         }
+        println!("directory: {}", args.directory.display());
         println!("keys: {}", args.keys.display());
         let serving = tokio::spawn(server.serve(listener));
         let result = crate::idp::wait(args.duration).await;

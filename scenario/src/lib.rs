@@ -34,6 +34,7 @@ use ief_protocols::phone::CodeOutbox;
 pub mod agent;
 mod embedded;
 mod redact;
+pub mod remote;
 
 pub use embedded::{
     EmbeddedClient, EmbeddedConsumer, EmbeddedOAuth1, EmbeddedOAuth2, EmbeddedOidc, EmbeddedProviders,
@@ -286,11 +287,17 @@ pub enum ScenarioError {
 
 /// Reads and runs a scenario file.
 pub async fn run_file(path: &Path, options: &RunOptions) -> Result<ScenarioReport, ScenarioError> {
+    let (scenario, name) = read(path)?;
+    run(&scenario, path.parent().unwrap_or(Path::new(".")), &name, options).await
+}
+
+/// A scenario file parsed, and its name (the file stem).
+fn read(path: &Path) -> Result<(Scenario, String), ScenarioError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ScenarioError::File { path: path.to_path_buf(), message: e.to_string() })?;
     let scenario = parse(&text).map_err(|message| ScenarioError::File { path: path.to_path_buf(), message })?;
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    run(&scenario, path.parent().unwrap_or(Path::new(".")), &name, options).await
+    Ok((scenario, name))
 }
 
 /// Parses scenario YAML; answers and providers are written as one-key maps (`- choose: X`).
@@ -403,17 +410,7 @@ pub(crate) async fn run_with(
     }
     let executor = Executor::new(&policy.model, &compiled, &handlers, env.as_ref(), &extensions);
 
-    let runs: Vec<RunSpec> = if scenario.runs.is_empty() {
-        vec![RunSpec {
-            name: name.to_owned(),
-            journey: scenario.journey.clone(),
-            steps: scenario.steps.clone(),
-            expect: scenario.expect.clone(),
-            new_session: false,
-        }]
-    } else {
-        scenario.runs.clone()
-    };
+    let runs = runs_of(scenario, name);
     let mut session = Session::default();
     let mut browser = Browser { providers: &scenario.identity_providers, agent: None };
     let mut reports = Vec::new();
@@ -519,19 +516,38 @@ async fn run_one(
         }
     }
     redact::Redactions::new(redact::token_values(executor.policy, sign_in.claims()), thumbprints).apply(&mut report);
-    if let Some(expect) = &run.expect {
-        let code = report.error.as_ref().map(|e| e.code.as_str());
-        if expect.outcome != report.outcome {
-            report.expectation_failed = Some(format!("expected outcome {}, got {}", expect.outcome, report.outcome));
-        } else if expect.error_code.is_some() && expect.error_code.as_deref() != code {
-            report.expectation_failed = Some(format!(
-                "expected error {:?}, got {:?}",
-                expect.error_code.as_deref().unwrap_or(""),
-                code.unwrap_or("")
-            ));
-        }
-    }
+    check_expectation(run.expect.as_ref(), &mut report);
     Ok((report, sign_in.into_session()))
+}
+
+/// Notes in the report where the run did not do what `expect` says.
+fn check_expectation(expect: Option<&Expect>, report: &mut RunReport) {
+    let Some(expect) = expect else { return };
+    let code = report.error.as_ref().map(|e| e.code.as_str());
+    if expect.outcome != report.outcome {
+        report.expectation_failed = Some(format!("expected outcome {}, got {}", expect.outcome, report.outcome));
+    } else if expect.error_code.is_some() && expect.error_code.as_deref() != code {
+        report.expectation_failed = Some(format!(
+            "expected error {:?}, got {:?}",
+            expect.error_code.as_deref().unwrap_or(""),
+            code.unwrap_or("")
+        ));
+    }
+}
+
+/// The runs of a scenario: its `runs`, or one run of its top-level steps.
+fn runs_of(scenario: &Scenario, name: &str) -> Vec<RunSpec> {
+    if scenario.runs.is_empty() {
+        vec![RunSpec {
+            name: name.to_owned(),
+            journey: scenario.journey.clone(),
+            steps: scenario.steps.clone(),
+            expect: scenario.expect.clone(),
+            new_session: false,
+        }]
+    } else {
+        scenario.runs.clone()
+    }
 }
 
 fn to_answer(step: &StepAnswer, page: &Page, extensions: &Extensions) -> Result<Answer, String> {

@@ -1,6 +1,13 @@
 //! `ief serve` as a process: it prints each policy's metadata URL, serves it and the first
 //! page, and refuses a bad app config with the file, line and column.
 
+use std::collections::BTreeMap;
+
+use ief_scenario::remote::RemoteOptions;
+use ief_scenario::{RunOptions, RunReport};
+use ief_server::{ServeOptions, Server};
+use serde_json::Value;
+
 use crate::common::{TempDir, ief, spawn, workspace};
 
 const LOCAL_ACCOUNTS: &str = "../shared/policies/starterpack/LocalAccounts";
@@ -13,8 +20,10 @@ fn runtime() -> tokio::runtime::Runtime {
 fn serve_prints_metadata_urls_and_serves_them() {
     let keys = TempDir::new("serve-keys");
     let keys_arg = keys.0.display().to_string();
-    let (_running, lines) =
-        spawn(&["serve"], &[LOCAL_ACCOUNTS, "--http", "--port", "0", "--keys", &keys_arg, "--for", "120"], "keys:");
+    let directory = keys.0.join("directory.sqlite").display().to_string();
+    let args =
+        [LOCAL_ACCOUNTS, "--http", "--port", "0", "--keys", &keys_arg, "--directory", &directory, "--for", "120"];
+    let (_running, lines) = spawn(&["serve"], &args, "keys:");
     let metadata = lines
         .iter()
         .filter_map(|l| l.trim_start().strip_prefix("metadata: "))
@@ -66,4 +75,51 @@ fn serve_refuses_a_bad_app_config_with_its_position() {
         "{stderr}"
     );
     assert!(workspace().join(LOCAL_ACCOUNTS).exists());
+}
+
+/// A run's claims with generated ids (object ids differ between two directories) masked.
+fn comparable(run: &RunReport) -> (String, Option<String>, BTreeMap<String, Value>) {
+    let is_guid = |v: &Value| v.as_str().is_some_and(|s| s.len() == 36 && s.matches('-').count() == 4);
+    let claims = run
+        .claims
+        .iter()
+        .map(|(k, v)| (k.clone(), if is_guid(v) { Value::from("[guid]") } else { v.clone() }))
+        .collect();
+    (run.outcome.clone(), run.error.as_ref().map(|e| e.code.clone()), claims)
+}
+
+#[test]
+fn starter_pack_scenarios_end_with_the_same_claims_over_http() {
+    runtime().block_on(async {
+        for name in ["local-sign-up-then-sign-in", "local-wrong-password", "local-password-reset", "local-profile-edit"]
+        {
+            let path = workspace().join("policies/scenarios/starterpack").join(format!("{name}.yaml"));
+            let in_process = ief_scenario::run_file(&path, &RunOptions::deterministic()).await.expect("in process");
+
+            let temp = TempDir::new("both-ways");
+            let directory = temp.0.join("directory.sqlite");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+            let mut options = ServeOptions::new(vec![workspace().join(LOCAL_ACCOUNTS)], &base, temp.0.join("keys"));
+            options.directory = Some(directory.clone());
+            let server = Server::load(&options).expect("the starter pack serves");
+            let serving = tokio::spawn(server.serve(listener));
+            let remote = RemoteOptions { server: base, directory: Some(directory) };
+            let over_http = ief_scenario::remote::run_file(&path, &remote).await;
+            serving.abort();
+            let over_http = over_http.unwrap_or_else(|e| panic!("{name} over HTTP: {e}"));
+
+            assert!(
+                in_process.passed() && over_http.passed(),
+                "{name}:\n{}\n{}",
+                in_process.to_yaml(),
+                over_http.to_yaml()
+            );
+            assert_eq!(in_process.runs.len(), over_http.runs.len(), "{name}");
+            for (a, b) in in_process.runs.iter().zip(&over_http.runs) {
+                assert!(!a.claims.is_empty() || a.outcome == "error", "{name}: a run without claims proves little");
+                assert_eq!(comparable(a), comparable(b), "{name} / {}", a.name);
+            }
+        }
+    });
 }
