@@ -21,12 +21,15 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 5443)]
     port: u16,
     /// The URL applications and browsers use; it fixes the token issuer (default:
-    /// http://localhost:PORT).
+    /// https://localhost:PORT, or http:// with --http).
     #[arg(long)]
     public_url: Option<String>,
-    /// Serve plain HTTP.
+    /// Serve plain HTTP instead of HTTPS.
     #[arg(long)]
     http: bool,
+    /// The local certificate authority of HTTPS, made there once: trust its ca.pem.
+    #[arg(long, default_value = ".ief/ca")]
+    ca: PathBuf,
     /// Policy keys; the keys the policies name are created there when missing.
     #[arg(long, default_value = ".ief/keys")]
     keys: PathBuf,
@@ -42,9 +45,6 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
-    if !args.http {
-        return Err("ief serve speaks plain HTTP only so far; pass --http".to_owned());
-    }
     if let Some(parent) = args.directory.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
@@ -54,7 +54,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             .await
             .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-        let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://localhost:{port}"));
+        let scheme = if args.http { "http" } else { "https" };
+        let public_url = args.public_url.clone().unwrap_or_else(|| format!("{scheme}://localhost:{port}"));
         let options = ServeOptions {
             policy_paths: args.paths.clone(),
             public_url,
@@ -64,7 +65,11 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             environment: args.environment.clone(),
         };
         let server = Server::load(&options).map_err(|e| e.to_string())?;
-        println!("listening on http://127.0.0.1:{port}");
+        let tls = match args.http {
+            true => None,
+            false => Some(ief_server::tls::Tls::local(&args.ca, server.public_host()).map_err(|e| e.to_string())?),
+        };
+        println!("listening on {scheme}://127.0.0.1:{port}");
         for (policy, metadata) in server.metadata_urls() {
             println!("policy: {policy}");
             println!("  metadata: {metadata}");
@@ -74,8 +79,19 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             println!("app: {} ({kind})", app.client_id);
         }
         println!("directory: {}", args.directory.display());
+        if let Some(tls) = &tls {
+            println!(
+                "ca: {} (trust it: NODE_EXTRA_CA_CERTS, SSL_CERT_FILE or the system store)",
+                tls.ca_path.display()
+            );
+        }
         println!("keys: {}", args.keys.display());
-        let serving = tokio::spawn(server.serve(listener));
+        let serving = match tls {
+            Some(tls) => tokio::spawn(server.serve_tls(listener, tls)),
+            None => tokio::spawn(async move {
+                let _ = server.serve(listener).await;
+            }),
+        };
         let result = crate::idp::wait(args.duration).await;
         serving.abort();
         result

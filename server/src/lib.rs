@@ -36,6 +36,7 @@ mod oauth;
 mod pages;
 pub mod route;
 pub mod store;
+pub mod tls;
 
 use apps::Apps;
 use route::Endpoint;
@@ -66,6 +67,8 @@ pub enum ServerError {
     Directory(String),
     #[error("cannot listen: {0}")]
     Bind(String),
+    #[error("HTTPS: {0}")]
+    Tls(String),
 }
 
 /// What `ief serve` is asked to host.
@@ -234,9 +237,23 @@ impl Server {
             .with_state(self)
     }
 
-    /// Serves until the listener fails.
+    /// Serves plain HTTP until the listener fails.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> Result<(), ServerError> {
         axum::serve(listener, Arc::new(self).router()).await.map_err(|e| ServerError::Bind(e.to_string()))
+    }
+
+    /// Serves HTTPS with `tls` until the task is aborted.
+    pub async fn serve_tls(self, listener: tokio::net::TcpListener, tls: tls::Tls) {
+        tls::serve(listener, Arc::new(self).router(), tls).await;
+    }
+
+    /// The public URL's host (what the server certificate must name).
+    pub fn public_host(&self) -> &str {
+        let authority = self.public_url.split_once("://").map_or("", |(_, a)| a);
+        match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        }
     }
 
     fn find(&self, tenant: &str, policy: &str) -> Option<&Hosted> {

@@ -17,13 +17,32 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 #[test]
-fn serve_prints_metadata_urls_and_serves_them() {
+fn serve_prints_metadata_urls_and_serves_them_over_https() {
     let keys = TempDir::new("serve-keys");
     let keys_arg = keys.0.display().to_string();
     let directory = keys.0.join("directory.sqlite").display().to_string();
-    let args =
-        [LOCAL_ACCOUNTS, "--http", "--port", "0", "--keys", &keys_arg, "--directory", &directory, "--for", "120"];
+    let ca_dir = keys.0.join("ca").display().to_string();
+    let args = [
+        LOCAL_ACCOUNTS,
+        "--port",
+        "0",
+        "--keys",
+        &keys_arg,
+        "--directory",
+        &directory,
+        "--ca",
+        &ca_dir,
+        "--for",
+        "120",
+    ];
     let (_running, lines) = spawn(&["serve"], &args, "keys:");
+    let ca = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("ca: "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("a ca line in {lines:?}"))
+        .to_owned();
+    let ca_pem = std::fs::read(&ca).expect("the CA certificate is written");
     let metadata = lines
         .iter()
         .filter_map(|l| l.trim_start().strip_prefix("metadata: "))
@@ -35,9 +54,13 @@ fn serve_prints_metadata_urls_and_serves_them() {
     }
     assert!(lines.iter().any(|l| l.contains("00000000-0000-0000-0000-00000000a991 (development app")), "{lines:?}");
     let base = metadata.split("/yourtenant.onmicrosoft.com/").next().expect("base").to_owned();
-    assert!(base.starts_with("http://localhost:"), "{metadata}");
+    assert!(base.starts_with("https://localhost:"), "HTTPS by default: {metadata}");
     runtime().block_on(async {
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca_pem).expect("PEM")])
+            .build()
+            .expect("client");
         let doc: serde_json::Value = client.get(&metadata).send().await.expect("GET").json().await.expect("JSON");
         assert_eq!(doc["issuer"], format!("{base}/yourtenant.onmicrosoft.com/v2.0/"));
         let authorize = format!(
@@ -50,6 +73,12 @@ fn serve_prints_metadata_urls_and_serves_them() {
         assert!(html.contains("var SETTINGS = ") && html.contains("\"api\":\"CombinedSigninAndSignup\""), "{html}");
     });
     assert!(keys.0.join("B2C_1A_TokenSigningKeyContainer.pem").exists(), "the signing key is made in --keys");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(keys.0.join("ca/ca-key.pem")).expect("CA key").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the CA key is its owner's alone");
+    }
 }
 
 #[test]

@@ -101,12 +101,16 @@ pub(crate) struct Browser {
 
 impl Browser {
     pub(crate) fn new(running: &Running) -> Browser {
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        Browser { client, base: running.base.clone() }
+        Browser::trusting(&running.base, None)
+    }
+
+    /// A browser for `base` that trusts the CA in `ca_pem` (HTTPS) besides nothing else.
+    pub(crate) fn trusting(base: &str, ca_pem: Option<&[u8]>) -> Browser {
+        let mut builder = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none());
+        if let Some(pem) = ca_pem {
+            builder = builder.tls_certs_only([reqwest::Certificate::from_pem(pem).expect("PEM")]);
+        }
+        Browser { client: builder.build().expect("client"), base: base.to_owned() }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

@@ -3,3 +3,4 @@
 mod attacks;
 mod common;
 mod flows;
+mod https;
