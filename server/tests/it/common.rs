@@ -97,6 +97,8 @@ impl Page {
 pub(crate) struct Browser {
     pub(crate) client: reqwest::Client,
     pub(crate) base: String,
+    /// The policy whose pages it calls.
+    pub(crate) policy: String,
 }
 
 impl Browser {
@@ -110,7 +112,7 @@ impl Browser {
         if let Some(pem) = ca_pem {
             builder = builder.tls_certs_only([reqwest::Certificate::from_pem(pem).expect("PEM")]);
         }
-        Browser { client: builder.build().expect("client"), base: base.to_owned() }
+        Browser { client: builder.build().expect("client"), base: base.to_owned(), policy: POLICY.to_owned() }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -118,7 +120,7 @@ impl Browser {
     }
 
     pub(crate) fn policy_url(&self, tail: &str) -> String {
-        self.url(&format!("/{TENANT}/{POLICY}/{tail}"))
+        self.url(&format!("/{TENANT}/{}/{tail}", self.policy))
     }
 
     pub(crate) async fn get(&self, url: &str) -> reqwest::Response {
@@ -155,7 +157,7 @@ impl Browser {
     /// `GET …/api/{api}/unified?…` from the page's own link parameters.
     pub(crate) async fn unified(&self, page: &Page, what: (&str, &str)) -> reqwest::Response {
         let query: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([what, ("csrf_token", &page.csrf()), ("tx", &page.tx()), ("p", POLICY)])
+            .extend_pairs([what, ("csrf_token", &page.csrf()), ("tx", &page.tx()), ("p", &self.policy)])
             .finish();
         self.get(&self.policy_url(&format!("api/{}/unified?{query}", page.api()))).await
     }
@@ -179,7 +181,7 @@ impl Browser {
 
     pub(crate) async fn confirmed(&self, page: &Page) -> reqwest::Response {
         let query: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([("csrf_token", page.csrf()), ("tx", page.tx()), ("p", POLICY.to_owned())])
+            .extend_pairs([("csrf_token", page.csrf()), ("tx", page.tx()), ("p", self.policy.clone())])
             .finish();
         self.get(&self.policy_url(&format!("api/{}/confirmed?{query}", page.api()))).await
     }
@@ -247,7 +249,15 @@ pub(crate) async fn sign_up(browser: &Browser) -> String {
 
 /// [`sign_up`] with other authorize parameters.
 pub(crate) async fn sign_up_with(browser: &Browser, extra: &[(&str, &str)]) -> String {
-    let page = browser.page(&browser.authorize_url(extra)).await;
+    let location = sign_up_at(browser, &browser.authorize_url(extra)).await;
+    let tail = location.split_once(['?', '#']).map(|(_, t)| t).unwrap_or_default();
+    let params: Vec<(String, String)> = form_urlencoded::parse(tail.as_bytes()).into_owned().collect();
+    param(&params, "code").expect("a code").to_owned()
+}
+
+/// Signs alice up from an authorize URL; the `Location` the application is sent to.
+pub(crate) async fn sign_up_at(browser: &Browser, authorize_url: &str) -> String {
+    let page = browser.page(authorize_url).await;
     assert_eq!(page.status, 200, "{}", page.html);
     let form = page_of(browser.unified(&page, ("local", "signup")).await).await;
     assert_eq!(form.api(), "SelfAsserted", "{}", form.html);
@@ -256,6 +266,5 @@ pub(crate) async fn sign_up_with(browser: &Browser, extra: &[(&str, &str)]) -> S
     assert_eq!(body["status"], "200", "{body}");
     let done = browser.confirmed(&form).await;
     assert_eq!(done.status(), 302);
-    let params = redirect_params(&done);
-    param(&params, "code").expect("a code").to_owned()
+    done.headers()["location"].to_str().expect("location").to_owned()
 }
