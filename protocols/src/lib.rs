@@ -49,3 +49,19 @@ pub fn authority(host_name: &str) -> String {
         format!("https://{host}")
     }
 }
+
+/// Text for HTML content and attribute values (the pages of ief's servers).
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -261,6 +261,22 @@ pub struct TokenReport {
     pub claims: serde_json::Value,
 }
 
+impl RunReport {
+    /// A report of the run `name` that showed `pages`, before its outcome is known.
+    fn new(name: &str, pages: Vec<String>) -> RunReport {
+        RunReport {
+            name: name.to_owned(),
+            outcome: String::new(),
+            error: None,
+            claims: BTreeMap::new(),
+            token: None,
+            pages,
+            trace: Vec::new(),
+            expectation_failed: None,
+        }
+    }
+}
+
 impl ScenarioReport {
     pub fn to_yaml(&self) -> String {
         serde_yaml_ng::to_string(self).unwrap_or_default()
@@ -490,16 +506,10 @@ async fn run_one(
     if let Some(extra) = answers.next() {
         return Err(fail(format!("the journey ended before the answer {extra:?} was used")));
     }
-    let mut report = RunReport {
-        name: run.name.clone(),
-        outcome: String::new(),
-        error: None,
-        claims: BTreeMap::new(),
-        token: None,
-        pages,
-        trace: if options.trace { sign_in.trace.iter().map(ToString::to_string).collect() } else { Vec::new() },
-        expectation_failed: None,
-    };
+    let mut report = RunReport::new(&run.name, pages);
+    if options.trace {
+        report.trace = sign_in.trace.iter().map(ToString::to_string).collect();
+    }
     match outcome {
         Outcome::Token { token, claims } => {
             report.outcome = "token".to_owned();

@@ -3,7 +3,6 @@
 //! (`unified`, `SelfAsserted`, `confirmed`), then the code redeemed at the token endpoint. Only
 //! HTTP crosses: this driver knows the server by its URLs, as an application and a browser do.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -238,16 +237,7 @@ impl Target {
         if let Some(extra) = answers.next() {
             return Err(format!("the journey ended before the answer {extra:?} was used"));
         }
-        let mut report = RunReport {
-            name: run.name.clone(),
-            outcome: String::new(),
-            error: None,
-            claims: BTreeMap::new(),
-            token: None,
-            pages,
-            trace: Vec::new(),
-            expectation_failed: None,
-        };
+        let mut report = RunReport::new(&run.name, pages);
         let get = |name: &str| result.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         if let Some(code) = get("code") {
             let form = [

@@ -26,6 +26,7 @@ use ief_engine::model::{Policy, StepType, TechnicalProfile};
 use ief_engine::{CompiledPolicy, Diagnostic, EffectivePolicy, PolicySet, SettingsRequest};
 use ief_protocols::directory::Directory;
 use ief_protocols::env::{KeyedEnv, SystemEnv};
+use ief_protocols::escape_html;
 use ief_protocols::federation::http::TrustedRoots;
 use ief_protocols::keys::KeyStore;
 use ief_protocols::phone::CodeOutbox;
@@ -435,22 +436,6 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
         out
     };
     pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
-}
-
-/// Text for HTML content and attribute values.
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn html(status: StatusCode, body: String) -> Response {

@@ -553,10 +553,7 @@ pub(crate) fn token(server: &Server, hosted: &Hosted, request: &Request) -> Resp
                 );
             };
             if !grant.client_id.eq_ignore_ascii_case(&app.client_id) || grant.policy != policy {
-                let message = format!(
-                    "The provided grant has not been issued for this endpoint. Actual Value : {}_{} and Expected Value : {}_{}",
-                    policy, app.client_id, grant.policy, grant.client_id
-                );
+                let message = not_issued_here(&policy, &app.client_id, &grant.policy, &grant.client_id);
                 return fail("invalid_grant", "AADB2C90088", &message);
             }
             if get("redirect_uri").is_some_and(|r| r != grant.redirect_uri) || get("redirect_uri").is_none() {
@@ -607,10 +604,7 @@ pub(crate) fn token(server: &Server, hosted: &Hosted, request: &Request) -> Resp
             };
             if !grant.client_id.eq_ignore_ascii_case(&app.client_id) || grant.policy != policy {
                 // Another client's token stays valid for its owner.
-                let message = format!(
-                    "The provided grant has not been issued for this endpoint. Actual Value : {}_{} and Expected Value : {}_{}",
-                    policy, app.client_id, grant.policy, grant.client_id
-                );
+                let message = not_issued_here(&policy, &app.client_id, &grant.policy, &grant.client_id);
                 server.store.put_refresh(handle, grant);
                 return fail("invalid_grant", "AADB2C90088", &message);
             }
@@ -631,6 +625,13 @@ pub(crate) fn token(server: &Server, hosted: &Hosted, request: &Request) -> Resp
         ),
         None => fail("invalid_request", "AADB2C90083", "The request is missing required parameter: grant_type."),
     }
+}
+
+/// `AADB2C90088`'s text: the grant belongs to another policy or client.
+fn not_issued_here(policy: &str, client: &str, grant_policy: &str, grant_client: &str) -> String {
+    format!(
+        "The provided grant has not been issued for this endpoint. Actual Value : {policy}_{client} and Expected Value : {grant_policy}_{grant_client}"
+    )
 }
 
 /// `None` when the client authenticated as its registration requires, else B2C's error.

@@ -135,6 +135,17 @@ fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<Transa
     Ok(tx)
 }
 
+/// [`checked`], for a call that answers the page shown: the sign-in and its page.
+fn showing(server: &Server, hosted: &Hosted, request: &Request) -> Result<(Transaction, Page), Refusal> {
+    let tx = checked(server, hosted, request)?;
+    let Step::Showing(page) = &tx.step else {
+        server.store.put_transaction(tx);
+        return Err(Refusal::OutOfOrder("The page was already answered."));
+    };
+    let page = page.clone();
+    Ok((tx, page))
+}
+
 fn is_xhr(request: &Request) -> bool {
     request.header("x-requested-with").is_some_and(|v| v.eq_ignore_ascii_case("XMLHttpRequest"))
 }
@@ -143,15 +154,10 @@ fn is_xhr(request: &Request) -> bool {
 /// `"status":"400"` on a validation error); a plain form is answered with the next page.
 pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Request) -> Response {
     let xhr = is_xhr(request);
-    let mut tx = match checked(server, hosted, request) {
-        Ok(tx) => tx,
+    let (mut tx, page) = match showing(server, hosted, request) {
+        Ok(found) => found,
         Err(refusal) => return refusal.respond(server, request, xhr),
     };
-    let Step::Showing(page) = &tx.step else {
-        server.store.put_transaction(tx);
-        return Refusal::OutOfOrder("The page was already answered.").respond(server, request, xhr);
-    };
-    let page = page.clone();
     let values: Vec<(String, String)> = request
         .form
         .iter()
@@ -255,13 +261,9 @@ pub(crate) async fn confirmed(server: &Server, hosted: &Hosted, request: &Reques
 
 /// `GET /api/{api}/unified?claimsexchange=…` (a button or link) or `?local=signup`.
 pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request) -> Response {
-    let mut tx = match checked(server, hosted, request) {
-        Ok(tx) => tx,
+    let (mut tx, page) = match showing(server, hosted, request) {
+        Ok(found) => found,
         Err(refusal) => return refusal.respond(server, request, false),
-    };
-    let Step::Showing(page) = &tx.step else {
-        server.store.put_transaction(tx);
-        return Refusal::OutOfOrder("The page was already answered.").respond(server, request, false);
     };
     let choice = match (request.param("claimsexchange"), request.param("local"), &page.kind) {
         (Some(exchange), _, _) => Some(exchange.to_owned()),
