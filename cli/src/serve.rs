@@ -64,7 +64,10 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             directory: Some(args.directory.clone()),
             environment: args.environment.clone(),
         };
-        let server = Server::load(&options).map_err(|e| e.to_string())?;
+        let mut server = Server::load(&options).map_err(|e| e.to_string())?;
+        server.log_requests(std::sync::Arc::new(|r: &ief_server::RequestLog| {
+            println!("{} {} {} {}ms correlation {}", r.method, r.path, r.status, r.millis, r.correlation_id);
+        }));
         let tls = match args.http {
             true => None,
             false => Some(ief_server::tls::Tls::local(&args.ca, server.public_host()).map_err(|e| e.to_string())?),

@@ -65,6 +65,9 @@ impl App {
 
 /// `http(s)://localhost|127.0.0.1|[::1]` with any port and path, and nothing before the host.
 fn is_loopback(uri: &str) -> bool {
+    if uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return false;
+    }
     let Some(rest) = uri.strip_prefix("http://").or_else(|| uri.strip_prefix("https://")) else {
         return false;
     };
@@ -326,6 +329,7 @@ mod tests {
             "http://127.0.0.1:3000x/",
             "https://evil.example/http://localhost",
             "javascript:alert(1)",
+            "http://localhost/\r\nSet-Cookie: a=b",
         ] {
             assert!(app.platform_of(bad).is_none(), "{bad}");
         }

@@ -101,6 +101,21 @@ impl ServeOptions {
     }
 }
 
+/// One line of the request log: no query string and no body, which may carry codes, tokens
+/// and passwords.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLog {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub millis: u128,
+    /// Also in every AADB2C error description the request produced.
+    pub correlation_id: String,
+}
+
+/// Receives one [`RequestLog`] per request (the CLI prints them).
+pub type RequestLogger = Arc<dyn Fn(&RequestLog) + Send + Sync>;
+
 /// One relying party served.
 struct Hosted {
     policy: EffectivePolicy,
@@ -122,6 +137,7 @@ pub struct Server {
     https: bool,
     /// Unix seconds of the start: the signing key's `nbf` in the JWKS.
     started: i64,
+    logger: Option<RequestLogger>,
 }
 
 impl std::fmt::Debug for Server {
@@ -187,6 +203,7 @@ impl Server {
             store: Box::new(MemoryStore::default()),
             https: public_url.starts_with("https://"),
             started: chrono::Utc::now().timestamp(),
+            logger: None,
             public_url,
         })
     }
@@ -198,6 +215,11 @@ impl Server {
 
     pub fn public_url(&self) -> &str {
         &self.public_url
+    }
+
+    /// Sends a [`RequestLog`] for every request to `logger`.
+    pub fn log_requests(&mut self, logger: RequestLogger) {
+        self.logger = Some(logger);
     }
 
     /// Each relying party's PolicyId and discovery URL.
@@ -361,10 +383,21 @@ async fn dispatch(
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let form = if is_form { form_urlencoded::parse(&body).into_owned().collect() } else { Vec::new() };
     let request = Request { method, uri, headers, query, form, correlation_id: server.guid() };
-    match tokio::time::timeout(REQUEST_TIMEOUT, handle(&server, &request)).await {
+    let started = std::time::Instant::now();
+    let response = match tokio::time::timeout(REQUEST_TIMEOUT, handle(&server, &request)).await {
         Ok(response) => response,
         Err(_) => (StatusCode::GATEWAY_TIMEOUT, "the request took too long").into_response(),
+    };
+    if let Some(logger) = &server.logger {
+        logger(&RequestLog {
+            method: request.method.to_string(),
+            path: request.uri.path().to_owned(),
+            status: response.status().as_u16(),
+            millis: started.elapsed().as_millis(),
+            correlation_id: request.correlation_id.clone(),
+        });
     }
+    response
 }
 
 async fn handle(server: &Server, request: &Request) -> Response {

@@ -1,5 +1,10 @@
 //! Protocol attacks: each is refused with B2C's error, and nothing is issued.
 
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ief_server::{RequestLog, ServeOptions, Server};
 use serde_json::Value;
 
 use crate::common::*;
@@ -312,4 +317,92 @@ async fn logout_follows_only_registered_uris() {
     let ok = browser.get(&logout("https%3A%2F%2Fapp.example%2Fcb")).await;
     assert_eq!(ok.status(), 302);
     assert_eq!(ok.headers()["location"], "https://app.example/cb?state=bye");
+}
+
+#[tokio::test]
+async fn hostile_requests_get_client_errors_and_each_is_logged() {
+    let keys = TempDir::new("hostile");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let mut server =
+        Server::load(&ServeOptions::new(vec![starter_pack("LocalAccounts")], &base, keys.0.clone())).expect("load");
+    let log: Arc<Mutex<Vec<RequestLog>>> = Arc::default();
+    let sink = Arc::clone(&log);
+    server.log_requests(Arc::new(move |r| sink.lock().expect("log").push(r.clone())));
+    let task = tokio::spawn(async move {
+        let _ = server.serve(listener).await;
+    });
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let p = format!("/{TENANT}/{POLICY}");
+    let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
+    let gets = [
+        format!("{p}/oauth2/v2.0/authorize?client_id=%zz%ff&redirect_uri=%00%0d%0a"),
+        format!(
+            "{p}/oauth2/v2.0/authorize?client_id={CLIENT}&redirect_uri=http%3A%2F%2Flocalhost%2F%0d%0aSet-Cookie%3A+a"
+        ),
+        format!("{p}/oauth2/v2.0/authorize?client_id={CLIENT}&redirect_uri={REDIRECT}&response_type=%ff%fe"),
+        format!("{p}/api/x/confirmed?tx=StateProperties%3D%25%25%25&csrf_token=x"),
+        format!("{p}/api/x/confirmed?tx=StateProperties={}", b64(r#"{"TID":5}"#)),
+        format!("{p}/api/x/unified?tx=StateProperties={}", b64("[]")),
+        format!("{p}/api/x/unified?tx=StateProperties={}", b64(&"A".repeat(300))),
+        "/tfp/".to_owned(),
+        "//".to_owned(),
+        "/a/b/c/d/e/f/g/h/oauth2/v2.0/token".to_owned(),
+        "/%ff/%fe/oauth2/v2.0/authorize".to_owned(),
+        format!("/{TENANT}/oauth2/v2.0/authorize"),
+        format!("{p}/oauth2/v2.0/logout?post_logout_redirect_uri=%0d%0a"),
+    ];
+    let mut sent = 0;
+    for path in &gets {
+        let response = http.get(format!("{base}{path}")).send().await.expect("an answer");
+        assert!(!response.status().is_server_error(), "{path}: {}", response.status());
+        sent += 1;
+    }
+    let token = format!("{base}{p}/oauth2/v2.0/token");
+    let bad_basic = [
+        "Basic !!!".to_owned(),
+        format!("Basic {}", STANDARD.encode([0xff, 0xfe])),
+        format!("Basic {}", STANDARD.encode("no-colon")),
+    ];
+    for header in &bad_basic {
+        let response = http
+            .post(&token)
+            .header("authorization", header)
+            .form(&[("grant_type", "authorization_code"), ("code", "x")])
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), 400, "{header}");
+        sent += 1;
+    }
+    let binary = http
+        .post(&token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", reqwest::header::HeaderValue::from_bytes(b"x-ms-cpim-trans=\xff\xfe").expect("obs-text"))
+        .body(vec![0xff, 0xfe, 0x00, b'=', b'&', b'%'])
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(binary.status(), 400);
+    sent += 1;
+    for method in [reqwest::Method::PUT, reqwest::Method::DELETE] {
+        let response = http.request(method, &token).send().await.expect("an answer");
+        assert_eq!(response.status(), 405);
+        sent += 1;
+    }
+    // Still serving, and each request was logged once, without its query.
+    let unknown = http
+        .get(format!("{base}{p}/oauth2/v2.0/authorize?client_id=nobody&redirect_uri={REDIRECT}"))
+        .send()
+        .await
+        .expect("an answer");
+    sent += 1;
+    let body = unknown.text().await.expect("body");
+    let correlation =
+        body.split("Correlation ID: ").nth(1).and_then(|r| r.split('<').next()).expect("a correlation id");
+    let log = log.lock().expect("log").clone();
+    assert_eq!(log.len(), sent);
+    assert!(log.iter().all(|r| !r.path.contains('?')));
+    assert!(log.iter().any(|r| r.correlation_id == correlation && r.status == 400), "{correlation} in {log:?}");
+    task.abort();
 }
