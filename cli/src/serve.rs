@@ -66,7 +66,10 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
         };
         let mut server = Server::load(&options).map_err(|e| e.to_string())?;
         server.log_requests(std::sync::Arc::new(|r: &ief_server::RequestLog| {
-            println!("{} {} {} {}ms correlation {}", r.method, r.path, r.status, r.millis, r.correlation_id);
+            // A closed stdout must not stop the server: the line is lost, the request is not.
+            let line =
+                format!("{} {} {} {}ms correlation {}\n", r.method, r.path, r.status, r.millis, r.correlation_id);
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), line.as_bytes());
         }));
         let tls = match args.http {
             true => None,

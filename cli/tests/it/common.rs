@@ -64,9 +64,8 @@ pub(crate) fn spawn(command: &[&str], args: &[&str], until: &str) -> (Running, V
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            // Keep draining after the test stops listening: a full pipe would block the server.
+            let _ = tx.send(line);
         }
     });
     let deadline = Instant::now() + Duration::from_secs(60);
