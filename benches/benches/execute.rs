@@ -6,7 +6,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ief_engine::exec::{
@@ -444,37 +444,44 @@ fn memory(f: &Fixture) {
 }
 
 /// Stub vs JWT issuer alternated in short rounds so that load from other processes hits both
-/// alike; prints the median round.
+/// alike; prints the median round, in wall time and in the thread's CPU time (which a core
+/// taken away by another process does not inflate).
 fn interleaved(f: &Fixture) {
     let stub = Executor::new(&f.policy.model, &f.compiled, &f.stub, &f.env, &f.extensions);
     let jwt = Executor::new(&f.policy.model, &f.compiled, &f.jwt, &f.env, &f.extensions);
     let per = |ex: &Executor<'_>, n: u32| {
-        let t = Instant::now();
-        for _ in 0..n {
+        ief_benches::cpu::per_call(n, || {
             black_box(sign_in(ex));
-        }
-        t.elapsed().as_secs_f64() / f64::from(n)
+        })
     };
-    let mut rounds: Vec<(f64, f64)> = (0..41).map(|_| (per(&stub, 400), per(&jwt, 40))).collect();
-    let median = |v: &mut Vec<f64>| {
+    let rounds: Vec<_> = (0..41).map(|_| (per(&stub, 400), per(&jwt, 40))).collect();
+    let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let mut s: Vec<f64> = rounds.iter().map(|r| r.0).collect();
-    let mut j: Vec<f64> = rounds.iter().map(|r| r.1).collect();
-    let mut share: Vec<f64> = rounds.iter().map(|r| 1.0 - r.0 / r.1).collect();
-    let mut ratio: Vec<f64> = rounds.drain(..).map(|r| r.1 / r.0).collect();
-    let (s, j) = (median(&mut s), median(&mut j));
+    let s = median(rounds.iter().map(|r| r.0.0).collect());
+    let j = median(rounds.iter().map(|r| r.1.0).collect());
+    let share = median(rounds.iter().map(|r| 1.0 - r.0.0 / r.1.0).collect());
+    let ratio = median(rounds.iter().map(|r| r.1.0 / r.0.0).collect());
     eprintln!(
         "interleaved (median of 41 rounds): stub issuer {:.2} us ({:.0}/s), JWT RS256 {:.2} us ({:.0}/s), \
-         JWT / stub = {:.1}x, issuing + signing = {:.1}% of a signed sign-in",
+         JWT / stub = {ratio:.1}x, issuing + signing = {:.1}% of a signed sign-in",
         s * 1e6,
         1.0 / s,
         j * 1e6,
         1.0 / j,
-        median(&mut ratio),
-        median(&mut share) * 100.0
+        share * 100.0
     );
+    let cpu: Option<Vec<(f64, f64)>> = rounds.iter().map(|r| r.0.1.zip(r.1.1)).collect();
+    if let Some(cpu) = cpu {
+        let (s, j) = (median(cpu.iter().map(|r| r.0).collect()), median(cpu.iter().map(|r| r.1).collect()));
+        eprintln!(
+            "interleaved, thread CPU time (median of 41 rounds): stub issuer {:.2} us ({:.0}/s), JWT RS256 {:.2} us",
+            s * 1e6,
+            1.0 / s,
+            j * 1e6
+        );
+    }
 }
 
 fn benches(c: &mut Criterion) {

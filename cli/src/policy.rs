@@ -149,19 +149,17 @@ pub(crate) fn explain(input: &PolicyInput, journey: Option<&str>) -> Result<Exit
     };
     let policy = &loaded.policies[i];
     let compiled = CompiledPolicy::compile(&policy.model);
-    let (id, plan) = journey_plan(policy, &compiled, journey)?;
+    let (_, plan) = journey_plan(policy, &compiled, journey)?;
     println!("Policy {} (chain of {} files)", policy.model.policy_id, policy.chain.len());
     print!("{}", render::explain(&policy.model, plan));
-    // Sub journeys the journey calls, once each.
+    // Sub journeys the journey calls, once each, in the order of its steps.
     let mut seen = Vec::new();
-    for step in policy.model.journey(&id).into_iter().flat_map(|j| &j.steps) {
-        for c in &step.sub_journeys {
-            if !seen.contains(&c.value) {
-                seen.push(c.value.clone());
-                if let Some(sub) = compiled.journey(&c.value) {
-                    print!("{}", render::explain(&policy.model, sub));
-                }
-            }
+    for n in plan.graph.node_indices() {
+        if let ief_engine::plan::PlanNode::SubJourney { index: Some(i), .. } = &plan.graph[n]
+            && !seen.contains(i)
+        {
+            seen.push(*i);
+            print!("{}", render::explain(&policy.model, &compiled.sub_journeys[*i]));
         }
     }
     Ok(ExitCode::SUCCESS)

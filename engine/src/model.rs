@@ -70,6 +70,13 @@ pub struct ClaimType {
     pub span: Span,
 }
 
+impl ClaimType {
+    /// Typed into a password box or holding a provider's token: traces and reports never show it.
+    pub fn is_secret(&self) -> bool {
+        self.holds_credential || self.user_input_type.as_ref().is_some_and(|t| t.value == "Password")
+    }
+}
+
 /// Partner claim types whose values are a provider's tokens.
 const CREDENTIAL_PARTNER_TYPES: [&str; 4] =
     ["{oauth2:access_token}", "{oauth2:refresh_token}", "{oauth2:id_token}", "{oauth1:access_token}"];

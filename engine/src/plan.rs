@@ -1,24 +1,34 @@
-//! Compiling user journeys into immutable plans: a petgraph DAG per journey whose nodes are
-//! orchestration steps, claims exchanges and the pipeline of each exchange (input
-//! transformations, the technical profile, its validation profiles, output transformations).
+//! Compiling user journeys into immutable plans, the form the executor runs: a petgraph DAG per
+//! journey whose nodes are orchestration steps, claims exchanges and the pipeline of each
+//! exchange (input transformations, the technical profile, its validation profiles, output
+//! transformations), with every reference resolved to an index once, here.
 
+pub mod profile;
 pub mod render;
 
 use std::collections::HashMap;
 use std::fmt;
 
-use ief_transforms::{ClaimId, CompiledTransform};
+use ief_transforms::{ClaimId, ClaimsBag, CompiledTransform};
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use petgraph::visit::EdgeRef;
 
 use crate::model::{Journey, JourneyKind, Policy, PreconditionType, StepType};
+use profile::Indices;
+pub use profile::{
+    ClaimPlan, DefaultValue, Enabled, Part, ProfilePlan, Ref, RelyingPartyPlan, Sso, Template, ValidationRef,
+};
 
 /// The compiled form of an effective policy: every transformation compiled once, every
-/// journey and sub journey planned.
+/// technical profile resolved, every journey and sub journey planned.
 #[derive(Debug)]
 pub struct CompiledPolicy {
     /// Indexed like `Policy::transformations`; `None` where the declaration did not compile
     /// (validation has reported why).
     pub transforms: Vec<Option<CompiledTransform>>,
+    /// Indexed like `Policy::technical_profiles`.
+    pub profiles: Vec<ProfilePlan>,
+    pub relying_party: Option<RelyingPartyPlan>,
     pub journeys: Vec<JourneyPlan>,
     pub sub_journeys: Vec<JourneyPlan>,
 }
@@ -26,16 +36,41 @@ pub struct CompiledPolicy {
 impl CompiledPolicy {
     pub fn compile(policy: &Policy) -> CompiledPolicy {
         let transforms = policy.transformations.iter().map(|t| compile_transform(policy, t)).collect();
-        let plan = |j: &Journey| JourneyPlan::compile(policy, j);
-        CompiledPolicy {
-            transforms,
-            journeys: policy.user_journeys.iter().map(plan).collect(),
-            sub_journeys: policy.sub_journeys.iter().map(plan).collect(),
+        let ix = Indices::new(policy);
+        let profiles: Vec<ProfilePlan> =
+            policy.technical_profiles.iter().map(|tp| ProfilePlan::compile(policy, &ix, tp)).collect();
+        let mut subs = HashMap::new();
+        for (i, j) in policy.sub_journeys.iter().enumerate() {
+            subs.entry(j.id.as_str()).or_insert(i);
         }
+        let ctx = Context { policy, ix: &ix, profiles: &profiles, subs: &subs };
+        let journeys =
+            policy.user_journeys.iter().enumerate().map(|(i, j)| ctx.plan(j, JourneyRef::User(i as u32))).collect();
+        let sub_journeys =
+            policy.sub_journeys.iter().enumerate().map(|(i, j)| ctx.plan(j, JourneyRef::Sub(i as u32))).collect();
+        let relying_party = policy
+            .relying_party
+            .as_ref()
+            .and_then(|rp| rp.technical_profile.as_ref())
+            .map(|tp| RelyingPartyPlan::compile(policy, tp));
+        CompiledPolicy { transforms, profiles, relying_party, journeys, sub_journeys }
     }
 
+    /// A user journey or sub journey by Id (for `graph` and `explain`).
     pub fn journey(&self, id: &str) -> Option<&JourneyPlan> {
         self.journeys.iter().chain(&self.sub_journeys).find(|j| j.id == id)
+    }
+
+    /// A user journey a sign-in can start.
+    pub fn user_journey(&self, id: &str) -> Option<JourneyRef> {
+        self.journeys.iter().find(|j| j.id == id).map(|j| j.reference)
+    }
+
+    pub fn plan(&self, r: JourneyRef) -> Option<&JourneyPlan> {
+        match r {
+            JourneyRef::User(i) => self.journeys.get(i as usize),
+            JourneyRef::Sub(i) => self.sub_journeys.get(i as usize),
+        }
     }
 }
 
@@ -43,7 +78,32 @@ fn compile_transform(policy: &Policy, t: &crate::model::ClaimsTransformation) ->
     ief_transforms::compile(&t.decl(policy)?).ok()
 }
 
-/// A step's skip condition with its claim resolved.
+/// A journey of a compiled policy: its index among the user journeys or the sub journeys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum JourneyRef {
+    User(u32),
+    Sub(u32),
+}
+
+/// A place in a compiled policy: a journey's plan and a node of it. Stable for the same
+/// compiled policy, so a paused sign-in can be stored by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct PlanPosition {
+    pub journey: JourneyRef,
+    pub node: u32,
+}
+
+impl PlanPosition {
+    pub fn new(journey: JourneyRef, node: NodeIndex) -> PlanPosition {
+        PlanPosition { journey, node: node.index() as u32 }
+    }
+
+    pub fn node(self) -> NodeIndex {
+        NodeIndex::new(self.node as usize)
+    }
+}
+
+/// A skip condition with its claim resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Condition {
     pub kind: PreconditionType,
@@ -65,52 +125,104 @@ impl fmt::Display for Condition {
     }
 }
 
+/// The first condition that holds, described (`objectId exists`); `None` when the step or
+/// validation profile runs.
+pub fn skip_reason(conditions: &[Condition], bag: &ClaimsBag) -> Option<String> {
+    for c in conditions {
+        let value = c.claim.and_then(|id| bag.get(id));
+        let holds = match c.kind {
+            PreconditionType::ClaimsExist => value.is_some(),
+            PreconditionType::ClaimEquals => {
+                // A missing claim makes ClaimEquals neither skip nor run, whatever ExecuteActionsIf says.
+                let (Some(v), Some(expected)) = (value, &c.value) else { continue };
+                v.to_string() == *expected
+            }
+            PreconditionType::Other(_) => continue,
+        };
+        if holds == c.execute_actions_if {
+            let expected = c.value.as_deref().unwrap_or_default();
+            return Some(match (&c.kind, c.execute_actions_if) {
+                (PreconditionType::ClaimEquals, true) => format!("{} == {expected}", c.claim_name),
+                (PreconditionType::ClaimEquals, false) => format!("{} != {expected}", c.claim_name),
+                (_, true) => format!("{} exists", c.claim_name),
+                (_, false) => format!("{} does not exist", c.claim_name),
+            });
+        }
+    }
+    None
+}
+
+/// A choice a page offers that picks the exchange a later step runs: a selection button or a
+/// page's link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Button {
+    /// The ClaimsExchange Id, as the page shows it.
+    pub exchange: String,
+    /// The technical profile of that exchange in the next step.
+    pub profile: Option<usize>,
+    /// That exchange's node in the next step.
+    pub target: Option<NodeIndex>,
+}
+
+/// What a ClaimsProviderSelection or CombinedSignInAndSignUp step offers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SelectionPlan {
+    pub buttons: Vec<Button>,
+    /// The embedded sign-in form of a combined page.
+    pub sign_in: Option<SignInForm>,
+    /// `DisplayOption="ShowSingleProvider"`: one button is still shown.
+    pub show_single: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignInForm {
+    pub exchange: String,
+    /// Its exchange node in this step.
+    pub node: Option<NodeIndex>,
+    pub profile: Option<usize>,
+    /// The sign-in profile's `SignUpTarget`.
+    pub sign_up: Option<SignUp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignUp {
+    /// One of the buttons (shown even when its profile is not enabled).
+    Button(usize),
+    Link(Button),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PlanNode {
     Start,
     Step {
         order: u32,
         step_type: StepType,
-        content_definition: Option<String>,
+        content_definition: Option<Ref>,
         conditions: Vec<Condition>,
+        selection: Option<Box<SelectionPlan>>,
     },
     Exchange {
         id: String,
+        profile: Ref,
     },
-    /// Index into `Policy::technical_profiles`.
+    /// The technical profile of an exchange (a missing one when its index is `None`).
     Profile {
-        id: String,
-        index: usize,
+        profile: Ref,
         protocol: String,
+        /// Its page's links, resolved to the next step.
+        links: Vec<Button>,
     },
-    InputTransform {
-        id: String,
-        index: usize,
-    },
-    OutputTransform {
-        id: String,
-        index: usize,
-    },
-    Validation {
-        id: String,
-        index: usize,
-        continue_on_error: bool,
-        continue_on_success: bool,
-    },
-    /// An InvokeSubJourney target; its plan is `CompiledPolicy::sub_journeys`.
+    InputTransform(Ref),
+    OutputTransform(Ref),
+    Validation(ValidationRef),
+    /// An InvokeSubJourney target; its plan is `CompiledPolicy::sub_journeys[index]`.
     SubJourney {
         id: String,
+        index: Option<usize>,
         transfer: bool,
     },
-    /// The issuer of a SendClaims step.
-    Issuer {
-        id: String,
-        index: usize,
-    },
-    /// A reference that validation reported as unknown.
-    Missing {
-        id: String,
-    },
+    /// The issuer of a SendClaims step; `None` when neither the step nor the journey names one.
+    Issuer(Option<Ref>),
     End,
 }
 
@@ -133,6 +245,8 @@ pub enum PlanEdge {
 pub struct JourneyPlan {
     pub id: String,
     pub kind: JourneyKind,
+    /// Where this plan sits in its `CompiledPolicy`.
+    pub reference: JourneyRef,
     pub graph: StableDiGraph<PlanNode, PlanEdge>,
     pub start: NodeIndex,
     pub end: NodeIndex,
@@ -141,7 +255,61 @@ pub struct JourneyPlan {
 }
 
 impl JourneyPlan {
-    pub fn compile(policy: &Policy, journey: &Journey) -> JourneyPlan {
+    /// Nodes in an order where every edge points forward (the plan is acyclic by construction).
+    pub fn topological_order(&self) -> Vec<NodeIndex> {
+        petgraph::algo::toposort(&self.graph, None).unwrap_or_default()
+    }
+
+    /// The target of `node`'s first outgoing edge that `pick` accepts, in the order edges
+    /// were added.
+    pub fn follow(&self, node: NodeIndex, pick: impl Fn(&PlanEdge) -> bool) -> Option<NodeIndex> {
+        // petgraph lists a node's edges newest first.
+        self.graph.edges(node).filter(|e| pick(e.weight())).last().map(|e| e.target())
+    }
+
+    /// Where a journey goes once `node` is done: through its pipeline to the next step, over
+    /// a skipped step, or back from a called sub journey.
+    pub fn successor(&self, mut node: NodeIndex) -> NodeIndex {
+        loop {
+            let mut inner = None;
+            for e in self.graph.edges(node) {
+                match e.weight() {
+                    PlanEdge::Next | PlanEdge::Skip | PlanEdge::Returns => return e.target(),
+                    PlanEdge::Then | PlanEdge::Runs { .. } => inner = Some(e.target()),
+                }
+            }
+            match inner {
+                Some(n) => node = n,
+                None => return self.end,
+            }
+        }
+    }
+
+    /// The step `node` belongs to (itself for a step).
+    pub fn step_of(&self, mut node: NodeIndex) -> Option<NodeIndex> {
+        loop {
+            if matches!(self.graph[node], PlanNode::Step { .. }) {
+                return Some(node);
+            }
+            let e = self
+                .graph
+                .edges_directed(node, petgraph::Direction::Incoming)
+                .find(|e| matches!(e.weight(), PlanEdge::Then | PlanEdge::Runs { .. }))?;
+            node = e.source();
+        }
+    }
+}
+
+struct Context<'c, 'p> {
+    policy: &'p Policy,
+    ix: &'c Indices<'p>,
+    profiles: &'c [ProfilePlan],
+    subs: &'c HashMap<&'p str, usize>,
+}
+
+impl<'p> Context<'_, 'p> {
+    fn plan(&self, journey: &'p Journey, reference: JourneyRef) -> JourneyPlan {
+        let policy = self.policy;
         let mut g = StableDiGraph::new();
         let start = g.add_node(PlanNode::Start);
         let steps: Vec<NodeIndex> = journey
@@ -151,63 +319,50 @@ impl JourneyPlan {
                 g.add_node(PlanNode::Step {
                     order: s.order,
                     step_type: s.step_type.clone(),
-                    content_definition: s.content_definition.as_ref().map(|c| c.value.clone()),
-                    conditions: s
-                        .preconditions
-                        .iter()
-                        .map(|p| Condition {
-                            kind: p.kind.clone(),
-                            claim: p.values.first().and_then(|v| policy.claim_id(&v.value)),
-                            claim_name: p.values.first().map(|v| v.value.clone()).unwrap_or_default(),
-                            value: p.values.get(1).map(|v| v.value.clone()),
-                            execute_actions_if: p.execute_actions_if,
-                        })
-                        .collect(),
+                    content_definition: s.content_definition.as_ref().map(|c| Ref {
+                        id: c.value.clone(),
+                        index: policy.content_definitions.iter().position(|d| d.id.value == c.value),
+                    }),
+                    conditions: profile::conditions(policy, &s.preconditions),
+                    selection: None,
                 })
             })
             .collect();
         let end = g.add_node(PlanNode::End);
         g.add_edge(start, *steps.first().unwrap_or(&end), PlanEdge::Next);
-        let profile_index: HashMap<&str, usize> =
-            policy.technical_profiles.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
-        let transform_index: HashMap<&str, usize> =
-            policy.transformations.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
-        let mut builder = Builder { policy, g, profile_index, transform_index };
+        let mut b = Builder { cx: self, g, exchanges: vec![Vec::new(); journey.steps.len()], pages: Vec::new() };
 
         for (i, s) in journey.steps.iter().enumerate() {
             let here = steps[i];
             let next = steps.get(i + 1).copied().unwrap_or(end);
             let chosen = i > 0 && journey.steps[i - 1].step_type.is_selection();
             if !s.preconditions.is_empty() {
-                builder.g.add_edge(here, next, PlanEdge::Skip);
+                b.g.add_edge(here, next, PlanEdge::Skip);
             }
             match &s.step_type {
                 StepType::SendClaims => {
-                    let issuer = s.issuer.as_ref().or(journey.default_issuer.as_ref()).map(|t| t.as_str());
-                    let node = match issuer.and_then(|id| builder.profile_index.get(id).map(|&ix| (id, ix))) {
-                        Some((id, index)) => PlanNode::Issuer { id: id.to_owned(), index },
-                        None => PlanNode::Missing { id: issuer.unwrap_or("(no issuer)").to_owned() },
-                    };
-                    let n = builder.g.add_node(node);
-                    builder.g.add_edge(here, n, PlanEdge::Runs { chosen: false });
-                    builder.g.add_edge(n, end, PlanEdge::Next);
+                    let issuer = s.issuer.as_ref().or(journey.default_issuer.as_ref());
+                    let n = b.g.add_node(PlanNode::Issuer(issuer.map(|t| self.ix.profile(&t.value))));
+                    b.g.add_edge(here, n, PlanEdge::Runs { chosen: false });
+                    b.g.add_edge(n, end, PlanEdge::Next);
                 }
                 StepType::InvokeSubJourney => {
                     for c in &s.sub_journeys {
+                        let index = self.subs.get(c.as_str()).copied();
                         let transfer =
-                            policy.sub_journey(&c.value).is_some_and(|j| j.kind == JourneyKind::SubJourneyTransfer);
-                        let n = builder.g.add_node(PlanNode::SubJourney { id: c.value.clone(), transfer });
-                        builder.g.add_edge(here, n, PlanEdge::Runs { chosen: s.sub_journeys.len() > 1 });
+                            index.is_some_and(|i| policy.sub_journeys[i].kind == JourneyKind::SubJourneyTransfer);
+                        let n = b.g.add_node(PlanNode::SubJourney { id: c.value.clone(), index, transfer });
+                        b.g.add_edge(here, n, PlanEdge::Runs { chosen: s.sub_journeys.len() > 1 });
                         // A transfer never comes back.
                         let (back, edge) = if transfer { (end, PlanEdge::Next) } else { (next, PlanEdge::Returns) };
-                        builder.g.add_edge(n, back, edge);
+                        b.g.add_edge(n, back, edge);
                     }
                     if s.sub_journeys.is_empty() {
-                        builder.g.add_edge(here, next, PlanEdge::Next);
+                        b.g.add_edge(here, next, PlanEdge::Next);
                     }
                 }
                 _ if s.exchanges.is_empty() => {
-                    builder.g.add_edge(here, next, PlanEdge::Next);
+                    b.g.add_edge(here, next, PlanEdge::Next);
                 }
                 _ => {
                     // Selection steps run their validation exchange here; their button targets
@@ -225,82 +380,124 @@ impl JourneyPlan {
                         s.exchanges.iter().collect()
                     };
                     if run_here.is_empty() {
-                        builder.g.add_edge(here, next, PlanEdge::Next);
+                        b.g.add_edge(here, next, PlanEdge::Next);
                     }
                     for e in run_here {
-                        let x = builder.g.add_node(PlanNode::Exchange { id: e.id.value.clone() });
-                        builder.g.add_edge(here, x, PlanEdge::Runs { chosen: chosen || s.exchanges.len() > 1 });
-                        let last = builder.pipeline(x, &e.profile.value);
-                        builder.g.add_edge(last, next, PlanEdge::Next);
+                        let profile = self.ix.profile(&e.profile.value);
+                        let x = b.g.add_node(PlanNode::Exchange { id: e.id.value.clone(), profile: profile.clone() });
+                        b.exchanges[i].push((e.id.as_str(), x));
+                        b.g.add_edge(here, x, PlanEdge::Runs { chosen: chosen || s.exchanges.len() > 1 });
+                        let last = b.pipeline(x, profile, i);
+                        b.g.add_edge(last, next, PlanEdge::Next);
                     }
                     if s.step_type.is_selection() {
-                        builder.g.add_edge(here, next, PlanEdge::Next);
+                        b.g.add_edge(here, next, PlanEdge::Next);
                     }
                 }
             }
         }
-        JourneyPlan { id: journey.id.value.clone(), kind: journey.kind, graph: builder.g, start, end, steps }
-    }
-
-    /// Nodes in an order where every edge points forward (the plan is acyclic by construction).
-    pub fn topological_order(&self) -> Vec<NodeIndex> {
-        petgraph::algo::toposort(&self.graph, None).unwrap_or_default()
+        b.resolve_choices(journey, &steps);
+        JourneyPlan { id: journey.id.value.clone(), kind: journey.kind, reference, graph: b.g, start, end, steps }
     }
 }
 
-struct Builder<'p> {
-    policy: &'p Policy,
+struct Builder<'b, 'c, 'p> {
+    cx: &'b Context<'c, 'p>,
     g: StableDiGraph<PlanNode, PlanEdge>,
-    profile_index: HashMap<&'p str, usize>,
-    transform_index: HashMap<&'p str, usize>,
+    /// Per step: its exchange nodes by Id.
+    exchanges: Vec<Vec<(&'p str, NodeIndex)>>,
+    /// Profile nodes that run as a step, with their step.
+    pages: Vec<(NodeIndex, usize)>,
 }
 
-impl Builder<'_> {
-    /// Appends the pipeline of technical profile `id` after `from`; returns its last node.
-    fn pipeline(&mut self, from: NodeIndex, id: &str) -> NodeIndex {
-        let Some(&index) = self.profile_index.get(id) else {
-            let n = self.g.add_node(PlanNode::Missing { id: id.to_owned() });
+impl<'p> Builder<'_, '_, 'p> {
+    /// Appends the pipeline of a technical profile after `from`; returns its last node.
+    fn pipeline(&mut self, from: NodeIndex, profile: Ref, step: usize) -> NodeIndex {
+        let Some(index) = profile.index else {
+            let n = self.g.add_node(PlanNode::Profile { profile, protocol: String::new(), links: Vec::new() });
             self.g.add_edge(from, n, PlanEdge::Then);
             return n;
         };
-        let tp = &self.policy.technical_profiles[index];
+        let tp = &self.cx.policy.technical_profiles[index];
+        let pp = &self.cx.profiles[index];
         let mut last = from;
-        for r in &tp.input_transformations {
-            last = self.transform(last, &r.value, true);
+        for r in &pp.input_transforms {
+            last = self.then(last, PlanNode::InputTransform(r.clone()));
         }
         let protocol =
             tp.protocol.as_ref().map(|p| p.handler_type().unwrap_or(p.name.as_str()).to_owned()).unwrap_or_default();
-        let n = self.g.add_node(PlanNode::Profile { id: tp.id.value.clone(), index, protocol });
-        self.g.add_edge(last, n, PlanEdge::Then);
-        last = n;
-        for vp in &tp.validation_profiles {
-            let node = match self.profile_index.get(vp.reference.as_str()) {
-                Some(&vi) => PlanNode::Validation {
-                    id: vp.reference.value.clone(),
-                    index: vi,
-                    continue_on_error: vp.continue_on_error,
-                    continue_on_success: vp.continue_on_success,
-                },
-                None => PlanNode::Missing { id: vp.reference.value.clone() },
-            };
-            let v = self.g.add_node(node);
-            self.g.add_edge(last, v, PlanEdge::Then);
-            last = v;
+        last = self.then(last, PlanNode::Profile { profile, protocol, links: Vec::new() });
+        self.pages.push((last, step));
+        for v in &pp.validations {
+            last = self.then(last, PlanNode::Validation(v.clone()));
         }
-        for r in &tp.output_transformations {
-            last = self.transform(last, &r.value, false);
+        for r in &pp.output_transforms {
+            last = self.then(last, PlanNode::OutputTransform(r.clone()));
         }
         last
     }
 
-    fn transform(&mut self, from: NodeIndex, id: &str, input: bool) -> NodeIndex {
-        let node = match self.transform_index.get(id) {
-            Some(&index) if input => PlanNode::InputTransform { id: id.to_owned(), index },
-            Some(&index) => PlanNode::OutputTransform { id: id.to_owned(), index },
-            None => PlanNode::Missing { id: id.to_owned() },
-        };
+    fn then(&mut self, from: NodeIndex, node: PlanNode) -> NodeIndex {
         let n = self.g.add_node(node);
         self.g.add_edge(from, n, PlanEdge::Then);
         n
+    }
+
+    /// Buttons and links name exchanges of the next step: resolved once every step has its nodes.
+    fn resolve_choices(&mut self, journey: &'p Journey, steps: &[NodeIndex]) {
+        let policy = self.cx.policy;
+        let ix = self.cx.ix;
+        let button = |exchange: &str, step: usize| {
+            let in_next = journey.steps.get(step + 1).and_then(|n| n.exchanges.iter().find(|e| e.id.value == exchange));
+            Button {
+                exchange: exchange.to_owned(),
+                profile: in_next.and_then(|e| ix.profiles.get(e.profile.as_str()).copied()),
+                target: self
+                    .exchanges
+                    .get(step + 1)
+                    .and_then(|xs| xs.iter().find(|(id, _)| *id == exchange))
+                    .map(|(_, n)| *n),
+            }
+        };
+        let mut updates = Vec::new();
+        for &(node, step) in &self.pages {
+            let PlanNode::Profile { profile: Ref { index: Some(p), .. }, .. } = &self.g[node] else { continue };
+            let links: Vec<Button> = self.cx.profiles[*p].links.iter().map(|l| button(l, step)).collect();
+            updates.push((node, links, None));
+        }
+        for (i, s) in journey.steps.iter().enumerate().filter(|(_, s)| s.step_type.is_selection()) {
+            let buttons: Vec<Button> =
+                s.selections.iter().filter_map(|sel| sel.target.as_ref()).map(|t| button(&t.value, i)).collect();
+            let sign_in = s.selections.iter().find_map(|sel| sel.validation.as_ref()).map(|v| {
+                let profile = s
+                    .exchanges
+                    .iter()
+                    .find(|e| e.id.value == v.value)
+                    .and_then(|e| ix.profiles.get(e.profile.as_str()).copied());
+                let sign_up =
+                    profile.and_then(|p| policy.technical_profiles[p].metadata("SignUpTarget")).map(|t| match buttons
+                        .iter()
+                        .position(|b| b.exchange == t)
+                    {
+                        Some(b) => SignUp::Button(b),
+                        None => SignUp::Link(button(t, i)),
+                    });
+                SignInForm {
+                    exchange: v.value.clone(),
+                    node: self.exchanges[i].iter().find(|(id, _)| *id == v.value).map(|(_, n)| *n),
+                    profile,
+                    sign_up,
+                }
+            });
+            let show_single = s.display_option.as_deref() == Some("ShowSingleProvider");
+            updates.push((steps[i], Vec::new(), Some(Box::new(SelectionPlan { buttons, sign_in, show_single }))));
+        }
+        for (node, new_links, new_selection) in updates {
+            match &mut self.g[node] {
+                PlanNode::Profile { links, .. } => *links = new_links,
+                PlanNode::Step { selection, .. } => *selection = new_selection,
+                _ => {}
+            }
+        }
     }
 }

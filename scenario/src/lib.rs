@@ -228,6 +228,10 @@ impl RunOptions {
 pub struct ScenarioReport {
     pub scenario: String,
     pub runs: Vec<RunReport>,
+    /// The rendered plan (`ief graph --format json`) of every journey the runs entered, by Id;
+    /// not part of the report's text.
+    #[serde(skip)]
+    pub graphs: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -247,6 +251,10 @@ pub struct RunReport {
     /// Where the run did not do what `expect` says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expectation_failed: Option<String>,
+    /// The plan nodes the sign-in entered, in order: (journey Id, node); not part of the
+    /// report's text.
+    #[serde(skip)]
+    pub path: Vec<(String, u32)>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -273,6 +281,7 @@ impl RunReport {
             pages,
             trace: Vec::new(),
             expectation_failed: None,
+            path: Vec::new(),
         }
     }
 }
@@ -454,7 +463,13 @@ pub(crate) async fn run_with(
     }
     drop(stub_server);
     drop(providers);
-    Ok(ScenarioReport { scenario: name.to_owned(), runs: reports })
+    let mut graphs = BTreeMap::new();
+    for (journey, _) in reports.iter().flat_map(|r| &r.path) {
+        if let Some(plan) = compiled.journey(journey).filter(|_| !graphs.contains_key(journey)) {
+            graphs.insert(journey.clone(), ief_engine::plan::render::json(plan));
+        }
+    }
+    Ok(ScenarioReport { scenario: name.to_owned(), runs: reports, graphs })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -510,6 +525,8 @@ async fn run_one(
     if options.trace {
         report.trace = sign_in.trace.iter().map(ToString::to_string).collect();
     }
+    report.path =
+        sign_in.path().iter().filter_map(|p| Some((executor.compiled.plan(p.journey)?.id.clone(), p.node))).collect();
     match outcome {
         Outcome::Token { token, claims } => {
             report.outcome = "token".to_owned();

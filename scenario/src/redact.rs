@@ -209,6 +209,7 @@ mod tests {
             pages: vec!["redirect to 127.0.0.1:5000/authorize".into()],
             trace: vec!["out: accessToken=gho_0123456789abcdef, email=a@b.c".into()],
             expectation_failed: None,
+            path: Vec::new(),
         };
         Redactions::new(secrets, &["Fn0oZOTS1ro6bOEt8qmiF5vdoFILCJJmh2IRkCS0XWM".to_owned()]).apply(&mut run);
         let text = serde_yaml_ng::to_string(&run).expect("yaml");

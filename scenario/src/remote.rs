@@ -3,6 +3,7 @@
 //! (`unified`, `SelfAsserted`, `confirmed`), then the code redeemed at the token endpoint. Only
 //! HTTP crosses: this driver knows the server by its URLs, as an application and a browser do.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -105,7 +106,7 @@ pub async fn run(
         check_expectation(run.expect.as_ref(), &mut report);
         reports.push(report);
     }
-    Ok(ScenarioReport { scenario: name.to_owned(), runs: reports })
+    Ok(ScenarioReport { scenario: name.to_owned(), runs: reports, graphs: BTreeMap::new() })
 }
 
 /// A browser: its own cookies, redirects read rather than followed.

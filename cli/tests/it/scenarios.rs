@@ -13,7 +13,7 @@ fn every_scenario_matches_its_snapshot() {
     let (code, stdout, stderr) =
         ief(&["test", "policies/demo", "policies/scenarios", "policies/federation", "policies/social"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(stdout.trim(), "17 passed, 0 failed");
+    assert_eq!(stdout.trim(), "22 passed, 0 failed");
 }
 
 #[test]

@@ -5,43 +5,38 @@ use ief_transforms::{ClaimsBag, TransformEnv};
 
 use super::RequestContext;
 use crate::model::Policy;
+use crate::plan::{Part, Template};
 
-/// Replaces every resolver in `text`. Unknown resolvers and absent values become empty, as B2C
-/// renders them.
-pub(crate) fn resolve(
-    text: &str,
+/// A resolver text filled for this sign-in. Unknown resolvers and absent values become empty,
+/// as B2C renders them.
+pub(crate) fn fill(
+    template: &Template,
     policy: &Policy,
     bag: &ClaimsBag,
     ctx: &RequestContext,
     env: &dyn TransformEnv,
 ) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}') else { break };
-        let inner = &rest[open + 1..open + close];
-        out.push_str(&rest[..open]);
-        match inner.split_once(':') {
-            Some((group, name)) => out.push_str(&value(group, name, policy, bag, ctx, env).unwrap_or_default()),
-            // Not a resolver (`{0}` in a format string): keep it.
-            None => out.push_str(&rest[open..=open + close]),
+    let mut out = String::new();
+    for part in &template.parts {
+        match part {
+            Part::Text(t) => out.push_str(t),
+            Part::Claim(id) => {
+                if let Some(v) = id.and_then(|id| bag.get(id)) {
+                    out.push_str(&v.to_string());
+                }
+            }
+            Part::Resolver { group, name } => {
+                out.push_str(&value(group, name, policy, ctx, env).unwrap_or_default());
+            }
         }
-        rest = &rest[open + close + 1..];
     }
-    out.push_str(rest);
     out
 }
 
-fn value(
-    group: &str,
-    name: &str,
-    policy: &Policy,
-    bag: &ClaimsBag,
-    ctx: &RequestContext,
-    env: &dyn TransformEnv,
-) -> Option<String> {
+/// `group` is lower-cased.
+fn value(group: &str, name: &str, policy: &Policy, ctx: &RequestContext, env: &dyn TransformEnv) -> Option<String> {
     let culture = if ctx.culture.is_empty() { "en-US" } else { ctx.culture.as_str() };
-    Some(match (group.to_ascii_lowercase().as_str(), name) {
+    Some(match (group, name) {
         ("culture", "LanguageName") => culture.split('-').next().unwrap_or(culture).to_owned(),
         ("culture", "RegionName") => culture.split('-').nth(1).unwrap_or_default().to_owned(),
         ("culture", "RFC5646") => culture.to_owned(),
@@ -56,7 +51,6 @@ fn value(
         ("context", "HostName") => ctx.host_name.clone(),
         ("context", "IPAddress") => ctx.ip_address.clone(),
         ("context", "KMSI") => if ctx.kmsi { "True" } else { "False" }.to_owned(),
-        ("claim", id) => bag.get(policy.claim_id(id)?)?.to_string(),
         ("oidc", "ClientId") => ctx.client_id.clone(),
         ("oidc", "Nonce") => ctx.nonce.clone()?,
         ("oidc", "RedirectUri") => ctx.redirect_uri.clone(),
@@ -87,7 +81,31 @@ fn lcid(culture: &str) -> u32 {
     }
 }
 
-/// Whether a DefaultValue holds a resolver at all.
-pub(crate) fn has_resolver(text: &str) -> bool {
-    text.find('{').is_some_and(|i| text[i..].contains(':') && text[i..].contains('}'))
+#[cfg(test)]
+mod tests {
+    use ief_transforms::{ClaimValue, FixedEnv};
+
+    use super::*;
+
+    const POLICY: &str = r#"<TrustFrameworkPolicy xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com" PolicyId="B2C_1A_Resolvers" PublicPolicyUri="http://contoso.onmicrosoft.com/B2C_1A_Resolvers">
+<BuildingBlocks><ClaimsSchema>
+  <ClaimType Id="givenName"><DataType>string</DataType></ClaimType>
+  <ClaimType Id="surname"><DataType>string</DataType></ClaimType>
+</ClaimsSchema></BuildingBlocks>
+</TrustFrameworkPolicy>"#;
+
+    #[test]
+    fn resolvers_are_filled_other_braces_kept_and_unknown_ones_empty() {
+        let set = crate::PolicySet::from_sources([("resolvers.xml", POLICY)]);
+        let mut diags = crate::Diagnostics::default();
+        let policy = crate::EffectivePolicy::build(&set, 0, &mut diags).expect("a policy").model;
+        let mut bag = ClaimsBag::with_capacity(policy.claim_types.len());
+        bag.set(policy.claim_id("givenName").expect("declared"), ClaimValue::String("Ada".to_owned()));
+        let ctx = RequestContext { culture: "fr-FR".to_owned(), ..RequestContext::default() };
+        let text = "Hi {Claim:givenName} {0} {claim:surname}{CULTURE:RFC5646} {Nope:X} {unclosed";
+        let template = Template::parse(&policy, text);
+        // Four resolvers: a claim with a value, one without, a culture, an unknown group.
+        assert_eq!(template.parts.iter().filter(|p| !matches!(p, Part::Text(_))).count(), 4, "{template:?}");
+        assert_eq!(fill(&template, &policy, &bag, &ctx, &FixedEnv::default()), "Hi Ada {0} fr-FR  {unclosed");
+    }
 }

@@ -1,18 +1,25 @@
-//! The step loop. A `SignIn` holds all per-sign-in state; `Executor::resume` advances it until
-//! the journey needs the user or ends. Nothing here assumes a headless driver.
+//! The plan walker. A `SignIn` holds all per-sign-in state, its place being a position in the
+//! compiled plan; `Executor::resume` moves it from node to node along the plan's edges until the
+//! journey needs the user or ends. References were resolved when the plan was compiled, so
+//! nothing here looks a profile, exchange or transformation up by name. Nothing here assumes a
+//! headless driver.
 
 use std::collections::HashMap;
 
-use ief_transforms::{ClaimId, ClaimValue, ClaimsBag, DataType, TransformEnv};
+use ief_transforms::{ClaimId, ClaimValue, ClaimsBag, TransformEnv};
+use petgraph::stable_graph::NodeIndex;
 
 use super::handler::{
     Answer, Extensions, InputClaim, Invocation, Page, PageKind, ProfileError, ProfileHandler, ProfileRequest,
     ProfileResult, RequestContext, Services, Token,
 };
-use super::resolve::{has_resolver, resolve};
-use super::trace::{TraceEvent, is_secret, redact};
-use crate::model::{ClaimRef, JourneyKind, Policy, PreconditionType, Step, StepType, TechnicalProfile};
-use crate::plan::CompiledPolicy;
+use super::resolve::fill;
+use super::trace::{TraceEvent, is_secret, redacted};
+use crate::model::{Policy, StepType, TechnicalProfile};
+use crate::plan::{
+    Button, ClaimPlan, CompiledPolicy, DefaultValue, JourneyPlan, PlanEdge, PlanNode, PlanPosition, ProfilePlan, Ref,
+    SelectionPlan, SignUp, ValidationRef, skip_reason,
+};
 
 /// Errors of the run itself (as opposed to outcomes a journey routes): a driver's bad answer,
 /// an unsupported protocol, a policy that cannot run.
@@ -64,25 +71,33 @@ impl Session {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Frame {
-    journey: String,
-    kind: JourneyKind,
-    step: usize,
+/// The exchange a button or a link picked for a later step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Choice {
+    /// An exchange node.
+    Exchange(PlanPosition),
+    /// A target the plan could not resolve (validation reported it); only named in errors.
+    Unresolved(Box<str>),
 }
 
 #[derive(Debug, Clone)]
 enum Pending {
-    Selection { options: Vec<String>, sign_in: Option<String>, page: Page },
-    Profile { profile: String, exchange: Option<String>, page: Page },
+    /// A selection page, at its step: the choice each of the page's options makes.
+    Selection { choices: Vec<Choice>, page: Page },
+    /// A profile's page, at its profile node.
+    Profile { page: Page },
 }
 
 /// One sign-in in progress.
 #[derive(Debug)]
 pub struct SignIn {
-    frames: Vec<Frame>,
+    position: PlanPosition,
+    /// Where each called sub journey returns to.
+    stack: Vec<PlanPosition>,
+    /// Every plan node entered, in order.
+    path: Vec<PlanPosition>,
     bag: ClaimsBag,
-    chosen: Option<String>,
+    chosen: Option<Choice>,
     pending: Option<Pending>,
     finished: bool,
     session: Session,
@@ -98,6 +113,23 @@ impl SignIn {
     pub fn into_session(self) -> Session {
         self.session
     }
+
+    /// Where the sign-in is: the step it runs next, or the page's node it waits at.
+    pub fn position(&self) -> PlanPosition {
+        self.position
+    }
+
+    /// Where each sub journey in progress returns to, outermost first.
+    pub fn call_stack(&self) -> &[PlanPosition] {
+        &self.stack
+    }
+
+    /// Every plan node the sign-in entered, in order: steps (run or skipped), exchanges, the
+    /// pipeline nodes that ran, sub journey calls, the issuer, each journey's start and end. A
+    /// page shown again after a failed validation enters its profile node again.
+    pub fn path(&self) -> &[PlanPosition] {
+        &self.path
+    }
 }
 
 /// Runs journeys of one compiled policy with a set of protocol handlers.
@@ -107,6 +139,8 @@ pub struct Executor<'p> {
     handlers: &'p [Box<dyn ProfileHandler>],
     env: &'p (dyn TransformEnv + Sync),
     extensions: &'p Extensions,
+    /// Per technical profile, per invocation (step, validation, issuer): the handler's index.
+    routes: Vec<[Option<u16>; 3]>,
 }
 
 impl std::fmt::Debug for Executor<'_> {
@@ -115,11 +149,72 @@ impl std::fmt::Debug for Executor<'_> {
     }
 }
 
-/// A step's exchange finished, needs the user, or failed.
+/// A profile's pipeline finished, needs the user, or failed.
 enum StepResult {
     Done,
     Page(Page),
     Failed(ProfileError),
+}
+
+/// One stage of a profile's pipeline.
+enum Stage<'a> {
+    Input(&'a Ref),
+    Profile,
+    Validation(&'a ValidationRef),
+    Output(&'a Ref),
+}
+
+/// A pipeline's stages: the plan's nodes for a journey's exchange, the profile's own plan for
+/// a validation profile (which has no nodes of its own).
+enum Stages<'a> {
+    Nodes { plan: &'a JourneyPlan, next: Option<NodeIndex> },
+    Plan { profile: &'a ProfilePlan, at: usize },
+}
+
+impl<'a> Stages<'a> {
+    fn next(&mut self) -> Option<(Stage<'a>, Option<NodeIndex>)> {
+        match self {
+            Stages::Nodes { plan, next } => loop {
+                let n = (*next)?;
+                *next = plan.follow(n, |e| *e == PlanEdge::Then);
+                let stage = match &plan.graph[n] {
+                    PlanNode::InputTransform(r) => Stage::Input(r),
+                    PlanNode::Profile { .. } => Stage::Profile,
+                    PlanNode::Validation(v) => Stage::Validation(v),
+                    PlanNode::OutputTransform(r) => Stage::Output(r),
+                    // The exchange node that leads into the pipeline.
+                    _ => continue,
+                };
+                return Some((stage, Some(n)));
+            },
+            Stages::Plan { profile, at } => {
+                let (k, inputs, validations) = (*at, profile.input_transforms.len(), profile.validations.len());
+                *at += 1;
+                let stage = if k < inputs {
+                    Stage::Input(&profile.input_transforms[k])
+                } else if k == inputs {
+                    Stage::Profile
+                } else if k <= inputs + validations {
+                    Stage::Validation(&profile.validations[k - inputs - 1])
+                } else {
+                    Stage::Output(profile.output_transforms.get(k - inputs - 1 - validations)?)
+                };
+                Some((stage, None))
+            }
+        }
+    }
+}
+
+fn invocation_slot(invocation: Invocation) -> usize {
+    match invocation {
+        Invocation::Step => 0,
+        Invocation::Validation => 1,
+        Invocation::Issuer => 2,
+    }
+}
+
+fn not_defined(r: &Ref) -> ExecError {
+    ExecError::Policy(format!("technical profile '{}' is not defined", r.id))
 }
 
 impl<'p> Executor<'p> {
@@ -130,20 +225,34 @@ impl<'p> Executor<'p> {
         env: &'p (dyn TransformEnv + Sync),
         extensions: &'p Extensions,
     ) -> Executor<'p> {
-        Executor { policy, compiled, handlers, env, extensions }
+        let routes = policy
+            .technical_profiles
+            .iter()
+            .map(|tp| {
+                [Invocation::Step, Invocation::Validation, Invocation::Issuer]
+                    .map(|inv| handlers.iter().position(|h| h.handles(tp, inv)).and_then(|i| u16::try_from(i).ok()))
+            })
+            .collect();
+        Executor { policy, compiled, handlers, env, extensions, routes }
     }
 
     /// Starts a sign-in of `journey` (the relying party's DefaultUserJourney when `None`).
     pub fn start(&self, journey: Option<&str>, context: RequestContext, session: Session) -> Result<SignIn, ExecError> {
         let id = journey
             .or_else(|| self.policy.default_journey())
-            .ok_or_else(|| ExecError::Policy("the policy has no DefaultUserJourney".to_owned()))?
-            .to_owned();
-        if self.policy.journey(&id).is_none() {
-            return Err(ExecError::Policy(format!("no user journey '{id}'")));
-        }
+            .ok_or_else(|| ExecError::Policy("the policy has no DefaultUserJourney".to_owned()))?;
+        let plan = self
+            .compiled
+            .user_journey(id)
+            .and_then(|j| self.compiled.plan(j))
+            .ok_or_else(|| ExecError::Policy(format!("no user journey '{id}'")))?;
+        let position = PlanPosition::new(plan.reference, plan.start);
+        let mut path = Vec::with_capacity(32);
+        path.push(position);
         Ok(SignIn {
-            frames: vec![Frame { journey: id, kind: JourneyKind::UserJourney, step: 0 }],
+            position,
+            stack: Vec::new(),
+            path,
             bag: ClaimsBag::with_capacity(self.policy.claim_types.len()),
             chosen: None,
             pending: None,
@@ -162,16 +271,16 @@ impl<'p> Executor<'p> {
         if let Some(pending) = s.pending.take() {
             let Some(answer) = answer else {
                 let page = match &pending {
-                    Pending::Selection { page, .. } | Pending::Profile { page, .. } => page.shown(),
+                    Pending::Selection { page, .. } | Pending::Profile { page } => page.shown(),
                 };
                 s.pending = Some(pending);
                 return Ok(Progress::NeedsInput(page));
             };
             s.trace.push(TraceEvent::Answered { answer: describe_answer(&answer, self.policy) });
             // A wrong answer leaves the page waiting for a right one.
-            match self.answer(s, pending.clone(), answer).await {
+            match self.answer(s, &pending, answer).await {
                 Ok(Some(progress)) => return Ok(progress),
-                Ok(None) => self.advance(s),
+                Ok(None) => self.advance(s)?,
                 Err(e) => {
                     s.pending = Some(pending);
                     return Err(e);
@@ -181,119 +290,147 @@ impl<'p> Executor<'p> {
         self.run(s).await
     }
 
-    async fn answer(&self, s: &mut SignIn, pending: Pending, answer: Answer) -> Result<Option<Progress>, ExecError> {
-        let (journey, order) = self.position(s);
+    fn plan(&self, position: PlanPosition) -> Result<&'p JourneyPlan, ExecError> {
+        self.compiled.plan(position.journey).filter(|p| p.graph.contains_node(position.node())).ok_or_else(|| {
+            ExecError::Policy(format!("the sign-in is at {position:?}, which is not in this policy's plan"))
+        })
+    }
+
+    async fn answer(&self, s: &mut SignIn, pending: &Pending, answer: Answer) -> Result<Option<Progress>, ExecError> {
+        let bad = |s: &SignIn, message: String| {
+            let (journey, order) = self.position(s);
+            ExecError::BadAnswer { journey, order, message }
+        };
+        let plan = self.plan(s.position)?;
         match (pending, answer) {
-            (Pending::Selection { .. } | Pending::Profile { .. }, Answer::Cancel) => {
+            (_, Answer::Cancel) => {
                 Ok(Some(self.finish_error(s, "AADB2C90091", "The user has cancelled the operation.")))
             }
-            (Pending::Selection { options, .. }, Answer::Choose(id)) => {
-                if !options.contains(&id) {
-                    return Err(ExecError::BadAnswer {
-                        journey,
-                        order,
-                        message: format!("there is no button '{id}'; the page offers: {}", options.join(", ")),
-                    });
-                }
-                s.chosen = Some(id);
+            (Pending::Selection { choices, page }, Answer::Choose(id)) => {
+                let PageKind::Selection { options, .. } = &page.kind else { return Ok(None) };
+                let Some(i) = options.iter().position(|o| *o == id) else {
+                    let message = format!("there is no button '{id}'; the page offers: {}", options.join(", "));
+                    return Err(bad(s, message));
+                };
+                s.chosen = choices.get(i).cloned();
                 Ok(None)
             }
-            (Pending::Selection { sign_in: Some(exchange), .. }, answer @ Answer::Submit(_)) => {
-                let profile = self.exchange_profile(s, &exchange)?;
-                self.run_page_answer(s, &profile, Some(exchange), answer, None).await
+            (Pending::Selection { page, .. }, answer @ Answer::Submit(_))
+                if matches!(&page.kind, PageKind::Selection { sign_in: Some(_), .. }) =>
+            {
+                let form = match &plan.graph[s.position.node()] {
+                    PlanNode::Step { selection: Some(sel), .. } => sel.sign_in.as_ref(),
+                    _ => None,
+                };
+                let node = form.and_then(|f| f.node).ok_or_else(|| {
+                    let exchange = form.map_or("", |f| f.exchange.as_str());
+                    ExecError::Policy(format!("claims exchange '{exchange}' is not in the journey"))
+                })?;
+                self.visit(s, PlanPosition::new(plan.reference, node));
+                self.run_page_answer(s, plan, node, answer, None).await
             }
-            (Pending::Profile { profile, exchange, page }, answer) => {
+            (Pending::Profile { page }, answer) => {
+                let PlanNode::Profile { profile, links, .. } = &plan.graph[s.position.node()] else {
+                    return Err(ExecError::Policy(format!(
+                        "the page of '{}' lost its place in the plan",
+                        page.profile
+                    )));
+                };
                 // Links on a self-asserted page pick the exchange the next step runs.
                 if let Answer::Choose(target) = &answer {
-                    let tp = self.profile(&profile)?;
-                    let links: Vec<&str> = ["SignUpTarget", "setting.forgotPasswordLinkOverride"]
-                        .iter()
-                        .filter_map(|k| tp.metadata(k))
-                        .collect();
-                    if links.contains(&target.as_str()) {
-                        s.chosen = Some(target.clone());
+                    if let Some(link) = links.iter().find(|l| l.exchange == *target) {
+                        s.chosen = Some(self.choice(plan, link));
                         return Ok(None);
                     }
+                    let id = &profile.id;
                     let message = if links.is_empty() {
                         format!(
-                            "the page of '{profile}' is a form without links; answer it with `submit`, not `choose: {target}`"
+                            "the page of '{id}' is a form without links; answer it with `submit`, not `choose: {target}`"
                         )
                     } else {
-                        format!("the page of '{profile}' has no link '{target}' (links: {})", links.join(", "))
+                        let names: Vec<&str> = links.iter().map(|l| l.exchange.as_str()).collect();
+                        format!("the page of '{id}' has no link '{target}' (links: {})", names.join(", "))
                     };
-                    return Err(ExecError::BadAnswer { journey, order, message });
+                    return Err(bad(s, message));
                 }
-                self.run_page_answer(s, &profile, exchange, answer, page.profile_state).await
+                self.run_page_answer(s, plan, s.position.node(), answer, page.profile_state.as_deref()).await
             }
-            (Pending::Selection { options, .. }, other) => Err(ExecError::BadAnswer {
-                journey,
-                order,
-                message: format!(
-                    "a selection page needs a choice of {}, not {}",
-                    options.join(", "),
+            (Pending::Selection { page, .. }, other) => {
+                let options = match &page.kind {
+                    PageKind::Selection { options, .. } => options.join(", "),
+                    _ => String::new(),
+                };
+                let message = format!(
+                    "a selection page needs a choice of {options}, not {}",
                     describe_answer(&other, self.policy)
-                ),
-            }),
+                );
+                Err(bad(s, message))
+            }
         }
     }
 
+    /// Runs the pipeline at `node` (an exchange or a waiting page's profile) with the answer.
     async fn run_page_answer(
         &self,
         s: &mut SignIn,
-        profile: &str,
-        exchange: Option<String>,
+        plan: &'p JourneyPlan,
+        node: NodeIndex,
         answer: Answer,
-        profile_state: Option<Box<serde_json::Value>>,
+        profile_state: Option<&serde_json::Value>,
     ) -> Result<Option<Progress>, ExecError> {
-        let tp = self.profile(profile)?;
-        match self.run_profile(s, tp, Invocation::Step, Some((&answer, profile_state.as_deref()))).await? {
+        let profile = match &plan.graph[node] {
+            PlanNode::Exchange { profile, .. } | PlanNode::Profile { profile, .. } => profile,
+            other => return Err(ExecError::Policy(format!("no page waits at {other:?}"))),
+        };
+        let p = profile.index.ok_or_else(|| not_defined(profile))?;
+        let answer = Some((&answer, profile_state));
+        match self.run_profile(s, p, Invocation::Step, answer, Some((plan, node))).await? {
             StepResult::Done => Ok(None),
             StepResult::Page(page) => {
-                s.trace.push(TraceEvent::Page { profile: profile.to_owned(), error: page.error.clone() });
+                s.trace.push(TraceEvent::Page { profile: profile.id.clone(), error: page.error.clone() });
                 let shown = page.shown();
-                s.pending = Some(Pending::Profile { profile: profile.to_owned(), exchange, page });
+                s.pending = Some(Pending::Profile { page });
                 Ok(Some(Progress::NeedsInput(shown)))
             }
             StepResult::Failed(e) => Ok(Some(self.finish_error(s, &e.code, &e.user_message))),
         }
     }
 
+    /// The journey and step order of the sign-in's position, for errors.
     fn position(&self, s: &SignIn) -> (String, u32) {
-        match s.frames.last() {
-            Some(f) => {
-                let order = self.steps(f).get(f.step).map_or(0, |st| st.order);
-                (f.journey.clone(), order)
-            }
-            None => (String::new(), 0),
+        let Ok(plan) = self.plan(s.position) else { return (String::new(), 0) };
+        let order = plan.step_of(s.position.node()).and_then(|n| match &plan.graph[n] {
+            PlanNode::Step { order, .. } => Some(*order),
+            _ => None,
+        });
+        (plan.id.clone(), order.unwrap_or(0))
+    }
+
+    /// Records entering a node the sign-in passes through.
+    fn visit(&self, s: &mut SignIn, at: PlanPosition) {
+        if s.path.last() != Some(&at) {
+            s.path.push(at);
         }
     }
 
-    fn steps(&self, f: &Frame) -> &'p [Step] {
-        let j = match f.kind {
-            JourneyKind::UserJourney => self.policy.journey(&f.journey),
-            _ => self.policy.sub_journey(&f.journey),
-        };
-        j.map_or(&[], |j| j.steps.as_slice())
+    /// Moves the sign-in to a node.
+    fn go(&self, s: &mut SignIn, to: PlanPosition) {
+        s.position = to;
+        self.visit(s, to);
     }
 
-    fn advance(&self, s: &mut SignIn) {
-        if let Some(f) = s.frames.last_mut() {
-            f.step += 1;
+    /// Moves on from the current node, as the plan's edges lead once it is done.
+    fn advance(&self, s: &mut SignIn) -> Result<(), ExecError> {
+        let plan = self.plan(s.position)?;
+        self.go(s, PlanPosition::new(plan.reference, plan.successor(s.position.node())));
+        Ok(())
+    }
+
+    fn choice(&self, plan: &JourneyPlan, b: &Button) -> Choice {
+        match b.target {
+            Some(n) => Choice::Exchange(PlanPosition::new(plan.reference, n)),
+            None => Choice::Unresolved(b.exchange.as_str().into()),
         }
-    }
-
-    fn profile(&self, id: &str) -> Result<&'p TechnicalProfile, ExecError> {
-        self.policy.profile(id).ok_or_else(|| ExecError::Policy(format!("technical profile '{id}' is not defined")))
-    }
-
-    fn exchange_profile(&self, s: &SignIn, exchange: &str) -> Result<String, ExecError> {
-        let f = s.frames.last().ok_or(ExecError::Finished)?;
-        self.steps(f)
-            .iter()
-            .flat_map(|st| &st.exchanges)
-            .find(|e| e.id.value == exchange)
-            .map(|e| e.profile.value.clone())
-            .ok_or_else(|| ExecError::Policy(format!("claims exchange '{exchange}' is not in the journey")))
     }
 
     fn finish_error(&self, s: &mut SignIn, code: &str, message: &str) -> Progress {
@@ -304,230 +441,219 @@ impl<'p> Executor<'p> {
 
     async fn run(&self, s: &mut SignIn) -> Result<Progress, ExecError> {
         loop {
-            let Some(frame) = s.frames.last().cloned() else {
-                return Ok(self.finish_error(s, "AADB2C90000", "the journey ended without a SendClaims step"));
-            };
-            let steps = self.steps(&frame);
-            let Some(step) = steps.get(frame.step) else {
-                s.frames.pop();
-                if frame.kind == JourneyKind::SubJourneyCall {
-                    self.advance(s);
+            let plan = self.plan(s.position)?;
+            let node = s.position.node();
+            let (order, step_type, conditions, selection) = match &plan.graph[node] {
+                PlanNode::Start => {
+                    self.advance(s)?;
                     continue;
                 }
-                return Ok(self.finish_error(s, "AADB2C90000", "the journey ended without a SendClaims step"));
+                PlanNode::End => {
+                    // A called sub journey returns; the end of any other journey is an error.
+                    if let Some(back) = s.stack.pop() {
+                        self.go(s, back);
+                        continue;
+                    }
+                    return Ok(self.finish_error(s, "AADB2C90000", "the journey ended without a SendClaims step"));
+                }
+                PlanNode::Step { order, step_type, conditions, selection, .. } => {
+                    (*order, step_type, conditions, selection)
+                }
+                other => return Err(ExecError::Policy(format!("a journey cannot run from {other:?}"))),
             };
-            if let Some(reason) = self.skip_reason(s, &step.preconditions) {
-                s.trace.push(TraceEvent::Skipped { journey: frame.journey.clone(), order: step.order, reason });
+            if let Some(reason) = skip_reason(conditions, &s.bag) {
+                s.trace.push(TraceEvent::Skipped { journey: plan.id.clone(), order, reason });
                 // A choice made for this step is spent even when the step is skipped.
-                if step.step_type == StepType::ClaimsExchange {
+                if *step_type == StepType::ClaimsExchange {
                     s.chosen = None;
                 }
-                self.advance(s);
+                let over = plan.follow(node, |e| *e == PlanEdge::Skip).unwrap_or(plan.end);
+                self.go(s, PlanPosition::new(plan.reference, over));
                 continue;
             }
             s.trace.push(TraceEvent::Step {
-                journey: frame.journey.clone(),
-                order: step.order,
-                step_type: step.step_type.as_str().to_owned(),
+                journey: plan.id.clone(),
+                order,
+                step_type: step_type.as_str().to_owned(),
             });
-            match &step.step_type {
+            match step_type {
                 StepType::ClaimsProviderSelection | StepType::CombinedSignInAndSignUp => {
-                    if let Some(page) = self.selection(s, &frame, step)? {
+                    if let Some(page) = self.selection(s, plan, order, selection.as_deref())? {
                         return Ok(Progress::NeedsInput(page));
                     }
                 }
                 StepType::ClaimsExchange => {
-                    let exchange = match (step.exchanges.len(), s.chosen.take()) {
-                        (0, _) => None,
-                        (1, _) => step.exchanges.first(),
-                        (_, Some(c)) => Some(step.exchanges.iter().find(|e| e.id.value == c).ok_or_else(|| {
-                            ExecError::Policy(format!(
-                                "Claims exchange with id '{c}' could not be found in orchestration step '{}' and the step contains more than one claims exchange",
-                                step.order
-                            ))
-                        })?),
-                        (_, None) => {
-                            return Err(ExecError::Policy(format!(
-                                "step {} has several claims exchanges and no selection chose one",
-                                step.order
-                            )));
-                        }
-                    };
-                    if let Some(e) = exchange {
-                        let tp = self.profile(&e.profile.value)?;
-                        if !self.enabled(s, tp) {
-                            s.trace.push(TraceEvent::Skipped {
-                                journey: frame.journey.clone(),
-                                order: step.order,
-                                reason: format!("{} is not enabled for this journey", tp.id.value),
-                            });
-                        } else {
-                            match self.run_profile(s, tp, Invocation::Step, None).await? {
-                                StepResult::Done => {}
-                                StepResult::Page(page) => {
-                                    s.trace.push(TraceEvent::Page { profile: tp.id.value.clone(), error: None });
-                                    let shown = page.shown();
-                                    s.pending = Some(Pending::Profile {
-                                        profile: tp.id.value.clone(),
-                                        exchange: Some(e.id.value.clone()),
-                                        page,
-                                    });
-                                    return Ok(Progress::NeedsInput(shown));
-                                }
-                                StepResult::Failed(err) => {
-                                    return Ok(self.finish_error(s, &err.code, &err.user_message));
-                                }
-                            }
-                        }
+                    if let Some(progress) = self.exchange(s, plan, node, order).await? {
+                        return Ok(progress);
                     }
                 }
                 StepType::InvokeSubJourney => {
-                    let Some(target) = step.sub_journeys.first() else {
-                        self.advance(s);
+                    // The first candidate is the first added.
+                    let Some(call) = plan.follow(node, |e| matches!(e, PlanEdge::Runs { .. })) else {
+                        self.advance(s)?;
                         continue;
                     };
-                    let sub = self
-                        .policy
-                        .sub_journey(&target.value)
-                        .ok_or_else(|| ExecError::Policy(format!("no sub journey '{}'", target.value)))?;
-                    s.trace.push(TraceEvent::SubJourney {
-                        id: sub.id.value.clone(),
-                        transfer: sub.kind == JourneyKind::SubJourneyTransfer,
-                    });
-                    if sub.kind == JourneyKind::SubJourneyTransfer {
-                        s.frames.clear();
+                    self.visit(s, PlanPosition::new(plan.reference, call));
+                    let PlanNode::SubJourney { id, index, transfer } = &plan.graph[call] else {
+                        return Err(ExecError::Policy(format!("step {order} calls no sub journey")));
+                    };
+                    let sub = index
+                        .and_then(|i| self.compiled.sub_journeys.get(i))
+                        .ok_or_else(|| ExecError::Policy(format!("no sub journey '{id}'")))?;
+                    s.trace.push(TraceEvent::SubJourney { id: id.clone(), transfer: *transfer });
+                    if *transfer {
+                        s.stack.clear();
+                    } else {
+                        s.stack.push(PlanPosition::new(plan.reference, plan.successor(call)));
                     }
-                    s.frames.push(Frame { journey: sub.id.value.clone(), kind: sub.kind, step: 0 });
+                    self.go(s, PlanPosition::new(sub.reference, sub.start));
                     continue;
                 }
                 StepType::GetClaims => {
-                    let inputs = self.policy.relying_party.as_ref().and_then(|rp| rp.technical_profile.as_ref());
-                    for ic in inputs.map_or(&[][..], |tp| tp.input_claims.as_slice()) {
-                        let partner = ic.partner_claim_type.as_ref().map_or(ic.claim.as_str(), |p| p.as_str());
-                        let given = s.context.input_claims.iter().find(|(k, _)| k == partner).map(|(_, v)| v.clone());
-                        if let Some(v) = given {
-                            self.set_text(s, &ic.claim.value, &v);
+                    for c in self.compiled.relying_party.iter().flat_map(|rp| &rp.input_claims) {
+                        let given = s.context.input_claims.iter().find(|(k, _)| *k == c.partner);
+                        if let (Some(id), Some(value)) = (c.id, given.and_then(|(_, v)| c.typed(v))) {
+                            s.bag.set(id, value);
                         }
                     }
                 }
-                StepType::SendClaims => return self.send_claims(s, &frame, step).await,
+                StepType::SendClaims => {
+                    let issuer = plan.follow(node, |e| matches!(e, PlanEdge::Runs { .. }));
+                    let issuer = issuer.and_then(|n| {
+                        self.visit(s, PlanPosition::new(plan.reference, n));
+                        match &plan.graph[n] {
+                            PlanNode::Issuer(r) => r.as_ref(),
+                            _ => None,
+                        }
+                    });
+                    return self.send_claims(s, order, issuer).await;
+                }
                 StepType::Other(t) => {
-                    return Err(ExecError::Policy(format!(
-                        "step type '{t}' is not supported yet (step {})",
-                        step.order
-                    )));
+                    return Err(ExecError::Policy(format!("step type '{t}' is not supported yet (step {order})")));
                 }
             }
-            self.advance(s);
+            self.advance(s)?;
         }
+    }
+
+    /// A ClaimsExchange step: the exchange a selection chose (or its only one) runs.
+    async fn exchange(
+        &self,
+        s: &mut SignIn,
+        plan: &'p JourneyPlan,
+        step: NodeIndex,
+        order: u32,
+    ) -> Result<Option<Progress>, ExecError> {
+        let runs = || plan.graph.edges(step).filter(|e| matches!(e.weight(), PlanEdge::Runs { .. }));
+        let chosen = s.chosen.take();
+        let exchange = match (runs().count(), chosen) {
+            (0, _) => return Ok(None),
+            (1, _) => plan.follow(step, |e| matches!(e, PlanEdge::Runs { .. })),
+            (_, Some(Choice::Exchange(at)))
+                if at.journey == plan.reference
+                    && runs().any(|e| petgraph::visit::EdgeRef::target(&e) == at.node()) =>
+            {
+                Some(at.node())
+            }
+            (_, Some(c)) => {
+                let name = match &c {
+                    Choice::Exchange(at) => match self.compiled.plan(at.journey).map(|p| &p.graph[at.node()]) {
+                        Some(PlanNode::Exchange { id, .. }) => id.clone(),
+                        _ => String::new(),
+                    },
+                    Choice::Unresolved(name) => name.to_string(),
+                };
+                return Err(ExecError::Policy(format!(
+                    "Claims exchange with id '{name}' could not be found in orchestration step '{order}' and the step contains more than one claims exchange"
+                )));
+            }
+            (_, None) => {
+                return Err(ExecError::Policy(format!(
+                    "step {order} has several claims exchanges and no selection chose one"
+                )));
+            }
+        };
+        let Some(x) = exchange else { return Ok(None) };
+        self.visit(s, PlanPosition::new(plan.reference, x));
+        let PlanNode::Exchange { profile, .. } = &plan.graph[x] else { return Ok(None) };
+        let p = profile.index.ok_or_else(|| not_defined(profile))?;
+        if !self.compiled.profiles[p].enabled.holds(&s.bag) {
+            s.trace.push(TraceEvent::Skipped {
+                journey: plan.id.clone(),
+                order,
+                reason: format!("{} is not enabled for this journey", profile.id),
+            });
+            return Ok(None);
+        }
+        Ok(match self.run_profile(s, p, Invocation::Step, None, Some((plan, x))).await? {
+            StepResult::Done => None,
+            StepResult::Page(page) => {
+                s.trace.push(TraceEvent::Page { profile: profile.id.clone(), error: None });
+                let shown = page.shown();
+                s.pending = Some(Pending::Profile { page });
+                Some(Progress::NeedsInput(shown))
+            }
+            StepResult::Failed(err) => Some(self.finish_error(s, &err.code, &err.user_message)),
+        })
     }
 
     /// A selection page, or `None` when the choice is automatic (one option, or remembered).
-    fn selection(&self, s: &mut SignIn, frame: &Frame, step: &Step) -> Result<Option<Page>, ExecError> {
-        let steps = self.steps(frame);
-        let next = steps.get(frame.step + 1);
-        let mut options = Vec::new();
-        for sel in &step.selections {
-            let Some(target) = &sel.target else { continue };
-            let tp = next
-                .and_then(|n| n.exchanges.iter().find(|e| e.id.value == target.value))
-                .and_then(|e| self.policy.profile(&e.profile.value));
-            if tp.is_none_or(|tp| self.enabled(s, tp)) {
-                options.push(target.value.clone());
-            }
-        }
-        let sign_in = step.selections.iter().find_map(|sel| sel.validation.as_ref()).map(|v| v.value.clone());
-        let sign_in_profile = sign_in
-            .as_ref()
-            .and_then(|x| step.exchanges.iter().find(|e| e.id.value == *x))
-            .and_then(|e| self.policy.profile(&e.profile.value));
-        if let Some(tp) = sign_in_profile {
+    fn selection(
+        &self,
+        s: &mut SignIn,
+        plan: &'p JourneyPlan,
+        order: u32,
+        selection: Option<&'p SelectionPlan>,
+    ) -> Result<Option<Page>, ExecError> {
+        let Some(sel) = selection else {
+            return Err(ExecError::Policy(format!("step {order} has no plan of its selection")));
+        };
+        let enabled = |b: &Button| b.profile.is_none_or(|p| self.compiled.profiles[p].enabled.holds(&s.bag));
+        let mut offered: Vec<&Button> = sel.buttons.iter().filter(|b| enabled(b)).collect();
+        let sign_in = sel.sign_in.as_ref();
+        let sign_in_profile = sign_in.and_then(|f| f.profile);
+        if let Some(p) = sign_in_profile {
             // The combined page's sign-up link.
-            if let Some(t) = tp.metadata("SignUpTarget")
-                && !options.iter().any(|o| o == t)
-            {
-                options.push(t.to_owned());
+            match sign_in.and_then(|f| f.sign_up.as_ref()) {
+                Some(SignUp::Button(i)) if !enabled(&sel.buttons[*i]) => offered.push(&sel.buttons[*i]),
+                Some(SignUp::Link(link)) => offered.push(link),
+                _ => {}
             }
             // Signed in earlier in this session: the page is not shown again.
-            if self.restore_session(s, tp) {
+            if self.restore_session(s, p) {
                 return Ok(None);
             }
         }
-        if let Some(remembered) = options.iter().find(|o| {
-            next.and_then(|n| n.exchanges.iter().find(|e| e.id.value == **o))
-                .is_some_and(|e| s.session.profiles.contains_key(&e.profile.value))
-        }) {
-            s.chosen = Some(remembered.clone());
+        let remembered = offered.iter().find(|b| {
+            b.profile.is_some_and(|p| s.session.profiles.contains_key(&self.policy.technical_profiles[p].id.value))
+        });
+        if let Some(b) = remembered {
+            s.chosen = Some(self.choice(plan, b));
             return Ok(None);
         }
-        let single = step.display_option.as_deref() != Some("ShowSingleProvider");
-        if sign_in.is_none() && options.len() == 1 && single {
-            s.chosen = options.pop();
+        if sign_in.is_none() && offered.len() == 1 && !sel.show_single {
+            s.chosen = Some(self.choice(plan, offered[0]));
             return Ok(None);
         }
         let page = Page {
-            profile: sign_in_profile.map(|t| t.id.value.clone()).unwrap_or_default(),
-            kind: PageKind::Selection { options: options.clone(), sign_in: sign_in.clone() },
+            profile: sign_in_profile.map(|p| self.policy.technical_profiles[p].id.value.clone()).unwrap_or_default(),
+            kind: PageKind::Selection {
+                options: offered.iter().map(|b| b.exchange.clone()).collect(),
+                sign_in: sign_in.map(|f| f.exchange.clone()),
+            },
             error: None,
             profile_state: None,
         };
-        s.trace.push(TraceEvent::Page { profile: format!("selection at step {}", step.order), error: None });
-        s.pending = Some(Pending::Selection { options, sign_in, page: page.clone() });
+        let choices = offered.iter().map(|b| self.choice(plan, b)).collect();
+        s.trace.push(TraceEvent::Page { profile: format!("selection at step {order}"), error: None });
+        s.pending = Some(Pending::Selection { choices, page: page.clone() });
         Ok(Some(page))
     }
 
-    /// The first satisfied precondition, described; `None` when the step runs.
-    fn skip_reason(&self, s: &SignIn, preconditions: &[crate::model::Precondition]) -> Option<String> {
-        for p in preconditions {
-            let Some(claim) = p.values.first() else { continue };
-            let value = self.policy.claim_id(&claim.value).and_then(|id| s.bag.get(id));
-            let condition = match p.kind {
-                PreconditionType::ClaimsExist => value.is_some(),
-                PreconditionType::ClaimEquals => {
-                    // A missing claim makes ClaimEquals neither skip nor run, whatever ExecuteActionsIf says.
-                    let (Some(v), Some(expected)) = (value, p.values.get(1)) else { continue };
-                    v.to_string() == expected.value
-                }
-                PreconditionType::Other(_) => continue,
-            };
-            if condition == p.execute_actions_if {
-                let expected = p.values.get(1).map_or("", |v| v.as_str());
-                return Some(match (&p.kind, p.execute_actions_if) {
-                    (PreconditionType::ClaimEquals, true) => format!("{} == {expected}", claim.value),
-                    (PreconditionType::ClaimEquals, false) => format!("{} != {expected}", claim.value),
-                    (_, true) => format!("{} exists", claim.value),
-                    (_, false) => format!("{} does not exist", claim.value),
-                });
-            }
-        }
-        None
-    }
-
-    /// `EnabledForUserJourneys` with its claim conditions.
-    fn enabled(&self, s: &SignIn, tp: &TechnicalProfile) -> bool {
-        let Some(mode) = &tp.enabled_for_user_journeys else { return true };
-        let claim =
-            tp.metadata("ClaimTypeOnWhichToEnable").and_then(|c| self.policy.claim_id(c)).and_then(|id| s.bag.get(id));
-        let expected = tp.metadata("ClaimValueOnWhichToEnable");
-        match mode.value.trim() {
-            "Never" | "false" | "False" => false,
-            "OnClaimsExistence" => match (claim, expected) {
-                (Some(v), Some(e)) => v.to_string() == e,
-                (Some(_), None) => true,
-                _ => false,
-            },
-            "OnItemExistenceInStringCollectionClaim" => claim
-                .and_then(ClaimValue::as_collection)
-                .is_some_and(|c| expected.is_some_and(|e| c.iter().any(|i| i == e))),
-            "OnItemAbsenceInStringCollectionClaim" => !claim
-                .and_then(ClaimValue::as_collection)
-                .is_some_and(|c| expected.is_some_and(|e| c.iter().any(|i| i == e))),
-            _ => true,
-        }
-    }
-
-    fn handler(&self, tp: &TechnicalProfile, invocation: Invocation) -> Result<&'p dyn ProfileHandler, ExecError> {
-        self.handlers.iter().find(|h| h.handles(tp, invocation)).map(|h| h.as_ref()).ok_or_else(|| {
+    fn handler(&self, p: usize, invocation: Invocation) -> Result<&'p dyn ProfileHandler, ExecError> {
+        let route = self.routes.get(p).and_then(|r| r[invocation_slot(invocation)]);
+        route.and_then(|h| self.handlers.get(usize::from(h))).map(|h| h.as_ref()).ok_or_else(|| {
+            let tp = &self.policy.technical_profiles[p];
             let protocol = tp
                 .protocol
                 .as_ref()
@@ -537,270 +663,257 @@ impl<'p> Executor<'p> {
         })
     }
 
-    fn partner_name<'a>(&self, tp: &'a TechnicalProfile, c: &'a ClaimRef) -> String {
-        self.policy.partner_name(tp, c)
+    /// A claim's value after its DefaultValue rules: `AlwaysUseDefaultValue` wins, otherwise the
+    /// default only fills an absent value.
+    fn with_default(&self, s: &SignIn, c: &ClaimPlan, current: Option<ClaimValue>) -> Option<ClaimValue> {
+        let default = || match c.default.as_ref()? {
+            DefaultValue::Value(v) => Some(v.clone()),
+            DefaultValue::Resolved(text) => c.typed(&fill(text, self.policy, &s.bag, &s.context, self.env)),
+        };
+        if c.always_use_default
+            && let Some(d) = default()
+        {
+            return Some(d);
+        }
+        current.or_else(default)
     }
 
-    /// A DefaultValue, with resolvers filled when the profile allows it.
-    fn default_value(&self, s: &SignIn, tp: &TechnicalProfile, c: &ClaimRef, relying_party: bool) -> Option<String> {
-        let d = c.default_value.as_ref()?;
-        let allowed = c.always_use_default_value
-            && (relying_party
-                || tp.metadata("IncludeClaimResolvingInClaimsHandling").and_then(ief_transforms::value::parse_bool)
-                    == Some(true));
-        Some(if allowed && has_resolver(&d.value) {
-            resolve(&d.value, self.policy, &s.bag, &s.context, self.env)
-        } else {
-            d.value.clone()
+    fn run_transform(&self, s: &mut SignIn, tp: &TechnicalProfile, r: &Ref) -> Result<(), ProfileError> {
+        let env = super::env::PolicyEnv {
+            inner: self.env,
+            policy: self.policy,
+            profile: Some(tp),
+            culture: &s.context.culture,
+        };
+        let Some(Some(t)) = r.index.map(|i| &self.compiled.transforms[i]) else {
+            return Err(ProfileError {
+                code: "ClaimsTransformationInvalid".to_owned(),
+                user_message: format!("claims transformation '{}' does not compile", r.id),
+            });
+        };
+        let mut bag = std::mem::take(&mut s.bag);
+        let result = t.run(&mut bag, &env);
+        s.bag = bag;
+        result.map_err(|e| ProfileError {
+            code: e.user_message_key.unwrap_or(e.code.as_str()).to_owned(),
+            user_message: e.message.clone(),
         })
     }
 
-    /// A claim's value after its DefaultValue rules: `AlwaysUseDefaultValue` wins, otherwise the
-    /// default only fills an absent value.
-    fn with_default(
-        &self,
-        s: &SignIn,
-        tp: &TechnicalProfile,
-        c: &ClaimRef,
-        current: Option<ClaimValue>,
-        relying_party: bool,
-    ) -> Option<ClaimValue> {
-        match (current, self.default_value(s, tp, c, relying_party)) {
-            (_, Some(d)) if c.always_use_default_value => self.typed(&c.claim.value, &d).map(|(_, v)| v),
-            (Some(v), _) => Some(v),
-            (None, Some(d)) => self.typed(&c.claim.value, &d).map(|(_, v)| v),
-            (None, None) => None,
-        }
-    }
-
-    fn typed(&self, claim: &str, text: &str) -> Option<(ClaimId, ClaimValue)> {
-        let id = self.policy.claim_id(claim)?;
-        let data_type = self.policy.claim(claim).and_then(|c| c.data_type).unwrap_or(DataType::String);
-        let value = ClaimValue::parse(data_type, text).unwrap_or_else(|_| ClaimValue::String(text.to_owned()));
-        Some((id, value))
-    }
-
-    fn set_text(&self, s: &mut SignIn, claim: &str, text: &str) {
-        if let Some((id, v)) = self.typed(claim, text) {
-            s.bag.set(id, v);
-        }
-    }
-
-    fn run_transforms(
-        &self,
-        s: &mut SignIn,
-        tp: &TechnicalProfile,
-        refs: &[crate::model::Text],
-        applied: &mut Vec<String>,
-    ) -> Result<(), ProfileError> {
-        for r in refs {
-            let env = super::env::PolicyEnv {
-                inner: self.env,
-                policy: self.policy,
-                profile: Some(tp),
-                culture: &s.context.culture,
-            };
-            let index = self.policy.transformations.iter().position(|t| t.id.value == r.value);
-            let Some(Some(t)) = index.map(|i| &self.compiled.transforms[i]) else {
-                return Err(ProfileError {
-                    code: "ClaimsTransformationInvalid".to_owned(),
-                    user_message: format!("claims transformation '{}' does not compile", r.value),
-                });
-            };
-            let mut bag = std::mem::take(&mut s.bag);
-            let result = t.run(&mut bag, &env);
-            s.bag = bag;
-            result.map_err(|e| ProfileError {
-                code: e.user_message_key.unwrap_or(e.code.as_str()).to_owned(),
-                user_message: e.message.clone(),
-            })?;
-            applied.push(r.value.clone());
-        }
-        Ok(())
-    }
-
     /// Restores a profile's session claims when SSO lets it be skipped.
-    fn restore_session(&self, s: &mut SignIn, tp: &TechnicalProfile) -> bool {
-        let Some(saved) = s.session.profiles.get(&tp.id.value).cloned() else { return false };
-        let manager = tp.session_management.as_ref().and_then(|m| self.policy.profile(&m.value));
-        let kind = manager.and_then(|m| m.protocol.as_ref()).and_then(|p| p.handler_type());
-        if matches!(kind, Some("NoopSSOSessionProvider")) {
+    fn restore_session(&self, s: &mut SignIn, p: usize) -> bool {
+        let sso = &self.compiled.profiles[p].sso;
+        let tp = &self.policy.technical_profiles[p];
+        if sso.noop {
             return false;
         }
+        let Some(saved) = s.session.profiles.get(&tp.id.value) else { return false };
         for (id, v) in saved {
-            s.bag.set(id, v);
+            s.bag.set(*id, v.clone());
         }
-        // Constants a session manager adds on restore (objectIdFromSession).
-        if let Some(m) = manager {
-            for oc in &m.output_claims {
-                if let Some(d) = &oc.default_value {
-                    self.set_text(s, &oc.claim.value, &d.value);
-                }
-            }
+        for (id, v) in &sso.on_restore {
+            s.bag.set(*id, v.clone());
         }
         s.trace.push(TraceEvent::SessionRestored { profile: tp.id.value.clone() });
         true
     }
 
-    fn remember_session(&self, s: &mut SignIn, tp: &TechnicalProfile) {
-        if tp.include_in_sso == Some(false) {
+    fn remember_session(&self, s: &mut SignIn, p: usize) {
+        let sso = &self.compiled.profiles[p].sso;
+        if !sso.remember || sso.noop {
             return;
         }
-        let manager = tp.session_management.as_ref().and_then(|m| self.policy.profile(&m.value));
-        if manager.and_then(|m| m.protocol.as_ref()).and_then(|p| p.handler_type()) == Some("NoopSSOSessionProvider") {
-            return;
+        let persisted: Vec<(ClaimId, ClaimValue)> =
+            sso.persisted.iter().filter_map(|&id| Some((id, s.bag.get(id)?.clone()))).collect();
+        s.session.profiles.insert(self.policy.technical_profiles[p].id.value.clone(), persisted);
+    }
+
+    /// Records `node` of the journey being run, and rests the sign-in there when `rest`.
+    fn at_node(&self, s: &mut SignIn, at: Option<(&JourneyPlan, NodeIndex)>, node: Option<NodeIndex>, rest: bool) {
+        if let (Some((plan, _)), Some(n)) = (at, node) {
+            let here = PlanPosition::new(plan.reference, n);
+            if rest {
+                self.go(s, here);
+            } else {
+                self.visit(s, here);
+            }
         }
-        let persisted: Vec<(ClaimId, ClaimValue)> = manager
-            .map(|m| m.persisted_claims.as_slice())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|c| {
-                let id = self.policy.claim_id(&c.claim.value)?;
-                Some((id, s.bag.get(id)?.clone()))
-            })
-            .collect();
-        s.session.profiles.insert(tp.id.value.clone(), persisted);
     }
 
     /// Runs one technical profile's pipeline: SSO, input transformations, input claims, the
-    /// protocol, validation profiles, output claims and transformations, session write.
+    /// protocol, validation profiles, output claims and transformations, session write. `at` is
+    /// the journey node it starts from (an exchange, or the profile whose page was answered);
+    /// a validation profile has none and runs from its own plan.
     fn run_profile<'a>(
         &'a self,
         s: &'a mut SignIn,
-        tp: &'p TechnicalProfile,
+        p: usize,
         invocation: Invocation,
         answer: Option<(&'a Answer, Option<&'a serde_json::Value>)>,
+        at: Option<(&'p JourneyPlan, NodeIndex)>,
     ) -> super::BoxFuture<'a, Result<StepResult, ExecError>> {
         let (answer, profile_state) = (answer.map(|a| a.0), answer.and_then(|a| a.1));
         Box::pin(async move {
-            if invocation == Invocation::Step && answer.is_none() && self.restore_session(s, tp) {
+            let tp = &self.policy.technical_profiles[p];
+            let pp = &self.compiled.profiles[p];
+            if invocation == Invocation::Step && answer.is_none() && self.restore_session(s, p) {
                 return Ok(StepResult::Done);
             }
-            let handler = self.handler(tp, invocation)?;
+            let handler = self.handler(p, invocation)?;
+            let mut stages = match at {
+                Some((plan, node)) => Stages::Nodes { plan, next: Some(node) },
+                None => Stages::Plan { profile: pp, at: 0 },
+            };
             let mut applied = Vec::new();
-            if answer.is_none()
-                && let Err(e) = self.run_transforms(s, tp, &tp.input_transformations, &mut applied)
-            {
-                return Ok(StepResult::Failed(e));
-            }
-            let inputs: Vec<InputClaim> = tp
-                .input_claims
-                .iter()
-                .map(|c| {
-                    let current = self.policy.claim_id(&c.claim.value).and_then(|id| s.bag.get(id)).cloned();
-                    let value = self.with_default(s, tp, c, current, false);
-                    InputClaim {
-                        claim: c.claim.value.clone(),
-                        partner: self.partner_name(tp, c),
-                        value,
-                        required: c.required,
-                    }
-                })
-                .collect();
-            let services = Services { env: self.env, extensions: self.extensions };
-            let request = ProfileRequest {
-                policy: self.policy,
-                profile: tp,
-                invocation,
-                inputs: inputs.clone(),
-                bag: &s.bag,
-                answer,
-                profile_state,
-                services: &services,
-                context: &s.context,
-                token_claims: Vec::new(),
-            };
-            let result = handler.execute(request).await;
-            let returned = match result {
-                ProfileResult::Claims(c) => c,
-                ProfileResult::NeedsInput(page) => return Ok(StepResult::Page(page)),
-                ProfileResult::Failed(e) => {
-                    s.trace.push(TraceEvent::Profile {
-                        profile: tp.id.value.clone(),
-                        protocol: handler.name().to_owned(),
-                        invocation,
-                        inputs: self.shown(&inputs),
-                        outputs: Vec::new(),
-                        transformations: applied,
-                        error: Some(e.user_message.clone()),
-                    });
-                    return Ok(StepResult::Failed(e));
-                }
-                ProfileResult::InvalidAnswer(message) => {
-                    let (journey, order) = self.position(s);
-                    return Err(ExecError::BadAnswer { journey, order, message });
-                }
-                ProfileResult::Token(_) => {
-                    return Err(ExecError::Policy(format!("'{}' returned a token outside SendClaims", tp.id.value)));
-                }
-            };
+            let mut shown_inputs = Vec::new();
+            let mut before = None;
+            let mut page_node = None;
             // A submitted page runs its validation profiles before anything is kept.
-            let before = s.bag.clone();
-            self.write_outputs(s, tp, &returned);
-            if answer.is_some() && !tp.validation_profiles.is_empty() {
-                for vp in &tp.validation_profiles {
-                    if self.skip_reason(s, &vp.preconditions).is_some() {
-                        continue;
+            let mut validating = answer.is_some();
+            while let Some((stage, node)) = stages.next() {
+                match stage {
+                    Stage::Input(_) if answer.is_some() => {}
+                    Stage::Input(r) => {
+                        self.at_node(s, at, node, false);
+                        if let Err(e) = self.run_transform(s, tp, r) {
+                            return Ok(StepResult::Failed(e));
+                        }
+                        applied.push(r.id.clone());
                     }
-                    let vtp = self.profile(&vp.reference.value)?;
-                    match self.run_profile(s, vtp, Invocation::Validation, None).await? {
-                        StepResult::Done => {
-                            if !vp.continue_on_success {
-                                break;
+                    Stage::Profile => {
+                        self.at_node(s, at, node, false);
+                        page_node = node;
+                        let inputs: Vec<InputClaim> = pp
+                            .input_claims
+                            .iter()
+                            .map(|c| InputClaim {
+                                claim: c.name.clone(),
+                                partner: c.partner.clone(),
+                                value: self.with_default(s, c, c.current(&s.bag).cloned()),
+                                required: c.required,
+                            })
+                            .collect();
+                        // As the trace shows them, so the request can own the inputs.
+                        shown_inputs = self.shown(pp, &inputs);
+                        let services = Services { env: self.env, extensions: self.extensions };
+                        let request = ProfileRequest {
+                            policy: self.policy,
+                            profile: tp,
+                            invocation,
+                            inputs,
+                            bag: &s.bag,
+                            answer,
+                            profile_state,
+                            services: &services,
+                            context: &s.context,
+                            token_claims: Vec::new(),
+                        };
+                        let returned = match handler.execute(request).await {
+                            ProfileResult::Claims(c) => c,
+                            ProfileResult::NeedsInput(page) => {
+                                self.at_node(s, at, page_node, true);
+                                return Ok(StepResult::Page(page));
                             }
+                            ProfileResult::Failed(e) => {
+                                s.trace.push(TraceEvent::Profile {
+                                    profile: tp.id.value.clone(),
+                                    protocol: handler.name().to_owned(),
+                                    invocation,
+                                    inputs: shown_inputs,
+                                    outputs: Vec::new(),
+                                    transformations: applied,
+                                    error: Some(e.user_message.clone()),
+                                });
+                                return Ok(StepResult::Failed(e));
+                            }
+                            ProfileResult::InvalidAnswer(message) => {
+                                let (journey, order) = self.position(s);
+                                return Err(ExecError::BadAnswer { journey, order, message });
+                            }
+                            ProfileResult::Token(_) => {
+                                return Err(ExecError::Policy(format!(
+                                    "'{}' returned a token outside SendClaims",
+                                    tp.id.value
+                                )));
+                            }
+                        };
+                        before = Some(s.bag.clone());
+                        self.write_outputs(s, pp, &returned);
+                    }
+                    Stage::Validation(v) => {
+                        if !validating || skip_reason(&v.conditions, &s.bag).is_some() {
+                            continue;
                         }
-                        StepResult::Page(_) => {
-                            return Err(ExecError::Policy(format!(
-                                "validation profile '{}' asked for input",
-                                vtp.id.value
-                            )));
+                        self.at_node(s, at, node, false);
+                        let vp = v.profile.index.ok_or_else(|| not_defined(&v.profile))?;
+                        match self.run_profile(s, vp, Invocation::Validation, None, None).await? {
+                            StepResult::Done => validating = v.continue_on_success,
+                            StepResult::Page(_) => {
+                                return Err(ExecError::Policy(format!(
+                                    "validation profile '{}' asked for input",
+                                    v.profile.id
+                                )));
+                            }
+                            StepResult::Failed(e) if !v.continue_on_error => {
+                                if let Some(before) = before.take() {
+                                    s.bag = before;
+                                }
+                                let page = Page {
+                                    profile: tp.id.value.clone(),
+                                    kind: PageKind::Form { fields: Vec::new() },
+                                    error: Some(self.page_message(tp, &e)),
+                                    // The same page again, so it keeps its state.
+                                    profile_state: profile_state.map(|v| Box::new(v.clone())),
+                                };
+                                s.trace.push(TraceEvent::ValidationFailed {
+                                    profile: v.profile.id.clone(),
+                                    message: e.user_message,
+                                });
+                                // Back to the page.
+                                self.at_node(s, at, page_node, true);
+                                return Ok(StepResult::Page(page));
+                            }
+                            StepResult::Failed(_) => {}
                         }
-                        StepResult::Failed(e) if !vp.continue_on_error => {
-                            s.bag = before;
-                            let page = Page {
-                                profile: tp.id.value.clone(),
-                                kind: PageKind::Form { fields: Vec::new() },
-                                error: Some(self.page_message(tp, &e)),
-                                // The same page again, so it keeps its state.
-                                profile_state: profile_state.map(|v| Box::new(v.clone())),
-                            };
-                            s.trace.push(TraceEvent::ValidationFailed {
-                                profile: vtp.id.value.clone(),
-                                message: e.user_message,
-                            });
-                            return Ok(StepResult::Page(page));
+                    }
+                    Stage::Output(r) => {
+                        self.at_node(s, at, node, false);
+                        if let Err(e) = self.run_transform(s, tp, r) {
+                            if invocation == Invocation::Validation || answer.is_some() {
+                                let user_message = self.page_message(tp, &e);
+                                return Ok(StepResult::Failed(ProfileError { user_message, ..e }));
+                            }
+                            return Ok(StepResult::Failed(e));
                         }
-                        StepResult::Failed(_) => {}
+                        applied.push(r.id.clone());
                     }
                 }
             }
-            if let Err(e) = self.run_transforms(s, tp, &tp.output_transformations, &mut applied) {
-                if invocation == Invocation::Validation || answer.is_some() {
-                    return Ok(StepResult::Failed(ProfileError { user_message: self.page_message(tp, &e), ..e }));
-                }
-                return Ok(StepResult::Failed(e));
-            }
+            let before = before.unwrap_or_default();
             s.trace.push(TraceEvent::Profile {
                 profile: tp.id.value.clone(),
                 protocol: handler.name().to_owned(),
                 invocation,
-                inputs: self.shown(&inputs),
+                inputs: shown_inputs,
                 // What this profile and its transformations changed.
                 outputs: s
                     .bag
                     .iter()
                     .filter(|(id, v)| before.get(*id) != Some(*v))
                     .filter_map(|(id, v)| {
-                        let name = self.policy.claim_types.get(id.index())?.id.as_str();
-                        Some((name.to_owned(), redact(self.policy, name, v)))
+                        let ct = self.policy.claim_types.get(id.index())?;
+                        Some((ct.id.value.clone(), redacted(ct.is_secret(), v)))
                     })
                     .collect(),
                 transformations: applied,
                 error: None,
             });
             if invocation == Invocation::Step {
-                self.drop_page_only_claims(s, tp);
-                self.remember_session(s, tp);
+                // Password claims stay on their page.
+                for &id in &pp.page_only {
+                    s.bag.remove(id);
+                }
+                self.remember_session(s, p);
             }
             Ok(StepResult::Done)
         })
@@ -811,84 +924,49 @@ impl<'p> Executor<'p> {
         tp.metadata(&e.code).map_or_else(|| e.user_message.clone(), str::to_owned)
     }
 
-    fn write_outputs(&self, s: &mut SignIn, tp: &TechnicalProfile, returned: &[(String, ClaimValue)]) {
-        for c in &tp.output_claims {
-            let Some(id) = self.policy.claim_id(&c.claim.value) else { continue };
-            let partner = self.partner_name(tp, c);
+    fn write_outputs(&self, s: &mut SignIn, pp: &ProfilePlan, returned: &[(String, ClaimValue)]) {
+        for c in &pp.output_claims {
+            let Some(id) = c.id else { continue };
             let value = returned
                 .iter()
-                .find(|(k, _)| *k == partner)
-                .or_else(|| returned.iter().find(|(k, _)| k.eq_ignore_ascii_case(&c.claim.value)))
-                .map(|(_, v)| v.clone());
-            let value = value.map(|v| self.coerce(&c.claim.value, v));
-            let chosen = self.with_default(s, tp, c, value, false);
-            if let Some(v) = chosen {
+                .find(|(k, _)| *k == c.partner)
+                .or_else(|| returned.iter().find(|(k, _)| k.eq_ignore_ascii_case(&c.name)))
+                .map(|(_, v)| coerce(c, v.clone()));
+            if let Some(v) = self.with_default(s, c, value) {
                 s.bag.set(id, v);
             }
         }
     }
 
-    /// Converts a partner's value to the ClaimType's DataType where it differs.
-    fn coerce(&self, claim: &str, value: ClaimValue) -> ClaimValue {
-        let Some(target) = self.policy.claim(claim).and_then(|c| c.data_type) else { return value };
-        if value.data_type() == target {
-            return value;
-        }
-        ClaimValue::from_json(target, &value.to_json()).unwrap_or(value)
-    }
-
-    /// Password claims stay on their page.
-    fn drop_page_only_claims(&self, s: &mut SignIn, tp: &TechnicalProfile) {
-        for c in &tp.output_claims {
-            let is_password = self
-                .policy
-                .claim(&c.claim.value)
-                .and_then(|ct| ct.user_input_type.as_ref())
-                .is_some_and(|t| t.value == "Password");
-            if is_password && let Some(id) = self.policy.claim_id(&c.claim.value) {
-                s.bag.remove(id);
-            }
-        }
-    }
-
-    fn shown(&self, inputs: &[InputClaim]) -> Vec<(String, String)> {
-        inputs
+    fn shown(&self, pp: &ProfilePlan, inputs: &[InputClaim]) -> Vec<(String, String)> {
+        pp.input_claims
             .iter()
-            .filter_map(|i| Some((i.claim.clone(), redact(self.policy, &i.claim, i.value.as_ref()?))))
+            .zip(inputs)
+            .filter_map(|(c, i)| Some((i.claim.clone(), redacted(c.secret, i.value.as_ref()?))))
             .collect()
     }
 
-    async fn send_claims(&self, s: &mut SignIn, frame: &Frame, step: &Step) -> Result<Progress, ExecError> {
-        let journey = self.policy.journey(&frame.journey).or_else(|| self.policy.sub_journey(&frame.journey));
-        let issuer_id = step
-            .issuer
-            .as_ref()
-            .or_else(|| journey.and_then(|j| j.default_issuer.as_ref()))
-            .map(|t| t.value.clone())
-            .ok_or_else(|| ExecError::Policy(format!("SendClaims step {} names no issuer", step.order)))?;
-        let issuer = self.profile(&issuer_id)?;
+    async fn send_claims(&self, s: &mut SignIn, order: u32, issuer: Option<&'p Ref>) -> Result<Progress, ExecError> {
+        let issuer = issuer.ok_or_else(|| ExecError::Policy(format!("SendClaims step {order} names no issuer")))?;
+        let p = issuer.index.ok_or_else(|| not_defined(issuer))?;
         let rp = self
-            .policy
+            .compiled
             .relying_party
             .as_ref()
-            .and_then(|r| r.technical_profile.as_ref())
             .ok_or_else(|| ExecError::Policy("the policy has no relying party technical profile".to_owned()))?;
         let mut claims = Vec::new();
         let mut shown = Vec::new();
         for c in &rp.output_claims {
-            let current = self.policy.claim_id(&c.claim.value).and_then(|id| s.bag.get(id)).cloned();
-            let value = self.with_default(s, rp, c, current, true);
-            if let Some(v) = value {
-                let partner = self.partner_name(rp, c);
-                shown.push((partner.clone(), redact(self.policy, &c.claim.value, &v)));
-                claims.push((partner, v));
+            if let Some(v) = self.with_default(s, c, c.current(&s.bag).cloned()) {
+                shown.push((c.partner.clone(), redacted(c.secret, &v)));
+                claims.push((c.partner.clone(), v));
             }
         }
-        let handler = self.handler(issuer, Invocation::Issuer)?;
+        let handler = self.handler(p, Invocation::Issuer)?;
         let services = Services { env: self.env, extensions: self.extensions };
         let request = ProfileRequest {
             policy: self.policy,
-            profile: issuer,
+            profile: &self.policy.technical_profiles[p],
             invocation: Invocation::Issuer,
             inputs: Vec::new(),
             bag: &s.bag,
@@ -901,13 +979,22 @@ impl<'p> Executor<'p> {
         match handler.execute(request).await {
             ProfileResult::Token(token) => {
                 s.finished = true;
-                s.trace.push(TraceEvent::Issued { profile: issuer_id, claims: shown });
+                s.trace.push(TraceEvent::Issued { profile: issuer.id.clone(), claims: shown });
                 Ok(Progress::Finished(Outcome::Token { token, claims }))
             }
             ProfileResult::Failed(e) => Ok(self.finish_error(s, &e.code, &e.user_message)),
-            _ => Err(ExecError::Policy(format!("issuer '{issuer_id}' did not produce a token"))),
+            _ => Err(ExecError::Policy(format!("issuer '{}' did not produce a token", issuer.id))),
         }
     }
+}
+
+/// Converts a partner's value to the ClaimType's DataType where it differs.
+fn coerce(c: &ClaimPlan, value: ClaimValue) -> ClaimValue {
+    let Some(target) = c.data_type else { return value };
+    if value.data_type() == target {
+        return value;
+    }
+    ClaimValue::from_json(target, &value.to_json()).unwrap_or(value)
 }
 
 fn describe_answer(answer: &Answer, policy: &Policy) -> String {

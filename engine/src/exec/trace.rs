@@ -59,14 +59,16 @@ pub enum TraceEvent {
 
 /// A claim value as traces show it: passwords and bearer credentials are redacted.
 pub fn redact(policy: &Policy, claim: &str, value: &ClaimValue) -> String {
-    if is_secret(policy, claim) { "[redacted]".to_owned() } else { value.to_string() }
+    redacted(is_secret(policy, claim), value)
+}
+
+pub(crate) fn redacted(secret: bool, value: &ClaimValue) -> String {
+    if secret { "[redacted]".to_owned() } else { value.to_string() }
 }
 
 /// Whether a claim is typed into a password box or holds an access or refresh token.
 pub(crate) fn is_secret(policy: &Policy, claim: &str) -> bool {
-    policy
-        .claim(claim)
-        .is_some_and(|c| c.holds_credential || c.user_input_type.as_ref().is_some_and(|t| t.value == "Password"))
+    policy.claim(claim).is_some_and(crate::model::ClaimType::is_secret)
 }
 
 fn pairs(items: &[(String, String)]) -> String {

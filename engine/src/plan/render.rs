@@ -5,40 +5,58 @@ use std::fmt::Write;
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use serde_json::json;
 
-use super::{JourneyPlan, PlanEdge, PlanNode};
+use super::{JourneyPlan, PlanEdge, PlanNode, Ref, ValidationRef};
 use crate::model::Policy;
 
 fn label(node: &PlanNode) -> String {
+    let missing = |r: &Ref| r.index.is_none().then(|| format!("missing {}", r.id));
     match node {
         PlanNode::Start => "start".to_owned(),
         PlanNode::End => "end".to_owned(),
         PlanNode::Step { order, step_type, .. } => format!("{order}. {}", step_type.as_str()),
-        PlanNode::Exchange { id } => format!("exchange {id}"),
-        PlanNode::Profile { id, protocol, .. } => format!("{id} ({protocol})"),
-        PlanNode::InputTransform { id, .. } => format!("input transform {id}"),
-        PlanNode::OutputTransform { id, .. } => format!("output transform {id}"),
-        PlanNode::Validation { id, .. } => format!("validation {id}"),
-        PlanNode::SubJourney { id, transfer } => {
+        PlanNode::Exchange { id, .. } => format!("exchange {id}"),
+        PlanNode::Profile { profile, protocol, .. } => {
+            missing(profile).unwrap_or_else(|| format!("{} ({protocol})", profile.id))
+        }
+        PlanNode::InputTransform(t) => missing(t).unwrap_or_else(|| format!("input transform {}", t.id)),
+        PlanNode::OutputTransform(t) => missing(t).unwrap_or_else(|| format!("output transform {}", t.id)),
+        PlanNode::Validation(v) => missing(&v.profile).unwrap_or_else(|| format!("validation {}", v.profile.id)),
+        PlanNode::SubJourney { id, transfer, .. } => {
             format!("{} sub journey {id}", if *transfer { "transfer to" } else { "call" })
         }
-        PlanNode::Issuer { id, .. } => format!("issuer {id}"),
-        PlanNode::Missing { id } => format!("missing {id}"),
+        PlanNode::Issuer(Some(r)) => missing(r).unwrap_or_else(|| format!("issuer {}", r.id)),
+        PlanNode::Issuer(None) => "missing (no issuer)".to_owned(),
+    }
+}
+
+/// Whether the node stands for a reference validation reported as unknown.
+fn is_missing(node: &PlanNode) -> bool {
+    match node {
+        PlanNode::Profile { profile: r, .. }
+        | PlanNode::InputTransform(r)
+        | PlanNode::OutputTransform(r)
+        | PlanNode::Validation(ValidationRef { profile: r, .. })
+        | PlanNode::Issuer(Some(r)) => r.index.is_none(),
+        PlanNode::Issuer(None) => true,
+        _ => false,
     }
 }
 
 fn kind(node: &PlanNode) -> &'static str {
+    if is_missing(node) {
+        return "missing";
+    }
     match node {
         PlanNode::Start => "start",
         PlanNode::End => "end",
         PlanNode::Step { .. } => "step",
         PlanNode::Exchange { .. } => "exchange",
         PlanNode::Profile { .. } => "profile",
-        PlanNode::InputTransform { .. } => "input_transform",
-        PlanNode::OutputTransform { .. } => "output_transform",
-        PlanNode::Validation { .. } => "validation",
+        PlanNode::InputTransform(_) => "input_transform",
+        PlanNode::OutputTransform(_) => "output_transform",
+        PlanNode::Validation(_) => "validation",
         PlanNode::SubJourney { .. } => "sub_journey",
-        PlanNode::Issuer { .. } => "issuer",
-        PlanNode::Missing { .. } => "missing",
+        PlanNode::Issuer(_) => "issuer",
     }
 }
 
@@ -68,10 +86,10 @@ pub fn dot(plan: &JourneyPlan) -> String {
     for n in plan.topological_order() {
         let node = &plan.graph[n];
         let shape = match node {
+            _ if is_missing(node) => "octagon",
             PlanNode::Start | PlanNode::End => "circle",
             PlanNode::Step { .. } => "box",
             PlanNode::Exchange { .. } | PlanNode::SubJourney { .. } => "diamond",
-            PlanNode::Missing { .. } => "octagon",
             _ => "ellipse",
         };
         let _ = writeln!(out, "  n{} [label=\"{}\", shape={shape}];", n.index(), escape(&label(node)));
@@ -139,10 +157,10 @@ pub fn explain(policy: &Policy, plan: &JourneyPlan) -> String {
     let _ = writeln!(out, "{kind} {}", plan.id);
     let journey = policy.journey(&plan.id).or_else(|| policy.sub_journey(&plan.id));
     for &s in &plan.steps {
-        let PlanNode::Step { order, step_type, content_definition, conditions } = &plan.graph[s] else { continue };
+        let PlanNode::Step { order, step_type, content_definition, conditions, .. } = &plan.graph[s] else { continue };
         let _ = write!(out, "  {order}. {}", step_type.as_str());
         if let Some(cd) = content_definition {
-            let _ = write!(out, " [{cd}]");
+            let _ = write!(out, " [{}]", cd.id);
         }
         out.push('\n');
         for c in conditions {

@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use ief_engine::model::StepType;
+use ief_engine::plan::{JourneyPlan, PlanEdge, PlanNode};
 use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet, SettingsRequest};
+use petgraph::stable_graph::NodeIndex;
 
 fn shared_policies() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/policies");
@@ -46,6 +49,9 @@ fn starter_packs_validate_without_errors_and_their_journeys_compile() {
                 assert!(ief_engine::plan::render::dot(plan).contains("digraph"));
                 assert!(ief_engine::plan::render::mermaid(plan).starts_with("flowchart"));
             }
+            for plan in compiled.journeys.iter().chain(&compiled.sub_journeys) {
+                walk(&compiled, plan, true);
+            }
             let transforms_ok = compiled.transforms.iter().filter(|t| t.is_some()).count();
             assert_eq!(transforms_ok, effective.model.transformations.len(), "every transformation compiles");
         }
@@ -60,7 +66,7 @@ fn starter_packs_validate_without_errors_and_their_journeys_compile() {
 fn every_sample_set_loads_and_its_problems_are_pinned() {
     let root = shared_policies();
     let mut sets: Vec<PathBuf> = Vec::new();
-    for file in walk(&root.join("samples")) {
+    for file in files(&root.join("samples")) {
         if file.extension().is_some_and(|e| e == "xml") {
             let dir = file.parent().expect("a file has a parent").to_path_buf();
             if !sets.contains(&dir) {
@@ -85,6 +91,9 @@ fn every_sample_set_loads_and_its_problems_are_pinned() {
                     // Plans compile whatever the diagnostics say.
                     let compiled = CompiledPolicy::compile(&effective.model);
                     assert_eq!(compiled.journeys.len(), effective.model.user_journeys.len());
+                    for plan in compiled.journeys.iter().chain(&compiled.sub_journeys) {
+                        walk(&compiled, plan, false);
+                    }
                 }
                 (pack, set, diags.into_sorted())
             })
@@ -104,12 +113,109 @@ fn every_sample_set_loads_and_its_problems_are_pinned() {
     }
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
+/// Walks a plan the way the executor does and checks what it relies on: every node is drawn,
+/// a step's pipelines lead to the next step, references point at what they name. `resolved`:
+/// the policy validated without errors, so every reference resolves.
+fn walk(compiled: &CompiledPolicy, plan: &JourneyPlan, resolved: bool) {
+    let drawn = ief_engine::plan::render::json(plan);
+    assert_eq!(drawn["nodes"].as_array().map(Vec::len), Some(plan.graph.node_count()), "{}: every node drawn", plan.id);
+    let exchange_id = |n: NodeIndex| match &plan.graph[n] {
+        PlanNode::Exchange { id, .. } => id.clone(),
+        other => panic!("{}: a choice points at {other:?}", plan.id),
+    };
+    for (i, &step) in plan.steps.iter().enumerate() {
+        let next = plan.steps.get(i + 1).copied().unwrap_or(plan.end);
+        let PlanNode::Step { order, step_type, conditions, selection, .. } = &plan.graph[step] else {
+            panic!("{}: step {i} is not a step node", plan.id)
+        };
+        let at = format!("{} step {order}", plan.id);
+        if !conditions.is_empty() {
+            assert_eq!(
+                plan.follow(step, |e| *e == PlanEdge::Skip),
+                Some(next),
+                "{at}: skipped, it goes on to the next step"
+            );
+        }
+        if resolved {
+            assert!(conditions.iter().all(|c| c.claim.is_some()), "{at}: preconditions name known claims");
+        }
+        let runs: Vec<NodeIndex> = plan
+            .graph
+            .neighbors(step)
+            .filter(|&n| plan.graph.find_edge(step, n).is_some_and(|e| matches!(plan.graph[e], PlanEdge::Runs { .. })))
+            .collect();
+        match step_type {
+            StepType::SendClaims => {
+                let [issuer] = runs[..] else { panic!("{at}: one issuer") };
+                if let PlanNode::Issuer(r) = &plan.graph[issuer] {
+                    assert!(!resolved || r.as_ref().is_some_and(|r| r.index.is_some()), "{at}: the issuer resolves");
+                }
+            }
+            StepType::InvokeSubJourney => {
+                for n in runs {
+                    let PlanNode::SubJourney { id, index, .. } = &plan.graph[n] else {
+                        panic!("{at}: calls a sub journey")
+                    };
+                    match index {
+                        Some(i) => assert_eq!(&compiled.sub_journeys[*i].id, id, "{at}"),
+                        None => assert!(!resolved, "{at}: sub journey {id} resolves"),
+                    }
+                }
+            }
+            _ => {
+                assert_eq!(plan.successor(step), next, "{at}: done, it goes on to the next step");
+                for x in runs {
+                    assert_eq!(plan.successor(x), next, "{at}: the exchange's pipeline leads to the next step");
+                    let PlanNode::Exchange { profile, .. } = &plan.graph[x] else { panic!("{at}: runs an exchange") };
+                    assert!(!resolved || profile.index.is_some(), "{at}: profile {} resolves", profile.id);
+                    // Input transformations, the profile, validations, output transformations.
+                    let mut rank = 0;
+                    let mut n = plan.follow(x, |e| *e == PlanEdge::Then);
+                    while let Some(node) = n {
+                        let r = match &plan.graph[node] {
+                            PlanNode::InputTransform(_) => 0,
+                            PlanNode::Profile { profile: p, links, .. } => {
+                                assert_eq!(p, profile, "{at}: the exchange's own profile");
+                                for l in links.iter().filter_map(|l| Some((l, l.target?))) {
+                                    assert_eq!(exchange_id(l.1), l.0.exchange, "{at}");
+                                }
+                                1
+                            }
+                            PlanNode::Validation(_) => 2,
+                            PlanNode::OutputTransform(_) => 3,
+                            other => panic!("{at}: {other:?} in a pipeline"),
+                        };
+                        assert!(r >= rank, "{at}: pipeline order");
+                        rank = r;
+                        n = plan.follow(node, |e| *e == PlanEdge::Then);
+                    }
+                }
+            }
+        }
+        if step_type.is_selection() {
+            let sel = selection.as_ref().unwrap_or_else(|| panic!("{at}: a selection plan"));
+            for b in &sel.buttons {
+                match b.target {
+                    Some(t) => assert_eq!(exchange_id(t), b.exchange, "{at}"),
+                    None => assert!(!resolved, "{at}: button {} is an exchange of the next step", b.exchange),
+                }
+            }
+            if let Some(form) = &sel.sign_in {
+                match form.node {
+                    Some(node) => assert_eq!(exchange_id(node), form.exchange, "{at}"),
+                    None => assert!(!resolved, "{at}: the sign-in form {} runs here", form.exchange),
+                }
+            }
+        }
+    }
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).expect("readable corpus").flatten() {
         let p = e.path();
         if p.is_dir() {
-            out.extend(walk(&p));
+            out.extend(files(&p));
         } else {
             out.push(p);
         }

@@ -440,3 +440,38 @@ fn bearer_credentials_are_redacted_like_passwords() {
     assert_eq!(ief_engine::exec::redact(&policy, "idpIdToken", &value), "[redacted]", "by DefaultPartnerClaimTypes");
     assert_eq!(ief_engine::exec::redact(&policy, "email", &value), "EAAB-live-token");
 }
+
+#[test]
+fn a_paused_sign_in_is_a_plan_position_that_survives_a_recompile() {
+    use ief_engine::plan::{PlanNode, PlanPosition};
+    let f = fixture();
+    let ex = Executor::new(&f.policy.model, &f.compiled, &f.handlers, &f.env, &f.extensions);
+    let mut s = ex.start(None, context(), Session::default()).unwrap();
+    block_on(ex.resume(&mut s, None)).unwrap();
+    block_on(ex.resume(&mut s, Some(Answer::Choose("SignUpExchange".into())))).unwrap();
+    // Waiting for the sign-up form: at the SignUp profile's node of Main.
+    let at = s.position();
+    let plan = f.compiled.plan(at.journey).expect("a journey of the policy");
+    assert_eq!(plan.id, "Main");
+    assert!(
+        matches!(&plan.graph[at.node()], PlanNode::Profile { profile, .. } if profile.id == "SignUp"),
+        "{:?}",
+        plan.graph[at.node()]
+    );
+    assert!(s.call_stack().is_empty());
+    assert!(std::mem::size_of::<PlanPosition>() <= 12, "a position is small");
+    let text = serde_json::to_string(&at).unwrap();
+    assert_eq!(serde_json::from_str::<PlanPosition>(&text).unwrap(), at, "{text}");
+    // The same policy compiled again has the same node there.
+    let again = CompiledPolicy::compile(&f.policy.model);
+    assert_eq!(again.plan(at.journey).map(|p| &p.graph[at.node()]), Some(&plan.graph[at.node()]));
+
+    token_claims(block_on(ex.resume(&mut s, submit(&[("email", "new@contoso.com"), ("password", "x")]))).unwrap());
+    // The path went into the called sub journey from its start to its end, then on to SendClaims.
+    let sub = f.compiled.journey("Greeting").expect("the sub journey");
+    let inside: Vec<_> = s.path().iter().filter(|p| p.journey == sub.reference).map(|p| p.node()).collect();
+    assert_eq!((inside.first(), inside.last()), (Some(&sub.start), Some(&sub.end)));
+    let mut main = s.path().iter().rev().filter(|p| p.journey == at.journey);
+    let last_step = main.find(|p| matches!(plan.graph[p.node()], PlanNode::Step { .. }));
+    assert_eq!(last_step.map(|p| p.node()), plan.steps.last().copied(), "SendClaims ran last");
+}

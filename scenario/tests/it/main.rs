@@ -5,3 +5,4 @@ mod interop_node_oidc;
 mod node_op;
 mod oidc_embedded;
 mod oidc_journeys;
+mod plan_path;
