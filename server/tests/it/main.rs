@@ -4,4 +4,4 @@ mod attacks;
 mod common;
 mod flows;
 mod https;
-mod interop_openid_client;
+mod interop_relying_parties;

@@ -4,7 +4,7 @@
 // `callback <url>` from stdin, and prints `result <json>` (or `error <json>` and exits 1).
 // Trust for the server's CA comes from NODE_EXTRA_CA_CERTS.
 import * as client from 'openid-client';
-import readline from 'node:readline';
+import { nextLine } from './lines.mjs';
 
 const [issuer, clientId, redirectUri] = process.argv.slice(2);
 
@@ -37,20 +37,6 @@ async function main() {
     refreshed_claims: refreshed.claims(),
     refresh_rotated: refreshed.refresh_token !== tokens.refresh_token,
   })}`);
-}
-
-function nextLine(prefix) {
-  const lines = readline.createInterface({ input: process.stdin });
-  return new Promise((resolve, reject) => {
-    lines.on('line', (line) => {
-      if (line.startsWith(prefix)) {
-        // Resolve first: close() emits 'close' at once.
-        resolve(line.slice(prefix.length));
-        lines.close();
-      }
-    });
-    lines.on('close', () => reject(new Error(`stdin closed before a '${prefix}' line`)));
-  });
 }
 
 main().catch((e) => {
