@@ -428,12 +428,29 @@ pub(crate) fn finish(
         );
         params.push(("code", code));
     }
+    let access = match types.contains(&"token") {
+        true => access_token(server, hosted, &token.claims, &auth.client_id, &auth.scope),
+        false => None,
+    };
     if types.contains(&"id_token") {
-        params.push(("id_token", token.encoded.clone()));
+        // Beside a code or an access token the id token binds them: c_hash and at_hash.
+        let mut claims = token.claims.clone();
+        let code = params.iter().find(|(k, _)| *k == "code").map(|(_, v)| v.as_str());
+        let bound = [("c_hash", code), ("at_hash", access.as_deref())];
+        let mut id_token = token.encoded.clone();
+        if bound.iter().any(|(_, v)| v.is_some())
+            && let Some(map) = claims.as_object_mut()
+        {
+            for (name, value) in bound {
+                if let Some(value) = value {
+                    map.insert(name.into(), Value::from(left_half_hash(value)));
+                }
+            }
+            id_token = sign(server, hosted, &claims).unwrap_or(id_token);
+        }
+        params.push(("id_token", id_token));
     }
-    if types.contains(&"token")
-        && let Some(access) = access_token(server, hosted, &token.claims, &auth.client_id, &auth.scope)
-    {
+    if let Some(access) = access {
         params.push(("access_token", access));
         params.push(("token_type", "Bearer".to_owned()));
     }
@@ -441,6 +458,12 @@ pub(crate) fn finish(
     let mut response = reply.send(borrowed);
     response.headers_mut().append(header::SET_COOKIE, cookie(server, &sso_name, &sso_id));
     response
+}
+
+/// OpenID Connect's c_hash and at_hash for RS256: the left half of the SHA-256, base64url.
+fn left_half_hash(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
 /// Scopes naming an API (not `openid`, `offline_access` or `profile`).

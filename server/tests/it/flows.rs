@@ -185,3 +185,27 @@ async fn a_second_sign_in_rides_the_session_unless_prompt_login() {
     let after = browser.get(&browser.authorize_url(&[("prompt", "none")])).await;
     assert_eq!(param(&redirect_params(&after), "error"), Some("interaction_required"));
 }
+
+#[tokio::test]
+async fn hybrid_and_implicit_responses_bind_their_id_token_to_the_code_and_token() {
+    let running = serve("LocalAccounts").await;
+    let browser = Browser::new(&running);
+    sign_up(&browser).await;
+    let response_type = "code id_token token";
+    let url = browser.authorize_url(&[("response_type", response_type), ("scope", &format!("openid {CLIENT}"))]);
+    let done = browser.get(&url).await;
+    assert_eq!(done.status(), 302, "the session signs in without a page");
+    let location = done.headers()["location"].to_str().expect("location").to_owned();
+    assert!(location.starts_with(&format!("{REDIRECT}#")), "implicit tokens go in the fragment: {location}");
+    let params = redirect_params(&done);
+    let half = |v: &str| {
+        use base64::Engine;
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(v.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+    };
+    let id_token = claims(param(&params, "id_token").expect("id_token"));
+    assert_eq!(id_token["c_hash"], half(param(&params, "code").expect("code")));
+    assert_eq!(id_token["at_hash"], half(param(&params, "access_token").expect("access_token")));
+    assert_eq!(claims(param(&params, "access_token").expect("access_token"))["azp"], CLIENT);
+}
