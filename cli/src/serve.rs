@@ -39,6 +39,10 @@ pub(crate) struct ServeArgs {
     /// The appsettings.json environment whose PolicySettings fill {Settings:Name}.
     #[arg(long = "env")]
     environment: Option<String>,
+    /// A PEM root certificate to trust when calling identity providers and REST APIs
+    /// (repeatable), such as `ief idp serve`'s CA.
+    #[arg(long = "trusted-root", value_name = "PEM_FILE")]
+    trusted_roots: Vec<PathBuf>,
     /// Stop after this many seconds instead of at Ctrl-C.
     #[arg(long = "for", value_name = "SECONDS")]
     duration: Option<u64>,
@@ -47,6 +51,14 @@ pub(crate) struct ServeArgs {
 pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
     if let Some(parent) = args.directory.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let mut roots = Vec::new();
+    for path in &args.trusted_roots {
+        let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(format!("{}: not a PEM certificate", path.display()));
+        }
+        roots.push(pem);
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
@@ -63,6 +75,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             keys: args.keys.clone(),
             directory: Some(args.directory.clone()),
             environment: args.environment.clone(),
+            settings: Vec::new(),
+            trusted_roots: roots,
         };
         let mut server = Server::load(&options).map_err(|e| e.to_string())?;
         server.log_requests(std::sync::Arc::new(|r: &ief_server::RequestLog| {

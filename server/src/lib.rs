@@ -86,6 +86,10 @@ pub struct ServeOptions {
     pub directory: Option<PathBuf>,
     /// The appsettings.json environment for `{Settings:Name}`.
     pub environment: Option<String>,
+    /// `{Settings:Name}` values, winning over the environment's.
+    pub settings: Vec<(String, String)>,
+    /// Extra root certificates (PEM) for calls to identity providers and REST APIs.
+    pub trusted_roots: Vec<String>,
 }
 
 impl ServeOptions {
@@ -97,6 +101,8 @@ impl ServeOptions {
             keys,
             directory: None,
             environment: None,
+            settings: Vec::new(),
+            trusted_roots: Vec::new(),
         }
     }
 }
@@ -151,7 +157,8 @@ impl Server {
     /// the app registrations. Any error stops the start.
     pub fn load(options: &ServeOptions) -> Result<Server, ServerError> {
         let public_url = check_public_url(&options.public_url)?;
-        let request = SettingsRequest { environment: options.environment.clone(), file: None, values: Vec::new() };
+        let request =
+            SettingsRequest { environment: options.environment.clone(), file: None, values: options.settings.clone() };
         let set = PolicySet::load(&options.policy_paths, &request);
         let mut diags = set.diagnostics.clone();
         let policies: Vec<EffectivePolicy> =
@@ -188,7 +195,7 @@ impl Server {
         extensions.insert(keys.clone());
         extensions.insert(directory);
         extensions.insert(CodeOutbox::new());
-        extensions.insert(TrustedRoots::default());
+        extensions.insert(TrustedRoots(options.trusted_roots.clone()));
         let hosted = policies
             .into_iter()
             .map(|policy| Hosted { compiled: CompiledPolicy::compile(&policy.model), policy })
@@ -286,6 +293,11 @@ impl Server {
                 && (m.tenant_id.eq_ignore_ascii_case(tenant)
                     || m.tenant_object_id.as_deref().is_some_and(|g| g.trim().eq_ignore_ascii_case(tenant)))
         })
+    }
+
+    /// The relying party a sign-in runs (by its lower-case PolicyId).
+    fn hosted_by_id(&self, policy: &str) -> Option<&Hosted> {
+        self.hosted.iter().find(|h| h.policy.model.policy_id.eq_ignore_ascii_case(policy))
     }
 
     fn executor<'s>(&'s self, hosted: &'s Hosted) -> Executor<'s> {
@@ -408,6 +420,13 @@ async fn handle(server: &Server, request: &Request) -> Response {
     let Some(route) = route::parse(path, request.param("p")) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
+    if route.endpoint == Endpoint::AuthResp {
+        // The sign-in it belongs to names the policy; the path may not.
+        return match request.method {
+            Method::GET | Method::POST => pages::callback(server, request).await,
+            _ => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response(),
+        };
+    }
     let Some(policy) = route.policy.as_deref() else {
         return oauth::error_page(server, request, "AADB2C90018", "The request does not name a policy (p=).");
     };
@@ -432,6 +451,7 @@ async fn handle(server: &Server, request: &Request) -> Response {
         Endpoint::SelfAsserted => pages::self_asserted(server, hosted, request).await,
         Endpoint::Confirmed => pages::confirmed(server, hosted, request).await,
         Endpoint::Unified => pages::unified(server, hosted, request).await,
+        Endpoint::AuthResp => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }
 

@@ -14,6 +14,8 @@ use crate::store::{Step, Transaction};
 use crate::{Hosted, Request, Server, cookie, escape_html, form_encode, html, json, redirect};
 
 const CSRF_COOKIE: &str = "x-ms-cpim-csrf";
+/// The sign-in waiting for an identity provider's callback, set when the browser is sent there.
+const CONTEXT_COOKIE: &str = "x-ms-cpim-ctx";
 
 /// Shows what the sign-in needs next: a page, a redirect to an identity provider, or the end
 /// (the application's redirect URI). The transaction goes back to the store unless it ended.
@@ -26,10 +28,14 @@ pub(crate) async fn advance(server: &Server, hosted: &Hosted, mut tx: Transactio
         Progress::Finished(outcome) => finish(server, hosted, tx, outcome, request),
         Progress::NeedsInput(page) => {
             if let PageKind::Redirect { url } = &page.kind {
+                // The provider's callback finds the sign-in by this cookie.
                 let url = url.clone();
+                let context = cookie(server, CONTEXT_COOKIE, &tx.id);
                 tx.step = Step::Showing(page);
                 server.store.put_transaction(tx);
-                return redirect(&url);
+                let mut response = redirect(&url);
+                response.headers_mut().append(header::SET_COOKIE, context);
+                return response;
             }
             tx.csrf = server.random(32);
             tx.step = Step::Showing(page);
@@ -288,6 +294,38 @@ pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request)
         }
         Err(e) => {
             let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
+            finish(server, hosted, tx, outcome, request)
+        }
+    }
+}
+
+/// An identity provider's callback (`oauth2/authresp`, `oauth1/authresp`): the query of a GET
+/// or the form of a `form_post`, handed to the profile that sent the browser there. The
+/// sign-in is the one the browser's context cookie names, and it must be waiting on a redirect.
+pub(crate) async fn callback(server: &Server, request: &Request) -> Response {
+    let refused = |refusal: Refusal| refusal.respond(server, request, false);
+    let Some(tid) = request.cookie(CONTEXT_COOKIE) else { return refused(Refusal::State) };
+    let Some(mut tx) = server.store.take_transaction(tid, server.now()) else { return refused(Refusal::State) };
+    if request.cookie(TRANS_COOKIE) != Some(tx.browser.as_str()) {
+        server.store.put_transaction(tx);
+        return refused(Refusal::Browser);
+    }
+    if !matches!(&tx.step, Step::Showing(Page { kind: PageKind::Redirect { .. }, .. })) {
+        server.store.put_transaction(tx);
+        return refused(Refusal::OutOfOrder("The sign-in is not waiting for an identity provider."));
+    }
+    let Some(hosted) = server.hosted_by_id(&tx.policy) else {
+        return refused(Refusal::State);
+    };
+    let params = if request.form.is_empty() { request.query.clone() } else { request.form.clone() };
+    let executor = server.executor(hosted);
+    match executor.resume(&mut tx.sign_in, Some(Answer::Callback(params))).await {
+        Ok(progress) => {
+            tx.step = Step::Submitted(progress);
+            advance(server, hosted, tx, request).await
+        }
+        Err(e) => {
+            let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90273".to_owned(), message: e.to_string() };
             finish(server, hosted, tx, outcome, request)
         }
     }

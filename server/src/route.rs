@@ -14,6 +14,9 @@ pub enum Endpoint {
     Confirmed,
     /// `GET /api/{api}/unified?claimsexchange=…|local=signup`.
     Unified,
+    /// An identity provider's callback: `/{tenant}[/{policy}]/oauth2/authresp` or
+    /// `/{tenant}/{policy}/oauth1/authresp`.
+    AuthResp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +62,9 @@ fn endpoint_of<'a, 'b>(rest: &'b [&'a str]) -> Option<(Endpoint, &'b [&'a str])>
         }
     }
     match lower.as_slice() {
+        [.., protocol, last] if last == "authresp" && (protocol == "oauth2" || protocol == "oauth1") => {
+            Some((Endpoint::AuthResp, &rest[..rest.len() - 2]))
+        }
         [.., last] if last == "selfasserted" => Some((Endpoint::SelfAsserted, &rest[..rest.len() - 1])),
         [.., api, _, action] if api == "api" && (action == "confirmed" || action == "unified") => {
             let endpoint = if action == "confirmed" { Endpoint::Confirmed } else { Endpoint::Unified };

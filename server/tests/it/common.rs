@@ -97,7 +97,8 @@ impl Page {
 pub(crate) struct Browser {
     pub(crate) client: reqwest::Client,
     pub(crate) base: String,
-    /// The policy whose pages it calls.
+    /// The tenant and policy whose endpoints it calls.
+    pub(crate) tenant: String,
     pub(crate) policy: String,
 }
 
@@ -112,7 +113,12 @@ impl Browser {
         if let Some(pem) = ca_pem {
             builder = builder.tls_certs_only([reqwest::Certificate::from_pem(pem).expect("PEM")]);
         }
-        Browser { client: builder.build().expect("client"), base: base.to_owned(), policy: POLICY.to_owned() }
+        Browser {
+            client: builder.build().expect("client"),
+            base: base.to_owned(),
+            tenant: TENANT.to_owned(),
+            policy: POLICY.to_owned(),
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -120,7 +126,7 @@ impl Browser {
     }
 
     pub(crate) fn policy_url(&self, tail: &str) -> String {
-        self.url(&format!("/{TENANT}/{}/{tail}", self.policy))
+        self.url(&format!("/{}/{}/{tail}", self.tenant, self.policy))
     }
 
     pub(crate) async fn get(&self, url: &str) -> reqwest::Response {

@@ -2,6 +2,7 @@
 
 mod attacks;
 mod common;
+mod federation;
 mod flows;
 mod https;
 mod interop_relying_parties;
