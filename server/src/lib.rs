@@ -417,6 +417,9 @@ async fn handle(server: &Server, request: &Request) -> Response {
     if path == "/" {
         return pages::home(server);
     }
+    if path == "/ief/run" {
+        return oauth::run_now(server, request);
+    }
     let Some(route) = route::parse(path, request.param("p")) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };

@@ -806,3 +806,38 @@ pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Res
 fn is_logout_target(app: &App, uri: &str) -> bool {
     app.platform_of(uri).is_some() || app.logout_url.as_deref() == Some(uri)
 }
+
+/// Where "Run now" sign-ins of the developer page come back to.
+pub(crate) fn run_now_uri(server: &Server) -> String {
+    format!("{}/ief/run", server.public_url)
+}
+
+/// The end of a "Run now" sign-in: the code redeemed here and the token's claims shown, or
+/// the error the application would have received.
+pub(crate) fn run_now(server: &Server, request: &Request) -> Response {
+    let page = |title: &str, body: String| {
+        html(
+            StatusCode::OK,
+            format!(
+                "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+<body><h1>{title}</h1>{body}<p><a href=\"/\">Back</a></p></body></html>"
+            ),
+        )
+    };
+    if let Some(description) = request.param("error_description") {
+        return page("Error", format!("<pre id=\"error\">{}</pre>", escape_html(description)));
+    }
+    let grant = request.param("code").and_then(|c| server.store.take_code(c));
+    let Some(grant) = grant.filter(|g| {
+        g.client_id == crate::apps::DEV_CLIENT_ID && g.redirect_uri == run_now_uri(server) && g.expires > server.now()
+    }) else {
+        return error_page(
+            server,
+            request,
+            "AADB2C90080",
+            "The provided grant has expired. Please re-authenticate and try again.",
+        );
+    };
+    let claims = serde_json::to_string_pretty(&grant.claims).unwrap_or_default();
+    page("Token", format!("<pre id=\"claims\">{}</pre>", escape_html(&claims)))
+}

@@ -507,13 +507,33 @@ fn display_name(hosted: &Hosted, claim: &str) -> String {
     hosted.policy.model.claim(claim).and_then(|c| c.display_name.clone()).unwrap_or_else(|| claim.to_owned())
 }
 
-/// The developer page: each relying party served and its metadata.
+/// The developer page: each relying party served, its metadata and, when the development app
+/// can reach the server itself, a "Run now" link that signs in and shows the token.
 pub(crate) fn home(server: &Server) -> Response {
+    let run = crate::oauth::run_now_uri(server);
+    let dev = server.apps.get(crate::apps::DEV_CLIENT_ID).filter(|a| a.platform_of(&run).is_some());
     let mut rows = String::new();
-    for (policy, metadata) in server.metadata_urls() {
+    for hosted in &server.hosted {
+        let m = &hosted.policy.model;
+        let metadata =
+            format!("{}/{}/{}/v2.0/.well-known/openid-configuration", server.public_url, m.tenant_id, m.policy_id);
+        let link = match dev {
+            Some(app) => {
+                let query = form_encode(&[
+                    ("client_id", app.client_id.as_str()),
+                    ("redirect_uri", run.as_str()),
+                    ("response_type", "code"),
+                    ("scope", "openid"),
+                    ("nonce", "defaultNonce"),
+                ]);
+                let href = format!("/{}/{}/oauth2/v2.0/authorize?{query}", m.tenant_id, m.policy_id);
+                format!(" <a class=\"run\" href=\"{}\">Run now</a>", escape_html(&href))
+            }
+            None => String::new(),
+        };
         rows.push_str(&format!(
-            "<li>{} <a href=\"{}\">metadata</a></li>",
-            escape_html(&policy),
+            "<li>{} <a href=\"{}\">metadata</a>{link}</li>",
+            escape_html(&m.policy_id),
             escape_html(&metadata)
         ));
     }

@@ -209,3 +209,24 @@ async fn hybrid_and_implicit_responses_bind_their_id_token_to_the_code_and_token
     assert_eq!(id_token["at_hash"], half(param(&params, "access_token").expect("access_token")));
     assert_eq!(claims(param(&params, "access_token").expect("access_token"))["azp"], CLIENT);
 }
+
+#[tokio::test]
+async fn the_developer_page_runs_a_sign_in_and_shows_the_token() {
+    let running = serve("LocalAccounts").await;
+    let browser = Browser::new(&running);
+    let home = browser.get(&browser.url("/")).await.text().await.expect("home");
+    let links: Vec<String> = home
+        .split("class=\"run\" href=\"")
+        .skip(1)
+        .filter_map(|r| r.split_once('"').map(|(h, _)| h.replace("&amp;", "&")))
+        .collect();
+    assert_eq!(links.len(), 3, "one per relying party: {home}");
+    let run = links.iter().find(|l| l.contains(&format!("/{POLICY}/"))).expect("the sign-up or sign-in policy");
+    let location = sign_up_at(&browser, &browser.url(run)).await;
+    assert!(location.starts_with(&format!("{}/ief/run?", running.base)), "{location}");
+    let shown = browser.get(&location).await.text().await.expect("the token page");
+    assert!(shown.contains("id=\"claims\"") && shown.contains("alice@contoso.com"), "{shown}");
+    // The code was redeemed by the page: a reload shows the error page, not the token again.
+    let again = browser.get(&location).await;
+    assert_eq!(again.status(), 400);
+}
