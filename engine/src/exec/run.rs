@@ -5,6 +5,7 @@
 //! headless driver.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use ief_transforms::{ClaimId, ClaimValue, ClaimsBag, TransformEnv};
 use petgraph::stable_graph::NodeIndex;
@@ -139,8 +140,9 @@ pub struct Executor<'p> {
     handlers: &'p [Box<dyn ProfileHandler>],
     env: &'p (dyn TransformEnv + Sync),
     extensions: &'p Extensions,
-    /// Per technical profile, per invocation (step, validation, issuer): the handler's index.
-    routes: Vec<[Option<u16>; 3]>,
+    /// Per technical profile, per invocation (step, validation, issuer): the handler's index,
+    /// found on the profile's first run (an executor may live for one sign-in only).
+    routes: Vec<[OnceLock<Option<u16>>; 3]>,
 }
 
 impl std::fmt::Debug for Executor<'_> {
@@ -225,14 +227,7 @@ impl<'p> Executor<'p> {
         env: &'p (dyn TransformEnv + Sync),
         extensions: &'p Extensions,
     ) -> Executor<'p> {
-        let routes = policy
-            .technical_profiles
-            .iter()
-            .map(|tp| {
-                [Invocation::Step, Invocation::Validation, Invocation::Issuer]
-                    .map(|inv| handlers.iter().position(|h| h.handles(tp, inv)).and_then(|i| u16::try_from(i).ok()))
-            })
-            .collect();
+        let routes = policy.technical_profiles.iter().map(|_| Default::default()).collect();
         Executor { policy, compiled, handlers, env, extensions, routes }
     }
 
@@ -651,9 +646,13 @@ impl<'p> Executor<'p> {
     }
 
     fn handler(&self, p: usize, invocation: Invocation) -> Result<&'p dyn ProfileHandler, ExecError> {
-        let route = self.routes.get(p).and_then(|r| r[invocation_slot(invocation)]);
+        let tp = &self.policy.technical_profiles[p];
+        let route = self.routes.get(p).and_then(|r| {
+            *r[invocation_slot(invocation)].get_or_init(|| {
+                self.handlers.iter().position(|h| h.handles(tp, invocation)).and_then(|i| u16::try_from(i).ok())
+            })
+        });
         route.and_then(|h| self.handlers.get(usize::from(h))).map(|h| h.as_ref()).ok_or_else(|| {
-            let tp = &self.policy.technical_profiles[p];
             let protocol = tp
                 .protocol
                 .as_ref()

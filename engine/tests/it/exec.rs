@@ -475,3 +475,31 @@ fn a_paused_sign_in_is_a_plan_position_that_survives_a_recompile() {
     let last_step = main.find(|p| matches!(plan.graph[p.node()], PlanNode::Step { .. }));
     assert_eq!(last_step.map(|p| p.node()), plan.steps.last().copied(), "SendClaims ran last");
 }
+
+#[test]
+fn a_button_for_an_exchange_the_next_step_lacks_is_refused_there_by_name() {
+    // Validation reports the unknown target; the sign-in still runs and fails where B2C does.
+    let policy = POLICY.replace(
+        r#"<ClaimsProviderSelection TargetClaimsExchangeId="GuestExchange"/>"#,
+        r#"<ClaimsProviderSelection TargetClaimsExchangeId="GhostExchange"/>"#,
+    );
+    assert_ne!(policy, POLICY, "the fixture changed shape");
+    let set = PolicySet::from_sources([("exec.xml", policy.as_str())]);
+    let mut diags = Diagnostics::default();
+    let effective = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy");
+    assert!(diags.iter().any(|d| d.is_error() && d.message.contains("GhostExchange")), "validation reports it");
+    let compiled = CompiledPolicy::compile(&effective.model);
+    let f = fixture();
+    let ex = Executor::new(&effective.model, &compiled, &f.handlers, &f.env, &f.extensions);
+    let mut s = ex.start(None, context(), Session::default()).unwrap();
+    let Progress::NeedsInput(page) = block_on(ex.resume(&mut s, None)).unwrap() else { panic!("the selection page") };
+    assert_eq!(
+        page.kind,
+        PageKind::Selection { options: vec!["SignUpExchange".into(), "GhostExchange".into()], sign_in: None }
+    );
+    let err = block_on(ex.resume(&mut s, Some(Answer::Choose("GhostExchange".into())))).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Claims exchange with id 'GhostExchange' could not be found in orchestration step '2' and the step contains more than one claims exchange"
+    );
+}
