@@ -35,6 +35,7 @@ use ief_transforms::TransformEnv;
 pub mod apps;
 mod oauth;
 mod pages;
+pub mod refresh;
 pub mod route;
 pub mod store;
 pub mod tls;
@@ -200,9 +201,21 @@ impl Server {
             .into_iter()
             .map(|policy| Hosted { compiled: CompiledPolicy::compile(&policy.model), policy })
             .collect();
+        let hosted: Vec<Hosted> = hosted;
+        let mut handlers = ief_protocols::handlers();
+        let grant_profiles: Vec<String> = hosted
+            .iter()
+            .flat_map(|h| {
+                let m = &h.policy.model;
+                refresh::journey(m, issuer_profile(m)).map(|j| refresh::setup_profiles(m, &j)).unwrap_or_default()
+            })
+            .collect();
+        if !grant_profiles.is_empty() {
+            handlers.insert(0, Box::new(refresh::GrantReader { profiles: grant_profiles }));
+        }
         Ok(Server {
             hosted,
-            handlers: ief_protocols::handlers(),
+            handlers,
             env: Box::new(KeyedEnv::new(SystemEnv, keys.clone())),
             extensions,
             keys,
@@ -449,7 +462,7 @@ async fn handle(server: &Server, request: &Request) -> Response {
         Endpoint::Discovery => oauth::discovery(server, hosted, &route),
         Endpoint::Keys => oauth::keys(server, hosted),
         Endpoint::Authorize => oauth::authorize(server, hosted, request).await,
-        Endpoint::Token => oauth::token(server, hosted, request),
+        Endpoint::Token => oauth::token(server, hosted, request).await,
         Endpoint::Logout => oauth::logout(server, hosted, request),
         Endpoint::SelfAsserted => pages::self_asserted(server, hosted, request).await,
         Endpoint::Confirmed => pages::confirmed(server, hosted, request).await,

@@ -540,7 +540,7 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub(crate) fn token(server: &Server, hosted: &Hosted, request: &Request) -> Response {
+pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -> Response {
     let cid = request.correlation_id.as_str();
     let fail = |error: &str, code: &str, message: &str| error_json(server, error, code, message, cid);
     let form = &request.form;
@@ -639,7 +639,19 @@ pub(crate) fn token(server: &Server, hosted: &Hosted, request: &Request) -> Resp
                 );
             }
             let scope = get("scope").map_or(grant.scope.clone(), str::to_owned);
-            token_response(server, hosted, app, &grant.claims, None, &scope, request)
+            let model = &hosted.policy.model;
+            let Some(journey) = crate::refresh::journey(model, issuer_profile(model)) else {
+                return token_response(server, hosted, app, &grant.claims, None, &scope, request);
+            };
+            // The policy's refresh journey decides: a revoked grant ends it with an error.
+            match refresh_journey(server, hosted, &journey, &grant, app, &scope, cid).await {
+                Some(token) => token_response(server, hosted, app, &token.claims, Some(token.encoded), &scope, request),
+                None => fail(
+                    "invalid_grant",
+                    "AADB2C90129",
+                    "The provided grant has been revoked. Please reauthenticate and try again.",
+                ),
+            }
         }
         Some(other) => fail(
             "unsupported_grant_type",
@@ -648,6 +660,55 @@ pub(crate) fn token(server: &Server, hosted: &Hosted, request: &Request) -> Resp
         ),
         None => fail("invalid_request", "AADB2C90083", "The request is missing required parameter: grant_type."),
     }
+}
+
+/// Runs the refresh journey for `grant`: its token, or `None` when the journey refused.
+async fn refresh_journey(
+    server: &Server,
+    hosted: &Hosted,
+    journey: &str,
+    grant: &RefreshGrant,
+    app: &App,
+    scope: &str,
+    correlation_id: &str,
+) -> Option<ief_engine::exec::Token> {
+    let issued = chrono::DateTime::from_timestamp(grant.issued_at, 0)?.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mut input_claims = vec![(crate::refresh::ISSUED_ON_CLAIM.to_owned(), issued)];
+    if let Some(user) = &grant.user {
+        input_claims.push((user_identity_claim(hosted), user.clone()));
+    }
+    let context = RequestContext {
+        client_id: app.client_id.clone(),
+        scope: scope.to_owned(),
+        culture: "en-US".to_owned(),
+        correlation_id: correlation_id.to_owned(),
+        host_name: server.public_url.clone(),
+        input_claims,
+        ..RequestContext::default()
+    };
+    let executor = server.executor(hosted);
+    let mut sign_in = executor.start(Some(journey), context, Session::default()).ok()?;
+    match executor.resume(&mut sign_in, None).await {
+        Ok(ief_engine::exec::Progress::Finished(Outcome::Token { token, .. })) => Some(token),
+        _ => None,
+    }
+}
+
+/// The ClaimType that identifies the user inside refresh tokens (objectId by default).
+fn user_identity_claim(hosted: &Hosted) -> String {
+    issuer_profile(&hosted.policy.model)
+        .and_then(|tp| tp.metadata("issuer_refresh_token_user_identity_claim_type"))
+        .map_or("objectId", str::trim)
+        .to_owned()
+}
+
+/// The user's id in a token's claims: the relying party's output claim for the identity claim.
+fn user_of(hosted: &Hosted, claims: &Value) -> Option<String> {
+    let model = &hosted.policy.model;
+    let identity = user_identity_claim(hosted);
+    let tp = model.relying_party.as_ref()?.technical_profile.as_ref()?;
+    let oc = tp.output_claims.iter().find(|oc| oc.claim.as_str().eq_ignore_ascii_case(&identity))?;
+    claims.get(model.partner_name(tp, oc))?.as_str().map(str::to_owned)
 }
 
 /// `AADB2C90088`'s text: the grant belongs to another policy or client.
@@ -741,6 +802,8 @@ fn token_response(
                 policy: hosted.policy.model.policy_id.to_lowercase(),
                 scope: scope.to_owned(),
                 claims: claims.clone(),
+                user: user_of(hosted, &claims),
+                issued_at: now,
                 expires: now + refresh_lifetime,
             },
         );

@@ -70,6 +70,10 @@ pub struct RefreshGrant {
     pub policy: String,
     pub scope: String,
     pub claims: serde_json::Value,
+    /// The user's id (`issuer_refresh_token_user_identity_claim_type`, objectId by default).
+    pub user: Option<String>,
+    /// Unix seconds: the refresh journey's `refreshTokenIssuedOnDateTime`.
+    pub issued_at: i64,
     pub expires: i64,
 }
 

@@ -39,6 +39,7 @@ impl Drop for TempDir {
 /// A server on an ephemeral loopback port, stopped when dropped.
 pub(crate) struct Running {
     pub(crate) base: String,
+    pub(crate) server: Arc<Server>,
     task: tokio::task::JoinHandle<()>,
     _keys: TempDir,
 }
@@ -60,11 +61,11 @@ pub(crate) async fn serve_with(folder: &str, edit: impl FnOnce(&mut ServeOptions
     let mut options = ServeOptions::new(vec![starter_pack(folder)], &base, keys.0.clone());
     edit(&mut options);
     let server = Arc::new(Server::load(&options).expect("the starter pack serves"));
-    let router = server.router();
+    let router = Arc::clone(&server).router();
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
-    Running { base, task, _keys: keys }
+    Running { base, server, task, _keys: keys }
 }
 
 pub(crate) fn s256(verifier: &str) -> String {

@@ -230,3 +230,36 @@ async fn the_developer_page_runs_a_sign_in_and_shows_the_token() {
     let again = browser.get(&location).await;
     assert_eq!(again.status(), 400);
 }
+
+#[tokio::test]
+async fn the_refresh_journey_refuses_a_grant_older_than_the_account_s_revocation() {
+    let running = serve("LocalAccounts").await;
+    let browser = Browser::new(&running);
+    let code = sign_up(&browser).await;
+    let (_, body) = browser.redeem(&code).await;
+    let sub = claims(body["id_token"].as_str().expect("id_token"))["sub"].as_str().expect("sub").to_owned();
+    let refresh = |token: String| {
+        let browser = &browser;
+        async move {
+            browser.token(&[("grant_type", "refresh_token"), ("client_id", CLIENT), ("refresh_token", &token)]).await
+        }
+    };
+    // The starter pack's RedeemRefreshToken journey reads the account and lets a fresh grant pass.
+    let (status, body) = refresh(body["refresh_token"].as_str().expect("refresh_token").to_owned()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(claims(body["id_token"].as_str().expect("id_token"))["sub"], sub.as_str());
+    let next = body["refresh_token"].as_str().expect("a new refresh token").to_owned();
+
+    // A password change moves refreshTokensValidFromDateTime: grants issued before it are revoked.
+    let later = chrono::Utc::now().naive_utc() + chrono::Duration::hours(1);
+    let directory = running.server.directory().expect("the directory");
+    let change = ief_protocols::directory::store::UserData {
+        password: Some(ief_protocols::directory::store::Password::new("N3w!Passw0rd")),
+        ..Default::default()
+    };
+    directory.update(&sub, &change, Some(later)).expect("the password changes");
+    let (status, body) = refresh(next).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error_description"].as_str().is_some_and(|d| d.starts_with("AADB2C90129: ")), "{body}");
+    assert!(body.get("id_token").is_none() && body.get("refresh_token").is_none());
+}
