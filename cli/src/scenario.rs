@@ -53,8 +53,11 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
     }
     let report = match &args.server {
         Some(server) => {
-            let options =
-                ief_scenario::remote::RemoteOptions { server: server.clone(), directory: Some(args.directory.clone()) };
+            let options = ief_scenario::remote::RemoteOptions {
+                server: server.clone(),
+                directory: Some(args.directory.clone()),
+                codes: None,
+            };
             runtime()?.block_on(ief_scenario::remote::run_file(&args.scenario, &options)).map_err(|e| e.to_string())?
         }
         None => run_in_process(args)?,

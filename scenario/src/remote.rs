@@ -26,13 +26,29 @@ const ISSUER_CLAIMS: [&str; 10] = ["exp", "nbf", "ver", "iss", "aud", "acr", "no
 /// Requests one run may make: a journey needing more loops.
 const MAX_REQUESTS: usize = 64;
 
-#[derive(Debug, Clone)]
+/// The last verification code the server "sent", for `code: sent`.
+pub type CodeSource = std::sync::Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+#[derive(Clone)]
 pub struct RemoteOptions {
     /// The server's base URL (`http://localhost:5443`).
     pub server: String,
     /// The SQLite directory the server uses (`ief serve --directory`): the scenario's users are
     /// seeded there. Without it, a scenario that seeds users is refused.
     pub directory: Option<PathBuf>,
+    /// Where `code: sent` reads the code: only a caller that runs the server in its own
+    /// process has one (codes never cross HTTP); without it `code: sent` is refused.
+    pub codes: Option<CodeSource>,
+}
+
+impl std::fmt::Debug for RemoteOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteOptions")
+            .field("server", &self.server)
+            .field("directory", &self.directory)
+            .field("codes", &self.codes.is_some())
+            .finish()
+    }
 }
 
 /// Reads a scenario file and runs it against the server.
@@ -92,6 +108,7 @@ pub async fn run(
         base: format!("{}/{}/{}", options.server.trim_end_matches('/'), policy.tenant_id, policy.policy_id),
         policy: policy.policy_id.clone(),
         rp_claims,
+        codes: options.codes.clone(),
     };
     let mut client = new_browser()?;
     let mut reports = Vec::new();
@@ -124,6 +141,7 @@ struct Target {
     base: String,
     policy: String,
     rp_claims: Vec<String>,
+    codes: Option<CodeSource>,
 }
 
 /// A page as the server sent it.
@@ -338,7 +356,11 @@ impl Target {
             }
             StepAnswer::Submit(values) => values.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             StepAnswer::Code(code) if code == "sent" => {
-                return Err("`code: sent` reads ief's code outbox, which a live server keeps to itself".to_owned());
+                let sent = self.codes.as_ref().and_then(|codes| codes());
+                let Some(sent) = sent else {
+                    return Err("`code: sent` reads ief's code outbox, which a live server keeps to itself".to_owned());
+                };
+                vec![("verificationCode".to_owned(), sent)]
             }
             StepAnswer::Code(code) => vec![("verificationCode".to_owned(), code.clone())],
             StepAnswer::Cancel(_) => vec![("cancel".to_owned(), "true".to_owned())],

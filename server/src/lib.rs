@@ -282,7 +282,12 @@ impl Server {
 
     /// Serves plain HTTP until the listener fails.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> Result<(), ServerError> {
-        axum::serve(listener, Arc::new(self).router()).await.map_err(|e| ServerError::Bind(e.to_string()))
+        Arc::new(self).serve_shared(listener).await
+    }
+
+    /// [`Server::serve`] for a server the caller keeps a handle to (its directory, its outbox).
+    pub async fn serve_shared(self: Arc<Self>, listener: tokio::net::TcpListener) -> Result<(), ServerError> {
+        axum::serve(listener, self.router()).await.map_err(|e| ServerError::Bind(e.to_string()))
     }
 
     /// Serves HTTPS with `tls` until the task is aborted.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ief_scenario::remote::RemoteOptions;
+use ief_scenario::remote::{CodeSource, RemoteOptions};
 use ief_scenario::{RunOptions, RunReport};
 use ief_server::{ServeOptions, Server};
 use serde_json::Value;
@@ -118,10 +118,16 @@ fn comparable(run: &RunReport) -> (String, Option<String>, BTreeMap<String, Valu
 }
 
 #[test]
-fn starter_pack_scenarios_end_with_the_same_claims_over_http() {
+fn starter_pack_scenarios_end_with_the_same_claims_over_http_mfa_included() {
     runtime().block_on(async {
-        for name in ["local-sign-up-then-sign-in", "local-wrong-password", "local-password-reset", "local-profile-edit"]
-        {
+        let mfa = "../shared/policies/starterpack/SocialAndLocalAccountsWithMfa";
+        for (name, folder) in [
+            ("local-sign-up-then-sign-in", LOCAL_ACCOUNTS),
+            ("local-wrong-password", LOCAL_ACCOUNTS),
+            ("local-password-reset", LOCAL_ACCOUNTS),
+            ("local-profile-edit", LOCAL_ACCOUNTS),
+            ("mfa-sign-up-with-phone", mfa),
+        ] {
             let path = workspace().join("policies/scenarios/starterpack").join(format!("{name}.yaml"));
             let in_process = ief_scenario::run_file(&path, &RunOptions::deterministic()).await.expect("in process");
 
@@ -129,11 +135,14 @@ fn starter_pack_scenarios_end_with_the_same_claims_over_http() {
             let directory = temp.0.join("directory.sqlite");
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
             let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
-            let mut options = ServeOptions::new(vec![workspace().join(LOCAL_ACCOUNTS)], &base, temp.0.join("keys"));
+            let mut options = ServeOptions::new(vec![workspace().join(folder)], &base, temp.0.join("keys"));
             options.directory = Some(directory.clone());
-            let server = Server::load(&options).expect("the starter pack serves");
-            let serving = tokio::spawn(server.serve(listener));
-            let remote = RemoteOptions { server: base, directory: Some(directory) };
+            let server = std::sync::Arc::new(Server::load(&options).expect("the starter pack serves"));
+            let outbox = std::sync::Arc::clone(&server);
+            let serving = tokio::spawn(server.serve_shared(listener));
+            // The server runs here, so the test may read the codes it "sent" (never over HTTP).
+            let codes: CodeSource = std::sync::Arc::new(move || outbox.outbox()?.last().map(|c| c.code));
+            let remote = RemoteOptions { server: base, directory: Some(directory), codes: Some(codes) };
             let over_http = ief_scenario::remote::run_file(&path, &remote).await;
             serving.abort();
             let over_http = over_http.unwrap_or_else(|e| panic!("{name} over HTTP: {e}"));
