@@ -99,12 +99,30 @@ pub struct MemoryStore {
     transactions: Mutex<HashMap<String, Transaction>>,
     codes: Mutex<HashMap<String, CodeGrant>>,
     refresh: Mutex<HashMap<String, RefreshGrant>>,
-    sessions: Mutex<HashMap<String, Session>>,
+    /// With the Unix second it expires.
+    sessions: Mutex<HashMap<String, (i64, Session)>>,
 }
 
-/// Sign-ins in flight one server keeps at most: past this, expired ones are pruned first and
-/// then the oldest go, so a flood of authorize requests cannot exhaust memory.
-const MAX_TRANSACTIONS: usize = 10_000;
+/// How long an SSO session lasts without a sign-in: B2C's default `SessionExpiryInSeconds`.
+const SESSION_SECS: i64 = 86_400;
+
+/// Entries of each kind one server keeps at most (sign-ins in flight, codes, refresh tokens,
+/// sessions): past this, expired ones are pruned first and then the oldest go, so a flood of
+/// requests cannot exhaust memory.
+const MAX_ENTRIES: usize = 10_000;
+
+/// Makes room for one more entry in `map`, whose entries expire at `expires`.
+fn make_room<T>(map: &mut HashMap<String, T>, expires: impl Fn(&T) -> i64) {
+    if map.len() < MAX_ENTRIES {
+        return;
+    }
+    let now = chrono::Utc::now().timestamp();
+    map.retain(|_, t| expires(t) > now);
+    while map.len() >= MAX_ENTRIES {
+        let Some(oldest) = map.iter().min_by_key(|(_, t)| expires(t)).map(|(k, _)| k.clone()) else { break };
+        map.remove(&oldest);
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data behind; keep serving.
@@ -114,14 +132,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Store for MemoryStore {
     fn put_transaction(&self, tx: Transaction) {
         let mut map = lock(&self.transactions);
-        if map.len() >= MAX_TRANSACTIONS {
-            let now = chrono::Utc::now().timestamp();
-            map.retain(|_, t| t.expires > now);
-            while map.len() >= MAX_TRANSACTIONS {
-                let Some(oldest) = map.values().min_by_key(|t| t.expires).map(|t| t.id.clone()) else { break };
-                map.remove(&oldest);
-            }
-        }
+        make_room(&mut map, |t| t.expires);
         map.insert(tx.id.clone(), tx);
     }
 
@@ -130,7 +141,9 @@ impl Store for MemoryStore {
     }
 
     fn put_code(&self, code: &str, grant: CodeGrant) {
-        lock(&self.codes).insert(code.to_owned(), grant);
+        let mut map = lock(&self.codes);
+        make_room(&mut map, |g| g.expires);
+        map.insert(code.to_owned(), grant);
     }
 
     fn take_code(&self, code: &str) -> Option<CodeGrant> {
@@ -138,7 +151,9 @@ impl Store for MemoryStore {
     }
 
     fn put_refresh(&self, token: &str, grant: RefreshGrant) {
-        lock(&self.refresh).insert(token.to_owned(), grant);
+        let mut map = lock(&self.refresh);
+        make_room(&mut map, |g| g.expires);
+        map.insert(token.to_owned(), grant);
     }
 
     fn take_refresh(&self, token: &str) -> Option<RefreshGrant> {
@@ -146,14 +161,50 @@ impl Store for MemoryStore {
     }
 
     fn put_session(&self, id: &str, session: Session) {
-        lock(&self.sessions).insert(id.to_owned(), session);
+        let mut map = lock(&self.sessions);
+        make_room(&mut map, |(expires, _)| *expires);
+        map.insert(id.to_owned(), (chrono::Utc::now().timestamp() + SESSION_SECS, session));
     }
 
     fn session(&self, id: &str) -> Option<Session> {
-        lock(&self.sessions).get(id).cloned()
+        let now = chrono::Utc::now().timestamp();
+        lock(&self.sessions).get(id).filter(|(expires, _)| *expires > now).map(|(_, s)| s.clone())
     }
 
     fn remove_session(&self, id: &str) {
         lock(&self.sessions).remove(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(expires: i64) -> CodeGrant {
+        CodeGrant {
+            client_id: "c".to_owned(),
+            redirect_uri: "r".to_owned(),
+            policy: "p".to_owned(),
+            pkce: None,
+            scope: "openid".to_owned(),
+            id_token: String::new(),
+            claims: serde_json::Value::Null,
+            expires,
+        }
+    }
+
+    #[test]
+    fn a_flood_of_codes_stays_bounded_and_expired_ones_go_first() {
+        let store = MemoryStore::default();
+        let now = chrono::Utc::now().timestamp();
+        store.put_code("expired", code(now - 1));
+        for i in 0..MAX_ENTRIES {
+            store.put_code(&format!("live-{i}"), code(now + 600 + i as i64));
+        }
+        assert_eq!(lock(&store.codes).len(), MAX_ENTRIES);
+        assert!(store.take_code("expired").is_none(), "the expired code went first");
+        assert!(store.take_code("live-0").is_some() && store.take_code(&format!("live-{}", MAX_ENTRIES - 1)).is_some());
+        store.put_code("one more", code(now + 600));
+        assert!(lock(&store.codes).len() <= MAX_ENTRIES);
     }
 }
