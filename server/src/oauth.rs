@@ -219,6 +219,18 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
             format!("The requested response mode '{response_mode}' provided in the request is not supported.");
         return reply.error(server, "invalid_request", "AADB2C90014", &message, cid);
     }
+    if implicit && response_mode == "query" {
+        // Tokens never travel in a query string (OAuth 2.0 Multiple Response Types §5).
+        let message =
+            format!("The requested response mode 'query' is not supported for the response type '{response_type}'.");
+        return Reply { response_mode: "fragment", ..reply }.error(
+            server,
+            "invalid_request",
+            "AADB2C90014",
+            &message,
+            cid,
+        );
+    }
     if types.is_empty() || types.iter().any(|t| !matches!(*t, "code" | "id_token" | "token")) {
         let message =
             format!("The requested response type '{response_type}' provided in the request is not supported.");

@@ -109,6 +109,17 @@ async fn authorize_sends_request_errors_to_a_trusted_redirect_uri() {
         assert_app_error(&response, error, code);
         assert_eq!(param(&redirect_params(&response), "state"), Some("st-123"));
     }
+    // Tokens never go in a query string: the error itself goes in the fragment.
+    let query_tokens = browser
+        .get(&browser.authorize_url(&[
+            ("client_id", "native-a"),
+            ("response_type", "id_token"),
+            ("response_mode", "query"),
+        ]))
+        .await;
+    let location = query_tokens.headers()["location"].to_str().expect("location").to_owned();
+    assert!(location.starts_with(&format!("{REDIRECT}#error=invalid_request")), "{location}");
+    assert!(location.contains("AADB2C90014"), "{location}");
     // A single-page app must use PKCE.
     let spa = [
         ("client_id", "spa-app"),

@@ -100,3 +100,28 @@ async fn a_federated_sign_in_returns_through_authresp() {
     assert_eq!(replay.status(), 400);
     serving.abort();
 }
+
+#[tokio::test]
+async fn the_tenant_guid_routes_too_and_names_the_default_issuer() {
+    let temp = TempDir::new("tenant-guid");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let policies = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/federation");
+    let mut options = ServeOptions::new(vec![policies], &base, temp.0.join("keys"));
+    options.environment = Some("Local".to_owned());
+    let serving = tokio::spawn(Server::load(&options).expect("serves").serve(listener));
+    let guid = "8a3c0a6e-5f62-4b0e-9a57-2f0b3b1c4d21";
+    let client = reqwest::Client::new();
+    for tenant in [guid, FEDERATION_TENANT, &guid.to_uppercase()] {
+        let url = format!("{base}/{tenant}/{FEDERATION_POLICY}/v2.0/.well-known/openid-configuration");
+        let doc: serde_json::Value = client.get(&url).send().await.expect("GET").json().await.expect("JSON");
+        assert_eq!(doc["issuer"], format!("{base}/{guid}/v2.0/"), "{url}");
+    }
+    let other = client
+        .get(format!("{base}/00000000-0000-0000-0000-000000000000/{FEDERATION_POLICY}/discovery/v2.0/keys"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(other.status(), 400, "another tenant's GUID does not reach the policy");
+    serving.abort();
+}
