@@ -25,6 +25,16 @@ const FIXED_CLAIMS: [&str; 7] = ["iss", "iat", "exp", "aud", "acr", "nonce", "au
 /// Longest value accepted for any authorize parameter.
 const MAX_PARAM: usize = 2048;
 
+/// B2C's texts for grants the token endpoint refuses.
+const EXPIRED: &str = "The provided grant has expired. Please re-authenticate and try again.";
+const REVOKED: &str = "The provided grant has been revoked. Please reauthenticate and try again.";
+const VERIFIER_MISMATCH: &str = "The supplied code_verifier does not match associated code_challenge.";
+
+/// `AADB2C90083`'s text.
+fn missing(parameter: &str) -> String {
+    format!("The request is missing required parameter: {parameter}.")
+}
+
 /// The browser's sign-in cookie: which in-flight transactions belong to it.
 pub(crate) const TRANS_COOKIE: &str = "x-ms-cpim-trans";
 
@@ -194,7 +204,7 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         return error_page(server, request, "AADB2C90018", &message);
     };
     let Some(redirect_uri) = param("redirect_uri") else {
-        return error_page(server, request, "AADB2C90083", "The request is missing required parameter: redirect_uri.");
+        return error_page(server, request, "AADB2C90083", &missing("redirect_uri"));
     };
     let Some(platform) = app.platform_of(redirect_uri) else {
         let message = format!(
@@ -562,7 +572,7 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
         Err(m) => return fail("invalid_request", "AADB2C90083", m),
     };
     let Some(client_id) = auth.client_id.as_deref() else {
-        return fail("invalid_request", "AADB2C90083", "The request is missing required parameter: client_id.");
+        return fail("invalid_request", "AADB2C90083", &missing("client_id"));
     };
     let tenant = hosted.policy.model.tenant_id.as_str();
     let Some(app) = server.apps.get(client_id) else {
@@ -578,14 +588,10 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
     match get("grant_type") {
         Some("authorization_code") => {
             let Some(code) = get("code") else {
-                return fail("invalid_request", "AADB2C90083", "The request is missing required parameter: code.");
+                return fail("invalid_request", "AADB2C90083", &missing("code"));
             };
             let Some(grant) = server.store.take_code(code).filter(|g| g.expires > server.now()) else {
-                return fail(
-                    "invalid_grant",
-                    "AADB2C90080",
-                    "The provided grant has expired. Please re-authenticate and try again.",
-                );
+                return fail("invalid_grant", "AADB2C90080", EXPIRED);
             };
             if !grant.client_id.eq_ignore_ascii_case(&app.client_id) || grant.policy != policy {
                 let message = not_issued_here(&policy, &app.client_id, &grant.policy, &grant.client_id);
@@ -607,35 +613,19 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
                     _ => verifier.to_owned(),
                 };
                 if !same_secret(computed.as_bytes(), challenge.as_bytes()) {
-                    return fail(
-                        "invalid_grant",
-                        "AADB2C90182",
-                        "The supplied code_verifier does not match associated code_challenge.",
-                    );
+                    return fail("invalid_grant", "AADB2C90182", VERIFIER_MISMATCH);
                 }
             } else if get("code_verifier").is_some() {
-                return fail(
-                    "invalid_grant",
-                    "AADB2C90182",
-                    "The supplied code_verifier does not match associated code_challenge.",
-                );
+                return fail("invalid_grant", "AADB2C90182", VERIFIER_MISMATCH);
             }
             token_response(server, hosted, app, &grant.claims, Some(grant.id_token), &grant.scope, request)
         }
         Some("refresh_token") => {
             let Some(handle) = get("refresh_token") else {
-                return fail(
-                    "invalid_request",
-                    "AADB2C90083",
-                    "The request is missing required parameter: refresh_token.",
-                );
+                return fail("invalid_request", "AADB2C90083", &missing("refresh_token"));
             };
             let Some(grant) = server.store.take_refresh(handle) else {
-                return fail(
-                    "invalid_grant",
-                    "AADB2C90129",
-                    "The provided grant has been revoked. Please reauthenticate and try again.",
-                );
+                return fail("invalid_grant", "AADB2C90129", REVOKED);
             };
             if !grant.client_id.eq_ignore_ascii_case(&app.client_id) || grant.policy != policy {
                 // Another client's token stays valid for its owner.
@@ -644,11 +634,7 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
                 return fail("invalid_grant", "AADB2C90088", &message);
             }
             if grant.expires <= server.now() {
-                return fail(
-                    "invalid_grant",
-                    "AADB2C90080",
-                    "The provided grant has expired. Please re-authenticate and try again.",
-                );
+                return fail("invalid_grant", "AADB2C90080", EXPIRED);
             }
             let scope = get("scope").map_or(grant.scope.clone(), str::to_owned);
             let model = &hosted.policy.model;
@@ -658,11 +644,7 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
             // The policy's refresh journey decides: a revoked grant ends it with an error.
             match refresh_journey(server, hosted, &journey, &grant, app, &scope, cid).await {
                 Some(token) => token_response(server, hosted, app, &token.claims, Some(token.encoded), &scope, request),
-                None => fail(
-                    "invalid_grant",
-                    "AADB2C90129",
-                    "The provided grant has been revoked. Please reauthenticate and try again.",
-                ),
+                None => fail("invalid_grant", "AADB2C90129", REVOKED),
             }
         }
         Some(other) => fail(
@@ -670,7 +652,7 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
             "AADB2C90086",
             &format!("The supplied grant_type [{other}] is not supported."),
         ),
-        None => fail("invalid_request", "AADB2C90083", "The request is missing required parameter: grant_type."),
+        None => fail("invalid_request", "AADB2C90083", &missing("grant_type")),
     }
 }
 
@@ -906,12 +888,7 @@ pub(crate) fn run_now(server: &Server, request: &Request) -> Response {
     let Some(grant) = grant.filter(|g| {
         g.client_id == crate::apps::DEV_CLIENT_ID && g.redirect_uri == run_now_uri(server) && g.expires > server.now()
     }) else {
-        return error_page(
-            server,
-            request,
-            "AADB2C90080",
-            "The provided grant has expired. Please re-authenticate and try again.",
-        );
+        return error_page(server, request, "AADB2C90080", EXPIRED);
     };
     let claims = serde_json::to_string_pretty(&grant.claims).unwrap_or_default();
     page("Token", format!("<pre id=\"claims\">{}</pre>", escape_html(&claims)))

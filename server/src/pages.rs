@@ -341,20 +341,20 @@ fn sign_up_option(options: &[String]) -> Option<String> {
 
 /// `SETTINGS.api` and the fragment's `data-name` of a page.
 fn api_of(page: &Page) -> &'static str {
-    match &page.kind {
-        PageKind::Selection { sign_in: Some(_), .. } => "CombinedSigninAndSignup",
-        PageKind::Selection { .. } => "ClaimsProviderSelection",
-        PageKind::Code { .. } => "Phonefactor",
-        PageKind::Form { .. } | PageKind::Redirect { .. } => "SelfAsserted",
-    }
+    names_of(page).0
 }
 
 fn data_name(page: &Page) -> &'static str {
+    names_of(page).1
+}
+
+/// A page's `SETTINGS.api` and `data-name`, as B2C names its page types.
+fn names_of(page: &Page) -> (&'static str, &'static str) {
     match &page.kind {
-        PageKind::Selection { sign_in: Some(_), .. } => "Unified",
-        PageKind::Selection { .. } => "IdpSelections",
-        PageKind::Code { .. } => "Phonefactor",
-        PageKind::Form { .. } | PageKind::Redirect { .. } => "SelfAsserted",
+        PageKind::Selection { sign_in: Some(_), .. } => ("CombinedSigninAndSignup", "Unified"),
+        PageKind::Selection { .. } => ("ClaimsProviderSelection", "IdpSelections"),
+        PageKind::Code { .. } => ("Phonefactor", "Phonefactor"),
+        PageKind::Form { .. } | PageKind::Redirect { .. } => ("SelfAsserted", "SelfAsserted"),
     }
 }
 
