@@ -1,5 +1,8 @@
 //! The `ief` command: validate, merge, graph and explain policies; try claims transformations.
 
+#[macro_use]
+mod output;
+
 mod idp;
 mod policy;
 mod report;
@@ -142,7 +145,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             ExitCode::from(2)
         }
     }

@@ -49,9 +49,7 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
-    if let Some(parent) = args.directory.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    }
+    crate::scenario::private_parent(&args.directory)?;
     let mut roots = Vec::new();
     for path in &args.trusted_roots {
         let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -80,34 +78,31 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
         };
         let mut server = Server::load(&options).map_err(|e| e.to_string())?;
         server.log_requests(std::sync::Arc::new(|r: &ief_server::RequestLog| {
-            // A closed stdout must not stop the server: the line is lost, the request is not.
-            let line =
-                format!("{} {} {} {}ms correlation {}\n", r.method, r.path, r.status, r.millis, r.correlation_id);
-            let _ = std::io::Write::write_all(&mut std::io::stdout(), line.as_bytes());
+            crate::output::log_line(&format!(
+                "{} {} {} {}ms correlation {}",
+                r.method, r.path, r.status, r.millis, r.correlation_id
+            ));
         }));
         let tls = match args.http {
             true => None,
             false => Some(ief_server::tls::Tls::local(&args.ca, server.public_host()).map_err(|e| e.to_string())?),
         };
-        println!("listening on {scheme}://127.0.0.1:{port}");
+        outln!("listening on {scheme}://127.0.0.1:{port}");
         for (policy, metadata) in server.metadata_urls() {
-            println!("policy: {policy}");
-            println!("  metadata: {metadata}");
+            outln!("policy: {policy}");
+            outln!("  metadata: {metadata}");
         }
         for app in server.apps().iter() {
             let kind = if app.loopback { "development app: any loopback redirect URI" } else { app.name.as_str() };
-            println!("app: {} ({kind})", app.client_id);
+            outln!("app: {} ({kind})", app.client_id);
         }
-        println!("directory: {}", args.directory.display());
+        outln!("directory: {}", args.directory.display());
         if let Some(tls) = &tls {
-            println!(
-                "ca: {} (trust it: NODE_EXTRA_CA_CERTS, SSL_CERT_FILE or the system store)",
-                tls.ca_path.display()
-            );
+            outln!("ca: {} (trust it: NODE_EXTRA_CA_CERTS, SSL_CERT_FILE or the system store)", tls.ca_path.display());
         }
-        println!("keys: {}", args.keys.display());
+        outln!("keys: {}", args.keys.display());
         let serving = match tls {
-            Some(tls) => tokio::spawn(server.serve_tls(listener, tls)),
+            Some(tls) => tokio::spawn(std::sync::Arc::new(server).serve_tls(listener, tls)),
             None => tokio::spawn(async move {
                 let _ = server.serve(listener).await;
             }),

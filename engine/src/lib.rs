@@ -8,10 +8,12 @@
 pub mod diag;
 pub mod effective;
 pub mod exec;
+pub mod input;
 pub mod load;
 pub mod merge;
 pub mod model;
 pub mod plan;
+pub mod predicate;
 pub mod schema;
 pub mod settings;
 pub mod source;

@@ -39,7 +39,13 @@ pub struct SettingsRequest {
 impl Settings {
     /// Reads `path` and selects `environment`. Problems are diagnostics on the settings file.
     pub fn load(db: &mut SourceDb, path: &Path, environment: &str) -> Result<Settings, Diagnostic> {
-        let original = std::fs::read_to_string(path).unwrap_or_default();
+        let original = match crate::input::read_text_limited(path, crate::syntax::MAX_FILE_BYTES as u64) {
+            Ok(text) => text,
+            Err(e) => {
+                let file = db.add(path.to_path_buf(), String::new());
+                return Err(Diagnostic::new(Code::SettingsFile, Span::new(file, 0, 0), e.to_string()));
+            }
+        };
         // Diagnostics show the file; values may be secrets, so only a masked copy is kept.
         let file = db.add(path.to_path_buf(), mask_values(&original));
         let text = &original;

@@ -140,7 +140,7 @@ impl JwtIssuer {
             }
             let json = match (name.as_str(), value) {
                 // An SSO run passes the original sign-in time.
-                ("auth_time", ClaimValue::DateTime(t)) => Value::from(t.and_utc().timestamp()),
+                ("auth_time", ClaimValue::DateTime(t, _)) => Value::from(t.and_utc().timestamp()),
                 _ => value.to_json(),
             };
             claims.insert(name.clone(), json);
@@ -416,7 +416,7 @@ mod tests {
         let token = setup.token(vec![
             ("tfp".into(), ClaimValue::String("B2C_1A_Other".into())),
             ("acr".into(), ClaimValue::String("custom".into())),
-            ("auth_time".into(), ClaimValue::DateTime(auth)),
+            ("auth_time".into(), ClaimValue::date_time(auth)),
             ("exp".into(), ClaimValue::Long(1)),
             ("nonce".into(), ClaimValue::String("forged".into())),
         ]);

@@ -18,6 +18,7 @@ use ief_engine::exec::{
     Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, Page, PageKind, ProfileHandler, ProfileRequest,
     ProfileResult, Progress, RequestContext, Session,
 };
+use ief_engine::input;
 use ief_engine::model::{Policy, TechnicalProfile};
 use ief_engine::{CompiledPolicy, Diagnostic, EffectivePolicy, PolicySet, SettingsRequest};
 use ief_transforms::{AlternativeSecurityId, ClaimValue, FixedEnv, TransformEnv};
@@ -107,8 +108,25 @@ pub enum StepAnswer {
     Submit(BTreeMap<String, String>),
     /// Enter a verification code; `sent` uses the last code ief "sent".
     Code(String),
+    /// Verify an address on a self-asserted page (`email: sent` or `email: "123456"`): enters the
+    /// code on the code page the last `submit` led to, then submits that form again once the
+    /// page shows it verified.
+    Verify(BTreeMap<String, String>),
     /// Cancel the page.
     Cancel(bool),
+    /// Press a display control's button: `{control: emailVerificationControl, action: SendCode,
+    /// values: {email: a@contoso.com}}`; a value `sent` is the last code ief "sent".
+    Press(PressSpec),
+}
+
+/// A display control's button and the control's claims as typed.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PressSpec {
+    pub control: String,
+    pub action: String,
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
 }
 
 /// What the run must end with; a mismatch fails the scenario.
@@ -310,23 +328,30 @@ pub enum ScenarioError {
     Run { run: String, message: String },
 }
 
+/// The largest scenario (or trusted root) file ief reads; real ones are a few KB.
+pub const MAX_SCENARIO_BYTES: u64 = 1024 * 1024;
+
+/// How deep flow collections (`[`, `{`) may nest in a scenario; stub bodies need a handful.
+pub const MAX_SCENARIO_NESTING: usize = 64;
+
 /// Reads and runs a scenario file.
 pub async fn run_file(path: &Path, options: &RunOptions) -> Result<ScenarioReport, ScenarioError> {
     let (scenario, name) = read(path)?;
-    run(&scenario, path.parent().unwrap_or(Path::new(".")), &name, options).await
+    run(&scenario, input::folder_of(path), &name, options).await
 }
 
-/// A scenario file parsed, and its name (the file stem).
+/// A scenario file parsed (bounded in size), and its name (the file stem).
 fn read(path: &Path) -> Result<(Scenario, String), ScenarioError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ScenarioError::File { path: path.to_path_buf(), message: e.to_string() })?;
-    let scenario = parse(&text).map_err(|message| ScenarioError::File { path: path.to_path_buf(), message })?;
+    let file_error = |message: String| ScenarioError::File { path: path.to_path_buf(), message };
+    let text = input::read_text_limited(path, MAX_SCENARIO_BYTES).map_err(|e| file_error(e.to_string()))?;
+    let scenario = parse(&text).map_err(file_error)?;
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     Ok((scenario, name))
 }
 
 /// Parses scenario YAML; answers and providers are written as one-key maps (`- choose: X`).
 pub fn parse(text: &str) -> Result<Scenario, String> {
+    input::check_yaml_nesting(text, MAX_SCENARIO_NESTING)?;
     serde_yaml_ng::with::singleton_map_recursive::deserialize(serde_yaml_ng::Deserializer::from_str(text))
         .map_err(|e: serde_yaml_ng::Error| e.to_string())
 }
@@ -379,20 +404,18 @@ pub(crate) async fn run_with(
     let policy = load_policy(scenario, base, settings)?;
     let compiled = CompiledPolicy::compile(&policy.model);
 
-    let temp_keys;
     let mut keys = match &options.keys {
-        Some(dir) => KeyStore::load(dir).map_err(|e| ScenarioError::Setup(e.to_string()))?,
+        Some(dir) => KeyStore::load(dir),
         None => {
-            temp_keys = TempDir::new("ief-keys")?;
             let mut names = referenced_keys(&policy.model);
             names.extend(scenario.embedded_providers.iter().flat_map(EmbeddedProviders::key_names));
             names.sort();
             names.dedup();
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            ief_protocols::keys::init_keys(&temp_keys.0, &names).map_err(|e| ScenarioError::Setup(e.to_string()))?;
-            KeyStore::load(&temp_keys.0).map_err(|e| ScenarioError::Setup(e.to_string()))?
+            // In memory only: Ctrl-C or an abort leaves no private key in the temp folder.
+            KeyStore::generate(&names.iter().map(String::as_str).collect::<Vec<_>>())
         }
-    };
+    }
+    .map_err(|e| ScenarioError::Setup(e.to_string()))?;
     let mut issued = Vec::new();
     if let (Some(started), Some(spec)) = (&mut providers, &scenario.embedded_providers) {
         let context = request_context(&policy.model, &scenario.request, options.deterministic);
@@ -437,7 +460,7 @@ pub(crate) async fn run_with(
 
     let runs = runs_of(scenario, name);
     let mut session = Session::default();
-    let mut browser = Browser { providers: &scenario.identity_providers, agent: None };
+    let mut browser = Browser { providers: &scenario.identity_providers, agent: None, authenticator: None };
     let mut reports = Vec::new();
     for run in &runs {
         let journey = run.journey.clone().or_else(|| scenario.journey.clone());
@@ -490,6 +513,9 @@ async fn run_one(
     let mut answers = run.steps.iter();
     let mut pages = Vec::new();
     let mut answer = None;
+    // The last form submitted, and whether a verified code sends it again.
+    let mut last_submit: Option<Answer> = None;
+    let mut resubmit: Option<Answer> = None;
     // Each page takes one answer; a journey cannot show more pages than it has answers plus one,
     // and more browser sign-ins than MAX_BROWSER_SIGN_INS.
     let mut sign_ins = 0;
@@ -511,10 +537,37 @@ async fn run_one(
                     answer = Some(Answer::Callback(params));
                     continue;
                 }
+                // A verified address: the form as typed before goes again, like the page's Continue.
+                if let Some(again) = resubmit.take()
+                    && matches!(page.kind, PageKind::Form { .. })
+                    && page.error.is_none()
+                {
+                    answer = Some(again);
+                    continue;
+                }
+                if let Some(secret) = shown_totp_secret(&page) {
+                    browser.authenticator = Some(secret);
+                }
                 let Some(next) = answers.next() else {
                     return Err(fail(format!("no answer left for the page {}", describe_page(&page))));
                 };
-                answer = Some(to_answer(next, &page, extensions).map_err(fail)?);
+                let totp = browser.authenticator.as_deref().map(|secret| {
+                    let now =
+                        if options.deterministic { FixedEnv::default().now() } else { chrono::Utc::now().naive_utc() };
+                    let key = ief_protocols::totp::base32_decode(secret).unwrap_or_default();
+                    ief_protocols::totp::code_at(&key, now.and_utc().timestamp())
+                });
+                let given = to_answer(next, &page, extensions, totp.as_deref()).map_err(fail)?;
+                match next {
+                    StepAnswer::Submit(_) => last_submit = Some(given.clone()),
+                    StepAnswer::Verify(_) => {
+                        resubmit = Some(last_submit.clone().ok_or_else(|| {
+                            fail("`verify` needs an earlier `submit` of the form whose address it verifies".to_owned())
+                        })?);
+                    }
+                    _ => {}
+                }
+                answer = Some(given);
             }
         }
     };
@@ -577,22 +630,74 @@ fn runs_of(scenario: &Scenario, name: &str) -> Vec<RunSpec> {
     }
 }
 
-fn to_answer(step: &StepAnswer, page: &Page, extensions: &Extensions) -> Result<Answer, String> {
+/// A form value `totp` is the authenticator app's current code for the secret the pages showed.
+const TOTP_VALUE: &str = "totp";
+
+fn to_answer(step: &StepAnswer, page: &Page, extensions: &Extensions, totp: Option<&str>) -> Result<Answer, String> {
     Ok(match step {
         StepAnswer::Choose(id) => Answer::Choose(id.clone()),
-        StepAnswer::Submit(values) => Answer::Submit(values.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-        StepAnswer::Code(code) if code == "sent" => {
-            let outbox = extensions.get::<CodeOutbox>().ok_or("no code outbox")?;
-            let to = match &page.kind {
-                PageKind::Code { to } => Some(to.clone()),
-                _ => None,
-            };
-            let sent = to.and_then(|t| outbox.last_code(&t)).or_else(|| outbox.last().map(|c| c.code.clone()));
-            Answer::Code(sent.ok_or("no code was sent, so `code: sent` has nothing to enter")?)
+        StepAnswer::Submit(values) => {
+            let mut typed = Vec::new();
+            for (k, v) in values {
+                let text = match v.as_str() {
+                    TOTP_VALUE => totp
+                        .ok_or(
+                            "`totp` needs a page that showed an authenticator app's secret (a QR code or secretKey)",
+                        )?
+                        .to_owned(),
+                    _ => v.clone(),
+                };
+                typed.push((k.clone(), text));
+            }
+            Answer::Submit(typed)
         }
+        StepAnswer::Code(code) if code == "sent" => Answer::Code(sent_code(page, extensions)?),
         StepAnswer::Code(code) => Answer::Code(code.clone()),
+        StepAnswer::Verify(fields) => {
+            let [(_, code)] = fields.iter().collect::<Vec<_>>()[..] else {
+                return Err("`verify` names one field and its code, e.g. `verify: {email: sent}`".to_owned());
+            };
+            if !matches!(page.kind, PageKind::Code { .. }) {
+                return Err(format!("`verify` answers a code page, but the page is {}", describe_page(page)));
+            }
+            Answer::Code(if code == "sent" { sent_code(page, extensions)? } else { code.clone() })
+        }
         StepAnswer::Cancel(_) => Answer::Cancel,
+        StepAnswer::Press(press) => {
+            let mut values = Vec::new();
+            for (name, text) in &press.values {
+                let text = if text == "sent" { last_code(extensions)? } else { text.clone() };
+                values.push((name.clone(), text));
+            }
+            Answer::Action { control: press.control.clone(), action: press.action.clone(), values }
+        }
     })
+}
+
+/// The authenticator-app secret a form shows: an `otpauth://` URI's (the QR code) or a
+/// `secretKey` field's.
+fn shown_totp_secret(page: &Page) -> Option<String> {
+    let PageKind::Form { fields } = &page.kind else { return None };
+    fields.iter().find_map(|f| {
+        let value = f.prefilled.as_deref()?;
+        ief_protocols::totp::secret_of_uri(value)
+            .or_else(|| f.claim.eq_ignore_ascii_case("secretKey").then(|| value.to_owned()))
+    })
+}
+
+/// The code ief "sent" to the code page's destination (else the last one sent).
+fn sent_code(page: &Page, extensions: &Extensions) -> Result<String, String> {
+    let outbox = extensions.get::<CodeOutbox>().ok_or("no code outbox")?;
+    match &page.kind {
+        PageKind::Code { to } => outbox.last_code(to).map_or_else(|| last_code(extensions), Ok),
+        _ => last_code(extensions),
+    }
+}
+
+/// The last code ief "sent" to anyone.
+fn last_code(extensions: &Extensions) -> Result<String, String> {
+    let outbox = extensions.get::<CodeOutbox>().ok_or("no code outbox")?;
+    outbox.last().map(|c| c.code).ok_or_else(|| "no code was sent, so `sent` has nothing to enter".to_owned())
 }
 
 fn describe_page(page: &Page) -> String {
@@ -639,6 +744,9 @@ const MAX_BROWSER_SIGN_INS: usize = 10;
 struct Browser<'s> {
     providers: &'s BTreeMap<String, IdentityProviderSpec>,
     agent: Option<UserAgent>,
+    /// The authenticator app's secret, from the last page that showed one (a QR code's URI or a
+    /// `secretKey`). Like the user's phone it outlives browser sessions.
+    authenticator: Option<String>,
 }
 
 impl Browser<'_> {
@@ -681,7 +789,8 @@ fn trusted_roots(scenario: &Scenario, base: &Path, options: &RunOptions) -> Resu
     let mut roots = Vec::new();
     for file in &scenario.trusted_roots {
         let path = base.join(file);
-        let pem = std::fs::read_to_string(&path)
+        let pem = input::refuse_pipe(&path)
+            .and_then(|()| input::read_text_limited(&path, MAX_SCENARIO_BYTES))
             .map_err(|e| ScenarioError::File { path: path.clone(), message: format!("a trusted root: {e}") })?;
         if !pem.contains("-----BEGIN CERTIFICATE-----") {
             return Err(ScenarioError::File { path, message: "a trusted root is not a PEM certificate".to_owned() });
@@ -698,7 +807,21 @@ fn load_policy(
     settings: Vec<(String, String)>,
 ) -> Result<EffectivePolicy, ScenarioError> {
     let policy_path = base.join(&scenario.policy);
-    let mut paths = vec![policy_path.parent().unwrap_or(base).to_path_buf()];
+    let file_error = |message: String| ScenarioError::File { path: policy_path.clone(), message };
+    match std::fs::metadata(&policy_path) {
+        Ok(m) if m.is_file() && policy_path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) => {}
+        Ok(m) if m.is_file() => return Err(file_error("not a policy file (policies are *.xml files)".to_owned())),
+        Ok(_) => return Err(file_error("not a policy file (not a regular file)".to_owned())),
+        Err(e) => return Err(file_error(e.to_string())),
+    }
+    // The policy's folder is searched for its bases: never the whole machine or /proc.
+    let folder = input::folder_of(&policy_path);
+    folder
+        .canonicalize()
+        .map_err(|e| e.to_string())
+        .and_then(|c| input::searchable(&c))
+        .map_err(|reason| file_error(format!("{reason}; move the policy into a folder of its own")))?;
+    let mut paths = vec![folder.to_path_buf()];
     paths.extend(scenario.bases.iter().map(|b| base.join(b)));
     let request = SettingsRequest { environment: scenario.environment.clone(), file: None, values: settings };
     let set = PolicySet::load(&paths, &request);
@@ -872,9 +995,11 @@ impl Drop for StubServer {
     }
 }
 
-/// A folder removed on drop (generated keys).
+/// A folder removed on drop.
+#[cfg(test)]
 struct TempDir(PathBuf);
 
+#[cfg(test)]
 impl TempDir {
     fn new(prefix: &str) -> Result<TempDir, ScenarioError> {
         let unique = format!("{prefix}-{}-{}", std::process::id(), ief_protocols::env::random_guid());
@@ -884,6 +1009,7 @@ impl TempDir {
     }
 }
 
+#[cfg(test)]
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);

@@ -54,7 +54,7 @@ impl std::fmt::Debug for RemoteOptions {
 /// Reads a scenario file and runs it against the server.
 pub async fn run_file(path: &Path, options: &RemoteOptions) -> Result<ScenarioReport, ScenarioError> {
     let (scenario, name) = read(path)?;
-    run(&scenario, path.parent().unwrap_or(Path::new(".")), &name, options).await
+    run(&scenario, ief_engine::input::folder_of(path), &name, options).await
 }
 
 /// Runs a parsed scenario, whose relative paths start at `base`, against the server.
@@ -232,6 +232,7 @@ impl Target {
         let mut requests = 0;
         // A page refused a submit: it is shown again with this description.
         let mut again: Option<String> = None;
+        let mut last_submit = Vec::new();
         let result = loop {
             requests += 1;
             if requests > MAX_REQUESTS {
@@ -245,7 +246,7 @@ impl Target {
             let Some(answer) = answers.next() else {
                 return Err(format!("no answer left for the page {}", page.describe(None)));
             };
-            reply = match self.answer(client, &page, answer).await? {
+            reply = match self.answer(client, &page, answer, &mut last_submit).await? {
                 Answered::Next(next) => next,
                 Answered::Refused(message) => {
                     again = Some(page.describe(Some(&message)));
@@ -340,37 +341,73 @@ impl Target {
         Err("too many redirects".to_owned())
     }
 
-    async fn answer(&self, client: &reqwest::Client, page: &Shown, answer: &StepAnswer) -> Result<Answered, String> {
-        let tx = page.get("transId");
-        let csrf = page.get("csrf");
-        let api = page.get("api");
-        let tail = |extra: &[(&str, &str)]| {
-            let mut pairs = extra.to_vec();
-            pairs.extend([("csrf_token", csrf), ("tx", tx), ("p", self.policy.as_str())]);
-            encode(&pairs)
-        };
+    /// Answers `page`; `last_submit` holds the last form submitted (a `verify` submits it again).
+    async fn answer(
+        &self,
+        client: &reqwest::Client,
+        page: &Shown,
+        answer: &StepAnswer,
+        last_submit: &mut Vec<(String, String)>,
+    ) -> Result<Answered, String> {
         let form: Vec<(String, String)> = match answer {
             StepAnswer::Choose(id) => {
-                let url = format!("{}/api/{api}/unified?{}", self.base, tail(&[("claimsexchange", id)]));
+                let query = self.page_query(page, &[("claimsexchange", id)]);
+                let url = format!("{}/api/{}/unified?{query}", self.base, page.get("api"));
                 return self.fetch(client, client.get(url)).await.map(Answered::Next);
             }
-            StepAnswer::Submit(values) => values.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            StepAnswer::Code(code) if code == "sent" => {
-                let sent = self.codes.as_ref().and_then(|codes| codes());
-                let Some(sent) = sent else {
-                    return Err("`code: sent` reads ief's code outbox, which a live server keeps to itself".to_owned());
-                };
-                vec![("verificationCode".to_owned(), sent)]
+            StepAnswer::Submit(values) => {
+                *last_submit = values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                last_submit.clone()
             }
-            StepAnswer::Code(code) => vec![("verificationCode".to_owned(), code.clone())],
+            StepAnswer::Code(code) => vec![("verificationCode".to_owned(), self.code(code)?)],
             StepAnswer::Cancel(_) => vec![("cancel".to_owned(), "true".to_owned())],
+            StepAnswer::Verify(values) => {
+                // The code page the submit led to, then the same form again, now verified.
+                let code = values.values().next().ok_or("`verify` names no claim")?;
+                let entered = vec![("verificationCode".to_owned(), self.code(code)?)];
+                let Answered::Next(Reply::Page(form)) = self.post(client, page, entered).await? else {
+                    return Err("the verification code did not lead back to the form".to_owned());
+                };
+                return self.post(client, &form, last_submit.clone()).await;
+            }
+            StepAnswer::Press(_) => {
+                return Err("display controls' `press` is not supported against a live server yet".to_owned());
+            }
         };
+        self.post(client, page, form).await
+    }
+
+    /// A `code` answer: the text given, or for `sent` the last code the server "sent".
+    fn code(&self, code: &str) -> Result<String, String> {
+        if code != "sent" {
+            return Ok(code.to_owned());
+        }
+        self.codes
+            .as_ref()
+            .and_then(|codes| codes())
+            .ok_or_else(|| "`sent` reads ief's code outbox, which a live server keeps to itself".to_owned())
+    }
+
+    /// `csrf_token`, `tx` and `p` of the page, after `extra`.
+    fn page_query(&self, page: &Shown, extra: &[(&str, &str)]) -> String {
+        let mut pairs = extra.to_vec();
+        pairs.extend([("csrf_token", page.get("csrf")), ("tx", page.get("transId")), ("p", self.policy.as_str())]);
+        encode(&pairs)
+    }
+
+    /// The page JS's submit (`POST SelfAsserted`, XHR), then `confirmed` when it was accepted.
+    async fn post(
+        &self,
+        client: &reqwest::Client,
+        page: &Shown,
+        form: Vec<(String, String)>,
+    ) -> Result<Answered, String> {
         let mut body = vec![("request_type".to_owned(), "RESPONSE".to_owned())];
         body.extend(form);
-        let url = format!("{}/SelfAsserted?{}", self.base, encode(&[("tx", tx), ("p", self.policy.as_str())]));
+        let query = encode(&[("tx", page.get("transId")), ("p", self.policy.as_str())]);
         let response = client
-            .post(url)
-            .header("X-CSRF-TOKEN", csrf)
+            .post(format!("{}/SelfAsserted?{query}", self.base))
+            .header("X-CSRF-TOKEN", page.get("csrf"))
             .header("X-Requested-With", "XMLHttpRequest")
             .form(&body)
             .send()
@@ -381,7 +418,7 @@ impl Target {
             response.json().await.map_err(|e| format!("SelfAsserted answered {status}, not JSON: {e}"))?;
         match json["status"].as_str() {
             Some("200") => {
-                let url = format!("{}/api/{api}/confirmed?{}", self.base, tail(&[]));
+                let url = format!("{}/api/{}/confirmed?{}", self.base, page.get("api"), self.page_query(page, &[]));
                 self.fetch(client, client.get(url)).await.map(Answered::Next)
             }
             Some("400") if status.is_success() => {

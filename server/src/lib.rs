@@ -291,8 +291,8 @@ impl Server {
     }
 
     /// Serves HTTPS with `tls` until the task is aborted.
-    pub async fn serve_tls(self, listener: tokio::net::TcpListener, tls: tls::Tls) {
-        tls::serve(listener, Arc::new(self).router(), tls).await;
+    pub async fn serve_tls(self: Arc<Self>, listener: tokio::net::TcpListener, tls: tls::Tls) {
+        tls::serve(listener, self.router(), tls).await;
     }
 
     /// The public URL's host (what the server certificate must name).

@@ -35,4 +35,4 @@ pub use compile::{
 pub use env::{FixedEnv, TransformEnv};
 pub use error::{ErrorCode, TransformError};
 pub use signature::{Family, Param, Signature, Slot, TypeSpec};
-pub use value::{AlternativeSecurityId, ClaimValue, DataType, ValueError};
+pub use value::{AlternativeSecurityId, ClaimValue, DataType, DateTimeForm, ValueError};

@@ -92,6 +92,9 @@ fn to_json_text(id: &AlternativeSecurityId) -> String {
 
 /// Reads the JSON text of one alternativeSecurityId (the `item` of AddItem...).
 fn parse_item(text: &str) -> Result<AlternativeSecurityId, TransformError> {
+    if crate::json::too_deep(text) {
+        return Err(crate::json::too_deep_error("item"));
+    }
     let json: serde_json::Value = serde_json::from_str(text.trim())
         .map_err(|e| TransformError::invalid_value(format!("item is not an alternativeSecurityId JSON: {e}")))?;
     match ClaimValue::from_json(DataType::AlternativeSecurityId, &json) {

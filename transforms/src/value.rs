@@ -115,6 +115,19 @@ pub struct AlternativeSecurityId {
     pub issuer_user_id: String,
 }
 
+/// How a dateTime prints. B2C's methods write two forms: GetCurrentDateTime and
+/// ConvertDateToDateTimeClaim write `2022-01-14T11:40:35.0000000Z`, the JSON methods
+/// `2005-09-23T00:00:00Z` (claims-transformations D.2, D.5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DateTimeForm {
+    /// .NET's round-trip form `yyyy-MM-ddTHH:mm:ss.fffffffZ`: always seven fractional digits.
+    #[default]
+    RoundTrip,
+    /// Json.NET's ISO form `yyyy-MM-ddTHH:mm:ss.FFFFFFFZ`: trailing zeros of the fraction
+    /// dropped, and the fraction with them when it is zero.
+    Json,
+}
+
 /// A claim's value. Its variant always agrees with the claim's `DataType`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ClaimValue {
@@ -123,8 +136,8 @@ pub enum ClaimValue {
     Int(i32),
     Long(i64),
     Date(NaiveDate),
-    /// Always UTC.
-    DateTime(NaiveDateTime),
+    /// Always UTC, with the form it prints in.
+    DateTime(NaiveDateTime, DateTimeForm),
     /// ISO 8601 duration, kept as written after validation.
     Duration(String),
     /// Kept as given (E.164 after normalisation where a method normalises it).
@@ -153,7 +166,7 @@ impl ClaimValue {
             ClaimValue::Int(_) => DataType::Int,
             ClaimValue::Long(_) => DataType::Long,
             ClaimValue::Date(_) => DataType::Date,
-            ClaimValue::DateTime(_) => DataType::DateTime,
+            ClaimValue::DateTime(..) => DataType::DateTime,
             ClaimValue::Duration(_) => DataType::Duration,
             ClaimValue::PhoneNumber(_) => DataType::PhoneNumber,
             ClaimValue::StringCollection(_) => DataType::StringCollection,
@@ -175,7 +188,7 @@ impl ClaimValue {
             DataType::Long => ClaimValue::Long(trimmed.parse().map_err(|_| err("expected a 64-bit integer"))?),
             DataType::Date => ClaimValue::Date(parse_date(trimmed).ok_or(err("expected a date such as 2024-01-31"))?),
             DataType::DateTime => {
-                ClaimValue::DateTime(parse_date_time(trimmed).ok_or(err("expected an ISO 8601 date and time"))?)
+                ClaimValue::date_time(parse_date_time(trimmed).ok_or(err("expected an ISO 8601 date and time"))?)
             }
             DataType::Duration => {
                 if !is_duration(trimmed) {
@@ -195,10 +208,26 @@ impl ClaimValue {
             | DataType::UserIdentityCollection
             | DataType::ObjectIdentity
             | DataType::ObjectIdentityCollection => {
+                if crate::json::too_deep(trimmed) {
+                    return Err(err("JSON nested more than 64 levels deep"));
+                }
                 let json: serde_json::Value = serde_json::from_str(trimmed).map_err(|_| err("expected JSON"))?;
                 ClaimValue::from_json(data_type, &json).map_err(|e| ValueError { text: text.to_owned(), ..e })?
             }
         })
+    }
+
+    /// A dateTime in the round-trip form most methods write.
+    pub fn date_time(dt: NaiveDateTime) -> ClaimValue {
+        ClaimValue::DateTime(dt, DateTimeForm::RoundTrip)
+    }
+
+    /// The instant of a dateTime value.
+    pub fn as_date_time(&self) -> Option<NaiveDateTime> {
+        match self {
+            ClaimValue::DateTime(dt, _) => Some(*dt),
+            _ => None,
+        }
     }
 
     /// Builds a value from its JSON form (the `ief transform run` and scenario input format).
@@ -297,7 +326,8 @@ impl fmt::Display for ClaimValue {
             ClaimValue::Int(n) => write!(f, "{n}"),
             ClaimValue::Long(n) => write!(f, "{n}"),
             ClaimValue::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
-            ClaimValue::DateTime(dt) => f.write_str(&format_date_time(*dt)),
+            ClaimValue::DateTime(dt, DateTimeForm::RoundTrip) => f.write_str(&format_date_time(*dt)),
+            ClaimValue::DateTime(dt, DateTimeForm::Json) => f.write_str(&format_json_date_time(*dt)),
             ClaimValue::StringCollection(items) => f.write_str(&items.join(",")),
             ClaimValue::AlternativeSecurityId(id) => write!(f, "{}", alt_sec_id_to_json(id)),
             ClaimValue::AlternativeSecurityIdCollection(ids) => {
@@ -348,6 +378,18 @@ pub fn format_date_time(dt: NaiveDateTime) -> String {
     let nanos = utc.timestamp_subsec_nanos();
     // Insert the 7-digit fraction before the trailing `Z`.
     format!("{}.{:07}Z", &base[..base.len() - 1], nanos / 100)
+}
+
+/// Json.NET's ISO form: the round-trip form with the fraction's trailing zeros dropped.
+pub fn format_json_date_time(dt: NaiveDateTime) -> String {
+    let text = format_date_time(dt);
+    let Some((seconds, fraction)) = text.strip_suffix('Z').and_then(|t| t.split_once('.')) else {
+        return text;
+    };
+    match fraction.trim_end_matches('0') {
+        "" => format!("{seconds}Z"),
+        digits => format!("{seconds}.{digits}Z"),
+    }
 }
 
 fn is_duration(text: &str) -> bool {
@@ -415,6 +457,17 @@ mod tests {
         let v = ClaimValue::parse(DataType::DateTime, "2022-01-03T00:00:00.1234567+01:00").unwrap();
         assert_eq!(v.to_string(), "2022-01-02T23:00:00.1234567Z");
         assert!(ClaimValue::parse(DataType::DateTime, "yesterday").is_err());
+    }
+
+    #[test]
+    fn json_date_times_drop_trailing_fraction_zeros() {
+        let at = |text| parse_date_time(text).unwrap();
+        let json = |text| ClaimValue::DateTime(at(text), DateTimeForm::Json).to_string();
+        assert_eq!(json("2005-09-23T00:00:00Z"), "2005-09-23T00:00:00Z");
+        assert_eq!(json("2005-09-23T00:00:00.0000000Z"), "2005-09-23T00:00:00Z");
+        assert_eq!(json("2005-09-23T00:00:00.1234500Z"), "2005-09-23T00:00:00.12345Z");
+        assert_eq!(json("2005-09-23T00:00:00.0000001Z"), "2005-09-23T00:00:00.0000001Z");
+        assert_eq!(ClaimValue::date_time(at("2005-09-23T00:00:00Z")).to_string(), "2005-09-23T00:00:00.0000000Z");
     }
 
     #[test]

@@ -31,18 +31,31 @@ impl Drop for Running {
 }
 
 /// A fresh folder under the system temp dir, removed afterwards.
-pub(crate) struct TempDir(pub(crate) PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
-impl TempDir {
-    pub(crate) fn new(tag: &str) -> TempDir {
+impl Scratch {
+    pub(crate) fn new(tag: &str) -> Scratch {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("ief-cli-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
+        let dir = std::env::temp_dir().join(format!("ief-test-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch folder");
+        Scratch(dir)
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    pub(crate) fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("folder");
+        }
+        std::fs::write(&path, contents).expect("write");
+        path
     }
 }
 
-impl Drop for TempDir {
+impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }

@@ -2,6 +2,8 @@
 
 mod common;
 mod diagnostics;
+mod hostile_inputs;
+mod hostile_policy;
 mod idp_serve;
 mod policy_commands;
 mod scenarios;

@@ -10,10 +10,17 @@ fn every_scenario_matches_its_snapshot() {
         workspace().join("../shared/policies/starterpack").is_dir(),
         "the starter-pack scenarios need ../shared/policies beside the repository"
     );
-    let (code, stdout, stderr) =
-        ief(&["test", "policies/demo", "policies/scenarios", "policies/federation", "policies/social"]);
+    let (code, stdout, stderr) = ief(&[
+        "test",
+        "policies/demo",
+        "policies/scenarios",
+        "policies/federation",
+        "policies/social",
+        "policies/displaycontrols",
+        "policies/samples",
+    ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(stdout.trim(), "22 passed, 0 failed");
+    assert_eq!(stdout.trim(), "28 passed, 0 failed");
 }
 
 #[test]
@@ -29,6 +36,11 @@ fn bad_scenarios_fail_with_a_clear_message() {
             "'age' is not a field of self-asserted page 'SelfAsserted-SignUp' (its fields: email, displayName)",
         ),
         ("unknown-field", "unknown field `step`, expected one of"),
+        (
+            "unknown-control-action",
+            "display control 'emailVerificationControl' has no action 'Resend' (actions: SendCode, VerifyCode)",
+        ),
+        ("control-claim-not-in-control", "'displayName' is not a claim of display control 'emailVerificationControl'"),
     ];
     for (name, message) in cases {
         let path = format!("policies/scenarios-bad/{name}.yaml");
@@ -39,7 +51,7 @@ fn bad_scenarios_fail_with_a_clear_message() {
     }
     let (code, stdout, _) = ief(&["test", "policies/scenarios-bad"]);
     assert_eq!(code, 1);
-    assert_eq!(stdout.trim(), "0 passed, 4 failed");
+    assert_eq!(stdout.trim(), "0 passed, 6 failed");
 }
 
 #[test]

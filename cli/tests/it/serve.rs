@@ -8,7 +8,7 @@ use ief_scenario::{RunOptions, RunReport};
 use ief_server::{ServeOptions, Server};
 use serde_json::Value;
 
-use crate::common::{TempDir, ief, spawn, workspace};
+use crate::common::{Scratch, ief, spawn, workspace};
 
 const LOCAL_ACCOUNTS: &str = "../shared/policies/starterpack/LocalAccounts";
 
@@ -18,7 +18,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn serve_prints_metadata_urls_and_serves_them_over_https() {
-    let keys = TempDir::new("serve-keys");
+    let keys = Scratch::new("serve-keys");
     let keys_arg = keys.0.display().to_string();
     let directory = keys.0.join("directory.sqlite").display().to_string();
     let ca_dir = keys.0.join("ca").display().to_string();
@@ -83,7 +83,7 @@ fn serve_prints_metadata_urls_and_serves_them_over_https() {
 
 #[test]
 fn serve_refuses_a_bad_app_config_with_its_position() {
-    let keys = TempDir::new("serve-bad");
+    let keys = Scratch::new("serve-bad");
     let config = keys.0.join("apps.yaml");
     std::fs::write(&config, "apps:\n  - client_id: web\n    redirect_uris:\n      web: [http://app.example/cb]\n")
         .expect("config");
@@ -131,7 +131,7 @@ fn starter_pack_scenarios_end_with_the_same_claims_over_http_mfa_included() {
             let path = workspace().join("policies/scenarios/starterpack").join(format!("{name}.yaml"));
             let in_process = ief_scenario::run_file(&path, &RunOptions::deterministic()).await.expect("in process");
 
-            let temp = TempDir::new("both-ways");
+            let temp = Scratch::new("both-ways");
             let directory = temp.0.join("directory.sqlite");
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
             let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());

@@ -170,6 +170,9 @@ pub enum Answer {
     Callback(Vec<(String, String)>),
     /// The user cancelled.
     Cancel,
+    /// A display control's button (`SendCode`, `VerifyCode`) on the page, with the control's
+    /// claims as typed: ClaimType Id and text.
+    Action { control: String, action: String, values: Vec<(String, String)> },
 }
 
 /// Services shared by every sign-in: clock, randomness and the stores handlers need.

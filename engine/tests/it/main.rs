@@ -3,3 +3,4 @@
 mod corpus;
 mod exec;
 mod merge;
+mod round_trip;

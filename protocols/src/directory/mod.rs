@@ -822,7 +822,7 @@ mod tests {
         assert!(dir.verify_password(&alice.object_id, &Password::new("Brand-new-1")).unwrap());
         assert!(!dir.verify_password(&alice.object_id, &Password::new("Passw0rd!")).unwrap());
         let user = dir.find_by_object_id(&alice.object_id).unwrap().unwrap();
-        assert_eq!(user.attribute(store::REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::DateTime(env.now)));
+        assert_eq!(user.attribute(store::REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::date_time(env.now)));
 
         let missing = super::testing::bag(&[("objectId", s("nobody")), ("newPassword", s("x"))]);
         let e = failure(run(&AAD, &write, Invocation::Validation, &missing, &dir));

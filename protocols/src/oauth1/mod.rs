@@ -464,6 +464,7 @@ fn describe(answer: &Answer) -> &'static str {
         Answer::Code(_) => "a code",
         Answer::Callback(_) => "a callback",
         Answer::Cancel => "a cancel",
+        Answer::Action { .. } => "a display control's button",
     }
 }
 

@@ -408,7 +408,7 @@ impl ProfileHandler for OAuth2 {
                         Answer::Choose(_) => "a button choice",
                         Answer::Submit(_) => "a form",
                         Answer::Code(_) => "a verification code",
-                        Answer::Callback(_) | Answer::Cancel => "this answer",
+                        Answer::Callback(_) | Answer::Cancel | Answer::Action { .. } => "this answer",
                     }
                 )),
             }

@@ -101,11 +101,13 @@ pub(crate) struct Browser {
     /// The tenant and policy whose endpoints it calls.
     pub(crate) tenant: String,
     pub(crate) policy: String,
+    /// The server, when the test runs it: the codes it "sends" (email verification).
+    pub(crate) codes: Option<Arc<Server>>,
 }
 
 impl Browser {
     pub(crate) fn new(running: &Running) -> Browser {
-        Browser::trusting(&running.base, None)
+        Browser { codes: Some(Arc::clone(&running.server)), ..Browser::trusting(&running.base, None) }
     }
 
     /// A browser for `base` that trusts the CA in `ca_pem` (HTTPS) besides nothing else.
@@ -119,6 +121,7 @@ impl Browser {
             base: base.to_owned(),
             tenant: TENANT.to_owned(),
             policy: POLICY.to_owned(),
+            codes: None,
         }
     }
 
@@ -271,7 +274,18 @@ pub(crate) async fn sign_up_at(browser: &Browser, authorize_url: &str) -> String
     let submitted = browser.submit(&form, &ALICE).await;
     let body: Value = submitted.json().await.expect("JSON");
     assert_eq!(body["status"], "200", "{body}");
-    let done = browser.confirmed(&form).await;
+    // The starter pack verifies the email first: the code page, then the form again.
+    let code_page = page_of(browser.confirmed(&form).await).await;
+    assert_eq!(code_page.api(), "Phonefactor", "{}", code_page.html);
+    let server = browser.codes.as_ref().expect("the test runs the server: it reads the code");
+    let code = server.outbox().and_then(|o| o.last_code("alice@contoso.com")).expect("a code was sent");
+    let body: Value = browser.submit(&code_page, &[("verificationCode", &code)]).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "200", "{body}");
+    let verified = page_of(browser.confirmed(&code_page).await).await;
+    assert_eq!(verified.api(), "SelfAsserted", "{}", verified.html);
+    let body: Value = browser.submit(&verified, &ALICE).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "200", "{body}");
+    let done = browser.confirmed(&verified).await;
     assert_eq!(done.status(), 302);
     done.headers()["location"].to_str().expect("location").to_owned()
 }

@@ -28,6 +28,7 @@ fn project() -> PathBuf {
 struct Served {
     base: String,
     ca_path: PathBuf,
+    server: Arc<Server>,
     task: tokio::task::JoinHandle<()>,
     _temp: TempDir,
 }
@@ -46,11 +47,11 @@ async fn serve_https() -> Served {
     let base = format!("https://127.0.0.1:{}", listener.local_addr().expect("addr").port());
     let policies = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/serve");
     let options = ServeOptions::new(vec![starter_pack("LocalAccounts"), policies], &base, temp.0.join("keys"));
-    let server = Server::load(&options).expect("the policies serve");
+    let server = Arc::new(Server::load(&options).expect("the policies serve"));
     let tls = Tls::local(&temp.0.join("ca"), server.public_host()).expect("a local CA");
     let ca_path = tls.ca_path.clone();
-    let task = tokio::spawn(server.serve_tls(listener, tls));
-    Served { base, ca_path, task, _temp: temp }
+    let task = tokio::spawn(Arc::clone(&server).serve_tls(listener, tls));
+    Served { base, ca_path, server, task, _temp: temp }
 }
 
 /// A client script: its output line by line, its stdin, killed by PID when dropped.
@@ -122,6 +123,7 @@ impl Script {
         let authorize = self.next("authorize ").await;
         let mut browser = Browser::trusting(&served.base, Some(&std::fs::read(&served.ca_path).expect("CA")));
         browser.policy = policy.to_owned();
+        browser.codes = Some(Arc::clone(&served.server));
         let callback = sign_up_at(&browser, &authorize).await;
         self.send(&format!("callback {callback}"));
         serde_json::from_str(&self.next("result ").await).expect("JSON result")
