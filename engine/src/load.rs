@@ -44,6 +44,8 @@ pub struct PolicySet {
     pub db: SourceDb,
     pub files: Vec<PolicyFile>,
     pub diagnostics: Diagnostics,
+    /// The tenant object id the settings configure, for policies without their own.
+    pub tenant_object_id: Option<String>,
     /// Policy files read, including those that did not parse.
     pub inputs: usize,
 }
@@ -90,6 +92,11 @@ impl PolicySet {
         }
         if let Some(s) = &settings {
             s.report_unused(&mut set.diagnostics);
+            match s.tenant_object_id() {
+                Some(Ok(guid)) => set.tenant_object_id = Some(guid),
+                Some(Err(d)) => set.diagnostics.push(d),
+                None => {}
+            }
         }
         set.check_duplicate_ids();
         set

@@ -7,6 +7,7 @@ use ief_transforms::{ClaimId, DataType};
 
 use crate::source::Span;
 use crate::syntax::Element;
+use crate::tenant::{TenantObjectId, TenantSource};
 
 /// A name or literal as written, with where it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +38,10 @@ impl Text {
 pub struct Policy {
     pub policy_id: String,
     pub tenant_id: String,
+    /// The `TenantObjectId` attribute as written.
     pub tenant_object_id: Option<String>,
+    /// The tenant's object id the policy runs with: see [`Policy::configure_tenant`].
+    pub tenant: TenantObjectId,
     pub deployment_mode: Option<String>,
     pub claim_types: Vec<ClaimType>,
     claim_index: HashMap<String, ClaimId>,
@@ -314,6 +318,12 @@ impl TechnicalProfile {
     pub fn is_self_asserted(&self) -> bool {
         self.protocol.as_ref().and_then(Protocol::handler_type) == Some("SelfAssertedAttributeProvider")
     }
+
+    /// A `ClaimsTransformationProtocolProvider` profile, whose input claims its output
+    /// transformations read.
+    pub fn is_claims_transformation(&self) -> bool {
+        self.protocol.as_ref().and_then(Protocol::handler_type) == Some("ClaimsTransformationProtocolProvider")
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -474,6 +484,18 @@ impl Policy {
         self.sub_journeys.iter().find(|j| j.id.value == id)
     }
 
+    /// Applies a configured tenant object id (a `tenant_id` setting); the policy's own
+    /// TenantObjectId still wins when it is a GUID.
+    pub fn configure_tenant(&mut self, configured: Option<&str>) -> Result<(), String> {
+        self.tenant = TenantObjectId::choose(self.tenant_object_id.as_deref(), configured, &self.tenant_id)?;
+        Ok(())
+    }
+
+    /// Why the tenant's object id was made up, when it was.
+    pub fn tenant_warning(&self) -> Option<String> {
+        self.tenant.warning(&self.tenant_id, self.tenant_object_id.as_deref())
+    }
+
     /// Lowers a merged tree whose technical profiles have their includes resolved.
     pub fn lower(root: &Element) -> Policy {
         let bb = root.child("BuildingBlocks");
@@ -491,6 +513,12 @@ impl Policy {
             policy_id: root.attr("PolicyId").unwrap_or_default().to_owned(),
             tenant_id: root.attr("TenantId").unwrap_or_default().to_owned(),
             tenant_object_id: root.attr("TenantObjectId").map(str::to_owned),
+            tenant: TenantObjectId::choose(
+                root.attr("TenantObjectId"),
+                None,
+                root.attr("TenantId").unwrap_or_default(),
+            )
+            .unwrap_or_else(|_| TenantObjectId { guid: String::new(), source: TenantSource::Derived }),
             deployment_mode: root.attr("DeploymentMode").map(str::to_owned),
             claim_types,
             claim_index,

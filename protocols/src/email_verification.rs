@@ -187,6 +187,7 @@ fn code_page(request: &ProfileRequest<'_>, state: &State, error: Option<String>)
         kind: PageKind::Code { to: state.pending.clone().unwrap_or_default() },
         error,
         profile_state: state.value(),
+        settings: Default::default(),
     })
 }
 

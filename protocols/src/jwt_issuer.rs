@@ -172,10 +172,7 @@ fn issuance_pattern(profile: &TechnicalProfile) -> Result<IssuancePattern, Strin
 
 fn issuer_of(policy: &Policy, pattern: IssuancePattern, host_name: &str) -> String {
     let host = crate::authority(host_name);
-    let tenant = match policy.tenant_object_id.as_deref().map(str::trim) {
-        Some(guid) if !guid.is_empty() => guid,
-        _ => policy.tenant_id.as_str(),
-    };
+    let tenant = policy.tenant.guid.as_str();
     match pattern {
         IssuancePattern::AuthorityAndTenantGuid => format!("{host}/{tenant}/v2.0/"),
         IssuancePattern::AuthorityWithTfp => format!("{host}/tfp/{tenant}/{}/v2.0/", policy.policy_id),
@@ -428,13 +425,16 @@ mod tests {
     }
 
     #[test]
-    fn tenant_name_and_host_fallbacks() {
+    fn tenant_guid_and_host_fallbacks() {
         let mut p = policy("", OIDC, KEYS);
         p.tenant_object_id = None;
+        p.configure_tenant(None).unwrap();
         let mut setup = Setup::new(p, Some(store()));
         setup.context.host_name = String::new();
         let token = setup.token(Vec::new());
-        assert_eq!(token.claims["iss"], "https://contoso.b2clogin.com/contoso.onmicrosoft.com/v2.0/");
+        // Never the domain name: a GUID derived from it when nothing configures one.
+        let derived = ief_engine::tenant::derive("contoso.onmicrosoft.com");
+        assert_eq!(token.claims["iss"], format!("https://contoso.b2clogin.com/{derived}/v2.0/"));
     }
 
     #[test]

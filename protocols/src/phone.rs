@@ -290,6 +290,7 @@ fn phone_factor(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileRe
             },
             error,
             profile_state: None,
+            settings: Default::default(),
         })
     };
     Ok(match request.answer {
@@ -306,6 +307,7 @@ fn phone_factor(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileRe
                     },
                     error: None,
                     profile_state: None,
+                    settings: Default::default(),
                 }),
             }
         }
@@ -363,6 +365,7 @@ fn code_page(request: &ProfileRequest<'_>, number: &str, error: Option<String>) 
         kind: PageKind::Code { to: mask_phone(number) },
         error,
         profile_state: None,
+        settings: Default::default(),
     })
 }
 

@@ -207,6 +207,7 @@ pub(crate) fn page(request: &ProfileRequest<'_>, fields: &[ShownField], error: O
         },
         error,
         profile_state: None,
+        settings: Default::default(),
     }
 }
 

@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use ief_engine::exec::{
     Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, Page, PageKind, ProfileHandler, ProfileRequest,
@@ -34,6 +33,7 @@ use ief_protocols::phone::CodeOutbox;
 
 pub mod agent;
 mod embedded;
+mod http_stub;
 mod redact;
 pub mod remote;
 
@@ -41,6 +41,8 @@ pub use embedded::{
     EmbeddedClient, EmbeddedConsumer, EmbeddedOAuth1, EmbeddedOAuth2, EmbeddedOidc, EmbeddedProviders,
     OAUTH1_URL_SETTING, OAUTH2_URL_SETTING, OIDC_URL_SETTING,
 };
+use http_stub::StubServer;
+pub use http_stub::{HttpStub, RecordedRequest, RequestExpect, StubResponse};
 
 /// A scenario file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +75,8 @@ pub struct Scenario {
     /// `{Settings:Name}` values, winning over the environment's appsettings.json.
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
+    /// The tenant's object id (a GUID) for a policy without a TenantObjectId.
+    pub tenant_id: Option<String>,
     /// PEM files of extra root certificates (a live provider's test CA), relative to the scenario.
     #[serde(default)]
     pub trusted_roots: Vec<PathBuf>,
@@ -96,6 +100,8 @@ pub struct RunSpec {
     /// Start with a new browser session instead of the previous run's.
     #[serde(default)]
     pub new_session: bool,
+    /// This run's authorize request, instead of the scenario's.
+    pub request: Option<RequestSpec>,
 }
 
 /// One answer to a page, in order.
@@ -136,6 +142,8 @@ pub struct Expect {
     /// `token` or `error`.
     pub outcome: String,
     pub error_code: Option<String>,
+    /// The requests the HTTP stubs must have received during the run, in order.
+    pub requests: Option<Vec<RequestExpect>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -204,19 +212,6 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpStub {
-    pub path: String,
-    #[serde(default = "ok_status")]
-    pub status: u16,
-    pub body: serde_yaml_ng::Value,
-}
-
-fn ok_status() -> u16 {
-    200
-}
-
 /// How to run: deterministic (tests, snapshots) or live (`ief run`).
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -245,6 +240,9 @@ impl RunOptions {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ScenarioReport {
     pub scenario: String,
+    /// What the run had to assume (a tenant object id derived from the tenant name).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub runs: Vec<RunReport>,
     /// The rendered plan (`ief graph --format json`) of every journey the runs entered, by Id;
     /// not part of the report's text.
@@ -264,6 +262,9 @@ pub struct RunReport {
     pub token: Option<TokenReport>,
     /// Pages shown, in order.
     pub pages: Vec<String>,
+    /// What the HTTP stubs received during the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<RecordedRequest>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<String>,
     /// Where the run did not do what `expect` says.
@@ -297,6 +298,7 @@ impl RunReport {
             claims: BTreeMap::new(),
             token: None,
             pages,
+            requests: Vec::new(),
             trace: Vec::new(),
             expectation_failed: None,
             path: Vec::new(),
@@ -399,6 +401,12 @@ pub(crate) async fn run_with(
         settings.retain(|(name, _)| *name != k);
         settings.push((k, v));
     }
+    if let Some(id) = &scenario.tenant_id {
+        let guid = ief_engine::tenant::parse_guid(id)
+            .ok_or_else(|| ScenarioError::Setup(format!("tenant_id '{id}' is not a GUID (the tenant's object id)")))?;
+        settings.retain(|(name, _)| name != ief_engine::settings::TENANT_OBJECT_ID);
+        settings.push((ief_engine::settings::TENANT_OBJECT_ID.to_owned(), guid));
+    }
     let mut roots = trusted_roots(scenario, base, options)?;
     roots.0.extend(providers.as_ref().and_then(embedded::Started::trusted_root));
     let policy = load_policy(scenario, base, settings)?;
@@ -464,7 +472,8 @@ pub(crate) async fn run_with(
     let mut reports = Vec::new();
     for run in &runs {
         let journey = run.journey.clone().or_else(|| scenario.journey.clone());
-        let context = request_context(&policy.model, &scenario.request, options.deterministic);
+        let request = run.request.as_ref().unwrap_or(&scenario.request);
+        let context = request_context(&policy.model, request, options.deterministic);
         let start_session = if run.new_session { Session::default() } else { std::mem::take(&mut session) };
         if run.new_session {
             browser.agent = None;
@@ -479,6 +488,7 @@ pub(crate) async fn run_with(
             options,
             &mut browser,
             &thumbprints,
+            stub_server.as_ref(),
         )
         .await?;
         session = after;
@@ -492,7 +502,8 @@ pub(crate) async fn run_with(
             graphs.insert(journey.clone(), ief_engine::plan::render::json(plan));
         }
     }
-    Ok(ScenarioReport { scenario: name.to_owned(), runs: reports, graphs })
+    let warnings = policy.model.tenant_warning().into_iter().collect();
+    Ok(ScenarioReport { scenario: name.to_owned(), warnings, runs: reports, graphs })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -506,6 +517,7 @@ async fn run_one(
     options: &RunOptions,
     browser: &mut Browser<'_>,
     thumbprints: &[String],
+    stubs: Option<&StubServer>,
 ) -> Result<(RunReport, Session), ScenarioError> {
     let fail = |message: String| ScenarioError::Run { run: run.name.clone(), message };
     let callback_host = context.host_name.clone();
@@ -571,10 +583,26 @@ async fn run_one(
             }
         }
     };
+    let redactions = redact::Redactions::new(redact::token_values(executor.policy, sign_in.claims()), thumbprints);
+    let expected = run.expect.as_ref().and_then(|e| e.requests.as_deref());
+    let (requests, requests_mismatch) = match stubs {
+        Some(server) => server.take(expected),
+        None => (Vec::new(), expected.filter(|e| !e.is_empty()).map(|_| "the scenario has no http_stubs".to_owned())),
+    };
     if let Some(extra) = answers.next() {
-        return Err(fail(format!("the journey ended before the answer {extra:?} was used")));
+        // The real cause first: how the journey ended and what it did, then the unused answer.
+        let ended = match &outcome {
+            Outcome::Token { .. } => "with a token".to_owned(),
+            Outcome::Error { code, message } => format!("with error {code}: {message}"),
+        };
+        let trace: Vec<String> = sign_in.trace.iter().map(|e| format!("  {e}")).collect();
+        return Err(fail(redactions.scrub(&format!(
+            "the journey ended {ended}\ntrace:\n{}\nso the answer {extra:?} was not used",
+            trace.join("\n")
+        ))));
     }
     let mut report = RunReport::new(&run.name, pages);
+    report.requests = requests;
     if options.trace {
         report.trace = sign_in.trace.iter().map(ToString::to_string).collect();
     }
@@ -595,8 +623,11 @@ async fn run_one(
             report.error = Some(ErrorReport { code, message });
         }
     }
-    redact::Redactions::new(redact::token_values(executor.policy, sign_in.claims()), thumbprints).apply(&mut report);
+    redactions.apply(&mut report);
     check_expectation(run.expect.as_ref(), &mut report);
+    if report.expectation_failed.is_none() {
+        report.expectation_failed = requests_mismatch;
+    }
     Ok((report, sign_in.into_session()))
 }
 
@@ -624,6 +655,7 @@ fn runs_of(scenario: &Scenario, name: &str) -> Vec<RunSpec> {
             steps: scenario.steps.clone(),
             expect: scenario.expect.clone(),
             new_session: false,
+            request: None,
         }]
     } else {
         scenario.runs.clone()
@@ -703,6 +735,7 @@ fn last_code(extensions: &Extensions) -> Result<String, String> {
 fn describe_page(page: &Page) -> String {
     let what = match &page.kind {
         PageKind::Selection { options, sign_in } => match sign_in {
+            Some(form) if options.is_empty() => format!("sign-in form {form}"),
             Some(form) => format!("sign-in form {form} with buttons {}", options.join(", ")),
             None => format!("buttons {}", options.join(", ")),
         },
@@ -714,6 +747,17 @@ fn describe_page(page: &Page) -> String {
         PageKind::Code { to } => format!("code sent to {to}"),
         PageKind::Redirect { url } => format!("redirect to {}", redirect_target(url)),
     };
+    // What the page's settings change from the usual page.
+    let s = &page.settings;
+    let notes: Vec<&str> = [
+        (!s.show_continue_button, "no continue button"),
+        (!s.show_cancel_button, "no cancel button"),
+        (s.enable_remember_me, "keep me signed in"),
+    ]
+    .into_iter()
+    .filter_map(|(on, note)| on.then_some(note))
+    .collect();
+    let what = if notes.is_empty() { what } else { format!("{what} [{}]", notes.join(", ")) };
     match &page.error {
         Some(e) => format!("{what} showing \"{e}\""),
         None => what,
@@ -879,6 +923,7 @@ fn seed_user(seed: &SeedSpec) -> SeedUser {
                 .collect(),
             attributes: seed.attributes.iter().map(|(k, v)| (k.clone(), ClaimValue::String(v.clone()))).collect(),
             password: seed.password.as_ref().map(|p| Password::new(p.clone())),
+            user_identities: None,
         },
     }
 }
@@ -930,25 +975,11 @@ impl ProfileHandler for StubIdentityProviders {
     fn execute<'a>(&'a self, request: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
         Box::pin(async move {
             match self.providers.get(&request.profile.id.value) {
-                Some(IdentityProviderSpec::Stub(claims)) => ProfileResult::Claims(
-                    claims
-                        .iter()
-                        .map(|(k, v)| {
-                            let value = match v {
-                                serde_yaml_ng::Value::String(s) => ClaimValue::String(s.clone()),
-                                serde_yaml_ng::Value::Bool(b) => ClaimValue::Boolean(*b),
-                                serde_yaml_ng::Value::Number(n) => match n.as_i64() {
-                                    Some(i) => ClaimValue::Long(i),
-                                    None => ClaimValue::String(n.to_string()),
-                                },
-                                other => ClaimValue::String(
-                                    serde_yaml_ng::to_string(other).unwrap_or_default().trim().to_owned(),
-                                ),
-                            };
-                            (k.clone(), value)
-                        })
-                        .collect(),
-                ),
+                Some(IdentityProviderSpec::Stub(claims)) => {
+                    let user: serde_json::Map<String, serde_json::Value> =
+                        claims.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default())).collect();
+                    stub_claims(&request, &serde_json::Value::Object(user))
+                }
                 Some(IdentityProviderSpec::Cancel(_) | IdentityProviderSpec::Browser(_)) | None => {
                     ProfileResult::Failed(ief_engine::exec::ProfileError {
                         code: "AADB2C90273".to_owned(),
@@ -960,39 +991,22 @@ impl ProfileHandler for StubIdentityProviders {
     }
 }
 
-/// A loopback HTTP server with canned responses; it stops when dropped.
-struct StubServer {
-    url: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl StubServer {
-    async fn start(stubs: &[HttpStub]) -> Result<StubServer, ScenarioError> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| ScenarioError::Setup(format!("cannot serve the HTTP stubs on 127.0.0.1: {e}")))?;
-        let addr = listener.local_addr().map_err(|e| ScenarioError::Setup(e.to_string()))?;
-        let mut router = axum::Router::new();
-        for stub in stubs {
-            let body = Arc::new(serde_json::to_value(&stub.body).unwrap_or(serde_json::Value::Null));
-            let status = axum::http::StatusCode::from_u16(stub.status).unwrap_or(axum::http::StatusCode::OK);
-            let handler = move || {
-                let body = Arc::clone(&body);
-                async move { (status, axum::Json((*body).clone())) }
-            };
-            router = router.route(&stub.path, axum::routing::any(handler));
-        }
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Ok(StubServer { url: format!("http://{addr}"), task })
+/// A stub's answer, mapped as the profile's own handler maps a provider's: an OAuth2 profile
+/// through its partner names and JSON paths; others (OpenID Connect, OAuth1) by top-level name,
+/// nested objects as their JSON text.
+fn stub_claims(request: &ProfileRequest<'_>, user: &serde_json::Value) -> ProfileResult {
+    let protocol = request.profile.protocol.as_ref().map_or("", |p| p.name.as_str());
+    if protocol.eq_ignore_ascii_case("OAuth2") {
+        return match ief_protocols::oauth2::claims_from_user(request, user) {
+            Ok(claims) => ProfileResult::Claims(claims),
+            Err(e) => ProfileResult::Failed(e),
+        };
     }
-}
-
-impl Drop for StubServer {
-    fn drop(&mut self) {
-        self.task.abort();
+    let mut claims = Vec::new();
+    if let Some(members) = user.as_object() {
+        ief_protocols::oidc::claims::merge(&mut claims, members);
     }
+    ProfileResult::Claims(claims)
 }
 
 /// A folder removed on drop.

@@ -123,7 +123,7 @@ pub async fn run(
         check_expectation(run.expect.as_ref(), &mut report);
         reports.push(report);
     }
-    Ok(ScenarioReport { scenario: name.to_owned(), runs: reports, graphs: BTreeMap::new() })
+    Ok(ScenarioReport { scenario: name.to_owned(), runs: reports, graphs: BTreeMap::new(), warnings: Vec::new() })
 }
 
 /// A browser: its own cookies, redirects read rather than followed.

@@ -308,8 +308,7 @@ impl Server {
         self.hosted.iter().find(|h| {
             let m = &h.policy.model;
             m.policy_id.eq_ignore_ascii_case(policy)
-                && (m.tenant_id.eq_ignore_ascii_case(tenant)
-                    || m.tenant_object_id.as_deref().is_some_and(|g| g.trim().eq_ignore_ascii_case(tenant)))
+                && (m.tenant_id.eq_ignore_ascii_case(tenant) || m.tenant.guid.eq_ignore_ascii_case(tenant))
         })
     }
 

@@ -28,6 +28,7 @@ const MAX_PARAM: usize = 2048;
 /// B2C's texts for grants the token endpoint refuses.
 const EXPIRED: &str = "The provided grant has expired. Please re-authenticate and try again.";
 const REVOKED: &str = "The provided grant has been revoked. Please reauthenticate and try again.";
+const BAD_CHALLENGE: &str = "The supplied code_challenge is invalid.";
 const VERIFIER_MISMATCH: &str = "The supplied code_verifier does not match associated code_challenge.";
 
 /// `AADB2C90083`'s text.
@@ -251,15 +252,7 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         return reply.error(server, "unauthorized_client", "AADB2C90057", message, cid);
     }
     let pkce = match (param("code_challenge"), param("code_challenge_method")) {
-        (None, Some(_)) => {
-            return reply.error(
-                server,
-                "invalid_request",
-                "AADB2C90183",
-                "The supplied code_challenge is invalid.",
-                cid,
-            );
-        }
+        (None, Some(_)) => return reply.error(server, "invalid_request", "AADB2C90183", BAD_CHALLENGE, cid),
         (None, None) if platform == Platform::Spa && types.contains(&"code") => {
             let message = "The code_challenge is required for redirect URIs of a single-page application.";
             return reply.error(server, "invalid_request", "AADB2C90183", message, cid);
@@ -273,13 +266,7 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
                 return reply.error(server, "invalid_request", "AADB2C90184", message, cid);
             }
             if !is_pkce_text(challenge) {
-                return reply.error(
-                    server,
-                    "invalid_request",
-                    "AADB2C90183",
-                    "The supplied code_challenge is invalid.",
-                    cid,
-                );
+                return reply.error(server, "invalid_request", "AADB2C90183", BAD_CHALLENGE, cid);
             }
             Some((challenge.to_owned(), method.to_owned()))
         }
@@ -806,8 +793,7 @@ fn token_response(
     }
     if request.form.iter().any(|(k, v)| k == "client_info" && v == "1") {
         let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
-        let tenant =
-            hosted.policy.model.tenant_object_id.clone().unwrap_or_else(|| hosted.policy.model.tenant_id.clone());
+        let tenant = hosted.policy.model.tenant.guid.clone();
         let info = json!({ "uid": format!("{sub}-{}", hosted.policy.model.policy_id.to_lowercase()), "utid": tenant });
         body.insert("client_info".into(), Value::from(URL_SAFE_NO_PAD.encode(info.to_string())));
     }

@@ -42,17 +42,7 @@ const fn simple(
     params: &'static [Param],
     outputs: &'static [Slot],
 ) -> Signature {
-    Signature {
-        method,
-        family: Family::Json,
-        inputs,
-        extra_inputs: None,
-        params,
-        extra_params: None,
-        outputs,
-        extra_outputs: None,
-        user_message_key: None,
-    }
+    Signature::fixed(method, Family::Json, inputs, params, outputs)
 }
 
 pub(crate) const METHODS: &[Method] = &[

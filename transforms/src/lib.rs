@@ -23,6 +23,7 @@ mod phone;
 mod social;
 mod string;
 mod string_collection;
+mod user_identity;
 
 #[cfg(test)]
 mod testing;

@@ -257,15 +257,42 @@ impl ClaimValue {
                 .collect::<Option<Vec<_>>>()
                 .map(ClaimValue::AlternativeSecurityIdCollection)
                 .ok_or(err("expected an array of {\"issuer\", \"issuerUserId\"}")),
-            (
-                DataType::UserIdentity
-                | DataType::UserIdentityCollection
-                | DataType::ObjectIdentity
-                | DataType::ObjectIdentityCollection,
-                _,
-            ) => Ok(ClaimValue::Json(data_type, json.clone())),
+            (DataType::UserIdentity, J::Object(_)) => alt_sec_id_from_json(json)
+                .map(ClaimValue::user_identity)
+                .ok_or(err("expected {\"issuer\", \"issuerUserId\"}")),
+            (DataType::UserIdentityCollection, J::Array(items)) => items
+                .iter()
+                .map(alt_sec_id_from_json)
+                .collect::<Option<Vec<_>>>()
+                .map(|ids| ClaimValue::user_identities(&ids))
+                .ok_or(err("expected an array of {\"issuer\", \"issuerUserId\"}")),
+            (DataType::ObjectIdentity | DataType::ObjectIdentityCollection, _) => {
+                Ok(ClaimValue::Json(data_type, json.clone()))
+            }
             (_, J::String(s)) if !data_type.is_collection() => ClaimValue::parse(data_type, s),
             _ => Err(err("JSON value of the wrong kind")),
+        }
+    }
+
+    /// A `userIdentity`: the same issuer and base64 issuerUserId as an alternativeSecurityId,
+    /// kept in its JSON form (Azure AD's `userIdentities` items).
+    pub fn user_identity(id: AlternativeSecurityId) -> ClaimValue {
+        ClaimValue::Json(DataType::UserIdentity, alt_sec_id_to_json(&id))
+    }
+
+    /// A `userIdentityCollection`.
+    pub fn user_identities(ids: &[AlternativeSecurityId]) -> ClaimValue {
+        ClaimValue::Json(DataType::UserIdentityCollection, ids.iter().map(alt_sec_id_to_json).collect())
+    }
+
+    /// The identities of a `userIdentity` or `userIdentityCollection` value.
+    pub fn as_user_identities(&self) -> Option<Vec<AlternativeSecurityId>> {
+        match self {
+            ClaimValue::Json(DataType::UserIdentity, v) => alt_sec_id_from_json(v).map(|id| vec![id]),
+            ClaimValue::Json(DataType::UserIdentityCollection, serde_json::Value::Array(items)) => {
+                items.iter().map(alt_sec_id_from_json).collect()
+            }
+            _ => None,
         }
     }
 
@@ -494,5 +521,23 @@ mod tests {
         assert_eq!(v.to_json(), serde_json::json!("2024-02-29"));
         assert!(ClaimValue::from_json(DataType::Int, &serde_json::json!("7")).is_ok());
         assert!(ClaimValue::from_json(DataType::StringCollection, &serde_json::json!("a")).is_err());
+    }
+
+    #[test]
+    fn user_identities_have_the_alternative_security_id_shape() {
+        let json = serde_json::json!([{"issuer": "facebook.com", "issuerUserId": "MTIzNA=="}]);
+        let v = ClaimValue::from_json(DataType::UserIdentityCollection, &json).unwrap();
+        assert_eq!(v.data_type(), DataType::UserIdentityCollection);
+        assert_eq!(v.to_json(), json);
+        let ids = v.as_user_identities().unwrap();
+        assert_eq!(
+            ids,
+            vec![AlternativeSecurityId { issuer: "facebook.com".into(), issuer_user_id: "MTIzNA==".into() }]
+        );
+        let one = ClaimValue::parse(DataType::UserIdentity, r#"{"issuer":"live.com","issuerUserId":"eA=="}"#).unwrap();
+        assert_eq!(one.data_type(), DataType::UserIdentity);
+        assert_eq!(one.as_user_identities().unwrap()[0].issuer, "live.com");
+        assert!(ClaimValue::parse(DataType::UserIdentity, r#"{"issuer":"live.com"}"#).is_err());
+        assert!(ClaimValue::from_json(DataType::UserIdentityCollection, &serde_json::json!([1])).is_err());
     }
 }

@@ -62,7 +62,8 @@ fn serve_prints_metadata_urls_and_serves_them_over_https() {
             .build()
             .expect("client");
         let doc: serde_json::Value = client.get(&metadata).send().await.expect("GET").json().await.expect("JSON");
-        assert_eq!(doc["issuer"], format!("{base}/yourtenant.onmicrosoft.com/v2.0/"));
+        let guid = ief_engine::tenant::TenantObjectId::choose(None, None, "yourtenant.onmicrosoft.com").expect("id").guid;
+        assert_eq!(doc["issuer"], format!("{base}/{guid}/v2.0/"), "the issuer names the tenant's object id");
         let authorize = format!(
             "{}?client_id=00000000-0000-0000-0000-00000000a991&redirect_uri=http%3A%2F%2Flocalhost%2Fcb&scope=openid&response_type=code",
             doc["authorization_endpoint"].as_str().expect("authorization_endpoint")

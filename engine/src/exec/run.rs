@@ -17,6 +17,7 @@ use super::handler::{
 use super::resolve::fill;
 use super::trace::{TraceEvent, is_secret, redacted};
 use crate::model::{DisplayControl, Policy, StepType, TechnicalProfile};
+use crate::page_settings::{FORGOT_PASSWORD_OVERRIDE, ForgotPasswordLinkLocation, PageSettings};
 use crate::plan::{
     Button, ClaimPlan, CompiledPolicy, DefaultValue, JourneyPlan, PlanEdge, PlanNode, PlanPosition, ProfilePlan, Ref,
     SelectionPlan, SignUp, ValidationRef, skip_reason,
@@ -115,11 +116,17 @@ pub struct SignIn {
     pending: Option<Pending>,
     finished: bool,
     session: Session,
+    /// Failed validations of each profile's page, for `setting.retryLimit`.
+    failed_tries: HashMap<usize, u32>,
     /// `profile/control` of the VerificationControls verified on the current step's page.
     verified_controls: Vec<String>,
     pub context: RequestContext,
     pub trace: Vec<TraceEvent>,
 }
+
+/// What B2C answers when a page's `setting.retryLimit` is used up.
+const RETRY_LIMIT_CODE: &str = "AADB2C90157";
+const RETRY_LIMIT_MESSAGE: &str = "User has exceeded the maximum number for retries for a self-asserted step.";
 
 impl SignIn {
     pub fn claims(&self) -> &ClaimsBag {
@@ -268,6 +275,7 @@ impl<'p> Executor<'p> {
             pending: None,
             finished: false,
             session,
+            failed_tries: HashMap::new(),
             verified_controls: Vec::new(),
             context,
             trace: Vec::new(),
@@ -314,7 +322,14 @@ impl<'p> Executor<'p> {
         };
         let plan = self.plan(s.position)?;
         match (pending, answer) {
-            (_, Answer::Cancel) => {
+            (Pending::Selection { page, .. } | Pending::Profile { page }, Answer::Cancel) => {
+                if !page.settings.show_cancel_button {
+                    let message = format!(
+                        "the page of '{}' has no cancel button (setting.showCancelButton is false)",
+                        page.profile
+                    );
+                    return Err(bad(s, message));
+                }
                 Ok(Some(self.finish_error(s, "AADB2C90091", "The user has cancelled the operation.")))
             }
             (Pending::Selection { choices, page }, Answer::Choose(id))
@@ -338,6 +353,16 @@ impl<'p> Executor<'p> {
             }
             (Pending::Selection { choices, page }, Answer::Choose(id)) => {
                 let PageKind::Selection { options, .. } = &page.kind else { return Ok(None) };
+                if let Some(link) = page.settings.link(&id).filter(|l| !l.shown && !options.contains(&id)) {
+                    let why = PageSettings::hidden_reason(link);
+                    return Err(bad(s, format!("the link '{id}' of '{}' is hidden ({why})", page.profile)));
+                }
+                if id == FORGOT_PASSWORD_LINK
+                    && page.settings.forgot_password_link_location == ForgotPasswordLinkLocation::None
+                {
+                    let why = "setting.forgotPasswordLinkLocation is None";
+                    return Err(bad(s, format!("the link '{id}' of '{}' is hidden ({why})", page.profile)));
+                }
                 let Some(i) = options.iter().position(|o| *o == id) else {
                     let message = format!("there is no button '{id}'; the page offers: {}", options.join(", "));
                     return Err(bad(s, message));
@@ -377,6 +402,10 @@ impl<'p> Executor<'p> {
                 };
                 // Links on a self-asserted page pick the exchange the next step runs.
                 if let Answer::Choose(target) = &answer {
+                    if let Some(link) = page.settings.link(target).filter(|l| !l.shown) {
+                        let why = PageSettings::hidden_reason(link);
+                        return Err(bad(s, format!("the link '{target}' of '{}' is hidden ({why})", profile.id)));
+                    }
                     if let Some(link) = links.iter().find(|l| l.exchange == *target) {
                         s.chosen = Some(self.choice(plan, link));
                         return Ok(None);
@@ -390,6 +419,14 @@ impl<'p> Executor<'p> {
                         let names: Vec<&str> = links.iter().map(|l| l.exchange.as_str()).collect();
                         format!("the page of '{id}' has no link '{target}' (links: {})", names.join(", "))
                     };
+                    return Err(bad(s, message));
+                }
+                if matches!(answer, Answer::Submit(_)) && !page.settings.show_continue_button {
+                    let message = format!(
+                        "the page of '{}' has no continue button (setting.showContinueButton is false); it can only \
+                         be cancelled or left by a link",
+                        profile.id
+                    );
                     return Err(bad(s, message));
                 }
                 self.run_page_answer(s, plan, s.position.node(), answer, page.profile_state.as_deref()).await
@@ -575,11 +612,11 @@ impl<'p> Executor<'p> {
     /// `setting.forgotPasswordLinkOverride` names, if any.
     fn forgot_password_link(&self, plan: &JourneyPlan, s: &SignIn) -> Option<Option<String>> {
         let PlanNode::Step { selection: Some(sel), .. } = &plan.graph[s.position.node()] else { return None };
-        let tp = &self.policy.technical_profiles[sel.sign_in.as_ref()?.profile?];
-        if tp.metadata("setting.forgotPasswordLinkLocation").is_some_and(|v| v.trim().eq_ignore_ascii_case("none")) {
+        let settings = PageSettings::of(&self.policy.technical_profiles[sel.sign_in.as_ref()?.profile?]);
+        if settings.forgot_password_link_location == ForgotPasswordLinkLocation::None {
             return None;
         }
-        Some(tp.metadata("setting.forgotPasswordLinkOverride").map(|t| t.trim().to_owned()))
+        Some(settings.links.into_iter().find(|l| l.setting == FORGOT_PASSWORD_OVERRIDE).map(|l| l.target))
     }
 
     /// The journey and step order of the sign-in's position, for errors.
@@ -799,9 +836,20 @@ impl<'p> Executor<'p> {
         let mut offered: Vec<&Button> = sel.buttons.iter().filter(|b| enabled(b)).collect();
         let sign_in = sel.sign_in.as_ref();
         let sign_in_profile = sign_in.and_then(|f| f.profile);
+        let settings =
+            sign_in_profile.map(|p| PageSettings::of(&self.policy.technical_profiles[p])).unwrap_or_default();
         if let Some(p) = sign_in_profile {
-            // The combined page's sign-up link.
-            match sign_in.and_then(|f| f.sign_up.as_ref()) {
+            // The combined page's sign-up link, unless setting.showSignupLink hides it.
+            let sign_up = sign_in.and_then(|f| f.sign_up.as_ref());
+            match sign_up {
+                _ if !settings.show_signup_link => {
+                    let hidden = match sign_up {
+                        Some(SignUp::Button(i)) => Some(&sel.buttons[*i].exchange),
+                        Some(SignUp::Link(link)) => Some(&link.exchange),
+                        None => None,
+                    };
+                    offered.retain(|b| Some(&b.exchange) != hidden);
+                }
                 Some(SignUp::Button(i)) if !enabled(&sel.buttons[*i]) => offered.push(&sel.buttons[*i]),
                 Some(SignUp::Link(link)) => offered.push(link),
                 _ => {}
@@ -830,6 +878,7 @@ impl<'p> Executor<'p> {
             },
             error: None,
             profile_state: None,
+            settings: Box::new(settings),
         };
         let choices = offered.iter().map(|b| self.choice(plan, b)).collect();
         s.trace.push(TraceEvent::Page { profile: format!("selection at step {order}"), error: None });
@@ -986,6 +1035,15 @@ impl<'p> Executor<'p> {
                             .collect();
                         // As the trace shows them, so the request can own the inputs.
                         shown_inputs = self.shown(s, pp, &inputs);
+                        let to_bag: Vec<(ClaimId, ClaimValue)> = if pp.inputs_to_bag {
+                            pp.input_claims
+                                .iter()
+                                .zip(&inputs)
+                                .filter_map(|(c, i)| Some((c.id?, i.value.clone()?)))
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
                         let services = Services { env: self.env, extensions: self.extensions };
                         let request = ProfileRequest {
                             policy: self.policy,
@@ -1003,7 +1061,7 @@ impl<'p> Executor<'p> {
                             ProfileResult::Claims(c) => c,
                             ProfileResult::NeedsInput(page) => {
                                 self.at_node(s, at, page_node, true);
-                                return Ok(StepResult::Page(page));
+                                return Ok(StepResult::Page(Page { settings: Box::new(PageSettings::of(tp)), ..page }));
                             }
                             ProfileResult::Failed(e) => {
                                 s.trace.push(TraceEvent::Profile {
@@ -1029,6 +1087,9 @@ impl<'p> Executor<'p> {
                             }
                         };
                         before = Some(s.bag.clone());
+                        for (id, value) in to_bag {
+                            s.bag.set(id, value);
+                        }
                         self.write_outputs(s, pp, &returned);
                     }
                     Stage::Validation(v) => {
@@ -1049,17 +1110,28 @@ impl<'p> Executor<'p> {
                                 if let Some(before) = before.take() {
                                     s.bag = before;
                                 }
+                                let settings = PageSettings::of(tp);
                                 let page = Page {
                                     profile: tp.id.value.clone(),
                                     kind: PageKind::Form { fields: Vec::new() },
                                     error: Some(self.page_message(tp, &e)),
                                     // The same page again, so it keeps its state.
                                     profile_state: profile_state.map(|v| Box::new(v.clone())),
+                                    settings: Box::new(settings.clone()),
                                 };
                                 s.trace.push(TraceEvent::ValidationFailed {
                                     profile: v.profile.id.clone(),
                                     message: e.user_message,
                                 });
+                                // setting.retryLimit: that many failed tries end the journey.
+                                let tries = s.failed_tries.entry(p).or_default();
+                                *tries += 1;
+                                if settings.retry_limit.is_some_and(|limit| *tries >= limit) {
+                                    return Ok(StepResult::Failed(ProfileError {
+                                        code: RETRY_LIMIT_CODE.to_owned(),
+                                        user_message: RETRY_LIMIT_MESSAGE.to_owned(),
+                                    }));
+                                }
                                 // Back to the page.
                                 self.at_node(s, at, page_node, true);
                                 return Ok(StepResult::Page(page));

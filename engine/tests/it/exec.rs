@@ -504,7 +504,10 @@ fn a_forgot_password_override_runs_its_exchange_and_location_none_hides_the_link
 
     let f = combined_fixture(r#"<Item Key="setting.forgotPasswordLinkLocation">None</Item>"#);
     let err = forgot_password(&f).unwrap_err().to_string();
-    assert!(err.contains("there is no button 'forgotPassword'"), "{err}");
+    assert!(
+        err.contains("the link 'forgotPassword' of 'SignUp' is hidden (setting.forgotPasswordLinkLocation is None)"),
+        "{err}"
+    );
 }
 
 #[test]

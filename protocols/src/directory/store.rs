@@ -55,8 +55,15 @@ CREATE TABLE IF NOT EXISTS alternative_security_ids (
 
 /// Attribute names with their own storage; writing them as plain attributes would bypass
 /// uniqueness or, for `password`, store a secret in clear.
-const RESERVED: [&str; 6] =
-    ["objectId", "password", "userPrincipalName", "signInNames", "alternativeSecurityId", "alternativeSecurityIds"];
+const RESERVED: [&str; 7] = [
+    "objectId",
+    "password",
+    "userPrincipalName",
+    "signInNames",
+    "alternativeSecurityId",
+    "alternativeSecurityIds",
+    "userIdentities",
+];
 
 /// Attributes every new account gets unless given (B2C accounts start enabled).
 const ACCOUNT_ENABLED: &str = "accountEnabled";
@@ -159,6 +166,9 @@ pub struct UserData {
     pub sign_in_names: Vec<SignInName>,
     /// Added to the account's identities.
     pub alternative_security_ids: Vec<AlternativeSecurityId>,
+    /// When set, the account's identities become exactly these (Azure AD's `userIdentities`
+    /// attribute is written whole, which is how a journey unlinks one).
+    pub user_identities: Option<Vec<AlternativeSecurityId>>,
     /// Plain attributes by name; reserved names are refused.
     pub attributes: Vec<(String, ClaimValue)>,
     /// Hashed before it reaches the database.
@@ -450,7 +460,7 @@ impl Directory {
     }
 
     /// Clears attributes by name. `password`, `userPrincipalName`, `signInNames.<kind>` (or
-    /// all `signInNames`) and `alternativeSecurityId(s)` clear those fields; `objectId` is
+    /// all `signInNames`), `alternativeSecurityId(s)` and `userIdentities` clear those fields; `objectId` is
     /// ignored.
     pub fn delete_attributes(&self, object_id: &str, names: &[&str]) -> Result<User> {
         let mut conn = self.lock();
@@ -474,7 +484,7 @@ impl Directory {
                 "signinnames" => {
                     tx.execute("DELETE FROM sign_in_names WHERE object_id = ?1", [object_id])?;
                 }
-                "alternativesecurityid" | "alternativesecurityids" => {
+                "alternativesecurityid" | "alternativesecurityids" | "useridentities" => {
                     tx.execute("DELETE FROM alternative_security_ids WHERE object_id = ?1", [object_id])?;
                 }
                 _ => match lower.strip_prefix("signinnames.") {
@@ -623,7 +633,20 @@ fn apply(tx: &Transaction<'_>, object_id: &str, data: &UserData) -> Result<()> {
             params![object_id, name.kind, name.value, key],
         )?;
     }
-    for id in &data.alternative_security_ids {
+    if let Some(ids) = &data.user_identities {
+        tx.execute("DELETE FROM alternative_security_ids WHERE object_id = ?1", [object_id])?;
+        add_identities(tx, object_id, ids)?;
+    }
+    add_identities(tx, object_id, &data.alternative_security_ids)?;
+    for (name, value) in &data.attributes {
+        set_attribute(tx, object_id, name, value)?;
+    }
+    Ok(())
+}
+
+/// Adds identities the account does not have yet; one another account holds is a conflict.
+fn add_identities(tx: &Transaction<'_>, object_id: &str, ids: &[AlternativeSecurityId]) -> Result<()> {
+    for id in ids {
         let owner: Option<String> = tx
             .query_row(
                 "SELECT object_id FROM alternative_security_ids WHERE issuer_key = ?1 AND issuer_user_id = ?2",
@@ -647,9 +670,6 @@ fn apply(tx: &Transaction<'_>, object_id: &str, data: &UserData) -> Result<()> {
                 )?;
             }
         }
-    }
-    for (name, value) in &data.attributes {
-        set_attribute(tx, object_id, name, value)?;
     }
     Ok(())
 }

@@ -248,6 +248,7 @@ impl OAuth1 {
             kind: PageKind::Redirect { url },
             error: None,
             profile_state: Some(Box::new(json!({ STATE_TOKEN: token, STATE_SECRET: secret }))),
+            settings: Default::default(),
         }))
     }
 

@@ -249,6 +249,7 @@ impl OpenIdConnect {
             kind: PageKind::Redirect { url: url.to_string() },
             error: None,
             profile_state: Some(Box::new(state)),
+            settings: Default::default(),
         })
     }
 

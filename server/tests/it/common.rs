@@ -12,6 +12,12 @@ use sha2::{Digest, Sha256};
 pub(crate) const CLIENT: &str = ief_server::apps::DEV_CLIENT_ID;
 pub(crate) const TENANT: &str = "yourtenant.onmicrosoft.com";
 pub(crate) const POLICY: &str = "B2C_1A_signup_signin";
+
+/// The starter pack's tenant object id: it names none, so ief derives one from the tenant name
+/// (and the issuer names it, as B2C's issuers name the tenant's GUID).
+pub(crate) fn tenant_guid() -> String {
+    ief_engine::tenant::TenantObjectId::choose(None, None, TENANT).expect("a derived id").guid
+}
 pub(crate) const REDIRECT: &str = "http://localhost:8765/cb";
 pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789";
 

@@ -13,7 +13,7 @@ async fn discovery_and_keys_have_b2c_s_shape_in_every_url_form() {
     let path_form = browser.get(&browser.policy_url("v2.0/.well-known/openid-configuration")).await;
     assert_eq!(path_form.status(), 200);
     let doc: Value = path_form.json().await.expect("JSON");
-    assert_eq!(doc["issuer"], format!("{base}/{TENANT}/v2.0/"));
+    assert_eq!(doc["issuer"], format!("{base}/{}/v2.0/", tenant_guid()));
     let policy = POLICY.to_lowercase();
     assert_eq!(doc["authorization_endpoint"], format!("{base}/{TENANT}/{policy}/oauth2/v2.0/authorize"));
     assert_eq!(doc["jwks_uri"], format!("{base}/{TENANT}/{policy}/discovery/v2.0/keys"));
@@ -73,7 +73,7 @@ async fn verified(browser: &Browser, running: &Running, id_token: &str) -> Value
             .expect("RSA key");
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_audience(&[CLIENT]);
-    validation.set_issuer(&[format!("{}/{TENANT}/v2.0/", running.base)]);
+    validation.set_issuer(&[format!("{}/{}/v2.0/", running.base, tenant_guid())]);
     jsonwebtoken::decode::<Value>(id_token, &decoding, &validation).expect("a valid signature").claims
 }
 

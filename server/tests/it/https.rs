@@ -30,7 +30,7 @@ async fn sign_up_over_https_and_the_ca_outlives_a_restart() {
     let code = sign_up(&browser).await;
     let (status, body) = browser.redeem(&code).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(claims(body["id_token"].as_str().expect("id_token"))["iss"], format!("{base}/{TENANT}/v2.0/"));
+    assert_eq!(claims(body["id_token"].as_str().expect("id_token"))["iss"], format!("{base}/{}/v2.0/", tenant_guid()));
     first.abort();
 
     // A restart signs a new server certificate with the kept CA: clients keep trusting it.

@@ -133,7 +133,7 @@ impl Script {
 #[tokio::test]
 async fn openid_client_signs_in_validates_and_refreshes() {
     let served = serve_https().await;
-    let issuer = format!("{}/tfp/{TENANT}/{TFP_POLICY}/v2.0/", served.base);
+    let issuer = format!("{}/tfp/{}/{TFP_POLICY}/v2.0/", served.base, tenant_guid());
     let mut script = Script::start("openid-client.mjs", &[&issuer, CLIENT, REDIRECT], &served);
     let result = script.sign_up(&served, TFP_POLICY).await;
     assert_eq!(result["issuer"], issuer);
@@ -153,8 +153,8 @@ async fn msal_node_signs_in_with_a_b2c_authority_and_refreshes_silently() {
     let mut script = Script::start("msal-node.mjs", &[&authority, CLIENT, REDIRECT, scope], &served);
     let result = script.sign_up(&served, POLICY).await;
     let sub = result["claims"]["sub"].as_str().expect("sub");
-    // B2C's home account id: {object id}-{policy}.{tenant}.
-    assert_eq!(result["home_account_id"], format!("{sub}-{}.{TENANT}", POLICY.to_lowercase()));
+    // B2C's home account id: {object id}-{policy}.{tenant object id}.
+    assert_eq!(result["home_account_id"], format!("{sub}-{}.{}", POLICY.to_lowercase(), tenant_guid()));
     assert_eq!(result["claims"]["email"], "alice@contoso.com");
     assert_eq!(result["has_access_token"], true);
     assert_eq!(result["silent_home_account_id"], result["home_account_id"]);
