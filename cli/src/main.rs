@@ -7,6 +7,7 @@ mod idp;
 mod policy;
 mod report;
 mod scenario;
+mod serve;
 mod transform;
 
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ enum Command {
     Run(Box<scenario::RunArgs>),
     /// Run every scenario under the given folders and compare with their snapshots.
     Test(scenario::TestArgs),
+    /// Serve the policies as a B2C-compatible identity provider that applications sign in to.
+    Serve(Box<serve::ServeArgs>),
     /// Embedded test identity providers.
     Idp {
         #[command(subcommand)]
@@ -136,6 +139,7 @@ fn main() -> ExitCode {
         Command::Run(args) => scenario::run(&args),
         Command::Test(args) => scenario::test(&args),
         Command::Keys { command: KeysCommand::Init { dir } } => scenario::keys_init(&dir),
+        Command::Serve(args) => serve::run(&args),
         Command::Idp { command } => idp::run(&command),
     };
     match result {
