@@ -39,6 +39,10 @@ pub(crate) struct ServeArgs {
     /// The appsettings.json environment whose PolicySettings fill {Settings:Name}.
     #[arg(long = "env")]
     environment: Option<String>,
+    /// The tenant's object id (a GUID) for `tid` and the issuer, over the environment's
+    /// TenantObjectId; policies with a TenantObjectId of their own keep it.
+    #[arg(long = "tenant-id", value_name = "GUID")]
+    tenant_id: Option<String>,
     /// A PEM root certificate to trust when calling identity providers and REST APIs
     /// (repeatable), such as `ief idp serve`'s CA.
     #[arg(long = "trusted-root", value_name = "PEM_FILE")]
@@ -73,7 +77,11 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             keys: args.keys.clone(),
             directory: Some(args.directory.clone()),
             environment: args.environment.clone(),
-            settings: Vec::new(),
+            settings: args
+                .tenant_id
+                .iter()
+                .map(|id| (ief_engine::settings::TENANT_OBJECT_ID.to_owned(), id.clone()))
+                .collect(),
             trusted_roots: roots,
         };
         let mut server = Server::load(&options).map_err(|e| e.to_string())?;

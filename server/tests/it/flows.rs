@@ -6,6 +6,23 @@ use serde_json::Value;
 use crate::common::*;
 
 #[tokio::test]
+async fn a_configured_tenant_object_id_names_the_issuer_and_a_non_guid_is_refused() {
+    const GUID: &str = "7c2a1f4e-3b9d-4e8a-9f1c-2d5e6a7b8c9d";
+    let tenant = |value: &str| (ief_engine::settings::TENANT_OBJECT_ID.to_owned(), value.to_owned());
+    let running = serve_with("LocalAccounts", |o| o.settings.push(tenant(GUID))).await;
+    let browser = Browser::new(&running);
+    let doc: Value =
+        browser.get(&browser.policy_url("v2.0/.well-known/openid-configuration")).await.json().await.expect("JSON");
+    assert_eq!(doc["issuer"], format!("{}/{GUID}/v2.0/", running.base));
+    let keys = TempDir::new("keys");
+    let mut options =
+        ief_server::ServeOptions::new(vec![starter_pack("LocalAccounts")], "http://127.0.0.1:1", keys.0.clone());
+    options.settings.push(tenant("contoso"));
+    let refused = ief_server::Server::load(&options).expect_err("a tenant object id that is not a GUID");
+    assert!(refused.to_string().contains("is not a GUID"), "{refused}");
+}
+
+#[tokio::test]
 async fn discovery_and_keys_have_b2c_s_shape_in_every_url_form() {
     let running = serve("LocalAccounts").await;
     let browser = Browser::new(&running);
