@@ -1,5 +1,6 @@
 //! The `ief` command: validate, merge, graph and explain policies; try claims transformations.
 
+mod bench;
 mod idp;
 mod policy;
 mod report;
@@ -61,6 +62,11 @@ enum Command {
     Run(Box<scenario::RunArgs>),
     /// Run every scenario under the given folders and compare with their snapshots.
     Test(scenario::TestArgs),
+    /// Measure a transformation, a profile's output-claims chain or a scenario's sign-ins.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
     /// Embedded test identity providers.
     Idp {
         #[command(subcommand)]
@@ -133,6 +139,7 @@ fn main() -> ExitCode {
         Command::Run(args) => scenario::run(&args),
         Command::Test(args) => scenario::test(&args),
         Command::Keys { command: KeysCommand::Init { dir } } => scenario::keys_init(&dir),
+        Command::Bench { command } => bench::run(&command),
         Command::Idp { command } => idp::run(&command),
     };
     match result {

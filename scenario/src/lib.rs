@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ief_engine::exec::{
     Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, Page, PageKind, ProfileHandler, ProfileRequest,
@@ -31,6 +32,7 @@ use ief_protocols::keys::KeyStore;
 use ief_protocols::phone::CodeOutbox;
 
 pub mod agent;
+pub mod bench;
 mod embedded;
 mod redact;
 
@@ -293,11 +295,7 @@ pub enum ScenarioError {
 
 /// Reads and runs a scenario file.
 pub async fn run_file(path: &Path, options: &RunOptions) -> Result<ScenarioReport, ScenarioError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ScenarioError::File { path: path.to_path_buf(), message: e.to_string() })?;
-    let scenario = parse(&text).map_err(|message| ScenarioError::File { path: path.to_path_buf(), message })?;
-    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    run(&scenario, path.parent().unwrap_or(Path::new(".")), &name, options).await
+    Prepared::from_file(path, options).await?.run().await
 }
 
 /// Parses scenario YAML; answers and providers are written as one-key maps (`- choose: X`).
@@ -324,137 +322,217 @@ pub(crate) async fn run_with(
     options: &RunOptions,
     extra: Vec<Box<dyn ProfileHandler>>,
 ) -> Result<ScenarioReport, ScenarioError> {
-    let stub_server = match scenario.http_stubs.is_empty() {
-        true => None,
-        false => Some(StubServer::start(&scenario.http_stubs).await?),
-    };
-    // The embedded providers share the run's clock; deterministic runs also seed them.
-    let (clock, seed): (ief_idp::Clock, Option<u64>) = if options.deterministic {
-        let now = FixedEnv::default().now().and_utc().timestamp();
-        (embedded::fixed_clock(now), Some(now.unsigned_abs()))
-    } else {
-        (ief_idp::system_clock(), None)
-    };
-    let mut providers = match &scenario.embedded_providers {
-        Some(spec) => Some(embedded::Started::bind(spec, clock, seed).await?),
-        None => None,
-    };
-    let mut settings: Vec<(String, String)> = Vec::new();
-    let stub_url = stub_server.as_ref().map(|s| ("IefStubUrl".to_owned(), s.url.clone()));
-    let provider_urls = providers.as_ref().map(embedded::Started::settings).unwrap_or_default();
-    for (k, v) in
-        provider_urls.into_iter().chain(stub_url).chain(scenario.settings.clone()).chain(options.settings.clone())
-    {
-        // Later sources win: the providers and the stub, then the scenario, then the caller.
-        settings.retain(|(name, _)| *name != k);
-        settings.push((k, v));
-    }
-    let mut roots = trusted_roots(scenario, base, options)?;
-    roots.0.extend(providers.as_ref().and_then(embedded::Started::trusted_root));
-    let policy = load_policy(scenario, base, settings)?;
-    let compiled = CompiledPolicy::compile(&policy.model);
+    Prepared::new(scenario.clone(), base, name, options, extra).await?.run().await
+}
 
-    let temp_keys;
-    let mut keys = match &options.keys {
-        Some(dir) => KeyStore::load(dir).map_err(|e| ScenarioError::Setup(e.to_string()))?,
-        None => {
-            temp_keys = TempDir::new("ief-keys")?;
-            let mut names = referenced_keys(&policy.model);
-            names.extend(scenario.embedded_providers.iter().flat_map(EmbeddedProviders::key_names));
-            names.sort();
-            names.dedup();
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            ief_protocols::keys::init_keys(&temp_keys.0, &names).map_err(|e| ScenarioError::Setup(e.to_string()))?;
-            KeyStore::load(&temp_keys.0).map_err(|e| ScenarioError::Setup(e.to_string()))?
+/// A scenario ready to sign in: its policy compiled, keys made, providers and stubs serving.
+/// Each [`Prepared::extensions`] is a fresh directory, so its runs can repeat (`ief bench`).
+pub(crate) struct Prepared {
+    scenario: Scenario,
+    name: String,
+    options: RunOptions,
+    policy: EffectivePolicy,
+    compiled: CompiledPolicy,
+    keys: KeyStore,
+    roots: TrustedRoots,
+    thumbprints: Vec<String>,
+    env: Box<dyn TransformEnv + Send + Sync>,
+    handlers: Vec<Box<dyn ProfileHandler>>,
+    stub_server: Option<StubServer>,
+    providers: Option<embedded::Started>,
+    _temp_keys: Option<TempDir>,
+}
+
+impl Prepared {
+    pub(crate) async fn from_file(path: &Path, options: &RunOptions) -> Result<Prepared, ScenarioError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError::File { path: path.to_path_buf(), message: e.to_string() })?;
+        let scenario = parse(&text).map_err(|message| ScenarioError::File { path: path.to_path_buf(), message })?;
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        Prepared::new(scenario, path.parent().unwrap_or(Path::new(".")), &name, options, Vec::new()).await
+    }
+
+    async fn new(
+        scenario: Scenario,
+        base: &Path,
+        name: &str,
+        options: &RunOptions,
+        extra: Vec<Box<dyn ProfileHandler>>,
+    ) -> Result<Prepared, ScenarioError> {
+        let stub_server = match scenario.http_stubs.is_empty() {
+            true => None,
+            false => Some(StubServer::start(&scenario.http_stubs).await?),
+        };
+        // The embedded providers share the run's clock; deterministic runs also seed them.
+        let (clock, seed): (ief_idp::Clock, Option<u64>) = if options.deterministic {
+            let now = FixedEnv::default().now().and_utc().timestamp();
+            (embedded::fixed_clock(now), Some(now.unsigned_abs()))
+        } else {
+            (ief_idp::system_clock(), None)
+        };
+        let mut providers = match &scenario.embedded_providers {
+            Some(spec) => Some(embedded::Started::bind(spec, clock, seed).await?),
+            None => None,
+        };
+        let mut settings: Vec<(String, String)> = Vec::new();
+        let stub_url = stub_server.as_ref().map(|s| ("IefStubUrl".to_owned(), s.url.clone()));
+        let provider_urls = providers.as_ref().map(embedded::Started::settings).unwrap_or_default();
+        for (k, v) in
+            provider_urls.into_iter().chain(stub_url).chain(scenario.settings.clone()).chain(options.settings.clone())
+        {
+            // Later sources win: the providers and the stub, then the scenario, then the caller.
+            settings.retain(|(name, _)| *name != k);
+            settings.push((k, v));
         }
-    };
-    let mut issued = Vec::new();
-    if let (Some(started), Some(spec)) = (&mut providers, &scenario.embedded_providers) {
-        let context = request_context(&policy.model, &scenario.request, options.deterministic);
-        issued = started.register(spec, &policy.model, &context, &mut keys)?;
-    }
-    // Keys made for this run (generated, or issued by a provider's test CA) have thumbprints
-    // that change every run: reports name them as [thumbprint].
-    let thumbprints = match options.keys {
-        None => redact::key_thumbprints(&keys, keys.names()),
-        Some(_) => redact::key_thumbprints(&keys, issued.iter().map(String::as_str)),
-    };
-    let directory = match &options.directory {
-        Some(path) => Directory::open(path),
-        None => Directory::in_memory(),
-    }
-    .map_err(|e| ScenarioError::Setup(e.to_string()))?;
-    let env: Box<dyn TransformEnv + Send + Sync> = if options.deterministic {
-        Box::new(KeyedEnv { inner: FixedEnv::default(), keys: keys.clone() })
-    } else {
-        Box::new(KeyedEnv { inner: ief_protocols::env::SystemEnv, keys: keys.clone() })
-    };
-    for seed in &scenario.directory {
-        let mut user = seed_user(seed);
-        if user.object_id.is_none() {
-            // Drawn from the run's randomness, so deterministic runs give stable ids.
-            user.object_id = directory.new_object_id(env.as_ref()).ok();
+        let mut roots = trusted_roots(&scenario, base, options)?;
+        roots.0.extend(providers.as_ref().and_then(embedded::Started::trusted_root));
+        let policy = load_policy(&scenario, base, settings)?;
+        let compiled = CompiledPolicy::compile(&policy.model);
+
+        let mut temp_keys = None;
+        let mut keys = match &options.keys {
+            Some(dir) => KeyStore::load(dir).map_err(|e| ScenarioError::Setup(e.to_string()))?,
+            None => {
+                let dir = temp_keys.insert(TempDir::new("ief-keys")?);
+                let mut names = referenced_keys(&policy.model);
+                names.extend(scenario.embedded_providers.iter().flat_map(EmbeddedProviders::key_names));
+                names.sort();
+                names.dedup();
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                ief_protocols::keys::init_keys(&dir.0, &names).map_err(|e| ScenarioError::Setup(e.to_string()))?;
+                KeyStore::load(&dir.0).map_err(|e| ScenarioError::Setup(e.to_string()))?
+            }
+        };
+        let mut issued = Vec::new();
+        if let (Some(started), Some(spec)) = (&mut providers, &scenario.embedded_providers) {
+            let context = request_context(&policy.model, &scenario.request, options.deterministic);
+            issued = started.register(spec, &policy.model, &context, &mut keys)?;
         }
-        directory.seed(&user).map_err(|e| ScenarioError::Setup(format!("seeding the directory: {e}")))?;
-    }
-    let mut extensions = Extensions::default();
-    extensions.insert(keys);
-    extensions.insert(directory);
-    extensions.insert(CodeOutbox::new());
-    extensions.insert(roots);
-
-    let mut handlers = ief_protocols::handlers();
-    handlers.insert(0, Box::new(StubIdentityProviders { providers: scenario.identity_providers.clone() }));
-    for handler in extra.into_iter().rev() {
-        handlers.insert(0, handler);
-    }
-    let executor = Executor::new(&policy.model, &compiled, &handlers, env.as_ref(), &extensions);
-
-    let runs: Vec<RunSpec> = if scenario.runs.is_empty() {
-        vec![RunSpec {
+        // Keys made for this run (generated, or issued by a provider's test CA) have thumbprints
+        // that change every run: reports name them as [thumbprint].
+        let thumbprints = match options.keys {
+            None => redact::key_thumbprints(&keys, keys.names()),
+            Some(_) => redact::key_thumbprints(&keys, issued.iter().map(String::as_str)),
+        };
+        let env: Box<dyn TransformEnv + Send + Sync> = if options.deterministic {
+            Box::new(KeyedEnv { inner: FixedEnv::default(), keys: keys.clone() })
+        } else {
+            Box::new(KeyedEnv { inner: ief_protocols::env::SystemEnv, keys: keys.clone() })
+        };
+        let mut handlers = ief_protocols::handlers();
+        handlers.insert(0, Box::new(StubIdentityProviders { providers: scenario.identity_providers.clone() }));
+        for handler in extra.into_iter().rev() {
+            handlers.insert(0, handler);
+        }
+        Ok(Prepared {
+            scenario,
             name: name.to_owned(),
-            journey: scenario.journey.clone(),
-            steps: scenario.steps.clone(),
-            expect: scenario.expect.clone(),
-            new_session: false,
-        }]
-    } else {
-        scenario.runs.clone()
-    };
-    let mut session = Session::default();
-    let mut browser = Browser { providers: &scenario.identity_providers, agent: None };
-    let mut reports = Vec::new();
-    for run in &runs {
-        let journey = run.journey.clone().or_else(|| scenario.journey.clone());
-        let context = request_context(&policy.model, &scenario.request, options.deterministic);
-        let start_session = if run.new_session { Session::default() } else { std::mem::take(&mut session) };
-        if run.new_session {
-            browser.agent = None;
-        }
-        let (report, after) = run_one(
-            &executor,
-            run,
-            journey.as_deref(),
-            context,
-            start_session,
-            &extensions,
-            options,
-            &mut browser,
-            &thumbprints,
-        )
-        .await?;
-        session = after;
-        reports.push(report);
+            options: options.clone(),
+            policy,
+            compiled,
+            keys,
+            roots,
+            thumbprints,
+            env,
+            handlers,
+            stub_server,
+            providers,
+            _temp_keys: temp_keys,
+        })
     }
-    drop(stub_server);
-    drop(providers);
-    let mut graphs = BTreeMap::new();
-    for (journey, _) in reports.iter().flat_map(|r| &r.path) {
-        if let Some(plan) = compiled.journey(journey).filter(|_| !graphs.contains_key(journey)) {
-            graphs.insert(journey.clone(), ief_engine::plan::render::json(plan));
+
+    /// The run's services around a fresh directory seeded from the scenario.
+    pub(crate) fn extensions(&self) -> Result<Extensions, ScenarioError> {
+        let (scenario, options, env) = (&self.scenario, &self.options, &self.env);
+        let directory = match &options.directory {
+            Some(path) => Directory::open(path),
+            None => Directory::in_memory(),
         }
+        .map_err(|e| ScenarioError::Setup(e.to_string()))?;
+        for seed in &scenario.directory {
+            let mut user = seed_user(seed);
+            if user.object_id.is_none() {
+                // Drawn from the run's randomness, so deterministic runs give stable ids.
+                user.object_id = directory.new_object_id(env.as_ref()).ok();
+            }
+            directory.seed(&user).map_err(|e| ScenarioError::Setup(format!("seeding the directory: {e}")))?;
+        }
+        let mut extensions = Extensions::default();
+        extensions.insert(self.keys.clone());
+        extensions.insert(directory);
+        extensions.insert(CodeOutbox::new());
+        extensions.insert(self.roots.clone());
+        Ok(extensions)
     }
-    Ok(ScenarioReport { scenario: name.to_owned(), runs: reports, graphs })
+
+    /// Runs the scenario's sign-ins; `times`, when given, gets the executor's time to each
+    /// page and to each end.
+    pub(crate) async fn runs(
+        &self,
+        extensions: &Extensions,
+        mut times: Option<&mut Vec<Duration>>,
+    ) -> Result<Vec<RunReport>, ScenarioError> {
+        let (scenario, options, name) = (&self.scenario, &self.options, self.name.as_str());
+        let executor = Executor::new(&self.policy.model, &self.compiled, &self.handlers, self.env.as_ref(), extensions);
+        let runs: Vec<RunSpec> = if scenario.runs.is_empty() {
+            vec![RunSpec {
+                name: name.to_owned(),
+                journey: scenario.journey.clone(),
+                steps: scenario.steps.clone(),
+                expect: scenario.expect.clone(),
+                new_session: false,
+            }]
+        } else {
+            scenario.runs.clone()
+        };
+        let mut session = Session::default();
+        let mut browser = Browser { providers: &scenario.identity_providers, agent: None };
+        let mut reports = Vec::new();
+        for run in &runs {
+            let journey = run.journey.clone().or_else(|| scenario.journey.clone());
+            let context = request_context(&self.policy.model, &scenario.request, options.deterministic);
+            let start_session = if run.new_session { Session::default() } else { std::mem::take(&mut session) };
+            if run.new_session {
+                browser.agent = None;
+            }
+            let (report, after) = run_one(
+                &executor,
+                run,
+                journey.as_deref(),
+                context,
+                start_session,
+                extensions,
+                options,
+                &mut browser,
+                &self.thumbprints,
+                times.as_deref_mut(),
+            )
+            .await?;
+            session = after;
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    /// Runs the scenario once, as `ief run` and `ief test` do.
+    async fn run(self) -> Result<ScenarioReport, ScenarioError> {
+        let extensions = self.extensions()?;
+        let reports = self.runs(&extensions, None).await?;
+        Ok(self.finish(reports))
+    }
+
+    /// The report of `reports`, with the plans they walked; stops the providers and stubs.
+    fn finish(self, reports: Vec<RunReport>) -> ScenarioReport {
+        drop(self.stub_server);
+        drop(self.providers);
+        let mut graphs = BTreeMap::new();
+        for (journey, _) in reports.iter().flat_map(|r| &r.path) {
+            if let Some(plan) = self.compiled.journey(journey).filter(|_| !graphs.contains_key(journey)) {
+                graphs.insert(journey.clone(), ief_engine::plan::render::json(plan));
+            }
+        }
+        ScenarioReport { scenario: self.name, runs: reports, graphs }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -468,6 +546,7 @@ async fn run_one(
     options: &RunOptions,
     browser: &mut Browser<'_>,
     thumbprints: &[String],
+    mut times: Option<&mut Vec<Duration>>,
 ) -> Result<(RunReport, Session), ScenarioError> {
     let fail = |message: String| ScenarioError::Run { run: run.name.clone(), message };
     let callback_host = context.host_name.clone();
@@ -479,7 +558,11 @@ async fn run_one(
     // and more browser sign-ins than MAX_BROWSER_SIGN_INS.
     let mut sign_ins = 0;
     let outcome = loop {
+        let started = Instant::now();
         let progress = executor.resume(&mut sign_in, answer.take()).await.map_err(|e| fail(e.to_string()))?;
+        if let Some(times) = times.as_deref_mut() {
+            times.push(started.elapsed());
+        }
         match progress {
             Progress::Finished(outcome) => break outcome,
             Progress::NeedsInput(page) => {
