@@ -1,10 +1,12 @@
 #!/bin/sh
-# Builds fuzz/corpus/{load,load_pair} from the starter pack (not committed).
+# Builds fuzz/corpus/{load,load_pair,xml_to_json,json_claims} from the starter pack and the
+# robustness probe's hostile shapes, and fuzz/corpus/scenario from the repository's scenarios
+# (not committed).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 packs=${STARTERPACK:-$here/../../shared/policies/starterpack}
 [ -d "$packs" ] || packs=/work/shared/policies/starterpack
-mkdir -p "$here/corpus/load" "$here/corpus/load_pair"
+mkdir -p "$here/corpus/load" "$here/corpus/load_pair" "$here/corpus/xml_to_json" "$here/corpus/json_claims"
 nul() { printf '\000'; }
 
 # Small hand-written chain: base with one journey, relying party on top.
@@ -31,4 +33,29 @@ done
 if command -v iconv >/dev/null; then
   { printf '\377\376'; printf '%s' "$rp" | iconv -f UTF-8 -t UTF-16LE; } > "$here/corpus/load/small_rp_utf16"
 fi
-echo "seeded: $(ls "$here/corpus/load" | wc -l) load, $(ls "$here/corpus/load_pair" | wc -l) load_pair"
+# The probe's shapes, past the depth limits: nesting, a diagnostic past column 65,535 of one
+# line, many diagnostics, characters XML 1.0 forbids. Run with -max_len=131072 so they fit.
+ns='xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="t.onmicrosoft.com" PolicyId="B2C_1A_p" PublicPolicyUri="http://t/B2C_1A_p"'
+rep() { i=0; while [ $i -lt "$2" ]; do printf '%s' "$1"; i=$((i + 1)); done; }
+{ printf '<TrustFrameworkPolicy %s>' "$ns"; rep '<a>' 100; rep '</a>' 100; printf '</TrustFrameworkPolicy>'; } > "$here/corpus/load/probe_deep"
+{ printf '<TrustFrameworkPolicy %s><!--' "$ns"; rep 'xxxxxxxxxx' 7000; printf -- '--><Bogus/></TrustFrameworkPolicy>'; } > "$here/corpus/load/probe_long_line"
+{ printf '<TrustFrameworkPolicy %s><BuildingBlocks' "$ns"; i=0; while [ $i -lt 2000 ]; do printf ' a%d="v"' $i; i=$((i + 1)); done; printf '/></TrustFrameworkPolicy>'; } > "$here/corpus/load/probe_many"
+{ printf '<TrustFrameworkPolicy %s><BuildingBlocks><ClaimsSchema><ClaimType Id="a"><DisplayName>\001\000&#1;</DisplayName><DataType>string</DataType></ClaimType></ClaimsSchema></BuildingBlocks></TrustFrameworkPolicy>' "$ns"; } > "$here/corpus/load/probe_forbidden"
+
+# Partner data: documented shapes, and nesting past Json.NET's 64 levels.
+printf '<user>\n  <name>Someone</name>\n  <email>someone@example.com</email>\n</user>' > "$here/corpus/xml_to_json/documented"
+printf '<?xml version="1.0"?><r a="1"><i>1</i><x/><i>2</i><p>t <b>b</b><![CDATA[<c>]]><?pi x?></p></r>' > "$here/corpus/xml_to_json/conventions"
+printf '<!DOCTYPE x [<!ENTITY e "v">]><a>&e;&amp;&#65;</a>' > "$here/corpus/xml_to_json/doctype"
+{ rep '<a>' 100; printf 'x'; rep '</a>' 100; } > "$here/corpus/xml_to_json/deep"
+printf 'city\n{"city":"Paris","n":1e5,"a":[1,{"b":null}],"t":true}' > "$here/corpus/json_claims/object"
+printf 'v\n[{"v":"x"},2]' > "$here/corpus/json_claims/array"
+printf 'v\n{"v":123456789012345678901234567890,"v":-7.0}' > "$here/corpus/json_claims/numbers"
+{ printf 'v\n{"v":'; rep '[' 100; printf '1'; rep ']' 100; printf '}'; } > "$here/corpus/json_claims/deep"
+# Scenarios: every YAML file under policies/, and one nested just past the depth limit.
+mkdir -p "$here/corpus/scenario"
+find "$here/../policies" -name '*.yaml' | while read -r f; do
+  cp "$f" "$here/corpus/scenario/$(echo "${f#"$here/../policies/"}" | tr / _)"
+done
+printf 'policy: a.xml\nhttp_stubs:\n  - path: /x\n    body: %s1%s\n' \
+  "$(printf '[%.0s' $(seq 65))" "$(printf ']%.0s' $(seq 65))" > "$here/corpus/scenario/deep_flow"
+for t in load load_pair xml_to_json json_claims scenario; do printf '%s: %s  ' "$t" "$(ls "$here/corpus/$t" | wc -l)"; done; echo

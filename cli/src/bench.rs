@@ -86,12 +86,12 @@ pub(crate) fn run(command: &BenchCommand) -> Result<ExitCode, String> {
         None => None,
     };
     match measure.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
-        Format::Text => print!("{}", text(&report)),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        Format::Text => out!("{}", text(&report)),
     }
     let Some(c) = comparison else { return Ok(ExitCode::SUCCESS) };
     let verdict = if c.slower() { "slower than allowed" } else { "within" };
-    eprintln!("{:.2}× the baseline's median ({verdict} {:.2}×)", c.ratio, c.max_ratio);
+    errln!("{:.2}× the baseline's median ({verdict} {:.2}×)", c.ratio, c.max_ratio);
     Ok(if c.slower() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 

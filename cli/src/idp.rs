@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ief_engine::input;
 use ief_idp::oauth1::{self, OAuth1Config};
 use ief_idp::oauth2::{self, ClientAuthMethod, OAuth2Client, OAuth2ProviderConfig};
 use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
@@ -58,6 +59,10 @@ const DEFAULT_OAUTH1_CONSUMER: &str = "ief-oauth1-consumer";
 const DEFAULT_OAUTH2_CLIENT: &str = "ief-oauth2-client";
 const DEFAULT_PASSWORD: &str = "Passw0rd!";
 
+/// The largest `--config` file read, and how deep its `[`/`{` may nest (a JWK set needs 3).
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+const MAX_CONFIG_NESTING: usize = 64;
+
 /// The `--config` file.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -82,8 +87,10 @@ pub(crate) fn run(command: &IdpCommand) -> Result<ExitCode, String> {
 fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
     let file = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let file: IdpFile = serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let in_file = |e: String| format!("{}: {e}", path.display());
+            let text = input::read_text_limited(path, MAX_CONFIG_BYTES).map_err(|e| in_file(e.to_string()))?;
+            input::check_yaml_nesting(&text, MAX_CONFIG_NESTING).map_err(in_file)?;
+            let file: IdpFile = serde_yaml_ng::from_str(&text).map_err(|e| in_file(e.to_string()))?;
             if file.oidc.is_none() && file.oauth1.is_none() && file.oauth2.is_none() {
                 return Err(format!(
                     "{}: configures no provider (expected an `oidc`, `oauth1` or `oauth2` section)",
@@ -100,7 +107,7 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
         let ca = args.out.join("ca.pem");
         write_file(&ca, pki.ca_pem())?;
-        println!("ca: {} (trust it to call the providers; client certificates chain to it)", ca.display());
+        outln!("ca: {} (trust it to call the providers; client certificates chain to it)", ca.display());
         let mut ports = Ports(args.port);
         // Providers, one line each; each prints its URL and clients.
         let _oidc = start_oidc(file.as_ref(), args, &pki, ports.next()).await?;
@@ -126,13 +133,13 @@ impl Ports {
 async fn wait(duration: Option<u64>) -> Result<ExitCode, String> {
     match duration {
         Some(secs) => {
-            println!("serving for {secs} seconds");
+            outln!("serving for {secs} seconds");
             if let Ok(signal) = tokio::time::timeout(Duration::from_secs(secs), tokio::signal::ctrl_c()).await {
                 signal.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
             }
         }
         None => {
-            println!("serving until Ctrl-C");
+            outln!("serving until Ctrl-C");
             tokio::signal::ctrl_c().await.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
         }
     }
@@ -156,15 +163,15 @@ async fn start_oidc(
     };
     let users = config.users.clone();
     let op = OidcProvider::start_with(config, pki.clone(), port).await.map_err(|e| format!("oidc: {e}"))?;
-    println!("oidc: {}", op.issuer());
-    println!("  discovery: {}", op.discovery_url());
+    outln!("oidc: {}", op.issuer());
+    outln!("  discovery: {}", op.discovery_url());
     print_users(&users, file.is_none());
     if file.is_none() {
-        println!("  redirect URIs: {}", args.redirect_uris.join(" "));
+        outln!("  redirect URIs: {}", args.redirect_uris.join(" "));
     }
     for (client_id, method) in op.clients() {
         let note = notes.iter().find(|(id, _)| *id == client_id).map(|(_, n)| format!(", {n}")).unwrap_or_default();
-        println!("  client: {client_id} ({}{note})", method.as_str());
+        outln!("  client: {client_id} ({}{note})", method.as_str());
     }
     Ok(Some(op))
 }
@@ -177,9 +184,9 @@ fn users_or(own: &[TestUser], file: &IdpFile) -> Vec<TestUser> {
 fn print_users(users: &[TestUser], defaults: bool) {
     for user in users {
         if defaults && user.username == DEFAULT_USER {
-            println!("  user: {} (password {DEFAULT_PASSWORD})", user.username);
+            outln!("  user: {} (password {DEFAULT_PASSWORD})", user.username);
         } else {
-            println!("  user: {}", user.username);
+            outln!("  user: {}", user.username);
         }
     }
 }
@@ -212,16 +219,16 @@ async fn start_oauth1(file: Option<&IdpFile>, args: &ServeArgs, port: u16) -> Re
     let router = oauth1::router(config).map_err(|e| format!("oauth1: {e}"))?;
     let (listener, url) = listen(port, "oauth1").await?;
     let served = Served::http_on(listener, router).map_err(|e| format!("oauth1: {e}"))?;
-    println!("oauth1: {url}");
-    println!("  request token: {url}{}", oauth1::REQUEST_TOKEN_PATH);
-    println!("  authenticate: {url}{}", oauth1::AUTHENTICATE_PATH);
-    println!("  access token: {url}{}", oauth1::ACCESS_TOKEN_PATH);
-    println!("  verify credentials: {url}{}", oauth1::VERIFY_CREDENTIALS_PATH);
+    outln!("oauth1: {url}");
+    outln!("  request token: {url}{}", oauth1::REQUEST_TOKEN_PATH);
+    outln!("  authenticate: {url}{}", oauth1::AUTHENTICATE_PATH);
+    outln!("  access token: {url}{}", oauth1::ACCESS_TOKEN_PATH);
+    outln!("  verify credentials: {url}{}", oauth1::VERIFY_CREDENTIALS_PATH);
     print_users(&users, file.is_none());
     for key in consumers {
         match &secret_file {
-            Some(path) => println!("  consumer: {key} (HMAC-SHA1, secret in {})", path.display()),
-            None => println!("  consumer: {key} (HMAC-SHA1)"),
+            Some(path) => outln!("  consumer: {key} (HMAC-SHA1, secret in {})", path.display()),
+            None => outln!("  consumer: {key} (HMAC-SHA1)"),
         }
     }
     Ok(Some(served))
@@ -261,17 +268,17 @@ async fn start_oauth2(file: Option<&IdpFile>, args: &ServeArgs, port: u16) -> Re
     // Client assertions name the token endpoint: the provider must know its own URL.
     let _ = base_url.set(url.clone());
     let served = Served::http_on(listener, router).map_err(|e| format!("oauth2: {e}"))?;
-    println!("oauth2: {url}");
-    println!("  authorize: {url}{}", oauth2::AUTHORIZE_PATH);
-    println!("  token: {url}{}", oauth2::TOKEN_PATH);
-    println!("  user info: {url}{} (flat), {url}{} (nested)", oauth2::ME_PATH, oauth2::USER_PATH);
+    outln!("oauth2: {url}");
+    outln!("  authorize: {url}{}", oauth2::AUTHORIZE_PATH);
+    outln!("  token: {url}{}", oauth2::TOKEN_PATH);
+    outln!("  user info: {url}{} (flat), {url}{} (nested)", oauth2::ME_PATH, oauth2::USER_PATH);
     print_users(&users, file.is_none());
     if file.is_none() {
-        println!("  redirect URIs: {}", args.redirect_uris.join(" "));
+        outln!("  redirect URIs: {}", args.redirect_uris.join(" "));
     }
     for (client_id, method) in clients {
         let note = notes.iter().find(|(id, _)| *id == client_id).map(|(_, n)| format!(", {n}")).unwrap_or_default();
-        println!("  client: {client_id} ({method}{note})");
+        outln!("  client: {client_id} ({method}{note})");
     }
     Ok(Some(served))
 }

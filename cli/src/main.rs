@@ -1,5 +1,8 @@
 //! The `ief` command: validate, merge, graph and explain policies; try claims transformations.
 
+#[macro_use]
+mod output;
+
 mod bench;
 mod idp;
 mod policy;
@@ -145,7 +148,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             ExitCode::from(2)
         }
     }

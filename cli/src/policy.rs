@@ -32,6 +32,10 @@ pub(crate) fn load(input: &PolicyInput) -> Loaded {
             })
             .collect();
     }
+    if leaves.is_empty() {
+        // Every file is another's base, so the bases form a cycle: build from one of its files.
+        leaves.extend(cycle_member(&set));
+    }
     if let Some(wanted) = &input.policy {
         leaves.retain(|&i| set.files[i].policy_id.eq_ignore_ascii_case(wanted));
     }
@@ -39,14 +43,26 @@ pub(crate) fn load(input: &PolicyInput) -> Loaded {
     Loaded { diagnostics: diags.into_sorted(), set, policies }
 }
 
+/// A file on a BasePolicy cycle, found by walking from file to a file that extends it.
+fn cycle_member(set: &PolicySet) -> Option<usize> {
+    let mut seen = vec![false; set.files.len()];
+    let mut i = 0;
+    while !*seen.get(i)? {
+        seen[i] = true;
+        let id = &set.files[i].policy_id;
+        i = set.files.iter().position(|f| f.base.as_ref().is_some_and(|b| b.policy_id.eq_ignore_ascii_case(id)))?;
+    }
+    Some(i)
+}
+
 pub(crate) fn validate(input: &PolicyInput, format: Format) -> Result<ExitCode, String> {
     let loaded = load(input);
     let diags = &loaded.diagnostics;
     match format {
-        Format::Json => println!("{}", report::json(diags, &loaded.set.db)),
+        Format::Json => outln!("{}", report::json(diags, &loaded.set.db)),
         Format::Text => {
-            eprint!("{}", report::text(diags, &loaded.set.db));
-            eprintln!("{} file(s) checked: {}", loaded.set.files.len(), report::summary(diags));
+            err!("{}", report::text(diags, &loaded.set.db));
+            errln!("{} file(s) checked: {}", loaded.set.inputs, report::summary(diags));
         }
     }
     let failed = diags.iter().any(Diagnostic::is_error) || loaded.set.files.is_empty();
@@ -57,19 +73,19 @@ pub(crate) fn validate(input: &PolicyInput, format: Format) -> Result<ExitCode, 
 fn single(input: &PolicyInput) -> Result<(Loaded, usize), ExitCode> {
     let loaded = load(input);
     if loaded.diagnostics.iter().any(Diagnostic::is_error) {
-        eprint!("{}", report::text(&loaded.diagnostics, &loaded.set.db));
-        eprintln!("{}", report::summary(&loaded.diagnostics));
+        err!("{}", report::text(&loaded.diagnostics, &loaded.set.db));
+        errln!("{}", report::summary(&loaded.diagnostics));
         return Err(ExitCode::from(1));
     }
     match loaded.policies.len() {
         1 => Ok((loaded, 0)),
         0 => {
-            eprintln!("error: no relying-party policy among the inputs");
+            errln!("error: no relying-party policy among the inputs");
             Err(ExitCode::from(2))
         }
         _ => {
             let ids: Vec<&str> = loaded.policies.iter().map(|p| p.model.policy_id.as_str()).collect();
-            eprintln!("error: several relying parties are loaded; choose one with --policy ({})", ids.join(", "));
+            errln!("error: several relying parties are loaded; choose one with --policy ({})", ids.join(", "));
             Err(ExitCode::from(2))
         }
     }
@@ -80,7 +96,7 @@ pub(crate) fn merge(input: &PolicyInput) -> Result<ExitCode, String> {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
-    print!("{}", ief_engine::syntax::write_xml(&loaded.policies[i].tree));
+    out!("{}", ief_engine::syntax::write_xml(&loaded.policies[i].tree));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -119,7 +135,7 @@ pub(crate) fn graph(
     };
     match output {
         Some(path) => std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-        None => std::io::stdout().write_all(&bytes).map_err(|e| e.to_string())?,
+        None => crate::output::stdout_bytes(&bytes),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -150,8 +166,8 @@ pub(crate) fn explain(input: &PolicyInput, journey: Option<&str>) -> Result<Exit
     let policy = &loaded.policies[i];
     let compiled = CompiledPolicy::compile(&policy.model);
     let (_, plan) = journey_plan(policy, &compiled, journey)?;
-    println!("Policy {} (chain of {} files)", policy.model.policy_id, policy.chain.len());
-    print!("{}", render::explain(&policy.model, plan));
+    outln!("Policy {} (chain of {} files)", policy.model.policy_id, policy.chain.len());
+    out!("{}", render::explain(&policy.model, plan));
     // Sub journeys the journey calls, once each, in the order of its steps.
     let mut seen = Vec::new();
     for n in plan.graph.node_indices() {
@@ -159,7 +175,7 @@ pub(crate) fn explain(input: &PolicyInput, journey: Option<&str>) -> Result<Exit
             && !seen.contains(i)
         {
             seen.push(*i);
-            print!("{}", render::explain(&policy.model, &compiled.sub_journeys[*i]));
+            out!("{}", render::explain(&policy.model, &compiled.sub_journeys[*i]));
         }
     }
     Ok(ExitCode::SUCCESS)

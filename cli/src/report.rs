@@ -47,15 +47,24 @@ pub(crate) fn text(diags: &[Diagnostic], db: &SourceDb) -> String {
     render(diags, db, GraphicalReportHandler::new_themed(theme).with_width(110))
 }
 
-/// Stable text for snapshots: no colour, fixed width.
+/// Diagnostics rendered per file; the rest are counted (`--format json` lists them all).
+pub(crate) const MAX_RENDERED_PER_FILE: usize = 100;
+
+/// Stable text for snapshots: no colour, fixed width. Diagnostics arrive sorted by file.
 pub(crate) fn render(diags: &[Diagnostic], db: &SourceDb, handler: GraphicalReportHandler) -> String {
     let mut out = String::new();
-    for d in diags {
-        let report = Report::new(d, db);
-        if handler.render_report(&mut out, &report).is_err() {
-            out.push_str(&format!("{}\n", d.display(db)));
+    for file in diags.chunk_by(|a, b| a.span.file == b.span.file) {
+        for d in file.iter().take(MAX_RENDERED_PER_FILE) {
+            let report = Report::new(d, db);
+            if handler.render_report(&mut out, &report).is_err() {
+                out.push_str(&format!("{}\n", d.display(db)));
+            }
+            out.push('\n');
         }
-        out.push('\n');
+        if let Some(more) = file.len().checked_sub(MAX_RENDERED_PER_FILE).filter(|&n| n > 0) {
+            let path = db.path(file[0].span.file).display();
+            out.push_str(&format!("... and {more} more in {path} (--format json lists every diagnostic)\n\n"));
+        }
     }
     out
 }

@@ -48,14 +48,19 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
         Some(k) => Some(k.clone()),
         None if Path::new("keys").is_dir() => Some(PathBuf::from("keys")),
         None => {
-            eprintln!(
+            errln!(
                 "note: no keys/ folder, so this run uses freshly generated keys (`ief keys init` creates lasting ones)"
             );
             None
         }
     };
     if let Some(parent) = args.directory.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        // Folders made here hold password hashes: owner only, like the file itself.
+        let mut folder = std::fs::DirBuilder::new();
+        folder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+        folder.create(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
     let options = RunOptions {
         deterministic: args.deterministic,
@@ -66,8 +71,8 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
     };
     let report = runtime()?.block_on(ief_scenario::run_file(&args.scenario, &options)).map_err(|e| e.to_string())?;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
-        Format::Text => print!("{}", report.to_yaml()),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        Format::Text => out!("{}", report.to_yaml()),
     }
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -76,38 +81,33 @@ pub(crate) fn keys_init(dir: &Path) -> Result<ExitCode, String> {
     let created = ief_protocols::keys::init_keys(dir, ief_protocols::keys::starter_pack_key_names())
         .map_err(|e| e.to_string())?;
     for path in &created {
-        println!("created {}", path.display());
+        outln!("created {}", path.display());
     }
     if created.is_empty() {
-        println!("{} already holds every key the starter pack needs", dir.display());
+        outln!("{} already holds every key the starter pack needs", dir.display());
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Scenario files under the given paths, sorted.
-fn scenarios(paths: &[PathBuf]) -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-                out.push(p);
-            }
-        }
-    }
+/// Scenario files under the given paths, sorted, and the folders that could not be searched.
+fn scenarios(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
     let mut out = Vec::new();
+    let mut errors = Vec::new();
     for p in paths {
         if p.is_dir() {
-            walk(p, &mut out);
+            let walk = ief_engine::input::walk(p, &|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"));
+            out.extend(walk.files);
+            errors.extend(walk.errors.into_iter().map(|(dir, reason)| format!("{}: {reason}", dir.display())));
         } else {
             out.push(p.clone());
         }
     }
     out.sort();
-    out
+    (out, errors)
 }
+
+/// The largest snapshot read; reports of real scenarios are a few KB.
+const MAX_SNAPSHOT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The snapshot next to a scenario: `sign-up.yaml` → `sign-up.snap`, in insta's file format.
 fn snapshot_path(scenario: &Path) -> PathBuf {
@@ -124,7 +124,10 @@ fn snapshot_body(text: &str) -> &str {
 }
 
 pub(crate) fn test(args: &TestArgs) -> Result<ExitCode, String> {
-    let files = scenarios(&args.paths);
+    let (files, unsearchable) = scenarios(&args.paths);
+    if !unsearchable.is_empty() {
+        return Err(unsearchable.join("\n"));
+    }
     if files.is_empty() {
         return Err(format!(
             "no scenario files (*.yaml) under {}",
@@ -149,13 +152,13 @@ pub(crate) fn test(args: &TestArgs) -> Result<ExitCode, String> {
             Ok(()) => passed += 1,
             Err(why) => {
                 failed += 1;
-                bar.suspend(|| eprintln!("FAIL {}\n{}\n", file.display(), indent(&why)));
+                bar.suspend(|| errln!("FAIL {}\n{}\n", file.display(), indent(&why)));
             }
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    println!("{passed} passed, {failed} failed");
+    outln!("{passed} passed, {failed} failed");
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
@@ -171,8 +174,17 @@ fn compare(file: &Path, report: &ScenarioReport, accept: bool) -> Result<(), Str
     if let Some(e) = expectation {
         return Err(e);
     }
-    let Ok(existing) = std::fs::read_to_string(&path) else {
-        return Err(format!("no snapshot {} yet; review the result and run with --accept:\n{body}", path.display()));
+    let read = ief_engine::input::refuse_pipe(&path)
+        .and_then(|()| ief_engine::input::read_text_limited(&path, MAX_SNAPSHOT_BYTES));
+    let existing = match read {
+        Ok(text) => text,
+        Err(ief_engine::input::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "no snapshot {} yet; review the result and run with --accept:\n{body}",
+                path.display()
+            ));
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
     };
     if snapshot_body(&existing) == body {
         Ok(())

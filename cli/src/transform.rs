@@ -39,14 +39,14 @@ pub(crate) fn list() -> Result<ExitCode, String> {
     let mut methods: Vec<_> = catalog::methods().collect();
     methods.sort_by_key(|m| (m.signature.family, m.signature.method));
     for m in methods {
-        println!("{:<17} {}", m.signature.family.as_str(), m.signature);
+        outln!("{:<17} {}", m.signature.family.as_str(), m.signature);
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Bad input: a message on stderr, exit 2.
 fn bad_input(message: String) -> ExitCode {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     ExitCode::from(2)
 }
 
@@ -76,7 +76,7 @@ impl Prepared {
 pub(crate) fn prepare(args: &RunArgs, has: impl Fn(&Policy) -> bool, missing: &str) -> Result<Prepared, ExitCode> {
     let loaded = load(&args.input);
     if loaded.diagnostics.iter().any(|d| d.is_error()) {
-        eprint!("{}", crate::report::text(&loaded.diagnostics, &loaded.set.db));
+        err!("{}", crate::report::text(&loaded.diagnostics, &loaded.set.db));
         return Err(ExitCode::from(2));
     }
     let Some(index) = loaded.policies.iter().position(|p| has(&p.model)) else {
@@ -130,12 +130,12 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
                     out.insert(o.claim.value.clone(), v.to_json());
                 }
             }
-            println!("{}", serde_json::to_string_pretty(&json!({ "output_claims": out })).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&json!({ "output_claims": out })).unwrap_or_default());
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             let error = json!({"error": {"code": e.code.as_str(), "message": e.message, "user_message_key": e.user_message_key}});
-            println!("{}", serde_json::to_string_pretty(&error).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&error).unwrap_or_default());
             Ok(ExitCode::from(1))
         }
     }

@@ -236,47 +236,49 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
 #[cfg(feature = "miette")]
 pub mod report {
     use std::fmt;
+    use std::ops::Range;
 
-    use miette::{LabeledSpan, NamedSource, SourceSpan};
+    use miette::{LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
 
     use super::{Diagnostic, Severity};
-    use crate::source::SourceDb;
+    use crate::source::{SourceDb, SourceFile, Span};
 
-    /// A diagnostic with its file's text, ready for a miette report handler.
+    /// Lines longer than this (in bytes) are shown as a window around the span: miette pads to
+    /// the column, and a whole minified file repeated per diagnostic costs too much.
+    const MAX_LINE: usize = 240;
+    /// Bytes shown before the span in such a window.
+    const WINDOW_BEFORE: usize = 80;
+    /// A label covers at most this many lines.
+    const MAX_LABEL_LINES: u32 = 8;
+
+    /// A diagnostic with its file's text, ready for a miette report handler. Borrows the text
+    /// and reads only the lines around each label, so rendering one costs the same in any file.
     #[derive(Debug)]
-    pub struct Report {
-        diagnostic: Diagnostic,
-        source: NamedSource<String>,
+    pub struct Report<'a> {
+        diagnostic: &'a Diagnostic,
+        source: Excerpts<'a>,
         position: String,
     }
 
-    impl Report {
-        pub fn new(diagnostic: &Diagnostic, db: &SourceDb) -> Report {
+    impl<'a> Report<'a> {
+        pub fn new(diagnostic: &'a Diagnostic, db: &'a SourceDb) -> Report<'a> {
             let file = db.file(diagnostic.span.file);
             let name = file.path.display().to_string();
             let position = format!("{name}:{}", db.position(diagnostic.span));
-            Report {
-                diagnostic: diagnostic.clone(),
-                source: NamedSource::new(name, file.text.clone()).with_language("xml"),
-                position,
-            }
+            Report { diagnostic, source: Excerpts { name, file }, position }
         }
     }
 
-    impl fmt::Display for Report {
+    impl fmt::Display for Report<'_> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             write!(f, "{} ({})", self.diagnostic.message, self.position)
         }
     }
 
-    impl std::error::Error for Report {}
+    impl std::error::Error for Report<'_> {}
 
-    fn span(s: crate::source::Span) -> SourceSpan {
-        SourceSpan::new((s.start as usize).into(), s.len())
-    }
-
-    impl miette::Diagnostic for Report {
-        fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+    impl miette::Diagnostic for Report<'_> {
+        fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
             Some(Box::new(self.diagnostic.code.as_str()))
         }
 
@@ -287,24 +289,132 @@ pub mod report {
             })
         }
 
-        fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
             self.diagnostic.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
         }
 
-        fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        fn source_code(&self) -> Option<&dyn SourceCode> {
             Some(&self.source)
         }
 
         fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-            let d = &self.diagnostic;
+            let d = self.diagnostic;
+            let span = |s| self.source.shown(s);
             let primary = LabeledSpan::new_primary_with_span(Some(d.code.title().to_owned()), span(d.span));
             // Secondary labels can only be shown when they are in the same file.
             let others = d
                 .labels
                 .iter()
                 .filter(|l| l.span.file == d.span.file)
-                .map(|l| LabeledSpan::new_with_span(Some(l.message.clone()), span(l.span)));
+                .map(move |l| LabeledSpan::new_with_span(Some(l.message.clone()), span(l.span)));
             Some(Box::new(std::iter::once(primary).chain(others)))
+        }
+    }
+
+    /// One file's text as miette reads it, line by line through the file's line index.
+    #[derive(Debug)]
+    struct Excerpts<'a> {
+        name: String,
+        file: &'a SourceFile,
+    }
+
+    impl Excerpts<'_> {
+        fn line(&self, line: u32) -> Option<Range<usize>> {
+            self.file.line_range(line)
+        }
+
+        fn is_long(&self, line: u32) -> bool {
+            self.line(line).is_some_and(|r| r.len() > MAX_LINE)
+        }
+
+        /// The part of a long line shown around `at`.
+        fn window(&self, line: Range<usize>, at: usize) -> Range<usize> {
+            let text = &self.file.text;
+            let end_of_line = line.start + text[line.clone()].trim_end_matches(['\n', '\r']).len();
+            let start = self.file.char_boundary(at.saturating_sub(WINDOW_BEFORE).max(line.start));
+            let mut end = (start + MAX_LINE).min(end_of_line);
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            start..end
+        }
+
+        /// A label's span as shown: within its line's window when the line is long, and never
+        /// running into a long line or past `MAX_LABEL_LINES` lines.
+        fn shown(&self, span: Span) -> SourceSpan {
+            let start = self.file.char_boundary(span.start as usize);
+            let mut end = self.file.char_boundary(span.end as usize).max(start);
+            let first = self.file.line_of(start);
+            match self.line(first) {
+                Some(r) if r.len() > MAX_LINE => end = end.min(self.window(r, start).end),
+                _ => {
+                    let last = (first..first + MAX_LABEL_LINES)
+                        .take_while(|&l| !self.is_long(l) && self.line(l).is_some())
+                        .last()
+                        .unwrap_or(first);
+                    end = end.min(self.line(last).map_or(end, |r| r.end));
+                }
+            }
+            // A span starting in a line end ends where it starts.
+            SourceSpan::new(start.into(), end.saturating_sub(start))
+        }
+    }
+
+    impl SourceCode for Excerpts<'_> {
+        fn read_span<'b>(
+            &'b self,
+            span: &SourceSpan,
+            before: usize,
+            after: usize,
+        ) -> Result<Box<dyn SpanContents<'b> + 'b>, MietteError> {
+            let text = &self.file.text;
+            let (start, end) = (span.offset(), span.offset() + span.len());
+            if end > text.len() {
+                return Err(MietteError::OutOfBounds);
+            }
+            let first = self.file.line_of(start);
+            let last = self.file.line_of(end.saturating_sub(1).max(start));
+            let name = self.name.clone();
+            if (first..=last).any(|l| self.is_long(l)) {
+                let window = self.line(first).map(|r| self.window(r, start)).ok_or(MietteError::OutOfBounds)?;
+                if first != last || end > window.end {
+                    return Err(MietteError::OutOfBounds);
+                }
+                let line_start = self.line(first).map_or(0, |r| r.start);
+                // The column is the span's, as miette gives it for the header.
+                return Ok(Box::new(MietteSpanContents::new_named(
+                    name,
+                    &text.as_bytes()[window.clone()],
+                    (window.start, window.len()).into(),
+                    first as usize,
+                    start - line_start,
+                    first as usize + 1,
+                )));
+            }
+            // Labels cover at most MAX_LABEL_LINES lines; a longer span is miette asking to join
+            // two labels' snippets, which would print every line between them.
+            if last - first > 2 * MAX_LABEL_LINES {
+                return Err(MietteError::OutOfBounds);
+            }
+            // Context lines stop before a long line; miette reads the rest from this slice
+            // exactly as it would from the whole file.
+            let before = (1..=before as u32).take_while(|&n| n <= first && !self.is_long(first - n)).count() as u32;
+            let after = (1..=after as u32)
+                .take_while(|&n| self.line(last + n).is_some() && !self.is_long(last + n))
+                .count() as u32;
+            let from = self.line(first - before).map_or(0, |r| r.start);
+            let to = self.line(last + after).map_or(text.len(), |r| r.end);
+            let slice = &text.as_bytes()[from..to];
+            let inner = slice.read_span(&(start - from, end - start).into(), before as usize, after as usize)?;
+            let shift = (first - before) as usize;
+            Ok(Box::new(MietteSpanContents::new_named(
+                name,
+                inner.data(),
+                (inner.span().offset() + from, inner.span().len()).into(),
+                inner.line() + shift,
+                inner.column(),
+                inner.line_count() + shift,
+            )))
         }
     }
 }

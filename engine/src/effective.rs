@@ -31,7 +31,9 @@ impl EffectivePolicy {
         let tree = merge::merge_chain(chain.iter().map(|&i| &set.files[i].root))?;
         let mut semantic = Diagnostics::default();
         let resolved = resolve_includes(&tree, &mut semantic);
-        let model = Policy::lower(&resolved);
+        let mut model = Policy::lower(&resolved);
+        // The settings' value was checked to be a GUID when it was read.
+        let _ = model.configure_tenant(set.tenant_object_id.as_deref());
         crate::validate::validate(&model, &mut semantic);
         if complete {
             diags.extend(semantic);

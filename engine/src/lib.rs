@@ -8,14 +8,18 @@
 pub mod diag;
 pub mod effective;
 pub mod exec;
+pub mod input;
 pub mod load;
 pub mod merge;
 pub mod model;
+pub mod page_settings;
 pub mod plan;
+pub mod predicate;
 pub mod schema;
 pub mod settings;
 pub mod source;
 pub mod syntax;
+pub mod tenant;
 pub mod validate;
 
 pub use diag::{Code, Diagnostic, Diagnostics, Severity};

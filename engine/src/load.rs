@@ -2,9 +2,10 @@
 //! chain among the loaded files.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::diag::{Code, Diagnostic, Diagnostics, did_you_mean};
+use crate::input::{self, ReadError};
 use crate::settings::{self, SETTINGS_FILE, Settings, SettingsRequest};
 use crate::source::{FileId, SourceDb, Span};
 use crate::syntax::{self, Element};
@@ -43,6 +44,10 @@ pub struct PolicySet {
     pub db: SourceDb,
     pub files: Vec<PolicyFile>,
     pub diagnostics: Diagnostics,
+    /// The tenant object id the settings configure, for policies without their own.
+    pub tenant_object_id: Option<String>,
+    /// Policy files read, including those that did not parse.
+    pub inputs: usize,
 }
 
 impl PolicySet {
@@ -74,16 +79,24 @@ impl PolicySet {
             }
         }
         for path in expand(paths, &mut set) {
-            match std::fs::read(&path) {
+            set.inputs += 1;
+            match input::read_limited(&path, syntax::MAX_FILE_BYTES as u64) {
                 Ok(bytes) => set.add_bytes(path, &bytes, settings.as_mut()),
-                Err(e) => {
-                    let id = set.db.add(path.clone(), String::new());
-                    set.diagnostics.push(Diagnostic::new(Code::ReadFailed, Span::new(id, 0, 0), e.to_string()));
+                Err(ReadError::TooLarge { size, limit }) => {
+                    let id = set.db.add(path, String::new());
+                    let size = size.unwrap_or(limit + 1);
+                    set.diagnostics.extend(syntax::too_large(id, usize::try_from(size).unwrap_or(usize::MAX)));
                 }
+                Err(e) => set.read_failed(path, e.to_string()),
             }
         }
         if let Some(s) = &settings {
             s.report_unused(&mut set.diagnostics);
+            match s.tenant_object_id() {
+                Some(Ok(guid)) => set.tenant_object_id = Some(guid),
+                Some(Err(d)) => set.diagnostics.push(d),
+                None => {}
+            }
         }
         set.check_duplicate_ids();
         set
@@ -93,6 +106,7 @@ impl PolicySet {
     pub fn from_sources<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> PolicySet {
         let mut set = PolicySet::default();
         for (name, text) in sources {
+            set.inputs += 1;
             set.add_bytes(PathBuf::from(name), text.as_bytes(), None);
         }
         set.check_duplicate_ids();
@@ -107,11 +121,7 @@ impl PolicySet {
         }
         let text = match syntax::decode(bytes) {
             Ok(t) => t,
-            Err(reason) => {
-                let id = self.db.add(path, String::new());
-                self.diagnostics.push(Diagnostic::new(Code::ReadFailed, Span::new(id, 0, 0), reason));
-                return;
-            }
+            Err(reason) => return self.read_failed(path, reason),
         };
         let id = self.db.add(path, text);
         let (root, diags) = syntax::parse(id, &self.db.file(id).text);
@@ -152,6 +162,11 @@ impl PolicySet {
             }
         });
         self.files.push(PolicyFile { file: id, root, policy_id, tenant_id, base });
+    }
+
+    fn read_failed(&mut self, path: PathBuf, reason: impl Into<String>) {
+        let id = self.db.add(path, String::new());
+        self.diagnostics.push(Diagnostic::new(Code::ReadFailed, Span::new(id, 0, 0), reason.into()));
     }
 
     fn check_duplicate_ids(&mut self) {
@@ -260,7 +275,11 @@ fn expand(paths: &[PathBuf], set: &mut PolicySet) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            collect_xml(p, &mut out, set);
+            let walk = input::walk(p, &|f| f.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")));
+            out.extend(walk.files);
+            for (dir, reason) in walk.errors {
+                set.read_failed(dir, reason);
+            }
         } else {
             out.push(p.clone());
         }
@@ -269,24 +288,4 @@ fn expand(paths: &[PathBuf], set: &mut PolicySet) -> Vec<PathBuf> {
     let mut seen = std::collections::HashSet::new();
     out.retain(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())));
     out
-}
-
-fn collect_xml(dir: &Path, out: &mut Vec<PathBuf>, set: &mut PolicySet) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            let id = set.db.add(dir.to_path_buf(), String::new());
-            set.diagnostics.push(Diagnostic::new(Code::ReadFailed, Span::new(id, 0, 0), e.to_string()));
-            return;
-        }
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for p in paths {
-        if p.is_dir() {
-            collect_xml(&p, out, set);
-        } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) {
-            out.push(p);
-        }
-    }
 }

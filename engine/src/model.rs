@@ -7,6 +7,7 @@ use ief_transforms::{ClaimId, DataType};
 
 use crate::source::Span;
 use crate::syntax::Element;
+use crate::tenant::{TenantObjectId, TenantSource};
 
 /// A name or literal as written, with where it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +38,10 @@ impl Text {
 pub struct Policy {
     pub policy_id: String,
     pub tenant_id: String,
+    /// The `TenantObjectId` attribute as written.
     pub tenant_object_id: Option<String>,
+    /// The tenant's object id the policy runs with: see [`Policy::configure_tenant`].
+    pub tenant: TenantObjectId,
     pub deployment_mode: Option<String>,
     pub claim_types: Vec<ClaimType>,
     claim_index: HashMap<String, ClaimId>,
@@ -65,7 +69,10 @@ pub struct ClaimType {
     pub restriction: Option<Restriction>,
     pub predicate_validation: Option<Text>,
     /// A profile fills it with a provider's token (`{oauth2:access_token}` and its siblings),
-    /// directly or through DefaultPartnerClaimTypes, so traces and reports never show its value.
+    /// directly or through DefaultPartnerClaimTypes, or with a one-time code or an authenticator
+    /// app's secret (an OTP profile's `otpGenerated` / `otpToVerify`, a VerificationControl's code,
+    /// CreateOtpSecret's output, Azure MFA's `secretKey` / `otpCode`), so traces and reports never
+    /// show its value.
     pub holds_credential: bool,
     pub span: Span,
 }
@@ -80,6 +87,11 @@ impl ClaimType {
 /// Partner claim types whose values are a provider's tokens.
 const CREDENTIAL_PARTNER_TYPES: [&str; 4] =
     ["{oauth2:access_token}", "{oauth2:refresh_token}", "{oauth2:id_token}", "{oauth1:access_token}"];
+
+/// The OTP profile's partner names of the code it generates and the code it verifies.
+const OTP_PARTNER_TYPES: [&str; 2] = ["otpGenerated", "otpToVerify"];
+/// Azure MFA's authenticator-app inputs: the app's secret and its code.
+const TOTP_INPUTS: [&str; 2] = ["secretKey", "otpCode"];
 
 fn is_credential_partner(partner: &str) -> bool {
     CREDENTIAL_PARTNER_TYPES.iter().any(|t| partner.trim().eq_ignore_ascii_case(t))
@@ -258,6 +270,8 @@ pub struct DisplayClaim {
     pub claim: Option<Text>,
     pub display_control: Option<Text>,
     pub required: bool,
+    /// `ControlClaimType` inside a display control (`VerificationCode`, `QrCodeImage`...).
+    pub control_claim_type: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -303,6 +317,12 @@ impl TechnicalProfile {
 
     pub fn is_self_asserted(&self) -> bool {
         self.protocol.as_ref().and_then(Protocol::handler_type) == Some("SelfAssertedAttributeProvider")
+    }
+
+    /// A `ClaimsTransformationProtocolProvider` profile, whose input claims its output
+    /// transformations read.
+    pub fn is_claims_transformation(&self) -> bool {
+        self.protocol.as_ref().and_then(Protocol::handler_type) == Some("ClaimsTransformationProtocolProvider")
     }
 }
 
@@ -452,6 +472,18 @@ impl Policy {
         self.sub_journeys.iter().find(|j| j.id.value == id)
     }
 
+    /// Applies a configured tenant object id (a `tenant_id` setting); the policy's own
+    /// TenantObjectId still wins when it is a GUID.
+    pub fn configure_tenant(&mut self, configured: Option<&str>) -> Result<(), String> {
+        self.tenant = TenantObjectId::choose(self.tenant_object_id.as_deref(), configured, &self.tenant_id)?;
+        Ok(())
+    }
+
+    /// Why the tenant's object id was made up, when it was.
+    pub fn tenant_warning(&self) -> Option<String> {
+        self.tenant.warning(&self.tenant_id, self.tenant_object_id.as_deref())
+    }
+
     /// Lowers a merged tree whose technical profiles have their includes resolved.
     pub fn lower(root: &Element) -> Policy {
         let bb = root.child("BuildingBlocks");
@@ -469,6 +501,12 @@ impl Policy {
             policy_id: root.attr("PolicyId").unwrap_or_default().to_owned(),
             tenant_id: root.attr("TenantId").unwrap_or_default().to_owned(),
             tenant_object_id: root.attr("TenantObjectId").map(str::to_owned),
+            tenant: TenantObjectId::choose(
+                root.attr("TenantObjectId"),
+                None,
+                root.attr("TenantId").unwrap_or_default(),
+            )
+            .unwrap_or_else(|_| TenantObjectId { guid: String::new(), source: TenantSource::Derived }),
             deployment_mode: root.attr("DeploymentMode").map(str::to_owned),
             claim_types,
             claim_index,
@@ -510,12 +548,45 @@ impl Policy {
     }
 
     fn mark_credentials(&mut self) {
-        let credentials: Vec<ClaimId> = self
+        let tokens = self
             .technical_profiles
             .iter()
             .flat_map(|tp| &tp.output_claims)
-            .filter(|c| c.partner_claim_type.as_ref().is_some_and(|p| is_credential_partner(&p.value)))
-            .filter_map(|c| self.claim_id(&c.claim.value))
+            .filter(|c| c.partner_claim_type.as_ref().is_some_and(|p| is_credential_partner(&p.value)));
+        // One-time codes: what the OTP profiles generate and verify, and a VerificationControl's code.
+        let otp =
+            self.technical_profiles.iter().flat_map(|tp| tp.output_claims.iter().chain(&tp.input_claims)).filter(|c| {
+                c.partner_claim_type.as_ref().is_some_and(|p| OTP_PARTNER_TYPES.contains(&p.value.as_str()))
+            });
+        let control_codes = self
+            .display_controls
+            .iter()
+            .flat_map(|dc| &dc.display_claims)
+            .filter(|d| d.control_claim_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("VerificationCode")))
+            .filter_map(|d| d.claim.as_ref());
+        // Authenticator apps: the secret CreateOtpSecret makes, and what Azure MFA's TOTP
+        // operations take (the secret, the app's code).
+        let app_inputs = self
+            .technical_profiles
+            .iter()
+            .filter(|tp| tp.protocol.as_ref().and_then(Protocol::handler_type) == Some("AzureMfaProtocolProvider"))
+            .flat_map(|tp| &tp.input_claims)
+            .filter(|c| {
+                let name = c.partner_claim_type.as_ref().unwrap_or(&c.claim).value.as_str();
+                TOTP_INPUTS.iter().any(|t| t.eq_ignore_ascii_case(name))
+            });
+        let app_secrets = self
+            .transformations
+            .iter()
+            .filter(|t| t.method.value == "CreateOtpSecret")
+            .flat_map(|t| t.outputs.iter().map(|o| &o.claim));
+        let credentials: Vec<ClaimId> = tokens
+            .chain(otp)
+            .chain(app_inputs)
+            .map(|c| &c.claim)
+            .chain(control_codes)
+            .chain(app_secrets)
+            .filter_map(|c| self.claim_id(&c.value))
             .collect();
         for id in credentials {
             self.claim_types[id.index()].holds_credential = true;
@@ -720,6 +791,7 @@ fn lower_display_claims(el: &Element) -> Vec<DisplayClaim> {
             claim: Text::attr(c, "ClaimTypeReferenceId"),
             display_control: Text::attr(c, "DisplayControlReferenceId"),
             required: flag(c, "Required", false),
+            control_claim_type: c.attr("ControlClaimType").map(str::to_owned),
         })
         .collect()
 }

@@ -132,11 +132,12 @@ pub fn skip_reason(conditions: &[Condition], bag: &ClaimsBag) -> Option<String> 
         let value = c.claim.and_then(|id| bag.get(id));
         let holds = match c.kind {
             PreconditionType::ClaimsExist => value.is_some(),
-            PreconditionType::ClaimEquals => {
-                // A missing claim makes ClaimEquals neither skip nor run, whatever ExecuteActionsIf says.
-                let (Some(v), Some(expected)) = (value, &c.value) else { continue };
-                v.to_string() == *expected
-            }
+            // "If the specified claims exist and their value is equal": a missing claim is unequal.
+            PreconditionType::ClaimEquals => match (value, &c.value) {
+                (Some(v), Some(expected)) => v.to_string() == *expected,
+                (None, Some(_)) => false,
+                (_, None) => continue,
+            },
             PreconditionType::Other(_) => continue,
         };
         if holds == c.execute_actions_if {
@@ -371,9 +372,9 @@ impl<'p> Context<'_, 'p> {
                         s.exchanges
                             .iter()
                             .filter(|e| {
-                                s.selections
-                                    .iter()
-                                    .any(|sel| sel.validation.as_ref().is_some_and(|v| v.value == e.id.value))
+                                s.selections.iter().any(|sel| {
+                                    sel.validation.as_ref().is_some_and(|v| v.value.eq_ignore_ascii_case(&e.id.value))
+                                })
                             })
                             .collect()
                     } else {
@@ -444,18 +445,22 @@ impl<'p> Builder<'_, '_, 'p> {
     }
 
     /// Buttons and links name exchanges of the next step: resolved once every step has its nodes.
+    /// B2C matches ClaimsExchange Ids without regard to case.
     fn resolve_choices(&mut self, journey: &'p Journey, steps: &[NodeIndex]) {
         let policy = self.cx.policy;
         let ix = self.cx.ix;
         let button = |exchange: &str, step: usize| {
-            let in_next = journey.steps.get(step + 1).and_then(|n| n.exchanges.iter().find(|e| e.id.value == exchange));
+            let in_next = journey
+                .steps
+                .get(step + 1)
+                .and_then(|n| n.exchanges.iter().find(|e| e.id.value.eq_ignore_ascii_case(exchange)));
             Button {
                 exchange: exchange.to_owned(),
                 profile: in_next.and_then(|e| ix.profiles.get(e.profile.as_str()).copied()),
                 target: self
                     .exchanges
                     .get(step + 1)
-                    .and_then(|xs| xs.iter().find(|(id, _)| *id == exchange))
+                    .and_then(|xs| xs.iter().find(|(id, _)| id.eq_ignore_ascii_case(exchange)))
                     .map(|(_, n)| *n),
             }
         };
@@ -472,19 +477,19 @@ impl<'p> Builder<'_, '_, 'p> {
                 let profile = s
                     .exchanges
                     .iter()
-                    .find(|e| e.id.value == v.value)
+                    .find(|e| e.id.value.eq_ignore_ascii_case(&v.value))
                     .and_then(|e| ix.profiles.get(e.profile.as_str()).copied());
                 let sign_up =
                     profile.and_then(|p| policy.technical_profiles[p].metadata("SignUpTarget")).map(|t| match buttons
                         .iter()
-                        .position(|b| b.exchange == t)
+                        .position(|b| b.exchange.eq_ignore_ascii_case(t))
                     {
                         Some(b) => SignUp::Button(b),
                         None => SignUp::Link(button(t, i)),
                     });
                 SignInForm {
                     exchange: v.value.clone(),
-                    node: self.exchanges[i].iter().find(|(id, _)| *id == v.value).map(|(_, n)| *n),
+                    node: self.exchanges[i].iter().find(|(id, _)| id.eq_ignore_ascii_case(&v.value)).map(|(_, n)| *n),
                     profile,
                     sign_up,
                 }

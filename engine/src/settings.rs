@@ -8,6 +8,8 @@ use crate::source::{FileId, SourceDb, Span};
 use crate::syntax::Element;
 
 pub const SETTINGS_FILE: &str = "appsettings.json";
+/// The environment's tenant object id (a GUID), for policies without a TenantObjectId.
+pub const TENANT_OBJECT_ID: &str = "TenantObjectId";
 
 /// The chosen environment's values. `Tenant`, `Environment` and `Name` are available as settings
 /// beside `PolicySettings`, as the extension makes them.
@@ -39,7 +41,13 @@ pub struct SettingsRequest {
 impl Settings {
     /// Reads `path` and selects `environment`. Problems are diagnostics on the settings file.
     pub fn load(db: &mut SourceDb, path: &Path, environment: &str) -> Result<Settings, Diagnostic> {
-        let original = std::fs::read_to_string(path).unwrap_or_default();
+        let original = match crate::input::read_text_limited(path, crate::syntax::MAX_FILE_BYTES as u64) {
+            Ok(text) => text,
+            Err(e) => {
+                let file = db.add(path.to_path_buf(), String::new());
+                return Err(Diagnostic::new(Code::SettingsFile, Span::new(file, 0, 0), e.to_string()));
+            }
+        };
         // Diagnostics show the file; values may be secrets, so only a masked copy is kept.
         let file = db.add(path.to_path_buf(), mask_values(&original));
         let text = &original;
@@ -77,6 +85,9 @@ impl Settings {
         push("Environment", environment.to_owned(), false);
         if let Some(t) = env.get("Tenant").and_then(|t| t.as_str()) {
             push("Tenant", t.to_owned(), false);
+        }
+        if let Some(t) = env.get(TENANT_OBJECT_ID).and_then(|t| t.as_str()) {
+            push(TENANT_OBJECT_ID, t.to_owned(), false);
         }
         if let Some(settings) = env.get("PolicySettings").and_then(|s| s.as_object()) {
             for (k, v) in settings {
@@ -117,6 +128,18 @@ impl Settings {
                 used: false,
             });
         }
+    }
+
+    /// The configured tenant object id, checked to be a GUID.
+    pub fn tenant_object_id(&self) -> Option<Result<String, Diagnostic>> {
+        let e = self.entries.iter().find(|e| e.name == TENANT_OBJECT_ID)?;
+        Some(crate::tenant::parse_guid(&e.value).ok_or_else(|| {
+            Diagnostic::new(
+                Code::SettingsFile,
+                e.span,
+                format!("{TENANT_OBJECT_ID} '{}' is not a GUID (the tenant's object id)", e.value),
+            )
+        }))
     }
 
     /// Finds the settings file: the explicit one, or `appsettings.json` beside the given paths.

@@ -1,6 +1,7 @@
 //! Loaded policy files and byte spans into them. Line and column exist only for display.
 
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use line_index::{LineIndex, TextSize, WideEncoding};
@@ -54,7 +55,7 @@ pub struct SourceFile {
 
 impl SourceFile {
     pub fn position(&self, offset: u32) -> Position {
-        let offset = offset.min(self.text.len() as u32);
+        let offset = self.char_boundary(offset as usize) as u32;
         let lc = self.lines.line_col(TextSize::from(offset));
         let column = self.lines.to_wide(WideEncoding::Utf32, lc).map_or(lc.col, |w| w.col);
         Position { line: lc.line + 1, column: column + 1 }
@@ -62,6 +63,25 @@ impl SourceFile {
 
     pub fn slice(&self, span: Span) -> &str {
         self.text.get(span.start as usize..span.end as usize).unwrap_or("")
+    }
+
+    /// The nearest character boundary at or before `offset`, within the text.
+    pub fn char_boundary(&self, offset: usize) -> usize {
+        let mut at = offset.min(self.text.len());
+        while !self.text.is_char_boundary(at) {
+            at -= 1;
+        }
+        at
+    }
+
+    /// Zero-based line holding a byte offset.
+    pub fn line_of(&self, offset: usize) -> u32 {
+        self.lines.line_col(TextSize::from(self.char_boundary(offset) as u32)).line
+    }
+
+    /// Byte range of a zero-based line, its line end included; `None` past the last line.
+    pub fn line_range(&self, line: u32) -> Option<Range<usize>> {
+        self.lines.line(line).map(|r| usize::from(r.start())..usize::from(r.end()))
     }
 }
 

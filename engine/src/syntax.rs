@@ -13,6 +13,13 @@ use crate::source::{FileId, Span};
 /// B2C's limit on one policy file.
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 
+/// How deep elements may nest. Policies need fewer than 20 levels; deeper input is refused while
+/// parsing, so nothing recursive (settings, schema, merge, writing, dropping the tree) sees it.
+pub const MAX_DEPTH: usize = 32;
+
+/// Diagnostics about characters XML 1.0 forbids, per file; the rest are counted in one more.
+const MAX_CHARACTER_DIAGNOSTICS: usize = 20;
+
 /// The policy namespace; every element of a policy lives in it.
 pub const POLICY_NAMESPACE: &str = "http://schemas.microsoft.com/online/cpim/schemas/2013/06";
 
@@ -101,7 +108,11 @@ pub fn too_large(file: FileId, bytes: usize) -> Option<Diagnostic> {
         Diagnostic::new(
             Code::FileTooLarge,
             Span::new(file, 0, 0),
-            format!("the file is {} KB; B2C accepts at most 1,024 KB per policy file", bytes / 1024),
+            format!(
+                "the file is {} bytes; B2C accepts at most {} bytes (1,024 KB) per policy file",
+                thousands(bytes),
+                thousands(MAX_FILE_BYTES)
+            ),
         )
         .with_help("split the policy into a base and an extension file")
     })
@@ -114,6 +125,7 @@ pub fn parse(file: FileId, text: &str) -> (Option<Element>, Vec<Diagnostic>) {
         diags.push(d);
         return (None, diags);
     }
+    forbidden_characters(file, text, &mut diags);
     let mut parser = Parser { file, text, reader: Reader::from_str(text), stack: Vec::new(), root: None, diags };
     parser.reader.config_mut().check_end_names = true;
     parser.run();
@@ -162,6 +174,18 @@ impl<'t> Parser<'t> {
             };
             let end = self.reader.buffer_position();
             match event {
+                Event::Start(_) | Event::Empty(_) if self.stack.len() >= MAX_DEPTH => {
+                    let at = start as usize + 1;
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::XmlSyntax,
+                            Span::new(self.file, at, at + 1),
+                            format!("elements are nested more than {MAX_DEPTH} levels deep"),
+                        )
+                        .with_help("policies need fewer than 20 levels; ief stops reading the file here"),
+                    );
+                    return;
+                }
                 Event::Start(tag) => {
                     let el = self.open(&tag, start, end);
                     let raw = tag.name().as_ref().to_owned();
@@ -195,9 +219,17 @@ impl<'t> Parser<'t> {
                     let resolved = match r.resolve_char_ref() {
                         Ok(Some(c)) => Some(c.to_string()),
                         Ok(None) => predefined_entity(&r).map(str::to_owned),
-                        Err(_) => None,
+                        Err(e) => {
+                            let message = format!("{e} ('&{};')", &*r);
+                            self.diags.push(Diagnostic::new(Code::XmlSyntax, self.span(start, end), message));
+                            continue;
+                        }
                     };
                     match resolved {
+                        Some(s) if s.chars().any(forbidden) => {
+                            let d = forbidden_reference(self.span(start, end), &s);
+                            self.diags.push(d);
+                        }
                         Some(s) => self.add_text(&s, start, end),
                         None => self.diags.push(
                             Diagnostic::new(
@@ -274,6 +306,10 @@ impl<'t> Parser<'t> {
                 Some(at) => Span::new(self.file, at, at + raw_value.len()),
                 None => name_span,
             };
+            // Raw forbidden characters are reported by the scan; these came from references.
+            if value.chars().any(forbidden) && !raw_value.chars().any(forbidden) {
+                self.diags.push(forbidden_reference(value_span, &value));
+            }
             let name_span = Span::new(self.file, key_start, key_start + key.len());
             let name = key.rsplit(':').next().filter(|_| !key.starts_with("xmlns")).unwrap_or(&key).to_owned();
             attributes.push(Attribute { name, value, name_span, value_span });
@@ -346,6 +382,70 @@ impl<'t> Parser<'t> {
     }
 }
 
+/// Characters XML 1.0's `Char` production leaves out (surrogates cannot occur in a `str`).
+/// .NET's XmlReader refuses them, raw or as character references, so B2C refuses the file.
+fn forbidden(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
+}
+
+fn forbidden_help() -> &'static str {
+    "XML 1.0 forbids control characters other than tab, line feed and carriage return, raw or as \
+     character references; B2C refuses the file"
+}
+
+fn forbidden_reference(span: Span, value: &str) -> Diagnostic {
+    let c = value.chars().find(|&c| forbidden(c)).unwrap_or_default();
+    Diagnostic::new(
+        Code::XmlSyntax,
+        span,
+        format!("a character reference to U+{:04X}, a character XML 1.0 forbids", u32::from(c)),
+    )
+    .with_help(forbidden_help())
+}
+
+/// Every raw character XML 1.0 forbids, each run of them once, with its position.
+fn forbidden_characters(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) {
+    let mut runs = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if forbidden(c) {
+            let (mut end, mut count) = (at + c.len_utf8(), 1);
+            while let Some((next, c)) = chars.next_if(|&(_, c)| forbidden(c)) {
+                (end, count) = (next + c.len_utf8(), count + 1);
+            }
+            runs.push((at, end, count, c));
+        }
+    }
+    for &(at, end, count, c) in runs.iter().take(MAX_CHARACTER_DIAGNOSTICS) {
+        let message = match count {
+            1 => format!("U+{:04X} is a character XML 1.0 forbids", u32::from(c)),
+            n => format!("{n} characters XML 1.0 forbids, the first U+{:04X}", u32::from(c)),
+        };
+        diags.push(Diagnostic::new(Code::XmlSyntax, Span::new(file, at, end), message).with_help(forbidden_help()));
+    }
+    if let Some(&(at, end, _, _)) = runs.get(MAX_CHARACTER_DIAGNOSTICS) {
+        let more = runs.len() - MAX_CHARACTER_DIAGNOSTICS;
+        diags.push(Diagnostic::new(
+            Code::XmlSyntax,
+            Span::new(file, at, end),
+            format!("{more} more runs of characters XML 1.0 forbids from here on"),
+        ));
+    }
+}
+
+/// `1048577` as `1,048,577`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
 fn predefined_entity(name: &str) -> Option<&'static str> {
     Some(match name {
         "amp" => "&",
@@ -404,6 +504,11 @@ fn escape(text: &str, attribute: bool) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' if attribute => out.push_str("&quot;"),
+            // A parser normalises raw line ends (and, in attributes, tabs and line feeds) to
+            // other characters; references keep them.
+            '\r' => out.push_str("&#13;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            '\t' if attribute => out.push_str("&#9;"),
             _ => out.push(c),
         }
     }
@@ -507,6 +612,54 @@ mod tests {
         assert_eq!(again.child("B").unwrap().text(), "1 < 2");
         assert_eq!(again.child("D").unwrap().child("E").unwrap().text(), "t");
         assert_eq!(shape(&root), shape(&again));
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_refused_at_the_first_element_too_deep() {
+        let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
+        assert!(parse(FileId(0), &ok).1.is_empty());
+        for deep in [format!("{}<b/>", "<a>".repeat(MAX_DEPTH)), "<a>".repeat(200_000)] {
+            let (root, diags) = parse(FileId(0), &deep);
+            assert!(root.is_none());
+            assert_eq!(diags.len(), 1, "{diags:?}");
+            assert_eq!(diags[0].span.start as usize, 3 * MAX_DEPTH + 1, "the name of element {}", MAX_DEPTH + 1);
+            assert!(diags[0].message.contains("nested more than 32 levels"));
+        }
+    }
+
+    #[test]
+    fn characters_xml_forbids_are_reported_where_they_are() {
+        let text = "<a x='1&#x1;'>ok\u{0}\u{1}\u{1F} and \u{B} and &#65534;\tfine\r\n</a>";
+        let (_, diags) = parse(FileId(0), text);
+        let found: Vec<(&str, &str)> =
+            diags.iter().map(|d| (&text[d.span.start as usize..d.span.end as usize], d.message.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                ("\u{0}\u{1}\u{1F}", "3 characters XML 1.0 forbids, the first U+0000"),
+                ("\u{B}", "U+000B is a character XML 1.0 forbids"),
+                ("1&#x1;", "a character reference to U+0001, a character XML 1.0 forbids"),
+                ("&#65534;", "a character reference to U+FFFE, a character XML 1.0 forbids"),
+            ]
+        );
+        let (_, diags) = parse(FileId(0), "<a>&#0;&#xD800;</a>");
+        assert_eq!(diags.len(), 2);
+        assert!(diags[0].message.ends_with("0x0 character is not permitted in XML ('&#0;')"), "{diags:?}");
+        assert!(diags[1].message.ends_with("is not a valid codepoint ('&#xD800;')"), "{diags:?}");
+        let many = format!("<a>{}</a>", "\u{1}.".repeat(50));
+        let (_, diags) = parse(FileId(0), &many);
+        assert_eq!(diags.len(), MAX_CHARACTER_DIAGNOSTICS + 1);
+        assert_eq!(diags.last().unwrap().message, "30 more runs of characters XML 1.0 forbids from here on");
+    }
+
+    #[test]
+    fn the_size_limit_message_counts_bytes() {
+        let d = too_large(FileId(0), MAX_FILE_BYTES + 1).unwrap();
+        assert_eq!(
+            d.message,
+            "the file is 1,048,577 bytes; B2C accepts at most 1,048,576 bytes (1,024 KB) per policy file"
+        );
+        assert!(too_large(FileId(0), MAX_FILE_BYTES).is_none());
     }
 
     #[test]

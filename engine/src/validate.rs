@@ -328,7 +328,8 @@ impl Validator<'_, '_> {
                 format!("{word} '{}' does not contain a send claims step", j.id.value),
             ));
         }
-        let mut exchange_ids: HashMap<&str, &Text> = HashMap::new();
+        // B2C matches ClaimsExchange Ids without regard to case.
+        let mut exchange_ids: HashMap<String, &Text> = HashMap::new();
         for (i, s) in j.steps.iter().enumerate() {
             let prev = i.checked_sub(1).map(|p| &j.steps[p]);
             let next = j.steps.get(i + 1);
@@ -341,7 +342,7 @@ impl Validator<'_, '_> {
             }
             for e in &s.exchanges {
                 self.profile_ref(&e.profile);
-                match exchange_ids.get(e.id.as_str()) {
+                match exchange_ids.get(&e.id.value.to_lowercase()) {
                     Some(first) => self.diags.push(
                         Diagnostic::new(
                             Code::DuplicateExchangeId,
@@ -351,7 +352,7 @@ impl Validator<'_, '_> {
                         .with_label(first.span, "first used here"),
                     ),
                     None => {
-                        exchange_ids.insert(e.id.as_str(), &e.id);
+                        exchange_ids.insert(e.id.value.to_lowercase(), &e.id);
                     }
                 }
             }
@@ -402,7 +403,7 @@ impl Validator<'_, '_> {
             if s.step_type.is_selection() {
                 for sel in &s.selections {
                     if let Some(v) = &sel.validation
-                        && !s.exchanges.iter().any(|e| e.id.value == v.value)
+                        && !s.exchanges.iter().any(|e| e.id.value.eq_ignore_ascii_case(&v.value))
                     {
                         self.diags.push(self.unknown_exchange(
                             v,
@@ -415,7 +416,7 @@ impl Validator<'_, '_> {
                 match next {
                     Some(n) if n.step_type == StepType::ClaimsExchange => {
                         for t in targets {
-                            if !n.exchanges.iter().any(|e| e.id.value == t.value) {
+                            if !n.exchanges.iter().any(|e| e.id.value.eq_ignore_ascii_case(&t.value)) {
                                 let d = self.unknown_exchange(t, n.exchanges.iter().map(|e| e.id.as_str()).collect(), "the next step");
                                 self.diags.push(d);
                             }

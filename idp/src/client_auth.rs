@@ -162,6 +162,10 @@ pub(super) enum Algorithms {
     AnyOf(&'static [Algorithm]),
 }
 
+/// How long after the provider's now an assertion may expire. Its jti is remembered until
+/// then, so an unbounded `exp` (1e30) would keep it for ever; real providers cap it too.
+pub(super) const MAX_ASSERTION_LIFETIME_SECS: i64 = 3600;
+
 /// What an assertion of one client must satisfy at this moment.
 pub(super) struct AssertionRules<'a> {
     pub client_id: &'a str,
@@ -202,6 +206,12 @@ pub(super) enum AssertionError {
     NoExp,
     #[error("the client assertion expired at {} (now {})", time_text(*exp), time_text(*now))]
     Expired { exp: i64, now: i64 },
+    #[error(
+        "the client assertion is valid until {} (now {}); the longest accepted is {MAX_ASSERTION_LIFETIME_SECS} seconds",
+        time_text(*exp),
+        time_text(*now)
+    )]
+    TooLong { exp: i64, now: i64 },
     #[error("the client assertion is not valid before {}", time_text(*nbf))]
     NotYetValid { nbf: i64 },
     #[error("the client assertion was issued in the future (iat {}, now {})", time_text(*iat), time_text(*now))]
@@ -295,18 +305,22 @@ pub(super) fn verify_assertion(
     let number = |name: &str| claims.get(name).and_then(Value::as_f64).map(|v| v as i64);
     let (now, skew) = (rules.now, rules.skew);
     let exp = number("exp").ok_or(AssertionError::NoExp)?;
-    if now >= exp + skew {
+    // Saturating: `exp` may be anything up to i64::MAX (an f64 like 1e30 saturates there).
+    if now >= exp.saturating_add(skew) {
         return Err(AssertionError::Expired { exp, now });
     }
-    if let Some(nbf) = number("nbf").filter(|nbf| now + skew < *nbf) {
+    if exp > now.saturating_add(MAX_ASSERTION_LIFETIME_SECS + skew) {
+        return Err(AssertionError::TooLong { exp, now });
+    }
+    if let Some(nbf) = number("nbf").filter(|nbf| now.saturating_add(skew) < *nbf) {
         return Err(AssertionError::NotYetValid { nbf });
     }
-    if let Some(iat) = number("iat").filter(|iat| now + skew < *iat) {
+    if let Some(iat) = number("iat").filter(|iat| now.saturating_add(skew) < *iat) {
         return Err(AssertionError::IssuedInTheFuture { iat, now });
     }
     let jti = text("jti").filter(|j| !j.is_empty()).ok_or(AssertionError::NoJti)?;
     // Kept while the assertion could still be accepted: after that, its exp refuses it.
-    if !ledger.first_use((client_id.to_owned(), jti.to_owned()), exp + skew, now) {
+    if !ledger.first_use((client_id.to_owned(), jti.to_owned()), exp.saturating_add(skew), now) {
         return Err(AssertionError::Replayed);
     }
     Ok(claims)
@@ -428,6 +442,12 @@ mod tests {
             (sign(&s, Algorithm::RS256, true, with(json!({"sub": "d"}))), 0, "sub 'd' is not the client_id 'c'"),
             (sign(&s, Algorithm::RS256, true, with(json!({"aud": ["x", "y"]}))), 0, "aud 'x', 'y' is neither"),
             (sign(&s, Algorithm::RS256, true, with(json!({"exp": NOW}))), 0, "expired at 2024-01-01T00:00:00Z"),
+            // D10: `exp + skew` overflowed (a panic with overflow checks, "expired" without).
+            (sign(&s, Algorithm::RS256, true, with(json!({"exp": 1e30}))), 60, "the longest accepted is 3600 seconds"),
+            (sign(&s, Algorithm::RS256, true, with(json!({"exp": 1e308}))), 60, "the longest accepted is 3600"),
+            (sign(&s, Algorithm::RS256, true, with(json!({"exp": i64::MAX}))), 60, "the longest accepted is 3600"),
+            (sign(&s, Algorithm::RS256, true, with(json!({"exp": NOW + 3661}))), 60, "the longest accepted is 3600"),
+            (sign(&s, Algorithm::RS256, true, with(json!({"nbf": i64::MAX}))), 60, "not valid before"),
             (sign(&s, Algorithm::RS256, true, with(json!({"nbf": NOW + 61}))), 60, "not valid before"),
             (sign(&s, Algorithm::RS256, true, with(json!({"iat": NOW + 1}))), 0, "issued in the future"),
             (sign(&s, Algorithm::RS256, true, with(json!({"jti": ""}))), 0, "has no jti"),
@@ -437,6 +457,9 @@ mod tests {
             let message = refused(token, skew);
             assert!(message.starts_with("the client assertion ") && message.contains(cause), "{cause}: {message}");
         }
+        // The longest lifetime, plus the skew, is still accepted.
+        let longest = sign(&s, Algorithm::RS256, true, with(json!({"exp": NOW + 3660, "jti": "longest"})));
+        assert!(verify_assertion(&longest, &rules(&s.keys, 60), &ledger).is_ok());
         // The skew stretches exp, and the ledger keeps the jti as long.
         let late = sign(&s, Algorithm::RS256, true, with(json!({"exp": NOW - 30, "jti": "late"})));
         assert!(verify_assertion(&late, &rules(&s.keys, 60), &ledger).is_ok());

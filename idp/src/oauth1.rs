@@ -483,15 +483,12 @@ impl Provider {
         Ok(temp)
     }
 
+    /// X's page: the login fields and the Authorize / Cancel buttons in one form.
     fn page(&self, action: &str, token: &str, error: Option<&str>) -> Response {
         let hidden = [("oauth_token".to_owned(), token.to_owned())];
         let page = login_page(&format!("Sign in to {}", self.config.name), action, &hidden, error);
-        let deny = format!(
-            r#"<form method="post" action="{}"><input type="hidden" name="oauth_token" value="{}"><input type="hidden" name="deny" value="true"><button type="submit">Cancel</button></form></body>"#,
-            escape(action),
-            escape(token)
-        );
-        Html(page.replace("</body>", &deny)).into_response()
+        let buttons = r#"<input type="submit" value="Authorize app" name="allow" id="allow"><input type="submit" value="Cancel" name="cancel" id="cancel"></form>"#;
+        Html(page.replace(r#"<button type="submit">Sign in</button></form>"#, buttons)).into_response()
     }
 }
 
@@ -567,7 +564,7 @@ async fn authorize_submit(State(p): State<Arc<Provider>>, uri: Uri, body: Bytes)
     let mut store = p.store();
     let callback = p.pending(&store, field("oauth_token"))?.callback.clone();
     let token = field("oauth_token").unwrap_or_default();
-    if field("deny").is_some() {
+    if field("cancel").is_some() {
         store.temporary.remove(token);
         return Ok(redirect(&callback, &[("denied", token)]));
     }
@@ -832,7 +829,8 @@ mod tests {
         let page = client().get(format!("{base}{AUTHORIZE_PATH}?oauth_token={temp}")).send().await.unwrap();
         let page = page.text().await.unwrap();
         assert!(page.contains("Sign in to Twitter") && page.contains(r#"name="password""#), "{page}");
-        assert!(page.contains(&format!(r#"value="{temp}""#)) && page.contains(r#"name="deny""#), "{page}");
+        assert!(page.contains(&format!(r#"value="{temp}""#)) && page.contains(r#"name="cancel""#), "{page}");
+        assert_eq!(page.matches("<form").count(), 1, "X's page has one form: {page}");
 
         let action = format!("{base}{AUTHORIZE_PATH}");
         let submit = |form: String| {
@@ -849,7 +847,7 @@ mod tests {
         };
         let wrong = submit(format!("oauth_token={temp}&username=alice&password=nope")).await;
         assert!(wrong.text().await.unwrap().contains("The username or password is incorrect."));
-        let denied = submit(format!("oauth_token={temp}&deny=true")).await;
+        let denied = submit(format!("oauth_token={temp}&username=&password=&cancel=Cancel")).await;
         assert_eq!(denied.status().as_u16(), 302);
         assert_eq!(denied.headers()["location"], format!("https://localhost/cb?x=1&denied={temp}").as_str());
         // A denied token is gone.

@@ -127,10 +127,7 @@ impl JwtIssuer {
 
         let policy = request.policy;
         let host = host_name(request);
-        let tenant = match policy.tenant_object_id.as_deref().map(str::trim) {
-            Some(guid) if !guid.is_empty() => guid,
-            _ => policy.tenant_id.as_str(),
-        };
+        let tenant = policy.tenant.guid.as_str();
         let iss = match pattern {
             IssuancePattern::AuthorityAndTenantGuid => format!("https://{host}/{tenant}/v2.0/"),
             IssuancePattern::AuthorityWithTfp => format!("https://{host}/tfp/{tenant}/{}/v2.0/", policy.policy_id),
@@ -160,7 +157,7 @@ impl JwtIssuer {
             }
             let json = match (name.as_str(), value) {
                 // An SSO run passes the original sign-in time.
-                ("auth_time", ClaimValue::DateTime(t)) => Value::from(t.and_utc().timestamp()),
+                ("auth_time", ClaimValue::DateTime(t, _)) => Value::from(t.and_utc().timestamp()),
                 _ => value.to_json(),
             };
             claims.insert(name.clone(), json);
@@ -406,7 +403,7 @@ mod tests {
         let token = setup.token(vec![
             ("tfp".into(), ClaimValue::String("B2C_1A_Other".into())),
             ("acr".into(), ClaimValue::String("custom".into())),
-            ("auth_time".into(), ClaimValue::DateTime(auth)),
+            ("auth_time".into(), ClaimValue::date_time(auth)),
             ("exp".into(), ClaimValue::Long(1)),
             ("nonce".into(), ClaimValue::String("forged".into())),
         ]);
@@ -418,13 +415,16 @@ mod tests {
     }
 
     #[test]
-    fn tenant_name_and_host_fallbacks() {
+    fn tenant_guid_and_host_fallbacks() {
         let mut p = policy("", OIDC, KEYS);
         p.tenant_object_id = None;
+        p.configure_tenant(None).unwrap();
         let mut setup = Setup::new(p, Some(store()));
         setup.context.host_name = String::new();
         let token = setup.token(Vec::new());
-        assert_eq!(token.claims["iss"], "https://contoso.b2clogin.com/contoso.onmicrosoft.com/v2.0/");
+        // Never the domain name: a GUID derived from it when nothing configures one.
+        let derived = ief_engine::tenant::derive("contoso.onmicrosoft.com");
+        assert_eq!(token.claims["iss"], format!("https://contoso.b2clogin.com/{derived}/v2.0/"));
     }
 
     #[test]

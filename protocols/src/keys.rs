@@ -18,6 +18,9 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 /// The folder used when `--keys` is not given.
 pub const DEFAULT_DIR: &str = "keys";
 
+/// The largest key file read; a certificate chain with its key is a few KB.
+const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
+
 /// The StorageReferenceIds the starter packs reference (`ief keys init` creates them).
 pub fn starter_pack_key_names() -> &'static [&'static str] {
     &["B2C_1A_TokenSigningKeyContainer", "B2C_1A_TokenEncryptionKeyContainer", "B2C_1A_FacebookSecret"]
@@ -30,6 +33,10 @@ pub enum KeyError {
         dir_text(dir)
     )]
     Missing { storage_reference_id: String, dir: PathBuf },
+    #[error(
+        "policy key '{storage_reference_id}' is not among the keys generated for this run; give --keys a folder that has it"
+    )]
+    NotGenerated { storage_reference_id: String },
     #[error("policy key '{storage_reference_id}' in {} is {found}, but {expected} is needed here", file.display())]
     WrongKind { storage_reference_id: String, file: PathBuf, found: &'static str, expected: &'static str },
     #[error("{}: {reason}", file.display())]
@@ -131,6 +138,8 @@ impl Entry {
 #[derive(Clone)]
 pub struct KeyStore {
     dir: PathBuf,
+    /// Made in memory for one run ([`KeyStore::generate`]), not read from `dir`.
+    generated: bool,
     entries: BTreeMap<String, (PathBuf, Entry)>,
 }
 
@@ -152,13 +161,13 @@ impl Default for KeyStore {
 impl KeyStore {
     /// A store with no keys (errors still name the default folder).
     pub fn empty() -> KeyStore {
-        KeyStore { dir: PathBuf::from(DEFAULT_DIR), entries: BTreeMap::new() }
+        KeyStore { dir: PathBuf::from(DEFAULT_DIR), generated: false, entries: BTreeMap::new() }
     }
 
     /// Reads every `.pem`, `.txt` and `.json` file of `dir`; other files are ignored. A folder
     /// that does not exist gives an empty store, so only a policy that needs a key fails, naming it.
     pub fn load(dir: &Path) -> Result<KeyStore, KeyError> {
-        let mut store = KeyStore { dir: dir.to_owned(), entries: BTreeMap::new() };
+        let mut store = KeyStore { dir: dir.to_owned(), generated: false, entries: BTreeMap::new() };
         let read = match std::fs::read_dir(dir) {
             Ok(read) => read,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(store),
@@ -185,7 +194,8 @@ impl KeyStore {
         // Sorted, so a duplicate is always reported the same way.
         files.sort_by(|a, b| a.2.cmp(&b.2));
         for (name, ext, path) in files {
-            let bytes = std::fs::read(&path).map_err(|e| io_error(&path, &e))?;
+            let bytes = ief_engine::input::read_limited(&path, MAX_KEY_FILE_BYTES)
+                .map_err(|e| KeyError::Io { path: path.clone(), reason: e.to_string() })?;
             let entry = match ext.as_str() {
                 "pem" => parse_pem(&path, &bytes)?,
                 "txt" => parse_secret(&path, bytes)?,
@@ -195,6 +205,23 @@ impl KeyStore {
                 return Err(KeyError::Duplicate { storage_reference_id: name, first: first.clone(), second: path });
             }
             store.entries.insert(name, (path, entry));
+        }
+        Ok(store)
+    }
+
+    /// New keys for `names`, made as `ief keys init` makes them but held in memory only, so an
+    /// interrupted or aborted run leaves no private key behind.
+    pub fn generate(names: &[&str]) -> Result<KeyStore, KeyError> {
+        let mut store = KeyStore { generated: true, ..KeyStore::empty() };
+        for &name in names {
+            check_name(name)?;
+            let (ext, contents) = new_key(name)?;
+            let path = PathBuf::from(format!("{name}.{ext}"));
+            let entry = match ext {
+                "pem" => parse_pem(&path, contents.as_bytes())?,
+                _ => parse_secret(&path, contents.into_bytes())?,
+            };
+            store.entries.insert(name.to_owned(), (path, entry));
         }
         Ok(store)
     }
@@ -239,10 +266,10 @@ impl KeyStore {
     }
 
     fn get(&self, id: &str) -> Result<(&Path, &Entry), KeyError> {
-        self.entries
-            .get(id)
-            .map(|(p, e)| (p.as_path(), e))
-            .ok_or_else(|| KeyError::Missing { storage_reference_id: id.to_owned(), dir: self.dir.clone() })
+        self.entries.get(id).map(|(p, e)| (p.as_path(), e)).ok_or_else(|| match self.generated {
+            true => KeyError::NotGenerated { storage_reference_id: id.to_owned() },
+            false => KeyError::Missing { storage_reference_id: id.to_owned(), dir: self.dir.clone() },
+        })
     }
 
     fn wrong_kind(id: &str, file: &Path, entry: &Entry, expected: &'static str) -> KeyError {
@@ -509,24 +536,27 @@ pub fn init_keys(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>, KeyError> {
         if exists {
             continue;
         }
-        let generate = |reason: String| KeyError::Generate { storage_reference_id: name.to_owned(), reason };
-        let (path, contents) = if wants_certificate(name) {
-            (
-                dir.join(format!("{name}.pem")),
-                self_signed_client_certificate(name).map_err(|e| generate(e.to_string()))?,
-            )
-        } else if wants_rsa(name) {
-            let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).map_err(|e| generate(e.to_string()))?;
-            (dir.join(format!("{name}.pem")), pair.serialize_pem())
-        } else {
-            let mut buf = [0u8; 32];
-            getrandom::fill(&mut buf).map_err(|e| generate(e.to_string()))?;
-            (dir.join(format!("{name}.txt")), format!("{}\n", URL_SAFE_NO_PAD.encode(buf)))
-        };
+        let (ext, contents) = new_key(name)?;
+        let path = dir.join(format!("{name}.{ext}"));
         write_new(&path, contents.as_bytes())?;
         created.push(path);
     }
     Ok(created)
+}
+
+/// A new key for the container `name`, as (file extension, file contents).
+fn new_key(name: &str) -> Result<(&'static str, String), KeyError> {
+    let generate = |reason: String| KeyError::Generate { storage_reference_id: name.to_owned(), reason };
+    if wants_certificate(name) {
+        Ok(("pem", self_signed_client_certificate(name).map_err(|e| generate(e.to_string()))?))
+    } else if wants_rsa(name) {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).map_err(|e| generate(e.to_string()))?;
+        Ok(("pem", pair.serialize_pem()))
+    } else {
+        let mut buf = [0u8; 32];
+        getrandom::fill(&mut buf).map_err(|e| generate(e.to_string()))?;
+        Ok(("txt", format!("{}\n", URL_SAFE_NO_PAD.encode(buf))))
+    }
 }
 
 /// Writes a file that must not exist yet, readable by its owner only.
@@ -863,6 +893,25 @@ mod tests {
         // The identity is usable by the HTTP client as it is.
         let pem = format!("{certs}\n{key}");
         assert!(reqwest::Identity::from_pem(pem.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn generated_keys_live_in_memory_with_the_kinds_init_makes() {
+        let names = ["B2C_1A_TokenSigningKeyContainer", "B2C_1A_ClientCertificate", "B2C_1A_Secret"];
+        let store = KeyStore::generate(&names).expect("generate");
+        assert!(store.signing_key("B2C_1A_TokenSigningKeyContainer").is_ok());
+        let (certs, key) = store.identity_pem("B2C_1A_ClientCertificate").expect("certificate with key");
+        assert!(certs.contains("BEGIN CERTIFICATE") && key.contains("PRIVATE KEY"));
+        assert_eq!(store.secret("B2C_1A_Secret").expect("secret").len(), 43);
+        let missing = store.secret("B2C_1A_Other").expect_err("not generated").to_string();
+        assert_eq!(
+            missing,
+            "policy key 'B2C_1A_Other' is not among the keys generated for this run; give --keys a folder that has it"
+        );
+        assert_eq!(
+            KeyStore::generate(&["../evil"]).expect_err("a path").to_string(),
+            "'../evil' is not a usable policy key name (letters, digits, '_', '-' and '.' only)"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod claims_transformation;
 pub mod directory;
+mod email_verification;
 pub mod env;
 pub mod federation;
 pub mod jwt_issuer;
@@ -16,6 +17,7 @@ pub mod oidc;
 pub mod phone;
 pub mod rest;
 pub mod self_asserted;
+pub mod totp;
 
 use ief_engine::exec::ProfileHandler;
 

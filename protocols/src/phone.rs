@@ -14,12 +14,12 @@ use ief_engine::exec::{
     Answer, BoxFuture, Field, Invocation, Page, PageKind, ProfileError, ProfileHandler, ProfileRequest, ProfileResult,
 };
 use ief_engine::model::TechnicalProfile;
+use ief_engine::predicate::parse_char_set;
+use ief_transforms::dotnet;
 use ief_transforms::value::parse_bool;
 use ief_transforms::{ClaimValue, DataType, TransformEnv};
 
-use crate::self_asserted::{
-    CANCELLED, answer_kind, error_string, invalid_answer, matches_dotnet, parse_char_set, same_claim, ux_string,
-};
+use crate::self_asserted::{CANCELLED, answer_kind, error_string, invalid_answer, same_claim, ux_string};
 
 /// The phone factor page's `number_pattern` default.
 const NUMBER_PATTERN: &str = r"^\+(?:[0-9][\x20-]?){6,14}[0-9]$";
@@ -54,16 +54,16 @@ impl fmt::Debug for SentCode {
 
 /// A code the service waits for.
 #[derive(Clone, PartialEq, Eq)]
-struct Challenge {
-    destination: String,
-    code: String,
-    expires: NaiveDateTime,
-    attempts: u32,
-    max_attempts: u32,
+pub(crate) struct Challenge {
+    pub(crate) destination: String,
+    pub(crate) code: String,
+    pub(crate) expires: NaiveDateTime,
+    pub(crate) attempts: u32,
+    pub(crate) max_attempts: u32,
     /// Codes generated for this key since the last expiry (OTP `NumCodeGenerationAttempts`).
-    generated: u32,
+    pub(crate) generated: u32,
     /// Phone factor: the user typed the number on the page.
-    new_number: bool,
+    pub(crate) new_number: bool,
 }
 
 #[derive(Default)]
@@ -130,20 +130,20 @@ impl CodeOutbox {
         self.lock().sent.clone()
     }
 
-    fn challenge(&self, key: &(String, String)) -> Option<Challenge> {
+    pub(crate) fn challenge(&self, key: &(String, String)) -> Option<Challenge> {
         self.lock().pending.get(key).cloned()
     }
 
-    fn put(&self, key: (String, String), challenge: Challenge) {
+    pub(crate) fn put(&self, key: (String, String), challenge: Challenge) {
         self.lock().pending.insert(key, challenge);
     }
 
-    fn remove(&self, key: &(String, String)) {
+    pub(crate) fn remove(&self, key: &(String, String)) {
         self.lock().pending.remove(key);
     }
 }
 
-fn outbox<'r>(request: &'r ProfileRequest<'_>) -> Result<&'r CodeOutbox, ProfileResult> {
+pub(crate) fn outbox<'r>(request: &'r ProfileRequest<'_>) -> Result<&'r CodeOutbox, ProfileResult> {
     request.services.extensions.get::<CodeOutbox>().ok_or_else(|| {
         ProfileResult::Failed(ProfileError {
             code: "ServiceMissing".to_owned(),
@@ -157,14 +157,14 @@ fn outbox<'r>(request: &'r ProfileRequest<'_>) -> Result<&'r CodeOutbox, Profile
 
 /// `length` characters drawn from `alphabet` with the environment's randomness (deterministic
 /// in tests). The modulo bias is irrelevant for one-time codes.
-fn generate_code(env: &dyn TransformEnv, length: usize, alphabet: &[char]) -> String {
+pub(crate) fn generate_code(env: &dyn TransformEnv, length: usize, alphabet: &[char]) -> String {
     let mut buf = vec![0u8; length];
     env.fill_random(&mut buf);
     buf.iter().map(|b| alphabet[usize::from(*b) % alphabet.len().max(1)]).collect()
 }
 
 /// The characters of a `CharacterSet`, at most 4096 of them.
-fn alphabet(set: &str) -> Vec<char> {
+pub(crate) fn alphabet(set: &str) -> Vec<char> {
     let mut out: Vec<char> = Vec::new();
     for (lo, hi) in parse_char_set(set) {
         for c in lo..=hi {
@@ -290,6 +290,7 @@ fn phone_factor(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileRe
             },
             error,
             profile_state: None,
+            settings: Default::default(),
         })
     };
     Ok(match request.answer {
@@ -306,6 +307,7 @@ fn phone_factor(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileRe
                     },
                     error: None,
                     profile_state: None,
+                    settings: Default::default(),
                 }),
             }
         }
@@ -338,7 +340,7 @@ fn phone_factor(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileRe
             let number = typed.unwrap_or("").trim();
             if number.is_empty() {
                 enroll_page(Some(ux_string(request, "requiredField_number", "Please enter your phone number")))
-            } else if !matches_dotnet(&ux_string(request, "number_pattern", NUMBER_PATTERN), number) {
+            } else if !dotnet::is_match(&ux_string(request, "number_pattern", NUMBER_PATTERN), number) {
                 enroll_page(Some(ux_string(request, "invalid_number", "Please enter a valid phone number")))
             } else {
                 send_phone_code(request, outbox, key, number, true)
@@ -363,6 +365,7 @@ fn code_page(request: &ProfileRequest<'_>, number: &str, error: Option<String>) 
         kind: PageKind::Code { to: mask_phone(number) },
         error,
         profile_state: None,
+        settings: Default::default(),
     })
 }
 
@@ -406,7 +409,7 @@ fn verify_phone_code(
         return code_page(request, &ch.destination, Some(message));
     }
     // The page checks the format before anything is sent; a malformed code costs no attempt.
-    if !matches_dotnet(PHONE_CODE_PATTERN, code) {
+    if !dotnet::is_match(PHONE_CODE_PATTERN, code) {
         let message = ux_string(request, "invalid_code", "Please enter the 6-digit code you received");
         return code_page(request, &ch.destination, Some(message));
     }
@@ -582,7 +585,11 @@ fn one_time_password(request: &ProfileRequest<'_>) -> Result<ProfileResult, Prof
 
 /// `AzureMfaProtocolProvider`: `Operation` `OneWaySMS` (inputs `phoneNumber`, `userPrincipalName`)
 /// sends a six-digit code to the number; `Verify` (inputs `phoneNumber`, `verificationCode`)
-/// checks it. Non-interactive, used from self-asserted pages and display controls.
+/// checks it. The authenticator-app (TOTP) operations: `GetAvailableDevices` (input
+/// `userPrincipalName`, output `numberOfAvailableDevices`), `BeginVerifyOTP` (inputs `secretKey`
+/// for a new app, `userPrincipalName`) and `VerifyOTP` (input `otpCode`, RFC 6238), which
+/// registers a new app's secret on the account. Non-interactive, used from self-asserted pages
+/// and display controls.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AzureMfa;
 
@@ -603,15 +610,19 @@ impl ProfileHandler for AzureMfa {
 fn azure_mfa(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileResult> {
     let outbox = outbox(request)?;
     let profile = request.profile;
+    if let Some(op @ ("GetAvailableDevices" | "BeginVerifyOTP" | "VerifyOTP")) =
+        profile.metadata("Operation").map(str::trim)
+    {
+        return authenticator_app(request, outbox, op);
+    }
     let Some(phone) = input(request, "phoneNumber") else {
         return Ok(missing(request, "phoneNumber"));
     };
     let key = (request.context.correlation_id.clone(), format!("mfa:{}", normalize(&phone)));
     let now = request.services.env.now();
-    let wrong = "Wrong code entered, please try again.";
     Ok(match profile.metadata("Operation").map(str::trim) {
         Some("OneWaySMS") => {
-            if !matches_dotnet(NUMBER_PATTERN, phone.trim()) {
+            if !dotnet::is_match(NUMBER_PATTERN, phone.trim()) {
                 return Ok(fail(
                     request,
                     "UserMessageIfInvalidFormat",
@@ -638,34 +649,137 @@ fn azure_mfa(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileResul
             let Some(code) = input(request, "verificationCode") else {
                 return Ok(missing(request, "verificationCode"));
             };
-            let Some(mut ch) = outbox.challenge(&key).filter(|ch| now <= ch.expires) else {
-                return Ok(fail(request, "UserMessageIfWrongCodeEntered", wrong));
+            let Some(ch) = outbox.challenge(&key).filter(|ch| now <= ch.expires) else {
+                return Ok(fail(request, "UserMessageIfWrongCodeEntered", MFA_WRONG_CODE));
             };
             if code.trim() == ch.code {
                 outbox.remove(&key);
                 return Ok(ProfileResult::Claims(Vec::new()));
             }
-            ch.attempts += 1;
-            if ch.attempts >= ch.max_attempts {
-                outbox.remove(&key);
-                fail(
-                    request,
-                    "UserMessageIfMaxAllowedCodeRetryReached",
-                    "Wrong code entered too many times, please try again later.",
-                )
-            } else {
-                outbox.put(key, ch);
-                fail(request, "UserMessageIfWrongCodeEntered", wrong)
-            }
+            wrong_mfa_code(request, outbox, key, ch)
         }
         other => ProfileResult::Failed(ProfileError {
             code: "InvalidMetadata".to_owned(),
             user_message: format!(
-                "Azure MFA profile '{}' needs Operation OneWaySMS or Verify, not {}",
+                "Azure MFA profile '{}' needs Operation OneWaySMS, Verify, GetAvailableDevices, BeginVerifyOTP or VerifyOTP, not {}",
                 profile.id.value,
                 other.map_or("nothing".to_owned(), |o| format!("'{o}'"))
             ),
         }),
+    })
+}
+
+const MFA_WRONG_CODE: &str = "Wrong code entered, please try again.";
+
+/// A wrong Azure MFA code: one try fewer, and the code is void after the last.
+fn wrong_mfa_code(
+    request: &ProfileRequest<'_>,
+    outbox: &CodeOutbox,
+    key: (String, String),
+    mut ch: Challenge,
+) -> ProfileResult {
+    ch.attempts += 1;
+    if ch.attempts >= ch.max_attempts {
+        outbox.remove(&key);
+        fail(
+            request,
+            "UserMessageIfMaxAllowedCodeRetryReached",
+            "Wrong code entered too many times, please try again later.",
+        )
+    } else {
+        outbox.put(key, ch);
+        fail(request, "UserMessageIfWrongCodeEntered", MFA_WRONG_CODE)
+    }
+}
+
+/// Where the account keeps its authenticator app's secret (B2C keeps it in Azure MFA).
+pub const TOTP_SECRET_ATTRIBUTE: &str = "authenticatorAppSecret";
+/// How long a BeginVerifyOTP waits for its VerifyOTP, and the tries it allows.
+const TOTP_SESSION_SECS: i64 = 600;
+const TOTP_MAX_ATTEMPTS: u32 = 3;
+
+/// The authenticator-app operations of `AzureMfaProtocolProvider`.
+fn authenticator_app(
+    request: &ProfileRequest<'_>,
+    outbox: &CodeOutbox,
+    operation: &str,
+) -> Result<ProfileResult, ProfileResult> {
+    let directory = request.services.extensions.get::<crate::directory::Directory>().ok_or_else(|| {
+        ProfileResult::Failed(ProfileError {
+            code: "ServiceMissing".to_owned(),
+            user_message: format!(
+                "'{}' keeps authenticator apps on accounts, but no directory was configured",
+                request.profile.id.value
+            ),
+        })
+    })?;
+    let unavailable = |e: crate::directory::DirectoryError| {
+        ProfileResult::Failed(ProfileError { code: "DirectoryError".to_owned(), user_message: e.to_string() })
+    };
+    let key = (request.context.correlation_id.clone(), "totp".to_owned());
+    let now = request.services.env.now();
+    let user = |upn: &str| directory.find_by_user_principal_name(upn).map_err(unavailable);
+    let stored = |user: &crate::directory::User| {
+        user.attribute(TOTP_SECRET_ATTRIBUTE).map(ClaimValue::to_string).filter(|s| !s.is_empty())
+    };
+    Ok(match operation {
+        "GetAvailableDevices" => {
+            let Some(upn) = input(request, "userPrincipalName") else {
+                return Ok(missing(request, "userPrincipalName"));
+            };
+            let devices = user(&upn)?.as_ref().and_then(stored).map_or(0, |_| 1);
+            ProfileResult::Claims(vec![("numberOfAvailableDevices".to_owned(), ClaimValue::Int(devices))])
+        }
+        "BeginVerifyOTP" => {
+            let Some(upn) = input(request, "userPrincipalName") else {
+                return Ok(missing(request, "userPrincipalName"));
+            };
+            let registered = user(&upn)?.as_ref().and_then(stored);
+            let (secret, new_app) = match (input(request, "secretKey"), registered) {
+                // A secret of an app being added wins over none.
+                (Some(secret), None) => (secret, true),
+                (_, Some(secret)) => (secret, false),
+                (None, None) => {
+                    return Ok(fail(
+                        request,
+                        "UserMessageIfNoDevice",
+                        "No authenticator app is registered for this account.",
+                    ));
+                }
+            };
+            let challenge = Challenge {
+                destination: upn,
+                code: secret,
+                expires: now + TimeDelta::seconds(TOTP_SESSION_SECS),
+                attempts: 0,
+                max_attempts: TOTP_MAX_ATTEMPTS,
+                generated: 1,
+                new_number: new_app,
+            };
+            outbox.put(key, challenge);
+            ProfileResult::Claims(Vec::new())
+        }
+        _ => {
+            let Some(code) = input(request, "otpCode") else { return Ok(missing(request, "otpCode")) };
+            let Some(ch) = outbox.challenge(&key).filter(|ch| now <= ch.expires) else {
+                return Ok(fail(request, "UserMessageIfWrongCodeEntered", MFA_WRONG_CODE));
+            };
+            if crate::totp::verify(&ch.code, &code, now.and_utc().timestamp()) {
+                outbox.remove(&key);
+                if ch.new_number {
+                    let account = user(&ch.destination)?.ok_or_else(|| {
+                        fail(request, "UserMessageIfClaimsPrincipalDoesNotExist", "The account does not exist.")
+                    })?;
+                    let data = crate::directory::UserData {
+                        attributes: vec![(TOTP_SECRET_ATTRIBUTE.to_owned(), ClaimValue::String(ch.code.clone()))],
+                        ..Default::default()
+                    };
+                    directory.update(&account.object_id, &data, None).map_err(unavailable)?;
+                }
+                return Ok(ProfileResult::Claims(Vec::new()));
+            }
+            wrong_mfa_code(request, outbox, key, ch)
+        }
     })
 }
 
@@ -1045,5 +1159,105 @@ mod tests {
         assert_eq!(mask_phone("+15555550100"), "+XXXXXXX0100");
         assert_eq!(mask_phone("+1 555-555-0100"), "+X XXX-XXX-0100");
         assert_eq!(mask_phone("123"), "123");
+    }
+}
+
+#[cfg(test)]
+mod authenticator_tests {
+    use ief_engine::exec::ProfileResult;
+    use ief_transforms::ClaimValue;
+
+    use super::{AzureMfa, CodeOutbox, TOTP_SECRET_ATTRIBUTE};
+    use crate::directory::{Directory, SeedUser, UserData};
+    use crate::self_asserted::testing::{Harness, policy, string};
+
+    const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    const UPN: &str = "alice@contoso.onmicrosoft.com";
+
+    fn harness() -> Harness {
+        let claims = r#"<ClaimsSchema>
+          <ClaimType Id="upn"><DataType>string</DataType></ClaimType>
+          <ClaimType Id="secretKey"><DataType>string</DataType></ClaimType>
+          <ClaimType Id="otpCode"><DataType>string</DataType></ClaimType>
+          <ClaimType Id="numberOfAvailableDevices"><DataType>int</DataType></ClaimType>
+        </ClaimsSchema>"#;
+        let profile = |id: &str, op: &str, inputs: &str| {
+            format!(
+                r#"<TechnicalProfile Id="{id}"><Protocol Name="Proprietary" Handler="Web.TPEngine.Providers.AzureMfaProtocolProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"/>
+                <Metadata><Item Key="Operation">{op}</Item></Metadata><InputClaims>{inputs}</InputClaims></TechnicalProfile>"#
+            )
+        };
+        let upn = r#"<InputClaim ClaimTypeReferenceId="upn" PartnerClaimType="userPrincipalName"/>"#;
+        let profiles = [
+            profile("Devices", "GetAvailableDevices", upn),
+            profile("Begin", "BeginVerifyOTP", &format!(r#"<InputClaim ClaimTypeReferenceId="secretKey"/>{upn}"#)),
+            profile("Verify", "VerifyOTP", r#"<InputClaim ClaimTypeReferenceId="otpCode"/>"#),
+        ]
+        .concat();
+        let mut h = Harness::new(policy(claims, &profiles));
+        h.extensions.insert(CodeOutbox::new());
+        let directory = Directory::in_memory().unwrap();
+        directory
+            .seed(&SeedUser {
+                object_id: Some("alice-1".into()),
+                data: UserData { user_principal_name: Some(UPN.into()), ..UserData::default() },
+            })
+            .unwrap();
+        h.extensions.insert(directory);
+        h
+    }
+
+    fn run(h: &Harness, profile: &str, values: &[(&str, &str)]) -> ProfileResult {
+        let values: Vec<_> = values.iter().map(|(k, v)| (*k, string(v))).collect();
+        h.run(&AzureMfa, profile, h.inputs(profile, &values), None)
+    }
+
+    fn devices(h: &Harness) -> ProfileResult {
+        run(h, "Devices", &[("upn", UPN)])
+    }
+
+    fn code_now(h: &Harness) -> String {
+        let key = crate::totp::base32_decode(SECRET).unwrap();
+        crate::totp::code_at(&key, h.env.now.and_utc().timestamp())
+    }
+
+    fn failure(result: ProfileResult) -> String {
+        match result {
+            ProfileResult::Failed(e) => e.user_message,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_app_is_registered_by_its_first_correct_code() {
+        let h = harness();
+        let none = ProfileResult::Claims(vec![("numberOfAvailableDevices".into(), ClaimValue::Int(0))]);
+        assert_eq!(devices(&h), none);
+        assert_eq!(failure(run(&h, "Begin", &[("upn", UPN)])), "No authenticator app is registered for this account.");
+
+        assert_eq!(run(&h, "Begin", &[("secretKey", SECRET), ("upn", UPN)]), ProfileResult::Claims(vec![]));
+        assert_eq!(failure(run(&h, "Verify", &[("otpCode", "000000")])), "Wrong code entered, please try again.");
+        assert_eq!(devices(&h), none, "a wrong code registers nothing");
+        assert_eq!(run(&h, "Verify", &[("otpCode", &code_now(&h))]), ProfileResult::Claims(vec![]));
+        assert_eq!(devices(&h), ProfileResult::Claims(vec![("numberOfAvailableDevices".into(), ClaimValue::Int(1))]));
+        let directory = h.extensions.get::<Directory>().unwrap();
+        let alice = directory.find_by_user_principal_name(UPN).unwrap().unwrap();
+        assert_eq!(alice.attribute(TOTP_SECRET_ATTRIBUTE), Some(&string(SECRET)));
+
+        // Signing in later: the registered secret, whatever secretKey says.
+        assert_eq!(run(&h, "Begin", &[("secretKey", "AAAAAAAAAAAAAAAA"), ("upn", UPN)]), ProfileResult::Claims(vec![]));
+        assert_eq!(run(&h, "Verify", &[("otpCode", &code_now(&h))]), ProfileResult::Claims(vec![]));
+    }
+
+    #[test]
+    fn three_wrong_codes_end_the_verification() {
+        let h = harness();
+        run(&h, "Begin", &[("secretKey", SECRET), ("upn", UPN)]);
+        run(&h, "Verify", &[("otpCode", "000000")]);
+        run(&h, "Verify", &[("otpCode", "000001")]);
+        let last = failure(run(&h, "Verify", &[("otpCode", "000002")]));
+        assert_eq!(last, "Wrong code entered too many times, please try again later.");
+        // The session is over: even the right code needs a new BeginVerifyOTP.
+        assert_eq!(failure(run(&h, "Verify", &[("otpCode", &code_now(&h))])), "Wrong code entered, please try again.");
     }
 }

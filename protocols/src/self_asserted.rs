@@ -3,14 +3,14 @@
 //! Restriction enumeration or Pattern, PredicateValidations, data types and the password
 //! re-entry check. Validation technical profiles, links and retries are the executor's.
 
-use chrono::NaiveDate;
 use ief_engine::exec::{
     Answer, BoxFuture, Field, Invocation, Page, PageKind, ProfileError, ProfileHandler, ProfileRequest, ProfileResult,
 };
-use ief_engine::model::{Policy, Predicate, TechnicalProfile};
-use ief_transforms::dotnet::regex;
-use ief_transforms::value::parse_date;
+use ief_engine::model::{Policy, TechnicalProfile};
+use ief_transforms::dotnet;
 use ief_transforms::{ClaimValue, DataType};
+
+use crate::email_verification;
 
 /// The error B2C returns to the application when the user cancels a self-asserted page.
 pub const CANCELLED: &str = "AADB2C90091";
@@ -44,7 +44,16 @@ fn run(request: &ProfileRequest<'_>) -> ProfileResult {
     match request.answer {
         None if fields.is_empty() => ProfileResult::Claims(Vec::new()),
         None => ProfileResult::NeedsInput(page(request, &fields, None)),
-        Some(Answer::Submit(values)) => submit(request, &fields, values),
+        // A form that passes its checks with an address not yet verified sends a code first.
+        Some(Answer::Submit(values)) => match submit(request, &fields, values) {
+            passed @ ProfileResult::Claims(_) => {
+                email_verification::before_submit(request, &fields, values).unwrap_or(passed)
+            }
+            other => email_verification::keep_state(request, other),
+        },
+        Some(Answer::Code(code)) if email_verification::takes_codes(request, &fields) => {
+            email_verification::verify(request, &fields, code)
+        }
         Some(Answer::Cancel) => ProfileResult::Failed(ProfileError {
             code: CANCELLED.to_owned(),
             user_message: "The user has cancelled entering self-asserted information.".to_owned(),
@@ -75,7 +84,7 @@ impl ShownField {
         matches!(self.input_type.as_deref(), Some("Readonly" | "Paragraph"))
     }
 
-    fn is_password(&self) -> bool {
+    pub(crate) fn is_password(&self) -> bool {
         self.input_type.as_deref() == Some("Password")
     }
 
@@ -111,6 +120,10 @@ pub fn shown_fields(request: &ProfileRequest<'_>) -> Vec<ShownField> {
                     continue;
                 };
                 for inner in &control.display_claims {
+                    // The code a VerificationControl verifies is its buttons' input, not the form's.
+                    if inner.control_claim_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("VerificationCode")) {
+                        continue;
+                    }
                     if let Some(claim) = &inner.claim {
                         refs.push((claim.value.clone(), inner.required));
                     }
@@ -172,7 +185,7 @@ pub(crate) fn same_claim(policy: &Policy, a: &str, b: &str) -> bool {
     }
 }
 
-fn page(request: &ProfileRequest<'_>, fields: &[ShownField], error: Option<String>) -> Page {
+pub(crate) fn page(request: &ProfileRequest<'_>, fields: &[ShownField], error: Option<String>) -> Page {
     Page {
         profile: request.profile.id.value.clone(),
         kind: PageKind::Form {
@@ -188,6 +201,7 @@ fn page(request: &ProfileRequest<'_>, fields: &[ShownField], error: Option<Strin
         },
         error,
         profile_state: None,
+        settings: Default::default(),
     }
 }
 
@@ -273,7 +287,7 @@ fn data_type(policy: &Policy, claim: &str) -> DataType {
 }
 
 /// Checks one non-empty value against its ClaimType; the message is what the page shows.
-fn check_field(request: &ProfileRequest<'_>, field: &ShownField, text: &str) -> Result<ClaimValue, String> {
+pub(crate) fn check_field(request: &ProfileRequest<'_>, field: &ShownField, text: &str) -> Result<ClaimValue, String> {
     let policy = request.policy;
     let claim_type = policy.claim(&field.claim);
     let invalid = || error_string(request, "UserMessageIfInvalidInput", INVALID_INPUT).replace("{0}", &field.claim);
@@ -298,7 +312,7 @@ fn check_field(request: &ProfileRequest<'_>, field: &ShownField, text: &str) -> 
             }
         }
         if let Some((regex, help)) = &restriction.pattern
-            && !matches_dotnet(&regex.value, text)
+            && !dotnet::is_match(&regex.value, text)
         {
             let help = request
                 .services
@@ -321,39 +335,21 @@ fn check_field(request: &ProfileRequest<'_>, field: &ShownField, text: &str) -> 
     Ok(value)
 }
 
-/// `Regex.IsMatch` as .NET runs it: unanchored unless the pattern anchors itself. A pattern that
-/// does not compile matches nothing.
-pub(crate) fn matches_dotnet(pattern: &str, text: &str) -> bool {
-    regex(pattern).is_ok_and(|re| re.is_match(text).unwrap_or(false))
-}
-
 /// Runs a PredicateValidation (policy-spec b.2); `Some(message)` when the value fails it, with
 /// the help texts of the failing groups and of their failing predicates.
 fn check_predicates(request: &ProfileRequest<'_>, validation_id: &str, text: &str) -> Option<String> {
-    let policy = request.policy;
     let env = request.services.env;
-    let validation = policy.predicate_validations.iter().find(|v| v.id.value == validation_id)?;
-    let today = env.now().date();
+    let validation = request.policy.predicate_validation(validation_id)?;
     let mut messages = Vec::new();
-    for group in &validation.groups {
-        let results: Vec<(&Predicate, bool)> = group
-            .predicates
-            .iter()
-            .filter_map(|r| policy.predicates.iter().find(|p| p.id.value == r.value))
-            .map(|p| (p, evaluate(p, text, today)))
-            .collect();
-        let needed = group.match_at_least.map_or(results.len(), |m| m as usize);
-        if results.iter().filter(|(_, ok)| *ok).count() >= needed {
-            continue;
-        }
+    for failure in request.policy.predicate_failures(validation, text, env.now().date()) {
         let mut parts: Vec<String> = Vec::new();
         if let Some(help) = env
-            .localized_string("InputValidation", &validation.id.value, &group.id.value)
-            .or_else(|| group.user_help_text.clone())
+            .localized_string("InputValidation", &validation.id.value, &failure.group.id.value)
+            .or_else(|| failure.group.user_help_text.clone())
         {
             parts.push(help);
         }
-        for (p, _) in results.iter().filter(|(_, ok)| !*ok) {
+        for p in failure.predicates {
             let help = env
                 .localized_string("Predicate", &p.id.value, "HelpText")
                 .or_else(|| p.user_help_text.clone())
@@ -363,72 +359,6 @@ fn check_predicates(request: &ProfileRequest<'_>, validation_id: &str, text: &st
         messages.push(parts.join(" "));
     }
     (!messages.is_empty()).then(|| messages.join(" "))
-}
-
-fn param<'p>(p: &'p Predicate, id: &str) -> Option<&'p str> {
-    p.parameters.iter().find(|(k, _)| k == id).map(|(_, v)| v.trim())
-}
-
-/// One predicate on one value. An unknown method fails, so a typo never lets values through.
-fn evaluate(p: &Predicate, text: &str, today: NaiveDate) -> bool {
-    match p.method.value.as_str() {
-        "IsLengthRange" => {
-            // .NET counts UTF-16 code units.
-            let len = text.encode_utf16().count();
-            let min = param(p, "Minimum").map_or(Some(0), |m| m.parse::<usize>().ok());
-            let max = param(p, "Maximum").map_or(Some(usize::MAX), |m| m.parse::<usize>().ok());
-            matches!((min, max), (Some(min), Some(max)) if (min..=max).contains(&len))
-        }
-        "MatchesRegex" => param(p, "RegularExpression").is_some_and(|re| matches_dotnet(re, text)),
-        "IncludesCharacters" => param(p, "CharacterSet").is_some_and(|set| {
-            let ranges = parse_char_set(set);
-            text.chars().any(|c| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)))
-        }),
-        "IsDateRange" => {
-            let bound = |name: &str| -> Option<Option<NaiveDate>> {
-                match param(p, name) {
-                    None => Some(None),
-                    Some(t) if t.eq_ignore_ascii_case("Today") => Some(Some(today)),
-                    Some(t) => parse_date(t).map(Some),
-                }
-            };
-            let (Some(min), Some(max), Some(date)) = (bound("Minimum"), bound("Maximum"), parse_date(text.trim()))
-            else {
-                return false;
-            };
-            min.is_none_or(|m| date >= m) && max.is_none_or(|m| date <= m)
-        }
-        _ => false,
-    }
-}
-
-/// A regex-class-like character set (`a-z`, `0-9`, `@#$%^&*\-_+=[]{}|\:',?/`~"();!`) as
-/// inclusive ranges: `x-y` is a range, a backslash makes the next character literal.
-pub(crate) fn parse_char_set(set: &str) -> Vec<(char, char)> {
-    let mut items: Vec<(char, bool)> = Vec::new();
-    let mut chars = set.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                if let Some(n) = chars.next() {
-                    items.push((n, true));
-                }
-            }
-            _ => items.push((c, false)),
-        }
-    }
-    let mut ranges = Vec::new();
-    let mut i = 0;
-    while i < items.len() {
-        if i + 2 < items.len() && items[i + 1] == ('-', false) {
-            ranges.push((items[i].0, items[i + 2].0));
-            i += 3;
-        } else {
-            ranges.push((items[i].0, items[i].0));
-            i += 1;
-        }
-    }
-    ranges
 }
 
 /// A UI string: the profile's `language.<id>` metadata, else the policy's localized string,
@@ -464,6 +394,7 @@ pub(crate) fn answer_kind(answer: &Answer) -> &'static str {
         Answer::Code(_) => "a verification code",
         Answer::Callback(_) => "an identity provider callback",
         Answer::Cancel => "a cancel",
+        Answer::Action { .. } => "a display control's button",
     }
 }
 
@@ -533,6 +464,18 @@ pub(crate) mod testing {
             inputs: Vec<InputClaim>,
             answer: Option<Answer>,
         ) -> ProfileResult {
+            self.run_with_state(handler, profile, inputs, answer, None)
+        }
+
+        /// An answer to a page that kept `state`.
+        pub(crate) fn run_with_state(
+            &self,
+            handler: &dyn ProfileHandler,
+            profile: &str,
+            inputs: Vec<InputClaim>,
+            answer: Option<Answer>,
+            state: Option<&serde_json::Value>,
+        ) -> ProfileResult {
             let profile = self.policy.profile(profile).expect("a profile of the policy");
             assert!(
                 handler.handles(profile, Invocation::Step),
@@ -548,7 +491,7 @@ pub(crate) mod testing {
                 inputs,
                 bag: &self.bag,
                 answer: answer.as_ref(),
-                profile_state: None,
+                profile_state: state,
                 services: &services,
                 context: &self.context,
                 token_claims: Vec::new(),
@@ -572,8 +515,8 @@ mod tests {
     use ief_engine::exec::{Field, PageKind, ProfileError, ProfileResult};
     use ief_transforms::ClaimValue;
 
+    use super::SelfAsserted;
     use super::testing::{Harness, SELF_ASSERTED, policy, starter_pack, string, submit};
-    use super::{SelfAsserted, parse_char_set};
 
     const CLAIMS: &str = r#"<ClaimsSchema>
       <ClaimType Id="email"><DataType>string</DataType><UserInputType>TextBox</UserInputType>
@@ -926,7 +869,8 @@ mod tests {
 
     #[test]
     fn starter_pack_local_sign_up_checks_the_password_pattern_and_re_entry() {
-        let h = Harness::new(starter_pack("LocalAccounts"));
+        let mut h = Harness::new(starter_pack("LocalAccounts"));
+        h.extensions.insert(crate::phone::CodeOutbox::new());
         let profile = "LocalAccountSignUpWithLogonEmail";
         let (fields, _) = form(&h.run(&SelfAsserted, profile, h.inputs(profile, &[]), None));
         assert_eq!(
@@ -959,23 +903,12 @@ mod tests {
             ("givenName", "Bob"),
             ("surName", "Smith"),
         ];
-        assert_eq!(
-            h.run(&SelfAsserted, profile, vec![], submit(&good)),
-            ProfileResult::Claims(vec![
-                ("Verified.Email".into(), string("bob@contoso.com")),
-                ("newPassword".into(), string("Passw0rd!")),
-                ("reenterPassword".into(), string("Passw0rd!")),
-                ("givenName".into(), string("Bob")),
-                ("surname".into(), string("Smith")),
-            ])
-        );
-    }
-
-    #[test]
-    fn character_sets_read_ranges_and_escapes() {
-        assert_eq!(parse_char_set("a-z0-9"), [('a', 'z'), ('0', '9')]);
-        assert_eq!(parse_char_set(r"\-_+"), [('-', '-'), ('_', '_'), ('+', '+')]);
-        assert_eq!(parse_char_set("-a"), [('-', '-'), ('a', 'a')]);
-        assert_eq!(parse_char_set(r"[]\:"), [('[', '['), (']', ']'), (':', ':')]);
+        // A form that passes its checks asks for the email code next (email_verification).
+        match h.run(&SelfAsserted, profile, vec![], submit(&good)) {
+            ProfileResult::NeedsInput(page) => {
+                assert_eq!(page.kind, PageKind::Code { to: "bob@contoso.com".into() })
+            }
+            other => panic!("expected the code page, got {other:?}"),
+        }
     }
 }

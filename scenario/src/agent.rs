@@ -1,7 +1,8 @@
 //! A headless user agent for live identity providers: it signs a scenario's user in at a real
 //! provider the way a browser with a patient user would. It keeps cookies, follows redirects
 //! itself (bounded), posts auto-submitting `form_post` pages, fills simple login forms and
-//! answers consent forms, and stops at the callback URL without requesting it. A page that needs
+//! answers consent forms (a refusal presses the first deny button or follows a cancel link it
+//! finds, even on a login page), and stops at the callback URL without requesting it. A page that needs
 //! more (a second factor, a captcha, a choice it cannot make) ends the run with an error that
 //! describes the page.
 
@@ -225,7 +226,11 @@ impl UserAgent {
                 return Err(AgentError::Page { reason: format!("the provider answered {status}"), page: summary() });
             }
             let (form, values) = match decide(&page, credentials) {
-                Ok(choice) => choice,
+                Ok(Choice::Submit(form, values)) => (form, values),
+                Ok(Choice::Follow(href)) => {
+                    next = Request::get(join_url(&url, href)?);
+                    continue;
+                }
                 Err(reason) => return Err(AgentError::Page { reason, page: summary() }),
             };
             let action = form.action_url(&url)?;
@@ -334,11 +339,47 @@ async fn read_body(mut response: reqwest::Response, url: &Url) -> Result<String,
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
-/// Which form to submit with which values, or why the page needs more than the agent does.
-/// A form and the values to submit it with.
-type Submission<'p> = (&'p Form, Vec<(String, String)>);
+/// `href` against the page it is on, as an HTTP URL.
+fn join_url(page: &Url, href: &str) -> Result<Url, AgentError> {
+    let url = page.join(href).map_err(|e| AgentError::BadUrl {
+        url: href.split('?').next().unwrap_or_default().to_owned(),
+        reason: e.to_string(),
+    })?;
+    parse_url(url.as_str())
+}
 
-fn decide<'p>(page: &'p ParsedPage, credentials: &Credentials) -> Result<Submission<'p>, String> {
+/// What the user does on a page.
+enum Choice<'p> {
+    /// Submits the form with these values.
+    Submit(&'p Form, Vec<(String, String)>),
+    /// Follows a link (a "Cancel" that is not a button).
+    Follow(&'p str),
+}
+
+/// A refusal: the first deny button on the page (on a login form too, as X puts its login
+/// fields and its Authorize/Cancel buttons in one form), a form that denies by its action, or
+/// else a link that cancels. The credentials are not sent with a refusal.
+fn refusal<'p>(page: &'p ParsedPage, credentials: &Credentials) -> Option<Choice<'p>> {
+    let pressed = page.forms.iter().find_map(|f| f.buttons.iter().find(|b| b.is_deny()).map(|b| (f, Some(b))));
+    let by_action = || page.forms.iter().find(|f| f.is_deny() && !f.is_login()).map(|f| (f, f.buttons.first()));
+    if let Some((form, button)) = pressed.or_else(by_action) {
+        let mut values = form.values(None, &credentials.fields);
+        values.retain(|(name, _)| !form.inputs.iter().any(|i| &i.name == name && i.is_password()));
+        if let Some(Button { name: Some(name), value, .. }) = button {
+            values.push((name.clone(), value.clone()));
+        }
+        return Some(Choice::Submit(form, values));
+    }
+    page.links.iter().find(|l| l.is_deny()).map(|l| Choice::Follow(&l.href))
+}
+
+/// Which form to submit with which values, or why the page needs more than the agent does.
+fn decide<'p>(page: &'p ParsedPage, credentials: &Credentials) -> Result<Choice<'p>, String> {
+    if !credentials.consent
+        && let Some(choice) = refusal(page, credentials)
+    {
+        return Ok(choice);
+    }
     let forms = &page.forms;
     if forms.is_empty() {
         return Err("the page has no form to submit".to_owned());
@@ -366,10 +407,15 @@ fn decide<'p>(page: &'p ParsedPage, credentials: &Credentials) -> Result<Submiss
         return Err(format!("the form asks for {} that the scenario does not fill", unfilled.join(", ")));
     }
     if form.is_login() {
-        return Ok((form, form.values(Some(credentials), &credentials.fields)));
+        let mut values = form.values(Some(credentials), &credentials.fields);
+        // A login form with its own Allow button sends that button, as a click would.
+        if let Some(Button { name: Some(name), value, .. }) = form.buttons.iter().find(|b| !b.is_deny()) {
+            values.push((name.clone(), value.clone()));
+        }
+        return Ok(Choice::Submit(form, values));
     }
     if form.visible_inputs().next().is_none() && page.auto_submit && form.buttons.is_empty() {
-        return Ok((form, form.values(None, &credentials.fields)));
+        return Ok(Choice::Submit(form, form.values(None, &credentials.fields)));
     }
     // A consent (or "continue") form: pick the button that says what the user decided.
     let button = if credentials.consent {
@@ -378,13 +424,13 @@ fn decide<'p>(page: &'p ParsedPage, credentials: &Credentials) -> Result<Submiss
         form.buttons.iter().find(|b| b.is_deny())
     };
     if !credentials.consent && button.is_none() && !form.is_deny() {
-        return Err("consent is refused but the form has no button to deny it".to_owned());
+        return Err("consent is refused but the page has no button or link to deny it".to_owned());
     }
     let mut values = form.values(None, &credentials.fields);
     if let Some(Button { name: Some(name), value, .. }) = button {
         values.push((name.clone(), value.clone()));
     }
-    Ok((form, values))
+    Ok(Choice::Submit(form, values))
 }
 
 fn is_deny_text(text: &str) -> bool {
@@ -392,11 +438,13 @@ fn is_deny_text(text: &str) -> bool {
     DENY_WORDS.iter().any(|w| lower.contains(w)) || lower.trim() == "no"
 }
 
-/// What the agent reads from a page: the title, the forms and whether it submits itself.
+/// What the agent reads from a page: the title, the forms, the links and whether it submits
+/// itself.
 #[derive(Debug, Default)]
 struct ParsedPage {
     title: Option<String>,
     forms: Vec<Form>,
+    links: Vec<Link>,
     /// A script or the body's onload submits a form.
     auto_submit: bool,
     text: String,
@@ -418,6 +466,22 @@ struct Input {
     value: String,
     checked: bool,
     autocomplete: String,
+}
+
+/// An `<a href>`: its target and its text (or `title` / `aria-label`).
+#[derive(Debug)]
+struct Link {
+    href: String,
+    label: String,
+}
+
+impl Link {
+    fn is_deny(&self) -> bool {
+        let path = self.href.split(['?', '#']).next().unwrap_or_default();
+        let target = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or_default();
+        !self.href.trim_start().to_ascii_lowercase().starts_with("javascript:")
+            && (is_deny_text(&self.label) || is_deny_text(target))
+    }
 }
 
 #[derive(Debug)]
@@ -551,6 +615,7 @@ enum Capture {
     None,
     Title,
     Button(usize, usize),
+    Link(usize),
     TextArea(usize, usize),
     Option {
         value: Option<String>,
@@ -610,6 +675,13 @@ impl ParsedPage {
                         "style" => capture = Capture::Ignored("style"),
                         "noscript" => capture = Capture::Ignored("noscript"),
                         "body" if attr("onload").is_some_and(|o| o.contains("submit")) => page.auto_submit = true,
+                        "a" => {
+                            let Some(href) = attr("href").filter(|h| !h.trim().is_empty()) else { continue };
+                            let label = attr("aria-label").or_else(|| attr("title")).unwrap_or_default();
+                            page.links.push(Link { href, label });
+                            capture = Capture::Link(page.links.len() - 1);
+                            captured.clear();
+                        }
                         // A form inside a form does not exist in HTML.
                         "form" if open.is_none() => {
                             page.forms.push(Form {
@@ -708,6 +780,11 @@ impl ParsedPage {
                         ("button", Capture::Button(f, b)) => {
                             page.forms[f].buttons[b].label = content;
                         }
+                        ("a", Capture::Link(l)) => {
+                            if page.links[l].label.is_empty() {
+                                page.links[l].label = content;
+                            }
+                        }
                         ("textarea", Capture::TextArea(f, i)) => page.forms[f].inputs[i].value = captured.clone(),
                         ("option" | "select", Capture::Option { value, selected }) => {
                             if let Some(sel) = select.as_mut() {
@@ -730,7 +807,7 @@ impl ParsedPage {
                             text.push(' ');
                             text.push_str(&s);
                         }
-                        Capture::Button(..) => {
+                        Capture::Button(..) | Capture::Link(..) => {
                             captured.push_str(&s);
                             text.push(' ');
                             text.push_str(&s);

@@ -12,13 +12,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ief_engine::exec::{
     Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, Page, PageKind, ProfileHandler, ProfileRequest,
     ProfileResult, Progress, RequestContext, Session,
 };
+use ief_engine::input;
 use ief_engine::model::{Policy, TechnicalProfile};
 use ief_engine::{CompiledPolicy, Diagnostic, EffectivePolicy, PolicySet, SettingsRequest};
 use ief_transforms::{AlternativeSecurityId, ClaimValue, FixedEnv, TransformEnv};
@@ -34,12 +34,15 @@ use ief_protocols::phone::CodeOutbox;
 pub mod agent;
 pub mod bench;
 mod embedded;
+mod http_stub;
 mod redact;
 
 pub use embedded::{
     EmbeddedClient, EmbeddedConsumer, EmbeddedOAuth1, EmbeddedOAuth2, EmbeddedOidc, EmbeddedProviders,
     OAUTH1_URL_SETTING, OAUTH2_URL_SETTING, OIDC_URL_SETTING,
 };
+use http_stub::StubServer;
+pub use http_stub::{HttpStub, RecordedRequest, RequestExpect, StubResponse};
 
 /// A scenario file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +75,8 @@ pub struct Scenario {
     /// `{Settings:Name}` values, winning over the environment's appsettings.json.
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
+    /// The tenant's object id (a GUID) for a policy without a TenantObjectId.
+    pub tenant_id: Option<String>,
     /// PEM files of extra root certificates (a live provider's test CA), relative to the scenario.
     #[serde(default)]
     pub trusted_roots: Vec<PathBuf>,
@@ -95,6 +100,8 @@ pub struct RunSpec {
     /// Start with a new browser session instead of the previous run's.
     #[serde(default)]
     pub new_session: bool,
+    /// This run's authorize request, instead of the scenario's.
+    pub request: Option<RequestSpec>,
 }
 
 /// One answer to a page, in order.
@@ -107,8 +114,25 @@ pub enum StepAnswer {
     Submit(BTreeMap<String, String>),
     /// Enter a verification code; `sent` uses the last code ief "sent".
     Code(String),
+    /// Verify an address on a self-asserted page (`email: sent` or `email: "123456"`): enters the
+    /// code on the code page the last `submit` led to, then submits that form again once the
+    /// page shows it verified.
+    Verify(BTreeMap<String, String>),
     /// Cancel the page.
     Cancel(bool),
+    /// Press a display control's button: `{control: emailVerificationControl, action: SendCode,
+    /// values: {email: a@contoso.com}}`; a value `sent` is the last code ief "sent".
+    Press(PressSpec),
+}
+
+/// A display control's button and the control's claims as typed.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PressSpec {
+    pub control: String,
+    pub action: String,
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
 }
 
 /// What the run must end with; a mismatch fails the scenario.
@@ -118,6 +142,8 @@ pub struct Expect {
     /// `token` or `error`.
     pub outcome: String,
     pub error_code: Option<String>,
+    /// The requests the HTTP stubs must have received during the run, in order.
+    pub requests: Option<Vec<RequestExpect>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -186,19 +212,6 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpStub {
-    pub path: String,
-    #[serde(default = "ok_status")]
-    pub status: u16,
-    pub body: serde_yaml_ng::Value,
-}
-
-fn ok_status() -> u16 {
-    200
-}
-
 /// How to run: deterministic (tests, snapshots) or live (`ief run`).
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -227,6 +240,9 @@ impl RunOptions {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ScenarioReport {
     pub scenario: String,
+    /// What the run had to assume (a tenant object id derived from the tenant name).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub runs: Vec<RunReport>,
     /// The rendered plan (`ief graph --format json`) of every journey the runs entered, by Id;
     /// not part of the report's text.
@@ -246,6 +262,9 @@ pub struct RunReport {
     pub token: Option<TokenReport>,
     /// Pages shown, in order.
     pub pages: Vec<String>,
+    /// What the HTTP stubs received during the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<RecordedRequest>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<String>,
     /// Where the run did not do what `expect` says.
@@ -293,6 +312,12 @@ pub enum ScenarioError {
     Run { run: String, message: String },
 }
 
+/// The largest scenario (or trusted root) file ief reads; real ones are a few KB.
+pub const MAX_SCENARIO_BYTES: u64 = 1024 * 1024;
+
+/// How deep flow collections (`[`, `{`) may nest in a scenario; stub bodies need a handful.
+pub const MAX_SCENARIO_NESTING: usize = 64;
+
 /// Reads and runs a scenario file.
 pub async fn run_file(path: &Path, options: &RunOptions) -> Result<ScenarioReport, ScenarioError> {
     Prepared::from_file(path, options).await?.run().await
@@ -300,6 +325,7 @@ pub async fn run_file(path: &Path, options: &RunOptions) -> Result<ScenarioRepor
 
 /// Parses scenario YAML; answers and providers are written as one-key maps (`- choose: X`).
 pub fn parse(text: &str) -> Result<Scenario, String> {
+    input::check_yaml_nesting(text, MAX_SCENARIO_NESTING)?;
     serde_yaml_ng::with::singleton_map_recursive::deserialize(serde_yaml_ng::Deserializer::from_str(text))
         .map_err(|e: serde_yaml_ng::Error| e.to_string())
 }
@@ -340,16 +366,15 @@ pub(crate) struct Prepared {
     handlers: Vec<Box<dyn ProfileHandler>>,
     stub_server: Option<StubServer>,
     providers: Option<embedded::Started>,
-    _temp_keys: Option<TempDir>,
 }
 
 impl Prepared {
     pub(crate) async fn from_file(path: &Path, options: &RunOptions) -> Result<Prepared, ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ScenarioError::File { path: path.to_path_buf(), message: e.to_string() })?;
-        let scenario = parse(&text).map_err(|message| ScenarioError::File { path: path.to_path_buf(), message })?;
+        let file_error = |message: String| ScenarioError::File { path: path.to_path_buf(), message };
+        let text = input::read_text_limited(path, MAX_SCENARIO_BYTES).map_err(|e| file_error(e.to_string()))?;
+        let scenario = parse(&text).map_err(file_error)?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        Prepared::new(scenario, path.parent().unwrap_or(Path::new(".")), &name, options, Vec::new()).await
+        Prepared::new(scenario, input::folder_of(path), &name, options, Vec::new()).await
     }
 
     async fn new(
@@ -384,25 +409,30 @@ impl Prepared {
             settings.retain(|(name, _)| *name != k);
             settings.push((k, v));
         }
+        if let Some(id) = &scenario.tenant_id {
+            let guid = ief_engine::tenant::parse_guid(id).ok_or_else(|| {
+                ScenarioError::Setup(format!("tenant_id '{id}' is not a GUID (the tenant's object id)"))
+            })?;
+            settings.retain(|(name, _)| name != ief_engine::settings::TENANT_OBJECT_ID);
+            settings.push((ief_engine::settings::TENANT_OBJECT_ID.to_owned(), guid));
+        }
         let mut roots = trusted_roots(&scenario, base, options)?;
         roots.0.extend(providers.as_ref().and_then(embedded::Started::trusted_root));
         let policy = load_policy(&scenario, base, settings)?;
         let compiled = CompiledPolicy::compile(&policy.model);
 
-        let mut temp_keys = None;
         let mut keys = match &options.keys {
-            Some(dir) => KeyStore::load(dir).map_err(|e| ScenarioError::Setup(e.to_string()))?,
+            Some(dir) => KeyStore::load(dir),
             None => {
-                let dir = temp_keys.insert(TempDir::new("ief-keys")?);
                 let mut names = referenced_keys(&policy.model);
                 names.extend(scenario.embedded_providers.iter().flat_map(EmbeddedProviders::key_names));
                 names.sort();
                 names.dedup();
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                ief_protocols::keys::init_keys(&dir.0, &names).map_err(|e| ScenarioError::Setup(e.to_string()))?;
-                KeyStore::load(&dir.0).map_err(|e| ScenarioError::Setup(e.to_string()))?
+                // In memory only: Ctrl-C or an abort leaves no private key in the temp folder.
+                KeyStore::generate(&names.iter().map(String::as_str).collect::<Vec<_>>())
             }
-        };
+        }
+        .map_err(|e| ScenarioError::Setup(e.to_string()))?;
         let mut issued = Vec::new();
         if let (Some(started), Some(spec)) = (&mut providers, &scenario.embedded_providers) {
             let context = request_context(&policy.model, &scenario.request, options.deterministic);
@@ -437,7 +467,6 @@ impl Prepared {
             handlers,
             stub_server,
             providers,
-            _temp_keys: temp_keys,
         })
     }
 
@@ -481,16 +510,18 @@ impl Prepared {
                 steps: scenario.steps.clone(),
                 expect: scenario.expect.clone(),
                 new_session: false,
+                request: None,
             }]
         } else {
             scenario.runs.clone()
         };
         let mut session = Session::default();
-        let mut browser = Browser { providers: &scenario.identity_providers, agent: None };
+        let mut browser = Browser { providers: &scenario.identity_providers, agent: None, authenticator: None };
         let mut reports = Vec::new();
         for run in &runs {
             let journey = run.journey.clone().or_else(|| scenario.journey.clone());
-            let context = request_context(&self.policy.model, &scenario.request, options.deterministic);
+            let request = run.request.as_ref().unwrap_or(&scenario.request);
+            let context = request_context(&self.policy.model, request, options.deterministic);
             let start_session = if run.new_session { Session::default() } else { std::mem::take(&mut session) };
             if run.new_session {
                 browser.agent = None;
@@ -505,6 +536,7 @@ impl Prepared {
                 options,
                 &mut browser,
                 &self.thumbprints,
+                self.stub_server.as_ref(),
                 times.as_deref_mut(),
             )
             .await?;
@@ -531,7 +563,8 @@ impl Prepared {
                 graphs.insert(journey.clone(), ief_engine::plan::render::json(plan));
             }
         }
-        ScenarioReport { scenario: self.name, runs: reports, graphs }
+        let warnings = self.policy.model.tenant_warning().into_iter().collect();
+        ScenarioReport { scenario: self.name, warnings, runs: reports, graphs }
     }
 }
 
@@ -546,6 +579,7 @@ async fn run_one(
     options: &RunOptions,
     browser: &mut Browser<'_>,
     thumbprints: &[String],
+    stubs: Option<&StubServer>,
     mut times: Option<&mut Vec<Duration>>,
 ) -> Result<(RunReport, Session), ScenarioError> {
     let fail = |message: String| ScenarioError::Run { run: run.name.clone(), message };
@@ -554,6 +588,9 @@ async fn run_one(
     let mut answers = run.steps.iter();
     let mut pages = Vec::new();
     let mut answer = None;
+    // The last form submitted, and whether a verified code sends it again.
+    let mut last_submit: Option<Answer> = None;
+    let mut resubmit: Option<Answer> = None;
     // Each page takes one answer; a journey cannot show more pages than it has answers plus one,
     // and more browser sign-ins than MAX_BROWSER_SIGN_INS.
     let mut sign_ins = 0;
@@ -579,15 +616,57 @@ async fn run_one(
                     answer = Some(Answer::Callback(params));
                     continue;
                 }
+                // A verified address: the form as typed before goes again, like the page's Continue.
+                if let Some(again) = resubmit.take()
+                    && matches!(page.kind, PageKind::Form { .. })
+                    && page.error.is_none()
+                {
+                    answer = Some(again);
+                    continue;
+                }
+                if let Some(secret) = shown_totp_secret(&page) {
+                    browser.authenticator = Some(secret);
+                }
                 let Some(next) = answers.next() else {
                     return Err(fail(format!("no answer left for the page {}", describe_page(&page))));
                 };
-                answer = Some(to_answer(next, &page, extensions).map_err(fail)?);
+                let totp = browser.authenticator.as_deref().map(|secret| {
+                    let now =
+                        if options.deterministic { FixedEnv::default().now() } else { chrono::Utc::now().naive_utc() };
+                    let key = ief_protocols::totp::base32_decode(secret).unwrap_or_default();
+                    ief_protocols::totp::code_at(&key, now.and_utc().timestamp())
+                });
+                let given = to_answer(next, &page, extensions, totp.as_deref()).map_err(fail)?;
+                match next {
+                    StepAnswer::Submit(_) => last_submit = Some(given.clone()),
+                    StepAnswer::Verify(_) => {
+                        resubmit = Some(last_submit.clone().ok_or_else(|| {
+                            fail("`verify` needs an earlier `submit` of the form whose address it verifies".to_owned())
+                        })?);
+                    }
+                    _ => {}
+                }
+                answer = Some(given);
             }
         }
     };
+    let redactions = redact::Redactions::new(redact::token_values(executor.policy, sign_in.claims()), thumbprints);
+    let expected = run.expect.as_ref().and_then(|e| e.requests.as_deref());
+    let (requests, requests_mismatch) = match stubs {
+        Some(server) => server.take(expected),
+        None => (Vec::new(), expected.filter(|e| !e.is_empty()).map(|_| "the scenario has no http_stubs".to_owned())),
+    };
     if let Some(extra) = answers.next() {
-        return Err(fail(format!("the journey ended before the answer {extra:?} was used")));
+        // The real cause first: how the journey ended and what it did, then the unused answer.
+        let ended = match &outcome {
+            Outcome::Token { .. } => "with a token".to_owned(),
+            Outcome::Error { code, message } => format!("with error {code}: {message}"),
+        };
+        let trace: Vec<String> = sign_in.trace.iter().map(|e| format!("  {e}")).collect();
+        return Err(fail(redactions.scrub(&format!(
+            "the journey ended {ended}\ntrace:\n{}\nso the answer {extra:?} was not used",
+            trace.join("\n")
+        ))));
     }
     let mut report = RunReport {
         name: run.name.clone(),
@@ -596,6 +675,7 @@ async fn run_one(
         claims: BTreeMap::new(),
         token: None,
         pages,
+        requests,
         trace: if options.trace { sign_in.trace.iter().map(ToString::to_string).collect() } else { Vec::new() },
         expectation_failed: None,
         path: sign_in
@@ -619,7 +699,7 @@ async fn run_one(
             report.error = Some(ErrorReport { code, message });
         }
     }
-    redact::Redactions::new(redact::token_values(executor.policy, sign_in.claims()), thumbprints).apply(&mut report);
+    redactions.apply(&mut report);
     if let Some(expect) = &run.expect {
         let code = report.error.as_ref().map(|e| e.code.as_str());
         if expect.outcome != report.outcome {
@@ -632,30 +712,86 @@ async fn run_one(
             ));
         }
     }
+    if report.expectation_failed.is_none() {
+        report.expectation_failed = requests_mismatch;
+    }
     Ok((report, sign_in.into_session()))
 }
 
-fn to_answer(step: &StepAnswer, page: &Page, extensions: &Extensions) -> Result<Answer, String> {
+/// A form value `totp` is the authenticator app's current code for the secret the pages showed.
+const TOTP_VALUE: &str = "totp";
+
+fn to_answer(step: &StepAnswer, page: &Page, extensions: &Extensions, totp: Option<&str>) -> Result<Answer, String> {
     Ok(match step {
         StepAnswer::Choose(id) => Answer::Choose(id.clone()),
-        StepAnswer::Submit(values) => Answer::Submit(values.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-        StepAnswer::Code(code) if code == "sent" => {
-            let outbox = extensions.get::<CodeOutbox>().ok_or("no code outbox")?;
-            let to = match &page.kind {
-                PageKind::Code { to } => Some(to.clone()),
-                _ => None,
-            };
-            let sent = to.and_then(|t| outbox.last_code(&t)).or_else(|| outbox.last().map(|c| c.code.clone()));
-            Answer::Code(sent.ok_or("no code was sent, so `code: sent` has nothing to enter")?)
+        StepAnswer::Submit(values) => {
+            let mut typed = Vec::new();
+            for (k, v) in values {
+                let text = match v.as_str() {
+                    TOTP_VALUE => totp
+                        .ok_or(
+                            "`totp` needs a page that showed an authenticator app's secret (a QR code or secretKey)",
+                        )?
+                        .to_owned(),
+                    _ => v.clone(),
+                };
+                typed.push((k.clone(), text));
+            }
+            Answer::Submit(typed)
         }
+        StepAnswer::Code(code) if code == "sent" => Answer::Code(sent_code(page, extensions)?),
         StepAnswer::Code(code) => Answer::Code(code.clone()),
+        StepAnswer::Verify(fields) => {
+            let [(_, code)] = fields.iter().collect::<Vec<_>>()[..] else {
+                return Err("`verify` names one field and its code, e.g. `verify: {email: sent}`".to_owned());
+            };
+            if !matches!(page.kind, PageKind::Code { .. }) {
+                return Err(format!("`verify` answers a code page, but the page is {}", describe_page(page)));
+            }
+            Answer::Code(if code == "sent" { sent_code(page, extensions)? } else { code.clone() })
+        }
         StepAnswer::Cancel(_) => Answer::Cancel,
+        StepAnswer::Press(press) => {
+            let mut values = Vec::new();
+            for (name, text) in &press.values {
+                let text = if text == "sent" { last_code(extensions)? } else { text.clone() };
+                values.push((name.clone(), text));
+            }
+            Answer::Action { control: press.control.clone(), action: press.action.clone(), values }
+        }
     })
+}
+
+/// The authenticator-app secret a form shows: an `otpauth://` URI's (the QR code) or a
+/// `secretKey` field's.
+fn shown_totp_secret(page: &Page) -> Option<String> {
+    let PageKind::Form { fields } = &page.kind else { return None };
+    fields.iter().find_map(|f| {
+        let value = f.prefilled.as_deref()?;
+        ief_protocols::totp::secret_of_uri(value)
+            .or_else(|| f.claim.eq_ignore_ascii_case("secretKey").then(|| value.to_owned()))
+    })
+}
+
+/// The code ief "sent" to the code page's destination (else the last one sent).
+fn sent_code(page: &Page, extensions: &Extensions) -> Result<String, String> {
+    let outbox = extensions.get::<CodeOutbox>().ok_or("no code outbox")?;
+    match &page.kind {
+        PageKind::Code { to } => outbox.last_code(to).map_or_else(|| last_code(extensions), Ok),
+        _ => last_code(extensions),
+    }
+}
+
+/// The last code ief "sent" to anyone.
+fn last_code(extensions: &Extensions) -> Result<String, String> {
+    let outbox = extensions.get::<CodeOutbox>().ok_or("no code outbox")?;
+    outbox.last().map(|c| c.code).ok_or_else(|| "no code was sent, so `sent` has nothing to enter".to_owned())
 }
 
 fn describe_page(page: &Page) -> String {
     let what = match &page.kind {
         PageKind::Selection { options, sign_in } => match sign_in {
+            Some(form) if options.is_empty() => format!("sign-in form {form}"),
             Some(form) => format!("sign-in form {form} with buttons {}", options.join(", ")),
             None => format!("buttons {}", options.join(", ")),
         },
@@ -667,6 +803,17 @@ fn describe_page(page: &Page) -> String {
         PageKind::Code { to } => format!("code sent to {to}"),
         PageKind::Redirect { url } => format!("redirect to {}", redirect_target(url)),
     };
+    // What the page's settings change from the usual page.
+    let s = &page.settings;
+    let notes: Vec<&str> = [
+        (!s.show_continue_button, "no continue button"),
+        (!s.show_cancel_button, "no cancel button"),
+        (s.enable_remember_me, "keep me signed in"),
+    ]
+    .into_iter()
+    .filter_map(|(on, note)| on.then_some(note))
+    .collect();
+    let what = if notes.is_empty() { what } else { format!("{what} [{}]", notes.join(", ")) };
     match &page.error {
         Some(e) => format!("{what} showing \"{e}\""),
         None => what,
@@ -697,6 +844,9 @@ const MAX_BROWSER_SIGN_INS: usize = 10;
 struct Browser<'s> {
     providers: &'s BTreeMap<String, IdentityProviderSpec>,
     agent: Option<UserAgent>,
+    /// The authenticator app's secret, from the last page that showed one (a QR code's URI or a
+    /// `secretKey`). Like the user's phone it outlives browser sessions.
+    authenticator: Option<String>,
 }
 
 impl Browser<'_> {
@@ -739,7 +889,8 @@ fn trusted_roots(scenario: &Scenario, base: &Path, options: &RunOptions) -> Resu
     let mut roots = Vec::new();
     for file in &scenario.trusted_roots {
         let path = base.join(file);
-        let pem = std::fs::read_to_string(&path)
+        let pem = input::refuse_pipe(&path)
+            .and_then(|()| input::read_text_limited(&path, MAX_SCENARIO_BYTES))
             .map_err(|e| ScenarioError::File { path: path.clone(), message: format!("a trusted root: {e}") })?;
         if !pem.contains("-----BEGIN CERTIFICATE-----") {
             return Err(ScenarioError::File { path, message: "a trusted root is not a PEM certificate".to_owned() });
@@ -756,7 +907,21 @@ fn load_policy(
     settings: Vec<(String, String)>,
 ) -> Result<EffectivePolicy, ScenarioError> {
     let policy_path = base.join(&scenario.policy);
-    let mut paths = vec![policy_path.parent().unwrap_or(base).to_path_buf()];
+    let file_error = |message: String| ScenarioError::File { path: policy_path.clone(), message };
+    match std::fs::metadata(&policy_path) {
+        Ok(m) if m.is_file() && policy_path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) => {}
+        Ok(m) if m.is_file() => return Err(file_error("not a policy file (policies are *.xml files)".to_owned())),
+        Ok(_) => return Err(file_error("not a policy file (not a regular file)".to_owned())),
+        Err(e) => return Err(file_error(e.to_string())),
+    }
+    // The policy's folder is searched for its bases: never the whole machine or /proc.
+    let folder = input::folder_of(&policy_path);
+    folder
+        .canonicalize()
+        .map_err(|e| e.to_string())
+        .and_then(|c| input::searchable(&c))
+        .map_err(|reason| file_error(format!("{reason}; move the policy into a folder of its own")))?;
+    let mut paths = vec![folder.to_path_buf()];
     paths.extend(scenario.bases.iter().map(|b| base.join(b)));
     let request = SettingsRequest { environment: scenario.environment.clone(), file: None, values: settings };
     let set = PolicySet::load(&paths, &request);
@@ -814,6 +979,7 @@ fn seed_user(seed: &SeedSpec) -> SeedUser {
                 .collect(),
             attributes: seed.attributes.iter().map(|(k, v)| (k.clone(), ClaimValue::String(v.clone()))).collect(),
             password: seed.password.as_ref().map(|p| Password::new(p.clone())),
+            user_identities: None,
         },
     }
 }
@@ -865,25 +1031,11 @@ impl ProfileHandler for StubIdentityProviders {
     fn execute<'a>(&'a self, request: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
         Box::pin(async move {
             match self.providers.get(&request.profile.id.value) {
-                Some(IdentityProviderSpec::Stub(claims)) => ProfileResult::Claims(
-                    claims
-                        .iter()
-                        .map(|(k, v)| {
-                            let value = match v {
-                                serde_yaml_ng::Value::String(s) => ClaimValue::String(s.clone()),
-                                serde_yaml_ng::Value::Bool(b) => ClaimValue::Boolean(*b),
-                                serde_yaml_ng::Value::Number(n) => match n.as_i64() {
-                                    Some(i) => ClaimValue::Long(i),
-                                    None => ClaimValue::String(n.to_string()),
-                                },
-                                other => ClaimValue::String(
-                                    serde_yaml_ng::to_string(other).unwrap_or_default().trim().to_owned(),
-                                ),
-                            };
-                            (k.clone(), value)
-                        })
-                        .collect(),
-                ),
+                Some(IdentityProviderSpec::Stub(claims)) => {
+                    let user: serde_json::Map<String, serde_json::Value> =
+                        claims.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default())).collect();
+                    stub_claims(&request, &serde_json::Value::Object(user))
+                }
                 Some(IdentityProviderSpec::Cancel(_) | IdentityProviderSpec::Browser(_)) | None => {
                     ProfileResult::Failed(ief_engine::exec::ProfileError {
                         code: "AADB2C90273".to_owned(),
@@ -895,39 +1047,22 @@ impl ProfileHandler for StubIdentityProviders {
     }
 }
 
-/// A loopback HTTP server with canned responses; it stops when dropped.
-struct StubServer {
-    url: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl StubServer {
-    async fn start(stubs: &[HttpStub]) -> Result<StubServer, ScenarioError> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| ScenarioError::Setup(format!("cannot serve the HTTP stubs on 127.0.0.1: {e}")))?;
-        let addr = listener.local_addr().map_err(|e| ScenarioError::Setup(e.to_string()))?;
-        let mut router = axum::Router::new();
-        for stub in stubs {
-            let body = Arc::new(serde_json::to_value(&stub.body).unwrap_or(serde_json::Value::Null));
-            let status = axum::http::StatusCode::from_u16(stub.status).unwrap_or(axum::http::StatusCode::OK);
-            let handler = move || {
-                let body = Arc::clone(&body);
-                async move { (status, axum::Json((*body).clone())) }
-            };
-            router = router.route(&stub.path, axum::routing::any(handler));
-        }
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Ok(StubServer { url: format!("http://{addr}"), task })
+/// A stub's answer, mapped as the profile's own handler maps a provider's: an OAuth2 profile
+/// through its partner names and JSON paths; others (OpenID Connect, OAuth1) by top-level name,
+/// nested objects as their JSON text.
+fn stub_claims(request: &ProfileRequest<'_>, user: &serde_json::Value) -> ProfileResult {
+    let protocol = request.profile.protocol.as_ref().map_or("", |p| p.name.as_str());
+    if protocol.eq_ignore_ascii_case("OAuth2") {
+        return match ief_protocols::oauth2::claims_from_user(request, user) {
+            Ok(claims) => ProfileResult::Claims(claims),
+            Err(e) => ProfileResult::Failed(e),
+        };
     }
-}
-
-impl Drop for StubServer {
-    fn drop(&mut self) {
-        self.task.abort();
+    let mut claims = Vec::new();
+    if let Some(members) = user.as_object() {
+        ief_protocols::oidc::claims::merge(&mut claims, members);
     }
+    ProfileResult::Claims(claims)
 }
 
 /// An environment whose policy keys (the Hash transformation's secret) come from the key store.
@@ -962,9 +1097,11 @@ impl<E: TransformEnv> TransformEnv for KeyedEnv<E> {
     }
 }
 
-/// A folder removed on drop (generated keys).
+/// A folder removed on drop.
+#[cfg(test)]
 struct TempDir(PathBuf);
 
+#[cfg(test)]
 impl TempDir {
     fn new(prefix: &str) -> Result<TempDir, ScenarioError> {
         let unique = format!("{prefix}-{}-{}", std::process::id(), ief_protocols::env::random_guid());
@@ -974,6 +1111,7 @@ impl TempDir {
     }
 }
 
+#[cfg(test)]
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);

@@ -97,7 +97,7 @@ impl Redactions {
         Redactions { replacements }
     }
 
-    fn scrub(&self, text: &str) -> String {
+    pub(super) fn scrub(&self, text: &str) -> String {
         let mut text = text.to_owned();
         for (value, label) in &self.replacements {
             if text.contains(value.as_str()) {
@@ -128,6 +128,10 @@ impl Redactions {
         }
         for text in report.pages.iter_mut().chain(report.trace.iter_mut()) {
             *text = self.scrub(text);
+        }
+        for request in &mut report.requests {
+            self.scrub_json(&mut request.body);
+            request.query.values_mut().for_each(|v| *v = self.scrub(v));
         }
     }
 }
@@ -207,6 +211,7 @@ mod tests {
                 claims: serde_json::json!({"at": ["gho_0123456789abcdef"], "email": "a@b.c"}),
             }),
             pages: vec!["redirect to 127.0.0.1:5000/authorize".into()],
+            requests: Vec::new(),
             trace: vec!["out: accessToken=gho_0123456789abcdef, email=a@b.c".into()],
             expectation_failed: None,
             path: Vec::new(),

@@ -96,6 +96,7 @@ impl ProfileHandler for FakeFederation {
                         kind: PageKind::Redirect { url: format!("{endpoint}?state=st4te&{query}") },
                         error: None,
                         profile_state: Some(Box::new(serde_json::json!({ "state": "st4te" }))),
+                        settings: Default::default(),
                     })
                 }
                 (Some(Answer::Callback(params)), Some(state)) => {

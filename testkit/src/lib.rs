@@ -10,10 +10,12 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+use ief_engine::exec::{Executor, Extensions, Outcome, ProfileHandler, Progress, RequestContext, Session};
 use ief_engine::model::{Policy, TechnicalProfile};
 use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
+use ief_transforms::FixedEnv;
 
-pub use stub::{StubIssuer, StubPage};
+pub use stub::{StubClaimsTransformation, StubIssuer, StubPage};
 
 /// The root element's attributes of every inline test policy.
 pub const NS: &str = r#"xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com" PolicyId="B2C_1A_Test" PublicPolicyUri="http://contoso.onmicrosoft.com/B2C_1A_Test""#;
@@ -37,6 +39,20 @@ pub fn compile(name: &str, xml: &str) -> (EffectivePolicy, CompiledPolicy) {
     assert!(errors.is_empty() && !set.diagnostics.has_errors(), "{errors:#?}");
     let compiled = CompiledPolicy::compile(&policy.model);
     (policy, compiled)
+}
+
+/// Runs the default journey of the one-file policy `xml` with the claims-transformation and
+/// issuer stubs, answering no page, and returns the token's claims; panics on anything else.
+pub fn token_claims(xml: &str, context: RequestContext) -> serde_json::Value {
+    let (policy, compiled) = compile("test.xml", xml);
+    let handlers: Vec<Box<dyn ProfileHandler>> = vec![Box::new(StubClaimsTransformation), Box::new(StubIssuer)];
+    let (env, extensions) = (FixedEnv::default(), Extensions::default());
+    let executor = Executor::new(&policy.model, &compiled, &handlers, &env, &extensions);
+    let mut sign_in = executor.start(None, context, Session::default()).expect("the journey starts");
+    match block_on(executor.resume(&mut sign_in, None)).expect("the journey runs") {
+        Progress::Finished(Outcome::Token { token, .. }) => token.claims,
+        other => panic!("expected a token, got {other:?}"),
+    }
 }
 
 /// Runs a future that never waits (the stubs' journeys): polling until ready is enough.

@@ -84,8 +84,26 @@ impl ProfileHandler for StubPage {
                     },
                     error: None,
                     profile_state: state.map(Box::new),
+                    settings: Default::default(),
                 }),
             }
         })
+    }
+}
+
+/// A `ClaimsTransformationProtocolProvider` profile: returns nothing itself; the executor
+/// writes its output claims' DefaultValues and runs its transformations.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StubClaimsTransformation;
+
+impl ProfileHandler for StubClaimsTransformation {
+    fn name(&self) -> &'static str {
+        "ClaimsTransformation"
+    }
+    fn handles(&self, p: &TechnicalProfile, _: Invocation) -> bool {
+        crate::handler_type(p) == Some("ClaimsTransformationProtocolProvider")
+    }
+    fn execute<'a>(&'a self, _: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
+        Box::pin(async { ProfileResult::Claims(Vec::new()) })
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::compile::{Bound, Problem, Runner};
 use crate::signature::Signature;
-use crate::{boolean, date, general, integer, json, phone, social, string, string_collection};
+use crate::{boolean, date, general, integer, json, phone, social, string, string_collection, user_identity};
 
 /// A method: its signature and the builder that compiles a checked declaration.
 #[derive(Debug)]
@@ -11,7 +11,7 @@ pub struct Method {
     pub build: fn(&Bound<'_, '_>) -> Result<Runner, Problem>,
 }
 
-const FAMILIES: [&[Method]; 9] = [
+const FAMILIES: [&[Method]; 10] = [
     boolean::METHODS,
     date::METHODS,
     general::METHODS,
@@ -21,6 +21,7 @@ const FAMILIES: [&[Method]; 9] = [
     social::METHODS,
     string::METHODS,
     string_collection::METHODS,
+    user_identity::METHODS,
 ];
 
 /// Every method, family by family.

@@ -128,7 +128,7 @@ pub(crate) const METHODS: &[Method] = &[
 fn read_date_time(bag: &ClaimsBag, id: ClaimId, slot: &str) -> Result<Option<NaiveDateTime>, TransformError> {
     match bag.get(id) {
         None => Ok(None),
-        Some(ClaimValue::DateTime(dt)) => Ok(Some(*dt)),
+        Some(ClaimValue::DateTime(dt, _)) => Ok(Some(*dt)),
         Some(other) => {
             Err(TransformError::invalid_value(format!("{slot} holds a {} value, not a dateTime", other.data_type())))
         }
@@ -211,7 +211,7 @@ fn convert_date_to_date_time(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
                 )));
             }
         };
-        bag.set(output, ClaimValue::DateTime(date.and_time(NaiveTime::MIN)));
+        bag.set(output, ClaimValue::date_time(date.and_time(NaiveTime::MIN)));
         Ok(())
     }))
 }
@@ -266,7 +266,7 @@ fn to_ticks(now: NaiveDateTime) -> NaiveDateTime {
 fn get_current_date_time(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
     let output = b.required_output("currentDateTime")?;
     Ok(Box::new(move |bag, env| {
-        bag.set(output, ClaimValue::DateTime(to_ticks(env.now())));
+        bag.set(output, ClaimValue::date_time(to_ticks(env.now())));
         Ok(())
     }))
 }
@@ -275,7 +275,7 @@ fn is_terms_of_use_consent_required(b: &Bound<'_, '_>) -> Result<Runner, Problem
     let input = b.required_input("termsOfUseConsentDateTime")?;
     let output = b.required_output("result")?;
     let updated = match b.param("termsOfUseTextUpdateDateTime") {
-        Some(ClaimValue::DateTime(dt)) => *dt,
+        Some(ClaimValue::DateTime(dt, _)) => *dt,
         _ => return Err(b.invalid_param("termsOfUseTextUpdateDateTime", "expected a dateTime such as 2021-11-15")),
     };
     Ok(Box::new(move |bag, _env| {
@@ -556,7 +556,7 @@ mod tests {
 
     #[test]
     fn date_time_comparison_overflow_is_an_error() {
-        let max = ClaimValue::DateTime(NaiveDateTime::MAX);
+        let max = ClaimValue::date_time(NaiveDateTime::MAX);
         let err = comparison(Some(max), Some(dt("2022-01-01T00:00:00Z")), "same", "2147483647").run().unwrap_err();
         assert_eq!(err.code, ErrorCode::Failed);
     }

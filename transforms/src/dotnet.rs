@@ -28,6 +28,12 @@ pub fn regex(pattern: &str) -> Result<Arc<fancy_regex::Regex>, String> {
     compiled
 }
 
+/// `Regex.IsMatch` as .NET runs it: unanchored unless the pattern anchors itself. A pattern that
+/// does not compile matches nothing.
+pub fn is_match(pattern: &str, text: &str) -> bool {
+    regex(pattern).is_ok_and(|re| re.is_match(text).unwrap_or(false))
+}
+
 /// Inside a character class .NET reads `[`, `&&` and `~~` literally, where Rust's regex syntax
 /// opens a nested class or means intersection / symmetric difference; escape them.
 pub fn translate_regex(pattern: &str) -> String {

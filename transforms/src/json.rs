@@ -18,7 +18,7 @@ use crate::catalog::Method;
 use crate::compile::{Bound, Location, Problem, ProblemKind, Runner};
 use crate::error::TransformError;
 use crate::signature::{Family, Param, Signature, Slot, TypeSpec};
-use crate::value::{ClaimValue, DataType, parse_bool, parse_date_time};
+use crate::value::{ClaimValue, DataType, DateTimeForm, parse_bool, parse_date_time};
 
 const STRING: TypeSpec = TypeSpec::Exact(DataType::String);
 const LONG: TypeSpec = TypeSpec::Exact(DataType::Long);
@@ -42,17 +42,7 @@ const fn simple(
     params: &'static [Param],
     outputs: &'static [Slot],
 ) -> Signature {
-    Signature {
-        method,
-        family: Family::Json,
-        inputs,
-        extra_inputs: None,
-        params,
-        extra_params: None,
-        outputs,
-        extra_outputs: None,
-        user_message_key: None,
-    }
+    Signature::fixed(method, Family::Json, inputs, params, outputs)
 }
 
 pub(crate) const METHODS: &[Method] = &[
@@ -236,9 +226,51 @@ fn string_input<'b>(bag: &'b ClaimsBag, id: ClaimId, slot: &str) -> Result<Optio
     }
 }
 
+/// How deep partner data (JSON, and XML read for JSON) may nest: Json.NET's reader stops at 64.
+/// Checked before anything recursive reads the value.
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// Whether JSON text nests objects and arrays more than [`MAX_DEPTH`] levels deep.
+pub(crate) fn too_deep(text: &str) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The error for JSON nested past [`MAX_DEPTH`].
+pub(crate) fn too_deep_error(slot: &str) -> TransformError {
+    TransformError::invalid_value(format!(
+        "{slot} is nested more than {MAX_DEPTH} levels deep (Json.NET's reader stops at {MAX_DEPTH})"
+    ))
+}
+
 /// Parses a claim holding JSON text. A leading byte-order mark is tolerated.
 fn parse_json(text: &str, slot: &str) -> Result<Value, TransformError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if too_deep(text) {
+        return Err(too_deep_error(slot));
+    }
     serde_json::from_str(text).map_err(|e| TransformError::invalid_value(format!("{slot} is not valid JSON: {e}")))
 }
 
@@ -644,7 +676,9 @@ fn convert(value: &Value, data_type: DataType, name: &str) -> Result<Option<Clai
         (DataType::Int, v) => to_long(v).and_then(|n| i32::try_from(n).ok()).map(ClaimValue::Int),
         (DataType::Boolean, Value::Bool(b)) => Some(ClaimValue::Boolean(*b)),
         (DataType::Boolean, Value::String(s)) => parse_bool(s).map(ClaimValue::Boolean),
-        (DataType::DateTime, Value::String(s)) => parse_date_time(s.trim()).map(ClaimValue::DateTime),
+        (DataType::DateTime, Value::String(s)) => {
+            parse_date_time(s.trim()).map(|dt| ClaimValue::DateTime(dt, DateTimeForm::Json))
+        }
         _ => None,
     };
     converted.map(Some).ok_or_else(bad)
@@ -799,6 +833,9 @@ fn parse_xml(text: &str) -> Result<XmlDocument, TransformError> {
             flush(&mut text_buf, &mut open)?;
         }
         match event {
+            Event::Start(_) | Event::Empty(_) if open.len() >= MAX_DEPTH => {
+                return Err(xml_error(format!("elements are nested more than {MAX_DEPTH} levels deep")));
+            }
             Event::Start(e) => open.push(read_element(&e, false)?),
             Event::Empty(e) => {
                 let element = read_element(&e, true)?;
@@ -924,7 +961,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use crate::testing::{case, coll, s};
-    use crate::{ClaimValue, DataType, ErrorCode};
+    use crate::{ClaimValue, DataType, DateTimeForm, ErrorCode};
 
     /// The JSON held by a string output.
     fn json_of(out: Option<ClaimValue>) -> Value {
@@ -1359,14 +1396,34 @@ mod tests {
             ("displayName", s("Someone")),
             ("membershipID", ClaimValue::Int(6353399)),
             ("active", ClaimValue::Boolean(true)),
-            ("birthDate", ClaimValue::parse(DataType::DateTime, "2005-09-23T00:00:00Z").unwrap()),
+            ("birthDate", json_date_time("2005-09-23T00:00:00Z")),
         ]
     }
+
+    /// A dateTime as the JSON methods write it.
+    fn json_date_time(text: &str) -> ClaimValue {
+        ClaimValue::DateTime(crate::value::parse_date_time(text).unwrap(), DateTimeForm::Json)
+    }
+
+    /// The documented outputs, as text: the dateTime keeps the documented form.
+    fn doc_texts(out: &[(&'static str, ClaimValue)]) -> Vec<String> {
+        out.iter().map(|(n, v)| format!("{n}={v}")).collect()
+    }
+
+    const DOC_TEXTS: [&str; 5] = [
+        "email=someone@example.com",
+        "displayName=Someone",
+        "membershipID=6353399",
+        "active=True",
+        "birthDate=2005-09-23T00:00:00Z",
+    ];
 
     #[test]
     fn get_claims_from_json_array_documented_example() {
         let c = with_params(case("GetClaimsFromJsonArray").input("jsonSource", s(DOC_ARRAY)), "false", "false");
-        assert_eq!(doc_outputs(c).run().unwrap(), doc_expected());
+        let out = doc_outputs(c).run().unwrap();
+        assert_eq!(out, doc_expected());
+        assert_eq!(doc_texts(&out), DOC_TEXTS);
     }
 
     #[test]
@@ -1402,7 +1459,7 @@ mod tests {
         let source = r#"[
             {"key":"n","value":"42"},{"key":"t","value":"TRUE"},{"key":"sn","value":12.5},
             {"key":"sb","value":false},{"key":"so","value":{"a":1}},{"key":"d","value":"2020-03-09T09:15:00+01:00"},
-            {"key":"u","value":"İstanbul 😀"}
+            {"key":"f","value":"2020-03-09T09:15:00.1200000Z"},{"key":"u","value":"İstanbul 😀"}
         ]"#;
         let c = with_params(case("GetClaimsFromJsonArray").input("jsonSource", s(source)), "true", "false");
         let out = c
@@ -1412,6 +1469,7 @@ mod tests {
             .output("sb", DataType::String)
             .output("so", DataType::String)
             .output("d", DataType::DateTime)
+            .output("f", DataType::DateTime)
             .output("u", DataType::String)
             .run()
             .unwrap();
@@ -1423,10 +1481,14 @@ mod tests {
                 ("sn", s("12.5")),
                 ("sb", s("False")),
                 ("so", s(r#"{"a":1}"#)),
-                ("d", ClaimValue::parse(DataType::DateTime, "2020-03-09T08:15:00Z").unwrap()),
+                ("d", json_date_time("2020-03-09T08:15:00Z")),
+                ("f", json_date_time("2020-03-09T09:15:00.12Z")),
                 ("u", s("İstanbul 😀")),
             ]
         );
+        // Offsets become UTC; the fraction loses its trailing zeros.
+        assert_eq!(out[5].1.to_string(), "2020-03-09T08:15:00Z");
+        assert_eq!(out[6].1.to_string(), "2020-03-09T09:15:00.12Z");
     }
 
     #[test]
@@ -1554,7 +1616,9 @@ mod tests {
             r#"{"key": "birthDate", "value": "2005-09-23T00:00:00Z"}"#,
         ];
         let c = with_params(case("GetClaimsFromJsonArrayV2").input("jsonSource", coll(&items)), "false", "false");
-        assert_eq!(doc_outputs(c).run().unwrap(), doc_expected());
+        let out = doc_outputs(c).run().unwrap();
+        assert_eq!(out, doc_expected());
+        assert_eq!(doc_texts(&out), DOC_TEXTS);
     }
 
     #[test]
@@ -1755,6 +1819,34 @@ mod tests {
 
     fn xml_to_json(xml: &str) -> Result<Option<ClaimValue>, crate::TransformError> {
         case("XmlStringToJsonString").input("xml", s(xml)).output("json", DataType::String).run_one()
+    }
+
+    #[test]
+    fn xml_to_json_reads_to_json_nets_depth_and_refuses_deeper() {
+        let nested = |n: usize| format!("{}x{}", "<a>".repeat(n), "</a>".repeat(n));
+        let ok = xml_to_json(&nested(super::MAX_DEPTH)).unwrap().unwrap().to_string();
+        assert_eq!(ok.matches(r#"{"a":"#).count(), super::MAX_DEPTH, "{ok}");
+        for n in [super::MAX_DEPTH + 1, 100_000] {
+            let err = xml_to_json(&nested(n)).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidValue);
+            assert_eq!(err.message, "xml is not well-formed XML: elements are nested more than 64 levels deep");
+        }
+        // A self-closing element is a level too.
+        assert!(xml_to_json(&format!("{}<b/>{}", "<a>".repeat(64), "</a>".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn json_readers_stop_at_json_nets_depth() {
+        let nested = |n: usize| format!(r#"{{"v":{}1{}}}"#, "[".repeat(n - 1), "]".repeat(n - 1));
+        assert_eq!(get_claim(&nested(super::MAX_DEPTH), "v").unwrap().unwrap().to_string().len(), 2 * 63 + 1);
+        for n in [super::MAX_DEPTH + 1, 200_000] {
+            let err = get_claim(&nested(n), "v").unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidValue);
+            assert_eq!(err.message, "inputJson is nested more than 64 levels deep (Json.NET's reader stops at 64)");
+        }
+        // Brackets inside strings, escaped quotes included, are not nesting.
+        let text = format!(r#"{{"v":"{}\"{}"}}"#, "[".repeat(100), "{".repeat(100));
+        assert!(get_claim(&text, "v").unwrap().is_some());
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod phone;
 mod social;
 mod string;
 mod string_collection;
+mod user_identity;
 
 #[cfg(test)]
 mod testing;
@@ -35,4 +36,4 @@ pub use compile::{
 pub use env::{FixedEnv, TransformEnv};
 pub use error::{ErrorCode, TransformError};
 pub use signature::{Family, Param, Signature, Slot, TypeSpec};
-pub use value::{AlternativeSecurityId, ClaimValue, DataType, ValueError};
+pub use value::{AlternativeSecurityId, ClaimValue, DataType, DateTimeForm, ValueError};

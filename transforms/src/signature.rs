@@ -108,6 +108,27 @@ pub struct Signature {
 }
 
 impl Signature {
+    /// A signature with fixed slots and parameters only (no extras, no user message).
+    pub const fn fixed(
+        method: &'static str,
+        family: Family,
+        inputs: &'static [Slot],
+        params: &'static [Param],
+        outputs: &'static [Slot],
+    ) -> Signature {
+        Signature {
+            method,
+            family,
+            inputs,
+            extra_inputs: None,
+            params,
+            extra_params: None,
+            outputs,
+            extra_outputs: None,
+            user_message_key: None,
+        }
+    }
+
     pub fn input(&self, name: &str) -> Option<&'static Slot> {
         self.inputs.iter().find(|s| s.name == name)
     }

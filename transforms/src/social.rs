@@ -85,13 +85,36 @@ pub(crate) const METHODS: &[Method] = &[
     },
 ];
 
-/// The JSON text CreateAlternativeSecurityId produces.
-fn to_json_text(id: &AlternativeSecurityId) -> String {
-    ClaimValue::AlternativeSecurityId(id.clone()).to_string()
+/// Where a family keeps its identities: the alternativeSecurityId methods use a typed
+/// collection and JSON text items, the user-identity methods their own DataTypes. The runners
+/// below serve both, so the two families behave alike.
+pub(crate) struct IdentityKind {
+    /// The collection's DataType name, for errors.
+    pub(crate) collection: &'static str,
+    pub(crate) read_collection: fn(&ClaimValue) -> Option<Vec<AlternativeSecurityId>>,
+    pub(crate) write_collection: fn(&[AlternativeSecurityId]) -> ClaimValue,
+    /// One item (AddItem's `item`), or why it is not one.
+    pub(crate) read_item: fn(&ClaimValue) -> Result<AlternativeSecurityId, TransformError>,
+    pub(crate) write_item: fn(AlternativeSecurityId) -> ClaimValue,
 }
+
+const ALTERNATIVE_SECURITY_IDS: IdentityKind = IdentityKind {
+    collection: "alternativeSecurityIdCollection",
+    read_collection: |v| match v {
+        ClaimValue::AlternativeSecurityIdCollection(ids) => Some(ids.clone()),
+        _ => None,
+    },
+    write_collection: |ids| ClaimValue::AlternativeSecurityIdCollection(ids.to_vec()),
+    read_item: |v| parse_item(string_of(v, "item")?),
+    // CreateAlternativeSecurityId leaves the JSON text in a string claim.
+    write_item: |id| ClaimValue::String(ClaimValue::AlternativeSecurityId(id).to_string()),
+};
 
 /// Reads the JSON text of one alternativeSecurityId (the `item` of AddItem...).
 fn parse_item(text: &str) -> Result<AlternativeSecurityId, TransformError> {
+    if crate::json::too_deep(text) {
+        return Err(crate::json::too_deep_error("item"));
+    }
     let json: serde_json::Value = serde_json::from_str(text.trim())
         .map_err(|e| TransformError::invalid_value(format!("item is not an alternativeSecurityId JSON: {e}")))?;
     match ClaimValue::from_json(DataType::AlternativeSecurityId, &json) {
@@ -102,18 +125,22 @@ fn parse_item(text: &str) -> Result<AlternativeSecurityId, TransformError> {
     }
 }
 
-fn collection_of(value: &ClaimValue, slot: &str) -> Result<Vec<AlternativeSecurityId>, TransformError> {
-    match value {
-        ClaimValue::AlternativeSecurityIdCollection(ids) => Ok(ids.clone()),
-        _ => Err(TransformError::invalid_value(format!("{slot} is not an alternativeSecurityIdCollection"))),
-    }
+fn collection_of(
+    family: &IdentityKind,
+    value: &ClaimValue,
+    slot: &str,
+) -> Result<Vec<AlternativeSecurityId>, TransformError> {
+    (family.read_collection)(value)
+        .ok_or_else(|| TransformError::invalid_value(format!("{slot} is not an {}", family.collection)))
 }
 
 fn string_of<'v>(value: &'v ClaimValue, slot: &str) -> Result<&'v str, TransformError> {
     value.as_str().ok_or_else(|| TransformError::invalid_value(format!("{slot} is not a string")))
 }
 
-fn add_item(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
+/// AddItem…: the item appended to the collection, which may be undeclared or unset (then the
+/// result holds only the item, as the unit-test policy relies on). No de-duplication.
+pub(crate) fn add_item_runner(b: &Bound<'_, '_>, family: &'static IdentityKind) -> Result<Runner, Problem> {
     let item = b.required_input("item")?;
     let collection = b.input("collection");
     let output = b.required_output("collection")?;
@@ -121,69 +148,92 @@ fn add_item(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
         let Some(item) = bag.get(item) else {
             return Ok(());
         };
-        let item = parse_item(string_of(item, "item")?)?;
-        // An undeclared or unset collection starts empty, as the unit-test policy relies on.
+        let item = (family.read_item)(item)?;
         let mut ids = match collection.and_then(|c| bag.get(c)) {
-            Some(v) => collection_of(v, "collection")?,
+            Some(v) => collection_of(family, v, "collection")?,
             None => Vec::new(),
         };
         ids.push(item);
-        bag.set(output, ClaimValue::AlternativeSecurityIdCollection(ids));
+        bag.set(output, (family.write_collection)(&ids));
         Ok(())
     }))
 }
 
-fn create(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
-    let key = b.required_input("key")?;
-    let provider = b.required_input("identityProvider")?;
-    let output = b.required_output("alternativeSecurityId")?;
+/// Create…: `issuerUserId` is the base64 of the UTF-8 bytes of the provider's user id.
+pub(crate) fn create_runner(
+    b: &Bound<'_, '_>,
+    family: &'static IdentityKind,
+    [user_slot, issuer_slot, output_slot]: [&'static str; 3],
+) -> Result<Runner, Problem> {
+    let user = b.required_input(user_slot)?;
+    let issuer = b.required_input(issuer_slot)?;
+    let output = b.required_output(output_slot)?;
     Ok(Box::new(move |bag, _env| {
-        let (Some(key), Some(provider)) = (bag.get(key), bag.get(provider)) else {
+        let (Some(user), Some(issuer)) = (bag.get(user), bag.get(issuer)) else {
             return Ok(());
         };
         let id = AlternativeSecurityId {
-            issuer: string_of(provider, "identityProvider")?.to_owned(),
-            // issuerUserId is the base64 of the UTF-8 bytes of the provider's user id.
-            issuer_user_id: BASE64.encode(string_of(key, "key")?),
+            issuer: string_of(issuer, issuer_slot)?.to_owned(),
+            issuer_user_id: BASE64.encode(string_of(user, user_slot)?),
         };
-        bag.set(output, ClaimValue::String(to_json_text(&id)));
+        bag.set(output, (family.write_item)(id));
         Ok(())
     }))
 }
 
-fn identity_providers(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
-    let input = b.required_input("alternativeSecurityIdCollection")?;
-    let output = b.required_output("identityProvidersCollection")?;
+/// Get…Issuers / identity providers: the issuers in collection order, duplicates kept.
+pub(crate) fn issuers_runner(
+    b: &Bound<'_, '_>,
+    family: &'static IdentityKind,
+    [input_slot, output_slot]: [&'static str; 2],
+) -> Result<Runner, Problem> {
+    let input = b.required_input(input_slot)?;
+    let output = b.required_output(output_slot)?;
     Ok(Box::new(move |bag, _env| {
         let Some(value) = bag.get(input) else {
             return Ok(());
         };
-        let ClaimValue::AlternativeSecurityIdCollection(ids) = value else {
-            return Err(TransformError::invalid_value(
-                "alternativeSecurityIdCollection is not an alternativeSecurityIdCollection",
-            ));
-        };
-        let issuers = ids.iter().map(|id| id.issuer.clone()).collect();
+        let issuers = collection_of(family, value, input_slot)?.into_iter().map(|id| id.issuer).collect();
         bag.set(output, ClaimValue::StringCollection(issuers));
         Ok(())
     }))
 }
 
-fn remove_by_identity_provider(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
-    let provider = b.required_input("identityProvider")?;
+/// Remove…: every item of the issuer, compared without regard to case (issuers are domain names).
+pub(crate) fn remove_runner(
+    b: &Bound<'_, '_>,
+    family: &'static IdentityKind,
+    issuer_slot: &'static str,
+) -> Result<Runner, Problem> {
+    let issuer = b.required_input(issuer_slot)?;
     let collection = b.required_input("collection")?;
     let output = b.required_output("collection")?;
     Ok(Box::new(move |bag, _env| {
-        let (Some(provider), Some(collection)) = (bag.get(provider), bag.get(collection)) else {
+        let (Some(issuer), Some(collection)) = (bag.get(issuer), bag.get(collection)) else {
             return Ok(());
         };
-        // Issuers are domain names: compared without regard to case.
-        let provider = string_of(provider, "identityProvider")?.to_lowercase();
-        let mut ids = collection_of(collection, "collection")?;
-        ids.retain(|id| id.issuer.to_lowercase() != provider);
-        bag.set(output, ClaimValue::AlternativeSecurityIdCollection(ids));
+        let issuer = string_of(issuer, issuer_slot)?.to_lowercase();
+        let mut ids = collection_of(family, collection, "collection")?;
+        ids.retain(|id| id.issuer.to_lowercase() != issuer);
+        bag.set(output, (family.write_collection)(&ids));
         Ok(())
     }))
+}
+
+fn add_item(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
+    add_item_runner(b, &ALTERNATIVE_SECURITY_IDS)
+}
+
+fn create(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
+    create_runner(b, &ALTERNATIVE_SECURITY_IDS, ["key", "identityProvider", "alternativeSecurityId"])
+}
+
+fn identity_providers(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
+    issuers_runner(b, &ALTERNATIVE_SECURITY_IDS, ["alternativeSecurityIdCollection", "identityProvidersCollection"])
+}
+
+fn remove_by_identity_provider(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
+    remove_runner(b, &ALTERNATIVE_SECURITY_IDS, "identityProvider")
 }
 
 #[cfg(test)]

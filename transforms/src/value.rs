@@ -115,6 +115,19 @@ pub struct AlternativeSecurityId {
     pub issuer_user_id: String,
 }
 
+/// How a dateTime prints. B2C's methods write two forms: GetCurrentDateTime and
+/// ConvertDateToDateTimeClaim write `2022-01-14T11:40:35.0000000Z`, the JSON methods
+/// `2005-09-23T00:00:00Z` (claims-transformations D.2, D.5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DateTimeForm {
+    /// .NET's round-trip form `yyyy-MM-ddTHH:mm:ss.fffffffZ`: always seven fractional digits.
+    #[default]
+    RoundTrip,
+    /// Json.NET's ISO form `yyyy-MM-ddTHH:mm:ss.FFFFFFFZ`: trailing zeros of the fraction
+    /// dropped, and the fraction with them when it is zero.
+    Json,
+}
+
 /// A claim's value. Its variant always agrees with the claim's `DataType`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ClaimValue {
@@ -123,8 +136,8 @@ pub enum ClaimValue {
     Int(i32),
     Long(i64),
     Date(NaiveDate),
-    /// Always UTC.
-    DateTime(NaiveDateTime),
+    /// Always UTC, with the form it prints in.
+    DateTime(NaiveDateTime, DateTimeForm),
     /// ISO 8601 duration, kept as written after validation.
     Duration(String),
     /// Kept as given (E.164 after normalisation where a method normalises it).
@@ -153,7 +166,7 @@ impl ClaimValue {
             ClaimValue::Int(_) => DataType::Int,
             ClaimValue::Long(_) => DataType::Long,
             ClaimValue::Date(_) => DataType::Date,
-            ClaimValue::DateTime(_) => DataType::DateTime,
+            ClaimValue::DateTime(..) => DataType::DateTime,
             ClaimValue::Duration(_) => DataType::Duration,
             ClaimValue::PhoneNumber(_) => DataType::PhoneNumber,
             ClaimValue::StringCollection(_) => DataType::StringCollection,
@@ -175,7 +188,7 @@ impl ClaimValue {
             DataType::Long => ClaimValue::Long(trimmed.parse().map_err(|_| err("expected a 64-bit integer"))?),
             DataType::Date => ClaimValue::Date(parse_date(trimmed).ok_or(err("expected a date such as 2024-01-31"))?),
             DataType::DateTime => {
-                ClaimValue::DateTime(parse_date_time(trimmed).ok_or(err("expected an ISO 8601 date and time"))?)
+                ClaimValue::date_time(parse_date_time(trimmed).ok_or(err("expected an ISO 8601 date and time"))?)
             }
             DataType::Duration => {
                 if !is_duration(trimmed) {
@@ -195,10 +208,26 @@ impl ClaimValue {
             | DataType::UserIdentityCollection
             | DataType::ObjectIdentity
             | DataType::ObjectIdentityCollection => {
+                if crate::json::too_deep(trimmed) {
+                    return Err(err("JSON nested more than 64 levels deep"));
+                }
                 let json: serde_json::Value = serde_json::from_str(trimmed).map_err(|_| err("expected JSON"))?;
                 ClaimValue::from_json(data_type, &json).map_err(|e| ValueError { text: text.to_owned(), ..e })?
             }
         })
+    }
+
+    /// A dateTime in the round-trip form most methods write.
+    pub fn date_time(dt: NaiveDateTime) -> ClaimValue {
+        ClaimValue::DateTime(dt, DateTimeForm::RoundTrip)
+    }
+
+    /// The instant of a dateTime value.
+    pub fn as_date_time(&self) -> Option<NaiveDateTime> {
+        match self {
+            ClaimValue::DateTime(dt, _) => Some(*dt),
+            _ => None,
+        }
     }
 
     /// Builds a value from its JSON form (the `ief transform run` and scenario input format).
@@ -228,15 +257,42 @@ impl ClaimValue {
                 .collect::<Option<Vec<_>>>()
                 .map(ClaimValue::AlternativeSecurityIdCollection)
                 .ok_or(err("expected an array of {\"issuer\", \"issuerUserId\"}")),
-            (
-                DataType::UserIdentity
-                | DataType::UserIdentityCollection
-                | DataType::ObjectIdentity
-                | DataType::ObjectIdentityCollection,
-                _,
-            ) => Ok(ClaimValue::Json(data_type, json.clone())),
+            (DataType::UserIdentity, J::Object(_)) => alt_sec_id_from_json(json)
+                .map(ClaimValue::user_identity)
+                .ok_or(err("expected {\"issuer\", \"issuerUserId\"}")),
+            (DataType::UserIdentityCollection, J::Array(items)) => items
+                .iter()
+                .map(alt_sec_id_from_json)
+                .collect::<Option<Vec<_>>>()
+                .map(|ids| ClaimValue::user_identities(&ids))
+                .ok_or(err("expected an array of {\"issuer\", \"issuerUserId\"}")),
+            (DataType::ObjectIdentity | DataType::ObjectIdentityCollection, _) => {
+                Ok(ClaimValue::Json(data_type, json.clone()))
+            }
             (_, J::String(s)) if !data_type.is_collection() => ClaimValue::parse(data_type, s),
             _ => Err(err("JSON value of the wrong kind")),
+        }
+    }
+
+    /// A `userIdentity`: the same issuer and base64 issuerUserId as an alternativeSecurityId,
+    /// kept in its JSON form (Azure AD's `userIdentities` items).
+    pub fn user_identity(id: AlternativeSecurityId) -> ClaimValue {
+        ClaimValue::Json(DataType::UserIdentity, alt_sec_id_to_json(&id))
+    }
+
+    /// A `userIdentityCollection`.
+    pub fn user_identities(ids: &[AlternativeSecurityId]) -> ClaimValue {
+        ClaimValue::Json(DataType::UserIdentityCollection, ids.iter().map(alt_sec_id_to_json).collect())
+    }
+
+    /// The identities of a `userIdentity` or `userIdentityCollection` value.
+    pub fn as_user_identities(&self) -> Option<Vec<AlternativeSecurityId>> {
+        match self {
+            ClaimValue::Json(DataType::UserIdentity, v) => alt_sec_id_from_json(v).map(|id| vec![id]),
+            ClaimValue::Json(DataType::UserIdentityCollection, serde_json::Value::Array(items)) => {
+                items.iter().map(alt_sec_id_from_json).collect()
+            }
+            _ => None,
         }
     }
 
@@ -297,7 +353,8 @@ impl fmt::Display for ClaimValue {
             ClaimValue::Int(n) => write!(f, "{n}"),
             ClaimValue::Long(n) => write!(f, "{n}"),
             ClaimValue::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
-            ClaimValue::DateTime(dt) => f.write_str(&format_date_time(*dt)),
+            ClaimValue::DateTime(dt, DateTimeForm::RoundTrip) => f.write_str(&format_date_time(*dt)),
+            ClaimValue::DateTime(dt, DateTimeForm::Json) => f.write_str(&format_json_date_time(*dt)),
             ClaimValue::StringCollection(items) => f.write_str(&items.join(",")),
             ClaimValue::AlternativeSecurityId(id) => write!(f, "{}", alt_sec_id_to_json(id)),
             ClaimValue::AlternativeSecurityIdCollection(ids) => {
@@ -348,6 +405,18 @@ pub fn format_date_time(dt: NaiveDateTime) -> String {
     let nanos = utc.timestamp_subsec_nanos();
     // Insert the 7-digit fraction before the trailing `Z`.
     format!("{}.{:07}Z", &base[..base.len() - 1], nanos / 100)
+}
+
+/// Json.NET's ISO form: the round-trip form with the fraction's trailing zeros dropped.
+pub fn format_json_date_time(dt: NaiveDateTime) -> String {
+    let text = format_date_time(dt);
+    let Some((seconds, fraction)) = text.strip_suffix('Z').and_then(|t| t.split_once('.')) else {
+        return text;
+    };
+    match fraction.trim_end_matches('0') {
+        "" => format!("{seconds}Z"),
+        digits => format!("{seconds}.{digits}Z"),
+    }
 }
 
 fn is_duration(text: &str) -> bool {
@@ -418,6 +487,17 @@ mod tests {
     }
 
     #[test]
+    fn json_date_times_drop_trailing_fraction_zeros() {
+        let at = |text| parse_date_time(text).unwrap();
+        let json = |text| ClaimValue::DateTime(at(text), DateTimeForm::Json).to_string();
+        assert_eq!(json("2005-09-23T00:00:00Z"), "2005-09-23T00:00:00Z");
+        assert_eq!(json("2005-09-23T00:00:00.0000000Z"), "2005-09-23T00:00:00Z");
+        assert_eq!(json("2005-09-23T00:00:00.1234500Z"), "2005-09-23T00:00:00.12345Z");
+        assert_eq!(json("2005-09-23T00:00:00.0000001Z"), "2005-09-23T00:00:00.0000001Z");
+        assert_eq!(ClaimValue::date_time(at("2005-09-23T00:00:00Z")).to_string(), "2005-09-23T00:00:00.0000000Z");
+    }
+
+    #[test]
     fn integers_are_bounded_by_their_type() {
         assert!(ClaimValue::parse(DataType::Int, "2147483648").is_err());
         assert_eq!(ClaimValue::parse(DataType::Long, " 2147483648 "), Ok(ClaimValue::Long(2147483648)));
@@ -441,5 +521,23 @@ mod tests {
         assert_eq!(v.to_json(), serde_json::json!("2024-02-29"));
         assert!(ClaimValue::from_json(DataType::Int, &serde_json::json!("7")).is_ok());
         assert!(ClaimValue::from_json(DataType::StringCollection, &serde_json::json!("a")).is_err());
+    }
+
+    #[test]
+    fn user_identities_have_the_alternative_security_id_shape() {
+        let json = serde_json::json!([{"issuer": "facebook.com", "issuerUserId": "MTIzNA=="}]);
+        let v = ClaimValue::from_json(DataType::UserIdentityCollection, &json).unwrap();
+        assert_eq!(v.data_type(), DataType::UserIdentityCollection);
+        assert_eq!(v.to_json(), json);
+        let ids = v.as_user_identities().unwrap();
+        assert_eq!(
+            ids,
+            vec![AlternativeSecurityId { issuer: "facebook.com".into(), issuer_user_id: "MTIzNA==".into() }]
+        );
+        let one = ClaimValue::parse(DataType::UserIdentity, r#"{"issuer":"live.com","issuerUserId":"eA=="}"#).unwrap();
+        assert_eq!(one.data_type(), DataType::UserIdentity);
+        assert_eq!(one.as_user_identities().unwrap()[0].issuer, "live.com");
+        assert!(ClaimValue::parse(DataType::UserIdentity, r#"{"issuer":"live.com"}"#).is_err());
+        assert!(ClaimValue::from_json(DataType::UserIdentityCollection, &serde_json::json!([1])).is_err());
     }
 }

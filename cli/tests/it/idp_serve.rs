@@ -3,15 +3,15 @@
 //! work at each, and `--for` stops it.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::common::workspace;
+use crate::common::{Scratch, workspace};
 
 /// Kills the server (by its PID) if a test ends early.
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -20,26 +20,8 @@ impl Drop for Server {
     }
 }
 
-/// A fresh folder under the system temp dir, removed afterwards.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("ief-idp-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Starts `ief idp serve ARGS` and collects its output up to the line starting with `until`.
-fn serve(args: &[&str], until: &str) -> (Server, Vec<String>) {
+pub(crate) fn serve(args: &[&str], until: &str) -> (Server, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ief"))
         .args(["idp", "serve"])
         .args(args)
@@ -75,16 +57,26 @@ fn serve(args: &[&str], until: &str) -> (Server, Vec<String>) {
     }
 }
 
-fn value<'a>(lines: &'a [String], prefix: &str) -> &'a str {
+pub(crate) fn value<'a>(lines: &'a [String], prefix: &str) -> &'a str {
     let line = lines.iter().find(|l| l.trim_start().starts_with(prefix)).expect(prefix);
     line.trim_start()[prefix.len()..].split_whitespace().next().expect("a value")
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
 
-fn https(ca: &Path, identity: Option<&Path>) -> reqwest::Client {
+/// A client for the plain-HTTP providers (OAuth1, OAuth2) that does not follow redirects.
+pub(crate) fn plain_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+pub(crate) fn https(ca: &Path, identity: Option<&Path>) -> reqwest::Client {
     let ca = std::fs::read(ca).expect("ca.pem");
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -100,7 +92,7 @@ fn https(ca: &Path, identity: Option<&Path>) -> reqwest::Client {
 
 #[test]
 fn idp_serve_serves_discovery_and_its_generated_clients_work() {
-    let out = TempDir::new("serve");
+    let out = Scratch::new("serve");
     let out_text = out.0.to_str().expect("UTF-8 temp path");
     let (_server, lines) = serve(&["--out", out_text, "--for", "300"], "client: ief-oauth2-client");
     let text = lines.join("\n");
@@ -162,10 +154,10 @@ fn idp_serve_serves_discovery_and_its_generated_clients_work() {
 }
 
 /// B2C's callback URI, registered for the default clients.
-const REDIRECT: &str = "https://contoso.b2clogin.com/contoso.onmicrosoft.com/oauth2/authresp";
+pub(crate) const REDIRECT: &str = "https://contoso.b2clogin.com/contoso.onmicrosoft.com/oauth2/authresp";
 
 /// Posts alice's login form for `client_id` and returns the code of the redirect to B2C.
-async fn sign_in(client: &reqwest::Client, authorize: &str, client_id: &str, extra: (&str, &str)) -> String {
+pub(crate) async fn sign_in(client: &reqwest::Client, authorize: &str, client_id: &str, extra: (&str, &str)) -> String {
     let form = [
         ("client_id", client_id),
         ("redirect_uri", REDIRECT),
@@ -182,13 +174,13 @@ async fn sign_in(client: &reqwest::Client, authorize: &str, client_id: &str, ext
     callback.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).expect("a code")
 }
 
-fn secret_file(out: &Path, name: &str) -> String {
+pub(crate) fn secret_file(out: &Path, name: &str) -> String {
     std::fs::read_to_string(out.join(name)).expect("a secret file").trim_end().to_owned()
 }
 
 #[test]
 fn idp_serve_runs_the_oauth1_and_oauth2_providers_with_working_credentials() {
-    let out = TempDir::new("oauth");
+    let out = Scratch::new("oauth");
     let out_text = out.0.to_str().expect("UTF-8 temp path");
     let (_server, lines) = serve(&["--out", out_text, "--for", "300"], "client: ief-oauth2-client");
     let text = lines.join("\n");
@@ -205,12 +197,7 @@ fn idp_serve_runs_the_oauth1_and_oauth2_providers_with_working_credentials() {
     assert!(!text.contains(&consumer_secret) && !text.contains(&client_secret), "secrets stay in their files");
 
     runtime().block_on(async {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("client");
+        let http = plain_http();
 
         // OAuth1: temporary credentials for a request signed with the written consumer secret.
         let url = format!("{oauth1}/oauth/request_token");
@@ -275,7 +262,7 @@ fn idp_serve_runs_the_oauth1_and_oauth2_providers_with_working_credentials() {
 
 #[test]
 fn idp_serve_reads_a_config_and_stops_after_for_seconds() {
-    let out = TempDir::new("config");
+    let out = Scratch::new("config");
     let config = out.0.join("idp.yaml");
     std::fs::write(
         &config,
@@ -308,7 +295,7 @@ fn idp_serve_reads_a_config_and_stops_after_for_seconds() {
 
 #[test]
 fn idp_serve_names_what_is_wrong_in_a_config() {
-    let out = TempDir::new("bad");
+    let out = Scratch::new("bad");
     let config = out.0.join("idp.yaml");
     std::fs::write(&config, "oidc:\n  clients:\n    - client_id: x\n      colour: blue\n").expect("config");
     let output = Command::new(env!("CARGO_BIN_EXE_ief"))

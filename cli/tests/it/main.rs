@@ -3,6 +3,8 @@
 mod bench;
 mod common;
 mod diagnostics;
+mod hostile_inputs;
+mod hostile_policy;
 mod idp_serve;
 mod policy_commands;
 mod scenarios;

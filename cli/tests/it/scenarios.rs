@@ -10,10 +10,18 @@ fn every_scenario_matches_its_snapshot() {
         workspace().join("../shared/policies/starterpack").is_dir(),
         "the starter-pack scenarios need ../shared/policies beside the repository"
     );
-    let (code, stdout, stderr) =
-        ief(&["test", "policies/demo", "policies/scenarios", "policies/federation", "policies/social"]);
+    let (code, stdout, stderr) = ief(&[
+        "test",
+        "policies/demo",
+        "policies/scenarios",
+        "policies/federation",
+        "policies/social",
+        "policies/journeys",
+        "policies/displaycontrols",
+        "policies/samples",
+    ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(stdout.trim(), "22 passed, 0 failed");
+    assert_eq!(stdout.trim(), "35 passed, 0 failed");
 }
 
 #[test]
@@ -29,6 +37,35 @@ fn bad_scenarios_fail_with_a_clear_message() {
             "'age' is not a field of self-asserted page 'SelfAsserted-SignUp' (its fields: email, displayName)",
         ),
         ("unknown-field", "unknown field `step`, expected one of"),
+        (
+            "hidden-sign-up-link",
+            "the link 'SignUpWithLogonEmailExchange' of 'SelfAsserted-LocalAccountSignin-Email' is hidden \
+             (setting.showSignupLink is false)",
+        ),
+        (
+            "answer-after-the-end",
+            "the journey ended with error 500: The REST API of technical profile 'REST-LegacyAudit' returned HTTP \
+             500 Internal Server Error.\ntrace:\n  LegacySignIn step 1: ClaimsExchange",
+        ),
+        (
+            "hidden-continue-button",
+            "the page of 'SelfAsserted-SignUpClosed' has no continue button (setting.showContinueButton is false)",
+        ),
+        (
+            "hidden-forgot-password-link",
+            "the link 'forgotPassword' of 'SelfAsserted-LocalAccountSignin-Email' is hidden \
+             (setting.forgotPasswordLinkLocation is None)",
+        ),
+        ("tenant-id-not-a-guid", "tenant_id 'yourtenant.onmicrosoft.com' is not a GUID (the tenant's object id)"),
+        (
+            "hidden-cancel-button",
+            "the page of 'SelfAsserted-LocalAccountSignin-Email' has no cancel button (setting.showCancelButton is false)",
+        ),
+        (
+            "unknown-control-action",
+            "display control 'emailVerificationControl' has no action 'Resend' (actions: SendCode, VerifyCode)",
+        ),
+        ("control-claim-not-in-control", "'displayName' is not a claim of display control 'emailVerificationControl'"),
     ];
     for (name, message) in cases {
         let path = format!("policies/scenarios-bad/{name}.yaml");
@@ -37,9 +74,14 @@ fn bad_scenarios_fail_with_a_clear_message() {
         assert_eq!(code, 2, "{name}: {stderr}");
         assert!(stderr.contains(message), "{name}: {stderr}");
     }
-    let (code, stdout, _) = ief(&["test", "policies/scenarios-bad"]);
+    let (code, stdout, stderr) = ief(&["test", "policies/scenarios-bad"]);
     assert_eq!(code, 1);
-    assert_eq!(stdout.trim(), "0 passed, 4 failed");
+    assert_eq!(stdout.trim(), "0 passed, 13 failed");
+    // A run that does not send what `expect.requests` lists fails naming the difference.
+    assert!(
+        stderr.contains(r#"request 1: the body {"password":"[redacted]","username":"bob@contoso.com"} does not hold {"username":"alice@contoso.com"}"#),
+        "{stderr}"
+    );
 }
 
 #[test]

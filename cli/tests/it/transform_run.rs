@@ -38,10 +38,17 @@ fn cases_match_their_snapshots() {
 }
 
 #[test]
-fn list_names_all_64_methods_with_signatures() {
+fn list_names_all_68_methods_with_signatures() {
     let (code, stdout, _) = ief(&["transform", "list"]);
     assert_eq!(code, 0);
-    assert_eq!(stdout.lines().count(), 64);
+    // The 64 documented methods and the four undocumented user-identity methods.
+    assert_eq!(stdout.lines().count(), 68);
+    assert!(
+        stdout.contains(
+            "CreateUserIdentity(in: [String]issuerUserId, [String]issuer; params: none; out: [UserIdentity]userIdentity)"
+        ),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("ChangeCase(in: [String]inputClaim1; params: [String]toCase; out: [String]outputClaim)"),
         "{stdout}"

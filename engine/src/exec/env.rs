@@ -106,6 +106,10 @@ impl TransformEnv for PolicyEnv<'_> {
     }
 
     fn satisfies_predicates(&self, claim_type: &str, value: &str) -> Option<bool> {
-        self.inner.satisfies_predicates(claim_type, value)
+        let reference = self.policy.claim(claim_type).and_then(|ct| ct.predicate_validation.as_ref());
+        let Some(validation) = reference.and_then(|r| self.policy.predicate_validation(&r.value)) else {
+            return self.inner.satisfies_predicates(claim_type, value);
+        };
+        Some(self.policy.predicate_failures(validation, value, self.now().date()).is_empty())
     }
 }

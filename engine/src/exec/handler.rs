@@ -7,6 +7,7 @@ use std::pin::Pin;
 use ief_transforms::{ClaimValue, ClaimsBag, TransformEnv};
 
 use crate::model::{Policy, TechnicalProfile};
+use crate::page_settings::PageSettings;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -122,12 +123,15 @@ pub struct Page {
     /// What the profile must remember until the answer (state, nonce, PKCE verifier, request
     /// token secret). The executor keeps it and hands it back with the answer; drivers never see it.
     pub profile_state: Option<Box<serde_json::Value>>,
+    /// Buttons and links the page shows or hides (`setting.*`); the executor fills it from the
+    /// page's profile, so handlers leave the default.
+    pub settings: Box<PageSettings>,
 }
 
 impl Page {
     /// A page without profile state.
     pub fn new(profile: impl Into<String>, kind: PageKind, error: Option<String>) -> Page {
-        Page { profile: profile.into(), kind, error, profile_state: None }
+        Page { profile: profile.into(), kind, error, profile_state: None, settings: Box::default() }
     }
 
     /// The page as a driver sees it: without the profile's state.
@@ -170,6 +174,9 @@ pub enum Answer {
     Callback(Vec<(String, String)>),
     /// The user cancelled.
     Cancel,
+    /// A display control's button (`SendCode`, `VerifyCode`) on the page, with the control's
+    /// claims as typed: ClaimType Id and text.
+    Action { control: String, action: String, values: Vec<(String, String)> },
 }
 
 /// Services shared by every sign-in: clock, randomness and the stores handlers need.

@@ -43,7 +43,7 @@ fn value(group: &str, name: &str, policy: &Policy, ctx: &RequestContext, env: &d
         ("culture", "LCID") => lcid(culture).to_string(),
         ("policy", "PolicyId") => policy.policy_id.clone(),
         ("policy", "RelyingPartyTenantId") | ("policy", "TrustFrameworkTenantId") => policy.tenant_id.clone(),
-        ("policy", "TenantObjectId") => policy.tenant_object_id.clone().unwrap_or_else(|| policy.tenant_id.clone()),
+        ("policy", "TenantObjectId") => policy.tenant.guid.clone(),
         ("context", "BuildNumber") => format!("ief/{}", env!("CARGO_PKG_VERSION")),
         ("context", "CorrelationId") => ctx.correlation_id.clone(),
         ("context", "DateTimeInUtc") => env.now().format("%m/%d/%Y %-I:%M:%S %p").to_string(),

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use ief_transforms::{ClaimId, ClaimValue, ClaimsBag, TransformEnv};
+use ief_transforms::{ClaimId, ClaimValue, ClaimsBag, DataType, TransformEnv};
 use petgraph::stable_graph::NodeIndex;
 
 use super::handler::{
@@ -16,11 +16,25 @@ use super::handler::{
 };
 use super::resolve::fill;
 use super::trace::{TraceEvent, is_secret, redacted};
-use crate::model::{Policy, StepType, TechnicalProfile};
+use crate::model::{DisplayControl, Policy, StepType, TechnicalProfile};
+use crate::page_settings::{FORGOT_PASSWORD_OVERRIDE, ForgotPasswordLinkLocation, PageSettings};
 use crate::plan::{
     Button, ClaimPlan, CompiledPolicy, DefaultValue, JourneyPlan, PlanEdge, PlanNode, PlanPosition, ProfilePlan, Ref,
     SelectionPlan, SignUp, ValidationRef, skip_reason,
 };
+
+/// The combined sign-in page's "Forgot your password?" link (its element id on B2C's page), as a
+/// driver chooses it.
+const FORGOT_PASSWORD_LINK: &str = "forgotPassword";
+/// What B2C returns to the application when that link has no override.
+const FORGOT_PASSWORD_CODE: &str = "AADB2C90118";
+const FORGOT_PASSWORD_MESSAGE: &str = "The user has forgotten their password.";
+/// The shortest secret hidden inside other values: shorter ones would blank out ordinary text.
+const MIN_HIDDEN_LEN: usize = 4;
+/// The VerificationControl action whose success lets the page continue.
+const VERIFY_CODE: &str = "VerifyCode";
+/// B2C's `intro_msg` of a VerificationControl.
+const VERIFICATION_NEEDED: &str = "Verification is necessary. Please click Send button.";
 
 /// Errors of the run itself (as opposed to outcomes a journey routes): a driver's bad answer,
 /// an unsupported protocol, a policy that cannot run.
@@ -102,9 +116,17 @@ pub struct SignIn {
     pending: Option<Pending>,
     finished: bool,
     session: Session,
+    /// Failed validations of each profile's page, for `setting.retryLimit`.
+    failed_tries: HashMap<usize, u32>,
+    /// `profile/control` of the VerificationControls verified on the current step's page.
+    verified_controls: Vec<String>,
     pub context: RequestContext,
     pub trace: Vec<TraceEvent>,
 }
+
+/// What B2C answers when a page's `setting.retryLimit` is used up.
+const RETRY_LIMIT_CODE: &str = "AADB2C90157";
+const RETRY_LIMIT_MESSAGE: &str = "User has exceeded the maximum number for retries for a self-asserted step.";
 
 impl SignIn {
     pub fn claims(&self) -> &ClaimsBag {
@@ -253,6 +275,8 @@ impl<'p> Executor<'p> {
             pending: None,
             finished: false,
             session,
+            failed_tries: HashMap::new(),
+            verified_controls: Vec::new(),
             context,
             trace: Vec::new(),
         })
@@ -298,11 +322,47 @@ impl<'p> Executor<'p> {
         };
         let plan = self.plan(s.position)?;
         match (pending, answer) {
-            (_, Answer::Cancel) => {
+            (Pending::Selection { page, .. } | Pending::Profile { page }, Answer::Cancel) => {
+                if !page.settings.show_cancel_button {
+                    let message = format!(
+                        "the page of '{}' has no cancel button (setting.showCancelButton is false)",
+                        page.profile
+                    );
+                    return Err(bad(s, message));
+                }
                 Ok(Some(self.finish_error(s, "AADB2C90091", "The user has cancelled the operation.")))
+            }
+            (Pending::Selection { choices, page }, Answer::Choose(id))
+                if id == FORGOT_PASSWORD_LINK && self.forgot_password_link(plan, s).is_some() =>
+            {
+                let PageKind::Selection { options, .. } = &page.kind else { return Ok(None) };
+                match self.forgot_password_link(plan, s).flatten() {
+                    // `setting.forgotPasswordLinkOverride`: the link runs that exchange.
+                    Some(target) => {
+                        let i = options.iter().position(|o| *o == target).ok_or_else(|| {
+                            ExecError::Policy(format!(
+                                "setting.forgotPasswordLinkOverride names '{target}', which is not a ClaimsProviderSelection of this step"
+                            ))
+                        })?;
+                        s.chosen = choices.get(i).cloned();
+                        Ok(None)
+                    }
+                    // The plain link: B2C returns to the application (legacy policies).
+                    None => Ok(Some(self.finish_error(s, FORGOT_PASSWORD_CODE, FORGOT_PASSWORD_MESSAGE))),
+                }
             }
             (Pending::Selection { choices, page }, Answer::Choose(id)) => {
                 let PageKind::Selection { options, .. } = &page.kind else { return Ok(None) };
+                if let Some(link) = page.settings.link(&id).filter(|l| !l.shown && !options.contains(&id)) {
+                    let why = PageSettings::hidden_reason(link);
+                    return Err(bad(s, format!("the link '{id}' of '{}' is hidden ({why})", page.profile)));
+                }
+                if id == FORGOT_PASSWORD_LINK
+                    && page.settings.forgot_password_link_location == ForgotPasswordLinkLocation::None
+                {
+                    let why = "setting.forgotPasswordLinkLocation is None";
+                    return Err(bad(s, format!("the link '{id}' of '{}' is hidden ({why})", page.profile)));
+                }
                 let Some(i) = options.iter().position(|o| *o == id) else {
                     let message = format!("there is no button '{id}'; the page offers: {}", options.join(", "));
                     return Err(bad(s, message));
@@ -324,6 +384,15 @@ impl<'p> Executor<'p> {
                 self.visit(s, PlanPosition::new(plan.reference, node));
                 self.run_page_answer(s, plan, node, answer, None).await
             }
+            (Pending::Profile { page }, Answer::Action { control, action, values }) => {
+                self.control_action(s, plan, page.clone(), (&control, &action), &values).await
+            }
+            (Pending::Profile { page }, Answer::Submit(values))
+                if self.unverified_control(s, plan, &values).is_some() =>
+            {
+                let message = self.unverified_control(s, plan, &values).unwrap_or_default();
+                Ok(Some(self.show_again(s, page.clone(), Some(message))))
+            }
             (Pending::Profile { page }, answer) => {
                 let PlanNode::Profile { profile, links, .. } = &plan.graph[s.position.node()] else {
                     return Err(ExecError::Policy(format!(
@@ -333,6 +402,10 @@ impl<'p> Executor<'p> {
                 };
                 // Links on a self-asserted page pick the exchange the next step runs.
                 if let Answer::Choose(target) = &answer {
+                    if let Some(link) = page.settings.link(target).filter(|l| !l.shown) {
+                        let why = PageSettings::hidden_reason(link);
+                        return Err(bad(s, format!("the link '{target}' of '{}' is hidden ({why})", profile.id)));
+                    }
                     if let Some(link) = links.iter().find(|l| l.exchange == *target) {
                         s.chosen = Some(self.choice(plan, link));
                         return Ok(None);
@@ -346,6 +419,14 @@ impl<'p> Executor<'p> {
                         let names: Vec<&str> = links.iter().map(|l| l.exchange.as_str()).collect();
                         format!("the page of '{id}' has no link '{target}' (links: {})", names.join(", "))
                     };
+                    return Err(bad(s, message));
+                }
+                if matches!(answer, Answer::Submit(_)) && !page.settings.show_continue_button {
+                    let message = format!(
+                        "the page of '{}' has no continue button (setting.showContinueButton is false); it can only \
+                         be cancelled or left by a link",
+                        profile.id
+                    );
                     return Err(bad(s, message));
                 }
                 self.run_page_answer(s, plan, s.position.node(), answer, page.profile_state.as_deref()).await
@@ -389,6 +470,153 @@ impl<'p> Executor<'p> {
             }
             StepResult::Failed(e) => Ok(Some(self.finish_error(s, &e.code, &e.user_message))),
         }
+    }
+
+    /// The technical profile whose page waits at the sign-in's position.
+    fn page_profile(&self, s: &SignIn, plan: &JourneyPlan) -> Result<&'p TechnicalProfile, ExecError> {
+        match &plan.graph[s.position.node()] {
+            PlanNode::Profile { profile, .. } => {
+                profile.index.map(|p| &self.policy.technical_profiles[p]).ok_or_else(|| not_defined(profile))
+            }
+            _ => Err(ExecError::Policy("no page waits at the sign-in's position".to_owned())),
+        }
+    }
+
+    /// The VerificationControls of a profile's page.
+    fn verification_controls<'t>(&self, tp: &'t TechnicalProfile) -> impl Iterator<Item = &'p DisplayControl> + 't
+    where
+        'p: 't,
+    {
+        tp.display_claims
+            .iter()
+            .filter_map(|d| d.display_control.as_ref())
+            .filter_map(|c| self.policy.display_controls.iter().find(|dc| dc.id.value == c.value))
+            .filter(|dc| dc.control_type.as_deref() == Some("VerificationControl"))
+    }
+
+    /// A display control's button: the control's typed claims go into the bag and the action's
+    /// validation profiles run in order (preconditions, ContinueOnError and ContinueOnSuccess as
+    /// on a page); the same page comes back, with the failing profile's message if one failed.
+    /// A `VerifyCode` that succeeds verifies the control for the page's Continue. Actions are not
+    /// part of the compiled plan yet, so their profiles are looked up here.
+    async fn control_action(
+        &self,
+        s: &mut SignIn,
+        plan: &'p JourneyPlan,
+        page: Page,
+        (control, action): (&str, &str),
+        values: &[(String, String)],
+    ) -> Result<Option<Progress>, ExecError> {
+        let (journey, order) = self.position(s);
+        let bad = |message: String| ExecError::BadAnswer { journey: journey.clone(), order, message };
+        let tp = self.page_profile(s, plan)?;
+        let profile = tp.id.value.as_str();
+        let on_page = tp.display_claims.iter().filter_map(|d| d.display_control.as_ref()).any(|c| c.value == control);
+        let dc = self
+            .policy
+            .display_controls
+            .iter()
+            .find(|c| c.id.value == control)
+            .filter(|_| on_page)
+            .ok_or_else(|| bad(format!("the page of '{profile}' has no display control '{control}'")))?;
+        let Some((_, profiles)) = dc.actions.iter().find(|(id, _)| id.value == action) else {
+            let actions: Vec<&str> = dc.actions.iter().map(|(id, _)| id.as_str()).collect();
+            return Err(bad(format!(
+                "display control '{control}' has no action '{action}' (actions: {})",
+                actions.join(", ")
+            )));
+        };
+        for (name, text) in values {
+            let shown = dc
+                .display_claims
+                .iter()
+                .filter_map(|d| d.claim.as_ref())
+                .any(|c| self.policy.claim_id(&c.value).is_some_and(|id| Some(id) == self.policy.claim_id(name)));
+            let (Some(id), true) = (self.policy.claim_id(name), shown) else {
+                return Err(bad(format!("'{name}' is not a claim of display control '{control}'")));
+            };
+            let data_type = self.policy.claim(name).and_then(|c| c.data_type).unwrap_or(DataType::String);
+            let value = ClaimValue::parse(data_type, text).map_err(|e| bad(format!("'{name}': {e}")))?;
+            s.bag.set(id, value);
+        }
+        let mut error = None;
+        for vp in profiles {
+            let conditions = crate::plan::profile::conditions(self.policy, &vp.preconditions);
+            if skip_reason(&conditions, &s.bag).is_some() {
+                continue;
+            }
+            let id = &vp.reference.value;
+            let index = self.policy.technical_profiles.iter().position(|t| t.id.value == *id);
+            let index = index.ok_or_else(|| ExecError::Policy(format!("technical profile '{id}' is not defined")))?;
+            match self.run_profile(s, index, Invocation::Validation, None, None).await? {
+                StepResult::Done if vp.continue_on_success => {}
+                StepResult::Done => break,
+                StepResult::Page(_) => {
+                    return Err(ExecError::Policy(format!("validation profile '{id}' asked for input")));
+                }
+                StepResult::Failed(e) if !vp.continue_on_error => {
+                    error = Some(self.page_message(tp, &e));
+                    s.trace.push(TraceEvent::ValidationFailed { profile: id.clone(), message: e.user_message });
+                    break;
+                }
+                StepResult::Failed(_) => {}
+            }
+        }
+        let key = format!("{profile}/{control}");
+        if error.is_none() && action == VERIFY_CODE && !s.verified_controls.contains(&key) {
+            s.verified_controls.push(key);
+        }
+        Ok(Some(self.show_again(s, page, error)))
+    }
+
+    /// The message for a Continue while a VerificationControl of the page is not verified, or
+    /// `values` change what it verified.
+    fn unverified_control(&self, s: &SignIn, plan: &JourneyPlan, values: &[(String, String)]) -> Option<String> {
+        let tp = self.page_profile(s, plan).ok()?;
+        let changed = |dc: &DisplayControl| {
+            dc.display_claims.iter().filter(|d| d.control_claim_type.is_none()).filter_map(|d| d.claim.as_ref()).any(
+                |c| {
+                    let id = self.policy.claim_id(&c.value);
+                    let typed = values.iter().rev().find(|(k, _)| id.is_some() && self.policy.claim_id(k) == id);
+                    let verified = id.and_then(|id| s.bag.get(id)).map(ToString::to_string);
+                    typed.is_some_and(|(_, v)| Some(v.trim()) != verified.as_deref())
+                },
+            )
+        };
+        let control = self
+            .verification_controls(tp)
+            .find(|dc| !s.verified_controls.contains(&format!("{}/{}", tp.id.value, dc.id.value)) || changed(dc))?;
+        let env = super::env::PolicyEnv {
+            inner: self.env,
+            policy: self.policy,
+            profile: Some(tp),
+            culture: &s.context.culture,
+        };
+        Some(
+            env.localized_string("DisplayControl", &control.id.value, "intro_msg")
+                .unwrap_or_else(|| VERIFICATION_NEEDED.to_owned()),
+        )
+    }
+
+    /// The waiting page again, with `error`.
+    fn show_again(&self, s: &mut SignIn, mut page: Page, error: Option<String>) -> Progress {
+        page.error = error;
+        s.trace.push(TraceEvent::Page { profile: page.profile.clone(), error: page.error.clone() });
+        let shown = page.shown();
+        s.pending = Some(Pending::Profile { page });
+        Progress::NeedsInput(shown)
+    }
+
+    /// The combined sign-in page's "Forgot your password?" link: `None` when the sign-in profile
+    /// hides it (`setting.forgotPasswordLinkLocation=None`), else the exchange its
+    /// `setting.forgotPasswordLinkOverride` names, if any.
+    fn forgot_password_link(&self, plan: &JourneyPlan, s: &SignIn) -> Option<Option<String>> {
+        let PlanNode::Step { selection: Some(sel), .. } = &plan.graph[s.position.node()] else { return None };
+        let settings = PageSettings::of(&self.policy.technical_profiles[sel.sign_in.as_ref()?.profile?]);
+        if settings.forgot_password_link_location == ForgotPasswordLinkLocation::None {
+            return None;
+        }
+        Some(settings.links.into_iter().find(|l| l.setting == FORGOT_PASSWORD_OVERRIDE).map(|l| l.target))
     }
 
     /// The journey and step order of the sign-in's position, for errors.
@@ -471,6 +699,7 @@ impl<'p> Executor<'p> {
                 order,
                 step_type: step_type.as_str().to_owned(),
             });
+            s.verified_controls.clear();
             match step_type {
                 StepType::ClaimsProviderSelection | StepType::CombinedSignInAndSignUp => {
                     if let Some(page) = self.selection(s, plan, order, selection.as_deref())? {
@@ -607,9 +836,20 @@ impl<'p> Executor<'p> {
         let mut offered: Vec<&Button> = sel.buttons.iter().filter(|b| enabled(b)).collect();
         let sign_in = sel.sign_in.as_ref();
         let sign_in_profile = sign_in.and_then(|f| f.profile);
+        let settings =
+            sign_in_profile.map(|p| PageSettings::of(&self.policy.technical_profiles[p])).unwrap_or_default();
         if let Some(p) = sign_in_profile {
-            // The combined page's sign-up link.
-            match sign_in.and_then(|f| f.sign_up.as_ref()) {
+            // The combined page's sign-up link, unless setting.showSignupLink hides it.
+            let sign_up = sign_in.and_then(|f| f.sign_up.as_ref());
+            match sign_up {
+                _ if !settings.show_signup_link => {
+                    let hidden = match sign_up {
+                        Some(SignUp::Button(i)) => Some(&sel.buttons[*i].exchange),
+                        Some(SignUp::Link(link)) => Some(&link.exchange),
+                        None => None,
+                    };
+                    offered.retain(|b| Some(&b.exchange) != hidden);
+                }
                 Some(SignUp::Button(i)) if !enabled(&sel.buttons[*i]) => offered.push(&sel.buttons[*i]),
                 Some(SignUp::Link(link)) => offered.push(link),
                 _ => {}
@@ -638,6 +878,7 @@ impl<'p> Executor<'p> {
             },
             error: None,
             profile_state: None,
+            settings: Box::new(settings),
         };
         let choices = offered.iter().map(|b| self.choice(plan, b)).collect();
         s.trace.push(TraceEvent::Page { profile: format!("selection at step {order}"), error: None });
@@ -793,7 +1034,16 @@ impl<'p> Executor<'p> {
                             })
                             .collect();
                         // As the trace shows them, so the request can own the inputs.
-                        shown_inputs = self.shown(pp, &inputs);
+                        shown_inputs = self.shown(s, pp, &inputs);
+                        let to_bag: Vec<(ClaimId, ClaimValue)> = if pp.inputs_to_bag {
+                            pp.input_claims
+                                .iter()
+                                .zip(&inputs)
+                                .filter_map(|(c, i)| Some((c.id?, i.value.clone()?)))
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
                         let services = Services { env: self.env, extensions: self.extensions };
                         let request = ProfileRequest {
                             policy: self.policy,
@@ -811,7 +1061,7 @@ impl<'p> Executor<'p> {
                             ProfileResult::Claims(c) => c,
                             ProfileResult::NeedsInput(page) => {
                                 self.at_node(s, at, page_node, true);
-                                return Ok(StepResult::Page(page));
+                                return Ok(StepResult::Page(Page { settings: Box::new(PageSettings::of(tp)), ..page }));
                             }
                             ProfileResult::Failed(e) => {
                                 s.trace.push(TraceEvent::Profile {
@@ -837,6 +1087,9 @@ impl<'p> Executor<'p> {
                             }
                         };
                         before = Some(s.bag.clone());
+                        for (id, value) in to_bag {
+                            s.bag.set(id, value);
+                        }
                         self.write_outputs(s, pp, &returned);
                     }
                     Stage::Validation(v) => {
@@ -857,17 +1110,28 @@ impl<'p> Executor<'p> {
                                 if let Some(before) = before.take() {
                                     s.bag = before;
                                 }
+                                let settings = PageSettings::of(tp);
                                 let page = Page {
                                     profile: tp.id.value.clone(),
                                     kind: PageKind::Form { fields: Vec::new() },
                                     error: Some(self.page_message(tp, &e)),
                                     // The same page again, so it keeps its state.
                                     profile_state: profile_state.map(|v| Box::new(v.clone())),
+                                    settings: Box::new(settings.clone()),
                                 };
                                 s.trace.push(TraceEvent::ValidationFailed {
                                     profile: v.profile.id.clone(),
                                     message: e.user_message,
                                 });
+                                // setting.retryLimit: that many failed tries end the journey.
+                                let tries = s.failed_tries.entry(p).or_default();
+                                *tries += 1;
+                                if settings.retry_limit.is_some_and(|limit| *tries >= limit) {
+                                    return Ok(StepResult::Failed(ProfileError {
+                                        code: RETRY_LIMIT_CODE.to_owned(),
+                                        user_message: RETRY_LIMIT_MESSAGE.to_owned(),
+                                    }));
+                                }
                                 // Back to the page.
                                 self.at_node(s, at, page_node, true);
                                 return Ok(StepResult::Page(page));
@@ -901,7 +1165,7 @@ impl<'p> Executor<'p> {
                     .filter(|(id, v)| before.get(*id) != Some(*v))
                     .filter_map(|(id, v)| {
                         let ct = self.policy.claim_types.get(id.index())?;
-                        Some((ct.id.value.clone(), redacted(ct.is_secret(), v)))
+                        Some((ct.id.value.clone(), self.hide_copies(s, redacted(ct.is_secret(), v))))
                     })
                     .collect(),
                 transformations: applied,
@@ -937,12 +1201,24 @@ impl<'p> Executor<'p> {
         }
     }
 
-    fn shown(&self, pp: &ProfilePlan, inputs: &[InputClaim]) -> Vec<(String, String)> {
+    fn shown(&self, s: &SignIn, pp: &ProfilePlan, inputs: &[InputClaim]) -> Vec<(String, String)> {
         pp.input_claims
             .iter()
             .zip(inputs)
-            .filter_map(|(c, i)| Some((i.claim.clone(), redacted(c.secret, i.value.as_ref()?))))
+            .filter_map(|(c, i)| Some((i.claim.clone(), self.hide_copies(s, redacted(c.secret, i.value.as_ref()?)))))
             .collect()
+    }
+
+    /// A secret of the bag copied into another claim (a one-time code in an email request's body,
+    /// an app's secret in a QR code's URI) is hidden there too.
+    fn hide_copies(&self, s: &SignIn, text: String) -> String {
+        let secrets = s
+            .bag
+            .iter()
+            .filter(|(id, _)| self.policy.claim_types.get(id.index()).is_some_and(crate::model::ClaimType::is_secret))
+            .map(|(_, v)| v.to_string())
+            .filter(|v| v.chars().count() >= MIN_HIDDEN_LEN);
+        secrets.fold(text, |t, secret| t.replace(secret.as_str(), "[redacted]"))
     }
 
     async fn send_claims(&self, s: &mut SignIn, order: u32, issuer: Option<&'p Ref>) -> Result<Progress, ExecError> {
@@ -1011,5 +1287,9 @@ fn describe_answer(answer: &Answer, policy: &Policy) -> String {
             format!("callback with {}", params.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", "))
         }
         Answer::Cancel => "cancel".to_owned(),
+        Answer::Action { control, action, values } => {
+            let names: Vec<&str> = values.iter().map(|(k, _)| k.as_str()).collect();
+            format!("press {control} {action} ({})", names.join(", "))
+        }
     }
 }

@@ -206,6 +206,9 @@ pub struct ProfilePlan {
     pub links: Vec<String>,
     /// Password claims, which stay on their page.
     pub page_only: Vec<ClaimId>,
+    /// The input claims (with their DefaultValues and resolvers) go into the claims bag, so the
+    /// output transformations see them: a claims-transformation profile.
+    pub inputs_to_bag: bool,
 }
 
 /// Ids to indices, the first of equal Ids winning as the model's lookups do.
@@ -344,6 +347,7 @@ impl ProfilePlan {
                 .map(str::to_owned)
                 .collect(),
             page_only,
+            inputs_to_bag: tp.is_claims_transformation(),
         }
     }
 }

@@ -441,6 +441,75 @@ fn bearer_credentials_are_redacted_like_passwords() {
     assert_eq!(ief_engine::exec::redact(&policy, "email", &value), "EAAB-live-token");
 }
 
+/// The fixture with a combined sign-in page at step 1 whose sign-in profile has `metadata`.
+fn combined_fixture(metadata: &str) -> Fixture {
+    let policy = POLICY
+        .replace(
+            r#"<OrchestrationStep Order="1" Type="ClaimsProviderSelection">
+    <ClaimsProviderSelections>
+      <ClaimsProviderSelection TargetClaimsExchangeId="SignUpExchange"/>
+      <ClaimsProviderSelection TargetClaimsExchangeId="GuestExchange"/>
+    </ClaimsProviderSelections>
+  </OrchestrationStep>"#,
+            r#"<OrchestrationStep Order="1" Type="CombinedSignInAndSignUp">
+    <ClaimsProviderSelections>
+      <ClaimsProviderSelection ValidationClaimsExchangeId="SignInExchange"/>
+      <ClaimsProviderSelection TargetClaimsExchangeId="GuestExchange"/>
+    </ClaimsProviderSelections>
+    <ClaimsExchanges><ClaimsExchange Id="SignInExchange" TechnicalProfileReferenceId="SignUp"/></ClaimsExchanges>
+  </OrchestrationStep>"#,
+        )
+        .replace(
+            r#"<TechnicalProfile Id="SignUp">
+    <Protocol Name="Proprietary" Handler="Web.TPEngine.Providers.SelfAssertedAttributeProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"/>"#,
+            &format!(
+                r#"<TechnicalProfile Id="SignUp">
+    <Protocol Name="Proprietary" Handler="Web.TPEngine.Providers.SelfAssertedAttributeProvider, Web.TPEngine, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"/>
+    <Metadata>{metadata}</Metadata>"#
+            ),
+        );
+    assert!(policy.contains("CombinedSignInAndSignUp") && policy.contains("<Metadata>"), "the fixture changed");
+    let set = PolicySet::from_sources([("exec.xml", policy.as_str())]);
+    let mut diags = Diagnostics::default();
+    let effective = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy");
+    assert!(!diags.has_errors(), "{:?}", diags.iter().map(|d| d.display(&set.db).to_string()).collect::<Vec<_>>());
+    Fixture { compiled: CompiledPolicy::compile(&effective.model), policy: effective, ..fixture() }
+}
+
+/// Clicks "Forgot your password?" on the combined page.
+fn forgot_password(f: &Fixture) -> Result<Progress, ief_engine::exec::ExecError> {
+    let ex = Executor::new(&f.policy.model, &f.compiled, &f.handlers, &f.env, &f.extensions);
+    let mut s = ex.start(None, context(), Session::default()).unwrap();
+    let page = block_on(ex.resume(&mut s, None)).unwrap();
+    assert!(matches!(&page, Progress::NeedsInput(p) if matches!(p.kind, PageKind::Selection { sign_in: Some(_), .. })));
+    block_on(ex.resume(&mut s, Some(Answer::Choose("forgotPassword".into()))))
+}
+
+#[test]
+fn the_plain_forgot_password_link_returns_aadb2c90118_to_the_application() {
+    match forgot_password(&combined_fixture("")).unwrap() {
+        Progress::Finished(Outcome::Error { code, message }) => {
+            assert_eq!(code, "AADB2C90118");
+            assert_eq!(message, "The user has forgotten their password.");
+        }
+        other => panic!("expected AADB2C90118, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_forgot_password_override_runs_its_exchange_and_location_none_hides_the_link() {
+    let f = combined_fixture(r#"<Item Key="setting.forgotPasswordLinkOverride">GuestExchange</Item>"#);
+    let claims = token_claims(forgot_password(&f).unwrap());
+    assert_eq!(claims["email"], "guest@contoso.com", "the override's exchange ran: {claims}");
+
+    let f = combined_fixture(r#"<Item Key="setting.forgotPasswordLinkLocation">None</Item>"#);
+    let err = forgot_password(&f).unwrap_err().to_string();
+    assert!(
+        err.contains("the link 'forgotPassword' of 'SignUp' is hidden (setting.forgotPasswordLinkLocation is None)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_paused_sign_in_is_a_plan_position_that_survives_a_recompile() {
     use ief_engine::plan::{PlanNode, PlanPosition};

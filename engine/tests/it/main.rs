@@ -1,5 +1,10 @@
 //! The engine's integration tests, one binary.
 
+mod claims_transformation_profiles;
 mod corpus;
+mod exchange_ids;
 mod exec;
 mod merge;
+mod preconditions;
+mod round_trip;
+mod tenant;

@@ -92,7 +92,7 @@ fn login(req: &ProfileRequest<'_>) -> Result<Vec<(String, ClaimValue)>, ProfileE
 /// The id_token claims of an Azure AD password grant.
 fn id_token_claims(req: &ProfileRequest<'_>, user: &User) -> Vec<(String, ClaimValue)> {
     let policy = req.policy;
-    let tenant = policy.tenant_object_id.clone().unwrap_or_else(|| policy.tenant_id.clone());
+    let tenant = policy.tenant.guid.clone();
     let attribute = |name: &str| user.attribute(name).map(text_of);
     let claims = [
         ("oid", Some(user.object_id.clone())),
@@ -145,7 +145,7 @@ mod tests {
             vec![
                 ("oid".to_owned(), s(&alice.object_id)),
                 ("sub".to_owned(), s(&alice.object_id)),
-                ("tid".to_owned(), s("yourtenant.onmicrosoft.com")),
+                ("tid".to_owned(), s(&ief_engine::tenant::derive("yourtenant.onmicrosoft.com"))),
                 ("given_name".to_owned(), s("Alice")),
                 ("family_name".to_owned(), s("Smith")),
                 ("name".to_owned(), s("Alice Smith")),

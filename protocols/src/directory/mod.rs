@@ -63,6 +63,8 @@ enum Key {
         value: String,
     },
     AlternativeSecurityId(AlternativeSecurityId),
+    /// `userIdentities`: the account holding any of them.
+    UserIdentities(Vec<AlternativeSecurityId>),
     UserPrincipalName(String),
 }
 
@@ -235,6 +237,20 @@ fn parse_alternative_security_id(value: &ClaimValue) -> Option<AlternativeSecuri
     }
 }
 
+/// The identities of a `userIdentities` value: typed, or the JSON text of one or of a list.
+fn user_identities(value: &ClaimValue) -> Option<Vec<AlternativeSecurityId>> {
+    if let Some(ids) = value.as_user_identities() {
+        return Some(ids);
+    }
+    match value {
+        ClaimValue::AlternativeSecurityIdCollection(ids) => Some(ids.clone()),
+        other => ClaimValue::parse(DataType::UserIdentityCollection, &text_of(other))
+            .ok()
+            .and_then(|v| v.as_user_identities())
+            .or_else(|| parse_alternative_security_id(other).map(|id| vec![id])),
+    }
+}
+
 fn key(req: &ProfileRequest<'_>) -> Result<(String, Option<Key>), ProfileError> {
     let profile = &req.profile.id.value;
     let [input] = req.inputs.as_slice() else {
@@ -269,6 +285,20 @@ fn key(req: &ProfileRequest<'_>) -> Result<(String, Option<Key>), ProfileError> 
                 )
             })?)
         }
+        "useridentities" => match user_identities(value) {
+            Some(ids) if ids.is_empty() => return Ok((partner.to_owned(), None)),
+            Some(ids) => Key::UserIdentities(ids),
+            None => {
+                return Err(error(
+                    "InvalidDirectoryKey",
+                    format!(
+                        "input claim '{}' of technical profile '{profile}' is not a userIdentity or \
+                         userIdentityCollection",
+                        input.claim
+                    ),
+                ));
+            }
+        },
         _ => match partner.split_once('.') {
             Some((head, kind)) if head.eq_ignore_ascii_case("signInNames") && !kind.is_empty() => {
                 Key::SignInName { kind: Some(kind.to_owned()), value: text() }
@@ -278,8 +308,8 @@ fn key(req: &ProfileRequest<'_>) -> Result<(String, Option<Key>), ProfileError> 
                     "InvalidDirectoryKey",
                     format!(
                         "input claim '{}' (partner '{partner}') of technical profile '{profile}' is not a directory \
-                         key; use objectId, userPrincipalName, signInNames.emailAddress, signInNames.userName or \
-                         alternativeSecurityId",
+                         key; use objectId, userPrincipalName, signInNames.emailAddress, signInNames.userName, \
+                         alternativeSecurityId or userIdentities",
                         input.claim
                     ),
                 ));
@@ -294,6 +324,16 @@ fn lookup(dir: &Directory, key: &Key) -> Result<Option<User>, ProfileError> {
         Key::ObjectId(id) => dir.find_by_object_id(id),
         Key::SignInName { kind, value } => dir.find_by_sign_in_name(kind.as_deref(), value),
         Key::AlternativeSecurityId(id) => dir.find_by_alternative_security_id(id),
+        Key::UserIdentities(ids) => {
+            let mut found = Ok(None);
+            for id in ids {
+                found = dir.find_by_alternative_security_id(id);
+                if !matches!(found, Ok(None)) {
+                    break;
+                }
+            }
+            found
+        }
         Key::UserPrincipalName(upn) => dir.find_by_user_principal_name(upn),
     };
     found.map_err(|e| error("DirectoryError", e.to_string()))
@@ -346,6 +386,17 @@ fn persisted(req: &ProfileRequest<'_>) -> Result<UserData, ProfileError> {
                     data.sign_in_names.push(SignInName::new(kind, text.trim()));
                 }
             }
+            "useridentities" => {
+                data.user_identities = Some(user_identities(&value).ok_or_else(|| {
+                    error(
+                        "InvalidDirectoryValue",
+                        format!(
+                            "persisted claim '{}' of technical profile '{}' is not a userIdentityCollection",
+                            claim.claim.value, req.profile.id.value
+                        ),
+                    )
+                })?);
+            }
             "alternativesecurityid" | "alternativesecurityids" => match &value {
                 ClaimValue::AlternativeSecurityIdCollection(ids) => data.alternative_security_ids.extend(ids.clone()),
                 other => data.alternative_security_ids.push(parse_alternative_security_id(other).ok_or_else(|| {
@@ -390,6 +441,7 @@ fn create(req: &ProfileRequest<'_>, dir: &Directory, key: Key) -> Result<User, P
                 data.alternative_security_ids.push(id);
             }
         }
+        Key::UserIdentities(ids) => data.alternative_security_ids.extend(ids),
         Key::UserPrincipalName(upn) => {
             if data.user_principal_name.is_none() {
                 data.user_principal_name = Some(upn);
@@ -429,6 +481,8 @@ fn directory_value(user: &User, partner: &str) -> Option<ClaimValue> {
         }
         "alternativesecurityids" => (!user.alternative_security_ids.is_empty())
             .then(|| ClaimValue::AlternativeSecurityIdCollection(user.alternative_security_ids.clone())),
+        // Azure AD answers an account without identities with an empty list.
+        "useridentities" => Some(ClaimValue::user_identities(&user.alternative_security_ids)),
         "password" | "newclaimsprincipalcreated" => None,
         _ => match lower.strip_prefix("signinnames.") {
             Some(kind) => user.sign_in_name(Some(kind)).map(|s| ClaimValue::String(s.to_owned())),
@@ -758,6 +812,56 @@ mod tests {
         assert_eq!(dir.users().unwrap().len(), 1);
     }
 
+    /// A copy of `profile` whose input and persisted `alternativeSecurityId` go to
+    /// `userIdentities`, as the account-linking sample's profiles do.
+    fn through_user_identities(mut profile: TechnicalProfile) -> TechnicalProfile {
+        let span = profile.span;
+        for claim in profile.input_claims.iter_mut().chain(profile.persisted_claims.iter_mut()) {
+            if claim.claim.value == "alternativeSecurityId" {
+                claim.partner_claim_type = Some(ief_engine::model::Text { value: "userIdentities".to_owned(), span });
+            }
+        }
+        profile
+    }
+
+    #[test]
+    fn user_identities_find_write_and_replace_the_social_identities() {
+        let dir = Directory::in_memory().unwrap();
+        let write = through_user_identities(profile("AAD-UserWriteUsingAlternativeSecurityId"));
+        let read = through_user_identities(profile("AAD-UserReadUsingAlternativeSecurityId"));
+        let facebook = bag(&[("alternativeSecurityId", alt_id_json("facebook.com", "MTIzNDU="))]);
+        let out = claims(run(&AAD, &write, Invocation::Step, &facebook, &dir));
+        let Some(ClaimValue::String(id)) = get(&out, "objectId") else { panic!("{out:?}") };
+        // The account the userIdentities wrote is the one its alternativeSecurityId finds.
+        let by_alt =
+            claims(run(&AAD, &profile("AAD-UserReadUsingAlternativeSecurityId"), Invocation::Step, &facebook, &dir));
+        assert_eq!(get(&by_alt, "objectId"), Some(&s(id)));
+        let by_identities = claims(run(&AAD, &read, Invocation::Step, &facebook, &dir));
+        assert_eq!(get(&by_identities, "objectId"), Some(&s(id)));
+
+        // Writing userIdentities replaces the list: linking adds, unlinking removes.
+        let linked = ClaimValue::user_identities(&[
+            AlternativeSecurityId { issuer: "facebook.com".into(), issuer_user_id: "MTIzNDU=".into() },
+            AlternativeSecurityId { issuer: "live.com".into(), issuer_user_id: "eA==".into() },
+        ]);
+        dir.update(id, &UserData { user_identities: linked.as_user_identities(), ..UserData::default() }, None)
+            .unwrap();
+        let user = dir.find_by_object_id(id).unwrap().unwrap();
+        assert_eq!(directory_value(&user, "userIdentities"), Some(linked));
+        let live = bag(&[("alternativeSecurityId", alt_id_json("LIVE.com", "eA=="))]);
+        assert_eq!(get(&claims(run(&AAD, &read, Invocation::Step, &live, &dir)), "objectId"), Some(&s(id)));
+        let unlinked = vec![AlternativeSecurityId { issuer: "facebook.com".into(), issuer_user_id: "MTIzNDU=".into() }];
+        dir.update(id, &UserData { user_identities: Some(unlinked.clone()), ..UserData::default() }, None).unwrap();
+        assert_eq!(failure(run(&AAD, &read, Invocation::Step, &live, &dir)).code, "AADB2C99002");
+        let user = dir.find_by_object_id(id).unwrap().unwrap();
+        assert_eq!(user.alternative_security_ids, unlinked);
+
+        let bad = bag(&[("alternativeSecurityId", s("not an identity"))]);
+        let e = failure(run(&AAD, &read, Invocation::Step, &bad, &dir));
+        assert_eq!(e.code, "InvalidDirectoryKey");
+        assert!(e.user_message.contains("userIdentity"), "{}", e.user_message);
+    }
+
     #[test]
     fn social_sign_up_then_sign_in_by_alternative_security_id() {
         let dir = Directory::in_memory().unwrap();
@@ -822,7 +926,7 @@ mod tests {
         assert!(dir.verify_password(&alice.object_id, &Password::new("Brand-new-1")).unwrap());
         assert!(!dir.verify_password(&alice.object_id, &Password::new("Passw0rd!")).unwrap());
         let user = dir.find_by_object_id(&alice.object_id).unwrap().unwrap();
-        assert_eq!(user.attribute(store::REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::DateTime(env.now)));
+        assert_eq!(user.attribute(store::REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::date_time(env.now)));
 
         let missing = super::testing::bag(&[("objectId", s("nobody")), ("newPassword", s("x"))]);
         let e = failure(run(&AAD, &write, Invocation::Validation, &missing, &dir));

@@ -12,7 +12,7 @@
 //! - `alternative_security_ids`: social identities (issuer, issuerUserId), unique per pair;
 //!   the issuer is a domain (case-insensitive), the user id is base64 (case-sensitive).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -55,8 +55,15 @@ CREATE TABLE IF NOT EXISTS alternative_security_ids (
 
 /// Attribute names with their own storage; writing them as plain attributes would bypass
 /// uniqueness or, for `password`, store a secret in clear.
-const RESERVED: [&str; 6] =
-    ["objectId", "password", "userPrincipalName", "signInNames", "alternativeSecurityId", "alternativeSecurityIds"];
+const RESERVED: [&str; 7] = [
+    "objectId",
+    "password",
+    "userPrincipalName",
+    "signInNames",
+    "alternativeSecurityId",
+    "alternativeSecurityIds",
+    "userIdentities",
+];
 
 /// Attributes every new account gets unless given (B2C accounts start enabled).
 const ACCOUNT_ENABLED: &str = "accountEnabled";
@@ -79,9 +86,38 @@ pub enum DirectoryError {
     Hash(String),
     #[error("no randomness available: {0}")]
     Random(String),
+    #[error("{}: {reason}", path.display())]
+    File { path: PathBuf, reason: String },
+    #[error(
+        "{} is an SQLite database, but not an ief directory ({found}); give --directory a new file",
+        path.display()
+    )]
+    Foreign { path: PathBuf, found: String },
 }
 
+/// SQLite's `application_id` of an ief directory file ("IEFD"), so ief never writes its tables
+/// into another program's database.
+const APPLICATION_ID: i64 = 0x4945_4644;
+
+/// The tables of [`SCHEMA`]; a file with exactly these (and no application id) is a directory
+/// written before ief marked its files.
+const TABLES: [&str; 4] = ["alternative_security_ids", "attributes", "sign_in_names", "users"];
+
 pub type Result<T> = std::result::Result<T, DirectoryError>;
+
+/// What makes an opened database not ief's: another application id, or (unmarked) other tables.
+fn foreign(conn: &Connection) -> Result<Option<String>> {
+    let id: i64 = conn.pragma_query_value(None, "application_id", |row| row.get(0))?;
+    if id == APPLICATION_ID {
+        return Ok(None);
+    }
+    if id != 0 {
+        return Ok(Some(format!("application_id {id:#x}")));
+    }
+    let mut query = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+    let tables: Vec<String> = query.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
+    Ok((!tables.is_empty() && tables != TABLES).then(|| format!("its tables: {}", tables.join(", "))))
+}
 
 /// A plaintext password on its way to the hasher. Debug never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -130,6 +166,9 @@ pub struct UserData {
     pub sign_in_names: Vec<SignInName>,
     /// Added to the account's identities.
     pub alternative_security_ids: Vec<AlternativeSecurityId>,
+    /// When set, the account's identities become exactly these (Azure AD's `userIdentities`
+    /// attribute is written whole, which is how a journey unlinks one).
+    pub user_identities: Option<Vec<AlternativeSecurityId>>,
     /// Plain attributes by name; reserved names are refused.
     pub attributes: Vec<(String, ClaimValue)>,
     /// Hashed before it reaches the database.
@@ -186,9 +225,29 @@ impl std::fmt::Debug for Directory {
 }
 
 impl Directory {
-    /// Opens the directory file, creating it (and its tables) when missing.
+    /// Opens the directory file, creating it (readable by its owner only, like the keys, as it
+    /// holds password hashes and personal data) and its tables when missing. Another program's
+    /// SQLite file is refused, not extended.
     pub fn open(path: impl AsRef<Path>) -> Result<Directory> {
-        Directory::init(Connection::open(path)?)
+        let path = path.as_ref();
+        let file_error = |e: std::io::Error| DirectoryError::File { path: path.to_owned(), reason: e.to_string() };
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(file_error(e)),
+        }
+        let conn = Connection::open(path)?;
+        if let Some(found) = foreign(&conn)? {
+            return Err(DirectoryError::Foreign { path: path.to_owned(), found });
+        }
+        Directory::init(conn)
     }
 
     /// A directory that lives as long as this value (tests, one-off runs).
@@ -198,6 +257,7 @@ impl Directory {
 
     fn init(conn: Connection) -> Result<Directory> {
         conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "application_id", APPLICATION_ID)?;
         Ok(Directory { conn: Arc::new(Mutex::new(conn)) })
     }
 
@@ -371,7 +431,7 @@ impl Directory {
             set_attribute(&tx, object_id, ACCOUNT_ENABLED, &ClaimValue::Boolean(true))?;
         }
         if let Some(now) = now {
-            set_attribute(&tx, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::DateTime(now))?;
+            set_attribute(&tx, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::date_time(now))?;
         }
         apply(&tx, object_id, data)?;
         tx.commit()?;
@@ -391,7 +451,7 @@ impl Directory {
         if let Some(hash) = &hash {
             tx.execute("UPDATE users SET password_hash = ?2 WHERE object_id = ?1", params![object_id, hash])?;
             if let Some(now) = now {
-                set_attribute(&tx, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::DateTime(now))?;
+                set_attribute(&tx, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::date_time(now))?;
             }
         }
         apply(&tx, object_id, data)?;
@@ -400,7 +460,7 @@ impl Directory {
     }
 
     /// Clears attributes by name. `password`, `userPrincipalName`, `signInNames.<kind>` (or
-    /// all `signInNames`) and `alternativeSecurityId(s)` clear those fields; `objectId` is
+    /// all `signInNames`), `alternativeSecurityId(s)` and `userIdentities` clear those fields; `objectId` is
     /// ignored.
     pub fn delete_attributes(&self, object_id: &str, names: &[&str]) -> Result<User> {
         let mut conn = self.lock();
@@ -424,7 +484,7 @@ impl Directory {
                 "signinnames" => {
                     tx.execute("DELETE FROM sign_in_names WHERE object_id = ?1", [object_id])?;
                 }
-                "alternativesecurityid" | "alternativesecurityids" => {
+                "alternativesecurityid" | "alternativesecurityids" | "useridentities" => {
                     tx.execute("DELETE FROM alternative_security_ids WHERE object_id = ?1", [object_id])?;
                 }
                 _ => match lower.strip_prefix("signinnames.") {
@@ -573,7 +633,20 @@ fn apply(tx: &Transaction<'_>, object_id: &str, data: &UserData) -> Result<()> {
             params![object_id, name.kind, name.value, key],
         )?;
     }
-    for id in &data.alternative_security_ids {
+    if let Some(ids) = &data.user_identities {
+        tx.execute("DELETE FROM alternative_security_ids WHERE object_id = ?1", [object_id])?;
+        add_identities(tx, object_id, ids)?;
+    }
+    add_identities(tx, object_id, &data.alternative_security_ids)?;
+    for (name, value) in &data.attributes {
+        set_attribute(tx, object_id, name, value)?;
+    }
+    Ok(())
+}
+
+/// Adds identities the account does not have yet; one another account holds is a conflict.
+fn add_identities(tx: &Transaction<'_>, object_id: &str, ids: &[AlternativeSecurityId]) -> Result<()> {
+    for id in ids {
         let owner: Option<String> = tx
             .query_row(
                 "SELECT object_id FROM alternative_security_ids WHERE issuer_key = ?1 AND issuer_user_id = ?2",
@@ -597,9 +670,6 @@ fn apply(tx: &Transaction<'_>, object_id: &str, data: &UserData) -> Result<()> {
                 )?;
             }
         }
-    }
-    for (name, value) in &data.attributes {
-        set_attribute(tx, object_id, name, value)?;
     }
     Ok(())
 }
@@ -684,7 +754,7 @@ mod tests {
         assert_eq!(user.sign_in_name(Some("emailAddress")), Some("Alice@Contoso.com"));
         assert_eq!(user.attribute("DISPLAYNAME"), Some(&ClaimValue::String("Alice".to_owned())));
         assert_eq!(user.attribute("accountEnabled"), Some(&ClaimValue::Boolean(true)));
-        assert_eq!(user.attribute(REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::DateTime(env.now)));
+        assert_eq!(user.attribute(REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::date_time(env.now)));
         assert!(user.has_password);
 
         let by_id = dir.find_by_object_id(&user.object_id).unwrap().unwrap();
@@ -859,7 +929,7 @@ mod tests {
         let later = env.now + chrono::Duration::hours(1);
         let change = UserData { password: Some(Password::new("Other1!")), ..UserData::default() };
         let updated = dir.update(&user.object_id, &change, Some(later)).unwrap();
-        assert_eq!(updated.attribute(REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::DateTime(later)));
+        assert_eq!(updated.attribute(REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::date_time(later)));
         assert!(dir.verify_password("a", &Password::new("Other1!")).unwrap());
     }
 
@@ -906,6 +976,48 @@ mod tests {
         assert_eq!(dir.users().unwrap().iter().map(|u| u.object_id.as_str()).collect::<Vec<_>>(), ["fixed"]);
         drop(dir);
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn the_file_is_private_and_another_programs_database_is_refused() {
+        let base = std::env::temp_dir().join(format!("ief-directory-own-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let own = base.join("d.sqlite");
+        Directory::open(&own).unwrap().create(None, &alice(), &FixedEnv::default()).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&own).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        assert_eq!(Directory::open(&own).unwrap().users().unwrap().len(), 1);
+
+        let other = base.join("other.db");
+        Connection::open(&other).unwrap().execute_batch("CREATE TABLE notes (body TEXT);").unwrap();
+        let err = Directory::open(&other).unwrap_err().to_string();
+        assert!(err.ends_with("other.db is an SQLite database, but not an ief directory (its tables: notes); give --directory a new file"), "{err}");
+        let marked = base.join("marked.db");
+        Connection::open(&marked).unwrap().pragma_update(None, "application_id", 7).unwrap();
+        assert!(Directory::open(&marked).unwrap_err().to_string().contains("(application_id 0x7)"));
+        let tables: i64 = Connection::open(&other)
+            .unwrap()
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 1, "nothing was added to the other database");
+
+        // A directory written before files were marked has exactly ief's tables: it is adopted.
+        let unmarked = base.join("unmarked.sqlite");
+        Connection::open(&unmarked).unwrap().execute_batch(SCHEMA).unwrap();
+        Directory::open(&unmarked).unwrap();
+        let id: i64 =
+            Connection::open(&unmarked).unwrap().pragma_query_value(None, "application_id", |r| r.get(0)).unwrap();
+        assert_eq!(id, APPLICATION_ID);
+
+        let text = base.join("notes.txt");
+        std::fs::write(&text, "hello, this is not a database at all, but plain text").unwrap();
+        assert!(Directory::open(&text).unwrap_err().to_string().contains("file is not a database"));
+        assert_eq!(std::fs::read_to_string(&text).unwrap(), "hello, this is not a database at all, but plain text");
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]

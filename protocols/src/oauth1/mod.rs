@@ -248,6 +248,7 @@ impl OAuth1 {
             kind: PageKind::Redirect { url },
             error: None,
             profile_state: Some(Box::new(json!({ STATE_TOKEN: token, STATE_SECRET: secret }))),
+            settings: Default::default(),
         }))
     }
 
@@ -464,6 +465,7 @@ fn describe(answer: &Answer) -> &'static str {
         Answer::Code(_) => "a code",
         Answer::Callback(_) => "a callback",
         Answer::Cancel => "a cancel",
+        Answer::Action { .. } => "a display control's button",
     }
 }
 

@@ -41,6 +41,14 @@ const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Code B2C reports when the identity provider answers the authorization request with an error.
 pub const IDP_ERROR_CODE: &str = "AADB2C90273";
 
+/// The claims a sign-in takes from the provider's user answer (the `ClaimsEndpoint` JSON),
+/// mapped as the handler maps them: partner names, `ResolveJsonPathsInJsonTokens` paths and the
+/// ClaimTypes' DataTypes. A scenario's stub provider answers through it.
+pub fn claims_from_user(request: &ProfileRequest<'_>, user: &Value) -> Result<Vec<(String, ClaimValue)>, ProfileError> {
+    let metadata = Metadata::read(request.profile)?;
+    response::outputs(request, &metadata, &Map::new(), user)
+}
+
 /// The OAuth2 handler. Holds one HTTP client per TLS identity; no per-sign-in state.
 pub struct OAuth2 {
     timeout: Duration,
@@ -122,6 +130,7 @@ impl OAuth2 {
             kind: PageKind::Redirect { url: url.into() },
             error: None,
             profile_state: Some(Box::new(json!({ "state": state, "redirect_uri": callback }))),
+            settings: Default::default(),
         })
     }
 
@@ -408,7 +417,7 @@ impl ProfileHandler for OAuth2 {
                         Answer::Choose(_) => "a button choice",
                         Answer::Submit(_) => "a form",
                         Answer::Code(_) => "a verification code",
-                        Answer::Callback(_) | Answer::Cancel => "this answer",
+                        Answer::Callback(_) | Answer::Cancel | Answer::Action { .. } => "this answer",
                     }
                 )),
             }

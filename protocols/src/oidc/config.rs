@@ -11,8 +11,8 @@ pub enum ResponseType {
     Code,
     /// `id_token`: the id_token comes in the callback; no token request.
     IdToken,
-    /// `code id_token` (Apple): the code is redeemed and only the token endpoint's id_token is
-    /// trusted.
+    /// `code id_token` (Apple): both id_tokens are verified, the front channel's with the
+    /// code's c_hash before the code is redeemed.
     CodeIdToken,
 }
 
@@ -38,6 +38,11 @@ impl ResponseType {
 
     pub fn has_code(self) -> bool {
         self != ResponseType::IdToken
+    }
+
+    /// Whether the authorization response carries an id_token.
+    pub fn has_front_channel_id_token(self) -> bool {
+        self != ResponseType::Code
     }
 }
 
@@ -89,13 +94,22 @@ pub struct Config {
     pub userinfo_post: bool,
     /// `ReadBodyClaimsOnIdpRedirect`: claims read from the callback's own parameters.
     pub body_claims: Vec<String>,
+    /// `DiscoverMetadataByTokenIssuer`: the id_token's keys come from its own issuer's discovery
+    /// document (multi-tenant providers), not from `METADATA`'s.
+    pub discover_by_issuer: bool,
+    /// `MarkAsFailureOnStatusCode5xx`: a 5xx answer from the provider is an outage, whatever
+    /// its body says.
+    pub fail_on_5xx: bool,
 }
 
 impl Config {
-    pub fn read(profile: &TechnicalProfile) -> Result<Config, String> {
+    /// Reads the profile's metadata; `{tenant}` in its URLs is the policy's tenant, as in the
+    /// starter pack's `https://login.microsoftonline.com/{tenant}/.well-known/openid-configuration`.
+    pub fn read(profile: &TechnicalProfile, tenant: &str) -> Result<Config, String> {
         let text = |key: &str| profile.metadata(key).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let url = |key: &str| text(key).map(|v| v.replace(TENANT_PLACEHOLDER, tenant));
         let metadata_url =
-            text("METADATA").ok_or("the metadata item 'METADATA' (the discovery document's URL) is missing")?;
+            url("METADATA").ok_or("the metadata item 'METADATA' (the discovery document's URL) is missing")?;
         check_url("METADATA", &metadata_url)?;
         let client_id = text("client_id").ok_or("the metadata item 'client_id' is missing")?;
         let response_type = match text("response_types") {
@@ -133,13 +147,22 @@ impl Config {
             Some("GET") => (true, false),
             Some(other) => return Err(format!("HttpBinding '{other}' is not one of GET, POST")),
         };
-        let authorization_endpoint = text("authorization_endpoint");
+        let authorization_endpoint = url("authorization_endpoint");
         if let Some(url) = &authorization_endpoint {
             check_url("authorization_endpoint", url)?;
         }
-        let claims_endpoint = text("ClaimsEndpoint");
+        let claims_endpoint = url("ClaimsEndpoint");
         if let Some(url) = &claims_endpoint {
             check_url("ClaimsEndpoint", url)?;
+        }
+        let issuer = url("issuer");
+        let issuer_prefixes = list(text("ValidTokenIssuerPrefixes").as_deref());
+        let discover_by_issuer = flag(profile, "DiscoverMetadataByTokenIssuer", false);
+        if discover_by_issuer && issuer.is_none() && issuer_prefixes.is_empty() {
+            // Otherwise any issuer at all, with keys of its own choosing, would be trusted.
+            return Err("DiscoverMetadataByTokenIssuer needs ValidTokenIssuerPrefixes (or issuer) to say which \
+                 token issuers are trusted"
+                .to_owned());
         }
         Ok(Config {
             metadata_url,
@@ -148,9 +171,9 @@ impl Config {
             response_mode,
             scope: text("scope").unwrap_or_else(|| "openid".to_owned()),
             use_policy_in_redirect_uri: flag(profile, "UsePolicyInRedirectUri", false),
-            issuer: text("issuer"),
+            issuer,
             id_token_audience: text("IdTokenAudience"),
-            issuer_prefixes: list(text("ValidTokenIssuerPrefixes").as_deref()),
+            issuer_prefixes,
             authorization_endpoint,
             claims_endpoint,
             pkce,
@@ -158,6 +181,8 @@ impl Config {
             token_request_get,
             userinfo_post,
             body_claims: list(text("ReadBodyClaimsOnIdpRedirect").as_deref()),
+            discover_by_issuer,
+            fail_on_5xx: flag(profile, "MarkAsFailureOnStatusCode5xx", false),
         })
     }
 
@@ -166,6 +191,9 @@ impl Config {
         self.id_token_audience.as_deref().unwrap_or(&self.client_id)
     }
 }
+
+/// What `{tenant}` in a URL item stands for: the policy's tenant.
+const TENANT_PLACEHOLDER: &str = "{tenant}";
 
 /// Only http(s) URLs: anything else is a policy mistake, not a place to send a user or a secret.
 fn check_url(key: &str, url: &str) -> Result<(), String> {

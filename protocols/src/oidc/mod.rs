@@ -175,7 +175,7 @@ struct TokenResponse {
 impl OpenIdConnect {
     async fn start(&self, request: &ProfileRequest<'_>) -> Result<Page, Error> {
         let profile = request.profile;
-        let config = Config::read(profile).map_err(Error::Config)?;
+        let config = Config::read(profile, &request.policy.tenant_id).map_err(Error::Config)?;
         if config.response_type.has_code() {
             // Missing keys fail now, not after the user signed in at the provider.
             ClientAuth::from_profile(request).map_err(Error::Profile)?;
@@ -185,7 +185,11 @@ impl OpenIdConnect {
             ));
         }
         let client = self.client(request, None)?;
-        let discovery = self.providers.discovery(&client, &config.metadata_url, now(request)).await?;
+        let discovery = self
+            .providers
+            .discovery(&client, &config.metadata_url, now(request))
+            .await
+            .map_err(|e| fetch_error(&config, e))?;
         let endpoint = config.authorization_endpoint.as_deref().unwrap_or(&discovery.authorization_endpoint);
         let mut url = reqwest::Url::parse(endpoint)
             .map_err(|e| Error::Config(format!("the authorization endpoint '{endpoint}' is not a URL ({e})")))?;
@@ -245,6 +249,7 @@ impl OpenIdConnect {
             kind: PageKind::Redirect { url: url.to_string() },
             error: None,
             profile_state: Some(Box::new(state)),
+            settings: Default::default(),
         })
     }
 
@@ -254,7 +259,7 @@ impl OpenIdConnect {
         params: &[(String, String)],
         stored: &Value,
     ) -> Result<Vec<(String, ClaimValue)>, Error> {
-        let config = Config::read(request.profile).map_err(Error::Config)?;
+        let config = Config::read(request.profile, &request.policy.tenant_id).map_err(Error::Config)?;
         let pending: Pending = serde_json::from_value(stored.clone())
             .map_err(|_| Error::Callback("the pending authorization request could not be read".to_owned()))?;
         let now = now(request);
@@ -296,7 +301,8 @@ impl OpenIdConnect {
         }
 
         let client = self.client(request, None)?;
-        let discovery = self.providers.discovery(&client, &config.metadata_url, now).await?;
+        let discovery =
+            self.providers.discovery(&client, &config.metadata_url, now).await.map_err(|e| fetch_error(&config, e))?;
         let issuer = issuer_rule(&config, &discovery);
 
         // RFC 9207: a response from another provider (mix-up) names that provider.
@@ -320,26 +326,49 @@ impl OpenIdConnect {
         }
 
         let body = claims::body_claims(&config.body_claims, params);
-        let (id_token, tokens, auth) = if config.response_type.has_code() {
-            let code = one("code")?.filter(|c| !c.is_empty()).ok_or_else(|| {
-                Error::Callback("the callback has neither a 'code' nor an 'error' parameter".to_owned())
-            })?;
-            let auth = ClientAuth::from_profile(request).map_err(Error::Profile)?;
-            let tokens = self.redeem(request, &config, &discovery, &auth, &pending, code).await?;
-            let id_token = tokens
-                .id_token
-                .clone()
-                .ok_or_else(|| Error::Token("the token endpoint's answer has no id_token".to_owned()))?;
-            (id_token, Some(tokens), Some(auth))
-        } else {
-            let id_token = one("id_token")?.filter(|t| !t.is_empty()).ok_or_else(|| {
-                Error::Callback("the callback has neither an 'id_token' nor an 'error' parameter".to_owned())
-            })?;
-            (id_token.to_owned(), None, None)
-        };
-
         let expected = Expected { issuer: &issuer, audience: config.audience(), nonce: Some(&pending.nonce), now };
-        let (id_claims, key) = self.verified("the id_token", &id_token, &client, &discovery, &expected).await?;
+        let code = match config.response_type.has_code() {
+            true => Some(one("code")?.filter(|c| !c.is_empty()).ok_or_else(|| {
+                Error::Callback("the callback has neither a 'code' nor an 'error' parameter".to_owned())
+            })?),
+            false => None,
+        };
+        // The front channel's id_token (`id_token`, `code id_token`) is checked before any code
+        // is redeemed: for `code id_token` its c_hash binds the code to it (OIDC Core §3.3.2.11).
+        let front = match config.response_type.has_front_channel_id_token() {
+            true => {
+                let token = one("id_token")?.filter(|t| !t.is_empty()).ok_or_else(|| {
+                    Error::Callback("the callback has neither an 'id_token' nor an 'error' parameter".to_owned())
+                })?;
+                let what = if code.is_some() { "the front-channel id_token" } else { "the id_token" };
+                let (claims, key) = self.verified(what, token, &client, &config, &discovery, &expected).await?;
+                if let Some(code) = code {
+                    key.check_c_hash(what, &claims, code)?;
+                }
+                Some((claims, key))
+            }
+            false => None,
+        };
+        let (id_claims, key, tokens, auth) = match (code, front) {
+            (Some(code), front) => {
+                let auth = ClientAuth::from_profile(request).map_err(Error::Profile)?;
+                let tokens = self.redeem(request, &config, &discovery, &auth, &pending, code).await?;
+                let id_token = tokens
+                    .id_token
+                    .clone()
+                    .ok_or_else(|| Error::Token("the token endpoint's answer has no id_token".to_owned()))?;
+                let what = "the id_token";
+                let (claims, key) = self.verified(what, &id_token, &client, &config, &discovery, &expected).await?;
+                if let Some((front, _)) = &front {
+                    same_end_user(front, &claims)?;
+                }
+                (claims, key, Some(tokens), Some(auth))
+            }
+            (None, Some((claims, key))) => (claims, key, None, None),
+            (None, None) => {
+                return Err(Error::Callback("the response type returns neither a code nor an id_token".into()));
+            }
+        };
         let access_token = tokens.as_ref().and_then(|t| t.access_token.as_deref());
         if let Some(access_token) = access_token {
             key.check_at_hash("the id_token", &id_claims, access_token)?;
@@ -413,6 +442,9 @@ impl OpenIdConnect {
             Error::Token(format!("the token endpoint {endpoint} could not be reached{tls_hint}: {}", root_cause(&e)))
         })?;
         let status = response.status();
+        if config.fail_on_5xx && status.is_server_error() {
+            return Err(Error::Outage(format!("the token endpoint answered HTTP {}", status.as_u16())));
+        }
         let body = read_limited(response, MAX_RESPONSE_BYTES)
             .await
             .map_err(|e| Error::Token(format!("the token endpoint's answer could not be read: {}", root_cause(&e))))?
@@ -443,24 +475,59 @@ impl OpenIdConnect {
     }
 
     /// Verifies a signed JWT against the provider's keys: the cached JWKS, fetched again once
-    /// when the token names a key it does not hold.
+    /// when the token names a key it does not hold. With `DiscoverMetadataByTokenIssuer` the
+    /// keys are those of the token's own issuer.
     async fn verified(
         &self,
         what: &'static str,
         token: &str,
         client: &Client,
+        config: &Config,
         discovery: &Discovery,
         expected: &Expected<'_>,
     ) -> Result<(Map<String, Value>, VerifiedKey), Error> {
         let jwt = Jwt::parse(what, token)?;
         jwt.algorithm()?;
-        let mut keys = self.providers.jwks(client, &discovery.jwks_uri, expected.now, false).await?;
+        let issuer_discovery = match config.discover_by_issuer {
+            true => Some(self.issuer_discovery(&jwt, client, config, expected).await?),
+            false => None,
+        };
+        let jwks_uri = issuer_discovery.as_deref().unwrap_or(discovery).jwks_uri.as_str();
+        let fetch = |refresh| self.providers.jwks(client, jwks_uri, expected.now, refresh);
+        let mut keys = fetch(false).await.map_err(|e| fetch_error(config, e))?;
         if !jwt.key_known(&keys) {
-            keys = self.providers.jwks(client, &discovery.jwks_uri, expected.now, true).await?;
+            keys = fetch(true).await.map_err(|e| fetch_error(config, e))?;
         }
         let key = jwt.verify(&keys)?;
         check_claims(what, jwt.claims(), expected)?;
         Ok((jwt.claims().clone(), key))
+    }
+
+    /// The discovery document of a token's issuer (`DiscoverMetadataByTokenIssuer`). Only an
+    /// issuer the profile trusts is looked up, and its document must name that issuer (OpenID
+    /// Connect Discovery §4.3).
+    async fn issuer_discovery(
+        &self,
+        jwt: &Jwt,
+        client: &Client,
+        config: &Config,
+        expected: &Expected<'_>,
+    ) -> Result<std::sync::Arc<Discovery>, Error> {
+        let what = jwt.what;
+        let iss = match jwt.claims().get("iss") {
+            Some(Value::String(iss)) => iss.as_str(),
+            _ => return Err(TokenError::MissingClaim { what, claim: "iss" }.into()),
+        };
+        expected.issuer.check(what, iss)?;
+        let url = format!("{}/.well-known/openid-configuration", iss.trim_end_matches('/'));
+        let found = self.providers.discovery(client, &url, expected.now).await.map_err(|e| fetch_error(config, e))?;
+        if found.issuer != iss {
+            return Err(Error::Token(format!(
+                "the discovery document of {what}'s issuer ({url}) names the issuer '{}' instead (DiscoverMetadataByTokenIssuer)",
+                found.issuer
+            )));
+        }
+        Ok(found)
     }
 
     /// Calls the userinfo endpoint with the access token, from the same TLS identity as the
@@ -500,6 +567,9 @@ impl OpenIdConnect {
                 Error::Userinfo(format!("the userinfo endpoint {endpoint} could not be reached: {}", root_cause(&e)))
             })?;
         let status = response.status();
+        if config.fail_on_5xx && status.is_server_error() {
+            return Err(Error::Outage(format!("the userinfo endpoint answered HTTP {}", status.as_u16())));
+        }
         let content_type =
             response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
         let challenge = response.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -582,9 +652,30 @@ fn push_token_claims(out: &mut Vec<(String, ClaimValue)>, tokens: TokenResponse)
 
 fn issuer_rule(config: &Config, discovery: &Discovery) -> IssuerRule {
     if config.issuer_prefixes.is_empty() {
-        IssuerRule::Exact(config.issuer.clone().unwrap_or_else(|| discovery.issuer.clone()))
+        IssuerRule::for_issuer(config.issuer.clone().unwrap_or_else(|| discovery.issuer.clone()))
     } else {
         IssuerRule::Prefixes(config.issuer_prefixes.clone())
+    }
+}
+
+/// OIDC Core §3.3.3.6: both id_tokens of `code id_token` speak of the same end user at the same
+/// issuer.
+fn same_end_user(front: &Map<String, Value>, back: &Map<String, Value>) -> Result<(), TokenError> {
+    for claim in ["iss", "sub"] {
+        let (f, b) = (front.get(claim).unwrap_or(&Value::Null), back.get(claim).unwrap_or(&Value::Null));
+        if f != b {
+            return Err(TokenError::EndUserMismatch { claim, front: f.to_string(), back: b.to_string() });
+        }
+    }
+    Ok(())
+}
+
+/// A discovery or key document that could not be had; with `MarkAsFailureOnStatusCode5xx` a
+/// 5xx answer is the provider's outage.
+fn fetch_error(config: &Config, e: FetchError) -> Error {
+    match e {
+        FetchError::Status { status, .. } if config.fail_on_5xx && status >= 500 => Error::Outage(e.to_string()),
+        e => Error::Fetch(e),
     }
 }
 
@@ -618,7 +709,13 @@ enum Error {
     Userinfo(String),
     #[error("{}", .0.user_message)]
     Profile(ProfileError),
+    /// A 5xx answer under `MarkAsFailureOnStatusCode5xx`.
+    #[error("{OUTAGE_MESSAGE} ({0})")]
+    Outage(String),
 }
+
+/// B2C's message when it cannot reach the identity provider.
+const OUTAGE_MESSAGE: &str = "We encountered an error connecting to the identity provider. Please try again later.";
 
 impl Error {
     fn into_profile_error(self, profile: &str) -> ProfileError {
@@ -631,6 +728,7 @@ impl Error {
             Error::Token(_) => "TokenRequestFailed",
             Error::IdToken(_) => "InvalidIdToken",
             Error::Userinfo(_) => "UserInfoFailed",
+            Error::Outage(_) => "AADB2C90289",
             Error::Profile(e) => {
                 return ProfileError {
                     code: e.code.clone(),

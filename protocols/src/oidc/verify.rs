@@ -80,6 +80,14 @@ pub enum TokenError {
     NonceMismatch { what: &'static str },
     #[error("{what}'s at_hash does not match the access token (the access token was swapped)")]
     AccessTokenHash { what: &'static str },
+    #[error("{what}'s c_hash does not match the authorization code (the code was swapped)")]
+    CodeHash { what: &'static str },
+    #[error("{what}'s issuer '{found}' does not fit the provider's issuer template '{template}'")]
+    IssuerTemplate { what: &'static str, found: String, template: String },
+    #[error("{what}'s issuer names the tenant '{issuer_tenant}' but its tid claim is {tid:?}")]
+    IssuerTenant { what: &'static str, issuer_tenant: String, tid: Option<String> },
+    #[error("the token endpoint's id_token has another '{claim}' ({back}) than the front-channel id_token ({front})")]
+    EndUserMismatch { claim: &'static str, front: String, back: String },
 }
 
 /// A compact JWS split into its parts; nothing in it is trusted yet.
@@ -223,18 +231,34 @@ impl VerifiedKey {
         access_token: &str,
     ) -> Result<(), TokenError> {
         let Some(expected) = claims.get("at_hash") else { return Ok(()) };
-        let expected =
-            expected.as_str().ok_or(TokenError::InvalidClaim { what, claim: "at_hash", expected: "a string" })?;
-        let hash = self
-            .key
-            .hash_bytes(access_token.as_bytes(), &self.alg)
-            .map_err(|_| TokenError::AccessTokenHash { what })?;
-        let half = URL_SAFE_NO_PAD.encode(&hash[..hash.len() / 2]);
-        if constant_time_eq(half.as_bytes(), expected.as_bytes()) {
-            Ok(())
-        } else {
-            Err(TokenError::AccessTokenHash { what })
+        match self.half_hash_matches(what, "at_hash", expected, access_token)? {
+            true => Ok(()),
+            false => Err(TokenError::AccessTokenHash { what }),
         }
+    }
+
+    /// OIDC Core §3.3.2.11: a front-channel id_token of `code id_token` must carry the code's
+    /// hash, so a code swapped in the response is caught.
+    pub fn check_c_hash(&self, what: &'static str, claims: &Map<String, Value>, code: &str) -> Result<(), TokenError> {
+        let expected = claims.get("c_hash").ok_or(TokenError::MissingClaim { what, claim: "c_hash" })?;
+        match self.half_hash_matches(what, "c_hash", expected, code)? {
+            true => Ok(()),
+            false => Err(TokenError::CodeHash { what }),
+        }
+    }
+
+    /// Whether `expected` is the left half of `value`'s hash under the token's algorithm.
+    fn half_hash_matches(
+        &self,
+        what: &'static str,
+        claim: &'static str,
+        expected: &Value,
+        value: &str,
+    ) -> Result<bool, TokenError> {
+        let expected = expected.as_str().ok_or(TokenError::InvalidClaim { what, claim, expected: "a string" })?;
+        let Ok(hash) = self.key.hash_bytes(value.as_bytes(), &self.alg) else { return Ok(false) };
+        let half = URL_SAFE_NO_PAD.encode(&hash[..hash.len() / 2]);
+        Ok(constant_time_eq(half.as_bytes(), expected.as_bytes()))
     }
 }
 
@@ -244,11 +268,33 @@ pub enum IssuerRule {
     Exact(String),
     /// `ValidTokenIssuerPrefixes`.
     Prefixes(Vec<String>),
+    /// A multi-tenant discovery document's issuer with a `{tenantid}` placeholder (Microsoft
+    /// Entra's `common` endpoint): any one tenant in its place, which the token's `tid` names.
+    Template(String),
 }
 
+/// The placeholder of a tenant-independent issuer.
+pub const TENANT_ID_PLACEHOLDER: &str = "{tenantid}";
+
 impl IssuerRule {
+    /// The rule for an expected issuer, a template when it holds `{tenantid}`.
+    pub fn for_issuer(issuer: String) -> IssuerRule {
+        if issuer.contains(TENANT_ID_PLACEHOLDER) { IssuerRule::Template(issuer) } else { IssuerRule::Exact(issuer) }
+    }
+
+    /// The tenant a template's placeholder stands for in `found`.
+    fn template_tenant<'f>(template: &str, found: &'f str) -> Option<&'f str> {
+        let (before, after) = template.split_once(TENANT_ID_PLACEHOLDER)?;
+        let tenant = found.strip_prefix(before)?.strip_suffix(after)?;
+        (!tenant.is_empty() && !tenant.contains(['/', '?', '#'])).then_some(tenant)
+    }
+
     pub fn check(&self, what: &'static str, found: &str) -> Result<(), TokenError> {
         match self {
+            IssuerRule::Template(template) if IssuerRule::template_tenant(template, found).is_some() => Ok(()),
+            IssuerRule::Template(template) => {
+                Err(TokenError::IssuerTemplate { what, found: found.to_owned(), template: template.clone() })
+            }
             IssuerRule::Exact(expected) if expected == found => Ok(()),
             IssuerRule::Exact(expected) => {
                 Err(TokenError::Issuer { what, found: found.to_owned(), expected: expected.clone() })
@@ -297,7 +343,20 @@ pub fn check_claims(
         }
     };
 
-    expected.issuer.check(what, string("iss")?)?;
+    let iss = string("iss")?;
+    expected.issuer.check(what, iss)?;
+    if let IssuerRule::Template(template) = expected.issuer
+        && let Some(issuer_tenant) = IssuerRule::template_tenant(template, iss)
+    {
+        let tid = claims.get("tid").and_then(Value::as_str);
+        if tid != Some(issuer_tenant) {
+            return Err(TokenError::IssuerTenant {
+                what,
+                issuer_tenant: issuer_tenant.to_owned(),
+                tid: tid.map(str::to_owned),
+            });
+        }
+    }
 
     let audiences: Vec<String> = match claims.get("aud") {
         None | Some(Value::Null) => return Err(TokenError::MissingClaim { what, claim: "aud" }),
@@ -432,6 +491,30 @@ mod tests {
         assert!(rule.check("the id_token", "https://sts.example/tenant-1/").is_ok());
         let e = rule.check("the id_token", "https://evil.example/").unwrap_err();
         assert!(e.to_string().contains("does not start with any of the ValidTokenIssuerPrefixes"), "{e}");
+    }
+
+    #[test]
+    fn issuer_templates_take_one_tenant_named_by_tid() {
+        let rule = IssuerRule::for_issuer("https://login.example/{tenantid}/v2.0".into());
+        assert!(matches!(rule, IssuerRule::Template(_)));
+        assert!(rule.check("the id_token", "https://login.example/t-1/v2.0").is_ok());
+        for bad in ["https://login.example//v2.0", "https://login.example/a/b/v2.0", "https://evil.example/t-1/v2.0"] {
+            let e = rule.check("the id_token", bad).unwrap_err();
+            assert!(e.to_string().contains("does not fit the provider's issuer template"), "{e}");
+        }
+        let token = |tid: Value| {
+            let mut v = with("iss", json!("https://login.example/t-1/v2.0"));
+            v["tid"] = tid;
+            claims(v)
+        };
+        let expected = Expected { issuer: &rule, audience: "client", nonce: Some("n1"), now: 1500 };
+        assert_eq!(check_claims("the id_token", &token(json!("t-1")), &expected), Ok(()));
+        let e = check_claims("the id_token", &token(json!("t-2")), &expected).unwrap_err();
+        assert!(e.to_string().contains("names the tenant 't-1' but its tid claim is Some(\"t-2\")"), "{e}");
+        assert!(
+            IssuerRule::for_issuer("https://login.example/".into())
+                == IssuerRule::Exact("https://login.example/".into())
+        );
     }
 
     fn header_only(alg: &str) -> Jwt {

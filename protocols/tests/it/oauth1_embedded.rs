@@ -128,7 +128,7 @@ async fn the_user_signs_in_on_the_providers_page() {
 async fn a_user_who_denies_ends_the_journey_as_cancelled() {
     let idp = provider(|c| c.auto_login = None).await;
     let fixture = Fixture::new(&policy_xml(&idp.url()), TestEnv::fixed(), CONSUMER_SECRET);
-    let journey = sign_in(&fixture, &on_sign_in_page("deny=true")).await;
+    let journey = sign_in(&fixture, &on_sign_in_page("cancel=Cancel")).await;
     assert!(query_params(journey.callback.as_deref().unwrap()).iter().any(|(k, _)| k == "denied"));
     let (code, message) = journey.error();
     assert_eq!(code, "AADB2C90273");

@@ -174,6 +174,36 @@ async fn refused_consent_presses_the_deny_button() {
     assert_eq!(field(&params, "code"), None);
 }
 
+/// A consent page whose refusal is a link, not a button.
+async fn link_consent_provider() -> Served {
+    let router = Router::new()
+        .route(
+            "/consent",
+            get(|| async {
+                Html(
+                    r#"<title>Allow access?</title><form method="post" action="/consent"><button>Allow</button></form>
+                    <p><a class="secondary" href="/consent/cancel?tx=t1"><span>Cancel</span></a></p>"#,
+                )
+            })
+            .post(|| async { Redirect::to(&format!("{CB}?code=c0de")) }),
+        )
+        .route("/consent/cancel", get(|| async { Redirect::to(&format!("{CB}?error=access_denied&tx=t1")) }));
+    Served::http(router).await.unwrap()
+}
+
+#[tokio::test]
+async fn refused_consent_follows_a_cancel_link() {
+    let served = link_consent_provider().await;
+    let base = served.http_url();
+    let cb = CallbackMatch::Prefix(callback(&base));
+    let start = format!("{base}/consent");
+    let refused = agent().authorize(&start, &cb, &alice(false)).await.unwrap();
+    assert_eq!(field(&refused, "error").as_deref(), Some("access_denied"));
+    assert_eq!(field(&refused, "tx").as_deref(), Some("t1"), "the link's query is kept");
+    let accepted = agent().authorize(&start, &cb, &alice(true)).await.unwrap();
+    assert_eq!(field(&accepted, "code").as_deref(), Some("c0de"));
+}
+
 #[tokio::test]
 async fn a_wrong_password_ends_with_the_login_page_and_its_message() {
     let (served, _) = provider(Mode::Query).await;
@@ -242,7 +272,7 @@ async fn consent_refused_without_a_deny_button_is_an_error() {
     .await;
     let cb = CallbackMatch::Prefix("https://b2c.test/cb".into());
     let text = agent().authorize(&served.http_url(), &cb, &alice(false)).await.unwrap_err().to_string();
-    assert!(text.contains("no button to deny"), "{text}");
+    assert!(text.contains("no button or link to deny"), "{text}");
 }
 
 #[tokio::test]
@@ -344,14 +374,61 @@ fn deny_buttons_and_forms_are_recognised() {
         r#"<form method=post action="/confirm"><button type=submit>Yes, allow</button></form>
            <form method=post action="/abort"><input type=submit value="Not now"></form>"#,
     );
-    let (form, _) = decide(&page, &alice(false)).unwrap();
-    assert_eq!(form.action.as_deref(), Some("/abort"));
-    let (form, _) = decide(&page, &alice(true)).unwrap();
-    assert_eq!(form.action.as_deref(), Some("/confirm"));
+    assert_eq!(submitted(&page, false).0.as_deref(), Some("/abort"));
+    assert_eq!(submitted(&page, true).0.as_deref(), Some("/confirm"));
     let two_logins = ParsedPage::parse(
         "<form><input name=username><input type=password name=p></form><form><input name=login></form>",
     );
-    assert!(decide(&two_logins, &alice(true)).unwrap_err().contains("cannot tell which"));
+    assert!(decide(&two_logins, &alice(true)).err().unwrap().contains("cannot tell which"));
+}
+
+/// The action and values of the form the agent submits on `page`.
+fn submitted(page: &ParsedPage, consent: bool) -> (Option<String>, Vec<(String, String)>) {
+    match decide(page, &alice(consent)) {
+        Ok(Choice::Submit(form, values)) => (form.action.clone(), values),
+        Ok(Choice::Follow(href)) => panic!("followed the link {href}"),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// X's sign-in page: the login fields and the Authorize / Cancel buttons in one form.
+const X_PAGE: &str = r#"<title>Authorize Contoso to use your account?</title>
+    <form action="/oauth/authorize" method="post"><input type="hidden" name="oauth_token" value="tok">
+    <input name="session[username_or_email]" autocomplete="username"><input type="password" name="session[password]">
+    <input type="submit" value="Authorize app" id="allow" name="allow"><input type="submit" value="Cancel" name="cancel" id="cancel"></form>"#;
+
+#[test]
+fn one_form_with_login_and_consent_buttons_presses_the_decision() {
+    let page = ParsedPage::parse(X_PAGE);
+    let (_, allowed) = submitted(&page, true);
+    assert_eq!(field(&allowed, "session[password]").as_deref(), Some("pw"));
+    assert_eq!(field(&allowed, "allow").as_deref(), Some("Authorize app"));
+    assert_eq!(field(&allowed, "cancel"), None);
+    let (_, denied) = submitted(&page, false);
+    assert_eq!(field(&denied, "cancel").as_deref(), Some("Cancel"));
+    assert_eq!(field(&denied, "allow"), None);
+    assert_eq!(field(&denied, "oauth_token").as_deref(), Some("tok"));
+    assert_eq!(field(&denied, "session[password]"), None, "a refusal sends no password");
+}
+
+#[test]
+fn cancel_links_are_read_by_text_title_or_target() {
+    for (html, href) in [
+        (r#"<a href="/consent/no-thanks">Cancel</a>"#, "/consent/no-thanks"),
+        (r#"<a href="/x" title="Deny access"><img src=i.png></a>"#, "/x"),
+        (r#"<a href="/interaction/u1/abort">[ Back to the app ]</a>"#, "/interaction/u1/abort"),
+    ] {
+        let page = ParsedPage::parse(&format!("<form method=post><button>Allow</button></form>{html}"));
+        match decide(&page, &alice(false)) {
+            Ok(Choice::Follow(found)) => assert_eq!(found, href),
+            _ => panic!("{html}: the link is not followed"),
+        }
+        assert_eq!(submitted(&page, true).0, None, "{html}: consent submits the form");
+    }
+    let not_deny = ParsedPage::parse(
+        r#"<form method=post><button>Allow</button></form><a href="javascript:cancel()">Cancel</a><a href="/help">Help</a>"#,
+    );
+    assert!(decide(&not_deny, &alice(false)).err().unwrap().contains("no button or link to deny"));
 }
 
 #[test]

@@ -177,13 +177,7 @@ fn assert_string_claims_are_equal(b: &Bound<'_, '_>) -> Result<Runner, Problem> 
     Ok(Box::new(move |bag, _env| {
         let l = input_str(bag, left, "inputClaim1")?;
         let r = input_str(bag, right, "inputClaim2")?;
-        // A missing claim is null: equal only to another null, as .NET's String.Equals.
-        let equal = match (l, r) {
-            (Some(l), Some(r)) => mode.eq(l, r),
-            (None, None) => true,
-            _ => false,
-        };
-        if equal {
+        if null_equal(l, r, |l, r| mode.eq(l, r)) {
             Ok(())
         } else {
             Err(TransformError::assertion(
@@ -201,13 +195,21 @@ fn compare_claims(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
     let equal_op = parse_operator(b, "operator")?;
     let ignore_case = parse_flag(b, "ignoreCase")?;
     Ok(Box::new(move |bag, _env| {
-        let (Some(l), Some(r)) = (input_str(bag, left, "inputClaim1")?, input_str(bag, right, "inputClaim2")?) else {
-            return Ok(());
-        };
-        let equal = if ignore_case { eq_ignore_case(l, r) } else { l == r };
+        let l = input_str(bag, left, "inputClaim1")?;
+        let r = input_str(bag, right, "inputClaim2")?;
+        let equal = null_equal(l, r, |l, r| if ignore_case { eq_ignore_case(l, r) } else { l == r });
         bag.set(output, ClaimValue::Boolean(equal == equal_op));
         Ok(())
     }))
+}
+
+/// A missing claim is null, as .NET's `String.Equals`: unequal to any text, equal to null.
+fn null_equal(l: Option<&str>, r: Option<&str>, eq: impl Fn(&str, &str) -> bool) -> bool {
+    match (l, r) {
+        (Some(l), Some(r)) => eq(l, r),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 fn compare_claim_to_value(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
@@ -217,10 +219,9 @@ fn compare_claim_to_value(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
     let equal_op = parse_operator(b, "operator")?;
     let ignore_case = parse_flag(b, "ignoreCase")?;
     Ok(Box::new(move |bag, _env| {
-        let Some(value) = input_str(bag, input, "inputClaim1")? else {
-            return Ok(());
-        };
-        let equal = if ignore_case { eq_ignore_case(value, &compare_to) } else { value == compare_to };
+        let value = input_str(bag, input, "inputClaim1")?;
+        let equal =
+            null_equal(value, Some(&compare_to), |v, c| if ignore_case { eq_ignore_case(v, c) } else { v == c });
         bag.set(output, ClaimValue::Boolean(equal == equal_op));
         Ok(())
     }))
@@ -511,8 +512,18 @@ mod tests {
         assert_eq!(compare(Some("x"), Some("x"), " equal ", None), Some(b(true)));
         assert_eq!(compare(Some(""), Some(""), "EQUAL", None), Some(b(true)));
         assert_eq!(compare(Some("ÉCOLE"), Some("école"), "EQUAL", Some("True")), Some(b(true)));
-        assert_eq!(compare(None, Some("x"), "EQUAL", None), None);
-        assert_eq!(compare(Some("x"), None, "NOT EQUAL", None), None);
+    }
+
+    #[test]
+    fn compare_claims_reads_a_missing_claim_as_null() {
+        // The home-realm-discovery sample: an unknown domain leaves knownDomain unset, and
+        // isKnownCustomer must come out False for the journey's preconditions.
+        assert_eq!(compare(None, Some("true"), "EQUAL", Some("true")), Some(b(false)));
+        assert_eq!(compare(Some("x"), None, "EQUAL", None), Some(b(false)));
+        assert_eq!(compare(None, Some("x"), "NOT EQUAL", None), Some(b(true)));
+        assert_eq!(compare(Some("x"), None, "NOT EQUAL", None), Some(b(true)));
+        assert_eq!(compare(None, None, "EQUAL", None), Some(b(true)));
+        assert_eq!(compare(None, None, "NOT EQUAL", Some("true")), Some(b(false)));
     }
 
     #[test]
@@ -574,7 +585,10 @@ mod tests {
         assert_eq!(compare_to_value(Some("v1"), "V1", "EQUAL", "false"), Some(b(false)));
         assert_eq!(compare_to_value(Some(""), "", "EQUAL", "false"), Some(b(true)));
         assert_eq!(compare_to_value(Some("😀"), "😀", "EQUAL", "false"), Some(b(true)));
-        assert_eq!(compare_to_value(None, "V1", "EQUAL", "true"), None);
+        // A missing claim is null: never equal to the literal.
+        assert_eq!(compare_to_value(None, "V1", "EQUAL", "true"), Some(b(false)));
+        assert_eq!(compare_to_value(None, "V1", "NOT EQUAL", "true"), Some(b(true)));
+        assert_eq!(compare_to_value(None, "", "EQUAL", "false"), Some(b(false)));
         let p = problem(
             &case("CompareClaimToValue")
                 .input("inputClaim1", s("a"))

@@ -191,7 +191,8 @@ fn offset(whole: &str, tail: &str) -> usize {
 fn parse_item(text: &str) -> Result<(Piece, usize), &'static str> {
     let bytes = text.as_bytes();
     let mut i = 0;
-    let digits = |i: &mut usize| -> Result<usize, &'static str> {
+    // `Ok(None)` when no digit follows.
+    let digits = |i: &mut usize| -> Result<Option<usize>, &'static str> {
         let start = *i;
         let mut n: usize = 0;
         while let Some(d) = bytes.get(*i).filter(|b| b.is_ascii_digit()) {
@@ -201,14 +202,14 @@ fn parse_item(text: &str) -> Result<(Piece, usize), &'static str> {
             }
             *i += 1;
         }
-        if *i == start { Err("format item must start with an argument index") } else { Ok(n) }
+        Ok((*i > start).then_some(n))
     };
     let spaces = |i: &mut usize| {
         while bytes.get(*i) == Some(&b' ') {
             *i += 1;
         }
     };
-    let index = digits(&mut i)?;
+    let index = digits(&mut i)?.ok_or("format item must start with an argument index")?;
     spaces(&mut i);
     let (mut width, mut left) = (0, false);
     if bytes.get(i) == Some(&b',') {
@@ -218,7 +219,7 @@ fn parse_item(text: &str) -> Result<(Piece, usize), &'static str> {
             left = true;
             i += 1;
         }
-        width = digits(&mut i).map_err(|_| "format item alignment must be a number")?;
+        width = digits(&mut i)?.ok_or("format item alignment must be a number")?;
         spaces(&mut i);
     }
     if bytes.get(i) == Some(&b':') {
@@ -279,6 +280,13 @@ mod tests {
         {
             assert!(CompositeFormat::parse(bad, false).is_err(), "{bad:?} should not parse");
         }
+    }
+
+    #[test]
+    fn a_too_large_alignment_says_so() {
+        let err = |text| CompositeFormat::parse(text, false).err().map(|e| e.to_string());
+        assert_eq!(err("{0,2000000000}").as_deref(), Some("format item index or width is too large at position 0"));
+        assert_eq!(err("{0,x}").as_deref(), Some("format item alignment must be a number at position 0"));
     }
 
     #[test]

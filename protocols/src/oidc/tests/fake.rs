@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
 use axum::extract::connect_info::{ConnectInfo, Connected};
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -163,6 +163,24 @@ pub(crate) struct Knobs {
     pub(crate) userinfo_claims: Map<String, Value>,
     /// Publish the signing key without its `alg` (so it may verify other RSA algorithms).
     pub(crate) jwk_without_alg: bool,
+    /// The token endpoint answers this status with a `temporarily_unavailable` error body.
+    pub(crate) token_status: Option<u16>,
+    /// The front-channel id_token of `code id_token`: its c_hash and its subject.
+    pub(crate) c_hash: CHash,
+    pub(crate) front_sub: Option<String>,
+    /// Discovery says `{base}/{tenantid}/v2.0`, as Microsoft Entra's `common` endpoint does.
+    pub(crate) issuer_template: bool,
+    /// The issuer a tenant's own discovery document (`/{tenant}/v2.0/...`) names.
+    pub(crate) tenant_doc_issuer: Option<String>,
+}
+
+/// The c_hash of a front-channel id_token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum CHash {
+    #[default]
+    Correct,
+    Wrong,
+    Omit,
 }
 
 impl Default for Knobs {
@@ -182,6 +200,11 @@ impl Default for Knobs {
             id_token_claims: Map::new(),
             userinfo_claims: Map::new(),
             jwk_without_alg: false,
+            token_status: None,
+            c_hash: CHash::default(),
+            front_sub: None,
+            issuer_template: false,
+            tenant_doc_issuer: None,
         }
     }
 }
@@ -478,6 +501,7 @@ pub(crate) fn form_fields(page: &str) -> Vec<(String, String)> {
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
+        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(tenant_discovery))
         .route("/jwks", get(jwks))
         .route("/authorize", get(authorize))
         .route("/token", get(token).post(token))
@@ -488,11 +512,24 @@ fn router(shared: Arc<Shared>) -> Router {
 }
 
 async fn discovery(State(s): State<Arc<Shared>>) -> Response {
+    let knobs = s.knobs.lock().expect("knobs").clone();
+    let issuer = if knobs.issuer_template { format!("{}/{{tenantid}}/v2.0", s.base) } else { s.base.clone() };
+    discovery_document(&s, &issuer)
+}
+
+/// A tenant's own document, as `DiscoverMetadataByTokenIssuer` finds it.
+async fn tenant_discovery(State(s): State<Arc<Shared>>, Path(tenant): Path<String>) -> Response {
+    let knobs = s.knobs.lock().expect("knobs").clone();
+    let issuer = knobs.tenant_doc_issuer.unwrap_or_else(|| format!("{}/{tenant}/v2.0", s.base));
+    discovery_document(&s, &issuer)
+}
+
+fn discovery_document(s: &Shared, issuer: &str) -> Response {
     s.hits.discovery.fetch_add(1, Ordering::SeqCst);
     let base = &s.base;
     let advertise = s.knobs.lock().expect("knobs").advertise_iss_param;
     axum::Json(json!({
-        "issuer": base,
+        "issuer": issuer,
         "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/token"),
         "userinfo_endpoint": format!("{base}/userinfo"),
@@ -552,8 +589,10 @@ async fn authorize(State(s): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Res
         }
         None => {
             let response_type = p("response_type");
+            let mut issued_code = None;
             if response_type.split(' ').any(|t| t == "code") {
                 let code = format!("code-{}", s.counter.fetch_add(1, Ordering::SeqCst));
+                issued_code = Some(code.clone());
                 let challenge = Some(p("code_challenge")).filter(|c| !c.is_empty());
                 let grant = Grant {
                     nonce: p("nonce"),
@@ -565,7 +604,8 @@ async fn authorize(State(s): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Res
                 fields.push(("code".to_owned(), code));
             }
             if response_type.split(' ').any(|t| t == "id_token") {
-                fields.push(("id_token".to_owned(), id_token(&s, &knobs, &p("nonce"), None)));
+                let token = id_token(&s, &knobs, &p("nonce"), None, issued_code.as_deref());
+                fields.push(("id_token".to_owned(), token));
             }
         }
     }
@@ -609,6 +649,10 @@ async fn token(
         return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "only authorization_code");
     }
     let knobs = s.knobs.lock().expect("knobs").clone();
+    if let Some(status) = knobs.token_status {
+        let status = StatusCode::from_u16(status).expect("a status");
+        return oauth_error(status, "temporarily_unavailable", "the provider is down for maintenance");
+    }
     let nonce = {
         let mut grants = s.grants.lock().expect("grants");
         let Some(grant) = grants.get_mut(&p("code")) else {
@@ -632,7 +676,7 @@ async fn token(
     let access_token = format!("at-{}", s.counter.fetch_add(1, Ordering::SeqCst));
     let bound = knobs.bind_to.clone().or(peer.cert);
     s.tokens.lock().expect("tokens").insert(access_token.clone(), bound);
-    let id_token = id_token(&s, &knobs, &nonce, Some(&access_token));
+    let id_token = id_token(&s, &knobs, &nonce, Some(&access_token), None);
     axum::Json(json!({
         "access_token": access_token,
         "token_type": "Bearer",
@@ -682,7 +726,8 @@ async fn userinfo(
     axum::Json(claims).into_response()
 }
 
-fn id_token(s: &Shared, knobs: &Knobs, nonce: &str, access_token: Option<&str>) -> String {
+/// An id_token; `code` makes it the front-channel token of `code id_token`.
+fn id_token(s: &Shared, knobs: &Knobs, nonce: &str, access_token: Option<&str>, code: Option<&str>) -> String {
     let keys = test_keys();
     let now = knobs.now;
     let mut claims = json!({
@@ -706,6 +751,15 @@ fn id_token(s: &Shared, knobs: &Knobs, nonce: &str, access_token: Option<&str>) 
         // SHA-256 matches RS256 and PS256; RS512 tokens carry a SHA-512 hash instead.
         if !matches!(knobs.signing, Signing::Rs512) {
             claims["at_hash"] = json!(at_hash);
+        }
+    }
+    if let Some(code) = code {
+        let hashed = if knobs.c_hash == CHash::Wrong { "another code" } else { code };
+        if knobs.c_hash != CHash::Omit {
+            claims["c_hash"] = json!(URL_SAFE_NO_PAD.encode(&Sha256::digest(hashed.as_bytes())[..16]));
+        }
+        if let Some(sub) = &knobs.front_sub {
+            claims["sub"] = json!(sub);
         }
     }
     for (k, v) in &knobs.id_token_claims {

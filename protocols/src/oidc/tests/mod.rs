@@ -4,7 +4,9 @@
 mod attacks;
 mod fake;
 mod flow;
+mod hybrid;
 mod methods;
+mod tenants;
 
 use ief_engine::exec::{Answer, Extensions, InputClaim, Invocation, PageKind, ProfileHandler, ProfileRequest};
 use ief_engine::exec::{ProfileResult, RequestContext, Services};
