@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ief_engine::exec::{
@@ -217,7 +218,7 @@ fn yes() -> bool {
 pub struct RunOptions {
     /// Fixed clock and seeded randomness, so snapshots are stable.
     pub deterministic: bool,
-    /// Policy keys; generated into a temporary folder when absent.
+    /// Policy keys; generated in memory (from `key_pool`) when absent.
     pub keys: Option<PathBuf>,
     /// The directory file; in memory when absent.
     pub directory: Option<PathBuf>,
@@ -228,6 +229,21 @@ pub struct RunOptions {
     pub settings: Vec<(String, String)>,
     /// Extra trusted roots (PEM text), besides the scenario's `trusted_roots`.
     pub trusted_roots: Vec<String>,
+    /// Where keys are generated when `keys` is absent: shared by the runs of one `ief test`,
+    /// each key is made once (RSA generation dominated a scenario's CPU time).
+    pub key_pool: KeyPool,
+}
+
+/// Generated keys shared between runs; cloning shares the pool.
+#[derive(Debug, Clone, Default)]
+pub struct KeyPool(Arc<Mutex<KeyStore>>);
+
+impl KeyPool {
+    /// A store of just `names`, generating those no run has needed yet.
+    fn take(&self, names: &[&str]) -> Result<KeyStore, ief_protocols::keys::KeyError> {
+        // A run that panicked while holding the pool left whole keys in it.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take_generated(names)
+    }
 }
 
 impl RunOptions {
@@ -429,7 +445,7 @@ impl Prepared {
                 names.sort();
                 names.dedup();
                 // In memory only: Ctrl-C or an abort leaves no private key in the temp folder.
-                KeyStore::generate(&names.iter().map(String::as_str).collect::<Vec<_>>())
+                options.key_pool.take(&names.iter().map(String::as_str).collect::<Vec<_>>())
             }
         }
         .map_err(|e| ScenarioError::Setup(e.to_string()))?;
