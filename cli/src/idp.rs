@@ -130,7 +130,7 @@ impl Ports {
     }
 }
 
-async fn wait(duration: Option<u64>) -> Result<ExitCode, String> {
+pub(crate) async fn wait(duration: Option<u64>) -> Result<ExitCode, String> {
     match duration {
         Some(secs) => {
             outln!("serving for {secs} seconds");

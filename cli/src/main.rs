@@ -8,6 +8,7 @@ mod idp;
 mod policy;
 mod report;
 mod scenario;
+mod serve;
 mod transform;
 
 use std::path::PathBuf;
@@ -70,6 +71,8 @@ enum Command {
         #[command(subcommand)]
         command: bench::BenchCommand,
     },
+    /// Serve the policies as a B2C-compatible identity provider that applications sign in to.
+    Serve(Box<serve::ServeArgs>),
     /// Embedded test identity providers.
     Idp {
         #[command(subcommand)]
@@ -143,6 +146,7 @@ fn main() -> ExitCode {
         Command::Test(args) => scenario::test(&args),
         Command::Keys { command: KeysCommand::Init { dir } } => scenario::keys_init(&dir),
         Command::Bench { command } => bench::run(&command),
+        Command::Serve(args) => serve::run(&args),
         Command::Idp { command } => idp::run(&command),
     };
     match result {

@@ -33,6 +33,11 @@ pub(crate) fn stderr(args: fmt::Arguments<'_>) {
     finish(std::io::stderr().lock().write_fmt(args));
 }
 
+/// One line of a server's request log: a closed pipe loses the line, never the server.
+pub(crate) fn log_line(line: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 /// Raw bytes to standard output (an SVG, a graph).
 pub(crate) fn stdout_bytes(bytes: &[u8]) {
     let mut out = std::io::stdout().lock();

@@ -27,6 +27,10 @@ pub(crate) struct RunArgs {
     deterministic: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Run against a live `ief serve` at this URL over HTTP instead of in process; the
+    /// scenario's users are seeded into --directory, which the server must share.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -47,6 +51,38 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
+    private_parent(&args.directory)?;
+    let report = match &args.server {
+        Some(server) => {
+            let options = ief_scenario::remote::RemoteOptions {
+                server: server.clone(),
+                directory: Some(args.directory.clone()),
+                codes: None,
+            };
+            runtime()?.block_on(ief_scenario::remote::run_file(&args.scenario, &options)).map_err(|e| e.to_string())?
+        }
+        None => run_in_process(args)?,
+    };
+    match args.format {
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        Format::Text => out!("{}", report.to_yaml()),
+    }
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Makes the folder of a directory file: it holds password hashes, so owner only.
+pub(crate) fn private_parent(file: &Path) -> Result<(), String> {
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let mut folder = std::fs::DirBuilder::new();
+        folder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+        folder.create(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    Ok(())
+}
+
+fn run_in_process(args: &RunArgs) -> Result<ScenarioReport, String> {
     let keys = match &args.keys {
         Some(k) => Some(k.clone()),
         None if Path::new("keys").is_dir() => Some(PathBuf::from("keys")),
@@ -57,14 +93,6 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
             None
         }
     };
-    if let Some(parent) = args.directory.parent().filter(|p| !p.as_os_str().is_empty()) {
-        // Folders made here hold password hashes: owner only, like the file itself.
-        let mut folder = std::fs::DirBuilder::new();
-        folder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
-        folder.create(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    }
     let options = RunOptions {
         deterministic: args.deterministic,
         keys,
@@ -72,12 +100,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
         trace: args.trace,
         ..RunOptions::default()
     };
-    let report = runtime()?.block_on(ief_scenario::run_file(&args.scenario, &options)).map_err(|e| e.to_string())?;
-    match args.format {
-        Format::Json => outln!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
-        Format::Text => out!("{}", report.to_yaml()),
-    }
-    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    runtime()?.block_on(ief_scenario::run_file(&args.scenario, &options)).map_err(|e| e.to_string())
 }
 
 pub(crate) fn keys_init(dir: &Path) -> Result<ExitCode, String> {

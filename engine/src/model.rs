@@ -459,6 +459,18 @@ impl Policy {
         self.transformations.iter().find(|t| t.id.value == id)
     }
 
+    /// The name a profile's claim has on the wire: its `PartnerClaimType`, else the ClaimType's
+    /// default for the profile's protocol, else the ClaimType Id.
+    pub fn partner_name(&self, tp: &TechnicalProfile, c: &ClaimRef) -> String {
+        if let Some(p) = &c.partner_claim_type {
+            return p.value.clone();
+        }
+        let protocol = tp.protocol.as_ref().map_or("", |p| p.name.as_str());
+        self.claim(&c.claim.value)
+            .and_then(|ct| ct.default_partner_claim_types.iter().find(|(proto, _)| proto == protocol))
+            .map_or_else(|| c.claim.value.clone(), |(_, p)| p.clone())
+    }
+
     /// The relying party's DefaultUserJourney.
     pub fn default_journey(&self) -> Option<&str> {
         self.relying_party.as_ref()?.default_journey.as_ref().map(Text::as_str)

@@ -145,20 +145,7 @@ pub fn form_post_page(action: &str, fields: &[(String, String)]) -> String {
 }
 
 /// HTML text and attribute escaping.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use ief_protocols::escape_html as escape;
 
 /// The page of a request that cannot be answered at its redirect URI (RFC 6749 §4.1.2.1).
 fn error_page(status: StatusCode, message: &str) -> Response {

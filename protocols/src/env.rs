@@ -3,6 +3,8 @@
 use chrono::NaiveDateTime;
 use ief_transforms::TransformEnv;
 
+use crate::keys::KeyStore;
+
 /// System clock and OS randomness; no policy keys or localized strings of its own.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemEnv;
@@ -37,6 +39,45 @@ impl TransformEnv for SystemEnv {
 
     fn expression(&self, _name: &str) -> Option<String> {
         None
+    }
+}
+
+/// An environment whose policy keys (the Hash transformation's secret) come from the key store.
+#[derive(Debug)]
+pub struct KeyedEnv<E> {
+    inner: E,
+    keys: KeyStore,
+}
+
+impl<E> KeyedEnv<E> {
+    pub fn new(inner: E, keys: KeyStore) -> KeyedEnv<E> {
+        KeyedEnv { inner, keys }
+    }
+}
+
+impl<E: TransformEnv> TransformEnv for KeyedEnv<E> {
+    fn now(&self) -> chrono::NaiveDateTime {
+        self.inner.now()
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        self.inner.fill_random(buf);
+    }
+
+    fn policy_key(&self, storage_reference_id: &str) -> Option<Vec<u8>> {
+        self.keys.secret(storage_reference_id).ok().map(<[u8]>::to_vec)
+    }
+
+    fn localized_string(&self, element_type: &str, element_id: &str, string_id: &str) -> Option<String> {
+        self.inner.localized_string(element_type, element_id, string_id)
+    }
+
+    fn localized_collection(&self, element_type: &str, element_id: &str) -> Option<Vec<(String, String)>> {
+        self.inner.localized_collection(element_type, element_id)
+    }
+
+    fn expression(&self, name: &str) -> Option<String> {
+        self.inner.expression(name)
     }
 }
 

@@ -4,7 +4,7 @@
 //! starter pack says `OpenIdConnect` + `OutputTokenFormat=JWT`, the docs say `None` (spec c.2, d.5).
 
 use ief_engine::exec::{BoxFuture, Invocation, ProfileError, ProfileHandler, ProfileRequest, ProfileResult, Token};
-use ief_engine::model::TechnicalProfile;
+use ief_engine::model::{Policy, TechnicalProfile};
 use ief_transforms::ClaimValue;
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Map, Value};
@@ -85,19 +85,7 @@ impl JwtIssuer {
                 }
             },
         };
-        let pattern = match profile.metadata("IssuanceClaimPattern").map(str::trim) {
-            None => IssuancePattern::AuthorityAndTenantGuid,
-            Some(p) if p.eq_ignore_ascii_case("AuthorityAndTenantGuid") => IssuancePattern::AuthorityAndTenantGuid,
-            Some(p) if p.eq_ignore_ascii_case("AuthorityWithTfp") => IssuancePattern::AuthorityWithTfp,
-            Some(p) => {
-                return Err(failed(
-                    "InvalidMetadata",
-                    format!(
-                        "technical profile '{tp}': IssuanceClaimPattern '{p}' is not AuthorityAndTenantGuid or AuthorityWithTfp"
-                    ),
-                ));
-            }
-        };
+        let pattern = issuance_pattern(profile).map_err(|m| failed("InvalidMetadata", m))?;
         let with_acr = match profile.metadata("AuthenticationContextReferenceClaimPattern").map(str::trim) {
             None => true,
             Some(p) if p.eq_ignore_ascii_case("None") => false,
@@ -126,12 +114,7 @@ impl JwtIssuer {
         let key = store.signing_key(storage_id).map_err(|e| failed("PolicyKeyMissing", e.to_string()))?;
 
         let policy = request.policy;
-        let host = host_name(request);
-        let tenant = policy.tenant.guid.as_str();
-        let iss = match pattern {
-            IssuancePattern::AuthorityAndTenantGuid => format!("https://{host}/{tenant}/v2.0/"),
-            IssuancePattern::AuthorityWithTfp => format!("https://{host}/tfp/{tenant}/{}/v2.0/", policy.policy_id),
-        };
+        let iss = issuer_of(policy, pattern, &host_name(request));
 
         let now = request.services.env.now().and_utc().timestamp();
         let mut claims = Map::new();
@@ -173,6 +156,33 @@ impl JwtIssuer {
             .map_err(|e| failed("SigningFailed", format!("technical profile '{tp}': {e}")))?;
         Ok(Token { encoded, header, claims })
     }
+}
+
+fn issuance_pattern(profile: &TechnicalProfile) -> Result<IssuancePattern, String> {
+    let tp = profile.id.as_str();
+    match profile.metadata("IssuanceClaimPattern").map(str::trim) {
+        None => Ok(IssuancePattern::AuthorityAndTenantGuid),
+        Some(p) if p.eq_ignore_ascii_case("AuthorityAndTenantGuid") => Ok(IssuancePattern::AuthorityAndTenantGuid),
+        Some(p) if p.eq_ignore_ascii_case("AuthorityWithTfp") => Ok(IssuancePattern::AuthorityWithTfp),
+        Some(p) => Err(format!(
+            "technical profile '{tp}': IssuanceClaimPattern '{p}' is not AuthorityAndTenantGuid or AuthorityWithTfp"
+        )),
+    }
+}
+
+fn issuer_of(policy: &Policy, pattern: IssuancePattern, host_name: &str) -> String {
+    let host = crate::authority(host_name);
+    let tenant = policy.tenant.guid.as_str();
+    match pattern {
+        IssuancePattern::AuthorityAndTenantGuid => format!("{host}/{tenant}/v2.0/"),
+        IssuancePattern::AuthorityWithTfp => format!("{host}/tfp/{tenant}/{}/v2.0/", policy.policy_id),
+    }
+}
+
+/// The `iss` the issuer `profile` writes into tokens served from `host_name` (see
+/// [`crate::authority`]), following its `IssuanceClaimPattern`; discovery documents name it too.
+pub fn issuer_url(policy: &Policy, profile: &TechnicalProfile, host_name: &str) -> Result<String, String> {
+    Ok(issuer_of(policy, issuance_pattern(profile)?, host_name))
 }
 
 /// The host the token names: the request's, else the tenant's b2clogin.com host.

@@ -38,3 +38,32 @@ pub fn handlers() -> Vec<Box<dyn ProfileHandler>> {
         Box::new(oauth1::OAuth1::new()),
     ]
 }
+
+/// The scheme and host that tokens and callback URIs name. A driver sets
+/// `RequestContext::host_name` to a bare host (`contoso.b2clogin.com`, served over https, as
+/// B2C is) or, for a local server on plain http, to a base URL with its scheme
+/// (`http://127.0.0.1:5000`).
+pub fn authority(host_name: &str) -> String {
+    let host = host_name.trim().trim_end_matches('/');
+    if host.starts_with("http://") || host.starts_with("https://") {
+        host.to_owned()
+    } else {
+        format!("https://{host}")
+    }
+}
+
+/// Text for HTML content and attribute values (the pages of ief's servers).
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -97,8 +97,18 @@ impl ShownField {
 /// at least one (display controls contribute their own display claims), else the output claims
 /// whose ClaimType has a UserInputType and that no validation profile produces.
 pub fn shown_fields(request: &ProfileRequest<'_>) -> Vec<ShownField> {
-    let policy = request.policy;
-    let profile = request.profile;
+    let mut fields = page_fields(request.policy, request.profile);
+    for field in &mut fields {
+        if !field.is_password() {
+            field.prefilled = prefill(request, &field.claim);
+        }
+    }
+    fields
+}
+
+/// [`shown_fields`] before pre-filling: what a page of `profile` shows, known before it runs
+/// (a server renders the sign-in form of a combined sign-in and sign-up page from it).
+pub fn page_fields(policy: &Policy, profile: &TechnicalProfile) -> Vec<ShownField> {
     let mut refs: Vec<(String, bool)> = Vec::new();
     if profile.display_claims.is_empty() {
         let produced: Vec<&str> = profile
@@ -150,17 +160,13 @@ pub fn shown_fields(request: &ProfileRequest<'_>) -> Vec<ShownField> {
             .find(|oc| same_claim(policy, &oc.claim.value, &claim))
             .and_then(|oc| oc.partner_claim_type.as_ref())
             .map(|p| p.value.clone());
-        let mut field = ShownField {
+        fields.push(ShownField {
             claim: claim_type.map_or(claim, |c| c.id.value.clone()),
             input_type,
             required,
             partner,
             prefilled: None,
-        };
-        if !field.is_password() {
-            field.prefilled = prefill(request, &field.claim);
-        }
-        fields.push(field);
+        });
     }
     fields
 }

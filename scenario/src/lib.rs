@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::agent::{CallbackMatch, Credentials, UserAgent};
 use ief_protocols::directory::Directory;
 use ief_protocols::directory::store::{Password, SeedUser, SignInName, UserData};
+use ief_protocols::env::KeyedEnv;
 use ief_protocols::federation::http::TrustedRoots;
 use ief_protocols::keys::KeyStore;
 use ief_protocols::phone::CodeOutbox;
@@ -37,6 +38,7 @@ pub mod bench;
 mod embedded;
 mod http_stub;
 mod redact;
+pub mod remote;
 
 pub use embedded::{
     EmbeddedClient, EmbeddedConsumer, EmbeddedOAuth1, EmbeddedOAuth2, EmbeddedOidc, EmbeddedProviders,
@@ -304,6 +306,24 @@ pub struct TokenReport {
     pub claims: serde_json::Value,
 }
 
+impl RunReport {
+    /// A report of the run `name` that showed `pages`, before its outcome is known.
+    fn new(name: &str, pages: Vec<String>) -> RunReport {
+        RunReport {
+            name: name.to_owned(),
+            outcome: String::new(),
+            error: None,
+            claims: BTreeMap::new(),
+            token: None,
+            pages,
+            requests: Vec::new(),
+            trace: Vec::new(),
+            expectation_failed: None,
+            path: Vec::new(),
+        }
+    }
+}
+
 impl ScenarioReport {
     pub fn to_yaml(&self) -> String {
         serde_yaml_ng::to_string(self).unwrap_or_default()
@@ -337,6 +357,15 @@ pub const MAX_SCENARIO_NESTING: usize = 64;
 /// Reads and runs a scenario file.
 pub async fn run_file(path: &Path, options: &RunOptions) -> Result<ScenarioReport, ScenarioError> {
     Prepared::from_file(path, options).await?.run().await
+}
+
+/// A scenario file parsed (bounded in size), and its name (the file stem).
+fn read(path: &Path) -> Result<(Scenario, String), ScenarioError> {
+    let file_error = |message: String| ScenarioError::File { path: path.to_path_buf(), message };
+    let text = input::read_text_limited(path, MAX_SCENARIO_BYTES).map_err(|e| file_error(e.to_string()))?;
+    let scenario = parse(&text).map_err(file_error)?;
+    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok((scenario, name))
 }
 
 /// Parses scenario YAML; answers and providers are written as one-key maps (`- choose: X`).
@@ -386,10 +415,7 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     pub(crate) async fn from_file(path: &Path, options: &RunOptions) -> Result<Prepared, ScenarioError> {
-        let file_error = |message: String| ScenarioError::File { path: path.to_path_buf(), message };
-        let text = input::read_text_limited(path, MAX_SCENARIO_BYTES).map_err(|e| file_error(e.to_string()))?;
-        let scenario = parse(&text).map_err(file_error)?;
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let (scenario, name) = read(path)?;
         Prepared::new(scenario, input::folder_of(path), &name, options, Vec::new()).await
     }
 
@@ -461,9 +487,9 @@ impl Prepared {
             Some(_) => redact::key_thumbprints(&keys, issued.iter().map(String::as_str)),
         };
         let env: Box<dyn TransformEnv + Send + Sync> = if options.deterministic {
-            Box::new(KeyedEnv { inner: FixedEnv::default(), keys: keys.clone() })
+            Box::new(KeyedEnv::new(FixedEnv::default(), keys.clone()))
         } else {
-            Box::new(KeyedEnv { inner: ief_protocols::env::SystemEnv, keys: keys.clone() })
+            Box::new(KeyedEnv::new(ief_protocols::env::SystemEnv, keys.clone()))
         };
         let mut handlers = ief_protocols::handlers();
         handlers.insert(0, Box::new(StubIdentityProviders { providers: scenario.identity_providers.clone() }));
@@ -519,18 +545,7 @@ impl Prepared {
     ) -> Result<Vec<RunReport>, ScenarioError> {
         let (scenario, options, name) = (&self.scenario, &self.options, self.name.as_str());
         let executor = Executor::new(&self.policy.model, &self.compiled, &self.handlers, self.env.as_ref(), extensions);
-        let runs: Vec<RunSpec> = if scenario.runs.is_empty() {
-            vec![RunSpec {
-                name: name.to_owned(),
-                journey: scenario.journey.clone(),
-                steps: scenario.steps.clone(),
-                expect: scenario.expect.clone(),
-                new_session: false,
-                request: None,
-            }]
-        } else {
-            scenario.runs.clone()
-        };
+        let runs = runs_of(scenario, name);
         let mut session = Session::default();
         let mut browser = Browser { providers: &scenario.identity_providers, agent: None, authenticator: None };
         let mut reports = Vec::new();
@@ -684,22 +699,13 @@ async fn run_one(
             trace.join("\n")
         ))));
     }
-    let mut report = RunReport {
-        name: run.name.clone(),
-        outcome: String::new(),
-        error: None,
-        claims: BTreeMap::new(),
-        token: None,
-        pages,
-        requests,
-        trace: if options.trace { sign_in.trace.iter().map(ToString::to_string).collect() } else { Vec::new() },
-        expectation_failed: None,
-        path: sign_in
-            .path()
-            .iter()
-            .filter_map(|p| Some((executor.compiled.plan(p.journey)?.id.clone(), p.node)))
-            .collect(),
-    };
+    let mut report = RunReport::new(&run.name, pages);
+    report.requests = requests;
+    if options.trace {
+        report.trace = sign_in.trace.iter().map(ToString::to_string).collect();
+    }
+    report.path =
+        sign_in.path().iter().filter_map(|p| Some((executor.compiled.plan(p.journey)?.id.clone(), p.node))).collect();
     match outcome {
         Outcome::Token { token, claims } => {
             report.outcome = "token".to_owned();
@@ -716,22 +722,42 @@ async fn run_one(
         }
     }
     redactions.apply(&mut report);
-    if let Some(expect) = &run.expect {
-        let code = report.error.as_ref().map(|e| e.code.as_str());
-        if expect.outcome != report.outcome {
-            report.expectation_failed = Some(format!("expected outcome {}, got {}", expect.outcome, report.outcome));
-        } else if expect.error_code.is_some() && expect.error_code.as_deref() != code {
-            report.expectation_failed = Some(format!(
-                "expected error {:?}, got {:?}",
-                expect.error_code.as_deref().unwrap_or(""),
-                code.unwrap_or("")
-            ));
-        }
-    }
+    check_expectation(run.expect.as_ref(), &mut report);
     if report.expectation_failed.is_none() {
         report.expectation_failed = requests_mismatch;
     }
     Ok((report, sign_in.into_session()))
+}
+
+/// Notes in the report where the run did not do what `expect` says.
+fn check_expectation(expect: Option<&Expect>, report: &mut RunReport) {
+    let Some(expect) = expect else { return };
+    let code = report.error.as_ref().map(|e| e.code.as_str());
+    if expect.outcome != report.outcome {
+        report.expectation_failed = Some(format!("expected outcome {}, got {}", expect.outcome, report.outcome));
+    } else if expect.error_code.is_some() && expect.error_code.as_deref() != code {
+        report.expectation_failed = Some(format!(
+            "expected error {:?}, got {:?}",
+            expect.error_code.as_deref().unwrap_or(""),
+            code.unwrap_or("")
+        ));
+    }
+}
+
+/// The runs of a scenario: its `runs`, or one run of its top-level steps.
+fn runs_of(scenario: &Scenario, name: &str) -> Vec<RunSpec> {
+    if scenario.runs.is_empty() {
+        vec![RunSpec {
+            name: name.to_owned(),
+            journey: scenario.journey.clone(),
+            steps: scenario.steps.clone(),
+            expect: scenario.expect.clone(),
+            new_session: false,
+            request: None,
+        }]
+    } else {
+        scenario.runs.clone()
+    }
 }
 
 /// A form value `totp` is the authenticator app's current code for the secret the pages showed.
@@ -1079,38 +1105,6 @@ fn stub_claims(request: &ProfileRequest<'_>, user: &serde_json::Value) -> Profil
         ief_protocols::oidc::claims::merge(&mut claims, members);
     }
     ProfileResult::Claims(claims)
-}
-
-/// An environment whose policy keys (the Hash transformation's secret) come from the key store.
-struct KeyedEnv<E> {
-    inner: E,
-    keys: KeyStore,
-}
-
-impl<E: TransformEnv> TransformEnv for KeyedEnv<E> {
-    fn now(&self) -> chrono::NaiveDateTime {
-        self.inner.now()
-    }
-
-    fn fill_random(&self, buf: &mut [u8]) {
-        self.inner.fill_random(buf);
-    }
-
-    fn policy_key(&self, storage_reference_id: &str) -> Option<Vec<u8>> {
-        self.keys.secret(storage_reference_id).ok().map(<[u8]>::to_vec)
-    }
-
-    fn localized_string(&self, element_type: &str, element_id: &str, string_id: &str) -> Option<String> {
-        self.inner.localized_string(element_type, element_id, string_id)
-    }
-
-    fn localized_collection(&self, element_type: &str, element_id: &str) -> Option<Vec<(String, String)>> {
-        self.inner.localized_collection(element_type, element_id)
-    }
-
-    fn expression(&self, name: &str) -> Option<String> {
-        self.inner.expression(name)
-    }
 }
 
 /// A folder removed on drop.

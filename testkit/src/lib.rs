@@ -3,6 +3,7 @@
 //! dev-dependency (or a bench's dependency); never published.
 
 pub mod journeys;
+pub mod node;
 pub mod oauth1;
 mod stub;
 

@@ -1,7 +1,10 @@
 //! Running the built `ief` from the workspace root.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 pub(crate) fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli sits in the workspace")
@@ -15,6 +18,16 @@ pub(crate) fn ief(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Kills the server (by its PID) if a test ends early.
+pub(crate) struct Running(pub(crate) Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A fresh folder under the system temp dir, removed afterwards.
@@ -45,5 +58,42 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Starts `ief COMMAND ARGS` (a server) and collects its output up to the line starting
+/// with `until`.
+pub(crate) fn spawn(command: &[&str], args: &[&str], until: &str) -> (Running, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ief"))
+        .args(command)
+        .args(args)
+        .current_dir(workspace())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("ief runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Running(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            // Keep draining after the test stops listening: a full pipe would block the server.
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut lines = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = line.trim_start().starts_with(until);
+                lines.push(line);
+                if done {
+                    return (server, lines);
+                }
+            }
+            Err(e) => panic!("no '{until}' line from ief {} ({e}); got:\n{}", command.join(" "), lines.join("\n")),
+        }
     }
 }

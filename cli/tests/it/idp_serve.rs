@@ -2,59 +2,15 @@
 //! CA it wrote, the OAuth1 and OAuth2 providers beside it, its generated client credentials
 //! work at each, and `--for` stops it.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{Scratch, workspace};
-
-/// Kills the server (by its PID) if a test ends early.
-pub(crate) struct Server(pub(crate) Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::common::{Running, Scratch, spawn};
 
 /// Starts `ief idp serve ARGS` and collects its output up to the line starting with `until`.
-pub(crate) fn serve(args: &[&str], until: &str) -> (Server, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ief"))
-        .args(["idp", "serve"])
-        .args(args)
-        .current_dir(workspace())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("ief runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let server = Server(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut lines = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                let done = line.trim_start().starts_with(until);
-                lines.push(line);
-                if done {
-                    return (server, lines);
-                }
-            }
-            Err(e) => panic!("no '{until}' line from ief idp serve ({e}); got:\n{}", lines.join("\n")),
-        }
-    }
+pub(crate) fn serve(args: &[&str], until: &str) -> (Running, Vec<String>) {
+    spawn(&["idp", "serve"], args, until)
 }
 
 pub(crate) fn value<'a>(lines: &'a [String], prefix: &str) -> &'a str {

@@ -8,4 +8,5 @@ mod hostile_policy;
 mod idp_serve;
 mod policy_commands;
 mod scenarios;
+mod serve;
 mod transform_run;

@@ -241,18 +241,6 @@ impl<'p> Indices<'p> {
     }
 }
 
-/// `PartnerClaimType`, else the ClaimType's default for the protocol, else the Id.
-fn partner_name(policy: &Policy, tp: &TechnicalProfile, c: &ClaimRef) -> String {
-    if let Some(p) = &c.partner_claim_type {
-        return p.value.clone();
-    }
-    let protocol = tp.protocol.as_ref().map_or("", |p| p.name.as_str());
-    policy
-        .claim(&c.claim.value)
-        .and_then(|ct| ct.default_partner_claim_types.iter().find(|(proto, _)| proto == protocol))
-        .map_or_else(|| c.claim.value.clone(), |(_, p)| p.clone())
-}
-
 pub(crate) fn conditions(policy: &Policy, preconditions: &[crate::model::Precondition]) -> Vec<Condition> {
     preconditions
         .iter()
@@ -275,7 +263,7 @@ impl ProfilePlan {
             tp.metadata("IncludeClaimResolvingInClaimsHandling").and_then(ief_transforms::value::parse_bool)
                 == Some(true);
         let claims = |list: &[ClaimRef]| -> Vec<ClaimPlan> {
-            list.iter().map(|c| ClaimPlan::new(policy, c, partner_name(policy, tp, c), resolvers)).collect()
+            list.iter().map(|c| ClaimPlan::new(policy, c, policy.partner_name(tp, c), resolvers)).collect()
         };
         let manager = tp.session_management.as_ref().and_then(|m| ix.profiles.get(m.as_str()));
         let manager = manager.map(|&i| &policy.technical_profiles[i]);
@@ -374,7 +362,7 @@ impl RelyingPartyPlan {
             output_claims: tp
                 .output_claims
                 .iter()
-                .map(|c| ClaimPlan::new(policy, c, partner_name(policy, tp, c), true))
+                .map(|c| ClaimPlan::new(policy, c, policy.partner_name(tp, c), true))
                 .collect(),
         }
     }

@@ -24,12 +24,12 @@ pub enum Callback {
 /// `https://{host}/{tenant}/oauth2/authresp`, with the policy id in front of `oauth2` when
 /// `UsePolicyInRedirectUri` is set, and always for OAuth1.
 pub fn redirect_uri(policy: &Policy, context: &RequestContext, callback: Callback, use_policy: bool) -> String {
-    let host = if context.host_name.is_empty() { "localhost" } else { context.host_name.as_str() };
+    let host = crate::authority(if context.host_name.is_empty() { "localhost" } else { context.host_name.as_str() });
     let tenant = policy.tenant_id.as_str();
     let uri = match callback {
-        Callback::OAuth2 if use_policy => format!("https://{host}/{tenant}/{}/oauth2/authresp", policy.policy_id),
-        Callback::OAuth2 => format!("https://{host}/{tenant}/oauth2/authresp"),
-        Callback::OAuth1 => format!("https://{host}/{tenant}/{}/oauth1/authresp", policy.policy_id),
+        Callback::OAuth2 if use_policy => format!("{host}/{tenant}/{}/oauth2/authresp", policy.policy_id),
+        Callback::OAuth2 => format!("{host}/{tenant}/oauth2/authresp"),
+        Callback::OAuth1 => format!("{host}/{tenant}/{}/oauth1/authresp", policy.policy_id),
     };
     uri.to_lowercase()
 }
@@ -107,6 +107,15 @@ mod tests {
         assert_eq!(
             redirect_uri(&p, &ctx, Callback::OAuth1, false),
             "https://contoso.b2clogin.com/contoso.onmicrosoft.com/b2c_1a_signup_signin/oauth1/authresp"
+        );
+    }
+
+    #[test]
+    fn a_local_server_on_http_keeps_its_scheme_and_port() {
+        let ctx = RequestContext { host_name: "http://127.0.0.1:5000".to_owned(), ..RequestContext::default() };
+        assert_eq!(
+            redirect_uri(&policy(), &ctx, Callback::OAuth2, false),
+            "http://127.0.0.1:5000/contoso.onmicrosoft.com/oauth2/authresp"
         );
     }
 }

@@ -10,7 +10,6 @@
 //! StorageReferenceId, [`NodeOp::roots`] trusts the test CA, and [`NodeOp::profile_xml`] writes
 //! an OpenIdConnect technical profile for a client.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -26,6 +25,7 @@ use ief_protocols::env::SystemEnv;
 use ief_protocols::federation::client_auth::{ClientAuth, Method};
 use ief_protocols::federation::http::TrustedRoots;
 use ief_protocols::keys::KeyStore;
+use ief_testkit::node::{check_node, for_each_line, npm_ci, push_log};
 use ief_transforms::ClaimsBag;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -34,6 +34,7 @@ use rcgen::{
 
 /// The oldest Node.js that runs oidc-provider 9 (`crypto.hash`, `URL.parse`).
 const MIN_NODE: (u32, u32) = (20, 18);
+const NODE_HELP: &str = "install Node.js 20.18 or newer (node-oidc-provider 9 needs crypto.hash and URL.parse), e.g. Debian trixie's nodejs or the nodesource 20.x packages";
 /// Seconds node lives at most: a backstop if a test process is killed before dropping the handle.
 const NODE_TTL_SECS: u64 = 300;
 /// Generous: node shares two cores with cargo builds here.
@@ -214,8 +215,8 @@ impl NodeOp {
     /// another tenant, or `UsePolicyInRedirectUri`).
     pub(crate) fn start_with(redirect_uris: &[&str]) -> Result<NodeOp, String> {
         let project = project_dir();
-        check_node()?;
-        ensure_packages(&project)?;
+        check_node(MIN_NODE, NODE_HELP)?;
+        npm_ci(&project, "oidc-provider", NPM_TIMEOUT)?;
         let dir = std::env::temp_dir().join(format!("ief-node-op-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut uris = vec![REDIRECT_URI];
@@ -450,97 +451,12 @@ fn escape(text: &str) -> String {
 
 /// Reads a pipe to its end, line by line; bytes that are not UTF-8 never stop the reading, so
 /// the child never blocks on a full pipe.
-fn for_each_line(pipe: impl std::io::Read, mut f: impl FnMut(&str)) {
-    let mut reader = BufReader::new(pipe);
-    let mut line = Vec::new();
-    while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-        f(String::from_utf8_lossy(&line).trim_end());
-        line.clear();
-    }
-}
-
-fn push_log(logs: &Mutex<String>, line: &str) {
-    if let Ok(mut l) = logs.lock() {
-        l.push_str(line);
-        l.push('\n');
-    }
-}
-
 fn unique() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
 }
 
 fn project_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop/node-oidc-provider")
-}
-
-/// Node.js must be there and new enough; a missing runtime fails the test, never skips it.
-fn check_node() -> Result<(), String> {
-    let help = "install Node.js 20.18 or newer (node-oidc-provider 9 needs crypto.hash and URL.parse), e.g. Debian trixie's nodejs or the nodesource 20.x packages";
-    let output = Command::new("node")
-        .arg("--version")
-        .output()
-        .map_err(|e| format!("the interop tests need `node` on PATH ({e}): {help}"))?;
-    let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    let mut parts = text.trim_start_matches('v').split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    if version < MIN_NODE {
-        return Err(format!("node {text} is too old for node-oidc-provider 9: {help}"));
-    }
-    Ok(())
-}
-
-/// `npm ci` when `node_modules` is missing or older than the lock file, bounded in time.
-fn ensure_packages(project: &Path) -> Result<(), String> {
-    let lock = project.join("package-lock.json");
-    let installed = project.join("node_modules/.package-lock.json");
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let fresh = matches!((modified(&lock), modified(&installed)), (Some(l), Some(i)) if i >= l)
-        && project.join("node_modules/oidc-provider/package.json").is_file();
-    if fresh {
-        return Ok(());
-    }
-    let mut child = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"])
-        .current_dir(project)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("the interop tests need `npm` on PATH to install oidc-provider ({e})"))?;
-    let output = Arc::new(Mutex::new(String::new()));
-    let mut readers = Vec::new();
-    for pipe in [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        child.stderr.take().map(|p| Box::new(p) as _),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let output = Arc::clone(&output);
-        readers.push(std::thread::spawn(move || for_each_line(pipe, |line| push_log(&output, line))));
-    }
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() > NPM_TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("npm ci in {} took longer than {NPM_TIMEOUT:?}", project.display()));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(200)),
-            Err(e) => return Err(format!("waiting for npm ci: {e}")),
-        }
-    };
-    for r in readers {
-        let _ = r.join();
-    }
-    if !status.success() {
-        let text = output.lock().map(|o| o.clone()).unwrap_or_default();
-        return Err(format!("npm ci in {} failed ({status}):\n{text}", project.display()));
-    }
-    Ok(())
 }
 
 /// The generated PKI, client registrations and key store.

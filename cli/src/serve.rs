@@ -1,0 +1,114 @@
+//! `ief serve`: the relying parties under the given folders as a B2C-compatible identity
+//! provider on 127.0.0.1, until Ctrl-C or `--for`. Prints each policy's metadata URL and the
+//! apps that may sign in.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ief_server::{ServeOptions, Server};
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// Policy files or folders; every relying party in them is served.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// App registrations (YAML: `apps` with client_id, redirect_uris by web/spa/public,
+    /// client_secret naming a policy key, implicit, logout_url). Without it, one development
+    /// app accepts any loopback redirect URI.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Port on 127.0.0.1 (0: an ephemeral port).
+    #[arg(long, default_value_t = 5443)]
+    port: u16,
+    /// The URL applications and browsers use; it fixes the token issuer (default:
+    /// https://localhost:PORT, or http:// with --http).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Serve plain HTTP instead of HTTPS.
+    #[arg(long)]
+    http: bool,
+    /// The local certificate authority of HTTPS, made there once: trust its ca.pem.
+    #[arg(long, default_value = ".ief/ca")]
+    ca: PathBuf,
+    /// Policy keys; the keys the policies name are created there when missing.
+    #[arg(long, default_value = ".ief/keys")]
+    keys: PathBuf,
+    /// The directory's SQLite file (shared with `ief run`, which seeds scenarios' users there).
+    #[arg(long, default_value = ".ief/directory.sqlite")]
+    directory: PathBuf,
+    /// The appsettings.json environment whose PolicySettings fill {Settings:Name}.
+    #[arg(long = "env")]
+    environment: Option<String>,
+    /// A PEM root certificate to trust when calling identity providers and REST APIs
+    /// (repeatable), such as `ief idp serve`'s CA.
+    #[arg(long = "trusted-root", value_name = "PEM_FILE")]
+    trusted_roots: Vec<PathBuf>,
+    /// Stop after this many seconds instead of at Ctrl-C.
+    #[arg(long = "for", value_name = "SECONDS")]
+    duration: Option<u64>,
+}
+
+pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
+    crate::scenario::private_parent(&args.directory)?;
+    let mut roots = Vec::new();
+    for path in &args.trusted_roots {
+        let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(format!("{}: not a PEM certificate", path.display()));
+        }
+        roots.push(pem);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+            .await
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let scheme = if args.http { "http" } else { "https" };
+        let public_url = args.public_url.clone().unwrap_or_else(|| format!("{scheme}://localhost:{port}"));
+        let options = ServeOptions {
+            policy_paths: args.paths.clone(),
+            public_url,
+            config: args.config.clone(),
+            keys: args.keys.clone(),
+            directory: Some(args.directory.clone()),
+            environment: args.environment.clone(),
+            settings: Vec::new(),
+            trusted_roots: roots,
+        };
+        let mut server = Server::load(&options).map_err(|e| e.to_string())?;
+        server.log_requests(std::sync::Arc::new(|r: &ief_server::RequestLog| {
+            crate::output::log_line(&format!(
+                "{} {} {} {}ms correlation {}",
+                r.method, r.path, r.status, r.millis, r.correlation_id
+            ));
+        }));
+        let tls = match args.http {
+            true => None,
+            false => Some(ief_server::tls::Tls::local(&args.ca, server.public_host()).map_err(|e| e.to_string())?),
+        };
+        outln!("listening on {scheme}://127.0.0.1:{port}");
+        for (policy, metadata) in server.metadata_urls() {
+            outln!("policy: {policy}");
+            outln!("  metadata: {metadata}");
+        }
+        for app in server.apps().iter() {
+            let kind = if app.loopback { "development app: any loopback redirect URI" } else { app.name.as_str() };
+            outln!("app: {} ({kind})", app.client_id);
+        }
+        outln!("directory: {}", args.directory.display());
+        if let Some(tls) = &tls {
+            outln!("ca: {} (trust it: NODE_EXTRA_CA_CERTS, SSL_CERT_FILE or the system store)", tls.ca_path.display());
+        }
+        outln!("keys: {}", args.keys.display());
+        let serving = match tls {
+            Some(tls) => tokio::spawn(std::sync::Arc::new(server).serve_tls(listener, tls)),
+            None => tokio::spawn(async move {
+                let _ = server.serve(listener).await;
+            }),
+        };
+        let result = crate::idp::wait(args.duration).await;
+        serving.abort();
+        result
+    })
+}

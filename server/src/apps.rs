@@ -1,0 +1,337 @@
+//! App registrations: which clients may sign in, where their tokens may go, and how they prove
+//! who they are at the token endpoint. Read from a YAML file and checked before the server
+//! starts; without one, a single development app accepts any loopback redirect URI.
+//!
+//! ```yaml
+//! apps:
+//!   - client_id: 6f1b2c3d-0000-0000-0000-000000000001
+//!     name: My web app
+//!     redirect_uris:
+//!       web: [https://localhost:5001/signin-oidc]    # confidential: sends client_secret
+//!       spa: [http://localhost:5173/]                # PKCE required, no secret
+//!       public: [http://localhost]                   # native apps, no secret
+//!     client_secret: B2C_1A_MyWebAppSecret           # a policy key file in --keys
+//!     implicit: false                                # id_token / token response types
+//!     logout_url: https://localhost:5001/signout-oidc
+//! ```
+
+use std::path::Path;
+
+use ief_protocols::keys::KeyStore;
+use serde::Deserialize;
+
+use crate::ServerError;
+
+/// The client id of the development app used when no config is given.
+pub const DEV_CLIENT_ID: &str = "00000000-0000-0000-0000-00000000a991";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    /// A confidential web app: must authenticate at the token endpoint.
+    Web,
+    /// A single-page app: PKCE required, never a secret.
+    Spa,
+    /// A native or desktop app: no secret.
+    Public,
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub client_id: String,
+    pub name: String,
+    pub redirect_uris: Vec<(Platform, String)>,
+    /// The secret itself, read from the key store; `None` for apps without one.
+    pub secret: Option<Vec<u8>>,
+    pub implicit: bool,
+    pub logout_url: Option<String>,
+    /// The development app: any loopback redirect URI is registered.
+    pub loopback: bool,
+}
+
+impl App {
+    /// The platform of an exactly registered redirect URI (case-sensitive, as B2C compares).
+    pub fn platform_of(&self, redirect_uri: &str) -> Option<Platform> {
+        if let Some((p, _)) = self.redirect_uris.iter().find(|(_, u)| u == redirect_uri) {
+            return Some(*p);
+        }
+        (self.loopback && is_loopback(redirect_uri)).then_some(Platform::Public)
+    }
+
+    /// Whether the client must send a secret at the token endpoint.
+    pub fn is_confidential(&self) -> bool {
+        self.secret.is_some()
+    }
+}
+
+/// `http(s)://localhost|127.0.0.1|[::1]` with any port and path, and nothing before the host.
+fn is_loopback(uri: &str) -> bool {
+    if uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return false;
+    }
+    let Some(rest) = uri.strip_prefix("http://").or_else(|| uri.strip_prefix("https://")) else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix("[::1]") {
+        Some(port) => return port.is_empty() || is_port(port),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    let port = &authority[host.len()..];
+    matches!(host, "localhost" | "127.0.0.1") && (port.is_empty() || is_port(port))
+}
+
+fn is_port(text: &str) -> bool {
+    text.strip_prefix(':').is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[derive(Debug, Clone)]
+pub struct Apps {
+    apps: Vec<App>,
+}
+
+impl Apps {
+    /// The development app alone.
+    pub fn development() -> Apps {
+        Apps {
+            apps: vec![App {
+                client_id: DEV_CLIENT_ID.to_owned(),
+                name: "ief development app".to_owned(),
+                redirect_uris: Vec::new(),
+                secret: None,
+                implicit: true,
+                logout_url: None,
+                loopback: true,
+            }],
+        }
+    }
+
+    pub fn get(&self, client_id: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &App> {
+        self.apps.iter()
+    }
+
+    /// Reads and checks a config file; secrets come from `keys`.
+    pub fn load(path: &Path, keys: &KeyStore) -> Result<Apps, ServerError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ServerError::Config {
+            path: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: e.to_string(),
+        })?;
+        Apps::parse(path, &text, keys)
+    }
+
+    pub fn parse(path: &Path, text: &str, keys: &KeyStore) -> Result<Apps, ServerError> {
+        let file: AppsFile = serde_yaml_ng::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            ServerError::Config { path: path.to_path_buf(), line, column, message: e.to_string() }
+        })?;
+        let at = |needle: &str, message: String| {
+            let (line, column) = position(text, needle);
+            ServerError::Config { path: path.to_path_buf(), line, column, message }
+        };
+        let mut apps: Vec<App> = Vec::new();
+        for spec in file.apps {
+            if spec.client_id.trim().is_empty() {
+                return Err(at("client_id", "an app has an empty client_id".to_owned()));
+            }
+            if apps.iter().any(|a| a.client_id.eq_ignore_ascii_case(&spec.client_id)) {
+                return Err(at(&spec.client_id, format!("the client_id '{}' is registered twice", spec.client_id)));
+            }
+            let mut uris = Vec::new();
+            for (platform, list) in [
+                (Platform::Web, &spec.redirect_uris.web),
+                (Platform::Spa, &spec.redirect_uris.spa),
+                (Platform::Public, &spec.redirect_uris.public),
+            ] {
+                for uri in list {
+                    check_redirect_uri(platform, uri).map_err(|m| at(uri, m))?;
+                    uris.push((platform, uri.clone()));
+                }
+            }
+            if uris.is_empty() {
+                return Err(at(&spec.client_id, format!("the app '{}' has no redirect URIs", spec.client_id)));
+            }
+            let secret = match &spec.client_secret {
+                Some(name) => Some(
+                    keys.secret(name)
+                        .map_err(|e| at(name, format!("client_secret of '{}': {e}", spec.client_id)))?
+                        .to_vec(),
+                ),
+                None => None,
+            };
+            if secret.is_none() && !spec.redirect_uris.web.is_empty() {
+                return Err(at(
+                    &spec.client_id,
+                    format!("the app '{}' has web redirect URIs but no client_secret", spec.client_id),
+                ));
+            }
+            if let Some(url) = &spec.logout_url {
+                check_redirect_uri(Platform::Web, url).map_err(|m| at(url, m))?;
+            }
+            apps.push(App {
+                name: spec.name.unwrap_or_else(|| spec.client_id.clone()),
+                client_id: spec.client_id,
+                redirect_uris: uris,
+                secret,
+                implicit: spec.implicit,
+                logout_url: spec.logout_url,
+                loopback: false,
+            });
+        }
+        if apps.is_empty() {
+            return Err(ServerError::Config {
+                path: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: "the file registers no apps".to_owned(),
+            });
+        }
+        Ok(Apps { apps })
+    }
+}
+
+/// Web and SPA redirect URIs must be https, or http on a loopback host (as B2C allows
+/// `http://localhost`); native apps may use their own schemes. None may carry a fragment.
+fn check_redirect_uri(platform: Platform, uri: &str) -> Result<(), String> {
+    if uri.contains('#') {
+        return Err(format!("the redirect URI '{uri}' has a fragment"));
+    }
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Err(format!("the redirect URI '{uri}' is not an absolute URI"));
+    };
+    if rest.is_empty() || scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b))
+    {
+        return Err(format!("the redirect URI '{uri}' is not an absolute URI"));
+    }
+    match platform {
+        Platform::Public => Ok(()),
+        _ if scheme == "https" || (scheme == "http" && is_loopback(uri)) => Ok(()),
+        _ => Err(format!("the redirect URI '{uri}' must be https (http only on localhost)")),
+    }
+}
+
+/// 1-based line and column of the first `needle` in `text` (1:1 when absent).
+fn position(text: &str, needle: &str) -> (usize, usize) {
+    let Some(offset) = (!needle.is_empty()).then(|| text.find(needle)).flatten() else { return (1, 1) };
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppsFile {
+    #[serde(default)]
+    apps: Vec<AppSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppSpec {
+    client_id: String,
+    name: Option<String>,
+    #[serde(default)]
+    redirect_uris: RedirectUris,
+    client_secret: Option<String>,
+    #[serde(default)]
+    implicit: bool,
+    logout_url: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RedirectUris {
+    #[serde(default)]
+    web: Vec<String>,
+    #[serde(default)]
+    spa: Vec<String>,
+    #[serde(default)]
+    public: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Apps, ServerError> {
+        let mut keys = KeyStore::empty();
+        keys.insert_secret("B2C_1A_AppSecret", b"s3cret".to_vec());
+        Apps::parse(Path::new("apps.yaml"), text, &keys)
+    }
+
+    fn error_at(text: &str) -> (usize, usize, String) {
+        match parse(text) {
+            Err(ServerError::Config { line, column, message, .. }) => (line, column, message),
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_file_registers_each_platform() {
+        let apps = parse(
+            "apps:\n  - client_id: web-app\n    redirect_uris:\n      web: [https://app.example/cb]\n      spa: [http://localhost:5173/]\n    client_secret: B2C_1A_AppSecret\n",
+        )
+        .expect("valid");
+        let app = apps.get("WEB-APP").expect("case-insensitive client id");
+        assert_eq!(app.platform_of("https://app.example/cb"), Some(Platform::Web));
+        assert_eq!(app.platform_of("http://localhost:5173/"), Some(Platform::Spa));
+        assert_eq!(app.platform_of("https://app.example/cb/"), None, "one character more is another URI");
+        assert_eq!(app.secret.as_deref(), Some(&b"s3cret"[..]));
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let (line, column, message) =
+            error_at("apps:\n  - client_id: a\n    redirect_uris:\n      web: [http://app.example/cb]\n");
+        assert_eq!((line, column), (4, 13), "{message}");
+        assert!(message.contains("must be https"), "{message}");
+
+        let (line, _, message) = error_at("apps:\n  - client_id: a\n    redirect_uri: []\n");
+        assert_eq!(line, 3, "{message}");
+        assert!(message.contains("unknown field"), "{message}");
+
+        let (line, column, message) = error_at(
+            "apps:\n  - client_id: a\n    redirect_uris: {public: [x://cb]}\n    client_secret: B2C_1A_Missing\n",
+        );
+        assert_eq!((line, column), (4, 20), "{message}");
+        assert!(message.contains("B2C_1A_Missing"), "{message}");
+    }
+
+    #[test]
+    fn web_apps_need_a_secret_and_ids_are_unique() {
+        let (_, _, message) = error_at("apps:\n  - client_id: a\n    redirect_uris: {web: [https://a.example/]}\n");
+        assert!(message.contains("no client_secret"), "{message}");
+        let (line, _, message) = error_at(
+            "apps:\n  - client_id: a\n    redirect_uris: {public: [x://cb]}\n  - client_id: A\n    redirect_uris: {public: [x://cb]}\n",
+        );
+        assert!(message.contains("registered twice"), "{message}");
+        assert_eq!(line, 4);
+    }
+
+    #[test]
+    fn the_development_app_takes_loopback_uris_only() {
+        let apps = Apps::development();
+        let app = apps.get(DEV_CLIENT_ID).expect("dev app");
+        for ok in ["http://localhost", "http://127.0.0.1:3000/cb", "https://[::1]:8443/x?y=1"] {
+            assert!(app.platform_of(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "http://localhost.evil.example/",
+            "http://localhost@evil.example/",
+            "http://127.0.0.1:3000x/",
+            "https://evil.example/http://localhost",
+            "javascript:alert(1)",
+            "http://localhost/\r\nSet-Cookie: a=b",
+        ] {
+            assert!(app.platform_of(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,558 @@
+//! `ief serve`: relying-party policies hosted as a B2C-compatible identity provider that real
+//! applications sign in to. The second driver of the engine's executor beside the headless one
+//! in `ief-scenario`: it holds each `SignIn` between HTTP requests (in a [`store::Store`],
+//! keyed by the transaction id inside `tx`) and answers its pages from the browser's forms.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), ief_server::ServerError> {
+//! let options = ief_server::ServeOptions::new(vec!["policies".into()], "http://127.0.0.1:5000", "keys".into());
+//! let server = ief_server::Server::load(&options)?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await.map_err(|e| ief_server::ServerError::Bind(e.to_string()))?;
+//! server.serve(listener).await
+//! # }
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ief_engine::exec::{Executor, Extensions, ProfileHandler};
+use ief_engine::model::{Policy, StepType, TechnicalProfile};
+use ief_engine::{CompiledPolicy, Diagnostic, EffectivePolicy, PolicySet, SettingsRequest};
+use ief_protocols::directory::Directory;
+use ief_protocols::env::{KeyedEnv, SystemEnv};
+use ief_protocols::escape_html;
+use ief_protocols::federation::http::TrustedRoots;
+use ief_protocols::keys::KeyStore;
+use ief_protocols::phone::CodeOutbox;
+use ief_transforms::TransformEnv;
+
+pub mod apps;
+mod oauth;
+mod pages;
+pub mod refresh;
+pub mod route;
+pub mod store;
+pub mod tls;
+
+use apps::Apps;
+use route::Endpoint;
+use store::{MemoryStore, Store};
+
+/// Largest request body accepted (a page's form, a token request).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest request line plus headers accepted.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Longest a request may take, federation calls included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a sign-in may wait for the browser.
+const TRANSACTION_SECS: i64 = 15 * 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{path}:{line}:{column}: {message}")]
+    Config { path: PathBuf, line: usize, column: usize, message: String },
+    #[error("the policies have errors:\n{0}")]
+    Policy(String),
+    #[error("no relying-party policy among {0}")]
+    NoRelyingParty(String),
+    #[error("{0}")]
+    Keys(String),
+    #[error("the public URL '{0}' is not an http(s) URL without a path, such as https://localhost:5443")]
+    PublicUrl(String),
+    #[error("{0}")]
+    Directory(String),
+    #[error("cannot listen: {0}")]
+    Bind(String),
+    #[error("HTTPS: {0}")]
+    Tls(String),
+}
+
+/// What `ief serve` is asked to host.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub policy_paths: Vec<PathBuf>,
+    /// The URL browsers and applications use; it fixes the issuer (never taken from `Host`).
+    pub public_url: String,
+    /// App registrations; the development app when absent.
+    pub config: Option<PathBuf>,
+    /// Policy keys: made there when the policies name keys it lacks.
+    pub keys: PathBuf,
+    /// The directory's SQLite file; in memory when absent.
+    pub directory: Option<PathBuf>,
+    /// The appsettings.json environment for `{Settings:Name}`.
+    pub environment: Option<String>,
+    /// `{Settings:Name}` values, winning over the environment's.
+    pub settings: Vec<(String, String)>,
+    /// Extra root certificates (PEM) for calls to identity providers and REST APIs.
+    pub trusted_roots: Vec<String>,
+}
+
+impl ServeOptions {
+    pub fn new(policy_paths: Vec<PathBuf>, public_url: &str, keys: PathBuf) -> ServeOptions {
+        ServeOptions {
+            policy_paths,
+            public_url: public_url.to_owned(),
+            config: None,
+            keys,
+            directory: None,
+            environment: None,
+            settings: Vec::new(),
+            trusted_roots: Vec::new(),
+        }
+    }
+}
+
+/// One line of the request log: no query string and no body, which may carry codes, tokens
+/// and passwords.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLog {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub millis: u128,
+    /// Also in every AADB2C error description the request produced.
+    pub correlation_id: String,
+}
+
+/// Receives one [`RequestLog`] per request (the CLI prints them).
+pub type RequestLogger = Arc<dyn Fn(&RequestLog) + Send + Sync>;
+
+/// One relying party served.
+struct Hosted {
+    policy: EffectivePolicy,
+    compiled: CompiledPolicy,
+}
+
+/// Everything the server shares across requests.
+pub struct Server {
+    hosted: Vec<Hosted>,
+    handlers: Vec<Box<dyn ProfileHandler>>,
+    env: Box<dyn TransformEnv + Send + Sync>,
+    extensions: Extensions,
+    keys: KeyStore,
+    apps: Apps,
+    store: Box<dyn Store>,
+    /// Without a trailing slash.
+    public_url: String,
+    /// Whether cookies need `Secure`.
+    https: bool,
+    /// Unix seconds of the start: the signing key's `nbf` in the JWKS.
+    started: i64,
+    logger: Option<RequestLogger>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("public_url", &self.public_url).finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Loads, checks and compiles every relying party under the paths, the keys they name and
+    /// the app registrations. Any error stops the start.
+    pub fn load(options: &ServeOptions) -> Result<Server, ServerError> {
+        let public_url = check_public_url(&options.public_url)?;
+        let request =
+            SettingsRequest { environment: options.environment.clone(), file: None, values: options.settings.clone() };
+        let set = PolicySet::load(&options.policy_paths, &request);
+        let mut diags = set.diagnostics.clone();
+        let policies: Vec<EffectivePolicy> =
+            set.relying_parties().filter_map(|leaf| EffectivePolicy::build(&set, leaf, &mut diags)).collect();
+        let errors: Vec<Diagnostic> = diags.into_sorted().into_iter().filter(Diagnostic::is_error).collect();
+        if !errors.is_empty() {
+            let text: Vec<String> = errors.iter().map(|d| d.display(&set.db).to_string()).collect();
+            return Err(ServerError::Policy(text.join("\n")));
+        }
+        if policies.is_empty() {
+            let paths: Vec<String> = options.policy_paths.iter().map(|p| p.display().to_string()).collect();
+            return Err(ServerError::NoRelyingParty(paths.join(", ")));
+        }
+        let mut names: Vec<&str> = policies
+            .iter()
+            .flat_map(|p| p.model.technical_profiles.iter())
+            .flat_map(|tp| tp.keys.iter().map(|k| k.storage_reference_id.as_str()))
+            .filter(|n| !n.is_empty())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        ief_protocols::keys::init_keys(&options.keys, &names).map_err(|e| ServerError::Keys(e.to_string()))?;
+        let keys = KeyStore::load(&options.keys).map_err(|e| ServerError::Keys(e.to_string()))?;
+        let apps = match &options.config {
+            Some(path) => Apps::load(path, &keys)?,
+            None => Apps::development(),
+        };
+        let directory = match &options.directory {
+            Some(path) => Directory::open(path),
+            None => Directory::in_memory(),
+        }
+        .map_err(|e| ServerError::Directory(e.to_string()))?;
+        let mut extensions = Extensions::default();
+        extensions.insert(keys.clone());
+        extensions.insert(directory);
+        extensions.insert(CodeOutbox::new());
+        extensions.insert(TrustedRoots(options.trusted_roots.clone()));
+        let hosted = policies
+            .into_iter()
+            .map(|policy| Hosted { compiled: CompiledPolicy::compile(&policy.model), policy })
+            .collect();
+        let hosted: Vec<Hosted> = hosted;
+        let mut handlers = ief_protocols::handlers();
+        let grant_profiles: Vec<String> = hosted
+            .iter()
+            .flat_map(|h| {
+                let m = &h.policy.model;
+                refresh::journey(m, issuer_profile(m)).map(|j| refresh::setup_profiles(m, &j)).unwrap_or_default()
+            })
+            .collect();
+        if !grant_profiles.is_empty() {
+            handlers.insert(0, Box::new(refresh::GrantReader { profiles: grant_profiles }));
+        }
+        Ok(Server {
+            hosted,
+            handlers,
+            env: Box::new(KeyedEnv::new(SystemEnv, keys.clone())),
+            extensions,
+            keys,
+            apps,
+            store: Box::new(MemoryStore::default()),
+            https: public_url.starts_with("https://"),
+            started: chrono::Utc::now().timestamp(),
+            logger: None,
+            public_url,
+        })
+    }
+
+    /// The relying parties served, by PolicyId.
+    pub fn policy_ids(&self) -> Vec<&str> {
+        self.hosted.iter().map(|h| h.policy.model.policy_id.as_str()).collect()
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Sends a [`RequestLog`] for every request to `logger`.
+    pub fn log_requests(&mut self, logger: RequestLogger) {
+        self.logger = Some(logger);
+    }
+
+    /// Each relying party's PolicyId and discovery URL.
+    pub fn metadata_urls(&self) -> Vec<(String, String)> {
+        self.hosted
+            .iter()
+            .map(|h| {
+                let m = &h.policy.model;
+                let url = format!(
+                    "{}/{}/{}/v2.0/.well-known/openid-configuration",
+                    self.public_url, m.tenant_id, m.policy_id
+                );
+                (m.policy_id.clone(), url)
+            })
+            .collect()
+    }
+
+    /// The directory sign-ups write to (tests seed it).
+    pub fn directory(&self) -> Option<&Directory> {
+        self.extensions.get::<Directory>()
+    }
+
+    /// The verification codes "sent" (tests and the developer read them).
+    pub fn outbox(&self) -> Option<&CodeOutbox> {
+        self.extensions.get::<CodeOutbox>()
+    }
+
+    /// The app registrations in force.
+    pub fn apps(&self) -> &Apps {
+        &self.apps
+    }
+
+    /// The HTTP routes; every request is bounded in body size, header size and time.
+    pub fn router(self: Arc<Self>) -> axum::Router {
+        axum::Router::new()
+            .fallback(dispatch)
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(self)
+    }
+
+    /// Serves plain HTTP until the listener fails.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> Result<(), ServerError> {
+        Arc::new(self).serve_shared(listener).await
+    }
+
+    /// [`Server::serve`] for a server the caller keeps a handle to (its directory, its outbox).
+    pub async fn serve_shared(self: Arc<Self>, listener: tokio::net::TcpListener) -> Result<(), ServerError> {
+        axum::serve(listener, self.router()).await.map_err(|e| ServerError::Bind(e.to_string()))
+    }
+
+    /// Serves HTTPS with `tls` until the task is aborted.
+    pub async fn serve_tls(self: Arc<Self>, listener: tokio::net::TcpListener, tls: tls::Tls) {
+        tls::serve(listener, self.router(), tls).await;
+    }
+
+    /// The public URL's host (what the server certificate must name).
+    pub fn public_host(&self) -> &str {
+        let authority = self.public_url.split_once("://").map_or("", |(_, a)| a);
+        match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        }
+    }
+
+    fn find(&self, tenant: &str, policy: &str) -> Option<&Hosted> {
+        self.hosted.iter().find(|h| {
+            let m = &h.policy.model;
+            m.policy_id.eq_ignore_ascii_case(policy)
+                && (m.tenant_id.eq_ignore_ascii_case(tenant) || m.tenant.guid.eq_ignore_ascii_case(tenant))
+        })
+    }
+
+    /// The relying party a sign-in runs (by its lower-case PolicyId).
+    fn hosted_by_id(&self, policy: &str) -> Option<&Hosted> {
+        self.hosted.iter().find(|h| h.policy.model.policy_id.eq_ignore_ascii_case(policy))
+    }
+
+    fn executor<'s>(&'s self, hosted: &'s Hosted) -> Executor<'s> {
+        Executor::new(&hosted.policy.model, &hosted.compiled, &self.handlers, self.env.as_ref(), &self.extensions)
+    }
+
+    fn now(&self) -> i64 {
+        self.env.now().and_utc().timestamp()
+    }
+
+    fn random(&self, bytes: usize) -> String {
+        let mut buf = vec![0u8; bytes];
+        self.env.fill_random(&mut buf);
+        URL_SAFE_NO_PAD.encode(buf)
+    }
+
+    fn guid(&self) -> String {
+        ief_protocols::env::random_guid()
+    }
+}
+
+/// `scheme://host[:port]` without a path, query or trailing slash.
+fn check_public_url(url: &str) -> Result<String, ServerError> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed.strip_prefix("https://").or_else(|| trimmed.strip_prefix("http://"));
+    match rest {
+        Some(authority) if !authority.is_empty() && !authority.contains(['/', '?', '#', '@', ' ']) => {
+            Ok(trimmed.to_owned())
+        }
+        _ => Err(ServerError::PublicUrl(url.to_owned())),
+    }
+}
+
+/// The issuer TP of a policy's default journey: the SendClaims step's, else the journey's default.
+fn issuer_profile(policy: &Policy) -> Option<&TechnicalProfile> {
+    let journey = policy.journey(policy.default_journey()?)?;
+    let step = journey.steps.iter().find(|s| s.step_type == StepType::SendClaims)?;
+    let id = step.issuer.as_ref().or(journey.default_issuer.as_ref())?;
+    policy.profile(id.as_str())
+}
+
+/// One request as the handlers see it.
+struct Request {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    query: Vec<(String, String)>,
+    /// The body as a form (empty for other bodies).
+    form: Vec<(String, String)>,
+    correlation_id: String,
+}
+
+impl Request {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn form_param(&self, name: &str) -> Option<&str> {
+        self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+async fn dispatch(
+    axum::extract::State(server): axum::extract::State<Arc<Server>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header_bytes: usize =
+        headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>() + uri.to_string().len();
+    if header_bytes > MAX_HEADER_BYTES {
+        return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large").into_response();
+    }
+    let query: Vec<(String, String)> =
+        uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let form = if is_form { form_urlencoded::parse(&body).into_owned().collect() } else { Vec::new() };
+    let request = Request { method, uri, headers, query, form, correlation_id: server.guid() };
+    let started = std::time::Instant::now();
+    let response = match tokio::time::timeout(REQUEST_TIMEOUT, handle(&server, &request)).await {
+        Ok(response) => response,
+        Err(_) => (StatusCode::GATEWAY_TIMEOUT, "the request took too long").into_response(),
+    };
+    if let Some(logger) = &server.logger {
+        logger(&RequestLog {
+            method: request.method.to_string(),
+            path: request.uri.path().to_owned(),
+            status: response.status().as_u16(),
+            millis: started.elapsed().as_millis(),
+            correlation_id: request.correlation_id.clone(),
+        });
+    }
+    response
+}
+
+async fn handle(server: &Server, request: &Request) -> Response {
+    let path = request.uri.path();
+    if path == "/" {
+        return pages::home(server);
+    }
+    if path == "/ief/run" {
+        return oauth::run_now(server, request);
+    }
+    let Some(route) = route::parse(path, request.param("p")) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    if route.endpoint == Endpoint::AuthResp {
+        // The sign-in it belongs to names the policy; the path may not.
+        return match request.method {
+            Method::GET | Method::POST => pages::callback(server, request).await,
+            _ => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response(),
+        };
+    }
+    let Some(policy) = route.policy.as_deref() else {
+        return oauth::error_page(server, request, "AADB2C90018", "The request does not name a policy (p=).");
+    };
+    let Some(hosted) = server.find(&route.tenant, policy) else {
+        let message = format!("The policy '{policy}' does not exist in tenant '{}'.", route.tenant);
+        return oauth::error_page(server, request, "AADB2C90018", &message);
+    };
+    let allowed = match route.endpoint {
+        Endpoint::Token | Endpoint::SelfAsserted => request.method == Method::POST,
+        Endpoint::Authorize => request.method == Method::GET || request.method == Method::POST,
+        _ => request.method == Method::GET,
+    };
+    if !allowed {
+        return (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
+    }
+    match route.endpoint {
+        Endpoint::Discovery => oauth::discovery(server, hosted, &route),
+        Endpoint::Keys => oauth::keys(server, hosted),
+        Endpoint::Authorize => oauth::authorize(server, hosted, request).await,
+        Endpoint::Token => oauth::token(server, hosted, request).await,
+        Endpoint::Logout => oauth::logout(server, hosted, request),
+        Endpoint::SelfAsserted => pages::self_asserted(server, hosted, request).await,
+        Endpoint::Confirmed => pages::confirmed(server, hosted, request).await,
+        Endpoint::Unified => pages::unified(server, hosted, request).await,
+        Endpoint::AuthResp => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+/// `name=value` cookie for the server's own path, HttpOnly, SameSite=None when served over
+/// https (as B2C's), Lax over http where browsers refuse None without Secure.
+fn cookie(server: &Server, name: &str, value: &str) -> HeaderValue {
+    let tail = if server.https { "; Secure; SameSite=None" } else { "; SameSite=Lax" };
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly{tail}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+/// B2C's error text: `AADB2Cnnnnn: message\r\nCorrelation ID: …\r\nTimestamp: …\r\n`.
+fn b2c_description(server: &Server, code: &str, message: &str, correlation_id: &str) -> String {
+    let timestamp = server.env.now().format("%Y-%m-%d %H:%M:%SZ");
+    format!("{code}: {message}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}\r\n")
+}
+
+/// Form encoding as B2C writes it: `+` for space and lower-case escapes (`%3a`, `%0d%0a`).
+fn form_encode(pairs: &[(&str, &str)]) -> String {
+    let encode = |s: &str| {
+        let upper: String = form_urlencoded::byte_serialize(s.as_bytes()).collect();
+        let mut out = String::with_capacity(upper.len());
+        let mut hex = 0;
+        for c in upper.chars() {
+            if c == '%' {
+                hex = 2;
+                out.push(c);
+            } else if hex > 0 {
+                hex -= 1;
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn json(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            let mut response = StatusCode::FOUND.into_response();
+            response.headers_mut().insert(header::LOCATION, value);
+            response
+        }
+        Err(_) => (StatusCode::BAD_REQUEST, "the redirect URI cannot be sent in a header").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_encoding_is_b2c_s() {
+        assert_eq!(
+            form_encode(&[("error_description", "AADB2C90091: x.\r\nCorrelation ID: a")]),
+            "error_description=AADB2C90091%3a+x.%0d%0aCorrelation+ID%3a+a"
+        );
+    }
+
+    #[test]
+    fn public_urls_have_no_path() {
+        assert_eq!(check_public_url("https://localhost:5443/").ok().as_deref(), Some("https://localhost:5443"));
+        for bad in ["localhost:5443", "https://", "https://a/b", "ftp://a", "https://u@evil"] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! A served starter pack and a cookie-keeping browser that speaks the page API.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ief_server::{ServeOptions, Server};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub(crate) const CLIENT: &str = ief_server::apps::DEV_CLIENT_ID;
+pub(crate) const TENANT: &str = "yourtenant.onmicrosoft.com";
+pub(crate) const POLICY: &str = "B2C_1A_signup_signin";
+
+/// The starter pack's tenant object id: it names none, so ief derives one from the tenant name
+/// (and the issuer names it, as B2C's issuers name the tenant's GUID).
+pub(crate) fn tenant_guid() -> String {
+    ief_engine::tenant::TenantObjectId::choose(None, None, TENANT).expect("a derived id").guid
+}
+pub(crate) const REDIRECT: &str = "http://localhost:8765/cb";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789";
+
+pub(crate) fn starter_pack(folder: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/policies/starterpack").join(folder)
+}
+
+/// A folder removed on drop.
+pub(crate) struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("ief-server-{tag}-{}", ief_protocols::env::random_guid()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A server on an ephemeral loopback port, stopped when dropped.
+pub(crate) struct Running {
+    pub(crate) base: String,
+    pub(crate) server: Arc<Server>,
+    task: tokio::task::JoinHandle<()>,
+    _keys: TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub(crate) async fn serve(folder: &str) -> Running {
+    serve_with(folder, |_| {}).await
+}
+
+pub(crate) async fn serve_with(folder: &str, edit: impl FnOnce(&mut ServeOptions)) -> Running {
+    let keys = TempDir::new("keys");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let mut options = ServeOptions::new(vec![starter_pack(folder)], &base, keys.0.clone());
+    edit(&mut options);
+    let server = Arc::new(Server::load(&options).expect("the starter pack serves"));
+    let router = Arc::clone(&server).router();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Running { base, server, task, _keys: keys }
+}
+
+pub(crate) fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// A page as the browser saw it.
+#[derive(Debug)]
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) html: String,
+    pub(crate) settings: Value,
+}
+
+impl Page {
+    pub(crate) fn csrf(&self) -> String {
+        self.settings["csrf"].as_str().expect("SETTINGS.csrf").to_owned()
+    }
+
+    pub(crate) fn tx(&self) -> String {
+        self.settings["transId"].as_str().expect("SETTINGS.transId").to_owned()
+    }
+
+    pub(crate) fn api(&self) -> String {
+        self.settings["api"].as_str().expect("SETTINGS.api").to_owned()
+    }
+}
+
+/// One browser: its own cookie jar, redirects not followed (the test reads each).
+pub(crate) struct Browser {
+    pub(crate) client: reqwest::Client,
+    pub(crate) base: String,
+    /// The tenant and policy whose endpoints it calls.
+    pub(crate) tenant: String,
+    pub(crate) policy: String,
+    /// The server, when the test runs it: the codes it "sends" (email verification).
+    pub(crate) codes: Option<Arc<Server>>,
+}
+
+impl Browser {
+    pub(crate) fn new(running: &Running) -> Browser {
+        Browser { codes: Some(Arc::clone(&running.server)), ..Browser::trusting(&running.base, None) }
+    }
+
+    /// A browser for `base` that trusts the CA in `ca_pem` (HTTPS) besides nothing else.
+    pub(crate) fn trusting(base: &str, ca_pem: Option<&[u8]>) -> Browser {
+        let mut builder = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none());
+        if let Some(pem) = ca_pem {
+            builder = builder.tls_certs_only([reqwest::Certificate::from_pem(pem).expect("PEM")]);
+        }
+        Browser {
+            client: builder.build().expect("client"),
+            base: base.to_owned(),
+            tenant: TENANT.to_owned(),
+            policy: POLICY.to_owned(),
+            codes: None,
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub(crate) fn policy_url(&self, tail: &str) -> String {
+        self.url(&format!("/{}/{}/{tail}", self.tenant, self.policy))
+    }
+
+    pub(crate) async fn get(&self, url: &str) -> reqwest::Response {
+        self.client.get(url).send().await.expect("GET")
+    }
+
+    pub(crate) async fn page(&self, url: &str) -> Page {
+        page_of(self.get(url).await).await
+    }
+
+    /// The authorize URL of the development app with PKCE S256, state and nonce.
+    pub(crate) fn authorize_url(&self, extra: &[(&str, &str)]) -> String {
+        let challenge = s256(VERIFIER);
+        let mut params = vec![
+            ("client_id", CLIENT),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid offline_access"),
+            ("state", "st-123"),
+            ("nonce", "n-456"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        for (k, v) in extra {
+            params.retain(|(name, _)| name != k);
+            if !v.is_empty() {
+                params.push((k, v));
+            }
+        }
+        let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        self.policy_url(&format!("oauth2/v2.0/authorize?{query}"))
+    }
+
+    /// `GET …/api/{api}/unified?…` from the page's own link parameters.
+    pub(crate) async fn unified(&self, page: &Page, what: (&str, &str)) -> reqwest::Response {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([what, ("csrf_token", &page.csrf()), ("tx", &page.tx()), ("p", &self.policy)])
+            .finish();
+        self.get(&self.policy_url(&format!("api/{}/unified?{query}", page.api()))).await
+    }
+
+    /// The page JS's submit: XHR with the CSRF header.
+    pub(crate) async fn submit(&self, page: &Page, fields: &[(&str, &str)]) -> reqwest::Response {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("tx", page.tx()), ("p", POLICY.to_owned())])
+            .finish();
+        let mut body = vec![("request_type", "RESPONSE")];
+        body.extend_from_slice(fields);
+        self.client
+            .post(self.policy_url(&format!("SelfAsserted?{query}")))
+            .header("X-CSRF-TOKEN", page.csrf())
+            .header("X-Requested-With", "XMLHttpRequest")
+            .form(&body)
+            .send()
+            .await
+            .expect("POST SelfAsserted")
+    }
+
+    pub(crate) async fn confirmed(&self, page: &Page) -> reqwest::Response {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("csrf_token", page.csrf()), ("tx", page.tx()), ("p", self.policy.clone())])
+            .finish();
+        self.get(&self.policy_url(&format!("api/{}/confirmed?{query}", page.api()))).await
+    }
+
+    pub(crate) async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
+        let response = self.client.post(self.policy_url("oauth2/v2.0/token")).form(form).send().await.expect("token");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    /// Redeems a code of the development app with the test verifier.
+    pub(crate) async fn redeem(&self, code: &str) -> (u16, Value) {
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", CLIENT),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .await
+    }
+}
+
+pub(crate) async fn page_of(response: reqwest::Response) -> Page {
+    let status = response.status().as_u16();
+    let html = response.text().await.expect("body");
+    let settings = html
+        .split_once("var SETTINGS = ")
+        .and_then(|(_, rest)| rest.split_once(";\n"))
+        .and_then(|(json, _)| serde_json::from_str(json).ok())
+        .unwrap_or(Value::Null);
+    Page { status, html, settings }
+}
+
+/// The query or fragment parameters of a redirect to the application.
+pub(crate) fn redirect_params(response: &reqwest::Response) -> Vec<(String, String)> {
+    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let tail = location.split_once(['?', '#']).map(|(_, t)| t).unwrap_or_default();
+    form_urlencoded::parse(tail.as_bytes()).into_owned().collect()
+}
+
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The claims of a JWT, unverified (tests verify signatures separately).
+pub(crate) fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON claims")
+}
+
+pub(crate) const ALICE: [(&str, &str); 6] = [
+    ("email", "alice@contoso.com"),
+    ("newPassword", "Passw0rd!2024"),
+    ("reenterPassword", "Passw0rd!2024"),
+    ("displayName", "Alice Smith"),
+    ("givenName", "Alice"),
+    ("surname", "Smith"),
+];
+
+/// Signs alice up through the pages and returns the code the application received.
+pub(crate) async fn sign_up(browser: &Browser) -> String {
+    sign_up_with(browser, &[]).await
+}
+
+/// [`sign_up`] with other authorize parameters.
+pub(crate) async fn sign_up_with(browser: &Browser, extra: &[(&str, &str)]) -> String {
+    let location = sign_up_at(browser, &browser.authorize_url(extra)).await;
+    let tail = location.split_once(['?', '#']).map(|(_, t)| t).unwrap_or_default();
+    let params: Vec<(String, String)> = form_urlencoded::parse(tail.as_bytes()).into_owned().collect();
+    param(&params, "code").expect("a code").to_owned()
+}
+
+/// Signs alice up from an authorize URL; the `Location` the application is sent to.
+pub(crate) async fn sign_up_at(browser: &Browser, authorize_url: &str) -> String {
+    let page = browser.page(authorize_url).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let form = page_of(browser.unified(&page, ("local", "signup")).await).await;
+    assert_eq!(form.api(), "SelfAsserted", "{}", form.html);
+    let submitted = browser.submit(&form, &ALICE).await;
+    let body: Value = submitted.json().await.expect("JSON");
+    assert_eq!(body["status"], "200", "{body}");
+    // The starter pack verifies the email first: the code page, then the form again.
+    let code_page = page_of(browser.confirmed(&form).await).await;
+    assert_eq!(code_page.api(), "Phonefactor", "{}", code_page.html);
+    let server = browser.codes.as_ref().expect("the test runs the server: it reads the code");
+    let code = server.outbox().and_then(|o| o.last_code("alice@contoso.com")).expect("a code was sent");
+    let body: Value = browser.submit(&code_page, &[("verificationCode", &code)]).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "200", "{body}");
+    let verified = page_of(browser.confirmed(&code_page).await).await;
+    assert_eq!(verified.api(), "SelfAsserted", "{}", verified.html);
+    let body: Value = browser.submit(&verified, &ALICE).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "200", "{body}");
+    let done = browser.confirmed(&verified).await;
+    assert_eq!(done.status(), 302);
+    done.headers()["location"].to_str().expect("location").to_owned()
+}

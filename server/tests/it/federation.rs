@@ -1,0 +1,127 @@
+//! Federation through the server: the browser is sent to the embedded OpenID provider, and the
+//! provider's form_post callback at `/{tenant}/oauth2/authresp` resumes the sign-in.
+
+use ief_idp::TestUser;
+use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
+use ief_protocols::keys::KeyStore;
+use ief_server::{ServeOptions, Server};
+use serde_json::json;
+
+use crate::common::*;
+
+const FEDERATION_POLICY: &str = "B2C_1A_SignIn_PrivateKeyJwt";
+const FEDERATION_TENANT: &str = "contoso.onmicrosoft.com";
+const ASSERTION_KEY: &str = "B2C_1A_ExampleIdpAssertionSigningKey";
+const CLIENT_ID: &str = "ief-private-key-jwt";
+
+/// The `action` and hidden inputs of an auto-posting form page.
+fn form_post(html: &str) -> (String, Vec<(String, String)>) {
+    let unescape = |s: &str| {
+        s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    };
+    let attr = |tag: &str, name: &str| {
+        tag.split_once(&format!("{name}=\"")).and_then(|(_, r)| r.split_once('"')).map(|(v, _)| unescape(v))
+    };
+    let action = html.split("<form").nth(1).and_then(|f| attr(f, "action")).expect("a form action");
+    let inputs = html
+        .split("<input")
+        .skip(1)
+        .filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value").unwrap_or_default())))
+        .collect();
+    (action, inputs)
+}
+
+#[tokio::test]
+async fn a_federated_sign_in_returns_through_authresp() {
+    let temp = TempDir::new("federation");
+    let keys_dir = temp.0.join("keys");
+    ief_protocols::keys::init_keys(&keys_dir, &[ASSERTION_KEY]).expect("the assertion key");
+    let jwk = KeyStore::load(&keys_dir).expect("keys").signing_key(ASSERTION_KEY).expect("RSA").public_jwk().clone();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let mut released = serde_json::Map::new();
+    for (k, v) in
+        [("sub", json!("248289761001")), ("email", json!("alice@example.com")), ("name", json!("Alice Smith"))]
+    {
+        released.insert(k.to_owned(), v);
+    }
+    let provider = OidcProvider::start(
+        OidcConfig::default()
+            .user(TestUser { username: "alice".to_owned(), password: "Passw0rd!".to_owned(), claims: released })
+            .client(
+                ClientConfig::private_key_jwt(CLIENT_ID, jwk)
+                    .redirect_uri(format!("{base}/{FEDERATION_TENANT}/oauth2/authresp")),
+            )
+            .auto_login("alice"),
+    )
+    .await
+    .expect("the provider starts");
+
+    let policies = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/federation");
+    let mut options = ServeOptions::new(vec![policies], &base, keys_dir);
+    options.environment = Some("Local".to_owned());
+    options.settings = vec![("IefOidcUrl".to_owned(), provider.issuer().to_owned())];
+    options.trusted_roots = vec![provider.ca_pem().to_owned()];
+    let server = Server::load(&options).expect("the federation policies serve");
+    let serving = tokio::spawn(server.serve(listener));
+
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_certs_only([reqwest::Certificate::from_pem(provider.ca_pem().as_bytes()).expect("PEM")])
+        .build()
+        .expect("client");
+    let mut browser = Browser::trusting(&base, None);
+    browser.client = client;
+    browser.tenant = FEDERATION_TENANT.to_owned();
+    browser.policy = FEDERATION_POLICY.to_owned();
+    let authorize = browser.authorize_url(&[]);
+    let to_provider = browser.get(&authorize).await;
+    assert_eq!(to_provider.status(), 302);
+    let location = to_provider.headers()["location"].to_str().expect("location").to_owned();
+    assert!(location.starts_with(provider.issuer()), "the browser goes to the provider: {location}");
+
+    // The provider signs alice in at once and posts the result back to the server.
+    let page = browser.get(&location).await.text().await.expect("the form_post page");
+    let (action, inputs) = form_post(&page);
+    assert_eq!(action, format!("{base}/{FEDERATION_TENANT}/oauth2/authresp"));
+    let back = browser.client.post(&action).form(&inputs).send().await.expect("the callback");
+    assert_eq!(back.status(), 302);
+    let params = redirect_params(&back);
+    let code = param(&params, "code").unwrap_or_else(|| panic!("a code, got {params:?}"));
+    let (status, body) = browser.redeem(code).await;
+    assert_eq!(status, 200, "{body}");
+    let token = claims(body["id_token"].as_str().expect("id_token"));
+    assert_eq!(token["email"], "alice@example.com", "{token}");
+
+    // The same callback again finds no sign-in waiting.
+    let replay = browser.client.post(&action).form(&inputs).send().await.expect("a replay");
+    assert_eq!(replay.status(), 400);
+    serving.abort();
+}
+
+#[tokio::test]
+async fn the_tenant_guid_routes_too_and_names_the_default_issuer() {
+    let temp = TempDir::new("tenant-guid");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let policies = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/federation");
+    let mut options = ServeOptions::new(vec![policies], &base, temp.0.join("keys"));
+    options.environment = Some("Local".to_owned());
+    let serving = tokio::spawn(Server::load(&options).expect("serves").serve(listener));
+    let guid = "8a3c0a6e-5f62-4b0e-9a57-2f0b3b1c4d21";
+    let client = reqwest::Client::new();
+    for tenant in [guid, FEDERATION_TENANT, &guid.to_uppercase()] {
+        let url = format!("{base}/{tenant}/{FEDERATION_POLICY}/v2.0/.well-known/openid-configuration");
+        let doc: serde_json::Value = client.get(&url).send().await.expect("GET").json().await.expect("JSON");
+        assert_eq!(doc["issuer"], format!("{base}/{guid}/v2.0/"), "{url}");
+    }
+    let other = client
+        .get(format!("{base}/00000000-0000-0000-0000-000000000000/{FEDERATION_POLICY}/discovery/v2.0/keys"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(other.status(), 400, "another tenant's GUID does not reach the policy");
+    serving.abort();
+}

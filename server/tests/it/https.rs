@@ -1,0 +1,46 @@
+//! HTTPS with the local CA: made once, kept, and trusted across restarts.
+
+use std::sync::Arc;
+
+use ief_server::tls::Tls;
+use ief_server::{ServeOptions, Server};
+
+use crate::common::*;
+
+/// Serves the starter pack over HTTPS with the CA in `ca_dir`; returns the task and the base URL.
+async fn serve_https(
+    ca_dir: &std::path::Path,
+    keys: &std::path::Path,
+) -> (tokio::task::JoinHandle<()>, String, Arc<Server>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("https://localhost:{}", listener.local_addr().expect("addr").port());
+    let options = ServeOptions::new(vec![starter_pack("LocalAccounts")], &base, keys.to_path_buf());
+    let server = Arc::new(Server::load(&options).expect("the starter pack serves"));
+    let tls = Tls::local(ca_dir, server.public_host()).expect("a local CA");
+    (tokio::spawn(Arc::clone(&server).serve_tls(listener, tls)), base, server)
+}
+
+#[tokio::test]
+async fn sign_up_over_https_and_the_ca_outlives_a_restart() {
+    let temp = TempDir::new("https");
+    let ca_dir = temp.0.join("ca");
+    let (first, base, server) = serve_https(&ca_dir, &temp.0.join("keys")).await;
+    let ca_pem = std::fs::read(ca_dir.join("ca.pem")).expect("ca.pem");
+    let browser = Browser { codes: Some(server), ..Browser::trusting(&base, Some(&ca_pem)) };
+    let code = sign_up(&browser).await;
+    let (status, body) = browser.redeem(&code).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(claims(body["id_token"].as_str().expect("id_token"))["iss"], format!("{base}/{}/v2.0/", tenant_guid()));
+    first.abort();
+
+    // A restart signs a new server certificate with the kept CA: clients keep trusting it.
+    let (second, base, _) = serve_https(&ca_dir, &temp.0.join("keys")).await;
+    assert_eq!(std::fs::read(ca_dir.join("ca.pem")).expect("ca.pem"), ca_pem, "the CA is made once");
+    let browser = Browser::trusting(&base, Some(&ca_pem));
+    let response = browser.get(&browser.policy_url("v2.0/.well-known/openid-configuration")).await;
+    assert_eq!(response.status(), 200);
+    // A client that trusts nothing refuses the server: the certificate is not a public one.
+    let stranger = reqwest::Client::builder().tls_certs_only([]).build().expect("client");
+    assert!(stranger.get(browser.policy_url("discovery/v2.0/keys")).send().await.is_err());
+    second.abort();
+}

@@ -1,0 +1,8 @@
+//! `ief serve` end to end over loopback HTTP, one test binary (link time matters on two cores).
+
+mod attacks;
+mod common;
+mod federation;
+mod flows;
+mod https;
+mod interop_relying_parties;

@@ -1,0 +1,96 @@
+//! Node.js peers of the interop tests: the runtime checked, the pinned packages installed from
+//! the committed lock file, and a child's output read line by line.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Node.js must be there and at least `min`; a missing runtime fails the test, never skips it.
+/// `help` says what to install.
+pub fn check_node(min: (u32, u32), help: &str) -> Result<(), String> {
+    let output = Command::new("node")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("the interop tests need `node` on PATH ({e}): {help}"))?;
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let mut parts = text.trim_start_matches('v').split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if version < min {
+        return Err(format!("node {text} is older than {}.{}: {help}", min.0, min.1));
+    }
+    Ok(())
+}
+
+/// `npm ci` in `project` when `node_modules` is missing, lacks `package`, or is older than the
+/// lock file; bounded by `timeout`.
+pub fn npm_ci(project: &Path, package: &str, timeout: Duration) -> Result<(), String> {
+    let lock = project.join("package-lock.json");
+    let installed = project.join("node_modules/.package-lock.json");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let fresh = matches!((modified(&lock), modified(&installed)), (Some(l), Some(i)) if i >= l)
+        && project.join("node_modules").join(package).join("package.json").is_file();
+    if fresh {
+        return Ok(());
+    }
+    let mut child = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"])
+        .current_dir(project)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("the interop tests need `npm` on PATH to install {package} ({e})"))?;
+    let output = Arc::new(Mutex::new(String::new()));
+    let mut readers = Vec::new();
+    for pipe in [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        child.stderr.take().map(|p| Box::new(p) as _),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let output = Arc::clone(&output);
+        readers.push(std::thread::spawn(move || for_each_line(pipe, |line| push_log(&output, line))));
+    }
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("npm ci in {} took longer than {timeout:?}", project.display()));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(200)),
+            Err(e) => return Err(format!("waiting for npm ci: {e}")),
+        }
+    };
+    for r in readers {
+        let _ = r.join();
+    }
+    if !status.success() {
+        let text = output.lock().map(|o| o.clone()).unwrap_or_default();
+        return Err(format!("npm ci in {} failed ({status}):\n{text}", project.display()));
+    }
+    Ok(())
+}
+
+/// Calls `f` with each line of `pipe` until it closes.
+pub fn for_each_line(pipe: impl std::io::Read, mut f: impl FnMut(&str)) {
+    let mut reader = BufReader::new(pipe);
+    let mut line = Vec::new();
+    while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+        f(String::from_utf8_lossy(&line).trim_end());
+        line.clear();
+    }
+}
+
+/// Appends a line to a shared log.
+pub fn push_log(logs: &Mutex<String>, line: &str) {
+    if let Ok(mut l) = logs.lock() {
+        l.push_str(line);
+        l.push('\n');
+    }
+}
