@@ -436,6 +436,12 @@ pub struct RelyingParty {
     pub default_journey: Option<Text>,
     /// (Endpoint Id, UserJourneyReferenceId).
     pub endpoints: Vec<(String, Text)>,
+    /// UserJourneyBehaviors/SingleSignOn `Scope` and `KeepAliveInDays`.
+    pub sso_scope: Option<Text>,
+    pub keep_alive_days: Option<Text>,
+    /// UserJourneyBehaviors `SessionExpiryType` and `SessionExpiryInSeconds`.
+    pub session_expiry_type: Option<Text>,
+    pub session_expiry_seconds: Option<Text>,
     pub technical_profile: Option<TechnicalProfile>,
     pub span: Span,
 }
@@ -551,6 +557,18 @@ impl Policy {
                         (e.attr("Id").unwrap_or_default().to_owned(), Text::attr_or_empty(e, "UserJourneyReferenceId"))
                     })
                     .collect(),
+                sso_scope: rp
+                    .child("UserJourneyBehaviors")
+                    .and_then(|b| b.child("SingleSignOn"))
+                    .and_then(|s| Text::attr(s, "Scope")),
+                keep_alive_days: rp
+                    .child("UserJourneyBehaviors")
+                    .and_then(|b| b.child("SingleSignOn"))
+                    .and_then(|s| Text::attr(s, "KeepAliveInDays")),
+                session_expiry_type: rp.child("UserJourneyBehaviors").and_then(|b| Text::child(b, "SessionExpiryType")),
+                session_expiry_seconds: rp
+                    .child("UserJourneyBehaviors")
+                    .and_then(|b| Text::child(b, "SessionExpiryInSeconds")),
                 technical_profile: rp.child("TechnicalProfile").map(lower_profile),
                 span: rp.name_span,
             }),

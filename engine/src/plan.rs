@@ -5,6 +5,7 @@
 
 pub mod profile;
 pub mod render;
+pub mod session;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,6 +19,7 @@ use profile::Indices;
 pub use profile::{
     ClaimPlan, DefaultValue, Enabled, Part, ProfilePlan, Ref, RelyingPartyPlan, Sso, Template, ValidationRef,
 };
+pub use session::{SessionRules, SsoScope};
 
 /// The compiled form of an effective policy: every transformation compiled once, every
 /// technical profile resolved, every journey and sub journey planned.
@@ -29,6 +31,8 @@ pub struct CompiledPolicy {
     /// Indexed like `Policy::technical_profiles`.
     pub profiles: Vec<ProfilePlan>,
     pub relying_party: Option<RelyingPartyPlan>,
+    /// The relying party's UserJourneyBehaviors: session scope and lifetime.
+    pub session: SessionRules,
     pub journeys: Vec<JourneyPlan>,
     pub sub_journeys: Vec<JourneyPlan>,
 }
@@ -53,7 +57,8 @@ impl CompiledPolicy {
             .as_ref()
             .and_then(|rp| rp.technical_profile.as_ref())
             .map(|tp| RelyingPartyPlan::compile(policy, tp));
-        CompiledPolicy { transforms, profiles, relying_party, journeys, sub_journeys }
+        let session = SessionRules::compile(policy);
+        CompiledPolicy { transforms, profiles, relying_party, session, journeys, sub_journeys }
     }
 
     /// A user journey or sub journey by Id (for `graph` and `explain`).

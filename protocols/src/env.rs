@@ -1,5 +1,8 @@
 //! The live environment of `ief run`: the system clock and the operating system's randomness.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use chrono::NaiveDateTime;
 use ief_transforms::TransformEnv;
 
@@ -47,17 +50,26 @@ impl TransformEnv for SystemEnv {
 pub struct KeyedEnv<E> {
     inner: E,
     keys: KeyStore,
+    /// Seconds the clock runs ahead of the inner one (a scenario's `after` moves it on).
+    offset: Option<Arc<AtomicI64>>,
 }
 
 impl<E> KeyedEnv<E> {
     pub fn new(inner: E, keys: KeyStore) -> KeyedEnv<E> {
-        KeyedEnv { inner, keys }
+        KeyedEnv { inner, keys, offset: None }
+    }
+
+    /// The same environment with its clock `offset` seconds ahead, read at every `now`.
+    #[must_use]
+    pub fn with_clock_offset(self, offset: Arc<AtomicI64>) -> KeyedEnv<E> {
+        KeyedEnv { offset: Some(offset), ..self }
     }
 }
 
 impl<E: TransformEnv> TransformEnv for KeyedEnv<E> {
     fn now(&self) -> chrono::NaiveDateTime {
-        self.inner.now()
+        let ahead = self.offset.as_ref().map_or(0, |o| o.load(Ordering::Relaxed));
+        self.inner.now() + chrono::TimeDelta::seconds(ahead)
     }
 
     fn fill_random(&self, buf: &mut [u8]) {

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -96,6 +97,9 @@ pub struct Scenario {
 #[serde(deny_unknown_fields)]
 pub struct RunSpec {
     pub name: String,
+    /// Another relying-party file of the same chain (a profile-edit policy after a sign-in),
+    /// relative to the scenario; default: the scenario's `policy`.
+    pub policy: Option<PathBuf>,
     pub journey: Option<String>,
     #[serde(default)]
     pub steps: Vec<StepAnswer>,
@@ -103,6 +107,12 @@ pub struct RunSpec {
     /// Start with a new browser session instead of the previous run's.
     #[serde(default)]
     pub new_session: bool,
+    /// The browser was closed and opened again: only keep-me-signed-in sessions survive.
+    #[serde(default)]
+    pub reopen_browser: bool,
+    /// How long after the previous run this one starts (`90s`, `20m`, `2h`, `30d`): the
+    /// scenario's clock moves on by that much.
+    pub after: Option<String>,
     /// This run's authorize request, instead of the scenario's.
     pub request: Option<RequestSpec>,
 }
@@ -396,14 +406,18 @@ pub(crate) async fn run_with(
     Prepared::new(scenario.clone(), base, name, options, extra).await?.run().await
 }
 
-/// A scenario ready to sign in: its policy compiled, keys made, providers and stubs serving.
+/// A scenario ready to sign in: its policies compiled, keys made, providers and stubs serving.
 /// Each [`Prepared::extensions`] is a fresh directory, so its runs can repeat (`ief bench`).
 pub(crate) struct Prepared {
     scenario: Scenario,
     name: String,
     options: RunOptions,
-    policy: EffectivePolicy,
-    compiled: CompiledPolicy,
+    /// The scenario's policy first, then the other policies its runs name.
+    policy_files: Vec<PathBuf>,
+    policies: Vec<EffectivePolicy>,
+    compiled: Vec<CompiledPolicy>,
+    /// How far `after` has moved the runs' clock.
+    clock_offset: Arc<AtomicI64>,
     keys: KeyStore,
     roots: TrustedRoots,
     thumbprints: Vec<String>,
@@ -430,12 +444,18 @@ impl Prepared {
             true => None,
             false => Some(StubServer::start(&scenario.http_stubs).await?),
         };
-        // The embedded providers share the run's clock; deterministic runs also seed them.
+        // The embedded providers share the run's clock, which `after` moves on; deterministic runs
+        // also seed them.
+        let clock_offset = Arc::new(AtomicI64::new(0));
         let (clock, seed): (ief_idp::Clock, Option<u64>) = if options.deterministic {
             let now = FixedEnv::default().now().and_utc().timestamp();
             (embedded::fixed_clock(now), Some(now.unsigned_abs()))
         } else {
             (ief_idp::system_clock(), None)
+        };
+        let clock: ief_idp::Clock = {
+            let offset = Arc::clone(&clock_offset);
+            Arc::new(move || clock() + offset.load(Ordering::Relaxed))
         };
         let mut providers = match &scenario.embedded_providers {
             Some(spec) => Some(embedded::Started::bind(spec, clock, seed).await?),
@@ -460,13 +480,22 @@ impl Prepared {
         }
         let mut roots = trusted_roots(&scenario, base, options)?;
         roots.0.extend(providers.as_ref().and_then(embedded::Started::trusted_root));
-        let policy = load_policy(&scenario, base, settings)?;
-        let compiled = CompiledPolicy::compile(&policy.model);
+        // The scenario's policy first, then the other policies its runs name.
+        let mut policy_files = vec![scenario.policy.clone()];
+        for file in scenario.runs.iter().filter_map(|r| r.policy.as_ref()) {
+            if !policy_files.contains(file) {
+                policy_files.push(file.clone());
+            }
+        }
+        let policies: Vec<EffectivePolicy> =
+            policy_files.iter().map(|f| load_policy(&scenario, f, base, settings.clone())).collect::<Result<_, _>>()?;
+        let policy = &policies[0];
+        let compiled: Vec<CompiledPolicy> = policies.iter().map(|p| CompiledPolicy::compile(&p.model)).collect();
 
         let mut keys = match &options.keys {
             Some(dir) => KeyStore::load(dir),
             None => {
-                let mut names = referenced_keys(&policy.model);
+                let mut names: Vec<String> = policies.iter().flat_map(|p| referenced_keys(&p.model)).collect();
                 names.extend(scenario.embedded_providers.iter().flat_map(EmbeddedProviders::key_names));
                 names.sort();
                 names.dedup();
@@ -486,10 +515,11 @@ impl Prepared {
             None => redact::key_thumbprints(&keys, keys.names()),
             Some(_) => redact::key_thumbprints(&keys, issued.iter().map(String::as_str)),
         };
+        let offset = Arc::clone(&clock_offset);
         let env: Box<dyn TransformEnv + Send + Sync> = if options.deterministic {
-            Box::new(KeyedEnv::new(FixedEnv::default(), keys.clone()))
+            Box::new(KeyedEnv::new(FixedEnv::default(), keys.clone()).with_clock_offset(offset))
         } else {
-            Box::new(KeyedEnv::new(ief_protocols::env::SystemEnv, keys.clone()))
+            Box::new(KeyedEnv::new(ief_protocols::env::SystemEnv, keys.clone()).with_clock_offset(offset))
         };
         let mut handlers = ief_protocols::handlers();
         handlers.insert(0, Box::new(StubIdentityProviders { providers: scenario.identity_providers.clone() }));
@@ -500,8 +530,10 @@ impl Prepared {
             scenario,
             name: name.to_owned(),
             options: options.clone(),
-            policy,
+            policy_files,
+            policies,
             compiled,
+            clock_offset,
             keys,
             roots,
             thumbprints,
@@ -536,29 +568,46 @@ impl Prepared {
         Ok(extensions)
     }
 
-    /// Runs the scenario's sign-ins; `times`, when given, gets the executor's time to each
-    /// page and to each end.
+    /// Runs the scenario's sign-ins from the scenario's start time; `times`, when given, gets
+    /// the executor's time to each page and to each end.
     pub(crate) async fn runs(
         &self,
         extensions: &Extensions,
         mut times: Option<&mut Vec<Duration>>,
     ) -> Result<Vec<RunReport>, ScenarioError> {
         let (scenario, options, name) = (&self.scenario, &self.options, self.name.as_str());
-        let executor = Executor::new(&self.policy.model, &self.compiled, &self.handlers, self.env.as_ref(), extensions);
+        self.clock_offset.store(0, Ordering::Relaxed);
+        let executors: Vec<Executor<'_>> = self
+            .policies
+            .iter()
+            .zip(&self.compiled)
+            .map(|(p, c)| Executor::new(&p.model, c, &self.handlers, self.env.as_ref(), extensions))
+            .collect();
         let runs = runs_of(scenario, name);
         let mut session = Session::default();
         let mut browser = Browser { providers: &scenario.identity_providers, agent: None, authenticator: None };
         let mut reports = Vec::new();
         for run in &runs {
             let journey = run.journey.clone().or_else(|| scenario.journey.clone());
+            let which = run.policy.as_ref().and_then(|f| self.policy_files.iter().position(|p| p == f)).unwrap_or(0);
+            let executor = &executors[which];
             let request = run.request.as_ref().unwrap_or(&scenario.request);
-            let context = request_context(&self.policy.model, request, options.deterministic);
-            let start_session = if run.new_session { Session::default() } else { std::mem::take(&mut session) };
-            if run.new_session {
+            let context = request_context(executor.policy, request, options.deterministic);
+            if let Some(after) = &run.after {
+                let seconds =
+                    parse_duration(after).map_err(|message| ScenarioError::Run { run: run.name.clone(), message })?;
+                self.clock_offset.fetch_add(seconds, Ordering::Relaxed);
+            }
+            let start_session = match (run.new_session, run.reopen_browser) {
+                (true, _) => Session::default(),
+                (false, true) => std::mem::take(&mut session).reopened(),
+                (false, false) => std::mem::take(&mut session),
+            };
+            if run.new_session || run.reopen_browser {
                 browser.agent = None;
             }
             let (report, after) = run_one(
-                &executor,
+                executor,
                 run,
                 journey.as_deref(),
                 context,
@@ -590,11 +639,12 @@ impl Prepared {
         drop(self.providers);
         let mut graphs = BTreeMap::new();
         for (journey, _) in reports.iter().flat_map(|r| &r.path) {
-            if let Some(plan) = self.compiled.journey(journey).filter(|_| !graphs.contains_key(journey)) {
+            let plan = self.compiled.iter().find_map(|c| c.journey(journey));
+            if let Some(plan) = plan.filter(|_| !graphs.contains_key(journey)) {
                 graphs.insert(journey.clone(), ief_engine::plan::render::json(plan));
             }
         }
-        let warnings = self.policy.model.tenant_warning().into_iter().collect();
+        let warnings = self.policies[0].model.tenant_warning().into_iter().collect();
         ScenarioReport { scenario: self.name, warnings, runs: reports, graphs }
     }
 }
@@ -662,8 +712,7 @@ async fn run_one(
                     return Err(fail(format!("no answer left for the page {}", describe_page(&page))));
                 };
                 let totp = browser.authenticator.as_deref().map(|secret| {
-                    let now =
-                        if options.deterministic { FixedEnv::default().now() } else { chrono::Utc::now().naive_utc() };
+                    let now = executor.now();
                     let key = ief_protocols::totp::base32_decode(secret).unwrap_or_default();
                     ief_protocols::totp::code_at(&key, now.and_utc().timestamp())
                 });
@@ -729,6 +778,24 @@ async fn run_one(
     Ok((report, sign_in.into_session()))
 }
 
+/// A run's `after`: a number and a unit (`s`, `m`, `h`, `d`), in seconds.
+fn parse_duration(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let unit = t.chars().last().unwrap_or('s');
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => 0,
+    };
+    let number = t[..t.len() - unit.len_utf8().min(t.len())].trim().parse::<i64>().ok().filter(|n| *n >= 0);
+    match (number, scale) {
+        (Some(n), s) if s > 0 => n.checked_mul(s).ok_or_else(|| format!("`after: {text}` is too long")),
+        _ => Err(format!("`after: {text}` is not a duration such as 90s, 20m, 2h or 30d")),
+    }
+}
+
 /// Notes in the report where the run did not do what `expect` says.
 fn check_expectation(expect: Option<&Expect>, report: &mut RunReport) {
     let Some(expect) = expect else { return };
@@ -749,10 +816,13 @@ fn runs_of(scenario: &Scenario, name: &str) -> Vec<RunSpec> {
     if scenario.runs.is_empty() {
         vec![RunSpec {
             name: name.to_owned(),
+            policy: None,
             journey: scenario.journey.clone(),
             steps: scenario.steps.clone(),
             expect: scenario.expect.clone(),
             new_session: false,
+            reopen_browser: false,
+            after: None,
             request: None,
         }]
     } else {
@@ -945,10 +1015,11 @@ fn trusted_roots(scenario: &Scenario, base: &Path, options: &RunOptions) -> Resu
 
 fn load_policy(
     scenario: &Scenario,
+    file: &Path,
     base: &Path,
     settings: Vec<(String, String)>,
 ) -> Result<EffectivePolicy, ScenarioError> {
-    let policy_path = base.join(&scenario.policy);
+    let policy_path = base.join(file);
     let file_error = |message: String| ScenarioError::File { path: policy_path.clone(), message };
     match std::fs::metadata(&policy_path) {
         Ok(m) if m.is_file() && policy_path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) => {}

@@ -80,7 +80,10 @@ pub async fn run(
         return unsupported("input_claims (id_token_hint)");
     }
     let settings: Vec<(String, String)> = scenario.settings.clone().into_iter().collect();
-    let policy = load_policy(scenario, base, settings)?.model;
+    if scenario.runs.iter().any(|r| r.policy.is_some() || r.after.is_some() || r.reopen_browser) {
+        return unsupported("a run's own policy, `after` or `reopen_browser`");
+    }
+    let policy = load_policy(scenario, &scenario.policy, base, settings)?.model;
     if !scenario.directory.is_empty() {
         let Some(path) = &options.directory else {
             return Err(ScenarioError::Setup(

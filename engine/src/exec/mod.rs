@@ -5,6 +5,7 @@ mod env;
 mod handler;
 mod resolve;
 mod run;
+mod session;
 mod trace;
 
 pub use env::PolicyEnv;
@@ -12,5 +13,6 @@ pub use handler::{
     Answer, BoxFuture, Extensions, Field, InputClaim, Invocation, Page, PageKind, ProfileError, ProfileHandler,
     ProfileRequest, ProfileResult, RequestContext, Services, Token,
 };
-pub use run::{ExecError, Executor, Outcome, Progress, Session, SignIn};
+pub use run::{ExecError, Executor, Outcome, Progress, REMEMBER_ME_FIELD, SignIn};
+pub use session::Session;
 pub use trace::{TraceEvent, redact};

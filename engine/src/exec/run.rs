@@ -15,12 +15,13 @@ use super::handler::{
     ProfileResult, RequestContext, Services, Token,
 };
 use super::resolve::fill;
+use super::session::{Session, SsoCookie};
 use super::trace::{TraceEvent, is_secret, redacted};
 use crate::model::{DisplayControl, Policy, StepType, TechnicalProfile};
 use crate::page_settings::{FORGOT_PASSWORD_OVERRIDE, ForgotPasswordLinkLocation, PageSettings};
 use crate::plan::{
     Button, ClaimPlan, CompiledPolicy, DefaultValue, JourneyPlan, PlanEdge, PlanNode, PlanPosition, ProfilePlan, Ref,
-    SelectionPlan, SignUp, ValidationRef, skip_reason,
+    SelectionPlan, SignUp, SsoScope, ValidationRef, skip_reason,
 };
 
 /// The combined sign-in page's "Forgot your password?" link (its element id on B2C's page), as a
@@ -31,6 +32,8 @@ const FORGOT_PASSWORD_CODE: &str = "AADB2C90118";
 const FORGOT_PASSWORD_MESSAGE: &str = "The user has forgotten their password.";
 /// The shortest secret hidden inside other values: shorter ones would blank out ordinary text.
 const MIN_HIDDEN_LEN: usize = 4;
+/// The keep-me-signed-in checkbox of a sign-in page, as a form answers it (B2C's `rememberMe`).
+pub const REMEMBER_ME_FIELD: &str = "rememberMe";
 /// The VerificationControl action whose success lets the page continue.
 const VERIFY_CODE: &str = "VerifyCode";
 /// B2C's `intro_msg` of a VerificationControl.
@@ -66,26 +69,6 @@ pub enum Progress {
     Finished(Outcome),
 }
 
-/// What a browser session remembers across sign-ins: claims persisted by session managers.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Session {
-    /// Per technical profile that took part: the claims its session manager persisted.
-    profiles: HashMap<String, Vec<(ClaimId, ClaimValue)>>,
-}
-
-impl Session {
-    pub fn is_empty(&self) -> bool {
-        self.profiles.is_empty()
-    }
-
-    /// Profiles remembered, sorted (traces and tests).
-    pub fn profiles(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        names
-    }
-}
-
 /// The exchange a button or a link picked for a later step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Choice {
@@ -115,7 +98,12 @@ pub struct SignIn {
     chosen: Option<Choice>,
     pending: Option<Pending>,
     finished: bool,
+    /// The browser's other SSO sessions.
     session: Session,
+    /// The session of this sign-in's scope: valid when the sign-in started, or begun by it.
+    sso: Option<SsoCookie>,
+    /// The scope's key; `None` when SSO is suppressed.
+    sso_key: Option<String>,
     /// Failed validations of each profile's page, for `setting.retryLimit`.
     failed_tries: HashMap<usize, u32>,
     /// `profile/control` of the VerificationControls verified on the current step's page.
@@ -133,8 +121,13 @@ impl SignIn {
         &self.bag
     }
 
+    /// The browser's sessions after this sign-in.
     pub fn into_session(self) -> Session {
-        self.session
+        let mut session = self.session;
+        if let Some(cookie) = self.sso {
+            session.put(cookie);
+        }
+        session
     }
 
     /// Where the sign-in is: the step it runs next, or the page's node it waits at.
@@ -253,8 +246,18 @@ impl<'p> Executor<'p> {
         Executor { policy, compiled, handlers, env, extensions, routes }
     }
 
+    /// The time on the executor's clock.
+    pub fn now(&self) -> chrono::NaiveDateTime {
+        self.env.now()
+    }
+
     /// Starts a sign-in of `journey` (the relying party's DefaultUserJourney when `None`).
-    pub fn start(&self, journey: Option<&str>, context: RequestContext, session: Session) -> Result<SignIn, ExecError> {
+    pub fn start(
+        &self,
+        journey: Option<&str>,
+        context: RequestContext,
+        mut session: Session,
+    ) -> Result<SignIn, ExecError> {
         let id = journey
             .or_else(|| self.policy.default_journey())
             .ok_or_else(|| ExecError::Policy("the policy has no DefaultUserJourney".to_owned()))?;
@@ -266,6 +269,33 @@ impl<'p> Executor<'p> {
         let position = PlanPosition::new(plan.reference, plan.start);
         let mut path = Vec::with_capacity(32);
         path.push(position);
+        let rules = &self.compiled.session;
+        let tenant = &self.policy.tenant_id;
+        let sso_key = match rules.scope {
+            SsoScope::Tenant => Some(tenant.to_lowercase()),
+            SsoScope::Application => Some(format!("{}/client/{}", tenant.to_lowercase(), context.client_id)),
+            SsoScope::Policy => {
+                Some(format!("{}/policy/{}", tenant.to_lowercase(), self.policy.policy_id.to_lowercase()))
+            }
+            SsoScope::Suppressed => None,
+        };
+        let now = self.env.now();
+        let mut trace = Vec::new();
+        let sso = match sso_key.as_deref().and_then(|k| session.take(k)) {
+            Some(cookie) if now >= cookie.expires => {
+                let at = ClaimValue::date_time(cookie.expires).to_string();
+                trace.push(TraceEvent::SessionExpired { at });
+                None
+            }
+            Some(mut cookie) => {
+                // A rolling session lasts its lifetime again from every sign-in that uses it.
+                if !rules.absolute {
+                    cookie.expires = now + rules.lifetime(cookie.persistent);
+                }
+                Some(cookie)
+            }
+            None => None,
+        };
         Ok(SignIn {
             position,
             stack: Vec::new(),
@@ -275,10 +305,12 @@ impl<'p> Executor<'p> {
             pending: None,
             finished: false,
             session,
+            sso,
+            sso_key,
             failed_tries: HashMap::new(),
             verified_controls: Vec::new(),
             context,
-            trace: Vec::new(),
+            trace,
         })
     }
 
@@ -295,7 +327,17 @@ impl<'p> Executor<'p> {
                 s.pending = Some(pending);
                 return Ok(Progress::NeedsInput(page));
             };
+            let (answer, kmsi) = match self.keep_signed_in(s, &pending, answer) {
+                Ok(answered) => answered,
+                Err(e) => {
+                    s.pending = Some(pending);
+                    return Err(e);
+                }
+            };
             s.trace.push(TraceEvent::Answered { answer: describe_answer(&answer, self.policy) });
+            if let Some(checked) = kmsi {
+                s.trace.push(TraceEvent::KeepSignedIn { checked });
+            }
             // A wrong answer leaves the page waiting for a right one.
             match self.answer(s, &pending, answer).await {
                 Ok(Some(progress)) => return Ok(progress),
@@ -443,6 +485,43 @@ impl<'p> Executor<'p> {
                 Err(bad(s, message))
             }
         }
+    }
+
+    /// Takes the keep-me-signed-in checkbox out of a form's answer. The page must offer it
+    /// (`setting.enableRememberMe` on its sign-in profile); checked, the session this sign-in
+    /// begins lasts `KeepAliveInDays`.
+    fn keep_signed_in(
+        &self,
+        s: &mut SignIn,
+        pending: &Pending,
+        answer: Answer,
+    ) -> Result<(Answer, Option<bool>), ExecError> {
+        let Answer::Submit(mut values) = answer else { return Ok((answer, None)) };
+        let Some(i) = values.iter().position(|(k, _)| k == REMEMBER_ME_FIELD) else {
+            return Ok((Answer::Submit(values), None));
+        };
+        let (_, text) = values.remove(i);
+        let plan = self.plan(s.position)?;
+        let profile = match (pending, &plan.graph[s.position.node()]) {
+            (Pending::Selection { .. }, PlanNode::Step { selection: Some(sel), .. }) => {
+                sel.sign_in.as_ref().and_then(|f| f.profile)
+            }
+            (Pending::Profile { .. }, PlanNode::Profile { profile, .. }) => profile.index,
+            _ => None,
+        };
+        let bad = |message: String| {
+            let (journey, order) = self.position(s);
+            ExecError::BadAnswer { journey, order, message }
+        };
+        if !profile.is_some_and(|p| self.compiled.profiles[p].sso.remember_me) {
+            return Err(bad(format!(
+                "the page has no keep-me-signed-in checkbox ({REMEMBER_ME_FIELD}): its profile does not set setting.enableRememberMe"
+            )));
+        }
+        let checked = ief_transforms::value::parse_bool(&text)
+            .ok_or_else(|| bad(format!("{REMEMBER_ME_FIELD} is true or false, not '{text}'")))?;
+        s.context.kmsi = checked;
+        Ok((Answer::Submit(values), Some(checked)))
     }
 
     /// Runs the pipeline at `node` (an exchange or a waiting page's profile) with the answer.
@@ -860,7 +939,9 @@ impl<'p> Executor<'p> {
             }
         }
         let remembered = offered.iter().find(|b| {
-            b.profile.is_some_and(|p| s.session.profiles.contains_key(&self.policy.technical_profiles[p].id.value))
+            b.profile.is_some_and(|p| {
+                s.sso.as_ref().is_some_and(|c| c.profiles.contains_key(&self.policy.technical_profiles[p].id.value))
+            })
         });
         if let Some(b) = remembered {
             s.chosen = Some(self.choice(plan, b));
@@ -940,32 +1021,63 @@ impl<'p> Executor<'p> {
         })
     }
 
-    /// Restores a profile's session claims when SSO lets it be skipped.
+    /// Restores a profile's session claims when SSO lets it be skipped: it took part in the
+    /// session, and the session gives something back (claims its manager persisted, or the
+    /// manager's constants). A profile whose session holds nothing (one without a session
+    /// manager persists nothing) runs again, so skipping it never loses its claims.
     fn restore_session(&self, s: &mut SignIn, p: usize) -> bool {
         let sso = &self.compiled.profiles[p].sso;
         let tp = &self.policy.technical_profiles[p];
         if sso.noop {
             return false;
         }
-        let Some(saved) = s.session.profiles.get(&tp.id.value) else { return false };
-        for (id, v) in saved {
-            s.bag.set(*id, v.clone());
+        let Some(saved) = s.sso.as_ref().and_then(|c| c.profiles.get(&tp.id.value)) else { return false };
+        let restored: Vec<(ClaimId, ClaimValue)> = sso
+            .persisted
+            .iter()
+            .filter_map(|(id, name)| saved.iter().find(|(n, _)| n == name).map(|(_, v)| (*id, v.clone())))
+            .collect();
+        if restored.is_empty() && sso.on_restore.is_empty() {
+            return false;
         }
-        for (id, v) in &sso.on_restore {
-            s.bag.set(*id, v.clone());
+        for (id, v) in restored.into_iter().chain(sso.on_restore.iter().cloned()) {
+            s.bag.set(id, v);
         }
         s.trace.push(TraceEvent::SessionRestored { profile: tp.id.value.clone() });
         true
     }
 
+    /// Writes a profile's persisted claims into the sign-in's session, beginning the session
+    /// (and its `auth_time`) when there is none.
     fn remember_session(&self, s: &mut SignIn, p: usize) {
         let sso = &self.compiled.profiles[p].sso;
-        if !sso.remember || sso.noop {
+        // `IncludeInSso` concerns validation profiles, which never take part (B2C: "valid only in
+        // SelfAsserted profiles used within a Validation technical profile").
+        let Some(key) = s.sso_key.as_ref().filter(|_| !sso.noop) else {
             return;
+        };
+        let rules = &self.compiled.session;
+        let now = self.env.now();
+        let kmsi = s.context.kmsi && rules.keep_alive_days > 0;
+        let cookie = s.sso.get_or_insert_with(|| SsoCookie {
+            key: key.clone(),
+            profiles: HashMap::new(),
+            auth_time: now,
+            expires: now + rules.lifetime(kmsi),
+            persistent: kmsi,
+        });
+        if kmsi && !cookie.persistent {
+            cookie.persistent = true;
+            cookie.expires = now + rules.lifetime(true);
         }
-        let persisted: Vec<(ClaimId, ClaimValue)> =
-            sso.persisted.iter().filter_map(|&id| Some((id, s.bag.get(id)?.clone()))).collect();
-        s.session.profiles.insert(self.policy.technical_profiles[p].id.value.clone(), persisted);
+        let persisted: Vec<(Box<str>, ClaimValue)> =
+            sso.persisted.iter().filter_map(|(id, name)| Some((name.clone(), s.bag.get(*id)?.clone()))).collect();
+        // Persisted claims are not rewritten later in the session; an entry that holds none yet
+        // (the profile ran again) takes what it persists now.
+        let entry = cookie.profiles.entry(self.policy.technical_profiles[p].id.value.clone()).or_default();
+        if entry.is_empty() {
+            *entry = persisted;
+        }
     }
 
     /// Records `node` of the journey being run, and rests the sign-in there when `rest`.
@@ -1239,6 +1351,13 @@ impl<'p> Executor<'p> {
         }
         let handler = self.handler(p, Invocation::Issuer)?;
         let services = Services { env: self.env, extensions: self.extensions };
+        // The session's sign-in time is the token's auth_time, unless the relying party sets one.
+        let mut token_claims = claims.clone();
+        if let Some(cookie) = &s.sso
+            && !token_claims.iter().any(|(k, _)| k == "auth_time")
+        {
+            token_claims.push(("auth_time".to_owned(), ClaimValue::date_time(cookie.auth_time)));
+        }
         let request = ProfileRequest {
             policy: self.policy,
             profile: &self.policy.technical_profiles[p],
@@ -1249,7 +1368,7 @@ impl<'p> Executor<'p> {
             profile_state: None,
             services: &services,
             context: &s.context,
-            token_claims: claims.clone(),
+            token_claims,
         };
         match handler.execute(request).await {
             ProfileResult::Token(token) => {

@@ -43,6 +43,14 @@ pub enum TraceEvent {
     SessionRestored {
         profile: String,
     },
+    /// The browser's session of this scope had expired, so nothing is restored from it.
+    SessionExpired {
+        at: String,
+    },
+    /// The keep-me-signed-in checkbox, as answered.
+    KeepSignedIn {
+        checked: bool,
+    },
     SubJourney {
         id: String,
         transfer: bool,
@@ -106,6 +114,10 @@ impl fmt::Display for TraceEvent {
             }
             TraceEvent::ValidationFailed { profile, message } => write!(f, "  validation {profile} failed: {message}"),
             TraceEvent::SessionRestored { profile } => write!(f, "  {profile}: claims restored from the session"),
+            TraceEvent::SessionExpired { at } => write!(f, "single sign-on session expired at {at}"),
+            TraceEvent::KeepSignedIn { checked } => {
+                write!(f, "  keep me signed in: {}", if *checked { "checked" } else { "not checked" })
+            }
             TraceEvent::SubJourney { id, transfer: false } => write!(f, "  call sub journey {id}"),
             TraceEvent::SubJourney { id, transfer: true } => write!(f, "  transfer to sub journey {id}"),
             TraceEvent::Issued { profile, claims } => write!(f, "  {profile} issued a token: {}", pairs(claims)),

@@ -181,12 +181,13 @@ impl Enabled {
 pub struct Sso {
     /// NoopSSOSessionProvider: never restored, never remembered.
     pub noop: bool,
-    /// `IncludeInSso` is not false.
-    pub remember: bool,
-    /// The session manager's PersistedClaims.
-    pub persisted: Vec<ClaimId>,
+    /// The session manager's PersistedClaims, with their ClaimType Ids (a session outlives
+    /// the policy that wrote it: other policies of the tenant read it by name).
+    pub persisted: Vec<(ClaimId, Box<str>)>,
     /// Constants the session manager adds on restore (objectIdFromSession).
     pub on_restore: Vec<(ClaimId, ClaimValue)>,
+    /// `setting.enableRememberMe`: the page has the keep-me-signed-in checkbox.
+    pub remember_me: bool,
 }
 
 /// One technical profile, ready to run.
@@ -271,13 +272,16 @@ impl ProfilePlan {
             manager.and_then(|m| m.protocol.as_ref()).and_then(|p| p.handler_type()) == Some("NoopSSOSessionProvider");
         let sso = Sso {
             noop,
-            remember: tp.include_in_sso != Some(false),
             persisted: manager
                 .map(|m| m.persisted_claims.as_slice())
                 .unwrap_or_default()
                 .iter()
-                .filter_map(|c| policy.claim_id(&c.claim.value))
+                .filter_map(|c| {
+                    let id = policy.claim_id(&c.claim.value)?;
+                    Some((id, policy.claim_types[id.index()].id.value.as_str().into()))
+                })
                 .collect(),
+            remember_me: crate::page_settings::PageSettings::of(tp).enable_remember_me,
             on_restore: manager
                 .map(|m| m.output_claims.as_slice())
                 .unwrap_or_default()

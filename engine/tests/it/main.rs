@@ -7,4 +7,5 @@ mod exec;
 mod merge;
 mod preconditions;
 mod round_trip;
+mod sessions;
 mod tenant;
