@@ -3,6 +3,7 @@
 #[macro_use]
 mod output;
 
+mod bench;
 mod idp;
 mod policy;
 mod report;
@@ -65,6 +66,11 @@ enum Command {
     Run(Box<scenario::RunArgs>),
     /// Run every scenario under the given folders and compare with their snapshots.
     Test(scenario::TestArgs),
+    /// Measure a transformation, a profile's output-claims chain or a scenario's sign-ins.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
     /// Serve the policies as a B2C-compatible identity provider that applications sign in to.
     Serve(Box<serve::ServeArgs>),
     /// Embedded test identity providers.
@@ -139,6 +145,7 @@ fn main() -> ExitCode {
         Command::Run(args) => scenario::run(&args),
         Command::Test(args) => scenario::test(&args),
         Command::Keys { command: KeysCommand::Init { dir } } => scenario::keys_init(&dir),
+        Command::Bench { command } => bench::run(&command),
         Command::Serve(args) => serve::run(&args),
         Command::Idp { command } => idp::run(&command),
     };

@@ -41,6 +41,9 @@ pub(crate) struct TestArgs {
     /// Write the results as the new snapshots.
     #[arg(long)]
     accept: bool,
+    /// Scenario files run at once (default: the machine's cores); reports keep file order.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -157,32 +160,80 @@ pub(crate) fn test(args: &TestArgs) -> Result<ExitCode, String> {
             args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         ));
     }
-    let rt = runtime()?;
     let bar = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(files.len() as u64)
     } else {
         indicatif::ProgressBar::hidden()
     };
+    let jobs = args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), usize::from);
+    // One key pool for the whole run: each scenario still gets its own directory and outbox.
+    let options = RunOptions::deterministic();
     let (mut passed, mut failed) = (0usize, 0usize);
-    for file in &files {
-        bar.set_message(file.display().to_string());
-        let result = rt.block_on(ief_scenario::run_file(file, &RunOptions::deterministic()));
-        let verdict = match result {
-            Ok(report) => compare(file, &report, args.accept),
-            Err(e) => Err(e.to_string()),
-        };
-        match verdict {
-            Ok(()) => passed += 1,
-            Err(why) => {
-                failed += 1;
-                bar.suspend(|| errln!("FAIL {}\n{}\n", file.display(), indent(&why)));
+    in_parallel(
+        &files,
+        jobs,
+        |file| verdict(file, &options, args.accept),
+        |file, verdict| {
+            match verdict {
+                Ok(()) => passed += 1,
+                Err(why) => {
+                    failed += 1;
+                    bar.suspend(|| errln!("FAIL {}\n{}\n", file.display(), indent(&why)));
+                }
             }
-        }
-        bar.inc(1);
-    }
+            bar.inc(1);
+        },
+    );
     bar.finish_and_clear();
     outln!("{passed} passed, {failed} failed");
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Runs one scenario file and compares it with its snapshot, on a runtime of this thread.
+fn verdict(file: &Path, options: &RunOptions, accept: bool) -> Result<(), String> {
+    thread_local! {
+        static RUNTIME: Result<tokio::runtime::Runtime, String> = runtime();
+    }
+    RUNTIME.with(|rt| {
+        let report = rt.as_ref()?.block_on(ief_scenario::run_file(file, options)).map_err(|e| e.to_string())?;
+        compare(file, &report, accept)
+    })
+}
+
+/// `work` on every file from `jobs` threads; `done` sees the results on this thread in file
+/// order, each as soon as those before it are in.
+fn in_parallel<R: Send>(
+    files: &[PathBuf],
+    jobs: usize,
+    work: impl Fn(&Path) -> R + Sync,
+    mut done: impl FnMut(&Path, R),
+) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, files.len().max(1)) {
+            let (tx, next, work) = (tx.clone(), &next, &work);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(file) = files.get(i) else { break };
+                    if tx.send((i, work(file))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut first = 0;
+        for (i, result) in rx {
+            waiting.insert(i, result);
+            while let Some(result) = waiting.remove(&first) {
+                done(&files[first], result);
+                first += 1;
+            }
+        }
+    });
 }
 
 fn compare(file: &Path, report: &ScenarioReport, accept: bool) -> Result<(), String> {

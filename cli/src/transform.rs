@@ -4,19 +4,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ief_engine::exec::PolicyEnv;
-use ief_transforms::{ClaimValue, ClaimsBag, FixedEnv, catalog};
+use ief_engine::model::{Policy, TechnicalProfile};
+use ief_transforms::{ClaimValue, ClaimsBag, CompiledTransform, FixedEnv, catalog};
 use serde_json::{Map, Value, json};
 
 use crate::PolicyInput;
-use crate::policy::load;
+use crate::policy::{Loaded, load};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct RunArgs {
     #[command(flatten)]
     input: PolicyInput,
-    /// The ClaimsTransformation Id.
+    /// The ClaimsTransformation Id (for `ief bench profile`, the TechnicalProfile Id).
     #[arg(long)]
-    id: String,
+    pub(crate) id: String,
     /// Input claims as a JSON object mapping ClaimType Ids to values.
     #[arg(long = "input", value_name = "JSON")]
     input_json: String,
@@ -43,57 +44,88 @@ pub(crate) fn list() -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Bad input: diagnostics or a message on stderr, exit 2.
-fn bad_input(message: String) -> Result<ExitCode, String> {
+/// Bad input: a message on stderr, exit 2.
+fn bad_input(message: String) -> ExitCode {
     errln!("error: {message}");
-    Ok(ExitCode::from(2))
+    ExitCode::from(2)
 }
 
-pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
+/// A policy loaded for one transformation or profile, with the input claims in a bag.
+pub(crate) struct Prepared {
+    loaded: Loaded,
+    index: usize,
+    pub(crate) compiled: ief_engine::CompiledPolicy,
+    pub(crate) bag: ClaimsBag,
+    fixed: FixedEnv,
+    culture: String,
+}
+
+impl Prepared {
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.loaded.policies[self.index].model
+    }
+
+    /// The environment transformations see, as the executor gives it to `profile`.
+    pub(crate) fn env<'a>(&'a self, profile: Option<&'a TechnicalProfile>) -> PolicyEnv<'a> {
+        PolicyEnv { inner: &self.fixed, policy: self.policy(), profile, culture: &self.culture }
+    }
+}
+
+/// Loads the policy that `has` the wanted element (named by `missing` when none has) and
+/// reads `--input`; on bad input prints why and gives the exit code.
+pub(crate) fn prepare(args: &RunArgs, has: impl Fn(&Policy) -> bool, missing: &str) -> Result<Prepared, ExitCode> {
     let loaded = load(&args.input);
     if loaded.diagnostics.iter().any(|d| d.is_error()) {
         err!("{}", crate::report::text(&loaded.diagnostics, &loaded.set.db));
-        return Ok(ExitCode::from(2));
+        return Err(ExitCode::from(2));
     }
-    let found = loaded.policies.iter().find_map(|p| p.model.transformation(&args.id).map(|ct| (&p.model, ct)));
-    let Some((policy, ct)) = found else {
-        return bad_input(format!("no ClaimsTransformation with Id '{}' in the policy", args.id));
+    let Some(index) = loaded.policies.iter().position(|p| has(&p.model)) else {
+        return Err(bad_input(missing.to_owned()));
     };
-    let index = policy.transformations.iter().position(|t| t.id.value == args.id).unwrap_or_default();
-    let compiled = ief_engine::CompiledPolicy::compile(policy);
-    let Some(Some(transform)) = compiled.transforms.get(index) else {
-        return bad_input(format!("ClaimsTransformation '{}' does not compile", args.id));
-    };
-
+    let policy = &loaded.policies[index].model;
     let input: Map<String, Value> = match serde_json::from_str(&args.input_json) {
         Ok(Value::Object(m)) => m,
-        Ok(_) => return bad_input("--input must be a JSON object".to_owned()),
-        Err(e) => return bad_input(format!("--input is not JSON: {e}")),
+        Ok(_) => return Err(bad_input("--input must be a JSON object".to_owned())),
+        Err(e) => return Err(bad_input(format!("--input is not JSON: {e}"))),
     };
     let mut bag = ClaimsBag::with_capacity(policy.claim_types.len());
     for (name, value) in &input {
         let (Some(id), Some(ct)) = (policy.claim_id(name), policy.claim(name)) else {
-            return bad_input(format!("'{name}' is not a ClaimType of the policy"));
+            return Err(bad_input(format!("'{name}' is not a ClaimType of the policy")));
         };
         let Some(data_type) = ct.data_type else {
-            return bad_input(format!("ClaimType '{name}' has no known DataType"));
+            return Err(bad_input(format!("ClaimType '{name}' has no known DataType")));
         };
         match ClaimValue::from_json(data_type, value) {
             Ok(v) => bag.set(id, v),
-            Err(e) => return bad_input(format!("claim '{name}': {e}")),
+            Err(e) => return Err(bad_input(format!("claim '{name}': {e}"))),
         }
     }
-    let fixed = environment(args)?;
+    let fixed = environment(args).map_err(bad_input)?;
     let culture = args
         .lang
         .clone()
         .or_else(|| policy.localization.as_ref().and_then(|l| l.default_language.clone()))
         .unwrap_or_else(|| "en".to_owned());
-    let env = PolicyEnv { inner: &fixed, policy, profile: None, culture: &culture };
-    match transform.run(&mut bag, &env) {
+    let compiled = ief_engine::CompiledPolicy::compile(policy);
+    Ok(Prepared { loaded, index, compiled, bag, fixed, culture })
+}
+
+pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
+    let missing = format!("no ClaimsTransformation with Id '{}' in the policy", args.id);
+    let prepared = match prepare(args, |p| p.transformation(&args.id).is_some(), &missing) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let Some((index, transform)) = prepared.transform(&args.id) else {
+        return Ok(bad_input(format!("ClaimsTransformation '{}' does not compile", args.id)));
+    };
+    let mut bag = prepared.bag.clone();
+    let policy = prepared.policy();
+    match transform.run(&mut bag, &prepared.env(None)) {
         Ok(()) => {
             let mut out = Map::new();
-            for o in &ct.outputs {
+            for o in &policy.transformations[index].outputs {
                 if let Some(v) = policy.claim_id(&o.claim.value).and_then(|id| bag.get(id)) {
                     out.insert(o.claim.value.clone(), v.to_json());
                 }
@@ -106,6 +138,14 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
             outln!("{}", serde_json::to_string_pretty(&error).unwrap_or_default());
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+impl Prepared {
+    /// The first declaration of `id` (as the model's lookups pick) and its compiled form.
+    pub(crate) fn transform(&self, id: &str) -> Option<(usize, &CompiledTransform)> {
+        let index = self.policy().transformations.iter().position(|t| t.id.value == id)?;
+        Some((index, self.compiled.transforms.get(index)?.as_ref()?))
     }
 }
 

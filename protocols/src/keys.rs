@@ -226,6 +226,15 @@ impl KeyStore {
         Ok(store)
     }
 
+    /// A generated store of just `names`, taken from this one, which first generates those it
+    /// lacks and keeps them: many runs share one pool and RSA keys are made once per name.
+    pub fn take_generated(&mut self, names: &[&str]) -> Result<KeyStore, KeyError> {
+        let missing: Vec<&str> = names.iter().copied().filter(|n| !self.entries.contains_key(*n)).collect();
+        self.entries.extend(KeyStore::generate(&missing)?.entries);
+        let entries = names.iter().filter_map(|&n| Some((n.to_owned(), self.entries.get(n)?.clone()))).collect();
+        Ok(KeyStore { generated: true, entries, ..KeyStore::empty() })
+    }
+
     /// The folder the keys came from.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -893,6 +902,17 @@ mod tests {
         // The identity is usable by the HTTP client as it is.
         let pem = format!("{certs}\n{key}");
         assert!(reqwest::Identity::from_pem(pem.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_pool_generates_each_key_once_and_hands_out_only_the_names_asked() {
+        let mut pool = KeyStore::empty();
+        let first = pool.take_generated(&["B2C_1A_TokenSigningKeyContainer", "B2C_1A_Secret"]).expect("generated");
+        let second = pool.take_generated(&["B2C_1A_TokenSigningKeyContainer"]).expect("taken");
+        assert_eq!(second.names().collect::<Vec<_>>(), ["B2C_1A_TokenSigningKeyContainer"]);
+        let pem = |s: &KeyStore| s.rsa_private_pem("B2C_1A_TokenSigningKeyContainer").expect("RSA").to_owned();
+        assert_eq!(pem(&first), pem(&second), "the same key, not a second one");
+        assert_eq!(pool.names().count(), 2);
     }
 
     #[test]

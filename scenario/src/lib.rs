@@ -12,8 +12,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ief_engine::exec::{
     Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, Page, PageKind, ProfileHandler, ProfileRequest,
@@ -34,6 +35,7 @@ use ief_protocols::keys::KeyStore;
 use ief_protocols::phone::CodeOutbox;
 
 pub mod agent;
+pub mod bench;
 mod embedded;
 mod http_stub;
 mod redact;
@@ -228,7 +230,7 @@ fn yes() -> bool {
 pub struct RunOptions {
     /// Fixed clock and seeded randomness, so snapshots are stable.
     pub deterministic: bool,
-    /// Policy keys; generated into a temporary folder when absent.
+    /// Policy keys; generated in memory (from `key_pool`) when absent.
     pub keys: Option<PathBuf>,
     /// The directory file; in memory when absent.
     pub directory: Option<PathBuf>,
@@ -239,6 +241,21 @@ pub struct RunOptions {
     pub settings: Vec<(String, String)>,
     /// Extra trusted roots (PEM text), besides the scenario's `trusted_roots`.
     pub trusted_roots: Vec<String>,
+    /// Where keys are generated when `keys` is absent: shared by the runs of one `ief test`,
+    /// each key is made once (RSA generation dominated a scenario's CPU time).
+    pub key_pool: KeyPool,
+}
+
+/// Generated keys shared between runs; cloning shares the pool.
+#[derive(Debug, Clone, Default)]
+pub struct KeyPool(Arc<Mutex<KeyStore>>);
+
+impl KeyPool {
+    /// A store of just `names`, generating those no run has needed yet.
+    fn take(&self, names: &[&str]) -> Result<KeyStore, ief_protocols::keys::KeyError> {
+        // A run that panicked while holding the pool left whole keys in it.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take_generated(names)
+    }
 }
 
 impl RunOptions {
@@ -349,8 +366,7 @@ pub const MAX_SCENARIO_NESTING: usize = 64;
 
 /// Reads and runs a scenario file.
 pub async fn run_file(path: &Path, options: &RunOptions) -> Result<ScenarioReport, ScenarioError> {
-    let (scenario, name) = read(path)?;
-    run(&scenario, input::folder_of(path), &name, options).await
+    Prepared::from_file(path, options).await?.run().await
 }
 
 /// A scenario file parsed (bounded in size), and its name (the file stem).
@@ -387,165 +403,250 @@ pub(crate) async fn run_with(
     options: &RunOptions,
     extra: Vec<Box<dyn ProfileHandler>>,
 ) -> Result<ScenarioReport, ScenarioError> {
-    let stub_server = match scenario.http_stubs.is_empty() {
-        true => None,
-        false => Some(StubServer::start(&scenario.http_stubs).await?),
-    };
-    // The embedded providers share the run's clock, which `after` moves on; deterministic runs
-    // also seed them.
-    let clock_offset = Arc::new(AtomicI64::new(0));
-    let (clock, seed): (ief_idp::Clock, Option<u64>) = if options.deterministic {
-        let now = FixedEnv::default().now().and_utc().timestamp();
-        (embedded::fixed_clock(now), Some(now.unsigned_abs()))
-    } else {
-        (ief_idp::system_clock(), None)
-    };
-    let clock: ief_idp::Clock = {
-        let offset = Arc::clone(&clock_offset);
-        Arc::new(move || clock() + offset.load(Ordering::Relaxed))
-    };
-    let mut providers = match &scenario.embedded_providers {
-        Some(spec) => Some(embedded::Started::bind(spec, clock, seed).await?),
-        None => None,
-    };
-    let mut settings: Vec<(String, String)> = Vec::new();
-    let stub_url = stub_server.as_ref().map(|s| ("IefStubUrl".to_owned(), s.url.clone()));
-    let provider_urls = providers.as_ref().map(embedded::Started::settings).unwrap_or_default();
-    for (k, v) in
-        provider_urls.into_iter().chain(stub_url).chain(scenario.settings.clone()).chain(options.settings.clone())
-    {
-        // Later sources win: the providers and the stub, then the scenario, then the caller.
-        settings.retain(|(name, _)| *name != k);
-        settings.push((k, v));
-    }
-    if let Some(id) = &scenario.tenant_id {
-        let guid = ief_engine::tenant::parse_guid(id)
-            .ok_or_else(|| ScenarioError::Setup(format!("tenant_id '{id}' is not a GUID (the tenant's object id)")))?;
-        settings.retain(|(name, _)| name != ief_engine::settings::TENANT_OBJECT_ID);
-        settings.push((ief_engine::settings::TENANT_OBJECT_ID.to_owned(), guid));
-    }
-    let mut roots = trusted_roots(scenario, base, options)?;
-    roots.0.extend(providers.as_ref().and_then(embedded::Started::trusted_root));
-    // The scenario's policy first, then the other policies its runs name.
-    let mut policy_files = vec![scenario.policy.clone()];
-    for file in scenario.runs.iter().filter_map(|r| r.policy.as_ref()) {
-        if !policy_files.contains(file) {
-            policy_files.push(file.clone());
-        }
-    }
-    let policies: Vec<EffectivePolicy> =
-        policy_files.iter().map(|f| load_policy(scenario, f, base, settings.clone())).collect::<Result<_, _>>()?;
-    let policy = &policies[0];
-    let compiled: Vec<CompiledPolicy> = policies.iter().map(|p| CompiledPolicy::compile(&p.model)).collect();
+    Prepared::new(scenario.clone(), base, name, options, extra).await?.run().await
+}
 
-    let mut keys = match &options.keys {
-        Some(dir) => KeyStore::load(dir),
-        None => {
-            let mut names: Vec<String> = policies.iter().flat_map(|p| referenced_keys(&p.model)).collect();
-            names.extend(scenario.embedded_providers.iter().flat_map(EmbeddedProviders::key_names));
-            names.sort();
-            names.dedup();
-            // In memory only: Ctrl-C or an abort leaves no private key in the temp folder.
-            KeyStore::generate(&names.iter().map(String::as_str).collect::<Vec<_>>())
-        }
-    }
-    .map_err(|e| ScenarioError::Setup(e.to_string()))?;
-    let mut issued = Vec::new();
-    if let (Some(started), Some(spec)) = (&mut providers, &scenario.embedded_providers) {
-        let context = request_context(&policy.model, &scenario.request, options.deterministic);
-        issued = started.register(spec, &policy.model, &context, &mut keys)?;
-    }
-    // Keys made for this run (generated, or issued by a provider's test CA) have thumbprints
-    // that change every run: reports name them as [thumbprint].
-    let thumbprints = match options.keys {
-        None => redact::key_thumbprints(&keys, keys.names()),
-        Some(_) => redact::key_thumbprints(&keys, issued.iter().map(String::as_str)),
-    };
-    let directory = match &options.directory {
-        Some(path) => Directory::open(path),
-        None => Directory::in_memory(),
-    }
-    .map_err(|e| ScenarioError::Setup(e.to_string()))?;
-    let offset = Arc::clone(&clock_offset);
-    let env: Box<dyn TransformEnv + Send + Sync> = if options.deterministic {
-        Box::new(KeyedEnv::new(FixedEnv::default(), keys.clone()).with_clock_offset(offset))
-    } else {
-        Box::new(KeyedEnv::new(ief_protocols::env::SystemEnv, keys.clone()).with_clock_offset(offset))
-    };
-    for seed in &scenario.directory {
-        let mut user = seed_user(seed);
-        if user.object_id.is_none() {
-            // Drawn from the run's randomness, so deterministic runs give stable ids.
-            user.object_id = directory.new_object_id(env.as_ref()).ok();
-        }
-        directory.seed(&user).map_err(|e| ScenarioError::Setup(format!("seeding the directory: {e}")))?;
-    }
-    let mut extensions = Extensions::default();
-    extensions.insert(keys);
-    extensions.insert(directory);
-    extensions.insert(CodeOutbox::new());
-    extensions.insert(roots);
+/// A scenario ready to sign in: its policies compiled, keys made, providers and stubs serving.
+/// Each [`Prepared::extensions`] is a fresh directory, so its runs can repeat (`ief bench`).
+pub(crate) struct Prepared {
+    scenario: Scenario,
+    name: String,
+    options: RunOptions,
+    /// The scenario's policy first, then the other policies its runs name.
+    policy_files: Vec<PathBuf>,
+    policies: Vec<EffectivePolicy>,
+    compiled: Vec<CompiledPolicy>,
+    /// How far `after` has moved the runs' clock.
+    clock_offset: Arc<AtomicI64>,
+    keys: KeyStore,
+    roots: TrustedRoots,
+    thumbprints: Vec<String>,
+    env: Box<dyn TransformEnv + Send + Sync>,
+    handlers: Vec<Box<dyn ProfileHandler>>,
+    stub_server: Option<StubServer>,
+    providers: Option<embedded::Started>,
+}
 
-    let mut handlers = ief_protocols::handlers();
-    handlers.insert(0, Box::new(StubIdentityProviders { providers: scenario.identity_providers.clone() }));
-    for handler in extra.into_iter().rev() {
-        handlers.insert(0, handler);
+impl Prepared {
+    pub(crate) async fn from_file(path: &Path, options: &RunOptions) -> Result<Prepared, ScenarioError> {
+        let (scenario, name) = read(path)?;
+        Prepared::new(scenario, input::folder_of(path), &name, options, Vec::new()).await
     }
-    let executors: Vec<Executor<'_>> = policies
-        .iter()
-        .zip(&compiled)
-        .map(|(p, c)| Executor::new(&p.model, c, &handlers, env.as_ref(), &extensions))
-        .collect();
 
-    let runs = runs_of(scenario, name);
-    let mut session = Session::default();
-    let mut browser = Browser { providers: &scenario.identity_providers, agent: None, authenticator: None };
-    let mut reports = Vec::new();
-    for run in &runs {
-        let journey = run.journey.clone().or_else(|| scenario.journey.clone());
-        let which = run.policy.as_ref().and_then(|f| policy_files.iter().position(|p| p == f)).unwrap_or(0);
-        let executor = &executors[which];
-        let request = run.request.as_ref().unwrap_or(&scenario.request);
-        let context = request_context(executor.policy, request, options.deterministic);
-        if let Some(after) = &run.after {
-            let seconds =
-                parse_duration(after).map_err(|message| ScenarioError::Run { run: run.name.clone(), message })?;
-            clock_offset.fetch_add(seconds, Ordering::Relaxed);
-        }
-        let start_session = match (run.new_session, run.reopen_browser) {
-            (true, _) => Session::default(),
-            (false, true) => std::mem::take(&mut session).reopened(),
-            (false, false) => std::mem::take(&mut session),
+    async fn new(
+        scenario: Scenario,
+        base: &Path,
+        name: &str,
+        options: &RunOptions,
+        extra: Vec<Box<dyn ProfileHandler>>,
+    ) -> Result<Prepared, ScenarioError> {
+        let stub_server = match scenario.http_stubs.is_empty() {
+            true => None,
+            false => Some(StubServer::start(&scenario.http_stubs).await?),
         };
-        if run.new_session || run.reopen_browser {
-            browser.agent = None;
+        // The embedded providers share the run's clock, which `after` moves on; deterministic runs
+        // also seed them.
+        let clock_offset = Arc::new(AtomicI64::new(0));
+        let (clock, seed): (ief_idp::Clock, Option<u64>) = if options.deterministic {
+            let now = FixedEnv::default().now().and_utc().timestamp();
+            (embedded::fixed_clock(now), Some(now.unsigned_abs()))
+        } else {
+            (ief_idp::system_clock(), None)
+        };
+        let clock: ief_idp::Clock = {
+            let offset = Arc::clone(&clock_offset);
+            Arc::new(move || clock() + offset.load(Ordering::Relaxed))
+        };
+        let mut providers = match &scenario.embedded_providers {
+            Some(spec) => Some(embedded::Started::bind(spec, clock, seed).await?),
+            None => None,
+        };
+        let mut settings: Vec<(String, String)> = Vec::new();
+        let stub_url = stub_server.as_ref().map(|s| ("IefStubUrl".to_owned(), s.url.clone()));
+        let provider_urls = providers.as_ref().map(embedded::Started::settings).unwrap_or_default();
+        for (k, v) in
+            provider_urls.into_iter().chain(stub_url).chain(scenario.settings.clone()).chain(options.settings.clone())
+        {
+            // Later sources win: the providers and the stub, then the scenario, then the caller.
+            settings.retain(|(name, _)| *name != k);
+            settings.push((k, v));
         }
-        let (report, after) = run_one(
-            executor,
-            run,
-            journey.as_deref(),
-            context,
-            start_session,
-            &extensions,
-            options,
-            &mut browser,
-            &thumbprints,
-            stub_server.as_ref(),
-        )
-        .await?;
-        session = after;
-        reports.push(report);
-    }
-    drop(stub_server);
-    drop(providers);
-    let mut graphs = BTreeMap::new();
-    for (journey, _) in reports.iter().flat_map(|r| &r.path) {
-        if let Some(plan) = compiled.iter().find_map(|c| c.journey(journey)).filter(|_| !graphs.contains_key(journey)) {
-            graphs.insert(journey.clone(), ief_engine::plan::render::json(plan));
+        if let Some(id) = &scenario.tenant_id {
+            let guid = ief_engine::tenant::parse_guid(id).ok_or_else(|| {
+                ScenarioError::Setup(format!("tenant_id '{id}' is not a GUID (the tenant's object id)"))
+            })?;
+            settings.retain(|(name, _)| name != ief_engine::settings::TENANT_OBJECT_ID);
+            settings.push((ief_engine::settings::TENANT_OBJECT_ID.to_owned(), guid));
         }
+        let mut roots = trusted_roots(&scenario, base, options)?;
+        roots.0.extend(providers.as_ref().and_then(embedded::Started::trusted_root));
+        // The scenario's policy first, then the other policies its runs name.
+        let mut policy_files = vec![scenario.policy.clone()];
+        for file in scenario.runs.iter().filter_map(|r| r.policy.as_ref()) {
+            if !policy_files.contains(file) {
+                policy_files.push(file.clone());
+            }
+        }
+        let policies: Vec<EffectivePolicy> =
+            policy_files.iter().map(|f| load_policy(&scenario, f, base, settings.clone())).collect::<Result<_, _>>()?;
+        let policy = &policies[0];
+        let compiled: Vec<CompiledPolicy> = policies.iter().map(|p| CompiledPolicy::compile(&p.model)).collect();
+
+        let mut keys = match &options.keys {
+            Some(dir) => KeyStore::load(dir),
+            None => {
+                let mut names: Vec<String> = policies.iter().flat_map(|p| referenced_keys(&p.model)).collect();
+                names.extend(scenario.embedded_providers.iter().flat_map(EmbeddedProviders::key_names));
+                names.sort();
+                names.dedup();
+                // In memory only: Ctrl-C or an abort leaves no private key in the temp folder.
+                options.key_pool.take(&names.iter().map(String::as_str).collect::<Vec<_>>())
+            }
+        }
+        .map_err(|e| ScenarioError::Setup(e.to_string()))?;
+        let mut issued = Vec::new();
+        if let (Some(started), Some(spec)) = (&mut providers, &scenario.embedded_providers) {
+            let context = request_context(&policy.model, &scenario.request, options.deterministic);
+            issued = started.register(spec, &policy.model, &context, &mut keys)?;
+        }
+        // Keys made for this run (generated, or issued by a provider's test CA) have thumbprints
+        // that change every run: reports name them as [thumbprint].
+        let thumbprints = match options.keys {
+            None => redact::key_thumbprints(&keys, keys.names()),
+            Some(_) => redact::key_thumbprints(&keys, issued.iter().map(String::as_str)),
+        };
+        let offset = Arc::clone(&clock_offset);
+        let env: Box<dyn TransformEnv + Send + Sync> = if options.deterministic {
+            Box::new(KeyedEnv::new(FixedEnv::default(), keys.clone()).with_clock_offset(offset))
+        } else {
+            Box::new(KeyedEnv::new(ief_protocols::env::SystemEnv, keys.clone()).with_clock_offset(offset))
+        };
+        let mut handlers = ief_protocols::handlers();
+        handlers.insert(0, Box::new(StubIdentityProviders { providers: scenario.identity_providers.clone() }));
+        for handler in extra.into_iter().rev() {
+            handlers.insert(0, handler);
+        }
+        Ok(Prepared {
+            scenario,
+            name: name.to_owned(),
+            options: options.clone(),
+            policy_files,
+            policies,
+            compiled,
+            clock_offset,
+            keys,
+            roots,
+            thumbprints,
+            env,
+            handlers,
+            stub_server,
+            providers,
+        })
     }
-    let warnings = policy.model.tenant_warning().into_iter().collect();
-    Ok(ScenarioReport { scenario: name.to_owned(), warnings, runs: reports, graphs })
+
+    /// The run's services around a fresh directory seeded from the scenario.
+    pub(crate) fn extensions(&self) -> Result<Extensions, ScenarioError> {
+        let (scenario, options, env) = (&self.scenario, &self.options, &self.env);
+        let directory = match &options.directory {
+            Some(path) => Directory::open(path),
+            None => Directory::in_memory(),
+        }
+        .map_err(|e| ScenarioError::Setup(e.to_string()))?;
+        for seed in &scenario.directory {
+            let mut user = seed_user(seed);
+            if user.object_id.is_none() {
+                // Drawn from the run's randomness, so deterministic runs give stable ids.
+                user.object_id = directory.new_object_id(env.as_ref()).ok();
+            }
+            directory.seed(&user).map_err(|e| ScenarioError::Setup(format!("seeding the directory: {e}")))?;
+        }
+        let mut extensions = Extensions::default();
+        extensions.insert(self.keys.clone());
+        extensions.insert(directory);
+        extensions.insert(CodeOutbox::new());
+        extensions.insert(self.roots.clone());
+        Ok(extensions)
+    }
+
+    /// Runs the scenario's sign-ins from the scenario's start time; `times`, when given, gets
+    /// the executor's time to each page and to each end.
+    pub(crate) async fn runs(
+        &self,
+        extensions: &Extensions,
+        mut times: Option<&mut Vec<Duration>>,
+    ) -> Result<Vec<RunReport>, ScenarioError> {
+        let (scenario, options, name) = (&self.scenario, &self.options, self.name.as_str());
+        self.clock_offset.store(0, Ordering::Relaxed);
+        let executors: Vec<Executor<'_>> = self
+            .policies
+            .iter()
+            .zip(&self.compiled)
+            .map(|(p, c)| Executor::new(&p.model, c, &self.handlers, self.env.as_ref(), extensions))
+            .collect();
+        let runs = runs_of(scenario, name);
+        let mut session = Session::default();
+        let mut browser = Browser { providers: &scenario.identity_providers, agent: None, authenticator: None };
+        let mut reports = Vec::new();
+        for run in &runs {
+            let journey = run.journey.clone().or_else(|| scenario.journey.clone());
+            let which = run.policy.as_ref().and_then(|f| self.policy_files.iter().position(|p| p == f)).unwrap_or(0);
+            let executor = &executors[which];
+            let request = run.request.as_ref().unwrap_or(&scenario.request);
+            let context = request_context(executor.policy, request, options.deterministic);
+            if let Some(after) = &run.after {
+                let seconds =
+                    parse_duration(after).map_err(|message| ScenarioError::Run { run: run.name.clone(), message })?;
+                self.clock_offset.fetch_add(seconds, Ordering::Relaxed);
+            }
+            let start_session = match (run.new_session, run.reopen_browser) {
+                (true, _) => Session::default(),
+                (false, true) => std::mem::take(&mut session).reopened(),
+                (false, false) => std::mem::take(&mut session),
+            };
+            if run.new_session || run.reopen_browser {
+                browser.agent = None;
+            }
+            let (report, after) = run_one(
+                executor,
+                run,
+                journey.as_deref(),
+                context,
+                start_session,
+                extensions,
+                options,
+                &mut browser,
+                &self.thumbprints,
+                self.stub_server.as_ref(),
+                times.as_deref_mut(),
+            )
+            .await?;
+            session = after;
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    /// Runs the scenario once, as `ief run` and `ief test` do.
+    async fn run(self) -> Result<ScenarioReport, ScenarioError> {
+        let extensions = self.extensions()?;
+        let reports = self.runs(&extensions, None).await?;
+        Ok(self.finish(reports))
+    }
+
+    /// The report of `reports`, with the plans they walked; stops the providers and stubs.
+    fn finish(self, reports: Vec<RunReport>) -> ScenarioReport {
+        drop(self.stub_server);
+        drop(self.providers);
+        let mut graphs = BTreeMap::new();
+        for (journey, _) in reports.iter().flat_map(|r| &r.path) {
+            let plan = self.compiled.iter().find_map(|c| c.journey(journey));
+            if let Some(plan) = plan.filter(|_| !graphs.contains_key(journey)) {
+                graphs.insert(journey.clone(), ief_engine::plan::render::json(plan));
+            }
+        }
+        let warnings = self.policies[0].model.tenant_warning().into_iter().collect();
+        ScenarioReport { scenario: self.name, warnings, runs: reports, graphs }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -560,6 +661,7 @@ async fn run_one(
     browser: &mut Browser<'_>,
     thumbprints: &[String],
     stubs: Option<&StubServer>,
+    mut times: Option<&mut Vec<Duration>>,
 ) -> Result<(RunReport, Session), ScenarioError> {
     let fail = |message: String| ScenarioError::Run { run: run.name.clone(), message };
     let callback_host = context.host_name.clone();
@@ -574,7 +676,11 @@ async fn run_one(
     // and more browser sign-ins than MAX_BROWSER_SIGN_INS.
     let mut sign_ins = 0;
     let outcome = loop {
+        let started = Instant::now();
         let progress = executor.resume(&mut sign_in, answer.take()).await.map_err(|e| fail(e.to_string()))?;
+        if let Some(times) = times.as_deref_mut() {
+            times.push(started.elapsed());
+        }
         match progress {
             Progress::Finished(outcome) => break outcome,
             Progress::NeedsInput(page) => {

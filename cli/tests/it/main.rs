@@ -1,5 +1,6 @@
 //! The CLI end to end, one test binary (link time matters on two cores).
 
+mod bench;
 mod common;
 mod diagnostics;
 mod hostile_inputs;

@@ -158,3 +158,18 @@ fn keys_init_creates_the_starter_pack_keys_once() {
     std::fs::remove_dir_all(&dir).ok();
     assert!(second.contains("already holds every key"), "{second}");
 }
+
+#[test]
+fn parallel_and_one_job_runs_report_alike_in_file_order() {
+    let dirs = ["test", "policies/scenarios-bad", "policies/demo"];
+    let (one_code, one_out, one_err) = ief(&[&dirs[..], &["--jobs", "1"]].concat());
+    let (par_code, par_out, par_err) = ief(&[&dirs[..], &["--jobs", "4"]].concat());
+    // Every bad scenario fails, the three demo ones pass.
+    let files = std::fs::read_dir(workspace().join("policies/scenarios-bad")).expect("scenarios-bad");
+    let bad = files.flatten().filter(|f| f.path().extension().is_some_and(|x| x == "yaml")).count();
+    assert_eq!((one_code, &one_out), (1, &format!("3 passed, {bad} failed\n")), "{one_err}");
+    assert_eq!((par_code, &par_out, &par_err), (one_code, &one_out, &one_err));
+    let failed: Vec<&str> = one_err.lines().filter_map(|l| l.strip_prefix("FAIL ")).collect();
+    assert_eq!(failed.len(), bad, "{one_err}");
+    assert!(failed.is_sorted(), "reports in file order: {failed:?}");
+}
