@@ -396,9 +396,14 @@ fn render(server: &Server, hosted: &Hosted, tx: &Transaction, status: StatusCode
     let txp = tx_param(&tx.id);
     let api = api_of(page);
     let fields = fields_of(hosted, page);
-    let options: &[String] = match &page.kind {
-        PageKind::Selection { options, .. } => options,
-        _ => &[],
+    // A link its page settings hide (`setting.showSignupLink`, `forgotPasswordLinkLocation`)
+    // is not drawn; the executor refuses it if it is asked for anyway.
+    let hidden = |option: &String| {
+        page.settings.links.iter().any(|link| !link.shown && link.target.eq_ignore_ascii_case(option))
+    };
+    let options: Vec<&String> = match &page.kind {
+        PageKind::Selection { options, .. } => options.iter().filter(|o| !hidden(o)).collect(),
+        _ => Vec::new(),
     };
     let settings = json!({
         "remoteResource": "",
@@ -412,7 +417,10 @@ fn render(server: &Server, hosted: &Hosted, tx: &Transaction, status: StatusCode
         "isPageViewIdSentWithHeader": false,
         "allowAutoFocusOnPasswordField": true,
         "pageMode": 0,
-        "config": { "showSignupLink": if options.is_empty() { "False" } else { "True" }, "operatingMode": "Email" },
+        "config": {
+            "showSignupLink": if page.settings.show_signup_link && !options.is_empty() { "True" } else { "False" },
+            "operatingMode": page.settings.operating_mode.as_deref().unwrap_or("Email"),
+        },
         "hosts": { "tenant": tenant_path, "policy": m.policy_id, "static": format!("{}/static/", server.public_url) },
         "locale": { "lang": "en", "country": "US" },
         "xhrSettings": { "retryEnabled": true, "retryMaxAttempts": 3, "retryDelay": 200, "retryExponent": 2,
@@ -463,10 +471,16 @@ fn render(server: &Server, hosted: &Hosted, tx: &Transaction, status: StatusCode
             ));
         }
         let next = if api == "CombinedSigninAndSignup" { "next" } else { "continue" };
-        body.push_str(&format!(
-            "</ul><div class=\"buttons\"><button id=\"{next}\" type=\"submit\">Continue</button>\
-<button id=\"cancel\" name=\"cancel\" value=\"true\" type=\"submit\" formnovalidate>Cancel</button></div></form>"
-        ));
+        body.push_str("</ul><div class=\"buttons\">");
+        if page.settings.show_continue_button {
+            body.push_str(&format!("<button id=\"{next}\" type=\"submit\">Continue</button>"));
+        }
+        if page.settings.show_cancel_button {
+            body.push_str(
+                "<button id=\"cancel\" name=\"cancel\" value=\"true\" type=\"submit\" formnovalidate>Cancel</button>",
+            );
+        }
+        body.push_str("</div></form>");
     }
     if !options.is_empty() {
         body.push_str("<div class=\"options\">");

@@ -1,9 +1,30 @@
 //! Sign-ups and sign-ins through the starter pack over HTTP, as an application and a browser
 //! see them.
 
+use std::path::PathBuf;
+
 use serde_json::Value;
 
 use crate::common::*;
+
+#[tokio::test]
+async fn links_and_buttons_that_page_settings_hide_are_not_drawn() {
+    let sign_in_only =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/journeys/sign-up-disabled/SignInOnly.xml");
+    let running = serve_with("LocalAccounts", |o| o.policy_paths.push(sign_in_only)).await;
+    let mut browser = Browser::new(&running);
+    let full = browser.page(&browser.authorize_url(&[])).await;
+    assert!(full.html.contains("id=\"SignUpWithLogonEmailExchange\""), "{}", full.html);
+    assert!(full.html.contains("id=\"cancel\""), "{}", full.html);
+    assert_eq!(full.settings["config"]["showSignupLink"], "True");
+    browser.policy = "B2C_1A_signin_only".to_owned();
+    let page = browser.page(&browser.authorize_url(&[])).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("id=\"localAccountForm\""), "{}", page.html);
+    assert!(!page.html.contains("SignUpWithLogonEmailExchange"), "{}", page.html);
+    assert!(!page.html.contains("id=\"cancel\""), "{}", page.html);
+    assert_eq!(page.settings["config"]["showSignupLink"], "False");
+}
 
 #[tokio::test]
 async fn a_configured_tenant_object_id_names_the_issuer_and_a_non_guid_is_refused() {
