@@ -396,14 +396,10 @@ fn render(server: &Server, hosted: &Hosted, tx: &Transaction, status: StatusCode
     let txp = tx_param(&tx.id);
     let api = api_of(page);
     let fields = fields_of(hosted, page);
-    // A link its page settings hide (`setting.showSignupLink`, `forgotPasswordLinkLocation`)
-    // is not drawn; the executor refuses it if it is asked for anyway.
-    let hidden = |option: &String| {
-        page.settings.links.iter().any(|link| !link.shown && link.target.eq_ignore_ascii_case(option))
-    };
-    let options: Vec<&String> = match &page.kind {
-        PageKind::Selection { options, .. } => options.iter().filter(|o| !hidden(o)).collect(),
-        _ => Vec::new(),
+    // The executor leaves links the page settings hide out of the options.
+    let options: &[String] = match &page.kind {
+        PageKind::Selection { options, .. } => options,
+        _ => &[],
     };
     let settings = json!({
         "remoteResource": "",
