@@ -17,12 +17,17 @@
 
 use std::path::Path;
 
+use ief_engine::input;
 use ief_protocols::keys::KeyStore;
 use serde::Deserialize;
 
 use crate::ServerError;
 
 /// The client id of the development app used when no config is given.
+/// Bounds of the config file, as for `ief idp serve --config`.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+const MAX_CONFIG_NESTING: usize = 64;
+
 pub const DEV_CLIENT_ID: &str = "00000000-0000-0000-0000-00000000a991";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,14 +121,12 @@ impl Apps {
         self.apps.iter()
     }
 
-    /// Reads and checks a config file; secrets come from `keys`.
+    /// Reads and checks a config file (bounded in size and nesting, as every input is);
+    /// secrets come from `keys`.
     pub fn load(path: &Path, keys: &KeyStore) -> Result<Apps, ServerError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ServerError::Config {
-            path: path.to_path_buf(),
-            line: 0,
-            column: 0,
-            message: e.to_string(),
-        })?;
+        let refused = |message: String| ServerError::Config { path: path.to_path_buf(), line: 0, column: 0, message };
+        let text = input::read_text_limited(path, MAX_CONFIG_BYTES).map_err(|e| refused(e.to_string()))?;
+        input::check_yaml_nesting(&text, MAX_CONFIG_NESTING).map_err(refused)?;
         Apps::parse(path, &text, keys)
     }
 
@@ -265,6 +268,22 @@ mod tests {
         let mut keys = KeyStore::empty();
         keys.insert_secret("B2C_1A_AppSecret", b"s3cret".to_vec());
         Apps::parse(Path::new("apps.yaml"), text, &keys)
+    }
+
+    #[test]
+    fn a_config_too_large_or_too_deep_is_refused_before_parsing() {
+        let dir = std::env::temp_dir().join(format!("ief-apps-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let keys = KeyStore::empty();
+        let big = dir.join("big.yaml");
+        std::fs::write(&big, vec![b' '; MAX_CONFIG_BYTES as usize + 1]).expect("write");
+        let deep = dir.join("deep.yaml");
+        std::fs::write(&deep, format!("apps: {}{}", "[".repeat(100_000), "]".repeat(100_000))).expect("write");
+        let too_large = Apps::load(&big, &keys).expect_err("too large").to_string();
+        let too_deep = Apps::load(&deep, &keys).expect_err("too deep").to_string();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(too_large.contains("1048577 bytes"), "{too_large}");
+        assert!(too_deep.contains("nest deeper than 64 levels"), "{too_deep}");
     }
 
     fn error_at(text: &str) -> (usize, usize, String) {
