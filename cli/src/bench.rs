@@ -154,8 +154,12 @@ fn config(m: &MeasureArgs) -> Config {
     }
 }
 
+/// An `ief bench --format json` result is a few kilobytes; every input is read with a bound.
+const MAX_BASELINE_BYTES: u64 = 1024 * 1024;
+
 fn read_baseline(path: &Path) -> Result<Report, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("--baseline {}: {e}", path.display()))?;
+    let text = ief_engine::input::read_text_limited(path, MAX_BASELINE_BYTES)
+        .map_err(|e| format!("--baseline {}: {e}", path.display()))?;
     // serde_json's message ends with the line and column.
     serde_json::from_str(&text)
         .map_err(|e| format!("--baseline {}: not an `ief bench --format json` result: {e}", path.display()))

@@ -7,6 +7,9 @@ use std::process::ExitCode;
 
 use ief_server::{ServeOptions, Server};
 
+/// A trusted root is one certificate or a short chain; every input is read with a bound.
+const MAX_PEM_BYTES: u64 = 1024 * 1024;
+
 #[derive(clap::Args, Debug)]
 pub(crate) struct ServeArgs {
     /// Policy files or folders; every relying party in them is served.
@@ -56,7 +59,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
     crate::scenario::private_parent(&args.directory)?;
     let mut roots = Vec::new();
     for path in &args.trusted_roots {
-        let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let pem = ief_engine::input::read_text_limited(path, MAX_PEM_BYTES)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         if !pem.contains("-----BEGIN CERTIFICATE-----") {
             return Err(format!("{}: not a PEM certificate", path.display()));
         }

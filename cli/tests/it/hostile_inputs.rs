@@ -186,6 +186,35 @@ fn an_endless_device_given_as_the_file_is_read_up_to_the_limit() {
     let demo = s.demo("demo");
     let run = ief_in(&demo, &["validate", ".", "--env", "Local", "--settings", "/dev/zero"]).run();
     run.fails_with(1, "the file has more than 1048576 bytes, the most ief reads (/dev/zero:1:1)");
+    // So are ief serve's trusted roots and app config, and ief bench's baseline.
+    let directory = s.0.join("serve.sqlite");
+    let serve = |flag: &str| {
+        ief_in(
+            &demo,
+            &[
+                "serve",
+                ".",
+                "--env",
+                "Local",
+                "--http",
+                "--port",
+                "0",
+                "--for",
+                "1",
+                "--directory",
+                path_str(&directory),
+                flag,
+                "/dev/zero",
+            ],
+        )
+        .run()
+    };
+    serve("--trusted-root").fails_with(2, "/dev/zero: the file has more than 1048576 bytes");
+    serve("--config").fails_with(2, "the file has more than 1048576 bytes");
+    let bench =
+        ief_in(&demo, &["bench", "transform", ".", "--id", "x", "--input", "{}", "--baseline", "/dev/zero"]).run();
+    assert_ne!(bench.code, Some(0), "{bench:#?}");
+    bench.no_panic();
 }
 
 // ---- Closed pipes (D12) ----
