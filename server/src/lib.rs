@@ -34,6 +34,7 @@ use ief_transforms::TransformEnv;
 
 pub mod apps;
 mod oauth;
+mod page;
 mod pages;
 pub mod refresh;
 pub mod route;
