@@ -39,6 +39,10 @@ pub(crate) struct ServeArgs {
     /// The directory's SQLite file (shared with `ief run`, which seeds scenarios' users there).
     #[arg(long, default_value = ".ief/directory.sqlite")]
     directory: PathBuf,
+    /// Where sign-ins in flight, SSO sessions, codes and refresh tokens are kept: an SQLite
+    /// file (they survive a restart), or `memory` (lost at exit).
+    #[arg(long, default_value = ".ief/state.sqlite", value_name = "FILE|memory")]
+    store: String,
     /// The appsettings.json environment whose PolicySettings fill {Settings:Name}.
     #[arg(long = "env")]
     environment: Option<String>,
@@ -57,6 +61,7 @@ pub(crate) struct ServeArgs {
 
 pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
     crate::scenario::private_parent(&args.directory)?;
+    let store = open_store(&args.store)?;
     let mut roots = Vec::new();
     for path in &args.trusted_roots {
         let pem = ief_engine::input::read_text_limited(path, MAX_PEM_BYTES)
@@ -87,6 +92,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
                 .map(|id| (ief_engine::settings::TENANT_OBJECT_ID.to_owned(), id.clone()))
                 .collect(),
             trusted_roots: roots,
+            store: Some(store),
         };
         let mut server = Server::load(&options).map_err(|e| e.to_string())?;
         server.log_requests(std::sync::Arc::new(|r: &ief_server::RequestLog| {
@@ -109,6 +115,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             outln!("app: {} ({kind})", app.client_id);
         }
         outln!("directory: {}", args.directory.display());
+        outln!("store: {}", args.store);
         if let Some(tls) = &tls {
             outln!("ca: {} (trust it: NODE_EXTRA_CA_CERTS, SSL_CERT_FILE or the system store)", tls.ca_path.display());
         }
@@ -123,4 +130,14 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
         serving.abort();
         result
     })
+}
+
+/// The state store `--store` names.
+fn open_store(spec: &str) -> Result<std::sync::Arc<dyn ief_store::Store>, String> {
+    if spec == "memory" {
+        return Ok(std::sync::Arc::new(ief_store::MemoryStore::new()));
+    }
+    let path = std::path::Path::new(spec);
+    crate::scenario::private_parent(path)?;
+    Ok(std::sync::Arc::new(ief_store::SqliteStore::open(path).map_err(|e| e.to_string())?))
 }

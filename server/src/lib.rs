@@ -31,6 +31,7 @@ use ief_protocols::federation::http::TrustedRoots;
 use ief_protocols::keys::KeyStore;
 use ief_protocols::phone::CodeOutbox;
 use ief_transforms::TransformEnv;
+use sha2::{Digest, Sha256};
 
 pub mod apps;
 mod oauth;
@@ -43,7 +44,7 @@ pub mod tls;
 
 use apps::Apps;
 use route::Endpoint;
-use store::{MemoryStore, Store};
+use store::State;
 
 /// Largest request body accepted (a page's form, a token request).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -53,6 +54,8 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a sign-in may wait for the browser.
 const TRANSACTION_SECS: i64 = 15 * 60;
+/// How often expired records are swept from the store.
+const SWEEP_SECS: i64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -72,6 +75,8 @@ pub enum ServerError {
     Bind(String),
     #[error("HTTPS: {0}")]
     Tls(String),
+    #[error("{0}")]
+    Store(String),
 }
 
 /// What `ief serve` is asked to host.
@@ -92,6 +97,9 @@ pub struct ServeOptions {
     pub settings: Vec<(String, String)>,
     /// Extra root certificates (PEM) for calls to identity providers and REST APIs.
     pub trusted_roots: Vec<String>,
+    /// Where sign-ins in flight, sessions, codes and refresh tokens are kept (shared by every
+    /// process of a deployment); this process's memory when absent.
+    pub store: Option<Arc<dyn ief_store::Store>>,
 }
 
 impl ServeOptions {
@@ -105,6 +113,7 @@ impl ServeOptions {
             environment: None,
             settings: Vec::new(),
             trusted_roots: Vec::new(),
+            store: None,
         }
     }
 }
@@ -138,7 +147,9 @@ pub struct Server {
     extensions: Extensions,
     keys: KeyStore,
     apps: Apps,
-    store: Box<dyn Store>,
+    state: State,
+    /// Unix second of the last sweep of expired records.
+    swept: std::sync::atomic::AtomicI64,
     /// Without a trailing slash.
     public_url: String,
     /// Whether cookies need `Secure`.
@@ -180,10 +191,14 @@ impl Server {
             .flat_map(|tp| tp.keys.iter().map(|k| k.storage_reference_id.as_str()))
             .filter(|n| !n.is_empty())
             .collect();
+        names.push(store::STATE_KEY);
         names.sort_unstable();
         names.dedup();
         ief_protocols::keys::init_keys(&options.keys, &names).map_err(|e| ServerError::Keys(e.to_string()))?;
         let keys = KeyStore::load(&options.keys).map_err(|e| ServerError::Keys(e.to_string()))?;
+        let state_key = keys.secret(store::STATE_KEY).map_err(|e| ServerError::Keys(e.to_string()))?;
+        let backend = options.store.clone().unwrap_or_else(|| Arc::new(ief_store::MemoryStore::new()));
+        let state = State::new(backend, state_key, &fingerprint(&set, &request));
         let apps = match &options.config {
             Some(path) => Apps::load(path, &keys)?,
             None => Apps::development(),
@@ -221,7 +236,8 @@ impl Server {
             extensions,
             keys,
             apps,
-            store: Box::new(MemoryStore::default()),
+            state,
+            swept: std::sync::atomic::AtomicI64::new(0),
             https: public_url.starts_with("https://"),
             started: chrono::Utc::now().timestamp(),
             logger: None,
@@ -322,6 +338,19 @@ impl Server {
         Executor::new(&hosted.policy.model, &hosted.compiled, &self.handlers, self.env.as_ref(), &self.extensions)
     }
 
+    /// Drops expired records, at most once a minute (of the processes sharing a store, any).
+    async fn sweep(&self) {
+        use std::sync::atomic::Ordering;
+        let now = self.now();
+        let last = self.swept.load(Ordering::Relaxed);
+        if now - last >= SWEEP_SECS
+            && self.swept.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            // A failed sweep is retried at the next; requests still see expired records as gone.
+            let _ = self.state.expire(now).await;
+        }
+    }
+
     fn now(&self) -> i64 {
         self.env.now().and_utc().timestamp()
     }
@@ -335,6 +364,17 @@ impl Server {
     fn guid(&self) -> String {
         ief_protocols::env::random_guid()
     }
+}
+
+/// What the stored sign-ins were compiled from: every policy file's text and the settings
+/// (not the paths: processes sharing a store may load the same files from other folders). A stored position is only meaningful in the same compiled plan.
+fn fingerprint(set: &PolicySet, settings: &SettingsRequest) -> Vec<u8> {
+    let mut print = Vec::new();
+    for (_, file) in set.db.files() {
+        print.extend_from_slice(&Sha256::digest(file.text.as_bytes()));
+    }
+    print.extend_from_slice(format!("{settings:?}").as_bytes());
+    print
 }
 
 /// `scheme://host[:port]` without a path, query or trailing slash.
@@ -431,12 +471,13 @@ async fn dispatch(
 }
 
 async fn handle(server: &Server, request: &Request) -> Response {
+    server.sweep().await;
     let path = request.uri.path();
     if path == "/" {
         return pages::home(server);
     }
     if path == "/ief/run" {
-        return oauth::run_now(server, request);
+        return oauth::run_now(server, request).await;
     }
     let Some(route) = route::parse(path, request.param("p")) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
@@ -468,7 +509,7 @@ async fn handle(server: &Server, request: &Request) -> Response {
         Endpoint::Keys => oauth::keys(server, hosted),
         Endpoint::Authorize => oauth::authorize(server, hosted, request).await,
         Endpoint::Token => oauth::token(server, hosted, request).await,
-        Endpoint::Logout => oauth::logout(server, hosted, request),
+        Endpoint::Logout => oauth::logout(server, hosted, request).await,
         Endpoint::SelfAsserted => pages::self_asserted(server, hosted, request).await,
         Endpoint::Confirmed => pages::confirmed(server, hosted, request).await,
         Endpoint::Unified => pages::unified(server, hosted, request).await,

@@ -63,6 +63,7 @@ pub mod date {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
         let days = i32::deserialize(d)?;
-        NaiveDate::from_num_days_from_ce_opt(days).ok_or_else(|| serde::de::Error::custom(format!("{days} is not a date")))
+        NaiveDate::from_num_days_from_ce_opt(days)
+            .ok_or_else(|| serde::de::Error::custom(format!("{days} is not a date")))
     }
 }
