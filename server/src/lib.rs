@@ -284,6 +284,11 @@ impl Server {
         self.extensions.get::<CodeOutbox>()
     }
 
+    /// What the server keeps between requests (tests read it back).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
     /// The app registrations in force.
     pub fn apps(&self) -> &Apps {
         &self.apps
