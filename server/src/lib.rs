@@ -28,6 +28,7 @@ use ief_protocols::directory::Directory;
 use ief_protocols::env::{KeyedEnv, SystemEnv};
 use ief_protocols::escape_html;
 use ief_protocols::federation::http::TrustedRoots;
+use ief_protocols::federation::replay::SharedReplayGuard;
 use ief_protocols::keys::KeyStore;
 use ief_protocols::phone::CodeOutbox;
 use ief_transforms::TransformEnv;
@@ -197,8 +198,9 @@ impl Server {
         ief_protocols::keys::init_keys(&options.keys, &names).map_err(|e| ServerError::Keys(e.to_string()))?;
         let keys = KeyStore::load(&options.keys).map_err(|e| ServerError::Keys(e.to_string()))?;
         let state_key = keys.secret(store::STATE_KEY).map_err(|e| ServerError::Keys(e.to_string()))?;
-        let backend = options.store.clone().unwrap_or_else(|| Arc::new(ief_store::MemoryStore::new()));
-        let state = State::new(backend, state_key, &fingerprint(&set, &request));
+        let backend: Arc<dyn ief_store::Store> =
+            options.store.clone().unwrap_or_else(|| Arc::new(ief_store::MemoryStore::new()));
+        let state = State::new(backend.clone(), state_key, &fingerprint(&set, &request));
         let apps = match &options.config {
             Some(path) => Apps::load(path, &keys)?,
             None => Apps::development(),
@@ -213,6 +215,7 @@ impl Server {
         extensions.insert(directory);
         extensions.insert(CodeOutbox::new());
         extensions.insert(TrustedRoots(options.trusted_roots.clone()));
+        extensions.insert(SharedReplayGuard::new(backend));
         let hosted = policies
             .into_iter()
             .map(|policy| Hosted { compiled: CompiledPolicy::compile(&policy.model), policy })
