@@ -304,11 +304,9 @@ fn a_killed_server_restarted_on_its_files_goes_on_with_the_sign_in() {
         next
     });
     let fields = [("givenName", "Crashed"), ("surname", "Carol")];
-    let held = runtime.block_on(async {
-        let client = Browser { client: browser.client.clone(), base: browser.base.clone() };
-        let settings = profile_page.settings.clone();
-        tokio::spawn(async move { client.submit(&Page { settings }, &fields).await })
-    });
+    let client = Browser { client: browser.client.clone(), base: browser.base.clone() };
+    let settings = profile_page.settings.clone();
+    let held = runtime.spawn(async move { client.submit(&Page { settings }, &fields).await });
     hook.held.recv_timeout(Duration::from_secs(60)).expect("the REST call after the write arrives");
     kill(second);
     let lost = runtime.block_on(held).expect("task");
