@@ -804,6 +804,7 @@ async fn token_response(
             user: user_of(hosted, &claims),
             issued_at: now,
             expires: now + refresh_lifetime,
+            started: refreshed.map_or(now, |r| r.grant.started),
         };
         let handle = match refreshed {
             Some(redemption) => server.state.rotate_refresh(redemption, grant, now).await,
