@@ -39,6 +39,7 @@ pub mod refresh;
 pub mod route;
 pub mod store;
 pub mod tls;
+mod userinfo;
 
 use apps::Apps;
 use route::Endpoint;
@@ -213,6 +214,7 @@ impl Server {
         if !grant_profiles.is_empty() {
             handlers.insert(0, Box::new(refresh::GrantReader { profiles: grant_profiles }));
         }
+        handlers.insert(0, Box::new(userinfo::JsonIssuer));
         Ok(Server {
             hosted,
             handlers,
@@ -456,7 +458,7 @@ async fn handle(server: &Server, request: &Request) -> Response {
     };
     let allowed = match route.endpoint {
         Endpoint::Token | Endpoint::SelfAsserted => request.method == Method::POST,
-        Endpoint::Authorize => request.method == Method::GET || request.method == Method::POST,
+        Endpoint::Authorize | Endpoint::UserInfo => request.method == Method::GET || request.method == Method::POST,
         _ => request.method == Method::GET,
     };
     if !allowed {
@@ -468,6 +470,7 @@ async fn handle(server: &Server, request: &Request) -> Response {
         Endpoint::Authorize => oauth::authorize(server, hosted, request).await,
         Endpoint::Token => oauth::token(server, hosted, request).await,
         Endpoint::Logout => oauth::logout(server, hosted, request),
+        Endpoint::UserInfo => userinfo::userinfo(server, hosted, request).await,
         Endpoint::SelfAsserted => pages::self_asserted(server, hosted, request).await,
         Endpoint::Confirmed => pages::confirmed(server, hosted, request).await,
         Endpoint::Unified => pages::unified(server, hosted, request).await,

@@ -88,6 +88,12 @@ pub(crate) fn discovery(server: &Server, hosted: &Hosted, route: &Route) -> Resp
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "claims_supported": claims,
     });
+    let mut doc = doc;
+    if crate::userinfo::journey(&hosted.policy.model).is_some()
+        && let Some(map) = doc.as_object_mut()
+    {
+        map.insert("userinfo_endpoint".into(), Value::from(endpoint(server, hosted, path, "openid/v2.0/userinfo")));
+    }
     json(StatusCode::OK, &doc)
 }
 
@@ -108,7 +114,7 @@ pub(crate) fn keys(server: &Server, hosted: &Hosted) -> Response {
     json(StatusCode::OK, &doc)
 }
 
-fn signing_key<'s>(server: &'s Server, hosted: &Hosted) -> Option<&'s ief_protocols::keys::SigningKey> {
+pub(crate) fn signing_key<'s>(server: &'s Server, hosted: &Hosted) -> Option<&'s ief_protocols::keys::SigningKey> {
     let tp = issuer_profile(&hosted.policy.model)?;
     let storage = ief_protocols::federation::storage_id(tp, ief_protocols::jwt_issuer::SIGNING_KEY_ID)?;
     server.keys.signing_key(storage).ok()

@@ -121,6 +121,12 @@ impl SignIn {
         &self.bag
     }
 
+    /// Puts a claim in the bag before the first step: what a driver took from a token the
+    /// journey's `Authorization` profiles validated (the UserInfo endpoint's bearer token).
+    pub fn set_claim(&mut self, id: ClaimId, value: ClaimValue) {
+        self.bag.set(id, value);
+    }
+
     /// The browser's sessions after this sign-in.
     pub fn into_session(self) -> Session {
         let mut session = self.session;
