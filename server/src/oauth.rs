@@ -53,7 +53,7 @@ fn endpoint(server: &Server, hosted: &Hosted, path_form: bool, tail: &str) -> St
     }
 }
 
-fn issuer(server: &Server, hosted: &Hosted) -> Option<String> {
+pub(crate) fn issuer(server: &Server, hosted: &Hosted) -> Option<String> {
     let tp = issuer_profile(&hosted.policy.model)?;
     ief_protocols::jwt_issuer::issuer_url(&hosted.policy.model, tp, &server.public_url).ok()
 }

@@ -170,17 +170,17 @@ fn check_bearer(
     validation.leeway = 0;
     validation.validate_aud = false;
     validation.set_required_spec_claims(&["exp", "iss"]);
-    if let Some(issuer) = authorization.metadata("issuer").map(str::trim) {
-        validation.set_issuer(&[issuer]);
-    }
+    // Without `issuer` metadata (B2C requires it), the token must be this policy's own.
+    let expected = match authorization.metadata("issuer").map(str::trim) {
+        Some(issuer) => issuer.to_owned(),
+        None => crate::oauth::issuer(server, hosted).unwrap_or_default(),
+    };
+    validation.set_issuer(&[expected.as_str()]);
     let data = jsonwebtoken::decode::<Map<String, Value>>(token, &decoding, &validation).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind;
         match e.kind() {
             ErrorKind::ExpiredSignature => "The access token has expired.".to_owned(),
-            ErrorKind::InvalidIssuer => {
-                let expected = authorization.metadata("issuer").unwrap_or_default().trim();
-                format!("The access token was not issued by '{expected}'.")
-            }
+            ErrorKind::InvalidIssuer => format!("The access token was not issued by '{expected}'."),
             _ => "The access token is not a valid token of this tenant.".to_owned(),
         }
     })?;
