@@ -33,10 +33,12 @@ use ief_protocols::phone::CodeOutbox;
 use ief_transforms::TransformEnv;
 
 pub mod apps;
+mod grants;
 mod oauth;
 mod pages;
 pub mod refresh;
 pub mod route;
+pub mod scopes;
 pub mod store;
 pub mod tls;
 mod userinfo;
@@ -208,7 +210,9 @@ impl Server {
             .iter()
             .flat_map(|h| {
                 let m = &h.policy.model;
-                refresh::journey(m, issuer_profile(m)).map(|j| refresh::setup_profiles(m, &j)).unwrap_or_default()
+                let refresh = refresh::journey(m, issuer_profile(m));
+                let client_credentials = grants::client_credentials_journey(m, issuer_profile(m));
+                refresh.into_iter().chain(client_credentials).flat_map(|j| refresh::setup_profiles(m, &j))
             })
             .collect();
         if !grant_profiles.is_empty() {

@@ -18,8 +18,9 @@ use crate::{
 };
 
 const CODE_SECS: i64 = 10 * 60;
-const DEFAULT_TOKEN_SECS: i64 = 3600;
+pub(crate) const DEFAULT_TOKEN_SECS: i64 = 3600;
 const DEFAULT_REFRESH_SECS: i64 = 1_209_600;
+const DEFAULT_ROLLING_SECS: i64 = 7_776_000;
 /// The claims every discovery document lists after the relying party's own.
 const FIXED_CLAIMS: [&str; 7] = ["iss", "iat", "exp", "aud", "acr", "nonce", "auth_time"];
 /// Longest value accepted for any authorize parameter.
@@ -32,7 +33,7 @@ const BAD_CHALLENGE: &str = "The supplied code_challenge is invalid.";
 const VERIFIER_MISMATCH: &str = "The supplied code_verifier does not match associated code_challenge.";
 
 /// `AADB2C90083`'s text.
-fn missing(parameter: &str) -> String {
+pub(crate) fn missing(parameter: &str) -> String {
     format!("The request is missing required parameter: {parameter}.")
 }
 
@@ -136,7 +137,7 @@ pub(crate) fn error_page(server: &Server, request: &Request, code: &str, message
 }
 
 /// A token-endpoint error body: `{"error": …, "error_description": "AADB2C…"}`, HTTP 400.
-fn error_json(server: &Server, error: &str, code: &str, message: &str, correlation_id: &str) -> Response {
+pub(crate) fn error_json(server: &Server, error: &str, code: &str, message: &str, correlation_id: &str) -> Response {
     let body = json!({ "error": error, "error_description": b2c_description(server, code, message, correlation_id) });
     json(StatusCode::BAD_REQUEST, &body)
 }
@@ -289,6 +290,9 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
     {
         let message = format!("The provided maximum age '{age}' has an invalid value.");
         return reply.error(server, "invalid_request", "AADB2C90120", &message, cid);
+    }
+    if let Err((code, message)) = crate::scopes::resolve(&server.apps, app, param("scope").unwrap_or("openid")) {
+        return reply.error(server, "invalid_request", code, &message, cid);
     }
     let sso_name = sso_cookie(hosted);
     let sso_id = request.cookie(&sso_name).map(str::to_owned);
@@ -443,9 +447,10 @@ pub(crate) fn finish(
         );
         params.push(("code", code));
     }
-    let access = match types.contains(&"token") {
-        true => access_token(server, hosted, &token.claims, &auth.client_id, &auth.scope),
-        false => None,
+    let app = server.apps.get(&auth.client_id);
+    let access = match (types.contains(&"token"), app) {
+        (true, Some(app)) => access_token(server, hosted, &token.claims, app, &auth.scope).map(|(t, _)| t),
+        _ => None,
     };
     if types.contains(&"id_token") {
         // Beside a code or an access token the id token binds them: c_hash and at_hash.
@@ -481,37 +486,40 @@ fn left_half_hash(value: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
-/// Scopes naming an API (not `openid`, `offline_access` or `profile`).
-fn api_scopes(scope: &str) -> Vec<&str> {
-    scope.split(' ').filter(|s| !s.is_empty() && !matches!(*s, "openid" | "offline_access" | "profile")).collect()
-}
-
-/// An access token for the client's own API when the scope asks for one: the id token's claims
-/// with `scp` and `azp`.
-fn access_token(server: &Server, hosted: &Hosted, claims: &Value, client_id: &str, scope: &str) -> Option<String> {
-    let scopes = api_scopes(scope);
-    if scopes.is_empty() {
-        return None;
-    }
+/// An access token when the scope names an API: the id token's claims without its hashes,
+/// `aud` the API's client id, `azp` the client, `scp` the granted scope names, and the access
+/// token's own lifetime (`token_lifetime_secs`).
+pub(crate) fn access_token(
+    server: &Server,
+    hosted: &Hosted,
+    claims: &Value,
+    app: &App,
+    scope: &str,
+) -> Option<(String, crate::scopes::Resource)> {
+    let resource = crate::scopes::resolve(&server.apps, app, scope).ok()??;
     let mut claims = claims.as_object()?.clone();
-    claims.insert("aud".into(), Value::from(client_id));
-    claims.insert("azp".into(), Value::from(client_id));
-    let scp: Vec<&str> = scopes.iter().copied().filter(|s| !s.eq_ignore_ascii_case(client_id)).collect();
-    if !scp.is_empty() {
-        let names: Vec<&str> = scp.iter().map(|s| s.rsplit('/').next().unwrap_or(s)).collect();
-        claims.insert("scp".into(), Value::from(names.join(" ")));
+    claims.remove("c_hash");
+    claims.remove("at_hash");
+    let now = server.now();
+    claims.insert("iat".into(), Value::from(now));
+    claims.insert("nbf".into(), Value::from(now));
+    claims.insert("exp".into(), Value::from(now + lifetime(hosted, "token_lifetime_secs", DEFAULT_TOKEN_SECS)));
+    claims.insert("aud".into(), Value::from(resource.audience.clone()));
+    claims.insert("azp".into(), Value::from(app.client_id.clone()));
+    if !resource.scopes.is_empty() {
+        claims.insert("scp".into(), Value::from(resource.scopes.join(" ")));
     }
-    sign(server, hosted, &Value::Object(claims))
+    Some((sign(server, hosted, &Value::Object(claims))?, resource))
 }
 
-fn sign(server: &Server, hosted: &Hosted, claims: &Value) -> Option<String> {
+pub(crate) fn sign(server: &Server, hosted: &Hosted, claims: &Value) -> Option<String> {
     let key = signing_key(server, hosted)?;
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(key.kid().to_owned());
     jsonwebtoken::encode(&header, claims, key.encoding_key()).ok()
 }
 
-fn lifetime(hosted: &Hosted, key: &str, default: i64) -> i64 {
+pub(crate) fn lifetime(hosted: &Hosted, key: &str, default: i64) -> i64 {
     issuer_profile(&hosted.policy.model)
         .and_then(|tp| tp.metadata(key))
         .and_then(|v| v.trim().parse::<i64>().ok())
@@ -611,7 +619,9 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
             } else if get("code_verifier").is_some() {
                 return fail("invalid_grant", "AADB2C90182", VERIFIER_MISMATCH);
             }
-            token_response(server, hosted, app, &grant.claims, Some(grant.id_token), &grant.scope, request)
+            let issued =
+                Issued { claims: &grant.claims, id_token: Some(grant.id_token), scope: &grant.scope, started: None };
+            token_response(server, hosted, app, issued, request)
         }
         Some("refresh_token") => {
             let Some(handle) = get("refresh_token") else {
@@ -626,20 +636,29 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
                 server.store.put_refresh(handle, grant);
                 return fail("invalid_grant", "AADB2C90088", &message);
             }
-            if grant.expires <= server.now() {
+            if grant.expires <= server.now()
+                || rolling_end(hosted, grant.started).is_some_and(|end| end <= server.now())
+            {
                 return fail("invalid_grant", "AADB2C90080", EXPIRED);
             }
+            let started = Some(grant.started);
             let scope = get("scope").map_or(grant.scope.clone(), str::to_owned);
             let model = &hosted.policy.model;
             let Some(journey) = crate::refresh::journey(model, issuer_profile(model)) else {
-                return token_response(server, hosted, app, &grant.claims, None, &scope, request);
+                let issued = Issued { claims: &grant.claims, id_token: None, scope: &scope, started };
+                return token_response(server, hosted, app, issued, request);
             };
             // The policy's refresh journey decides: a revoked grant ends it with an error.
             match refresh_journey(server, hosted, &journey, &grant, app, &scope, cid).await {
-                Some(token) => token_response(server, hosted, app, &token.claims, Some(token.encoded), &scope, request),
+                Some(token) => {
+                    let issued =
+                        Issued { claims: &token.claims, id_token: Some(token.encoded), scope: &scope, started };
+                    token_response(server, hosted, app, issued, request)
+                }
                 None => fail("invalid_grant", "AADB2C90129", REVOKED),
             }
         }
+        Some("client_credentials") => crate::grants::client_credentials(server, hosted, app, get("scope"), cid).await,
         Some(other) => fail(
             "unsupported_grant_type",
             "AADB2C90086",
@@ -664,20 +683,41 @@ async fn refresh_journey(
     if let Some(user) = &grant.user {
         input_claims.push((user_identity_claim(hosted), user.clone()));
     }
-    let context = RequestContext {
+    let context = RequestContext { input_claims, ..headless_context(server, app, scope, correlation_id) };
+    run_headless(server, hosted, journey, context).await.ok()
+}
+
+/// The request of a journey run without a browser (refresh, client credentials, ROPC).
+pub(crate) fn headless_context(server: &Server, app: &App, scope: &str, correlation_id: &str) -> RequestContext {
+    RequestContext {
         client_id: app.client_id.clone(),
         scope: scope.to_owned(),
         culture: "en-US".to_owned(),
         correlation_id: correlation_id.to_owned(),
         host_name: server.public_url.clone(),
-        input_claims,
         ..RequestContext::default()
-    };
+    }
+}
+
+/// Runs `journey` to its end without a browser: its token, or the error code and message it
+/// ended with (a page it would show is an error: nobody is there to answer it).
+pub(crate) async fn run_headless(
+    server: &Server,
+    hosted: &Hosted,
+    journey: &str,
+    context: RequestContext,
+) -> Result<ief_engine::exec::Token, (String, String)> {
     let executor = server.executor(hosted);
-    let mut sign_in = executor.start(Some(journey), context, Session::default()).ok()?;
+    let internal = |m: String| ("AADB2C90085".to_owned(), m);
+    let mut sign_in =
+        executor.start(Some(journey), context, Session::default()).map_err(|e| internal(e.to_string()))?;
     match executor.resume(&mut sign_in, None).await {
-        Ok(ief_engine::exec::Progress::Finished(Outcome::Token { token, .. })) => Some(token),
-        _ => None,
+        Ok(ief_engine::exec::Progress::Finished(Outcome::Token { token, .. })) => Ok(token),
+        Ok(ief_engine::exec::Progress::Finished(Outcome::Error { code, message })) => Err((code, message)),
+        Ok(_) => {
+            Err(internal(format!("The user journey '{journey}' asked for a page, which a token request cannot show.")))
+        }
+        Err(e) => Err(internal(e.to_string())),
     }
 }
 
@@ -729,19 +769,41 @@ fn check_client_secret(app: &App, sent: Option<&str>) -> Option<(&'static str, &
 
 /// The token response: the id token (the journey's, or re-signed with new times on refresh),
 /// an access token when the scope names an API, a refresh token for `offline_access`.
-fn token_response(
-    server: &Server,
-    hosted: &Hosted,
-    app: &App,
-    claims: &Value,
+/// `SendTokenResponseBodyWithJsonNumbers`: numbers in token responses as JSON numbers, else
+/// as strings (B2C's legacy shape, its default).
+pub(crate) fn json_numbers(hosted: &Hosted) -> bool {
+    issuer_profile(&hosted.policy.model)
+        .and_then(|tp| tp.metadata("SendTokenResponseBodyWithJsonNumbers"))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// What a grant issues tokens from.
+struct Issued<'a> {
+    claims: &'a Value,
+    /// The journey's id token, else one re-signed from `claims` with new times.
     id_token: Option<String>,
-    scope: &str,
-    request: &Request,
-) -> Response {
+    scope: &'a str,
+    /// When the refresh token's sliding window began (the sign-in); `None` for a new sign-in.
+    started: Option<i64>,
+}
+
+/// When refresh tokens of a sign-in at `started` stop working, by the sliding window
+/// (`rolling_refresh_token_lifetime_secs`, default 90 days); `None` when it never ends
+/// (`allow_infinite_rolling_refresh_token`).
+fn rolling_end(hosted: &Hosted, started: i64) -> Option<i64> {
+    let infinite = issuer_profile(&hosted.policy.model)
+        .and_then(|tp| tp.metadata("allow_infinite_rolling_refresh_token"))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    (!infinite).then(|| started + lifetime(hosted, "rolling_refresh_token_lifetime_secs", DEFAULT_ROLLING_SECS))
+}
+
+fn token_response(server: &Server, hosted: &Hosted, app: &App, issued: Issued<'_>, request: &Request) -> Response {
+    let Issued { claims, id_token, scope, started } = issued;
     let now = server.now();
     let id_lifetime = lifetime(hosted, "id_token_lifetime_secs", DEFAULT_TOKEN_SECS);
     let access_lifetime = lifetime(hosted, "token_lifetime_secs", DEFAULT_TOKEN_SECS);
     let refresh_lifetime = lifetime(hosted, "refresh_token_lifetime_secs", DEFAULT_REFRESH_SECS);
+    let started = started.unwrap_or(now);
     let mut claims = claims.clone();
     let id_token = match id_token {
         Some(t) => Some(t),
@@ -764,23 +826,26 @@ fn token_response(
             &request.correlation_id,
         );
     };
-    let numbers = issuer_profile(&hosted.policy.model)
-        .and_then(|tp| tp.metadata("SendTokenResponseBodyWithJsonNumbers"))
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let numbers = json_numbers(hosted);
     let number = |n: i64| if numbers { Value::from(n) } else { Value::from(n.to_string()) };
     let mut body = Map::new();
     body.insert("id_token".into(), Value::from(id_token));
     body.insert("token_type".into(), Value::from("Bearer"));
     body.insert("not_before".into(), number(now));
     body.insert("id_token_expires_in".into(), number(id_lifetime));
-    if let Some(access) = access_token(server, hosted, &claims, &app.client_id, scope) {
+    if let Err((code, message)) = crate::scopes::resolve(&server.apps, app, scope) {
+        return error_json(server, "invalid_request", code, &message, &request.correlation_id);
+    }
+    if let Some((access, resource)) = access_token(server, hosted, &claims, app, scope) {
         body.insert("access_token".into(), Value::from(access));
         body.insert("expires_in".into(), number(access_lifetime));
         body.insert("expires_on".into(), number(now + access_lifetime));
-        body.insert("resource".into(), Value::from(app.client_id.clone()));
+        body.insert("resource".into(), Value::from(resource.audience));
     }
     body.insert("scope".into(), Value::from(scope));
     if scope.split(' ').any(|s| s == "offline_access") {
+        let refresh_expires =
+            rolling_end(hosted, started).map_or(now + refresh_lifetime, |end| end.min(now + refresh_lifetime));
         let handle = server.random(48);
         server.store.put_refresh(
             &handle,
@@ -791,11 +856,12 @@ fn token_response(
                 claims: claims.clone(),
                 user: user_of(hosted, &claims),
                 issued_at: now,
-                expires: now + refresh_lifetime,
+                expires: refresh_expires,
+                started,
             },
         );
         body.insert("refresh_token".into(), Value::from(handle));
-        body.insert("refresh_token_expires_in".into(), number(refresh_lifetime));
+        body.insert("refresh_token_expires_in".into(), number(refresh_expires - now));
     }
     if request.form.iter().any(|(k, v)| k == "client_info" && v == "1") {
         let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();

@@ -75,6 +75,8 @@ pub struct RefreshGrant {
     /// Unix seconds: the refresh journey's `refreshTokenIssuedOnDateTime`.
     pub issued_at: i64,
     pub expires: i64,
+    /// Unix seconds of the sign-in the grant descends from: the start of its sliding window.
+    pub started: i64,
 }
 
 /// The server's state between requests. Taking a transaction out gives the request that took

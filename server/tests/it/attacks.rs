@@ -38,7 +38,7 @@ async fn serve_apps() -> Running {
 }
 
 /// An error page in the browser: no redirect to the application, the code in the text.
-async fn assert_error_page(response: reqwest::Response, code: &str) {
+pub(crate) async fn assert_error_page(response: reqwest::Response, code: &str) {
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("location").is_none(), "nothing goes to the redirect URI");
     let body = response.text().await.expect("body");
@@ -46,7 +46,7 @@ async fn assert_error_page(response: reqwest::Response, code: &str) {
 }
 
 /// An error sent to the application: B2C's description, and neither code nor token.
-fn assert_app_error(response: &reqwest::Response, error: &str, code: &str) {
+pub(crate) fn assert_app_error(response: &reqwest::Response, error: &str, code: &str) {
     assert_eq!(response.status(), 302);
     let params = redirect_params(response);
     assert_eq!(param(&params, "error"), Some(error), "{params:?}");
@@ -57,7 +57,7 @@ fn assert_app_error(response: &reqwest::Response, error: &str, code: &str) {
 }
 
 /// A token-endpoint refusal: HTTP 400, B2C's body, no token.
-fn assert_token_error(status: u16, body: &Value, error: &str, code: &str) {
+pub(crate) fn assert_token_error(status: u16, body: &Value, error: &str, code: &str) {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], error, "{body}");
     let description = body["error_description"].as_str().expect("error_description");
