@@ -428,6 +428,12 @@ pub(crate) fn finish(
     };
     let auth = tx.request.clone();
     server.store.put_session(&sso_id, tx.sign_in.into_session());
+    let mut clients = server.store.session_clients(&sso_id).unwrap_or_default();
+    if !clients.clients.iter().any(|c| c.eq_ignore_ascii_case(&auth.client_id)) {
+        clients.clients.push(auth.client_id.clone());
+    }
+    clients.expires = server.now() + crate::store::SESSION_SECS;
+    server.store.put_session_clients(&sso_id, clients);
     let types: Vec<&str> = auth.response_type.split(' ').collect();
     let mut params: Vec<(&str, String)> = Vec::new();
     if types.contains(&"code") {
@@ -874,20 +880,26 @@ fn token_response(server: &Server, hosted: &Hosted, app: &App, issued: Issued<'_
 
 /// Ends the browser's session; follows `post_logout_redirect_uri` only to a registered
 /// redirect URI (B2C follows any unless id tokens are required on logout: see
-/// docs/compatibility.md).
+/// docs/compatibility.md). The other applications that signed in through the session are
+/// signed out first, front channel: a page loads their logout URLs in iframes, then goes on.
 pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Response {
     let sso_name = sso_cookie(hosted);
+    let mut others: Vec<String> = Vec::new();
     if let Some(id) = request.cookie(&sso_name) {
         server.store.remove_session(id);
+        let initiator = request.param("client_id").unwrap_or_default();
+        let clients = server.store.session_clients(id).map(|c| c.clients).unwrap_or_default();
+        server.store.remove_session_clients(id);
+        others = clients
+            .iter()
+            .filter(|c| !c.eq_ignore_ascii_case(initiator))
+            .filter_map(|c| server.apps.get(c)?.logout_url.clone())
+            .collect();
+        others.dedup();
     }
     let target = request.param("post_logout_redirect_uri").filter(|u| !u.is_empty());
     let mut response = match target {
-        None => html(
-            StatusCode::OK,
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title></head>\
-<body><div id=\"api\"><p>You have signed out.</p></div></body></html>"
-                .to_owned(),
-        ),
+        None => signed_out_page(&others, None),
         Some(uri) if !(uri.starts_with("https://") || uri.starts_with("http://") || uri.contains(":/")) => {
             let message = format!(
                 "The post logout redirect URI '{uri}' has an invalid format. Specify an https based URL such as 'https://example.com/return'."
@@ -900,10 +912,13 @@ pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Res
                 None => server.apps.iter().any(|a| is_logout_target(a, uri)),
             };
             if registered {
-                let state = request.param("state").map(|s| form_encode(&[("state", s)]));
-                match state {
-                    Some(q) => redirect(&format!("{uri}{}{q}", if uri.contains('?') { '&' } else { '?' })),
-                    None => redirect(uri),
+                let location = match request.param("state").map(|s| form_encode(&[("state", s)])) {
+                    Some(q) => format!("{uri}{}{q}", if uri.contains('?') { '&' } else { '?' }),
+                    None => uri.to_owned(),
+                };
+                match others.is_empty() {
+                    true => redirect(&location),
+                    false => signed_out_page(&others, Some(&location)),
                 }
             } else {
                 let message = format!("The post logout redirect URI '{uri}' is not registered for any application.");
@@ -916,6 +931,43 @@ pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Res
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
+}
+
+/// Seconds the sign-out page waits for the applications' logout URLs before going on.
+const FRONT_CHANNEL_WAIT_SECS: u32 = 3;
+
+/// "You have signed out", with an iframe per application to sign out front channel, then on to
+/// `next` once every iframe loaded (or after a few seconds; without JavaScript, by refresh).
+fn signed_out_page(logout_urls: &[String], next: Option<&str>) -> Response {
+    let frames: String = logout_urls
+        .iter()
+        .map(|u| format!("<iframe class=\"front-channel-logout\" src=\"{}\" hidden></iframe>", escape_html(u)))
+        .collect();
+    let (refresh, link, script) = match next {
+        None => (String::new(), String::new(), String::new()),
+        Some(next) => {
+            let next_html = escape_html(next);
+            // The target as a JS string literal inside HTML: JSON, with '<' escaped.
+            let next_js = Value::from(next).to_string().replace('<', "\\u003c");
+            (
+                format!("<meta http-equiv=\"refresh\" content=\"{FRONT_CHANNEL_WAIT_SECS};url={next_html}\">"),
+                format!("<p><a id=\"continue\" href=\"{next_html}\">Continue</a></p>"),
+                format!(
+                    "<script>(function(){{var next={next_js},left=document.querySelectorAll('iframe.front-channel-logout').length;\
+function go(){{window.location.replace(next);}}\
+document.querySelectorAll('iframe.front-channel-logout').forEach(function(f){{f.addEventListener('load',function(){{if(--left<=0)go();}});}});\
+if(left===0)go();}})();</script>"
+                ),
+            )
+        }
+    };
+    html(
+        StatusCode::OK,
+        format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">{refresh}<title>Signed out</title></head>\
+<body><div id=\"api\"><p>You have signed out.</p>{link}</div>{frames}{script}</body></html>"
+        ),
+    )
 }
 
 fn is_logout_target(app: &App, uri: &str) -> bool {

@@ -6,5 +6,6 @@ mod federation;
 mod flows;
 mod https;
 mod interop_relying_parties;
+mod signout;
 mod tokens;
 mod userinfo;
