@@ -294,6 +294,13 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
     if let Err((code, message)) = crate::scopes::resolve(&server.apps, app, param("scope").unwrap_or("openid")) {
         return reply.error(server, "invalid_request", code, &message, cid);
     }
+    let hint_claims = match param("id_token_hint") {
+        None => Vec::new(),
+        Some(hint) => match id_token_hint(server, hosted, hint, &app.client_id) {
+            Ok(claims) => claims,
+            Err((code, message)) => return reply.error(server, "invalid_request", code, &message, cid),
+        },
+    };
     let sso_name = sso_cookie(hosted);
     let sso_id = request.cookie(&sso_name).map(str::to_owned);
     let session = match (prompt, &sso_id) {
@@ -340,7 +347,7 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         ip_address: String::new(),
         host_name: server.public_url.clone(),
         query: request.query.iter().filter(|(k, _)| !known.contains(&k.as_str())).cloned().collect(),
-        input_claims: Vec::new(),
+        input_claims: hint_claims,
         kmsi: false,
     };
     let auth = AuthRequest {
@@ -384,6 +391,64 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
     let mut response = crate::pages::advance(server, hosted, tx, request).await;
     response.headers_mut().append(header::SET_COOKIE, cookie(server, TRANS_COOKIE, &browser));
     response
+}
+
+/// The claims of an `id_token_hint` this tenant's issuer signed for `client_id`, as text by
+/// claim name (a GetClaims step reads the relying party's InputClaims from them); else B2C's
+/// code and text.
+fn id_token_hint(
+    server: &Server,
+    hosted: &Hosted,
+    hint: &str,
+    client_id: &str,
+) -> Result<Vec<(String, String)>, (&'static str, String)> {
+    use jsonwebtoken::errors::ErrorKind;
+    let internal = || ("AADB2C90085", "The policy has no token signing key.".to_owned());
+    let key = signing_key(server, hosted).ok_or_else(internal)?;
+    let jwk = key.public_jwk();
+    let decoding = jsonwebtoken::DecodingKey::from_rsa_components(
+        jwk["n"].as_str().unwrap_or_default(),
+        jwk["e"].as_str().unwrap_or_default(),
+    )
+    .map_err(|_| internal())?;
+    let expected_issuer = issuer(server, hosted).ok_or_else(internal)?;
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
+    validation.leeway = 0;
+    validation.set_issuer(&[expected_issuer.as_str()]);
+    validation.set_audience(&[client_id]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+    let data = jsonwebtoken::decode::<Map<String, Value>>(hint, &decoding, &validation).map_err(|e| match e.kind() {
+        ErrorKind::ExpiredSignature => (
+            "AADB2C90208",
+            "The provided id_token_hint parameter is expired. Please provide another token and try again.".to_owned(),
+        ),
+        ErrorKind::InvalidAudience => (
+            "AADB2C90232",
+            format!(
+                "The provided id_token_hint parameter does not contain an accepted audience. Valid audience values: '{client_id}'. Please provide another token and try again."
+            ),
+        ),
+        ErrorKind::InvalidIssuer => (
+            "AADB2C90233",
+            format!(
+                "The provided id_token_hint parameter does not contain an accepted issuer. Valid issuers: '{expected_issuer}'. Please provide another token and try again."
+            ),
+        ),
+        _ => (
+            "AADB2C90210",
+            "The provided id_token_hint parameter failed signature validation. Please provide another token and try again."
+                .to_owned(),
+        ),
+    })?;
+    Ok(data
+        .claims
+        .into_iter()
+        .filter_map(|(name, value)| match value {
+            Value::String(text) => Some((name, text)),
+            Value::Number(_) | Value::Bool(_) => Some((name, value.to_string())),
+            _ => None,
+        })
+        .collect())
 }
 
 /// RFC 7636: 43 to 128 unreserved characters.

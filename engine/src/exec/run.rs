@@ -287,12 +287,15 @@ impl<'p> Executor<'p> {
         };
         let now = self.env.now();
         let mut trace = Vec::new();
+        // OpenID Connect's max_age: credentials entered longer ago must be entered again.
+        let max_age = context.max_age.as_deref().and_then(|a| a.trim().parse::<i64>().ok());
         let sso = match sso_key.as_deref().and_then(|k| session.take(k)) {
             Some(cookie) if now >= cookie.expires => {
                 let at = ClaimValue::date_time(cookie.expires).to_string();
                 trace.push(TraceEvent::SessionExpired { at });
                 None
             }
+            Some(cookie) if max_age.is_some_and(|age| (now - cookie.auth_time).num_seconds() > age) => None,
             Some(mut cookie) => {
                 // A rolling session lasts its lifetime again from every sign-in that uses it.
                 if !rules.absolute {

@@ -4,6 +4,7 @@ mod attacks;
 mod common;
 mod federation;
 mod flows;
+mod hints;
 mod https;
 mod interop_relying_parties;
 mod signout;

@@ -81,7 +81,7 @@ fn assert_refused(answer: &(u16, Option<String>, Value), why: &str) {
 }
 
 /// A token signed with the server's own signing key.
-fn signed(keys: &Path, claims: &Value) -> String {
+pub(crate) fn signed(keys: &Path, claims: &Value) -> String {
     let store = KeyStore::load(keys).expect("keys");
     let key = store.signing_key("B2C_1A_TokenSigningKeyContainer").expect("signing key");
     let mut header = Header::new(Algorithm::RS256);
