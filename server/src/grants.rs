@@ -1,13 +1,17 @@
-//! The grants without a browser: client credentials (an application signs in as itself, through
-//! the policy's `ClientCredentialsUserJourneyId` journey) — server-spec §1.5.
+//! The grants without a browser (server-spec §1.5): client credentials (an application signs in
+//! as itself, through the policy's `ClientCredentialsUserJourneyId` journey) and the resource
+//! owner password credentials grant (the policy's journey posts the user's password as a
+//! password grant in its first step).
 
 use axum::http::StatusCode;
 use axum::response::Response;
 use ief_engine::model::{Policy, TechnicalProfile};
 use serde_json::{Map, Value};
 
+use ief_engine::exec::RequestContext;
+
 use crate::apps::App;
-use crate::oauth::{DEFAULT_TOKEN_SECS, error_json, headless_context, lifetime, run_headless, sign};
+use crate::oauth::{DEFAULT_TOKEN_SECS, Issued, error_json, headless_context, lifetime, run_headless, sign};
 use crate::{Hosted, Server, issuer_profile};
 
 /// The journey a policy runs for client credentials: the JwtIssuer's `ClientCredentialsUserJourneyId`.
@@ -85,4 +89,57 @@ pub(crate) async fn client_credentials(
         "resource": resource.audience,
     });
     crate::json(StatusCode::OK, &body)
+}
+
+/// Whether the policy's default journey is an ROPC journey: its first step runs a password grant.
+fn is_ropc_journey(policy: &Policy) -> bool {
+    let first = policy.default_journey().and_then(|j| policy.journey(j)).and_then(|j| j.steps.first());
+    first.is_some_and(|step| {
+        step.exchanges
+            .iter()
+            .any(|e| policy.profile(e.profile.as_str()).is_some_and(ief_protocols::directory::login::is_password_grant))
+    })
+}
+
+/// The texts of the password step's refusals, by the profile's error, are B2C's one answer.
+const BAD_CREDENTIALS: &str = "The username or password provided in the request are invalid.";
+
+/// `grant_type=password`: the policy's ROPC journey runs with the request's `username` and
+/// `password` (its `{OIDC:Username}` and `{OIDC:Password}`); its token is the id token, with an
+/// access token and a refresh token as the scope asks.
+pub(crate) async fn password(
+    server: &Server,
+    hosted: &Hosted,
+    app: &App,
+    form: &[(String, String)],
+    request: &crate::Request,
+) -> Response {
+    let cid = request.correlation_id.as_str();
+    let fail = |error: &str, code: &str, message: &str| error_json(server, error, code, message, cid);
+    let get = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
+    if !is_ropc_journey(&hosted.policy.model) {
+        let message = "Resource owner flow has not been enabled for the application.";
+        return fail("unauthorized_client", "AADB2C90224", message);
+    }
+    let (Some(username), Some(secret)) = (get("username"), get("password")) else {
+        let name = if get("username").is_none() { "username" } else { "password" };
+        return fail("invalid_request", "AADB2C90083", &crate::oauth::missing(name));
+    };
+    let scope = get("scope").unwrap_or("openid");
+    let input_claims = vec![("username".to_owned(), username.to_owned()), ("password".to_owned(), secret.to_owned())];
+    let context = RequestContext { input_claims, ..headless_context(server, app, scope, cid) };
+    let Some(journey) = hosted.policy.model.default_journey() else {
+        return fail("server_error", "AADB2C90085", "The policy has no DefaultUserJourney.");
+    };
+    match run_headless(server, hosted, journey, context).await {
+        Ok(token) => {
+            let issued = Issued { claims: &token.claims, id_token: Some(token.encoded), scope, started: None };
+            crate::oauth::token_response(server, hosted, app, issued, request)
+        }
+        Err((code, _)) if code.starts_with("UserMessageIf") => fail("invalid_grant", "AADB2C90225", BAD_CREDENTIALS),
+        Err((code, message)) => {
+            let code = if code.starts_with("AADB2C") { code } else { "AADB2C90085".to_owned() };
+            fail("invalid_grant", &code, &message)
+        }
+    }
 }

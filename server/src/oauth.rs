@@ -729,6 +729,7 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
                 None => fail("invalid_grant", "AADB2C90129", REVOKED),
             }
         }
+        Some("password") => crate::grants::password(server, hosted, app, form, request).await,
         Some("client_credentials") => crate::grants::client_credentials(server, hosted, app, get("scope"), cid).await,
         Some(other) => fail(
             "unsupported_grant_type",
@@ -849,13 +850,13 @@ pub(crate) fn json_numbers(hosted: &Hosted) -> bool {
 }
 
 /// What a grant issues tokens from.
-struct Issued<'a> {
-    claims: &'a Value,
+pub(crate) struct Issued<'a> {
+    pub(crate) claims: &'a Value,
     /// The journey's id token, else one re-signed from `claims` with new times.
-    id_token: Option<String>,
-    scope: &'a str,
+    pub(crate) id_token: Option<String>,
+    pub(crate) scope: &'a str,
     /// When the refresh token's sliding window began (the sign-in); `None` for a new sign-in.
-    started: Option<i64>,
+    pub(crate) started: Option<i64>,
 }
 
 /// When refresh tokens of a sign-in at `started` stop working, by the sliding window
@@ -868,7 +869,13 @@ fn rolling_end(hosted: &Hosted, started: i64) -> Option<i64> {
     (!infinite).then(|| started + lifetime(hosted, "rolling_refresh_token_lifetime_secs", DEFAULT_ROLLING_SECS))
 }
 
-fn token_response(server: &Server, hosted: &Hosted, app: &App, issued: Issued<'_>, request: &Request) -> Response {
+pub(crate) fn token_response(
+    server: &Server,
+    hosted: &Hosted,
+    app: &App,
+    issued: Issued<'_>,
+    request: &Request,
+) -> Response {
     let Issued { claims, id_token, scope, started } = issued;
     let now = server.now();
     let id_lifetime = lifetime(hosted, "id_token_lifetime_secs", DEFAULT_TOKEN_SECS);

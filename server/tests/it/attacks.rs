@@ -197,7 +197,7 @@ async fn the_token_endpoint_checks_client_authentication() {
         (code_form("nobody", None), "unauthorized_client", "AADB2C90018"),
         // With the right secret the code itself is refused: it was never issued.
         (code_form("web-app", Some("s3cret")), "invalid_grant", "AADB2C90080"),
-        (vec![("grant_type", "password"), ("client_id", "native-a")], "unsupported_grant_type", "AADB2C90086"),
+        (vec![("grant_type", "device_code"), ("client_id", "native-a")], "unsupported_grant_type", "AADB2C90086"),
     ] {
         let (status, body) = browser.token(&form).await;
         assert_token_error(status, &body, error, code);

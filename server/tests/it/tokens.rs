@@ -198,3 +198,51 @@ async fn client_credentials_run_the_policys_journey_for_a_granted_confidential_a
     let (status, body) = client_credentials(&browser, "daemon", Some("d4emon"), Some(&default)).await;
     assert_token_error(status, &body, "unsupported_grant_type", "AADB2C90086");
 }
+
+#[tokio::test]
+async fn the_password_grant_runs_the_ropc_journey_and_refuses_wrong_credentials() {
+    let running = serve_tokens().await;
+    let starter = Browser::new(&running);
+    let code = sign_up_with(&starter, &[("client_id", "native-a")]).await;
+    let (_, body) = redeem_as(&starter, "native-a", &code).await;
+    let alice = claims(body["id_token"].as_str().expect("id_token"));
+    let mut browser = Browser::new(&running);
+    browser.policy = "B2C_1A_ROPC_Auth".to_owned();
+    let scope = format!("openid offline_access {ORDERS}/read");
+    let grant = |username: &'static str, password: &'static str| {
+        let scope = scope.clone();
+        let browser = &browser;
+        async move {
+            let mut form = vec![("grant_type", "password"), ("client_id", "native-a"), ("scope", scope.as_str())];
+            form.extend([("username", username), ("password", password)].into_iter().filter(|(_, v)| !v.is_empty()));
+            browser.token(&form).await
+        }
+    };
+    let (status, body) = grant("alice@contoso.com", "Passw0rd!2024").await;
+    assert_eq!(status, 200, "{body}");
+    let id_token = claims(body["id_token"].as_str().expect("id_token"));
+    assert_eq!((&id_token["sub"], &id_token["given_name"]), (&alice["sub"], &"Alice".into()));
+    assert_eq!(id_token["acr"], "b2c_1a_ropc_auth");
+    assert_eq!(claims(body["access_token"].as_str().expect("access_token"))["aud"], "orders-api");
+    assert!(body["refresh_token"].is_string(), "{body}");
+
+    for (username, password, error, code) in [
+        ("alice@contoso.com", "Passw0rd!2025", "invalid_grant", "AADB2C90225"),
+        ("nobody@contoso.com", "Passw0rd!2024", "invalid_grant", "AADB2C90225"),
+        ("alice@contoso.com", "", "invalid_request", "AADB2C90083"),
+    ] {
+        let (status, body) = grant(username, password).await;
+        assert_token_error(status, &body, error, code);
+        assert!(!body.to_string().contains("Passw0rd"), "the password is not echoed: {body}");
+    }
+    // The starter pack's sign-in policy has no ROPC journey.
+    let (status, body) = starter
+        .token(&[
+            ("grant_type", "password"),
+            ("client_id", "native-a"),
+            ("username", "alice@contoso.com"),
+            ("password", "Passw0rd!2024"),
+        ])
+        .await;
+    assert_token_error(status, &body, "unauthorized_client", "AADB2C90224");
+}
