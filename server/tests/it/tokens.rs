@@ -144,6 +144,9 @@ async fn the_jwt_issuers_metadata_shapes_tokens_and_ends_the_refresh_window() {
     assert_token_error(status, &body, "invalid_grant", "AADB2C90080");
 }
 
+/// Client, secret, scope, and the error and B2C code they must bring.
+type CredentialsCase<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a str, &'a str);
+
 async fn client_credentials(
     browser: &Browser,
     client: &str,
@@ -180,7 +183,7 @@ async fn client_credentials_run_the_policys_journey_for_a_granted_confidential_a
     assert_eq!(access["iss"], iss);
 
     let read = format!("{ORDERS}/read");
-    let cases: [(&str, Option<&str>, Option<&str>, &str, &str); 7] = [
+    let cases: [CredentialsCase<'_>; 7] = [
         ("native-a", None, Some(&default), "invalid_request", "AADB2C90079"),
         ("native-a", Some("d4emon"), Some(&default), "invalid_request", "AADB2C90084"),
         ("daemon", Some("d4em0n"), Some(&default), "invalid_client", "AADB2C90081"),

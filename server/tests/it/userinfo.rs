@@ -53,7 +53,7 @@ pub(crate) async fn sign_up_for_tokens(browser: &Browser) -> Value {
     let location = sign_up_filling(browser, &browser.authorize_url(&[("scope", &scope)]), &SAMPLE_SIGN_UP).await;
     let params = location_params(&location);
     let code = param(&params, "code").expect("a code");
-    let (status, body) = browser.redeem(&code).await;
+    let (status, body) = browser.redeem(code).await;
     assert_eq!(status, 200, "{body}");
     body
 }
