@@ -296,8 +296,8 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
     }
     let hint_claims = match param("id_token_hint") {
         None => Vec::new(),
-        Some(hint) => match id_token_hint(server, hosted, hint, &app.client_id) {
-            Ok(claims) => claims,
+        Some(hint) => match id_token_hint(server, hosted, hint, Some(&app.client_id), true) {
+            Ok(claims) => claims_as_text(claims),
             Err((code, message)) => return reply.error(server, "invalid_request", code, &message, cid),
         },
     };
@@ -393,15 +393,15 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
     response
 }
 
-/// The claims of an `id_token_hint` this tenant's issuer signed for `client_id`, as text by
-/// claim name (a GetClaims step reads the relying party's InputClaims from them); else B2C's
-/// code and text.
+/// The claims of an `id_token_hint` this tenant's issuer signed (for `client_id` when given,
+/// unexpired when `fresh`); else B2C's code and text.
 fn id_token_hint(
     server: &Server,
     hosted: &Hosted,
     hint: &str,
-    client_id: &str,
-) -> Result<Vec<(String, String)>, (&'static str, String)> {
+    client_id: Option<&str>,
+    fresh: bool,
+) -> Result<Map<String, Value>, (&'static str, String)> {
     use jsonwebtoken::errors::ErrorKind;
     let internal = || ("AADB2C90085", "The policy has no token signing key.".to_owned());
     let key = signing_key(server, hosted).ok_or_else(internal)?;
@@ -415,7 +415,11 @@ fn id_token_hint(
     let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
     validation.leeway = 0;
     validation.set_issuer(&[expected_issuer.as_str()]);
-    validation.set_audience(&[client_id]);
+    validation.validate_exp = fresh;
+    match client_id {
+        Some(id) => validation.set_audience(&[id]),
+        None => validation.validate_aud = false,
+    }
     validation.set_required_spec_claims(&["exp", "iss", "aud"]);
     let data = jsonwebtoken::decode::<Map<String, Value>>(hint, &decoding, &validation).map_err(|e| match e.kind() {
         ErrorKind::ExpiredSignature => (
@@ -425,7 +429,8 @@ fn id_token_hint(
         ErrorKind::InvalidAudience => (
             "AADB2C90232",
             format!(
-                "The provided id_token_hint parameter does not contain an accepted audience. Valid audience values: '{client_id}'. Please provide another token and try again."
+                "The provided id_token_hint parameter does not contain an accepted audience. Valid audience values: '{}'. Please provide another token and try again.",
+                client_id.unwrap_or_default()
             ),
         ),
         ErrorKind::InvalidIssuer => (
@@ -440,15 +445,20 @@ fn id_token_hint(
                 .to_owned(),
         ),
     })?;
-    Ok(data
-        .claims
+    Ok(data.claims)
+}
+
+/// A token's claims as text by claim name (a GetClaims step reads the relying party's
+/// InputClaims from them): strings, numbers and booleans.
+fn claims_as_text(claims: Map<String, Value>) -> Vec<(String, String)> {
+    claims
         .into_iter()
         .filter_map(|(name, value)| match value {
             Value::String(text) => Some((name, text)),
             Value::Number(_) | Value::Bool(_) => Some((name, value.to_string())),
             _ => None,
         })
-        .collect())
+        .collect()
 }
 
 /// RFC 7636: 43 to 128 unreserved characters.
@@ -955,11 +965,26 @@ pub(crate) fn token_response(
 /// docs/compatibility.md). The other applications that signed in through the session are
 /// signed out first, front channel: a page loads their logout URLs in iframes, then goes on.
 pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Response {
+    // The application that signs out: `client_id`, else the audience of its id token.
+    let hint = match request.param("id_token_hint").filter(|h| !h.is_empty()) {
+        // An expired id token still names who signs out (OpenID Connect RP-Initiated Logout §2).
+        Some(hint) => match id_token_hint(server, hosted, hint, request.param("client_id"), false) {
+            Ok(claims) => Some(claims),
+            Err((code, message)) => return error_page(server, request, code, &message),
+        },
+        None if enforces_id_token_hint(hosted) => {
+            let message = "The id_token_hint parameter has not been specified in the request. Please provide token and try again.";
+            return error_page(server, request, "AADB2C90272", message);
+        }
+        None => None,
+    };
+    let hinted_client = hint.as_ref().and_then(|c| c.get("aud")).and_then(Value::as_str).map(str::to_owned);
+    let client_id = request.param("client_id").map(str::to_owned).or(hinted_client);
     let sso_name = sso_cookie(hosted);
     let mut others: Vec<String> = Vec::new();
     if let Some(id) = request.cookie(&sso_name) {
         server.store.remove_session(id);
-        let initiator = request.param("client_id").unwrap_or_default();
+        let initiator = client_id.as_deref().unwrap_or_default();
         let clients = server.store.session_clients(id).map(|c| c.clients).unwrap_or_default();
         server.store.remove_session_clients(id);
         others = clients
@@ -979,7 +1004,7 @@ pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Res
             error_page(server, request, "AADB2C90067", &message)
         }
         Some(uri) => {
-            let registered = match request.param("client_id") {
+            let registered = match client_id.as_deref() {
                 Some(id) => server.apps.get(id).is_some_and(|a| is_logout_target(a, uri)),
                 None => server.apps.iter().any(|a| is_logout_target(a, uri)),
             };
@@ -1003,6 +1028,13 @@ pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Res
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
+}
+
+/// `<SingleSignOn EnforceIdTokenHintOnLogout="true">`: logout needs the application's id token.
+fn enforces_id_token_hint(hosted: &Hosted) -> bool {
+    let rp = hosted.policy.model.relying_party.as_ref();
+    rp.and_then(|rp| rp.enforce_id_token_hint_on_logout.as_ref())
+        .is_some_and(|v| v.as_str().trim().eq_ignore_ascii_case("true"))
 }
 
 /// Seconds the sign-out page waits for the applications' logout URLs before going on.

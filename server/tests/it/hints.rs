@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::attacks::assert_app_error;
+use crate::attacks::{assert_app_error, assert_error_page};
 use crate::common::*;
 use crate::userinfo::signed;
 
@@ -81,4 +81,26 @@ async fn an_id_token_hint_of_this_issuer_feeds_the_relying_partys_input_claims()
         let response = browser.get(&browser.authorize_url(&[("id_token_hint", &hint)])).await;
         assert_app_error(&response, "invalid_request", code);
     }
+}
+
+#[tokio::test]
+async fn a_policy_that_enforces_the_id_token_hint_on_logout_refuses_a_logout_without_one() {
+    let (running, _) = serve_hints().await;
+    let mut browser = Browser::new(&running);
+    let code = sign_up(&browser).await;
+    let (_, body) = browser.redeem(&code).await;
+    let id_token = body["id_token"].as_str().expect("id_token").to_owned();
+    browser.policy = HINTED.to_owned();
+    let target: String = form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect();
+    let without =
+        browser.get(&browser.policy_url(&format!("oauth2/v2.0/logout?post_logout_redirect_uri={target}"))).await;
+    assert_error_page(without, "AADB2C90272").await;
+    let with = browser
+        .get(
+            &browser
+                .policy_url(&format!("oauth2/v2.0/logout?post_logout_redirect_uri={target}&id_token_hint={id_token}")),
+        )
+        .await;
+    assert_eq!(with.status(), 302);
+    assert_eq!(with.headers()["location"], REDIRECT);
 }

@@ -28,14 +28,28 @@ async fn logout_signs_the_other_applications_out_in_iframes_then_goes_on() {
     })
     .await;
     let browser = Browser::new(&running);
-    sign_up_with(&browser, &[("client_id", "native-a")]).await;
+    let code = sign_up_with(&browser, &[("client_id", "native-a")]).await;
+    let (_, body) = browser
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "native-a"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    let id_token = body["id_token"].as_str().expect("id_token").to_owned();
     // The session signs b and c in without a page.
     for client in ["native-b", "native-c"] {
         let response = browser.get(&browser.authorize_url(&[("client_id", client)])).await;
         assert_eq!(response.status(), 302, "{client}");
         assert!(param(&redirect_params(&response), "code").is_some(), "{client}");
     }
-    let logout = |extra: &str| browser.policy_url(&format!("oauth2/v2.0/logout?client_id=native-a{extra}"));
+    // The id token names who signs out, as client_id would; a forged one ends nothing.
+    let logout = |extra: &str| browser.policy_url(&format!("oauth2/v2.0/logout?id_token_hint={id_token}{extra}"));
+    let forged = id_token.replacen('.', ".eyJ", 1);
+    let refused = browser.get(&browser.policy_url(&format!("oauth2/v2.0/logout?id_token_hint={forged}"))).await;
+    crate::attacks::assert_error_page(refused, "AADB2C90210").await;
     let target = format!(
         "&post_logout_redirect_uri={}&state=bye",
         form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
