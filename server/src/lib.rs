@@ -263,6 +263,12 @@ impl Server {
             .collect()
     }
 
+    /// What the policies ask that this server cannot give, for the developer to fix: a UserInfo
+    /// authorization profile expecting another issuer than the one this server's tokens name.
+    pub fn warnings(&self) -> Vec<String> {
+        self.hosted.iter().filter_map(|h| userinfo::issuer_mismatch(self, h)).collect()
+    }
+
     /// The directory sign-ups write to (tests seed it).
     pub fn directory(&self) -> Option<&Directory> {
         self.extensions.get::<Directory>()

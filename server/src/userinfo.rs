@@ -24,6 +24,28 @@ pub(crate) fn journey(policy: &Policy) -> Option<&str> {
     policy.journey(journey.as_str()).map(|_| journey.as_str())
 }
 
+/// The journey's first `Authorization` profile.
+fn authorization_profile<'p>(policy: &'p Policy, journey: &str) -> Option<&'p TechnicalProfile> {
+    policy.journey(journey)?.authorization_profiles.first().and_then(|r| policy.profile(r.as_str()))
+}
+
+/// A warning when the relying party's UserInfo authorization profile names an `issuer` other
+/// than the one this server's tokens carry (the sample ships a placeholder): every call would
+/// be refused.
+pub(crate) fn issuer_mismatch(server: &Server, hosted: &Hosted) -> Option<String> {
+    let model = &hosted.policy.model;
+    let profile = authorization_profile(model, journey(model)?)?;
+    let expected = profile.metadata("issuer")?.trim();
+    let ours = crate::oauth::issuer(server, hosted)?;
+    (expected != ours).then(|| {
+        format!(
+            "{}: the UserInfo authorization profile '{}' accepts tokens of issuer '{expected}', but this server's tokens name '{ours}': set its issuer metadata to that, or every UserInfo call is refused",
+            model.policy_id,
+            profile.id.as_str()
+        )
+    })
+}
+
 /// The issuer a SendClaims step names that answers with JSON instead of a JWT: its input claims
 /// from the bag, named by their partner claim types.
 #[derive(Debug, Default)]
@@ -92,9 +114,7 @@ pub(crate) async fn userinfo(server: &Server, hosted: &Hosted, request: &Request
         let message = "The request does not contain a bearer token.";
         return refuse(server, StatusCode::UNAUTHORIZED, "invalid_token", BEARER_REFUSED, message, cid);
     };
-    let authorization =
-        model.journey(journey).and_then(|j| j.authorization_profiles.first()).and_then(|r| model.profile(r.as_str()));
-    let Some(authorization) = authorization else {
+    let Some(authorization) = authorization_profile(model, journey) else {
         let message = format!("The user journey '{journey}' has no authorization technical profile.");
         return refuse(server, StatusCode::INTERNAL_SERVER_ERROR, "server_error", "AADB2C90085", &message, cid);
     };

@@ -138,6 +138,22 @@ async fn the_userinfo_sample_answers_with_its_issuers_input_claims() {
 }
 
 #[tokio::test]
+async fn the_sample_as_shipped_is_served_with_a_warning_about_its_placeholder_issuer() {
+    let running = serve_with("LocalAccounts", |options| options.policy_paths.push(sample())).await;
+    let warnings = running.server.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let ours = format!("{}/{}/v2.0/", running.base, tenant_guid());
+    assert!(
+        warnings[0].starts_with(&format!("{USERINFO_POLICY}: the UserInfo authorization profile 'client_assertion'"))
+    );
+    assert!(warnings[0].contains("https://yourtenant.b2clogin.com/00000000-0000-0000-0000-000000000000/v2.0/"));
+    assert!(warnings[0].contains(&ours), "{}", warnings[0]);
+    // Once the issuer is set, there is nothing to warn about.
+    let (fixed, _, _folder) = serve_userinfo().await;
+    assert!(fixed.server.warnings().is_empty());
+}
+
+#[tokio::test]
 async fn userinfo_refuses_id_tokens_expired_forged_and_missing_bearers() {
     let (running, keys, _folder) = serve_userinfo().await;
     let mut browser = Browser::new(&running);
