@@ -9,6 +9,7 @@ use crate::attacks::{assert_app_error, assert_token_error};
 use crate::common::*;
 
 const SHAPES: &str = "B2C_1A_signin_token_shapes";
+const FOREVER: &str = "B2C_1A_signin_token_forever";
 const ORDERS: &str = "https://yourtenant.onmicrosoft.com/orders";
 
 const APPS: &str = "apps:
@@ -31,8 +32,14 @@ const APPS: &str = "apps:
 
 /// The starter pack and `policies/tokens` with the apps above (the daemons' secret is `d4emon`).
 async fn serve_tokens() -> Running {
+    serve_tokens_and(None).await
+}
+
+/// [`serve_tokens`] with one more policy folder.
+async fn serve_tokens_and(extra: Option<PathBuf>) -> Running {
     serve_with("LocalAccounts", |options| {
         options.policy_paths.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/tokens"));
+        options.policy_paths.extend(extra);
         std::fs::create_dir_all(&options.keys).expect("keys dir");
         std::fs::write(options.keys.join("B2C_1A_DaemonSecret.txt"), "d4emon\n").expect("secret");
         let config = options.keys.join("apps.yaml");
@@ -107,7 +114,18 @@ async fn a_granted_api_scope_gives_an_access_token_for_that_api_and_nothing_else
 
 #[tokio::test]
 async fn the_jwt_issuers_metadata_shapes_tokens_and_ends_the_refresh_window() {
-    let running = serve_tokens().await;
+    // The same policy with allow_infinite_rolling_refresh_token: its window never ends.
+    let forever_folder = TempDir::new("forever");
+    let shapes = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/tokens/SignInTokenShapes.xml"),
+    )
+    .expect("the policy");
+    let forever = shapes.replace(SHAPES, FOREVER).replace(
+        "<Item Key=\"rolling_refresh_token_lifetime_secs\">2</Item>",
+        "<Item Key=\"rolling_refresh_token_lifetime_secs\">2</Item><Item Key=\"allow_infinite_rolling_refresh_token\">true</Item>",
+    );
+    std::fs::write(forever_folder.0.join("Forever.xml"), forever).expect("write");
+    let running = serve_tokens_and(Some(forever_folder.0.clone())).await;
     let mut browser = Browser::new(&running);
     browser.policy = SHAPES.to_owned();
     let scope = format!("openid offline_access {ORDERS}/read");
@@ -129,19 +147,31 @@ async fn the_jwt_issuers_metadata_shapes_tokens_and_ends_the_refresh_window() {
         assert_eq!(token["tfp"], SHAPES);
     }
 
-    let refresh = |token: String| {
-        let browser = &browser;
-        async move {
-            browser
-                .token(&[("grant_type", "refresh_token"), ("client_id", "native-a"), ("refresh_token", &token)])
-                .await
-        }
-    };
-    let (status, body) = refresh(body["refresh_token"].as_str().expect("refresh").to_owned()).await;
+    let (status, body) = refresh_at(&browser, SHAPES, body["refresh_token"].as_str().expect("refresh")).await;
     assert_eq!(status, 200, "{body}");
+    // The session signs in at the unbounded policy; its refresh token lives its own lifetime.
+    browser.policy = FOREVER.to_owned();
+    let response = browser.get(&browser.authorize_url(&[("client_id", "native-a"), ("scope", &scope)])).await;
+    let code = param(&redirect_params(&response), "code").expect("a code from the session").to_owned();
+    let (status, unbounded) = redeem_as(&browser, "native-a", &code).await;
+    assert_eq!((status, &unbounded["refresh_token_expires_in"]), (200, &"86400".into()), "{unbounded}");
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let (status, body) = refresh(body["refresh_token"].as_str().expect("refresh").to_owned()).await;
+    let (status, body) = refresh_at(&browser, SHAPES, body["refresh_token"].as_str().expect("refresh")).await;
     assert_token_error(status, &body, "invalid_grant", "AADB2C90080");
+    let (status, body) = refresh_at(&browser, FOREVER, unbounded["refresh_token"].as_str().expect("refresh")).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn refresh_at(browser: &Browser, policy: &str, token: &str) -> (u16, Value) {
+    let response = browser
+        .client
+        .post(browser.url(&format!("/{TENANT}/{policy}/oauth2/v2.0/token")))
+        .form(&[("grant_type", "refresh_token"), ("client_id", "native-a"), ("refresh_token", token)])
+        .send()
+        .await
+        .expect("token");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON body"))
 }
 
 /// Client, secret, scope, and the error and B2C code they must bring.
