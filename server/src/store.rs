@@ -29,7 +29,7 @@ pub const STATE_KEY: &str = "IefStateKey";
 const FINGERPRINT_LEN: usize = 8;
 
 /// How long an SSO session lasts without a sign-in: B2C's default `SessionExpiryInSeconds`.
-const SESSION_SECS: i64 = 86_400;
+pub(crate) const SESSION_SECS: i64 = 86_400;
 
 /// A refresh-token family is kept this long past its grant's expiry, so a late client hears
 /// that its token expired rather than that it was revoked.
