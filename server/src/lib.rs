@@ -141,6 +141,8 @@ pub type RequestLogger = Arc<dyn Fn(&RequestLog) + Send + Sync>;
 struct Hosted {
     policy: EffectivePolicy,
     compiled: CompiledPolicy,
+    /// Of its files and the settings: a stored sign-in goes on only on the same plan.
+    fingerprint: u64,
 }
 
 /// Everything the server shares across requests.
@@ -203,7 +205,7 @@ impl Server {
         let state_key = keys.secret(store::STATE_KEY).map_err(|e| ServerError::Keys(e.to_string()))?;
         let backend: Arc<dyn ief_store::Store> =
             options.store.clone().unwrap_or_else(|| Arc::new(ief_store::MemoryStore::new()));
-        let state = State::new(backend.clone(), state_key, &fingerprint(&set, &request));
+        let state = State::new(backend.clone(), state_key);
         let apps = match &options.config {
             Some(path) => Apps::load(path, &keys)?,
             None => Apps::development(),
@@ -221,7 +223,11 @@ impl Server {
         extensions.insert(SharedReplayGuard::new(backend));
         let hosted = policies
             .into_iter()
-            .map(|policy| Hosted { compiled: CompiledPolicy::compile(&policy.model), policy })
+            .map(|policy| Hosted {
+                compiled: CompiledPolicy::compile(&policy.model),
+                fingerprint: fingerprint(&set, &policy, &request),
+                policy,
+            })
             .collect();
         let hosted: Vec<Hosted> = hosted;
         let mut handlers = ief_protocols::handlers();
@@ -386,15 +392,17 @@ impl Server {
     }
 }
 
-/// What the stored sign-ins were compiled from: every policy file's text and the settings
-/// (not the paths: processes sharing a store may load the same files from other folders). A stored position is only meaningful in the same compiled plan.
-fn fingerprint(set: &PolicySet, settings: &SettingsRequest) -> Vec<u8> {
-    let mut print = Vec::new();
-    for (_, file) in set.db.files() {
-        print.extend_from_slice(&Sha256::digest(file.text.as_bytes()));
+/// What a relying party's plan is compiled from: the text of each file of its chain and the
+/// settings (not the paths: processes sharing a store may load the same files from other
+/// folders). A stored plan position is only meaningful in the same plan.
+fn fingerprint(set: &PolicySet, policy: &EffectivePolicy, settings: &SettingsRequest) -> u64 {
+    let mut hash = Sha256::new();
+    for &file in &policy.chain {
+        hash.update(Sha256::digest(set.db.file(file).text.as_bytes()));
     }
-    print.extend_from_slice(format!("{settings:?}").as_bytes());
-    print
+    hash.update(format!("{settings:?}").as_bytes());
+    let digest = hash.finalize();
+    u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
 }
 
 /// `scheme://host[:port]` without a path, query or trailing slash.

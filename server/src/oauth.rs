@@ -379,6 +379,7 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         request: auth,
         sign_in,
         step: Step::Submitted(progress),
+        fingerprint: hosted.fingerprint,
         expires: server.now() + crate::TRANSACTION_SECS,
         version: 0,
     };

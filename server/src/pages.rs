@@ -98,6 +98,9 @@ pub(crate) enum Refusal {
     Csrf,
     /// The call does not fit what the sign-in waits for.
     OutOfOrder(&'static str),
+    /// The policies changed since the sign-in started (a reload, or a process serving other
+    /// files): its plan is gone.
+    Reloaded,
 }
 
 impl From<crate::store::StateError> for Refusal {
@@ -121,12 +124,15 @@ impl Refusal {
             Refusal::Browser => "The request was not made by the browser that started the sign-in.",
             Refusal::Csrf => "The request's CSRF token is missing or does not match.",
             Refusal::OutOfOrder(m) => m,
+            Refusal::Reloaded => {
+                "The policy was reloaded or changed after this sign-in started. Start the sign-in again from the application."
+            }
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            Refusal::State => StatusCode::BAD_REQUEST,
+            Refusal::State | Refusal::Reloaded => StatusCode::BAD_REQUEST,
             Refusal::Browser | Refusal::Csrf => StatusCode::FORBIDDEN,
             Refusal::Lost | Refusal::OutOfOrder(_) => StatusCode::CONFLICT,
             Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -135,7 +141,7 @@ impl Refusal {
 
     fn code(&self) -> &'static str {
         match self {
-            Refusal::State => "AADB2C90046",
+            Refusal::State | Refusal::Reloaded => "AADB2C90046",
             Refusal::Unavailable => "AADB2C90085",
             _ => "AADB2C90065",
         }
@@ -159,6 +165,9 @@ async fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<
     let tx = load(server, &tid).await?;
     if tx.policy != hosted.policy.model.policy_id.to_lowercase() {
         return Err(Refusal::State);
+    }
+    if tx.fingerprint != hosted.fingerprint {
+        return Err(Refusal::Reloaded);
     }
     if request.cookie(TRANS_COOKIE) != Some(tx.browser.as_str()) {
         return Err(Refusal::Browser);
@@ -351,6 +360,9 @@ pub(crate) async fn callback(server: &Server, request: &Request) -> Response {
     let Some(hosted) = server.hosted_by_id(&tx.policy) else {
         return refused(Refusal::State);
     };
+    if tx.fingerprint != hosted.fingerprint {
+        return refused(Refusal::Reloaded);
+    }
     let params = if request.form.is_empty() { request.query.clone() } else { request.form.clone() };
     let executor = server.executor(hosted);
     match executor.resume(&mut tx.sign_in, Some(Answer::Callback(params))).await {

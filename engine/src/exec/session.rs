@@ -41,6 +41,11 @@ impl Session {
         names
     }
 
+    /// When the last of its sessions ends: how long a server must keep it.
+    pub fn expires(&self) -> Option<NaiveDateTime> {
+        self.cookies.iter().map(|c| c.expires).max()
+    }
+
     /// The browser closed and opened again: only keep-me-signed-in sessions survive.
     #[must_use]
     pub fn reopened(mut self) -> Session {
