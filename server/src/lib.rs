@@ -34,6 +34,7 @@ use ief_transforms::TransformEnv;
 
 pub mod apps;
 mod grants;
+mod hint;
 mod oauth;
 mod pages;
 pub mod refresh;

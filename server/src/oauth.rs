@@ -294,10 +294,10 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
     if let Err((code, message)) = crate::scopes::resolve(&server.apps, app, param("scope").unwrap_or("openid")) {
         return reply.error(server, "invalid_request", code, &message, cid);
     }
-    let hint_claims = match param("id_token_hint") {
-        None => Vec::new(),
-        Some(hint) => match id_token_hint(server, hosted, hint, Some(&app.client_id), true) {
-            Ok(claims) => claims_as_text(claims),
+    let hinted = match param("id_token_hint") {
+        None => crate::hint::Hinted::default(),
+        Some(hint) => match crate::hint::at_authorize(server, hosted, hint, &app.client_id) {
+            Ok(claims) => claims,
             Err((code, message)) => return reply.error(server, "invalid_request", code, &message, cid),
         },
     };
@@ -347,7 +347,7 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         ip_address: String::new(),
         host_name: server.public_url.clone(),
         query: request.query.iter().filter(|(k, _)| !known.contains(&k.as_str())).cloned().collect(),
-        input_claims: hint_claims,
+        input_claims: hinted.input_claims,
         kmsi: false,
     };
     let auth = AuthRequest {
@@ -366,6 +366,9 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         Ok(s) => s,
         Err(e) => return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), cid),
     };
+    for (id, value) in hinted.seeds {
+        sign_in.set_claim(id, value);
+    }
     let progress = match executor.resume(&mut sign_in, None).await {
         Ok(p) => p,
         Err(e) => return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), cid),
@@ -391,74 +394,6 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
     let mut response = crate::pages::advance(server, hosted, tx, request).await;
     response.headers_mut().append(header::SET_COOKIE, cookie(server, TRANS_COOKIE, &browser));
     response
-}
-
-/// The claims of an `id_token_hint` this tenant's issuer signed (for `client_id` when given,
-/// unexpired when `fresh`); else B2C's code and text.
-fn id_token_hint(
-    server: &Server,
-    hosted: &Hosted,
-    hint: &str,
-    client_id: Option<&str>,
-    fresh: bool,
-) -> Result<Map<String, Value>, (&'static str, String)> {
-    use jsonwebtoken::errors::ErrorKind;
-    let internal = || ("AADB2C90085", "The policy has no token signing key.".to_owned());
-    let key = signing_key(server, hosted).ok_or_else(internal)?;
-    let jwk = key.public_jwk();
-    let decoding = jsonwebtoken::DecodingKey::from_rsa_components(
-        jwk["n"].as_str().unwrap_or_default(),
-        jwk["e"].as_str().unwrap_or_default(),
-    )
-    .map_err(|_| internal())?;
-    let expected_issuer = issuer(server, hosted).ok_or_else(internal)?;
-    let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
-    validation.leeway = 0;
-    validation.set_issuer(&[expected_issuer.as_str()]);
-    validation.validate_exp = fresh;
-    match client_id {
-        Some(id) => validation.set_audience(&[id]),
-        None => validation.validate_aud = false,
-    }
-    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-    let data = jsonwebtoken::decode::<Map<String, Value>>(hint, &decoding, &validation).map_err(|e| match e.kind() {
-        ErrorKind::ExpiredSignature => (
-            "AADB2C90208",
-            "The provided id_token_hint parameter is expired. Please provide another token and try again.".to_owned(),
-        ),
-        ErrorKind::InvalidAudience => (
-            "AADB2C90232",
-            format!(
-                "The provided id_token_hint parameter does not contain an accepted audience. Valid audience values: '{}'. Please provide another token and try again.",
-                client_id.unwrap_or_default()
-            ),
-        ),
-        ErrorKind::InvalidIssuer => (
-            "AADB2C90233",
-            format!(
-                "The provided id_token_hint parameter does not contain an accepted issuer. Valid issuers: '{expected_issuer}'. Please provide another token and try again."
-            ),
-        ),
-        _ => (
-            "AADB2C90210",
-            "The provided id_token_hint parameter failed signature validation. Please provide another token and try again."
-                .to_owned(),
-        ),
-    })?;
-    Ok(data.claims)
-}
-
-/// A token's claims as text by claim name (a GetClaims step reads the relying party's
-/// InputClaims from them): strings, numbers and booleans.
-fn claims_as_text(claims: Map<String, Value>) -> Vec<(String, String)> {
-    claims
-        .into_iter()
-        .filter_map(|(name, value)| match value {
-            Value::String(text) => Some((name, text)),
-            Value::Number(_) | Value::Bool(_) => Some((name, value.to_string())),
-            _ => None,
-        })
-        .collect()
 }
 
 /// RFC 7636: 43 to 128 unreserved characters.
@@ -968,7 +903,7 @@ pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Res
     // The application that signs out: `client_id`, else the audience of its id token.
     let hint = match request.param("id_token_hint").filter(|h| !h.is_empty()) {
         // An expired id token still names who signs out (OpenID Connect RP-Initiated Logout §2).
-        Some(hint) => match id_token_hint(server, hosted, hint, request.param("client_id"), false) {
+        Some(hint) => match crate::hint::at_logout(server, hosted, hint, request.param("client_id")) {
             Ok(claims) => Some(claims),
             Err((code, message)) => return error_page(server, request, code, &message),
         },
