@@ -35,6 +35,7 @@ use ief_transforms::TransformEnv;
 pub mod apps;
 mod grants;
 mod hint;
+mod issuer;
 mod oauth;
 mod pages;
 pub mod refresh;
@@ -168,6 +169,9 @@ impl Server {
         let mut diags = set.diagnostics.clone();
         let policies: Vec<EffectivePolicy> =
             set.relying_parties().filter_map(|leaf| EffectivePolicy::build(&set, leaf, &mut diags)).collect();
+        for policy in &policies {
+            issuer::check(&policy.model).into_iter().for_each(|d| diags.push(d));
+        }
         let errors: Vec<Diagnostic> = diags.into_sorted().into_iter().filter(Diagnostic::is_error).collect();
         if !errors.is_empty() {
             let text: Vec<String> = errors.iter().map(|d| d.display(&set.db).to_string()).collect();
