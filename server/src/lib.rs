@@ -33,6 +33,7 @@ use ief_protocols::phone::CodeOutbox;
 use ief_transforms::TransformEnv;
 
 pub mod apps;
+mod cors;
 mod grants;
 mod hint;
 mod issuer;
@@ -471,6 +472,14 @@ async fn handle(server: &Server, request: &Request) -> Response {
         let message = format!("The policy '{policy}' does not exist in tenant '{}'.", route.tenant);
         return oauth::error_page(server, request, "AADB2C90018", &message);
     };
+    if request.method == Method::OPTIONS {
+        return cors::preflight(server, request, &route.endpoint);
+    }
+    let response = endpoint_response(server, hosted, request, &route).await;
+    cors::decorate(server, request, &route.endpoint, response)
+}
+
+async fn endpoint_response(server: &Server, hosted: &Hosted, request: &Request, route: &route::Route) -> Response {
     let allowed = match route.endpoint {
         Endpoint::Token | Endpoint::SelfAsserted => request.method == Method::POST,
         Endpoint::Authorize | Endpoint::UserInfo => request.method == Method::GET || request.method == Method::POST,
@@ -480,7 +489,7 @@ async fn handle(server: &Server, request: &Request) -> Response {
         return (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
     }
     match route.endpoint {
-        Endpoint::Discovery => oauth::discovery(server, hosted, &route),
+        Endpoint::Discovery => oauth::discovery(server, hosted, route),
         Endpoint::Keys => oauth::keys(server, hosted),
         Endpoint::Authorize => oauth::authorize(server, hosted, request).await,
         Endpoint::Token => oauth::token(server, hosted, request).await,

@@ -417,3 +417,50 @@ async fn hostile_requests_get_client_errors_and_each_is_logged() {
     assert!(log.iter().any(|r| r.correlation_id == correlation && r.status == 400), "{correlation} in {log:?}");
     task.abort();
 }
+
+#[tokio::test]
+async fn only_a_registered_single_page_app_may_call_the_token_endpoint_cross_origin() {
+    let running = serve_apps().await;
+    let browser = Browser::new(&running);
+    let token = browser.policy_url("oauth2/v2.0/token");
+    let preflight = |origin: &'static str| {
+        browser
+            .client
+            .request(reqwest::Method::OPTIONS, &token)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let allow = |r: &reqwest::Response| {
+        r.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    };
+    let spa = preflight("http://localhost:5173").await.expect("preflight");
+    assert_eq!((spa.status().as_u16(), allow(&spa).as_deref()), (204, Some("http://localhost:5173")));
+    assert!(spa.headers()["access-control-allow-methods"].to_str().is_ok_and(|m| m.contains("POST")));
+    // Another site, and a web app's origin (its code is redeemed by its server, with a secret).
+    for origin in ["https://evil.example", "https://app.example"] {
+        let refused = preflight(origin).await.expect("preflight");
+        assert_eq!((refused.status().as_u16(), allow(&refused)), (403, None), "{origin}");
+    }
+    let post = |origin: &'static str| {
+        browser
+            .client
+            .post(&token)
+            .header("origin", origin)
+            .form(&[("grant_type", "authorization_code"), ("client_id", "spa-app"), ("code", "unknown")])
+            .send()
+    };
+    let answered = post("http://localhost:5173").await.expect("token");
+    assert_eq!((answered.status().as_u16(), allow(&answered).as_deref()), (400, Some("http://localhost:5173")));
+    let unreadable = post("https://evil.example").await.expect("token");
+    assert_eq!(allow(&unreadable), None, "the browser keeps the answer from another site");
+    // Metadata is public.
+    let discovery = browser
+        .client
+        .get(browser.policy_url("v2.0/.well-known/openid-configuration"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect("discovery");
+    assert_eq!(allow(&discovery).as_deref(), Some("*"));
+}
