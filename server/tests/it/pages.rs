@@ -599,3 +599,21 @@ async fn the_phone_factor_pages_ask_for_a_number_then_its_code() {
         by_id(&els, "codeDestination").text
     );
 }
+
+#[tokio::test]
+async fn the_starter_pack_runs_on_our_custom_template() {
+    let custom = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/pages-starterpack");
+    let running = serve_with("SocialAndLocalAccountsWithMfa", |o| o.policy_paths.push(custom)).await;
+    let mut browser = Browser::new(&running);
+    browser.policy = "B2C_1A_signup_signin_custom_template".to_owned();
+    let page = browser.page(&browser.authorize_url(&[])).await;
+    let els = parse(&page.html);
+    assert_eq!(with_class(&els, "brand").first().map(|e| e.text.as_str()), Some("Contoso"), "{}", page.html);
+    assert_eq!(by_id(&els, "api").attr("data-name"), Some("Unified"));
+    assert!(page.settings["remoteResource"].as_str().is_some_and(|r| r.ends_with("../pages/template.html")));
+    // Through sign-up with email verification to the phone factor, each page on the template.
+    let mfa = page_of(sign_up_pages(&browser, &browser.authorize_url(&[])).await).await;
+    let els = parse(&mfa.html);
+    assert_eq!(with_class(&els, "brand").first().map(|e| e.text.as_str()), Some("Contoso"), "{}", mfa.html);
+    assert_eq!(by_id(&els, "api").attr("data-page"), Some("multifactor"));
+}
