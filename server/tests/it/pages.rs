@@ -565,6 +565,7 @@ async fn the_provider_selection_page_offers_each_provider_by_name() {
     let els = parse(&page.html);
     assert_eq!(by_id(&els, "api").attr("data-name"), Some("IdpSelections"));
     assert_eq!(by_id(&els, "api").attr("data-page"), Some("providerselection"));
+    assert!(els.iter().any(|e| e.name == "title" && !e.text.trim().is_empty()), "a page has a title");
     let buttons: Vec<(&str, &str)> = with_class(&els, "accountButton")
         .into_iter()
         .map(|b| (b.attr("id").unwrap_or_default(), b.text.as_str()))
