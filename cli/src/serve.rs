@@ -76,6 +76,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
         let public_url = args.public_url.clone().unwrap_or_else(|| format!("{scheme}://localhost:{port}"));
         let options = ServeOptions {
             policy_paths: args.paths.clone(),
+            only: Vec::new(),
             public_url,
             config: args.config.clone(),
             keys: args.keys.clone(),
@@ -87,6 +88,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
                 .map(|id| (ief_engine::settings::TENANT_OBJECT_ID.to_owned(), id.clone()))
                 .collect(),
             trusted_roots: roots,
+            key_store: None,
+            clock_offset: None,
         };
         let mut server = Server::load(&options).map_err(|e| e.to_string())?;
         server.log_requests(std::sync::Arc::new(|r: &ief_server::RequestLog| {

@@ -14,6 +14,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -77,6 +78,9 @@ pub enum ServerError {
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub policy_paths: Vec<PathBuf>,
+    /// When not empty, only the relying parties of these files are served; the rest of
+    /// `policy_paths` are their bases (a scenario's policies among a folder of samples).
+    pub only: Vec<PathBuf>,
     /// The URL browsers and applications use; it fixes the issuer (never taken from `Host`).
     pub public_url: String,
     /// App registrations; the development app when absent.
@@ -91,12 +95,18 @@ pub struct ServeOptions {
     pub settings: Vec<(String, String)>,
     /// Extra root certificates (PEM) for calls to identity providers and REST APIs.
     pub trusted_roots: Vec<String>,
+    /// Policy keys already in memory (a scenario's, with its providers' credentials), used
+    /// instead of `keys`; keys the policies name beyond them are generated in memory.
+    pub key_store: Option<KeyStore>,
+    /// Seconds the server's clock runs ahead of the system's (a scenario's `after`).
+    pub clock_offset: Option<Arc<AtomicI64>>,
 }
 
 impl ServeOptions {
     pub fn new(policy_paths: Vec<PathBuf>, public_url: &str, keys: PathBuf) -> ServeOptions {
         ServeOptions {
             policy_paths,
+            only: Vec::new(),
             public_url: public_url.to_owned(),
             config: None,
             keys,
@@ -104,6 +114,8 @@ impl ServeOptions {
             environment: None,
             settings: Vec::new(),
             trusted_roots: Vec::new(),
+            key_store: None,
+            clock_offset: None,
         }
     }
 }
@@ -157,13 +169,27 @@ impl Server {
     /// Loads, checks and compiles every relying party under the paths, the keys they name and
     /// the app registrations. Any error stops the start.
     pub fn load(options: &ServeOptions) -> Result<Server, ServerError> {
+        Server::load_with(options, Vec::new())
+    }
+
+    /// [`Server::load`] with `extra` handlers asked before ief's own (a scenario's stand-ins for
+    /// identity providers).
+    pub fn load_with(options: &ServeOptions, extra: Vec<Box<dyn ProfileHandler>>) -> Result<Server, ServerError> {
         let public_url = check_public_url(&options.public_url)?;
         let request =
             SettingsRequest { environment: options.environment.clone(), file: None, values: options.settings.clone() };
         let set = PolicySet::load(&options.policy_paths, &request);
         let mut diags = set.diagnostics.clone();
-        let policies: Vec<EffectivePolicy> =
-            set.relying_parties().filter_map(|leaf| EffectivePolicy::build(&set, leaf, &mut diags)).collect();
+        let only: Vec<PathBuf> = options.only.iter().map(|f| f.canonicalize().unwrap_or_else(|_| f.clone())).collect();
+        let chosen = |leaf: &usize| {
+            let path = set.db.path(set.files[*leaf].file);
+            only.is_empty() || only.contains(&path.canonicalize().unwrap_or_else(|_| path.to_path_buf()))
+        };
+        let policies: Vec<EffectivePolicy> = set
+            .relying_parties()
+            .filter(chosen)
+            .filter_map(|leaf| EffectivePolicy::build(&set, leaf, &mut diags))
+            .collect();
         let errors: Vec<Diagnostic> = diags.into_sorted().into_iter().filter(Diagnostic::is_error).collect();
         if !errors.is_empty() {
             let text: Vec<String> = errors.iter().map(|d| d.display(&set.db).to_string()).collect();
@@ -181,8 +207,11 @@ impl Server {
             .collect();
         names.sort_unstable();
         names.dedup();
-        ief_protocols::keys::init_keys(&options.keys, &names).map_err(|e| ServerError::Keys(e.to_string()))?;
-        let keys = KeyStore::load(&options.keys).map_err(|e| ServerError::Keys(e.to_string()))?;
+        let keys = match &options.key_store {
+            Some(given) => given.clone().take_generated(&names),
+            None => ief_protocols::keys::init_keys(&options.keys, &names).and_then(|_| KeyStore::load(&options.keys)),
+        }
+        .map_err(|e| ServerError::Keys(e.to_string()))?;
         let apps = match &options.config {
             Some(path) => Apps::load(path, &keys)?,
             None => Apps::development(),
@@ -213,10 +242,18 @@ impl Server {
         if !grant_profiles.is_empty() {
             handlers.insert(0, Box::new(refresh::GrantReader { profiles: grant_profiles }));
         }
+        for handler in extra.into_iter().rev() {
+            handlers.insert(0, handler);
+        }
+        let env = KeyedEnv::new(SystemEnv, keys.clone());
+        let env = match &options.clock_offset {
+            Some(offset) => env.with_clock_offset(Arc::clone(offset)),
+            None => env,
+        };
         Ok(Server {
             hosted,
             handlers,
-            env: Box::new(KeyedEnv::new(SystemEnv, keys.clone())),
+            env: Box::new(env),
             extensions,
             keys,
             apps,
@@ -455,7 +492,7 @@ async fn handle(server: &Server, request: &Request) -> Response {
         return oauth::error_page(server, request, "AADB2C90018", &message);
     };
     let allowed = match route.endpoint {
-        Endpoint::Token | Endpoint::SelfAsserted => request.method == Method::POST,
+        Endpoint::Token | Endpoint::SelfAsserted | Endpoint::DisplayControl { .. } => request.method == Method::POST,
         Endpoint::Authorize => request.method == Method::GET || request.method == Method::POST,
         _ => request.method == Method::GET,
     };
@@ -469,6 +506,9 @@ async fn handle(server: &Server, request: &Request) -> Response {
         Endpoint::Token => oauth::token(server, hosted, request).await,
         Endpoint::Logout => oauth::logout(server, hosted, request),
         Endpoint::SelfAsserted => pages::self_asserted(server, hosted, request).await,
+        Endpoint::DisplayControl { control, action } => {
+            pages::display_control(server, hosted, request, control, action).await
+        }
         Endpoint::Confirmed => pages::confirmed(server, hosted, request).await,
         Endpoint::Unified => pages::unified(server, hosted, request).await,
         Endpoint::AuthResp => (StatusCode::NOT_FOUND, "not found").into_response(),

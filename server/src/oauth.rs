@@ -417,7 +417,9 @@ pub(crate) fn finish(
         _ => server.random(24),
     };
     let auth = tx.request.clone();
-    server.store.put_session(&sso_id, tx.sign_in.into_session());
+    let session = tx.sign_in.into_session();
+    let persistent = session.is_persistent();
+    server.store.put_session(&sso_id, session);
     let types: Vec<&str> = auth.response_type.split(' ').collect();
     let mut params: Vec<(&str, String)> = Vec::new();
     if types.contains(&"code") {
@@ -465,9 +467,18 @@ pub(crate) fn finish(
     }
     let borrowed: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut response = reply.send(borrowed);
-    response.headers_mut().append(header::SET_COOKIE, cookie(server, &sso_name, &sso_id));
+    let mut sso = cookie(server, &sso_name, &sso_id);
+    if persistent {
+        // Keep me signed in: the cookie outlives the browser, up to B2C's longest KeepAliveInDays.
+        let value = format!("{}; Max-Age={KEEP_ALIVE_SECS}", sso.to_str().unwrap_or_default());
+        sso = HeaderValue::from_str(&value).unwrap_or(sso);
+    }
+    response.headers_mut().append(header::SET_COOKIE, sso);
     response
 }
+
+/// The longest `KeepAliveInDays` B2C accepts (90), in seconds.
+const KEEP_ALIVE_SECS: i64 = 90 * 86_400;
 
 /// OpenID Connect's c_hash and at_hash for RS256: the left half of the SHA-256, base64url.
 fn left_half_hash(value: &str) -> String {

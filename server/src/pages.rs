@@ -216,6 +216,53 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
     }
 }
 
+/// `POST /SelfAsserted/DisplayControlAction/vbeta/{control}/{action}`: a display control's
+/// button, answered with B2C's JSON status. The page stays shown (with the control's new state)
+/// and keeps its CSRF token, as the page's script keeps its `SETTINGS`.
+pub(crate) async fn display_control(
+    server: &Server,
+    hosted: &Hosted,
+    request: &Request,
+    control: String,
+    action: String,
+) -> Response {
+    let (mut tx, page) = match showing(server, hosted, request) {
+        Ok(found) => found,
+        Err(refusal) => return refusal.respond(server, request, true),
+    };
+    if !matches!(page.kind, PageKind::Form { .. }) {
+        server.store.put_transaction(tx);
+        return Refusal::OutOfOrder("This page has no display controls.").respond(server, request, true);
+    }
+    let values: Vec<(String, String)> =
+        request.form.iter().filter(|(k, _)| !matches!(k.as_str(), "request_type" | "csrf_token")).cloned().collect();
+    let executor = server.executor(hosted);
+    match executor.resume(&mut tx.sign_in, Some(Answer::Action { control, action, values })).await {
+        Ok(Progress::NeedsInput(next)) => {
+            let body = match &next.error {
+                Some(message) => json!({ "status": "400", "message": message }),
+                None => json!({ "status": "200" }),
+            };
+            tx.step = Step::Showing(next);
+            server.store.put_transaction(tx);
+            json(StatusCode::OK, &body)
+        }
+        Ok(progress) => {
+            tx.step = Step::Submitted(progress);
+            server.store.put_transaction(tx);
+            json(StatusCode::OK, &json!({ "status": "200" }))
+        }
+        Err(ExecError::BadAnswer { message, .. }) => {
+            server.store.put_transaction(tx);
+            json(StatusCode::BAD_REQUEST, &json!({ "status": "400", "message": message }))
+        }
+        Err(e) => {
+            let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
+            finish(server, hosted, tx, outcome, request)
+        }
+    }
+}
+
 /// A submit that did not pass: JSON for XHR, else the page again with its error.
 fn page_error(
     server: &Server,
