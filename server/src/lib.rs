@@ -35,6 +35,7 @@ use ief_transforms::TransformEnv;
 
 pub mod apps;
 mod oauth;
+mod page;
 mod pages;
 pub mod refresh;
 pub mod route;
