@@ -158,7 +158,12 @@ pub struct Server {
     /// Unix seconds of the start: the signing key's `nbf` in the JWKS.
     started: i64,
     logger: Option<RequestLogger>,
+    /// The step traces of the developer page's last "Run now" sign-ins, by their `state`.
+    traces: std::sync::Mutex<std::collections::VecDeque<(String, Vec<String>)>>,
 }
+
+/// "Run now" traces kept for the developer page.
+const MAX_TRACES: usize = 32;
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -262,6 +267,7 @@ impl Server {
             https: public_url.starts_with("https://"),
             started: chrono::Utc::now().timestamp(),
             logger: None,
+            traces: std::sync::Mutex::default(),
             public_url,
         })
     }
@@ -357,6 +363,22 @@ impl Server {
 
     fn executor<'s>(&'s self, hosted: &'s Hosted) -> Executor<'s> {
         Executor::new(&hosted.policy.model, &hosted.compiled, &self.handlers, self.env.as_ref(), &self.extensions)
+    }
+
+    /// Keeps the trace of a "Run now" sign-in for the page its result lands on.
+    fn keep_trace(&self, state: &str, lines: Vec<String>) {
+        let mut traces = self.traces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if traces.len() >= MAX_TRACES {
+            traces.pop_front();
+        }
+        traces.push_back((state.to_owned(), lines));
+    }
+
+    /// The trace kept for `state`, once.
+    fn take_trace(&self, state: &str) -> Option<Vec<String>> {
+        let mut traces = self.traces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = traces.iter().position(|(s, _)| s == state)?;
+        traces.remove(at).map(|(_, lines)| lines)
     }
 
     fn now(&self) -> i64 {

@@ -404,6 +404,8 @@ pub(crate) fn home(server: &Server) -> Response {
                     ("response_type", "code"),
                     ("scope", "openid"),
                     ("nonce", "defaultNonce"),
+                    // Names the sign-in whose trace the result page shows.
+                    ("state", &server.random(16)),
                 ]);
                 let href = format!("/{}/{}/oauth2/v2.0/authorize?{query}", m.tenant_id, m.policy_id);
                 format!(" <a class=\"run\" href=\"{}\">Run now</a>", escape_html(&href))

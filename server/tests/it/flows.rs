@@ -264,6 +264,13 @@ async fn the_developer_page_runs_a_sign_in_and_shows_the_token() {
     assert!(location.starts_with(&format!("{}/ief/run?", running.base)), "{location}");
     let shown = browser.get(&location).await.text().await.expect("the token page");
     assert!(shown.contains("id=\"claims\"") && shown.contains("alice@contoso.com"), "{shown}");
+    assert!(shown.contains("id=\"header\"") && shown.contains("RS256"), "the decoded token's header: {shown}");
+    // The sign-in's step trace, as scenario reports show it: the password never.
+    let trace = shown.split("<ol id=\"trace\">").nth(1).and_then(|t| t.split("</ol>").next()).expect("a trace");
+    for step in ["SignUpOrSignIn step 1: CombinedSignInAndSignUp", "answer: submit", "SendClaims"] {
+        assert!(trace.contains(step), "{step} in the trace: {trace}");
+    }
+    assert!(trace.contains("[redacted]") && !trace.contains("Passw0rd!2024"), "{trace}");
     // The code was redeemed by the page: a reload shows the error page, not the token again.
     let again = browser.get(&location).await;
     assert_eq!(again.status(), 400);
