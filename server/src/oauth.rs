@@ -359,6 +359,7 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         request: auth,
         sign_in,
         step: Step::Submitted(progress),
+        version: hosted.version,
         expires: server.now() + crate::TRANSACTION_SECS,
     };
     let mut response = crate::pages::advance(server, hosted, tx, request).await;
