@@ -144,6 +144,8 @@ struct Hosted {
     version: u64,
     /// The profile handlers of that load (its refresh journeys' grant readers among them).
     handlers: Arc<Vec<Box<dyn ProfileHandler>>>,
+    /// The relying-party file's folder: relative template paths start there.
+    folder: PathBuf,
 }
 
 /// What the policy files looked like at the last load: path, modification time, length.
@@ -183,6 +185,8 @@ pub struct Server {
     logger: Option<RequestLogger>,
     /// The step traces of the developer page's last "Run now" sign-ins, by their `state`.
     traces: std::sync::Mutex<std::collections::VecDeque<(String, Vec<String>)>>,
+    /// Page templates read or fetched.
+    templates: page::TemplateCache,
 }
 
 /// "Run now" traces kept for the developer page.
@@ -247,6 +251,7 @@ impl Server {
             started: chrono::Utc::now().timestamp(),
             logger: None,
             traces: std::sync::Mutex::default(),
+            templates: page::TemplateCache::default(),
             public_url,
         })
     }
@@ -491,11 +496,16 @@ fn load_policies(
     let handlers = Arc::new(handlers);
     let hosted = policies
         .into_iter()
-        .map(|policy| Hosted {
-            compiled: CompiledPolicy::compile(&policy.model),
-            policy,
-            version,
-            handlers: Arc::clone(&handlers),
+        .map(|policy| {
+            let leaf = policy.chain.last().map(|&f| set.db.path(f).to_path_buf()).unwrap_or_default();
+            let folder = leaf.parent().map(Path::to_path_buf).unwrap_or_default();
+            Hosted {
+                compiled: CompiledPolicy::compile(&policy.model),
+                policy,
+                version,
+                handlers: Arc::clone(&handlers),
+                folder,
+            }
         })
         .collect();
     Ok((hosted, names))
@@ -641,6 +651,9 @@ async fn handle(server: &Server, request: &Request) -> Response {
     if path == "/" {
         return pages::home(server);
     }
+    if path.starts_with("/static/") && request.method == Method::GET {
+        return page::static_file(path).unwrap_or_else(|| (StatusCode::NOT_FOUND, "not found").into_response());
+    }
     if path == "/ief/run" {
         return oauth::run_now(server, request);
     }
@@ -722,10 +735,16 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
     pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
 }
 
+/// An HTML page no other site may frame (B2C's pages refuse framing unless JourneyFraming
+/// allows it).
 fn html(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
 

@@ -315,7 +315,12 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         prompt: prompt.map(str::to_owned),
         max_age: param("max_age").map(str::to_owned),
         acr_values: None,
-        culture: param("ui_locales").and_then(|l| l.split(' ').next()).unwrap_or("en-US").to_owned(),
+        // ui_locales, then Accept-Language among SupportedLanguages, then the default.
+        culture: crate::page::i18n::choose(
+            hosted.policy.model.localization.as_ref(),
+            param("ui_locales"),
+            request.header("accept-language"),
+        ),
         correlation_id: cid.to_owned(),
         ip_address: String::new(),
         host_name: server.public_url.clone(),

@@ -39,7 +39,7 @@ pub(crate) async fn advance(server: &Server, hosted: &Hosted, mut tx: Transactio
             }
             tx.csrf = server.random(32);
             tx.step = Step::Showing(page);
-            let response = crate::page::render(server, hosted, &tx, StatusCode::OK);
+            let response = crate::page::render(server, hosted, &tx, StatusCode::OK).await;
             server.store.put_transaction(tx);
             response
         }
@@ -198,7 +198,7 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
         Ok(p) => p,
         Err(ExecError::BadAnswer { message, .. }) => {
             server.store.put_transaction(tx);
-            return page_error(server, hosted, request, None, &message, xhr);
+            return page_error(server, hosted, request, None, &message, xhr).await;
         }
         Err(e) => {
             let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
@@ -214,7 +214,7 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
                 server.store.put_transaction(tx);
                 return json(StatusCode::OK, &json!({ "status": "400", "message": message }));
             }
-            page_error(server, hosted, request, Some(tx), &message, false)
+            page_error(server, hosted, request, Some(tx), &message, false).await
         }
         progress => {
             tx.step = Step::Submitted(progress);
@@ -273,7 +273,7 @@ pub(crate) async fn display_control(
 }
 
 /// A submit that did not pass: JSON for XHR, else the page again with its error.
-fn page_error(
+async fn page_error(
     server: &Server,
     hosted: &Hosted,
     request: &Request,
@@ -284,7 +284,7 @@ fn page_error(
     match tx {
         Some(mut tx) if !xhr => {
             tx.csrf = server.random(32);
-            let response = crate::page::render(server, hosted, &tx, StatusCode::OK);
+            let response = crate::page::render(server, hosted, &tx, StatusCode::OK).await;
             server.store.put_transaction(tx);
             response
         }
