@@ -449,3 +449,27 @@ async fn a_url_template_is_fetched_with_the_culture_and_content_definition_param
     demo_page(&browser, &[("ui_locales", "fr"), ("campaign", "spring")], None).await;
     assert_eq!(*seen.lock().expect("log"), ["/fr/signup.html?campaign=spring"], "fetched once, then cached");
 }
+
+#[tokio::test]
+async fn the_authenticator_app_enrolment_page_draws_the_qr_code() {
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/policies/samples/totp/policy");
+    let running = serve_with("LocalAccounts", |o| {
+        o.policy_paths.push(sample.join("TrustFrameworkExtensions_TOTP.xml"));
+        o.policy_paths.push(sample.join("SignUpOrSignIn_TOTP.xml"));
+    })
+    .await;
+    let mut browser = Browser::new(&running);
+    browser.policy = "B2C_1A_Demo_SignUp_SignIn_TOTP".to_owned();
+    let page = page_of(sign_up_pages(&browser, &browser.authorize_url(&[])).await).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let els = parse(&page.html);
+    let svg = els.iter().find(|e| e.name == "svg").expect("the QR code, inline");
+    assert_eq!(svg.attr("role"), Some("img"));
+    let link = with_class(&els, "qrCodeLink");
+    assert!(link[0].attr("href").is_some_and(|h| h.starts_with("otpauth://totp/")), "{:?}", link[0]);
+    assert_eq!(link[0].text, "Can't scan? Try this", "the sample's localized string");
+    // A paragraph claim without a value shows its (localized) name.
+    assert!(by_id(&els, "QrCodeScanInstruction").text.starts_with("Once you've downloaded the Authenticator app"));
+    let app_icons = by_id(&els, "authenticatorAppIconControl");
+    assert!(app_icons.text.is_empty(), "no verification texts or buttons on other controls: {app_icons:?}");
+}
