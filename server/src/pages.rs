@@ -209,13 +209,12 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
         // The same page back with an error: the submit failed its checks.
         Progress::NeedsInput(next) if next.error.is_some() && next.profile == page.profile => {
             let message = next.error.clone().unwrap_or_default();
-            // A combined page keeps its shape (sign-in form, buttons, links) with the error, as
-            // B2C's does; the executor waits on its sign-in form either way.
-            let shown = match &page.kind {
-                PageKind::Selection { sign_in: Some(_), .. } => Page { error: next.error, ..page },
+            // A failed validation comes back as a form without fields: the same page, with its error.
+            let next = match &next.kind {
+                PageKind::Form { fields } if fields.is_empty() => Page { kind: page.kind.clone(), ..next },
                 _ => next,
             };
-            tx.step = Step::Showing(shown);
+            tx.step = Step::Showing(next);
             if xhr {
                 server.store.put_transaction(tx);
                 return json(StatusCode::OK, &json!({ "status": "400", "message": message }));
