@@ -250,3 +250,19 @@ fn every_scenario_ends_with_the_same_claims_through_the_server() {
     assert!(failed.is_empty(), "{} scenarios differ:\n{}", failed.len(), failed.join("\n\n"));
     assert_eq!(refused.len(), NOT_OVER_HTTP.len(), "every listed scenario exists: {refused:?}");
 }
+
+#[test]
+fn ief_run_serve_starts_a_server_with_the_scenario_s_stubs_and_runs_it_over_http() {
+    let scratch = Scratch::new("run-serve");
+    let directory = scratch.path("directory.sqlite").display().to_string();
+    let scenario = "policies/displaycontrols/sign-up-with-email-control.yaml";
+    let (code, stdout, stderr) = ief(&["run", scenario, "--serve", "--directory", &directory]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("outcome: token") && stdout.contains("email: erin@contoso.com"), "{stdout}");
+    // The token came from the server started for the run, and the REST stub saw the code.
+    assert!(stdout.contains("iss: http://127.0.0.1:[port]/"), "{stdout}");
+    assert!(stdout.contains("path: /mail/send"), "{stdout}");
+    let (code, _, stderr) = ief(&["run", "policies/journeys/sign-up-disabled/sign-up-closed-notice.yaml", "--serve"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("a journey other than the relying party's DefaultUserJourney"), "{stderr}");
+}
