@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ief_engine::exec::ProfileHandler;
+use ief_engine::exec::{ProfileHandler, REMEMBER_ME_FIELD};
 use ief_engine::model::Policy;
 use ief_protocols::directory::Directory;
 use ief_protocols::federation::http::TrustedRoots;
@@ -896,10 +896,14 @@ impl Target {
         form: Vec<(String, String)>,
     ) -> Result<Answered, String> {
         let path = if page.get("api") == "Phonefactor" { "Phonefactor/verify" } else { "SelfAsserted" };
+        // The keep-me-signed-in checkbox goes with `confirmed`, as B2C's page sends it.
+        let (remember, form): (Vec<_>, Vec<_>) = form.into_iter().partition(|(k, _)| k == REMEMBER_ME_FIELD);
         let (status, json) = self.page_call(client, page, path, form).await?;
         match json["status"].as_str() {
             Some("200") => {
-                let url = format!("{}/api/{}/confirmed?{}", self.base, page.get("api"), self.page_query(page, &[]));
+                let remember: Vec<(&str, &str)> = remember.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let query = self.page_query(page, &remember);
+                let url = format!("{}/api/{}/confirmed?{query}", self.base, page.get("api"));
                 self.fetch(client, client.get(url)).await.map(Answered::Next)
             }
             Some("400") if status.is_success() => {

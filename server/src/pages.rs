@@ -315,13 +315,17 @@ fn confirmed_url(hosted: &Hosted, tx: &Transaction, api: &str) -> String {
 
 /// `GET /api/{api}/confirmed`: what follows an accepted submit.
 pub(crate) async fn confirmed(server: &Server, hosted: &Hosted, request: &Request) -> Response {
-    let tx = match checked(server, hosted, request) {
+    let mut tx = match checked(server, hosted, request) {
         Ok(tx) => tx,
         Err(refusal) => return refusal.respond(server, request, false),
     };
     if matches!(tx.step, Step::Showing(_)) {
         server.store.put_transaction(tx);
         return Refusal::OutOfOrder("The page has not been submitted yet.").respond(server, request, false);
+    }
+    // B2C's page sends the keep-me-signed-in checkbox here, after the form.
+    if request.param("rememberMe").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        server.executor(hosted).keep_signed_in_after(&mut tx.sign_in);
     }
     advance(server, hosted, tx, request).await
 }
