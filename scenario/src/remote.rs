@@ -481,7 +481,6 @@ struct Target {
     origin: String,
     /// `{server}/{tenant}/{policy}`.
     base: String,
-    tenant: String,
     policy: String,
     rp_claims: Vec<String>,
     /// Relying-party claims (by partner name) that carry a provider's credential: reports
@@ -518,7 +517,6 @@ impl Target {
         Target {
             base: format!("{origin}/{}/{}", policy.tenant_id, policy.policy_id),
             origin,
-            tenant: policy.tenant_id.clone(),
             policy: policy.policy_id.clone(),
             rp_claims: outputs.iter().map(partner).collect(),
             credential_claims,
@@ -725,17 +723,20 @@ impl Target {
     }
 
     /// The browser signs in at the provider `url` leads to, and brings its answer back to the
-    /// server's `authresp` (a form post: the server reads a GET's query the same way).
+    /// server's `authresp` as the provider sent it (a redirect's GET or a `form_post`).
     async fn sign_in_at_provider(&self, browser: &mut Browser, drive: &Drive<'_>, url: &str) -> Result<Reply, String> {
         let credentials = drive.provider_for(self, url)?;
         let callback = CallbackMatch::Prefix(format!("{}/", self.origin));
-        let params = browser
+        let reached = browser
             .agent()?
-            .authorize(url, &callback, &credentials)
+            .authorize_to(url, &callback, &credentials)
             .await
             .map_err(|e| format!("the browser sign-in at {} did not come back: {e}", origin_of(url)))?;
-        let authresp = format!("{}/{}/oauth2/authresp", self.origin, self.tenant);
-        self.fetch(&browser.client, browser.client.post(authresp).form(&params)).await
+        let back = match reached.posted {
+            true => browser.client.post(reached.url).form(&reached.params),
+            false => browser.client.get(reached.url),
+        };
+        self.fetch(&browser.client, back).await
     }
 
     /// Sends a browser request and reads what came back, following the server's own
