@@ -227,8 +227,13 @@ fn every_scenario_ends_with_the_same_claims_through_the_server() {
             let in_process = RunOptions { key_pool: pool.clone(), ..RunOptions::deterministic() };
             let live = RunOptions { key_pool: pool.clone(), ..RunOptions::default() };
             runs.spawn(async move {
-                let a = ief_scenario::run_file(&path, &in_process).await.map_err(|e| e.to_string());
-                let b = served(path.clone(), live).await;
+                // A scenario that hangs fails alone, with its name, instead of stopping the suite.
+                let bound = std::time::Duration::from_secs(120);
+                let late = |how: &str| format!("{how} took more than {bound:?}");
+                let a = tokio::time::timeout(bound, ief_scenario::run_file(&path, &in_process)).await;
+                let a = a.map_err(|_| late("in process")).and_then(|r| r.map_err(|e| e.to_string()));
+                let b = tokio::time::timeout(bound, served(path.clone(), live)).await;
+                let b = b.map_err(|_| late("over HTTP")).and_then(|r| r);
                 (path, a, b)
             });
         }
