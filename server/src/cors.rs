@@ -48,7 +48,12 @@ pub(crate) fn preflight(server: &Server, request: &Request, endpoint: &Endpoint)
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
     headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
+    // MSAL.js sends its telemetry headers (x-client-current-telemetry, …): allow what is asked.
+    let asked = request.header("access-control-request-headers").and_then(|h| HeaderValue::from_str(h).ok());
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        asked.unwrap_or(HeaderValue::from_static("authorization, content-type")),
+    );
     headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     headers.insert(header::VARY, HeaderValue::from_static("Origin"));
     response
