@@ -19,13 +19,15 @@ fn origin_of(uri: &str) -> Option<&str> {
 
 /// Whether a browser app at `origin` may read the endpoint's answers.
 fn allowed(server: &Server, origin: &str) -> bool {
-    server.apps.iter().any(|app| {
-        let registered = app
-            .redirect_uris
-            .iter()
-            .any(|(platform, uri)| *platform == Platform::Spa && origin_of(uri) == Some(origin));
-        registered || (app.loopback && app.platform_of(&format!("{origin}/")).is_some())
-    })
+    // An origin is exactly scheme, host and port (browsers send nothing else).
+    origin_of(origin) == Some(origin)
+        && server.apps.iter().any(|app| {
+            let registered = app
+                .redirect_uris
+                .iter()
+                .any(|(platform, uri)| *platform == Platform::Spa && origin_of(uri) == Some(origin));
+            registered || (app.loopback && app.platform_of(&format!("{origin}/")).is_some())
+        })
 }
 
 /// The `Access-Control-Allow-Origin` the endpoint answers `origin` with, if any.
