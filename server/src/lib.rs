@@ -34,13 +34,19 @@ use ief_protocols::phone::CodeOutbox;
 use ief_transforms::TransformEnv;
 
 pub mod apps;
+mod cors;
+mod grants;
+mod hint;
+mod issuer;
 mod oauth;
 mod page;
 mod pages;
 pub mod refresh;
 pub mod route;
+pub mod scopes;
 pub mod store;
 pub mod tls;
+mod userinfo;
 
 use apps::Apps;
 use route::Endpoint;
@@ -345,6 +351,12 @@ impl Server {
             .collect()
     }
 
+    /// What the policies ask that this server cannot give, for the developer to fix: a UserInfo
+    /// authorization profile expecting another issuer than the one this server's tokens name.
+    pub fn warnings(&self) -> Vec<String> {
+        self.policies().iter().filter_map(|h| userinfo::issuer_mismatch(self, h)).collect()
+    }
+
     /// The directory sign-ups write to (tests seed it).
     pub fn directory(&self) -> Option<&Directory> {
         self.extensions.get::<Directory>()
@@ -462,6 +474,9 @@ fn load_policies(
         .filter(chosen)
         .filter_map(|leaf| EffectivePolicy::build(&set, leaf, &mut diags))
         .collect();
+    for policy in &policies {
+        issuer::check(&policy.model).into_iter().for_each(|d| diags.push(d));
+    }
     let errors: Vec<Diagnostic> = diags.into_sorted().into_iter().filter(Diagnostic::is_error).collect();
     if !errors.is_empty() {
         let text: Vec<String> = errors.iter().map(|d| d.display(&set.db).to_string()).collect();
@@ -484,12 +499,15 @@ fn load_policies(
         .iter()
         .flat_map(|p| {
             let m = &p.model;
-            refresh::journey(m, issuer_profile(m)).map(|j| refresh::setup_profiles(m, &j)).unwrap_or_default()
+            let refresh = refresh::journey(m, issuer_profile(m));
+            let client_credentials = grants::client_credentials_journey(m, issuer_profile(m));
+            refresh.into_iter().chain(client_credentials).flat_map(|j| refresh::setup_profiles(m, &j))
         })
         .collect();
     if !grant_profiles.is_empty() {
         handlers.insert(0, Box::new(refresh::GrantReader { profiles: grant_profiles }));
     }
+    handlers.insert(0, Box::new(userinfo::JsonIssuer));
     for handler in extra.iter().rev() {
         handlers.insert(0, Box::new(Shared(Arc::clone(handler))));
     }
@@ -675,23 +693,32 @@ async fn handle(server: &Server, request: &Request) -> Response {
         let message = format!("The policy '{policy}' does not exist in tenant '{}'.", route.tenant);
         return oauth::error_page(server, request, "AADB2C90018", &message);
     };
+    if request.method == Method::OPTIONS {
+        return cors::preflight(server, request, &route.endpoint);
+    }
+    let response = endpoint_response(server, hosted, request, &route).await;
+    cors::decorate(server, request, &route.endpoint, response)
+}
+
+async fn endpoint_response(server: &Server, hosted: &Hosted, request: &Request, route: &route::Route) -> Response {
     let allowed = match route.endpoint {
         Endpoint::Token | Endpoint::SelfAsserted | Endpoint::DisplayControl { .. } => request.method == Method::POST,
-        Endpoint::Authorize => request.method == Method::GET || request.method == Method::POST,
+        Endpoint::Authorize | Endpoint::UserInfo => request.method == Method::GET || request.method == Method::POST,
         _ => request.method == Method::GET,
     };
     if !allowed {
         return (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
     }
-    match route.endpoint {
-        Endpoint::Discovery => oauth::discovery(server, hosted, &route),
+    match &route.endpoint {
+        Endpoint::Discovery => oauth::discovery(server, hosted, route),
         Endpoint::Keys => oauth::keys(server, hosted),
         Endpoint::Authorize => oauth::authorize(server, hosted, request).await,
         Endpoint::Token => oauth::token(server, hosted, request).await,
         Endpoint::Logout => oauth::logout(server, hosted, request),
+        Endpoint::UserInfo => userinfo::userinfo(server, hosted, request).await,
         Endpoint::SelfAsserted => pages::self_asserted(server, hosted, request).await,
         Endpoint::DisplayControl { control, action } => {
-            pages::display_control(server, hosted, request, control, action).await
+            pages::display_control(server, hosted, request, control.clone(), action.clone()).await
         }
         Endpoint::Confirmed => pages::confirmed(server, hosted, request).await,
         Endpoint::Unified => pages::unified(server, hosted, request).await,
