@@ -105,7 +105,7 @@ fn not_over_http(scenario: &Scenario) -> Option<&'static str> {
 }
 
 fn unsupported(what: &str) -> ScenarioError {
-    ScenarioError::Setup(format!("{what} is not supported against a live server (ief run --server)"))
+    ScenarioError::Setup(format!("{what} cannot run over HTTP (ief run --server, --serve)"))
 }
 
 /// Runs a parsed scenario, whose relative paths start at `base`, against the server.
