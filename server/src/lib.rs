@@ -166,6 +166,9 @@ struct Reload {
     error: Option<String>,
 }
 
+/// Earlier loads kept for the sign-ins begun on them (each holds its compiled plans).
+const EARLIER_LOADS: usize = 3;
+
 /// How often `ief serve` looks at its policy files.
 pub const RELOAD_POLL: Duration = Duration::from_secs(1);
 
@@ -173,6 +176,8 @@ pub const RELOAD_POLL: Duration = Duration::from_secs(1);
 pub struct Server {
     /// The policies of the last good load.
     hosted: std::sync::RwLock<Arc<Vec<Hosted>>>,
+    /// The loads before it, newest first: sign-ins begun on them finish on them.
+    earlier: std::sync::Mutex<std::collections::VecDeque<Arc<Vec<Hosted>>>>,
     /// A scenario's handlers, asked first in every load.
     extra: Vec<Arc<dyn ProfileHandler>>,
     options: ServeOptions,
@@ -245,6 +250,7 @@ impl Server {
         };
         Ok(Server {
             hosted: std::sync::RwLock::new(Arc::new(hosted)),
+            earlier: std::sync::Mutex::default(),
             extra,
             options: options.clone(),
             reload: std::sync::Mutex::new(Reload { stamp, version: 1, error: None }),
@@ -274,9 +280,8 @@ impl Server {
 
     /// Loads the policies again if a file under the policy paths changed since the last look:
     /// `None` when nothing changed. A load with errors leaves the last good policies serving
-    /// and its diagnostics on the developer page. Sign-ins in flight keep their load's plans
-    /// only as long as they run: their next page call is refused (the server cannot walk an
-    /// old plan it no longer holds).
+    /// and its diagnostics on the developer page. Sign-ins in flight finish on the load they
+    /// began on while it is among the last few; after that their next page call is refused.
     pub fn reload_if_changed(&self) -> Option<Result<Vec<String>, String>> {
         let stamp = stamp(&self.options.policy_paths);
         let mut state = self.reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -298,7 +303,13 @@ impl Server {
         match loaded {
             Ok(hosted) => {
                 let ids = hosted.iter().map(|h| h.policy.model.policy_id.clone()).collect();
-                *self.hosted.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(hosted);
+                let before = std::mem::replace(
+                    &mut *self.hosted.write().unwrap_or_else(std::sync::PoisonError::into_inner),
+                    Arc::new(hosted),
+                );
+                let mut earlier = self.earlier.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                earlier.push_front(before);
+                earlier.truncate(EARLIER_LOADS);
                 state.error = None;
                 Some(Ok(ids))
             }
@@ -307,6 +318,16 @@ impl Server {
                 Some(Err(e.to_string()))
             }
         }
+    }
+
+    /// The policies of load `version`, while the server keeps it.
+    fn load_of(&self, version: u64) -> Option<Arc<Vec<Hosted>>> {
+        let is = |load: &Arc<Vec<Hosted>>| load.first().is_some_and(|h| h.version == version);
+        let current = self.policies();
+        if is(&current) {
+            return Some(current);
+        }
+        self.earlier.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().find(|l| is(l)).cloned()
     }
 
     /// Why the last reload was refused, while the policies before it serve.
