@@ -25,8 +25,18 @@ async fn claims_supported(browser: &Browser) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn an_edited_policy_serves_at_once_and_a_broken_edit_keeps_the_last_good_one() {
+/// The LocalAccounts starter pack copied to a folder of its own (the tests edit it) and served.
+struct Served {
+    folder: TempDir,
+    keys: TempDir,
+    /// The sign-up or sign-in relying party's file.
+    leaf: std::path::PathBuf,
+    base: String,
+    server: Arc<Server>,
+    serving: tokio::task::JoinHandle<Result<(), ief_server::ServerError>>,
+}
+
+async fn serve_a_copy() -> Served {
     let folder = TempDir::new("reload");
     for entry in std::fs::read_dir(starter_pack("LocalAccounts")).expect("the starter pack").flatten() {
         std::fs::copy(entry.path(), folder.0.join(entry.file_name())).expect("copy");
@@ -38,6 +48,12 @@ async fn an_edited_policy_serves_at_once_and_a_broken_edit_keeps_the_last_good_o
     let server =
         Arc::new(Server::load(&ServeOptions::new(vec![folder.0.clone()], &base, keys.0.clone())).expect("serves"));
     let serving = tokio::spawn(Arc::clone(&server).serve_shared(listener));
+    Served { folder, keys, leaf, base, server, serving }
+}
+
+#[tokio::test]
+async fn an_edited_policy_serves_at_once_and_a_broken_edit_keeps_the_last_good_one() {
+    let Served { folder: _folder, keys: _keys, leaf, base, server, serving } = serve_a_copy().await;
     let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = Arc::clone(&outcomes);
     let watching = tokio::spawn(Arc::clone(&server).watch(Arc::new(move |o| seen.lock().expect("lock").push(o))));
@@ -116,17 +132,7 @@ async fn an_edited_policy_serves_at_once_and_a_broken_edit_keeps_the_last_good_o
 
 #[tokio::test]
 async fn a_sign_in_goes_on_through_any_number_of_reloads_that_leave_its_plan_alone() {
-    let folder = TempDir::new("reload-same");
-    for entry in std::fs::read_dir(starter_pack("LocalAccounts")).expect("the starter pack").flatten() {
-        std::fs::copy(entry.path(), folder.0.join(entry.file_name())).expect("copy");
-    }
-    let leaf = folder.0.join("SignUpOrSignin.xml");
-    let keys = TempDir::new("reload-same-keys");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
-    let server =
-        Arc::new(Server::load(&ServeOptions::new(vec![folder.0.clone()], &base, keys.0.clone())).expect("serves"));
-    let serving = tokio::spawn(Arc::clone(&server).serve_shared(listener));
+    let Served { folder: _folder, keys: _keys, leaf, base, server, serving } = serve_a_copy().await;
     let browser = Browser::trusting(&base, None);
     let page = browser.page(&browser.authorize_url(&[])).await;
     let form = page_of(browser.unified(&page, ("local", "signup")).await).await;
