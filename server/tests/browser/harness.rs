@@ -1,0 +1,290 @@
+//! The served policies, the application that receives the answer, and one Chromium per test.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{RawForm, RawQuery, State};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use fantoccini::elements::Element;
+use fantoccini::wd::TimeoutConfiguration;
+use fantoccini::{Client, ClientBuilder, Locator};
+use ief_server::tls::Tls;
+use ief_server::{ServeOptions, Server};
+use ief_testkit::browser::{CHROMIUM, ChromeDriver, chromium_args, home_trusting};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub(crate) const CLIENT: &str = ief_server::apps::DEV_CLIENT_ID;
+pub(crate) const TENANT: &str = "yourtenant.onmicrosoft.com";
+pub(crate) const POLICY: &str = "B2C_1A_signup_signin";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789";
+/// How long a page may take to show what a test waits for.
+const WAIT: Duration = Duration::from_secs(15);
+/// The bound of a whole browser test, browser start included.
+const TEST_BOUND: Duration = Duration::from_secs(180);
+
+pub(crate) fn starter_pack(folder: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/policies/starterpack").join(folder)
+}
+
+/// Runs a test's body within [`TEST_BOUND`]; when it panics or times out, the drops kill the
+/// browser and the server.
+pub(crate) async fn bounded(body: impl Future<Output = ()>) {
+    if tokio::time::timeout(TEST_BOUND, body).await.is_err() {
+        panic!("the browser test took longer than {TEST_BOUND:?}");
+    }
+}
+
+pub(crate) use ief_testkit::process::TempDir;
+
+/// `ief serve` over HTTPS on 127.0.0.1 with a fresh local CA, and the application (a loopback
+/// listener) its tokens go to; both stop when dropped.
+pub(crate) struct Served {
+    pub(crate) base: String,
+    pub(crate) ca_path: PathBuf,
+    pub(crate) server: Arc<Server>,
+    pub(crate) app: App,
+    task: tokio::task::JoinHandle<()>,
+    _temp: TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub(crate) async fn serve(folders: Vec<PathBuf>) -> Served {
+    let temp = TempDir::new("browser-serve");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("https://localhost:{}", listener.local_addr().expect("addr").port());
+    let options = ServeOptions::new(folders, &base, temp.0.join("keys"));
+    let server = Arc::new(Server::load(&options).expect("the policies serve"));
+    let tls = Tls::local(&temp.0.join("ca"), server.public_host()).expect("a local CA");
+    let ca_path = tls.ca_path.clone();
+    let task = tokio::spawn(Arc::clone(&server).serve_tls(listener, tls));
+    let app = App::start().await;
+    Served { base, ca_path, server, app, task, _temp: temp }
+}
+
+impl Served {
+    /// The authorize URL of the development app (code flow, PKCE S256) for `policy`, sending
+    /// the browser back to the application; `extra` adds or replaces parameters.
+    pub(crate) fn authorize_url(&self, policy: &str, extra: &[(&str, &str)]) -> String {
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()));
+        let redirect = self.app.redirect_uri();
+        let mut params = vec![
+            ("client_id", CLIENT),
+            ("redirect_uri", redirect.as_str()),
+            ("response_type", "code"),
+            ("scope", "openid offline_access"),
+            ("state", "st-browser"),
+            ("nonce", "n-browser"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        for (k, v) in extra {
+            params.retain(|(name, _)| name != k);
+            params.push((k, v));
+        }
+        let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        format!("{}/{TENANT}/{policy}/oauth2/v2.0/authorize?{query}", self.base)
+    }
+
+    /// The last code sent to `destination` (an email address or phone number).
+    pub(crate) fn code_sent_to(&self, destination: &str) -> String {
+        self.server
+            .outbox()
+            .and_then(|o| o.last_code(destination))
+            .unwrap_or_else(|| panic!("no code sent to {destination}"))
+    }
+
+    /// Redeems the code the application received and returns the id token's claims.
+    pub(crate) async fn redeem(&self, policy: &str, code: &str) -> Value {
+        let ca = std::fs::read(&self.ca_path).expect("ca.pem");
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("PEM")])
+            .build()
+            .expect("client");
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("client_id", CLIENT),
+            ("code", code),
+            ("redirect_uri", &self.app.redirect_uri()),
+            ("code_verifier", VERIFIER),
+        ];
+        let url = format!("{}/{TENANT}/{policy}/oauth2/v2.0/token", self.base);
+        let response = client.post(url).form(&form).send().await.expect("token request");
+        let status = response.status();
+        let body: Value = response.json().await.expect("JSON token response");
+        assert_eq!(status, 200, "{body}");
+        claims(body["id_token"].as_str().expect("an id token"))
+    }
+}
+
+/// The claims of a JWT, unverified (the server tests verify signatures).
+pub(crate) fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON claims")
+}
+
+/// The application: a loopback listener that records what arrives at `/cb` (query or form_post)
+/// and shows a page saying so.
+pub(crate) struct App {
+    pub(crate) base: String,
+    received: Received,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Every arrival at the application, its parameters in order.
+type Received = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
+async fn callback(
+    State(received): State<Received>,
+    RawQuery(query): RawQuery,
+    RawForm(form): RawForm,
+) -> axum::response::Html<&'static str> {
+    let mut params: Vec<(String, String)> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
+    params.extend(form_urlencoded::parse(&form).into_owned());
+    received.lock().expect("lock").push(params);
+    axum::response::Html(
+        "<!DOCTYPE html><html lang=\"en\"><head><title>App</title></head><body><h1 id=\"app\">Back at the application</h1></body></html>",
+    )
+}
+
+impl App {
+    async fn start() -> App {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        let received: Received = Arc::default();
+        let router = axum::Router::new()
+            .route("/cb", axum::routing::get(callback).post(callback))
+            .with_state(Arc::clone(&received));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        App { base, received, task }
+    }
+
+    pub(crate) fn redirect_uri(&self) -> String {
+        format!("{}/cb", self.base)
+    }
+
+    /// The parameters of the last arrival.
+    pub(crate) fn last(&self) -> Vec<(String, String)> {
+        self.received.lock().expect("lock").last().cloned().unwrap_or_else(|| panic!("nothing reached the application"))
+    }
+}
+
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// One headless Chromium that trusts the server's CA, behind its own ChromeDriver; closed by
+/// [`Browser::close`], killed by PID when dropped without it.
+pub(crate) struct Browser {
+    pub(crate) client: Client,
+    _driver: ChromeDriver,
+    _home: TempDir,
+}
+
+impl Browser {
+    pub(crate) async fn start(served: &Served) -> Browser {
+        let home = TempDir::new("browser-home");
+        home_trusting(&home.0, &served.ca_path).expect("the CA in the browser's NSS database");
+        let driver = ChromeDriver::start(&home.0, &home.0.join("chromedriver.log")).expect("chromedriver starts");
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": chromium_args(&home.0.join("profile")) },
+            "pageLoadStrategy": "normal",
+        });
+        let Value::Object(capabilities) = capabilities else { unreachable!("an object") };
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&driver.url)
+            .await
+            .unwrap_or_else(|e| panic!("a Chromium session: {e}; log {}", driver.log.display()));
+        client
+            .update_timeouts(TimeoutConfiguration::new(
+                Some(Duration::from_secs(10)),
+                Some(Duration::from_secs(30)),
+                Some(Duration::ZERO),
+            ))
+            .await
+            .expect("timeouts");
+        Browser { client, _driver: driver, _home: home }
+    }
+
+    pub(crate) async fn open(&self, url: &str) {
+        self.client.goto(url).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
+    }
+
+    /// The element `css` selects, once the page shows it.
+    pub(crate) async fn find(&self, css: &str) -> Element {
+        match self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
+            Ok(element) => element,
+            Err(e) => panic!("no `{css}` within {WAIT:?} ({e}) on {}:\n{}", self.url().await, self.source().await),
+        }
+    }
+
+    pub(crate) async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.expect("text")
+    }
+
+    /// Types `value` into the empty field `css`.
+    pub(crate) async fn fill(&self, css: &str, value: &str) {
+        let field = self.find(css).await;
+        field.clear().await.expect("clear");
+        field.send_keys(value).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
+    pub(crate) async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    pub(crate) async fn url(&self) -> String {
+        self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default()
+    }
+
+    pub(crate) async fn source(&self) -> String {
+        self.client.source().await.unwrap_or_default()
+    }
+
+    /// Waits until the browser is back at the application and returns what it received.
+    pub(crate) async fn back_at_app(&self, served: &Served) -> Vec<(String, String)> {
+        self.find("#app").await;
+        served.app.last()
+    }
+
+    /// A PNG of the window, as `NAME.png` in `target/screenshots`, or in `docs/screenshots`
+    /// (the pictures the docs show) when `IEF_UPDATE_SCREENSHOTS=1`.
+    pub(crate) async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = if std::env::var("IEF_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+            root.join("docs/screenshots")
+        } else {
+            root.join("target/screenshots")
+        };
+        std::fs::create_dir_all(&dir).expect("screenshot folder");
+        write(&dir.join(format!("{name}.png")), &png);
+    }
+
+    pub(crate) async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
