@@ -34,6 +34,7 @@ use ief_transforms::TransformEnv;
 
 pub mod apps;
 mod oauth;
+mod page;
 mod pages;
 pub mod refresh;
 pub mod route;
@@ -127,6 +128,8 @@ pub type RequestLogger = Arc<dyn Fn(&RequestLog) + Send + Sync>;
 struct Hosted {
     policy: EffectivePolicy,
     compiled: CompiledPolicy,
+    /// The relying-party file's folder: relative template paths start there.
+    folder: PathBuf,
 }
 
 /// Everything the server shares across requests.
@@ -145,6 +148,8 @@ pub struct Server {
     /// Unix seconds of the start: the signing key's `nbf` in the JWKS.
     started: i64,
     logger: Option<RequestLogger>,
+    /// Page templates read or fetched.
+    templates: page::TemplateCache,
 }
 
 impl std::fmt::Debug for Server {
@@ -199,7 +204,11 @@ impl Server {
         extensions.insert(TrustedRoots(options.trusted_roots.clone()));
         let hosted = policies
             .into_iter()
-            .map(|policy| Hosted { compiled: CompiledPolicy::compile(&policy.model), policy })
+            .map(|policy| {
+                let leaf = policy.chain.last().map(|&f| set.db.path(f).to_path_buf()).unwrap_or_default();
+                let folder = leaf.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+                Hosted { compiled: CompiledPolicy::compile(&policy.model), policy, folder }
+            })
             .collect();
         let hosted: Vec<Hosted> = hosted;
         let mut handlers = ief_protocols::handlers();
@@ -224,6 +233,7 @@ impl Server {
             https: public_url.starts_with("https://"),
             started: chrono::Utc::now().timestamp(),
             logger: None,
+            templates: page::TemplateCache::default(),
             public_url,
         })
     }
@@ -434,6 +444,9 @@ async fn handle(server: &Server, request: &Request) -> Response {
     if path == "/" {
         return pages::home(server);
     }
+    if path.starts_with("/static/") && request.method == Method::GET {
+        return page::static_file(path).unwrap_or_else(|| (StatusCode::NOT_FOUND, "not found").into_response());
+    }
     if path == "/ief/run" {
         return oauth::run_now(server, request);
     }
@@ -511,10 +524,16 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
     pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
 }
 
+/// An HTML page no other site may frame (B2C's pages refuse framing unless JourneyFraming
+/// allows it).
 fn html(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
 

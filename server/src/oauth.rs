@@ -116,17 +116,7 @@ fn signing_key<'s>(server: &'s Server, hosted: &Hosted) -> Option<&'s ief_protoc
 
 /// B2C's error page, for requests whose redirect URI cannot be trusted.
 pub(crate) fn error_page(server: &Server, request: &Request, code: &str, message: &str) -> Response {
-    let timestamp = server.env.now().format("%Y-%m-%d %H:%M:%SZ");
-    let body = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title></head><body>\
-<div id=\"api\" data-name=\"GlobalException\"><div class=\"error-page-content\"><h1>Sorry, but we're having trouble signing you in.</h1>\
-<p class=\"error-page-detail\">{}: {}</p><p class=\"error-page-correlationid\">Correlation ID: {}</p>\
-<p class=\"error-page-timestamp\">Timestamp: {timestamp}</p></div></div></body></html>",
-        escape_html(code),
-        escape_html(message),
-        escape_html(&request.correlation_id)
-    );
-    html(StatusCode::BAD_REQUEST, body)
+    crate::page::exception(server, request, code, message)
 }
 
 /// A token-endpoint error body: `{"error": …, "error_description": "AADB2C…"}`, HTTP 400.
@@ -325,7 +315,12 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         prompt: prompt.map(str::to_owned),
         max_age: param("max_age").map(str::to_owned),
         acr_values: None,
-        culture: param("ui_locales").and_then(|l| l.split(' ').next()).unwrap_or("en-US").to_owned(),
+        // ui_locales, then Accept-Language among SupportedLanguages, then the default.
+        culture: crate::page::i18n::choose(
+            hosted.policy.model.localization.as_ref(),
+            param("ui_locales"),
+            request.header("accept-language"),
+        ),
         correlation_id: cid.to_owned(),
         ip_address: String::new(),
         host_name: server.public_url.clone(),

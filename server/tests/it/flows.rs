@@ -14,7 +14,9 @@ async fn links_and_buttons_that_page_settings_hide_are_not_drawn() {
     let running = serve_with("LocalAccounts", |o| o.policy_paths.push(sign_in_only)).await;
     let mut browser = Browser::new(&running);
     let full = browser.page(&browser.authorize_url(&[])).await;
-    assert!(full.html.contains("id=\"SignUpWithLogonEmailExchange\""), "{}", full.html);
+    // The sign-up link, and its exchange among the page's CP buttons.
+    assert!(full.html.contains("id=\"createAccount\""), "{}", full.html);
+    assert!(full.html.contains("\"id\":\"SignUpWithLogonEmailExchange\""), "{}", full.html);
     assert!(full.html.contains("id=\"cancel\""), "{}", full.html);
     assert_eq!(full.settings["config"]["showSignupLink"], "True");
     browser.policy = "B2C_1A_signin_only".to_owned();
@@ -22,6 +24,7 @@ async fn links_and_buttons_that_page_settings_hide_are_not_drawn() {
     assert_eq!(page.status, 200, "{}", page.html);
     assert!(page.html.contains("id=\"localAccountForm\""), "{}", page.html);
     assert!(!page.html.contains("SignUpWithLogonEmailExchange"), "{}", page.html);
+    assert!(!page.html.contains("id=\"createAccount\""), "{}", page.html);
     assert!(!page.html.contains("id=\"cancel\""), "{}", page.html);
     assert_eq!(page.settings["config"]["showSignupLink"], "False");
 }
