@@ -92,7 +92,7 @@ pub fn chromium_args(user_data_dir: &Path) -> Vec<String> {
         "--password-store=basic",
         "--hide-scrollbars",
         "--force-device-scale-factor=1",
-        "--window-size=1000,800",
+        "--window-size=1000,1100",
     ]
     .into_iter()
     .map(str::to_owned)

@@ -33,12 +33,20 @@ async fn sign_up_on_the_form(browser: &Browser, served: &Served, fields: &[(&str
     fill_all(browser, fields).await;
     browser.screenshot("sign-up").await;
     browser.click("#continue").await;
-    browser.find("#verificationCode").await;
-    browser.fill("#verificationCode", &served.code_sent_to(EMAIL)).await;
-    browser.screenshot("email-verification").await;
-    browser.click("#continue").await;
+    enter_code(browser, served, EMAIL, Some("email-verification")).await;
     fill_all(browser, fields).await;
     browser.click("#continue").await;
+}
+
+/// Types the code last sent to `destination` on the code page and verifies it; a screenshot
+/// of the page filled in when `picture` names one.
+async fn enter_code(browser: &Browser, served: &Served, destination: &str, picture: Option<&str>) {
+    browser.find("#verificationCode").await;
+    browser.fill("#verificationCode", &served.code_sent_to(destination)).await;
+    if let Some(name) = picture {
+        browser.screenshot(name).await;
+    }
+    browser.click("#verifyCode").await;
 }
 
 /// Signs in on the combined page with `password`.
@@ -102,8 +110,7 @@ async fn a_wrong_password_shows_its_error_and_cancel_returns_to_the_app() {
 
         browser.open(&served.authorize_url(POLICY, &[("prompt", "login")])).await;
         sign_in(&browser, "not-her-password").await;
-        assert_eq!(browser.text(".error.pageLevel").await, "Your password is incorrect.");
-        assert!(browser.find(".error.pageLevel").await.is_displayed().await.expect("displayed"));
+        assert_eq!(browser.shown_text(".error.pageLevel").await, "Your password is incorrect.");
         browser.screenshot("validation-error").await;
 
         browser.click("#cancel").await;
@@ -131,8 +138,7 @@ async fn a_password_reset_proves_the_address_then_the_new_password_signs_in() {
         browser.open(&served.authorize_url(reset, &[])).await;
         browser.fill("#email", EMAIL).await;
         browser.click("#continue").await;
-        browser.fill("#verificationCode", &served.code_sent_to(EMAIL)).await;
-        browser.click("#continue").await;
+        enter_code(&browser, &served, EMAIL, None).await;
         // The address page again, the proven address filled in.
         let shown = browser.find("#email").await.prop("value").await.expect("value");
         assert_eq!(shown.as_deref(), Some(EMAIL));
@@ -146,8 +152,7 @@ async fn a_password_reset_proves_the_address_then_the_new_password_signs_in() {
 
         browser.open(&served.authorize_url(POLICY, &[("prompt", "login")])).await;
         sign_in(&browser, PASSWORD).await;
-        assert_eq!(browser.text(".error.pageLevel").await, "Your password is incorrect.");
-        browser.open(&served.authorize_url(POLICY, &[("prompt", "login")])).await;
+        assert_eq!(browser.shown_text(".error.pageLevel").await, "Your password is incorrect.");
         sign_in(&browser, new_password).await;
         let signed_in = served.redeem(POLICY, &code_of(&browser.back_at_app(&served).await)).await;
         assert_eq!(signed_in["sub"], signed_up["sub"], "{signed_in}");
@@ -166,17 +171,14 @@ async fn mfa_sign_up_enrolls_a_phone_and_the_next_sign_in_asks_its_code() {
         sign_up(&browser, &served, &ALICE).await;
         browser.fill("#strongAuthenticationPhoneNumber", phone).await;
         browser.screenshot("mfa-enroll").await;
-        browser.click("#continue").await;
-        browser.fill("#verificationCode", &served.code_sent_to(phone)).await;
-        browser.screenshot("mfa").await;
-        browser.click("#continue").await;
+        browser.click("#verifyPhone").await;
+        enter_code(&browser, &served, phone, Some("mfa")).await;
         let signed_up = served.redeem(POLICY, &code_of(&browser.back_at_app(&served).await)).await;
         assert_eq!(signed_up["email"], EMAIL, "{signed_up}");
 
         browser.open(&served.authorize_url(POLICY, &[("prompt", "login")])).await;
         sign_in(&browser, PASSWORD).await;
-        browser.fill("#verificationCode", &served.code_sent_to(phone)).await;
-        browser.click("#continue").await;
+        enter_code(&browser, &served, phone, None).await;
         let signed_in = served.redeem(POLICY, &code_of(&browser.back_at_app(&served).await)).await;
         assert_eq!(signed_in["sub"], signed_up["sub"], "{signed_in}");
         browser.close().await;
@@ -214,8 +216,7 @@ async fn markup_a_user_typed_is_shown_as_text() {
         browser.click("#createAccount").await;
         fill_all(&browser, &fields).await;
         browser.click("#continue").await;
-        browser.fill("#verificationCode", &served.code_sent_to(EMAIL)).await;
-        browser.click("#continue").await;
+        enter_code(&browser, &served, EMAIL, None).await;
         // The form comes back with what she typed: as text, no element made, no script run.
         assert_shown_as_text(&browser, "#displayName", markup).await;
         fill_all(&browser, &fields).await;

@@ -241,6 +241,22 @@ impl Browser {
         self.find(css).await.text().await.expect("text")
     }
 
+    /// The text of the first element `css` selects that is shown with some text (the pages
+    /// keep their error slots hidden and empty until there is an error).
+    pub(crate) async fn shown_text(&self, css: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::time::Instant::now() < deadline {
+            for element in self.client.find_all(Locator::Css(css)).await.unwrap_or_default() {
+                let text = element.text().await.unwrap_or_default();
+                if !text.is_empty() && element.is_displayed().await.unwrap_or(false) {
+                    return text;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no `{css}` shown with text within {WAIT:?} on {}:\n{}", self.url().await, self.source().await)
+    }
+
     /// Types `value` into the empty field `css`.
     pub(crate) async fn fill(&self, css: &str, value: &str) {
         let field = self.find(css).await;
