@@ -26,6 +26,11 @@ const WAIT: Duration = Duration::from_secs(15);
 /// The bound of a whole browser test, browser start included.
 const TEST_BOUND: Duration = Duration::from_secs(180);
 
+/// A folder of `policies/` in this repository.
+pub(crate) fn policies(folder: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies").join(folder)
+}
+
 pub(crate) fn starter_pack(folder: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/policies/starterpack").join(folder)
 }
@@ -44,6 +49,8 @@ pub(crate) use ief_testkit::process::TempDir;
 /// listener) its tokens go to; both stop when dropped.
 pub(crate) struct Served {
     pub(crate) base: String,
+    /// The tenant in the URLs the tests build ([`TENANT`] unless a test changes it).
+    pub(crate) tenant: String,
     pub(crate) ca_path: PathBuf,
     pub(crate) server: Arc<Server>,
     pub(crate) app: App,
@@ -67,7 +74,7 @@ pub(crate) async fn serve(folders: Vec<PathBuf>) -> Served {
     let ca_path = tls.ca_path.clone();
     let task = tokio::spawn(Arc::clone(&server).serve_tls(listener, tls));
     let app = App::start().await;
-    Served { base, ca_path, server, app, task, _temp: temp }
+    Served { base, tenant: TENANT.to_owned(), ca_path, server, app, task, _temp: temp }
 }
 
 impl Served {
@@ -91,7 +98,7 @@ impl Served {
             params.push((k, v));
         }
         let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
-        format!("{}/{TENANT}/{policy}/oauth2/v2.0/authorize?{query}", self.base)
+        format!("{}/{}/{policy}/oauth2/v2.0/authorize?{query}", self.base, self.tenant)
     }
 
     /// The last code sent to `destination` (an email address or phone number).
@@ -116,7 +123,7 @@ impl Served {
             ("redirect_uri", &self.app.redirect_uri()),
             ("code_verifier", VERIFIER),
         ];
-        let url = format!("{}/{TENANT}/{policy}/oauth2/v2.0/token", self.base);
+        let url = format!("{}/{}/{policy}/oauth2/v2.0/token", self.base, self.tenant);
         let response = client.post(url).form(&form).send().await.expect("token request");
         let status = response.status();
         let body: Value = response.json().await.expect("JSON token response");
