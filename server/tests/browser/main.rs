@@ -4,6 +4,7 @@
 //! One test binary of its own: it needs Chromium (installed when missing, see
 //! `ief_testkit::browser`), which the other server tests do not.
 
+mod accessibility;
 mod flows;
 mod harness;
 mod pages;
