@@ -200,6 +200,11 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
         // The same page back with an error: the submit failed its checks.
         Progress::NeedsInput(next) if next.error.is_some() && next.profile == page.profile => {
             let message = next.error.clone().unwrap_or_default();
+            // A failed validation comes back as a form without fields: the same page, with its error.
+            let next = match &next.kind {
+                PageKind::Form { fields } if fields.is_empty() => Page { kind: page.kind.clone(), ..next },
+                _ => next,
+            };
             tx.step = Step::Showing(next);
             if xhr {
                 server.store.put_transaction(tx);

@@ -225,7 +225,11 @@ fn input(view: &View<'_>, f: &FieldView) -> String {
         "EmailBox" => text("email", " autocomplete=\"email\""),
         "Readonly" => text("text", " readonly"),
         "DateTimeDropdown" => text("date", ""),
-        "Paragraph" => format!("<div class=\"textInParagraph\" id=\"{id}\">{value}</div>"),
+        // Without a value, a paragraph shows its name (the TOTP sample's instructions).
+        "Paragraph" => {
+            let text = if f.value.is_empty() { escape_html(&f.label) } else { value };
+            format!("<div class=\"textInParagraph\" id=\"{id}\">{text}</div>")
+        }
         "DropdownSingleSelect" => {
             let mut out = format!(
                 "<select id=\"{id}\" name=\"{id}\" class=\"dropdown_single\"{required}{described}{data}><option value=\"\"></option>"
@@ -344,15 +348,21 @@ fn items<'a>(view: &'a View<'_>, fields: &'a [FieldView]) -> Vec<Item<'a>> {
 fn control(view: &View<'_>, c: &ief_engine::model::DisplayControl, fields: &[FieldView]) -> String {
     let id = escape_html(&c.id.value);
     let kind = c.control_type.as_deref().unwrap_or("VerificationControl");
+    let verification = kind == "VerificationControl";
     let mut out = format!(
-        "<li class=\"{kind}\"><div class=\"{kind} verificationControlContent\" id=\"{id}\" data-control=\"{id}\">\
-<div class=\"verificationInfoText\" id=\"{id}_info\" aria-hidden=\"true\" role=\"status\"><p>{}</p></div>\
-<div class=\"verificationSuccessText\" id=\"{id}_success\" aria-hidden=\"true\" role=\"status\"><p>{}</p></div>\
-<div class=\"error pageLevel\" id=\"{id}_error\" aria-hidden=\"true\" role=\"alert\"><p></p></div><ul>",
-        escape_html(view.ux("success_send_code_msg", view.ux("ver_info_msg", ""))),
-        escape_html(view.ux("success_verify_code_msg", view.ux("ver_success_msg", ""))),
-        kind = escape_html(kind),
+        "<li class=\"{kind}\"><div class=\"{kind} verificationControlContent\" id=\"{id}\" data-control=\"{id}\">",
+        kind = escape_html(kind)
     );
+    if verification {
+        out.push_str(&format!(
+            "<div class=\"verificationInfoText\" id=\"{id}_info\" aria-hidden=\"true\" role=\"status\"><p>{}</p></div>\
+<div class=\"verificationSuccessText\" id=\"{id}_success\" aria-hidden=\"true\" role=\"status\"><p>{}</p></div>\
+<div class=\"error pageLevel\" id=\"{id}_error\" aria-hidden=\"true\" role=\"alert\"><p></p></div>",
+            escape_html(view.ux("success_send_code_msg", view.ux("ver_info_msg", ""))),
+            escape_html(view.ux("success_verify_code_msg", view.ux("ver_success_msg", ""))),
+        ));
+    }
+    out.push_str("<ul>");
     for dc in &c.display_claims {
         let Some(claim) = &dc.claim else { continue };
         let control_type = dc.control_claim_type.as_deref().unwrap_or_default();
@@ -376,7 +386,12 @@ fn control(view: &View<'_>, c: &ief_engine::model::DisplayControl, fields: &[Fie
             out.push_str(&field_item(view, f));
         }
     }
-    out.push_str("</ul><div class=\"buttons\">");
+    out.push_str("</ul>");
+    if !verification {
+        out.push_str("</div></li>");
+        return out;
+    }
+    out.push_str("<div class=\"buttons\">");
     for (action, _) in &c.actions {
         let (class, string, fallback) = match action.value.as_str() {
             "SendCode" => ("sendCode", "but_send_code", view.ux("ver_but_send", "Send verification code")),
@@ -420,19 +435,31 @@ fn snake(action: &str) -> String {
     out
 }
 
-/// A QR code control's claim: the authenticator app's `otpauth://` address, as a link and as
-/// text, for the app to scan or the user to type.
+/// A QR code control's claim: the authenticator app's `otpauth://` address drawn as a QR code
+/// (inline SVG), and as a link and text for a phone that cannot scan its own screen.
 fn qr_item(view: &View<'_>, control_type: &str, value: &str) -> String {
     if value.is_empty() {
         return String::new();
     }
+    let alt = escape_html(view.ux("qr_code_alt", "Scan this QR code with your authenticator app"));
+    let image = qrcode::QrCode::new(value.as_bytes())
+        .map(|code| code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).build())
+        .ok()
+        .and_then(|svg| {
+            svg.find("<svg").map(|at| svg[at..].replacen("<svg", &format!("<svg role=\"img\" aria-label=\"{alt}\""), 1))
+        })
+        .unwrap_or_default();
     let link = if value.starts_with("otpauth://") {
-        format!("<a class=\"qrCodeLink\" href=\"{0}\">{0}</a>", escape_html(value))
+        format!(
+            "<a class=\"qrCodeLink\" href=\"{0}\">{1}</a>",
+            escape_html(value),
+            escape_html(view.ux("link_text", "Can't scan? Try this"))
+        )
     } else {
-        format!("<span class=\"qrCodeContent\">{}</span>", escape_html(value))
+        String::new()
     };
     format!(
-        "<li class=\"qrCodeControl {}\"><p>{}</p>{link}</li>",
+        "<li class=\"qrCodeControl {}\"><p>{}</p><div class=\"qrCodeImage\">{image}</div>{link}</li>",
         escape_html(control_type),
         escape_html(view.ux("totp_intro", "Scan the QR code with your authenticator app."))
     )

@@ -113,9 +113,10 @@ fn fields_of(hosted: &Hosted, page: &Page) -> Vec<Field> {
     }
 }
 
-/// A JSON value inside a `<script>`: no `</script>` can end it early.
+/// A JSON value inside a `<script>`: no markup character appears as itself, so nothing a user
+/// typed can end the script or start a tag.
 fn script_json(value: &Value) -> String {
-    value.to_string().replace("</", "<\\/").replace("<!--", "<\\!--")
+    value.to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
 }
 
 /// The relying party's `UserJourneyBehaviors` child of that name.

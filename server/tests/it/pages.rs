@@ -449,3 +449,100 @@ async fn a_url_template_is_fetched_with_the_culture_and_content_definition_param
     demo_page(&browser, &[("ui_locales", "fr"), ("campaign", "spring")], None).await;
     assert_eq!(*seen.lock().expect("log"), ["/fr/signup.html?campaign=spring"], "fetched once, then cached");
 }
+
+#[tokio::test]
+async fn the_authenticator_app_enrolment_page_draws_the_qr_code() {
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/policies/samples/totp/policy");
+    let running = serve_with("LocalAccounts", |o| {
+        o.policy_paths.push(sample.join("TrustFrameworkExtensions_TOTP.xml"));
+        o.policy_paths.push(sample.join("SignUpOrSignIn_TOTP.xml"));
+    })
+    .await;
+    let mut browser = Browser::new(&running);
+    browser.policy = "B2C_1A_Demo_SignUp_SignIn_TOTP".to_owned();
+    let page = page_of(sign_up_pages(&browser, &browser.authorize_url(&[])).await).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let els = parse(&page.html);
+    let svg = els.iter().find(|e| e.name == "svg").expect("the QR code, inline");
+    assert_eq!(svg.attr("role"), Some("img"));
+    let link = with_class(&els, "qrCodeLink");
+    assert!(link[0].attr("href").is_some_and(|h| h.starts_with("otpauth://totp/")), "{:?}", link[0]);
+    assert_eq!(link[0].text, "Can't scan? Try this", "the sample's localized string");
+    // A paragraph claim without a value shows its (localized) name.
+    assert!(by_id(&els, "QrCodeScanInstruction").text.starts_with("Once you've downloaded the Authenticator app"));
+    let app_icons = by_id(&els, "authenticatorAppIconControl");
+    assert!(app_icons.text.is_empty(), "no verification texts or buttons on other controls: {app_icons:?}");
+}
+
+/// What a browser without JavaScript sends for the form `id`: its named inputs as the page
+/// filled them, with what the user typed on top; the response to the POST.
+async fn post_form(browser: &Browser, html: &str, id: &str, typed: &[(&str, &str)]) -> reqwest::Response {
+    let els = parse(html);
+    let start = els.iter().position(|e| e.attr("id") == Some(id)).unwrap_or_else(|| panic!("no form #{id}: {html}"));
+    let action = els[start].attr("action").expect("action").to_owned();
+    let end = els[start + 1..].iter().position(|e| e.name == "form").map_or(els.len(), |p| start + 1 + p);
+    let mut pairs: Vec<(String, String)> = els[start..end]
+        .iter()
+        .filter(|e| e.name == "input" && e.attr("type") != Some("checkbox") && e.attr("type") != Some("radio"))
+        .filter_map(|e| Some((e.attr("name")?.to_owned(), e.attr("value").unwrap_or_default().to_owned())))
+        .collect();
+    for (k, v) in typed {
+        match pairs.iter_mut().find(|(name, _)| name == k) {
+            Some(pair) => pair.1 = (*v).to_owned(),
+            None => pairs.push(((*k).to_owned(), (*v).to_owned())),
+        }
+    }
+    browser.client.post(browser.url(&action)).form(&pairs).send().await.expect("POST")
+}
+
+/// Follows a form post's 303 to the page or redirect that comes next.
+async fn after(browser: &Browser, posted: reqwest::Response) -> reqwest::Response {
+    assert_eq!(posted.status(), 303, "{:?}", posted.text().await);
+    let next = posted.headers()["location"].to_str().expect("location").to_owned();
+    browser.get(&browser.url(&next)).await
+}
+
+#[tokio::test]
+async fn plain_forms_sign_up_with_email_verification_and_retry_a_wrong_password() {
+    let running = serve("LocalAccounts").await;
+    let browser = Browser::new(&running);
+    let page = browser.page(&browser.authorize_url(&[])).await;
+    let href = parse(&page.html).into_iter().find(|e| e.attr("id") == Some("createAccount")).expect("sign-up link");
+    let form = browser.get(&browser.url(href.attr("href").unwrap_or_default())).await.text().await.expect("body");
+    let code_page = after(&browser, post_form(&browser, &form, "attributeVerification", &ALICE).await).await;
+    let code_page = code_page.text().await.expect("body");
+    assert_eq!(by_id(&parse(&code_page), "api").attr("data-name"), Some("Phonefactor"), "{code_page}");
+    let code = running.server.outbox().and_then(|o| o.last_code("alice@contoso.com")).expect("a code was sent");
+    let verified =
+        after(&browser, post_form(&browser, &code_page, "attributeVerification", &[("verificationCode", &code)]).await)
+            .await;
+    let verified = verified.text().await.expect("body");
+    // The form again, the address verified: the browser sends what the page holds, passwords retyped.
+    let passwords = [("newPassword", "Passw0rd!2024"), ("reenterPassword", "Passw0rd!2024")];
+    let done = after(&browser, post_form(&browser, &verified, "attributeVerification", &passwords).await).await;
+    assert_eq!(done.status(), 302, "{:?}", done.text().await);
+    let params = redirect_params(&done);
+    let (status, tokens) = browser.redeem(param(&params, "code").expect("code")).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(claims(tokens["id_token"].as_str().expect("id_token"))["email"], "alice@contoso.com");
+
+    // A wrong password on the combined page: the same page again, with the error, to retry.
+    let other = Browser::new(&running);
+    let page = other.page(&other.authorize_url(&[])).await;
+    let sign_in = [("signInName", "alice@contoso.com"), ("password", "wrong")];
+    let again = post_form(&other, &page.html, "localAccountForm", &sign_in).await;
+    assert_eq!(again.status(), 200);
+    let again = again.text().await.expect("body");
+    let els = parse(&again);
+    assert_eq!(by_id(&els, "api").attr("data-name"), Some("Unified"), "{again}");
+    assert!(with_class(&els, "pageLevel").iter().any(|e| e.attr("aria-hidden") == Some("false") && !e.text.is_empty()));
+    let retried = post_form(
+        &other,
+        &again,
+        "localAccountForm",
+        &[("signInName", "alice@contoso.com"), ("password", "Passw0rd!2024")],
+    )
+    .await;
+    let done = after(&other, retried).await;
+    assert_eq!(done.status(), 302, "{:?}", done.text().await);
+}
