@@ -170,7 +170,6 @@ async fn mfa_sign_up_enrolls_a_phone_and_the_next_sign_in_asks_its_code() {
         browser.open(&served.authorize_url(POLICY, &[])).await;
         sign_up(&browser, &served, &ALICE).await;
         browser.fill("#strongAuthenticationPhoneNumber", phone).await;
-        browser.screenshot("mfa-enroll").await;
         browser.click("#verifyPhone").await;
         enter_code(&browser, &served, phone, Some("mfa")).await;
         let signed_up = served.redeem(POLICY, &code_of(&browser.back_at_app(&served).await)).await;

@@ -23,6 +23,9 @@ pub(crate) const POLICY: &str = "B2C_1A_signup_signin";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789";
 /// How long a page may take to show what a test waits for.
 const WAIT: Duration = Duration::from_secs(15);
+/// The window's size (the switches set it; screenshots change only its height).
+const WIDTH: u32 = 1000;
+const HEIGHT: u32 = 1100;
 /// The bound of a whole browser test, browser start included.
 const TEST_BOUND: Duration = Duration::from_secs(180);
 
@@ -236,11 +239,18 @@ impl Browser {
         self.client.goto(url).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
     }
 
-    /// The element `css` selects, once the page shows it.
+    /// The element `css` selects, once the page shows it. A lookup that fails while a page
+    /// is still loading (no such element, aborted by the navigation) is tried again.
     pub(crate) async fn find(&self, css: &str) -> Element {
-        match self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
-            Ok(element) => element,
-            Err(e) => panic!("no `{css}` within {WAIT:?} ({e}) on {}:\n{}", self.url().await, self.source().await),
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(element) => return element,
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    panic!("no `{css}` within {WAIT:?} ({e}) on {}:\n{}", self.url().await, self.source().await)
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
         }
     }
 
@@ -289,10 +299,19 @@ impl Browser {
         served.app.last()
     }
 
-    /// A PNG of the window, as `NAME.png` in `target/screenshots`, or in `docs/screenshots`
-    /// (the pictures the docs show) when `IEF_UPDATE_SCREENSHOTS=1`.
+    /// A PNG of the page, the window fitted to its height, as `NAME.png` in
+    /// `target/screenshots`, or in `docs/screenshots` (the pictures the docs show) when
+    /// `IEF_UPDATE_SCREENSHOTS=1`.
     pub(crate) async fn screenshot(&self, name: &str) {
+        // The bottom of the lowest thing on the page (a template's body may fill the window),
+        // plus what the window has around its viewport.
+        let script = "return Math.ceil(Math.max(0, ...Array.from(document.querySelectorAll('body *'), \
+            e => e.getBoundingClientRect().bottom + window.scrollY)) + 40 + window.outerHeight - window.innerHeight)";
+        let height = self.client.execute(script, Vec::new()).await;
+        let height = height.ok().and_then(|h| h.as_u64()).unwrap_or(800).clamp(400, 1600);
+        self.client.set_window_size(WIDTH, u32::try_from(height).unwrap_or(800)).await.expect("window size");
         let png = self.client.screenshot().await.expect("screenshot");
+        self.client.set_window_size(WIDTH, HEIGHT).await.expect("window size");
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let dir = if std::env::var("IEF_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
             root.join("docs/screenshots")
