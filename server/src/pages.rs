@@ -74,6 +74,8 @@ enum Refusal {
     Csrf,
     /// The call does not fit what the sign-in waits for.
     OutOfOrder(&'static str),
+    /// The policies were reloaded since the sign-in started: its plan is gone.
+    Reloaded,
 }
 
 impl Refusal {
@@ -85,12 +87,15 @@ impl Refusal {
             Refusal::Browser => "The request was not made by the browser that started the sign-in.",
             Refusal::Csrf => "The request's CSRF token is missing or does not match.",
             Refusal::OutOfOrder(m) => m,
+            Refusal::Reloaded => {
+                "The policy was reloaded after this sign-in started. Start the sign-in again from the application."
+            }
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            Refusal::State => StatusCode::BAD_REQUEST,
+            Refusal::State | Refusal::Reloaded => StatusCode::BAD_REQUEST,
             Refusal::Browser | Refusal::Csrf => StatusCode::FORBIDDEN,
             Refusal::OutOfOrder(_) => StatusCode::CONFLICT,
         }
@@ -98,7 +103,7 @@ impl Refusal {
 
     fn code(&self) -> &'static str {
         match self {
-            Refusal::State => "AADB2C90046",
+            Refusal::State | Refusal::Reloaded => "AADB2C90046",
             _ => "AADB2C90065",
         }
     }
@@ -128,6 +133,10 @@ fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<Transa
     }
     if request.cookie(TRANS_COOKIE) != Some(tx.browser.as_str()) {
         return put_back(tx, Refusal::Browser);
+    }
+    if tx.version != hosted.version {
+        // Dropped: no later call can go on either.
+        return Err(Refusal::Reloaded);
     }
     let presented = request
         .header("x-csrf-token")
@@ -221,6 +230,53 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
     }
 }
 
+/// `POST /SelfAsserted/DisplayControlAction/vbeta/{control}/{action}`: a display control's
+/// button, answered with B2C's JSON status. The page stays shown (with the control's new state)
+/// and keeps its CSRF token, as the page's script keeps its `SETTINGS`.
+pub(crate) async fn display_control(
+    server: &Server,
+    hosted: &Hosted,
+    request: &Request,
+    control: String,
+    action: String,
+) -> Response {
+    let (mut tx, page) = match showing(server, hosted, request) {
+        Ok(found) => found,
+        Err(refusal) => return refusal.respond(server, request, true),
+    };
+    if !matches!(page.kind, PageKind::Form { .. }) {
+        server.store.put_transaction(tx);
+        return Refusal::OutOfOrder("This page has no display controls.").respond(server, request, true);
+    }
+    let values: Vec<(String, String)> =
+        request.form.iter().filter(|(k, _)| !matches!(k.as_str(), "request_type" | "csrf_token")).cloned().collect();
+    let executor = server.executor(hosted);
+    match executor.resume(&mut tx.sign_in, Some(Answer::Action { control, action, values })).await {
+        Ok(Progress::NeedsInput(next)) => {
+            let body = match &next.error {
+                Some(message) => json!({ "status": "400", "message": message }),
+                None => json!({ "status": "200" }),
+            };
+            tx.step = Step::Showing(next);
+            server.store.put_transaction(tx);
+            json(StatusCode::OK, &body)
+        }
+        Ok(progress) => {
+            tx.step = Step::Submitted(progress);
+            server.store.put_transaction(tx);
+            json(StatusCode::OK, &json!({ "status": "200" }))
+        }
+        Err(ExecError::BadAnswer { message, .. }) => {
+            server.store.put_transaction(tx);
+            json(StatusCode::BAD_REQUEST, &json!({ "status": "400", "message": message }))
+        }
+        Err(e) => {
+            let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
+            finish(server, hosted, tx, outcome, request)
+        }
+    }
+}
+
 /// A submit that did not pass: JSON for XHR, else the page again with its error.
 async fn page_error(
     server: &Server,
@@ -259,13 +315,17 @@ fn confirmed_url(hosted: &Hosted, tx: &Transaction, api: &str) -> String {
 
 /// `GET /api/{api}/confirmed`: what follows an accepted submit.
 pub(crate) async fn confirmed(server: &Server, hosted: &Hosted, request: &Request) -> Response {
-    let tx = match checked(server, hosted, request) {
+    let mut tx = match checked(server, hosted, request) {
         Ok(tx) => tx,
         Err(refusal) => return refusal.respond(server, request, false),
     };
     if matches!(tx.step, Step::Showing(_)) {
         server.store.put_transaction(tx);
         return Refusal::OutOfOrder("The page has not been submitted yet.").respond(server, request, false);
+    }
+    // B2C's page sends the keep-me-signed-in checkbox here, after the form.
+    if request.param("rememberMe").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        server.executor(hosted).keep_signed_in_after(&mut tx.sign_in);
     }
     advance(server, hosted, tx, request).await
 }
@@ -307,7 +367,7 @@ pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request)
 /// An identity provider's callback (`oauth2/authresp`, `oauth1/authresp`): the query of a GET
 /// or the form of a `form_post`, handed to the profile that sent the browser there. The
 /// sign-in is the one the browser's context cookie names, and it must be waiting on a redirect.
-pub(crate) async fn callback(server: &Server, request: &Request) -> Response {
+pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Request) -> Response {
     let refused = |refusal: Refusal| refusal.respond(server, request, false);
     let Some(tid) = request.cookie(CONTEXT_COOKIE) else { return refused(Refusal::State) };
     let Some(mut tx) = server.store.take_transaction(tid, server.now()) else { return refused(Refusal::State) };
@@ -319,9 +379,12 @@ pub(crate) async fn callback(server: &Server, request: &Request) -> Response {
         server.store.put_transaction(tx);
         return refused(Refusal::OutOfOrder("The sign-in is not waiting for an identity provider."));
     }
-    let Some(hosted) = server.hosted_by_id(&tx.policy) else {
+    let Some(hosted) = crate::hosted_by_id(policies, &tx.policy) else {
         return refused(Refusal::State);
     };
+    if tx.version != hosted.version {
+        return refused(Refusal::Reloaded);
+    }
     let params = if request.form.is_empty() { request.query.clone() } else { request.form.clone() };
     let executor = server.executor(hosted);
     match executor.resume(&mut tx.sign_in, Some(Answer::Callback(params))).await {
@@ -349,8 +412,16 @@ fn sign_up_option(options: &[String]) -> Option<String> {
 pub(crate) fn home(server: &Server) -> Response {
     let run = crate::oauth::run_now_uri(server);
     let dev = server.apps.get(crate::apps::DEV_CLIENT_ID).filter(|a| a.platform_of(&run).is_some());
+    // A refused reload: the policies below are the last good ones.
+    let reload = match server.reload_error() {
+        Some(error) => format!(
+            "<div id=\"reload-error\"><p>The policy files changed but do not load; still serving the last good version.</p><pre>{}</pre></div>",
+            escape_html(&error)
+        ),
+        None => String::new(),
+    };
     let mut rows = String::new();
-    for hosted in &server.hosted {
+    for hosted in server.policies().iter() {
         let m = &hosted.policy.model;
         let metadata =
             format!("{}/{}/{}/v2.0/.well-known/openid-configuration", server.public_url, m.tenant_id, m.policy_id);
@@ -362,6 +433,8 @@ pub(crate) fn home(server: &Server) -> Response {
                     ("response_type", "code"),
                     ("scope", "openid"),
                     ("nonce", "defaultNonce"),
+                    // Names the sign-in whose trace the result page shows.
+                    ("state", &server.random(16)),
                 ]);
                 let href = format!("/{}/{}/oauth2/v2.0/authorize?{query}", m.tenant_id, m.policy_id);
                 format!(" <a class=\"run\" href=\"{}\">Run now</a>", escape_html(&href))
@@ -378,7 +451,7 @@ pub(crate) fn home(server: &Server) -> Response {
         StatusCode::OK,
         format!(
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ief serve</title></head>\
-<body><h1>ief serve</h1><ul>{rows}</ul></body></html>"
+<body><h1>ief serve</h1>{reload}<ul>{rows}</ul></body></html>"
         ),
     )
 }

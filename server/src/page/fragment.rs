@@ -131,10 +131,13 @@ fn predicates(view: &View<'_>, claim: &ClaimType) -> Option<Value> {
                 .map(|p| {
                     let params: serde_json::Map<String, Value> =
                         p.parameters.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
-                    json!({ "method": p.method.value, "help": p.user_help_text.clone().or_else(|| p.help_text.clone()), "params": params })
+                    let help = view.strings.validation("Predicate", &p.id.value, "HelpText").map(str::to_owned);
+                    let help = help.or_else(|| p.user_help_text.clone()).or_else(|| p.help_text.clone());
+                    json!({ "method": p.method.value, "help": help, "params": params })
                 })
                 .collect();
-            json!({ "help": g.user_help_text, "atLeast": g.match_at_least, "predicates": list })
+            let help = view.strings.validation("InputValidation", &id.value, &g.id.value).map(str::to_owned);
+            json!({ "help": help.or_else(|| g.user_help_text.clone()), "atLeast": g.match_at_least, "predicates": list })
         })
         .collect();
     Some(json!(groups))
@@ -372,7 +375,7 @@ fn control(view: &View<'_>, c: &ief_engine::model::DisplayControl, fields: &[Fie
             let label = view.policy.claim(&claim.value).and_then(|ct| ct.display_name.clone());
             let label = view.strings.claim(&claim.value, "DisplayName").map(str::to_owned).or(label);
             out.push_str(&format!(
-                "<li class=\"TextBox code\" aria-hidden=\"true\"><div class=\"attrEntry\"><label for=\"{cid}\">{}</label>{}\
+                "<li class=\"TextBox code\" hidden><div class=\"attrEntry\"><label for=\"{cid}\">{}</label>{}\
 <input type=\"text\" id=\"{cid}\" data-claim=\"{}\" class=\"verificationCode\" autocomplete=\"one-time-code\" inputmode=\"numeric\"></div></li>",
                 escape_html(label.as_deref().unwrap_or_else(|| view.ux("ver_input", "Verification code"))),
                 item_error(&format!("{}_{}", c.id.value, claim.value)),
@@ -399,7 +402,8 @@ fn control(view: &View<'_>, c: &ief_engine::model::DisplayControl, fields: &[Fie
             _ => ("action", "", action.value.as_str()),
         };
         let text = if string.is_empty() { fallback } else { view.ux(string, fallback) };
-        let hidden = if class == "verifyCode" { " aria-hidden=\"true\"" } else { "" };
+        // Shown by the page script once a code was sent: hidden, so not focusable before.
+        let hidden = if class == "verifyCode" { " hidden" } else { "" };
         out.push_str(&format!(
             "<button type=\"button\" id=\"{id}_but_{}\" class=\"{class}\" data-action=\"{}\"{hidden}>{}</button>",
             escape_html(&snake(&action.value)),
@@ -408,14 +412,14 @@ fn control(view: &View<'_>, c: &ief_engine::model::DisplayControl, fields: &[Fie
         ));
         if class == "verifyCode" {
             out.push_str(&format!(
-                "<button type=\"button\" id=\"{id}_but_send_new_code\" class=\"sendNewCode\" data-action=\"SendCode\" aria-hidden=\"true\">{}</button>",
+                "<button type=\"button\" id=\"{id}_but_send_new_code\" class=\"sendNewCode\" data-action=\"SendCode\" hidden>{}</button>",
                 escape_html(view.ux("but_send_new_code", view.ux("ver_but_resend", "Send new code")))
             ));
         }
     }
     if c.actions.iter().any(|(a, _)| a.value == "VerifyCode") {
         out.push_str(&format!(
-            "<button type=\"button\" id=\"{id}_but_change_claims\" class=\"changeClaims\" aria-hidden=\"true\">{}</button>",
+            "<button type=\"button\" id=\"{id}_but_change_claims\" class=\"changeClaims\" hidden>{}</button>",
             escape_html(view.ux("but_change_claims", view.ux("ver_but_edit", "Change e-mail")))
         ));
     }
@@ -622,9 +626,8 @@ fn unified(view: &View<'_>, fields: &[FieldView]) -> String {
     let first = fields.first().map(|f| f.label.to_lowercase()).unwrap_or_default();
     let intro = view.ux("local_intro_generic", "Sign in with your {0}").replace("{0}", &first);
     let mut out = format!(
-        "<div class=\"heading\"><h1>{}</h1></div><div class=\"localAccount\" aria-label=\"{}\"><div class=\"intro\"><h2>{}</h2></div>",
+        "<div class=\"heading\"><h1>{}</h1></div><div class=\"localAccount\"><div class=\"intro\"><h2>{}</h2></div>",
         escape_html(view.ux("heading", "Sign in")),
-        escape_html(&intro),
         escape_html(&intro)
     );
     out.push_str(&page_error(view));

@@ -59,6 +59,8 @@ pub(crate) struct Strings {
     providers: HashMap<String, String>,
     /// Restriction enumerations by claim (lower case): (text, value).
     collections: HashMap<String, Vec<(String, String)>>,
+    /// `Predicate` and `InputValidation` strings by (ElementType, ElementId, StringId).
+    validation: HashMap<(String, String, String), String>,
 }
 
 fn builtin() -> &'static Vec<(&'static str, &'static str, &'static str, &'static str)> {
@@ -127,6 +129,9 @@ impl Strings {
             "ClaimsProvider" => {
                 self.providers.insert(element.to_owned(), text);
             }
+            "Predicate" | "InputValidation" => {
+                self.validation.insert((kind.to_owned(), element.to_owned(), id.to_owned()), text);
+            }
             // A display control's strings are keyed by control; one page rarely has two.
             _ => {
                 self.ux.insert(id.to_owned(), text);
@@ -142,6 +147,12 @@ impl Strings {
     /// A claim's localized `DisplayName`, `UserHelpText` or `PatternHelpText`.
     pub(crate) fn claim(&self, claim: &str, id: &str) -> Option<&str> {
         self.claims.get(&(claim.to_lowercase(), id.to_owned())).map(String::as_str)
+    }
+
+    /// A predicate's localized `HelpText` (`Predicate`, predicate id) or a predicate group's
+    /// (`InputValidation`, PredicateValidation id, group id).
+    pub(crate) fn validation(&self, kind: &str, element: &str, id: &str) -> Option<&str> {
+        self.validation.get(&(kind.to_owned(), element.to_owned(), id.to_owned())).map(String::as_str)
     }
 
     /// A claims exchange's button label (`ClaimsProvider` strings are keyed by exchange id).

@@ -20,9 +20,7 @@
     el.style.display = message ? "block" : "none";
   }
   function toggle(el, visible) {
-    if (!el) { return; }
-    el.setAttribute("aria-hidden", visible ? "false" : "true");
-    el.style.display = visible ? "" : "none";
+    if (el) { el.hidden = !visible; }
   }
   function regex(pattern) { try { return new RegExp(pattern); } catch (e) { return null; } }
 

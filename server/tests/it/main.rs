@@ -7,3 +7,4 @@ mod flows;
 mod https;
 mod interop_relying_parties;
 mod pages;
+mod reload;

@@ -254,6 +254,10 @@ async fn the_language_is_ui_locales_then_accept_language_then_the_default() {
     let options: Vec<&str> = els.iter().filter(|e| e.name == "option").map(|e| e.text.as_str()).collect();
     assert_eq!(options, ["", "France", "Allemagne", "États-Unis"]);
     assert!(french.html.contains("\"initial_intro\":\"Créez votre compte Contoso.\""), "CONTENT is French");
+    let predicates: Value =
+        serde_json::from_str(by_id(&els, "newPassword").attr("data-predicates").expect("predicates")).expect("JSON");
+    assert_eq!(predicates[0]["help"], "Le mot de passe doit compter de 8 à 64 caractères.");
+    assert_eq!(predicates[1]["predicates"][0]["help"], "une minuscule");
 
     let by_browser = demo_page(&browser, &[], Some("de-DE, fr-CA;q=0.8, en;q=0.5")).await;
     assert_eq!(by_id(&parse(&by_browser.html), "continue").text, "Créer");
@@ -287,6 +291,10 @@ async fn a_display_control_draws_its_claims_and_buttons() {
         assert!(by_id(&els, id).has_class(class), "{id}");
     }
     assert_eq!(by_id(&els, "emailVerificationControl_but_send_code").text, "Send verification code");
+    // Until a code is sent only "send" shows; the others are hidden, so not focusable.
+    assert!(!by_id(&els, "emailVerificationControl_but_send_code").attrs.contains_key("hidden"));
+    assert!(by_id(&els, "emailVerificationControl_but_verify_code").attrs.contains_key("hidden"));
+    assert!(by_id(&els, "emailVerificationControl_but_change_claims").attrs.contains_key("hidden"));
     // The address is the form's; the code goes only with the control's VerifyCode call.
     assert_eq!(by_id(&els, "email").attr("name"), Some("email"));
     let code = by_id(&els, "emailVerificationControl_verificationCode");
