@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{RawForm, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fantoccini::elements::Element;
@@ -68,15 +68,22 @@ impl Drop for Served {
 }
 
 pub(crate) async fn serve(folders: Vec<PathBuf>) -> Served {
+    serve_with(folders, |_, _| {}).await
+}
+
+/// [`serve`] with options changed by `edit`, which also gets the application's base URL (where
+/// stubs of the outside world answer).
+pub(crate) async fn serve_with(folders: Vec<PathBuf>, edit: impl FnOnce(&mut ServeOptions, &str)) -> Served {
     let temp = TempDir::new("browser-serve");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("https://localhost:{}", listener.local_addr().expect("addr").port());
-    let options = ServeOptions::new(folders, &base, temp.0.join("keys"));
+    let app = App::start().await;
+    let mut options = ServeOptions::new(folders, &base, temp.0.join("keys"));
+    edit(&mut options, &app.base);
     let server = Arc::new(Server::load(&options).expect("the policies serve"));
     let tls = Tls::local(&temp.0.join("ca"), server.public_host()).expect("a local CA");
     let ca_path = tls.ca_path.clone();
     let task = tokio::spawn(Arc::clone(&server).serve_tls(listener, tls));
-    let app = App::start().await;
     Served { base, tenant: TENANT.to_owned(), ca_path, server, app, task, _temp: temp }
 }
 
@@ -141,8 +148,9 @@ pub(crate) fn claims(jwt: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON claims")
 }
 
-/// The application: a loopback listener that records what arrives at `/cb` (query or form_post)
-/// and shows a page saying so.
+/// The application and the outside world's stand-ins: a loopback listener that records every
+/// request (path, query and form parameters, body). `/cb` answers with a page saying the browser
+/// is back at the application; any other path with `202 {}` (an email API's stub).
 pub(crate) struct App {
     pub(crate) base: String,
     received: Received,
@@ -155,21 +163,39 @@ impl Drop for App {
     }
 }
 
-/// Every arrival at the application, its parameters in order.
-type Received = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+/// One request the application received.
+#[derive(Debug, Clone)]
+pub(crate) struct Arrival {
+    pub(crate) path: String,
+    pub(crate) params: Vec<(String, String)>,
+    pub(crate) body: String,
+}
 
-async fn callback(
+type Received = Arc<Mutex<Vec<Arrival>>>;
+
+async fn record(
     State(received): State<Received>,
+    uri: axum::http::Uri,
     RawQuery(query): RawQuery,
-    RawForm(form): RawForm,
-) -> axum::response::Html<&'static str> {
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let mut params: Vec<(String, String)> =
         form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
-    params.extend(form_urlencoded::parse(&form).into_owned());
-    received.lock().expect("lock").push(params);
-    axum::response::Html(
-        "<!DOCTYPE html><html lang=\"en\"><head><title>App</title></head><body><h1 id=\"app\">Back at the application</h1></body></html>",
-    )
+    let body = String::from_utf8_lossy(&body).into_owned();
+    if !body.trim_start().starts_with('{') {
+        params.extend(form_urlencoded::parse(body.as_bytes()).into_owned());
+    }
+    let path = uri.path().to_owned();
+    received.lock().expect("lock").push(Arrival { path: path.clone(), params, body });
+    if path == "/cb" {
+        axum::response::Html(
+            "<!DOCTYPE html><html lang=\"en\"><head><title>App</title></head><body><h1 id=\"app\">Back at the application</h1></body></html>",
+        )
+        .into_response()
+    } else {
+        (axum::http::StatusCode::ACCEPTED, [("content-type", "application/json")], "{}").into_response()
+    }
 }
 
 impl App {
@@ -177,9 +203,7 @@ impl App {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
         let received: Received = Arc::default();
-        let router = axum::Router::new()
-            .route("/cb", axum::routing::get(callback).post(callback))
-            .with_state(Arc::clone(&received));
+        let router = axum::Router::new().fallback(record).with_state(Arc::clone(&received));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
@@ -190,9 +214,14 @@ impl App {
         format!("{}/cb", self.base)
     }
 
-    /// The parameters of the last arrival.
+    /// What arrived at `path`, oldest first.
+    pub(crate) fn arrivals(&self, path: &str) -> Vec<Arrival> {
+        self.received.lock().expect("lock").iter().filter(|a| a.path == path).cloned().collect()
+    }
+
+    /// The parameters of the last arrival at the redirect URI.
     pub(crate) fn last(&self) -> Vec<(String, String)> {
-        self.received.lock().expect("lock").last().cloned().unwrap_or_else(|| panic!("nothing reached the application"))
+        self.arrivals("/cb").pop().map(|a| a.params).unwrap_or_else(|| panic!("nothing reached the application"))
     }
 }
 

@@ -5,6 +5,7 @@
 //! `ief_testkit::browser`), which the other server tests do not.
 
 mod accessibility;
+mod display_control;
 mod flows;
 mod harness;
 mod pages;
