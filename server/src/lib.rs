@@ -34,6 +34,7 @@ use ief_protocols::phone::CodeOutbox;
 use ief_transforms::TransformEnv;
 
 pub mod apps;
+mod cors;
 mod oauth;
 mod page;
 mod pages;
@@ -675,6 +676,14 @@ async fn handle(server: &Server, request: &Request) -> Response {
         let message = format!("The policy '{policy}' does not exist in tenant '{}'.", route.tenant);
         return oauth::error_page(server, request, "AADB2C90018", &message);
     };
+    // A single-page app calls these from its own origin.
+    let cors = matches!(route.endpoint, Endpoint::Discovery | Endpoint::Keys | Endpoint::Token)
+        .then(|| cors::allowed_origin(server.apps(), request.header("origin")));
+    if let Some(origin) = cors
+        && cors::is_preflight(&request.method)
+    {
+        return cors::preflight(origin, request.header("access-control-request-headers"));
+    }
     let allowed = match route.endpoint {
         Endpoint::Token | Endpoint::SelfAsserted | Endpoint::DisplayControl { .. } => request.method == Method::POST,
         Endpoint::Authorize => request.method == Method::GET || request.method == Method::POST,
@@ -683,7 +692,7 @@ async fn handle(server: &Server, request: &Request) -> Response {
     if !allowed {
         return (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
     }
-    match route.endpoint {
+    let mut response = match route.endpoint {
         Endpoint::Discovery => oauth::discovery(server, hosted, &route),
         Endpoint::Keys => oauth::keys(server, hosted),
         Endpoint::Authorize => oauth::authorize(server, hosted, request).await,
@@ -696,7 +705,11 @@ async fn handle(server: &Server, request: &Request) -> Response {
         Endpoint::Confirmed => pages::confirmed(server, hosted, request).await,
         Endpoint::Unified => pages::unified(server, hosted, request).await,
         Endpoint::AuthResp => (StatusCode::NOT_FOUND, "not found").into_response(),
+    };
+    if let Some(Some(origin)) = cors {
+        cors::allow(&mut response, origin);
     }
+    response
 }
 
 /// `name=value` cookie for the server's own path, HttpOnly, SameSite=None when served over

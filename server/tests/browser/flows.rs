@@ -2,11 +2,11 @@
 
 use crate::harness::*;
 
-const EMAIL: &str = "alice@contoso.com";
-const PASSWORD: &str = "Passw0rd!2024";
+pub(crate) const EMAIL: &str = "alice@contoso.com";
+pub(crate) const PASSWORD: &str = "Passw0rd!2024";
 
 /// The sign-up form of the starter pack, as alice fills it in.
-const ALICE: [(&str, &str); 6] = [
+pub(crate) const ALICE: [(&str, &str); 6] = [
     ("#email", EMAIL),
     ("#newPassword", PASSWORD),
     ("#reenterPassword", PASSWORD),
@@ -23,7 +23,7 @@ async fn fill_all(browser: &Browser, fields: &[(&str, &str)]) {
 
 /// From the sign-in page, signs alice up: the form, the code emailed to her, the form again
 /// (the passwords are never shown back), and back to the application.
-async fn sign_up(browser: &Browser, served: &Served, fields: &[(&str, &str)]) {
+pub(crate) async fn sign_up(browser: &Browser, served: &Served, fields: &[(&str, &str)]) {
     browser.click("#createAccount").await;
     sign_up_on_the_form(browser, served, fields).await;
 }

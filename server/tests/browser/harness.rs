@@ -187,6 +187,9 @@ async fn record(
         params.extend(form_urlencoded::parse(body.as_bytes()).into_owned());
     }
     let path = uri.path().to_owned();
+    if let Some(file) = path.strip_prefix("/spa/") {
+        return spa_file(file);
+    }
     received.lock().expect("lock").push(Arrival { path: path.clone(), params, body });
     if path == "/cb" {
         axum::response::Html(
@@ -195,6 +198,24 @@ async fn record(
         .into_response()
     } else {
         (axum::http::StatusCode::ACCEPTED, [("content-type", "application/json")], "{}").into_response()
+    }
+}
+
+/// The single-page app of `interop/browser/spa` and MSAL's browser bundle, at `/spa/`.
+fn spa_file(file: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let project = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop/browser");
+    let (path, kind) = match file {
+        "" => (project.join("spa/index.html"), "text/html; charset=utf-8"),
+        "app.js" => (project.join("spa/app.js"), "text/javascript"),
+        "msal-browser.min.js" => {
+            (project.join("node_modules/@azure/msal-browser/lib/msal-browser.min.js"), "text/javascript")
+        }
+        _ => return axum::http::StatusCode::NOT_FOUND.into_response(),
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => ([("content-type", kind)], bytes).into_response(),
+        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("{}: {e}", path.display())).into_response(),
     }
 }
 

@@ -9,3 +9,4 @@ mod display_control;
 mod flows;
 mod harness;
 mod pages;
+mod spa;
