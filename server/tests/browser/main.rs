@@ -9,4 +9,5 @@ mod display_control;
 mod flows;
 mod harness;
 mod pages;
+mod social;
 mod spa;
