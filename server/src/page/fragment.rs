@@ -262,6 +262,9 @@ fn input(view: &View<'_>, f: &FieldView) -> String {
             out
         }
         "Button" => format!("<button type=\"button\" id=\"{id}\">{}</button>", escape_html(&f.label)),
+        "TextBox" if matches!(view.page.kind, PageKind::Code { .. }) => {
+            text("text", " autocomplete=\"one-time-code\" inputmode=\"numeric\"")
+        }
         "TextBox" if view.page_type == "multifactor" => text("tel", " autocomplete=\"tel\""),
         _ => text("text", ""),
     }
@@ -516,12 +519,7 @@ fn code(view: &View<'_>, fields: &[FieldView], to: &str) -> String {
     out.push_str(&page_error(view));
     out.push_str("<div id=\"attributeList\" class=\"attr\"><ul>");
     for f in fields {
-        let mut f = f.clone();
-        f.input = "TextBox".to_owned();
-        out.push_str(
-            &field_item(view, &f)
-                .replace("type=\"text\"", "type=\"text\" autocomplete=\"one-time-code\" inputmode=\"numeric\""),
-        );
+        out.push_str(&field_item(view, f));
     }
     out.push_str("</ul></div><div class=\"buttons\">");
     out.push_str(&format!(
@@ -530,19 +528,6 @@ fn code(view: &View<'_>, fields: &[FieldView], to: &str) -> String {
     ));
     out.push_str(&cancel_button(view));
     out.push_str("</div></form>");
-    if view.page_type == "multifactor" {
-        let href = format!(
-            "{}/api/{}/unified?{}",
-            view.tenant_path,
-            view.api,
-            view.query(&[("claimsexchange", ief_protocols::phone::RESEND)])
-        );
-        out.push_str(&format!(
-            "<div class=\"actions\"><a id=\"retryCode\" href=\"{}\">{}</a></div>",
-            escape_html(&href),
-            escape_html(view.ux("text_button_send_second_code", "Send a new code"))
-        ));
-    }
     out
 }
 

@@ -270,7 +270,8 @@ pub(crate) async fn render(server: &Server, hosted: &Hosted, tx: &Transaction, s
         "<meta charset=\"utf-8\"><title>{title}</title>\
 <script data-container=\"true\">var SETTINGS = {settings};\nvar CONTENT = {content};\nvar SA_FIELDS = {{\"AttributeFields\":{fields}}};\nvar CP = {{\"list\":{cp}}};</script>\
 <script src=\"{static_base}{SCRIPT_PATH}\" defer></script>",
-        title = escape_html(&page.profile),
+        // The profile names the page for drivers (ief run --server); a provider choice has none.
+        title = escape_html(if page.profile.is_empty() { view.ux("intro", "Sign in") } else { &page.profile }),
         settings = script_json(&settings),
         content = script_json(&Value::Object(content_json)),
         fields = script_json(&Value::from(sa_fields)),

@@ -19,6 +19,7 @@ async fn links_and_buttons_that_page_settings_hide_are_not_drawn() {
     assert!(full.html.contains("\"id\":\"SignUpWithLogonEmailExchange\""), "{}", full.html);
     assert!(full.html.contains("id=\"cancel\""), "{}", full.html);
     assert_eq!(full.settings["config"]["showSignupLink"], "True");
+    assert!(full.html.contains("id=\"forgotPassword\"") && !full.html.contains("id=\"rememberMe\""), "{}", full.html);
     browser.policy = "B2C_1A_signin_only".to_owned();
     let page = browser.page(&browser.authorize_url(&[])).await;
     assert_eq!(page.status, 200, "{}", page.html);
@@ -27,6 +28,8 @@ async fn links_and_buttons_that_page_settings_hide_are_not_drawn() {
     assert!(!page.html.contains("id=\"createAccount\""), "{}", page.html);
     assert!(!page.html.contains("id=\"cancel\""), "{}", page.html);
     assert_eq!(page.settings["config"]["showSignupLink"], "False");
+    // setting.forgotPasswordLinkLocation None and setting.enableRememberMe true.
+    assert!(!page.html.contains("id=\"forgotPassword\"") && page.html.contains("id=\"rememberMe\""), "{}", page.html);
 }
 
 #[tokio::test]

@@ -554,3 +554,67 @@ async fn plain_forms_sign_up_with_email_verification_and_retry_a_wrong_password(
     let done = after(&other, retried).await;
     assert_eq!(done.status(), 302, "{:?}", done.text().await);
 }
+
+#[tokio::test]
+async fn the_provider_selection_page_offers_each_provider_by_name() {
+    let running = serve("SocialAndLocalAccounts").await;
+    let mut browser = Browser::new(&running);
+    browser.policy = "B2C_1A_ProfileEdit".to_owned();
+    let page = browser.page(&browser.authorize_url(&[])).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let els = parse(&page.html);
+    assert_eq!(by_id(&els, "api").attr("data-name"), Some("IdpSelections"));
+    assert_eq!(by_id(&els, "api").attr("data-page"), Some("providerselection"));
+    assert!(els.iter().any(|e| e.name == "title" && !e.text.trim().is_empty()), "a page has a title");
+    let buttons: Vec<(&str, &str)> = with_class(&els, "accountButton")
+        .into_iter()
+        .map(|b| (b.attr("id").unwrap_or_default(), b.text.as_str()))
+        .collect();
+    assert_eq!(
+        buttons,
+        [("FacebookExchange", "Facebook"), ("LocalAccountSigninEmailExchange", "Local Account Signin")]
+    );
+}
+
+#[tokio::test]
+async fn the_phone_factor_pages_ask_for_a_number_then_its_code() {
+    let running = serve("SocialAndLocalAccountsWithMfa").await;
+    let browser = Browser::new(&running);
+    let enrol = page_of(sign_up_pages(&browser, &browser.authorize_url(&[])).await).await;
+    assert_eq!(enrol.status, 200, "{}", enrol.html);
+    let els = parse(&enrol.html);
+    assert_eq!(by_id(&els, "api").attr("data-page"), Some("multifactor"), "{}", enrol.html);
+    let number = els.iter().find(|e| e.name == "input" && e.attr("type") == Some("tel")).expect("a phone number input");
+    let claim = number.attr("name").expect("named").to_owned();
+    assert_eq!(by_id(&els, "verifyPhone").text, "Send Code");
+    let body: Value = browser.submit(&enrol, &[(claim.as_str(), "+15555550100")]).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "200", "{body}");
+    let code = page_of(browser.confirmed(&enrol).await).await;
+    let els = parse(&code.html);
+    assert_eq!(by_id(&els, "api").attr("data-name"), Some("Phonefactor"), "{}", code.html);
+    assert_eq!(by_id(&els, "verificationCode").attr("autocomplete"), Some("one-time-code"));
+    assert_eq!(by_id(&els, "verifyCode").text, "Verify Code");
+    assert!(
+        by_id(&els, "codeDestination").text.ends_with("0100"),
+        "the masked number: {}",
+        by_id(&els, "codeDestination").text
+    );
+}
+
+#[tokio::test]
+async fn the_starter_pack_runs_on_our_custom_template() {
+    let custom = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/pages-starterpack");
+    let running = serve_with("SocialAndLocalAccountsWithMfa", |o| o.policy_paths.push(custom)).await;
+    let mut browser = Browser::new(&running);
+    browser.policy = "B2C_1A_signup_signin_custom_template".to_owned();
+    let page = browser.page(&browser.authorize_url(&[])).await;
+    let els = parse(&page.html);
+    assert_eq!(with_class(&els, "brand").first().map(|e| e.text.as_str()), Some("Contoso"), "{}", page.html);
+    assert_eq!(by_id(&els, "api").attr("data-name"), Some("Unified"));
+    assert!(page.settings["remoteResource"].as_str().is_some_and(|r| r.ends_with("../pages/template.html")));
+    // Through sign-up with email verification to the phone factor, each page on the template.
+    let mfa = page_of(sign_up_pages(&browser, &browser.authorize_url(&[])).await).await;
+    let els = parse(&mfa.html);
+    assert_eq!(with_class(&els, "brand").first().map(|e| e.text.as_str()), Some("Contoso"), "{}", mfa.html);
+    assert_eq!(by_id(&els, "api").attr("data-page"), Some("multifactor"));
+}
