@@ -161,25 +161,49 @@ async fn a_password_reset_proves_the_address_then_the_new_password_signs_in() {
     .await;
 }
 
+/// Signs alice up on `policy` (the MFA starter pack's journey), enrolling her phone, then signs
+/// her in with its code; `on_every_page` runs on each page shown.
+async fn mfa_journey(browser: &Browser, served: &Served, policy: &str, on_every_page: &str) {
+    let phone = "+14255550123";
+    browser.open(&served.authorize_url(policy, &[])).await;
+    browser.find(on_every_page).await;
+    sign_up(browser, served, &ALICE).await;
+    browser.fill("#strongAuthenticationPhoneNumber", phone).await;
+    browser.find(on_every_page).await;
+    browser.click("#verifyPhone").await;
+    enter_code(browser, served, phone, Some("mfa")).await;
+    let signed_up = served.redeem(policy, &code_of(&browser.back_at_app(served).await)).await;
+    assert_eq!(signed_up["email"], EMAIL, "{signed_up}");
+
+    browser.open(&served.authorize_url(policy, &[("prompt", "login")])).await;
+    sign_in(browser, "not-her-password").await;
+    assert_eq!(browser.shown_text(".error.pageLevel").await, "Your password is incorrect.");
+    browser.find(on_every_page).await;
+    sign_in(browser, PASSWORD).await;
+    enter_code(browser, served, phone, None).await;
+    let signed_in = served.redeem(policy, &code_of(&browser.back_at_app(served).await)).await;
+    assert_eq!(signed_in["sub"], signed_up["sub"], "{signed_in}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mfa_sign_up_enrolls_a_phone_and_the_next_sign_in_asks_its_code() {
     bounded(async {
         let served = serve(vec![starter_pack("SocialAndLocalAccountsWithMfa")]).await;
         let browser = Browser::start(&served).await;
-        let phone = "+14255550123";
-        browser.open(&served.authorize_url(POLICY, &[])).await;
-        sign_up(&browser, &served, &ALICE).await;
-        browser.fill("#strongAuthenticationPhoneNumber", phone).await;
-        browser.click("#verifyPhone").await;
-        enter_code(&browser, &served, phone, Some("mfa")).await;
-        let signed_up = served.redeem(POLICY, &code_of(&browser.back_at_app(&served).await)).await;
-        assert_eq!(signed_up["email"], EMAIL, "{signed_up}");
+        mfa_journey(&browser, &served, POLICY, "body.ief-azureblue #api").await;
+        browser.close().await;
+    })
+    .await;
+}
 
-        browser.open(&served.authorize_url(POLICY, &[("prompt", "login")])).await;
-        sign_in(&browser, PASSWORD).await;
-        enter_code(&browser, &served, phone, None).await;
-        let signed_in = served.redeem(POLICY, &code_of(&browser.back_at_app(&served).await)).await;
-        assert_eq!(signed_in["sub"], signed_up["sub"], "{signed_in}");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mfa_journey_on_our_custom_template() {
+    bounded(async {
+        let served = serve(vec![starter_pack("SocialAndLocalAccountsWithMfa"), policies("pages-starterpack")]).await;
+        let mut browser = Browser::start(&served).await;
+        browser.pictures = false;
+        // The template's own banner around B2C's ids and classes, on every page.
+        mfa_journey(&browser, &served, "B2C_1A_signup_signin_custom_template", "header.brand + main #api").await;
         browser.close().await;
     })
     .await;

@@ -254,6 +254,8 @@ pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'
 /// [`Browser::close`], killed by PID when dropped without it.
 pub(crate) struct Browser {
     pub(crate) client: Client,
+    /// Whether [`Browser::screenshot`] takes pictures (a second run of a journey does not).
+    pub(crate) pictures: bool,
     _driver: ChromeDriver,
     _home: TempDir,
 }
@@ -282,7 +284,7 @@ impl Browser {
             ))
             .await
             .expect("timeouts");
-        Browser { client, _driver: driver, _home: home }
+        Browser { client, pictures: true, _driver: driver, _home: home }
     }
 
     pub(crate) async fn open(&self, url: &str) {
@@ -353,6 +355,9 @@ impl Browser {
     /// `target/screenshots`, or in `docs/screenshots` (the pictures the docs show) when
     /// `IEF_UPDATE_SCREENSHOTS=1`.
     pub(crate) async fn screenshot(&self, name: &str) {
+        if !self.pictures {
+            return;
+        }
         // The bottom of the lowest thing on the page (a template's body may fill the window),
         // plus what the window has around its viewport.
         let script = "return Math.ceil(Math.max(0, ...Array.from(document.querySelectorAll('body *'), \
