@@ -85,6 +85,7 @@ async fn sign_up_with_email_verification_then_sign_in() {
         }
         sign_up_on_the_form(&browser, &served, &ALICE).await;
         let signed_up = served.redeem(POLICY, &code_of(&browser.back_at_app(&served).await)).await;
+        assert_eq!(signed_up["email"], EMAIL, "{signed_up}");
         assert_eq!(signed_up["name"], "Alice Smith", "{signed_up}");
         assert_eq!(signed_up["given_name"], "Alice", "{signed_up}");
         assert_eq!(signed_up["nonce"], "n-browser", "{signed_up}");
@@ -94,6 +95,8 @@ async fn sign_up_with_email_verification_then_sign_in() {
         sign_in(&browser, PASSWORD).await;
         let signed_in = served.redeem(POLICY, &code_of(&browser.back_at_app(&served).await)).await;
         assert_eq!(signed_in["sub"], signed_up["sub"], "{signed_in}");
+        // The starter pack reads no email at sign-in (AAD-UserReadUsingObjectId), as in B2C.
+        assert_eq!(signed_in["email"], serde_json::Value::Null, "{signed_in}");
         browser.close().await;
     })
     .await;
