@@ -1,5 +1,6 @@
 //! axe-core (npm, pinned in `interop/browser`) injected into the pages of each built-in
-//! template family: no serious or critical violations.
+//! template family (sign-in, sign-up with its errors shown, the emailed code's page): no serious
+//! or critical violations.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -89,6 +90,13 @@ async fn the_built_in_templates_have_no_serious_or_critical_axe_violations() {
             browser.click("#continue").await;
             browser.shown_text(".error.itemLevel").await;
             found.push((format!("{family} sign-up with errors"), violations(&browser, &axe).await));
+            // The page of the code emailed at sign-up.
+            for (css, value) in crate::flows::ALICE {
+                browser.fill(css, value).await;
+            }
+            browser.click("#continue").await;
+            browser.find("#verificationCode").await;
+            found.push((format!("{family} email code"), violations(&browser, &axe).await));
         }
         let bad: Vec<_> = found.iter().filter(|(_, v)| !v.is_empty()).collect();
         assert!(bad.is_empty(), "{bad:#?}");
