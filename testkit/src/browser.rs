@@ -111,9 +111,23 @@ pub struct ChromeDriver {
 
 impl ChromeDriver {
     /// Starts ChromeDriver with `home` as the browsers' home folder (see [`home_trusting`]);
-    /// its log goes to `log`.
+    /// its log goes to `log`. A driver that exits before it listens is started again (twice
+    /// at most); the error carries the end of its log.
     pub fn start(home: &Path, log: &Path) -> Result<ChromeDriver, String> {
         ensure_chromium()?;
+        let mut last = String::new();
+        for _ in 0..3 {
+            match ChromeDriver::start_once(home, log) {
+                Ok(driver) => return Ok(driver),
+                Err(e) => last = e,
+            }
+        }
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(10).collect();
+        Err(format!("{last}; the end of {}:\n{}", log.display(), tail.into_iter().rev().collect::<Vec<_>>().join("\n")))
+    }
+
+    fn start_once(home: &Path, log: &Path) -> Result<ChromeDriver, String> {
         let mut child = Command::new(CHROMEDRIVER)
             .args(["--port=0", &format!("--log-path={}", log.display())])
             .env("HOME", home)
@@ -139,7 +153,10 @@ impl ChromeDriver {
                 driver.url = format!("http://127.0.0.1:{port}");
                 Ok(driver)
             }
-            other => Err(format!("chromedriver printed no port within {DRIVER_START:?}: {other:?}")),
+            other => {
+                let status = driver.child.try_wait().ok().flatten();
+                Err(format!("chromedriver printed no port within {DRIVER_START:?} ({other:?}, exit {status:?})"))
+            }
         }
     }
 }
