@@ -69,6 +69,13 @@ async fn sign_up_with_email_verification_then_sign_in() {
         let browser = Browser::start(&served).await;
         browser.open(&served.authorize_url(POLICY, &[])).await;
         browser.find("#localAccountForm").await;
+        // The sign-in's cookies, as B2C sets its own over HTTPS.
+        for name in ["x-ms-cpim-trans", "x-ms-cpim-csrf"] {
+            let cookie = browser.client.get_named_cookie(name).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(cookie.secure(), Some(true), "{name}");
+            assert_eq!(cookie.http_only(), Some(true), "{name}");
+            assert_eq!(cookie.same_site().map(|s| s.to_string()).as_deref(), Some("None"), "{name}");
+        }
         assert_eq!(browser.text("label[for=password]").await, "Password");
         assert_eq!(browser.text("#createAccount").await, "Sign up now");
         browser.screenshot("sign-in").await;
