@@ -565,6 +565,9 @@ impl Prepared {
         extensions.insert(directory);
         extensions.insert(CodeOutbox::new());
         extensions.insert(self.roots.clone());
+        if let Some(stubs) = &self.stub_server {
+            extensions.insert(stubs.stubbed_origins());
+        }
         Ok(extensions)
     }
 

@@ -634,7 +634,7 @@ impl<'p> Executor<'p> {
                     return Err(ExecError::Policy(format!("validation profile '{id}' asked for input")));
                 }
                 StepResult::Failed(e) if !vp.continue_on_error => {
-                    error = Some(self.page_message(tp, &e));
+                    error = Some(self.page_message(s, tp, &self.policy.technical_profiles[index], &e));
                     s.trace.push(TraceEvent::ValidationFailed { profile: id.clone(), message: e.user_message });
                     break;
                 }
@@ -665,12 +665,7 @@ impl<'p> Executor<'p> {
         let control = self
             .verification_controls(tp)
             .find(|dc| !s.verified_controls.contains(&format!("{}/{}", tp.id.value, dc.id.value)) || changed(dc))?;
-        let env = super::env::PolicyEnv {
-            inner: self.env,
-            policy: self.policy,
-            profile: Some(tp),
-            culture: &s.context.culture,
-        };
+        let env = self.policy_env(tp, &s.context.culture);
         Some(
             env.localized_string("DisplayControl", &control.id.value, "intro_msg")
                 .unwrap_or_else(|| VERIFICATION_NEEDED.to_owned()),
@@ -999,13 +994,13 @@ impl<'p> Executor<'p> {
         current.or_else(default)
     }
 
+    /// The shared services seen through the policy, for `tp` in the sign-in's culture.
+    fn policy_env<'e>(&'e self, tp: &'e TechnicalProfile, culture: &'e str) -> super::env::PolicyEnv<'e> {
+        super::env::PolicyEnv { inner: self.env, policy: self.policy, profile: Some(tp), culture }
+    }
+
     fn run_transform(&self, s: &mut SignIn, tp: &TechnicalProfile, r: &Ref) -> Result<(), ProfileError> {
-        let env = super::env::PolicyEnv {
-            inner: self.env,
-            policy: self.policy,
-            profile: Some(tp),
-            culture: &s.context.culture,
-        };
+        let env = self.policy_env(tp, &s.context.culture);
         let Some(Some(t)) = r.index.map(|i| &self.compiled.transforms[i]) else {
             return Err(ProfileError {
                 code: "ClaimsTransformationInvalid".to_owned(),
@@ -1156,7 +1151,9 @@ impl<'p> Executor<'p> {
                         } else {
                             Vec::new()
                         };
-                        let services = Services { env: self.env, extensions: self.extensions };
+                        // The profile's messages read the policy's localized strings too.
+                        let env = self.policy_env(tp, &s.context.culture);
+                        let services = Services { env: &env, extensions: self.extensions };
                         let request = ProfileRequest {
                             policy: self.policy,
                             profile: tp,
@@ -1226,7 +1223,7 @@ impl<'p> Executor<'p> {
                                 let page = Page {
                                     profile: tp.id.value.clone(),
                                     kind: PageKind::Form { fields: Vec::new() },
-                                    error: Some(self.page_message(tp, &e)),
+                                    error: Some(self.page_message(s, tp, &self.policy.technical_profiles[vp], &e)),
                                     // The same page again, so it keeps its state.
                                     profile_state: profile_state.map(|v| Box::new(v.clone())),
                                     settings: Box::new(settings.clone()),
@@ -1255,7 +1252,7 @@ impl<'p> Executor<'p> {
                         self.at_node(s, at, node, false);
                         if let Err(e) = self.run_transform(s, tp, r) {
                             if invocation == Invocation::Validation || answer.is_some() {
-                                let user_message = self.page_message(tp, &e);
+                                let user_message = self.page_message(s, tp, tp, &e);
                                 return Ok(StepResult::Failed(ProfileError { user_message, ..e }));
                             }
                             return Ok(StepResult::Failed(e));
@@ -1294,9 +1291,17 @@ impl<'p> Executor<'p> {
         })
     }
 
-    /// An assertion's message comes from the calling page's metadata when it defines the key.
-    fn page_message(&self, tp: &TechnicalProfile, e: &ProfileError) -> String {
-        tp.metadata(&e.code).map_or_else(|| e.user_message.clone(), str::to_owned)
+    /// A failure as the page `tp` words it: its metadata item named by the error's key, else
+    /// the failing profile's own metadata item, else the page's localized `ErrorMessage` string
+    /// (its content definition's, as B2C localizes a page), else the profile's message.
+    fn page_message(&self, s: &SignIn, tp: &TechnicalProfile, failed: &TechnicalProfile, e: &ProfileError) -> String {
+        let own = || failed.metadata(&e.code).map(|_| e.user_message.clone());
+        let localized = || self.policy_env(tp, &s.context.culture).localized_string("ErrorMessage", "", &e.code);
+        tp.metadata(&e.code)
+            .map(str::to_owned)
+            .or_else(own)
+            .or_else(localized)
+            .unwrap_or_else(|| e.user_message.clone())
     }
 
     fn write_outputs(&self, s: &mut SignIn, pp: &ProfilePlan, returned: &[(String, ClaimValue)]) {
