@@ -558,6 +558,10 @@ impl Prepared {
                 // Drawn from the run's randomness, so deterministic runs give stable ids.
                 user.object_id = directory.new_object_id(env.as_ref()).ok();
             }
+            // Every Azure AD account has a UPN: the one a new account gets, unless the seed sets it.
+            if let (None, Some(id)) = (&user.data.user_principal_name, &user.object_id) {
+                user.data.user_principal_name = Some(format!("{id}@{}", self.policies[0].model.tenant_id));
+            }
             directory.seed(&user).map_err(|e| ScenarioError::Setup(format!("seeding the directory: {e}")))?;
         }
         let mut extensions = Extensions::default();
@@ -1086,14 +1090,19 @@ fn seed_user(seed: &SeedSpec) -> SeedUser {
     SeedUser {
         object_id: seed.object_id.clone(),
         data: UserData {
-            user_principal_name: None,
+            user_principal_name: seed.attributes.get("userPrincipalName").cloned(),
             sign_in_names,
             alternative_security_ids: seed
                 .alternative_security_ids
                 .iter()
                 .map(|a| AlternativeSecurityId { issuer: a.issuer.clone(), issuer_user_id: a.issuer_user_id.clone() })
                 .collect(),
-            attributes: seed.attributes.iter().map(|(k, v)| (k.clone(), ClaimValue::String(v.clone()))).collect(),
+            attributes: seed
+                .attributes
+                .iter()
+                .filter(|(k, _)| *k != "userPrincipalName")
+                .map(|(k, v)| (k.clone(), ClaimValue::String(v.clone())))
+                .collect(),
             password: seed.password.as_ref().map(|p| Password::new(p.clone())),
             user_identities: None,
         },
