@@ -27,6 +27,7 @@ use ief_transforms::{AlternativeSecurityId, ClaimValue, FixedEnv, TransformEnv};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{CallbackMatch, Credentials, UserAgent};
+use ief_protocols::conditional_access::{CHALLENGES, ConditionalAccessSignals};
 use ief_protocols::directory::Directory;
 use ief_protocols::directory::store::{Password, SeedUser, SignInName, UserData};
 use ief_protocols::env::KeyedEnv;
@@ -84,6 +85,11 @@ pub struct Scenario {
     /// PEM files of extra root certificates (a live provider's test CA), relative to the scenario.
     #[serde(default)]
     pub trusted_roots: Vec<PathBuf>,
+    /// Text replaced in every policy file as it is read: a sample's placeholders filled in.
+    #[serde(default)]
+    pub replace: BTreeMap<String, String>,
+    /// What Conditional Access asks of the sign-ins (none when absent).
+    pub conditional_access: Option<ConditionalAccessSpec>,
     /// Answers of a single sign-in (when `runs` is absent).
     #[serde(default)]
     pub steps: Vec<StepAnswer>,
@@ -91,6 +97,14 @@ pub struct Scenario {
     /// Several sign-ins sharing the directory and the browser session, in order.
     #[serde(default)]
     pub runs: Vec<RunSpec>,
+}
+
+/// The challenges Conditional Access raises for every sign-in of the scenario.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionalAccessSpec {
+    /// `mfa`, `chg_pwd` or `block`.
+    pub challenges: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -440,6 +454,16 @@ impl Prepared {
         options: &RunOptions,
         extra: Vec<Box<dyn ProfileHandler>>,
     ) -> Result<Prepared, ScenarioError> {
+        if scenario.replace.keys().any(String::is_empty) {
+            return Err(ScenarioError::Setup("replace: the text to replace cannot be empty".to_owned()));
+        }
+        let challenges = scenario.conditional_access.iter().flat_map(|c| &c.challenges);
+        if let Some(bad) = challenges.into_iter().find(|c| !CHALLENGES.contains(&c.as_str())) {
+            return Err(ScenarioError::Setup(format!(
+                "conditional_access: '{bad}' is not a challenge (one of {})",
+                CHALLENGES.join(", ")
+            )));
+        }
         let stub_server = match scenario.http_stubs.is_empty() {
             true => None,
             false => Some(StubServer::start(&scenario.http_stubs).await?),
@@ -571,6 +595,9 @@ impl Prepared {
         extensions.insert(self.roots.clone());
         if let Some(stubs) = &self.stub_server {
             extensions.insert(stubs.stubbed_origins());
+        }
+        if let Some(spec) = &scenario.conditional_access {
+            extensions.insert(ConditionalAccessSignals { challenges: spec.challenges.clone() });
         }
         Ok(extensions)
     }
@@ -1044,7 +1071,8 @@ fn load_policy(
     let mut paths = vec![folder.to_path_buf()];
     paths.extend(scenario.bases.iter().map(|b| base.join(b)));
     let request = SettingsRequest { environment: scenario.environment.clone(), file: None, values: settings };
-    let set = PolicySet::load(&paths, &request);
+    let replace: Vec<(String, String)> = scenario.replace.clone().into_iter().collect();
+    let set = PolicySet::load_replacing(&paths, &request, &replace);
     let leaf =
         set.files.iter().position(|f| same_file(set.db.path(f.file), &policy_path)).ok_or_else(|| {
             ScenarioError::File { path: policy_path.clone(), message: "not a policy file".to_owned() }

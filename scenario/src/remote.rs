@@ -73,6 +73,9 @@ pub async fn run(
     if !scenario.http_stubs.is_empty() {
         return unsupported("http_stubs");
     }
+    if scenario.conditional_access.is_some() {
+        return unsupported("conditional_access");
+    }
     if scenario.journey.is_some() || scenario.runs.iter().any(|r| r.journey.is_some()) {
         return unsupported("a journey other than the relying party's");
     }
