@@ -786,7 +786,7 @@ impl<'p> Executor<'p> {
                     }
                 }
                 StepType::InvokeSubJourney => {
-                    // The first candidate is the first added.
+                    // The plan holds the first candidate only.
                     let Some(call) = plan.follow(node, |e| matches!(e, PlanEdge::Runs { .. })) else {
                         self.advance(s)?;
                         continue;
