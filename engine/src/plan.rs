@@ -17,7 +17,8 @@ use petgraph::visit::EdgeRef;
 use crate::model::{Journey, JourneyKind, Policy, PreconditionType, StepType};
 use profile::Indices;
 pub use profile::{
-    ClaimPlan, DefaultValue, Enabled, Part, ProfilePlan, Ref, RelyingPartyPlan, Sso, Template, ValidationRef,
+    ClaimPlan, ControlPlan, DefaultValue, Enabled, Part, ProfilePlan, Ref, RelyingPartyPlan, Sso, Template,
+    ValidationRef,
 };
 pub use session::{SessionRules, SsoScope};
 
