@@ -150,6 +150,8 @@ pub enum StepAnswer {
     /// Press a display control's button: `{control: emailVerificationControl, action: SendCode,
     /// values: {email: a@contoso.com}}`; a value `sent` is the last code ief "sent".
     Press(PressSpec),
+    /// The user waits (90s, 20m, 2h) before the next answer: the run's clock moves on.
+    Wait(String),
 }
 
 /// A display control's button and the control's claims as typed.
@@ -628,8 +630,8 @@ impl Prepared {
             let request = run.request.as_ref().unwrap_or(&scenario.request);
             let context = request_context(executor.policy, request, options.deterministic);
             if let Some(after) = &run.after {
-                let seconds =
-                    parse_duration(after).map_err(|message| ScenarioError::Run { run: run.name.clone(), message })?;
+                let seconds = parse_duration("after", after)
+                    .map_err(|message| ScenarioError::Run { run: run.name.clone(), message })?;
                 self.clock_offset.fetch_add(seconds, Ordering::Relaxed);
             }
             let start_session = match (run.new_session, run.reopen_browser) {
@@ -651,6 +653,7 @@ impl Prepared {
                 &mut browser,
                 &self.thumbprints,
                 self.stub_server.as_ref(),
+                &self.clock_offset,
                 times.as_deref_mut(),
             )
             .await?;
@@ -695,6 +698,7 @@ async fn run_one(
     browser: &mut Browser<'_>,
     thumbprints: &[String],
     stubs: Option<&StubServer>,
+    clock_offset: &AtomicI64,
     mut times: Option<&mut Vec<Duration>>,
 ) -> Result<(RunReport, Session), ScenarioError> {
     let fail = |message: String| ScenarioError::Run { run: run.name.clone(), message };
@@ -742,7 +746,12 @@ async fn run_one(
                 if let Some(secret) = shown_totp_secret(&page) {
                     browser.authenticator = Some(secret);
                 }
-                let Some(next) = answers.next() else {
+                let mut next = answers.next();
+                while let Some(StepAnswer::Wait(wait)) = next {
+                    clock_offset.fetch_add(parse_duration("wait", wait).map_err(fail)?, Ordering::Relaxed);
+                    next = answers.next();
+                }
+                let Some(next) = next else {
                     return Err(fail(format!("no answer left for the page {}", describe_page(&page))));
                 };
                 let totp = browser.authenticator.as_deref().map(|secret| {
@@ -813,7 +822,7 @@ async fn run_one(
 }
 
 /// A run's `after`: a number and a unit (`s`, `m`, `h`, `d`), in seconds.
-fn parse_duration(text: &str) -> Result<i64, String> {
+fn parse_duration(key: &str, text: &str) -> Result<i64, String> {
     let t = text.trim();
     let unit = t.chars().last().unwrap_or('s');
     let scale = match unit {
@@ -825,8 +834,8 @@ fn parse_duration(text: &str) -> Result<i64, String> {
     };
     let number = t[..t.len() - unit.len_utf8().min(t.len())].trim().parse::<i64>().ok().filter(|n| *n >= 0);
     match (number, scale) {
-        (Some(n), s) if s > 0 => n.checked_mul(s).ok_or_else(|| format!("`after: {text}` is too long")),
-        _ => Err(format!("`after: {text}` is not a duration such as 90s, 20m, 2h or 30d")),
+        (Some(n), s) if s > 0 => n.checked_mul(s).ok_or_else(|| format!("`{key}: {text}` is too long")),
+        _ => Err(format!("`{key}: {text}` is not a duration such as 90s, 20m, 2h or 30d")),
     }
 }
 
@@ -897,6 +906,7 @@ fn to_answer(step: &StepAnswer, page: &Page, extensions: &Extensions, totp: Opti
             Answer::Code(if code == "sent" { sent_code(page, extensions)? } else { code.clone() })
         }
         StepAnswer::Cancel(_) => Answer::Cancel,
+        StepAnswer::Wait(_) => return Err("`wait` is followed by no answer for the page".to_owned()),
         StepAnswer::Press(press) => {
             let mut values = Vec::new();
             for (name, text) in &press.values {

@@ -379,6 +379,9 @@ impl Target {
             StepAnswer::Press(_) => {
                 return Err("display controls' `press` is not supported against a live server yet".to_owned());
             }
+            StepAnswer::Wait(_) => {
+                return Err("`wait` is not supported against a live server: its clock is its own".to_owned());
+            }
         };
         self.post(client, page, form).await
     }
