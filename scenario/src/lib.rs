@@ -257,6 +257,9 @@ pub struct RunOptions {
     pub settings: Vec<(String, String)>,
     /// Extra trusted roots (PEM text), besides the scenario's `trusted_roots`.
     pub trusted_roots: Vec<String>,
+    /// The server B2C's redirect URIs name when the embedded providers register their clients
+    /// (`ief serve`'s public URL when a server runs the scenario); default `{tenant}.b2clogin.com`.
+    pub callback_host: Option<String>,
     /// Where keys are generated when `keys` is absent: shared by the runs of one `ief test`,
     /// each key is made once (RSA generation dominated a scenario's CPU time).
     pub key_pool: KeyPool,
@@ -430,6 +433,10 @@ pub(crate) struct Prepared {
     options: RunOptions,
     /// The scenario's policy first, then the other policies its runs name.
     policy_files: Vec<PathBuf>,
+    /// Where the scenario's relative paths start.
+    base: PathBuf,
+    /// `{Settings:Name}` values the policies were loaded with.
+    settings: Vec<(String, String)>,
     policies: Vec<EffectivePolicy>,
     compiled: Vec<CompiledPolicy>,
     /// How far `after` has moved the runs' clock.
@@ -515,6 +522,7 @@ impl Prepared {
         }
         let policies: Vec<EffectivePolicy> =
             policy_files.iter().map(|f| load_policy(&scenario, f, base, settings.clone())).collect::<Result<_, _>>()?;
+        let base = base.to_path_buf();
         let policy = &policies[0];
         let compiled: Vec<CompiledPolicy> = policies.iter().map(|p| CompiledPolicy::compile(&p.model)).collect();
 
@@ -532,7 +540,10 @@ impl Prepared {
         .map_err(|e| ScenarioError::Setup(e.to_string()))?;
         let mut issued = Vec::new();
         if let (Some(started), Some(spec)) = (&mut providers, &scenario.embedded_providers) {
-            let context = request_context(&policy.model, &scenario.request, options.deterministic);
+            let mut context = request_context(&policy.model, &scenario.request, options.deterministic);
+            if let Some(host) = &options.callback_host {
+                context.host_name.clone_from(host);
+            }
             issued = started.register(spec, &policy.model, &context, &mut keys)?;
         }
         // Keys made for this run (generated, or issued by a provider's test CA) have thumbprints
@@ -557,6 +568,8 @@ impl Prepared {
             name: name.to_owned(),
             options: options.clone(),
             policy_files,
+            base,
+            settings,
             policies,
             compiled,
             clock_offset,
@@ -578,18 +591,7 @@ impl Prepared {
             None => Directory::in_memory(),
         }
         .map_err(|e| ScenarioError::Setup(e.to_string()))?;
-        for seed in &scenario.directory {
-            let mut user = seed_user(seed);
-            if user.object_id.is_none() {
-                // Drawn from the run's randomness, so deterministic runs give stable ids.
-                user.object_id = directory.new_object_id(env.as_ref()).ok();
-            }
-            // Every Azure AD account has a UPN: the one a new account gets, unless the seed sets it.
-            if let (None, Some(id)) = (&user.data.user_principal_name, &user.object_id) {
-                user.data.user_principal_name = Some(format!("{id}@{}", self.policies[0].model.tenant_id));
-            }
-            directory.seed(&user).map_err(|e| ScenarioError::Setup(format!("seeding the directory: {e}")))?;
-        }
+        seed_directory(scenario, &directory, env.as_ref(), &self.policies[0].model.tenant_id)?;
         let mut extensions = Extensions::default();
         extensions.insert(self.keys.clone());
         extensions.insert(directory);
@@ -1115,6 +1117,28 @@ fn referenced_keys(policy: &Policy) -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+/// Seeds the scenario's users into `directory` of the tenant `tenant`, object ids drawn from
+/// `env` (so deterministic runs give stable ids).
+pub(crate) fn seed_directory(
+    scenario: &Scenario,
+    directory: &Directory,
+    env: &dyn TransformEnv,
+    tenant: &str,
+) -> Result<(), ScenarioError> {
+    for spec in &scenario.directory {
+        let mut user = seed_user(spec);
+        if user.object_id.is_none() {
+            user.object_id = directory.new_object_id(env).ok();
+        }
+        // Every Azure AD account has a UPN: the one a new account gets, unless the seed sets it.
+        if let (None, Some(id)) = (&user.data.user_principal_name, &user.object_id) {
+            user.data.user_principal_name = Some(format!("{id}@{tenant}"));
+        }
+        directory.seed(&user).map_err(|e| ScenarioError::Setup(format!("seeding the directory: {e}")))?;
+    }
+    Ok(())
 }
 
 fn seed_user(seed: &SeedSpec) -> SeedUser {

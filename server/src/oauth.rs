@@ -116,17 +116,7 @@ fn signing_key<'s>(server: &'s Server, hosted: &Hosted) -> Option<&'s ief_protoc
 
 /// B2C's error page, for requests whose redirect URI cannot be trusted.
 pub(crate) fn error_page(server: &Server, request: &Request, code: &str, message: &str) -> Response {
-    let timestamp = server.env.now().format("%Y-%m-%d %H:%M:%SZ");
-    let body = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title></head><body>\
-<div id=\"api\" data-name=\"GlobalException\"><div class=\"error-page-content\"><h1>Sorry, but we're having trouble signing you in.</h1>\
-<p class=\"error-page-detail\">{}: {}</p><p class=\"error-page-correlationid\">Correlation ID: {}</p>\
-<p class=\"error-page-timestamp\">Timestamp: {timestamp}</p></div></div></body></html>",
-        escape_html(code),
-        escape_html(message),
-        escape_html(&request.correlation_id)
-    );
-    html(StatusCode::BAD_REQUEST, body)
+    crate::page::exception(server, request, code, message)
 }
 
 /// A token-endpoint error body: `{"error": …, "error_description": "AADB2C…"}`, HTTP 400.
@@ -325,7 +315,12 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         prompt: prompt.map(str::to_owned),
         max_age: param("max_age").map(str::to_owned),
         acr_values: None,
-        culture: param("ui_locales").and_then(|l| l.split(' ').next()).unwrap_or("en-US").to_owned(),
+        // ui_locales, then Accept-Language among SupportedLanguages, then the default.
+        culture: crate::page::i18n::choose(
+            hosted.policy.model.localization.as_ref(),
+            param("ui_locales"),
+            request.header("accept-language"),
+        ),
         correlation_id: cid.to_owned(),
         ip_address: String::new(),
         host_name: server.public_url.clone(),
@@ -369,6 +364,7 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         request: auth,
         sign_in,
         step: Step::Submitted(progress),
+        version: hosted.version,
         expires: server.now() + crate::TRANSACTION_SECS,
     };
     let mut response = crate::pages::advance(server, hosted, tx, request).await;
@@ -396,6 +392,19 @@ pub(crate) fn finish(
     request: &Request,
 ) -> Response {
     let auth = &tx.request;
+    if auth.client_id == crate::apps::DEV_CLIENT_ID
+        && auth.redirect_uri == run_now_uri(server)
+        && let Some(state) = &auth.state
+    {
+        // The developer page shows the sign-in's steps, with what reports never show taken out.
+        let model = &hosted.policy.model;
+        let secrets: Vec<String> = ief_engine::exec::credential_values(model, tx.sign_in.claims())
+            .into_iter()
+            .filter(|s| s.len() >= MIN_SECRET_LEN)
+            .collect();
+        let scrub = |line: String| secrets.iter().fold(line, |l, s| l.replace(s.as_str(), "[redacted]"));
+        server.keep_trace(state, tx.sign_in.trace.iter().map(|e| scrub(e.to_string())).collect());
+    }
     let reply =
         Reply { redirect_uri: &auth.redirect_uri, response_mode: &auth.response_mode, state: auth.state.as_deref() };
     let cid = auth.correlation_id.clone();
@@ -417,7 +426,9 @@ pub(crate) fn finish(
         _ => server.random(24),
     };
     let auth = tx.request.clone();
-    server.store.put_session(&sso_id, tx.sign_in.into_session());
+    let session = tx.sign_in.into_session();
+    let persistent = session.is_persistent();
+    server.store.put_session(&sso_id, session);
     let types: Vec<&str> = auth.response_type.split(' ').collect();
     let mut params: Vec<(&str, String)> = Vec::new();
     if types.contains(&"code") {
@@ -465,9 +476,21 @@ pub(crate) fn finish(
     }
     let borrowed: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut response = reply.send(borrowed);
-    response.headers_mut().append(header::SET_COOKIE, cookie(server, &sso_name, &sso_id));
+    let mut sso = cookie(server, &sso_name, &sso_id);
+    if persistent {
+        // Keep me signed in: the cookie outlives the browser, up to B2C's longest KeepAliveInDays.
+        let value = format!("{}; Max-Age={KEEP_ALIVE_SECS}", sso.to_str().unwrap_or_default());
+        sso = HeaderValue::from_str(&value).unwrap_or(sso);
+    }
+    response.headers_mut().append(header::SET_COOKIE, sso);
     response
 }
+
+/// The shortest credential taken out of a trace: shorter ones would blank out ordinary words.
+const MIN_SECRET_LEN: usize = 8;
+
+/// The longest `KeepAliveInDays` B2C accepts (90), in seconds.
+const KEEP_ALIVE_SECS: i64 = 90 * 86_400;
 
 /// OpenID Connect's c_hash and at_hash for RS256: the left half of the SHA-256, base64url.
 fn left_half_hash(value: &str) -> String {
@@ -858,12 +881,14 @@ pub(crate) fn run_now_uri(server: &Server) -> String {
 /// The end of a "Run now" sign-in: the code redeemed here and the token's claims shown, or
 /// the error the application would have received.
 pub(crate) fn run_now(server: &Server, request: &Request) -> Response {
+    let trace = request.param("state").and_then(|s| server.take_trace(s)).unwrap_or_default();
+    let steps: String = trace.iter().map(|l| format!("<li>{}</li>", escape_html(l))).collect();
     let page = |title: &str, body: String| {
         html(
             StatusCode::OK,
             format!(
                 "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-<body><h1>{title}</h1>{body}<p><a href=\"/\">Back</a></p></body></html>"
+<body><h1>{title}</h1>{body}<h2>Steps</h2><ol id=\"trace\">{steps}</ol><p><a href=\"/\">Back</a></p></body></html>"
             ),
         )
     };
@@ -876,6 +901,16 @@ pub(crate) fn run_now(server: &Server, request: &Request) -> Response {
     }) else {
         return error_page(server, request, "AADB2C90080", EXPIRED);
     };
+    let header = grant.id_token.split('.').next().and_then(|h| URL_SAFE_NO_PAD.decode(h).ok());
+    let header: Value = header.and_then(|h| serde_json::from_slice(&h).ok()).unwrap_or_default();
+    let decoded = serde_json::to_string_pretty(&header).unwrap_or_default();
     let claims = serde_json::to_string_pretty(&grant.claims).unwrap_or_default();
-    page("Token", format!("<pre id=\"claims\">{}</pre>", escape_html(&claims)))
+    page(
+        "Token",
+        format!(
+            "<h2>Header</h2><pre id=\"header\">{}</pre><h2>Claims</h2><pre id=\"claims\">{}</pre>",
+            escape_html(&decoded),
+            escape_html(&claims)
+        ),
+    )
 }

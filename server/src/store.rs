@@ -45,6 +45,8 @@ pub struct Transaction {
     pub request: AuthRequest,
     pub sign_in: SignIn,
     pub step: Step,
+    /// The load of the policies the sign-in started on (its plan positions are that load's).
+    pub version: u64,
     /// Unix seconds after which the sign-in is gone.
     pub expires: i64,
 }

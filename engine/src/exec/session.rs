@@ -39,6 +39,11 @@ impl Session {
         names
     }
 
+    /// Whether a session is kept signed in: its cookie must outlive the browser.
+    pub fn is_persistent(&self) -> bool {
+        self.cookies.iter().any(|c| c.persistent)
+    }
+
     /// The browser closed and opened again: only keep-me-signed-in sessions survive.
     #[must_use]
     pub fn reopened(mut self) -> Session {

@@ -273,6 +273,13 @@ pub(crate) async fn sign_up_with(browser: &Browser, extra: &[(&str, &str)]) -> S
 
 /// Signs alice up from an authorize URL; the `Location` the application is sent to.
 pub(crate) async fn sign_up_at(browser: &Browser, authorize_url: &str) -> String {
+    let done = sign_up_pages(browser, authorize_url).await;
+    assert_eq!(done.status(), 302);
+    done.headers()["location"].to_str().expect("location").to_owned()
+}
+
+/// Alice through the starter pack's sign-up pages: what follows them.
+pub(crate) async fn sign_up_pages(browser: &Browser, authorize_url: &str) -> reqwest::Response {
     let page = browser.page(authorize_url).await;
     assert_eq!(page.status, 200, "{}", page.html);
     let form = page_of(browser.unified(&page, ("local", "signup")).await).await;
@@ -291,7 +298,5 @@ pub(crate) async fn sign_up_at(browser: &Browser, authorize_url: &str) -> String
     assert_eq!(verified.api(), "SelfAsserted", "{}", verified.html);
     let body: Value = browser.submit(&verified, &ALICE).await.json().await.expect("JSON");
     assert_eq!(body["status"], "200", "{body}");
-    let done = browser.confirmed(&verified).await;
-    assert_eq!(done.status(), 302);
-    done.headers()["location"].to_str().expect("location").to_owned()
+    browser.confirmed(&verified).await
 }

@@ -6,3 +6,5 @@ mod federation;
 mod flows;
 mod https;
 mod interop_relying_parties;
+mod pages;
+mod reload;
