@@ -168,7 +168,8 @@ pub struct PressSpec {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// `token` or `error`.
+    /// `token`, `error`, or `page`: the run stops at the page its answers run out on (a page
+    /// without a way on, such as a block page).
     pub outcome: String,
     pub error_code: Option<String>,
     /// The requests the HTTP stubs must have received during the run, in order.
@@ -715,6 +716,7 @@ async fn run_one(
     // Each page takes one answer; a journey cannot show more pages than it has answers plus one,
     // and more browser sign-ins than MAX_BROWSER_SIGN_INS.
     let mut sign_ins = 0;
+    // None: the run stopped at a page it expects to end at (`expect: outcome: page`).
     let outcome = loop {
         let started = Instant::now();
         let progress = executor.resume(&mut sign_in, answer.take()).await.map_err(|e| fail(e.to_string()))?;
@@ -722,7 +724,7 @@ async fn run_one(
             times.push(started.elapsed());
         }
         match progress {
-            Progress::Finished(outcome) => break outcome,
+            Progress::Finished(outcome) => break Some(outcome),
             Progress::NeedsInput(page) => {
                 pages.push(describe_page(&page));
                 // A live provider's redirect is the browser's to follow; it takes no answer.
@@ -754,6 +756,9 @@ async fn run_one(
                     next = answers.next();
                 }
                 let Some(next) = next else {
+                    if ends_at_page(run) {
+                        break None;
+                    }
                     return Err(fail(format!("no answer left for the page {}", describe_page(&page))));
                 };
                 let totp = browser.authenticator.as_deref().map(|secret| {
@@ -784,8 +789,9 @@ async fn run_one(
     if let Some(extra) = answers.next() {
         // The real cause first: how the journey ended and what it did, then the unused answer.
         let ended = match &outcome {
-            Outcome::Token { .. } => "with a token".to_owned(),
-            Outcome::Error { code, message } => format!("with error {code}: {message}"),
+            Some(Outcome::Token { .. }) => "with a token".to_owned(),
+            Some(Outcome::Error { code, message }) => format!("with error {code}: {message}"),
+            None => "at a page".to_owned(),
         };
         let trace: Vec<String> = sign_in.trace.iter().map(|e| format!("  {e}")).collect();
         return Err(fail(redactions.scrub(&format!(
@@ -801,7 +807,7 @@ async fn run_one(
     report.path =
         sign_in.path().iter().filter_map(|p| Some((executor.compiled.plan(p.journey)?.id.clone(), p.node))).collect();
     match outcome {
-        Outcome::Token { token, claims } => {
+        Some(Outcome::Token { token, claims }) => {
             report.outcome = "token".to_owned();
             report.claims = claims.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
             let mut header = token.header.clone();
@@ -810,10 +816,11 @@ async fn run_one(
             }
             report.token = Some(TokenReport { header, claims: token.claims.clone() });
         }
-        Outcome::Error { code, message } => {
+        Some(Outcome::Error { code, message }) => {
             report.outcome = "error".to_owned();
             report.error = Some(ErrorReport { code, message });
         }
+        None => report.outcome = OUTCOME_PAGE.to_owned(),
     }
     redactions.apply(&mut report);
     check_expectation(run.expect.as_ref(), &mut report);
@@ -842,6 +849,14 @@ fn parse_duration(key: &str, text: &str) -> Result<i64, String> {
 }
 
 /// Notes in the report where the run did not do what `expect` says.
+/// The outcome of a run that stops at a page with no way on (a block page without buttons).
+const OUTCOME_PAGE: &str = "page";
+
+/// Whether the run expects to stop at the page its answers run out on.
+fn ends_at_page(run: &RunSpec) -> bool {
+    run.expect.as_ref().is_some_and(|e| e.outcome == OUTCOME_PAGE)
+}
+
 fn check_expectation(expect: Option<&Expect>, report: &mut RunReport) {
     let Some(expect) = expect else { return };
     let code = report.error.as_ref().map(|e| e.code.as_str());

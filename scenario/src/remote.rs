@@ -28,9 +28,9 @@ use sha2::{Digest, Sha256};
 use crate::agent::{CallbackMatch, Credentials, UserAgent};
 use crate::http_stub::StubServer;
 use crate::{
-    ErrorReport, IdentityProviderSpec, Prepared, RunOptions, RunReport, RunSpec, Scenario, ScenarioError,
-    ScenarioReport, StepAnswer, StubIdentityProviders, TokenReport, check_expectation, load_policy, parse_duration,
-    read, redact, redirect_target, runs_of, seed_directory,
+    ErrorReport, IdentityProviderSpec, OUTCOME_PAGE, Prepared, RunOptions, RunReport, RunSpec, Scenario, ScenarioError,
+    ScenarioReport, StepAnswer, StubIdentityProviders, TokenReport, check_expectation, ends_at_page, load_policy,
+    parse_duration, read, redact, redirect_target, runs_of, seed_directory,
 };
 
 /// The client id of `ief serve`'s development app, which takes any loopback redirect URI.
@@ -667,6 +667,11 @@ impl Target {
                 answer = answers.next();
             }
             let Some(answer) = answer else {
+                if ends_at_page(run) {
+                    let mut report = RunReport::new(&run.name, pages);
+                    report.outcome = OUTCOME_PAGE.to_owned();
+                    return Ok(report);
+                }
                 return Err(format!("no answer left for the page {}", page.describe(None)));
             };
             reply = match self.answer(browser, drive, &page, answer, &mut last_submit).await? {
