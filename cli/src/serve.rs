@@ -116,6 +116,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             outln!("ca: {} (trust it: NODE_EXTRA_CA_CERTS, SSL_CERT_FILE or the system store)", tls.ca_path.display());
         }
         outln!("keys: {}", args.keys.display());
+        for warning in server.warnings() {
+            crate::output::log_line(&format!("warning: {warning}"));
+        }
         let server = std::sync::Arc::new(server);
         // Policies reload when their files change; a load with errors keeps the last good one.
         let watching =

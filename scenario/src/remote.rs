@@ -117,7 +117,7 @@ fn not_over_http(scenario: &Scenario) -> Option<&'static str> {
 }
 
 fn unsupported(what: &str) -> ScenarioError {
-    ScenarioError::Setup(format!("{what} is not supported against a live server (ief run --server)"))
+    ScenarioError::Setup(format!("{what} cannot run over HTTP (ief run --server, --serve)"))
 }
 
 /// Runs a parsed scenario, whose relative paths start at `base`, against the server.
@@ -464,7 +464,7 @@ impl reqwest::cookie::CookieStore for Jar {
                 }
             }
             cookies.retain(|(n, _, _)| n != name);
-            if !gone {
+            if !gone && cookies.len() < MAX_COOKIES {
                 cookies.push((name.to_owned(), value.to_owned(), persistent));
             }
         }
@@ -703,7 +703,9 @@ impl Target {
                 .await
                 .map_err(|e| format!("the token request failed: {e}"))?;
             let status = response.status();
-            let body: Value = response.json().await.map_err(|e| format!("the token response is not JSON: {e}"))?;
+            let body = read_limited(response).await?;
+            let body: Value =
+                serde_json::from_slice(&body).map_err(|e| format!("the token response is not JSON: {e}"))?;
             let id_token =
                 body["id_token"].as_str().ok_or_else(|| format!("the token endpoint said {status}: {body}"))?;
             let (header, claims) = decode(id_token)?;
@@ -776,7 +778,7 @@ impl Target {
                 response = client.get(own).send().await.map_err(|e| e.to_string())?;
                 continue;
             }
-            let body = response.text().await.map_err(|e| e.to_string())?;
+            let body = String::from_utf8_lossy(&read_limited(response).await?).into_owned();
             if let Some(page) = parse_page(&body) {
                 return Ok(Reply::Page(page));
             }
@@ -897,7 +899,9 @@ impl Target {
             .await
             .map_err(|e| e.to_string())?;
         let status = response.status();
-        let json: Value = response.json().await.map_err(|e| format!("{path} answered {status}, not JSON: {e}"))?;
+        let body = read_limited(response).await?;
+        let json: Value =
+            serde_json::from_slice(&body).map_err(|e| format!("{path} answered {status}, not JSON: {e}"))?;
         Ok((status, json))
     }
 
@@ -935,6 +939,23 @@ enum Answered {
     Again(Option<String>),
 }
 
+/// The largest response the driver reads: a page is tens of KB.
+const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// Cookies one server may keep in the driver's browser.
+const MAX_COOKIES: usize = 64;
+
+/// A response's body, refused past [`MAX_RESPONSE_BYTES`]: the server may be anyone's.
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(format!("the server's answer is larger than {MAX_RESPONSE_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 fn encode(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
@@ -948,4 +969,49 @@ fn decode(jwt: &str) -> Result<(Value, Value), String> {
         serde_json::from_slice(&bytes).map_err(|e| format!("not a JWT: {e}"))
     };
     Ok((part()?, part()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::cookie::CookieStore;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_huge_answer_is_refused_not_read() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = axum::Router::new().fallback(|| async { "x".repeat(MAX_RESPONSE_BYTES + 1) });
+        let serving = tokio::spawn(async move { axum::serve(listener, app).await });
+        let target = Target {
+            origin: base.clone(),
+            base: format!("{base}/t/p"),
+            policy: "p".to_owned(),
+            rp_claims: Vec::new(),
+            credential_claims: Vec::new(),
+            provider_origins: BTreeMap::new(),
+        };
+        let client = reqwest::Client::new();
+        let error = target.fetch(&client, client.get(&base)).await.err().expect("refused");
+        assert!(error.contains("larger than"), "{error}");
+        serving.abort();
+    }
+
+    #[test]
+    fn only_persistent_cookies_survive_a_reopened_browser() {
+        let jar = Jar::default();
+        let url = reqwest::Url::parse("http://127.0.0.1/").expect("url");
+        let set = |header: &str| {
+            let value = reqwest::header::HeaderValue::from_str(header).expect("header");
+            jar.set_cookies(&mut std::iter::once(&value), &url);
+        };
+        set("sso=abc; Path=/; HttpOnly; Max-Age=7776000");
+        set("trans=t1; Path=/; HttpOnly");
+        set("gone=x; Path=/");
+        set("gone=; Path=/; Max-Age=0");
+        let sent = |jar: &Jar| jar.cookies(&url).map(|v| v.to_str().expect("text").to_owned()).unwrap_or_default();
+        assert_eq!(sent(&jar), "sso=abc; trans=t1");
+        jar.reopen();
+        assert_eq!(sent(&jar), "sso=abc");
+    }
 }

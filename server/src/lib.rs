@@ -34,13 +34,19 @@ use ief_protocols::phone::CodeOutbox;
 use ief_transforms::TransformEnv;
 
 pub mod apps;
+mod cors;
+mod grants;
+mod hint;
+mod issuer;
 mod oauth;
 mod page;
 mod pages;
 pub mod refresh;
 pub mod route;
+pub mod scopes;
 pub mod store;
 pub mod tls;
+mod userinfo;
 
 use apps::Apps;
 use route::Endpoint;
@@ -160,6 +166,9 @@ struct Reload {
     error: Option<String>,
 }
 
+/// Earlier loads kept for the sign-ins begun on them (each holds its compiled plans).
+const EARLIER_LOADS: usize = 3;
+
 /// How often `ief serve` looks at its policy files.
 pub const RELOAD_POLL: Duration = Duration::from_secs(1);
 
@@ -167,6 +176,8 @@ pub const RELOAD_POLL: Duration = Duration::from_secs(1);
 pub struct Server {
     /// The policies of the last good load.
     hosted: std::sync::RwLock<Arc<Vec<Hosted>>>,
+    /// The loads before it, newest first: sign-ins begun on them finish on them.
+    earlier: std::sync::Mutex<std::collections::VecDeque<Arc<Vec<Hosted>>>>,
     /// A scenario's handlers, asked first in every load.
     extra: Vec<Arc<dyn ProfileHandler>>,
     options: ServeOptions,
@@ -239,6 +250,7 @@ impl Server {
         };
         Ok(Server {
             hosted: std::sync::RwLock::new(Arc::new(hosted)),
+            earlier: std::sync::Mutex::default(),
             extra,
             options: options.clone(),
             reload: std::sync::Mutex::new(Reload { stamp, version: 1, error: None }),
@@ -268,9 +280,8 @@ impl Server {
 
     /// Loads the policies again if a file under the policy paths changed since the last look:
     /// `None` when nothing changed. A load with errors leaves the last good policies serving
-    /// and its diagnostics on the developer page. Sign-ins in flight keep their load's plans
-    /// only as long as they run: their next page call is refused (the server cannot walk an
-    /// old plan it no longer holds).
+    /// and its diagnostics on the developer page. Sign-ins in flight finish on the load they
+    /// began on while it is among the last few; after that their next page call is refused.
     pub fn reload_if_changed(&self) -> Option<Result<Vec<String>, String>> {
         let stamp = stamp(&self.options.policy_paths);
         let mut state = self.reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -292,7 +303,13 @@ impl Server {
         match loaded {
             Ok(hosted) => {
                 let ids = hosted.iter().map(|h| h.policy.model.policy_id.clone()).collect();
-                *self.hosted.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(hosted);
+                let before = std::mem::replace(
+                    &mut *self.hosted.write().unwrap_or_else(std::sync::PoisonError::into_inner),
+                    Arc::new(hosted),
+                );
+                let mut earlier = self.earlier.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                earlier.push_front(before);
+                earlier.truncate(EARLIER_LOADS);
                 state.error = None;
                 Some(Ok(ids))
             }
@@ -301,6 +318,16 @@ impl Server {
                 Some(Err(e.to_string()))
             }
         }
+    }
+
+    /// The policies of load `version`, while the server keeps it.
+    fn load_of(&self, version: u64) -> Option<Arc<Vec<Hosted>>> {
+        let is = |load: &Arc<Vec<Hosted>>| load.first().is_some_and(|h| h.version == version);
+        let current = self.policies();
+        if is(&current) {
+            return Some(current);
+        }
+        self.earlier.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().find(|l| is(l)).cloned()
     }
 
     /// Why the last reload was refused, while the policies before it serve.
@@ -343,6 +370,12 @@ impl Server {
                 (m.policy_id.clone(), url)
             })
             .collect()
+    }
+
+    /// What the policies ask that this server cannot give, for the developer to fix: a UserInfo
+    /// authorization profile expecting another issuer than the one this server's tokens name.
+    pub fn warnings(&self) -> Vec<String> {
+        self.policies().iter().filter_map(|h| userinfo::issuer_mismatch(self, h)).collect()
     }
 
     /// The directory sign-ups write to (tests seed it).
@@ -462,6 +495,9 @@ fn load_policies(
         .filter(chosen)
         .filter_map(|leaf| EffectivePolicy::build(&set, leaf, &mut diags))
         .collect();
+    for policy in &policies {
+        issuer::check(&policy.model).into_iter().for_each(|d| diags.push(d));
+    }
     let errors: Vec<Diagnostic> = diags.into_sorted().into_iter().filter(Diagnostic::is_error).collect();
     if !errors.is_empty() {
         let text: Vec<String> = errors.iter().map(|d| d.display(&set.db).to_string()).collect();
@@ -484,12 +520,15 @@ fn load_policies(
         .iter()
         .flat_map(|p| {
             let m = &p.model;
-            refresh::journey(m, issuer_profile(m)).map(|j| refresh::setup_profiles(m, &j)).unwrap_or_default()
+            let refresh = refresh::journey(m, issuer_profile(m));
+            let client_credentials = grants::client_credentials_journey(m, issuer_profile(m));
+            refresh.into_iter().chain(client_credentials).flat_map(|j| refresh::setup_profiles(m, &j))
         })
         .collect();
     if !grant_profiles.is_empty() {
         handlers.insert(0, Box::new(refresh::GrantReader { profiles: grant_profiles }));
     }
+    handlers.insert(0, Box::new(userinfo::JsonIssuer));
     for handler in extra.iter().rev() {
         handlers.insert(0, Box::new(Shared(Arc::clone(handler))));
     }
@@ -675,23 +714,32 @@ async fn handle(server: &Server, request: &Request) -> Response {
         let message = format!("The policy '{policy}' does not exist in tenant '{}'.", route.tenant);
         return oauth::error_page(server, request, "AADB2C90018", &message);
     };
+    if request.method == Method::OPTIONS {
+        return cors::preflight(server, request, &route.endpoint);
+    }
+    let response = endpoint_response(server, hosted, request, &route).await;
+    cors::decorate(server, request, &route.endpoint, response)
+}
+
+async fn endpoint_response(server: &Server, hosted: &Hosted, request: &Request, route: &route::Route) -> Response {
     let allowed = match route.endpoint {
         Endpoint::Token | Endpoint::SelfAsserted | Endpoint::DisplayControl { .. } => request.method == Method::POST,
-        Endpoint::Authorize => request.method == Method::GET || request.method == Method::POST,
+        Endpoint::Authorize | Endpoint::UserInfo => request.method == Method::GET || request.method == Method::POST,
         _ => request.method == Method::GET,
     };
     if !allowed {
         return (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
     }
-    match route.endpoint {
-        Endpoint::Discovery => oauth::discovery(server, hosted, &route),
+    match &route.endpoint {
+        Endpoint::Discovery => oauth::discovery(server, hosted, route),
         Endpoint::Keys => oauth::keys(server, hosted),
         Endpoint::Authorize => oauth::authorize(server, hosted, request).await,
         Endpoint::Token => oauth::token(server, hosted, request).await,
         Endpoint::Logout => oauth::logout(server, hosted, request),
+        Endpoint::UserInfo => userinfo::userinfo(server, hosted, request).await,
         Endpoint::SelfAsserted => pages::self_asserted(server, hosted, request).await,
         Endpoint::DisplayControl { control, action } => {
-            pages::display_control(server, hosted, request, control, action).await
+            pages::display_control(server, hosted, request, control.clone(), action.clone()).await
         }
         Endpoint::Confirmed => pages::confirmed(server, hosted, request).await,
         Endpoint::Unified => pages::unified(server, hosted, request).await,

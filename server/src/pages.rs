@@ -2,6 +2,8 @@
 //! and `CP` globals around a plain HTML form that works without JavaScript, and the calls the
 //! page makes: `POST /SelfAsserted`, `GET /api/{api}/confirmed`, `GET /api/{api}/unified`.
 
+use std::sync::Arc;
+
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
@@ -121,7 +123,28 @@ impl Refusal {
 
 /// Takes the sign-in the call names, after checking it belongs to this browser and carries
 /// the page's CSRF token; a refused call leaves the sign-in as it was.
-fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<Transaction, Refusal> {
+/// The policies a sign-in runs on: the request's, or the earlier load it began on.
+struct Load(Option<Arc<Vec<Hosted>>>);
+
+impl Load {
+    /// The sign-in's relying party `policy` in its load, else `current`.
+    fn hosted<'a>(&'a self, current: &'a Hosted, policy: &str) -> &'a Hosted {
+        self.0.as_deref().and_then(|load| crate::hosted_by_id(load, policy)).unwrap_or(current)
+    }
+}
+
+/// The load a sign-in of `version` began on, if the server still keeps it.
+fn load_for(server: &Server, current: &Hosted, tx: &Transaction) -> Result<Load, Refusal> {
+    if tx.version == current.version {
+        return Ok(Load(None));
+    }
+    match server.load_of(tx.version) {
+        Some(load) if crate::hosted_by_id(&load, &tx.policy).is_some() => Ok(Load(Some(load))),
+        _ => Err(Refusal::Reloaded),
+    }
+}
+
+fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<(Transaction, Load), Refusal> {
     let tid = request.param("tx").and_then(parse_tx).ok_or(Refusal::State)?;
     let tx = server.store.take_transaction(&tid, server.now()).ok_or(Refusal::State)?;
     let put_back = |tx: Transaction, why: Refusal| {
@@ -134,10 +157,8 @@ fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<Transa
     if request.cookie(TRANS_COOKIE) != Some(tx.browser.as_str()) {
         return put_back(tx, Refusal::Browser);
     }
-    if tx.version != hosted.version {
-        // Dropped: no later call can go on either.
-        return Err(Refusal::Reloaded);
-    }
+    // Gone with its load: dropped, no later call can go on either.
+    let load = load_for(server, hosted, &tx)?;
     let presented = request
         .header("x-csrf-token")
         .or_else(|| request.form_param("csrf_token"))
@@ -147,18 +168,18 @@ fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<Transa
     if !(presented.is_some_and(valid) && cookie.is_some_and(valid)) {
         return put_back(tx, Refusal::Csrf);
     }
-    Ok(tx)
+    Ok((tx, load))
 }
 
 /// [`checked`], for a call that answers the page shown: the sign-in and its page.
-fn showing(server: &Server, hosted: &Hosted, request: &Request) -> Result<(Transaction, Page), Refusal> {
-    let tx = checked(server, hosted, request)?;
+fn showing(server: &Server, hosted: &Hosted, request: &Request) -> Result<(Transaction, Page, Load), Refusal> {
+    let (tx, load) = checked(server, hosted, request)?;
     let Step::Showing(page) = &tx.step else {
         server.store.put_transaction(tx);
         return Err(Refusal::OutOfOrder("The page was already answered."));
     };
     let page = page.clone();
-    Ok((tx, page))
+    Ok((tx, page, load))
 }
 
 fn is_xhr(request: &Request) -> bool {
@@ -169,10 +190,11 @@ fn is_xhr(request: &Request) -> bool {
 /// `"status":"400"` on a validation error); a plain form is answered with the next page.
 pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Request) -> Response {
     let xhr = is_xhr(request);
-    let (mut tx, page) = match showing(server, hosted, request) {
+    let (mut tx, page, load) = match showing(server, hosted, request) {
         Ok(found) => found,
         Err(refusal) => return refusal.respond(server, request, xhr),
     };
+    let hosted = load.hosted(hosted, &tx.policy);
     let values: Vec<(String, String)> = request
         .form
         .iter()
@@ -240,10 +262,11 @@ pub(crate) async fn display_control(
     control: String,
     action: String,
 ) -> Response {
-    let (mut tx, page) = match showing(server, hosted, request) {
+    let (mut tx, page, load) = match showing(server, hosted, request) {
         Ok(found) => found,
         Err(refusal) => return refusal.respond(server, request, true),
     };
+    let hosted = load.hosted(hosted, &tx.policy);
     if !matches!(page.kind, PageKind::Form { .. }) {
         server.store.put_transaction(tx);
         return Refusal::OutOfOrder("This page has no display controls.").respond(server, request, true);
@@ -315,10 +338,11 @@ fn confirmed_url(hosted: &Hosted, tx: &Transaction, api: &str) -> String {
 
 /// `GET /api/{api}/confirmed`: what follows an accepted submit.
 pub(crate) async fn confirmed(server: &Server, hosted: &Hosted, request: &Request) -> Response {
-    let mut tx = match checked(server, hosted, request) {
-        Ok(tx) => tx,
+    let (mut tx, load) = match checked(server, hosted, request) {
+        Ok(found) => found,
         Err(refusal) => return refusal.respond(server, request, false),
     };
+    let hosted = load.hosted(hosted, &tx.policy);
     if matches!(tx.step, Step::Showing(_)) {
         server.store.put_transaction(tx);
         return Refusal::OutOfOrder("The page has not been submitted yet.").respond(server, request, false);
@@ -332,10 +356,11 @@ pub(crate) async fn confirmed(server: &Server, hosted: &Hosted, request: &Reques
 
 /// `GET /api/{api}/unified?claimsexchange=…` (a button or link) or `?local=signup`.
 pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request) -> Response {
-    let (mut tx, page) = match showing(server, hosted, request) {
+    let (mut tx, page, load) = match showing(server, hosted, request) {
         Ok(found) => found,
         Err(refusal) => return refusal.respond(server, request, false),
     };
+    let hosted = load.hosted(hosted, &tx.policy);
     let choice = match (request.param("claimsexchange"), request.param("local"), &page.kind) {
         (Some(exchange), _, _) => Some(exchange.to_owned()),
         (None, Some("signup"), PageKind::Selection { options, .. }) => sign_up_option(options),
@@ -382,9 +407,11 @@ pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Req
     let Some(hosted) = crate::hosted_by_id(policies, &tx.policy) else {
         return refused(Refusal::State);
     };
-    if tx.version != hosted.version {
-        return refused(Refusal::Reloaded);
-    }
+    let load = match load_for(server, hosted, &tx) {
+        Ok(load) => load,
+        Err(refusal) => return refused(refusal),
+    };
+    let hosted = load.hosted(hosted, &tx.policy);
     let params = if request.form.is_empty() { request.query.clone() } else { request.form.clone() };
     let executor = server.executor(hosted);
     match executor.resume(&mut tx.sign_in, Some(Answer::Callback(params))).await {

@@ -77,6 +77,8 @@ pub struct RefreshGrant {
     /// Unix seconds: the refresh journey's `refreshTokenIssuedOnDateTime`.
     pub issued_at: i64,
     pub expires: i64,
+    /// Unix seconds of the sign-in the grant descends from: the start of its sliding window.
+    pub started: i64,
 }
 
 /// The server's state between requests. Taking a transaction out gives the request that took
@@ -93,6 +95,19 @@ pub trait Store: Send + Sync {
     fn put_session(&self, id: &str, session: Session);
     fn session(&self, id: &str) -> Option<Session>;
     fn remove_session(&self, id: &str);
+    /// The client ids that signed in through the SSO session `id`, in order (front-channel
+    /// sign-out calls the others' logout URLs).
+    fn put_session_clients(&self, id: &str, clients: SessionClients);
+    fn session_clients(&self, id: &str) -> Option<SessionClients>;
+    fn remove_session_clients(&self, id: &str);
+}
+
+/// The applications that took part in one SSO session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionClients {
+    pub clients: Vec<String>,
+    /// Unix seconds; as long as the session.
+    pub expires: i64,
 }
 
 /// Everything in this process's memory: lost at exit, fine for one developer's server.
@@ -103,10 +118,11 @@ pub struct MemoryStore {
     refresh: Mutex<HashMap<String, RefreshGrant>>,
     /// With the Unix second it expires.
     sessions: Mutex<HashMap<String, (i64, Session)>>,
+    session_clients: Mutex<HashMap<String, SessionClients>>,
 }
 
 /// How long an SSO session lasts without a sign-in: B2C's default `SessionExpiryInSeconds`.
-const SESSION_SECS: i64 = 86_400;
+pub(crate) const SESSION_SECS: i64 = 86_400;
 
 /// Entries of each kind one server keeps at most (sign-ins in flight, codes, refresh tokens,
 /// sessions): past this, expired ones are pruned first and then the oldest go, so a flood of
@@ -175,6 +191,21 @@ impl Store for MemoryStore {
 
     fn remove_session(&self, id: &str) {
         lock(&self.sessions).remove(id);
+    }
+
+    fn put_session_clients(&self, id: &str, clients: SessionClients) {
+        let mut map = lock(&self.session_clients);
+        make_room(&mut map, |c| c.expires);
+        map.insert(id.to_owned(), clients);
+    }
+
+    fn session_clients(&self, id: &str) -> Option<SessionClients> {
+        let now = chrono::Utc::now().timestamp();
+        lock(&self.session_clients).get(id).filter(|c| c.expires > now).cloned()
+    }
+
+    fn remove_session_clients(&self, id: &str) {
+        lock(&self.session_clients).remove(id);
     }
 }
 

@@ -8,7 +8,7 @@ use ief_scenario::{RunOptions, RunReport, ScenarioReport};
 use ief_server::{ServeOptions, Server};
 use serde_json::Value;
 
-use crate::common::{Scratch, ief, spawn, workspace};
+use crate::common::{Scratch, ief, spawn, spawn_reading, workspace};
 
 const LOCAL_ACCOUNTS: &str = "../shared/policies/starterpack/LocalAccounts";
 
@@ -276,4 +276,52 @@ fn ief_run_serve_starts_a_server_with_the_scenario_s_stubs_and_runs_it_over_http
     let (code, _, stderr) = ief(&["run", "policies/journeys/sign-up-disabled/sign-up-closed-notice.yaml", "--serve"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("a journey other than the relying party's DefaultUserJourney"), "{stderr}");
+}
+
+#[test]
+fn serve_logs_each_reload_and_names_the_broken_file_s_position() {
+    let scratch = Scratch::new("serve-reload");
+    let folder = scratch.path("policies");
+    std::fs::create_dir_all(&folder).expect("folder");
+    for entry in std::fs::read_dir(workspace().join(LOCAL_ACCOUNTS)).expect("the starter pack").flatten() {
+        std::fs::copy(entry.path(), folder.join(entry.file_name())).expect("copy");
+    }
+    let leaf = folder.join("SignUpOrSignin.xml");
+    let good = std::fs::read_to_string(&leaf).expect("the policy");
+    let (keys, directory) = (scratch.path("keys"), scratch.path("directory.sqlite"));
+    let args = [
+        folder.to_str().expect("path"),
+        "--http",
+        "--port",
+        "0",
+        "--keys",
+        keys.to_str().expect("path"),
+        "--directory",
+        directory.to_str().expect("path"),
+        "--for",
+        "60",
+    ];
+    let (_running, _, lines) = spawn_reading(&["serve"], &args, "keys:");
+    let wait_for = |what: &str| -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(15)) {
+            let done = line.contains(what);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        panic!("no '{what}' line; got:\n{}", seen.join("\n"));
+    };
+    std::fs::write(&leaf, good.replace(r#"ReferenceId="SignUpOrSignIn" />"#, r#"ReferenceId="NoSuchJourney" />"#))
+        .expect("edit");
+    let line = good.lines().position(|l| l.contains("<DefaultUserJourney")).expect("the line") + 1;
+    let refused = wait_for("SignUpOrSignin.xml:").join("\n");
+    assert!(
+        refused.contains("reload refused") && refused.contains(&format!("SignUpOrSignin.xml:{line}:")),
+        "{refused}"
+    );
+    std::fs::write(&leaf, &good).expect("fixed");
+    let reloaded = wait_for("reloaded:").join("\n");
+    assert!(reloaded.contains("B2C_1A_signup_signin"), "{reloaded}");
 }

@@ -38,7 +38,7 @@ async fn serve_apps() -> Running {
 }
 
 /// An error page in the browser: no redirect to the application, the code in the text.
-async fn assert_error_page(response: reqwest::Response, code: &str) {
+pub(crate) async fn assert_error_page(response: reqwest::Response, code: &str) {
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("location").is_none(), "nothing goes to the redirect URI");
     let body = response.text().await.expect("body");
@@ -46,7 +46,7 @@ async fn assert_error_page(response: reqwest::Response, code: &str) {
 }
 
 /// An error sent to the application: B2C's description, and neither code nor token.
-fn assert_app_error(response: &reqwest::Response, error: &str, code: &str) {
+pub(crate) fn assert_app_error(response: &reqwest::Response, error: &str, code: &str) {
     assert_eq!(response.status(), 302);
     let params = redirect_params(response);
     assert_eq!(param(&params, "error"), Some(error), "{params:?}");
@@ -57,7 +57,7 @@ fn assert_app_error(response: &reqwest::Response, error: &str, code: &str) {
 }
 
 /// A token-endpoint refusal: HTTP 400, B2C's body, no token.
-fn assert_token_error(status: u16, body: &Value, error: &str, code: &str) {
+pub(crate) fn assert_token_error(status: u16, body: &Value, error: &str, code: &str) {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], error, "{body}");
     let description = body["error_description"].as_str().expect("error_description");
@@ -197,7 +197,7 @@ async fn the_token_endpoint_checks_client_authentication() {
         (code_form("nobody", None), "unauthorized_client", "AADB2C90018"),
         // With the right secret the code itself is refused: it was never issued.
         (code_form("web-app", Some("s3cret")), "invalid_grant", "AADB2C90080"),
-        (vec![("grant_type", "password"), ("client_id", "native-a")], "unsupported_grant_type", "AADB2C90086"),
+        (vec![("grant_type", "device_code"), ("client_id", "native-a")], "unsupported_grant_type", "AADB2C90086"),
     ] {
         let (status, body) = browser.token(&form).await;
         assert_token_error(status, &body, error, code);
@@ -416,6 +416,53 @@ async fn hostile_requests_get_client_errors_and_each_is_logged() {
     assert!(log.iter().all(|r| !r.path.contains('?')));
     assert!(log.iter().any(|r| r.correlation_id == correlation && r.status == 400), "{correlation} in {log:?}");
     task.abort();
+}
+
+#[tokio::test]
+async fn only_a_registered_single_page_app_may_call_the_token_endpoint_cross_origin() {
+    let running = serve_apps().await;
+    let browser = Browser::new(&running);
+    let token = browser.policy_url("oauth2/v2.0/token");
+    let preflight = |origin: &'static str| {
+        browser
+            .client
+            .request(reqwest::Method::OPTIONS, &token)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let allow = |r: &reqwest::Response| {
+        r.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    };
+    let spa = preflight("http://localhost:5173").await.expect("preflight");
+    assert_eq!((spa.status().as_u16(), allow(&spa).as_deref()), (204, Some("http://localhost:5173")));
+    assert!(spa.headers()["access-control-allow-methods"].to_str().is_ok_and(|m| m.contains("POST")));
+    // Another site, and a web app's origin (its code is redeemed by its server, with a secret).
+    for origin in ["https://evil.example", "https://app.example"] {
+        let refused = preflight(origin).await.expect("preflight");
+        assert_eq!((refused.status().as_u16(), allow(&refused)), (403, None), "{origin}");
+    }
+    let post = |origin: &'static str| {
+        browser
+            .client
+            .post(&token)
+            .header("origin", origin)
+            .form(&[("grant_type", "authorization_code"), ("client_id", "spa-app"), ("code", "unknown")])
+            .send()
+    };
+    let answered = post("http://localhost:5173").await.expect("token");
+    assert_eq!((answered.status().as_u16(), allow(&answered).as_deref()), (400, Some("http://localhost:5173")));
+    let unreadable = post("https://evil.example").await.expect("token");
+    assert_eq!(allow(&unreadable), None, "the browser keeps the answer from another site");
+    // Metadata is public.
+    let discovery = browser
+        .client
+        .get(browser.policy_url("v2.0/.well-known/openid-configuration"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect("discovery");
+    assert_eq!(allow(&discovery).as_deref(), Some("*"));
 }
 
 /// `POST …/SelfAsserted/DisplayControlAction/vbeta/{control}/{action}` as the page script sends it.

@@ -280,6 +280,19 @@ async fn the_developer_page_runs_a_sign_in_and_shows_the_token() {
     // The code was redeemed by the page: a reload shows the error page, not the token again.
     let again = browser.get(&location).await;
     assert_eq!(again.status(), 400);
+
+    // A sign-in that ends in an error shows the error and the steps that led there.
+    let other = Browser::new(&running);
+    let combined = other.page(&other.url(run)).await;
+    let form = page_of(other.unified(&combined, ("local", "signup")).await).await;
+    let cancelled: Value = other.submit(&form, &[("cancel", "true")]).await.json().await.expect("JSON");
+    assert_eq!(cancelled["status"], "200", "{cancelled}");
+    let back = other.confirmed(&form).await;
+    let location = back.headers()["location"].to_str().expect("location").to_owned();
+    assert!(location.starts_with(&format!("{}/ief/run?", running.base)), "{location}");
+    let shown = other.get(&location).await.text().await.expect("the error page");
+    assert!(shown.contains("id=\"error\"") && shown.contains("AADB2C90091"), "{shown}");
+    assert!(shown.contains("answer: cancel"), "the trace: {shown}");
 }
 
 #[tokio::test]

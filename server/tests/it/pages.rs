@@ -618,3 +618,19 @@ async fn the_starter_pack_runs_on_our_custom_template() {
     assert_eq!(with_class(&els, "brand").first().map(|e| e.text.as_str()), Some("Contoso"), "{}", mfa.html);
     assert_eq!(by_id(&els, "api").attr("data-page"), Some("multifactor"));
 }
+
+#[tokio::test]
+async fn journey_framing_lets_only_its_sources_frame_the_pages() {
+    let dir = TempDir::new("pages-framing");
+    let behaviours = "<JourneyFraming Enabled=\"true\" Sources=\"https://app.example https://portal.example\" />";
+    let policy = demo_copy(&dir, "<div id=\"api\"></div>", "template.html", behaviours);
+    let running = serve_paths(vec![policy]).await;
+    let browser = demo_browser(&running);
+    let response = browser.get(&browser.authorize_url(&[])).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("x-frame-options").is_none());
+    assert_eq!(
+        response.headers()["content-security-policy"],
+        "frame-ancestors https://app.example https://portal.example"
+    );
+}

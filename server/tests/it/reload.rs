@@ -1,6 +1,7 @@
 //! Policies reload when their files change: the next discovery reflects an edit, a sign-in
-//! begun before it is refused with B2C's state error, and a broken edit keeps the last good
-//! policies serving while the developer page shows the error with its file, line and column.
+//! begun before it finishes on the policies it began on (refused with B2C's state error once
+//! that load is gone), and a broken edit keeps the last good policies serving while the
+//! developer page shows the error with its file, line and column.
 
 use std::sync::Arc;
 
@@ -41,10 +42,16 @@ async fn an_edited_policy_serves_at_once_and_a_broken_edit_keeps_the_last_good_o
     let seen = Arc::clone(&outcomes);
     let watching = tokio::spawn(Arc::clone(&server).watch(Arc::new(move |o| seen.lock().expect("lock").push(o))));
 
-    let browser = Browser::trusting(&base, None);
+    let mut browser = Browser::trusting(&base, None);
+    browser.codes = Some(Arc::clone(&server));
     assert!(!claims_supported(&browser).await.contains(&"last_name_reloaded".to_owned()));
-    let in_flight = browser.page(&browser.authorize_url(&[])).await;
-    assert_eq!(in_flight.status, 200, "{}", in_flight.html);
+    let code = sign_up(&browser).await;
+    assert_eq!(browser.redeem(&code).await.0, 200);
+    // Two sign-ins begin on the first load.
+    let (alice, late) = (Browser::trusting(&base, None), Browser::trusting(&base, None));
+    let in_flight = alice.page(&alice.authorize_url(&[])).await;
+    let too_late = late.page(&late.authorize_url(&[])).await;
+    assert_eq!((in_flight.status, too_late.status), (200, 200), "{}", in_flight.html);
 
     // The author renames a claim; the watcher picks the file up within its poll.
     let text = std::fs::read_to_string(&leaf).expect("the policy");
@@ -55,14 +62,20 @@ async fn an_edited_policy_serves_at_once_and_a_broken_edit_keeps_the_last_good_o
         tokio::time::sleep(ief_server::RELOAD_POLL / 4).await;
     }
     assert!(matches!(outcomes.lock().expect("lock").as_slice(), [Ok(ids)] if ids.len() == 3));
-    // The sign-in begun on the old policies cannot go on with their plan.
-    let refused = browser.submit(&in_flight, &[("signInName", "a@b.c"), ("password", "x")]).await;
-    assert_eq!(refused.status(), 400);
-    let body: Value = refused.json().await.expect("JSON");
-    assert_eq!(body["errorCode"], "AADB2C90046", "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| m.contains("reloaded")), "{body}");
-    let fresh = browser.page(&browser.authorize_url(&[])).await;
-    assert_eq!(fresh.status, 200, "a new sign-in runs on the new policies");
+    // The sign-in begun before the edit finishes on the policies it began on: the surname as `family_name`.
+    let body: Value = alice
+        .submit(&in_flight, &[("signInName", ALICE[0].1), ("password", ALICE[1].1)])
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(body["status"], "200", "{body}");
+    let done = alice.confirmed(&in_flight).await;
+    let code = param(&redirect_params(&done), "code").unwrap_or_else(|| panic!("a code: {done:?}")).to_owned();
+    let (status, body) = alice.redeem(&code).await;
+    assert_eq!(status, 200, "{body}");
+    let token = claims(body["id_token"].as_str().expect("id_token"));
+    assert!(token["family_name"] == "Smith" && token.get("last_name_reloaded").is_none(), "{token}");
 
     // A broken edit: the journey it names does not exist.
     watching.abort();
@@ -87,5 +100,16 @@ async fn an_edited_policy_serves_at_once_and_a_broken_edit_keeps_the_last_good_o
     assert!(matches!(server.reload_if_changed(), Some(Ok(_))));
     let home = browser.get(&browser.url("/")).await.text().await.expect("the developer page");
     assert!(!home.contains("reload-error"), "{home}");
+
+    // Two more saves: the first load is no longer kept, and its last sign-in cannot go on.
+    for n in 0..2 {
+        std::fs::write(&leaf, format!("{edited}<!-- save {n} -->")).expect("edit");
+        assert!(matches!(server.reload_if_changed(), Some(Ok(_))));
+    }
+    let refused = late.submit(&too_late, &[("signInName", ALICE[0].1), ("password", ALICE[1].1)]).await;
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.expect("JSON");
+    assert_eq!(body["errorCode"], "AADB2C90046", "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("reloaded")), "{body}");
     serving.abort();
 }
