@@ -19,13 +19,15 @@ fn origin_of(uri: &str) -> Option<&str> {
 
 /// Whether a browser app at `origin` may read the endpoint's answers.
 fn allowed(server: &Server, origin: &str) -> bool {
-    server.apps.iter().any(|app| {
-        let registered = app
-            .redirect_uris
-            .iter()
-            .any(|(platform, uri)| *platform == Platform::Spa && origin_of(uri) == Some(origin));
-        registered || (app.loopback && app.platform_of(&format!("{origin}/")).is_some())
-    })
+    // An origin is exactly scheme, host and port (browsers send nothing else).
+    origin_of(origin) == Some(origin)
+        && server.apps.iter().any(|app| {
+            let registered = app
+                .redirect_uris
+                .iter()
+                .any(|(platform, uri)| *platform == Platform::Spa && origin_of(uri) == Some(origin));
+            registered || (app.loopback && app.platform_of(&format!("{origin}/")).is_some())
+        })
 }
 
 /// The `Access-Control-Allow-Origin` the endpoint answers `origin` with, if any.
@@ -48,7 +50,12 @@ pub(crate) fn preflight(server: &Server, request: &Request, endpoint: &Endpoint)
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
     headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
+    // MSAL.js sends its telemetry headers (x-client-current-telemetry, …): allow what is asked.
+    let asked = request.header("access-control-request-headers").and_then(|h| HeaderValue::from_str(h).ok());
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        asked.unwrap_or(HeaderValue::from_static("authorization, content-type")),
+    );
     headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     headers.insert(header::VARY, HeaderValue::from_static("Origin"));
     response

@@ -945,12 +945,16 @@ pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Res
         let initiator = client_id.as_deref().unwrap_or_default();
         let clients = server.store.session_clients(id).map(|c| c.clients).unwrap_or_default();
         server.store.remove_session_clients(id);
-        others = clients
+        for url in clients
             .iter()
             .filter(|c| !c.eq_ignore_ascii_case(initiator))
             .filter_map(|c| server.apps.get(c)?.logout_url.clone())
-            .collect();
-        others.dedup();
+        {
+            // Apps sharing a logout URL are signed out by one call.
+            if !others.contains(&url) {
+                others.push(url);
+            }
+        }
     }
     let target = request.param("post_logout_redirect_uri").filter(|u| !u.is_empty());
     let mut response = match target {

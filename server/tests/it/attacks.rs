@@ -429,6 +429,7 @@ async fn only_a_registered_single_page_app_may_call_the_token_endpoint_cross_ori
             .request(reqwest::Method::OPTIONS, &token)
             .header("origin", origin)
             .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type, x-client-current-telemetry")
             .send()
     };
     let allow = |r: &reqwest::Response| {
@@ -437,6 +438,7 @@ async fn only_a_registered_single_page_app_may_call_the_token_endpoint_cross_ori
     let spa = preflight("http://localhost:5173").await.expect("preflight");
     assert_eq!((spa.status().as_u16(), allow(&spa).as_deref()), (204, Some("http://localhost:5173")));
     assert!(spa.headers()["access-control-allow-methods"].to_str().is_ok_and(|m| m.contains("POST")));
+    assert_eq!(spa.headers()["access-control-allow-headers"], "content-type, x-client-current-telemetry");
     // Another site, and a web app's origin (its code is redeemed by its server, with a secret).
     for origin in ["https://evil.example", "https://app.example"] {
         let refused = preflight(origin).await.expect("preflight");
