@@ -5,6 +5,7 @@
 pub mod journeys;
 pub mod node;
 pub mod oauth1;
+pub mod postgres;
 mod stub;
 
 use std::future::Future;
