@@ -36,7 +36,8 @@ pub(crate) struct ServeArgs {
     /// Policy keys; the keys the policies name are created there when missing.
     #[arg(long, default_value = ".ief/keys")]
     keys: PathBuf,
-    /// The directory's SQLite file (shared with `ief run`, which seeds scenarios' users there).
+    /// The directory's SQLite file (shared with `ief run`, which seeds scenarios' users there),
+    /// or a `postgres://user@host:port/database` URL that several `ief serve` processes share.
     #[arg(long, default_value = ".ief/directory.sqlite")]
     directory: PathBuf,
     /// The appsettings.json environment whose PolicySettings fill {Settings:Name}.
@@ -108,7 +109,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             let kind = if app.loopback { "development app: any loopback redirect URI" } else { app.name.as_str() };
             outln!("app: {} ({kind})", app.client_id);
         }
-        outln!("directory: {}", args.directory.display());
+        outln!("directory: {}", ief_protocols::pg::redact_url(&args.directory.to_string_lossy()));
         if let Some(tls) = &tls {
             outln!("ca: {} (trust it: NODE_EXTRA_CA_CERTS, SSL_CERT_FILE or the system store)", tls.ca_path.display());
         }
