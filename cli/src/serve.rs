@@ -40,6 +40,10 @@ pub(crate) struct ServeArgs {
     /// or a `postgres://user@host:port/database` URL that several `ief serve` processes share.
     #[arg(long, default_value = ".ief/directory.sqlite")]
     directory: PathBuf,
+    /// Where sign-ins in flight, SSO sessions, codes and refresh tokens are kept: an SQLite
+    /// file (they survive a restart), or `memory` (lost at exit).
+    #[arg(long, default_value = ".ief/state.sqlite", value_name = "FILE|memory")]
+    store: String,
     /// The appsettings.json environment whose PolicySettings fill {Settings:Name}.
     #[arg(long = "env")]
     environment: Option<String>,
@@ -58,6 +62,7 @@ pub(crate) struct ServeArgs {
 
 pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
     crate::scenario::private_parent(&args.directory)?;
+    let store = open_store(&args.store)?;
     let mut roots = Vec::new();
     for path in &args.trusted_roots {
         let pem = ief_engine::input::read_text_limited(path, MAX_PEM_BYTES)
@@ -88,6 +93,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
                 .map(|id| (ief_engine::settings::TENANT_OBJECT_ID.to_owned(), id.clone()))
                 .collect(),
             trusted_roots: roots,
+            store: Some(store),
         };
         let mut server = Server::load(&options).map_err(|e| e.to_string())?;
         server.log_requests(std::sync::Arc::new(|r: &ief_server::RequestLog| {
@@ -110,6 +116,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             outln!("app: {} ({kind})", app.client_id);
         }
         outln!("directory: {}", ief_protocols::pg::redact_url(&args.directory.to_string_lossy()));
+        outln!("store: {}", ief_protocols::pg::redact_url(&args.store));
         if let Some(tls) = &tls {
             outln!("ca: {} (trust it: NODE_EXTRA_CA_CERTS, SSL_CERT_FILE or the system store)", tls.ca_path.display());
         }
@@ -124,4 +131,14 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
         serving.abort();
         result
     })
+}
+
+/// The state store `--store` names.
+fn open_store(spec: &str) -> Result<std::sync::Arc<dyn ief_store::Store>, String> {
+    if spec == "memory" {
+        return Ok(std::sync::Arc::new(ief_store::MemoryStore::new()));
+    }
+    let path = std::path::Path::new(spec);
+    crate::scenario::private_parent(path)?;
+    Ok(std::sync::Arc::new(ief_store::SqliteStore::open(path).map_err(|e| e.to_string())?))
 }

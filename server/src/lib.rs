@@ -28,12 +28,15 @@ use ief_protocols::directory::Directory;
 use ief_protocols::env::{KeyedEnv, SystemEnv};
 use ief_protocols::escape_html;
 use ief_protocols::federation::http::TrustedRoots;
+use ief_protocols::federation::replay::SharedReplayGuard;
 use ief_protocols::keys::KeyStore;
 use ief_protocols::phone::CodeOutbox;
 use ief_transforms::TransformEnv;
+use sha2::{Digest, Sha256};
 
 pub mod apps;
 mod oauth;
+mod page;
 mod pages;
 pub mod refresh;
 pub mod route;
@@ -42,7 +45,7 @@ pub mod tls;
 
 use apps::Apps;
 use route::Endpoint;
-use store::{MemoryStore, Store};
+use store::State;
 
 /// Largest request body accepted (a page's form, a token request).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -52,6 +55,8 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a sign-in may wait for the browser.
 const TRANSACTION_SECS: i64 = 15 * 60;
+/// How often expired records are swept from the store.
+const SWEEP_SECS: i64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -71,6 +76,8 @@ pub enum ServerError {
     Bind(String),
     #[error("HTTPS: {0}")]
     Tls(String),
+    #[error("{0}")]
+    Store(String),
 }
 
 /// What `ief serve` is asked to host.
@@ -91,6 +98,9 @@ pub struct ServeOptions {
     pub settings: Vec<(String, String)>,
     /// Extra root certificates (PEM) for calls to identity providers and REST APIs.
     pub trusted_roots: Vec<String>,
+    /// Where sign-ins in flight, sessions, codes and refresh tokens are kept (shared by every
+    /// process of a deployment); this process's memory when absent.
+    pub store: Option<Arc<dyn ief_store::Store>>,
 }
 
 impl ServeOptions {
@@ -104,6 +114,7 @@ impl ServeOptions {
             environment: None,
             settings: Vec::new(),
             trusted_roots: Vec::new(),
+            store: None,
         }
     }
 }
@@ -137,7 +148,9 @@ pub struct Server {
     extensions: Extensions,
     keys: KeyStore,
     apps: Apps,
-    store: Box<dyn Store>,
+    state: State,
+    /// Unix second of the last sweep of expired records.
+    swept: std::sync::atomic::AtomicI64,
     /// Without a trailing slash.
     public_url: String,
     /// Whether cookies need `Secure`.
@@ -179,10 +192,15 @@ impl Server {
             .flat_map(|tp| tp.keys.iter().map(|k| k.storage_reference_id.as_str()))
             .filter(|n| !n.is_empty())
             .collect();
+        names.push(store::STATE_KEY);
         names.sort_unstable();
         names.dedup();
         ief_protocols::keys::init_keys(&options.keys, &names).map_err(|e| ServerError::Keys(e.to_string()))?;
         let keys = KeyStore::load(&options.keys).map_err(|e| ServerError::Keys(e.to_string()))?;
+        let state_key = keys.secret(store::STATE_KEY).map_err(|e| ServerError::Keys(e.to_string()))?;
+        let backend: Arc<dyn ief_store::Store> =
+            options.store.clone().unwrap_or_else(|| Arc::new(ief_store::MemoryStore::new()));
+        let state = State::new(backend.clone(), state_key, &fingerprint(&set, &request));
         let apps = match &options.config {
             Some(path) => Apps::load(path, &keys)?,
             None => Apps::development(),
@@ -197,6 +215,7 @@ impl Server {
         extensions.insert(directory);
         extensions.insert(CodeOutbox::new());
         extensions.insert(TrustedRoots(options.trusted_roots.clone()));
+        extensions.insert(SharedReplayGuard::new(backend));
         let hosted = policies
             .into_iter()
             .map(|policy| Hosted { compiled: CompiledPolicy::compile(&policy.model), policy })
@@ -220,7 +239,8 @@ impl Server {
             extensions,
             keys,
             apps,
-            store: Box::new(MemoryStore::default()),
+            state,
+            swept: std::sync::atomic::AtomicI64::new(0),
             https: public_url.starts_with("https://"),
             started: chrono::Utc::now().timestamp(),
             logger: None,
@@ -265,6 +285,11 @@ impl Server {
     /// The verification codes "sent" (tests and the developer read them).
     pub fn outbox(&self) -> Option<&CodeOutbox> {
         self.extensions.get::<CodeOutbox>()
+    }
+
+    /// What the server keeps between requests (tests read it back).
+    pub fn state(&self) -> &State {
+        &self.state
     }
 
     /// The app registrations in force.
@@ -321,6 +346,19 @@ impl Server {
         Executor::new(&hosted.policy.model, &hosted.compiled, &self.handlers, self.env.as_ref(), &self.extensions)
     }
 
+    /// Drops expired records, at most once a minute (of the processes sharing a store, any).
+    async fn sweep(&self) {
+        use std::sync::atomic::Ordering;
+        let now = self.now();
+        let last = self.swept.load(Ordering::Relaxed);
+        if now - last >= SWEEP_SECS
+            && self.swept.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            // A failed sweep is retried at the next; requests still see expired records as gone.
+            let _ = self.state.expire(now).await;
+        }
+    }
+
     fn now(&self) -> i64 {
         self.env.now().and_utc().timestamp()
     }
@@ -334,6 +372,17 @@ impl Server {
     fn guid(&self) -> String {
         ief_protocols::env::random_guid()
     }
+}
+
+/// What the stored sign-ins were compiled from: every policy file's text and the settings
+/// (not the paths: processes sharing a store may load the same files from other folders). A stored position is only meaningful in the same compiled plan.
+fn fingerprint(set: &PolicySet, settings: &SettingsRequest) -> Vec<u8> {
+    let mut print = Vec::new();
+    for (_, file) in set.db.files() {
+        print.extend_from_slice(&Sha256::digest(file.text.as_bytes()));
+    }
+    print.extend_from_slice(format!("{settings:?}").as_bytes());
+    print
 }
 
 /// `scheme://host[:port]` without a path, query or trailing slash.
@@ -430,12 +479,13 @@ async fn dispatch(
 }
 
 async fn handle(server: &Server, request: &Request) -> Response {
+    server.sweep().await;
     let path = request.uri.path();
     if path == "/" {
         return pages::home(server);
     }
     if path == "/ief/run" {
-        return oauth::run_now(server, request);
+        return oauth::run_now(server, request).await;
     }
     let Some(route) = route::parse(path, request.param("p")) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
@@ -467,7 +517,7 @@ async fn handle(server: &Server, request: &Request) -> Response {
         Endpoint::Keys => oauth::keys(server, hosted),
         Endpoint::Authorize => oauth::authorize(server, hosted, request).await,
         Endpoint::Token => oauth::token(server, hosted, request).await,
-        Endpoint::Logout => oauth::logout(server, hosted, request),
+        Endpoint::Logout => oauth::logout(server, hosted, request).await,
         Endpoint::SelfAsserted => pages::self_asserted(server, hosted, request).await,
         Endpoint::Confirmed => pages::confirmed(server, hosted, request).await,
         Endpoint::Unified => pages::unified(server, hosted, request).await,

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::apps::{App, Platform};
 use crate::route::Route;
-use crate::store::{AuthRequest, CodeGrant, RefreshGrant, Step, Transaction};
+use crate::store::{AuthRequest, CodeGrant, RefreshGrant, RefreshLookup, RefreshRedemption, Step, Transaction};
 use crate::{
     Hosted, Request, Server, b2c_description, cookie, escape_html, form_encode, html, issuer_profile, json, redirect,
 };
@@ -116,17 +116,7 @@ fn signing_key<'s>(server: &'s Server, hosted: &Hosted) -> Option<&'s ief_protoc
 
 /// B2C's error page, for requests whose redirect URI cannot be trusted.
 pub(crate) fn error_page(server: &Server, request: &Request, code: &str, message: &str) -> Response {
-    let timestamp = server.env.now().format("%Y-%m-%d %H:%M:%SZ");
-    let body = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title></head><body>\
-<div id=\"api\" data-name=\"GlobalException\"><div class=\"error-page-content\"><h1>Sorry, but we're having trouble signing you in.</h1>\
-<p class=\"error-page-detail\">{}: {}</p><p class=\"error-page-correlationid\">Correlation ID: {}</p>\
-<p class=\"error-page-timestamp\">Timestamp: {timestamp}</p></div></div></body></html>",
-        escape_html(code),
-        escape_html(message),
-        escape_html(&request.correlation_id)
-    );
-    html(StatusCode::BAD_REQUEST, body)
+    crate::page::exception(server, request, code, message)
 }
 
 /// A token-endpoint error body: `{"error": …, "error_description": "AADB2C…"}`, HTTP 400.
@@ -288,7 +278,10 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
     let sso_id = request.cookie(&sso_name).map(str::to_owned);
     let session = match (prompt, &sso_id) {
         (Some("login"), _) => Session::default(),
-        (_, Some(id)) => server.store.session(id).unwrap_or_default(),
+        (_, Some(id)) => match server.state.session(id, server.now()).await {
+            Ok(session) => session.unwrap_or_default(),
+            Err(e) => return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), cid),
+        },
         (_, None) => Session::default(),
     };
     if prompt == Some("none") && session.is_empty() {
@@ -370,6 +363,7 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         sign_in,
         step: Step::Submitted(progress),
         expires: server.now() + crate::TRANSACTION_SECS,
+        version: 0,
     };
     let mut response = crate::pages::advance(server, hosted, tx, request).await;
     response.headers_mut().append(header::SET_COOKIE, cookie(server, TRANS_COOKIE, &browser));
@@ -387,14 +381,20 @@ pub(crate) fn is_token_text(text: &str) -> bool {
 }
 
 /// Ends a sign-in: the application gets the code (and tokens the response type asks for) or
-/// the journey's error; the browser keeps its SSO session.
-pub(crate) fn finish(
+/// the journey's error; the browser keeps its SSO session. Of two requests that would end the
+/// same sign-in, one does.
+pub(crate) async fn finish(
     server: &Server,
     hosted: &Hosted,
     tx: Transaction,
     outcome: Outcome,
     request: &Request,
 ) -> Response {
+    match server.state.end_transaction(&tx, server.now()).await {
+        Ok(true) => {}
+        Ok(false) => return crate::pages::Refusal::Lost.respond(server, request, false),
+        Err(e) => return crate::pages::Refusal::from(e).respond(server, request, false),
+    }
     let auth = &tx.request;
     let reply =
         Reply { redirect_uri: &auth.redirect_uri, response_mode: &auth.response_mode, state: auth.state.as_deref() };
@@ -417,24 +417,26 @@ pub(crate) fn finish(
         _ => server.random(24),
     };
     let auth = tx.request.clone();
-    server.store.put_session(&sso_id, tx.sign_in.into_session());
+    if let Err(e) = server.state.put_session(&sso_id, &tx.sign_in.into_session(), server.now()).await {
+        return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), &cid);
+    }
     let types: Vec<&str> = auth.response_type.split(' ').collect();
     let mut params: Vec<(&str, String)> = Vec::new();
     if types.contains(&"code") {
         let code = server.random(48);
-        server.store.put_code(
-            &code,
-            CodeGrant {
-                client_id: auth.client_id.clone(),
-                redirect_uri: auth.redirect_uri.clone(),
-                policy: hosted.policy.model.policy_id.to_lowercase(),
-                pkce: auth.pkce.clone(),
-                scope: auth.scope.clone(),
-                id_token: token.encoded.clone(),
-                claims: token.claims.clone(),
-                expires: server.now() + CODE_SECS,
-            },
-        );
+        let grant = CodeGrant {
+            client_id: auth.client_id.clone(),
+            redirect_uri: auth.redirect_uri.clone(),
+            policy: hosted.policy.model.policy_id.to_lowercase(),
+            pkce: auth.pkce.clone(),
+            scope: auth.scope.clone(),
+            id_token: token.encoded.clone(),
+            claims: token.claims.clone(),
+            expires: server.now() + CODE_SECS,
+        };
+        if let Err(e) = server.state.put_code(&code, &grant, server.now()).await {
+            return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), &cid);
+        }
         params.push(("code", code));
     }
     let access = match types.contains(&"token") {
@@ -545,7 +547,7 @@ fn client_auth(request: &Request, form: &[(String, String)]) -> Result<ClientAut
 }
 
 /// Constant time, so a wrong secret's timing says nothing about the right one.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -577,7 +579,11 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
             let Some(code) = get("code") else {
                 return fail("invalid_request", "AADB2C90083", &missing("code"));
             };
-            let Some(grant) = server.store.take_code(code).filter(|g| g.expires > server.now()) else {
+            let grant = match server.state.take_code(code, server.now()).await {
+                Ok(grant) => grant.filter(|g| g.expires > server.now()),
+                Err(e) => return fail("server_error", "AADB2C90085", &e.to_string()),
+            };
+            let Some(grant) = grant else {
                 return fail("invalid_grant", "AADB2C90080", EXPIRED);
             };
             if !grant.client_id.eq_ignore_ascii_case(&app.client_id) || grant.policy != policy {
@@ -605,33 +611,45 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
             } else if get("code_verifier").is_some() {
                 return fail("invalid_grant", "AADB2C90182", VERIFIER_MISMATCH);
             }
-            token_response(server, hosted, app, &grant.claims, Some(grant.id_token), &grant.scope, request)
+            token_response(server, hosted, app, &grant.claims, Some(grant.id_token), &grant.scope, None, request).await
         }
         Some("refresh_token") => {
             let Some(handle) = get("refresh_token") else {
                 return fail("invalid_request", "AADB2C90083", &missing("refresh_token"));
             };
-            let Some(grant) = server.store.take_refresh(handle) else {
-                return fail("invalid_grant", "AADB2C90129", REVOKED);
+            let redemption = match server.state.redeem_refresh(handle, server.now()).await {
+                Ok(RefreshLookup::Valid(redemption)) => redemption,
+                Ok(RefreshLookup::Unknown | RefreshLookup::Replayed) => {
+                    return fail("invalid_grant", "AADB2C90129", REVOKED);
+                }
+                Err(e) => return fail("server_error", "AADB2C90085", &e.to_string()),
             };
+            let grant = &redemption.grant;
             if !grant.client_id.eq_ignore_ascii_case(&app.client_id) || grant.policy != policy {
                 // Another client's token stays valid for its owner.
                 let message = not_issued_here(&policy, &app.client_id, &grant.policy, &grant.client_id);
-                server.store.put_refresh(handle, grant);
                 return fail("invalid_grant", "AADB2C90088", &message);
             }
             if grant.expires <= server.now() {
+                let _ = server.state.revoke_refresh(&redemption, server.now()).await;
                 return fail("invalid_grant", "AADB2C90080", EXPIRED);
             }
             let scope = get("scope").map_or(grant.scope.clone(), str::to_owned);
             let model = &hosted.policy.model;
             let Some(journey) = crate::refresh::journey(model, issuer_profile(model)) else {
-                return token_response(server, hosted, app, &grant.claims, None, &scope, request);
+                let claims = grant.claims.clone();
+                return token_response(server, hosted, app, &claims, None, &scope, Some(&redemption), request).await;
             };
             // The policy's refresh journey decides: a revoked grant ends it with an error.
-            match refresh_journey(server, hosted, &journey, &grant, app, &scope, cid).await {
-                Some(token) => token_response(server, hosted, app, &token.claims, Some(token.encoded), &scope, request),
-                None => fail("invalid_grant", "AADB2C90129", REVOKED),
+            match refresh_journey(server, hosted, &journey, grant, app, &scope, cid).await {
+                Some(token) => {
+                    let (claims, encoded) = (token.claims, Some(token.encoded));
+                    token_response(server, hosted, app, &claims, encoded, &scope, Some(&redemption), request).await
+                }
+                None => {
+                    let _ = server.state.revoke_refresh(&redemption, server.now()).await;
+                    fail("invalid_grant", "AADB2C90129", REVOKED)
+                }
             }
         }
         Some(other) => fail(
@@ -722,14 +740,17 @@ fn check_client_secret(app: &App, sent: Option<&str>) -> Option<(&'static str, &
 }
 
 /// The token response: the id token (the journey's, or re-signed with new times on refresh),
-/// an access token when the scope names an API, a refresh token for `offline_access`.
-fn token_response(
+/// an access token when the scope names an API, a refresh token for `offline_access`: the next
+/// of the family `refreshed` when a refresh token was redeemed, else a new family.
+#[allow(clippy::too_many_arguments)]
+async fn token_response(
     server: &Server,
     hosted: &Hosted,
     app: &App,
     claims: &Value,
     id_token: Option<String>,
     scope: &str,
+    refreshed: Option<&RefreshRedemption>,
     request: &Request,
 ) -> Response {
     let now = server.now();
@@ -775,21 +796,33 @@ fn token_response(
     }
     body.insert("scope".into(), Value::from(scope));
     if scope.split(' ').any(|s| s == "offline_access") {
-        let handle = server.random(48);
-        server.store.put_refresh(
-            &handle,
-            RefreshGrant {
-                client_id: app.client_id.clone(),
-                policy: hosted.policy.model.policy_id.to_lowercase(),
-                scope: scope.to_owned(),
-                claims: claims.clone(),
-                user: user_of(hosted, &claims),
-                issued_at: now,
-                expires: now + refresh_lifetime,
-            },
-        );
-        body.insert("refresh_token".into(), Value::from(handle));
-        body.insert("refresh_token_expires_in".into(), number(refresh_lifetime));
+        let grant = RefreshGrant {
+            client_id: app.client_id.clone(),
+            policy: hosted.policy.model.policy_id.to_lowercase(),
+            scope: scope.to_owned(),
+            claims: claims.clone(),
+            user: user_of(hosted, &claims),
+            issued_at: now,
+            expires: now + refresh_lifetime,
+        };
+        let handle = match refreshed {
+            Some(redemption) => server.state.rotate_refresh(redemption, grant, now).await,
+            None => server.state.new_refresh(grant, now).await.map(Some),
+        };
+        let cid = request.correlation_id.as_str();
+        match handle {
+            Ok(Some(handle)) => {
+                body.insert("refresh_token".into(), Value::from(handle));
+                body.insert("refresh_token_expires_in".into(), number(refresh_lifetime));
+            }
+            // Another request redeemed the same token first.
+            Ok(None) => return error_json(server, "invalid_grant", "AADB2C90129", REVOKED, cid),
+            Err(e) => return error_json(server, "server_error", "AADB2C90085", &e.to_string(), cid),
+        }
+    } else if let Some(redemption) = refreshed
+        && let Err(e) = server.state.revoke_refresh(redemption, now).await
+    {
+        return error_json(server, "server_error", "AADB2C90085", &e.to_string(), &request.correlation_id);
     }
     if request.form.iter().any(|(k, v)| k == "client_info" && v == "1") {
         let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
@@ -803,10 +836,12 @@ fn token_response(
 /// Ends the browser's session; follows `post_logout_redirect_uri` only to a registered
 /// redirect URI (B2C follows any unless id tokens are required on logout: see
 /// docs/compatibility.md).
-pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Response {
+pub(crate) async fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Response {
     let sso_name = sso_cookie(hosted);
-    if let Some(id) = request.cookie(&sso_name) {
-        server.store.remove_session(id);
+    if let Some(id) = request.cookie(&sso_name)
+        && let Err(e) = server.state.remove_session(id, server.now()).await
+    {
+        return error_page(server, request, "AADB2C90085", &e.to_string());
     }
     let target = request.param("post_logout_redirect_uri").filter(|u| !u.is_empty());
     let mut response = match target {
@@ -857,7 +892,7 @@ pub(crate) fn run_now_uri(server: &Server) -> String {
 
 /// The end of a "Run now" sign-in: the code redeemed here and the token's claims shown, or
 /// the error the application would have received.
-pub(crate) fn run_now(server: &Server, request: &Request) -> Response {
+pub(crate) async fn run_now(server: &Server, request: &Request) -> Response {
     let page = |title: &str, body: String| {
         html(
             StatusCode::OK,
@@ -870,7 +905,10 @@ pub(crate) fn run_now(server: &Server, request: &Request) -> Response {
     if let Some(description) = request.param("error_description") {
         return page("Error", format!("<pre id=\"error\">{}</pre>", escape_html(description)));
     }
-    let grant = request.param("code").and_then(|c| server.store.take_code(c));
+    let grant = match request.param("code") {
+        Some(code) => server.state.take_code(code, server.now()).await.ok().flatten(),
+        None => None,
+    };
     let Some(grant) = grant.filter(|g| {
         g.client_id == crate::apps::DEV_CLIENT_ID && g.redirect_uri == run_now_uri(server) && g.expires > server.now()
     }) else {

@@ -6,3 +6,4 @@ mod federation;
 mod flows;
 mod https;
 mod interop_relying_parties;
+mod state;
