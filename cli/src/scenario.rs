@@ -72,7 +72,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
 
 /// Makes the folder of a directory file: it holds password hashes, so owner only.
 pub(crate) fn private_parent(file: &Path) -> Result<(), String> {
-    if file.to_str().is_some_and(ief_protocols::pg::is_url) {
+    if file.to_str().is_some_and(ief_store::pg::is_url) {
         return Ok(());
     }
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -14,7 +14,6 @@ pub mod keys;
 pub mod oauth1;
 pub mod oauth2;
 pub mod oidc;
-pub mod pg;
 pub mod phone;
 pub mod rest;
 pub mod self_asserted;

@@ -1,12 +1,12 @@
 //! The few statements the directory needs, run on either database: SQL written once with
 //! PostgreSQL's `$n` parameters (SQLite reads them as `?n`), plain cells back.
 
+use ief_store::pg::tokio_postgres::types::{ToSql, Type};
 use rusqlite::Connection;
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use tokio_postgres::types::{ToSql, Type};
 
 use super::store::{DirectoryError, Result};
-use crate::pg::{GenericClient, PgError, block_on};
+use ief_store::pg::{GenericClient, PgError, block_on};
 
 /// A statement parameter.
 #[derive(Clone, Copy, Debug)]
@@ -129,7 +129,7 @@ fn pg_params<'p>(params: &'p [Param<'p>]) -> Vec<&'p (dyn ToSql + Sync)> {
         .collect()
 }
 
-fn pg_error(e: tokio_postgres::Error) -> DirectoryError {
+fn pg_error(e: ief_store::pg::tokio_postgres::Error) -> DirectoryError {
     DirectoryError::Postgres(PgError::Db(e))
 }
 

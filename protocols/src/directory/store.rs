@@ -27,7 +27,7 @@ use ief_transforms::{AlternativeSecurityId, ClaimValue, DataType, TransformEnv};
 use rusqlite::Connection;
 
 use super::sql::{Db, Param, PgDb, SqliteDb, is_unique_violation};
-use crate::pg::{self, Migration, Pg, PgError};
+use ief_store::pg::{self, Migration, Pg, PgError};
 
 const SCHEMA: &str = "
 PRAGMA foreign_keys = ON;

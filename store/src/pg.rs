@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+pub use tokio_postgres;
 pub use tokio_postgres::{Client, GenericClient, Row};
 use tokio_postgres::{Config, NoTls};
 
@@ -59,7 +60,8 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// A small pool of connections to one database. Cloning shares it.
+/// A small pool of connections to one database for callers that need one to themselves (a
+/// transaction). Cloning shares it.
 #[derive(Clone)]
 pub struct Pg {
     inner: Arc<Inner>,
@@ -78,55 +80,101 @@ impl std::fmt::Debug for Pg {
     }
 }
 
-impl Pg {
-    /// Opens `connections` connections to `url` on a thread of their own.
-    pub fn connect(url: &str, connections: usize) -> Result<Pg, PgError> {
-        let mut config: Config =
-            url.parse().map_err(|e: tokio_postgres::Error| PgError::Url(redact_url(url), e.to_string()))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_options().is_none() {
-            config.options(format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
-        }
-        let target = describe(&config);
-        let (sender, receiver) = std::sync::mpsc::channel();
-        let count = connections.max(1);
-        let failed = |reason: String| PgError::Connect { target: target.clone(), reason };
-        std::thread::Builder::new()
-            .name("ief-postgres".to_owned())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(runtime) => runtime,
-                    Err(e) => {
-                        let _ = sender.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let mut clients = Vec::with_capacity(count);
-                    let mut running = Vec::with_capacity(count);
-                    for _ in 0..count {
-                        match config.connect(NoTls).await {
-                            Ok((client, connection)) => {
-                                clients.push(client);
-                                running.push(tokio::spawn(connection));
-                            }
-                            Err(e) => {
-                                let _ = sender.send(Err(e.to_string()));
-                                return;
-                            }
+/// Opens `count` connections to `url`, driven by a thread of their own that ends when the last
+/// client is dropped; also names the target (host:port/database, never the password).
+pub fn connect(url: &str, count: usize) -> Result<(Vec<Client>, String), PgError> {
+    let mut config: Config =
+        url.parse().map_err(|e: tokio_postgres::Error| PgError::Url(redact_url(url), e.to_string()))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_options().is_none() {
+        config.options(format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
+    }
+    let target = describe(&config);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let count = count.max(1);
+    let failed = |reason: String| PgError::Connect { target: target.clone(), reason };
+    std::thread::Builder::new()
+        .name("ief-postgres".to_owned())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = sender.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let mut clients = Vec::with_capacity(count);
+                let mut running = Vec::with_capacity(count);
+                for _ in 0..count {
+                    match config.connect(NoTls).await {
+                        Ok((client, connection)) => {
+                            clients.push(client);
+                            running.push(tokio::spawn(connection));
+                        }
+                        Err(e) => {
+                            let _ = sender.send(Err(e.to_string()));
+                            return;
                         }
                     }
-                    let _ = sender.send(Ok(clients));
-                    // A connection ends when its client is dropped; the thread ends with the last.
-                    for connection in running {
-                        let _ = connection.await;
-                    }
-                });
-            })
-            .map_err(|e| failed(e.to_string()))?;
-        let clients = receiver.recv().map_err(|e| failed(e.to_string()))?.map_err(failed)?;
+                }
+                let _ = sender.send(Ok(clients));
+                for connection in running {
+                    let _ = connection.await;
+                }
+            });
+        })
+        .map_err(|e| failed(e.to_string()))?;
+    let clients = receiver.recv().map_err(|e| failed(e.to_string()))?.map_err(failed)?;
+    Ok((clients, target))
+}
+
+/// Brings `component`'s tables up to the last of `migrations` (sorted by version), each step
+/// once, recorded in `schema_version`. Several processes may start at once: an advisory lock
+/// lets one migrate while the others wait and then find nothing to do.
+pub fn migrate(client: &mut Client, component: &str, migrations: &[Migration]) -> Result<(), PgError> {
+    let tx = block_on(client.transaction())?;
+    block_on(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]))?;
+    block_on(tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+            component TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            name TEXT NOT NULL,
+            applied TIMESTAMPTZ NOT NULL DEFAULT now(),
+            PRIMARY KEY (component, version)
+        )",
+    ))?;
+    let row = block_on(
+        tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version WHERE component = $1", &[&component]),
+    )?;
+    let found: i64 = row.get(0);
+    let known = migrations.iter().map(|m| m.version).max().unwrap_or(0);
+    if found > known {
+        return Err(PgError::NewerSchema { component: component.to_owned(), found, known });
+    }
+    for migration in migrations.iter().filter(|m| m.version > found) {
+        let failed = |source| PgError::Migration {
+            component: component.to_owned(),
+            version: migration.version,
+            name: migration.name.to_owned(),
+            source,
+        };
+        block_on(tx.batch_execute(migration.sql)).map_err(failed)?;
+        block_on(tx.execute(
+            "INSERT INTO schema_version (component, version, name) VALUES ($1, $2, $3)",
+            &[&component, &migration.version, &migration.name],
+        ))?;
+    }
+    block_on(tx.commit())?;
+    Ok(())
+}
+
+impl Pg {
+    /// Opens `connections` connections to `url`, each used by one caller at a time.
+    pub fn connect(url: &str, connections: usize) -> Result<Pg, PgError> {
+        let (clients, target) = connect(url, connections)?;
         let clients = clients.into_iter().map(Mutex::new).collect();
         Ok(Pg { inner: Arc::new(Inner { clients, next: AtomicUsize::new(0), target }) })
     }
@@ -144,45 +192,9 @@ impl Pg {
         clients[turn].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Brings `component`'s tables up to the last of `migrations` (sorted by version), each step
-    /// once, recorded in `schema_version`. Several processes may start at once: an advisory lock
-    /// lets one migrate while the others wait and then find nothing to do.
+    /// [`migrate`] on one of the pool's connections.
     pub fn migrate(&self, component: &str, migrations: &[Migration]) -> Result<(), PgError> {
-        let mut client = self.client();
-        let tx = block_on(client.transaction())?;
-        block_on(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]))?;
-        block_on(tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_version (
-                component TEXT NOT NULL,
-                version BIGINT NOT NULL,
-                name TEXT NOT NULL,
-                applied TIMESTAMPTZ NOT NULL DEFAULT now(),
-                PRIMARY KEY (component, version)
-            )",
-        ))?;
-        let row = block_on(
-            tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version WHERE component = $1", &[&component]),
-        )?;
-        let found: i64 = row.get(0);
-        let known = migrations.iter().map(|m| m.version).max().unwrap_or(0);
-        if found > known {
-            return Err(PgError::NewerSchema { component: component.to_owned(), found, known });
-        }
-        for migration in migrations.iter().filter(|m| m.version > found) {
-            let failed = |source| PgError::Migration {
-                component: component.to_owned(),
-                version: migration.version,
-                name: migration.name.to_owned(),
-                source,
-            };
-            block_on(tx.batch_execute(migration.sql)).map_err(failed)?;
-            block_on(tx.execute(
-                "INSERT INTO schema_version (component, version, name) VALUES ($1, $2, $3)",
-                &[&component, &migration.version, &migration.name],
-            ))?;
-        }
-        block_on(tx.commit())?;
-        Ok(())
+        migrate(&mut self.client(), component, migrations)
     }
 }
 
