@@ -39,6 +39,11 @@ pub(crate) fn policy_without_email_codes(scratch: &Scratch) -> PathBuf {
 
 /// `ief serve` on an ephemeral port with its directory and store in `url`; its base URL.
 pub(crate) fn serve(policy: &Path, keys: &Path, url: &str) -> (Running, String) {
+    serve_on(policy, keys, url, url)
+}
+
+/// `ief serve` with the given `--directory` and `--store`.
+fn serve_on(policy: &Path, keys: &Path, directory: &str, store: &str) -> (Running, String) {
     let (policy, keys) = (policy.display().to_string(), keys.display().to_string());
     let args = [
         policy.as_str(),
@@ -48,16 +53,15 @@ pub(crate) fn serve(policy: &Path, keys: &Path, url: &str) -> (Running, String) 
         "--keys",
         &keys,
         "--directory",
-        url,
+        directory,
         "--store",
-        url,
+        store,
         "--public-url",
         PUBLIC_URL,
         "--for",
-        "600",
+        "900",
     ];
     let (running, lines) = spawn(&["serve"], &args, "keys:");
-    assert!(lines.iter().any(|l| l.starts_with("store: postgres://")), "{lines:?}");
     let base = lines.iter().find_map(|l| l.strip_prefix("listening on ")).expect("a listening line").to_owned();
     (running, base)
 }
@@ -283,4 +287,155 @@ fn two_processes_on_one_postgres_finish_each_others_sign_ins_and_survive_a_kill(
     eprintln!("two processes: {:?}", started.elapsed());
     drop(directory);
     drop(cluster);
+}
+
+/// What a load run measured.
+#[derive(Debug)]
+struct Load {
+    sign_ins: usize,
+    errors: Vec<String>,
+    /// Whole sign-ups, sorted.
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Load {
+    fn percentile(&self, p: f64) -> Duration {
+        let last = self.latencies.len().saturating_sub(1);
+        self.latencies.get(((last as f64) * p).round() as usize).copied().unwrap_or_default()
+    }
+
+    fn summary(&self, what: &str) -> String {
+        format!(
+            "{what}: {} sign-ups in {:.1} s = {:.1}/s, p50 {} ms, p99 {} ms, {} errors",
+            self.sign_ins,
+            self.elapsed.as_secs_f64(),
+            self.sign_ins as f64 / self.elapsed.as_secs_f64(),
+            self.percentile(0.50).as_millis(),
+            self.percentile(0.99).as_millis(),
+            self.errors.len()
+        )
+    }
+}
+
+/// One sign-up of `email` whose requests go round the `servers` in turn, ending with the
+/// redeemed code's id_token.
+async fn sign_up_across(servers: &[String], email: &str) -> Result<String, String> {
+    let browser = Browser::new();
+    let at = |i: usize| servers[i % servers.len()].as_str();
+    let combined = Browser::page(browser.authorize(at(0)).await).await;
+    let form = browser.unified(at(1), &combined, ("local", "signup")).await;
+    let status = browser.submit(at(2), &form, &sign_up_fields(email)).await;
+    if status != "200" {
+        return Err(format!("{email}: the sign-up form answered {status}"));
+    }
+    let done = browser.confirmed(at(3), &form).await;
+    let (status, tokens) = browser.redeem(at(4), &code_of(&done)).await;
+    if status != 200 {
+        return Err(format!("{email}: the token endpoint answered {status}: {tokens}"));
+    }
+    Ok(subject(&tokens))
+}
+
+/// `sign_ins` sign-ups from `clients` concurrent browsers against `servers`.
+async fn load(servers: Vec<String>, sign_ins: usize, clients: usize) -> Load {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = Arc::new(AtomicUsize::new(0));
+    let servers = Arc::new(servers);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (next, servers) = (Arc::clone(&next), Arc::clone(&servers));
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= sign_ins {
+                        return done;
+                    }
+                    let began = Instant::now();
+                    let result = sign_up_across(&servers, &format!("load{n}@contoso.com")).await;
+                    done.push((began.elapsed(), result));
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut errors = Vec::new();
+    for task in tasks {
+        for (took, result) in task.await.expect("a client") {
+            latencies.push(took);
+            if let Err(e) = result {
+                errors.push(e);
+            }
+        }
+    }
+    latencies.sort_unstable();
+    Load { sign_ins, errors, latencies, elapsed: started.elapsed() }
+}
+
+/// A count from the environment, for the full run (BENCHMARKS.md), else the suite's small one.
+fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Every load user exactly once in `directory`.
+fn assert_every_user_once(directory: &Directory, sign_ins: usize) {
+    let users = directory.users().expect("users");
+    let mut emails: Vec<String> = users
+        .iter()
+        .filter_map(|u| u.sign_in_name(Some("emailAddress")).map(str::to_owned))
+        .filter(|e| e.starts_with("load"))
+        .collect();
+    emails.sort_unstable();
+    let before = emails.len();
+    emails.dedup();
+    assert_eq!(before, emails.len(), "no user is written twice");
+    assert_eq!(emails.len(), sign_ins, "no user is lost");
+}
+
+#[test]
+fn load_on_two_processes_and_postgres_loses_and_duplicates_no_user() {
+    let (sign_ins, clients) = (knob("IEF_LOAD_SIGN_INS", 40), knob("IEF_LOAD_CLIENTS", 10));
+    let cluster = PgCluster::shared().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.create_database("load").expect("a database");
+    let scratch = Scratch::new("pg-load");
+    let policy = policy_without_email_codes(&scratch);
+    let keys = scratch.path("keys");
+    let (_first, a) = serve(&policy, &keys, &url);
+    let (_second, b) = serve(&policy, &keys, &url);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    // The stored size of a sign-in at its sign-up form, read back from the database.
+    let stored = runtime.block_on(async {
+        let browser = Browser::new();
+        let combined = Browser::page(browser.authorize(&a).await).await;
+        browser.unified(&b, &combined, ("local", "signup")).await;
+        let (clients, _) = ief_store::pg::connect(&url, 1).expect("a connection");
+        let row = clients[0]
+            .query_one("SELECT MAX(octet_length(value))::BIGINT FROM entries WHERE kind = 'sign_in'", &[])
+            .await
+            .expect("size");
+        row.get::<_, i64>(0)
+    });
+    assert!(stored > 0 && stored <= 4096, "a sign-in at a page is stored in {stored} bytes");
+    let load = runtime.block_on(load(vec![a, b], sign_ins, clients));
+    eprintln!("{}; a sign-in at its form stores {stored} bytes", load.summary("two processes + PostgreSQL"));
+    assert!(load.errors.is_empty(), "{:#?}", load.errors);
+    assert_every_user_once(&Directory::connect(&url).expect("directory"), sign_ins);
+}
+
+#[test]
+fn load_on_one_process_and_sqlite_loses_and_duplicates_no_user() {
+    let (sign_ins, clients) = (knob("IEF_LOAD_SIGN_INS", 40), knob("IEF_LOAD_CLIENTS", 10));
+    let scratch = Scratch::new("sqlite-load");
+    let policy = policy_without_email_codes(&scratch);
+    let directory = scratch.path("directory.sqlite").display().to_string();
+    let store = scratch.path("state.sqlite").display().to_string();
+    let (_running, base) = serve_on(&policy, &scratch.path("keys"), &directory, &store);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let load = runtime.block_on(load(vec![base], sign_ins, clients));
+    eprintln!("{}", load.summary("one process + SQLite"));
+    assert!(load.errors.is_empty(), "{:#?}", load.errors);
+    assert_every_user_once(&Directory::open(&directory).expect("directory"), sign_ins);
 }
