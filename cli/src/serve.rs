@@ -122,6 +122,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             outln!("ca: {} (trust it: NODE_EXTRA_CA_CERTS, SSL_CERT_FILE or the system store)", tls.ca_path.display());
         }
         outln!("keys: {}", args.keys.display());
+        for warning in server.warnings() {
+            crate::output::log_line(&format!("warning: {warning}"));
+        }
         let serving = match tls {
             Some(tls) => tokio::spawn(std::sync::Arc::new(server).serve_tls(listener, tls)),
             None => tokio::spawn(async move {

@@ -35,13 +35,16 @@ use ief_transforms::TransformEnv;
 use sha2::{Digest, Sha256};
 
 pub mod apps;
+mod grants;
 mod oauth;
 mod page;
 mod pages;
 pub mod refresh;
 pub mod route;
+pub mod scopes;
 pub mod store;
 pub mod tls;
+mod userinfo;
 
 use apps::Apps;
 use route::Endpoint;
@@ -226,12 +229,15 @@ impl Server {
             .iter()
             .flat_map(|h| {
                 let m = &h.policy.model;
-                refresh::journey(m, issuer_profile(m)).map(|j| refresh::setup_profiles(m, &j)).unwrap_or_default()
+                let refresh = refresh::journey(m, issuer_profile(m));
+                let client_credentials = grants::client_credentials_journey(m, issuer_profile(m));
+                refresh.into_iter().chain(client_credentials).flat_map(|j| refresh::setup_profiles(m, &j))
             })
             .collect();
         if !grant_profiles.is_empty() {
             handlers.insert(0, Box::new(refresh::GrantReader { profiles: grant_profiles }));
         }
+        handlers.insert(0, Box::new(userinfo::JsonIssuer));
         Ok(Server {
             hosted,
             handlers,
@@ -275,6 +281,12 @@ impl Server {
                 (m.policy_id.clone(), url)
             })
             .collect()
+    }
+
+    /// What the policies ask that this server cannot give, for the developer to fix: a UserInfo
+    /// authorization profile expecting another issuer than the one this server's tokens name.
+    pub fn warnings(&self) -> Vec<String> {
+        self.hosted.iter().filter_map(|h| userinfo::issuer_mismatch(self, h)).collect()
     }
 
     /// The directory sign-ups write to (tests seed it).
@@ -506,7 +518,7 @@ async fn handle(server: &Server, request: &Request) -> Response {
     };
     let allowed = match route.endpoint {
         Endpoint::Token | Endpoint::SelfAsserted => request.method == Method::POST,
-        Endpoint::Authorize => request.method == Method::GET || request.method == Method::POST,
+        Endpoint::Authorize | Endpoint::UserInfo => request.method == Method::GET || request.method == Method::POST,
         _ => request.method == Method::GET,
     };
     if !allowed {
@@ -518,6 +530,7 @@ async fn handle(server: &Server, request: &Request) -> Response {
         Endpoint::Authorize => oauth::authorize(server, hosted, request).await,
         Endpoint::Token => oauth::token(server, hosted, request).await,
         Endpoint::Logout => oauth::logout(server, hosted, request).await,
+        Endpoint::UserInfo => userinfo::userinfo(server, hosted, request).await,
         Endpoint::SelfAsserted => pages::self_asserted(server, hosted, request).await,
         Endpoint::Confirmed => pages::confirmed(server, hosted, request).await,
         Endpoint::Unified => pages::unified(server, hosted, request).await,

@@ -8,6 +8,8 @@ pub enum Endpoint {
     Authorize,
     Token,
     Logout,
+    /// `openid/v2.0/userinfo`: GET or POST with a bearer access token.
+    UserInfo,
     /// `POST /SelfAsserted`: a page's form.
     SelfAsserted,
     /// `GET /api/{api}/confirmed`.
@@ -29,12 +31,13 @@ pub struct Route {
     pub policy_in_path: bool,
 }
 
-const ENDPOINTS: [(&[&str], Endpoint); 5] = [
+const ENDPOINTS: [(&[&str], Endpoint); 6] = [
     (&["v2.0", ".well-known", "openid-configuration"], Endpoint::Discovery),
     (&["discovery", "v2.0", "keys"], Endpoint::Keys),
     (&["oauth2", "v2.0", "authorize"], Endpoint::Authorize),
     (&["oauth2", "v2.0", "token"], Endpoint::Token),
     (&["oauth2", "v2.0", "logout"], Endpoint::Logout),
+    (&["openid", "v2.0", "userinfo"], Endpoint::UserInfo),
 ];
 
 /// Parses a request path; `p` is the `p=` query parameter, if any.
@@ -100,6 +103,10 @@ mod tests {
         assert_eq!(
             route("/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration", Some("B2C_1A_signup_signin")),
             want(Endpoint::Discovery)
+        );
+        assert_eq!(
+            route("/contoso.onmicrosoft.com/B2C_1A_signup_signin/openid/v2.0/userinfo", None),
+            want(Endpoint::UserInfo)
         );
         assert_eq!(
             route("/contoso.onmicrosoft.com/B2C_1A_signup_signin/discovery/v2.0/keys", None),

@@ -29,7 +29,7 @@ pub const STATE_KEY: &str = "IefStateKey";
 const FINGERPRINT_LEN: usize = 8;
 
 /// How long an SSO session lasts without a sign-in: B2C's default `SessionExpiryInSeconds`.
-const SESSION_SECS: i64 = 86_400;
+pub(crate) const SESSION_SECS: i64 = 86_400;
 
 /// A refresh-token family is kept this long past its grant's expiry, so a late client hears
 /// that its token expired rather than that it was revoked.
@@ -108,6 +108,16 @@ pub struct RefreshGrant {
     pub user: Option<String>,
     /// Unix seconds: the refresh journey's `refreshTokenIssuedOnDateTime`.
     pub issued_at: i64,
+    pub expires: i64,
+    /// Unix seconds of the sign-in the grant descends from: the start of its sliding window.
+    pub started: i64,
+}
+
+/// The applications that took part in one SSO session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClients {
+    pub clients: Vec<String>,
+    /// Unix seconds; as long as the session.
     pub expires: i64,
 }
 
@@ -371,6 +381,21 @@ impl State {
         Ok(())
     }
 
+    /// The client ids that signed in through the SSO session `id`, in order (front-channel
+    /// sign-out calls the others' logout URLs); kept beside the session.
+    pub async fn put_session_clients(&self, id: &str, clients: &SessionClients, now: i64) -> Result<(), StateError> {
+        self.put(Kind::Session, &clients_key(id), clients, clients.expires, now).await
+    }
+
+    pub async fn session_clients(&self, id: &str, now: i64) -> Result<Option<SessionClients>, StateError> {
+        Ok(self.get::<SessionClients>(Kind::Session, &clients_key(id), now).await?.map(|(c, _)| c))
+    }
+
+    pub async fn remove_session_clients(&self, id: &str, now: i64) -> Result<(), StateError> {
+        self.store.delete(Kind::Session, &clients_key(id), None, now).await?;
+        Ok(())
+    }
+
     /// Drops what expired (sign-ins abandoned, codes never redeemed, old replay guards).
     pub async fn expire(&self, now: i64) -> Result<u64, StateError> {
         Ok(self.store.expire(now).await?)
@@ -381,6 +406,11 @@ impl State {
         self.random.fill(&mut buf).map_err(|_| StateError::Random)?;
         Ok(URL_SAFE_NO_PAD.encode(buf))
     }
+}
+
+/// The key of a session's clients: beside the session's own, never equal to it.
+fn clients_key(id: &str) -> String {
+    format!("clients:{}", hashed(id))
 }
 
 fn aad(header: &[u8], kind: Kind, key: &str) -> Vec<u8> {
@@ -460,6 +490,7 @@ mod tests {
             user: Some("someone".to_owned()),
             issued_at: 0,
             expires,
+            started: 0,
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod bench;
 mod common;
+mod crash;
 mod diagnostics;
 mod hostile_inputs;
 mod hostile_policy;

@@ -60,6 +60,9 @@ fn value(group: &str, name: &str, policy: &Policy, ctx: &RequestContext, env: &d
         ("oidc", "Prompt") => ctx.prompt.clone()?,
         ("oidc", "MaxAge") => ctx.max_age.clone()?,
         ("oidc", "AuthenticationContextReferences") => ctx.acr_values.clone()?,
+        // The resource owner password credentials grant's own fields, supplied by the application.
+        ("oidc", "Username") => ctx.input_claims.iter().find(|(k, _)| k == "username")?.1.clone(),
+        ("oidc", "Password") => ctx.input_claims.iter().find(|(k, _)| k == "password")?.1.clone(),
         ("oauth-kv", key) => ctx.query.iter().find(|(k, _)| k == key)?.1.clone(),
         _ => return None,
     })

@@ -122,6 +122,12 @@ impl SignIn {
         &self.bag
     }
 
+    /// Puts a claim in the bag before the first step: what a driver took from a token the
+    /// journey's `Authorization` profiles validated (the UserInfo endpoint's bearer token).
+    pub fn set_claim(&mut self, id: ClaimId, value: ClaimValue) {
+        self.bag.set(id, value);
+    }
+
     /// The browser's sessions after this sign-in.
     pub fn into_session(self) -> Session {
         let mut session = self.session;
@@ -293,12 +299,15 @@ impl<'p> Executor<'p> {
         };
         let now = self.env.now();
         let mut trace = Vec::new();
+        // OpenID Connect's max_age: credentials entered longer ago must be entered again.
+        let max_age = context.max_age.as_deref().and_then(|a| a.trim().parse::<i64>().ok());
         let sso = match sso_key.as_deref().and_then(|k| session.take(k)) {
             Some(cookie) if now >= cookie.expires => {
                 let at = ClaimValue::date_time(cookie.expires).to_string();
                 trace.push(TraceEvent::SessionExpired { at });
                 None
             }
+            Some(cookie) if max_age.is_some_and(|age| (now - cookie.auth_time).num_seconds() > age) => None,
             Some(mut cookie) => {
                 // A rolling session lasts its lifetime again from every sign-in that uses it.
                 if !rules.absolute {

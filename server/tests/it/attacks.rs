@@ -38,7 +38,7 @@ async fn serve_apps() -> Running {
 }
 
 /// An error page in the browser: no redirect to the application, the code in the text.
-async fn assert_error_page(response: reqwest::Response, code: &str) {
+pub(crate) async fn assert_error_page(response: reqwest::Response, code: &str) {
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("location").is_none(), "nothing goes to the redirect URI");
     let body = response.text().await.expect("body");
@@ -46,7 +46,7 @@ async fn assert_error_page(response: reqwest::Response, code: &str) {
 }
 
 /// An error sent to the application: B2C's description, and neither code nor token.
-fn assert_app_error(response: &reqwest::Response, error: &str, code: &str) {
+pub(crate) fn assert_app_error(response: &reqwest::Response, error: &str, code: &str) {
     assert_eq!(response.status(), 302);
     let params = redirect_params(response);
     assert_eq!(param(&params, "error"), Some(error), "{params:?}");
@@ -57,7 +57,7 @@ fn assert_app_error(response: &reqwest::Response, error: &str, code: &str) {
 }
 
 /// A token-endpoint refusal: HTTP 400, B2C's body, no token.
-fn assert_token_error(status: u16, body: &Value, error: &str, code: &str) {
+pub(crate) fn assert_token_error(status: u16, body: &Value, error: &str, code: &str) {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], error, "{body}");
     let description = body["error_description"].as_str().expect("error_description");
@@ -197,7 +197,7 @@ async fn the_token_endpoint_checks_client_authentication() {
         (code_form("nobody", None), "unauthorized_client", "AADB2C90018"),
         // With the right secret the code itself is refused: it was never issued.
         (code_form("web-app", Some("s3cret")), "invalid_grant", "AADB2C90080"),
-        (vec![("grant_type", "password"), ("client_id", "native-a")], "unsupported_grant_type", "AADB2C90086"),
+        (vec![("grant_type", "device_code"), ("client_id", "native-a")], "unsupported_grant_type", "AADB2C90086"),
     ] {
         let (status, body) = browser.token(&form).await;
         assert_token_error(status, &body, error, code);

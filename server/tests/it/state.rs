@@ -180,3 +180,29 @@ async fn another_server_on_the_same_store_finishes_the_sign_in_and_honours_its_g
     let (status, body) = browser.redeem(&code).await;
     assert_eq!(status, 400, "a code redeemed on the first server is refused on the second: {body}");
 }
+
+#[tokio::test]
+async fn a_sign_in_stored_for_other_policies_starts_again() {
+    let dir = TempDir::new("policies-changed");
+    let (store_file, keys) = (dir.0.join("state.sqlite"), dir.0.join("keys"));
+    let first = serve_with("LocalAccounts", |o| {
+        o.store = Some(Arc::new(SqliteStore::open(&store_file).expect("store")));
+        o.keys = keys.clone();
+    })
+    .await;
+    let mut browser = Browser::new(&first);
+    let page = browser.page(&browser.authorize_url(&[])).await;
+    drop(first);
+    // The same files with another setting compile to another plan: a stored position means nothing there.
+    let second = serve_with("LocalAccounts", |o| {
+        o.store = Some(Arc::new(SqliteStore::open(&store_file).expect("store")));
+        o.keys = keys.clone();
+        o.settings.push(("Changed".to_owned(), "yes".to_owned()));
+    })
+    .await;
+    browser.base = second.base.clone();
+    let response = browser.submit(&page, &[("signInName", "a@contoso.com"), ("password", "x")]).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["errorCode"], "AADB2C90046", "{body}");
+}
