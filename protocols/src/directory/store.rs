@@ -339,14 +339,8 @@ impl Directory {
     /// sign-in name of that kind matches.
     pub fn find_by_sign_in_name(&self, kind: Option<&str>, value: &str) -> Result<Option<User>> {
         self.read(|db| {
-            let key = fold(value);
-            let row =
-                db.query("SELECT object_id, kind FROM sign_in_names WHERE value_key = $1", &[Param::Text(&key)])?;
-            let found = row.into_iter().next().map(|mut cells| {
-                let k = cells.pop().and_then(|c| c.into_text()).unwrap_or_default();
-                (cells.pop().and_then(|c| c.into_text()).unwrap_or_default(), k)
-            });
-            match found {
+            let sql = "SELECT object_id, kind FROM sign_in_names WHERE value_key = $1";
+            match pairs(db, sql, &fold(value))?.into_iter().next() {
                 Some((id, k)) if kind.is_none_or(|kind| k.eq_ignore_ascii_case(kind)) => load_user(db, &id),
                 _ => Ok(None),
             }
@@ -730,9 +724,9 @@ fn add_identities(db: &dyn Db, object_id: &str, ids: &[AlternativeSecurityId]) -
     Ok(())
 }
 
-/// The rows of `sql` (one object id parameter) as pairs of text.
-fn pairs(db: &dyn Db, sql: &str, object_id: &str) -> Result<Vec<(String, String)>> {
-    db.query(sql, &[Param::Text(object_id)])?
+/// The rows of `sql` (one text parameter) as pairs of text.
+fn pairs(db: &dyn Db, sql: &str, param: &str) -> Result<Vec<(String, String)>> {
+    db.query(sql, &[Param::Text(param)])?
         .into_iter()
         .map(|row| {
             let mut cells = row.into_iter();
