@@ -83,6 +83,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
         let public_url = args.public_url.clone().unwrap_or_else(|| format!("{scheme}://localhost:{port}"));
         let options = ServeOptions {
             policy_paths: args.paths.clone(),
+            only: Vec::new(),
             public_url,
             config: args.config.clone(),
             keys: args.keys.clone(),
@@ -95,6 +96,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
                 .collect(),
             trusted_roots: roots,
             store: Some(store),
+            key_store: None,
+            clock_offset: None,
         };
         let mut server = Server::load(&options).map_err(|e| e.to_string())?;
         server.log_requests(std::sync::Arc::new(|r: &ief_server::RequestLog| {
@@ -125,14 +128,24 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
         for warning in server.warnings() {
             crate::output::log_line(&format!("warning: {warning}"));
         }
+        let server = std::sync::Arc::new(server);
+        // Policies reload when their files change; a load with errors keeps the last good one.
+        let watching =
+            tokio::spawn(std::sync::Arc::clone(&server).watch(std::sync::Arc::new(|outcome| match outcome {
+                Ok(policies) => crate::output::log_line(&format!("reloaded: {}", policies.join(", "))),
+                Err(errors) => crate::output::log_line(&format!(
+                    "reload refused, still serving the last good policies (also on the page at /):\n{errors}"
+                )),
+            })));
         let serving = match tls {
-            Some(tls) => tokio::spawn(std::sync::Arc::new(server).serve_tls(listener, tls)),
+            Some(tls) => tokio::spawn(server.serve_tls(listener, tls)),
             None => tokio::spawn(async move {
-                let _ = server.serve(listener).await;
+                let _ = server.serve_shared(listener).await;
             }),
         };
         let result = crate::idp::wait(args.duration).await;
         serving.abort();
+        watching.abort();
         result
     })
 }

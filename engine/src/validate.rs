@@ -477,6 +477,13 @@ impl Validator<'_, '_> {
         }
         for s in &j.steps {
             let mut step_out: Vec<String> = Vec::new();
+            // A GetClaims step may name the profile that reads the id_token_hint (B2C's
+            // documented IdTokenHint_ExtractClaims): its output claims come from the hint.
+            if s.step_type == StepType::GetClaims
+                && let Some(tp) = s.issuer.as_ref().and_then(|i| self.policy.profile(&i.value))
+            {
+                step_out.extend(lower(produced.of_profile(tp)));
+            }
             for e in &s.exchanges {
                 let Some(tp) = self.policy.profile(&e.profile.value) else { continue };
                 let is_directory =

@@ -241,6 +241,9 @@ pub struct RunOptions {
     pub settings: Vec<(String, String)>,
     /// Extra trusted roots (PEM text), besides the scenario's `trusted_roots`.
     pub trusted_roots: Vec<String>,
+    /// The server B2C's redirect URIs name when the embedded providers register their clients
+    /// (`ief serve`'s public URL when a server runs the scenario); default `{tenant}.b2clogin.com`.
+    pub callback_host: Option<String>,
     /// Where keys are generated when `keys` is absent: shared by the runs of one `ief test`,
     /// each key is made once (RSA generation dominated a scenario's CPU time).
     pub key_pool: KeyPool,
@@ -414,6 +417,10 @@ pub(crate) struct Prepared {
     options: RunOptions,
     /// The scenario's policy first, then the other policies its runs name.
     policy_files: Vec<PathBuf>,
+    /// Where the scenario's relative paths start.
+    base: PathBuf,
+    /// `{Settings:Name}` values the policies were loaded with.
+    settings: Vec<(String, String)>,
     policies: Vec<EffectivePolicy>,
     compiled: Vec<CompiledPolicy>,
     /// How far `after` has moved the runs' clock.
@@ -489,6 +496,7 @@ impl Prepared {
         }
         let policies: Vec<EffectivePolicy> =
             policy_files.iter().map(|f| load_policy(&scenario, f, base, settings.clone())).collect::<Result<_, _>>()?;
+        let base = base.to_path_buf();
         let policy = &policies[0];
         let compiled: Vec<CompiledPolicy> = policies.iter().map(|p| CompiledPolicy::compile(&p.model)).collect();
 
@@ -506,7 +514,10 @@ impl Prepared {
         .map_err(|e| ScenarioError::Setup(e.to_string()))?;
         let mut issued = Vec::new();
         if let (Some(started), Some(spec)) = (&mut providers, &scenario.embedded_providers) {
-            let context = request_context(&policy.model, &scenario.request, options.deterministic);
+            let mut context = request_context(&policy.model, &scenario.request, options.deterministic);
+            if let Some(host) = &options.callback_host {
+                context.host_name.clone_from(host);
+            }
             issued = started.register(spec, &policy.model, &context, &mut keys)?;
         }
         // Keys made for this run (generated, or issued by a provider's test CA) have thumbprints
@@ -531,6 +542,8 @@ impl Prepared {
             name: name.to_owned(),
             options: options.clone(),
             policy_files,
+            base,
+            settings,
             policies,
             compiled,
             clock_offset,

@@ -284,10 +284,10 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
     if let Err((code, message)) = crate::scopes::resolve(&server.apps, app, param("scope").unwrap_or("openid")) {
         return reply.error(server, "invalid_request", code, &message, cid);
     }
-    let hint_claims = match param("id_token_hint") {
-        None => Vec::new(),
-        Some(hint) => match id_token_hint(server, hosted, hint, Some(&app.client_id), true) {
-            Ok(claims) => claims_as_text(claims),
+    let hinted = match param("id_token_hint") {
+        None => crate::hint::Hinted::default(),
+        Some(hint) => match crate::hint::at_authorize(server, hosted, hint, &app.client_id) {
+            Ok(claims) => claims,
             Err((code, message)) => return reply.error(server, "invalid_request", code, &message, cid),
         },
     };
@@ -335,12 +335,17 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         prompt: prompt.map(str::to_owned),
         max_age: param("max_age").map(str::to_owned),
         acr_values: None,
-        culture: param("ui_locales").and_then(|l| l.split(' ').next()).unwrap_or("en-US").to_owned(),
+        // ui_locales, then Accept-Language among SupportedLanguages, then the default.
+        culture: crate::page::i18n::choose(
+            hosted.policy.model.localization.as_ref(),
+            param("ui_locales"),
+            request.header("accept-language"),
+        ),
         correlation_id: cid.to_owned(),
         ip_address: String::new(),
         host_name: server.public_url.clone(),
         query: request.query.iter().filter(|(k, _)| !known.contains(&k.as_str())).cloned().collect(),
-        input_claims: hint_claims,
+        input_claims: hinted.input_claims,
         kmsi: false,
     };
     let auth = AuthRequest {
@@ -359,6 +364,9 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         Ok(s) => s,
         Err(e) => return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), cid),
     };
+    for (id, value) in hinted.seeds {
+        sign_in.set_claim(id, value);
+    }
     let progress = match executor.resume(&mut sign_in, None).await {
         Ok(p) => p,
         Err(e) => return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), cid),
@@ -379,80 +387,13 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         request: auth,
         sign_in,
         step: Step::Submitted(progress),
+        fingerprint: hosted.fingerprint,
         expires: server.now() + crate::TRANSACTION_SECS,
         version: 0,
     };
     let mut response = crate::pages::advance(server, hosted, tx, request).await;
     response.headers_mut().append(header::SET_COOKIE, cookie(server, TRANS_COOKIE, &browser));
     response
-}
-
-/// The claims of an `id_token_hint` this tenant's issuer signed (for `client_id` when given,
-/// unexpired when `fresh`); else B2C's code and text.
-fn id_token_hint(
-    server: &Server,
-    hosted: &Hosted,
-    hint: &str,
-    client_id: Option<&str>,
-    fresh: bool,
-) -> Result<Map<String, Value>, (&'static str, String)> {
-    use jsonwebtoken::errors::ErrorKind;
-    let internal = || ("AADB2C90085", "The policy has no token signing key.".to_owned());
-    let key = signing_key(server, hosted).ok_or_else(internal)?;
-    let jwk = key.public_jwk();
-    let decoding = jsonwebtoken::DecodingKey::from_rsa_components(
-        jwk["n"].as_str().unwrap_or_default(),
-        jwk["e"].as_str().unwrap_or_default(),
-    )
-    .map_err(|_| internal())?;
-    let expected_issuer = issuer(server, hosted).ok_or_else(internal)?;
-    let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
-    validation.leeway = 0;
-    validation.set_issuer(&[expected_issuer.as_str()]);
-    validation.validate_exp = fresh;
-    match client_id {
-        Some(id) => validation.set_audience(&[id]),
-        None => validation.validate_aud = false,
-    }
-    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-    let data = jsonwebtoken::decode::<Map<String, Value>>(hint, &decoding, &validation).map_err(|e| match e.kind() {
-        ErrorKind::ExpiredSignature => (
-            "AADB2C90208",
-            "The provided id_token_hint parameter is expired. Please provide another token and try again.".to_owned(),
-        ),
-        ErrorKind::InvalidAudience => (
-            "AADB2C90232",
-            format!(
-                "The provided id_token_hint parameter does not contain an accepted audience. Valid audience values: '{}'. Please provide another token and try again.",
-                client_id.unwrap_or_default()
-            ),
-        ),
-        ErrorKind::InvalidIssuer => (
-            "AADB2C90233",
-            format!(
-                "The provided id_token_hint parameter does not contain an accepted issuer. Valid issuers: '{expected_issuer}'. Please provide another token and try again."
-            ),
-        ),
-        _ => (
-            "AADB2C90210",
-            "The provided id_token_hint parameter failed signature validation. Please provide another token and try again."
-                .to_owned(),
-        ),
-    })?;
-    Ok(data.claims)
-}
-
-/// A token's claims as text by claim name (a GetClaims step reads the relying party's
-/// InputClaims from them): strings, numbers and booleans.
-fn claims_as_text(claims: Map<String, Value>) -> Vec<(String, String)> {
-    claims
-        .into_iter()
-        .filter_map(|(name, value)| match value {
-            Value::String(text) => Some((name, text)),
-            Value::Number(_) | Value::Bool(_) => Some((name, value.to_string())),
-            _ => None,
-        })
-        .collect()
 }
 
 /// RFC 7636: 43 to 128 unreserved characters.
@@ -481,6 +422,21 @@ pub(crate) async fn finish(
         Err(e) => return crate::pages::Refusal::from(e).respond(server, request, false),
     }
     let auth = &tx.request;
+    if auth.client_id == crate::apps::DEV_CLIENT_ID
+        && auth.redirect_uri == run_now_uri(server)
+        && let Some(state) = &auth.state
+    {
+        // The developer page shows the sign-in's steps, with what reports never show taken out.
+        let model = &hosted.policy.model;
+        let secrets: Vec<String> = ief_engine::exec::credential_values(model, tx.sign_in.claims())
+            .into_iter()
+            .filter(|s| s.len() >= MIN_SECRET_LEN)
+            .collect();
+        let scrub = |line: String| secrets.iter().fold(line, |l, s| l.replace(s.as_str(), "[redacted]"));
+        let lines: Vec<String> = tx.sign_in.trace.iter().map(|e| scrub(e.to_string())).collect();
+        // Only the developer page needs it: the sign-in goes on without it.
+        let _ = server.state.put_trace(state, &lines, server.now()).await;
+    }
     let reply =
         Reply { redirect_uri: &auth.redirect_uri, response_mode: &auth.response_mode, state: auth.state.as_deref() };
     let cid = auth.correlation_id.clone();
@@ -503,7 +459,9 @@ pub(crate) async fn finish(
     };
     let auth = tx.request.clone();
     let now = server.now();
-    if let Err(e) = server.state.put_session(&sso_id, &tx.sign_in.into_session(), now).await {
+    let session = tx.sign_in.into_session();
+    let persistent = session.is_persistent();
+    if let Err(e) = server.state.put_session(&sso_id, &session, now).await {
         return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), &cid);
     }
     let clients = match server.state.session_clients(&sso_id, now).await {
@@ -566,9 +524,21 @@ pub(crate) async fn finish(
     }
     let borrowed: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut response = reply.send(borrowed);
-    response.headers_mut().append(header::SET_COOKIE, cookie(server, &sso_name, &sso_id));
+    let mut sso = cookie(server, &sso_name, &sso_id);
+    if persistent {
+        // Keep me signed in: the cookie outlives the browser, up to B2C's longest KeepAliveInDays.
+        let value = format!("{}; Max-Age={KEEP_ALIVE_SECS}", sso.to_str().unwrap_or_default());
+        sso = HeaderValue::from_str(&value).unwrap_or(sso);
+    }
+    response.headers_mut().append(header::SET_COOKIE, sso);
     response
 }
+
+/// The shortest credential taken out of a trace: shorter ones would blank out ordinary words.
+const MIN_SECRET_LEN: usize = 8;
+
+/// The longest `KeepAliveInDays` B2C accepts (90), in seconds.
+const KEEP_ALIVE_SECS: i64 = 90 * 86_400;
 
 /// OpenID Connect's c_hash and at_hash for RS256: the left half of the SHA-256, base64url.
 fn left_half_hash(value: &str) -> String {
@@ -1022,7 +992,7 @@ pub(crate) async fn logout(server: &Server, hosted: &Hosted, request: &Request) 
     // The application that signs out: `client_id`, else the audience of its id token.
     let hint = match request.param("id_token_hint").filter(|h| !h.is_empty()) {
         // An expired id token still names who signs out (OpenID Connect RP-Initiated Logout §2).
-        Some(hint) => match id_token_hint(server, hosted, hint, request.param("client_id"), false) {
+        Some(hint) => match crate::hint::at_logout(server, hosted, hint, request.param("client_id")) {
             Ok(claims) => Some(claims),
             Err((code, message)) => return error_page(server, request, code, &message),
         },
@@ -1142,12 +1112,17 @@ pub(crate) fn run_now_uri(server: &Server) -> String {
 /// The end of a "Run now" sign-in: the code redeemed here and the token's claims shown, or
 /// the error the application would have received.
 pub(crate) async fn run_now(server: &Server, request: &Request) -> Response {
+    let trace = match request.param("state") {
+        Some(state) => server.state.take_trace(state, server.now()).await.ok().flatten(),
+        None => None,
+    };
+    let steps: String = trace.unwrap_or_default().iter().map(|l| format!("<li>{}</li>", escape_html(l))).collect();
     let page = |title: &str, body: String| {
         html(
             StatusCode::OK,
             format!(
                 "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-<body><h1>{title}</h1>{body}<p><a href=\"/\">Back</a></p></body></html>"
+<body><h1>{title}</h1>{body}<h2>Steps</h2><ol id=\"trace\">{steps}</ol><p><a href=\"/\">Back</a></p></body></html>"
             ),
         )
     };
@@ -1163,6 +1138,16 @@ pub(crate) async fn run_now(server: &Server, request: &Request) -> Response {
     }) else {
         return error_page(server, request, "AADB2C90080", EXPIRED);
     };
+    let header = grant.id_token.split('.').next().and_then(|h| URL_SAFE_NO_PAD.decode(h).ok());
+    let header: Value = header.and_then(|h| serde_json::from_slice(&h).ok()).unwrap_or_default();
+    let decoded = serde_json::to_string_pretty(&header).unwrap_or_default();
     let claims = serde_json::to_string_pretty(&grant.claims).unwrap_or_default();
-    page("Token", format!("<pre id=\"claims\">{}</pre>", escape_html(&claims)))
+    page(
+        "Token",
+        format!(
+            "<h2>Header</h2><pre id=\"header\">{}</pre><h2>Claims</h2><pre id=\"claims\">{}</pre>",
+            escape_html(&decoded),
+            escape_html(&claims)
+        ),
+    )
 }

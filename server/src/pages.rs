@@ -2,6 +2,8 @@
 //! and `CP` globals around a plain HTML form that works without JavaScript, and the calls the
 //! page makes: `POST /SelfAsserted`, `GET /api/{api}/confirmed`, `GET /api/{api}/unified`.
 
+use std::sync::Arc;
+
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
@@ -33,7 +35,7 @@ pub(crate) async fn advance(server: &Server, hosted: &Hosted, mut tx: Transactio
                 let url = url.clone();
                 let context = cookie(server, CONTEXT_COOKIE, &tx.id);
                 tx.step = Step::Showing(page);
-                if let Err(refusal) = save(server, &mut tx).await {
+                if let Err(refusal) = save(server, hosted, &mut tx).await {
                     return refusal.respond(server, request, false);
                 }
                 let mut response = redirect(&url);
@@ -42,17 +44,18 @@ pub(crate) async fn advance(server: &Server, hosted: &Hosted, mut tx: Transactio
             }
             tx.csrf = server.random(32);
             tx.step = Step::Showing(page);
-            if let Err(refusal) = save(server, &mut tx).await {
+            if let Err(refusal) = save(server, hosted, &mut tx).await {
                 return refusal.respond(server, request, false);
             }
-            crate::page::render(server, hosted, &tx, StatusCode::OK)
+            crate::page::render(server, hosted, &tx, StatusCode::OK).await
         }
     }
 }
 
-/// Stores the sign-in as this request leaves it (compare-and-swap on the version it read).
-pub(crate) async fn save(server: &Server, tx: &mut Transaction) -> Result<(), Refusal> {
-    tx.sign_in.forget_passwords(&server.hosted_by_id(&tx.policy).ok_or(Refusal::State)?.policy.model);
+/// Stores the sign-in as this request leaves it (compare-and-swap on the version it read);
+/// `hosted` is the relying party it runs.
+pub(crate) async fn save(server: &Server, hosted: &Hosted, tx: &mut Transaction) -> Result<(), Refusal> {
+    tx.sign_in.forget_passwords(&hosted.policy.model);
     match server.state.save_transaction(tx, server.now()).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(Refusal::Lost),
@@ -98,6 +101,9 @@ pub(crate) enum Refusal {
     Csrf,
     /// The call does not fit what the sign-in waits for.
     OutOfOrder(&'static str),
+    /// The policies changed since the sign-in started (a reload, or a process serving other
+    /// files): its plan is gone.
+    Reloaded,
 }
 
 impl From<crate::store::StateError> for Refusal {
@@ -121,12 +127,15 @@ impl Refusal {
             Refusal::Browser => "The request was not made by the browser that started the sign-in.",
             Refusal::Csrf => "The request's CSRF token is missing or does not match.",
             Refusal::OutOfOrder(m) => m,
+            Refusal::Reloaded => {
+                "The policy was reloaded or changed after this sign-in started. Start the sign-in again from the application."
+            }
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            Refusal::State => StatusCode::BAD_REQUEST,
+            Refusal::State | Refusal::Reloaded => StatusCode::BAD_REQUEST,
             Refusal::Browser | Refusal::Csrf => StatusCode::FORBIDDEN,
             Refusal::Lost | Refusal::OutOfOrder(_) => StatusCode::CONFLICT,
             Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -135,7 +144,7 @@ impl Refusal {
 
     fn code(&self) -> &'static str {
         match self {
-            Refusal::State => "AADB2C90046",
+            Refusal::State | Refusal::Reloaded => "AADB2C90046",
             Refusal::Unavailable => "AADB2C90085",
             _ => "AADB2C90065",
         }
@@ -152,9 +161,29 @@ impl Refusal {
     }
 }
 
+/// The policies a sign-in runs on: the request's, or the earlier load it began on.
+struct Load(Option<Arc<Vec<Hosted>>>);
+
+impl Load {
+    /// The sign-in's relying party `policy` in its load, else `current`.
+    fn hosted<'a>(&'a self, current: &'a Hosted, policy: &str) -> &'a Hosted {
+        self.0.as_deref().and_then(|load| crate::hosted_by_id(load, policy)).unwrap_or(current)
+    }
+}
+
+/// The load whose plan the sign-in began on: the request's when its relying party's files and
+/// settings are the same (after a restart too, or on another process), else an earlier load
+/// this process still keeps.
+fn load_for(server: &Server, current: &Hosted, tx: &Transaction) -> Result<Load, Refusal> {
+    if tx.fingerprint == current.fingerprint {
+        return Ok(Load(None));
+    }
+    server.load_of(&tx.policy, tx.fingerprint).map(|load| Load(Some(load))).ok_or(Refusal::Reloaded)
+}
+
 /// Reads the sign-in the call names, after checking it belongs to this browser and carries
 /// the page's CSRF token; a refused call writes nothing, so the sign-in stays as it was.
-async fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<Transaction, Refusal> {
+async fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<(Transaction, Load), Refusal> {
     let tid = request.param("tx").and_then(parse_tx).ok_or(Refusal::State)?;
     let tx = load(server, &tid).await?;
     if tx.policy != hosted.policy.model.policy_id.to_lowercase() {
@@ -163,6 +192,8 @@ async fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<
     if request.cookie(TRANS_COOKIE) != Some(tx.browser.as_str()) {
         return Err(Refusal::Browser);
     }
+    // Its plan gone: every later call is refused the same way, until the record expires.
+    let load = load_for(server, hosted, &tx)?;
     let presented = request
         .header("x-csrf-token")
         .or_else(|| request.form_param("csrf_token"))
@@ -172,17 +203,17 @@ async fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<
     if !(presented.is_some_and(valid) && cookie.is_some_and(valid)) {
         return Err(Refusal::Csrf);
     }
-    Ok(tx)
+    Ok((tx, load))
 }
 
 /// [`checked`], for a call that answers the page shown: the sign-in and its page.
-async fn showing(server: &Server, hosted: &Hosted, request: &Request) -> Result<(Transaction, Page), Refusal> {
-    let tx = checked(server, hosted, request).await?;
+async fn showing(server: &Server, hosted: &Hosted, request: &Request) -> Result<(Transaction, Page, Load), Refusal> {
+    let (tx, load) = checked(server, hosted, request).await?;
     let Step::Showing(page) = &tx.step else {
         return Err(Refusal::OutOfOrder("The page was already answered."));
     };
     let page = page.clone();
-    Ok((tx, page))
+    Ok((tx, page, load))
 }
 
 fn is_xhr(request: &Request) -> bool {
@@ -193,10 +224,11 @@ fn is_xhr(request: &Request) -> bool {
 /// `"status":"400"` on a validation error); a plain form is answered with the next page.
 pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Request) -> Response {
     let xhr = is_xhr(request);
-    let (mut tx, page) = match showing(server, hosted, request).await {
+    let (mut tx, page, load) = match showing(server, hosted, request).await {
         Ok(found) => found,
         Err(refusal) => return refusal.respond(server, request, xhr),
     };
+    let hosted = load.hosted(hosted, &tx.policy);
     let values: Vec<(String, String)> = request
         .form
         .iter()
@@ -231,9 +263,14 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
         // The same page back with an error: the submit failed its checks.
         Progress::NeedsInput(next) if next.error.is_some() && next.profile == page.profile => {
             let message = next.error.clone().unwrap_or_default();
+            // A failed validation comes back as a form without fields: the same page, with its error.
+            let next = match &next.kind {
+                PageKind::Form { fields } if fields.is_empty() => Page { kind: page.kind.clone(), ..next },
+                _ => next,
+            };
             tx.step = Step::Showing(next);
             if xhr {
-                if let Err(refusal) = save(server, &mut tx).await {
+                if let Err(refusal) = save(server, hosted, &mut tx).await {
                     return refusal.respond(server, request, xhr);
                 }
                 return json(StatusCode::OK, &json!({ "status": "400", "message": message }));
@@ -243,10 +280,61 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
         progress => {
             tx.step = Step::Submitted(progress);
             let confirmed = confirmed_url(hosted, &tx, crate::page::api_of(&page));
-            if let Err(refusal) = save(server, &mut tx).await {
+            if let Err(refusal) = save(server, hosted, &mut tx).await {
                 return refusal.respond(server, request, xhr);
             }
             if xhr { json(StatusCode::OK, &json!({ "status": "200" })) } else { see_other(&confirmed) }
+        }
+    }
+}
+
+/// `POST /SelfAsserted/DisplayControlAction/vbeta/{control}/{action}`: a display control's
+/// button, answered with B2C's JSON status. The page stays shown (with the control's new state)
+/// and keeps its CSRF token, as the page's script keeps its `SETTINGS`.
+pub(crate) async fn display_control(
+    server: &Server,
+    hosted: &Hosted,
+    request: &Request,
+    control: String,
+    action: String,
+) -> Response {
+    let (mut tx, page, load) = match showing(server, hosted, request).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.respond(server, request, true),
+    };
+    let hosted = load.hosted(hosted, &tx.policy);
+    if !matches!(page.kind, PageKind::Form { .. }) {
+        return Refusal::OutOfOrder("This page has no display controls.").respond(server, request, true);
+    }
+    let values: Vec<(String, String)> =
+        request.form.iter().filter(|(k, _)| !matches!(k.as_str(), "request_type" | "csrf_token")).cloned().collect();
+    let executor = server.executor(hosted);
+    match executor.resume(&mut tx.sign_in, Some(Answer::Action { control, action, values })).await {
+        Ok(Progress::NeedsInput(next)) => {
+            let body = match &next.error {
+                Some(message) => json!({ "status": "400", "message": message }),
+                None => json!({ "status": "200" }),
+            };
+            tx.step = Step::Showing(next);
+            if let Err(refusal) = save(server, hosted, &mut tx).await {
+                return refusal.respond(server, request, true);
+            }
+            json(StatusCode::OK, &body)
+        }
+        Ok(progress) => {
+            tx.step = Step::Submitted(progress);
+            if let Err(refusal) = save(server, hosted, &mut tx).await {
+                return refusal.respond(server, request, true);
+            }
+            json(StatusCode::OK, &json!({ "status": "200" }))
+        }
+        // Refused: nothing is written, the page stays as it was.
+        Err(ExecError::BadAnswer { message, .. }) => {
+            json(StatusCode::BAD_REQUEST, &json!({ "status": "400", "message": message }))
+        }
+        Err(e) => {
+            let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
+            finish(server, hosted, tx, outcome, request).await
         }
     }
 }
@@ -263,10 +351,10 @@ async fn page_error(
     match tx {
         Some(mut tx) if !xhr => {
             tx.csrf = server.random(32);
-            if let Err(refusal) = save(server, &mut tx).await {
+            if let Err(refusal) = save(server, hosted, &mut tx).await {
                 return refusal.respond(server, request, false);
             }
-            crate::page::render(server, hosted, &tx, StatusCode::OK)
+            crate::page::render(server, hosted, &tx, StatusCode::OK).await
         }
         _ => {
             let body = json!({ "status": "400", "message": message });
@@ -290,22 +378,28 @@ fn confirmed_url(hosted: &Hosted, tx: &Transaction, api: &str) -> String {
 
 /// `GET /api/{api}/confirmed`: what follows an accepted submit.
 pub(crate) async fn confirmed(server: &Server, hosted: &Hosted, request: &Request) -> Response {
-    let tx = match checked(server, hosted, request).await {
-        Ok(tx) => tx,
+    let (mut tx, load) = match checked(server, hosted, request).await {
+        Ok(found) => found,
         Err(refusal) => return refusal.respond(server, request, false),
     };
+    let hosted = load.hosted(hosted, &tx.policy);
     if matches!(tx.step, Step::Showing(_)) {
         return Refusal::OutOfOrder("The page has not been submitted yet.").respond(server, request, false);
+    }
+    // B2C's page sends the keep-me-signed-in checkbox here, after the form.
+    if request.param("rememberMe").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        server.executor(hosted).keep_signed_in_after(&mut tx.sign_in);
     }
     advance(server, hosted, tx, request).await
 }
 
 /// `GET /api/{api}/unified?claimsexchange=…` (a button or link) or `?local=signup`.
 pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request) -> Response {
-    let (mut tx, page) = match showing(server, hosted, request).await {
+    let (mut tx, page, load) = match showing(server, hosted, request).await {
         Ok(found) => found,
         Err(refusal) => return refusal.respond(server, request, false),
     };
+    let hosted = load.hosted(hosted, &tx.policy);
     let choice = match (request.param("claimsexchange"), request.param("local"), &page.kind) {
         (Some(exchange), _, _) => Some(exchange.to_owned()),
         (None, Some("signup"), PageKind::Selection { options, .. }) => sign_up_option(options),
@@ -335,7 +429,7 @@ pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request)
 /// An identity provider's callback (`oauth2/authresp`, `oauth1/authresp`): the query of a GET
 /// or the form of a `form_post`, handed to the profile that sent the browser there. The
 /// sign-in is the one the browser's context cookie names, and it must be waiting on a redirect.
-pub(crate) async fn callback(server: &Server, request: &Request) -> Response {
+pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Request) -> Response {
     let refused = |refusal: Refusal| refusal.respond(server, request, false);
     let Some(tid) = request.cookie(CONTEXT_COOKIE) else { return refused(Refusal::State) };
     let mut tx = match load(server, tid).await {
@@ -348,9 +442,14 @@ pub(crate) async fn callback(server: &Server, request: &Request) -> Response {
     if !matches!(&tx.step, Step::Showing(Page { kind: PageKind::Redirect { .. }, .. })) {
         return refused(Refusal::OutOfOrder("The sign-in is not waiting for an identity provider."));
     }
-    let Some(hosted) = server.hosted_by_id(&tx.policy) else {
+    let Some(hosted) = crate::hosted_by_id(policies, &tx.policy) else {
         return refused(Refusal::State);
     };
+    let load = match load_for(server, hosted, &tx) {
+        Ok(load) => load,
+        Err(refusal) => return refused(refusal),
+    };
+    let hosted = load.hosted(hosted, &tx.policy);
     let params = if request.form.is_empty() { request.query.clone() } else { request.form.clone() };
     let executor = server.executor(hosted);
     match executor.resume(&mut tx.sign_in, Some(Answer::Callback(params))).await {
@@ -378,8 +477,16 @@ fn sign_up_option(options: &[String]) -> Option<String> {
 pub(crate) fn home(server: &Server) -> Response {
     let run = crate::oauth::run_now_uri(server);
     let dev = server.apps.get(crate::apps::DEV_CLIENT_ID).filter(|a| a.platform_of(&run).is_some());
+    // A refused reload: the policies below are the last good ones.
+    let reload = match server.reload_error() {
+        Some(error) => format!(
+            "<div id=\"reload-error\"><p>The policy files changed but do not load; still serving the last good version.</p><pre>{}</pre></div>",
+            escape_html(&error)
+        ),
+        None => String::new(),
+    };
     let mut rows = String::new();
-    for hosted in &server.hosted {
+    for hosted in server.policies().iter() {
         let m = &hosted.policy.model;
         let metadata =
             format!("{}/{}/{}/v2.0/.well-known/openid-configuration", server.public_url, m.tenant_id, m.policy_id);
@@ -391,6 +498,8 @@ pub(crate) fn home(server: &Server) -> Response {
                     ("response_type", "code"),
                     ("scope", "openid"),
                     ("nonce", "defaultNonce"),
+                    // Names the sign-in whose trace the result page shows.
+                    ("state", &server.random(16)),
                 ]);
                 let href = format!("/{}/{}/oauth2/v2.0/authorize?{query}", m.tenant_id, m.policy_id);
                 format!(" <a class=\"run\" href=\"{}\">Run now</a>", escape_html(&href))
@@ -407,7 +516,7 @@ pub(crate) fn home(server: &Server) -> Response {
         StatusCode::OK,
         format!(
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ief serve</title></head>\
-<body><h1>ief serve</h1><ul>{rows}</ul></body></html>"
+<body><h1>ief serve</h1>{reload}<ul>{rows}</ul></body></html>"
         ),
     )
 }

@@ -20,16 +20,16 @@ pub use ief_store::{MemoryStore, SqliteStore};
 
 /// The stored form's version: bump it whenever a stored type changes shape. A record of
 /// another version is refused (the sign-in starts again), never misread.
-pub const STATE_FORMAT: u8 = 1;
+pub const STATE_FORMAT: u8 = 2;
 
 /// The policy key (in the keys folder) that encrypts stored state; made at the first start.
 pub const STATE_KEY: &str = "IefStateKey";
 
-/// Bytes of a policy fingerprint in each record.
-const FINGERPRINT_LEN: usize = 8;
-
 /// How long an SSO session lasts without a sign-in: B2C's default `SessionExpiryInSeconds`.
 pub(crate) const SESSION_SECS: i64 = 86_400;
+
+/// How long the developer page's trace of a "Run now" sign-in waits for its result page.
+const TRACE_SECS: i64 = 600;
 
 /// A refresh-token family is kept this long past its grant's expiry, so a late client hears
 /// that its token expired rather than that it was revoked.
@@ -73,6 +73,10 @@ pub struct Transaction {
     pub request: AuthRequest,
     pub sign_in: SignIn,
     pub step: Step,
+    /// Of the policies the sign-in started on (their files and settings): its plan positions
+    /// mean something only there, so after a reload, or on a process serving other files, it
+    /// cannot go on.
+    pub fingerprint: u64,
     /// Unix seconds after which the sign-in is gone.
     pub expires: i64,
     /// The stored record's version this request read (0: not stored yet): saving it back
@@ -157,8 +161,6 @@ pub enum StateError {
         "a stored record has format {found}; this ief reads format {STATE_FORMAT}, so the sign-in must start again"
     )]
     Format { found: u8 },
-    #[error("a stored record was written for other policies (they changed since), so the sign-in must start again")]
-    Policies,
     #[error("a stored record does not decrypt with this server's {STATE_KEY} (another key, or altered)")]
     Decrypt,
     #[error("a stored record is corrupt: {0}")]
@@ -171,8 +173,6 @@ pub enum StateError {
 pub struct State {
     store: Arc<dyn Store>,
     key: LessSafeKey,
-    /// Of the policies served: a record written for other policies is not resumed.
-    fingerprint: [u8; FINGERPRINT_LEN],
     random: SystemRandom,
 }
 
@@ -192,30 +192,27 @@ const FAMILY_BYTES: usize = 16;
 const FAMILY_CHARS: usize = 22;
 
 impl State {
-    /// `secret` is the state key's bytes; `fingerprint` names the policies served.
-    pub fn new(store: Arc<dyn Store>, secret: &[u8], fingerprint: &[u8]) -> State {
+    /// `secret` is the state key's bytes.
+    pub fn new(store: Arc<dyn Store>, secret: &[u8]) -> State {
         let digest = Sha256::digest(secret);
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &digest).expect("a 32-byte key for AES-256-GCM"));
-        let mut print = [0u8; FINGERPRINT_LEN];
-        print.copy_from_slice(&Sha256::digest(fingerprint)[..FINGERPRINT_LEN]);
-        State { store, key, fingerprint: print, random: SystemRandom::new() }
+        State { store, key, random: SystemRandom::new() }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
-    /// `format ‖ fingerprint ‖ nonce ‖ AES-256-GCM(postcard(value))`, authenticated with the
-    /// header, the kind and the key, so a record cannot be moved to another key.
+    /// `format ‖ nonce ‖ AES-256-GCM(postcard(value))`, authenticated with the format, the
+    /// kind and the key, so a record cannot be moved to another key.
     fn seal<T: Serialize>(&self, kind: Kind, key: &str, value: &T) -> Result<Vec<u8>, StateError> {
         let mut body = postcard::to_stdvec(value).map_err(|e| StateError::Corrupt(e.to_string()))?;
         let mut nonce = [0u8; NONCE_LEN];
         self.random.fill(&mut nonce).map_err(|_| StateError::Random)?;
-        let mut out = Vec::with_capacity(1 + FINGERPRINT_LEN + NONCE_LEN + body.len() + 16);
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + body.len() + 16);
         out.push(STATE_FORMAT);
-        out.extend_from_slice(&self.fingerprint);
         out.extend_from_slice(&nonce);
-        let aad = aad(&out[..1 + FINGERPRINT_LEN], kind, key);
+        let aad = aad(&out[..1], kind, key);
         self.key
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
             .map_err(|_| StateError::Decrypt)?;
@@ -224,16 +221,13 @@ impl State {
     }
 
     fn open<T: DeserializeOwned>(&self, kind: Kind, key: &str, record: &[u8]) -> Result<T, StateError> {
-        let header = 1 + FINGERPRINT_LEN;
+        let header = 1;
         let Some(&format) = record.first() else { return Err(StateError::Corrupt("an empty record".to_owned())) };
         if format != STATE_FORMAT {
             return Err(StateError::Format { found: format });
         }
         if record.len() < header + NONCE_LEN {
             return Err(StateError::Corrupt("a truncated record".to_owned()));
-        }
-        if record[1..header] != self.fingerprint {
-            return Err(StateError::Policies);
         }
         let nonce = Nonce::try_assume_unique_for_key(&record[header..header + NONCE_LEN])
             .map_err(|_| StateError::Corrupt("a truncated record".to_owned()))?;
@@ -368,8 +362,10 @@ impl State {
         Ok(())
     }
 
+    /// Kept a day, or as long as a keep-me-signed-in cookie of it lasts.
     pub async fn put_session(&self, id: &str, session: &Session, now: i64) -> Result<(), StateError> {
-        self.put(Kind::Session, &hashed(id), session, now + SESSION_SECS, now).await
+        let last = session.expires().map_or(now, |t| t.and_utc().timestamp());
+        self.put(Kind::Session, &hashed(id), session, last.max(now + SESSION_SECS), now).await
     }
 
     pub async fn session(&self, id: &str, now: i64) -> Result<Option<Session>, StateError> {
@@ -396,6 +392,21 @@ impl State {
         Ok(())
     }
 
+    /// The developer page's step trace of the "Run now" sign-in `state`, for its result page
+    /// (which any process sharing the store may serve); kept beside the codes.
+    pub async fn put_trace(&self, state: &str, lines: &[String], now: i64) -> Result<(), StateError> {
+        self.put(Kind::Code, &trace_key(state), &lines, now + TRACE_SECS, now).await
+    }
+
+    /// The trace kept for `state`, once.
+    pub async fn take_trace(&self, state: &str, now: i64) -> Result<Option<Vec<String>>, StateError> {
+        let key = trace_key(state);
+        match self.store.take(Kind::Code, &key, now).await? {
+            Some(record) => Ok(Some(self.open(Kind::Code, &key, &record.value)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Drops what expired (sign-ins abandoned, codes never redeemed, old replay guards).
     pub async fn expire(&self, now: i64) -> Result<u64, StateError> {
         Ok(self.store.expire(now).await?)
@@ -406,6 +417,11 @@ impl State {
         self.random.fill(&mut buf).map_err(|_| StateError::Random)?;
         Ok(URL_SAFE_NO_PAD.encode(buf))
     }
+}
+
+/// The key of a "Run now" trace: among the codes, never equal to one (a code's key has no colon).
+fn trace_key(state: &str) -> String {
+    format!("trace:{}", hashed(state))
 }
 
 /// The key of a session's clients: beside the session's own, never equal to it.
@@ -426,8 +442,8 @@ fn aad(header: &[u8], kind: Kind, key: &str) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn state(store: Arc<dyn Store>, secret: &[u8], policies: &[u8]) -> State {
-        State::new(store, secret, policies)
+    fn state(store: Arc<dyn Store>, secret: &[u8]) -> State {
+        State::new(store, secret)
     }
 
     fn grant(expires: i64) -> CodeGrant {
@@ -444,10 +460,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn records_are_encrypted_bound_to_their_key_and_refused_by_another_key_or_policy() {
+    async fn records_are_encrypted_bound_to_their_key_and_refused_by_another_key_or_format() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let now = 1_000;
-        let ours = state(store.clone(), b"secret", b"policies");
+        let ours = state(store.clone(), b"secret");
         ours.put_code("the-code", &grant(now + 60), now).await.unwrap();
         let stored = store.get(Kind::Code, &hashed("the-code"), now).await.unwrap().unwrap();
         assert_eq!(stored.value[0], STATE_FORMAT);
@@ -459,13 +475,9 @@ mod tests {
         store.create(Kind::Code, &hashed("other"), &stored.value, now + 60, now).await.unwrap();
         assert!(matches!(ours.take_code("other", now).await, Err(StateError::Decrypt)));
 
-        let other_key = state(store.clone(), b"another secret", b"policies");
+        let other_key = state(store.clone(), b"another secret");
         store.create(Kind::Code, &hashed("copy"), &stored.value, now + 60, now).await.unwrap();
         assert!(matches!(other_key.take_code("copy", now).await, Err(StateError::Decrypt)));
-
-        let other_policies = state(store.clone(), b"secret", b"changed policies");
-        let error = other_policies.take_code("the-code", now).await.unwrap_err();
-        assert!(matches!(error, StateError::Policies), "{error}");
 
         let mut older = stored.value.clone();
         older[0] = STATE_FORMAT - 1;
@@ -476,9 +488,25 @@ mod tests {
 
         // Another process with the same key and policies reads it back whole, once.
         ours.put_code("again", &grant(now + 60), now).await.unwrap();
-        let copy = state(store.clone(), b"secret", b"policies");
+        let copy = state(store.clone(), b"secret");
         assert_eq!(copy.take_code("again", now).await.unwrap(), Some(grant(now + 60)), "read back whole");
         assert_eq!(copy.take_code("again", now).await.unwrap(), None, "once");
+    }
+
+    #[tokio::test]
+    async fn a_run_now_trace_is_sealed_shared_and_taken_once() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let now = 1_000;
+        let lines = vec!["Step 1: CombinedSignInAndSignUp".to_owned(), "Sent claims to the application".to_owned()];
+        state(store.clone(), b"secret").put_trace("the-state", &lines, now).await.unwrap();
+        let stored = store.get(Kind::Code, &trace_key("the-state"), now).await.unwrap().expect("stored");
+        assert!(!String::from_utf8_lossy(&stored.value).contains("CombinedSignIn"), "sealed");
+        let other = state(store.clone(), b"secret");
+        assert_eq!(other.take_code("the-state", now).await.unwrap(), None, "not a code");
+        assert_eq!(other.take_trace("the-state", now).await.unwrap(), Some(lines), "another process reads it");
+        assert_eq!(other.take_trace("the-state", now).await.unwrap(), None, "once");
+        state(store.clone(), b"secret").put_trace("late", &[], now).await.unwrap();
+        assert_eq!(other.take_trace("late", now + TRACE_SECS).await.unwrap(), None, "expired");
     }
 
     fn refresh(expires: i64) -> RefreshGrant {
@@ -496,7 +524,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refresh_family_rotates_and_an_old_token_revokes_it() {
-        let state = state(Arc::new(MemoryStore::new()), b"secret", b"policies");
+        let state = state(Arc::new(MemoryStore::new()), b"secret");
         let now = 1_000;
         let first = state.new_refresh(refresh(now + 600), now).await.unwrap();
         let RefreshLookup::Valid(redemption) = state.redeem_refresh(&first, now).await.unwrap() else {

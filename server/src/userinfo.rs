@@ -11,7 +11,6 @@ use ief_engine::exec::{
     Token,
 };
 use ief_engine::model::{Policy, TechnicalProfile};
-use ief_transforms::ClaimValue;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value, json};
 
@@ -146,14 +145,8 @@ pub(crate) async fn userinfo(server: &Server, hosted: &Hosted, request: &Request
         }
     };
     // The authorization profile's output claims, read from the token by their partner names.
-    for oc in &authorization.output_claims {
-        let Some(json) = claims.get(&model.partner_name(authorization, oc)) else { continue };
-        let Some(id) = model.claim_id(oc.claim.as_str()) else { continue };
-        let data_type =
-            model.claim(oc.claim.as_str()).and_then(|c| c.data_type).unwrap_or(ief_transforms::DataType::String);
-        if let Ok(value) = ClaimValue::from_json(data_type, json) {
-            sign_in.set_claim(id, value);
-        }
+    for (id, value) in crate::hint::token_claims(model, authorization, &claims) {
+        sign_in.set_claim(id, value);
     }
     match executor.resume(&mut sign_in, None).await {
         Ok(Progress::Finished(Outcome::Token { token, .. })) => crate::json(StatusCode::OK, &token.claims),

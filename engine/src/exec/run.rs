@@ -508,6 +508,24 @@ impl<'p> Executor<'p> {
         }
     }
 
+    /// The keep-me-signed-in answer sent after the page's submit, as B2C's page script sends
+    /// `rememberMe` on its `confirmed` call: the session this sign-in began becomes persistent
+    /// with the keep-alive lifetime. Only a relying party that keeps sessions alive
+    /// (`KeepAliveInDays`) takes it; returns whether this one did.
+    pub fn keep_signed_in_after(&self, s: &mut SignIn) -> bool {
+        let rules = &self.compiled.session;
+        if rules.keep_alive_days <= 0 {
+            return false;
+        }
+        s.context.kmsi = true;
+        if let Some(cookie) = s.sso.as_mut().filter(|c| !c.persistent) {
+            cookie.persistent = true;
+            cookie.expires = self.env.now() + rules.lifetime(true);
+        }
+        s.trace.push(TraceEvent::KeepSignedIn { checked: true });
+        true
+    }
+
     /// Takes the keep-me-signed-in checkbox out of a form's answer. The page must offer it
     /// (`setting.enableRememberMe` on its sign-in profile); checked, the session this sign-in
     /// begins lasts `KeepAliveInDays`.

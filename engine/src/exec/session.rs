@@ -41,6 +41,16 @@ impl Session {
         names
     }
 
+    /// When the last of its sessions ends: how long a server must keep it.
+    pub fn expires(&self) -> Option<NaiveDateTime> {
+        self.cookies.iter().map(|c| c.expires).max()
+    }
+
+    /// Whether a session is kept signed in: its cookie must outlive the browser.
+    pub fn is_persistent(&self) -> bool {
+        self.cookies.iter().any(|c| c.persistent)
+    }
+
     /// The browser closed and opened again: only keep-me-signed-in sessions survive.
     #[must_use]
     pub fn reopened(mut self) -> Session {

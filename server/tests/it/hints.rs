@@ -10,12 +10,15 @@ use crate::common::*;
 use crate::userinfo::signed;
 
 const HINTED: &str = "B2C_1A_signin_with_hint";
+const HINT_SECRET: &str = "an invitation signing secret of 32+ bytes";
 
 /// The starter pack and `policies/tokens`; the folder of the keys too (tests sign with them).
 async fn serve_hints() -> (Running, PathBuf) {
     let keys = std::sync::Mutex::new(PathBuf::new());
     let running = serve_with("LocalAccounts", |options| {
         options.policy_paths.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/tokens"));
+        std::fs::create_dir_all(&options.keys).expect("keys dir");
+        std::fs::write(options.keys.join("B2C_1A_IdTokenHintKey.txt"), HINT_SECRET).expect("secret");
         *keys.lock().expect("lock") = options.keys.clone();
     })
     .await;
@@ -103,4 +106,40 @@ async fn a_policy_that_enforces_the_id_token_hint_on_logout_refuses_a_logout_wit
         .await;
     assert_eq!(with.status(), 302);
     assert_eq!(with.headers()["location"], REDIRECT);
+}
+
+#[tokio::test]
+async fn the_documented_hint_profile_checks_another_issuers_token_with_its_own_secret() {
+    let (running, _) = serve_hints().await;
+    let mut browser = Browser::new(&running);
+    browser.policy = "B2C_1A_signin_with_hint_profile".to_owned();
+    let invitation = |secret: &str, change: &dyn Fn(&mut Value)| {
+        let mut claims = serde_json::json!({
+            "iss": "https://invitations.contoso.example",
+            "aud": "a489fc44-3cc0-4a78-92f6-e413cd853eae",
+            "exp": chrono::Utc::now().timestamp() + 300,
+            "email": "carol@contoso.com",
+        });
+        change(&mut claims);
+        let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).expect("sign")
+    };
+    let hint = invitation(HINT_SECRET, &|_| {});
+    let response = browser.get(&browser.authorize_url(&[("id_token_hint", &hint)])).await;
+    assert_eq!(response.status(), 302);
+    let code = param(&redirect_params(&response), "code").expect("a code").to_owned();
+    let (status, body) = browser.redeem(&code).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(claims(body["id_token"].as_str().expect("id_token"))["email"], "carol@contoso.com");
+
+    let cases = [
+        (invitation("another secret of thirty-two bytes!", &|_| {}), "AADB2C90210"),
+        (invitation(HINT_SECRET, &|c| c["iss"] = Value::from("https://evil.example")), "AADB2C90233"),
+        (invitation(HINT_SECRET, &|c| c["aud"] = Value::from(CLIENT)), "AADB2C90232"),
+        (invitation(HINT_SECRET, &|c| c["exp"] = Value::from(chrono::Utc::now().timestamp() - 60)), "AADB2C90208"),
+    ];
+    for (hint, code) in cases {
+        let response = browser.get(&browser.authorize_url(&[("id_token_hint", &hint)])).await;
+        assert_app_error(&response, "invalid_request", code);
+    }
 }

@@ -7,6 +7,8 @@ mod flows;
 mod hints;
 mod https;
 mod interop_relying_parties;
+mod pages;
+mod reload;
 mod signout;
 mod state;
 mod tokens;

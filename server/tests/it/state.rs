@@ -182,27 +182,43 @@ async fn another_server_on_the_same_store_finishes_the_sign_in_and_honours_its_g
 }
 
 #[tokio::test]
-async fn a_sign_in_stored_for_other_policies_starts_again() {
+async fn a_sign_in_stored_for_other_policies_starts_again_while_sessions_and_refresh_tokens_go_on() {
     let dir = TempDir::new("policies-changed");
-    let (store_file, keys) = (dir.0.join("state.sqlite"), dir.0.join("keys"));
+    let (store_file, directory, keys) =
+        (dir.0.join("state.sqlite"), dir.0.join("directory.sqlite"), dir.0.join("keys"));
     let first = serve_with("LocalAccounts", |o| {
         o.store = Some(Arc::new(SqliteStore::open(&store_file).expect("store")));
+        o.directory = Some(directory.clone());
         o.keys = keys.clone();
     })
     .await;
     let mut browser = Browser::new(&first);
-    let page = browser.page(&browser.authorize_url(&[])).await;
+    let (status, tokens) = browser.redeem(&sign_up(&browser).await).await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh = tokens["refresh_token"].as_str().expect("refresh token").to_owned();
+    let page = browser.page(&browser.authorize_url(&[("prompt", "login")])).await;
     drop(first);
     // The same files with another setting compile to another plan: a stored position means nothing there.
     let second = serve_with("LocalAccounts", |o| {
         o.store = Some(Arc::new(SqliteStore::open(&store_file).expect("store")));
+        o.directory = Some(directory.clone());
         o.keys = keys.clone();
         o.settings.push(("Changed".to_owned(), "yes".to_owned()));
     })
     .await;
     browser.base = second.base.clone();
+    browser.codes = Some(Arc::clone(&second.server));
     let response = browser.submit(&page, &[("signInName", "a@contoso.com"), ("password", "x")]).await;
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.expect("JSON");
     assert_eq!(body["errorCode"], "AADB2C90046", "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("changed")), "{body}");
+
+    // What does not hold a plan position outlives the change, as B2C's sessions outlive an upload.
+    let (status, refreshed) =
+        browser.token(&[("grant_type", "refresh_token"), ("client_id", CLIENT), ("refresh_token", &refresh)]).await;
+    assert_eq!(status, 200, "a refresh token issued before the change: {refreshed}");
+    let sso = browser.get(&browser.authorize_url(&[])).await;
+    assert_eq!(sso.status(), 302, "the SSO session signs the browser in");
+    assert!(param(&redirect_params(&sso), "code").is_some());
 }

@@ -279,3 +279,37 @@ async fn the_password_grant_runs_the_ropc_journey_and_refuses_wrong_credentials(
         .await;
     assert_token_error(status, &body, "unauthorized_client", "AADB2C90224");
 }
+
+#[test]
+fn issuer_metadata_the_server_cannot_read_stops_the_start_at_its_position() {
+    let folder = TempDir::new("bad-metadata");
+    let shapes = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/tokens/SignInTokenShapes.xml"),
+    )
+    .expect("the policy");
+    let bad = shapes
+        .replace(SHAPES, "B2C_1A_bad_metadata")
+        .replace(">600</Item>", ">an hour</Item>")
+        .replace("WithJsonNumbers\">false<", "WithJsonNumbers\">yes<");
+    let path = folder.0.join("Bad.xml");
+    std::fs::write(&path, &bad).expect("write");
+    let position = |needle: &str| {
+        let offset = bad.find(needle).expect("in the file");
+        let line = bad[..offset].matches('\n').count() + 1;
+        let column = offset - bad[..offset].rfind('\n').map_or(0, |n| n + 1) + 1;
+        format!("{}:{line}:{column}", path.display())
+    };
+    let keys = TempDir::new("bad-metadata-keys");
+    let options = ief_server::ServeOptions::new(
+        vec![starter_pack("LocalAccounts"), folder.0.clone()],
+        "http://127.0.0.1:1",
+        keys.0.clone(),
+    );
+    let error = ief_server::Server::load(&options).expect_err("refused").to_string();
+    assert!(error.contains(&format!("{}: error[IEF604]: metadata 'token_lifetime_secs' of technical profile 'JwtIssuer' is 'an hour', not a whole number of seconds", position("an hour"))), "{error}");
+    assert!(
+        error
+            .contains(&format!("{}: error[IEF604]: metadata 'SendTokenResponseBodyWithJsonNumbers'", position("yes<"))),
+        "{error}"
+    );
+}
