@@ -1013,12 +1013,16 @@ pub(crate) async fn logout(server: &Server, hosted: &Hosted, request: &Request) 
             Ok(clients) => clients,
             Err(e) => return error_page(server, request, "AADB2C90085", &e.to_string()),
         };
-        others = clients
+        for url in clients
             .iter()
             .filter(|c| !c.eq_ignore_ascii_case(initiator))
             .filter_map(|c| server.apps.get(c)?.logout_url.clone())
-            .collect();
-        others.dedup();
+        {
+            // Apps sharing a logout URL are signed out by one call.
+            if !others.contains(&url) {
+                others.push(url);
+            }
+        }
     }
     let target = request.param("post_logout_redirect_uri").filter(|u| !u.is_empty());
     let mut response = match target {
