@@ -32,6 +32,8 @@ fn serve_prints_metadata_urls_and_serves_them_over_https() {
         &directory,
         "--ca",
         &ca_dir,
+        "--store",
+        "memory",
         "--for",
         "120",
     ];
@@ -98,6 +100,8 @@ fn serve_refuses_a_bad_app_config_with_its_position() {
         &keys.0.display().to_string(),
         "--config",
         &config.display().to_string(),
+        "--store",
+        "memory",
     ]);
     assert_eq!(code, 2, "{stderr}");
     assert!(

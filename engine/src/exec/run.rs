@@ -54,7 +54,7 @@ pub enum ExecError {
 }
 
 /// How a sign-in ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
     /// SendClaims ran: the token and the relying party's claims by partner name.
     Token { token: Token, claims: Vec<(String, ClaimValue)> },
@@ -63,14 +63,14 @@ pub enum Outcome {
 }
 
 /// Where a run stopped.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Progress {
     NeedsInput(Page),
     Finished(Outcome),
 }
 
 /// The exchange a button or a link picked for a later step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Choice {
     /// An exchange node.
     Exchange(PlanPosition),
@@ -78,7 +78,7 @@ enum Choice {
     Unresolved(Box<str>),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum Pending {
     /// A selection page, at its step: the choice each of the page's options makes.
     Selection { choices: Vec<Choice>, page: Page },
@@ -86,8 +86,9 @@ enum Pending {
     Profile { page: Page },
 }
 
-/// One sign-in in progress.
-#[derive(Debug)]
+/// One sign-in in progress. It serializes (serde) for drivers that keep it between requests,
+/// valid for the same compiled policy; see [`SignIn::forget_passwords`].
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct SignIn {
     position: PlanPosition,
     /// Where each called sub journey returns to.
@@ -134,6 +135,17 @@ impl SignIn {
             session.put(cookie);
         }
         session
+    }
+
+    /// Drops the values typed into password boxes: they live only while their page's submit
+    /// runs, and a sign-in kept between requests must never hold one (a page shown again after
+    /// a failed submit asks for them again).
+    pub fn forget_passwords(&mut self, policy: &Policy) {
+        for (i, ct) in policy.claim_types.iter().enumerate() {
+            if ct.user_input_type.as_ref().is_some_and(|t| t.value == "Password") {
+                self.bag.remove(ClaimId(i as u32));
+            }
+        }
     }
 
     /// Where the sign-in is: the step it runs next, or the page's node it waits at.
