@@ -16,8 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod pg;
+mod postgres;
 mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

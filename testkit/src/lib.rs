@@ -6,6 +6,7 @@ pub mod browser;
 pub mod journeys;
 pub mod node;
 pub mod oauth1;
+pub mod postgres;
 pub mod process;
 mod stub;
 

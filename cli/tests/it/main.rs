@@ -10,4 +10,5 @@ mod idp_serve;
 mod policy_commands;
 mod scenarios;
 mod serve;
+mod shared_state;
 mod transform_run;

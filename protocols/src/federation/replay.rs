@@ -43,4 +43,22 @@ mod tests {
             assert!(two.first_use("oidc-state", "s", now + 120, now + 60).await.unwrap(), "expired, so new");
         });
     }
+
+    #[test]
+    fn a_callback_state_used_through_one_process_is_refused_through_another_on_postgres() {
+        let cluster = ief_testkit::postgres::PgCluster::shared().unwrap_or_else(|e| panic!("{e}"));
+        let url = cluster.create_database("replay").unwrap();
+        // Each process has its own connections to the one database.
+        let process = || SharedReplayGuard::new(Arc::new(ief_store::PostgresStore::connect(&url).unwrap()));
+        let (one, two) = (process(), process());
+        let now = 1_000;
+        ief_store::pg::block_on(async {
+            assert!(one.first_use("oidc-state", "s", now + 60, now).await.unwrap());
+            assert!(!two.first_use("oidc-state", "s", now + 60, now + 1).await.unwrap(), "seen by the other");
+            assert!(!one.first_use("oidc-state", "s", now + 60, now + 2).await.unwrap(), "and by itself");
+            assert!(two.first_use("oidc-state", "s", now + 120, now + 60).await.unwrap(), "expired, so new");
+        });
+        drop((one, two));
+        drop(cluster);
+    }
 }
