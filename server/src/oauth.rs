@@ -502,7 +502,7 @@ fn sign(server: &Server, hosted: &Hosted, claims: &Value) -> Option<String> {
     let key = signing_key(server, hosted)?;
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(key.kid().to_owned());
-    jsonwebtoken::encode(&header, claims, key.encoding_key()).ok()
+    key.sign_jwt(&header, claims).ok()
 }
 
 fn lifetime(hosted: &Hosted, key: &str, default: i64) -> i64 {
