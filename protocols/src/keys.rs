@@ -500,13 +500,14 @@ fn signing_key(path: &Path, pem: &str) -> Result<SigningKey, KeyError> {
         reason: format!("not a usable RSA private key ({e})"),
     };
     let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(invalid)?;
-    // The PKCS#1 DER jsonwebtoken extracted, parsed as jsonwebtoken parses it per signature.
+    // Parsing the public half also checks the private key (aws-lc validates it).
+    let jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).map_err(invalid)?;
+    // The PKCS#1 DER jsonwebtoken extracted, parsed as jsonwebtoken parses it per signature
+    // (after the check above, whose words name a bad key).
     let pair = RsaKeyPair::from_der(encoding.as_bytes()).map_err(|e| KeyError::Invalid {
         file: path.to_owned(),
         reason: format!("not a usable RSA private key ({e})"),
     })?;
-    // Parsing the public half also checks the private key (aws-lc validates it).
-    let jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).map_err(invalid)?;
     let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(invalid)?;
     let mut public_jwk = serde_json::to_value(&jwk).map_err(|e| KeyError::Invalid {
         file: path.to_owned(),
