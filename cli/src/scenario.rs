@@ -16,7 +16,7 @@ pub(crate) struct RunArgs {
     /// generated for this run).
     #[arg(long)]
     keys: Option<PathBuf>,
-    /// The embedded directory; it persists between runs.
+    /// The embedded directory; it persists between runs. A `postgres://` URL names a shared one.
     #[arg(long, default_value = ".ief/directory.sqlite")]
     directory: PathBuf,
     /// Print the step-by-step trace.
@@ -29,8 +29,12 @@ pub(crate) struct RunArgs {
     format: Format,
     /// Run against a live `ief serve` at this URL over HTTP instead of in process; the
     /// scenario's users are seeded into --directory, which the server must share.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "serve")]
     server: Option<String>,
+    /// Run over HTTP through an `ief serve` started for this run on 127.0.0.1, with the
+    /// scenario's HTTP stubs, embedded providers and stand-in identity providers.
+    #[arg(long)]
+    serve: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -61,6 +65,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
             };
             runtime()?.block_on(ief_scenario::remote::run_file(&args.scenario, &options)).map_err(|e| e.to_string())?
         }
+        None if args.serve => runtime()?.block_on(run_served(&args.scenario))?,
         None => run_in_process(args)?,
     };
     match args.format {
@@ -70,8 +75,37 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// Starts `ief serve` for the scenario (its stubs and providers first: the server's settings
+/// name them) and runs the scenario over HTTP against it.
+async fn run_served(scenario: &Path) -> Result<ScenarioReport, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().map_err(|e| e.to_string())?.port());
+    let host = ief_scenario::remote::ScenarioHost::start(scenario, &base, &RunOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut options = ief_server::ServeOptions::new(host.policy_paths(), &base, PathBuf::from(".ief/keys"));
+    options.only = host.relying_parties();
+    options.environment = host.environment();
+    options.settings = host.settings();
+    options.trusted_roots = host.trusted_roots();
+    options.key_store = Some(host.keys());
+    options.clock_offset = Some(host.clock_offset());
+    let server =
+        std::sync::Arc::new(ief_server::Server::load_with(&options, host.handlers()).map_err(|e| e.to_string())?);
+    let directory = server.directory().cloned().ok_or("the server has no directory")?;
+    let outbox = std::sync::Arc::clone(&server);
+    let codes: ief_scenario::remote::CodeSource = std::sync::Arc::new(move || outbox.outbox()?.last().map(|c| c.code));
+    let serving = tokio::spawn(server.serve_shared(listener));
+    let report = host.run(&base, &directory, Some(codes)).await.map_err(|e| e.to_string());
+    serving.abort();
+    report
+}
+
 /// Makes the folder of a directory file: it holds password hashes, so owner only.
 pub(crate) fn private_parent(file: &Path) -> Result<(), String> {
+    if file.to_str().is_some_and(ief_store::pg::is_url) {
+        return Ok(());
+    }
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
         let mut folder = std::fs::DirBuilder::new();
         folder.recursive(true);

@@ -36,9 +36,15 @@ pub(crate) struct ServeArgs {
     /// Policy keys; the keys the policies name are created there when missing.
     #[arg(long, default_value = ".ief/keys")]
     keys: PathBuf,
-    /// The directory's SQLite file (shared with `ief run`, which seeds scenarios' users there).
+    /// The directory's SQLite file (shared with `ief run`, which seeds scenarios' users there),
+    /// or a `postgres://user@host:port/database` URL that several `ief serve` processes share.
     #[arg(long, default_value = ".ief/directory.sqlite")]
     directory: PathBuf,
+    /// Where sign-ins in flight, SSO sessions, codes and refresh tokens are kept: an SQLite
+    /// file (they survive a restart), `memory` (lost at exit), or a
+    /// `postgres://user@host:port/database` URL that several `ief serve` processes share.
+    #[arg(long, default_value = ".ief/state.sqlite", value_name = "FILE|memory|URL")]
+    store: String,
     /// The appsettings.json environment whose PolicySettings fill {Settings:Name}.
     #[arg(long = "env")]
     environment: Option<String>,
@@ -57,6 +63,7 @@ pub(crate) struct ServeArgs {
 
 pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
     crate::scenario::private_parent(&args.directory)?;
+    let store = open_store(&args.store)?;
     let mut roots = Vec::new();
     for path in &args.trusted_roots {
         let pem = ief_engine::input::read_text_limited(path, MAX_PEM_BYTES)
@@ -76,6 +83,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
         let public_url = args.public_url.clone().unwrap_or_else(|| format!("{scheme}://localhost:{port}"));
         let options = ServeOptions {
             policy_paths: args.paths.clone(),
+            only: Vec::new(),
             public_url,
             config: args.config.clone(),
             keys: args.keys.clone(),
@@ -87,6 +95,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
                 .map(|id| (ief_engine::settings::TENANT_OBJECT_ID.to_owned(), id.clone()))
                 .collect(),
             trusted_roots: roots,
+            store: Some(store),
+            key_store: None,
+            clock_offset: None,
         };
         let mut server = Server::load(&options).map_err(|e| e.to_string())?;
         server.log_requests(std::sync::Arc::new(|r: &ief_server::RequestLog| {
@@ -108,19 +119,46 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             let kind = if app.loopback { "development app: any loopback redirect URI" } else { app.name.as_str() };
             outln!("app: {} ({kind})", app.client_id);
         }
-        outln!("directory: {}", args.directory.display());
+        outln!("directory: {}", ief_store::pg::redact_url(&args.directory.to_string_lossy()));
+        outln!("store: {}", ief_store::pg::redact_url(&args.store));
         if let Some(tls) = &tls {
             outln!("ca: {} (trust it: NODE_EXTRA_CA_CERTS, SSL_CERT_FILE or the system store)", tls.ca_path.display());
         }
         outln!("keys: {}", args.keys.display());
+        for warning in server.warnings() {
+            crate::output::log_line(&format!("warning: {warning}"));
+        }
+        let server = std::sync::Arc::new(server);
+        // Policies reload when their files change; a load with errors keeps the last good one.
+        let watching =
+            tokio::spawn(std::sync::Arc::clone(&server).watch(std::sync::Arc::new(|outcome| match outcome {
+                Ok(policies) => crate::output::log_line(&format!("reloaded: {}", policies.join(", "))),
+                Err(errors) => crate::output::log_line(&format!(
+                    "reload refused, still serving the last good policies (also on the page at /):\n{errors}"
+                )),
+            })));
         let serving = match tls {
-            Some(tls) => tokio::spawn(std::sync::Arc::new(server).serve_tls(listener, tls)),
+            Some(tls) => tokio::spawn(server.serve_tls(listener, tls)),
             None => tokio::spawn(async move {
-                let _ = server.serve(listener).await;
+                let _ = server.serve_shared(listener).await;
             }),
         };
         let result = crate::idp::wait(args.duration).await;
         serving.abort();
+        watching.abort();
         result
     })
+}
+
+/// The state store `--store` names.
+fn open_store(spec: &str) -> Result<std::sync::Arc<dyn ief_store::Store>, String> {
+    if spec == "memory" {
+        return Ok(std::sync::Arc::new(ief_store::MemoryStore::new()));
+    }
+    if ief_store::pg::is_url(spec) {
+        return Ok(std::sync::Arc::new(ief_store::PostgresStore::connect(spec).map_err(|e| e.to_string())?));
+    }
+    let path = std::path::Path::new(spec);
+    crate::scenario::private_parent(path)?;
+    Ok(std::sync::Arc::new(ief_store::SqliteStore::open(path).map_err(|e| e.to_string())?))
 }

@@ -438,6 +438,8 @@ pub struct RelyingParty {
     pub endpoints: Vec<(String, Text)>,
     /// UserJourneyBehaviors/SingleSignOn `Scope` and `KeepAliveInDays`.
     pub sso_scope: Option<Text>,
+    /// `SingleSignOn/@EnforceIdTokenHintOnLogout`: logout needs the application's id token.
+    pub enforce_id_token_hint_on_logout: Option<Text>,
     pub keep_alive_days: Option<Text>,
     /// UserJourneyBehaviors `SessionExpiryType` and `SessionExpiryInSeconds`.
     pub session_expiry_type: Option<Text>,
@@ -569,6 +571,10 @@ impl Policy {
                     .child("UserJourneyBehaviors")
                     .and_then(|b| b.child("SingleSignOn"))
                     .and_then(|s| Text::attr(s, "Scope")),
+                enforce_id_token_hint_on_logout: rp
+                    .child("UserJourneyBehaviors")
+                    .and_then(|b| b.child("SingleSignOn"))
+                    .and_then(|s| Text::attr(s, "EnforceIdTokenHintOnLogout")),
                 keep_alive_days: rp
                     .child("UserJourneyBehaviors")
                     .and_then(|b| b.child("SingleSignOn"))

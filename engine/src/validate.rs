@@ -389,6 +389,23 @@ impl Validator<'_, '_> {
                             format!("step {} of {word} '{}' invokes no sub journey", s.order, j.id.value),
                         ));
                     }
+                    if let [first, second, ..] = s.sub_journeys.as_slice() {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::SeveralSubJourneyCandidates,
+                                second.span,
+                                format!(
+                                    "step {} of {word} '{}' lists {} sub journeys; B2C documents one Candidate, and \
+                                     only the first, '{}', runs",
+                                    s.order,
+                                    j.id.value,
+                                    s.sub_journeys.len(),
+                                    first.value
+                                ),
+                            )
+                            .with_help("to choose between sub journeys, give each its own step with preconditions"),
+                        );
+                    }
                     for c in &s.sub_journeys {
                         if policy.sub_journey(&c.value).is_none() {
                             let names = policy.sub_journeys.iter().map(|x| x.id.as_str()).collect();
@@ -477,6 +494,13 @@ impl Validator<'_, '_> {
         }
         for s in &j.steps {
             let mut step_out: Vec<String> = Vec::new();
+            // A GetClaims step may name the profile that reads the id_token_hint (B2C's
+            // documented IdTokenHint_ExtractClaims): its output claims come from the hint.
+            if s.step_type == StepType::GetClaims
+                && let Some(tp) = s.issuer.as_ref().and_then(|i| self.policy.profile(&i.value))
+            {
+                step_out.extend(lower(produced.of_profile(tp)));
+            }
             for e in &s.exchanges {
                 let Some(tp) = self.policy.profile(&e.profile.value) else { continue };
                 let is_directory =

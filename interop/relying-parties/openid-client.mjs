@@ -1,5 +1,6 @@
 // openid-client 6 as a relying party of `ief serve`: discovery from the issuer, the
-// authorization code flow with PKCE, state and nonce, id_token validation, then a refresh.
+// authorization code flow with PKCE, state and nonce, id_token validation, userinfo, then a
+// refresh.
 // The test drives the pages between: this script prints `authorize <url>`, reads
 // `callback <url>` from stdin, and prints `result <json>` (or `error <json>` and exits 1).
 // Trust for the server's CA comes from NODE_EXTRA_CA_CERTS.
@@ -29,11 +30,13 @@ async function main() {
     expectedNonce: nonce,
     idTokenExpected: true,
   });
+  const userinfo = await client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub);
   const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
   console.log(`result ${JSON.stringify({
     issuer: config.serverMetadata().issuer,
     claims: tokens.claims(),
     has_access_token: typeof tokens.access_token === 'string',
+    userinfo,
     refreshed_claims: refreshed.claims(),
     refresh_rotated: refreshed.refresh_token !== tokens.refresh_token,
   })}`);

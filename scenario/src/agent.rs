@@ -60,6 +60,17 @@ pub enum CallbackMatch {
     AuthResp { host: String },
 }
 
+/// Where a sign-in at a provider came back to.
+#[derive(Debug, Clone)]
+pub struct Reached {
+    /// The callback URL (with the query of a redirect).
+    pub url: Url,
+    /// The callback's parameters.
+    pub params: Vec<(String, String)>,
+    /// Posted by a form (`form_post`), not reached by a redirect.
+    pub posted: bool,
+}
+
 impl CallbackMatch {
     pub fn matches(&self, url: &Url) -> bool {
         match self {
@@ -177,11 +188,22 @@ impl UserAgent {
         callback: &CallbackMatch,
         credentials: &Credentials,
     ) -> Result<Vec<(String, String)>, AgentError> {
+        self.authorize_to(start_url, callback, credentials).await.map(|reached| reached.params)
+    }
+
+    /// [`UserAgent::authorize`], also saying where the browser was going: the callback URL and
+    /// whether a `form_post` page posts there (else a redirect leads there).
+    pub async fn authorize_to(
+        &self,
+        start_url: &str,
+        callback: &CallbackMatch,
+        credentials: &Credentials,
+    ) -> Result<Reached, AgentError> {
         let mut next = Request::get(parse_url(start_url)?);
         let mut submitted: BTreeSet<String> = BTreeSet::new();
         for _ in 0..self.max_hops {
             if callback.matches(&next.url) {
-                return Ok(next.callback_params());
+                return Ok(Reached { params: next.callback_params(), posted: next.form.is_some(), url: next.url });
             }
             let response = self.send(&next).await?;
             let url = next.url.clone();
@@ -219,7 +241,7 @@ impl UserAgent {
             for form in &page.forms {
                 let action = form.action_url(&url)?;
                 if callback.matches(&action) {
-                    return Ok(form.values(None, &BTreeMap::new()));
+                    return Ok(Reached { params: form.values(None, &BTreeMap::new()), url: action, posted: true });
                 }
             }
             if !status.is_success() {

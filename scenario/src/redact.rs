@@ -4,7 +4,7 @@
 //! keys and certificates generated for the run.
 
 use ief_engine::model::Policy;
-use ief_transforms::{ClaimValue, ClaimsBag};
+use ief_transforms::ClaimsBag;
 
 use super::RunReport;
 use ief_protocols::keys::KeyStore;
@@ -43,19 +43,7 @@ pub(super) fn loopback_ports(text: &str) -> String {
 
 /// The values of token-carrying claims (`ClaimType::holds_credential`) in the sign-in's claims bag.
 pub(super) fn token_values(policy: &Policy, bag: &ClaimsBag) -> Vec<String> {
-    let mut values: Vec<String> = policy
-        .claim_types
-        .iter()
-        .filter(|c| c.holds_credential)
-        .filter_map(|c| bag.get(policy.claim_id(c.id.as_str())?))
-        .flat_map(|value| match value {
-            ClaimValue::StringCollection(items) => items.clone(),
-            other => vec![other.to_string()],
-        })
-        .collect();
-    values.sort();
-    values.dedup();
-    values
+    ief_engine::exec::credential_values(policy, bag)
 }
 
 /// The thumbprints by which messages name the keys `names` of `keys`: a signing key's `kid`
@@ -140,6 +128,7 @@ impl Redactions {
 mod tests {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use ief_transforms::ClaimValue;
     use sha1::Digest;
 
     use super::*;

@@ -12,8 +12,20 @@
 //!       public: [http://localhost]                   # native apps, no secret
 //!     client_secret: B2C_1A_MyWebAppSecret           # a policy key file in --keys
 //!     implicit: false                                # id_token / token response types
-//!     logout_url: https://localhost:5001/signout-oidc
+//!     logout_url: https://localhost:5001/signout-oidc  # front-channel sign-out
+//!     api_permissions:                               # scopes of other apps' APIs it is granted
+//!       https://yourtenant.onmicrosoft.com/orders: [read]
+//!   - client_id: 6f1b2c3d-0000-0000-0000-000000000002
+//!     name: Orders API
+//!     api:                                           # the API this app exposes
+//!       identifier: https://yourtenant.onmicrosoft.com/orders   # B2C's App ID URI
+//!       scopes: [read, write]
 //! ```
+//!
+//! An app asks for an access token to an API with `scope=https://yourtenant.onmicrosoft.com/orders/read`
+//! (or `…/.default` with client credentials): the token's `aud` is the API's client id and `scp`
+//! the granted scope names. An app needs redirect URIs unless it only exposes an API or signs in
+//! as itself (client credentials, with a secret).
 
 use std::path::Path;
 
@@ -51,6 +63,17 @@ pub struct App {
     pub logout_url: Option<String>,
     /// The development app: any loopback redirect URI is registered.
     pub loopback: bool,
+    /// The API the app exposes.
+    pub api: Option<Api>,
+    /// Scopes of other apps' APIs granted to it: (API identifier, scope names).
+    pub api_permissions: Vec<(String, Vec<String>)>,
+}
+
+/// An exposed API: its App ID URI and scope names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Api {
+    pub identifier: String,
+    pub scopes: Vec<String>,
 }
 
 impl App {
@@ -109,6 +132,8 @@ impl Apps {
                 implicit: true,
                 logout_url: None,
                 loopback: true,
+                api: None,
+                api_permissions: Vec::new(),
             }],
         }
     }
@@ -158,8 +183,11 @@ impl Apps {
                     uris.push((platform, uri.clone()));
                 }
             }
-            if uris.is_empty() {
+            if uris.is_empty() && spec.api.is_none() && spec.client_secret.is_none() {
                 return Err(at(&spec.client_id, format!("the app '{}' has no redirect URIs", spec.client_id)));
+            }
+            if let Some(api) = &spec.api {
+                check_api(api).map_err(|m| at(&api.identifier, m))?;
             }
             let secret = match &spec.client_secret {
                 Some(name) => Some(
@@ -186,8 +214,13 @@ impl Apps {
                 implicit: spec.implicit,
                 logout_url: spec.logout_url,
                 loopback: false,
+                api: spec
+                    .api
+                    .map(|a| Api { identifier: a.identifier.trim_end_matches('/').to_owned(), scopes: a.scopes }),
+                api_permissions: spec.api_permissions.into_iter().collect(),
             });
         }
+        check_permissions(&apps).map_err(|(needle, m)| at(&needle, m))?;
         if apps.is_empty() {
             return Err(ServerError::Config {
                 path: path.to_path_buf(),
@@ -220,6 +253,57 @@ fn check_redirect_uri(platform: Platform, uri: &str) -> Result<(), String> {
     }
 }
 
+/// An App ID URI is an absolute https URI without query or fragment; scope names are plain words.
+fn check_api(api: &ApiSpec) -> Result<(), String> {
+    let id = &api.identifier;
+    let ok = id.strip_prefix("https://").is_some_and(|rest| !rest.is_empty() && !rest.contains(['?', '#', ' ']));
+    if !ok {
+        return Err(format!(
+            "the API identifier '{id}' is not an https URI such as https://yourtenant.onmicrosoft.com/api"
+        ));
+    }
+    if api.scopes.is_empty() {
+        return Err(format!("the API '{id}' exposes no scopes"));
+    }
+    match api.scopes.iter().find(|s| !is_scope_name(s)) {
+        Some(bad) => Err(format!("the scope '{bad}' of the API '{id}' is not a word of letters, digits and . _ -")),
+        None => Ok(()),
+    }
+}
+
+fn is_scope_name(name: &str) -> bool {
+    !name.is_empty() && name != ".default" && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// Every granted scope is one an app's API exposes; the error names what to find in the file.
+fn check_permissions(apps: &[App]) -> Result<(), (String, String)> {
+    let mut seen: Vec<&str> = Vec::new();
+    for api in apps.iter().filter_map(|a| a.api.as_ref()) {
+        if seen.iter().any(|s| s.eq_ignore_ascii_case(&api.identifier)) {
+            return Err((api.identifier.clone(), format!("the API identifier '{}' is exposed twice", api.identifier)));
+        }
+        seen.push(&api.identifier);
+    }
+    for app in apps {
+        for (identifier, scopes) in &app.api_permissions {
+            let api = apps
+                .iter()
+                .filter_map(|a| a.api.as_ref())
+                .find(|api| api.identifier.eq_ignore_ascii_case(identifier.trim_end_matches('/')));
+            let Some(api) = api else {
+                let message = format!("the app '{}' is granted '{identifier}', which no app exposes", app.client_id);
+                return Err((identifier.clone(), message));
+            };
+            if let Some(bad) = scopes.iter().find(|s| !api.scopes.contains(s)) {
+                let message =
+                    format!("the API '{identifier}' exposes no scope '{bad}' (it has: {})", api.scopes.join(", "));
+                return Err((bad.clone(), message));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// 1-based line and column of the first `needle` in `text` (1:1 when absent).
 fn position(text: &str, needle: &str) -> (usize, usize) {
     let Some(offset) = (!needle.is_empty()).then(|| text.find(needle)).flatten() else { return (1, 1) };
@@ -247,6 +331,17 @@ struct AppSpec {
     #[serde(default)]
     implicit: bool,
     logout_url: Option<String>,
+    api: Option<ApiSpec>,
+    #[serde(default)]
+    api_permissions: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiSpec {
+    identifier: String,
+    #[serde(default)]
+    scopes: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -333,6 +428,43 @@ mod tests {
         );
         assert!(message.contains("registered twice"), "{message}");
         assert_eq!(line, 4);
+    }
+
+    const API: &str = "apps:\n  - client_id: orders\n    api:\n      identifier: https://t.example/orders/\n      scopes: [read, write]\n";
+
+    #[test]
+    fn an_app_exposes_an_api_and_another_is_granted_its_scopes() {
+        let text = format!(
+            "{API}  - client_id: web\n    redirect_uris: {{public: [x://cb]}}\n    api_permissions:\n      https://t.example/orders: [read]\n"
+        );
+        let apps = parse(&text).expect("valid");
+        let api = apps.get("orders").and_then(|a| a.api.clone()).expect("an API without redirect URIs");
+        assert_eq!(api.identifier, "https://t.example/orders", "no trailing slash");
+        let web = apps.get("web").expect("web");
+        assert_eq!(web.api_permissions, vec![("https://t.example/orders".to_owned(), vec!["read".to_owned()])]);
+    }
+
+    #[test]
+    fn grants_name_exposed_apis_and_scopes() {
+        let grant = |what: &str| {
+            format!(
+                "{API}  - client_id: web\n    redirect_uris: {{public: [x://cb]}}\n    api_permissions:\n      {what}\n"
+            )
+        };
+        let (line, column, message) = error_at(&grant("https://t.example/orders: [delete]"));
+        assert!(message.contains("exposes no scope 'delete'") && message.contains("read, write"), "{message}");
+        assert_eq!((line, column), (9, 34));
+        let (line, _, message) = error_at(&grant("https://t.example/billing: [read]"));
+        assert!(message.contains("which no app exposes"), "{message}");
+        assert_eq!(line, 9);
+        let (line, _, message) =
+            error_at("apps:\n  - client_id: a\n    api:\n      identifier: http://t.example/a\n      scopes: [r]\n");
+        assert!(message.contains("not an https URI"), "{message}");
+        assert_eq!(line, 4);
+        let (_, _, message) = error_at(
+            "apps:\n  - client_id: a\n    api:\n      identifier: https://t.example/a\n      scopes: [\"r w\"]\n",
+        );
+        assert!(message.contains("'r w'"), "{message}");
     }
 
     #[test]

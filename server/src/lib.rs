@@ -12,8 +12,9 @@
 //! # }
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -28,21 +29,30 @@ use ief_protocols::directory::Directory;
 use ief_protocols::env::{KeyedEnv, SystemEnv};
 use ief_protocols::escape_html;
 use ief_protocols::federation::http::TrustedRoots;
+use ief_protocols::federation::replay::SharedReplayGuard;
 use ief_protocols::keys::KeyStore;
 use ief_protocols::phone::CodeOutbox;
 use ief_transforms::TransformEnv;
+use sha2::{Digest, Sha256};
 
 pub mod apps;
+mod cors;
+mod grants;
+mod hint;
+mod issuer;
 mod oauth;
+mod page;
 mod pages;
 pub mod refresh;
 pub mod route;
+pub mod scopes;
 pub mod store;
 pub mod tls;
+mod userinfo;
 
 use apps::Apps;
 use route::Endpoint;
-use store::{MemoryStore, Store};
+use store::State;
 
 /// Largest request body accepted (a page's form, a token request).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -52,6 +62,8 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a sign-in may wait for the browser.
 const TRANSACTION_SECS: i64 = 15 * 60;
+/// How often expired records are swept from the store.
+const SWEEP_SECS: i64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -71,12 +83,17 @@ pub enum ServerError {
     Bind(String),
     #[error("HTTPS: {0}")]
     Tls(String),
+    #[error("{0}")]
+    Store(String),
 }
 
 /// What `ief serve` is asked to host.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub policy_paths: Vec<PathBuf>,
+    /// When not empty, only the relying parties of these files are served; the rest of
+    /// `policy_paths` are their bases (a scenario's policies among a folder of samples).
+    pub only: Vec<PathBuf>,
     /// The URL browsers and applications use; it fixes the issuer (never taken from `Host`).
     pub public_url: String,
     /// App registrations; the development app when absent.
@@ -91,12 +108,21 @@ pub struct ServeOptions {
     pub settings: Vec<(String, String)>,
     /// Extra root certificates (PEM) for calls to identity providers and REST APIs.
     pub trusted_roots: Vec<String>,
+    /// Where sign-ins in flight, sessions, codes and refresh tokens are kept (shared by every
+    /// process of a deployment); this process's memory when absent.
+    pub store: Option<Arc<dyn ief_store::Store>>,
+    /// Policy keys already in memory (a scenario's, with its providers' credentials), used
+    /// instead of `keys`; keys the policies name beyond them are generated in memory.
+    pub key_store: Option<KeyStore>,
+    /// Seconds the server's clock runs ahead of the system's (a scenario's `after`).
+    pub clock_offset: Option<Arc<AtomicI64>>,
 }
 
 impl ServeOptions {
     pub fn new(policy_paths: Vec<PathBuf>, public_url: &str, keys: PathBuf) -> ServeOptions {
         ServeOptions {
             policy_paths,
+            only: Vec::new(),
             public_url: public_url.to_owned(),
             config: None,
             keys,
@@ -104,6 +130,9 @@ impl ServeOptions {
             environment: None,
             settings: Vec::new(),
             trusted_roots: Vec::new(),
+            store: None,
+            key_store: None,
+            clock_offset: None,
         }
     }
 }
@@ -127,17 +156,49 @@ pub type RequestLogger = Arc<dyn Fn(&RequestLog) + Send + Sync>;
 struct Hosted {
     policy: EffectivePolicy,
     compiled: CompiledPolicy,
+    /// Of its chain's files and the settings: a sign-in goes on only on the plan it began on
+    /// (this load's, or an earlier one with the same fingerprint), in any process.
+    fingerprint: u64,
+    /// The profile handlers of that load (its refresh journeys' grant readers among them).
+    handlers: Arc<Vec<Box<dyn ProfileHandler>>>,
+    /// The relying-party file's folder: relative template paths start there.
+    folder: PathBuf,
 }
+
+/// What the policy files looked like at the last load: path, modification time, length.
+type Stamp = Vec<(PathBuf, Option<std::time::SystemTime>, u64)>;
+
+/// The reloading state: the files as last seen and the last load's errors.
+#[derive(Debug, Default)]
+struct Reload {
+    stamp: Stamp,
+    /// Why the last reload was refused (the policies before it still serve).
+    error: Option<String>,
+}
+
+/// Earlier loads kept for the sign-ins begun on them (each holds its compiled plans).
+const EARLIER_LOADS: usize = 3;
+
+/// How often `ief serve` looks at its policy files.
+pub const RELOAD_POLL: Duration = Duration::from_secs(1);
 
 /// Everything the server shares across requests.
 pub struct Server {
-    hosted: Vec<Hosted>,
-    handlers: Vec<Box<dyn ProfileHandler>>,
+    /// The policies of the last good load.
+    hosted: std::sync::RwLock<Arc<Vec<Hosted>>>,
+    /// The loads before it, newest first: sign-ins begun on them finish on them.
+    earlier: std::sync::Mutex<std::collections::VecDeque<Arc<Vec<Hosted>>>>,
+    /// A scenario's handlers, asked first in every load.
+    extra: Vec<Arc<dyn ProfileHandler>>,
+    options: ServeOptions,
+    reload: std::sync::Mutex<Reload>,
     env: Box<dyn TransformEnv + Send + Sync>,
     extensions: Extensions,
     keys: KeyStore,
     apps: Apps,
-    store: Box<dyn Store>,
+    state: State,
+    /// Unix second of the last sweep of expired records.
+    swept: std::sync::atomic::AtomicI64,
     /// Without a trailing slash.
     public_url: String,
     /// Whether cookies need `Secure`.
@@ -145,6 +206,8 @@ pub struct Server {
     /// Unix seconds of the start: the signing key's `nbf` in the JWKS.
     started: i64,
     logger: Option<RequestLogger>,
+    /// Page templates read or fetched.
+    templates: page::TemplateCache,
 }
 
 impl std::fmt::Debug for Server {
@@ -157,32 +220,26 @@ impl Server {
     /// Loads, checks and compiles every relying party under the paths, the keys they name and
     /// the app registrations. Any error stops the start.
     pub fn load(options: &ServeOptions) -> Result<Server, ServerError> {
+        Server::load_with(options, Vec::new())
+    }
+
+    /// [`Server::load`] with `extra` handlers asked before ief's own (a scenario's stand-ins for
+    /// identity providers).
+    pub fn load_with(options: &ServeOptions, extra: Vec<Box<dyn ProfileHandler>>) -> Result<Server, ServerError> {
         let public_url = check_public_url(&options.public_url)?;
-        let request =
-            SettingsRequest { environment: options.environment.clone(), file: None, values: options.settings.clone() };
-        let set = PolicySet::load(&options.policy_paths, &request);
-        let mut diags = set.diagnostics.clone();
-        let policies: Vec<EffectivePolicy> =
-            set.relying_parties().filter_map(|leaf| EffectivePolicy::build(&set, leaf, &mut diags)).collect();
-        let errors: Vec<Diagnostic> = diags.into_sorted().into_iter().filter(Diagnostic::is_error).collect();
-        if !errors.is_empty() {
-            let text: Vec<String> = errors.iter().map(|d| d.display(&set.db).to_string()).collect();
-            return Err(ServerError::Policy(text.join("\n")));
+        let extra: Vec<Arc<dyn ProfileHandler>> = extra.into_iter().map(Arc::from).collect();
+        let stamp = stamp(&options.policy_paths);
+        let (hosted, names) = load_policies(options, &extra)?;
+        let names: Vec<&str> = names.iter().map(String::as_str).chain([store::STATE_KEY]).collect();
+        let keys = match &options.key_store {
+            Some(given) => given.clone().take_generated(&names),
+            None => ief_protocols::keys::init_keys(&options.keys, &names).and_then(|_| KeyStore::load(&options.keys)),
         }
-        if policies.is_empty() {
-            let paths: Vec<String> = options.policy_paths.iter().map(|p| p.display().to_string()).collect();
-            return Err(ServerError::NoRelyingParty(paths.join(", ")));
-        }
-        let mut names: Vec<&str> = policies
-            .iter()
-            .flat_map(|p| p.model.technical_profiles.iter())
-            .flat_map(|tp| tp.keys.iter().map(|k| k.storage_reference_id.as_str()))
-            .filter(|n| !n.is_empty())
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        ief_protocols::keys::init_keys(&options.keys, &names).map_err(|e| ServerError::Keys(e.to_string()))?;
-        let keys = KeyStore::load(&options.keys).map_err(|e| ServerError::Keys(e.to_string()))?;
+        .map_err(|e| ServerError::Keys(e.to_string()))?;
+        let state_key = keys.secret(store::STATE_KEY).map_err(|e| ServerError::Keys(e.to_string()))?;
+        let backend: Arc<dyn ief_store::Store> =
+            options.store.clone().unwrap_or_else(|| Arc::new(ief_store::MemoryStore::new()));
+        let state = State::new(backend.clone(), state_key);
         let apps = match &options.config {
             Some(path) => Apps::load(path, &keys)?,
             None => Apps::development(),
@@ -197,40 +254,110 @@ impl Server {
         extensions.insert(directory);
         extensions.insert(CodeOutbox::new());
         extensions.insert(TrustedRoots(options.trusted_roots.clone()));
-        let hosted = policies
-            .into_iter()
-            .map(|policy| Hosted { compiled: CompiledPolicy::compile(&policy.model), policy })
-            .collect();
-        let hosted: Vec<Hosted> = hosted;
-        let mut handlers = ief_protocols::handlers();
-        let grant_profiles: Vec<String> = hosted
-            .iter()
-            .flat_map(|h| {
-                let m = &h.policy.model;
-                refresh::journey(m, issuer_profile(m)).map(|j| refresh::setup_profiles(m, &j)).unwrap_or_default()
-            })
-            .collect();
-        if !grant_profiles.is_empty() {
-            handlers.insert(0, Box::new(refresh::GrantReader { profiles: grant_profiles }));
-        }
+        extensions.insert(SharedReplayGuard::new(backend));
+        let env = KeyedEnv::new(SystemEnv, keys.clone());
+        let env = match &options.clock_offset {
+            Some(offset) => env.with_clock_offset(Arc::clone(offset)),
+            None => env,
+        };
         Ok(Server {
-            hosted,
-            handlers,
-            env: Box::new(KeyedEnv::new(SystemEnv, keys.clone())),
+            hosted: std::sync::RwLock::new(Arc::new(hosted)),
+            earlier: std::sync::Mutex::default(),
+            extra,
+            options: options.clone(),
+            reload: std::sync::Mutex::new(Reload { stamp, error: None }),
+            env: Box::new(env),
             extensions,
             keys,
             apps,
-            store: Box::new(MemoryStore::default()),
+            state,
+            swept: std::sync::atomic::AtomicI64::new(0),
             https: public_url.starts_with("https://"),
             started: chrono::Utc::now().timestamp(),
             logger: None,
+            templates: page::TemplateCache::default(),
             public_url,
         })
     }
 
     /// The relying parties served, by PolicyId.
-    pub fn policy_ids(&self) -> Vec<&str> {
-        self.hosted.iter().map(|h| h.policy.model.policy_id.as_str()).collect()
+    pub fn policy_ids(&self) -> Vec<String> {
+        self.policies().iter().map(|h| h.policy.model.policy_id.clone()).collect()
+    }
+
+    /// The policies of the last good load; requests hold them while they run.
+    fn policies(&self) -> Arc<Vec<Hosted>> {
+        Arc::clone(&self.hosted.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Loads the policies again if a file under the policy paths changed since the last look:
+    /// `None` when nothing changed. A load with errors leaves the last good policies serving
+    /// and its diagnostics on the developer page. Sign-ins in flight finish on the load they
+    /// began on while it is among the last few; after that their next page call is refused.
+    pub fn reload_if_changed(&self) -> Option<Result<Vec<String>, String>> {
+        let stamp = stamp(&self.options.policy_paths);
+        let mut state = self.reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if stamp == state.stamp {
+            return None;
+        }
+        state.stamp = stamp;
+        let loaded = load_policies(&self.options, &self.extra).and_then(|(hosted, names)| {
+            let missing: Vec<String> = names.into_iter().filter(|n| !self.keys.contains(n)).collect();
+            match missing.is_empty() {
+                true => Ok(hosted),
+                false => Err(ServerError::Keys(format!(
+                    "the policies now name keys ief serve did not load ({}): restart it to make them",
+                    missing.join(", ")
+                ))),
+            }
+        });
+        match loaded {
+            Ok(hosted) => {
+                let ids = hosted.iter().map(|h| h.policy.model.policy_id.clone()).collect();
+                let before = std::mem::replace(
+                    &mut *self.hosted.write().unwrap_or_else(std::sync::PoisonError::into_inner),
+                    Arc::new(hosted),
+                );
+                let mut earlier = self.earlier.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                earlier.push_front(before);
+                earlier.truncate(EARLIER_LOADS);
+                state.error = None;
+                Some(Ok(ids))
+            }
+            Err(e) => {
+                state.error = Some(e.to_string());
+                Some(Err(e.to_string()))
+            }
+        }
+    }
+
+    /// The load (this one or an earlier one this process keeps) whose relying party `policy`
+    /// has the plan of `fingerprint`.
+    fn load_of(&self, policy: &str, fingerprint: u64) -> Option<Arc<Vec<Hosted>>> {
+        let is = |load: &Arc<Vec<Hosted>>| hosted_by_id(load, policy).is_some_and(|h| h.fingerprint == fingerprint);
+        let current = self.policies();
+        if is(&current) {
+            return Some(current);
+        }
+        self.earlier.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().find(|l| is(l)).cloned()
+    }
+
+    /// Why the last reload was refused, while the policies before it serve.
+    pub fn reload_error(&self) -> Option<String> {
+        self.reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner).error.clone()
+    }
+
+    /// Looks at the policy files every [`RELOAD_POLL`] and reloads them when they change,
+    /// telling `report` each outcome (the relying parties now served, or the errors).
+    pub async fn watch(self: Arc<Self>, report: Arc<dyn Fn(Result<Vec<String>, String>) + Send + Sync>) {
+        loop {
+            tokio::time::sleep(RELOAD_POLL).await;
+            let server = Arc::clone(&self);
+            // Loading parses and compiles: off the request threads.
+            if let Ok(Some(outcome)) = tokio::task::spawn_blocking(move || server.reload_if_changed()).await {
+                report(outcome);
+            }
+        }
     }
 
     pub fn public_url(&self) -> &str {
@@ -244,7 +371,7 @@ impl Server {
 
     /// Each relying party's PolicyId and discovery URL.
     pub fn metadata_urls(&self) -> Vec<(String, String)> {
-        self.hosted
+        self.policies()
             .iter()
             .map(|h| {
                 let m = &h.policy.model;
@@ -257,6 +384,12 @@ impl Server {
             .collect()
     }
 
+    /// What the policies ask that this server cannot give, for the developer to fix: a UserInfo
+    /// authorization profile expecting another issuer than the one this server's tokens name.
+    pub fn warnings(&self) -> Vec<String> {
+        self.policies().iter().filter_map(|h| userinfo::issuer_mismatch(self, h)).collect()
+    }
+
     /// The directory sign-ups write to (tests seed it).
     pub fn directory(&self) -> Option<&Directory> {
         self.extensions.get::<Directory>()
@@ -265,6 +398,11 @@ impl Server {
     /// The verification codes "sent" (tests and the developer read them).
     pub fn outbox(&self) -> Option<&CodeOutbox> {
         self.extensions.get::<CodeOutbox>()
+    }
+
+    /// What the server keeps between requests (tests read it back).
+    pub fn state(&self) -> &State {
+        &self.state
     }
 
     /// The app registrations in force.
@@ -304,21 +442,21 @@ impl Server {
         }
     }
 
-    fn find(&self, tenant: &str, policy: &str) -> Option<&Hosted> {
-        self.hosted.iter().find(|h| {
-            let m = &h.policy.model;
-            m.policy_id.eq_ignore_ascii_case(policy)
-                && (m.tenant_id.eq_ignore_ascii_case(tenant) || m.tenant.guid.eq_ignore_ascii_case(tenant))
-        })
-    }
-
-    /// The relying party a sign-in runs (by its lower-case PolicyId).
-    fn hosted_by_id(&self, policy: &str) -> Option<&Hosted> {
-        self.hosted.iter().find(|h| h.policy.model.policy_id.eq_ignore_ascii_case(policy))
-    }
-
     fn executor<'s>(&'s self, hosted: &'s Hosted) -> Executor<'s> {
-        Executor::new(&hosted.policy.model, &hosted.compiled, &self.handlers, self.env.as_ref(), &self.extensions)
+        Executor::new(&hosted.policy.model, &hosted.compiled, &hosted.handlers, self.env.as_ref(), &self.extensions)
+    }
+
+    /// Drops expired records, at most once a minute (of the processes sharing a store, any).
+    async fn sweep(&self) {
+        use std::sync::atomic::Ordering;
+        let now = self.now();
+        let last = self.swept.load(Ordering::Relaxed);
+        if now - last >= SWEEP_SECS
+            && self.swept.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            // A failed sweep is retried at the next; requests still see expired records as gone.
+            let _ = self.state.expire(now).await;
+        }
     }
 
     fn now(&self) -> i64 {
@@ -334,6 +472,150 @@ impl Server {
     fn guid(&self) -> String {
         ief_protocols::env::random_guid()
     }
+}
+
+/// The relying party `policy` of `tenant` (name or GUID), any case.
+fn find<'h>(hosted: &'h [Hosted], tenant: &str, policy: &str) -> Option<&'h Hosted> {
+    hosted.iter().find(|h| {
+        let m = &h.policy.model;
+        m.policy_id.eq_ignore_ascii_case(policy)
+            && (m.tenant_id.eq_ignore_ascii_case(tenant) || m.tenant.guid.eq_ignore_ascii_case(tenant))
+    })
+}
+
+/// The relying party a sign-in runs (by its lower-case PolicyId).
+fn hosted_by_id<'h>(hosted: &'h [Hosted], policy: &str) -> Option<&'h Hosted> {
+    hosted.iter().find(|h| h.policy.model.policy_id.eq_ignore_ascii_case(policy))
+}
+
+/// Loads, checks and compiles the relying parties of `options`; returns them and the policy
+/// keys they name.
+fn load_policies(
+    options: &ServeOptions,
+    extra: &[Arc<dyn ProfileHandler>],
+) -> Result<(Vec<Hosted>, Vec<String>), ServerError> {
+    let request =
+        SettingsRequest { environment: options.environment.clone(), file: None, values: options.settings.clone() };
+    let set = PolicySet::load(&options.policy_paths, &request);
+    let mut diags = set.diagnostics.clone();
+    let only: Vec<PathBuf> = options.only.iter().map(|f| f.canonicalize().unwrap_or_else(|_| f.clone())).collect();
+    let chosen = |leaf: &usize| {
+        let path = set.db.path(set.files[*leaf].file);
+        only.is_empty() || only.contains(&path.canonicalize().unwrap_or_else(|_| path.to_path_buf()))
+    };
+    let policies: Vec<EffectivePolicy> = set
+        .relying_parties()
+        .filter(chosen)
+        .filter_map(|leaf| EffectivePolicy::build(&set, leaf, &mut diags))
+        .collect();
+    for policy in &policies {
+        issuer::check(&policy.model).into_iter().for_each(|d| diags.push(d));
+    }
+    let errors: Vec<Diagnostic> = diags.into_sorted().into_iter().filter(Diagnostic::is_error).collect();
+    if !errors.is_empty() {
+        let text: Vec<String> = errors.iter().map(|d| d.display(&set.db).to_string()).collect();
+        return Err(ServerError::Policy(text.join("\n")));
+    }
+    if policies.is_empty() {
+        let paths: Vec<String> = options.policy_paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(ServerError::NoRelyingParty(paths.join(", ")));
+    }
+    let mut names: Vec<String> = policies
+        .iter()
+        .flat_map(|p| p.model.technical_profiles.iter())
+        .flat_map(|tp| tp.keys.iter().map(|k| k.storage_reference_id.value.clone()))
+        .filter(|n| !n.is_empty())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut handlers = ief_protocols::handlers();
+    let grant_profiles: Vec<String> = policies
+        .iter()
+        .flat_map(|p| {
+            let m = &p.model;
+            let refresh = refresh::journey(m, issuer_profile(m));
+            let client_credentials = grants::client_credentials_journey(m, issuer_profile(m));
+            refresh.into_iter().chain(client_credentials).flat_map(|j| refresh::setup_profiles(m, &j))
+        })
+        .collect();
+    if !grant_profiles.is_empty() {
+        handlers.insert(0, Box::new(refresh::GrantReader { profiles: grant_profiles }));
+    }
+    handlers.insert(0, Box::new(userinfo::JsonIssuer));
+    for handler in extra.iter().rev() {
+        handlers.insert(0, Box::new(Shared(Arc::clone(handler))));
+    }
+    let handlers = Arc::new(handlers);
+    let hosted = policies
+        .into_iter()
+        .map(|policy| {
+            let leaf = policy.chain.last().map(|&f| set.db.path(f).to_path_buf()).unwrap_or_default();
+            let folder = leaf.parent().map(Path::to_path_buf).unwrap_or_default();
+            Hosted {
+                compiled: CompiledPolicy::compile(&policy.model),
+                fingerprint: fingerprint(&set, &policy, &request),
+                policy,
+                handlers: Arc::clone(&handlers),
+                folder,
+            }
+        })
+        .collect();
+    Ok((hosted, names))
+}
+
+/// A handler shared by every load of the policies.
+struct Shared(Arc<dyn ProfileHandler>);
+
+impl ProfileHandler for Shared {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn handles(&self, profile: &TechnicalProfile, invocation: ief_engine::exec::Invocation) -> bool {
+        self.0.handles(profile, invocation)
+    }
+
+    fn execute<'a>(
+        &'a self,
+        request: ief_engine::exec::ProfileRequest<'a>,
+    ) -> ief_engine::exec::BoxFuture<'a, ief_engine::exec::ProfileResult> {
+        self.0.execute(request)
+    }
+}
+
+/// The policy files under `paths` (XML and appsettings.json) as they are now.
+fn stamp(paths: &[PathBuf]) -> Stamp {
+    let keep =
+        |f: &Path| f.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml") || e.eq_ignore_ascii_case("json"));
+    let mut files: Vec<PathBuf> = Vec::new();
+    for path in paths {
+        match path.is_dir() {
+            true => files.extend(ief_engine::input::walk(path, &keep).files),
+            false => files.push(path.clone()),
+        }
+    }
+    files
+        .into_iter()
+        .map(|f| {
+            let meta = std::fs::metadata(&f).ok();
+            let modified = meta.as_ref().and_then(|m| m.modified().ok());
+            let len = meta.map_or(0, |m| m.len());
+            (f, modified, len)
+        })
+        .collect()
+}
+
+/// What a relying party's plan is compiled from: the text of each file of its chain and the
+/// settings (not the paths: processes sharing a store may load the same files from other
+/// folders). A stored plan position is only meaningful in the same plan.
+fn fingerprint(set: &PolicySet, policy: &EffectivePolicy, settings: &SettingsRequest) -> u64 {
+    let mut hash = Sha256::new();
+    for &file in &policy.chain {
+        hash.update(Sha256::digest(set.db.file(file).text.as_bytes()));
+    }
+    hash.update(format!("{settings:?}").as_bytes());
+    let digest = hash.finalize();
+    u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
 }
 
 /// `scheme://host[:port]` without a path, query or trailing slash.
@@ -430,45 +712,62 @@ async fn dispatch(
 }
 
 async fn handle(server: &Server, request: &Request) -> Response {
+    server.sweep().await;
     let path = request.uri.path();
     if path == "/" {
         return pages::home(server);
     }
+    if path.starts_with("/static/") && request.method == Method::GET {
+        return page::static_file(path).unwrap_or_else(|| (StatusCode::NOT_FOUND, "not found").into_response());
+    }
     if path == "/ief/run" {
-        return oauth::run_now(server, request);
+        return oauth::run_now(server, request).await;
     }
     let Some(route) = route::parse(path, request.param("p")) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
+    let policies = server.policies();
     if route.endpoint == Endpoint::AuthResp {
         // The sign-in it belongs to names the policy; the path may not.
         return match request.method {
-            Method::GET | Method::POST => pages::callback(server, request).await,
+            Method::GET | Method::POST => pages::callback(server, &policies, request).await,
             _ => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response(),
         };
     }
     let Some(policy) = route.policy.as_deref() else {
         return oauth::error_page(server, request, "AADB2C90018", "The request does not name a policy (p=).");
     };
-    let Some(hosted) = server.find(&route.tenant, policy) else {
+    let Some(hosted) = find(&policies, &route.tenant, policy) else {
         let message = format!("The policy '{policy}' does not exist in tenant '{}'.", route.tenant);
         return oauth::error_page(server, request, "AADB2C90018", &message);
     };
+    if request.method == Method::OPTIONS {
+        return cors::preflight(server, request, &route.endpoint);
+    }
+    let response = endpoint_response(server, hosted, request, &route).await;
+    cors::decorate(server, request, &route.endpoint, response)
+}
+
+async fn endpoint_response(server: &Server, hosted: &Hosted, request: &Request, route: &route::Route) -> Response {
     let allowed = match route.endpoint {
-        Endpoint::Token | Endpoint::SelfAsserted => request.method == Method::POST,
-        Endpoint::Authorize => request.method == Method::GET || request.method == Method::POST,
+        Endpoint::Token | Endpoint::SelfAsserted | Endpoint::DisplayControl { .. } => request.method == Method::POST,
+        Endpoint::Authorize | Endpoint::UserInfo => request.method == Method::GET || request.method == Method::POST,
         _ => request.method == Method::GET,
     };
     if !allowed {
         return (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
     }
-    match route.endpoint {
-        Endpoint::Discovery => oauth::discovery(server, hosted, &route),
+    match &route.endpoint {
+        Endpoint::Discovery => oauth::discovery(server, hosted, route),
         Endpoint::Keys => oauth::keys(server, hosted),
         Endpoint::Authorize => oauth::authorize(server, hosted, request).await,
         Endpoint::Token => oauth::token(server, hosted, request).await,
-        Endpoint::Logout => oauth::logout(server, hosted, request),
+        Endpoint::Logout => oauth::logout(server, hosted, request).await,
+        Endpoint::UserInfo => userinfo::userinfo(server, hosted, request).await,
         Endpoint::SelfAsserted => pages::self_asserted(server, hosted, request).await,
+        Endpoint::DisplayControl { control, action } => {
+            pages::display_control(server, hosted, request, control.clone(), action.clone()).await
+        }
         Endpoint::Confirmed => pages::confirmed(server, hosted, request).await,
         Endpoint::Unified => pages::unified(server, hosted, request).await,
         Endpoint::AuthResp => (StatusCode::NOT_FOUND, "not found").into_response(),
@@ -511,10 +810,16 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
     pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
 }
 
+/// An HTML page no other site may frame (B2C's pages refuse framing unless JourneyFraming
+/// allows it).
 fn html(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
 

@@ -12,14 +12,15 @@ use sha2::{Digest, Sha256};
 
 use crate::apps::{App, Platform};
 use crate::route::Route;
-use crate::store::{AuthRequest, CodeGrant, RefreshGrant, Step, Transaction};
+use crate::store::{AuthRequest, CodeGrant, RefreshGrant, RefreshLookup, RefreshRedemption, Step, Transaction};
 use crate::{
     Hosted, Request, Server, b2c_description, cookie, escape_html, form_encode, html, issuer_profile, json, redirect,
 };
 
 const CODE_SECS: i64 = 10 * 60;
-const DEFAULT_TOKEN_SECS: i64 = 3600;
+pub(crate) const DEFAULT_TOKEN_SECS: i64 = 3600;
 const DEFAULT_REFRESH_SECS: i64 = 1_209_600;
+const DEFAULT_ROLLING_SECS: i64 = 7_776_000;
 /// The claims every discovery document lists after the relying party's own.
 const FIXED_CLAIMS: [&str; 7] = ["iss", "iat", "exp", "aud", "acr", "nonce", "auth_time"];
 /// Longest value accepted for any authorize parameter.
@@ -32,7 +33,7 @@ const BAD_CHALLENGE: &str = "The supplied code_challenge is invalid.";
 const VERIFIER_MISMATCH: &str = "The supplied code_verifier does not match associated code_challenge.";
 
 /// `AADB2C90083`'s text.
-fn missing(parameter: &str) -> String {
+pub(crate) fn missing(parameter: &str) -> String {
     format!("The request is missing required parameter: {parameter}.")
 }
 
@@ -53,7 +54,7 @@ fn endpoint(server: &Server, hosted: &Hosted, path_form: bool, tail: &str) -> St
     }
 }
 
-fn issuer(server: &Server, hosted: &Hosted) -> Option<String> {
+pub(crate) fn issuer(server: &Server, hosted: &Hosted) -> Option<String> {
     let tp = issuer_profile(&hosted.policy.model)?;
     ief_protocols::jwt_issuer::issuer_url(&hosted.policy.model, tp, &server.public_url).ok()
 }
@@ -88,6 +89,12 @@ pub(crate) fn discovery(server: &Server, hosted: &Hosted, route: &Route) -> Resp
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "claims_supported": claims,
     });
+    let mut doc = doc;
+    if crate::userinfo::journey(&hosted.policy.model).is_some()
+        && let Some(map) = doc.as_object_mut()
+    {
+        map.insert("userinfo_endpoint".into(), Value::from(endpoint(server, hosted, path, "openid/v2.0/userinfo")));
+    }
     json(StatusCode::OK, &doc)
 }
 
@@ -108,7 +115,7 @@ pub(crate) fn keys(server: &Server, hosted: &Hosted) -> Response {
     json(StatusCode::OK, &doc)
 }
 
-fn signing_key<'s>(server: &'s Server, hosted: &Hosted) -> Option<&'s ief_protocols::keys::SigningKey> {
+pub(crate) fn signing_key<'s>(server: &'s Server, hosted: &Hosted) -> Option<&'s ief_protocols::keys::SigningKey> {
     let tp = issuer_profile(&hosted.policy.model)?;
     let storage = ief_protocols::federation::storage_id(tp, ief_protocols::jwt_issuer::SIGNING_KEY_ID)?;
     server.keys.signing_key(storage).ok()
@@ -116,21 +123,11 @@ fn signing_key<'s>(server: &'s Server, hosted: &Hosted) -> Option<&'s ief_protoc
 
 /// B2C's error page, for requests whose redirect URI cannot be trusted.
 pub(crate) fn error_page(server: &Server, request: &Request, code: &str, message: &str) -> Response {
-    let timestamp = server.env.now().format("%Y-%m-%d %H:%M:%SZ");
-    let body = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title></head><body>\
-<div id=\"api\" data-name=\"GlobalException\"><div class=\"error-page-content\"><h1>Sorry, but we're having trouble signing you in.</h1>\
-<p class=\"error-page-detail\">{}: {}</p><p class=\"error-page-correlationid\">Correlation ID: {}</p>\
-<p class=\"error-page-timestamp\">Timestamp: {timestamp}</p></div></div></body></html>",
-        escape_html(code),
-        escape_html(message),
-        escape_html(&request.correlation_id)
-    );
-    html(StatusCode::BAD_REQUEST, body)
+    crate::page::exception(server, request, code, message)
 }
 
 /// A token-endpoint error body: `{"error": …, "error_description": "AADB2C…"}`, HTTP 400.
-fn error_json(server: &Server, error: &str, code: &str, message: &str, correlation_id: &str) -> Response {
+pub(crate) fn error_json(server: &Server, error: &str, code: &str, message: &str, correlation_id: &str) -> Response {
     let body = json!({ "error": error, "error_description": b2c_description(server, code, message, correlation_id) });
     json(StatusCode::BAD_REQUEST, &body)
 }
@@ -284,11 +281,24 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         let message = format!("The provided maximum age '{age}' has an invalid value.");
         return reply.error(server, "invalid_request", "AADB2C90120", &message, cid);
     }
+    if let Err((code, message)) = crate::scopes::resolve(&server.apps, app, param("scope").unwrap_or("openid")) {
+        return reply.error(server, "invalid_request", code, &message, cid);
+    }
+    let hinted = match param("id_token_hint") {
+        None => crate::hint::Hinted::default(),
+        Some(hint) => match crate::hint::at_authorize(server, hosted, hint, &app.client_id) {
+            Ok(claims) => claims,
+            Err((code, message)) => return reply.error(server, "invalid_request", code, &message, cid),
+        },
+    };
     let sso_name = sso_cookie(hosted);
     let sso_id = request.cookie(&sso_name).map(str::to_owned);
     let session = match (prompt, &sso_id) {
         (Some("login"), _) => Session::default(),
-        (_, Some(id)) => server.store.session(id).unwrap_or_default(),
+        (_, Some(id)) => match server.state.session(id, server.now()).await {
+            Ok(session) => session.unwrap_or_default(),
+            Err(e) => return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), cid),
+        },
         (_, None) => Session::default(),
     };
     if prompt == Some("none") && session.is_empty() {
@@ -325,12 +335,17 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         prompt: prompt.map(str::to_owned),
         max_age: param("max_age").map(str::to_owned),
         acr_values: None,
-        culture: param("ui_locales").and_then(|l| l.split(' ').next()).unwrap_or("en-US").to_owned(),
+        // ui_locales, then Accept-Language among SupportedLanguages, then the default.
+        culture: crate::page::i18n::choose(
+            hosted.policy.model.localization.as_ref(),
+            param("ui_locales"),
+            request.header("accept-language"),
+        ),
         correlation_id: cid.to_owned(),
         ip_address: String::new(),
         host_name: server.public_url.clone(),
         query: request.query.iter().filter(|(k, _)| !known.contains(&k.as_str())).cloned().collect(),
-        input_claims: Vec::new(),
+        input_claims: hinted.input_claims,
         kmsi: false,
     };
     let auth = AuthRequest {
@@ -349,6 +364,9 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         Ok(s) => s,
         Err(e) => return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), cid),
     };
+    for (id, value) in hinted.seeds {
+        sign_in.set_claim(id, value);
+    }
     let progress = match executor.resume(&mut sign_in, None).await {
         Ok(p) => p,
         Err(e) => return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), cid),
@@ -369,7 +387,9 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         request: auth,
         sign_in,
         step: Step::Submitted(progress),
+        fingerprint: hosted.fingerprint,
         expires: server.now() + crate::TRANSACTION_SECS,
+        version: 0,
     };
     let mut response = crate::pages::advance(server, hosted, tx, request).await;
     response.headers_mut().append(header::SET_COOKIE, cookie(server, TRANS_COOKIE, &browser));
@@ -387,15 +407,36 @@ pub(crate) fn is_token_text(text: &str) -> bool {
 }
 
 /// Ends a sign-in: the application gets the code (and tokens the response type asks for) or
-/// the journey's error; the browser keeps its SSO session.
-pub(crate) fn finish(
+/// the journey's error; the browser keeps its SSO session. Of two requests that would end the
+/// same sign-in, one does.
+pub(crate) async fn finish(
     server: &Server,
     hosted: &Hosted,
     tx: Transaction,
     outcome: Outcome,
     request: &Request,
 ) -> Response {
+    match server.state.end_transaction(&tx, server.now()).await {
+        Ok(true) => {}
+        Ok(false) => return crate::pages::Refusal::Lost.respond(server, request, false),
+        Err(e) => return crate::pages::Refusal::from(e).respond(server, request, false),
+    }
     let auth = &tx.request;
+    if auth.client_id == crate::apps::DEV_CLIENT_ID
+        && auth.redirect_uri == run_now_uri(server)
+        && let Some(state) = &auth.state
+    {
+        // The developer page shows the sign-in's steps, with what reports never show taken out.
+        let model = &hosted.policy.model;
+        let secrets: Vec<String> = ief_engine::exec::credential_values(model, tx.sign_in.claims())
+            .into_iter()
+            .filter(|s| s.len() >= MIN_SECRET_LEN)
+            .collect();
+        let scrub = |line: String| secrets.iter().fold(line, |l, s| l.replace(s.as_str(), "[redacted]"));
+        let lines: Vec<String> = tx.sign_in.trace.iter().map(|e| scrub(e.to_string())).collect();
+        // Only the developer page needs it: the sign-in goes on without it.
+        let _ = server.state.put_trace(state, &lines, server.now()).await;
+    }
     let reply =
         Reply { redirect_uri: &auth.redirect_uri, response_mode: &auth.response_mode, state: auth.state.as_deref() };
     let cid = auth.correlation_id.clone();
@@ -417,29 +458,47 @@ pub(crate) fn finish(
         _ => server.random(24),
     };
     let auth = tx.request.clone();
-    server.store.put_session(&sso_id, tx.sign_in.into_session());
+    let now = server.now();
+    let session = tx.sign_in.into_session();
+    let persistent = session.is_persistent();
+    if let Err(e) = server.state.put_session(&sso_id, &session, now).await {
+        return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), &cid);
+    }
+    let clients = match server.state.session_clients(&sso_id, now).await {
+        Ok(clients) => clients,
+        Err(e) => return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), &cid),
+    };
+    let mut clients = clients.unwrap_or_default();
+    if !clients.clients.iter().any(|c| c.eq_ignore_ascii_case(&auth.client_id)) {
+        clients.clients.push(auth.client_id.clone());
+    }
+    clients.expires = now + crate::store::SESSION_SECS;
+    if let Err(e) = server.state.put_session_clients(&sso_id, &clients, now).await {
+        return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), &cid);
+    }
     let types: Vec<&str> = auth.response_type.split(' ').collect();
     let mut params: Vec<(&str, String)> = Vec::new();
     if types.contains(&"code") {
         let code = server.random(48);
-        server.store.put_code(
-            &code,
-            CodeGrant {
-                client_id: auth.client_id.clone(),
-                redirect_uri: auth.redirect_uri.clone(),
-                policy: hosted.policy.model.policy_id.to_lowercase(),
-                pkce: auth.pkce.clone(),
-                scope: auth.scope.clone(),
-                id_token: token.encoded.clone(),
-                claims: token.claims.clone(),
-                expires: server.now() + CODE_SECS,
-            },
-        );
+        let grant = CodeGrant {
+            client_id: auth.client_id.clone(),
+            redirect_uri: auth.redirect_uri.clone(),
+            policy: hosted.policy.model.policy_id.to_lowercase(),
+            pkce: auth.pkce.clone(),
+            scope: auth.scope.clone(),
+            id_token: token.encoded.clone(),
+            claims: token.claims.clone(),
+            expires: server.now() + CODE_SECS,
+        };
+        if let Err(e) = server.state.put_code(&code, &grant, server.now()).await {
+            return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), &cid);
+        }
         params.push(("code", code));
     }
-    let access = match types.contains(&"token") {
-        true => access_token(server, hosted, &token.claims, &auth.client_id, &auth.scope),
-        false => None,
+    let app = server.apps.get(&auth.client_id);
+    let access = match (types.contains(&"token"), app) {
+        (true, Some(app)) => access_token(server, hosted, &token.claims, app, &auth.scope).map(|(t, _)| t),
+        _ => None,
     };
     if types.contains(&"id_token") {
         // Beside a code or an access token the id token binds them: c_hash and at_hash.
@@ -465,9 +524,21 @@ pub(crate) fn finish(
     }
     let borrowed: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut response = reply.send(borrowed);
-    response.headers_mut().append(header::SET_COOKIE, cookie(server, &sso_name, &sso_id));
+    let mut sso = cookie(server, &sso_name, &sso_id);
+    if persistent {
+        // Keep me signed in: the cookie outlives the browser, up to B2C's longest KeepAliveInDays.
+        let value = format!("{}; Max-Age={KEEP_ALIVE_SECS}", sso.to_str().unwrap_or_default());
+        sso = HeaderValue::from_str(&value).unwrap_or(sso);
+    }
+    response.headers_mut().append(header::SET_COOKIE, sso);
     response
 }
+
+/// The shortest credential taken out of a trace: shorter ones would blank out ordinary words.
+const MIN_SECRET_LEN: usize = 8;
+
+/// The longest `KeepAliveInDays` B2C accepts (90), in seconds.
+const KEEP_ALIVE_SECS: i64 = 90 * 86_400;
 
 /// OpenID Connect's c_hash and at_hash for RS256: the left half of the SHA-256, base64url.
 fn left_half_hash(value: &str) -> String {
@@ -475,37 +546,40 @@ fn left_half_hash(value: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
-/// Scopes naming an API (not `openid`, `offline_access` or `profile`).
-fn api_scopes(scope: &str) -> Vec<&str> {
-    scope.split(' ').filter(|s| !s.is_empty() && !matches!(*s, "openid" | "offline_access" | "profile")).collect()
-}
-
-/// An access token for the client's own API when the scope asks for one: the id token's claims
-/// with `scp` and `azp`.
-fn access_token(server: &Server, hosted: &Hosted, claims: &Value, client_id: &str, scope: &str) -> Option<String> {
-    let scopes = api_scopes(scope);
-    if scopes.is_empty() {
-        return None;
-    }
+/// An access token when the scope names an API: the id token's claims without its hashes,
+/// `aud` the API's client id, `azp` the client, `scp` the granted scope names, and the access
+/// token's own lifetime (`token_lifetime_secs`).
+pub(crate) fn access_token(
+    server: &Server,
+    hosted: &Hosted,
+    claims: &Value,
+    app: &App,
+    scope: &str,
+) -> Option<(String, crate::scopes::Resource)> {
+    let resource = crate::scopes::resolve(&server.apps, app, scope).ok()??;
     let mut claims = claims.as_object()?.clone();
-    claims.insert("aud".into(), Value::from(client_id));
-    claims.insert("azp".into(), Value::from(client_id));
-    let scp: Vec<&str> = scopes.iter().copied().filter(|s| !s.eq_ignore_ascii_case(client_id)).collect();
-    if !scp.is_empty() {
-        let names: Vec<&str> = scp.iter().map(|s| s.rsplit('/').next().unwrap_or(s)).collect();
-        claims.insert("scp".into(), Value::from(names.join(" ")));
+    claims.remove("c_hash");
+    claims.remove("at_hash");
+    let now = server.now();
+    claims.insert("iat".into(), Value::from(now));
+    claims.insert("nbf".into(), Value::from(now));
+    claims.insert("exp".into(), Value::from(now + lifetime(hosted, "token_lifetime_secs", DEFAULT_TOKEN_SECS)));
+    claims.insert("aud".into(), Value::from(resource.audience.clone()));
+    claims.insert("azp".into(), Value::from(app.client_id.clone()));
+    if !resource.scopes.is_empty() {
+        claims.insert("scp".into(), Value::from(resource.scopes.join(" ")));
     }
-    sign(server, hosted, &Value::Object(claims))
+    Some((sign(server, hosted, &Value::Object(claims))?, resource))
 }
 
-fn sign(server: &Server, hosted: &Hosted, claims: &Value) -> Option<String> {
+pub(crate) fn sign(server: &Server, hosted: &Hosted, claims: &Value) -> Option<String> {
     let key = signing_key(server, hosted)?;
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(key.kid().to_owned());
     key.sign_jwt(&header, claims).ok()
 }
 
-fn lifetime(hosted: &Hosted, key: &str, default: i64) -> i64 {
+pub(crate) fn lifetime(hosted: &Hosted, key: &str, default: i64) -> i64 {
     issuer_profile(&hosted.policy.model)
         .and_then(|tp| tp.metadata(key))
         .and_then(|v| v.trim().parse::<i64>().ok())
@@ -545,7 +619,7 @@ fn client_auth(request: &Request, form: &[(String, String)]) -> Result<ClientAut
 }
 
 /// Constant time, so a wrong secret's timing says nothing about the right one.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -577,7 +651,11 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
             let Some(code) = get("code") else {
                 return fail("invalid_request", "AADB2C90083", &missing("code"));
             };
-            let Some(grant) = server.store.take_code(code).filter(|g| g.expires > server.now()) else {
+            let grant = match server.state.take_code(code, server.now()).await {
+                Ok(grant) => grant.filter(|g| g.expires > server.now()),
+                Err(e) => return fail("server_error", "AADB2C90085", &e.to_string()),
+            };
+            let Some(grant) = grant else {
                 return fail("invalid_grant", "AADB2C90080", EXPIRED);
             };
             if !grant.client_id.eq_ignore_ascii_case(&app.client_id) || grant.policy != policy {
@@ -605,35 +683,65 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
             } else if get("code_verifier").is_some() {
                 return fail("invalid_grant", "AADB2C90182", VERIFIER_MISMATCH);
             }
-            token_response(server, hosted, app, &grant.claims, Some(grant.id_token), &grant.scope, request)
+            let issued = Issued {
+                claims: &grant.claims,
+                id_token: Some(grant.id_token),
+                scope: &grant.scope,
+                started: None,
+                refreshed: None,
+            };
+            token_response(server, hosted, app, issued, request).await
         }
         Some("refresh_token") => {
             let Some(handle) = get("refresh_token") else {
                 return fail("invalid_request", "AADB2C90083", &missing("refresh_token"));
             };
-            let Some(grant) = server.store.take_refresh(handle) else {
-                return fail("invalid_grant", "AADB2C90129", REVOKED);
+            let redemption = match server.state.redeem_refresh(handle, server.now()).await {
+                Ok(RefreshLookup::Valid(redemption)) => redemption,
+                Ok(RefreshLookup::Unknown | RefreshLookup::Replayed) => {
+                    return fail("invalid_grant", "AADB2C90129", REVOKED);
+                }
+                Err(e) => return fail("server_error", "AADB2C90085", &e.to_string()),
             };
+            let grant = &redemption.grant;
             if !grant.client_id.eq_ignore_ascii_case(&app.client_id) || grant.policy != policy {
                 // Another client's token stays valid for its owner.
                 let message = not_issued_here(&policy, &app.client_id, &grant.policy, &grant.client_id);
-                server.store.put_refresh(handle, grant);
                 return fail("invalid_grant", "AADB2C90088", &message);
             }
-            if grant.expires <= server.now() {
+            if grant.expires <= server.now()
+                || rolling_end(hosted, grant.started).is_some_and(|end| end <= server.now())
+            {
+                let _ = server.state.revoke_refresh(&redemption, server.now()).await;
                 return fail("invalid_grant", "AADB2C90080", EXPIRED);
             }
+            let (started, refreshed) = (Some(grant.started), Some(&redemption));
             let scope = get("scope").map_or(grant.scope.clone(), str::to_owned);
             let model = &hosted.policy.model;
             let Some(journey) = crate::refresh::journey(model, issuer_profile(model)) else {
-                return token_response(server, hosted, app, &grant.claims, None, &scope, request);
+                let issued = Issued { claims: &grant.claims, id_token: None, scope: &scope, started, refreshed };
+                return token_response(server, hosted, app, issued, request).await;
             };
             // The policy's refresh journey decides: a revoked grant ends it with an error.
-            match refresh_journey(server, hosted, &journey, &grant, app, &scope, cid).await {
-                Some(token) => token_response(server, hosted, app, &token.claims, Some(token.encoded), &scope, request),
-                None => fail("invalid_grant", "AADB2C90129", REVOKED),
+            match refresh_journey(server, hosted, &journey, grant, app, &scope, cid).await {
+                Some(token) => {
+                    let issued = Issued {
+                        claims: &token.claims,
+                        id_token: Some(token.encoded),
+                        scope: &scope,
+                        started,
+                        refreshed,
+                    };
+                    token_response(server, hosted, app, issued, request).await
+                }
+                None => {
+                    let _ = server.state.revoke_refresh(&redemption, server.now()).await;
+                    fail("invalid_grant", "AADB2C90129", REVOKED)
+                }
             }
         }
+        Some("password") => crate::grants::password(server, hosted, app, form, request).await,
+        Some("client_credentials") => crate::grants::client_credentials(server, hosted, app, get("scope"), cid).await,
         Some(other) => fail(
             "unsupported_grant_type",
             "AADB2C90086",
@@ -658,20 +766,41 @@ async fn refresh_journey(
     if let Some(user) = &grant.user {
         input_claims.push((user_identity_claim(hosted), user.clone()));
     }
-    let context = RequestContext {
+    let context = RequestContext { input_claims, ..headless_context(server, app, scope, correlation_id) };
+    run_headless(server, hosted, journey, context).await.ok()
+}
+
+/// The request of a journey run without a browser (refresh, client credentials, ROPC).
+pub(crate) fn headless_context(server: &Server, app: &App, scope: &str, correlation_id: &str) -> RequestContext {
+    RequestContext {
         client_id: app.client_id.clone(),
         scope: scope.to_owned(),
         culture: "en-US".to_owned(),
         correlation_id: correlation_id.to_owned(),
         host_name: server.public_url.clone(),
-        input_claims,
         ..RequestContext::default()
-    };
+    }
+}
+
+/// Runs `journey` to its end without a browser: its token, or the error code and message it
+/// ended with (a page it would show is an error: nobody is there to answer it).
+pub(crate) async fn run_headless(
+    server: &Server,
+    hosted: &Hosted,
+    journey: &str,
+    context: RequestContext,
+) -> Result<ief_engine::exec::Token, (String, String)> {
     let executor = server.executor(hosted);
-    let mut sign_in = executor.start(Some(journey), context, Session::default()).ok()?;
+    let internal = |m: String| ("AADB2C90085".to_owned(), m);
+    let mut sign_in =
+        executor.start(Some(journey), context, Session::default()).map_err(|e| internal(e.to_string()))?;
     match executor.resume(&mut sign_in, None).await {
-        Ok(ief_engine::exec::Progress::Finished(Outcome::Token { token, .. })) => Some(token),
-        _ => None,
+        Ok(ief_engine::exec::Progress::Finished(Outcome::Token { token, .. })) => Ok(token),
+        Ok(ief_engine::exec::Progress::Finished(Outcome::Error { code, message })) => Err((code, message)),
+        Ok(_) => {
+            Err(internal(format!("The user journey '{journey}' asked for a page, which a token request cannot show.")))
+        }
+        Err(e) => Err(internal(e.to_string())),
     }
 }
 
@@ -723,19 +852,50 @@ fn check_client_secret(app: &App, sent: Option<&str>) -> Option<(&'static str, &
 
 /// The token response: the id token (the journey's, or re-signed with new times on refresh),
 /// an access token when the scope names an API, a refresh token for `offline_access`.
-fn token_response(
+///
+/// `SendTokenResponseBodyWithJsonNumbers`: numbers in token responses as JSON numbers, else
+/// as strings (B2C's legacy shape, its default).
+pub(crate) fn json_numbers(hosted: &Hosted) -> bool {
+    issuer_profile(&hosted.policy.model)
+        .and_then(|tp| tp.metadata("SendTokenResponseBodyWithJsonNumbers"))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// What a grant issues tokens from.
+pub(crate) struct Issued<'a> {
+    pub(crate) claims: &'a Value,
+    /// The journey's id token, else one re-signed from `claims` with new times.
+    pub(crate) id_token: Option<String>,
+    pub(crate) scope: &'a str,
+    /// When the refresh token's sliding window began (the sign-in); `None` for a new sign-in.
+    pub(crate) started: Option<i64>,
+    /// The refresh token redeemed: the new one is the next of its family, else of a new family.
+    pub(crate) refreshed: Option<&'a RefreshRedemption>,
+}
+
+/// When refresh tokens of a sign-in at `started` stop working, by the sliding window
+/// (`rolling_refresh_token_lifetime_secs`, default 90 days); `None` when it never ends
+/// (`allow_infinite_rolling_refresh_token`).
+fn rolling_end(hosted: &Hosted, started: i64) -> Option<i64> {
+    let infinite = issuer_profile(&hosted.policy.model)
+        .and_then(|tp| tp.metadata("allow_infinite_rolling_refresh_token"))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    (!infinite).then(|| started + lifetime(hosted, "rolling_refresh_token_lifetime_secs", DEFAULT_ROLLING_SECS))
+}
+
+pub(crate) async fn token_response(
     server: &Server,
     hosted: &Hosted,
     app: &App,
-    claims: &Value,
-    id_token: Option<String>,
-    scope: &str,
+    issued: Issued<'_>,
     request: &Request,
 ) -> Response {
+    let Issued { claims, id_token, scope, started, refreshed } = issued;
     let now = server.now();
     let id_lifetime = lifetime(hosted, "id_token_lifetime_secs", DEFAULT_TOKEN_SECS);
     let access_lifetime = lifetime(hosted, "token_lifetime_secs", DEFAULT_TOKEN_SECS);
     let refresh_lifetime = lifetime(hosted, "refresh_token_lifetime_secs", DEFAULT_REFRESH_SECS);
+    let started = started.unwrap_or(now);
     let mut claims = claims.clone();
     let id_token = match id_token {
         Some(t) => Some(t),
@@ -758,38 +918,54 @@ fn token_response(
             &request.correlation_id,
         );
     };
-    let numbers = issuer_profile(&hosted.policy.model)
-        .and_then(|tp| tp.metadata("SendTokenResponseBodyWithJsonNumbers"))
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let numbers = json_numbers(hosted);
     let number = |n: i64| if numbers { Value::from(n) } else { Value::from(n.to_string()) };
     let mut body = Map::new();
     body.insert("id_token".into(), Value::from(id_token));
     body.insert("token_type".into(), Value::from("Bearer"));
     body.insert("not_before".into(), number(now));
     body.insert("id_token_expires_in".into(), number(id_lifetime));
-    if let Some(access) = access_token(server, hosted, &claims, &app.client_id, scope) {
+    if let Err((code, message)) = crate::scopes::resolve(&server.apps, app, scope) {
+        return error_json(server, "invalid_request", code, &message, &request.correlation_id);
+    }
+    if let Some((access, resource)) = access_token(server, hosted, &claims, app, scope) {
         body.insert("access_token".into(), Value::from(access));
         body.insert("expires_in".into(), number(access_lifetime));
         body.insert("expires_on".into(), number(now + access_lifetime));
-        body.insert("resource".into(), Value::from(app.client_id.clone()));
+        body.insert("resource".into(), Value::from(resource.audience));
     }
     body.insert("scope".into(), Value::from(scope));
     if scope.split(' ').any(|s| s == "offline_access") {
-        let handle = server.random(48);
-        server.store.put_refresh(
-            &handle,
-            RefreshGrant {
-                client_id: app.client_id.clone(),
-                policy: hosted.policy.model.policy_id.to_lowercase(),
-                scope: scope.to_owned(),
-                claims: claims.clone(),
-                user: user_of(hosted, &claims),
-                issued_at: now,
-                expires: now + refresh_lifetime,
-            },
-        );
-        body.insert("refresh_token".into(), Value::from(handle));
-        body.insert("refresh_token_expires_in".into(), number(refresh_lifetime));
+        let refresh_expires =
+            rolling_end(hosted, started).map_or(now + refresh_lifetime, |end| end.min(now + refresh_lifetime));
+        let grant = RefreshGrant {
+            client_id: app.client_id.clone(),
+            policy: hosted.policy.model.policy_id.to_lowercase(),
+            scope: scope.to_owned(),
+            claims: claims.clone(),
+            user: user_of(hosted, &claims),
+            issued_at: now,
+            expires: refresh_expires,
+            started,
+        };
+        let handle = match refreshed {
+            Some(redemption) => server.state.rotate_refresh(redemption, grant, now).await,
+            None => server.state.new_refresh(grant, now).await.map(Some),
+        };
+        let cid = request.correlation_id.as_str();
+        match handle {
+            Ok(Some(handle)) => {
+                body.insert("refresh_token".into(), Value::from(handle));
+                body.insert("refresh_token_expires_in".into(), number(refresh_expires - now));
+            }
+            // Another request redeemed the same token first.
+            Ok(None) => return error_json(server, "invalid_grant", "AADB2C90129", REVOKED, cid),
+            Err(e) => return error_json(server, "server_error", "AADB2C90085", &e.to_string(), cid),
+        }
+    } else if let Some(redemption) = refreshed
+        && let Err(e) = server.state.revoke_refresh(redemption, now).await
+    {
+        return error_json(server, "server_error", "AADB2C90085", &e.to_string(), &request.correlation_id);
     }
     if request.form.iter().any(|(k, v)| k == "client_info" && v == "1") {
         let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
@@ -800,22 +976,57 @@ fn token_response(
     json(StatusCode::OK, &Value::Object(body))
 }
 
+/// Forgets the SSO session `id` and the applications that signed in through it: those.
+async fn forget_session(server: &Server, id: &str, now: i64) -> Result<Vec<String>, crate::store::StateError> {
+    server.state.remove_session(id, now).await?;
+    let clients = server.state.session_clients(id, now).await?.map(|c| c.clients).unwrap_or_default();
+    server.state.remove_session_clients(id, now).await?;
+    Ok(clients)
+}
+
 /// Ends the browser's session; follows `post_logout_redirect_uri` only to a registered
 /// redirect URI (B2C follows any unless id tokens are required on logout: see
-/// docs/compatibility.md).
-pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Response {
+/// docs/compatibility.md). The other applications that signed in through the session are
+/// signed out first, front channel: a page loads their logout URLs in iframes, then goes on.
+pub(crate) async fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Response {
+    // The application that signs out: `client_id`, else the audience of its id token.
+    let hint = match request.param("id_token_hint").filter(|h| !h.is_empty()) {
+        // An expired id token still names who signs out (OpenID Connect RP-Initiated Logout §2).
+        Some(hint) => match crate::hint::at_logout(server, hosted, hint, request.param("client_id")) {
+            Ok(claims) => Some(claims),
+            Err((code, message)) => return error_page(server, request, code, &message),
+        },
+        None if enforces_id_token_hint(hosted) => {
+            let message = "The id_token_hint parameter has not been specified in the request. Please provide token and try again.";
+            return error_page(server, request, "AADB2C90272", message);
+        }
+        None => None,
+    };
+    let hinted_client = hint.as_ref().and_then(|c| c.get("aud")).and_then(Value::as_str).map(str::to_owned);
+    let client_id = request.param("client_id").map(str::to_owned).or(hinted_client);
     let sso_name = sso_cookie(hosted);
+    let mut others: Vec<String> = Vec::new();
     if let Some(id) = request.cookie(&sso_name) {
-        server.store.remove_session(id);
+        let now = server.now();
+        let initiator = client_id.as_deref().unwrap_or_default();
+        let clients = match forget_session(server, id, now).await {
+            Ok(clients) => clients,
+            Err(e) => return error_page(server, request, "AADB2C90085", &e.to_string()),
+        };
+        for url in clients
+            .iter()
+            .filter(|c| !c.eq_ignore_ascii_case(initiator))
+            .filter_map(|c| server.apps.get(c)?.logout_url.clone())
+        {
+            // Apps sharing a logout URL are signed out by one call.
+            if !others.contains(&url) {
+                others.push(url);
+            }
+        }
     }
     let target = request.param("post_logout_redirect_uri").filter(|u| !u.is_empty());
     let mut response = match target {
-        None => html(
-            StatusCode::OK,
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title></head>\
-<body><div id=\"api\"><p>You have signed out.</p></div></body></html>"
-                .to_owned(),
-        ),
+        None => signed_out_page(&others, None),
         Some(uri) if !(uri.starts_with("https://") || uri.starts_with("http://") || uri.contains(":/")) => {
             let message = format!(
                 "The post logout redirect URI '{uri}' has an invalid format. Specify an https based URL such as 'https://example.com/return'."
@@ -823,15 +1034,18 @@ pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Res
             error_page(server, request, "AADB2C90067", &message)
         }
         Some(uri) => {
-            let registered = match request.param("client_id") {
+            let registered = match client_id.as_deref() {
                 Some(id) => server.apps.get(id).is_some_and(|a| is_logout_target(a, uri)),
                 None => server.apps.iter().any(|a| is_logout_target(a, uri)),
             };
             if registered {
-                let state = request.param("state").map(|s| form_encode(&[("state", s)]));
-                match state {
-                    Some(q) => redirect(&format!("{uri}{}{q}", if uri.contains('?') { '&' } else { '?' })),
-                    None => redirect(uri),
+                let location = match request.param("state").map(|s| form_encode(&[("state", s)])) {
+                    Some(q) => format!("{uri}{}{q}", if uri.contains('?') { '&' } else { '?' }),
+                    None => uri.to_owned(),
+                };
+                match others.is_empty() {
+                    true => redirect(&location),
+                    false => signed_out_page(&others, Some(&location)),
                 }
             } else {
                 let message = format!("The post logout redirect URI '{uri}' is not registered for any application.");
@@ -846,6 +1060,50 @@ pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Res
     response
 }
 
+/// `<SingleSignOn EnforceIdTokenHintOnLogout="true">`: logout needs the application's id token.
+fn enforces_id_token_hint(hosted: &Hosted) -> bool {
+    let rp = hosted.policy.model.relying_party.as_ref();
+    rp.and_then(|rp| rp.enforce_id_token_hint_on_logout.as_ref())
+        .is_some_and(|v| v.as_str().trim().eq_ignore_ascii_case("true"))
+}
+
+/// Seconds the sign-out page waits for the applications' logout URLs before going on.
+const FRONT_CHANNEL_WAIT_SECS: u32 = 3;
+
+/// "You have signed out", with an iframe per application to sign out front channel, then on to
+/// `next` once every iframe loaded (or after a few seconds; without JavaScript, by refresh).
+fn signed_out_page(logout_urls: &[String], next: Option<&str>) -> Response {
+    let frames: String = logout_urls
+        .iter()
+        .map(|u| format!("<iframe class=\"front-channel-logout\" src=\"{}\" hidden></iframe>", escape_html(u)))
+        .collect();
+    let (refresh, link, script) = match next {
+        None => (String::new(), String::new(), String::new()),
+        Some(next) => {
+            let next_html = escape_html(next);
+            // The target as a JS string literal inside HTML: JSON, with '<' escaped.
+            let next_js = Value::from(next).to_string().replace('<', "\\u003c");
+            (
+                format!("<meta http-equiv=\"refresh\" content=\"{FRONT_CHANNEL_WAIT_SECS};url={next_html}\">"),
+                format!("<p><a id=\"continue\" href=\"{next_html}\">Continue</a></p>"),
+                format!(
+                    "<script>(function(){{var next={next_js},left=document.querySelectorAll('iframe.front-channel-logout').length;\
+function go(){{window.location.replace(next);}}\
+document.querySelectorAll('iframe.front-channel-logout').forEach(function(f){{f.addEventListener('load',function(){{if(--left<=0)go();}});}});\
+if(left===0)go();}})();</script>"
+                ),
+            )
+        }
+    };
+    html(
+        StatusCode::OK,
+        format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">{refresh}<title>Signed out</title></head>\
+<body><div id=\"api\"><p>You have signed out.</p>{link}</div>{frames}{script}</body></html>"
+        ),
+    )
+}
+
 fn is_logout_target(app: &App, uri: &str) -> bool {
     app.platform_of(uri).is_some() || app.logout_url.as_deref() == Some(uri)
 }
@@ -857,25 +1115,43 @@ pub(crate) fn run_now_uri(server: &Server) -> String {
 
 /// The end of a "Run now" sign-in: the code redeemed here and the token's claims shown, or
 /// the error the application would have received.
-pub(crate) fn run_now(server: &Server, request: &Request) -> Response {
+pub(crate) async fn run_now(server: &Server, request: &Request) -> Response {
+    let trace = match request.param("state") {
+        Some(state) => server.state.take_trace(state, server.now()).await.ok().flatten(),
+        None => None,
+    };
+    let steps: String = trace.unwrap_or_default().iter().map(|l| format!("<li>{}</li>", escape_html(l))).collect();
     let page = |title: &str, body: String| {
         html(
             StatusCode::OK,
             format!(
                 "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-<body><h1>{title}</h1>{body}<p><a href=\"/\">Back</a></p></body></html>"
+<body><h1>{title}</h1>{body}<h2>Steps</h2><ol id=\"trace\">{steps}</ol><p><a href=\"/\">Back</a></p></body></html>"
             ),
         )
     };
     if let Some(description) = request.param("error_description") {
         return page("Error", format!("<pre id=\"error\">{}</pre>", escape_html(description)));
     }
-    let grant = request.param("code").and_then(|c| server.store.take_code(c));
+    let grant = match request.param("code") {
+        Some(code) => server.state.take_code(code, server.now()).await.ok().flatten(),
+        None => None,
+    };
     let Some(grant) = grant.filter(|g| {
         g.client_id == crate::apps::DEV_CLIENT_ID && g.redirect_uri == run_now_uri(server) && g.expires > server.now()
     }) else {
         return error_page(server, request, "AADB2C90080", EXPIRED);
     };
+    let header = grant.id_token.split('.').next().and_then(|h| URL_SAFE_NO_PAD.decode(h).ok());
+    let header: Value = header.and_then(|h| serde_json::from_slice(&h).ok()).unwrap_or_default();
+    let decoded = serde_json::to_string_pretty(&header).unwrap_or_default();
     let claims = serde_json::to_string_pretty(&grant.claims).unwrap_or_default();
-    page("Token", format!("<pre id=\"claims\">{}</pre>", escape_html(&claims)))
+    page(
+        "Token",
+        format!(
+            "<h2>Header</h2><pre id=\"header\">{}</pre><h2>Claims</h2><pre id=\"claims\">{}</pre>",
+            escape_html(&decoded),
+            escape_html(&claims)
+        ),
+    )
 }

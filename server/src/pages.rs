@@ -2,48 +2,70 @@
 //! and `CP` globals around a plain HTML form that works without JavaScript, and the calls the
 //! page makes: `POST /SelfAsserted`, `GET /api/{api}/confirmed`, `GET /api/{api}/unified`.
 
+use std::sync::Arc;
+
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ief_engine::exec::{Answer, ExecError, Field, Page, PageKind, Progress};
+use ief_engine::exec::{Answer, ExecError, Page, PageKind, Progress};
 use serde_json::{Value, json};
 
 use crate::oauth::{TRANS_COOKIE, finish, is_token_text};
 use crate::store::{Step, Transaction};
 use crate::{Hosted, Request, Server, cookie, escape_html, form_encode, html, json, redirect};
 
-const CSRF_COOKIE: &str = "x-ms-cpim-csrf";
+pub(crate) const CSRF_COOKIE: &str = "x-ms-cpim-csrf";
 /// The sign-in waiting for an identity provider's callback, set when the browser is sent there.
 const CONTEXT_COOKIE: &str = "x-ms-cpim-ctx";
 
 /// Shows what the sign-in needs next: a page, a redirect to an identity provider, or the end
-/// (the application's redirect URI). The transaction goes back to the store unless it ended.
+/// (the application's redirect URI). The sign-in is saved unless it ended; a request that lost
+/// the race to another answer of the same page shows nothing of its own.
 pub(crate) async fn advance(server: &Server, hosted: &Hosted, mut tx: Transaction, request: &Request) -> Response {
     let progress = match std::mem::replace(&mut tx.step, Step::Submitted(Progress::NeedsInput(placeholder()))) {
         Step::Submitted(progress) => progress,
         Step::Showing(page) => Progress::NeedsInput(page),
     };
     match progress {
-        Progress::Finished(outcome) => finish(server, hosted, tx, outcome, request),
+        Progress::Finished(outcome) => finish(server, hosted, tx, outcome, request).await,
         Progress::NeedsInput(page) => {
             if let PageKind::Redirect { url } = &page.kind {
                 // The provider's callback finds the sign-in by this cookie.
                 let url = url.clone();
                 let context = cookie(server, CONTEXT_COOKIE, &tx.id);
                 tx.step = Step::Showing(page);
-                server.store.put_transaction(tx);
+                if let Err(refusal) = save(server, hosted, &mut tx).await {
+                    return refusal.respond(server, request, false);
+                }
                 let mut response = redirect(&url);
                 response.headers_mut().append(header::SET_COOKIE, context);
                 return response;
             }
             tx.csrf = server.random(32);
             tx.step = Step::Showing(page);
-            let response = render(server, hosted, &tx, StatusCode::OK);
-            server.store.put_transaction(tx);
-            response
+            if let Err(refusal) = save(server, hosted, &mut tx).await {
+                return refusal.respond(server, request, false);
+            }
+            crate::page::render(server, hosted, &tx, StatusCode::OK).await
         }
     }
+}
+
+/// Stores the sign-in as this request leaves it (compare-and-swap on the version it read);
+/// `hosted` is the relying party it runs.
+pub(crate) async fn save(server: &Server, hosted: &Hosted, tx: &mut Transaction) -> Result<(), Refusal> {
+    tx.sign_in.forget_passwords(&hosted.policy.model);
+    match server.state.save_transaction(tx, server.now()).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Refusal::Lost),
+        Err(e) => Err(Refusal::from(e)),
+    }
+}
+
+/// The sign-in the browser names, as stored.
+async fn load(server: &Server, tid: &str) -> Result<Transaction, Refusal> {
+    server.state.transaction(tid, server.now()).await?.ok_or(Refusal::State)
 }
 
 fn placeholder() -> Page {
@@ -51,7 +73,7 @@ fn placeholder() -> Page {
 }
 
 /// `StateProperties=` + base64url of `{"TID":"…"}`, as B2C's `tx`.
-fn tx_param(id: &str) -> String {
+pub(crate) fn tx_param(id: &str) -> String {
     format!("StateProperties={}", URL_SAFE_NO_PAD.encode(json!({ "TID": id }).to_string()))
 }
 
@@ -67,13 +89,31 @@ fn parse_tx(tx: &str) -> Option<String> {
 }
 
 /// Why a page call is refused.
-enum Refusal {
-    /// No such sign-in (unknown, ended, expired, or in use by another request).
+pub(crate) enum Refusal {
+    /// No such sign-in (unknown, ended, expired, or stored by a version of ief or of the
+    /// policies that no longer reads it).
     State,
+    /// Another request answered the same page first; its answer stands.
+    Lost,
+    /// The state store failed.
+    Unavailable,
     Browser,
     Csrf,
     /// The call does not fit what the sign-in waits for.
     OutOfOrder(&'static str),
+    /// The policies changed since the sign-in started (a reload, or a process serving other
+    /// files): its plan is gone.
+    Reloaded,
+}
+
+impl From<crate::store::StateError> for Refusal {
+    /// A record this ief cannot read any more is a sign-in to start again; a failing store is not.
+    fn from(error: crate::store::StateError) -> Refusal {
+        match error {
+            crate::store::StateError::Store(_) | crate::store::StateError::Random => Refusal::Unavailable,
+            _ => Refusal::State,
+        }
+    }
 }
 
 impl Refusal {
@@ -82,28 +122,35 @@ impl Refusal {
             Refusal::State => {
                 "We are having trouble loading your current state. You might want to try starting your session over from the beginning."
             }
+            Refusal::Lost => "The page was answered by another request.",
+            Refusal::Unavailable => "The sign-in's state cannot be read or written just now. Please try again.",
             Refusal::Browser => "The request was not made by the browser that started the sign-in.",
             Refusal::Csrf => "The request's CSRF token is missing or does not match.",
             Refusal::OutOfOrder(m) => m,
+            Refusal::Reloaded => {
+                "The policy was reloaded or changed after this sign-in started. Start the sign-in again from the application."
+            }
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            Refusal::State => StatusCode::BAD_REQUEST,
+            Refusal::State | Refusal::Reloaded => StatusCode::BAD_REQUEST,
             Refusal::Browser | Refusal::Csrf => StatusCode::FORBIDDEN,
-            Refusal::OutOfOrder(_) => StatusCode::CONFLICT,
+            Refusal::Lost | Refusal::OutOfOrder(_) => StatusCode::CONFLICT,
+            Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn code(&self) -> &'static str {
         match self {
-            Refusal::State => "AADB2C90046",
+            Refusal::State | Refusal::Reloaded => "AADB2C90046",
+            Refusal::Unavailable => "AADB2C90085",
             _ => "AADB2C90065",
         }
     }
 
-    fn respond(&self, server: &Server, request: &Request, as_json: bool) -> Response {
+    pub(crate) fn respond(&self, server: &Server, request: &Request, as_json: bool) -> Response {
         if as_json {
             let body = json!({ "status": self.status().as_u16().to_string(), "errorCode": self.code(), "message": self.message() });
             return json(self.status(), &body);
@@ -114,21 +161,39 @@ impl Refusal {
     }
 }
 
-/// Takes the sign-in the call names, after checking it belongs to this browser and carries
-/// the page's CSRF token; a refused call leaves the sign-in as it was.
-fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<Transaction, Refusal> {
+/// The policies a sign-in runs on: the request's, or the earlier load it began on.
+struct Load(Option<Arc<Vec<Hosted>>>);
+
+impl Load {
+    /// The sign-in's relying party `policy` in its load, else `current`.
+    fn hosted<'a>(&'a self, current: &'a Hosted, policy: &str) -> &'a Hosted {
+        self.0.as_deref().and_then(|load| crate::hosted_by_id(load, policy)).unwrap_or(current)
+    }
+}
+
+/// The load whose plan the sign-in began on: the request's when its relying party's files and
+/// settings are the same (after a restart too, or on another process), else an earlier load
+/// this process still keeps.
+fn load_for(server: &Server, current: &Hosted, tx: &Transaction) -> Result<Load, Refusal> {
+    if tx.fingerprint == current.fingerprint {
+        return Ok(Load(None));
+    }
+    server.load_of(&tx.policy, tx.fingerprint).map(|load| Load(Some(load))).ok_or(Refusal::Reloaded)
+}
+
+/// Reads the sign-in the call names, after checking it belongs to this browser and carries
+/// the page's CSRF token; a refused call writes nothing, so the sign-in stays as it was.
+async fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<(Transaction, Load), Refusal> {
     let tid = request.param("tx").and_then(parse_tx).ok_or(Refusal::State)?;
-    let tx = server.store.take_transaction(&tid, server.now()).ok_or(Refusal::State)?;
-    let put_back = |tx: Transaction, why: Refusal| {
-        server.store.put_transaction(tx);
-        Err(why)
-    };
+    let tx = load(server, &tid).await?;
     if tx.policy != hosted.policy.model.policy_id.to_lowercase() {
-        return put_back(tx, Refusal::State);
+        return Err(Refusal::State);
     }
     if request.cookie(TRANS_COOKIE) != Some(tx.browser.as_str()) {
-        return put_back(tx, Refusal::Browser);
+        return Err(Refusal::Browser);
     }
+    // Its plan gone: every later call is refused the same way, until the record expires.
+    let load = load_for(server, hosted, &tx)?;
     let presented = request
         .header("x-csrf-token")
         .or_else(|| request.form_param("csrf_token"))
@@ -136,20 +201,19 @@ fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<Transa
     let cookie = request.cookie(CSRF_COOKIE);
     let valid = |t: &str| is_token_text(t) && t == tx.csrf;
     if !(presented.is_some_and(valid) && cookie.is_some_and(valid)) {
-        return put_back(tx, Refusal::Csrf);
+        return Err(Refusal::Csrf);
     }
-    Ok(tx)
+    Ok((tx, load))
 }
 
 /// [`checked`], for a call that answers the page shown: the sign-in and its page.
-fn showing(server: &Server, hosted: &Hosted, request: &Request) -> Result<(Transaction, Page), Refusal> {
-    let tx = checked(server, hosted, request)?;
+async fn showing(server: &Server, hosted: &Hosted, request: &Request) -> Result<(Transaction, Page, Load), Refusal> {
+    let (tx, load) = checked(server, hosted, request).await?;
     let Step::Showing(page) = &tx.step else {
-        server.store.put_transaction(tx);
         return Err(Refusal::OutOfOrder("The page was already answered."));
     };
     let page = page.clone();
-    Ok((tx, page))
+    Ok((tx, page, load))
 }
 
 fn is_xhr(request: &Request) -> bool {
@@ -160,10 +224,11 @@ fn is_xhr(request: &Request) -> bool {
 /// `"status":"400"` on a validation error); a plain form is answered with the next page.
 pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Request) -> Response {
     let xhr = is_xhr(request);
-    let (mut tx, page) = match showing(server, hosted, request) {
+    let (mut tx, page, load) = match showing(server, hosted, request).await {
         Ok(found) => found,
         Err(refusal) => return refusal.respond(server, request, xhr),
     };
+    let hosted = load.hosted(hosted, &tx.policy);
     let values: Vec<(String, String)> = request
         .form
         .iter()
@@ -179,7 +244,6 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
             }
             PageKind::Form { .. } | PageKind::Selection { sign_in: Some(_), .. } => Answer::Submit(values),
             PageKind::Selection { .. } | PageKind::Redirect { .. } => {
-                server.store.put_transaction(tx);
                 return Refusal::OutOfOrder("This page has no form to submit.").respond(server, request, xhr);
             }
         }
@@ -188,36 +252,95 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
     let progress = match executor.resume(&mut tx.sign_in, Some(answer)).await {
         Ok(p) => p,
         Err(ExecError::BadAnswer { message, .. }) => {
-            server.store.put_transaction(tx);
-            return page_error(server, hosted, request, None, &message, xhr);
+            return page_error(server, hosted, request, None, &message, xhr).await;
         }
         Err(e) => {
             let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
-            return finish(server, hosted, tx, outcome, request);
+            return finish(server, hosted, tx, outcome, request).await;
         }
     };
     match progress {
         // The same page back with an error: the submit failed its checks.
         Progress::NeedsInput(next) if next.error.is_some() && next.profile == page.profile => {
             let message = next.error.clone().unwrap_or_default();
+            // A failed validation comes back as a form without fields: the same page, with its error.
+            let next = match &next.kind {
+                PageKind::Form { fields } if fields.is_empty() => Page { kind: page.kind.clone(), ..next },
+                _ => next,
+            };
             tx.step = Step::Showing(next);
             if xhr {
-                server.store.put_transaction(tx);
+                if let Err(refusal) = save(server, hosted, &mut tx).await {
+                    return refusal.respond(server, request, xhr);
+                }
                 return json(StatusCode::OK, &json!({ "status": "400", "message": message }));
             }
-            page_error(server, hosted, request, Some(tx), &message, false)
+            page_error(server, hosted, request, Some(tx), &message, false).await
         }
         progress => {
             tx.step = Step::Submitted(progress);
-            let confirmed = confirmed_url(hosted, &tx, api_of(&page));
-            server.store.put_transaction(tx);
+            let confirmed = confirmed_url(hosted, &tx, crate::page::api_of(&page));
+            if let Err(refusal) = save(server, hosted, &mut tx).await {
+                return refusal.respond(server, request, xhr);
+            }
             if xhr { json(StatusCode::OK, &json!({ "status": "200" })) } else { see_other(&confirmed) }
         }
     }
 }
 
+/// `POST /SelfAsserted/DisplayControlAction/vbeta/{control}/{action}`: a display control's
+/// button, answered with B2C's JSON status. The page stays shown (with the control's new state)
+/// and keeps its CSRF token, as the page's script keeps its `SETTINGS`.
+pub(crate) async fn display_control(
+    server: &Server,
+    hosted: &Hosted,
+    request: &Request,
+    control: String,
+    action: String,
+) -> Response {
+    let (mut tx, page, load) = match showing(server, hosted, request).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal.respond(server, request, true),
+    };
+    let hosted = load.hosted(hosted, &tx.policy);
+    if !matches!(page.kind, PageKind::Form { .. }) {
+        return Refusal::OutOfOrder("This page has no display controls.").respond(server, request, true);
+    }
+    let values: Vec<(String, String)> =
+        request.form.iter().filter(|(k, _)| !matches!(k.as_str(), "request_type" | "csrf_token")).cloned().collect();
+    let executor = server.executor(hosted);
+    match executor.resume(&mut tx.sign_in, Some(Answer::Action { control, action, values })).await {
+        Ok(Progress::NeedsInput(next)) => {
+            let body = match &next.error {
+                Some(message) => json!({ "status": "400", "message": message }),
+                None => json!({ "status": "200" }),
+            };
+            tx.step = Step::Showing(next);
+            if let Err(refusal) = save(server, hosted, &mut tx).await {
+                return refusal.respond(server, request, true);
+            }
+            json(StatusCode::OK, &body)
+        }
+        Ok(progress) => {
+            tx.step = Step::Submitted(progress);
+            if let Err(refusal) = save(server, hosted, &mut tx).await {
+                return refusal.respond(server, request, true);
+            }
+            json(StatusCode::OK, &json!({ "status": "200" }))
+        }
+        // Refused: nothing is written, the page stays as it was.
+        Err(ExecError::BadAnswer { message, .. }) => {
+            json(StatusCode::BAD_REQUEST, &json!({ "status": "400", "message": message }))
+        }
+        Err(e) => {
+            let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
+            finish(server, hosted, tx, outcome, request).await
+        }
+    }
+}
+
 /// A submit that did not pass: JSON for XHR, else the page again with its error.
-fn page_error(
+async fn page_error(
     server: &Server,
     hosted: &Hosted,
     request: &Request,
@@ -228,9 +351,10 @@ fn page_error(
     match tx {
         Some(mut tx) if !xhr => {
             tx.csrf = server.random(32);
-            let response = render(server, hosted, &tx, StatusCode::OK);
-            server.store.put_transaction(tx);
-            response
+            if let Err(refusal) = save(server, hosted, &mut tx).await {
+                return refusal.respond(server, request, false);
+            }
+            crate::page::render(server, hosted, &tx, StatusCode::OK).await
         }
         _ => {
             let body = json!({ "status": "400", "message": message });
@@ -254,30 +378,34 @@ fn confirmed_url(hosted: &Hosted, tx: &Transaction, api: &str) -> String {
 
 /// `GET /api/{api}/confirmed`: what follows an accepted submit.
 pub(crate) async fn confirmed(server: &Server, hosted: &Hosted, request: &Request) -> Response {
-    let tx = match checked(server, hosted, request) {
-        Ok(tx) => tx,
+    let (mut tx, load) = match checked(server, hosted, request).await {
+        Ok(found) => found,
         Err(refusal) => return refusal.respond(server, request, false),
     };
+    let hosted = load.hosted(hosted, &tx.policy);
     if matches!(tx.step, Step::Showing(_)) {
-        server.store.put_transaction(tx);
         return Refusal::OutOfOrder("The page has not been submitted yet.").respond(server, request, false);
+    }
+    // B2C's page sends the keep-me-signed-in checkbox here, after the form.
+    if request.param("rememberMe").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        server.executor(hosted).keep_signed_in_after(&mut tx.sign_in);
     }
     advance(server, hosted, tx, request).await
 }
 
 /// `GET /api/{api}/unified?claimsexchange=…` (a button or link) or `?local=signup`.
 pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request) -> Response {
-    let (mut tx, page) = match showing(server, hosted, request) {
+    let (mut tx, page, load) = match showing(server, hosted, request).await {
         Ok(found) => found,
         Err(refusal) => return refusal.respond(server, request, false),
     };
+    let hosted = load.hosted(hosted, &tx.policy);
     let choice = match (request.param("claimsexchange"), request.param("local"), &page.kind) {
         (Some(exchange), _, _) => Some(exchange.to_owned()),
         (None, Some("signup"), PageKind::Selection { options, .. }) => sign_up_option(options),
         _ => None,
     };
     let Some(choice) = choice else {
-        server.store.put_transaction(tx);
         return Refusal::OutOfOrder("The request names no claims exchange this page offers.")
             .respond(server, request, false);
     };
@@ -288,13 +416,12 @@ pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request)
             advance(server, hosted, tx, request).await
         }
         Err(ExecError::BadAnswer { .. }) => {
-            server.store.put_transaction(tx);
             Refusal::OutOfOrder("The request names no claims exchange this page offers.")
                 .respond(server, request, false)
         }
         Err(e) => {
             let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
-            finish(server, hosted, tx, outcome, request)
+            finish(server, hosted, tx, outcome, request).await
         }
     }
 }
@@ -302,21 +429,27 @@ pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request)
 /// An identity provider's callback (`oauth2/authresp`, `oauth1/authresp`): the query of a GET
 /// or the form of a `form_post`, handed to the profile that sent the browser there. The
 /// sign-in is the one the browser's context cookie names, and it must be waiting on a redirect.
-pub(crate) async fn callback(server: &Server, request: &Request) -> Response {
+pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Request) -> Response {
     let refused = |refusal: Refusal| refusal.respond(server, request, false);
     let Some(tid) = request.cookie(CONTEXT_COOKIE) else { return refused(Refusal::State) };
-    let Some(mut tx) = server.store.take_transaction(tid, server.now()) else { return refused(Refusal::State) };
+    let mut tx = match load(server, tid).await {
+        Ok(tx) => tx,
+        Err(refusal) => return refused(refusal),
+    };
     if request.cookie(TRANS_COOKIE) != Some(tx.browser.as_str()) {
-        server.store.put_transaction(tx);
         return refused(Refusal::Browser);
     }
     if !matches!(&tx.step, Step::Showing(Page { kind: PageKind::Redirect { .. }, .. })) {
-        server.store.put_transaction(tx);
         return refused(Refusal::OutOfOrder("The sign-in is not waiting for an identity provider."));
     }
-    let Some(hosted) = server.hosted_by_id(&tx.policy) else {
+    let Some(hosted) = crate::hosted_by_id(policies, &tx.policy) else {
         return refused(Refusal::State);
     };
+    let load = match load_for(server, hosted, &tx) {
+        Ok(load) => load,
+        Err(refusal) => return refused(refusal),
+    };
+    let hosted = load.hosted(hosted, &tx.policy);
     let params = if request.form.is_empty() { request.query.clone() } else { request.form.clone() };
     let executor = server.executor(hosted);
     match executor.resume(&mut tx.sign_in, Some(Answer::Callback(params))).await {
@@ -326,7 +459,7 @@ pub(crate) async fn callback(server: &Server, request: &Request) -> Response {
         }
         Err(e) => {
             let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90273".to_owned(), message: e.to_string() };
-            finish(server, hosted, tx, outcome, request)
+            finish(server, hosted, tx, outcome, request).await
         }
     }
 }
@@ -339,191 +472,21 @@ fn sign_up_option(options: &[String]) -> Option<String> {
     }
 }
 
-/// `SETTINGS.api` and the fragment's `data-name` of a page.
-fn api_of(page: &Page) -> &'static str {
-    names_of(page).0
-}
-
-fn data_name(page: &Page) -> &'static str {
-    names_of(page).1
-}
-
-/// A page's `SETTINGS.api` and `data-name`, as B2C names its page types.
-fn names_of(page: &Page) -> (&'static str, &'static str) {
-    match &page.kind {
-        PageKind::Selection { sign_in: Some(_), .. } => ("CombinedSigninAndSignup", "Unified"),
-        PageKind::Selection { .. } => ("ClaimsProviderSelection", "IdpSelections"),
-        PageKind::Code { .. } => ("Phonefactor", "Phonefactor"),
-        PageKind::Form { .. } | PageKind::Redirect { .. } => ("SelfAsserted", "SelfAsserted"),
-    }
-}
-
-/// The fields of a page: a form's own, or the sign-in form of a combined page.
-fn fields_of(hosted: &Hosted, page: &Page) -> Vec<Field> {
-    match &page.kind {
-        PageKind::Form { fields } => fields.clone(),
-        PageKind::Selection { sign_in: Some(_), .. } => {
-            let model = &hosted.policy.model;
-            model
-                .profile(&page.profile)
-                .map(|tp| ief_protocols::self_asserted::page_fields(model, tp))
-                .unwrap_or_default()
-                .into_iter()
-                .map(|f| Field { claim: f.claim, input_type: f.input_type, required: f.required, prefilled: None })
-                .collect()
-        }
-        PageKind::Code { .. } => vec![Field {
-            claim: "verificationCode".to_owned(),
-            input_type: Some("TextBox".to_owned()),
-            required: true,
-            prefilled: None,
-        }],
-        PageKind::Selection { .. } | PageKind::Redirect { .. } => Vec::new(),
-    }
-}
-
-/// A JSON value inside a `<script>`: no `</script>` can end it early.
-fn script_json(value: &Value) -> String {
-    value.to_string().replace("</", "<\\/").replace("<!--", "<\\!--")
-}
-
-fn render(server: &Server, hosted: &Hosted, tx: &Transaction, status: StatusCode) -> Response {
-    let Step::Showing(page) = &tx.step else {
-        return html(StatusCode::INTERNAL_SERVER_ERROR, String::new());
-    };
-    let m = &hosted.policy.model;
-    let tenant_path = format!("/{}/{}", m.tenant_id, m.policy_id);
-    let txp = tx_param(&tx.id);
-    let api = api_of(page);
-    let fields = fields_of(hosted, page);
-    // The executor leaves links the page settings hide out of the options.
-    let options: &[String] = match &page.kind {
-        PageKind::Selection { options, .. } => options,
-        _ => &[],
-    };
-    let settings = json!({
-        "remoteResource": "",
-        "retryLimit": 3,
-        "trimSpacesInPassword": true,
-        "api": api,
-        "csrf": tx.csrf,
-        "transId": txp,
-        "pageViewId": server.guid(),
-        "suppressElementCss": false,
-        "isPageViewIdSentWithHeader": false,
-        "allowAutoFocusOnPasswordField": true,
-        "pageMode": 0,
-        "config": {
-            "showSignupLink": if page.settings.show_signup_link && !options.is_empty() { "True" } else { "False" },
-            "operatingMode": page.settings.operating_mode.as_deref().unwrap_or("Email"),
-        },
-        "hosts": { "tenant": tenant_path, "policy": m.policy_id, "static": format!("{}/static/", server.public_url) },
-        "locale": { "lang": "en", "country": "US" },
-        "xhrSettings": { "retryEnabled": true, "retryMaxAttempts": 3, "retryDelay": 200, "retryExponent": 2,
-                         "retryOn": ["error", "timeout"] },
-    });
-    let sa_fields: Vec<Value> = fields
-        .iter()
-        .map(|f| {
-            let t = f.input_type.as_deref().unwrap_or("TextBox");
-            json!({ "UX_INPUT_TYPE": t, "USER_INPUT_TYPE": t, "IS_TEXT": t == "TextBox", "IS_EMAIL": t == "EmailBox",
-                    "IS_PASSWORD": t == "Password", "IS_REQ": f.required, "IS_RDO": t == "Readonly",
-                    "ID": f.claim, "DN": display_name(hosted, &f.claim), "PRE": f.prefilled.clone().unwrap_or_default(),
-                    "OPTIONS": [] })
-        })
-        .collect();
-    let cp: Vec<Value> = options.iter().map(|o| json!({ "id": o, "description": o })).collect();
-    let query = |extra: &[(&str, &str)]| {
-        let mut pairs: Vec<(&str, &str)> = extra.to_vec();
-        pairs.extend([("csrf_token", tx.csrf.as_str()), ("tx", txp.as_str()), ("p", m.policy_id.as_str())]);
-        form_encode(&pairs)
-    };
-    let mut body = String::new();
-    if let Some(error) = &page.error {
-        body.push_str(&format!("<div class=\"error pageLevel\"><p role=\"alert\">{}</p></div>", escape_html(error)));
-    }
-    if !fields.is_empty() || matches!(page.kind, PageKind::Form { .. }) {
-        let form_id = if api == "CombinedSigninAndSignup" { "localAccountForm" } else { "attributeVerification" };
-        let action = format!("{tenant_path}/SelfAsserted?{}", form_encode(&[("tx", &txp), ("p", &m.policy_id)]));
-        body.push_str(&format!(
-            "<form id=\"{form_id}\" method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\
-<input type=\"hidden\" name=\"request_type\" value=\"RESPONSE\"><ul id=\"attributeList\">",
-            escape_html(&action),
-            escape_html(&tx.csrf)
-        ));
-        for f in &fields {
-            let kind = match f.input_type.as_deref() {
-                Some("Password") => "password",
-                Some("EmailBox") => "email",
-                _ => "text",
-            };
-            let readonly = if f.input_type.as_deref() == Some("Readonly") { " readonly" } else { "" };
-            let required = if f.required { " required" } else { "" };
-            body.push_str(&format!(
-                "<li class=\"attrEntry\"><label for=\"{id}\">{label}</label><input id=\"{id}\" name=\"{id}\" type=\"{kind}\" value=\"{value}\"{readonly}{required}></li>",
-                id = escape_html(&f.claim),
-                label = escape_html(&display_name(hosted, &f.claim)),
-                value = escape_html(f.prefilled.as_deref().unwrap_or_default()),
-            ));
-        }
-        let next = if api == "CombinedSigninAndSignup" { "next" } else { "continue" };
-        body.push_str("</ul><div class=\"buttons\">");
-        if page.settings.show_continue_button {
-            body.push_str(&format!("<button id=\"{next}\" type=\"submit\">Continue</button>"));
-        }
-        if page.settings.show_cancel_button {
-            body.push_str(
-                "<button id=\"cancel\" name=\"cancel\" value=\"true\" type=\"submit\" formnovalidate>Cancel</button>",
-            );
-        }
-        body.push_str("</div></form>");
-    }
-    if !options.is_empty() {
-        body.push_str("<div class=\"options\">");
-        for option in options {
-            let href = format!("{tenant_path}/api/{api}/unified?{}", query(&[("claimsexchange", option)]));
-            body.push_str(&format!(
-                "<a class=\"accountButton\" id=\"{}\" href=\"{}\">{}</a>",
-                escape_html(option),
-                escape_html(&href),
-                escape_html(option)
-            ));
-        }
-        body.push_str("</div>");
-        if api == "CombinedSigninAndSignup" {
-            let href = format!("{tenant_path}/api/{api}/unified?{}", query(&[("local", "signup")]));
-            body.push_str(&format!(
-                "<div class=\"create\"><a id=\"createAccount\" href=\"{}\">Sign up now</a></div>",
-                escape_html(&href)
-            ));
-        }
-    }
-    let page_html = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
-<script data-container=\"true\">var SETTINGS = {settings};\nvar CONTENT = {{}};\nvar SA_FIELDS = {{\"AttributeFields\":{fields}}};\nvar CP = {{\"list\":{cp}}};</script></head>\
-<body><div id=\"api\" data-name=\"{name}\">{body}</div></body></html>",
-        title = escape_html(&page.profile),
-        settings = script_json(&settings),
-        fields = script_json(&Value::from(sa_fields)),
-        cp = script_json(&Value::from(cp)),
-        name = data_name(page),
-    );
-    let mut response = html(status, page_html);
-    response.headers_mut().append(header::SET_COOKIE, cookie(server, CSRF_COOKIE, &tx.csrf));
-    response
-}
-
-fn display_name(hosted: &Hosted, claim: &str) -> String {
-    hosted.policy.model.claim(claim).and_then(|c| c.display_name.clone()).unwrap_or_else(|| claim.to_owned())
-}
-
 /// The developer page: each relying party served, its metadata and, when the development app
 /// can reach the server itself, a "Run now" link that signs in and shows the token.
 pub(crate) fn home(server: &Server) -> Response {
     let run = crate::oauth::run_now_uri(server);
     let dev = server.apps.get(crate::apps::DEV_CLIENT_ID).filter(|a| a.platform_of(&run).is_some());
+    // A refused reload: the policies below are the last good ones.
+    let reload = match server.reload_error() {
+        Some(error) => format!(
+            "<div id=\"reload-error\"><p>The policy files changed but do not load; still serving the last good version.</p><pre>{}</pre></div>",
+            escape_html(&error)
+        ),
+        None => String::new(),
+    };
     let mut rows = String::new();
-    for hosted in &server.hosted {
+    for hosted in server.policies().iter() {
         let m = &hosted.policy.model;
         let metadata =
             format!("{}/{}/{}/v2.0/.well-known/openid-configuration", server.public_url, m.tenant_id, m.policy_id);
@@ -535,6 +498,8 @@ pub(crate) fn home(server: &Server) -> Response {
                     ("response_type", "code"),
                     ("scope", "openid"),
                     ("nonce", "defaultNonce"),
+                    // Names the sign-in whose trace the result page shows.
+                    ("state", &server.random(16)),
                 ]);
                 let href = format!("/{}/{}/oauth2/v2.0/authorize?{query}", m.tenant_id, m.policy_id);
                 format!(" <a class=\"run\" href=\"{}\">Run now</a>", escape_html(&href))
@@ -551,7 +516,7 @@ pub(crate) fn home(server: &Server) -> Response {
         StatusCode::OK,
         format!(
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ief serve</title></head>\
-<body><h1>ief serve</h1><ul>{rows}</ul></body></html>"
+<body><h1>ief serve</h1>{reload}<ul>{rows}</ul></body></html>"
         ),
     )
 }

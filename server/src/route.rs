@@ -8,8 +8,16 @@ pub enum Endpoint {
     Authorize,
     Token,
     Logout,
-    /// `POST /SelfAsserted`: a page's form.
+    /// `openid/v2.0/userinfo`: GET or POST with a bearer access token.
+    UserInfo,
+    /// `POST /SelfAsserted`: a page's form (also `POST /Phonefactor/verify`, the code page's).
     SelfAsserted,
+    /// `POST /SelfAsserted/DisplayControlAction/vbeta/{control}/{action}`: a display control's
+    /// button (server-spec §2.6).
+    DisplayControl {
+        control: String,
+        action: String,
+    },
     /// `GET /api/{api}/confirmed`.
     Confirmed,
     /// `GET /api/{api}/unified?claimsexchange=…|local=signup`.
@@ -29,12 +37,13 @@ pub struct Route {
     pub policy_in_path: bool,
 }
 
-const ENDPOINTS: [(&[&str], Endpoint); 5] = [
+const ENDPOINTS: [(&[&str], Endpoint); 6] = [
     (&["v2.0", ".well-known", "openid-configuration"], Endpoint::Discovery),
     (&["discovery", "v2.0", "keys"], Endpoint::Keys),
     (&["oauth2", "v2.0", "authorize"], Endpoint::Authorize),
     (&["oauth2", "v2.0", "token"], Endpoint::Token),
     (&["oauth2", "v2.0", "logout"], Endpoint::Logout),
+    (&["openid", "v2.0", "userinfo"], Endpoint::UserInfo),
 ];
 
 /// Parses a request path; `p` is the `p=` query parameter, if any.
@@ -66,6 +75,14 @@ fn endpoint_of<'a, 'b>(rest: &'b [&'a str]) -> Option<(Endpoint, &'b [&'a str])>
             Some((Endpoint::AuthResp, &rest[..rest.len() - 2]))
         }
         [.., last] if last == "selfasserted" => Some((Endpoint::SelfAsserted, &rest[..rest.len() - 1])),
+        [.., page, verify] if page == "phonefactor" && verify == "verify" => {
+            Some((Endpoint::SelfAsserted, &rest[..rest.len() - 2]))
+        }
+        [.., page, call, _, _, _] if page == "selfasserted" && call == "displaycontrolaction" => {
+            let n = rest.len();
+            let endpoint = Endpoint::DisplayControl { control: rest[n - 2].to_owned(), action: rest[n - 1].to_owned() };
+            Some((endpoint, &rest[..n - 5]))
+        }
         [.., api, _, action] if api == "api" && (action == "confirmed" || action == "unified") => {
             let endpoint = if action == "confirmed" { Endpoint::Confirmed } else { Endpoint::Unified };
             Some((endpoint, &rest[..rest.len() - 3]))
@@ -102,6 +119,10 @@ mod tests {
             want(Endpoint::Discovery)
         );
         assert_eq!(
+            route("/contoso.onmicrosoft.com/B2C_1A_signup_signin/openid/v2.0/userinfo", None),
+            want(Endpoint::UserInfo)
+        );
+        assert_eq!(
             route("/contoso.onmicrosoft.com/B2C_1A_signup_signin/discovery/v2.0/keys", None),
             want(Endpoint::Keys)
         );
@@ -112,6 +133,18 @@ mod tests {
         assert_eq!(
             route("/contoso.onmicrosoft.com/B2C_1A_signup_signin/SelfAsserted", None),
             want(Endpoint::SelfAsserted)
+        );
+        assert_eq!(
+            route("/contoso.onmicrosoft.com/B2C_1A_signup_signin/Phonefactor/verify", None),
+            want(Endpoint::SelfAsserted)
+        );
+        let press = Endpoint::DisplayControl { control: "emailControl".to_owned(), action: "SendCode".to_owned() };
+        assert_eq!(
+            route(
+                "/contoso.onmicrosoft.com/B2C_1A_signup_signin/SelfAsserted/DisplayControlAction/vbeta/emailControl/SendCode",
+                None
+            ),
+            want(press)
         );
     }
 

@@ -64,6 +64,16 @@ impl Drop for Scratch {
 /// Starts `ief COMMAND ARGS` (a server) and collects its output up to the line starting
 /// with `until`.
 pub(crate) fn spawn(command: &[&str], args: &[&str], until: &str) -> (Running, Vec<String>) {
+    let (running, lines, _) = spawn_reading(command, args, until);
+    (running, lines)
+}
+
+/// [`spawn`], and the server's later output lines.
+pub(crate) fn spawn_reading(
+    command: &[&str],
+    args: &[&str],
+    until: &str,
+) -> (Running, Vec<String>, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ief"))
         .args(command)
         .args(args)
@@ -90,7 +100,7 @@ pub(crate) fn spawn(command: &[&str], args: &[&str], until: &str) -> (Running, V
                 let done = line.trim_start().starts_with(until);
                 lines.push(line);
                 if done {
-                    return (server, lines);
+                    return (server, lines, rx);
                 }
             }
             Err(e) => panic!("no '{until}' line from ief {} ({e}); got:\n{}", command.join(" "), lines.join("\n")),

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use ief_scenario::remote::{CodeSource, RemoteOptions};
-use ief_scenario::{RunOptions, RunReport};
+use ief_scenario::remote::{CodeSource, RemoteOptions, ScenarioHost};
+use ief_scenario::{RunOptions, RunReport, ScenarioReport};
 use ief_server::{ServeOptions, Server};
 use serde_json::Value;
 
-use crate::common::{Scratch, ief, spawn, workspace};
+use crate::common::{Scratch, ief, spawn, spawn_reading, workspace};
 
 const LOCAL_ACCOUNTS: &str = "../shared/policies/starterpack/LocalAccounts";
 
@@ -32,6 +32,8 @@ fn serve_prints_metadata_urls_and_serves_them_over_https() {
         &directory,
         "--ca",
         &ca_dir,
+        "--store",
+        "memory",
         "--for",
         "120",
     ];
@@ -98,6 +100,8 @@ fn serve_refuses_a_bad_app_config_with_its_position() {
         &keys.0.display().to_string(),
         "--config",
         &config.display().to_string(),
+        "--store",
+        "memory",
     ]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
@@ -115,20 +119,16 @@ fn comparable(run: &RunReport) -> (String, Option<String>, BTreeMap<String, Valu
         .iter()
         .map(|(k, v)| (k.clone(), if is_guid(v) { Value::from("[guid]") } else { v.clone() }))
         .collect();
-    (run.outcome.clone(), run.error.as_ref().map(|e| e.code.clone()), claims)
+    let code = run.error.as_ref().map(|e| ief_scenario::remote::as_b2c_code(&e.code).to_owned());
+    (run.outcome.clone(), code, claims)
 }
 
 #[test]
-fn starter_pack_scenarios_end_with_the_same_claims_over_http_mfa_included() {
+fn starter_pack_scenarios_end_with_the_same_claims_over_http_at_a_url() {
+    // `ief run --server URL`: a server started on its own, sharing only its directory file.
     runtime().block_on(async {
         let mfa = "../shared/policies/starterpack/SocialAndLocalAccountsWithMfa";
-        for (name, folder) in [
-            ("local-sign-up-then-sign-in", LOCAL_ACCOUNTS),
-            ("local-wrong-password", LOCAL_ACCOUNTS),
-            ("local-password-reset", LOCAL_ACCOUNTS),
-            ("local-profile-edit", LOCAL_ACCOUNTS),
-            ("mfa-sign-up-with-phone", mfa),
-        ] {
+        for (name, folder) in [("local-sign-up-then-sign-in", LOCAL_ACCOUNTS), ("mfa-sign-up-with-phone", mfa)] {
             let path = workspace().join("policies/scenarios/starterpack").join(format!("{name}.yaml"));
             let in_process = ief_scenario::run_file(&path, &RunOptions::deterministic()).await.expect("in process");
 
@@ -147,18 +147,185 @@ fn starter_pack_scenarios_end_with_the_same_claims_over_http_mfa_included() {
             let over_http = ief_scenario::remote::run_file(&path, &remote).await;
             serving.abort();
             let over_http = over_http.unwrap_or_else(|e| panic!("{name} over HTTP: {e}"));
-
-            assert!(
-                in_process.passed() && over_http.passed(),
-                "{name}:\n{}\n{}",
-                in_process.to_yaml(),
-                over_http.to_yaml()
-            );
-            assert_eq!(in_process.runs.len(), over_http.runs.len(), "{name}");
-            for (a, b) in in_process.runs.iter().zip(&over_http.runs) {
-                assert!(!a.claims.is_empty() || a.outcome == "error", "{name}: a run without claims proves little");
-                assert_eq!(comparable(a), comparable(b), "{name} / {}", a.name);
-            }
+            assert_eq!(same(name, &in_process, &over_http), Ok(()));
         }
     });
+}
+
+/// Whether both runs met their expectations and ended alike, run by run.
+fn same(name: &str, in_process: &ScenarioReport, over_http: &ScenarioReport) -> Result<(), String> {
+    if !(in_process.passed() && over_http.passed()) {
+        return Err(format!("{name}:\n{}\n{}", in_process.to_yaml(), over_http.to_yaml()));
+    }
+    if in_process.runs.len() != over_http.runs.len() {
+        return Err(format!("{name}: {} runs in process, {} over HTTP", in_process.runs.len(), over_http.runs.len()));
+    }
+    for (a, b) in in_process.runs.iter().zip(&over_http.runs) {
+        if a.claims.is_empty() && a.outcome != "error" {
+            return Err(format!("{name}: a run without claims proves little"));
+        }
+        if comparable(a) != comparable(b) {
+            return Err(format!("{name} / {}:\n{:?}\n{:?}", a.name, comparable(a), comparable(b)));
+        }
+    }
+    Ok(())
+}
+
+/// Scenarios that cannot run over HTTP, and why (the runner must refuse them saying so).
+const NOT_OVER_HTTP: [(&str, &str); 9] = [
+    ("link-and-unlink-facebook", "a journey other than the relying party's DefaultUserJourney"),
+    ("social-only-sign-up-then-profile-edit", "a journey other than the relying party's DefaultUserJourney"),
+    ("sign-up-closed-notice", "a journey other than the relying party's DefaultUserJourney"),
+    ("conditional-access-block", "conditional_access"),
+    ("conditional-access-mfa", "conditional_access"),
+    ("default-home-realm-discovery", "replace (the server reads the policy files as they are)"),
+    ("remote-profile", "replace (the server reads the policy files as they are)"),
+    ("email-displaycontrol-sendgrid", "http_stubs standing in for a URL"),
+    ("email-displaycontrol-sendinblue", "http_stubs standing in for a URL"),
+];
+
+/// Every scenario under policies/ (but the deliberately bad ones), as `ief run`'s tests run them.
+fn every_scenario() -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut folders = vec![workspace().join("policies")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("policies/").flatten() {
+            let path = entry.path();
+            if path.is_dir() && !path.ends_with("scenarios-bad") && !path.ends_with("diagnostics") {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// One scenario through an `ief serve` started for it, as `ief run SCENARIO --serve` does.
+async fn served(path: std::path::PathBuf, keys: RunOptions) -> Result<ScenarioReport, String> {
+    let temp = Scratch::new("served");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().map_err(|e| e.to_string())?.port());
+    let host = ScenarioHost::start(&path, &base, &keys).await.map_err(|e| e.to_string())?;
+    let mut options = ServeOptions::new(host.policy_paths(), &base, temp.0.join("keys"));
+    options.only = host.relying_parties();
+    options.environment = host.environment();
+    options.settings = host.settings();
+    options.trusted_roots = host.trusted_roots();
+    options.key_store = Some(host.keys());
+    options.clock_offset = Some(host.clock_offset());
+    let server = std::sync::Arc::new(Server::load_with(&options, host.handlers()).map_err(|e| e.to_string())?);
+    let directory = server.directory().cloned().ok_or("no directory")?;
+    let outbox = std::sync::Arc::clone(&server);
+    let codes: CodeSource = std::sync::Arc::new(move || outbox.outbox()?.last().map(|c| c.code));
+    let serving = tokio::spawn(server.serve_shared(listener));
+    let report = host.run(&base, &directory, Some(codes)).await.map_err(|e| e.to_string());
+    serving.abort();
+    report
+}
+
+#[test]
+fn every_scenario_ends_with_the_same_claims_through_the_server() {
+    let scenarios = every_scenario();
+    assert!(scenarios.len() >= 40, "the scenarios under policies/: {scenarios:?}");
+    // One pool of generated keys for every run, both ways: RSA generation is the costly part.
+    let pool = RunOptions::deterministic().key_pool;
+    let results = runtime().block_on(async {
+        let mut runs = tokio::task::JoinSet::new();
+        for path in scenarios {
+            let in_process = RunOptions { key_pool: pool.clone(), ..RunOptions::deterministic() };
+            let live = RunOptions { key_pool: pool.clone(), ..RunOptions::default() };
+            runs.spawn(async move {
+                // A scenario that hangs fails alone, with its name, instead of stopping the suite.
+                let bound = std::time::Duration::from_secs(120);
+                let late = |how: &str| format!("{how} took more than {bound:?}");
+                let a = tokio::time::timeout(bound, ief_scenario::run_file(&path, &in_process)).await;
+                let a = a.map_err(|_| late("in process")).and_then(|r| r.map_err(|e| e.to_string()));
+                let b = tokio::time::timeout(bound, served(path.clone(), live)).await;
+                let b = b.map_err(|_| late("over HTTP")).and_then(|r| r);
+                (path, a, b)
+            });
+        }
+        runs.join_all().await
+    });
+    let mut refused = Vec::new();
+    let mut failed = Vec::new();
+    for (path, in_process, over_http) in results {
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+        let in_process = in_process.unwrap_or_else(|e| panic!("{name} in process: {e}"));
+        match (NOT_OVER_HTTP.iter().find(|(n, _)| *n == name), over_http) {
+            (Some((_, reason)), Err(e)) if e.contains(reason) => refused.push(name),
+            (Some(_), Err(e)) => failed.push(format!("{name} is refused for another reason: {e}")),
+            (Some(_), Ok(_)) => failed.push(format!("{name} runs over HTTP now: take it off NOT_OVER_HTTP")),
+            (None, Err(e)) => failed.push(format!("{name} over HTTP: {e}")),
+            (None, Ok(over_http)) => failed.extend(same(&name, &in_process, &over_http).err()),
+        }
+    }
+    assert!(failed.is_empty(), "{} scenarios differ:\n{}", failed.len(), failed.join("\n\n"));
+    assert_eq!(refused.len(), NOT_OVER_HTTP.len(), "every listed scenario exists: {refused:?}");
+}
+
+#[test]
+fn ief_run_serve_starts_a_server_with_the_scenario_s_stubs_and_runs_it_over_http() {
+    let scratch = Scratch::new("run-serve");
+    let directory = scratch.path("directory.sqlite").display().to_string();
+    let scenario = "policies/displaycontrols/sign-up-with-email-control.yaml";
+    let (code, stdout, stderr) = ief(&["run", scenario, "--serve", "--directory", &directory]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("outcome: token") && stdout.contains("email: erin@contoso.com"), "{stdout}");
+    // The token came from the server started for the run, and the REST stub saw the code.
+    assert!(stdout.contains("iss: http://127.0.0.1:[port]/"), "{stdout}");
+    assert!(stdout.contains("path: /mail/send"), "{stdout}");
+    let (code, _, stderr) = ief(&["run", "policies/journeys/sign-up-disabled/sign-up-closed-notice.yaml", "--serve"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("a journey other than the relying party's DefaultUserJourney"), "{stderr}");
+}
+
+#[test]
+fn serve_logs_each_reload_and_names_the_broken_file_s_position() {
+    let scratch = Scratch::new("serve-reload");
+    let folder = scratch.path("policies");
+    std::fs::create_dir_all(&folder).expect("folder");
+    for entry in std::fs::read_dir(workspace().join(LOCAL_ACCOUNTS)).expect("the starter pack").flatten() {
+        std::fs::copy(entry.path(), folder.join(entry.file_name())).expect("copy");
+    }
+    let leaf = folder.join("SignUpOrSignin.xml");
+    let good = std::fs::read_to_string(&leaf).expect("the policy");
+    let (keys, directory) = (scratch.path("keys"), scratch.path("directory.sqlite"));
+    let args = [
+        folder.to_str().expect("path"),
+        "--http",
+        "--port",
+        "0",
+        "--keys",
+        keys.to_str().expect("path"),
+        "--directory",
+        directory.to_str().expect("path"),
+        "--for",
+        "60",
+    ];
+    let (_running, _, lines) = spawn_reading(&["serve"], &args, "keys:");
+    let wait_for = |what: &str| -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(15)) {
+            let done = line.contains(what);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        panic!("no '{what}' line; got:\n{}", seen.join("\n"));
+    };
+    std::fs::write(&leaf, good.replace(r#"ReferenceId="SignUpOrSignIn" />"#, r#"ReferenceId="NoSuchJourney" />"#))
+        .expect("edit");
+    let line = good.lines().position(|l| l.contains("<DefaultUserJourney")).expect("the line") + 1;
+    let refused = wait_for("SignUpOrSignin.xml:").join("\n");
+    assert!(
+        refused.contains("reload refused") && refused.contains(&format!("SignUpOrSignin.xml:{line}:")),
+        "{refused}"
+    );
+    std::fs::write(&leaf, &good).expect("fixed");
+    let reloaded = wait_for("reloaded:").join("\n");
+    assert!(reloaded.contains("B2C_1A_signup_signin"), "{reloaded}");
 }

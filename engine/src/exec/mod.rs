@@ -15,4 +15,4 @@ pub use handler::{
 };
 pub use run::{ExecError, Executor, Outcome, Progress, REMEMBER_ME_FIELD, SignIn};
 pub use session::Session;
-pub use trace::{TraceEvent, redact};
+pub use trace::{TraceEvent, credential_values, redact};

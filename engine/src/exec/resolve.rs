@@ -60,6 +60,9 @@ fn value(group: &str, name: &str, policy: &Policy, ctx: &RequestContext, env: &d
         ("oidc", "Prompt") => ctx.prompt.clone()?,
         ("oidc", "MaxAge") => ctx.max_age.clone()?,
         ("oidc", "AuthenticationContextReferences") => ctx.acr_values.clone()?,
+        // The resource owner password credentials grant's own fields, supplied by the application.
+        ("oidc", "Username") => ctx.input_claims.iter().find(|(k, _)| k == "username")?.1.clone(),
+        ("oidc", "Password") => ctx.input_claims.iter().find(|(k, _)| k == "password")?.1.clone(),
         ("oauth-kv", key) => ctx.query.iter().find(|(k, _)| k == key)?.1.clone(),
         _ => return None,
     })
@@ -107,5 +110,20 @@ mod tests {
         // Four resolvers: a claim with a value, one without, a culture, an unknown group.
         assert_eq!(template.parts.iter().filter(|p| !matches!(p, Part::Text(_))).count(), 4, "{template:?}");
         assert_eq!(fill(&template, &policy, &bag, &ctx, &FixedEnv::default()), "Hi Ada {0} fr-FR  {unclosed");
+    }
+
+    #[test]
+    fn the_password_grant_s_username_and_password_come_from_the_request() {
+        let set = crate::PolicySet::from_sources([("resolvers.xml", POLICY)]);
+        let mut diags = crate::Diagnostics::default();
+        let policy = crate::EffectivePolicy::build(&set, 0, &mut diags).expect("a policy").model;
+        let bag = ClaimsBag::with_capacity(policy.claim_types.len());
+        let supplied =
+            vec![("username".to_owned(), "ada@contoso.com".to_owned()), ("password".to_owned(), "s3cret".to_owned())];
+        let ctx = RequestContext { input_claims: supplied, ..RequestContext::default() };
+        let template = Template::parse(&policy, "{OIDC:Username}/{OIDC:Password}");
+        assert_eq!(fill(&template, &policy, &bag, &ctx, &FixedEnv::default()), "ada@contoso.com/s3cret");
+        let without = RequestContext::default();
+        assert_eq!(fill(&template, &policy, &bag, &without, &FixedEnv::default()), "/", "a sign-in without them");
     }
 }

@@ -3,12 +3,12 @@
 
 use std::fmt;
 
-use ief_transforms::ClaimValue;
+use ief_transforms::{ClaimValue, ClaimsBag};
 
 use super::handler::Invocation;
 use crate::model::Policy;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TraceEvent {
     Step {
         journey: String,
@@ -63,6 +63,24 @@ pub enum TraceEvent {
         code: String,
         message: String,
     },
+}
+
+/// The values of token-carrying claims (`ClaimType::holds_credential`) in a sign-in's claims
+/// bag: what a driver takes out of anything it shows besides the trace's own claim values.
+pub fn credential_values(policy: &Policy, bag: &ClaimsBag) -> Vec<String> {
+    let mut values: Vec<String> = policy
+        .claim_types
+        .iter()
+        .filter(|c| c.holds_credential)
+        .filter_map(|c| bag.get(policy.claim_id(c.id.as_str())?))
+        .flat_map(|value| match value {
+            ClaimValue::StringCollection(items) => items.clone(),
+            other => vec![other.to_string()],
+        })
+        .collect();
+    values.sort();
+    values.dedup();
+    values
 }
 
 /// A claim value as traces show it: passwords and bearer credentials are redacted.

@@ -79,8 +79,19 @@ impl Browser {
         session: Session,
         answer: &[(&str, &str)],
     ) -> (serde_json::Value, bool, Session) {
-        let ex = Executor::new(&p.policy.model, &p.compiled, &self.handlers, &self.env, &self.extensions);
         let context = RequestContext { client_id: client.to_owned(), ..RequestContext::default() };
+        self.sign_in_with(p, context, session, answer)
+    }
+
+    /// [`Browser::sign_in`] with the application's whole request.
+    fn sign_in_with(
+        &self,
+        p: &Compiled,
+        context: RequestContext,
+        session: Session,
+        answer: &[(&str, &str)],
+    ) -> (serde_json::Value, bool, Session) {
+        let ex = Executor::new(&p.policy.model, &p.compiled, &self.handlers, &self.env, &self.extensions);
         let mut s = ex.start(None, context, session).unwrap();
         let mut progress = block_on(ex.resume(&mut s, None)).unwrap();
         let asked = matches!(progress, Progress::NeedsInput(_));
@@ -170,4 +181,18 @@ fn keep_me_signed_in_survives_a_reopened_browser_and_needs_the_checkbox() {
         "{err}"
     );
     assert!(matches!(block_on(ex.resume(&mut s, None)).unwrap(), Progress::NeedsInput(_)));
+}
+
+#[test]
+fn max_age_asks_for_credentials_again_once_the_sessions_are_older() {
+    let p = compile(&policy("B2C_1A_SignIn", "", false));
+    let (_, _, session) = Browser::new().sign_in(&p, "app", Session::default(), BOB);
+    let mut later = Browser::new();
+    later.env.now += chrono::Duration::seconds(61);
+    let with_max_age = |age: &str| RequestContext { max_age: Some(age.to_owned()), ..RequestContext::default() };
+    let (claims, asked, _) = later.sign_in_with(&p, with_max_age("3600"), session.clone(), &[]);
+    assert!(!asked, "credentials entered 61 seconds ago are young enough");
+    assert_eq!(claims["sub"], "bob@contoso.com");
+    let (_, asked, _) = later.sign_in_with(&p, with_max_age("60"), session, BOB);
+    assert!(asked, "older than max_age: the page again");
 }

@@ -16,12 +16,13 @@ use super::{error, text_of, user_message};
 pub struct LocalPasswordLogin;
 
 /// Whether `profile` is a password-grant login: an input claim `grant_type` defaulting to
-/// `password`.
+/// `password`, or the `grant_type` metadata item the ROPC documentation's profile sets.
 pub fn is_password_grant(profile: &TechnicalProfile) -> bool {
-    profile.input_claims.iter().any(|c| {
+    let by_claim = profile.input_claims.iter().any(|c| {
         c.claim.value.eq_ignore_ascii_case("grant_type")
             && c.default_value.as_ref().is_some_and(|d| d.value.trim().eq_ignore_ascii_case("password"))
-    })
+    });
+    by_claim || profile.metadata("grant_type").is_some_and(|g| g.trim().eq_ignore_ascii_case("password"))
 }
 
 impl ProfileHandler for LocalPasswordLogin {
@@ -30,7 +31,8 @@ impl ProfileHandler for LocalPasswordLogin {
     }
 
     fn handles(&self, profile: &TechnicalProfile, invocation: Invocation) -> bool {
-        invocation == Invocation::Validation
+        // A validation profile of the sign-in page, or the first step of an ROPC journey.
+        matches!(invocation, Invocation::Validation | Invocation::Step)
             && profile.protocol.as_ref().is_some_and(|p| p.name.value == "OpenIdConnect")
             && is_password_grant(profile)
     }
@@ -123,11 +125,12 @@ mod tests {
     }
 
     #[test]
-    fn handles_the_password_grant_validation_only() {
+    fn handles_the_password_grant_as_validation_or_step() {
         let login = profile("login-NonInteractive");
         assert!(is_password_grant(&login));
         assert!(LOGIN.handles(&login, Invocation::Validation));
-        assert!(!LOGIN.handles(&login, Invocation::Step));
+        assert!(LOGIN.handles(&login, Invocation::Step), "an ROPC journey's step");
+        assert!(!LOGIN.handles(&login, Invocation::Issuer));
         assert!(!LOGIN.handles(&profile("JwtIssuer"), Invocation::Validation));
         assert!(!LOGIN.handles(&profile("AAD-UserReadUsingObjectId"), Invocation::Validation));
         let mut other_grant = login.clone();

@@ -38,7 +38,7 @@ async fn serve_apps() -> Running {
 }
 
 /// An error page in the browser: no redirect to the application, the code in the text.
-async fn assert_error_page(response: reqwest::Response, code: &str) {
+pub(crate) async fn assert_error_page(response: reqwest::Response, code: &str) {
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("location").is_none(), "nothing goes to the redirect URI");
     let body = response.text().await.expect("body");
@@ -46,7 +46,7 @@ async fn assert_error_page(response: reqwest::Response, code: &str) {
 }
 
 /// An error sent to the application: B2C's description, and neither code nor token.
-fn assert_app_error(response: &reqwest::Response, error: &str, code: &str) {
+pub(crate) fn assert_app_error(response: &reqwest::Response, error: &str, code: &str) {
     assert_eq!(response.status(), 302);
     let params = redirect_params(response);
     assert_eq!(param(&params, "error"), Some(error), "{params:?}");
@@ -57,7 +57,7 @@ fn assert_app_error(response: &reqwest::Response, error: &str, code: &str) {
 }
 
 /// A token-endpoint refusal: HTTP 400, B2C's body, no token.
-fn assert_token_error(status: u16, body: &Value, error: &str, code: &str) {
+pub(crate) fn assert_token_error(status: u16, body: &Value, error: &str, code: &str) {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], error, "{body}");
     let description = body["error_description"].as_str().expect("error_description");
@@ -197,7 +197,7 @@ async fn the_token_endpoint_checks_client_authentication() {
         (code_form("nobody", None), "unauthorized_client", "AADB2C90018"),
         // With the right secret the code itself is refused: it was never issued.
         (code_form("web-app", Some("s3cret")), "invalid_grant", "AADB2C90080"),
-        (vec![("grant_type", "password"), ("client_id", "native-a")], "unsupported_grant_type", "AADB2C90086"),
+        (vec![("grant_type", "device_code"), ("client_id", "native-a")], "unsupported_grant_type", "AADB2C90086"),
     ] {
         let (status, body) = browser.token(&form).await;
         assert_token_error(status, &body, error, code);
@@ -416,4 +416,93 @@ async fn hostile_requests_get_client_errors_and_each_is_logged() {
     assert!(log.iter().all(|r| !r.path.contains('?')));
     assert!(log.iter().any(|r| r.correlation_id == correlation && r.status == 400), "{correlation} in {log:?}");
     task.abort();
+}
+
+#[tokio::test]
+async fn only_a_registered_single_page_app_may_call_the_token_endpoint_cross_origin() {
+    let running = serve_apps().await;
+    let browser = Browser::new(&running);
+    let token = browser.policy_url("oauth2/v2.0/token");
+    let preflight = |origin: &'static str| {
+        browser
+            .client
+            .request(reqwest::Method::OPTIONS, &token)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type, x-client-current-telemetry")
+            .send()
+    };
+    let allow = |r: &reqwest::Response| {
+        r.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    };
+    let spa = preflight("http://localhost:5173").await.expect("preflight");
+    assert_eq!((spa.status().as_u16(), allow(&spa).as_deref()), (204, Some("http://localhost:5173")));
+    assert!(spa.headers()["access-control-allow-methods"].to_str().is_ok_and(|m| m.contains("POST")));
+    assert_eq!(spa.headers()["access-control-allow-headers"], "content-type, x-client-current-telemetry");
+    // Another site, and a web app's origin (its code is redeemed by its server, with a secret).
+    for origin in ["https://evil.example", "https://app.example"] {
+        let refused = preflight(origin).await.expect("preflight");
+        assert_eq!((refused.status().as_u16(), allow(&refused)), (403, None), "{origin}");
+    }
+    let post = |origin: &'static str| {
+        browser
+            .client
+            .post(&token)
+            .header("origin", origin)
+            .form(&[("grant_type", "authorization_code"), ("client_id", "spa-app"), ("code", "unknown")])
+            .send()
+    };
+    let answered = post("http://localhost:5173").await.expect("token");
+    assert_eq!((answered.status().as_u16(), allow(&answered).as_deref()), (400, Some("http://localhost:5173")));
+    let unreadable = post("https://evil.example").await.expect("token");
+    assert_eq!(allow(&unreadable), None, "the browser keeps the answer from another site");
+    // Metadata is public.
+    let discovery = browser
+        .client
+        .get(browser.policy_url("v2.0/.well-known/openid-configuration"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect("discovery");
+    assert_eq!(allow(&discovery).as_deref(), Some("*"));
+}
+
+/// `POST …/SelfAsserted/DisplayControlAction/vbeta/{control}/{action}` as the page script sends it.
+async fn press(browser: &Browser, page: &Page, control: &str, csrf: Option<&str>) -> (u16, Value) {
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("tx", page.tx()), ("p", POLICY.to_owned())])
+        .finish();
+    let mut request = browser
+        .client
+        .post(browser.policy_url(&format!("SelfAsserted/DisplayControlAction/vbeta/{control}/SendCode?{query}")))
+        .header("X-Requested-With", "XMLHttpRequest")
+        .form(&[("request_type", "RESPONSE"), ("email", "mallory@contoso.com")]);
+    if let Some(csrf) = csrf {
+        request = request.header("X-CSRF-TOKEN", csrf);
+    }
+    let response = request.send().await.expect("POST");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON"))
+}
+
+#[tokio::test]
+async fn display_control_actions_need_the_browser_the_csrf_token_and_a_control_on_the_page() {
+    let running = serve("LocalAccounts").await;
+    let browser = Browser::new(&running);
+    let combined = browser.page(&browser.authorize_url(&[])).await;
+    let csrf = combined.csrf();
+    let (status, body) = press(&browser, &combined, "emailVerificationControl", Some(&csrf)).await;
+    assert_eq!((status, body["status"].as_str()), (409, Some("409")), "the combined page has no controls: {body}");
+    let form = page_of(browser.unified(&combined, ("local", "signup")).await).await;
+    assert_eq!(form.api(), "SelfAsserted", "{}", form.html);
+    let (status, body) = press(&browser, &form, "emailVerificationControl", None).await;
+    assert_eq!((status, body["errorCode"].as_str()), (403, Some("AADB2C90065")), "no CSRF token: {body}");
+    let (status, _) = press(&Browser::new(&running), &form, "emailVerificationControl", Some(&form.csrf())).await;
+    assert_eq!(status, 403, "another browser");
+    let (status, body) = press(&browser, &form, "noSuchControl", Some(&form.csrf())).await;
+    assert_eq!((status, body["status"].as_str()), (400, Some("400")), "a control the page does not have: {body}");
+    assert!(running.server.outbox().and_then(|o| o.last()).is_none(), "no code was sent");
+    // None of it used the page up: its form still submits.
+    let submitted: Value = browser.submit(&form, &ALICE).await.json().await.expect("JSON");
+    assert_eq!(submitted["status"], "200", "{submitted}");
 }

@@ -25,22 +25,7 @@ pub(crate) fn starter_pack(folder: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/policies/starterpack").join(folder)
 }
 
-/// A folder removed on drop.
-pub(crate) struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub(crate) fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("ief-server-{tag}-{}", ief_protocols::env::random_guid()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub(crate) use ief_testkit::process::TempDir;
 
 /// A server on an ephemeral loopback port, stopped when dropped.
 pub(crate) struct Running {
@@ -234,7 +219,11 @@ pub(crate) async fn page_of(response: reqwest::Response) -> Page {
 
 /// The query or fragment parameters of a redirect to the application.
 pub(crate) fn redirect_params(response: &reqwest::Response) -> Vec<(String, String)> {
-    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    location_params(response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default())
+}
+
+/// The query or fragment parameters of a URL.
+pub(crate) fn location_params(location: &str) -> Vec<(String, String)> {
     let tail = location.split_once(['?', '#']).map(|(_, t)| t).unwrap_or_default();
     form_urlencoded::parse(tail.as_bytes()).into_owned().collect()
 }
@@ -266,18 +255,34 @@ pub(crate) async fn sign_up(browser: &Browser) -> String {
 /// [`sign_up`] with other authorize parameters.
 pub(crate) async fn sign_up_with(browser: &Browser, extra: &[(&str, &str)]) -> String {
     let location = sign_up_at(browser, &browser.authorize_url(extra)).await;
-    let tail = location.split_once(['?', '#']).map(|(_, t)| t).unwrap_or_default();
-    let params: Vec<(String, String)> = form_urlencoded::parse(tail.as_bytes()).into_owned().collect();
+    let params = location_params(&location);
     param(&params, "code").expect("a code").to_owned()
 }
 
 /// Signs alice up from an authorize URL; the `Location` the application is sent to.
 pub(crate) async fn sign_up_at(browser: &Browser, authorize_url: &str) -> String {
+    sign_up_filling(browser, authorize_url, &ALICE).await
+}
+
+/// [`sign_up_at`] answering the sign-up form with `fields`.
+pub(crate) async fn sign_up_filling(browser: &Browser, authorize_url: &str, fields: &[(&str, &str)]) -> String {
+    let done = sign_up_pages_filling(browser, authorize_url, fields).await;
+    assert_eq!(done.status(), 302);
+    done.headers()["location"].to_str().expect("location").to_owned()
+}
+
+/// Alice through the starter pack's sign-up pages: what follows them.
+pub(crate) async fn sign_up_pages(browser: &Browser, authorize_url: &str) -> reqwest::Response {
+    sign_up_pages_filling(browser, authorize_url, &ALICE).await
+}
+
+/// [`sign_up_pages`] answering the sign-up form with `fields`.
+async fn sign_up_pages_filling(browser: &Browser, authorize_url: &str, fields: &[(&str, &str)]) -> reqwest::Response {
     let page = browser.page(authorize_url).await;
     assert_eq!(page.status, 200, "{}", page.html);
     let form = page_of(browser.unified(&page, ("local", "signup")).await).await;
     assert_eq!(form.api(), "SelfAsserted", "{}", form.html);
-    let submitted = browser.submit(&form, &ALICE).await;
+    let submitted = browser.submit(&form, fields).await;
     let body: Value = submitted.json().await.expect("JSON");
     assert_eq!(body["status"], "200", "{body}");
     // The starter pack verifies the email first: the code page, then the form again.
@@ -289,9 +294,7 @@ pub(crate) async fn sign_up_at(browser: &Browser, authorize_url: &str) -> String
     assert_eq!(body["status"], "200", "{body}");
     let verified = page_of(browser.confirmed(&code_page).await).await;
     assert_eq!(verified.api(), "SelfAsserted", "{}", verified.html);
-    let body: Value = browser.submit(&verified, &ALICE).await.json().await.expect("JSON");
+    let body: Value = browser.submit(&verified, fields).await.json().await.expect("JSON");
     assert_eq!(body["status"], "200", "{body}");
-    let done = browser.confirmed(&verified).await;
-    assert_eq!(done.status(), 302);
-    done.headers()["location"].to_str().expect("location").to_owned()
+    browser.confirmed(&verified).await
 }

@@ -14,16 +14,22 @@ async fn links_and_buttons_that_page_settings_hide_are_not_drawn() {
     let running = serve_with("LocalAccounts", |o| o.policy_paths.push(sign_in_only)).await;
     let mut browser = Browser::new(&running);
     let full = browser.page(&browser.authorize_url(&[])).await;
-    assert!(full.html.contains("id=\"SignUpWithLogonEmailExchange\""), "{}", full.html);
+    // The sign-up link, and its exchange among the page's CP buttons.
+    assert!(full.html.contains("id=\"createAccount\""), "{}", full.html);
+    assert!(full.html.contains("\"id\":\"SignUpWithLogonEmailExchange\""), "{}", full.html);
     assert!(full.html.contains("id=\"cancel\""), "{}", full.html);
     assert_eq!(full.settings["config"]["showSignupLink"], "True");
+    assert!(full.html.contains("id=\"forgotPassword\"") && !full.html.contains("id=\"rememberMe\""), "{}", full.html);
     browser.policy = "B2C_1A_signin_only".to_owned();
     let page = browser.page(&browser.authorize_url(&[])).await;
     assert_eq!(page.status, 200, "{}", page.html);
     assert!(page.html.contains("id=\"localAccountForm\""), "{}", page.html);
     assert!(!page.html.contains("SignUpWithLogonEmailExchange"), "{}", page.html);
+    assert!(!page.html.contains("id=\"createAccount\""), "{}", page.html);
     assert!(!page.html.contains("id=\"cancel\""), "{}", page.html);
     assert_eq!(page.settings["config"]["showSignupLink"], "False");
+    // setting.forgotPasswordLinkLocation None and setting.enableRememberMe true.
+    assert!(!page.html.contains("id=\"forgotPassword\"") && page.html.contains("id=\"rememberMe\""), "{}", page.html);
 }
 
 #[tokio::test]
@@ -264,9 +270,29 @@ async fn the_developer_page_runs_a_sign_in_and_shows_the_token() {
     assert!(location.starts_with(&format!("{}/ief/run?", running.base)), "{location}");
     let shown = browser.get(&location).await.text().await.expect("the token page");
     assert!(shown.contains("id=\"claims\"") && shown.contains("alice@contoso.com"), "{shown}");
+    assert!(shown.contains("id=\"header\"") && shown.contains("RS256"), "the decoded token's header: {shown}");
+    // The sign-in's step trace, as scenario reports show it: the password never.
+    let trace = shown.split("<ol id=\"trace\">").nth(1).and_then(|t| t.split("</ol>").next()).expect("a trace");
+    for step in ["SignUpOrSignIn step 1: CombinedSignInAndSignUp", "answer: submit", "SendClaims"] {
+        assert!(trace.contains(step), "{step} in the trace: {trace}");
+    }
+    assert!(trace.contains("[redacted]") && !trace.contains("Passw0rd!2024"), "{trace}");
     // The code was redeemed by the page: a reload shows the error page, not the token again.
     let again = browser.get(&location).await;
     assert_eq!(again.status(), 400);
+
+    // A sign-in that ends in an error shows the error and the steps that led there.
+    let other = Browser::new(&running);
+    let combined = other.page(&other.url(run)).await;
+    let form = page_of(other.unified(&combined, ("local", "signup")).await).await;
+    let cancelled: Value = other.submit(&form, &[("cancel", "true")]).await.json().await.expect("JSON");
+    assert_eq!(cancelled["status"], "200", "{cancelled}");
+    let back = other.confirmed(&form).await;
+    let location = back.headers()["location"].to_str().expect("location").to_owned();
+    assert!(location.starts_with(&format!("{}/ief/run?", running.base)), "{location}");
+    let shown = other.get(&location).await.text().await.expect("the error page");
+    assert!(shown.contains("id=\"error\"") && shown.contains("AADB2C90091"), "{shown}");
+    assert!(shown.contains("answer: cancel"), "the trace: {shown}");
 }
 
 #[tokio::test]
@@ -300,4 +326,55 @@ async fn the_refresh_journey_refuses_a_grant_older_than_the_account_s_revocation
     assert_eq!(status, 400, "{body}");
     assert!(body["error_description"].as_str().is_some_and(|d| d.starts_with("AADB2C90129: ")), "{body}");
     assert!(body.get("id_token").is_none() && body.get("refresh_token").is_none());
+}
+
+/// A browser without JavaScript: the page's form posted as is (CSRF token in the body), and the
+/// server's 303 to `confirmed` followed.
+async fn post_plain(browser: &Browser, page: &Page, fields: &[(&str, &str)]) -> reqwest::Response {
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("tx", page.tx()), ("p", POLICY.to_owned())])
+        .finish();
+    let csrf = page.csrf();
+    let mut body = vec![("request_type", "RESPONSE"), ("csrf_token", csrf.as_str())];
+    body.extend_from_slice(fields);
+    let response = browser
+        .client
+        .post(browser.policy_url(&format!("SelfAsserted?{query}")))
+        .form(&body)
+        .send()
+        .await
+        .expect("POST SelfAsserted");
+    match response.status().as_u16() {
+        303 => {
+            let location = response.headers()["location"].to_str().expect("location").to_owned();
+            browser.get(&browser.url(&location)).await
+        }
+        _ => response,
+    }
+}
+
+#[tokio::test]
+async fn without_javascript_a_wrong_password_shows_the_combined_page_again_and_a_retry_signs_in() {
+    let running = serve("LocalAccounts").await;
+    let browser = Browser::new(&running);
+    let code = sign_up(&browser).await;
+    let (status, _) = browser.redeem(&code).await;
+    assert_eq!(status, 200);
+
+    let other = Browser::new(&running);
+    let page = other.page(&other.authorize_url(&[("prompt", "login")])).await;
+    assert_eq!(page.api(), "CombinedSigninAndSignup", "{}", page.html);
+    let again = page_of(
+        post_plain(&other, &page, &[("signInName", "alice@contoso.com"), ("password", "Wrong!Passw0rd")]).await,
+    )
+    .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.api(), "CombinedSigninAndSignup", "the same page, not a bare form: {}", again.html);
+    assert!(again.html.contains("id=\"signInName\"") && again.html.contains("id=\"password\""), "{}", again.html);
+    assert!(again.html.contains("pageLevel"), "the error is shown: {}", again.html);
+    let done = post_plain(&other, &again, &[("signInName", "alice@contoso.com"), ("password", ALICE[1].1)]).await;
+    assert_eq!(done.status(), 302, "the retry signs in");
+    let code = param(&redirect_params(&done), "code").expect("a code").to_owned();
+    let (status, body) = other.redeem(&code).await;
+    assert_eq!(status, 200, "{body}");
 }

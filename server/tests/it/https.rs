@@ -42,5 +42,19 @@ async fn sign_up_over_https_and_the_ca_outlives_a_restart() {
     // A client that trusts nothing refuses the server: the certificate is not a public one.
     let stranger = reqwest::Client::builder().tls_certs_only([]).build().expect("client");
     assert!(stranger.get(browser.policy_url("discovery/v2.0/keys")).send().await.is_err());
+
+    // The page's cookies are B2C's over HTTPS: Secure, HttpOnly, SameSite=None.
+    let page = browser.get(&browser.authorize_url(&[])).await;
+    assert_eq!(page.status(), 200);
+    let cookies: Vec<&str> = page.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect();
+    for name in ["x-ms-cpim-trans", "x-ms-cpim-csrf"] {
+        let cookie = cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name}: {cookies:?}"));
+        for attribute in ["Secure", "HttpOnly", "SameSite=None"] {
+            assert!(cookie.split("; ").any(|a| a == attribute), "{cookie}");
+        }
+    }
     second.abort();
 }

@@ -1,7 +1,7 @@
 //! Real relying-party libraries (`interop/relying-parties`, installed by the test at pinned
 //! versions) sign in against `ief serve` over HTTPS: openid-client 6 (discovery from the
 //! `AuthorityWithTfp` issuer, code flow with PKCE, state and nonce, id token validation,
-//! refresh) and MSAL Node (a B2C authority, code flow with PKCE, a silent refresh, B2C's home
+//! userinfo, refresh) and MSAL Node (a B2C authority, code flow with PKCE, a silent refresh, B2C's home
 //! account id). The pages between are driven here.
 
 use std::io::Write;
@@ -141,6 +141,10 @@ async fn openid_client_signs_in_validates_and_refreshes() {
     assert_eq!(result["claims"]["email"], "alice@contoso.com");
     assert_eq!(result["claims"]["tfp"], TFP_POLICY);
     assert_eq!(result["has_access_token"], true);
+    // openid-client checks the UserInfo answer's sub against the id token's.
+    assert_eq!(result["userinfo"]["sub"], result["claims"]["sub"]);
+    assert_eq!(result["userinfo"]["given_name"], "Alice");
+    assert_eq!(result["userinfo"]["email"], "alice@contoso.com");
     assert_eq!(result["refreshed_claims"]["sub"], result["claims"]["sub"]);
     assert_eq!(result["refresh_rotated"], true);
 }
