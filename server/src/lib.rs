@@ -694,7 +694,7 @@ async fn handle(server: &Server, request: &Request) -> Response {
         return page::static_file(path).unwrap_or_else(|| (StatusCode::NOT_FOUND, "not found").into_response());
     }
     if path == "/ief/run" {
-        return oauth::run_now(server, request);
+        return oauth::run_now(server, request).await;
     }
     let Some(route) = route::parse(path, request.param("p")) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
@@ -708,11 +708,12 @@ async fn handle(server: &Server, request: &Request) -> Response {
         };
     }
     let Some(policy) = route.policy.as_deref() else {
-        return oauth::error_page(server, request, "AADB2C90018", "The request does not name a policy (p=).");
+        return oauth::error_page(server, None, request, "AADB2C90018", "The request does not name a policy (p=).")
+            .await;
     };
     let Some(hosted) = find(&policies, &route.tenant, policy) else {
         let message = format!("The policy '{policy}' does not exist in tenant '{}'.", route.tenant);
-        return oauth::error_page(server, request, "AADB2C90018", &message);
+        return oauth::error_page(server, None, request, "AADB2C90018", &message).await;
     };
     if request.method == Method::OPTIONS {
         return cors::preflight(server, request, &route.endpoint);
@@ -735,7 +736,7 @@ async fn endpoint_response(server: &Server, hosted: &Hosted, request: &Request, 
         Endpoint::Keys => oauth::keys(server, hosted),
         Endpoint::Authorize => oauth::authorize(server, hosted, request).await,
         Endpoint::Token => oauth::token(server, hosted, request).await,
-        Endpoint::Logout => oauth::logout(server, hosted, request),
+        Endpoint::Logout => oauth::logout(server, hosted, request).await,
         Endpoint::UserInfo => userinfo::userinfo(server, hosted, request).await,
         Endpoint::SelfAsserted => pages::self_asserted(server, hosted, request).await,
         Endpoint::DisplayControl { control, action } => {

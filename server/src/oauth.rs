@@ -121,9 +121,16 @@ pub(crate) fn signing_key<'s>(server: &'s Server, hosted: &Hosted) -> Option<&'s
     server.keys.signing_key(storage).ok()
 }
 
-/// B2C's error page, for requests whose redirect URI cannot be trusted.
-pub(crate) fn error_page(server: &Server, request: &Request, code: &str, message: &str) -> Response {
-    crate::page::exception(server, request, code, message)
+/// B2C's error page, for requests whose redirect URI cannot be trusted: the policy's `api.error`
+/// page when the request names a policy.
+pub(crate) async fn error_page(
+    server: &Server,
+    hosted: Option<&Hosted>,
+    request: &Request,
+    code: &str,
+    message: &str,
+) -> Response {
+    crate::page::exception(server, request, code, message, hosted.map(|h| (h, None))).await
 }
 
 /// A token-endpoint error body: `{"error": …, "error_description": "AADB2C…"}`, HTTP 400.
@@ -190,25 +197,39 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
     let param = |name: &str| request.param(name).or_else(|| request.form_param(name)).filter(|v| !v.is_empty());
     let cid = request.correlation_id.as_str();
     if let Some(name) = too_long(request) {
-        return error_page(server, request, "AADB2C90083", &format!("The request parameter '{name}' is too long."));
+        return error_page(
+            server,
+            Some(hosted),
+            request,
+            "AADB2C90083",
+            &format!("The request parameter '{name}' is too long."),
+        )
+        .await;
     }
     let Some(client_id) = param("client_id") else {
-        return error_page(server, request, "AADB2C90008", "The request does not contain a client id parameter.");
+        return error_page(
+            server,
+            Some(hosted),
+            request,
+            "AADB2C90008",
+            "The request does not contain a client id parameter.",
+        )
+        .await;
     };
     let tenant = hosted.policy.model.tenant_id.as_str();
     let Some(app) = server.apps.get(client_id) else {
         let message =
             format!("The client id '{client_id}' specified in the request is not registered in tenant '{tenant}'.");
-        return error_page(server, request, "AADB2C90018", &message);
+        return error_page(server, Some(hosted), request, "AADB2C90018", &message).await;
     };
     let Some(redirect_uri) = param("redirect_uri") else {
-        return error_page(server, request, "AADB2C90083", &missing("redirect_uri"));
+        return error_page(server, Some(hosted), request, "AADB2C90083", &missing("redirect_uri")).await;
     };
     let Some(platform) = app.platform_of(redirect_uri) else {
         let message = format!(
             "The redirect URI '{redirect_uri}' provided in the request is not registered for the client id '{client_id}'."
         );
-        return error_page(server, request, "AADB2C90006", &message);
+        return error_page(server, Some(hosted), request, "AADB2C90006", &message).await;
     };
     // From here the redirect URI is trusted: errors go back to the application.
     let response_type = param("response_type").unwrap_or("code");
@@ -922,17 +943,17 @@ pub(crate) fn token_response(
 /// redirect URI (B2C follows any unless id tokens are required on logout: see
 /// docs/compatibility.md). The other applications that signed in through the session are
 /// signed out first, front channel: a page loads their logout URLs in iframes, then goes on.
-pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Response {
+pub(crate) async fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Response {
     // The application that signs out: `client_id`, else the audience of its id token.
     let hint = match request.param("id_token_hint").filter(|h| !h.is_empty()) {
         // An expired id token still names who signs out (OpenID Connect RP-Initiated Logout §2).
         Some(hint) => match crate::hint::at_logout(server, hosted, hint, request.param("client_id")) {
             Ok(claims) => Some(claims),
-            Err((code, message)) => return error_page(server, request, code, &message),
+            Err((code, message)) => return error_page(server, Some(hosted), request, code, &message).await,
         },
         None if enforces_id_token_hint(hosted) => {
             let message = "The id_token_hint parameter has not been specified in the request. Please provide token and try again.";
-            return error_page(server, request, "AADB2C90272", message);
+            return error_page(server, Some(hosted), request, "AADB2C90272", message).await;
         }
         None => None,
     };
@@ -963,7 +984,7 @@ pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Res
             let message = format!(
                 "The post logout redirect URI '{uri}' has an invalid format. Specify an https based URL such as 'https://example.com/return'."
             );
-            error_page(server, request, "AADB2C90067", &message)
+            error_page(server, Some(hosted), request, "AADB2C90067", &message).await
         }
         Some(uri) => {
             let registered = match client_id.as_deref() {
@@ -981,7 +1002,7 @@ pub(crate) fn logout(server: &Server, hosted: &Hosted, request: &Request) -> Res
                 }
             } else {
                 let message = format!("The post logout redirect URI '{uri}' is not registered for any application.");
-                error_page(server, request, "AADB2C90006", &message)
+                error_page(server, Some(hosted), request, "AADB2C90006", &message).await
             }
         }
     };
@@ -1047,7 +1068,7 @@ pub(crate) fn run_now_uri(server: &Server) -> String {
 
 /// The end of a "Run now" sign-in: the code redeemed here and the token's claims shown, or
 /// the error the application would have received.
-pub(crate) fn run_now(server: &Server, request: &Request) -> Response {
+pub(crate) async fn run_now(server: &Server, request: &Request) -> Response {
     let trace = request.param("state").and_then(|s| server.take_trace(s)).unwrap_or_default();
     let steps: String = trace.iter().map(|l| format!("<li>{}</li>", escape_html(l))).collect();
     let page = |title: &str, body: String| {
@@ -1066,7 +1087,7 @@ pub(crate) fn run_now(server: &Server, request: &Request) -> Response {
     let Some(grant) = grant.filter(|g| {
         g.client_id == crate::apps::DEV_CLIENT_ID && g.redirect_uri == run_now_uri(server) && g.expires > server.now()
     }) else {
-        return error_page(server, request, "AADB2C90080", EXPIRED);
+        return error_page(server, None, request, "AADB2C90080", EXPIRED).await;
     };
     let header = grant.id_token.split('.').next().and_then(|h| URL_SAFE_NO_PAD.decode(h).ok());
     let header: Value = header.and_then(|h| serde_json::from_slice(&h).ok()).unwrap_or_default();

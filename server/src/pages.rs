@@ -110,12 +110,20 @@ impl Refusal {
         }
     }
 
-    fn respond(&self, server: &Server, request: &Request, as_json: bool) -> Response {
+    /// JSON for the page's script, else the policy's error page in the sign-in's language when
+    /// the call found the sign-in, else in the language the browser asks for.
+    async fn respond(
+        &self,
+        server: &Server,
+        policy: Option<(&Hosted, Option<&str>)>,
+        request: &Request,
+        as_json: bool,
+    ) -> Response {
         if as_json {
             let body = json!({ "status": self.status().as_u16().to_string(), "errorCode": self.code(), "message": self.message() });
             return json(self.status(), &body);
         }
-        let mut response = crate::oauth::error_page(server, request, self.code(), self.message());
+        let mut response = crate::page::exception(server, request, self.code(), self.message(), policy).await;
         *response.status_mut() = self.status();
         response
     }
@@ -192,7 +200,7 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
     let xhr = is_xhr(request);
     let (mut tx, page, load) = match showing(server, hosted, request) {
         Ok(found) => found,
-        Err(refusal) => return refusal.respond(server, request, xhr),
+        Err(refusal) => return refusal.respond(server, Some((hosted, None)), request, xhr).await,
     };
     let hosted = load.hosted(hosted, &tx.policy);
     let values: Vec<(String, String)> = request
@@ -210,8 +218,11 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
             }
             PageKind::Form { .. } | PageKind::Selection { sign_in: Some(_), .. } => Answer::Submit(values),
             PageKind::Selection { .. } | PageKind::Redirect { .. } => {
+                let lang = tx.sign_in.context.culture.clone();
                 server.store.put_transaction(tx);
-                return Refusal::OutOfOrder("This page has no form to submit.").respond(server, request, xhr);
+                return Refusal::OutOfOrder("This page has no form to submit.")
+                    .respond(server, Some((hosted, Some(&lang))), request, xhr)
+                    .await;
             }
         }
     };
@@ -264,12 +275,12 @@ pub(crate) async fn display_control(
 ) -> Response {
     let (mut tx, page, load) = match showing(server, hosted, request) {
         Ok(found) => found,
-        Err(refusal) => return refusal.respond(server, request, true),
+        Err(refusal) => return refusal.respond(server, Some((hosted, None)), request, true).await,
     };
     let hosted = load.hosted(hosted, &tx.policy);
     if !matches!(page.kind, PageKind::Form { .. }) {
         server.store.put_transaction(tx);
-        return Refusal::OutOfOrder("This page has no display controls.").respond(server, request, true);
+        return Refusal::OutOfOrder("This page has no display controls.").respond(server, None, request, true).await;
     }
     let values: Vec<(String, String)> =
         request.form.iter().filter(|(k, _)| !matches!(k.as_str(), "request_type" | "csrf_token")).cloned().collect();
@@ -340,12 +351,15 @@ fn confirmed_url(hosted: &Hosted, tx: &Transaction, api: &str) -> String {
 pub(crate) async fn confirmed(server: &Server, hosted: &Hosted, request: &Request) -> Response {
     let (mut tx, load) = match checked(server, hosted, request) {
         Ok(found) => found,
-        Err(refusal) => return refusal.respond(server, request, false),
+        Err(refusal) => return refusal.respond(server, Some((hosted, None)), request, false).await,
     };
     let hosted = load.hosted(hosted, &tx.policy);
     if matches!(tx.step, Step::Showing(_)) {
+        let lang = tx.sign_in.context.culture.clone();
         server.store.put_transaction(tx);
-        return Refusal::OutOfOrder("The page has not been submitted yet.").respond(server, request, false);
+        return Refusal::OutOfOrder("The page has not been submitted yet.")
+            .respond(server, Some((hosted, Some(&lang))), request, false)
+            .await;
     }
     // B2C's page sends the keep-me-signed-in checkbox here, after the form.
     if request.param("rememberMe").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
@@ -358,7 +372,7 @@ pub(crate) async fn confirmed(server: &Server, hosted: &Hosted, request: &Reques
 pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request) -> Response {
     let (mut tx, page, load) = match showing(server, hosted, request) {
         Ok(found) => found,
-        Err(refusal) => return refusal.respond(server, request, false),
+        Err(refusal) => return refusal.respond(server, Some((hosted, None)), request, false).await,
     };
     let hosted = load.hosted(hosted, &tx.policy);
     let choice = match (request.param("claimsexchange"), request.param("local"), &page.kind) {
@@ -366,10 +380,12 @@ pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request)
         (None, Some("signup"), PageKind::Selection { options, .. }) => sign_up_option(options),
         _ => None,
     };
+    let lang = tx.sign_in.context.culture.clone();
     let Some(choice) = choice else {
         server.store.put_transaction(tx);
         return Refusal::OutOfOrder("The request names no claims exchange this page offers.")
-            .respond(server, request, false);
+            .respond(server, Some((hosted, Some(&lang))), request, false)
+            .await;
     };
     let executor = server.executor(hosted);
     match executor.resume(&mut tx.sign_in, Some(Answer::Choose(choice))).await {
@@ -380,7 +396,8 @@ pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request)
         Err(ExecError::BadAnswer { .. }) => {
             server.store.put_transaction(tx);
             Refusal::OutOfOrder("The request names no claims exchange this page offers.")
-                .respond(server, request, false)
+                .respond(server, Some((hosted, Some(&lang))), request, false)
+                .await
         }
         Err(e) => {
             let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
@@ -393,23 +410,24 @@ pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request)
 /// or the form of a `form_post`, handed to the profile that sent the browser there. The
 /// sign-in is the one the browser's context cookie names, and it must be waiting on a redirect.
 pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Request) -> Response {
-    let refused = |refusal: Refusal| refusal.respond(server, request, false);
-    let Some(tid) = request.cookie(CONTEXT_COOKIE) else { return refused(Refusal::State) };
-    let Some(mut tx) = server.store.take_transaction(tid, server.now()) else { return refused(Refusal::State) };
+    // Before the sign-in is found, no policy names the page.
+    let refused = |refusal: Refusal| async move { refusal.respond(server, None, request, false).await };
+    let Some(tid) = request.cookie(CONTEXT_COOKIE) else { return refused(Refusal::State).await };
+    let Some(mut tx) = server.store.take_transaction(tid, server.now()) else { return refused(Refusal::State).await };
     if request.cookie(TRANS_COOKIE) != Some(tx.browser.as_str()) {
         server.store.put_transaction(tx);
-        return refused(Refusal::Browser);
+        return refused(Refusal::Browser).await;
     }
     if !matches!(&tx.step, Step::Showing(Page { kind: PageKind::Redirect { .. }, .. })) {
         server.store.put_transaction(tx);
-        return refused(Refusal::OutOfOrder("The sign-in is not waiting for an identity provider."));
+        return refused(Refusal::OutOfOrder("The sign-in is not waiting for an identity provider.")).await;
     }
     let Some(hosted) = crate::hosted_by_id(policies, &tx.policy) else {
-        return refused(Refusal::State);
+        return refused(Refusal::State).await;
     };
     let load = match load_for(server, hosted, &tx) {
         Ok(load) => load,
-        Err(refusal) => return refused(refusal),
+        Err(refusal) => return refused(refusal).await,
     };
     let hosted = load.hosted(hosted, &tx.policy);
     let params = if request.form.is_empty() { request.query.clone() } else { request.form.clone() };

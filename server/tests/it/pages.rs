@@ -327,6 +327,39 @@ async fn the_error_page_shows_the_correlation_id_and_escapes_what_the_request_sa
 }
 
 #[tokio::test]
+async fn the_error_page_is_the_policy_s_api_error_page_in_the_sign_in_s_language() {
+    let running = serve_paths(vec![demo()]).await;
+    let browser = demo_browser(&running);
+    let error_page = |html: &str| {
+        let els = parse(html);
+        assert_eq!(by_id(&els, "api").attr("data-name"), Some("GlobalException"), "{html}");
+        // The demo's api.error names our custom template.
+        assert!(els.iter().any(|e| e.name == "header" && e.has_class("brand")), "{html}");
+        let lang = els.iter().find(|e| e.name == "html").and_then(|e| e.attr("lang")).map(str::to_owned);
+        let title = els.iter().find(|e| e.name == "h1").map(|e| e.text.clone()).unwrap_or_default();
+        let cid = with_class(&els, "error-page-correlationid")[0].text.clone();
+        (lang, title, cid)
+    };
+    // An unregistered client: its redirect URI cannot be trusted, so the error is a page.
+    let french = browser.get(&browser.authorize_url(&[("client_id", "nobody"), ("ui_locales", "fr")])).await;
+    assert_eq!(french.status(), 400);
+    let (lang, title, cid) = error_page(&french.text().await.expect("body"));
+    assert_eq!(lang.as_deref(), Some("fr"));
+    assert_eq!(title, "Désolé, nous ne parvenons pas à vous connecter.");
+    assert!(cid.starts_with("ID de corrélation : "), "{cid}");
+    let english = browser.get(&browser.authorize_url(&[("client_id", "nobody")])).await;
+    let (lang, title, _) = error_page(&english.text().await.expect("body"));
+    assert_eq!((lang.as_deref(), title.as_str()), (Some("en"), "Sorry, but we're having trouble signing you in."));
+
+    // A page call out of order is refused in the sign-in's language, whatever the browser asks.
+    let page = demo_page(&browser, &[("ui_locales", "fr")], None).await;
+    let refused = browser.confirmed(&page).await;
+    assert_eq!(refused.status(), 409);
+    let (lang, title, _) = error_page(&refused.text().await.expect("body"));
+    assert_eq!((lang.as_deref(), title.as_str()), (Some("fr"), "Désolé, nous ne parvenons pas à vous connecter."));
+}
+
+#[tokio::test]
 async fn what_a_user_typed_is_escaped_when_the_page_shows_it_again() {
     let running = serve_paths(vec![demo()]).await;
     let browser = demo_browser(&running);
