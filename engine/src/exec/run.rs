@@ -1183,7 +1183,14 @@ impl<'p> Executor<'p> {
                         } else {
                             Vec::new()
                         };
-                        let services = Services { env: self.env, extensions: self.extensions };
+                        // Handlers word their messages in the sign-in's language.
+                        let env = super::env::PolicyEnv {
+                            inner: self.env,
+                            policy: self.policy,
+                            profile: Some(tp),
+                            culture: &s.context.culture,
+                        };
+                        let services = Services { env: &env, extensions: self.extensions };
                         let request = ProfileRequest {
                             policy: self.policy,
                             profile: tp,

@@ -667,3 +667,52 @@ async fn journey_framing_lets_only_its_sources_frame_the_pages() {
         "frame-ancestors https://app.example https://portal.example"
     );
 }
+
+#[tokio::test]
+async fn the_server_s_checks_speak_the_sign_in_s_language() {
+    let running = serve_paths(vec![demo()]).await;
+    let browser = demo_browser(&running);
+    let page = demo_page(&browser, &[("ui_locales", "fr")], None).await;
+    let action = parse(&page.html)
+        .into_iter()
+        .find(|e| e.attr("id") == Some("attributeVerification"))
+        .and_then(|e| e.attr("action").map(str::to_owned))
+        .expect("form action");
+    let form = [
+        ("csrf_token", page.csrf()),
+        ("request_type", "RESPONSE".to_owned()),
+        ("email", "not-an-email".to_owned()),
+        ("displayName", String::new()),
+        ("newPassword", "weakweakweak".to_owned()),
+        ("country", "ZZ".to_owned()),
+        ("accountType", "work".to_owned()),
+    ];
+    let french = [
+        // The claim's PatternHelpText, B2C's required_field, predicate and group help texts,
+        // and the UserMessageIfInvalidInput error string, each as the policy words them in fr.
+        "email: Saisissez une adresse e-mail valide.",
+        "displayName: Cette information est obligatoire.",
+        "newPassword: Le mot de passe doit contenir au moins deux éléments parmi : une minuscule, une majuscule, un chiffre. une majuscule un chiffre",
+        "country: country : la saisie n'est pas valide.",
+    ];
+    // The page's script: B2C's JSON status with the message.
+    let xhr = browser
+        .client
+        .post(browser.url(&action))
+        .header("X-CSRF-TOKEN", page.csrf())
+        .header("X-Requested-With", "XMLHttpRequest")
+        .form(&form)
+        .send()
+        .await
+        .expect("POST");
+    let body: Value = xhr.json().await.expect("JSON");
+    assert_eq!(body["status"], "400");
+    assert_eq!(body["message"].as_str().map(|m| m.lines().collect::<Vec<_>>()), Some(french.to_vec()), "{body}");
+    // Without JavaScript: the page again, the same words at its page level.
+    let again = browser.client.post(browser.url(&action)).form(&form).send().await.expect("POST");
+    let html = again.text().await.expect("body");
+    let els = parse(&html);
+    let error =
+        with_class(&els, "pageLevel").into_iter().find(|e| e.attr("aria-hidden") == Some("false")).expect("error");
+    assert_eq!(error.text.lines().collect::<Vec<_>>(), french.to_vec(), "{html}");
+}
