@@ -206,13 +206,17 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
     let values: Vec<(String, String)> = request
         .form
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "request_type" | "csrf_token" | "cancel"))
+        .filter(|(k, _)| !matches!(k.as_str(), "request_type" | "csrf_token" | "cancel" | "resend"))
         .cloned()
         .collect();
     let answer = if request.form_param("cancel").is_some() {
         Answer::Cancel
     } else {
         match &page.kind {
+            // "Send a new code" (`#retryCode`) posts the code page's form with `resend=true`.
+            PageKind::Code { .. } if request.form_param("resend") == Some("true") => {
+                Answer::Choose(ief_protocols::phone::RESEND.to_owned())
+            }
             PageKind::Code { .. } => {
                 Answer::Code(request.form_param("verificationCode").unwrap_or_default().to_owned())
             }

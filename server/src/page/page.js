@@ -113,7 +113,8 @@
       if (input.type !== "hidden" && input.name) { input.addEventListener("blur", function () { if (input.value) { check(input); } }); }
     });
     form.addEventListener("submit", function (event) {
-      if (event.submitter && event.submitter.id === "cancel") { return; }
+      // Cancel and "send a new code" are plain form posts: the server answers with the next page.
+      if (event.submitter && (event.submitter.id === "cancel" || event.submitter.id === "retryCode")) { return; }
       event.preventDefault();
       var ok = true;
       Array.prototype.forEach.call(form.querySelectorAll("input[name], select[name]"), function (input) {
