@@ -16,7 +16,7 @@ pub(crate) struct RunArgs {
     /// generated for this run).
     #[arg(long)]
     keys: Option<PathBuf>,
-    /// The embedded directory; it persists between runs.
+    /// The embedded directory; it persists between runs. A `postgres://` URL names a shared one.
     #[arg(long, default_value = ".ief/directory.sqlite")]
     directory: PathBuf,
     /// Print the step-by-step trace.
@@ -103,6 +103,9 @@ async fn run_served(scenario: &Path) -> Result<ScenarioReport, String> {
 
 /// Makes the folder of a directory file: it holds password hashes, so owner only.
 pub(crate) fn private_parent(file: &Path) -> Result<(), String> {
+    if file.to_str().is_some_and(ief_store::pg::is_url) {
+        return Ok(());
+    }
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
         let mut folder = std::fs::DirBuilder::new();
         folder.recursive(true);

@@ -36,9 +36,15 @@ pub(crate) struct ServeArgs {
     /// Policy keys; the keys the policies name are created there when missing.
     #[arg(long, default_value = ".ief/keys")]
     keys: PathBuf,
-    /// The directory's SQLite file (shared with `ief run`, which seeds scenarios' users there).
+    /// The directory's SQLite file (shared with `ief run`, which seeds scenarios' users there),
+    /// or a `postgres://user@host:port/database` URL that several `ief serve` processes share.
     #[arg(long, default_value = ".ief/directory.sqlite")]
     directory: PathBuf,
+    /// Where sign-ins in flight, SSO sessions, codes and refresh tokens are kept: an SQLite
+    /// file (they survive a restart), `memory` (lost at exit), or a
+    /// `postgres://user@host:port/database` URL that several `ief serve` processes share.
+    #[arg(long, default_value = ".ief/state.sqlite", value_name = "FILE|memory|URL")]
+    store: String,
     /// The appsettings.json environment whose PolicySettings fill {Settings:Name}.
     #[arg(long = "env")]
     environment: Option<String>,
@@ -57,6 +63,7 @@ pub(crate) struct ServeArgs {
 
 pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
     crate::scenario::private_parent(&args.directory)?;
+    let store = open_store(&args.store)?;
     let mut roots = Vec::new();
     for path in &args.trusted_roots {
         let pem = ief_engine::input::read_text_limited(path, MAX_PEM_BYTES)
@@ -88,6 +95,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
                 .map(|id| (ief_engine::settings::TENANT_OBJECT_ID.to_owned(), id.clone()))
                 .collect(),
             trusted_roots: roots,
+            store: Some(store),
             key_store: None,
             clock_offset: None,
         };
@@ -111,7 +119,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             let kind = if app.loopback { "development app: any loopback redirect URI" } else { app.name.as_str() };
             outln!("app: {} ({kind})", app.client_id);
         }
-        outln!("directory: {}", args.directory.display());
+        outln!("directory: {}", ief_store::pg::redact_url(&args.directory.to_string_lossy()));
+        outln!("store: {}", ief_store::pg::redact_url(&args.store));
         if let Some(tls) = &tls {
             outln!("ca: {} (trust it: NODE_EXTRA_CA_CERTS, SSL_CERT_FILE or the system store)", tls.ca_path.display());
         }
@@ -139,4 +148,17 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
         watching.abort();
         result
     })
+}
+
+/// The state store `--store` names.
+fn open_store(spec: &str) -> Result<std::sync::Arc<dyn ief_store::Store>, String> {
+    if spec == "memory" {
+        return Ok(std::sync::Arc::new(ief_store::MemoryStore::new()));
+    }
+    if ief_store::pg::is_url(spec) {
+        return Ok(std::sync::Arc::new(ief_store::PostgresStore::connect(spec).map_err(|e| e.to_string())?));
+    }
+    let path = std::path::Path::new(spec);
+    crate::scenario::private_parent(path)?;
+    Ok(std::sync::Arc::new(ief_store::SqliteStore::open(path).map_err(|e| e.to_string())?))
 }

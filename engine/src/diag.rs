@@ -92,6 +92,7 @@ codes! {
     SelectionNotFollowedByExchange = "IEF504", Error, "selection step not followed by a claims exchange";
     EmptyStep = "IEF505", Error, "step has nothing to run";
     DuplicateExchangeId = "IEF506", Error, "ClaimsExchange Id used twice in a journey";
+    SeveralSubJourneyCandidates = "IEF507", Warning, "InvokeSubJourney step with several candidates";
     // Claims data flow and literals.
     InputClaimNotProduced = "IEF601", Error, "input claim not produced by an earlier step";
     RelyingPartyClaimNotProduced = "IEF602", Error, "relying-party output claim not produced by any step";

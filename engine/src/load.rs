@@ -53,6 +53,13 @@ pub struct PolicySet {
 impl PolicySet {
     /// Loads files and folders; problems become diagnostics, never panics or early returns.
     pub fn load(paths: &[PathBuf], request: &SettingsRequest) -> PolicySet {
+        PolicySet::load_replacing(paths, request, &[])
+    }
+
+    /// As [`PolicySet::load`], with each `(text, by)` replaced in every policy file before it is
+    /// parsed: a sample's placeholders filled in as its readme asks (`yourtenant.onmicrosoft.com`).
+    /// Diagnostics point into the replaced text.
+    pub fn load_replacing(paths: &[PathBuf], request: &SettingsRequest, replace: &[(String, String)]) -> PolicySet {
         let mut set = PolicySet::default();
         let mut settings = None;
         if let Some(env) = &request.environment {
@@ -81,7 +88,7 @@ impl PolicySet {
         for path in expand(paths, &mut set) {
             set.inputs += 1;
             match input::read_limited(&path, syntax::MAX_FILE_BYTES as u64) {
-                Ok(bytes) => set.add_bytes(path, &bytes, settings.as_mut()),
+                Ok(bytes) => set.add_bytes(path, &bytes, settings.as_mut(), replace),
                 Err(ReadError::TooLarge { size, limit }) => {
                     let id = set.db.add(path, String::new());
                     let size = size.unwrap_or(limit + 1);
@@ -107,22 +114,39 @@ impl PolicySet {
         let mut set = PolicySet::default();
         for (name, text) in sources {
             set.inputs += 1;
-            set.add_bytes(PathBuf::from(name), text.as_bytes(), None);
+            set.add_bytes(PathBuf::from(name), text.as_bytes(), None, &[]);
         }
         set.check_duplicate_ids();
         set
     }
 
-    fn add_bytes(&mut self, path: PathBuf, bytes: &[u8], settings: Option<&mut Settings>) {
+    fn add_bytes(
+        &mut self,
+        path: PathBuf,
+        bytes: &[u8],
+        settings: Option<&mut Settings>,
+        replace: &[(String, String)],
+    ) {
         if bytes.len() > syntax::MAX_FILE_BYTES {
             let id = self.db.add(path, String::new());
             self.diagnostics.extend(syntax::too_large(id, bytes.len()));
             return;
         }
-        let text = match syntax::decode(bytes) {
+        let mut text = match syntax::decode(bytes) {
             Ok(t) => t,
             Err(reason) => return self.read_failed(path, reason),
         };
+        for (from, to) in replace.iter().filter(|(from, _)| !from.is_empty()) {
+            // Sized before it is built, so a replacement cannot grow a file past the limit.
+            let grown = text.matches(from.as_str()).count().saturating_mul(to.len().saturating_sub(from.len()));
+            let size = text.len().saturating_add(grown);
+            if size > syntax::MAX_FILE_BYTES {
+                let id = self.db.add(path, String::new());
+                self.diagnostics.extend(syntax::too_large(id, size));
+                return;
+            }
+            text = text.replace(from.as_str(), to);
+        }
         let id = self.db.add(path, text);
         let (root, diags) = syntax::parse(id, &self.db.file(id).text);
         let syntax_ok = diags.iter().all(|d| !d.is_error());

@@ -7,7 +7,7 @@ use ief_transforms::value::parse_bool;
 use crate::model::TechnicalProfile;
 
 /// Where the "Forgot your password?" link sits (`setting.forgotPasswordLinkLocation`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ForgotPasswordLinkLocation {
     #[default]
     AfterLabel,
@@ -28,7 +28,7 @@ pub struct PageLink {
 }
 
 /// The page settings of one technical profile, with B2C's defaults for absent items.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PageSettings {
     /// `setting.showContinueButton` (default true).
     pub show_continue_button: bool,
@@ -67,6 +67,32 @@ impl Default for PageSettings {
 
 pub const SIGN_UP_TARGET: &str = "SignUpTarget";
 pub const FORGOT_PASSWORD_OVERRIDE: &str = "setting.forgotPasswordLinkOverride";
+
+/// A [`PageLink`] as stored: its setting by name, read back as the constant it names.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredLink {
+    target: String,
+    setting: String,
+    shown: bool,
+}
+
+impl serde::Serialize for PageLink {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let link = StoredLink { target: self.target.clone(), setting: self.setting.to_owned(), shown: self.shown };
+        link.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PageLink {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PageLink, D::Error> {
+        let link = StoredLink::deserialize(d)?;
+        let setting = [SIGN_UP_TARGET, FORGOT_PASSWORD_OVERRIDE]
+            .into_iter()
+            .find(|known| *known == link.setting)
+            .ok_or_else(|| serde::de::Error::custom(format!("'{}' is not a page link's setting", link.setting)))?;
+        Ok(PageLink { target: link.target, setting, shown: link.shown })
+    }
+}
 
 impl PageSettings {
     /// Reads a profile's metadata. Values that do not parse keep the default.

@@ -17,7 +17,8 @@ use petgraph::visit::EdgeRef;
 use crate::model::{Journey, JourneyKind, Policy, PreconditionType, StepType};
 use profile::Indices;
 pub use profile::{
-    ClaimPlan, DefaultValue, Enabled, Part, ProfilePlan, Ref, RelyingPartyPlan, Sso, Template, ValidationRef,
+    ClaimPlan, ControlPlan, DefaultValue, Enabled, Part, ProfilePlan, Ref, RelyingPartyPlan, Sso, Template,
+    ValidationRef,
 };
 pub use session::{SessionRules, SsoScope};
 
@@ -353,12 +354,13 @@ impl<'p> Context<'_, 'p> {
                     b.g.add_edge(n, end, PlanEdge::Next);
                 }
                 StepType::InvokeSubJourney => {
-                    for c in &s.sub_journeys {
+                    // B2C documents one candidate; the others never run (IEF507).
+                    for c in s.sub_journeys.iter().take(1) {
                         let index = self.subs.get(c.as_str()).copied();
                         let transfer =
                             index.is_some_and(|i| policy.sub_journeys[i].kind == JourneyKind::SubJourneyTransfer);
                         let n = b.g.add_node(PlanNode::SubJourney { id: c.value.clone(), index, transfer });
-                        b.g.add_edge(here, n, PlanEdge::Runs { chosen: s.sub_journeys.len() > 1 });
+                        b.g.add_edge(here, n, PlanEdge::Runs { chosen: false });
                         // A transfer never comes back.
                         let (back, edge) = if transfer { (end, PlanEdge::Next) } else { (next, PlanEdge::Returns) };
                         b.g.add_edge(n, back, edge);

@@ -389,6 +389,23 @@ impl Validator<'_, '_> {
                             format!("step {} of {word} '{}' invokes no sub journey", s.order, j.id.value),
                         ));
                     }
+                    if let [first, second, ..] = s.sub_journeys.as_slice() {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::SeveralSubJourneyCandidates,
+                                second.span,
+                                format!(
+                                    "step {} of {word} '{}' lists {} sub journeys; B2C documents one Candidate, and \
+                                     only the first, '{}', runs",
+                                    s.order,
+                                    j.id.value,
+                                    s.sub_journeys.len(),
+                                    first.value
+                                ),
+                            )
+                            .with_help("to choose between sub journeys, give each its own step with preconditions"),
+                        );
+                    }
                     for c in &s.sub_journeys {
                         if policy.sub_journey(&c.value).is_none() {
                             let names = policy.sub_journeys.iter().map(|x| x.id.as_str()).collect();

@@ -5,6 +5,7 @@
 //! (scenarios and the user agent) in `ief-scenario`.
 
 pub mod claims_transformation;
+pub mod conditional_access;
 pub mod directory;
 mod email_verification;
 pub mod env;
@@ -32,6 +33,7 @@ pub fn handlers() -> Vec<Box<dyn ProfileHandler>> {
         Box::new(phone::PhoneFactor),
         Box::new(phone::OneTimePassword),
         Box::new(phone::AzureMfa),
+        Box::new(conditional_access::ConditionalAccess),
         Box::new(rest::Restful::new()),
         Box::new(oidc::OpenIdConnect::new()),
         Box::new(oauth2::OAuth2::new()),

@@ -15,7 +15,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 
-use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause};
+use crate::federation::http::{ClientPool, StubbedOrigins, TlsIdentity, TrustedRoots, root_cause};
 use crate::federation::{self, error, key_error, key_store, required_storage_id};
 
 /// B2C gives a REST call 30 seconds; no metadata changes it.
@@ -342,6 +342,9 @@ fn build_request(
         .map_err(|e| error("InvalidConfiguration", format!("ServiceUrl '{}' is not a valid URL ({e})", config.url)))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(error("InvalidConfiguration", format!("ServiceUrl '{}' is not an http(s) URL", config.url)));
+    }
+    if let Some(stubs) = request.services.extensions.get::<StubbedOrigins>() {
+        url = stubs.route(url);
     }
     if config.send_in == SendIn::QueryString && !sent.is_empty() {
         let mut pairs = url.query_pairs_mut();

@@ -1,8 +1,8 @@
 //! `http_stubs`: loopback HTTP endpoints a scenario's REST profiles call. A stub matches on
-//! path, and optionally method, query parameters and JSON body members; it answers once per
-//! request from its `responses` in turn (the last repeats), or always with `status`/`body`.
-//! Every request is recorded, so a run's report shows what a profile sent and `expect.requests`
-//! can assert it.
+//! path (or, standing in for a real API, on its absolute URL), and optionally method, query
+//! parameters and JSON body members; it answers once per request from its `responses` in turn
+//! (the last repeats), or always with `status`/`body`. Every request is recorded, so a run's
+//! report shows what a profile sent and `expect.requests` can assert it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,14 +15,23 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use ief_protocols::federation::http::StubbedOrigins;
+
 use super::ScenarioError;
 use super::redact::REDACTED;
+
+/// Where a call to a stubbed origin arrives: `/{ORIGIN_PREFIX}{n}/path`, `n` the origin's index.
+const ORIGIN_PREFIX: &str = "/.ief-origin-";
 
 /// One stub endpoint as written in a scenario.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpStub {
-    pub path: String,
+    /// A path under `{Settings:IefStubUrl}`.
+    pub path: Option<String>,
+    /// Or the absolute URL of a real API (a mail provider's): the REST profiles' calls to its
+    /// origin come to the stubs instead.
+    pub url: Option<String>,
     /// Only requests with this method (any when absent).
     pub method: Option<String>,
     /// Query parameters the request must carry, with these values.
@@ -96,6 +105,8 @@ struct Received {
 #[derive(Debug, Default)]
 struct Shared {
     stubs: Vec<(HttpStub, AtomicUsize)>,
+    /// The origins (`https://api.example.com`) of the stubs with a `url`.
+    origins: Vec<String>,
     received: Mutex<Vec<Received>>,
 }
 
@@ -113,8 +124,17 @@ impl StubServer {
             .await
             .map_err(|e| ScenarioError::Setup(format!("cannot serve the HTTP stubs on 127.0.0.1: {e}")))?;
         let addr = listener.local_addr().map_err(|e| ScenarioError::Setup(e.to_string()))?;
+        let mut origins: Vec<String> = Vec::new();
+        for stub in stubs {
+            if let Some(origin) = stub_origin(stub)?
+                && !origins.contains(&origin)
+            {
+                origins.push(origin);
+            }
+        }
         let shared = Arc::new(Shared {
             stubs: stubs.iter().map(|s| (s.clone(), AtomicUsize::new(0))).collect(),
+            origins,
             received: Mutex::new(Vec::new()),
         });
         let router = axum::Router::new().fallback(answer).with_state(Arc::clone(&shared));
@@ -122,6 +142,12 @@ impl StubServer {
             let _ = axum::serve(listener, router).await;
         });
         Ok(StubServer { url: format!("http://{addr}"), shared, task })
+    }
+
+    /// The origins the stubs stand in for, each routed to this server (for the REST profiles).
+    pub(super) fn stubbed_origins(&self) -> StubbedOrigins {
+        let routes = self.shared.origins.iter().enumerate();
+        StubbedOrigins(routes.map(|(n, origin)| (origin.clone(), format!("{}{ORIGIN_PREFIX}{n}", self.url))).collect())
     }
 
     /// The requests received since the last call, and a mismatch with `expect` if there is one.
@@ -146,9 +172,14 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let body = body_value(&parts.headers, &text);
     let method = parts.method.as_str().to_owned();
-    let path = parts.uri.path().to_owned();
+    // A call routed from a stubbed origin is shown, and matched, by the URL it was sent to.
+    let routed = parts.uri.path().strip_prefix(ORIGIN_PREFIX).and_then(|rest| {
+        let (n, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        Some(format!("{}{path}", shared.origins.get(n.parse::<usize>().ok()?)?))
+    });
+    let path = routed.clone().unwrap_or_else(|| parts.uri.path().to_owned());
     let matched = shared.stubs.iter().find(|(stub, _)| {
-        stub.path == path
+        (if routed.is_some() { stub.url.as_ref() } else { stub.path.as_ref() }) == Some(&path)
             && stub.method.as_ref().is_none_or(|m| m.eq_ignore_ascii_case(&method))
             && stub.query.iter().all(|(k, v)| query.get(k) == Some(v))
             && stub.match_body.as_ref().is_none_or(|want| contains(&body, &yaml_json(want)))
@@ -182,6 +213,33 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
     match reply {
         Some(json) => (status, axum::Json(json)).into_response(),
         None => (status, Body::empty()).into_response(),
+    }
+}
+
+/// The origin a stub with a `url` stands in for; an error for a stub with neither or both of
+/// `path` and `url`, or a `url` that is not an absolute http(s) URL.
+fn stub_origin(stub: &HttpStub) -> Result<Option<String>, ScenarioError> {
+    let url = match (&stub.path, &stub.url) {
+        (Some(path), None) if path.starts_with('/') => return Ok(None),
+        (Some(path), None) => {
+            return Err(ScenarioError::Setup(format!(
+                "http_stubs: path '{path}' does not start with '/' (an absolute URL goes in `url`)"
+            )));
+        }
+        (None, Some(url)) => url,
+        _ => return Err(ScenarioError::Setup("http_stubs: each stub needs one of `path` and `url`".to_owned())),
+    };
+    let parsed = reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .filter(|u| u.query().is_none() && u.fragment().is_none());
+    match parsed {
+        // Written as the profiles' URLs print (default port left out), so they compare alike.
+        Some(u) if u.as_str() == url => Ok(Some(u.origin().ascii_serialization())),
+        _ => Err(ScenarioError::Setup(format!(
+            "http_stubs: url '{url}' is not an absolute http(s) URL without query or fragment, written as a URL \
+             prints it (lower-case host, no default port)"
+        ))),
     }
 }
 
@@ -367,5 +425,66 @@ mod tests {
             body,
             json!({"email": "a@b.c", "newPassword": "[redacted]", "inner": {"client_secret": "[redacted]"}, "code": "[redacted]"})
         );
+    }
+
+    fn stub(path: Option<&str>, url: Option<&str>) -> HttpStub {
+        HttpStub {
+            path: path.map(str::to_owned),
+            url: url.map(str::to_owned),
+            method: None,
+            query: BTreeMap::new(),
+            match_body: None,
+            status: 200,
+            body: None,
+            responses: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_stub_has_a_path_or_the_url_of_the_api_it_stands_in_for() {
+        assert_eq!(stub_origin(&stub(Some("/loyalty"), None)).ok(), Some(None));
+        let sendgrid = stub_origin(&stub(None, Some("https://api.sendgrid.com/v3/mail/send"))).ok();
+        assert_eq!(sendgrid, Some(Some("https://api.sendgrid.com".to_owned())));
+        let port = stub_origin(&stub(None, Some("http://api.example.com:8080/x"))).ok();
+        assert_eq!(port, Some(Some("http://api.example.com:8080".to_owned())));
+        let refused = |s: HttpStub| match stub_origin(&s) {
+            Err(ScenarioError::Setup(message)) => message,
+            other => panic!("expected a setup error, got {other:?}"),
+        };
+        assert!(refused(stub(None, None)).contains("one of `path` and `url`"));
+        assert!(refused(stub(Some("/a"), Some("https://a.example/b"))).contains("one of `path` and `url`"));
+        assert!(refused(stub(Some("https://a.example/b"), None)).contains("goes in `url`"));
+        let bad = [
+            "/v3/mail/send",
+            "ftp://a.example/b",
+            "https://a.example/b?x=1",
+            "https://a.example/b#f",
+            "https://A.example:443/b",
+        ];
+        for bad in bad {
+            assert!(refused(stub(None, Some(bad))).contains(&format!("url '{bad}'")), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_to_a_stubbed_origin_are_matched_and_shown_by_their_url() {
+        let mut mail = stub(None, Some("https://api.sendgrid.com/v3/mail/send"));
+        mail.status = 202;
+        let server = StubServer::start(&[stub(Some("/loyalty"), None), mail]).await.expect("stubs");
+        let origins = server.stubbed_origins();
+        let routed = origins.route(reqwest::Url::parse("https://api.sendgrid.com/v3/mail/send?x=1").expect("url"));
+        assert!(routed.as_str().starts_with(&server.url), "{routed}");
+        let other = reqwest::Url::parse("https://api.mailjet.com/v3.1/send").expect("url");
+        assert_eq!(origins.route(other.clone()), other);
+        let client = reqwest::Client::new();
+        let sent = client.post(routed).json(&json!({"to": "a@b.c"})).send().await.expect("sent");
+        assert_eq!(sent.status().as_u16(), 202);
+        // The stub's own path is not reachable under the origin's prefix, nor the URL as a path.
+        let wrong = format!("{}/v3/mail/send", server.url);
+        assert_eq!(client.post(&wrong).send().await.expect("sent").status().as_u16(), 404);
+        let (requests, _) = server.take(None);
+        let shown: Vec<(&str, u16)> = requests.iter().map(|r| (r.path.as_str(), r.status)).collect();
+        assert_eq!(shown, [("https://api.sendgrid.com/v3/mail/send", 202), ("/v3/mail/send", 404)]);
+        assert_eq!(requests[0].query.get("x").map(String::as_str), Some("1"));
     }
 }

@@ -27,6 +27,7 @@ use ief_transforms::{AlternativeSecurityId, ClaimValue, FixedEnv, TransformEnv};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{CallbackMatch, Credentials, UserAgent};
+use ief_protocols::conditional_access::{CHALLENGES, ConditionalAccessSignals};
 use ief_protocols::directory::Directory;
 use ief_protocols::directory::store::{Password, SeedUser, SignInName, UserData};
 use ief_protocols::env::KeyedEnv;
@@ -84,6 +85,11 @@ pub struct Scenario {
     /// PEM files of extra root certificates (a live provider's test CA), relative to the scenario.
     #[serde(default)]
     pub trusted_roots: Vec<PathBuf>,
+    /// Text replaced in every policy file as it is read: a sample's placeholders filled in.
+    #[serde(default)]
+    pub replace: BTreeMap<String, String>,
+    /// What Conditional Access asks of the sign-ins (none when absent).
+    pub conditional_access: Option<ConditionalAccessSpec>,
     /// Answers of a single sign-in (when `runs` is absent).
     #[serde(default)]
     pub steps: Vec<StepAnswer>,
@@ -91,6 +97,14 @@ pub struct Scenario {
     /// Several sign-ins sharing the directory and the browser session, in order.
     #[serde(default)]
     pub runs: Vec<RunSpec>,
+}
+
+/// The challenges Conditional Access raises for every sign-in of the scenario.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionalAccessSpec {
+    /// `mfa`, `chg_pwd` or `block`.
+    pub challenges: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,6 +150,8 @@ pub enum StepAnswer {
     /// Press a display control's button: `{control: emailVerificationControl, action: SendCode,
     /// values: {email: a@contoso.com}}`; a value `sent` is the last code ief "sent".
     Press(PressSpec),
+    /// The user waits (90s, 20m, 2h) before the next answer: the run's clock moves on.
+    Wait(String),
 }
 
 /// A display control's button and the control's claims as typed.
@@ -152,7 +168,8 @@ pub struct PressSpec {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// `token` or `error`.
+    /// `token`, `error`, or `page`: the run stops at the page its answers run out on (a page
+    /// without a way on, such as a block page).
     pub outcome: String,
     pub error_code: Option<String>,
     /// The requests the HTTP stubs must have received during the run, in order.
@@ -447,6 +464,16 @@ impl Prepared {
         options: &RunOptions,
         extra: Vec<Box<dyn ProfileHandler>>,
     ) -> Result<Prepared, ScenarioError> {
+        if scenario.replace.keys().any(String::is_empty) {
+            return Err(ScenarioError::Setup("replace: the text to replace cannot be empty".to_owned()));
+        }
+        let challenges = scenario.conditional_access.iter().flat_map(|c| &c.challenges);
+        if let Some(bad) = challenges.into_iter().find(|c| !CHALLENGES.contains(&c.as_str())) {
+            return Err(ScenarioError::Setup(format!(
+                "conditional_access: '{bad}' is not a challenge (one of {})",
+                CHALLENGES.join(", ")
+            )));
+        }
         let stub_server = match scenario.http_stubs.is_empty() {
             true => None,
             false => Some(StubServer::start(&scenario.http_stubs).await?),
@@ -565,19 +592,18 @@ impl Prepared {
             None => Directory::in_memory(),
         }
         .map_err(|e| ScenarioError::Setup(e.to_string()))?;
-        for seed in &scenario.directory {
-            let mut user = seed_user(seed);
-            if user.object_id.is_none() {
-                // Drawn from the run's randomness, so deterministic runs give stable ids.
-                user.object_id = directory.new_object_id(env.as_ref()).ok();
-            }
-            directory.seed(&user).map_err(|e| ScenarioError::Setup(format!("seeding the directory: {e}")))?;
-        }
+        seed_directory(scenario, &directory, env.as_ref(), &self.policies[0].model.tenant_id)?;
         let mut extensions = Extensions::default();
         extensions.insert(self.keys.clone());
         extensions.insert(directory);
         extensions.insert(CodeOutbox::new());
         extensions.insert(self.roots.clone());
+        if let Some(stubs) = &self.stub_server {
+            extensions.insert(stubs.stubbed_origins());
+        }
+        if let Some(spec) = &scenario.conditional_access {
+            extensions.insert(ConditionalAccessSignals { challenges: spec.challenges.clone() });
+        }
         Ok(extensions)
     }
 
@@ -607,8 +633,8 @@ impl Prepared {
             let request = run.request.as_ref().unwrap_or(&scenario.request);
             let context = request_context(executor.policy, request, options.deterministic);
             if let Some(after) = &run.after {
-                let seconds =
-                    parse_duration(after).map_err(|message| ScenarioError::Run { run: run.name.clone(), message })?;
+                let seconds = parse_duration("after", after)
+                    .map_err(|message| ScenarioError::Run { run: run.name.clone(), message })?;
                 self.clock_offset.fetch_add(seconds, Ordering::Relaxed);
             }
             let start_session = match (run.new_session, run.reopen_browser) {
@@ -630,6 +656,7 @@ impl Prepared {
                 &mut browser,
                 &self.thumbprints,
                 self.stub_server.as_ref(),
+                &self.clock_offset,
                 times.as_deref_mut(),
             )
             .await?;
@@ -674,6 +701,7 @@ async fn run_one(
     browser: &mut Browser<'_>,
     thumbprints: &[String],
     stubs: Option<&StubServer>,
+    clock_offset: &AtomicI64,
     mut times: Option<&mut Vec<Duration>>,
 ) -> Result<(RunReport, Session), ScenarioError> {
     let fail = |message: String| ScenarioError::Run { run: run.name.clone(), message };
@@ -688,6 +716,7 @@ async fn run_one(
     // Each page takes one answer; a journey cannot show more pages than it has answers plus one,
     // and more browser sign-ins than MAX_BROWSER_SIGN_INS.
     let mut sign_ins = 0;
+    // None: the run stopped at a page it expects to end at (`expect: outcome: page`).
     let outcome = loop {
         let started = Instant::now();
         let progress = executor.resume(&mut sign_in, answer.take()).await.map_err(|e| fail(e.to_string()))?;
@@ -695,7 +724,7 @@ async fn run_one(
             times.push(started.elapsed());
         }
         match progress {
-            Progress::Finished(outcome) => break outcome,
+            Progress::Finished(outcome) => break Some(outcome),
             Progress::NeedsInput(page) => {
                 pages.push(describe_page(&page));
                 // A live provider's redirect is the browser's to follow; it takes no answer.
@@ -721,7 +750,15 @@ async fn run_one(
                 if let Some(secret) = shown_totp_secret(&page) {
                     browser.authenticator = Some(secret);
                 }
-                let Some(next) = answers.next() else {
+                let mut next = answers.next();
+                while let Some(StepAnswer::Wait(wait)) = next {
+                    clock_offset.fetch_add(parse_duration("wait", wait).map_err(fail)?, Ordering::Relaxed);
+                    next = answers.next();
+                }
+                let Some(next) = next else {
+                    if ends_at_page(run) {
+                        break None;
+                    }
                     return Err(fail(format!("no answer left for the page {}", describe_page(&page))));
                 };
                 let totp = browser.authenticator.as_deref().map(|secret| {
@@ -752,8 +789,9 @@ async fn run_one(
     if let Some(extra) = answers.next() {
         // The real cause first: how the journey ended and what it did, then the unused answer.
         let ended = match &outcome {
-            Outcome::Token { .. } => "with a token".to_owned(),
-            Outcome::Error { code, message } => format!("with error {code}: {message}"),
+            Some(Outcome::Token { .. }) => "with a token".to_owned(),
+            Some(Outcome::Error { code, message }) => format!("with error {code}: {message}"),
+            None => "at a page".to_owned(),
         };
         let trace: Vec<String> = sign_in.trace.iter().map(|e| format!("  {e}")).collect();
         return Err(fail(redactions.scrub(&format!(
@@ -769,7 +807,7 @@ async fn run_one(
     report.path =
         sign_in.path().iter().filter_map(|p| Some((executor.compiled.plan(p.journey)?.id.clone(), p.node))).collect();
     match outcome {
-        Outcome::Token { token, claims } => {
+        Some(Outcome::Token { token, claims }) => {
             report.outcome = "token".to_owned();
             report.claims = claims.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
             let mut header = token.header.clone();
@@ -778,10 +816,11 @@ async fn run_one(
             }
             report.token = Some(TokenReport { header, claims: token.claims.clone() });
         }
-        Outcome::Error { code, message } => {
+        Some(Outcome::Error { code, message }) => {
             report.outcome = "error".to_owned();
             report.error = Some(ErrorReport { code, message });
         }
+        None => report.outcome = OUTCOME_PAGE.to_owned(),
     }
     redactions.apply(&mut report);
     check_expectation(run.expect.as_ref(), &mut report);
@@ -792,7 +831,7 @@ async fn run_one(
 }
 
 /// A run's `after`: a number and a unit (`s`, `m`, `h`, `d`), in seconds.
-fn parse_duration(text: &str) -> Result<i64, String> {
+fn parse_duration(key: &str, text: &str) -> Result<i64, String> {
     let t = text.trim();
     let unit = t.chars().last().unwrap_or('s');
     let scale = match unit {
@@ -804,12 +843,20 @@ fn parse_duration(text: &str) -> Result<i64, String> {
     };
     let number = t[..t.len() - unit.len_utf8().min(t.len())].trim().parse::<i64>().ok().filter(|n| *n >= 0);
     match (number, scale) {
-        (Some(n), s) if s > 0 => n.checked_mul(s).ok_or_else(|| format!("`after: {text}` is too long")),
-        _ => Err(format!("`after: {text}` is not a duration such as 90s, 20m, 2h or 30d")),
+        (Some(n), s) if s > 0 => n.checked_mul(s).ok_or_else(|| format!("`{key}: {text}` is too long")),
+        _ => Err(format!("`{key}: {text}` is not a duration such as 90s, 20m, 2h or 30d")),
     }
 }
 
 /// Notes in the report where the run did not do what `expect` says.
+/// The outcome of a run that stops at a page with no way on (a block page without buttons).
+const OUTCOME_PAGE: &str = "page";
+
+/// Whether the run expects to stop at the page its answers run out on.
+fn ends_at_page(run: &RunSpec) -> bool {
+    run.expect.as_ref().is_some_and(|e| e.outcome == OUTCOME_PAGE)
+}
+
 fn check_expectation(expect: Option<&Expect>, report: &mut RunReport) {
     let Some(expect) = expect else { return };
     let code = report.error.as_ref().map(|e| e.code.as_str());
@@ -876,6 +923,7 @@ fn to_answer(step: &StepAnswer, page: &Page, extensions: &Extensions, totp: Opti
             Answer::Code(if code == "sent" { sent_code(page, extensions)? } else { code.clone() })
         }
         StepAnswer::Cancel(_) => Answer::Cancel,
+        StepAnswer::Wait(_) => return Err("`wait` is followed by no answer for the page".to_owned()),
         StepAnswer::Press(press) => {
             let mut values = Vec::new();
             for (name, text) in &press.values {
@@ -1050,7 +1098,8 @@ fn load_policy(
     let mut paths = vec![folder.to_path_buf()];
     paths.extend(scenario.bases.iter().map(|b| base.join(b)));
     let request = SettingsRequest { environment: scenario.environment.clone(), file: None, values: settings };
-    let set = PolicySet::load(&paths, &request);
+    let replace: Vec<(String, String)> = scenario.replace.clone().into_iter().collect();
+    let set = PolicySet::load_replacing(&paths, &request, &replace);
     let leaf =
         set.files.iter().position(|f| same_file(set.db.path(f.file), &policy_path)).ok_or_else(|| {
             ScenarioError::File { path: policy_path.clone(), message: "not a policy file".to_owned() }
@@ -1085,6 +1134,28 @@ fn referenced_keys(policy: &Policy) -> Vec<String> {
     names
 }
 
+/// Seeds the scenario's users into `directory` of the tenant `tenant`, object ids drawn from
+/// `env` (so deterministic runs give stable ids).
+pub(crate) fn seed_directory(
+    scenario: &Scenario,
+    directory: &Directory,
+    env: &dyn TransformEnv,
+    tenant: &str,
+) -> Result<(), ScenarioError> {
+    for spec in &scenario.directory {
+        let mut user = seed_user(spec);
+        if user.object_id.is_none() {
+            user.object_id = directory.new_object_id(env).ok();
+        }
+        // Every Azure AD account has a UPN: the one a new account gets, unless the seed sets it.
+        if let (None, Some(id)) = (&user.data.user_principal_name, &user.object_id) {
+            user.data.user_principal_name = Some(format!("{id}@{tenant}"));
+        }
+        directory.seed(&user).map_err(|e| ScenarioError::Setup(format!("seeding the directory: {e}")))?;
+    }
+    Ok(())
+}
+
 fn seed_user(seed: &SeedSpec) -> SeedUser {
     let mut sign_in_names = Vec::new();
     if let Some(e) = &seed.email {
@@ -1096,14 +1167,19 @@ fn seed_user(seed: &SeedSpec) -> SeedUser {
     SeedUser {
         object_id: seed.object_id.clone(),
         data: UserData {
-            user_principal_name: None,
+            user_principal_name: seed.attributes.get("userPrincipalName").cloned(),
             sign_in_names,
             alternative_security_ids: seed
                 .alternative_security_ids
                 .iter()
                 .map(|a| AlternativeSecurityId { issuer: a.issuer.clone(), issuer_user_id: a.issuer_user_id.clone() })
                 .collect(),
-            attributes: seed.attributes.iter().map(|(k, v)| (k.clone(), ClaimValue::String(v.clone()))).collect(),
+            attributes: seed
+                .attributes
+                .iter()
+                .filter(|(k, _)| *k != "userPrincipalName")
+                .map(|(k, v)| (k.clone(), ClaimValue::String(v.clone())))
+                .collect(),
             password: seed.password.as_ref().map(|p| Password::new(p.clone())),
             user_identities: None,
         },

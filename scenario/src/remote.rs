@@ -22,16 +22,15 @@ use ief_engine::model::Policy;
 use ief_protocols::directory::Directory;
 use ief_protocols::federation::http::TrustedRoots;
 use ief_protocols::keys::KeyStore;
-use ief_transforms::TransformEnv;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::agent::{CallbackMatch, Credentials, UserAgent};
 use crate::http_stub::StubServer;
 use crate::{
-    ErrorReport, IdentityProviderSpec, Prepared, RunOptions, RunReport, RunSpec, Scenario, ScenarioError,
-    ScenarioReport, StepAnswer, StubIdentityProviders, TokenReport, check_expectation, load_policy, parse_duration,
-    read, redact, redirect_target, runs_of, seed_user,
+    ErrorReport, IdentityProviderSpec, OUTCOME_PAGE, Prepared, RunOptions, RunReport, RunSpec, Scenario, ScenarioError,
+    ScenarioReport, StepAnswer, StubIdentityProviders, TokenReport, check_expectation, ends_at_page, load_policy,
+    parse_duration, read, redact, redirect_target, runs_of, seed_directory,
 };
 
 /// The client id of `ief serve`'s development app, which takes any loopback redirect URI.
@@ -87,6 +86,13 @@ fn needs_the_runner(scenario: &Scenario) -> Option<&'static str> {
         Some("identity_providers answered by the scenario (stub, cancel)")
     } else if scenario.runs.iter().any(|r| r.after.is_some()) {
         Some("`after` (the server's clock)")
+    } else if scenario
+        .steps
+        .iter()
+        .chain(scenario.runs.iter().flat_map(|r| &r.steps))
+        .any(|s| matches!(s, StepAnswer::Wait(_)))
+    {
+        Some("`wait` (the server's clock)")
     } else {
         None
     }
@@ -99,6 +105,12 @@ fn not_over_http(scenario: &Scenario) -> Option<&'static str> {
         Some("a journey other than the relying party's DefaultUserJourney (an application cannot ask B2C for one)")
     } else if requests.into_iter().any(|r| !r.input_claims.is_empty()) {
         Some("input_claims (an id_token_hint the application would sign)")
+    } else if !scenario.replace.is_empty() {
+        Some("replace (the server reads the policy files as they are)")
+    } else if scenario.conditional_access.is_some() {
+        Some("conditional_access")
+    } else if scenario.http_stubs.iter().any(|s| s.url.is_some()) {
+        Some("http_stubs standing in for a URL (the server calls the real one)")
     } else {
         None
     }
@@ -140,7 +152,8 @@ pub async fn run(
             ));
         };
         let directory = Directory::open(path).map_err(|e| ScenarioError::Setup(e.to_string()))?;
-        seed(scenario, &directory, &ief_protocols::env::SystemEnv)?;
+        let tenant = load_policy(scenario, &scenario.policy, base, settings)?.model.tenant_id;
+        seed_directory(scenario, &directory, &ief_protocols::env::SystemEnv, &tenant)?;
     }
     let drive = Drive {
         scenario,
@@ -153,18 +166,6 @@ pub async fn run(
         thumbprints: &[],
     };
     drive.run().await
-}
-
-/// Seeds the scenario's users into `directory`, object ids drawn from `env`.
-fn seed(scenario: &Scenario, directory: &Directory, env: &dyn TransformEnv) -> Result<(), ScenarioError> {
-    for spec in &scenario.directory {
-        let mut user = seed_user(spec);
-        if user.object_id.is_none() {
-            user.object_id = directory.new_object_id(env).ok();
-        }
-        directory.seed(&user).map_err(|e| ScenarioError::Setup(format!("seeding the directory: {e}")))?;
-    }
-    Ok(())
 }
 
 /// A scenario's outside world started for a server that runs it: its HTTP stubs and embedded
@@ -251,7 +252,7 @@ impl ScenarioHost {
         codes: Option<CodeSource>,
     ) -> Result<ScenarioReport, ScenarioError> {
         let p = &self.prepared;
-        seed(&p.scenario, directory, p.env.as_ref())?;
+        seed_directory(&p.scenario, directory, p.env.as_ref(), &p.policies[0].model.tenant_id)?;
         let targets = p
             .policy_files
             .iter()
@@ -300,7 +301,7 @@ impl Drive<'_> {
         for run in runs_of(self.scenario, self.name) {
             let fail = |message: String| ScenarioError::Run { run: run.name.clone(), message };
             if let Some(after) = &run.after {
-                let seconds = parse_duration(after).map_err(fail)?;
+                let seconds = parse_duration("after", after).map_err(fail)?;
                 let clock = self.clock.ok_or_else(|| fail("`after` needs the server's clock".to_owned()))?;
                 clock.fetch_add(seconds, Ordering::Relaxed);
             }
@@ -659,7 +660,18 @@ impl Target {
             }) {
                 browser.authenticator = Some(secret);
             }
-            let Some(answer) = answers.next() else {
+            let mut answer = answers.next();
+            while let Some(StepAnswer::Wait(wait)) = answer {
+                let clock = drive.clock.ok_or("`wait` needs the server's clock")?;
+                clock.fetch_add(parse_duration("wait", wait)?, Ordering::Relaxed);
+                answer = answers.next();
+            }
+            let Some(answer) = answer else {
+                if ends_at_page(run) {
+                    let mut report = RunReport::new(&run.name, pages);
+                    report.outcome = OUTCOME_PAGE.to_owned();
+                    return Ok(report);
+                }
                 return Err(format!("no answer left for the page {}", page.describe(None)));
             };
             reply = match self.answer(browser, drive, &page, answer, &mut last_submit).await? {
@@ -831,6 +843,7 @@ impl Target {
                     _ => Err(format!("the display control action answered {status}: {json}")),
                 };
             }
+            StepAnswer::Wait(_) => return Err("`wait` is followed by no answer for the page".to_owned()),
         };
         self.post(client, page, form).await
     }

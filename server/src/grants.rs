@@ -133,8 +133,9 @@ pub(crate) async fn password(
     };
     match run_headless(server, hosted, journey, context).await {
         Ok(token) => {
-            let issued = Issued { claims: &token.claims, id_token: Some(token.encoded), scope, started: None };
-            crate::oauth::token_response(server, hosted, app, issued, request)
+            let issued =
+                Issued { claims: &token.claims, id_token: Some(token.encoded), scope, started: None, refreshed: None };
+            crate::oauth::token_response(server, hosted, app, issued, request).await
         }
         Err((code, _)) if code.starts_with("UserMessageIf") => fail("invalid_grant", "AADB2C90225", BAD_CREDENTIALS),
         Err((code, message)) => {

@@ -29,9 +29,11 @@ use ief_protocols::directory::Directory;
 use ief_protocols::env::{KeyedEnv, SystemEnv};
 use ief_protocols::escape_html;
 use ief_protocols::federation::http::TrustedRoots;
+use ief_protocols::federation::replay::SharedReplayGuard;
 use ief_protocols::keys::KeyStore;
 use ief_protocols::phone::CodeOutbox;
 use ief_transforms::TransformEnv;
+use sha2::{Digest, Sha256};
 
 pub mod apps;
 mod cors;
@@ -50,7 +52,7 @@ mod userinfo;
 
 use apps::Apps;
 use route::Endpoint;
-use store::{MemoryStore, Store};
+use store::State;
 
 /// Largest request body accepted (a page's form, a token request).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -60,6 +62,8 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a sign-in may wait for the browser.
 const TRANSACTION_SECS: i64 = 15 * 60;
+/// How often expired records are swept from the store.
+const SWEEP_SECS: i64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -79,6 +83,8 @@ pub enum ServerError {
     Bind(String),
     #[error("HTTPS: {0}")]
     Tls(String),
+    #[error("{0}")]
+    Store(String),
 }
 
 /// What `ief serve` is asked to host.
@@ -102,6 +108,9 @@ pub struct ServeOptions {
     pub settings: Vec<(String, String)>,
     /// Extra root certificates (PEM) for calls to identity providers and REST APIs.
     pub trusted_roots: Vec<String>,
+    /// Where sign-ins in flight, sessions, codes and refresh tokens are kept (shared by every
+    /// process of a deployment); this process's memory when absent.
+    pub store: Option<Arc<dyn ief_store::Store>>,
     /// Policy keys already in memory (a scenario's, with its providers' credentials), used
     /// instead of `keys`; keys the policies name beyond them are generated in memory.
     pub key_store: Option<KeyStore>,
@@ -121,6 +130,7 @@ impl ServeOptions {
             environment: None,
             settings: Vec::new(),
             trusted_roots: Vec::new(),
+            store: None,
             key_store: None,
             clock_offset: None,
         }
@@ -146,8 +156,9 @@ pub type RequestLogger = Arc<dyn Fn(&RequestLog) + Send + Sync>;
 struct Hosted {
     policy: EffectivePolicy,
     compiled: CompiledPolicy,
-    /// The load of the policies it came from: a sign-in started on another cannot go on.
-    version: u64,
+    /// Of its chain's files and the settings: a sign-in goes on only on the plan it began on
+    /// (this load's, or an earlier one with the same fingerprint), in any process.
+    fingerprint: u64,
     /// The profile handlers of that load (its refresh journeys' grant readers among them).
     handlers: Arc<Vec<Box<dyn ProfileHandler>>>,
     /// The relying-party file's folder: relative template paths start there.
@@ -157,11 +168,10 @@ struct Hosted {
 /// What the policy files looked like at the last load: path, modification time, length.
 type Stamp = Vec<(PathBuf, Option<std::time::SystemTime>, u64)>;
 
-/// The reloading state: the files as last seen, the last load's version and its errors.
+/// The reloading state: the files as last seen and the last load's errors.
 #[derive(Debug, Default)]
 struct Reload {
     stamp: Stamp,
-    version: u64,
     /// Why the last reload was refused (the policies before it still serve).
     error: Option<String>,
 }
@@ -186,7 +196,9 @@ pub struct Server {
     extensions: Extensions,
     keys: KeyStore,
     apps: Apps,
-    store: Box<dyn Store>,
+    state: State,
+    /// Unix second of the last sweep of expired records.
+    swept: std::sync::atomic::AtomicI64,
     /// Without a trailing slash.
     public_url: String,
     /// Whether cookies need `Secure`.
@@ -194,14 +206,9 @@ pub struct Server {
     /// Unix seconds of the start: the signing key's `nbf` in the JWKS.
     started: i64,
     logger: Option<RequestLogger>,
-    /// The step traces of the developer page's last "Run now" sign-ins, by their `state`.
-    traces: std::sync::Mutex<std::collections::VecDeque<(String, Vec<String>)>>,
     /// Page templates read or fetched.
     templates: page::TemplateCache,
 }
-
-/// "Run now" traces kept for the developer page.
-const MAX_TRACES: usize = 32;
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -222,13 +229,17 @@ impl Server {
         let public_url = check_public_url(&options.public_url)?;
         let extra: Vec<Arc<dyn ProfileHandler>> = extra.into_iter().map(Arc::from).collect();
         let stamp = stamp(&options.policy_paths);
-        let (hosted, names) = load_policies(options, 1, &extra)?;
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (hosted, names) = load_policies(options, &extra)?;
+        let names: Vec<&str> = names.iter().map(String::as_str).chain([store::STATE_KEY]).collect();
         let keys = match &options.key_store {
             Some(given) => given.clone().take_generated(&names),
             None => ief_protocols::keys::init_keys(&options.keys, &names).and_then(|_| KeyStore::load(&options.keys)),
         }
         .map_err(|e| ServerError::Keys(e.to_string()))?;
+        let state_key = keys.secret(store::STATE_KEY).map_err(|e| ServerError::Keys(e.to_string()))?;
+        let backend: Arc<dyn ief_store::Store> =
+            options.store.clone().unwrap_or_else(|| Arc::new(ief_store::MemoryStore::new()));
+        let state = State::new(backend.clone(), state_key);
         let apps = match &options.config {
             Some(path) => Apps::load(path, &keys)?,
             None => Apps::development(),
@@ -243,6 +254,7 @@ impl Server {
         extensions.insert(directory);
         extensions.insert(CodeOutbox::new());
         extensions.insert(TrustedRoots(options.trusted_roots.clone()));
+        extensions.insert(SharedReplayGuard::new(backend));
         let env = KeyedEnv::new(SystemEnv, keys.clone());
         let env = match &options.clock_offset {
             Some(offset) => env.with_clock_offset(Arc::clone(offset)),
@@ -253,16 +265,16 @@ impl Server {
             earlier: std::sync::Mutex::default(),
             extra,
             options: options.clone(),
-            reload: std::sync::Mutex::new(Reload { stamp, version: 1, error: None }),
+            reload: std::sync::Mutex::new(Reload { stamp, error: None }),
             env: Box::new(env),
             extensions,
             keys,
             apps,
-            store: Box::new(MemoryStore::default()),
+            state,
+            swept: std::sync::atomic::AtomicI64::new(0),
             https: public_url.starts_with("https://"),
             started: chrono::Utc::now().timestamp(),
             logger: None,
-            traces: std::sync::Mutex::default(),
             templates: page::TemplateCache::default(),
             public_url,
         })
@@ -289,8 +301,7 @@ impl Server {
             return None;
         }
         state.stamp = stamp;
-        state.version += 1;
-        let loaded = load_policies(&self.options, state.version, &self.extra).and_then(|(hosted, names)| {
+        let loaded = load_policies(&self.options, &self.extra).and_then(|(hosted, names)| {
             let missing: Vec<String> = names.into_iter().filter(|n| !self.keys.contains(n)).collect();
             match missing.is_empty() {
                 true => Ok(hosted),
@@ -320,9 +331,10 @@ impl Server {
         }
     }
 
-    /// The policies of load `version`, while the server keeps it.
-    fn load_of(&self, version: u64) -> Option<Arc<Vec<Hosted>>> {
-        let is = |load: &Arc<Vec<Hosted>>| load.first().is_some_and(|h| h.version == version);
+    /// The load (this one or an earlier one this process keeps) whose relying party `policy`
+    /// has the plan of `fingerprint`.
+    fn load_of(&self, policy: &str, fingerprint: u64) -> Option<Arc<Vec<Hosted>>> {
+        let is = |load: &Arc<Vec<Hosted>>| hosted_by_id(load, policy).is_some_and(|h| h.fingerprint == fingerprint);
         let current = self.policies();
         if is(&current) {
             return Some(current);
@@ -388,6 +400,11 @@ impl Server {
         self.extensions.get::<CodeOutbox>()
     }
 
+    /// What the server keeps between requests (tests read it back).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
     /// The app registrations in force.
     pub fn apps(&self) -> &Apps {
         &self.apps
@@ -429,20 +446,17 @@ impl Server {
         Executor::new(&hosted.policy.model, &hosted.compiled, &hosted.handlers, self.env.as_ref(), &self.extensions)
     }
 
-    /// Keeps the trace of a "Run now" sign-in for the page its result lands on.
-    fn keep_trace(&self, state: &str, lines: Vec<String>) {
-        let mut traces = self.traces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if traces.len() >= MAX_TRACES {
-            traces.pop_front();
+    /// Drops expired records, at most once a minute (of the processes sharing a store, any).
+    async fn sweep(&self) {
+        use std::sync::atomic::Ordering;
+        let now = self.now();
+        let last = self.swept.load(Ordering::Relaxed);
+        if now - last >= SWEEP_SECS
+            && self.swept.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            // A failed sweep is retried at the next; requests still see expired records as gone.
+            let _ = self.state.expire(now).await;
         }
-        traces.push_back((state.to_owned(), lines));
-    }
-
-    /// The trace kept for `state`, once.
-    fn take_trace(&self, state: &str) -> Option<Vec<String>> {
-        let mut traces = self.traces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let at = traces.iter().position(|(s, _)| s == state)?;
-        traces.remove(at).map(|(_, lines)| lines)
     }
 
     fn now(&self) -> i64 {
@@ -474,11 +488,10 @@ fn hosted_by_id<'h>(hosted: &'h [Hosted], policy: &str) -> Option<&'h Hosted> {
     hosted.iter().find(|h| h.policy.model.policy_id.eq_ignore_ascii_case(policy))
 }
 
-/// Loads, checks and compiles the relying parties of `options` as load `version`; returns them
-/// and the policy keys they name.
+/// Loads, checks and compiles the relying parties of `options`; returns them and the policy
+/// keys they name.
 fn load_policies(
     options: &ServeOptions,
-    version: u64,
     extra: &[Arc<dyn ProfileHandler>],
 ) -> Result<(Vec<Hosted>, Vec<String>), ServerError> {
     let request =
@@ -540,8 +553,8 @@ fn load_policies(
             let folder = leaf.parent().map(Path::to_path_buf).unwrap_or_default();
             Hosted {
                 compiled: CompiledPolicy::compile(&policy.model),
+                fingerprint: fingerprint(&set, &policy, &request),
                 policy,
-                version,
                 handlers: Arc::clone(&handlers),
                 folder,
             }
@@ -590,6 +603,19 @@ fn stamp(paths: &[PathBuf]) -> Stamp {
             (f, modified, len)
         })
         .collect()
+}
+
+/// What a relying party's plan is compiled from: the text of each file of its chain and the
+/// settings (not the paths: processes sharing a store may load the same files from other
+/// folders). A stored plan position is only meaningful in the same plan.
+fn fingerprint(set: &PolicySet, policy: &EffectivePolicy, settings: &SettingsRequest) -> u64 {
+    let mut hash = Sha256::new();
+    for &file in &policy.chain {
+        hash.update(Sha256::digest(set.db.file(file).text.as_bytes()));
+    }
+    hash.update(format!("{settings:?}").as_bytes());
+    let digest = hash.finalize();
+    u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
 }
 
 /// `scheme://host[:port]` without a path, query or trailing slash.
@@ -686,6 +712,7 @@ async fn dispatch(
 }
 
 async fn handle(server: &Server, request: &Request) -> Response {
+    server.sweep().await;
     let path = request.uri.path();
     if path == "/" {
         return pages::home(server);

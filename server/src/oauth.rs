@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::apps::{App, Platform};
 use crate::route::Route;
-use crate::store::{AuthRequest, CodeGrant, RefreshGrant, Step, Transaction};
+use crate::store::{AuthRequest, CodeGrant, RefreshGrant, RefreshLookup, RefreshRedemption, Step, Transaction};
 use crate::{
     Hosted, Request, Server, b2c_description, cookie, escape_html, form_encode, html, issuer_profile, json, redirect,
 };
@@ -316,7 +316,10 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
     let sso_id = request.cookie(&sso_name).map(str::to_owned);
     let session = match (prompt, &sso_id) {
         (Some("login"), _) => Session::default(),
-        (_, Some(id)) => server.store.session(id).unwrap_or_default(),
+        (_, Some(id)) => match server.state.session(id, server.now()).await {
+            Ok(session) => session.unwrap_or_default(),
+            Err(e) => return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), cid),
+        },
         (_, None) => Session::default(),
     };
     if prompt == Some("none") && session.is_empty() {
@@ -405,8 +408,9 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
         request: auth,
         sign_in,
         step: Step::Submitted(progress),
-        version: hosted.version,
+        fingerprint: hosted.fingerprint,
         expires: server.now() + crate::TRANSACTION_SECS,
+        version: 0,
     };
     let mut response = crate::pages::advance(server, hosted, tx, request).await;
     response.headers_mut().append(header::SET_COOKIE, cookie(server, TRANS_COOKIE, &browser));
@@ -424,14 +428,20 @@ pub(crate) fn is_token_text(text: &str) -> bool {
 }
 
 /// Ends a sign-in: the application gets the code (and tokens the response type asks for) or
-/// the journey's error; the browser keeps its SSO session.
-pub(crate) fn finish(
+/// the journey's error; the browser keeps its SSO session. Of two requests that would end the
+/// same sign-in, one does.
+pub(crate) async fn finish(
     server: &Server,
     hosted: &Hosted,
     tx: Transaction,
     outcome: Outcome,
     request: &Request,
 ) -> Response {
+    match server.state.end_transaction(&tx, server.now()).await {
+        Ok(true) => {}
+        Ok(false) => return crate::pages::Refusal::Lost.respond(server, Some((hosted, None)), request, false).await,
+        Err(e) => return crate::pages::Refusal::from(e).respond(server, Some((hosted, None)), request, false).await,
+    }
     let auth = &tx.request;
     if auth.client_id == crate::apps::DEV_CLIENT_ID
         && auth.redirect_uri == run_now_uri(server)
@@ -444,7 +454,9 @@ pub(crate) fn finish(
             .filter(|s| s.len() >= MIN_SECRET_LEN)
             .collect();
         let scrub = |line: String| secrets.iter().fold(line, |l, s| l.replace(s.as_str(), "[redacted]"));
-        server.keep_trace(state, tx.sign_in.trace.iter().map(|e| scrub(e.to_string())).collect());
+        let lines: Vec<String> = tx.sign_in.trace.iter().map(|e| scrub(e.to_string())).collect();
+        // Only the developer page needs it: the sign-in goes on without it.
+        let _ = server.state.put_trace(state, &lines, server.now()).await;
     }
     let reply =
         Reply { redirect_uri: &auth.redirect_uri, response_mode: &auth.response_mode, state: auth.state.as_deref() };
@@ -467,32 +479,41 @@ pub(crate) fn finish(
         _ => server.random(24),
     };
     let auth = tx.request.clone();
+    let now = server.now();
     let session = tx.sign_in.into_session();
     let persistent = session.is_persistent();
-    server.store.put_session(&sso_id, session);
-    let mut clients = server.store.session_clients(&sso_id).unwrap_or_default();
+    if let Err(e) = server.state.put_session(&sso_id, &session, now).await {
+        return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), &cid);
+    }
+    let clients = match server.state.session_clients(&sso_id, now).await {
+        Ok(clients) => clients,
+        Err(e) => return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), &cid),
+    };
+    let mut clients = clients.unwrap_or_default();
     if !clients.clients.iter().any(|c| c.eq_ignore_ascii_case(&auth.client_id)) {
         clients.clients.push(auth.client_id.clone());
     }
-    clients.expires = server.now() + crate::store::SESSION_SECS;
-    server.store.put_session_clients(&sso_id, clients);
+    clients.expires = now + crate::store::SESSION_SECS;
+    if let Err(e) = server.state.put_session_clients(&sso_id, &clients, now).await {
+        return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), &cid);
+    }
     let types: Vec<&str> = auth.response_type.split(' ').collect();
     let mut params: Vec<(&str, String)> = Vec::new();
     if types.contains(&"code") {
         let code = server.random(48);
-        server.store.put_code(
-            &code,
-            CodeGrant {
-                client_id: auth.client_id.clone(),
-                redirect_uri: auth.redirect_uri.clone(),
-                policy: hosted.policy.model.policy_id.to_lowercase(),
-                pkce: auth.pkce.clone(),
-                scope: auth.scope.clone(),
-                id_token: token.encoded.clone(),
-                claims: token.claims.clone(),
-                expires: server.now() + CODE_SECS,
-            },
-        );
+        let grant = CodeGrant {
+            client_id: auth.client_id.clone(),
+            redirect_uri: auth.redirect_uri.clone(),
+            policy: hosted.policy.model.policy_id.to_lowercase(),
+            pkce: auth.pkce.clone(),
+            scope: auth.scope.clone(),
+            id_token: token.encoded.clone(),
+            claims: token.claims.clone(),
+            expires: server.now() + CODE_SECS,
+        };
+        if let Err(e) = server.state.put_code(&code, &grant, server.now()).await {
+            return reply.error(server, "server_error", "AADB2C90085", &e.to_string(), &cid);
+        }
         params.push(("code", code));
     }
     let app = server.apps.get(&auth.client_id);
@@ -619,7 +640,7 @@ fn client_auth(request: &Request, form: &[(String, String)]) -> Result<ClientAut
 }
 
 /// Constant time, so a wrong secret's timing says nothing about the right one.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -651,7 +672,11 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
             let Some(code) = get("code") else {
                 return fail("invalid_request", "AADB2C90083", &missing("code"));
             };
-            let Some(grant) = server.store.take_code(code).filter(|g| g.expires > server.now()) else {
+            let grant = match server.state.take_code(code, server.now()).await {
+                Ok(grant) => grant.filter(|g| g.expires > server.now()),
+                Err(e) => return fail("server_error", "AADB2C90085", &e.to_string()),
+            };
+            let Some(grant) = grant else {
                 return fail("invalid_grant", "AADB2C90080", EXPIRED);
             };
             if !grant.client_id.eq_ignore_ascii_case(&app.client_id) || grant.policy != policy {
@@ -679,43 +704,61 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
             } else if get("code_verifier").is_some() {
                 return fail("invalid_grant", "AADB2C90182", VERIFIER_MISMATCH);
             }
-            let issued =
-                Issued { claims: &grant.claims, id_token: Some(grant.id_token), scope: &grant.scope, started: None };
-            token_response(server, hosted, app, issued, request)
+            let issued = Issued {
+                claims: &grant.claims,
+                id_token: Some(grant.id_token),
+                scope: &grant.scope,
+                started: None,
+                refreshed: None,
+            };
+            token_response(server, hosted, app, issued, request).await
         }
         Some("refresh_token") => {
             let Some(handle) = get("refresh_token") else {
                 return fail("invalid_request", "AADB2C90083", &missing("refresh_token"));
             };
-            let Some(grant) = server.store.take_refresh(handle) else {
-                return fail("invalid_grant", "AADB2C90129", REVOKED);
+            let redemption = match server.state.redeem_refresh(handle, server.now()).await {
+                Ok(RefreshLookup::Valid(redemption)) => redemption,
+                Ok(RefreshLookup::Unknown | RefreshLookup::Replayed) => {
+                    return fail("invalid_grant", "AADB2C90129", REVOKED);
+                }
+                Err(e) => return fail("server_error", "AADB2C90085", &e.to_string()),
             };
+            let grant = &redemption.grant;
             if !grant.client_id.eq_ignore_ascii_case(&app.client_id) || grant.policy != policy {
                 // Another client's token stays valid for its owner.
                 let message = not_issued_here(&policy, &app.client_id, &grant.policy, &grant.client_id);
-                server.store.put_refresh(handle, grant);
                 return fail("invalid_grant", "AADB2C90088", &message);
             }
             if grant.expires <= server.now()
                 || rolling_end(hosted, grant.started).is_some_and(|end| end <= server.now())
             {
+                let _ = server.state.revoke_refresh(&redemption, server.now()).await;
                 return fail("invalid_grant", "AADB2C90080", EXPIRED);
             }
-            let started = Some(grant.started);
+            let (started, refreshed) = (Some(grant.started), Some(&redemption));
             let scope = get("scope").map_or(grant.scope.clone(), str::to_owned);
             let model = &hosted.policy.model;
             let Some(journey) = crate::refresh::journey(model, issuer_profile(model)) else {
-                let issued = Issued { claims: &grant.claims, id_token: None, scope: &scope, started };
-                return token_response(server, hosted, app, issued, request);
+                let issued = Issued { claims: &grant.claims, id_token: None, scope: &scope, started, refreshed };
+                return token_response(server, hosted, app, issued, request).await;
             };
             // The policy's refresh journey decides: a revoked grant ends it with an error.
-            match refresh_journey(server, hosted, &journey, &grant, app, &scope, cid).await {
+            match refresh_journey(server, hosted, &journey, grant, app, &scope, cid).await {
                 Some(token) => {
-                    let issued =
-                        Issued { claims: &token.claims, id_token: Some(token.encoded), scope: &scope, started };
-                    token_response(server, hosted, app, issued, request)
+                    let issued = Issued {
+                        claims: &token.claims,
+                        id_token: Some(token.encoded),
+                        scope: &scope,
+                        started,
+                        refreshed,
+                    };
+                    token_response(server, hosted, app, issued, request).await
                 }
-                None => fail("invalid_grant", "AADB2C90129", REVOKED),
+                None => {
+                    let _ = server.state.revoke_refresh(&redemption, server.now()).await;
+                    fail("invalid_grant", "AADB2C90129", REVOKED)
+                }
             }
         }
         Some("password") => crate::grants::password(server, hosted, app, form, request).await,
@@ -830,6 +873,7 @@ fn check_client_secret(app: &App, sent: Option<&str>) -> Option<(&'static str, &
 
 /// The token response: the id token (the journey's, or re-signed with new times on refresh),
 /// an access token when the scope names an API, a refresh token for `offline_access`.
+///
 /// `SendTokenResponseBodyWithJsonNumbers`: numbers in token responses as JSON numbers, else
 /// as strings (B2C's legacy shape, its default).
 pub(crate) fn json_numbers(hosted: &Hosted) -> bool {
@@ -846,6 +890,8 @@ pub(crate) struct Issued<'a> {
     pub(crate) scope: &'a str,
     /// When the refresh token's sliding window began (the sign-in); `None` for a new sign-in.
     pub(crate) started: Option<i64>,
+    /// The refresh token redeemed: the new one is the next of its family, else of a new family.
+    pub(crate) refreshed: Option<&'a RefreshRedemption>,
 }
 
 /// When refresh tokens of a sign-in at `started` stop working, by the sliding window
@@ -858,14 +904,14 @@ fn rolling_end(hosted: &Hosted, started: i64) -> Option<i64> {
     (!infinite).then(|| started + lifetime(hosted, "rolling_refresh_token_lifetime_secs", DEFAULT_ROLLING_SECS))
 }
 
-pub(crate) fn token_response(
+pub(crate) async fn token_response(
     server: &Server,
     hosted: &Hosted,
     app: &App,
     issued: Issued<'_>,
     request: &Request,
 ) -> Response {
-    let Issued { claims, id_token, scope, started } = issued;
+    let Issued { claims, id_token, scope, started, refreshed } = issued;
     let now = server.now();
     let id_lifetime = lifetime(hosted, "id_token_lifetime_secs", DEFAULT_TOKEN_SECS);
     let access_lifetime = lifetime(hosted, "token_lifetime_secs", DEFAULT_TOKEN_SECS);
@@ -913,22 +959,34 @@ pub(crate) fn token_response(
     if scope.split(' ').any(|s| s == "offline_access") {
         let refresh_expires =
             rolling_end(hosted, started).map_or(now + refresh_lifetime, |end| end.min(now + refresh_lifetime));
-        let handle = server.random(48);
-        server.store.put_refresh(
-            &handle,
-            RefreshGrant {
-                client_id: app.client_id.clone(),
-                policy: hosted.policy.model.policy_id.to_lowercase(),
-                scope: scope.to_owned(),
-                claims: claims.clone(),
-                user: user_of(hosted, &claims),
-                issued_at: now,
-                expires: refresh_expires,
-                started,
-            },
-        );
-        body.insert("refresh_token".into(), Value::from(handle));
-        body.insert("refresh_token_expires_in".into(), number(refresh_expires - now));
+        let grant = RefreshGrant {
+            client_id: app.client_id.clone(),
+            policy: hosted.policy.model.policy_id.to_lowercase(),
+            scope: scope.to_owned(),
+            claims: claims.clone(),
+            user: user_of(hosted, &claims),
+            issued_at: now,
+            expires: refresh_expires,
+            started,
+        };
+        let handle = match refreshed {
+            Some(redemption) => server.state.rotate_refresh(redemption, grant, now).await,
+            None => server.state.new_refresh(grant, now).await.map(Some),
+        };
+        let cid = request.correlation_id.as_str();
+        match handle {
+            Ok(Some(handle)) => {
+                body.insert("refresh_token".into(), Value::from(handle));
+                body.insert("refresh_token_expires_in".into(), number(refresh_expires - now));
+            }
+            // Another request redeemed the same token first.
+            Ok(None) => return error_json(server, "invalid_grant", "AADB2C90129", REVOKED, cid),
+            Err(e) => return error_json(server, "server_error", "AADB2C90085", &e.to_string(), cid),
+        }
+    } else if let Some(redemption) = refreshed
+        && let Err(e) = server.state.revoke_refresh(redemption, now).await
+    {
+        return error_json(server, "server_error", "AADB2C90085", &e.to_string(), &request.correlation_id);
     }
     if request.form.iter().any(|(k, v)| k == "client_info" && v == "1") {
         let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
@@ -937,6 +995,14 @@ pub(crate) fn token_response(
         body.insert("client_info".into(), Value::from(URL_SAFE_NO_PAD.encode(info.to_string())));
     }
     json(StatusCode::OK, &Value::Object(body))
+}
+
+/// Forgets the SSO session `id` and the applications that signed in through it: those.
+async fn forget_session(server: &Server, id: &str, now: i64) -> Result<Vec<String>, crate::store::StateError> {
+    server.state.remove_session(id, now).await?;
+    let clients = server.state.session_clients(id, now).await?.map(|c| c.clients).unwrap_or_default();
+    server.state.remove_session_clients(id, now).await?;
+    Ok(clients)
 }
 
 /// Ends the browser's session; follows `post_logout_redirect_uri` only to a registered
@@ -962,10 +1028,12 @@ pub(crate) async fn logout(server: &Server, hosted: &Hosted, request: &Request) 
     let sso_name = sso_cookie(hosted);
     let mut others: Vec<String> = Vec::new();
     if let Some(id) = request.cookie(&sso_name) {
-        server.store.remove_session(id);
+        let now = server.now();
         let initiator = client_id.as_deref().unwrap_or_default();
-        let clients = server.store.session_clients(id).map(|c| c.clients).unwrap_or_default();
-        server.store.remove_session_clients(id);
+        let clients = match forget_session(server, id, now).await {
+            Ok(clients) => clients,
+            Err(e) => return error_page(server, Some(hosted), request, "AADB2C90085", &e.to_string()).await,
+        };
         for url in clients
             .iter()
             .filter(|c| !c.eq_ignore_ascii_case(initiator))
@@ -1069,8 +1137,11 @@ pub(crate) fn run_now_uri(server: &Server) -> String {
 /// The end of a "Run now" sign-in: the code redeemed here and the token's claims shown, or
 /// the error the application would have received.
 pub(crate) async fn run_now(server: &Server, request: &Request) -> Response {
-    let trace = request.param("state").and_then(|s| server.take_trace(s)).unwrap_or_default();
-    let steps: String = trace.iter().map(|l| format!("<li>{}</li>", escape_html(l))).collect();
+    let trace = match request.param("state") {
+        Some(state) => server.state.take_trace(state, server.now()).await.ok().flatten(),
+        None => None,
+    };
+    let steps: String = trace.unwrap_or_default().iter().map(|l| format!("<li>{}</li>", escape_html(l))).collect();
     let page = |title: &str, body: String| {
         html(
             StatusCode::OK,
@@ -1083,7 +1154,10 @@ pub(crate) async fn run_now(server: &Server, request: &Request) -> Response {
     if let Some(description) = request.param("error_description") {
         return page("Error", format!("<pre id=\"error\">{}</pre>", escape_html(description)));
     }
-    let grant = request.param("code").and_then(|c| server.store.take_code(c));
+    let grant = match request.param("code") {
+        Some(code) => server.state.take_code(code, server.now()).await.ok().flatten(),
+        None => None,
+    };
     let Some(grant) = grant.filter(|g| {
         g.client_id == crate::apps::DEV_CLIENT_ID && g.redirect_uri == run_now_uri(server) && g.expires > server.now()
     }) else {

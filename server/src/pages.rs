@@ -20,32 +20,52 @@ pub(crate) const CSRF_COOKIE: &str = "x-ms-cpim-csrf";
 const CONTEXT_COOKIE: &str = "x-ms-cpim-ctx";
 
 /// Shows what the sign-in needs next: a page, a redirect to an identity provider, or the end
-/// (the application's redirect URI). The transaction goes back to the store unless it ended.
+/// (the application's redirect URI). The sign-in is saved unless it ended; a request that lost
+/// the race to another answer of the same page shows nothing of its own.
 pub(crate) async fn advance(server: &Server, hosted: &Hosted, mut tx: Transaction, request: &Request) -> Response {
     let progress = match std::mem::replace(&mut tx.step, Step::Submitted(Progress::NeedsInput(placeholder()))) {
         Step::Submitted(progress) => progress,
         Step::Showing(page) => Progress::NeedsInput(page),
     };
     match progress {
-        Progress::Finished(outcome) => finish(server, hosted, tx, outcome, request),
+        Progress::Finished(outcome) => finish(server, hosted, tx, outcome, request).await,
         Progress::NeedsInput(page) => {
             if let PageKind::Redirect { url } = &page.kind {
                 // The provider's callback finds the sign-in by this cookie.
                 let url = url.clone();
                 let context = cookie(server, CONTEXT_COOKIE, &tx.id);
                 tx.step = Step::Showing(page);
-                server.store.put_transaction(tx);
+                if let Err(refusal) = save(server, hosted, &mut tx).await {
+                    return refusal.respond(server, Some((hosted, None)), request, false).await;
+                }
                 let mut response = redirect(&url);
                 response.headers_mut().append(header::SET_COOKIE, context);
                 return response;
             }
             tx.csrf = server.random(32);
             tx.step = Step::Showing(page);
-            let response = crate::page::render(server, hosted, &tx, StatusCode::OK).await;
-            server.store.put_transaction(tx);
-            response
+            if let Err(refusal) = save(server, hosted, &mut tx).await {
+                return refusal.respond(server, Some((hosted, None)), request, false).await;
+            }
+            crate::page::render(server, hosted, &tx, StatusCode::OK).await
         }
     }
+}
+
+/// Stores the sign-in as this request leaves it (compare-and-swap on the version it read);
+/// `hosted` is the relying party it runs.
+pub(crate) async fn save(server: &Server, hosted: &Hosted, tx: &mut Transaction) -> Result<(), Refusal> {
+    tx.sign_in.forget_passwords(&hosted.policy.model);
+    match server.state.save_transaction(tx, server.now()).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Refusal::Lost),
+        Err(e) => Err(Refusal::from(e)),
+    }
+}
+
+/// The sign-in the browser names, as stored.
+async fn load(server: &Server, tid: &str) -> Result<Transaction, Refusal> {
+    server.state.transaction(tid, server.now()).await?.ok_or(Refusal::State)
 }
 
 fn placeholder() -> Page {
@@ -69,15 +89,31 @@ fn parse_tx(tx: &str) -> Option<String> {
 }
 
 /// Why a page call is refused.
-enum Refusal {
-    /// No such sign-in (unknown, ended, expired, or in use by another request).
+pub(crate) enum Refusal {
+    /// No such sign-in (unknown, ended, expired, or stored by a version of ief or of the
+    /// policies that no longer reads it).
     State,
+    /// Another request answered the same page first; its answer stands.
+    Lost,
+    /// The state store failed.
+    Unavailable,
     Browser,
     Csrf,
     /// The call does not fit what the sign-in waits for.
     OutOfOrder(&'static str),
-    /// The policies were reloaded since the sign-in started: its plan is gone.
+    /// The policies changed since the sign-in started (a reload, or a process serving other
+    /// files): its plan is gone.
     Reloaded,
+}
+
+impl From<crate::store::StateError> for Refusal {
+    /// A record this ief cannot read any more is a sign-in to start again; a failing store is not.
+    fn from(error: crate::store::StateError) -> Refusal {
+        match error {
+            crate::store::StateError::Store(_) | crate::store::StateError::Random => Refusal::Unavailable,
+            _ => Refusal::State,
+        }
+    }
 }
 
 impl Refusal {
@@ -86,11 +122,13 @@ impl Refusal {
             Refusal::State => {
                 "We are having trouble loading your current state. You might want to try starting your session over from the beginning."
             }
+            Refusal::Lost => "The page was answered by another request.",
+            Refusal::Unavailable => "The sign-in's state cannot be read or written just now. Please try again.",
             Refusal::Browser => "The request was not made by the browser that started the sign-in.",
             Refusal::Csrf => "The request's CSRF token is missing or does not match.",
             Refusal::OutOfOrder(m) => m,
             Refusal::Reloaded => {
-                "The policy was reloaded after this sign-in started. Start the sign-in again from the application."
+                "The policy was reloaded or changed after this sign-in started. Start the sign-in again from the application."
             }
         }
     }
@@ -99,20 +137,22 @@ impl Refusal {
         match self {
             Refusal::State | Refusal::Reloaded => StatusCode::BAD_REQUEST,
             Refusal::Browser | Refusal::Csrf => StatusCode::FORBIDDEN,
-            Refusal::OutOfOrder(_) => StatusCode::CONFLICT,
+            Refusal::Lost | Refusal::OutOfOrder(_) => StatusCode::CONFLICT,
+            Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn code(&self) -> &'static str {
         match self {
             Refusal::State | Refusal::Reloaded => "AADB2C90046",
+            Refusal::Unavailable => "AADB2C90085",
             _ => "AADB2C90065",
         }
     }
 
     /// JSON for the page's script, else the policy's error page in the sign-in's language when
     /// the call found the sign-in, else in the language the browser asks for.
-    async fn respond(
+    pub(crate) async fn respond(
         &self,
         server: &Server,
         policy: Option<(&Hosted, Option<&str>)>,
@@ -129,8 +169,6 @@ impl Refusal {
     }
 }
 
-/// Takes the sign-in the call names, after checking it belongs to this browser and carries
-/// the page's CSRF token; a refused call leaves the sign-in as it was.
 /// The policies a sign-in runs on: the request's, or the earlier load it began on.
 struct Load(Option<Arc<Vec<Hosted>>>);
 
@@ -141,31 +179,28 @@ impl Load {
     }
 }
 
-/// The load a sign-in of `version` began on, if the server still keeps it.
+/// The load whose plan the sign-in began on: the request's when its relying party's files and
+/// settings are the same (after a restart too, or on another process), else an earlier load
+/// this process still keeps.
 fn load_for(server: &Server, current: &Hosted, tx: &Transaction) -> Result<Load, Refusal> {
-    if tx.version == current.version {
+    if tx.fingerprint == current.fingerprint {
         return Ok(Load(None));
     }
-    match server.load_of(tx.version) {
-        Some(load) if crate::hosted_by_id(&load, &tx.policy).is_some() => Ok(Load(Some(load))),
-        _ => Err(Refusal::Reloaded),
-    }
+    server.load_of(&tx.policy, tx.fingerprint).map(|load| Load(Some(load))).ok_or(Refusal::Reloaded)
 }
 
-fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<(Transaction, Load), Refusal> {
+/// Reads the sign-in the call names, after checking it belongs to this browser and carries
+/// the page's CSRF token; a refused call writes nothing, so the sign-in stays as it was.
+async fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<(Transaction, Load), Refusal> {
     let tid = request.param("tx").and_then(parse_tx).ok_or(Refusal::State)?;
-    let tx = server.store.take_transaction(&tid, server.now()).ok_or(Refusal::State)?;
-    let put_back = |tx: Transaction, why: Refusal| {
-        server.store.put_transaction(tx);
-        Err(why)
-    };
+    let tx = load(server, &tid).await?;
     if tx.policy != hosted.policy.model.policy_id.to_lowercase() {
-        return put_back(tx, Refusal::State);
+        return Err(Refusal::State);
     }
     if request.cookie(TRANS_COOKIE) != Some(tx.browser.as_str()) {
-        return put_back(tx, Refusal::Browser);
+        return Err(Refusal::Browser);
     }
-    // Gone with its load: dropped, no later call can go on either.
+    // Its plan gone: every later call is refused the same way, until the record expires.
     let load = load_for(server, hosted, &tx)?;
     let presented = request
         .header("x-csrf-token")
@@ -174,16 +209,15 @@ fn checked(server: &Server, hosted: &Hosted, request: &Request) -> Result<(Trans
     let cookie = request.cookie(CSRF_COOKIE);
     let valid = |t: &str| is_token_text(t) && t == tx.csrf;
     if !(presented.is_some_and(valid) && cookie.is_some_and(valid)) {
-        return put_back(tx, Refusal::Csrf);
+        return Err(Refusal::Csrf);
     }
     Ok((tx, load))
 }
 
 /// [`checked`], for a call that answers the page shown: the sign-in and its page.
-fn showing(server: &Server, hosted: &Hosted, request: &Request) -> Result<(Transaction, Page, Load), Refusal> {
-    let (tx, load) = checked(server, hosted, request)?;
+async fn showing(server: &Server, hosted: &Hosted, request: &Request) -> Result<(Transaction, Page, Load), Refusal> {
+    let (tx, load) = checked(server, hosted, request).await?;
     let Step::Showing(page) = &tx.step else {
-        server.store.put_transaction(tx);
         return Err(Refusal::OutOfOrder("The page was already answered."));
     };
     let page = page.clone();
@@ -198,7 +232,7 @@ fn is_xhr(request: &Request) -> bool {
 /// `"status":"400"` on a validation error); a plain form is answered with the next page.
 pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Request) -> Response {
     let xhr = is_xhr(request);
-    let (mut tx, page, load) = match showing(server, hosted, request) {
+    let (mut tx, page, load) = match showing(server, hosted, request).await {
         Ok(found) => found,
         Err(refusal) => return refusal.respond(server, Some((hosted, None)), request, xhr).await,
     };
@@ -223,7 +257,6 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
             PageKind::Form { .. } | PageKind::Selection { sign_in: Some(_), .. } => Answer::Submit(values),
             PageKind::Selection { .. } | PageKind::Redirect { .. } => {
                 let lang = tx.sign_in.context.culture.clone();
-                server.store.put_transaction(tx);
                 return Refusal::OutOfOrder("This page has no form to submit.")
                     .respond(server, Some((hosted, Some(&lang))), request, xhr)
                     .await;
@@ -234,12 +267,11 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
     let progress = match executor.resume(&mut tx.sign_in, Some(answer)).await {
         Ok(p) => p,
         Err(ExecError::BadAnswer { message, .. }) => {
-            server.store.put_transaction(tx);
             return page_error(server, hosted, request, None, &message, xhr).await;
         }
         Err(e) => {
             let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
-            return finish(server, hosted, tx, outcome, request);
+            return finish(server, hosted, tx, outcome, request).await;
         }
     };
     match progress {
@@ -253,7 +285,9 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
             };
             tx.step = Step::Showing(next);
             if xhr {
-                server.store.put_transaction(tx);
+                if let Err(refusal) = save(server, hosted, &mut tx).await {
+                    return refusal.respond(server, Some((hosted, None)), request, xhr).await;
+                }
                 return json(StatusCode::OK, &json!({ "status": "400", "message": message }));
             }
             page_error(server, hosted, request, Some(tx), &message, false).await
@@ -261,7 +295,9 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
         progress => {
             tx.step = Step::Submitted(progress);
             let confirmed = confirmed_url(hosted, &tx, crate::page::api_of(&page));
-            server.store.put_transaction(tx);
+            if let Err(refusal) = save(server, hosted, &mut tx).await {
+                return refusal.respond(server, Some((hosted, None)), request, xhr).await;
+            }
             if xhr { json(StatusCode::OK, &json!({ "status": "200" })) } else { see_other(&confirmed) }
         }
     }
@@ -277,13 +313,12 @@ pub(crate) async fn display_control(
     control: String,
     action: String,
 ) -> Response {
-    let (mut tx, page, load) = match showing(server, hosted, request) {
+    let (mut tx, page, load) = match showing(server, hosted, request).await {
         Ok(found) => found,
         Err(refusal) => return refusal.respond(server, Some((hosted, None)), request, true).await,
     };
     let hosted = load.hosted(hosted, &tx.policy);
     if !matches!(page.kind, PageKind::Form { .. }) {
-        server.store.put_transaction(tx);
         return Refusal::OutOfOrder("This page has no display controls.").respond(server, None, request, true).await;
     }
     let values: Vec<(String, String)> =
@@ -296,21 +331,25 @@ pub(crate) async fn display_control(
                 None => json!({ "status": "200" }),
             };
             tx.step = Step::Showing(next);
-            server.store.put_transaction(tx);
+            if let Err(refusal) = save(server, hosted, &mut tx).await {
+                return refusal.respond(server, Some((hosted, None)), request, true).await;
+            }
             json(StatusCode::OK, &body)
         }
         Ok(progress) => {
             tx.step = Step::Submitted(progress);
-            server.store.put_transaction(tx);
+            if let Err(refusal) = save(server, hosted, &mut tx).await {
+                return refusal.respond(server, Some((hosted, None)), request, true).await;
+            }
             json(StatusCode::OK, &json!({ "status": "200" }))
         }
+        // Refused: nothing is written, the page stays as it was.
         Err(ExecError::BadAnswer { message, .. }) => {
-            server.store.put_transaction(tx);
             json(StatusCode::BAD_REQUEST, &json!({ "status": "400", "message": message }))
         }
         Err(e) => {
             let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
-            finish(server, hosted, tx, outcome, request)
+            finish(server, hosted, tx, outcome, request).await
         }
     }
 }
@@ -327,9 +366,10 @@ async fn page_error(
     match tx {
         Some(mut tx) if !xhr => {
             tx.csrf = server.random(32);
-            let response = crate::page::render(server, hosted, &tx, StatusCode::OK).await;
-            server.store.put_transaction(tx);
-            response
+            if let Err(refusal) = save(server, hosted, &mut tx).await {
+                return refusal.respond(server, Some((hosted, None)), request, false).await;
+            }
+            crate::page::render(server, hosted, &tx, StatusCode::OK).await
         }
         _ => {
             let body = json!({ "status": "400", "message": message });
@@ -353,14 +393,13 @@ fn confirmed_url(hosted: &Hosted, tx: &Transaction, api: &str) -> String {
 
 /// `GET /api/{api}/confirmed`: what follows an accepted submit.
 pub(crate) async fn confirmed(server: &Server, hosted: &Hosted, request: &Request) -> Response {
-    let (mut tx, load) = match checked(server, hosted, request) {
+    let (mut tx, load) = match checked(server, hosted, request).await {
         Ok(found) => found,
         Err(refusal) => return refusal.respond(server, Some((hosted, None)), request, false).await,
     };
     let hosted = load.hosted(hosted, &tx.policy);
     if matches!(tx.step, Step::Showing(_)) {
         let lang = tx.sign_in.context.culture.clone();
-        server.store.put_transaction(tx);
         return Refusal::OutOfOrder("The page has not been submitted yet.")
             .respond(server, Some((hosted, Some(&lang))), request, false)
             .await;
@@ -374,7 +413,7 @@ pub(crate) async fn confirmed(server: &Server, hosted: &Hosted, request: &Reques
 
 /// `GET /api/{api}/unified?claimsexchange=…` (a button or link) or `?local=signup`.
 pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request) -> Response {
-    let (mut tx, page, load) = match showing(server, hosted, request) {
+    let (mut tx, page, load) = match showing(server, hosted, request).await {
         Ok(found) => found,
         Err(refusal) => return refusal.respond(server, Some((hosted, None)), request, false).await,
     };
@@ -386,7 +425,6 @@ pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request)
     };
     let lang = tx.sign_in.context.culture.clone();
     let Some(choice) = choice else {
-        server.store.put_transaction(tx);
         return Refusal::OutOfOrder("The request names no claims exchange this page offers.")
             .respond(server, Some((hosted, Some(&lang))), request, false)
             .await;
@@ -398,14 +436,13 @@ pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request)
             advance(server, hosted, tx, request).await
         }
         Err(ExecError::BadAnswer { .. }) => {
-            server.store.put_transaction(tx);
             Refusal::OutOfOrder("The request names no claims exchange this page offers.")
                 .respond(server, Some((hosted, Some(&lang))), request, false)
                 .await
         }
         Err(e) => {
             let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
-            finish(server, hosted, tx, outcome, request)
+            finish(server, hosted, tx, outcome, request).await
         }
     }
 }
@@ -417,13 +454,14 @@ pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Req
     // Before the sign-in is found, no policy names the page.
     let refused = |refusal: Refusal| async move { refusal.respond(server, None, request, false).await };
     let Some(tid) = request.cookie(CONTEXT_COOKIE) else { return refused(Refusal::State).await };
-    let Some(mut tx) = server.store.take_transaction(tid, server.now()) else { return refused(Refusal::State).await };
+    let mut tx = match load(server, tid).await {
+        Ok(tx) => tx,
+        Err(refusal) => return refused(refusal).await,
+    };
     if request.cookie(TRANS_COOKIE) != Some(tx.browser.as_str()) {
-        server.store.put_transaction(tx);
         return refused(Refusal::Browser).await;
     }
     if !matches!(&tx.step, Step::Showing(Page { kind: PageKind::Redirect { .. }, .. })) {
-        server.store.put_transaction(tx);
         return refused(Refusal::OutOfOrder("The sign-in is not waiting for an identity provider.")).await;
     }
     let Some(hosted) = crate::hosted_by_id(policies, &tx.policy) else {
@@ -443,7 +481,7 @@ pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Req
         }
         Err(e) => {
             let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90273".to_owned(), message: e.to_string() };
-            finish(server, hosted, tx, outcome, request)
+            finish(server, hosted, tx, outcome, request).await
         }
     }
 }

@@ -2,9 +2,12 @@
 //! executor's stub profile handlers, and a way to run futures that never wait. Only ever a
 //! dev-dependency (or a bench's dependency); never published.
 
+pub mod browser;
 pub mod journeys;
 pub mod node;
 pub mod oauth1;
+pub mod postgres;
+pub mod process;
 mod stub;
 
 use std::future::Future;

@@ -3,9 +3,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// Node.js must be there and at least `min`; a missing runtime fails the test, never skips it.
 /// `help` says what to install.
@@ -34,47 +34,10 @@ pub fn npm_ci(project: &Path, package: &str, timeout: Duration) -> Result<(), St
     if fresh {
         return Ok(());
     }
-    let mut child = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"])
-        .current_dir(project)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("the interop tests need `npm` on PATH to install {package} ({e})"))?;
-    let output = Arc::new(Mutex::new(String::new()));
-    let mut readers = Vec::new();
-    for pipe in [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        child.stderr.take().map(|p| Box::new(p) as _),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let output = Arc::clone(&output);
-        readers.push(std::thread::spawn(move || for_each_line(pipe, |line| push_log(&output, line))));
-    }
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("npm ci in {} took longer than {timeout:?}", project.display()));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(200)),
-            Err(e) => return Err(format!("waiting for npm ci: {e}")),
-        }
-    };
-    for r in readers {
-        let _ = r.join();
-    }
-    if !status.success() {
-        let text = output.lock().map(|o| o.clone()).unwrap_or_default();
-        return Err(format!("npm ci in {} failed ({status}):\n{text}", project.display()));
-    }
-    Ok(())
+    let mut npm = Command::new("npm");
+    npm.args(["ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"]).current_dir(project);
+    crate::process::run_bounded(&mut npm, &format!("npm ci in {} (installing {package})", project.display()), timeout)
+        .map(drop)
 }
 
 /// Calls `f` with each line of `pipe` until it closes.

@@ -3,7 +3,7 @@
 use crate::value::ClaimValue;
 
 /// A claim type interned to a dense index by the policy compiler.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct ClaimId(pub u32);
 
 impl ClaimId {
@@ -13,7 +13,7 @@ impl ClaimId {
 }
 
 /// The per-sign-in claim values. Absent and never-set claims are both `None`.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ClaimsBag {
     slots: Vec<Option<ClaimValue>>,
 }

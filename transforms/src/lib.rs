@@ -12,6 +12,7 @@ pub mod dotnet;
 pub mod env;
 pub mod error;
 pub mod signature;
+pub mod stored;
 pub mod value;
 
 mod boolean;

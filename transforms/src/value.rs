@@ -5,7 +5,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 
 /// A `ClaimType/DataType` (also `InputParameter/@DataType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum DataType {
     Boolean,
     Date,
@@ -108,7 +108,7 @@ impl fmt::Display for DataType {
 }
 
 /// One social identity: the issuer and the user's id at that issuer.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct AlternativeSecurityId {
     pub issuer: String,
     /// The raw user id; B2C shows it base64-encoded (`issuerUserId`).
@@ -118,7 +118,7 @@ pub struct AlternativeSecurityId {
 /// How a dateTime prints. B2C's methods write two forms: GetCurrentDateTime and
 /// ConvertDateToDateTimeClaim write `2022-01-14T11:40:35.0000000Z`, the JSON methods
 /// `2005-09-23T00:00:00Z` (claims-transformations D.2, D.5).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DateTimeForm {
     /// .NET's round-trip form `yyyy-MM-ddTHH:mm:ss.fffffffZ`: always seven fractional digits.
     #[default]
@@ -129,15 +129,15 @@ pub enum DateTimeForm {
 }
 
 /// A claim's value. Its variant always agrees with the claim's `DataType`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ClaimValue {
     String(String),
     Boolean(bool),
     Int(i32),
     Long(i64),
-    Date(NaiveDate),
+    Date(#[serde(with = "crate::stored::date")] NaiveDate),
     /// Always UTC, with the form it prints in.
-    DateTime(NaiveDateTime, DateTimeForm),
+    DateTime(#[serde(with = "crate::stored::date_time")] NaiveDateTime, DateTimeForm),
     /// ISO 8601 duration, kept as written after validation.
     Duration(String),
     /// Kept as given (E.164 after normalisation where a method normalises it).
@@ -146,7 +146,7 @@ pub enum ClaimValue {
     AlternativeSecurityId(AlternativeSecurityId),
     AlternativeSecurityIdCollection(Vec<AlternativeSecurityId>),
     /// Undocumented identity types, kept as their JSON form.
-    Json(DataType, serde_json::Value),
+    Json(DataType, #[serde(with = "crate::stored::json_text")] serde_json::Value),
 }
 
 /// A literal that does not parse for its DataType.

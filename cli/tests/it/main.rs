@@ -2,6 +2,7 @@
 
 mod bench;
 mod common;
+mod crash;
 mod diagnostics;
 mod hostile_inputs;
 mod hostile_policy;
@@ -9,4 +10,5 @@ mod idp_serve;
 mod policy_commands;
 mod scenarios;
 mod serve;
+mod shared_state;
 mod transform_run;

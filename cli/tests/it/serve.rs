@@ -32,6 +32,8 @@ fn serve_prints_metadata_urls_and_serves_them_over_https() {
         &directory,
         "--ca",
         &ca_dir,
+        "--store",
+        "memory",
         "--for",
         "120",
     ];
@@ -98,6 +100,8 @@ fn serve_refuses_a_bad_app_config_with_its_position() {
         &keys.0.display().to_string(),
         "--config",
         &config.display().to_string(),
+        "--store",
+        "memory",
     ]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
@@ -168,10 +172,16 @@ fn same(name: &str, in_process: &ScenarioReport, over_http: &ScenarioReport) -> 
 }
 
 /// Scenarios that cannot run over HTTP, and why (the runner must refuse them saying so).
-const NOT_OVER_HTTP: [(&str, &str); 3] = [
+const NOT_OVER_HTTP: [(&str, &str); 9] = [
     ("link-and-unlink-facebook", "a journey other than the relying party's DefaultUserJourney"),
     ("social-only-sign-up-then-profile-edit", "a journey other than the relying party's DefaultUserJourney"),
     ("sign-up-closed-notice", "a journey other than the relying party's DefaultUserJourney"),
+    ("conditional-access-block", "conditional_access"),
+    ("conditional-access-mfa", "conditional_access"),
+    ("default-home-realm-discovery", "replace (the server reads the policy files as they are)"),
+    ("remote-profile", "replace (the server reads the policy files as they are)"),
+    ("email-displaycontrol-sendgrid", "http_stubs standing in for a URL"),
+    ("email-displaycontrol-sendinblue", "http_stubs standing in for a URL"),
 ];
 
 /// Every scenario under policies/ (but the deliberately bad ones), as `ief run`'s tests run them.

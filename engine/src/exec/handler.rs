@@ -28,7 +28,7 @@ pub trait ProfileHandler: Send + Sync {
 }
 
 /// Why the executor calls a profile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Invocation {
     /// A ClaimsExchange of an orchestration step.
     Step,
@@ -105,16 +105,18 @@ pub struct ProfileError {
 }
 
 /// A minted token: the signed form and its decoded claims (for traces and snapshots).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Token {
     pub encoded: String,
+    #[serde(with = "ief_transforms::stored::json_text")]
     pub header: serde_json::Value,
+    #[serde(with = "ief_transforms::stored::json_text")]
     pub claims: serde_json::Value,
 }
 
 /// A page the user must answer. Headless runs answer it from a scenario; a browser front end
 /// renders it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Page {
     pub profile: String,
     pub kind: PageKind,
@@ -122,6 +124,7 @@ pub struct Page {
     pub error: Option<String>,
     /// What the profile must remember until the answer (state, nonce, PKCE verifier, request
     /// token secret). The executor keeps it and hands it back with the answer; drivers never see it.
+    #[serde(with = "ief_transforms::stored::json_text_option")]
     pub profile_state: Option<Box<serde_json::Value>>,
     /// Buttons and links the page shows or hides (`setting.*`); the executor fills it from the
     /// page's profile, so handlers leave the default.
@@ -140,7 +143,7 @@ impl Page {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PageKind {
     /// Buttons of a ClaimsProviderSelection (exchange ids, in order), and an embedded sign-in
     /// form's exchange for CombinedSignInAndSignUp.
@@ -153,7 +156,7 @@ pub enum PageKind {
     Redirect { url: String },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Field {
     pub claim: String,
     pub input_type: Option<String>,
@@ -216,7 +219,7 @@ impl Extensions {
 }
 
 /// The relying-party request that started a sign-in (what B2C reads from the authorize URL).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RequestContext {
     pub client_id: String,
     pub redirect_uri: String,

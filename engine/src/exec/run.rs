@@ -17,11 +17,11 @@ use super::handler::{
 use super::resolve::fill;
 use super::session::{Session, SsoCookie};
 use super::trace::{TraceEvent, is_secret, redacted};
-use crate::model::{DisplayControl, Policy, StepType, TechnicalProfile};
+use crate::model::{Policy, StepType, TechnicalProfile};
 use crate::page_settings::{FORGOT_PASSWORD_OVERRIDE, ForgotPasswordLinkLocation, PageSettings};
 use crate::plan::{
-    Button, ClaimPlan, CompiledPolicy, DefaultValue, JourneyPlan, PlanEdge, PlanNode, PlanPosition, ProfilePlan, Ref,
-    SelectionPlan, SignUp, SsoScope, ValidationRef, skip_reason,
+    Button, ClaimPlan, CompiledPolicy, ControlPlan, DefaultValue, JourneyPlan, PlanEdge, PlanNode, PlanPosition,
+    ProfilePlan, Ref, SelectionPlan, SignUp, SsoScope, ValidationRef, skip_reason,
 };
 
 /// The combined sign-in page's "Forgot your password?" link (its element id on B2C's page), as a
@@ -54,7 +54,7 @@ pub enum ExecError {
 }
 
 /// How a sign-in ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
     /// SendClaims ran: the token and the relying party's claims by partner name.
     Token { token: Token, claims: Vec<(String, ClaimValue)> },
@@ -63,14 +63,14 @@ pub enum Outcome {
 }
 
 /// Where a run stopped.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Progress {
     NeedsInput(Page),
     Finished(Outcome),
 }
 
 /// The exchange a button or a link picked for a later step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Choice {
     /// An exchange node.
     Exchange(PlanPosition),
@@ -78,7 +78,7 @@ enum Choice {
     Unresolved(Box<str>),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum Pending {
     /// A selection page, at its step: the choice each of the page's options makes.
     Selection { choices: Vec<Choice>, page: Page },
@@ -86,8 +86,9 @@ enum Pending {
     Profile { page: Page },
 }
 
-/// One sign-in in progress.
-#[derive(Debug)]
+/// One sign-in in progress. It serializes (serde) for drivers that keep it between requests,
+/// valid for the same compiled policy; see [`SignIn::forget_passwords`].
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct SignIn {
     position: PlanPosition,
     /// Where each called sub journey returns to.
@@ -134,6 +135,17 @@ impl SignIn {
             session.put(cookie);
         }
         session
+    }
+
+    /// Drops the values typed into password boxes: they live only while their page's submit
+    /// runs, and a sign-in kept between requests must never hold one (a page shown again after
+    /// a failed submit asks for them again).
+    pub fn forget_passwords(&mut self, policy: &Policy) {
+        for (i, ct) in policy.claim_types.iter().enumerate() {
+            if ct.user_input_type.as_ref().is_some_and(|t| t.value == "Password") {
+                self.bag.remove(ClaimId(i as u32));
+            }
+        }
     }
 
     /// Where the sign-in is: the step it runs next, or the page's node it waits at.
@@ -581,33 +593,21 @@ impl<'p> Executor<'p> {
         }
     }
 
-    /// The technical profile whose page waits at the sign-in's position.
-    fn page_profile(&self, s: &SignIn, plan: &JourneyPlan) -> Result<&'p TechnicalProfile, ExecError> {
+    /// The profile whose page waits at the sign-in's position, with its plan.
+    fn page_plan(&self, s: &SignIn, plan: &JourneyPlan) -> Result<(&'p TechnicalProfile, &'p ProfilePlan), ExecError> {
         match &plan.graph[s.position.node()] {
-            PlanNode::Profile { profile, .. } => {
-                profile.index.map(|p| &self.policy.technical_profiles[p]).ok_or_else(|| not_defined(profile))
-            }
+            PlanNode::Profile { profile, .. } => profile
+                .index
+                .map(|p| (&self.policy.technical_profiles[p], &self.compiled.profiles[p]))
+                .ok_or_else(|| not_defined(profile)),
             _ => Err(ExecError::Policy("no page waits at the sign-in's position".to_owned())),
         }
-    }
-
-    /// The VerificationControls of a profile's page.
-    fn verification_controls<'t>(&self, tp: &'t TechnicalProfile) -> impl Iterator<Item = &'p DisplayControl> + 't
-    where
-        'p: 't,
-    {
-        tp.display_claims
-            .iter()
-            .filter_map(|d| d.display_control.as_ref())
-            .filter_map(|c| self.policy.display_controls.iter().find(|dc| dc.id.value == c.value))
-            .filter(|dc| dc.control_type.as_deref() == Some("VerificationControl"))
     }
 
     /// A display control's button: the control's typed claims go into the bag and the action's
     /// validation profiles run in order (preconditions, ContinueOnError and ContinueOnSuccess as
     /// on a page); the same page comes back, with the failing profile's message if one failed.
-    /// A `VerifyCode` that succeeds verifies the control for the page's Continue. Actions are not
-    /// part of the compiled plan yet, so their profiles are looked up here.
+    /// A `VerifyCode` that succeeds verifies the control for the page's Continue.
     async fn control_action(
         &self,
         s: &mut SignIn,
@@ -618,17 +618,14 @@ impl<'p> Executor<'p> {
     ) -> Result<Option<Progress>, ExecError> {
         let (journey, order) = self.position(s);
         let bad = |message: String| ExecError::BadAnswer { journey: journey.clone(), order, message };
-        let tp = self.page_profile(s, plan)?;
+        let (tp, pp) = self.page_plan(s, plan)?;
         let profile = tp.id.value.as_str();
-        let on_page = tp.display_claims.iter().filter_map(|d| d.display_control.as_ref()).any(|c| c.value == control);
-        let dc = self
-            .policy
-            .display_controls
+        let dc = pp
+            .controls
             .iter()
-            .find(|c| c.id.value == control)
-            .filter(|_| on_page)
+            .find(|c| c.id == control)
             .ok_or_else(|| bad(format!("the page of '{profile}' has no display control '{control}'")))?;
-        let Some((_, profiles)) = dc.actions.iter().find(|(id, _)| id.value == action) else {
+        let Some((_, profiles)) = dc.actions.iter().find(|(id, _)| id == action) else {
             let actions: Vec<&str> = dc.actions.iter().map(|(id, _)| id.as_str()).collect();
             return Err(bad(format!(
                 "display control '{control}' has no action '{action}' (actions: {})",
@@ -636,36 +633,30 @@ impl<'p> Executor<'p> {
             )));
         };
         for (name, text) in values {
-            let shown = dc
-                .display_claims
-                .iter()
-                .filter_map(|d| d.claim.as_ref())
-                .any(|c| self.policy.claim_id(&c.value).is_some_and(|id| Some(id) == self.policy.claim_id(name)));
-            let (Some(id), true) = (self.policy.claim_id(name), shown) else {
+            let id = self.policy.claim_id(name).filter(|id| dc.claims.iter().any(|(c, _)| c == id));
+            let Some(id) = id else {
                 return Err(bad(format!("'{name}' is not a claim of display control '{control}'")));
             };
-            let data_type = self.policy.claim(name).and_then(|c| c.data_type).unwrap_or(DataType::String);
+            let data_type = self.policy.claim_types[id.index()].data_type.unwrap_or(DataType::String);
             let value = ClaimValue::parse(data_type, text).map_err(|e| bad(format!("'{name}': {e}")))?;
             s.bag.set(id, value);
         }
         let mut error = None;
         for vp in profiles {
-            let conditions = crate::plan::profile::conditions(self.policy, &vp.preconditions);
-            if skip_reason(&conditions, &s.bag).is_some() {
+            if skip_reason(&vp.conditions, &s.bag).is_some() {
                 continue;
             }
-            let id = &vp.reference.value;
-            let index = self.policy.technical_profiles.iter().position(|t| t.id.value == *id);
-            let index = index.ok_or_else(|| ExecError::Policy(format!("technical profile '{id}' is not defined")))?;
+            let index = vp.profile.index.ok_or_else(|| not_defined(&vp.profile))?;
             match self.run_profile(s, index, Invocation::Validation, None, None).await? {
                 StepResult::Done if vp.continue_on_success => {}
                 StepResult::Done => break,
                 StepResult::Page(_) => {
-                    return Err(ExecError::Policy(format!("validation profile '{id}' asked for input")));
+                    return Err(ExecError::Policy(format!("validation profile '{}' asked for input", vp.profile.id)));
                 }
                 StepResult::Failed(e) if !vp.continue_on_error => {
-                    error = Some(self.page_message(tp, &e));
-                    s.trace.push(TraceEvent::ValidationFailed { profile: id.clone(), message: e.user_message });
+                    error = Some(self.page_message(s, tp, &self.policy.technical_profiles[index], &e));
+                    s.trace
+                        .push(TraceEvent::ValidationFailed { profile: vp.profile.id.clone(), message: e.user_message });
                     break;
                 }
                 StepResult::Failed(_) => {}
@@ -681,28 +672,22 @@ impl<'p> Executor<'p> {
     /// The message for a Continue while a VerificationControl of the page is not verified, or
     /// `values` change what it verified.
     fn unverified_control(&self, s: &SignIn, plan: &JourneyPlan, values: &[(String, String)]) -> Option<String> {
-        let tp = self.page_profile(s, plan).ok()?;
-        let changed = |dc: &DisplayControl| {
-            dc.display_claims.iter().filter(|d| d.control_claim_type.is_none()).filter_map(|d| d.claim.as_ref()).any(
-                |c| {
-                    let id = self.policy.claim_id(&c.value);
-                    let typed = values.iter().rev().find(|(k, _)| id.is_some() && self.policy.claim_id(k) == id);
-                    let verified = id.and_then(|id| s.bag.get(id)).map(ToString::to_string);
-                    typed.is_some_and(|(_, v)| Some(v.trim()) != verified.as_deref())
-                },
-            )
+        let (tp, pp) = self.page_plan(s, plan).ok()?;
+        let changed = |dc: &ControlPlan| {
+            dc.claims.iter().filter(|(_, own)| !own).any(|(id, _)| {
+                let typed = values.iter().rev().find(|(k, _)| self.policy.claim_id(k) == Some(*id));
+                let verified = s.bag.get(*id).map(ToString::to_string);
+                typed.is_some_and(|(_, v)| Some(v.trim()) != verified.as_deref())
+            })
         };
-        let control = self
-            .verification_controls(tp)
-            .find(|dc| !s.verified_controls.contains(&format!("{}/{}", tp.id.value, dc.id.value)) || changed(dc))?;
-        let env = super::env::PolicyEnv {
-            inner: self.env,
-            policy: self.policy,
-            profile: Some(tp),
-            culture: &s.context.culture,
-        };
+        let control = pp
+            .controls
+            .iter()
+            .filter(|dc| dc.verification)
+            .find(|dc| !s.verified_controls.contains(&format!("{}/{}", tp.id.value, dc.id)) || changed(dc))?;
+        let env = self.policy_env(tp, &s.context.culture);
         Some(
-            env.localized_string("DisplayControl", &control.id.value, "intro_msg")
+            env.localized_string("DisplayControl", &control.id, "intro_msg")
                 .unwrap_or_else(|| VERIFICATION_NEEDED.to_owned()),
         )
     }
@@ -821,7 +806,7 @@ impl<'p> Executor<'p> {
                     }
                 }
                 StepType::InvokeSubJourney => {
-                    // The first candidate is the first added.
+                    // The plan holds the first candidate only.
                     let Some(call) = plan.follow(node, |e| matches!(e, PlanEdge::Runs { .. })) else {
                         self.advance(s)?;
                         continue;
@@ -1029,13 +1014,13 @@ impl<'p> Executor<'p> {
         current.or_else(default)
     }
 
+    /// The shared services seen through the policy, for `tp` in the sign-in's culture.
+    fn policy_env<'e>(&'e self, tp: &'e TechnicalProfile, culture: &'e str) -> super::env::PolicyEnv<'e> {
+        super::env::PolicyEnv { inner: self.env, policy: self.policy, profile: Some(tp), culture }
+    }
+
     fn run_transform(&self, s: &mut SignIn, tp: &TechnicalProfile, r: &Ref) -> Result<(), ProfileError> {
-        let env = super::env::PolicyEnv {
-            inner: self.env,
-            policy: self.policy,
-            profile: Some(tp),
-            culture: &s.context.culture,
-        };
+        let env = self.policy_env(tp, &s.context.culture);
         let Some(Some(t)) = r.index.map(|i| &self.compiled.transforms[i]) else {
             return Err(ProfileError {
                 code: "ClaimsTransformationInvalid".to_owned(),
@@ -1186,13 +1171,8 @@ impl<'p> Executor<'p> {
                         } else {
                             Vec::new()
                         };
-                        // Handlers word their messages in the sign-in's language.
-                        let env = super::env::PolicyEnv {
-                            inner: self.env,
-                            policy: self.policy,
-                            profile: Some(tp),
-                            culture: &s.context.culture,
-                        };
+                        // The profile's messages read the policy's localized strings too.
+                        let env = self.policy_env(tp, &s.context.culture);
                         let services = Services { env: &env, extensions: self.extensions };
                         let request = ProfileRequest {
                             policy: self.policy,
@@ -1263,7 +1243,7 @@ impl<'p> Executor<'p> {
                                 let page = Page {
                                     profile: tp.id.value.clone(),
                                     kind: PageKind::Form { fields: Vec::new() },
-                                    error: Some(self.page_message(tp, &e)),
+                                    error: Some(self.page_message(s, tp, &self.policy.technical_profiles[vp], &e)),
                                     // The same page again, so it keeps its state.
                                     profile_state: profile_state.map(|v| Box::new(v.clone())),
                                     settings: Box::new(settings.clone()),
@@ -1292,7 +1272,7 @@ impl<'p> Executor<'p> {
                         self.at_node(s, at, node, false);
                         if let Err(e) = self.run_transform(s, tp, r) {
                             if invocation == Invocation::Validation || answer.is_some() {
-                                let user_message = self.page_message(tp, &e);
+                                let user_message = self.page_message(s, tp, tp, &e);
                                 return Ok(StepResult::Failed(ProfileError { user_message, ..e }));
                             }
                             return Ok(StepResult::Failed(e));
@@ -1331,9 +1311,17 @@ impl<'p> Executor<'p> {
         })
     }
 
-    /// An assertion's message comes from the calling page's metadata when it defines the key.
-    fn page_message(&self, tp: &TechnicalProfile, e: &ProfileError) -> String {
-        tp.metadata(&e.code).map_or_else(|| e.user_message.clone(), str::to_owned)
+    /// A failure as the page `tp` words it: its metadata item named by the error's key, else
+    /// the failing profile's own metadata item, else the page's localized `ErrorMessage` string
+    /// (its content definition's, as B2C localizes a page), else the profile's message.
+    fn page_message(&self, s: &SignIn, tp: &TechnicalProfile, failed: &TechnicalProfile, e: &ProfileError) -> String {
+        let own = || failed.metadata(&e.code).map(|_| e.user_message.clone());
+        let localized = || self.policy_env(tp, &s.context.culture).localized_string("ErrorMessage", "", &e.code);
+        tp.metadata(&e.code)
+            .map(str::to_owned)
+            .or_else(own)
+            .or_else(localized)
+            .unwrap_or_else(|| e.user_message.clone())
     }
 
     fn write_outputs(&self, s: &mut SignIn, pp: &ProfilePlan, returned: &[(String, ClaimValue)]) {

@@ -7,20 +7,22 @@ use ief_transforms::ClaimValue;
 
 /// A browser's SSO sessions (B2C's `x-ms-cpim-sso` cookies), one per scope key: the tenant, the
 /// tenant and an application, or the tenant and a policy.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     cookies: Vec<SsoCookie>,
 }
 
 /// One SSO session.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SsoCookie {
     pub key: String,
     /// Per technical profile that took part: the claims its session manager persisted, by
     /// ClaimType Id (another policy of the tenant may read them).
     pub profiles: HashMap<String, Vec<(Box<str>, ClaimValue)>>,
     /// When the user entered credentials: the `auth_time` of every token the session issues.
+    #[serde(with = "ief_transforms::stored::date_time")]
     pub auth_time: NaiveDateTime,
+    #[serde(with = "ief_transforms::stored::date_time")]
     pub expires: NaiveDateTime,
     /// Keep me signed in: a persistent cookie, which outlives the browser.
     pub persistent: bool,
@@ -37,6 +39,11 @@ impl Session {
         names.sort_unstable();
         names.dedup();
         names
+    }
+
+    /// When the last of its sessions ends: how long a server must keep it.
+    pub fn expires(&self) -> Option<NaiveDateTime> {
+        self.cookies.iter().map(|c| c.expires).max()
     }
 
     /// Whether a session is kept signed in: its cookie must outlive the browser.

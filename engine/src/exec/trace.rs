@@ -8,7 +8,7 @@ use ief_transforms::{ClaimValue, ClaimsBag};
 use super::handler::Invocation;
 use crate::model::Policy;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TraceEvent {
     Step {
         journey: String,

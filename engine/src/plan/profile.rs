@@ -190,6 +190,55 @@ pub struct Sso {
     pub remember_me: bool,
 }
 
+/// A display control on a self-asserted page, its actions resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ControlPlan {
+    pub id: String,
+    /// `UserInterfaceControlType="VerificationControl"`: the page's Continue waits for its
+    /// `VerifyCode`.
+    pub verification: bool,
+    /// Its display claims (the buttons take their values), each marked when it is the control's
+    /// own claim (`ControlClaimType`, such as the verification code) rather than a page field.
+    pub claims: Vec<(ClaimId, bool)>,
+    /// Action Id with the validation profiles it runs, as a page runs its own.
+    pub actions: Vec<(String, Vec<ValidationRef>)>,
+}
+
+impl ControlPlan {
+    fn compile(policy: &Policy, ix: &Indices<'_>, dc: &crate::model::DisplayControl) -> ControlPlan {
+        let claims = dc.display_claims.iter().filter_map(|d| {
+            let id = policy.claim_id(&d.claim.as_ref()?.value)?;
+            Some((id, d.control_claim_type.is_some()))
+        });
+        ControlPlan {
+            id: dc.id.value.clone(),
+            verification: dc.control_type.as_deref() == Some("VerificationControl"),
+            claims: claims.collect(),
+            actions: dc
+                .actions
+                .iter()
+                .map(|(id, profiles)| (id.value.clone(), validation_refs(policy, ix, profiles)))
+                .collect(),
+        }
+    }
+}
+
+fn validation_refs(
+    policy: &Policy,
+    ix: &Indices<'_>,
+    profiles: &[crate::model::ValidationProfile],
+) -> Vec<ValidationRef> {
+    profiles
+        .iter()
+        .map(|vp| ValidationRef {
+            profile: ix.profile(&vp.reference.value),
+            conditions: conditions(policy, &vp.preconditions),
+            continue_on_error: vp.continue_on_error,
+            continue_on_success: vp.continue_on_success,
+        })
+        .collect()
+}
+
 /// One technical profile, ready to run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProfilePlan {
@@ -198,6 +247,8 @@ pub struct ProfilePlan {
     pub output_claims: Vec<ClaimPlan>,
     pub validations: Vec<ValidationRef>,
     pub output_transforms: Vec<Ref>,
+    /// The display controls its page shows (`DisplayControlReferenceId`), in page order.
+    pub controls: Vec<ControlPlan>,
     /// `IncludeClaimResolvingInClaimsHandling`.
     pub resolvers: bool,
     pub sso: Sso,
@@ -319,17 +370,15 @@ impl ProfilePlan {
             input_transforms: tp.input_transformations.iter().map(|r| ix.transform(&r.value)).collect(),
             input_claims: claims(&tp.input_claims),
             output_claims,
-            validations: tp
-                .validation_profiles
-                .iter()
-                .map(|vp| ValidationRef {
-                    profile: ix.profile(&vp.reference.value),
-                    conditions: conditions(policy, &vp.preconditions),
-                    continue_on_error: vp.continue_on_error,
-                    continue_on_success: vp.continue_on_success,
-                })
-                .collect(),
+            validations: validation_refs(policy, ix, &tp.validation_profiles),
             output_transforms: tp.output_transformations.iter().map(|r| ix.transform(&r.value)).collect(),
+            controls: tp
+                .display_claims
+                .iter()
+                .filter_map(|d| d.display_control.as_ref())
+                .filter_map(|c| policy.display_controls.iter().find(|dc| dc.id.value == c.value))
+                .map(|dc| ControlPlan::compile(policy, ix, dc))
+                .collect(),
             resolvers,
             sso,
             enabled,

@@ -2,6 +2,7 @@
 
 mod claims_transformation_profiles;
 mod corpus;
+mod display_controls;
 mod exchange_ids;
 mod exec;
 mod merge;

@@ -62,3 +62,27 @@ fn a_configured_tenant_object_id_that_is_not_a_guid_is_an_error_on_the_settings_
     assert!(d.is_error());
     assert!(d.message.contains("'contoso.onmicrosoft.com' is not a GUID"), "{}", d.message);
 }
+
+#[test]
+fn a_placeholder_object_id_can_be_replaced_as_the_file_is_read() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("ief-tenant-replace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("T.xml"), policy(Some("yourtenant.onmicrosoft.com"))).unwrap();
+    let load = |replace: &[(String, String)]| {
+        let set = PolicySet::load_replacing(std::slice::from_ref(&dir), &SettingsRequest::default(), replace);
+        let mut diags = set.diagnostics.clone();
+        let effective = (!set.files.is_empty()).then(|| EffectivePolicy::build(&set, 0, &mut diags)).flatten();
+        (effective, diags)
+    };
+    let (_, diags) = load(&[]);
+    assert!(diags.iter().any(|d| d.code.as_str() == "IEF106"), "the placeholder is refused: {diags:?}");
+    let filled = [("yourtenant.onmicrosoft.com".to_owned(), OWN.to_owned())];
+    let (p, diags) = load(&filled);
+    assert!(!diags.has_errors(), "{diags:?}");
+    assert_eq!(p.unwrap().model.tenant.guid, OWN);
+    // A replacement may not grow a file past the size limit: refused before it is built.
+    let huge = [("B2C_1A_T".to_owned(), "x".repeat(2 << 20))];
+    let (_, diags) = load(&huge);
+    assert!(diags.iter().any(|d| d.code.as_str() == "IEF002"), "{diags:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -10,6 +10,7 @@
 //! `AADB2C90001`) and message.
 
 pub mod login;
+mod sql;
 pub mod store;
 
 use ief_engine::exec::{BoxFuture, Invocation, ProfileError, ProfileHandler, ProfileRequest, ProfileResult};

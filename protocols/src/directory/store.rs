@@ -1,6 +1,8 @@
-//! The embedded user directory: what B2C keeps in its Azure AD tenant, in one SQLite file.
+//! The user directory: what B2C keeps in its Azure AD tenant, in one SQLite file (the embedded
+//! default) or in a PostgreSQL database that several processes share.
 //!
-//! Tables (created on open):
+//! Tables (created on open; in PostgreSQL by the versioned migrations in
+//! `protocols/migrations/directory/`):
 //! - `users`: one row per account: `object_id` (GUID), the optional `user_principal_name`
 //!   (unique, matched case-insensitively through `upn_key`), the password as an Argon2id PHC
 //!   string (never the password itself) and `created` (insertion order for listings).
@@ -11,15 +13,21 @@
 //!   belongs to one account only, whatever its type, compared case-insensitively (`value_key`).
 //! - `alternative_security_ids`: social identities (issuer, issuerUserId), unique per pair;
 //!   the issuer is a domain (case-insensitive), the user id is base64 (case-sensitive).
+//!
+//! Every change is one transaction, and uniqueness is the database's: two processes creating the
+//! same sign-in name at once get one account and one `Conflict`.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::NaiveDateTime;
 use ief_transforms::{AlternativeSecurityId, ClaimValue, DataType, TransformEnv};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::Connection;
+
+use super::sql::{Db, Param, PgDb, SqliteDb, is_unique_violation};
+use ief_store::pg::{self, Migration, Pg, PgError};
 
 const SCHEMA: &str = "
 PRAGMA foreign_keys = ON;
@@ -53,6 +61,10 @@ CREATE TABLE IF NOT EXISTS alternative_security_ids (
 );
 ";
 
+/// The directory's schema in PostgreSQL, one step per change, recorded in `schema_version`.
+pub const MIGRATIONS: [Migration; 1] =
+    [Migration { version: 1, name: "tables", sql: include_str!("../../migrations/directory/0001_tables.sql") }];
+
 /// Attribute names with their own storage; writing them as plain attributes would bypass
 /// uniqueness or, for `password`, store a secret in clear.
 const RESERVED: [&str; 7] = [
@@ -74,6 +86,8 @@ pub const REFRESH_TOKENS_VALID_FROM: &str = "refreshTokensValidFromDateTime";
 pub enum DirectoryError {
     #[error("directory database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("directory database error: {0}")]
+    Postgres(#[from] PgError),
     #[error("no user with objectId '{0}' in the directory")]
     NotFound(String),
     #[error("{0} is already used by another user")]
@@ -215,7 +229,13 @@ impl User {
 /// The user store. Cloning shares the same database.
 #[derive(Clone)]
 pub struct Directory {
-    conn: Arc<Mutex<Connection>>,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Arc<Mutex<Connection>>),
+    Postgres(Pg),
 }
 
 impl std::fmt::Debug for Directory {
@@ -227,9 +247,13 @@ impl std::fmt::Debug for Directory {
 impl Directory {
     /// Opens the directory file, creating it (readable by its owner only, like the keys, as it
     /// holds password hashes and personal data) and its tables when missing. Another program's
-    /// SQLite file is refused, not extended.
+    /// SQLite file is refused, not extended. A `postgres://` URL connects instead
+    /// ([`Directory::connect`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Directory> {
         let path = path.as_ref();
+        if let Some(url) = path.to_str().filter(|text| pg::is_url(text)) {
+            return Directory::connect(url);
+        }
         let file_error = |e: std::io::Error| DirectoryError::File { path: path.to_owned(), reason: e.to_string() };
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -250,6 +274,14 @@ impl Directory {
         Directory::init(conn)
     }
 
+    /// The directory in a PostgreSQL database, which any number of processes may share; its
+    /// tables are created or migrated first.
+    pub fn connect(url: &str) -> Result<Directory> {
+        let pg = Pg::connect(url, pg::CONNECTIONS)?;
+        pg.migrate("directory", &MIGRATIONS)?;
+        Ok(Directory { backend: Backend::Postgres(pg) })
+    }
+
     /// A directory that lives as long as this value (tests, one-off runs).
     pub fn in_memory() -> Result<Directory> {
         Directory::init(Connection::open_in_memory()?)
@@ -258,72 +290,87 @@ impl Directory {
     fn init(conn: Connection) -> Result<Directory> {
         conn.execute_batch(SCHEMA)?;
         conn.pragma_update(None, "application_id", APPLICATION_ID)?;
-        Ok(Directory { conn: Arc::new(Mutex::new(conn)) })
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Directory { backend: Backend::Sqlite(Arc::new(Mutex::new(conn))) })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite inconsistent: each change is a
-        // transaction, rolled back when dropped.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    /// Runs `f` on a connection of the directory's database; with `transaction`, as one
+    /// transaction that an error rolls back.
+    fn run<T>(&self, transaction: bool, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite(conn) => {
+                // A panic while holding the lock cannot leave SQLite inconsistent: each change is
+                // a transaction, rolled back when dropped.
+                let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+                if !transaction {
+                    return f(&SqliteDb(&conn));
+                }
+                let tx = conn.transaction()?;
+                let value = f(&SqliteDb(&tx))?;
+                tx.commit()?;
+                Ok(value)
+            }
+            Backend::Postgres(pg) => {
+                let mut client = pg.client();
+                if !transaction {
+                    return f(&PgDb(&*client));
+                }
+                let tx = pg::block_on(client.transaction()).map_err(PgError::from)?;
+                let value = f(&PgDb(&tx))?;
+                pg::block_on(tx.commit()).map_err(PgError::from)?;
+                Ok(value)
+            }
+        }
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T> {
+        self.run(false, f)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T> {
+        self.run(true, f)
     }
 
     pub fn find_by_object_id(&self, object_id: &str) -> Result<Option<User>> {
-        let conn = self.lock();
-        load_user(&conn, object_id)
+        self.read(|db| load_user(db, object_id))
     }
 
     /// Finds the account with sign-in name `value` (case-insensitive); with `kind`, only a
     /// sign-in name of that kind matches.
     pub fn find_by_sign_in_name(&self, kind: Option<&str>, value: &str) -> Result<Option<User>> {
-        let conn = self.lock();
-        let row: Option<(String, String)> = conn
-            .query_row("SELECT object_id, kind FROM sign_in_names WHERE value_key = ?1", [fold(value)], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        match row {
-            Some((id, k)) if kind.is_none_or(|kind| k.eq_ignore_ascii_case(kind)) => load_user(&conn, &id),
-            _ => Ok(None),
-        }
+        self.read(|db| {
+            let sql = "SELECT object_id, kind FROM sign_in_names WHERE value_key = $1";
+            match pairs(db, sql, &fold(value))?.into_iter().next() {
+                Some((id, k)) if kind.is_none_or(|kind| k.eq_ignore_ascii_case(kind)) => load_user(db, &id),
+                _ => Ok(None),
+            }
+        })
     }
 
     pub fn find_by_alternative_security_id(&self, id: &AlternativeSecurityId) -> Result<Option<User>> {
-        let conn = self.lock();
-        let found: Option<String> = conn
-            .query_row(
-                "SELECT object_id FROM alternative_security_ids WHERE issuer_key = ?1 AND issuer_user_id = ?2",
-                params![fold(&id.issuer), id.issuer_user_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match found {
-            Some(object_id) => load_user(&conn, &object_id),
+        self.read(|db| match identity_owner(db, id)? {
+            Some(object_id) => load_user(db, &object_id),
             None => Ok(None),
-        }
+        })
     }
 
     pub fn find_by_user_principal_name(&self, upn: &str) -> Result<Option<User>> {
-        let conn = self.lock();
-        let found: Option<String> =
-            conn.query_row("SELECT object_id FROM users WHERE upn_key = ?1", [fold(upn)], |r| r.get(0)).optional()?;
-        match found {
-            Some(object_id) => load_user(&conn, &object_id),
+        self.read(|db| match upn_owner(db, upn)? {
+            Some(object_id) => load_user(db, &object_id),
             None => Ok(None),
-        }
+        })
     }
 
     /// Every account, oldest first.
     pub fn users(&self) -> Result<Vec<User>> {
-        let conn = self.lock();
-        let ids: Vec<String> = conn
-            .prepare("SELECT object_id FROM users ORDER BY created, object_id")?
-            .query_map([], |r| r.get(0))?
-            .collect::<std::result::Result<_, _>>()?;
-        let mut users = Vec::with_capacity(ids.len());
-        for id in ids {
-            users.extend(load_user(&conn, &id)?);
-        }
-        Ok(users)
+        self.read(|db| {
+            let ids = db.texts("SELECT object_id FROM users ORDER BY created, object_id", &[])?;
+            let mut users = Vec::with_capacity(ids.len());
+            for id in ids {
+                users.extend(load_user(db, &id)?);
+            }
+            Ok(users)
+        })
     }
 
     /// A fresh objectId from the environment's randomness, not yet used in this directory. A
@@ -335,17 +382,16 @@ impl Directory {
     }
 
     fn free_object_id(&self, bytes: [u8; 16]) -> Result<String> {
-        let conn = self.lock();
-        let base = u128::from_be_bytes(bytes);
-        for step in 0..1024u128 {
-            let id = guid(base.wrapping_add(step << 64).to_be_bytes());
-            let taken: bool =
-                conn.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE object_id = ?1)", [&id], |r| r.get(0))?;
-            if !taken {
-                return Ok(id);
+        self.read(|db| {
+            let base = u128::from_be_bytes(bytes);
+            for step in 0..1024u128 {
+                let id = guid(base.wrapping_add(step << 64).to_be_bytes());
+                if !exists(db, &id)? {
+                    return Ok(id);
+                }
             }
-        }
-        Err(DirectoryError::Conflict("every generated objectId".to_owned()))
+            Err(DirectoryError::Conflict("every generated objectId".to_owned()))
+        })
     }
 
     /// Creates an account; `object_id` is generated from `env` when absent. New accounts are
@@ -381,61 +427,49 @@ impl Directory {
 
     /// The accounts a seed would collide with.
     fn owners(&self, user: &SeedUser) -> Result<Vec<String>> {
-        let conn = self.lock();
-        let mut owners: Vec<String> = Vec::new();
-        let mut add = |id: Option<String>| {
-            if let Some(id) = id.filter(|id| !owners.contains(id)) {
-                owners.push(id);
+        self.read(|db| {
+            let mut owners: Vec<String> = Vec::new();
+            let mut add = |id: Option<String>| {
+                if let Some(id) = id.filter(|id| !owners.contains(id)) {
+                    owners.push(id);
+                }
+            };
+            if let Some(id) = &user.object_id {
+                add(exists(db, id)?.then(|| id.clone()));
             }
-        };
-        if let Some(id) = &user.object_id {
-            add(conn.query_row("SELECT object_id FROM users WHERE object_id = ?1", [id], |r| r.get(0)).optional()?);
-        }
-        if let Some(upn) = &user.data.user_principal_name {
-            add(conn
-                .query_row("SELECT object_id FROM users WHERE upn_key = ?1", [fold(upn)], |r| r.get(0))
-                .optional()?);
-        }
-        for name in &user.data.sign_in_names {
-            add(conn
-                .query_row("SELECT object_id FROM sign_in_names WHERE value_key = ?1", [fold(&name.value)], |r| {
-                    r.get(0)
-                })
-                .optional()?);
-        }
-        for alt in &user.data.alternative_security_ids {
-            add(conn
-                .query_row(
-                    "SELECT object_id FROM alternative_security_ids WHERE issuer_key = ?1 AND issuer_user_id = ?2",
-                    params![fold(&alt.issuer), alt.issuer_user_id],
-                    |r| r.get(0),
-                )
-                .optional()?);
-        }
-        Ok(owners)
+            if let Some(upn) = &user.data.user_principal_name {
+                add(upn_owner(db, upn)?);
+            }
+            for name in &user.data.sign_in_names {
+                add(sign_in_name_owner(db, &fold(&name.value))?);
+            }
+            for alt in &user.data.alternative_security_ids {
+                add(identity_owner(db, alt)?);
+            }
+            Ok(owners)
+        })
     }
 
     fn insert(&self, object_id: &str, data: &UserData, now: Option<NaiveDateTime>) -> Result<User> {
         check_attributes(data)?;
-        // Hash before taking the lock: Argon2 is deliberately slow.
+        // Hash before taking a connection: Argon2 is deliberately slow.
         let hash = data.password.as_ref().map(hash_password).transpose()?;
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let created: i64 = tx.query_row("SELECT COALESCE(MAX(created), 0) + 1 FROM users", [], |r| r.get(0))?;
-        tx.execute(
-            "INSERT INTO users (object_id, password_hash, created) VALUES (?1, ?2, ?3)",
-            params![object_id, hash, created],
-        )
-        .map_err(|e| conflict(e, || format!("objectId '{object_id}'")))?;
-        if !data.attributes.iter().any(|(n, _)| n.eq_ignore_ascii_case(ACCOUNT_ENABLED)) {
-            set_attribute(&tx, object_id, ACCOUNT_ENABLED, &ClaimValue::Boolean(true))?;
-        }
-        if let Some(now) = now {
-            set_attribute(&tx, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::date_time(now))?;
-        }
-        apply(&tx, object_id, data)?;
-        tx.commit()?;
-        load_user(&conn, object_id)?.ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))
+        self.write(|db| {
+            db.execute(
+                "INSERT INTO users (object_id, password_hash, created)
+                 VALUES ($1, $2, (SELECT COALESCE(MAX(created), 0) + 1 FROM users))",
+                &[Param::Text(object_id), Param::OptText(hash.as_deref())],
+            )
+            .map_err(|e| conflict(e, || format!("objectId '{object_id}'")))?;
+            if !data.attributes.iter().any(|(n, _)| n.eq_ignore_ascii_case(ACCOUNT_ENABLED)) {
+                set_attribute(db, object_id, ACCOUNT_ENABLED, &ClaimValue::Boolean(true))?;
+            }
+            if let Some(now) = now {
+                set_attribute(db, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::date_time(now))?;
+            }
+            apply(db, object_id, data)?;
+            load_user(db, object_id)?.ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))
+        })
     }
 
     /// Writes `data` to an existing account. A password change also moves
@@ -443,84 +477,82 @@ impl Directory {
     pub fn update(&self, object_id: &str, data: &UserData, now: Option<NaiveDateTime>) -> Result<User> {
         check_attributes(data)?;
         let hash = data.password.as_ref().map(hash_password).transpose()?;
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        if !exists(&tx, object_id)? {
-            return Err(DirectoryError::NotFound(object_id.to_owned()));
-        }
-        if let Some(hash) = &hash {
-            tx.execute("UPDATE users SET password_hash = ?2 WHERE object_id = ?1", params![object_id, hash])?;
-            if let Some(now) = now {
-                set_attribute(&tx, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::date_time(now))?;
+        self.write(|db| {
+            if !exists(db, object_id)? {
+                return Err(DirectoryError::NotFound(object_id.to_owned()));
             }
-        }
-        apply(&tx, object_id, data)?;
-        tx.commit()?;
-        load_user(&conn, object_id)?.ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))
+            if let Some(hash) = &hash {
+                set_hash(db, object_id, Some(hash))?;
+                if let Some(now) = now {
+                    set_attribute(db, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::date_time(now))?;
+                }
+            }
+            apply(db, object_id, data)?;
+            load_user(db, object_id)?.ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))
+        })
     }
 
     /// Clears attributes by name. `password`, `userPrincipalName`, `signInNames.<kind>` (or
     /// all `signInNames`), `alternativeSecurityId(s)` and `userIdentities` clear those fields; `objectId` is
     /// ignored.
     pub fn delete_attributes(&self, object_id: &str, names: &[&str]) -> Result<User> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        if !exists(&tx, object_id)? {
-            return Err(DirectoryError::NotFound(object_id.to_owned()));
-        }
-        for name in names {
-            let lower = fold(name);
-            match lower.as_str() {
-                "objectid" => {}
-                "password" => {
-                    tx.execute("UPDATE users SET password_hash = NULL WHERE object_id = ?1", [object_id])?;
-                }
-                "userprincipalname" => {
-                    tx.execute(
-                        "UPDATE users SET user_principal_name = NULL, upn_key = NULL WHERE object_id = ?1",
-                        [object_id],
-                    )?;
-                }
-                "signinnames" => {
-                    tx.execute("DELETE FROM sign_in_names WHERE object_id = ?1", [object_id])?;
-                }
-                "alternativesecurityid" | "alternativesecurityids" | "useridentities" => {
-                    tx.execute("DELETE FROM alternative_security_ids WHERE object_id = ?1", [object_id])?;
-                }
-                _ => match lower.strip_prefix("signinnames.") {
-                    Some(kind) => {
-                        tx.execute(
-                            "DELETE FROM sign_in_names WHERE object_id = ?1 AND lower(kind) = ?2",
-                            params![object_id, kind],
-                        )?;
-                    }
-                    None => {
-                        tx.execute(
-                            "DELETE FROM attributes WHERE object_id = ?1 AND name_key = ?2",
-                            params![object_id, lower],
-                        )?;
-                    }
-                },
+        self.write(|db| {
+            if !exists(db, object_id)? {
+                return Err(DirectoryError::NotFound(object_id.to_owned()));
             }
-        }
-        tx.commit()?;
-        load_user(&conn, object_id)?.ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))
+            let id = Param::Text(object_id);
+            for name in names {
+                let lower = fold(name);
+                match lower.as_str() {
+                    "objectid" => {}
+                    "password" => {
+                        set_hash(db, object_id, None)?;
+                    }
+                    "userprincipalname" => {
+                        db.execute(
+                            "UPDATE users SET user_principal_name = NULL, upn_key = NULL WHERE object_id = $1",
+                            &[id],
+                        )?;
+                    }
+                    "signinnames" => {
+                        db.execute("DELETE FROM sign_in_names WHERE object_id = $1", &[id])?;
+                    }
+                    "alternativesecurityid" | "alternativesecurityids" | "useridentities" => {
+                        db.execute("DELETE FROM alternative_security_ids WHERE object_id = $1", &[id])?;
+                    }
+                    _ => match lower.strip_prefix("signinnames.") {
+                        Some(kind) => {
+                            db.execute(
+                                "DELETE FROM sign_in_names WHERE object_id = $1 AND lower(kind) = $2",
+                                &[id, Param::Text(kind)],
+                            )?;
+                        }
+                        None => {
+                            db.execute(
+                                "DELETE FROM attributes WHERE object_id = $1 AND name_key = $2",
+                                &[id, Param::Text(&lower)],
+                            )?;
+                        }
+                    },
+                }
+            }
+            load_user(db, object_id)?.ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))
+        })
     }
 
     /// Deletes the account and everything it owns; false when there was none.
     pub fn delete_user(&self, object_id: &str) -> Result<bool> {
-        let conn = self.lock();
-        Ok(conn.execute("DELETE FROM users WHERE object_id = ?1", [object_id])? > 0)
+        self.write(|db| Ok(db.execute("DELETE FROM users WHERE object_id = $1", &[Param::Text(object_id)])? > 0))
     }
 
     pub fn set_password(&self, object_id: &str, password: &Password) -> Result<()> {
         let hash = hash_password(password)?;
-        let conn = self.lock();
-        let n = conn.execute("UPDATE users SET password_hash = ?2 WHERE object_id = ?1", params![object_id, hash])?;
-        if n == 0 {
-            return Err(DirectoryError::NotFound(object_id.to_owned()));
-        }
-        Ok(())
+        self.write(|db| {
+            if set_hash(db, object_id, Some(&hash))? == 0 {
+                return Err(DirectoryError::NotFound(object_id.to_owned()));
+            }
+            Ok(())
+        })
     }
 
     /// Whether `password` is the account's password; false for an account without one.
@@ -538,11 +570,11 @@ impl Directory {
 
     /// The stored PHC string (for checks that no password is kept in clear).
     pub fn password_hash(&self, object_id: &str) -> Result<Option<String>> {
-        let conn = self.lock();
-        let row: Option<Option<String>> = conn
-            .query_row("SELECT password_hash FROM users WHERE object_id = ?1", [object_id], |r| r.get(0))
-            .optional()?;
-        row.ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))
+        self.read(|db| {
+            let rows = db.query("SELECT password_hash FROM users WHERE object_id = $1", &[Param::Text(object_id)])?;
+            let row = rows.into_iter().next().ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))?;
+            Ok(row.into_iter().next().and_then(|c| c.into_text()))
+        })
     }
 }
 
@@ -583,122 +615,161 @@ fn check_attributes(data: &UserData) -> Result<()> {
     Ok(())
 }
 
-fn conflict(e: rusqlite::Error, what: impl FnOnce() -> String) -> DirectoryError {
-    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
-        DirectoryError::Conflict(what())
-    } else {
-        DirectoryError::Sqlite(e)
-    }
+fn conflict(e: DirectoryError, what: impl FnOnce() -> String) -> DirectoryError {
+    if is_unique_violation(&e) { DirectoryError::Conflict(what()) } else { e }
 }
 
-fn exists(conn: &Connection, object_id: &str) -> Result<bool> {
-    Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE object_id = ?1)", [object_id], |r| r.get(0))?)
+fn exists(db: &dyn Db, object_id: &str) -> Result<bool> {
+    db.flag("SELECT EXISTS(SELECT 1 FROM users WHERE object_id = $1)", &[Param::Text(object_id)])
 }
 
-fn set_attribute(tx: &Transaction<'_>, object_id: &str, name: &str, value: &ClaimValue) -> Result<()> {
-    tx.execute(
-        "INSERT INTO attributes (object_id, name, name_key, data_type, value) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (object_id, name_key) DO UPDATE SET name = ?2, data_type = ?4, value = ?5",
-        params![object_id, name, fold(name), value.data_type().as_str(), value.to_json().to_string()],
+fn set_hash(db: &dyn Db, object_id: &str, hash: Option<&str>) -> Result<u64> {
+    db.execute(
+        "UPDATE users SET password_hash = $2 WHERE object_id = $1",
+        &[Param::Text(object_id), Param::OptText(hash)],
+    )
+}
+
+fn upn_owner(db: &dyn Db, upn: &str) -> Result<Option<String>> {
+    db.text("SELECT object_id FROM users WHERE upn_key = $1", &[Param::Text(&fold(upn))])
+}
+
+fn sign_in_name_owner(db: &dyn Db, key: &str) -> Result<Option<String>> {
+    db.text("SELECT object_id FROM sign_in_names WHERE value_key = $1", &[Param::Text(key)])
+}
+
+fn identity_owner(db: &dyn Db, id: &AlternativeSecurityId) -> Result<Option<String>> {
+    db.text(
+        "SELECT object_id FROM alternative_security_ids WHERE issuer_key = $1 AND issuer_user_id = $2",
+        &[Param::Text(&fold(&id.issuer)), Param::Text(&id.issuer_user_id)],
+    )
+}
+
+fn set_attribute(db: &dyn Db, object_id: &str, name: &str, value: &ClaimValue) -> Result<()> {
+    let params = &[
+        Param::Text(object_id),
+        Param::Text(name),
+        Param::Text(&fold(name)),
+        Param::Text(value.data_type().as_str()),
+        Param::Text(&value.to_json().to_string()),
+    ];
+    db.execute(
+        "INSERT INTO attributes (object_id, name, name_key, data_type, value) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (object_id, name_key) DO UPDATE SET name = $2, data_type = $4, value = $5",
+        params,
     )?;
     Ok(())
 }
 
-fn apply(tx: &Transaction<'_>, object_id: &str, data: &UserData) -> Result<()> {
+fn apply(db: &dyn Db, object_id: &str, data: &UserData) -> Result<()> {
+    let id = Param::Text(object_id);
     if let Some(upn) = &data.user_principal_name {
-        tx.execute(
-            "UPDATE users SET user_principal_name = ?2, upn_key = ?3 WHERE object_id = ?1",
-            params![object_id, upn, fold(upn)],
+        db.execute(
+            "UPDATE users SET user_principal_name = $2, upn_key = $3 WHERE object_id = $1",
+            &[id, Param::Text(upn), Param::Text(&fold(upn))],
         )
         .map_err(|e| conflict(e, || format!("userPrincipalName '{upn}'")))?;
     }
     for name in &data.sign_in_names {
         let key = fold(&name.value);
-        let owner: Option<String> = tx
-            .query_row("SELECT object_id FROM sign_in_names WHERE value_key = ?1", [&key], |r| r.get(0))
-            .optional()?;
-        match owner {
-            Some(owner) if owner != object_id => {
-                return Err(DirectoryError::Conflict(format!("sign-in name '{}'", name.value)));
-            }
-            _ => {}
+        let taken = || DirectoryError::Conflict(format!("sign-in name '{}'", name.value));
+        if sign_in_name_owner(db, &key)?.is_some_and(|owner| owner != object_id) {
+            return Err(taken());
         }
         // One sign-in name per kind; the same value may move to another kind.
-        tx.execute(
-            "DELETE FROM sign_in_names WHERE object_id = ?1 AND (lower(kind) = lower(?2) OR value_key = ?3)",
-            params![object_id, name.kind, key],
+        db.execute(
+            "DELETE FROM sign_in_names WHERE object_id = $1 AND (lower(kind) = lower($2) OR value_key = $3)",
+            &[id, Param::Text(&name.kind), Param::Text(&key)],
         )?;
-        tx.execute(
-            "INSERT INTO sign_in_names (object_id, kind, value, value_key) VALUES (?1, ?2, ?3, ?4)",
-            params![object_id, name.kind, name.value, key],
-        )?;
+        // Another process may take the name between the check and here: the unique key decides.
+        db.execute(
+            "INSERT INTO sign_in_names (object_id, kind, value, value_key) VALUES ($1, $2, $3, $4)",
+            &[id, Param::Text(&name.kind), Param::Text(&name.value), Param::Text(&key)],
+        )
+        .map_err(|e| conflict(e, || format!("sign-in name '{}'", name.value)))?;
     }
     if let Some(ids) = &data.user_identities {
-        tx.execute("DELETE FROM alternative_security_ids WHERE object_id = ?1", [object_id])?;
-        add_identities(tx, object_id, ids)?;
+        db.execute("DELETE FROM alternative_security_ids WHERE object_id = $1", &[id])?;
+        add_identities(db, object_id, ids)?;
     }
-    add_identities(tx, object_id, &data.alternative_security_ids)?;
+    add_identities(db, object_id, &data.alternative_security_ids)?;
     for (name, value) in &data.attributes {
-        set_attribute(tx, object_id, name, value)?;
+        set_attribute(db, object_id, name, value)?;
     }
     Ok(())
 }
 
 /// Adds identities the account does not have yet; one another account holds is a conflict.
-fn add_identities(tx: &Transaction<'_>, object_id: &str, ids: &[AlternativeSecurityId]) -> Result<()> {
+fn add_identities(db: &dyn Db, object_id: &str, ids: &[AlternativeSecurityId]) -> Result<()> {
     for id in ids {
-        let owner: Option<String> = tx
-            .query_row(
-                "SELECT object_id FROM alternative_security_ids WHERE issuer_key = ?1 AND issuer_user_id = ?2",
-                params![fold(&id.issuer), id.issuer_user_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match owner {
+        let taken = || format!("alternativeSecurityId (issuer '{}', issuerUserId '{}')", id.issuer, id.issuer_user_id);
+        match identity_owner(db, id)? {
             Some(owner) if owner == object_id => {}
-            Some(_) => {
-                return Err(DirectoryError::Conflict(format!(
-                    "alternativeSecurityId (issuer '{}', issuerUserId '{}')",
-                    id.issuer, id.issuer_user_id
-                )));
-            }
+            Some(_) => return Err(DirectoryError::Conflict(taken())),
             None => {
-                tx.execute(
+                db.execute(
                     "INSERT INTO alternative_security_ids (object_id, issuer, issuer_key, issuer_user_id)
-                     VALUES (?1, ?2, ?3, ?4)",
-                    params![object_id, id.issuer, fold(&id.issuer), id.issuer_user_id],
-                )?;
+                     VALUES ($1, $2, $3, $4)",
+                    &[
+                        Param::Text(object_id),
+                        Param::Text(&id.issuer),
+                        Param::Text(&fold(&id.issuer)),
+                        Param::Text(&id.issuer_user_id),
+                    ],
+                )
+                .map_err(|e| conflict(e, taken))?;
             }
         }
     }
     Ok(())
 }
 
-fn load_user(conn: &Connection, object_id: &str) -> Result<Option<User>> {
-    let row: Option<(Option<String>, bool)> = conn
-        .query_row(
-            "SELECT user_principal_name, password_hash IS NOT NULL FROM users WHERE object_id = ?1",
-            [object_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let Some((user_principal_name, has_password)) = row else {
+/// The rows of `sql` (one text parameter) as pairs of text.
+fn pairs(db: &dyn Db, sql: &str, param: &str) -> Result<Vec<(String, String)>> {
+    db.query(sql, &[Param::Text(param)])?
+        .into_iter()
+        .map(|row| {
+            let mut cells = row.into_iter();
+            let first = cells.next().map_or(Ok(String::new()), |c| c.into_string("first column"))?;
+            let second = cells.next().map_or(Ok(String::new()), |c| c.into_string("second column"))?;
+            Ok((first, second))
+        })
+        .collect()
+}
+
+fn load_user(db: &dyn Db, object_id: &str) -> Result<Option<User>> {
+    let rows = db.query(
+        "SELECT user_principal_name, password_hash IS NOT NULL FROM users WHERE object_id = $1",
+        &[Param::Text(object_id)],
+    )?;
+    let Some(mut row) = rows.into_iter().next() else {
         return Ok(None);
     };
-    let sign_in_names = conn
-        .prepare("SELECT kind, value FROM sign_in_names WHERE object_id = ?1 ORDER BY rowid")?
-        .query_map([object_id], |r| Ok(SignInName { kind: r.get(0)?, value: r.get(1)? }))?
-        .collect::<std::result::Result<_, _>>()?;
-    let alternative_security_ids = conn
-        .prepare("SELECT issuer, issuer_user_id FROM alternative_security_ids WHERE object_id = ?1 ORDER BY rowid")?
-        .query_map([object_id], |r| Ok(AlternativeSecurityId { issuer: r.get(0)?, issuer_user_id: r.get(1)? }))?
-        .collect::<std::result::Result<_, _>>()?;
-    let raw: Vec<(String, String, String)> = conn
-        .prepare("SELECT name, data_type, value FROM attributes WHERE object_id = ?1 ORDER BY name_key")?
-        .query_map([object_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<std::result::Result<_, _>>()?;
+    let has_password = row.pop().is_some_and(|c| c.flag());
+    let user_principal_name = row.pop().and_then(|c| c.into_text());
+    let order = db.insertion_order();
+    let sign_in_names =
+        pairs(db, &format!("SELECT kind, value FROM sign_in_names WHERE object_id = $1 ORDER BY {order}"), object_id)?
+            .into_iter()
+            .map(|(kind, value)| SignInName { kind, value })
+            .collect();
+    let alternative_security_ids = pairs(
+        db,
+        &format!("SELECT issuer, issuer_user_id FROM alternative_security_ids WHERE object_id = $1 ORDER BY {order}"),
+        object_id,
+    )?
+    .into_iter()
+    .map(|(issuer, issuer_user_id)| AlternativeSecurityId { issuer, issuer_user_id })
+    .collect();
+    let raw = db.query(
+        "SELECT name, data_type, value FROM attributes WHERE object_id = $1 ORDER BY name_key",
+        &[Param::Text(object_id)],
+    )?;
     let mut attributes = Vec::with_capacity(raw.len());
-    for (name, data_type, json) in raw {
+    for row in raw {
+        let mut cells = row.into_iter().map(|c| c.into_text().unwrap_or_default());
+        let (name, data_type, json) =
+            (cells.next().unwrap_or_default(), cells.next().unwrap_or_default(), cells.next().unwrap_or_default());
         let corrupt = |reason: String| DirectoryError::Corrupt { name: name.clone(), reason };
         let data_type =
             DataType::parse(&data_type).ok_or_else(|| corrupt(format!("unknown DataType '{data_type}'")))?;
@@ -718,6 +789,7 @@ fn load_user(conn: &Connection, object_id: &str) -> Result<Option<User>> {
 
 #[cfg(test)]
 mod tests {
+    use ief_testkit::postgres::PgCluster;
     use ief_transforms::FixedEnv;
 
     use super::*;
@@ -737,218 +809,239 @@ mod tests {
         }
     }
 
+    /// The one number `sql` counts, read through the directory's own connection.
+    fn count(dir: &Directory, sql: &str) -> i64 {
+        let rows = dir.read(|db| db.query(sql, &[])).unwrap();
+        match rows.first().and_then(|r| r.first()) {
+            Some(super::super::sql::Cell::Int(n)) => *n,
+            other => panic!("{sql} counted {other:?}"),
+        }
+    }
+
+    /// An in-memory SQLite directory, and one in a fresh database of the private PostgreSQL
+    /// cluster (held while its directory is in use).
+    fn backends() -> Vec<(Directory, Option<Arc<PgCluster>>)> {
+        let cluster = PgCluster::shared().unwrap_or_else(|e| panic!("{e}"));
+        let url = cluster.create_database("directory").unwrap();
+        vec![(Directory::in_memory().unwrap(), None), (Directory::connect(&url).unwrap(), Some(cluster))]
+    }
+
     fn facebook(id: &str) -> AlternativeSecurityId {
         AlternativeSecurityId { issuer: "facebook.com".to_owned(), issuer_user_id: id.to_owned() }
     }
 
     #[test]
     fn create_then_find_by_every_key() {
-        let dir = Directory::in_memory().unwrap();
-        let env = FixedEnv::default();
-        let mut data = alice();
-        data.user_principal_name = Some("alice@contoso.onmicrosoft.com".to_owned());
-        data.alternative_security_ids = vec![facebook("MTIz")];
-        let user = dir.create(None, &data, &env).unwrap();
-        assert_eq!(user.object_id.len(), 36);
-        assert_eq!(&user.object_id[14..15], "4", "a version-4 GUID: {}", user.object_id);
-        assert_eq!(user.sign_in_name(Some("emailAddress")), Some("Alice@Contoso.com"));
-        assert_eq!(user.attribute("DISPLAYNAME"), Some(&ClaimValue::String("Alice".to_owned())));
-        assert_eq!(user.attribute("accountEnabled"), Some(&ClaimValue::Boolean(true)));
-        assert_eq!(user.attribute(REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::date_time(env.now)));
-        assert!(user.has_password);
+        for (dir, _cluster) in backends() {
+            let env = FixedEnv::default();
+            let mut data = alice();
+            data.user_principal_name = Some("alice@contoso.onmicrosoft.com".to_owned());
+            data.alternative_security_ids = vec![facebook("MTIz")];
+            let user = dir.create(None, &data, &env).unwrap();
+            assert_eq!(user.object_id.len(), 36);
+            assert_eq!(&user.object_id[14..15], "4", "a version-4 GUID: {}", user.object_id);
+            assert_eq!(user.sign_in_name(Some("emailAddress")), Some("Alice@Contoso.com"));
+            assert_eq!(user.attribute("DISPLAYNAME"), Some(&ClaimValue::String("Alice".to_owned())));
+            assert_eq!(user.attribute("accountEnabled"), Some(&ClaimValue::Boolean(true)));
+            assert_eq!(user.attribute(REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::date_time(env.now)));
+            assert!(user.has_password);
 
-        let by_id = dir.find_by_object_id(&user.object_id).unwrap().unwrap();
-        assert_eq!(by_id, user);
-        assert_eq!(dir.find_by_sign_in_name(Some("emailaddress"), "alice@contoso.COM").unwrap(), Some(user.clone()));
-        assert_eq!(dir.find_by_sign_in_name(None, "ALICE@contoso.com").unwrap(), Some(user.clone()));
-        assert_eq!(dir.find_by_sign_in_name(Some("userName"), "alice@contoso.com").unwrap(), None);
-        assert_eq!(dir.find_by_alternative_security_id(&facebook("MTIz")).unwrap(), Some(user.clone()));
-        let upper_issuer =
-            AlternativeSecurityId { issuer: "FaceBook.com".to_owned(), issuer_user_id: "MTIz".to_owned() };
-        assert_eq!(dir.find_by_alternative_security_id(&upper_issuer).unwrap(), Some(user.clone()));
-        assert_eq!(
-            dir.find_by_alternative_security_id(&facebook("mtiz")).unwrap(),
-            None,
-            "user ids are case-sensitive"
-        );
-        assert_eq!(dir.find_by_user_principal_name("ALICE@contoso.onmicrosoft.com").unwrap(), Some(user.clone()));
-        assert_eq!(dir.find_by_object_id("00000000-0000-4000-8000-000000000000").unwrap(), None);
+            let by_id = dir.find_by_object_id(&user.object_id).unwrap().unwrap();
+            assert_eq!(by_id, user);
+            assert_eq!(
+                dir.find_by_sign_in_name(Some("emailaddress"), "alice@contoso.COM").unwrap(),
+                Some(user.clone())
+            );
+            assert_eq!(dir.find_by_sign_in_name(None, "ALICE@contoso.com").unwrap(), Some(user.clone()));
+            assert_eq!(dir.find_by_sign_in_name(Some("userName"), "alice@contoso.com").unwrap(), None);
+            assert_eq!(dir.find_by_alternative_security_id(&facebook("MTIz")).unwrap(), Some(user.clone()));
+            let upper_issuer =
+                AlternativeSecurityId { issuer: "FaceBook.com".to_owned(), issuer_user_id: "MTIz".to_owned() };
+            assert_eq!(dir.find_by_alternative_security_id(&upper_issuer).unwrap(), Some(user.clone()));
+            assert_eq!(
+                dir.find_by_alternative_security_id(&facebook("mtiz")).unwrap(),
+                None,
+                "user ids are case-sensitive"
+            );
+            assert_eq!(dir.find_by_user_principal_name("ALICE@contoso.onmicrosoft.com").unwrap(), Some(user.clone()));
+            assert_eq!(dir.find_by_object_id("00000000-0000-4000-8000-000000000000").unwrap(), None);
+        }
     }
 
     #[test]
     fn sign_in_names_and_identities_are_unique() {
-        let dir = Directory::in_memory().unwrap();
-        let env = FixedEnv::default();
-        let first = dir.create(None, &alice(), &env).unwrap();
-        // Same bytes from the fixed environment, yet a different id.
-        let mut other =
-            UserData { sign_in_names: vec![SignInName::new("userName", "ALICE@contoso.com")], ..UserData::default() };
-        let err = dir.create(None, &other, &env).unwrap_err();
-        assert!(matches!(&err, DirectoryError::Conflict(what) if what.contains("ALICE@contoso.com")), "{err}");
-        assert_eq!(dir.users().unwrap().len(), 1, "the failed create left nothing behind");
+        for (dir, _cluster) in backends() {
+            let env = FixedEnv::default();
+            let first = dir.create(None, &alice(), &env).unwrap();
+            // Same bytes from the fixed environment, yet a different id.
+            let mut other = UserData {
+                sign_in_names: vec![SignInName::new("userName", "ALICE@contoso.com")],
+                ..UserData::default()
+            };
+            let err = dir.create(None, &other, &env).unwrap_err();
+            assert!(matches!(&err, DirectoryError::Conflict(what) if what.contains("ALICE@contoso.com")), "{err}");
+            assert_eq!(dir.users().unwrap().len(), 1, "the failed create left nothing behind");
 
-        other.sign_in_names = vec![SignInName::new("userName", "bob")];
-        other.alternative_security_ids = vec![facebook("Qk9C")];
-        let second = dir.create(None, &other, &env).unwrap();
-        assert_ne!(second.object_id, first.object_id);
+            other.sign_in_names = vec![SignInName::new("userName", "bob")];
+            other.alternative_security_ids = vec![facebook("Qk9C")];
+            let second = dir.create(None, &other, &env).unwrap();
+            assert_ne!(second.object_id, first.object_id);
 
-        let steal = UserData { alternative_security_ids: vec![facebook("Qk9C")], ..UserData::default() };
-        assert!(matches!(dir.update(&first.object_id, &steal, None), Err(DirectoryError::Conflict(_))));
-        let steal = UserData { sign_in_names: vec![SignInName::new("emailAddress", "BOB")], ..UserData::default() };
-        assert!(matches!(dir.update(&first.object_id, &steal, None), Err(DirectoryError::Conflict(_))));
+            let steal = UserData { alternative_security_ids: vec![facebook("Qk9C")], ..UserData::default() };
+            assert!(matches!(dir.update(&first.object_id, &steal, None), Err(DirectoryError::Conflict(_))));
+            let steal = UserData { sign_in_names: vec![SignInName::new("emailAddress", "BOB")], ..UserData::default() };
+            assert!(matches!(dir.update(&first.object_id, &steal, None), Err(DirectoryError::Conflict(_))));
 
-        let upn = UserData { user_principal_name: Some("x@t.onmicrosoft.com".to_owned()), ..UserData::default() };
-        dir.update(&first.object_id, &upn, None).unwrap();
-        let upn = UserData { user_principal_name: Some("X@T.onmicrosoft.com".to_owned()), ..UserData::default() };
-        assert!(matches!(dir.update(&second.object_id, &upn, None), Err(DirectoryError::Conflict(_))));
-        assert_eq!(
-            dir.users().unwrap().iter().map(|u| &u.object_id).collect::<Vec<_>>(),
-            [&first.object_id, &second.object_id]
-        );
+            let upn = UserData { user_principal_name: Some("x@t.onmicrosoft.com".to_owned()), ..UserData::default() };
+            dir.update(&first.object_id, &upn, None).unwrap();
+            let upn = UserData { user_principal_name: Some("X@T.onmicrosoft.com".to_owned()), ..UserData::default() };
+            assert!(matches!(dir.update(&second.object_id, &upn, None), Err(DirectoryError::Conflict(_))));
+            assert_eq!(
+                dir.users().unwrap().iter().map(|u| &u.object_id).collect::<Vec<_>>(),
+                [&first.object_id, &second.object_id]
+            );
+        }
     }
 
     #[test]
     fn update_replaces_attributes_and_sign_in_names_of_the_same_kind() {
-        let dir = Directory::in_memory().unwrap();
-        let user = dir.create(Some("id-1"), &alice(), &FixedEnv::default()).unwrap();
-        let change = UserData {
-            sign_in_names: vec![SignInName::new("emailAddress", "alice@fabrikam.com")],
-            attributes: vec![
-                ("DisplayName".to_owned(), ClaimValue::String("Alice B".to_owned())),
-                ("extension_loyalty".to_owned(), ClaimValue::Int(3)),
-            ],
-            ..UserData::default()
-        };
-        let updated = dir.update(&user.object_id, &change, None).unwrap();
-        assert_eq!(updated.sign_in_names, [SignInName::new("emailAddress", "alice@fabrikam.com")]);
-        assert_eq!(updated.attribute("displayName"), Some(&ClaimValue::String("Alice B".to_owned())));
-        assert_eq!(updated.attribute("extension_loyalty"), Some(&ClaimValue::Int(3)));
-        assert_eq!(dir.find_by_sign_in_name(None, "alice@contoso.com").unwrap(), None, "the old name is free");
-        assert!(matches!(dir.update("nobody", &change, None), Err(DirectoryError::NotFound(id)) if id == "nobody"));
+        for (dir, _cluster) in backends() {
+            let user = dir.create(Some("id-1"), &alice(), &FixedEnv::default()).unwrap();
+            let change = UserData {
+                sign_in_names: vec![SignInName::new("emailAddress", "alice@fabrikam.com")],
+                attributes: vec![
+                    ("DisplayName".to_owned(), ClaimValue::String("Alice B".to_owned())),
+                    ("extension_loyalty".to_owned(), ClaimValue::Int(3)),
+                ],
+                ..UserData::default()
+            };
+            let updated = dir.update(&user.object_id, &change, None).unwrap();
+            assert_eq!(updated.sign_in_names, [SignInName::new("emailAddress", "alice@fabrikam.com")]);
+            assert_eq!(updated.attribute("displayName"), Some(&ClaimValue::String("Alice B".to_owned())));
+            assert_eq!(updated.attribute("extension_loyalty"), Some(&ClaimValue::Int(3)));
+            assert_eq!(dir.find_by_sign_in_name(None, "alice@contoso.com").unwrap(), None, "the old name is free");
+            assert!(matches!(dir.update("nobody", &change, None), Err(DirectoryError::NotFound(id)) if id == "nobody"));
+        }
     }
 
     #[test]
     fn reserved_names_are_not_plain_attributes() {
-        let dir = Directory::in_memory().unwrap();
-        for name in ["password", "objectId", "signInNames.emailAddress", "UserPrincipalName"] {
-            let data = UserData {
-                attributes: vec![(name.to_owned(), ClaimValue::String("x".to_owned()))],
-                ..UserData::default()
-            };
-            let err = dir.create(None, &data, &FixedEnv::default()).unwrap_err();
-            assert!(matches!(&err, DirectoryError::ReservedAttribute(n) if n == name), "{err}");
+        for (dir, _cluster) in backends() {
+            for name in ["password", "objectId", "signInNames.emailAddress", "UserPrincipalName"] {
+                let data = UserData {
+                    attributes: vec![(name.to_owned(), ClaimValue::String("x".to_owned()))],
+                    ..UserData::default()
+                };
+                let err = dir.create(None, &data, &FixedEnv::default()).unwrap_err();
+                assert!(matches!(&err, DirectoryError::ReservedAttribute(n) if n == name), "{err}");
+            }
+            assert!(dir.users().unwrap().is_empty());
         }
-        assert!(dir.users().unwrap().is_empty());
     }
 
     #[test]
     fn delete_attributes_and_users() {
-        let dir = Directory::in_memory().unwrap();
-        let mut data = alice();
-        data.alternative_security_ids = vec![facebook("MTIz")];
-        data.user_principal_name = Some("a@t.onmicrosoft.com".to_owned());
-        let user = dir.create(Some("id-1"), &data, &FixedEnv::default()).unwrap();
-        let after = dir
-            .delete_attributes(
-                &user.object_id,
-                &[
-                    "otherMails",
-                    "signInNames.emailAddress",
-                    "alternativeSecurityId",
-                    "password",
-                    "userPrincipalName",
-                    "objectId",
-                ],
-            )
-            .unwrap();
-        assert_eq!(after.attribute("otherMails"), None);
-        assert_eq!(after.attribute("displayName"), Some(&ClaimValue::String("Alice".to_owned())));
-        assert!(after.sign_in_names.is_empty());
-        assert!(after.alternative_security_ids.is_empty());
-        assert_eq!(after.user_principal_name, None);
-        assert!(!after.has_password);
-        assert!(!dir.verify_password("id-1", &Password::new("Passw0rd!")).unwrap());
+        for (dir, _cluster) in backends() {
+            let mut data = alice();
+            data.alternative_security_ids = vec![facebook("MTIz")];
+            data.user_principal_name = Some("a@t.onmicrosoft.com".to_owned());
+            let user = dir.create(Some("id-1"), &data, &FixedEnv::default()).unwrap();
+            let after = dir
+                .delete_attributes(
+                    &user.object_id,
+                    &[
+                        "otherMails",
+                        "signInNames.emailAddress",
+                        "alternativeSecurityId",
+                        "password",
+                        "userPrincipalName",
+                        "objectId",
+                    ],
+                )
+                .unwrap();
+            assert_eq!(after.attribute("otherMails"), None);
+            assert_eq!(after.attribute("displayName"), Some(&ClaimValue::String("Alice".to_owned())));
+            assert!(after.sign_in_names.is_empty());
+            assert!(after.alternative_security_ids.is_empty());
+            assert_eq!(after.user_principal_name, None);
+            assert!(!after.has_password);
+            assert!(!dir.verify_password("id-1", &Password::new("Passw0rd!")).unwrap());
 
-        assert!(dir.delete_user("id-1").unwrap());
-        assert!(!dir.delete_user("id-1").unwrap());
-        assert_eq!(dir.find_by_object_id("id-1").unwrap(), None);
-        let conn = dir.lock();
-        let leftovers: i64 = conn
-            .query_row(
+            assert!(dir.delete_user("id-1").unwrap());
+            assert!(!dir.delete_user("id-1").unwrap());
+            assert_eq!(dir.find_by_object_id("id-1").unwrap(), None);
+            let leftovers = count(
+                &dir,
                 "SELECT (SELECT COUNT(*) FROM attributes) + (SELECT COUNT(*) FROM sign_in_names)
                  + (SELECT COUNT(*) FROM alternative_security_ids)",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(leftovers, 0, "a deleted user's rows go with it");
+            );
+            assert_eq!(leftovers, 0, "a deleted user's rows go with it");
+        }
     }
 
     #[test]
     fn passwords_are_stored_only_as_salted_argon2id_hashes() {
-        let dir = Directory::in_memory().unwrap();
-        let env = FixedEnv::default();
-        let a = dir.create(Some("a"), &alice(), &env).unwrap();
-        let mut b = alice();
-        b.sign_in_names = vec![SignInName::new("userName", "b")];
-        let b = dir.create(Some("b"), &b, &env).unwrap();
-        let hash_a = dir.password_hash(&a.object_id).unwrap().unwrap();
-        let hash_b = dir.password_hash(&b.object_id).unwrap().unwrap();
-        assert!(hash_a.starts_with("$argon2id$v=19$"), "{hash_a}");
-        assert!(!hash_a.contains("Passw0rd!"));
-        assert_ne!(hash_a, hash_b, "each hash has its own salt");
-        // Nothing anywhere in the database holds the clear text.
-        let conn = dir.lock();
-        let clear: i64 = conn
-            .query_row(
+        for (dir, _cluster) in backends() {
+            let env = FixedEnv::default();
+            let a = dir.create(Some("a"), &alice(), &env).unwrap();
+            let mut b = alice();
+            b.sign_in_names = vec![SignInName::new("userName", "b")];
+            let b = dir.create(Some("b"), &b, &env).unwrap();
+            let hash_a = dir.password_hash(&a.object_id).unwrap().unwrap();
+            let hash_b = dir.password_hash(&b.object_id).unwrap().unwrap();
+            assert!(hash_a.starts_with("$argon2id$v=19$"), "{hash_a}");
+            assert!(!hash_a.contains("Passw0rd!"));
+            assert_ne!(hash_a, hash_b, "each hash has its own salt");
+            // Nothing anywhere in the database holds the clear text.
+            let clear = count(
+                &dir,
                 "SELECT (SELECT COUNT(*) FROM users WHERE password_hash LIKE '%Passw0rd!%')
                  + (SELECT COUNT(*) FROM attributes WHERE value LIKE '%Passw0rd!%')",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        drop(conn);
-        assert_eq!(clear, 0);
+            );
+            assert_eq!(clear, 0);
 
-        assert!(dir.verify_password("a", &Password::new("Passw0rd!")).unwrap());
-        assert!(!dir.verify_password("a", &Password::new("passw0rd!")).unwrap());
-        dir.set_password("a", &Password::new("N3w-secret")).unwrap();
-        assert!(dir.verify_password("a", &Password::new("N3w-secret")).unwrap());
-        assert!(!dir.verify_password("a", &Password::new("Passw0rd!")).unwrap());
-        assert!(matches!(dir.set_password("zz", &Password::new("x")), Err(DirectoryError::NotFound(_))));
-        assert!(matches!(dir.verify_password("zz", &Password::new("x")), Err(DirectoryError::NotFound(_))));
-        assert_eq!(format!("{:?}", Password::new("Passw0rd!")), "[redacted]");
-        assert!(!format!("{:?}", alice()).contains("Passw0rd!"));
+            assert!(dir.verify_password("a", &Password::new("Passw0rd!")).unwrap());
+            assert!(!dir.verify_password("a", &Password::new("passw0rd!")).unwrap());
+            dir.set_password("a", &Password::new("N3w-secret")).unwrap();
+            assert!(dir.verify_password("a", &Password::new("N3w-secret")).unwrap());
+            assert!(!dir.verify_password("a", &Password::new("Passw0rd!")).unwrap());
+            assert!(matches!(dir.set_password("zz", &Password::new("x")), Err(DirectoryError::NotFound(_))));
+            assert!(matches!(dir.verify_password("zz", &Password::new("x")), Err(DirectoryError::NotFound(_))));
+            assert_eq!(format!("{:?}", Password::new("Passw0rd!")), "[redacted]");
+            assert!(!format!("{:?}", alice()).contains("Passw0rd!"));
+        }
     }
 
     #[test]
     fn password_change_moves_refresh_token_validity() {
-        let dir = Directory::in_memory().unwrap();
-        let env = FixedEnv::default();
-        let user = dir.create(Some("a"), &alice(), &env).unwrap();
-        let later = env.now + chrono::Duration::hours(1);
-        let change = UserData { password: Some(Password::new("Other1!")), ..UserData::default() };
-        let updated = dir.update(&user.object_id, &change, Some(later)).unwrap();
-        assert_eq!(updated.attribute(REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::date_time(later)));
-        assert!(dir.verify_password("a", &Password::new("Other1!")).unwrap());
+        for (dir, _cluster) in backends() {
+            let env = FixedEnv::default();
+            let user = dir.create(Some("a"), &alice(), &env).unwrap();
+            let later = env.now + chrono::Duration::hours(1);
+            let change = UserData { password: Some(Password::new("Other1!")), ..UserData::default() };
+            let updated = dir.update(&user.object_id, &change, Some(later)).unwrap();
+            assert_eq!(updated.attribute(REFRESH_TOKENS_VALID_FROM), Some(&ClaimValue::date_time(later)));
+            assert!(dir.verify_password("a", &Password::new("Other1!")).unwrap());
+        }
     }
 
     #[test]
     fn seeded_users_get_an_id_and_a_hashed_password() {
-        let dir = Directory::in_memory().unwrap();
-        let seeded = dir.seed(&SeedUser { object_id: None, data: alice() }).unwrap();
-        assert_eq!(seeded.object_id.len(), 36);
-        assert_eq!(seeded.attribute(REFRESH_TOKENS_VALID_FROM), None, "seeds carry no clock time");
-        let fixed = dir
-            .seed(&SeedUser {
-                object_id: Some("11111111-1111-4111-8111-111111111111".to_owned()),
-                data: UserData { sign_in_names: vec![SignInName::new("userName", "bob")], ..UserData::default() },
-            })
-            .unwrap();
-        assert_eq!(fixed.object_id, "11111111-1111-4111-8111-111111111111");
-        assert!(!fixed.has_password);
-        assert!(dir.verify_password(&seeded.object_id, &Password::new("Passw0rd!")).unwrap());
-        assert!(dir.password_hash(&seeded.object_id).unwrap().unwrap().starts_with("$argon2id$"));
+        for (dir, _cluster) in backends() {
+            let seeded = dir.seed(&SeedUser { object_id: None, data: alice() }).unwrap();
+            assert_eq!(seeded.object_id.len(), 36);
+            assert_eq!(seeded.attribute(REFRESH_TOKENS_VALID_FROM), None, "seeds carry no clock time");
+            let fixed = dir
+                .seed(&SeedUser {
+                    object_id: Some("11111111-1111-4111-8111-111111111111".to_owned()),
+                    data: UserData { sign_in_names: vec![SignInName::new("userName", "bob")], ..UserData::default() },
+                })
+                .unwrap();
+            assert_eq!(fixed.object_id, "11111111-1111-4111-8111-111111111111");
+            assert!(!fixed.has_password);
+            assert!(dir.verify_password(&seeded.object_id, &Password::new("Passw0rd!")).unwrap());
+            assert!(dir.password_hash(&seeded.object_id).unwrap().unwrap().starts_with("$argon2id$"));
+        }
     }
 
     #[test]
@@ -1044,22 +1137,71 @@ mod tests {
     fn directory_is_shareable_across_threads() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Directory>();
-        let dir = Directory::in_memory().unwrap();
-        let handles: Vec<_> = (0..4)
+        for (dir, _cluster) in backends() {
+            let handles: Vec<_> = (0..4)
+                .map(|i| {
+                    let dir = dir.clone();
+                    std::thread::spawn(move || {
+                        let data = UserData {
+                            sign_in_names: vec![SignInName::new("userName", format!("user{i}"))],
+                            ..UserData::default()
+                        };
+                        dir.seed(&SeedUser { object_id: None, data }).map(|u| u.object_id)
+                    })
+                })
+                .collect();
+            for h in handles {
+                assert!(h.join().unwrap().is_ok());
+            }
+            assert_eq!(dir.users().unwrap().len(), 4);
+        }
+    }
+
+    #[test]
+    fn one_postgres_directory_is_shared_and_a_sign_in_name_goes_to_one_account_under_concurrency() {
+        let cluster = PgCluster::shared().unwrap_or_else(|e| panic!("{e}"));
+        let url = cluster.create_database("directory_race").unwrap();
+        // Two processes' directories: separate connection pools on one database.
+        let first = Directory::open(&url).unwrap();
+        let second = Directory::connect(&url).unwrap();
+        let created = first.create(Some("id-1"), &alice(), &FixedEnv::default()).unwrap();
+        assert_eq!(second.find_by_sign_in_name(None, "alice@contoso.com").unwrap(), Some(created.clone()));
+        let renamed = UserData {
+            attributes: vec![("displayName".to_owned(), ClaimValue::String("Alice C".to_owned()))],
+            ..UserData::default()
+        };
+        second.update("id-1", &renamed, None).unwrap();
+        let read = first.find_by_object_id("id-1").unwrap().unwrap();
+        assert_eq!(read.attribute("displayName"), Some(&ClaimValue::String("Alice C".to_owned())));
+
+        let racers: Vec<_> = (0..8)
             .map(|i| {
-                let dir = dir.clone();
+                let dir = if i % 2 == 0 { first.clone() } else { second.clone() };
                 std::thread::spawn(move || {
                     let data = UserData {
-                        sign_in_names: vec![SignInName::new("userName", format!("user{i}"))],
+                        sign_in_names: vec![SignInName::new("emailAddress", format!("Race{i}@Contoso.com"))],
                         ..UserData::default()
                     };
-                    dir.seed(&SeedUser { object_id: None, data }).map(|u| u.object_id)
+                    let mine = dir.create(Some(&format!("racer-{i}")), &data, &FixedEnv::default())?;
+                    // Every racer then claims the same name for itself.
+                    let claim =
+                        UserData { sign_in_names: vec![SignInName::new("userName", "winner")], ..UserData::default() };
+                    dir.update(&mine.object_id, &claim, None).map(|_| ())
                 })
             })
             .collect();
-        for h in handles {
-            assert!(h.join().unwrap().is_ok());
-        }
-        assert_eq!(dir.users().unwrap().len(), 4);
+        let results: Vec<Result<()>> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        let lost =
+            results.iter().filter(|r| matches!(r, Err(DirectoryError::Conflict(w)) if w.contains("winner"))).count();
+        assert_eq!((won, lost), (1, 7), "{results:?}");
+        let owner = first.find_by_sign_in_name(None, "WINNER").unwrap().unwrap();
+        assert!(owner.object_id.starts_with("racer-"));
+        assert_eq!(owner.sign_in_names.len(), 2, "the winner keeps its email and gains the user name");
+        assert_eq!(first.users().unwrap().len(), 9, "each racer's account exists once");
+        assert_eq!(count(&first, "SELECT COUNT(*) FROM sign_in_names WHERE value_key = 'winner'"), 1);
+        assert_eq!(count(&first, "SELECT MAX(version) FROM schema_version WHERE component = 'directory'"), 1);
+        drop((first, second));
+        drop(cluster);
     }
 }

@@ -13,6 +13,24 @@ use reqwest::Client;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TrustedRoots(pub Vec<String>);
 
+/// Origins (`https://api.sendgrid.com`) whose calls go to another base URL instead, path and
+/// query kept: a scenario's HTTP stubs standing in for a real API. Put it in the executor's
+/// extensions; only the RESTful provider reads it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StubbedOrigins(pub Vec<(String, String)>);
+
+impl StubbedOrigins {
+    /// `url` sent to its stand-in when its origin is stubbed.
+    pub fn route(&self, url: reqwest::Url) -> reqwest::Url {
+        let origin = url.origin().ascii_serialization();
+        let Some((_, base)) = self.0.iter().find(|(o, _)| *o == origin) else {
+            return url;
+        };
+        let rest = &url.as_str()[origin.len()..];
+        reqwest::Url::parse(&format!("{}{rest}", base.trim_end_matches('/'))).unwrap_or(url)
+    }
+}
+
 /// A client certificate chain and its private key, both PEM.
 #[derive(Clone, Copy)]
 pub struct TlsIdentity<'a> {

@@ -4,6 +4,7 @@
 
 pub mod client_auth;
 pub mod http;
+pub mod replay;
 pub mod seen_once;
 
 use ief_engine::exec::{ProfileError, ProfileRequest, RequestContext};

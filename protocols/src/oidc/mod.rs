@@ -36,6 +36,7 @@ use serde_json::{Map, Value};
 use crate::directory::login::is_password_grant;
 use crate::federation::client_auth::ClientAuth;
 use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause};
+use crate::federation::replay::SharedReplayGuard;
 use crate::federation::seen_once::SeenOnce;
 use crate::federation::{self, Callback};
 use config::Config;
@@ -294,7 +295,16 @@ impl OpenIdConnect {
                 "the callback came {age} s after the authorization request, which expires after {REQUEST_LIFETIME_SECS} s"
             )));
         }
-        if !self.consumed.first_use(pending.state.clone(), pending.issued_at + REQUEST_LIFETIME_SECS, now) {
+        let until = pending.issued_at + REQUEST_LIFETIME_SECS;
+        let first = match request.services.extensions.get::<SharedReplayGuard>() {
+            // Several processes share the sign-ins, so they share the states used too.
+            Some(guard) => guard
+                .first_use("oidc-state", &pending.state, until, now)
+                .await
+                .map_err(|e| Error::Callback(format!("the replay guard cannot be read: {e}")))?,
+            None => self.consumed.first_use(pending.state.clone(), until, now),
+        };
+        if !first {
             return Err(Error::Callback(
                 "the authorization response for this request was already used (replayed callback)".to_owned(),
             ));

@@ -25,22 +25,7 @@ pub(crate) fn starter_pack(folder: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/policies/starterpack").join(folder)
 }
 
-/// A folder removed on drop.
-pub(crate) struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub(crate) fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("ief-server-{tag}-{}", ief_protocols::env::random_guid()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub(crate) use ief_testkit::process::TempDir;
 
 /// A server on an ephemeral loopback port, stopped when dropped.
 pub(crate) struct Running {

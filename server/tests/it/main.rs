@@ -10,5 +10,6 @@ mod interop_relying_parties;
 mod pages;
 mod reload;
 mod signout;
+mod state;
 mod tokens;
 mod userinfo;

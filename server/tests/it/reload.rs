@@ -113,3 +113,37 @@ async fn an_edited_policy_serves_at_once_and_a_broken_edit_keeps_the_last_good_o
     assert!(body["message"].as_str().is_some_and(|m| m.contains("reloaded")), "{body}");
     serving.abort();
 }
+
+#[tokio::test]
+async fn a_sign_in_goes_on_through_any_number_of_reloads_that_leave_its_plan_alone() {
+    let folder = TempDir::new("reload-same");
+    for entry in std::fs::read_dir(starter_pack("LocalAccounts")).expect("the starter pack").flatten() {
+        std::fs::copy(entry.path(), folder.0.join(entry.file_name())).expect("copy");
+    }
+    let leaf = folder.0.join("SignUpOrSignin.xml");
+    let keys = TempDir::new("reload-same-keys");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let server =
+        Arc::new(Server::load(&ServeOptions::new(vec![folder.0.clone()], &base, keys.0.clone())).expect("serves"));
+    let serving = tokio::spawn(Arc::clone(&server).serve_shared(listener));
+    let browser = Browser::trusting(&base, None);
+    let page = browser.page(&browser.authorize_url(&[])).await;
+    let form = page_of(browser.unified(&page, ("local", "signup")).await).await;
+
+    // Saved again unchanged, more often than the server keeps earlier loads: each save is a
+    // reload, but the relying party's files and settings, so its plan, are the same.
+    let text = std::fs::read_to_string(&leaf).expect("the policy");
+    let start = std::time::SystemTime::now();
+    for n in 1..=6 {
+        std::fs::write(&leaf, &text).expect("save");
+        let file = std::fs::File::options().write(true).open(&leaf).expect("open");
+        file.set_modified(start + std::time::Duration::from_secs(n)).expect("mtime");
+        assert!(matches!(server.reload_if_changed(), Some(Ok(_))), "save {n} reloads");
+    }
+    let body: Value = browser.submit(&form, &ALICE).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "200", "the sign-up form answered after six reloads: {body}");
+    let code_page = page_of(browser.confirmed(&form).await).await;
+    assert_eq!(code_page.api(), "Phonefactor", "{}", code_page.html);
+    serving.abort();
+}

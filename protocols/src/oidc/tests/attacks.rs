@@ -259,3 +259,21 @@ async fn a_key_pinned_to_rs256_does_not_verify_rs512() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn a_callback_replayed_at_another_process_sharing_the_store_is_refused() {
+    let fake = Fake::start(Knobs::default()).await;
+    let guard = crate::federation::replay::SharedReplayGuard::new(std::sync::Arc::new(ief_store::MemoryStore::new()));
+    // Two handlers with their own memory, as two `ief serve` processes on one store.
+    let mut first = Rig::for_fake(&fake, &[]);
+    let mut second = Rig::for_fake(&fake, &[]);
+    first.extensions.insert(guard.clone());
+    second.extensions.insert(guard);
+    let (url, state) = first.start(&[]).await;
+    let params = fake.follow(&url).await;
+    claims(first.callback(params.clone(), &state).await);
+    // The stored sign-in, with its pending request, read by the other process.
+    let message = failure(second.callback(params, &state).await, "InvalidCallback");
+    assert!(message.contains("already used (replayed callback)"), "{message}");
+    assert_eq!(fake.hits().token.load(Ordering::SeqCst), 1, "the code was redeemed once");
+}
