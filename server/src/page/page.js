@@ -177,6 +177,9 @@
         }
         state(true, action === "VerifyCode");
         if (action === "SendCode" && code) { code.value = ""; code.focus(); }
+        // A submit's "verify first" message no longer holds once the code is verified.
+        var form = box.closest("form");
+        if (action === "VerifyCode" && form) { show(form.querySelector(".error.pageLevel:not([id])"), ""); }
       });
     }
     box.addEventListener("click", function (event) {
