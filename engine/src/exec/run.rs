@@ -472,8 +472,11 @@ impl<'p> Executor<'p> {
                         page.profile
                     )));
                 };
-                // Links on a self-asserted page pick the exchange the next step runs.
-                if let Answer::Choose(target) = &answer {
+                // Links on a self-asserted page pick the exchange the next step runs; a code
+                // page's choice (a new code) is its handler's.
+                if let Answer::Choose(target) = &answer
+                    && !matches!(page.kind, PageKind::Code { .. })
+                {
                     if let Some(link) = page.settings.link(target).filter(|l| !l.shown) {
                         let why = PageSettings::hidden_reason(link);
                         return Err(bad(s, format!("the link '{target}' of '{}' is hidden ({why})", profile.id)));
