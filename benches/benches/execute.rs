@@ -375,7 +375,9 @@ fn check(f: &Fixture) {
     let stub = Executor::new(&f.policy.model, &f.compiled, &f.stub, &f.env, &f.extensions);
     let token = sign_in(&stub);
     assert_rp_claims(&token.claims);
-    assert_eq!(token.claims.as_object().expect("object").len(), 11, "{:#}", token.claims);
+    // The 11 claims above, and the sign-in time the stub issuer passes on (d6edb0c).
+    assert_eq!(token.claims.as_object().expect("object").len(), 12, "{:#}", token.claims);
+    assert_eq!(token.claims["auth_time"], "2024-01-01T00:00:00.0000000Z");
 
     let jwt = Executor::new(&f.policy.model, &f.compiled, &f.jwt, &f.env, &f.extensions);
     let mut s = to_page(&jwt);
@@ -484,11 +486,88 @@ fn interleaved(f: &Fixture) {
     }
 }
 
+/// `IEF_BENCH_EXECUTE_COUNT=n`: after the checks and one warm sign-in, `n` stub-issuer sign-ins
+/// and exit, for instruction counts (`valgrind --tool=callgrind`) that load does not move.
+fn counted(f: &Fixture, n: u32) {
+    let stub = Executor::new(&f.policy.model, &f.compiled, &f.stub, &f.env, &f.extensions);
+    black_box(sign_in(&stub));
+    for _ in 0..n {
+        black_box(sign_in(&stub));
+    }
+    eprintln!("{n} stub-issuer sign-ins done");
+}
+
+async fn sign_in_async(ex: &Executor<'_>) -> Token {
+    let mut s = ex.start(None, context(), Session::default()).expect("start");
+    let Progress::NeedsInput(_) = ex.resume(&mut s, None).await.expect("runs") else { panic!("expected the page") };
+    match ex.resume(&mut s, Some(submit())).await.expect("runs") {
+        Progress::Finished(Outcome::Token { token, .. }) => token,
+        other => panic!("expected a token, got {other:?}"),
+    }
+}
+
+/// Wall seconds for `tasks` tasks of `each` sign-ins spawned on `rt` (whose workers share them).
+fn batch(rt: &tokio::runtime::Runtime, ex: &'static Executor<'static>, tasks: usize, each: usize) -> f64 {
+    let t = std::time::Instant::now();
+    rt.block_on(async {
+        let handles: Vec<_> = (0..tasks)
+            .map(|_| {
+                tokio::spawn(async move {
+                    for _ in 0..each {
+                        black_box(sign_in_async(ex).await);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.expect("a sign-in task");
+        }
+    });
+    t.elapsed().as_secs_f64()
+}
+
+/// Sign-ins on tokio's multi-threaded runtime with one worker thread and with one per core,
+/// alternated in rounds; the median round's throughput ratio. Both issuers: the stub (engine
+/// only) and RS256 (every task signs with the one shared parsed key).
+fn scaling(f: &'static Fixture) {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let runtime =
+        |workers| tokio::runtime::Builder::new_multi_thread().worker_threads(workers).build().expect("a tokio runtime");
+    let (one, all) = (runtime(1), runtime(cores));
+    let stub: &'static Executor<'static> =
+        Box::leak(Box::new(Executor::new(&f.policy.model, &f.compiled, &f.stub, &f.env, &f.extensions)));
+    let jwt: &'static Executor<'static> =
+        Box::leak(Box::new(Executor::new(&f.policy.model, &f.compiled, &f.jwt, &f.env, &f.extensions)));
+    for (name, ex, each) in [("stub issuer", stub, 200), ("JWT RS256", jwt, 4)] {
+        let tasks = 8 * cores;
+        let mut ratios: Vec<f64> =
+            (0..15).map(|_| batch(&one, ex, tasks, each) / batch(&all, ex, tasks, each)).collect();
+        ratios.sort_by(f64::total_cmp);
+        let t1 = batch(&one, ex, tasks, each) / (tasks * each) as f64;
+        eprintln!(
+            "scaling, {name}: {cores} workers / 1 worker = {:.2}x sign-ins per second (median of 15 rounds of {} \
+             sign-ins; 1 worker: {:.1} us each)",
+            ratios[ratios.len() / 2],
+            tasks * each,
+            t1 * 1e6
+        );
+    }
+}
+
 fn benches(c: &mut Criterion) {
-    let f = fixture();
-    check(&f);
-    memory(&f);
-    interleaved(&f);
+    // 'static, for the tasks of the scaling pass.
+    let f: &'static Fixture = Box::leak(Box::new(fixture()));
+    check(f);
+    if let Some(n) = std::env::var("IEF_BENCH_EXECUTE_COUNT").ok().and_then(|n| n.parse().ok()) {
+        counted(f, n);
+        std::process::exit(0);
+    }
+    memory(f);
+    interleaved(f);
+    // `cargo test --benches` runs each function once (no `--bench`): skip the long pass.
+    if std::env::args().any(|a| a == "--bench") {
+        scaling(f);
+    }
     let stub = Executor::new(&f.policy.model, &f.compiled, &f.stub, &f.env, &f.extensions);
     let jwt = Executor::new(&f.policy.model, &f.compiled, &f.jwt, &f.env, &f.extensions);
 
@@ -509,6 +588,8 @@ fn benches(c: &mut Criterion) {
     g.bench_function("rs256_encode_only", |b| {
         b.iter(|| jsonwebtoken::encode(&header, &claims, key.encoding_key()).expect("signs"))
     });
+    // What JwtIssuer does: the same signature with the key parsed once.
+    g.bench_function("rs256_parsed_key_only", |b| b.iter(|| key.sign_jwt(&header, &claims).expect("signs")));
     g.finish();
 }
 

@@ -49,6 +49,7 @@ fn build(set: &PolicySet, leaf: usize) -> EffectivePolicy {
 }
 
 /// The whole pipeline, as `ief` runs it for one relying party.
+#[inline(never)]
 fn pipeline(files: &[(String, String)], policy_id: &str) -> CompiledPolicy {
     let set = load(files);
     let effective = build(&set, leaf(&set, policy_id));
@@ -71,6 +72,13 @@ fn assert_valid(files: &[(String, String)], policy_id: &str) {
 }
 
 fn starter_pack_benches(c: &mut Criterion) {
+    // `IEF_BENCH_POLICY_STEPS=n`: one pipeline of `n` steps and exit, for instruction counts
+    // (`valgrind --tool=callgrind --toggle-collect='*pipeline*'`) that load does not move.
+    if let Some(n) = std::env::var("IEF_BENCH_POLICY_STEPS").ok().and_then(|n| n.parse::<usize>().ok()) {
+        let policy = generate(n);
+        black_box(pipeline(&policy.files, &rp_id(&policy)));
+        std::process::exit(0);
+    }
     let files = starter_pack();
     assert_valid(&files, RP);
     let mut g = c.benchmark_group("starterpack_mfa_signup_signin");
@@ -89,50 +97,71 @@ fn rp_id(policy: &GeneratedPolicy) -> String {
     name.trim_end_matches(".xml").to_owned()
 }
 
-/// 10,000 vs 1,000 steps with the two alternated in rounds, so that load from other processes
-/// hits both alike; the median round is printed.
-fn interleaved_ratio() {
-    let small = generate(1_000);
-    let large = generate(10_000);
-    let (small_id, large_id) = (rp_id(&small), rp_id(&large));
-    let mut ratios: Vec<f64> = (0..9)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..10 {
-                black_box(pipeline(&small.files, &small_id));
-            }
-            let s = t.elapsed().as_secs_f64() / 10.0;
-            let t = Instant::now();
-            black_box(pipeline(&large.files, &large_id));
-            t.elapsed().as_secs_f64() / s
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    eprintln!("interleaved (median of 9 rounds): 10,000 steps / 1,000 steps = {:.1}x", ratios[ratios.len() / 2]);
+/// The sizes of the generated journeys; the first is the base of the growth ratios.
+const SIZES: [usize; 5] = [1_000, 2_500, 5_000, 10_000, 20_000];
+
+/// Each size against 1,000 steps, the sizes alternated in rounds so that load from other
+/// processes hits all alike; the median round of each ratio is printed.
+fn interleaved_ratios(policies: &[(GeneratedPolicy, String)]) {
+    let time = |(p, id): &(GeneratedPolicy, String), runs: u32| {
+        let t = Instant::now();
+        for _ in 0..runs {
+            black_box(pipeline(&p.files, id));
+        }
+        t.elapsed().as_secs_f64() / f64::from(runs)
+    };
+    let (base, larger) = policies.split_first().expect("sizes");
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); larger.len()];
+    for _ in 0..11 {
+        let small = time(base, 10);
+        for (r, p) in ratios.iter_mut().zip(larger) {
+            r.push(time(p, 1) / small);
+        }
+    }
+    for (r, (p, _)) in ratios.iter_mut().zip(larger) {
+        r.sort_by(f64::total_cmp);
+        eprintln!(
+            "interleaved (median of 11 rounds): {} steps / {} steps = {:.2}x (linear: {:.1}x)",
+            p.steps,
+            base.0.steps,
+            r[r.len() / 2],
+            p.steps as f64 / base.0.steps as f64
+        );
+    }
 }
 
 fn generated_benches(c: &mut Criterion) {
-    interleaved_ratio();
+    let policies: Vec<(GeneratedPolicy, String)> = SIZES
+        .iter()
+        .map(|&n| {
+            let policy = generate(n);
+            let id = rp_id(&policy);
+            assert_valid(&policy.files, &id);
+            eprintln!(
+                "generated {n} steps: {} file(s), {} KB total, largest {} KB",
+                policy.files.len(),
+                policy.total_bytes() / 1024,
+                policy.largest_file_bytes() / 1024
+            );
+            (policy, id)
+        })
+        .collect();
+    // `cargo test --benches` runs each function once (no `--bench`): skip the long pass.
+    if std::env::args().any(|a| a == "--bench") {
+        interleaved_ratios(&policies);
+    }
     let mut g = c.benchmark_group("generated_journey");
     // Iterations take up to a second: flat sampling, few samples.
     g.sampling_mode(SamplingMode::Flat).sample_size(10).warm_up_time(Duration::from_secs(1));
-    for n in [1_000, 2_500, 5_000, 10_000] {
-        let policy = generate(n);
-        let id = rp_id(&policy);
-        assert_valid(&policy.files, &id);
-        eprintln!(
-            "generated {n} steps: {} file(s), {} KB total, largest {} KB",
-            policy.files.len(),
-            policy.total_bytes() / 1024,
-            policy.largest_file_bytes() / 1024
-        );
+    for (policy, id) in &policies {
+        let n = policy.steps;
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::new("full", n), &policy, |b, p| b.iter(|| pipeline(&p.files, &id)));
-        if n == 10_000 {
+        g.bench_with_input(BenchmarkId::new("full", n), policy, |b, p| b.iter(|| pipeline(&p.files, id)));
+        if n == 20_000 {
             // The phases at the largest size, to see which one grows.
-            g.bench_with_input(BenchmarkId::new("1_load_parse_schema", n), &policy, |b, p| b.iter(|| load(&p.files)));
+            g.bench_with_input(BenchmarkId::new("1_load_parse_schema", n), policy, |b, p| b.iter(|| load(&p.files)));
             let set = load(&policy.files);
-            let rp = leaf(&set, &id);
+            let rp = leaf(&set, id);
             g.bench_with_input(BenchmarkId::new("2_merge_lower_validate", n), &set, |b, s| b.iter(|| build(s, rp)));
             let effective = build(&set, rp);
             g.bench_with_input(BenchmarkId::new("3_plan_compile", n), &effective, |b, e| {

@@ -31,7 +31,7 @@ impl EffectivePolicy {
         let tree = merge::merge_chain(chain.iter().map(|&i| &set.files[i].root))?;
         let mut semantic = Diagnostics::default();
         let resolved = resolve_includes(&tree, &mut semantic);
-        let mut model = Policy::lower(&resolved);
+        let mut model = Policy::lower_with(&tree, &resolved);
         // The settings' value was checked to be a GUID when it was read.
         let _ = model.configure_tenant(set.tenant_object_id.as_deref());
         crate::validate::validate(&model, &mut semantic);
@@ -42,8 +42,9 @@ impl EffectivePolicy {
     }
 }
 
-/// A copy of `tree` whose technical profiles start from what they include.
-fn resolve_includes(tree: &Element, diags: &mut Diagnostics) -> Element {
+/// The technical profiles of `tree` by Id, each starting from what it includes. Only the
+/// profiles are copied: the rest of the tree (a journey of thousands of steps) is lowered as is.
+fn resolve_includes(tree: &Element, diags: &mut Diagnostics) -> HashMap<String, Element> {
     let originals: HashMap<&str, &Element> =
         model::profiles(tree).filter_map(|tp| Some((tp.attr("Id")?, tp))).collect();
     let mut resolved: HashMap<String, Element> = HashMap::new();
@@ -52,19 +53,7 @@ fn resolve_includes(tree: &Element, diags: &mut Diagnostics) -> Element {
     for id in &ids {
         resolve_one(id, &originals, &mut resolved, &mut Vec::new(), diags);
     }
-    let mut out = tree.clone();
-    if let Some(providers) = out.child_mut("ClaimsProviders") {
-        for p in providers.children.iter_mut().filter(|p| p.name == "ClaimsProvider") {
-            for tps in p.children.iter_mut().filter(|c| c.name == "TechnicalProfiles") {
-                for tp in tps.children.iter_mut() {
-                    if let Some(r) = tp.attr("Id").and_then(|id| resolved.get(id)) {
-                        *tp = r.clone();
-                    }
-                }
-            }
-        }
-    }
-    out
+    resolved
 }
 
 fn resolve_one(

@@ -506,6 +506,12 @@ impl Policy {
 
     /// Lowers a merged tree whose technical profiles have their includes resolved.
     pub fn lower(root: &Element) -> Policy {
+        Policy::lower_with(root, &HashMap::new())
+    }
+
+    /// [`Policy::lower`], reading each technical profile from `profiles` (by Id) where it has
+    /// one: IncludeTechnicalProfile chains resolved without copying the whole tree.
+    pub(crate) fn lower_with(root: &Element, profiles_by_id: &HashMap<String, Element>) -> Policy {
         let bb = root.child("BuildingBlocks");
         let items = |list: &'static str, item: &'static str| -> Vec<&Element> {
             bb.into_iter().flat_map(|b| b.items(list, item)).collect()
@@ -548,7 +554,9 @@ impl Policy {
                 .into_iter()
                 .map(lower_display_control)
                 .collect(),
-            technical_profiles: profiles(root).map(lower_profile).collect(),
+            technical_profiles: profiles(root)
+                .map(|tp| lower_profile(tp.attr("Id").and_then(|id| profiles_by_id.get(id)).unwrap_or(tp)))
+                .collect(),
             user_journeys: root.items("UserJourneys", "UserJourney").map(|j| lower_journey(j, false)).collect(),
             sub_journeys: root.items("SubJourneys", "SubJourney").map(|j| lower_journey(j, true)).collect(),
             relying_party: root.child("RelyingParty").map(|rp| RelyingParty {

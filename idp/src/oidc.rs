@@ -1109,7 +1109,9 @@ impl Provider {
         }
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.signing.kid().to_owned());
-        let id_token = jsonwebtoken::encode(&header, &claims, self.signing.encoding_key())
+        let id_token = self
+            .signing
+            .sign_jwt(&header, &claims)
             .map_err(|e| OAuthError::server_error(format!("the id_token could not be signed ({e})")))?;
         let access_token = random_token().ok_or_else(|| OAuthError::server_error("no randomness for a token"))?;
         let mut sessions = self.sessions();

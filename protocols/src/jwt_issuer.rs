@@ -149,7 +149,7 @@ impl JwtIssuer {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(key.kid().to_owned());
         let claims = Value::Object(claims);
-        let encoded = jsonwebtoken::encode(&header, &claims, key.encoding_key()).map_err(|e| {
+        let encoded = key.sign_jwt(&header, &claims).map_err(|e| {
             failed("SigningFailed", format!("technical profile '{tp}': cannot sign with '{storage_id}': {e}"))
         })?;
         let header = serde_json::to_value(&header)

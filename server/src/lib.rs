@@ -735,11 +735,12 @@ async fn handle(server: &Server, request: &Request) -> Response {
         };
     }
     let Some(policy) = route.policy.as_deref() else {
-        return oauth::error_page(server, request, "AADB2C90018", "The request does not name a policy (p=).");
+        return oauth::error_page(server, None, request, "AADB2C90018", "The request does not name a policy (p=).")
+            .await;
     };
     let Some(hosted) = find(&policies, &route.tenant, policy) else {
         let message = format!("The policy '{policy}' does not exist in tenant '{}'.", route.tenant);
-        return oauth::error_page(server, request, "AADB2C90018", &message);
+        return oauth::error_page(server, None, request, "AADB2C90018", &message).await;
     };
     if request.method == Method::OPTIONS {
         return cors::preflight(server, request, &route.endpoint);

@@ -121,9 +121,16 @@ pub(crate) fn signing_key<'s>(server: &'s Server, hosted: &Hosted) -> Option<&'s
     server.keys.signing_key(storage).ok()
 }
 
-/// B2C's error page, for requests whose redirect URI cannot be trusted.
-pub(crate) fn error_page(server: &Server, request: &Request, code: &str, message: &str) -> Response {
-    crate::page::exception(server, request, code, message)
+/// B2C's error page, for requests whose redirect URI cannot be trusted: the policy's `api.error`
+/// page when the request names a policy.
+pub(crate) async fn error_page(
+    server: &Server,
+    hosted: Option<&Hosted>,
+    request: &Request,
+    code: &str,
+    message: &str,
+) -> Response {
+    crate::page::exception(server, request, code, message, hosted.map(|h| (h, None))).await
 }
 
 /// A token-endpoint error body: `{"error": …, "error_description": "AADB2C…"}`, HTTP 400.
@@ -190,25 +197,39 @@ pub(crate) async fn authorize(server: &Server, hosted: &Hosted, request: &Reques
     let param = |name: &str| request.param(name).or_else(|| request.form_param(name)).filter(|v| !v.is_empty());
     let cid = request.correlation_id.as_str();
     if let Some(name) = too_long(request) {
-        return error_page(server, request, "AADB2C90083", &format!("The request parameter '{name}' is too long."));
+        return error_page(
+            server,
+            Some(hosted),
+            request,
+            "AADB2C90083",
+            &format!("The request parameter '{name}' is too long."),
+        )
+        .await;
     }
     let Some(client_id) = param("client_id") else {
-        return error_page(server, request, "AADB2C90008", "The request does not contain a client id parameter.");
+        return error_page(
+            server,
+            Some(hosted),
+            request,
+            "AADB2C90008",
+            "The request does not contain a client id parameter.",
+        )
+        .await;
     };
     let tenant = hosted.policy.model.tenant_id.as_str();
     let Some(app) = server.apps.get(client_id) else {
         let message =
             format!("The client id '{client_id}' specified in the request is not registered in tenant '{tenant}'.");
-        return error_page(server, request, "AADB2C90018", &message);
+        return error_page(server, Some(hosted), request, "AADB2C90018", &message).await;
     };
     let Some(redirect_uri) = param("redirect_uri") else {
-        return error_page(server, request, "AADB2C90083", &missing("redirect_uri"));
+        return error_page(server, Some(hosted), request, "AADB2C90083", &missing("redirect_uri")).await;
     };
     let Some(platform) = app.platform_of(redirect_uri) else {
         let message = format!(
             "The redirect URI '{redirect_uri}' provided in the request is not registered for the client id '{client_id}'."
         );
-        return error_page(server, request, "AADB2C90006", &message);
+        return error_page(server, Some(hosted), request, "AADB2C90006", &message).await;
     };
     // From here the redirect URI is trusted: errors go back to the application.
     let response_type = param("response_type").unwrap_or("code");
@@ -418,8 +439,8 @@ pub(crate) async fn finish(
 ) -> Response {
     match server.state.end_transaction(&tx, server.now()).await {
         Ok(true) => {}
-        Ok(false) => return crate::pages::Refusal::Lost.respond(server, request, false),
-        Err(e) => return crate::pages::Refusal::from(e).respond(server, request, false),
+        Ok(false) => return crate::pages::Refusal::Lost.respond(server, Some((hosted, None)), request, false).await,
+        Err(e) => return crate::pages::Refusal::from(e).respond(server, Some((hosted, None)), request, false).await,
     }
     let auth = &tx.request;
     if auth.client_id == crate::apps::DEV_CLIENT_ID
@@ -576,7 +597,7 @@ pub(crate) fn sign(server: &Server, hosted: &Hosted, claims: &Value) -> Option<S
     let key = signing_key(server, hosted)?;
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(key.kid().to_owned());
-    jsonwebtoken::encode(&header, claims, key.encoding_key()).ok()
+    key.sign_jwt(&header, claims).ok()
 }
 
 pub(crate) fn lifetime(hosted: &Hosted, key: &str, default: i64) -> i64 {
@@ -994,11 +1015,11 @@ pub(crate) async fn logout(server: &Server, hosted: &Hosted, request: &Request) 
         // An expired id token still names who signs out (OpenID Connect RP-Initiated Logout §2).
         Some(hint) => match crate::hint::at_logout(server, hosted, hint, request.param("client_id")) {
             Ok(claims) => Some(claims),
-            Err((code, message)) => return error_page(server, request, code, &message),
+            Err((code, message)) => return error_page(server, Some(hosted), request, code, &message).await,
         },
         None if enforces_id_token_hint(hosted) => {
             let message = "The id_token_hint parameter has not been specified in the request. Please provide token and try again.";
-            return error_page(server, request, "AADB2C90272", message);
+            return error_page(server, Some(hosted), request, "AADB2C90272", message).await;
         }
         None => None,
     };
@@ -1011,7 +1032,7 @@ pub(crate) async fn logout(server: &Server, hosted: &Hosted, request: &Request) 
         let initiator = client_id.as_deref().unwrap_or_default();
         let clients = match forget_session(server, id, now).await {
             Ok(clients) => clients,
-            Err(e) => return error_page(server, request, "AADB2C90085", &e.to_string()),
+            Err(e) => return error_page(server, Some(hosted), request, "AADB2C90085", &e.to_string()).await,
         };
         for url in clients
             .iter()
@@ -1031,7 +1052,7 @@ pub(crate) async fn logout(server: &Server, hosted: &Hosted, request: &Request) 
             let message = format!(
                 "The post logout redirect URI '{uri}' has an invalid format. Specify an https based URL such as 'https://example.com/return'."
             );
-            error_page(server, request, "AADB2C90067", &message)
+            error_page(server, Some(hosted), request, "AADB2C90067", &message).await
         }
         Some(uri) => {
             let registered = match client_id.as_deref() {
@@ -1049,7 +1070,7 @@ pub(crate) async fn logout(server: &Server, hosted: &Hosted, request: &Request) 
                 }
             } else {
                 let message = format!("The post logout redirect URI '{uri}' is not registered for any application.");
-                error_page(server, request, "AADB2C90006", &message)
+                error_page(server, Some(hosted), request, "AADB2C90006", &message).await
             }
         }
     };
@@ -1140,7 +1161,7 @@ pub(crate) async fn run_now(server: &Server, request: &Request) -> Response {
     let Some(grant) = grant.filter(|g| {
         g.client_id == crate::apps::DEV_CLIENT_ID && g.redirect_uri == run_now_uri(server) && g.expires > server.now()
     }) else {
-        return error_page(server, request, "AADB2C90080", EXPIRED);
+        return error_page(server, None, request, "AADB2C90080", EXPIRED).await;
     };
     let header = grant.id_token.split('.').next().and_then(|h| URL_SAFE_NO_PAD.decode(h).ok());
     let header: Value = header.and_then(|h| serde_json::from_slice(&h).ok()).unwrap_or_default();

@@ -36,7 +36,7 @@ pub(crate) async fn advance(server: &Server, hosted: &Hosted, mut tx: Transactio
                 let context = cookie(server, CONTEXT_COOKIE, &tx.id);
                 tx.step = Step::Showing(page);
                 if let Err(refusal) = save(server, hosted, &mut tx).await {
-                    return refusal.respond(server, request, false);
+                    return refusal.respond(server, Some((hosted, None)), request, false).await;
                 }
                 let mut response = redirect(&url);
                 response.headers_mut().append(header::SET_COOKIE, context);
@@ -45,7 +45,7 @@ pub(crate) async fn advance(server: &Server, hosted: &Hosted, mut tx: Transactio
             tx.csrf = server.random(32);
             tx.step = Step::Showing(page);
             if let Err(refusal) = save(server, hosted, &mut tx).await {
-                return refusal.respond(server, request, false);
+                return refusal.respond(server, Some((hosted, None)), request, false).await;
             }
             crate::page::render(server, hosted, &tx, StatusCode::OK).await
         }
@@ -150,12 +150,20 @@ impl Refusal {
         }
     }
 
-    pub(crate) fn respond(&self, server: &Server, request: &Request, as_json: bool) -> Response {
+    /// JSON for the page's script, else the policy's error page in the sign-in's language when
+    /// the call found the sign-in, else in the language the browser asks for.
+    pub(crate) async fn respond(
+        &self,
+        server: &Server,
+        policy: Option<(&Hosted, Option<&str>)>,
+        request: &Request,
+        as_json: bool,
+    ) -> Response {
         if as_json {
             let body = json!({ "status": self.status().as_u16().to_string(), "errorCode": self.code(), "message": self.message() });
             return json(self.status(), &body);
         }
-        let mut response = crate::oauth::error_page(server, request, self.code(), self.message());
+        let mut response = crate::page::exception(server, request, self.code(), self.message(), policy).await;
         *response.status_mut() = self.status();
         response
     }
@@ -226,25 +234,32 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
     let xhr = is_xhr(request);
     let (mut tx, page, load) = match showing(server, hosted, request).await {
         Ok(found) => found,
-        Err(refusal) => return refusal.respond(server, request, xhr),
+        Err(refusal) => return refusal.respond(server, Some((hosted, None)), request, xhr).await,
     };
     let hosted = load.hosted(hosted, &tx.policy);
     let values: Vec<(String, String)> = request
         .form
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "request_type" | "csrf_token" | "cancel"))
+        .filter(|(k, _)| !matches!(k.as_str(), "request_type" | "csrf_token" | "cancel" | "resend"))
         .cloned()
         .collect();
     let answer = if request.form_param("cancel").is_some() {
         Answer::Cancel
     } else {
         match &page.kind {
+            // "Send a new code" (`#retryCode`) posts the code page's form with `resend=true`.
+            PageKind::Code { .. } if request.form_param("resend") == Some("true") => {
+                Answer::Choose(ief_protocols::phone::RESEND.to_owned())
+            }
             PageKind::Code { .. } => {
                 Answer::Code(request.form_param("verificationCode").unwrap_or_default().to_owned())
             }
             PageKind::Form { .. } | PageKind::Selection { sign_in: Some(_), .. } => Answer::Submit(values),
             PageKind::Selection { .. } | PageKind::Redirect { .. } => {
-                return Refusal::OutOfOrder("This page has no form to submit.").respond(server, request, xhr);
+                let lang = tx.sign_in.context.culture.clone();
+                return Refusal::OutOfOrder("This page has no form to submit.")
+                    .respond(server, Some((hosted, Some(&lang))), request, xhr)
+                    .await;
             }
         }
     };
@@ -271,7 +286,7 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
             tx.step = Step::Showing(next);
             if xhr {
                 if let Err(refusal) = save(server, hosted, &mut tx).await {
-                    return refusal.respond(server, request, xhr);
+                    return refusal.respond(server, Some((hosted, None)), request, xhr).await;
                 }
                 return json(StatusCode::OK, &json!({ "status": "400", "message": message }));
             }
@@ -281,7 +296,7 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
             tx.step = Step::Submitted(progress);
             let confirmed = confirmed_url(hosted, &tx, crate::page::api_of(&page));
             if let Err(refusal) = save(server, hosted, &mut tx).await {
-                return refusal.respond(server, request, xhr);
+                return refusal.respond(server, Some((hosted, None)), request, xhr).await;
             }
             if xhr { json(StatusCode::OK, &json!({ "status": "200" })) } else { see_other(&confirmed) }
         }
@@ -300,11 +315,11 @@ pub(crate) async fn display_control(
 ) -> Response {
     let (mut tx, page, load) = match showing(server, hosted, request).await {
         Ok(found) => found,
-        Err(refusal) => return refusal.respond(server, request, true),
+        Err(refusal) => return refusal.respond(server, Some((hosted, None)), request, true).await,
     };
     let hosted = load.hosted(hosted, &tx.policy);
     if !matches!(page.kind, PageKind::Form { .. }) {
-        return Refusal::OutOfOrder("This page has no display controls.").respond(server, request, true);
+        return Refusal::OutOfOrder("This page has no display controls.").respond(server, None, request, true).await;
     }
     let values: Vec<(String, String)> =
         request.form.iter().filter(|(k, _)| !matches!(k.as_str(), "request_type" | "csrf_token")).cloned().collect();
@@ -317,14 +332,14 @@ pub(crate) async fn display_control(
             };
             tx.step = Step::Showing(next);
             if let Err(refusal) = save(server, hosted, &mut tx).await {
-                return refusal.respond(server, request, true);
+                return refusal.respond(server, Some((hosted, None)), request, true).await;
             }
             json(StatusCode::OK, &body)
         }
         Ok(progress) => {
             tx.step = Step::Submitted(progress);
             if let Err(refusal) = save(server, hosted, &mut tx).await {
-                return refusal.respond(server, request, true);
+                return refusal.respond(server, Some((hosted, None)), request, true).await;
             }
             json(StatusCode::OK, &json!({ "status": "200" }))
         }
@@ -352,7 +367,7 @@ async fn page_error(
         Some(mut tx) if !xhr => {
             tx.csrf = server.random(32);
             if let Err(refusal) = save(server, hosted, &mut tx).await {
-                return refusal.respond(server, request, false);
+                return refusal.respond(server, Some((hosted, None)), request, false).await;
             }
             crate::page::render(server, hosted, &tx, StatusCode::OK).await
         }
@@ -380,11 +395,14 @@ fn confirmed_url(hosted: &Hosted, tx: &Transaction, api: &str) -> String {
 pub(crate) async fn confirmed(server: &Server, hosted: &Hosted, request: &Request) -> Response {
     let (mut tx, load) = match checked(server, hosted, request).await {
         Ok(found) => found,
-        Err(refusal) => return refusal.respond(server, request, false),
+        Err(refusal) => return refusal.respond(server, Some((hosted, None)), request, false).await,
     };
     let hosted = load.hosted(hosted, &tx.policy);
     if matches!(tx.step, Step::Showing(_)) {
-        return Refusal::OutOfOrder("The page has not been submitted yet.").respond(server, request, false);
+        let lang = tx.sign_in.context.culture.clone();
+        return Refusal::OutOfOrder("The page has not been submitted yet.")
+            .respond(server, Some((hosted, Some(&lang))), request, false)
+            .await;
     }
     // B2C's page sends the keep-me-signed-in checkbox here, after the form.
     if request.param("rememberMe").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
@@ -397,7 +415,7 @@ pub(crate) async fn confirmed(server: &Server, hosted: &Hosted, request: &Reques
 pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request) -> Response {
     let (mut tx, page, load) = match showing(server, hosted, request).await {
         Ok(found) => found,
-        Err(refusal) => return refusal.respond(server, request, false),
+        Err(refusal) => return refusal.respond(server, Some((hosted, None)), request, false).await,
     };
     let hosted = load.hosted(hosted, &tx.policy);
     let choice = match (request.param("claimsexchange"), request.param("local"), &page.kind) {
@@ -405,9 +423,11 @@ pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request)
         (None, Some("signup"), PageKind::Selection { options, .. }) => sign_up_option(options),
         _ => None,
     };
+    let lang = tx.sign_in.context.culture.clone();
     let Some(choice) = choice else {
         return Refusal::OutOfOrder("The request names no claims exchange this page offers.")
-            .respond(server, request, false);
+            .respond(server, Some((hosted, Some(&lang))), request, false)
+            .await;
     };
     let executor = server.executor(hosted);
     match executor.resume(&mut tx.sign_in, Some(Answer::Choose(choice))).await {
@@ -417,7 +437,8 @@ pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request)
         }
         Err(ExecError::BadAnswer { .. }) => {
             Refusal::OutOfOrder("The request names no claims exchange this page offers.")
-                .respond(server, request, false)
+                .respond(server, Some((hosted, Some(&lang))), request, false)
+                .await
         }
         Err(e) => {
             let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
@@ -430,24 +451,25 @@ pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request)
 /// or the form of a `form_post`, handed to the profile that sent the browser there. The
 /// sign-in is the one the browser's context cookie names, and it must be waiting on a redirect.
 pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Request) -> Response {
-    let refused = |refusal: Refusal| refusal.respond(server, request, false);
-    let Some(tid) = request.cookie(CONTEXT_COOKIE) else { return refused(Refusal::State) };
+    // Before the sign-in is found, no policy names the page.
+    let refused = |refusal: Refusal| async move { refusal.respond(server, None, request, false).await };
+    let Some(tid) = request.cookie(CONTEXT_COOKIE) else { return refused(Refusal::State).await };
     let mut tx = match load(server, tid).await {
         Ok(tx) => tx,
-        Err(refusal) => return refused(refusal),
+        Err(refusal) => return refused(refusal).await,
     };
     if request.cookie(TRANS_COOKIE) != Some(tx.browser.as_str()) {
-        return refused(Refusal::Browser);
+        return refused(Refusal::Browser).await;
     }
     if !matches!(&tx.step, Step::Showing(Page { kind: PageKind::Redirect { .. }, .. })) {
-        return refused(Refusal::OutOfOrder("The sign-in is not waiting for an identity provider."));
+        return refused(Refusal::OutOfOrder("The sign-in is not waiting for an identity provider.")).await;
     }
     let Some(hosted) = crate::hosted_by_id(policies, &tx.policy) else {
-        return refused(Refusal::State);
+        return refused(Refusal::State).await;
     };
     let load = match load_for(server, hosted, &tx) {
         Ok(load) => load,
-        Err(refusal) => return refused(refusal),
+        Err(refusal) => return refused(refusal).await,
     };
     let hosted = load.hosted(hosted, &tx.policy);
     let params = if request.form.is_empty() { request.query.clone() } else { request.form.clone() };

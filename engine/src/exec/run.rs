@@ -103,8 +103,6 @@ pub struct SignIn {
     session: Session,
     /// The session of this sign-in's scope: valid when the sign-in started, or begun by it.
     sso: Option<SsoCookie>,
-    /// The scope's key; `None` when SSO is suppressed.
-    sso_key: Option<String>,
     /// Failed validations of each profile's page, for `setting.retryLimit`.
     failed_tries: HashMap<usize, u32>,
     /// `profile/control` of the VerificationControls verified on the current step's page.
@@ -285,18 +283,9 @@ impl<'p> Executor<'p> {
             .and_then(|j| self.compiled.plan(j))
             .ok_or_else(|| ExecError::Policy(format!("no user journey '{id}'")))?;
         let position = PlanPosition::new(plan.reference, plan.start);
-        let mut path = Vec::with_capacity(32);
-        path.push(position);
+        let path = vec![position];
         let rules = &self.compiled.session;
-        let tenant = &self.policy.tenant_id;
-        let sso_key = match rules.scope {
-            SsoScope::Tenant => Some(tenant.to_lowercase()),
-            SsoScope::Application => Some(format!("{}/client/{}", tenant.to_lowercase(), context.client_id)),
-            SsoScope::Policy => {
-                Some(format!("{}/policy/{}", tenant.to_lowercase(), self.policy.policy_id.to_lowercase()))
-            }
-            SsoScope::Suppressed => None,
-        };
+        let sso_key = self.sso_key(&context);
         let now = self.env.now();
         let mut trace = Vec::new();
         // OpenID Connect's max_age: credentials entered longer ago must be entered again.
@@ -327,7 +316,6 @@ impl<'p> Executor<'p> {
             finished: false,
             session,
             sso,
-            sso_key,
             failed_tries: HashMap::new(),
             verified_controls: Vec::new(),
             context,
@@ -335,8 +323,29 @@ impl<'p> Executor<'p> {
         })
     }
 
+    /// The key of the SSO session scope (`None` when SSO is suppressed).
+    fn sso_key(&self, context: &RequestContext) -> Option<String> {
+        let tenant = self.policy.tenant_id.to_lowercase();
+        match self.compiled.session.scope {
+            SsoScope::Tenant => Some(tenant),
+            SsoScope::Application => Some(format!("{tenant}/client/{}", context.client_id)),
+            SsoScope::Policy => Some(format!("{tenant}/policy/{}", self.policy.policy_id.to_lowercase())),
+            SsoScope::Suppressed => None,
+        }
+    }
+
     /// Advances the sign-in: `answer` answers the page the last call returned.
     pub async fn resume(&self, s: &mut SignIn, answer: Option<Answer>) -> Result<Progress, ExecError> {
+        let progress = self.resume_to_pause(s, answer).await;
+        if let Ok(Progress::NeedsInput(_)) = &progress {
+            // A paused sign-in may wait long, or be stored: it keeps no spare capacity.
+            s.trace.shrink_to_fit();
+            s.path.shrink_to_fit();
+        }
+        progress
+    }
+
+    async fn resume_to_pause(&self, s: &mut SignIn, answer: Option<Answer>) -> Result<Progress, ExecError> {
         if s.finished {
             return Err(ExecError::Finished);
         }
@@ -463,8 +472,11 @@ impl<'p> Executor<'p> {
                         page.profile
                     )));
                 };
-                // Links on a self-asserted page pick the exchange the next step runs.
-                if let Answer::Choose(target) = &answer {
+                // Links on a self-asserted page pick the exchange the next step runs; a code
+                // page's choice (a new code) is its handler's.
+                if let Answer::Choose(target) = &answer
+                    && !matches!(page.kind, PageKind::Code { .. })
+                {
                     if let Some(link) = page.settings.link(target).filter(|l| !l.shown) {
                         let why = PageSettings::hidden_reason(link);
                         return Err(bad(s, format!("the link '{target}' of '{}' is hidden ({why})", profile.id)));
@@ -1065,14 +1077,16 @@ impl<'p> Executor<'p> {
         let sso = &self.compiled.profiles[p].sso;
         // `IncludeInSso` concerns validation profiles, which never take part (B2C: "valid only in
         // SelfAsserted profiles used within a Validation technical profile").
-        let Some(key) = s.sso_key.as_ref().filter(|_| !sso.noop) else {
-            return;
-        };
         let rules = &self.compiled.session;
+        if sso.noop || rules.scope == SsoScope::Suppressed {
+            return;
+        }
         let now = self.env.now();
         let kmsi = s.context.kmsi && rules.keep_alive_days > 0;
+        // The key is made when the session begins, not held by every paused sign-in.
+        let key = || self.sso_key(&s.context).unwrap_or_default();
         let cookie = s.sso.get_or_insert_with(|| SsoCookie {
-            key: key.clone(),
+            key: key(),
             profiles: HashMap::new(),
             auth_time: now,
             expires: now + rules.lifetime(kmsi),
@@ -1279,6 +1293,7 @@ impl<'p> Executor<'p> {
                 }
             }
             let before = before.unwrap_or_default();
+            let secrets = self.secrets(s);
             s.trace.push(TraceEvent::Profile {
                 profile: tp.id.value.clone(),
                 protocol: handler.name().to_owned(),
@@ -1291,7 +1306,7 @@ impl<'p> Executor<'p> {
                     .filter(|(id, v)| before.get(*id) != Some(*v))
                     .filter_map(|(id, v)| {
                         let ct = self.policy.claim_types.get(id.index())?;
-                        Some((ct.id.value.clone(), self.hide_copies(s, redacted(ct.is_secret(), v))))
+                        Some((ct.id.value.clone(), hide_copies(&secrets, redacted(ct.is_secret(), v))))
                     })
                     .collect(),
                 transformations: applied,
@@ -1336,23 +1351,23 @@ impl<'p> Executor<'p> {
     }
 
     fn shown(&self, s: &SignIn, pp: &ProfilePlan, inputs: &[InputClaim]) -> Vec<(String, String)> {
+        let secrets = self.secrets(s);
         pp.input_claims
             .iter()
             .zip(inputs)
-            .filter_map(|(c, i)| Some((i.claim.clone(), self.hide_copies(s, redacted(c.secret, i.value.as_ref()?)))))
+            .filter_map(|(c, i)| Some((i.claim.clone(), hide_copies(&secrets, redacted(c.secret, i.value.as_ref()?)))))
             .collect()
     }
 
-    /// A secret of the bag copied into another claim (a one-time code in an email request's body,
-    /// an app's secret in a QR code's URI) is hidden there too.
-    fn hide_copies(&self, s: &SignIn, text: String) -> String {
-        let secrets = s
-            .bag
+    /// The bag's secret values long enough to hide where they are copied; read once per trace
+    /// event, not once per value shown.
+    fn secrets(&self, s: &SignIn) -> Vec<String> {
+        s.bag
             .iter()
             .filter(|(id, _)| self.policy.claim_types.get(id.index()).is_some_and(crate::model::ClaimType::is_secret))
             .map(|(_, v)| v.to_string())
-            .filter(|v| v.chars().count() >= MIN_HIDDEN_LEN);
-        secrets.fold(text, |t, secret| t.replace(secret.as_str(), "[redacted]"))
+            .filter(|v| v.chars().count() >= MIN_HIDDEN_LEN)
+            .collect()
     }
 
     async fn send_claims(&self, s: &mut SignIn, order: u32, issuer: Option<&'p Ref>) -> Result<Progress, ExecError> {
@@ -1402,6 +1417,14 @@ impl<'p> Executor<'p> {
             _ => Err(ExecError::Policy(format!("issuer '{}' did not produce a token", issuer.id))),
         }
     }
+}
+
+/// A secret of the bag copied into another claim (a one-time code in an email request's body,
+/// an app's secret in a QR code's URI) is hidden there too.
+fn hide_copies(secrets: &[String], text: String) -> String {
+    secrets
+        .iter()
+        .fold(text, |t, secret| if t.contains(secret.as_str()) { t.replace(secret.as_str(), "[redacted]") } else { t })
 }
 
 /// Converts a partner's value to the ClaimType's DataType where it differs.

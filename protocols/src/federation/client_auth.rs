@@ -6,10 +6,11 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ief_engine::exec::{ProfileError, ProfileRequest};
 use ief_transforms::TransformEnv;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 
 use super::http::TlsIdentity;
 use super::{error, key_error, key_store, required_storage_id, secret_text};
+use crate::keys::SigningKey;
 
 /// `client_assertion_type` of a JWT client assertion.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -88,7 +89,7 @@ pub struct ClientAuth {
 }
 
 struct AssertionKey {
-    key: EncodingKey,
+    key: SigningKey,
     algorithm: Algorithm,
     kid: Option<String>,
     x5t: Option<String>,
@@ -226,7 +227,7 @@ fn assertion_key(request: &ProfileRequest<'_>) -> Result<AssertionKey, ProfileEr
         _ => None,
     };
     Ok(AssertionKey {
-        key: signing.encoding_key().clone(),
+        key: signing.clone(),
         algorithm,
         kid: (header == KeyIdHeader::Thumbprint).then(|| signing.kid().to_owned()),
         x5t,
@@ -250,7 +251,8 @@ impl AssertionKey {
         let mut header = Header::new(self.algorithm);
         header.kid = self.kid.clone();
         header.x5t = self.x5t.clone();
-        jsonwebtoken::encode(&header, &claims, &self.key)
+        self.key
+            .sign_jwt(&header, &claims)
             .map_err(|e| error("InvalidKey", format!("the client assertion could not be signed ({e})")))
     }
 }

@@ -526,6 +526,13 @@ fn code(view: &View<'_>, fields: &[FieldView], to: &str) -> String {
         "<button id=\"verifyCode\" type=\"submit\">{}</button>",
         escape_html(view.ux("button_verify_code", view.ux("ver_but_verify", "Verify code")))
     ));
+    // B2C's "send a new code" link, as a button so that it works without the page script.
+    if view.page_type == "multifactor" {
+        out.push_str(&format!(
+            "<button id=\"retryCode\" class=\"retryCode\" name=\"resend\" value=\"true\" type=\"submit\" formnovalidate>{}</button>",
+            escape_html(view.ux("text_button_send_second_code", "Send a new code"))
+        ));
+    }
     out.push_str(&cancel_button(view));
     out.push_str("</div></form>");
     out

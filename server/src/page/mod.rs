@@ -215,21 +215,7 @@ pub(crate) async fn render(server: &Server, hosted: &Hosted, tx: &Transaction, s
     let body = fragment::body(&view, &fields);
 
     let static_base = format!("{}/static/", server.public_url);
-    let written =
-        content.and_then(|c| c.load_uri.as_deref()).unwrap_or("~/tenant/templates/AzureBlue/selfAsserted.cshtml");
-    let uri = load_uri(tree, written, &lang, &tx.sign_in.context.query);
-    let (source, problem) = match template::resolve(&uri, &hosted.folder) {
-        Ok(source) => (source, None),
-        Err(e) => (Source::Builtin(Family::Default), Some(e.to_string())),
-    };
-    let remote = match &source {
-        Source::Builtin(_) => format!("{static_base}{}", uri.trim().trim_start_matches("~/")),
-        _ => uri.clone(),
-    };
-    let (template, problem) = match server.templates.load(&source).await {
-        Ok(text) => (text, problem),
-        Err(e) => (std::sync::Arc::new(Family::Default.html()), Some(e.to_string())),
-    };
+    let (template, remote, problem) = template_of(server, hosted, content, &lang, &tx.sign_in.context.query).await;
     let scripts = contract && behaviour(tree, "ScriptExecution").is_some_and(|s| s.text().trim() == "Allow");
 
     let (country, language) = match lang.split_once('-') {
@@ -277,9 +263,7 @@ pub(crate) async fn render(server: &Server, hosted: &Hosted, tx: &Transaction, s
         fields = script_json(&Value::from(sa_fields)),
         cp = script_json(&Value::from(cp)),
     );
-    let notice = problem
-        .map(|p| format!("<div class=\"ief-template-error\" role=\"alert\"><p>{}</p></div>", escape_html(&p)))
-        .unwrap_or_default();
+    let notice = template_notice(problem);
     let merged = template::merge(
         &template,
         &Merge {
@@ -294,6 +278,39 @@ pub(crate) async fn render(server: &Server, hosted: &Hosted, tx: &Transaction, s
     frame_headers(&mut response, tree);
     response.headers_mut().append(header::SET_COOKIE, cookie(server, CSRF_COOKIE, &tx.csrf));
     response
+}
+
+/// A content definition's template (`AzureBlue` when it names none), where the page script
+/// finds it (`SETTINGS.remoteResource`), and why the Classic one stands in when it cannot be had.
+async fn template_of(
+    server: &Server,
+    hosted: &Hosted,
+    content: Option<&ContentDefinition>,
+    lang: &str,
+    query: &[(String, String)],
+) -> (std::sync::Arc<String>, String, Option<String>) {
+    let written =
+        content.and_then(|c| c.load_uri.as_deref()).unwrap_or("~/tenant/templates/AzureBlue/selfAsserted.cshtml");
+    let uri = load_uri(&hosted.policy.tree, written, lang, query);
+    let (source, problem) = match template::resolve(&uri, &hosted.folder) {
+        Ok(source) => (source, None),
+        Err(e) => (Source::Builtin(Family::Default), Some(e.to_string())),
+    };
+    let remote = match &source {
+        Source::Builtin(_) => format!("{}/static/{}", server.public_url, uri.trim().trim_start_matches("~/")),
+        _ => uri.clone(),
+    };
+    match server.templates.load(&source).await {
+        Ok(text) => (text, remote, problem),
+        Err(e) => (std::sync::Arc::new(Family::Default.html()), remote, Some(e.to_string())),
+    }
+}
+
+/// The notice a page shows when its template could not be had.
+fn template_notice(problem: Option<String>) -> String {
+    problem
+        .map(|p| format!("<div class=\"ief-template-error\" role=\"alert\"><p>{}</p></div>", escape_html(&p)))
+        .unwrap_or_default()
 }
 
 /// `JourneyFraming Enabled="true" Sources="…"` lets those origins frame the pages, as B2C;
@@ -314,12 +331,41 @@ fn frame_headers(response: &mut Response, tree: &Element) {
     }
 }
 
-/// The error page (`globalexception`): the code, the message and the correlation id.
-pub(crate) fn exception(server: &Server, request: &Request, code: &str, message: &str) -> Response {
+/// The content definition of the error page.
+const ERROR_CONTENT: &str = "api.error";
+
+/// The error page (`globalexception`): the code, the message and the correlation id. With the
+/// policy known, its `api.error` content definition's template and strings in `lang` (else the
+/// language the request asks for among the policy's); else the built-in Classic template.
+pub(crate) async fn exception(
+    server: &Server,
+    request: &Request,
+    code: &str,
+    message: &str,
+    policy: Option<(&Hosted, Option<&str>)>,
+) -> Response {
+    let (strings, lang, template, notice, tree) = match policy {
+        Some((hosted, lang)) => {
+            let m = &hosted.policy.model;
+            let lang = lang.map(str::to_owned).unwrap_or_else(|| {
+                i18n::choose(m.localization.as_ref(), request.param("ui_locales"), request.header("accept-language"))
+            });
+            let content = m.content_definitions.iter().find(|c| c.id.value == ERROR_CONTENT);
+            let strings = Strings::of(m, "globalexception", content, &lang);
+            let (template, _, problem) = template_of(server, hosted, content, &lang, &[]).await;
+            (strings, lang, template, template_notice(problem), Some(&hosted.policy.tree))
+        }
+        None => (
+            Strings::builtin("globalexception"),
+            "en".to_owned(),
+            std::sync::Arc::new(Family::Default.html()),
+            String::new(),
+            None,
+        ),
+    };
     let timestamp = server.env.now().format("%Y-%m-%d %H:%M:%SZ");
-    let strings = Strings::builtin("globalexception");
     let body = format!(
-        "<div class=\"error-page-content\"><h1>{title}</h1>\
+        "{notice}<div class=\"error-page-content\"><h1>{title}</h1>\
 <p class=\"error-page-detail\">{}: {}</p><p class=\"error-page-correlationid\">{cid} {}</p>\
 <p class=\"error-page-timestamp\">{ts} {timestamp}</p></div>",
         escape_html(code),
@@ -330,16 +376,20 @@ pub(crate) fn exception(server: &Server, request: &Request, code: &str, message:
         ts = escape_html(strings.ux("timestamp", "Timestamp:")),
     );
     let page = template::merge(
-        &Family::Default.html(),
+        &template,
         &Merge {
-            lang: "en",
+            lang: &lang,
             head: "<meta charset=\"utf-8\"><title>Error</title>",
-            api_attributes: " data-name=\"GlobalException\"",
+            api_attributes: " data-name=\"GlobalException\" data-page=\"globalexception\"",
             api: &body,
             scripts: false,
         },
     );
-    html(StatusCode::BAD_REQUEST, page)
+    let mut response = html(StatusCode::BAD_REQUEST, page);
+    if let Some(tree) = tree {
+        frame_headers(&mut response, tree);
+    }
+    response
 }
 
 /// `GET /static/…`: our page script and the built-in templates, for templates and tools that

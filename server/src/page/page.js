@@ -113,7 +113,8 @@
       if (input.type !== "hidden" && input.name) { input.addEventListener("blur", function () { if (input.value) { check(input); } }); }
     });
     form.addEventListener("submit", function (event) {
-      if (event.submitter && event.submitter.id === "cancel") { return; }
+      // Cancel and "send a new code" are plain form posts: the server answers with the next page.
+      if (event.submitter && (event.submitter.id === "cancel" || event.submitter.id === "retryCode")) { return; }
       event.preventDefault();
       var ok = true;
       Array.prototype.forEach.call(form.querySelectorAll("input[name], select[name]"), function (input) {
@@ -176,6 +177,9 @@
         }
         state(true, action === "VerifyCode");
         if (action === "SendCode" && code) { code.value = ""; code.focus(); }
+        // A submit's "verify first" message no longer holds once the code is verified.
+        var form = box.closest("form");
+        if (action === "VerifyCode" && form) { show(form.querySelector(".error.pageLevel:not([id])"), ""); }
       });
     }
     box.addEventListener("click", function (event) {

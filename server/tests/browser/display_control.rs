@@ -53,6 +53,10 @@ async fn sign_up_verifies_the_address_through_the_display_control() {
         browser.fill(&code_field, &code).await;
         browser.click(&format!("{CONTROL}_but_verify_code")).await;
         browser.shown_text(&format!("{CONTROL}_success")).await;
+        // The earlier "required field missing" no longer shows once the address is verified.
+        let page_error = browser.find("#attributeVerification > .error.pageLevel").await;
+        assert_eq!(page_error.attr("aria-hidden").await.expect("attribute").as_deref(), Some("true"));
+        assert_eq!(page_error.text().await.expect("text"), "");
 
         browser.click("#continue").await;
         let params = browser.back_at_app(&served).await;

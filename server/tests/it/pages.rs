@@ -327,6 +327,39 @@ async fn the_error_page_shows_the_correlation_id_and_escapes_what_the_request_sa
 }
 
 #[tokio::test]
+async fn the_error_page_is_the_policy_s_api_error_page_in_the_sign_in_s_language() {
+    let running = serve_paths(vec![demo()]).await;
+    let browser = demo_browser(&running);
+    let error_page = |html: &str| {
+        let els = parse(html);
+        assert_eq!(by_id(&els, "api").attr("data-name"), Some("GlobalException"), "{html}");
+        // The demo's api.error names our custom template.
+        assert!(els.iter().any(|e| e.name == "header" && e.has_class("brand")), "{html}");
+        let lang = els.iter().find(|e| e.name == "html").and_then(|e| e.attr("lang")).map(str::to_owned);
+        let title = els.iter().find(|e| e.name == "h1").map(|e| e.text.clone()).unwrap_or_default();
+        let cid = with_class(&els, "error-page-correlationid")[0].text.clone();
+        (lang, title, cid)
+    };
+    // An unregistered client: its redirect URI cannot be trusted, so the error is a page.
+    let french = browser.get(&browser.authorize_url(&[("client_id", "nobody"), ("ui_locales", "fr")])).await;
+    assert_eq!(french.status(), 400);
+    let (lang, title, cid) = error_page(&french.text().await.expect("body"));
+    assert_eq!(lang.as_deref(), Some("fr"));
+    assert_eq!(title, "Désolé, nous ne parvenons pas à vous connecter.");
+    assert!(cid.starts_with("ID de corrélation : "), "{cid}");
+    let english = browser.get(&browser.authorize_url(&[("client_id", "nobody")])).await;
+    let (lang, title, _) = error_page(&english.text().await.expect("body"));
+    assert_eq!((lang.as_deref(), title.as_str()), (Some("en"), "Sorry, but we're having trouble signing you in."));
+
+    // A page call out of order is refused in the sign-in's language, whatever the browser asks.
+    let page = demo_page(&browser, &[("ui_locales", "fr")], None).await;
+    let refused = browser.confirmed(&page).await;
+    assert_eq!(refused.status(), 409);
+    let (lang, title, _) = error_page(&refused.text().await.expect("body"));
+    assert_eq!((lang.as_deref(), title.as_str()), (Some("fr"), "Désolé, nous ne parvenons pas à vous connecter."));
+}
+
+#[tokio::test]
 async fn what_a_user_typed_is_escaped_when_the_page_shows_it_again() {
     let running = serve_paths(vec![demo()]).await;
     let browser = demo_browser(&running);
@@ -599,6 +632,30 @@ async fn the_phone_factor_pages_ask_for_a_number_then_its_code() {
         "the masked number: {}",
         by_id(&els, "codeDestination").text
     );
+
+    // "Send a new code": the code page again and a second code; the first no longer works.
+    let outbox = running.server.outbox().expect("an outbox");
+    let first = outbox.last_code("+15555550100").expect("a code was sent");
+    assert_eq!(by_id(&els, "retryCode").text, "Send a new code");
+    let again =
+        after(&browser, post_form(&browser, &code.html, "attributeVerification", &[("resend", "true")]).await).await;
+    let again = again.text().await.expect("body");
+    assert_eq!(by_id(&parse(&again), "api").attr("data-name"), Some("Phonefactor"), "{again}");
+    let sent: Vec<_> = outbox.sent().into_iter().filter(|c| c.destination == "+15555550100").collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let second = outbox.last_code("+15555550100").expect("a new code");
+    let mut again = again;
+    // The first code is refused, unless the new one happens to be the same digits.
+    if first != second {
+        let wrong = post_form(&browser, &again, "attributeVerification", &[("verificationCode", &first)]).await;
+        assert_eq!(wrong.status(), 200, "the code page again");
+        again = wrong.text().await.expect("body");
+        let els = parse(&again);
+        assert!(with_class(&els, "pageLevel").iter().any(|e| e.attr("aria-hidden") == Some("false")), "{again}");
+    }
+    let done = post_form(&browser, &again, "attributeVerification", &[("verificationCode", &second)]).await;
+    let done = after(&browser, done).await;
+    assert_eq!(done.status(), 302, "{:?}", done.text().await);
 }
 
 #[tokio::test]
@@ -633,4 +690,133 @@ async fn journey_framing_lets_only_its_sources_frame_the_pages() {
         response.headers()["content-security-policy"],
         "frame-ancestors https://app.example https://portal.example"
     );
+}
+
+#[tokio::test]
+async fn the_server_s_checks_speak_the_sign_in_s_language() {
+    let running = serve_paths(vec![demo()]).await;
+    let browser = demo_browser(&running);
+    let page = demo_page(&browser, &[("ui_locales", "fr")], None).await;
+    let action = parse(&page.html)
+        .into_iter()
+        .find(|e| e.attr("id") == Some("attributeVerification"))
+        .and_then(|e| e.attr("action").map(str::to_owned))
+        .expect("form action");
+    let form = [
+        ("csrf_token", page.csrf()),
+        ("request_type", "RESPONSE".to_owned()),
+        ("email", "not-an-email".to_owned()),
+        ("displayName", String::new()),
+        ("newPassword", "weakweakweak".to_owned()),
+        ("country", "ZZ".to_owned()),
+        ("accountType", "work".to_owned()),
+    ];
+    let french = [
+        // The claim's PatternHelpText, B2C's required_field, predicate and group help texts,
+        // and the UserMessageIfInvalidInput error string, each as the policy words them in fr.
+        "email: Saisissez une adresse e-mail valide.",
+        "displayName: Cette information est obligatoire.",
+        "newPassword: Le mot de passe doit contenir au moins deux éléments parmi : une minuscule, une majuscule, un chiffre. une majuscule un chiffre",
+        "country: country : la saisie n'est pas valide.",
+    ];
+    // The page's script: B2C's JSON status with the message.
+    let xhr = browser
+        .client
+        .post(browser.url(&action))
+        .header("X-CSRF-TOKEN", page.csrf())
+        .header("X-Requested-With", "XMLHttpRequest")
+        .form(&form)
+        .send()
+        .await
+        .expect("POST");
+    let body: Value = xhr.json().await.expect("JSON");
+    assert_eq!(body["status"], "400");
+    assert_eq!(body["message"].as_str().map(|m| m.lines().collect::<Vec<_>>()), Some(french.to_vec()), "{body}");
+    // Without JavaScript: the page again, the same words at its page level.
+    let again = browser.client.post(browser.url(&action)).form(&form).send().await.expect("POST");
+    let html = again.text().await.expect("body");
+    let els = parse(&html);
+    let error =
+        with_class(&els, "pageLevel").into_iter().find(|e| e.attr("aria-hidden") == Some("false")).expect("error");
+    assert_eq!(error.text.lines().collect::<Vec<_>>(), french.to_vec(), "{html}");
+}
+
+/// A mail API stub: answers `{}` to every POST and keeps the `code` of each JSON body.
+async fn mail_host() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let codes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&codes);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then as much body as they announce.
+            while let Ok(n) = stream.read(&mut buf).await {
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).into_owned();
+                let Some(end) = text.find("\r\n\r\n") else { if n == 0 { break } else { continue } };
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if request.len() >= end + 4 + length || n == 0 {
+                    let body: Value = serde_json::from_slice(&request[end + 4..]).unwrap_or_default();
+                    if let Some(code) = body["code"].as_str() {
+                        log.lock().expect("log").push(code.to_owned());
+                    }
+                    break;
+                }
+            }
+            let reply =
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+            let _ = stream.write_all(reply.as_bytes()).await;
+        }
+    });
+    (base, codes)
+}
+
+#[tokio::test]
+async fn a_display_control_sends_a_new_code_over_http_and_only_the_newest_verifies() {
+    let (mail, codes) = mail_host().await;
+    let control =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/displaycontrols/EmailVerificationControl.xml");
+    let running = serve_with("LocalAccounts", |o| {
+        o.policy_paths = vec![control];
+        o.settings.push(("IefStubUrl".to_owned(), mail));
+    })
+    .await;
+    let mut browser = Browser::new(&running);
+    browser.tenant = "contoso.onmicrosoft.com".to_owned();
+    browser.policy = "B2C_1A_EmailVerificationControl".to_owned();
+    let page = browser.page(&browser.authorize_url(&[])).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    // The page script's calls: send, send a new code (SendCode again), verify.
+    let press = |action: &'static str, form: Vec<(&'static str, String)>| {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("tx", page.tx()), ("p", browser.policy.clone())])
+            .finish();
+        let url = browser
+            .policy_url(&format!("SelfAsserted/DisplayControlAction/vbeta/emailVerificationControl/{action}?{query}"));
+        let request = browser
+            .client
+            .post(url)
+            .header("X-Requested-With", "XMLHttpRequest")
+            .header("X-CSRF-TOKEN", page.csrf())
+            .form(&form);
+        async move { request.send().await.expect("POST").json::<Value>().await.expect("JSON") }
+    };
+    let email = || ("email", "erin@contoso.com".to_owned());
+    assert_eq!(press("SendCode", vec![email()]).await["status"], "200");
+    assert_eq!(press("SendCode", vec![email()]).await["status"], "200", "send a new code");
+    let sent = codes.lock().expect("codes").clone();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    if sent[0] != sent[1] {
+        let stale = press("VerifyCode", vec![email(), ("verificationCode", sent[0].clone())]).await;
+        assert_eq!(stale["status"], "400", "the first code after a new one: {stale}");
+    }
+    let fresh = press("VerifyCode", vec![email(), ("verificationCode", sent[1].clone())]).await;
+    assert_eq!(fresh["status"], "200", "{fresh}");
 }

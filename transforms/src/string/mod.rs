@@ -127,6 +127,10 @@ fn parse_flag(b: &Bound<'_, '_>, name: &str) -> Result<bool, Problem> {
 /// .NET `OrdinalIgnoreCase`: each character compared through its simple (one-to-one) upper-case
 /// mapping, without allocating. `ß` stays `ß`; `ς`, `σ` and `Σ` are one letter.
 fn eq_ignore_case(a: &str, b: &str) -> bool {
+    // ASCII maps as simple_upper maps it, without decoding characters.
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
     a.chars().map(simple_upper).eq(b.chars().map(simple_upper))
 }
 
