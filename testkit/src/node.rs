@@ -26,6 +26,10 @@ pub fn check_node(min: (u32, u32), help: &str) -> Result<(), String> {
 /// `npm ci` in `project` when `node_modules` is missing, lacks `package`, or is older than the
 /// lock file; bounded by `timeout`.
 pub fn npm_ci(project: &Path, package: &str, timeout: Duration) -> Result<(), String> {
+    // Tests of one binary run on threads: two `npm ci` in one folder at once leave a torn
+    // `node_modules`, and a check beside a running install sees a half-written one.
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let lock = project.join("package-lock.json");
     let installed = project.join("node_modules/.package-lock.json");
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
