@@ -34,23 +34,29 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend { backend: "SQLite", message: e.to_string() }
 }
 
+/// Creates `path` readable and writable by its owner only, unless it exists: SQLite would create
+/// it with the process's umask, and these files hold sign-ins and accounts.
+pub fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl SqliteStore {
     /// Opens the state file, creating it (readable by its owner only: it holds sign-ins in
     /// flight) and migrating its schema. Another program's SQLite file is refused.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let file_error = |message: String| StoreError::File { path: path.display().to_string(), message };
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        match options.open(path) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(file_error(e.to_string())),
-        }
+        create_private(path).map_err(|e| file_error(e.to_string()))?;
         let conn = Connection::open(path).map_err(|e| file_error(e.to_string()))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
         let id: i64 = conn.pragma_query_value(None, "application_id", |row| row.get(0)).map_err(backend)?;

@@ -255,18 +255,7 @@ impl Directory {
             return Directory::connect(url);
         }
         let file_error = |e: std::io::Error| DirectoryError::File { path: path.to_owned(), reason: e.to_string() };
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        match options.open(path) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(file_error(e)),
-        }
+        ief_store::create_private(path).map_err(file_error)?;
         let conn = Connection::open(path)?;
         if let Some(found) = foreign(&conn)? {
             return Err(DirectoryError::Foreign { path: path.to_owned(), found });
