@@ -74,7 +74,7 @@ fn resolve_one(
     if stack.iter().any(|s| s == &include.value) || include.value == id {
         let mut names = stack.clone();
         names.push(id.to_owned());
-        names.push(include.value.clone());
+        names.push(include.value.to_string());
         diags.push(Diagnostic::new(
             Code::IncludeCycle,
             include.value_span,

@@ -207,13 +207,13 @@ const PREFIX: &str = "{Settings:";
 fn substitute(el: &mut Element, lookup: &mut dyn FnMut(&str, Span) -> Option<String>) {
     for a in &mut el.attributes {
         if let Some(v) = fill(&a.value, a.value_span, lookup) {
-            a.value = v;
+            a.value = v.into();
         }
     }
     if let Some(t) = &el.text
         && let Some(v) = fill(t, el.text_span, lookup)
     {
-        el.text = Some(v);
+        el.text = Some(v.into());
     }
     for c in &mut el.children {
         substitute(c, lookup);

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
+pub use smol_str::SmolStr;
 
 use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, Span};
@@ -23,10 +24,12 @@ const MAX_CHARACTER_DIAGNOSTICS: usize = 20;
 /// The policy namespace; every element of a policy lives in it.
 pub const POLICY_NAMESPACE: &str = "http://schemas.microsoft.com/online/cpim/schemas/2013/06";
 
+/// Names and values are [`SmolStr`]s: inline up to 23 bytes and shared beyond, so a tree is
+/// built and copied without a heap string per name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attribute {
-    pub name: String,
-    pub value: String,
+    pub name: SmolStr,
+    pub value: SmolStr,
     pub name_span: Span,
     pub value_span: Span,
 }
@@ -36,11 +39,11 @@ pub struct Attribute {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Element {
     /// Local name (a namespace prefix, if any, is dropped).
-    pub name: String,
+    pub name: SmolStr,
     pub attributes: Vec<Attribute>,
     pub children: Vec<Element>,
     /// Concatenated character data, trimmed; `None` when there is none.
-    pub text: Option<String>,
+    pub text: Option<SmolStr>,
     /// Span of the text, or of the whole element when there is no text.
     pub text_span: Span,
     /// From `<` of the start tag to `>` of the end tag.
@@ -89,11 +92,12 @@ impl Element {
         self.child(name).and_then(|c| c.text.as_deref())
     }
 
-    pub fn set_attr(&mut self, name: &str, value: String) {
+    pub fn set_attr(&mut self, name: &str, value: impl Into<SmolStr>) {
+        let value = value.into();
         match self.attributes.iter_mut().find(|a| a.name == name) {
             Some(a) => a.value = value,
             None => self.attributes.push(Attribute {
-                name: name.to_owned(),
+                name: SmolStr::new(name),
                 value,
                 name_span: self.name_span,
                 value_span: self.name_span,
@@ -143,7 +147,8 @@ struct Parser<'t> {
     file: FileId,
     text: &'t str,
     reader: Reader<&'t [u8]>,
-    stack: Vec<(Element, String)>,
+    /// Open elements, each with the raw text read so far.
+    stack: Vec<(Element, Option<String>)>,
     root: Option<Element>,
     diags: Vec<Diagnostic>,
 }
@@ -188,22 +193,21 @@ impl<'t> Parser<'t> {
                 }
                 Event::Start(tag) => {
                     let el = self.open(&tag, start, end);
-                    let raw = tag.name().as_ref().to_owned();
-                    self.stack.push((el, raw));
+                    self.stack.push((el, None));
                 }
                 Event::Empty(tag) => {
                     let mut el = self.open(&tag, start, end);
                     el.span = self.span(start, end);
                     el.text_span = el.span;
-                    self.close(el);
+                    self.close(el, None);
                 }
                 Event::End(_) => {
-                    if let Some((mut el, _)) = self.stack.pop() {
+                    if let Some((mut el, text)) = self.stack.pop() {
                         el.span.end = end as u32;
-                        if el.text.is_none() {
+                        if text.is_none() {
                             el.text_span = el.span;
                         }
-                        self.close(el);
+                        self.close(el, text);
                     }
                 }
                 Event::Text(t) => {
@@ -270,8 +274,8 @@ impl<'t> Parser<'t> {
 
     fn open(&mut self, tag: &BytesStart<'_>, start: u64, end: u64) -> Element {
         let qname = tag.name();
-        let raw_name = qname.as_ref().to_owned();
-        let local = raw_name.rsplit(':').next().unwrap_or(&raw_name).to_owned();
+        let raw_name: &str = qname.as_ref();
+        let local = SmolStr::new(raw_name.rsplit(':').next().unwrap_or(raw_name));
         let name_start = start as usize + 1;
         let name_span = Span::new(self.file, name_start, name_start + raw_name.len());
         let mut attributes = Vec::new();
@@ -283,15 +287,15 @@ impl<'t> Parser<'t> {
                     continue;
                 }
             };
-            let key = attr.key.as_ref().to_owned();
+            let key: &str = attr.key.as_ref();
             let raw_value: &str = match &attr.value {
                 Cow::Borrowed(v) => v,
                 Cow::Owned(v) => v.as_str(),
             };
             let value_start = self.offset_of(raw_value);
-            let key_start = self.offset_of_key(&attr.key, start as usize, end as usize, &key);
+            let key_start = self.offset_of_key(&attr.key, start as usize, end as usize, key);
             let value = match attr.normalized_value(XmlVersion::Implicit1_0) {
-                Ok(v) => v.into_owned(),
+                Ok(v) => SmolStr::new(&*v),
                 Err(e) => {
                     let at = value_start.unwrap_or(start as usize);
                     self.diags.push(Diagnostic::new(
@@ -299,7 +303,7 @@ impl<'t> Parser<'t> {
                         Span::new(self.file, at, at + raw_value.len()),
                         format!("attribute '{key}': {e}"),
                     ));
-                    raw_value.to_owned()
+                    SmolStr::new(raw_value)
                 }
             };
             let value_span = match value_start {
@@ -311,7 +315,7 @@ impl<'t> Parser<'t> {
                 self.diags.push(forbidden_reference(value_span, &value));
             }
             let name_span = Span::new(self.file, key_start, key_start + key.len());
-            let name = key.rsplit(':').next().filter(|_| !key.starts_with("xmlns")).unwrap_or(&key).to_owned();
+            let name = SmolStr::new(key.rsplit(':').next().filter(|_| !key.starts_with("xmlns")).unwrap_or(key));
             attributes.push(Attribute { name, value, name_span, value_span });
         }
         Element {
@@ -338,7 +342,7 @@ impl<'t> Parser<'t> {
 
     fn add_text(&mut self, content: &str, start: u64, end: u64) {
         let file = self.file;
-        let Some((el, _)) = self.stack.last_mut() else {
+        let Some((el, text)) = self.stack.last_mut() else {
             if !content.trim().is_empty() {
                 let d = Diagnostic::new(Code::XmlSyntax, self.span(start, end), "text outside the root element");
                 self.diags.push(d);
@@ -346,7 +350,7 @@ impl<'t> Parser<'t> {
             return;
         };
         // Raw text accumulates while the element is open; `finish_text` trims it at the end tag.
-        match &mut el.text {
+        match text {
             Some(existing) => {
                 existing.push_str(content);
                 if !content.trim().is_empty() {
@@ -358,19 +362,14 @@ impl<'t> Parser<'t> {
             None => {
                 let lead = content.len() - content.trim_start().len();
                 let trail = content.len() - content.trim_end().len();
-                el.text = Some(content.to_owned());
+                *text = Some(content.to_owned());
                 el.text_span = Span::new(file, start as usize + lead, (end as usize).saturating_sub(trail));
             }
         }
     }
 
-    fn close(&mut self, mut el: Element) {
-        if let Some(t) = &mut el.text {
-            let trimmed = t.trim();
-            if trimmed.len() != t.len() {
-                *t = trimmed.to_owned();
-            }
-        }
+    fn close(&mut self, mut el: Element, text: Option<String>) {
+        el.text = text.map(|t| SmolStr::new(t.trim()));
         match self.stack.last_mut() {
             Some((parent, _)) => parent.children.push(el),
             None if self.root.is_none() => self.root = Some(el),

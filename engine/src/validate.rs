@@ -492,14 +492,17 @@ impl Validator<'_, '_> {
                 available.extend(lower(produced.of_profile(tp)));
             }
         }
+        // What each profile produces, lowered once: journeys repeat a few profiles over
+        // thousands of steps.
+        let mut outputs: HashMap<*const TechnicalProfile, Vec<String>> = HashMap::new();
+        let mut step_out: Vec<&TechnicalProfile> = Vec::new();
         for s in &j.steps {
-            let mut step_out: Vec<String> = Vec::new();
             // A GetClaims step may name the profile that reads the id_token_hint (B2C's
             // documented IdTokenHint_ExtractClaims): its output claims come from the hint.
             if s.step_type == StepType::GetClaims
                 && let Some(tp) = s.issuer.as_ref().and_then(|i| self.policy.profile(&i.value))
             {
-                step_out.extend(lower(produced.of_profile(tp)));
+                step_out.push(tp);
             }
             for e in &s.exchanges {
                 let Some(tp) = self.policy.profile(&e.profile.value) else { continue };
@@ -521,18 +524,26 @@ impl Validator<'_, '_> {
                         }
                     }
                 }
-                step_out.extend(lower(produced.of_profile(tp)));
+                step_out.push(tp);
             }
             for c in &s.sub_journeys {
                 if let Some(sub) = self.policy.sub_journey(&c.value) {
                     for e in sub.steps.iter().flat_map(|ss| &ss.exchanges) {
                         if let Some(tp) = self.policy.profile(&e.profile.value) {
-                            step_out.extend(lower(produced.of_profile(tp)));
+                            step_out.push(tp);
                         }
                     }
                 }
             }
-            available.extend(step_out);
+            // Available from the next step on.
+            for tp in step_out.drain(..) {
+                let names = outputs.entry(std::ptr::from_ref(tp)).or_insert_with(|| lower(produced.of_profile(tp)));
+                for name in names.iter() {
+                    if !available.contains(name) {
+                        available.insert(name.clone());
+                    }
+                }
+            }
         }
         self.relying_party_flow(j, &available);
     }
