@@ -73,10 +73,15 @@ fn assert_valid(files: &[(String, String)], policy_id: &str) {
 
 fn starter_pack_benches(c: &mut Criterion) {
     // `IEF_BENCH_POLICY_STEPS=n`: one pipeline of `n` steps and exit, for instruction counts
-    // (`valgrind --tool=callgrind --toggle-collect='*pipeline*'`) that load does not move.
+    // (`valgrind --tool=callgrind --toggle-collect='*pipeline*'`) that load does not move;
+    // `IEF_BENCH_POLICY_RUNS=k` runs it `k` times (for `perf stat`: page faults, cache misses).
     if let Some(n) = std::env::var("IEF_BENCH_POLICY_STEPS").ok().and_then(|n| n.parse::<usize>().ok()) {
+        let runs = std::env::var("IEF_BENCH_POLICY_RUNS").ok().and_then(|k| k.parse::<usize>().ok()).unwrap_or(1);
         let policy = generate(n);
-        black_box(pipeline(&policy.files, &rp_id(&policy)));
+        let id = rp_id(&policy);
+        for _ in 0..runs {
+            black_box(pipeline(&policy.files, &id));
+        }
         std::process::exit(0);
     }
     let files = starter_pack();

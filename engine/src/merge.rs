@@ -3,6 +3,7 @@
 //! the file that wrote them, so later diagnostics point at the right file.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use crate::syntax::Element;
 
@@ -150,17 +151,32 @@ fn merge_element(base: &mut Element, overlay: &Element, rule: Rule) {
 /// The most attributes a keyed list's key has (LocalizedStrings').
 const KEY_ATTRS: usize = 3;
 
-/// The values of `attrs` an element has, in order, borrowed; `None` when it has none.
-type Key<'e> = ([&'e str; KEY_ATTRS], usize);
+/// The values of `attrs` an element has, in order, borrowed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key<'e> {
+    values: [&'e str; KEY_ATTRS],
+    len: usize,
+}
 
+/// Only the values hashed: journeys split over files index thousands of steps per file.
+impl Hash for Key<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for v in &self.values[..self.len] {
+            state.write(v.as_bytes());
+            state.write_u8(0xff);
+        }
+    }
+}
+
+/// `None` when the element has none of the attributes.
 fn key_of<'e>(el: &'e Element, attrs: &[&str]) -> Option<Key<'e>> {
     debug_assert!(attrs.len() <= KEY_ATTRS);
-    let mut key = ([""; KEY_ATTRS], 0);
+    let mut key = Key { values: [""; KEY_ATTRS], len: 0 };
     for value in attrs.iter().filter_map(|a| el.attr(a)) {
-        key.0[key.1] = value;
-        key.1 += 1;
+        key.values[key.len] = value;
+        key.len += 1;
     }
-    (key.1 > 0).then_some(key)
+    (key.len > 0).then_some(key)
 }
 
 fn claim_key(el: &Element) -> Option<&str> {
@@ -183,7 +199,7 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
             // wins, as a scan would) and borrowed: scanning the base for every item made long
             // lists, such as journeys split over files, quadratic. `None`: appended.
             let targets: Vec<Option<usize>> = {
-                let mut index: HashMap<Key<'_>, usize> = HashMap::new();
+                let mut index: HashMap<Key<'_>, usize> = HashMap::with_capacity(base.children.len() + items.len());
                 for (i, c) in base.children.iter().enumerate().filter(|(_, c)| c.name == name) {
                     if let Some(k) = key_of(c, attrs) {
                         index.entry(k).or_insert(i);

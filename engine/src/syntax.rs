@@ -2,6 +2,8 @@
 //! build and the diagnostics it found.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
@@ -130,7 +132,16 @@ pub fn parse(file: FileId, text: &str) -> (Option<Element>, Vec<Diagnostic>) {
         return (None, diags);
     }
     forbidden_characters(file, text, &mut diags);
-    let mut parser = Parser { file, text, reader: Reader::from_str(text), stack: Vec::new(), root: None, diags };
+    let mut parser = Parser {
+        file,
+        text,
+        reader: Reader::from_str(text),
+        stack: Vec::new(),
+        closed: Vec::new(),
+        attributes: Vec::new(),
+        root: None,
+        diags,
+    };
     parser.reader.config_mut().check_end_names = true;
     parser.run();
     let Parser { root, mut diags, .. } = parser;
@@ -147,8 +158,13 @@ struct Parser<'t> {
     file: FileId,
     text: &'t str,
     reader: Reader<&'t [u8]>,
-    /// Open elements, each with the raw text read so far.
-    stack: Vec<(Element, Option<String>)>,
+    /// Open elements, each with the raw text read so far and where its children start in `closed`.
+    stack: Vec<(Element, Option<String>, usize)>,
+    /// Closed elements whose parent is still open, in document order. A parent takes its own
+    /// at its end tag, so each list is allocated once, at its size (a tree without spare room).
+    closed: Vec<Element>,
+    /// The attributes of the start tag being read, likewise.
+    attributes: Vec<Attribute>,
     root: Option<Element>,
     diags: Vec<Diagnostic>,
 }
@@ -193,21 +209,21 @@ impl<'t> Parser<'t> {
                 }
                 Event::Start(tag) => {
                     let el = self.open(&tag, start, end);
-                    self.stack.push((el, None));
+                    self.stack.push((el, None, self.closed.len()));
                 }
                 Event::Empty(tag) => {
                     let mut el = self.open(&tag, start, end);
                     el.span = self.span(start, end);
                     el.text_span = el.span;
-                    self.close(el, None);
+                    self.close(el, None, self.closed.len());
                 }
                 Event::End(_) => {
-                    if let Some((mut el, text)) = self.stack.pop() {
+                    if let Some((mut el, text, first_child)) = self.stack.pop() {
                         el.span.end = end as u32;
                         if text.is_none() {
                             el.text_span = el.span;
                         }
-                        self.close(el, text);
+                        self.close(el, text, first_child);
                     }
                 }
                 Event::Text(t) => {
@@ -257,7 +273,7 @@ impl<'t> Parser<'t> {
                     return;
                 }
                 Event::Eof => {
-                    if let Some((el, _)) = self.stack.last() {
+                    if let Some((el, _, _)) = self.stack.last() {
                         let d = Diagnostic::new(
                             Code::XmlSyntax,
                             el.name_span,
@@ -275,10 +291,9 @@ impl<'t> Parser<'t> {
     fn open(&mut self, tag: &BytesStart<'_>, start: u64, end: u64) -> Element {
         let qname = tag.name();
         let raw_name: &str = qname.as_ref();
-        let local = SmolStr::new(raw_name.rsplit(':').next().unwrap_or(raw_name));
+        let local = name(local_name(raw_name));
         let name_start = start as usize + 1;
         let name_span = Span::new(self.file, name_start, name_start + raw_name.len());
-        let mut attributes = Vec::new();
         for attr in tag.attributes() {
             let attr = match attr {
                 Ok(a) => a,
@@ -311,16 +326,16 @@ impl<'t> Parser<'t> {
                 None => name_span,
             };
             // Raw forbidden characters are reported by the scan; these came from references.
-            if value.chars().any(forbidden) && !raw_value.chars().any(forbidden) {
+            if has_forbidden(&value) && !has_forbidden(raw_value) {
                 self.diags.push(forbidden_reference(value_span, &value));
             }
             let name_span = Span::new(self.file, key_start, key_start + key.len());
-            let name = SmolStr::new(key.rsplit(':').next().filter(|_| !key.starts_with("xmlns")).unwrap_or(key));
-            attributes.push(Attribute { name, value, name_span, value_span });
+            let name = name(if key.starts_with("xmlns") { key } else { local_name(key) });
+            self.attributes.push(Attribute { name, value, name_span, value_span });
         }
         Element {
             name: local,
-            attributes,
+            attributes: self.attributes.drain(..).collect(),
             children: Vec::new(),
             text: None,
             text_span: self.span(start, end),
@@ -342,8 +357,8 @@ impl<'t> Parser<'t> {
 
     fn add_text(&mut self, content: &str, start: u64, end: u64) {
         let file = self.file;
-        let Some((el, text)) = self.stack.last_mut() else {
-            if !content.trim().is_empty() {
+        let Some((el, text, _)) = self.stack.last_mut() else {
+            if !is_blank(content) {
                 let d = Diagnostic::new(Code::XmlSyntax, self.span(start, end), "text outside the root element");
                 self.diags.push(d);
             }
@@ -353,12 +368,12 @@ impl<'t> Parser<'t> {
         match text {
             Some(existing) => {
                 existing.push_str(content);
-                if !content.trim().is_empty() {
+                if !is_blank(content) {
                     el.text_span.end =
                         (end as usize - (content.len() - content.trim_end().len()).min(end as usize)) as u32;
                 }
             }
-            None if content.trim().is_empty() => {}
+            None if is_blank(content) => {}
             None => {
                 let lead = content.len() - content.trim_start().len();
                 let trail = content.len() - content.trim_end().len();
@@ -368,10 +383,11 @@ impl<'t> Parser<'t> {
         }
     }
 
-    fn close(&mut self, mut el: Element, text: Option<String>) {
+    fn close(&mut self, mut el: Element, text: Option<String>, first_child: usize) {
         el.text = text.map(|t| SmolStr::new(t.trim()));
-        match self.stack.last_mut() {
-            Some((parent, _)) => parent.children.push(el),
+        el.children = self.closed.drain(first_child..).collect();
+        match self.stack.last() {
+            Some(_) => self.closed.push(el),
             None if self.root.is_none() => self.root = Some(el),
             None => {
                 let d = Diagnostic::new(Code::XmlSyntax, el.name_span, "a second root element is not allowed");
@@ -379,6 +395,48 @@ impl<'t> Parser<'t> {
             }
         }
     }
+}
+
+/// The most bytes a [`SmolStr`] holds inline.
+const INLINE_NAME: usize = 23;
+
+/// The schema's names too long to be held inline (`TechnicalProfileReferenceId`), borrowed from
+/// the embedded XSD, so that the names policies use most are never allocated.
+static LONG_NAMES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    crate::schema::XSD
+        .split("name=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|n| n.len() > INLINE_NAME)
+        .collect()
+});
+
+/// An element or attribute name: inline, or the schema's copy, or (an unknown long name) a new one.
+fn name(s: &str) -> SmolStr {
+    if s.len() <= INLINE_NAME {
+        return SmolStr::new(s);
+    }
+    LONG_NAMES.get(s).map_or_else(|| SmolStr::new(s), |n| SmolStr::new_static(n))
+}
+
+/// The part of a qualified name after its prefix.
+fn local_name(qname: &str) -> &str {
+    qname.as_bytes().iter().rposition(|&b| b == b':').map_or(qname, |i| &qname[i + 1..])
+}
+
+/// Nothing but white space (the indentation between elements, mostly ASCII: checked by byte first).
+fn is_blank(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_whitespace()) || s.trim().is_empty()
+}
+
+/// Whether `s` may hold a character [`forbidden`] names: a control byte, or 0xEF, which starts
+/// U+FFFE and U+FFFF in UTF-8. A byte scan, cheaper than decoding every character.
+fn may_forbid(s: &str) -> bool {
+    s.bytes().any(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0xEF)
+}
+
+fn has_forbidden(s: &str) -> bool {
+    may_forbid(s) && s.chars().any(forbidden)
 }
 
 /// Characters XML 1.0's `Char` production leaves out (surrogates cannot occur in a `str`).
@@ -404,6 +462,9 @@ fn forbidden_reference(span: Span, value: &str) -> Diagnostic {
 
 /// Every raw character XML 1.0 forbids, each run of them once, with its position.
 fn forbidden_characters(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) {
+    if !may_forbid(text) {
+        return;
+    }
     let mut runs = Vec::new();
     let mut chars = text.char_indices().peekable();
     while let Some((at, c)) = chars.next() {
