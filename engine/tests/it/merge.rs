@@ -1,6 +1,6 @@
 //! Inheritance merge, IncludeTechnicalProfile, settings and chain errors on small inline chains.
 
-use ief_engine::{Code, Diagnostics, EffectivePolicy, PolicySet};
+use ief_engine::{Code, Diagnostics, EffectivePolicy, PolicySet, merge};
 
 const NS: &str = r#"xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com""#;
 
@@ -157,7 +157,9 @@ fn steps(first: usize, n: usize) -> String {
 }
 
 fn journey(steps: &str) -> String {
-    format!(r#"<UserJourneys><UserJourney Id="J"><OrchestrationSteps>{steps}</OrchestrationSteps></UserJourney></UserJourneys>"#)
+    format!(
+        r#"<UserJourneys><UserJourney Id="J"><OrchestrationSteps>{steps}</OrchestrationSteps></UserJourney></UserJourneys>"#
+    )
 }
 
 fn claim_types(body: &str) -> String {
@@ -176,16 +178,18 @@ fn reader_outputs(claims: &[&str]) -> String {
 /// before it made, including the items they appended.
 #[test]
 fn three_files_override_and_append_the_same_long_journey_and_claims() {
-    let many: String = (0..80).map(|i| format!(r#"<ClaimType Id="c{i}"><DataType>string</DataType></ClaimType>"#)).collect();
-    let base = BASE_BODY
-        .replace(r#"<ClaimType Id="objectId">"#, &format!(r#"{many}<ClaimType Id="objectId">"#))
-        .replace(
+    let many: String =
+        (0..80).map(|i| format!(r#"<ClaimType Id="c{i}"><DataType>string</DataType></ClaimType>"#)).collect();
+    let base =
+        BASE_BODY.replace(r#"<ClaimType Id="objectId">"#, &format!(r#"{many}<ClaimType Id="objectId">"#)).replace(
             r#"<OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>"#,
             &steps(2, 89),
         );
     let ext = format!(
         "{}{}{}",
-        claim_types(r#"<ClaimType Id="c5"><DisplayName>five</DisplayName></ClaimType><ClaimType Id="c80"><DataType>string</DataType></ClaimType>"#),
+        claim_types(
+            r#"<ClaimType Id="c5"><DisplayName>five</DisplayName></ClaimType><ClaimType Id="c80"><DataType>string</DataType></ClaimType>"#
+        ),
         reader_outputs(&["c1"]),
         journey(&format!(
             r#"<OrchestrationStep Order="10" Type="ClaimsExchange"><Preconditions><Precondition Type="ClaimsExist" ExecuteActionsIf="true"><Value>c1</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions></OrchestrationStep>{}<OrchestrationStep Order="90" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="X90" TechnicalProfileReferenceId="Common"/></ClaimsExchanges></OrchestrationStep>"#,
@@ -194,7 +198,9 @@ fn three_files_override_and_append_the_same_long_journey_and_claims() {
     );
     let leaf = format!(
         "{}{}{}{RP}",
-        claim_types(r#"<ClaimType Id="c80"><DisplayName>eighty</DisplayName></ClaimType><ClaimType Id="c0"><DisplayName>zero</DisplayName></ClaimType>"#),
+        claim_types(
+            r#"<ClaimType Id="c80"><DisplayName>eighty</DisplayName></ClaimType><ClaimType Id="c0"><DisplayName>zero</DisplayName></ClaimType>"#
+        ),
         reader_outputs(&["c1", "email", "objectId"]),
         journey(
             r#"<OrchestrationStep Order="96" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>
@@ -202,12 +208,21 @@ fn three_files_override_and_append_the_same_long_journey_and_claims() {
             <OrchestrationStep Order="10" Type="ClaimsExchange"><Preconditions><Precondition Type="ClaimsExist" ExecuteActionsIf="true"><Value>c0</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions></OrchestrationStep>"#
         ),
     );
-    let (_, effective, diags) = build(&[
+    let (set, effective, diags) = build(&[
         ("base.xml", policy("B2C_1A_Base", None, &base)),
         ("ext.xml", policy("B2C_1A_Ext", Some("B2C_1A_Base"), &ext)),
         ("rp.xml", policy("B2C_1A_RP", Some("B2C_1A_Ext"), &leaf)),
     ]);
     assert!(!diags.has_errors(), "{diags:?}");
+    // The chain merges exactly as the files layered one at a time on fresh copies (no index
+    // carried from one file to the next), spans included.
+    let roots: Vec<_> = set.files.iter().map(|f| &f.root).collect();
+    let mut layered = roots[1..].iter().fold(roots[0].clone(), |acc, overlay| merge::layer(&acc, overlay));
+    layered.children.retain(|c| c.name != "BasePolicy");
+    assert!(
+        merge::merge_chain(roots.iter().copied()) == Some(layered),
+        "merge_chain differs from layering file by file"
+    );
     let model = effective.expect("effective").model;
     let j = model.journey("J").unwrap();
     // 90 from the base, 91-95 appended by the extension, 96 by the leaf, in order.
