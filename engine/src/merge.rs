@@ -243,10 +243,14 @@ struct Key<'e> {
 /// Only the values hashed: journeys split over files index thousands of steps per file.
 impl Hash for Key<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for v in &self.values[..self.len] {
-            state.write(v.as_bytes());
-            state.write_u8(0xff);
-        }
+        hash_values(self.values[..self.len].iter().copied(), state);
+    }
+}
+
+fn hash_values<'v, H: Hasher>(values: impl Iterator<Item = &'v str>, state: &mut H) {
+    for v in values {
+        state.write(v.as_bytes());
+        state.write_u8(0xff);
     }
 }
 
@@ -262,10 +266,16 @@ fn key_of<'e>(el: &'e Element, attrs: &[&str]) -> Option<Key<'e>> {
 }
 
 /// An owned [`Key`], for indexes that outlive one overlay.
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default, PartialEq, Eq)]
 struct OwnedKey {
     values: [SmolStr; KEY_ATTRS],
     len: usize,
+}
+
+impl Hash for OwnedKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_values(self.values[..self.len].iter().map(SmolStr::as_str), state);
+    }
 }
 
 fn owned_key_of(el: &Element, attrs: &[&str]) -> Option<OwnedKey> {
