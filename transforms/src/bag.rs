@@ -28,6 +28,10 @@ impl ClaimsBag {
         self.slots.get(id.index()).and_then(Option::as_ref)
     }
 
+    pub fn get_mut(&mut self, id: ClaimId) -> Option<&mut ClaimValue> {
+        self.slots.get_mut(id.index()).and_then(Option::as_mut)
+    }
+
     pub fn set(&mut self, id: ClaimId, value: ClaimValue) {
         let i = id.index();
         if i >= self.slots.len() {
