@@ -158,9 +158,18 @@ impl ExpressionText {
         ExpressionText { pieces }
     }
 
+    /// The text, when it holds no expression.
+    pub(super) fn constant(&self) -> Option<&str> {
+        match self.pieces.as_slice() {
+            [] => Some(""),
+            [Piece::Literal(text)] => Some(text),
+            _ => None,
+        }
+    }
+
     pub(super) fn render(&self, env: &dyn TransformEnv) -> Result<String, TransformError> {
-        if let [Piece::Literal(text)] = self.pieces.as_slice() {
-            return Ok(text.clone());
+        if let Some(text) = self.constant() {
+            return Ok(text.to_owned());
         }
         let mut out = String::with_capacity(literal_len(&self.pieces));
         for piece in &self.pieces {

@@ -230,6 +230,13 @@ fn copy_claim_if_predicate_match(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
 fn create_string_claim(b: &Bound<'_, '_>) -> Result<Runner, Problem> {
     let output = b.required_output("createdClaim")?;
     let value = ExpressionText::parse(&b.param_str("value").unwrap_or_default());
+    if let Some(text) = value.constant() {
+        let text = text.to_owned();
+        return Ok(Box::new(move |bag, _env| {
+            bag.set(output, ClaimValue::String(text.clone()));
+            Ok(())
+        }));
+    }
     Ok(Box::new(move |bag, env| {
         let text = value.render(env)?;
         bag.set(output, ClaimValue::String(text));
