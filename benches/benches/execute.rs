@@ -5,7 +5,7 @@
 //! how sign-ins scale over the cores of tokio's multi-threaded runtime, also with the real
 //! self-asserted page, whose claims are checked against .NET patterns.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
@@ -23,9 +23,11 @@ use ief_protocols::keys::{KeyStore, init_keys};
 use ief_protocols::self_asserted::SelfAsserted;
 use ief_testkit::{StubIssuer, StubPage, block_on, handler_type};
 use ief_transforms::{ClaimValue, FixedEnv};
+use mimalloc::MiMalloc as Inner;
 use serde_json::{Value, json};
 
-// ---- A counting allocator: counts only while `COUNTING` is set, so timed runs pay one relaxed load.
+// ---- A counting allocator over the one the ief binary uses (mimalloc, cli/src/main.rs): counts
+// only while `COUNTING` is set, so timed runs pay one relaxed load.
 
 struct Counting;
 
@@ -42,28 +44,28 @@ fn track(grow: isize, new_block: bool) {
 
 // The workspace forbids unsafe code; benches/Cargo.toml lowers it to deny for this one impl.
 #[allow(unsafe_code)]
-// SAFETY: every call is forwarded unchanged to `System`; only counters are updated.
+// SAFETY: every call is forwarded unchanged to `Inner`; only counters are updated.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
+        let p = unsafe { Inner.alloc(layout) };
         if !p.is_null() {
             track(layout.size() as isize, true);
         }
         p
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
+        let p = unsafe { Inner.alloc_zeroed(layout) };
         if !p.is_null() {
             track(layout.size() as isize, true);
         }
         p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
+        unsafe { Inner.dealloc(ptr, layout) };
         track(-(layout.size() as isize), false);
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        let p = unsafe { Inner.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             track(new_size as isize - layout.size() as isize, true);
         }
