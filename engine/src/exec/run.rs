@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::sync::OnceLock;
 
 use ief_transforms::{ClaimId, ClaimValue, ClaimsBag, DataType, TransformEnv};
@@ -290,7 +291,8 @@ impl<'p> Executor<'p> {
         let position = PlanPosition::new(plan.reference, plan.start);
         let path = vec![position];
         let rules = &self.compiled.session;
-        let sso_key = self.sso_key(&context);
+        // The key is made only when the browser has sessions to look in.
+        let sso_key = if session.has_cookies() { self.sso_key(&context) } else { None };
         let now = self.env.now();
         let mut trace = Vec::new();
         // OpenID Connect's max_age: credentials entered longer ago must be entered again.
@@ -807,7 +809,9 @@ impl<'p> Executor<'p> {
             s.trace.push(TraceEvent::Step {
                 journey: plan.id.clone(),
                 order,
-                step_type: step_type.as_str().to_owned(),
+                step_type: step_type
+                    .known_name()
+                    .map_or_else(|| Cow::Owned(step_type.as_str().to_owned()), Cow::Borrowed),
             });
             s.verified_controls.clear();
             match step_type {
@@ -1212,7 +1216,7 @@ impl<'p> Executor<'p> {
                         ProfileResult::Failed(e) => {
                             s.trace.push(TraceEvent::Profile {
                                 profile: tp.id.value.clone(),
-                                protocol: handler.name().to_owned(),
+                                protocol: Cow::Borrowed(handler.name()),
                                 invocation,
                                 inputs: shown_inputs,
                                 outputs: Vec::new(),
@@ -1312,7 +1316,7 @@ impl<'p> Executor<'p> {
             .collect();
         s.trace.push(TraceEvent::Profile {
             profile: tp.id.value.clone(),
-            protocol: handler.name().to_owned(),
+            protocol: Cow::Borrowed(handler.name()),
             invocation,
             inputs: shown_inputs,
             outputs,
@@ -1456,11 +1460,13 @@ fn describe_answer(answer: &Answer, policy: &Policy) -> String {
     match answer {
         Answer::Choose(id) => format!("choose {id}"),
         Answer::Submit(values) => {
-            let shown: Vec<String> = values
-                .iter()
-                .map(|(k, v)| if is_secret(policy, k) { format!("{k}=[redacted]") } else { format!("{k}={v}") })
-                .collect();
-            format!("submit {}", shown.join(", "))
+            let mut text = "submit ".to_owned();
+            for (i, (k, v)) in values.iter().enumerate() {
+                let v = if is_secret(policy, k) { "[redacted]" } else { v };
+                let sep = if i == 0 { "" } else { ", " };
+                let _ = write!(text, "{sep}{k}={v}");
+            }
+            text
         }
         Answer::Code(_) => "enter a code".to_owned(),
         Answer::Callback(params) => {

@@ -14,7 +14,8 @@ pub enum TraceEvent {
     Step {
         journey: String,
         order: u32,
-        step_type: String,
+        /// Borrowed for the schema's step types and handlers' names: no copy per event.
+        step_type: Cow<'static, str>,
     },
     Skipped {
         journey: String,
@@ -30,7 +31,7 @@ pub enum TraceEvent {
     },
     Profile {
         profile: String,
-        protocol: String,
+        protocol: Cow<'static, str>,
         invocation: Invocation,
         inputs: Vec<(String, String)>,
         outputs: Vec<(String, String)>,
