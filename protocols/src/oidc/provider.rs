@@ -17,6 +17,7 @@ use openidconnect::{AdditionalProviderMetadata, ProviderMetadata};
 use reqwest::Client;
 use serde::{Deserialize, Serialize};
 
+use super::verify::Jwks;
 use crate::federation::http::root_cause;
 
 /// How long a discovery document or JWKS is used before it is fetched again.
@@ -120,7 +121,7 @@ struct Entry<T> {
 #[derive(Debug, Default)]
 pub struct ProviderCache {
     discovery: Mutex<HashMap<String, Entry<Discovery>>>,
-    jwks: Mutex<HashMap<String, Entry<CoreJsonWebKeySet>>>,
+    jwks: Mutex<HashMap<String, Entry<Jwks>>>,
 }
 
 impl ProviderCache {
@@ -141,13 +142,7 @@ impl ProviderCache {
     }
 
     /// The provider's keys; `refresh` fetches them again whatever the cache holds.
-    pub async fn jwks(
-        &self,
-        client: &Client,
-        url: &str,
-        now: i64,
-        refresh: bool,
-    ) -> Result<Arc<CoreJsonWebKeySet>, FetchError> {
+    pub async fn jwks(&self, client: &Client, url: &str, now: i64, refresh: bool) -> Result<Arc<Jwks>, FetchError> {
         if !refresh && let Some(hit) = fresh(&self.jwks, url, now) {
             return Ok(hit);
         }
@@ -158,7 +153,7 @@ impl ProviderCache {
             url: url.to_owned(),
             reason: e.to_string(),
         })?;
-        Ok(store(&self.jwks, url, parsed, now))
+        Ok(store(&self.jwks, url, Jwks::new(parsed), now))
     }
 }
 

@@ -3,12 +3,14 @@
 //!
 //! The JWK model and the signature itself come from `openidconnect` (`CoreJsonWebKey::
 //! verify_signature`); the claim checks are ours because B2C's rules differ from the crate's
-//! verifier (issuer prefixes, a bounded clock skew, `nbf`, readable reasons).
+//! verifier (issuer prefixes, a bounded clock skew, `nbf`, readable reasons). RS256/384/512
+//! signatures are first checked with aws-lc (see [`Jwks`]).
 
+use aws_lc_rs::signature::{self, RsaParameters, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
-use openidconnect::{JsonWebKey, JwsSigningAlgorithm, SignatureVerificationError};
+use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJsonWebKeyType, CoreJwsSigningAlgorithm};
+use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm, JsonWebKeyUse, JwsSigningAlgorithm, SignatureVerificationError};
 use serde_json::{Map, Value};
 
 /// How far the provider's clock may be from ours.
@@ -170,22 +172,22 @@ impl Jwt {
 
     /// Whether `keys` has a key with the token's `kid` (a token without one always finds one to
     /// try). False means: fetch the JWKS again, once.
-    pub fn key_known(&self, keys: &CoreJsonWebKeySet) -> bool {
+    pub fn key_known(&self, keys: &Jwks) -> bool {
         match self.kid() {
-            Some(kid) => keys.keys().iter().any(|k| k.key_id().is_some_and(|id| id.as_str() == kid)),
+            Some(kid) => keys.set.keys().iter().any(|k| k.key_id().is_some_and(|id| id.as_str() == kid)),
             None => true,
         }
     }
 
     /// Checks the signature with the provider's keys: the key named by `kid`, or without a
     /// `kid` every key of the algorithm's type.
-    pub fn verify(&self, keys: &CoreJsonWebKeySet) -> Result<VerifiedKey, TokenError> {
+    pub fn verify(&self, keys: &Jwks) -> Result<VerifiedKey, TokenError> {
         let what = self.what;
         let alg = self.algorithm()?;
         let alg_name = serde_json::to_value(&alg).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let candidates: Vec<&CoreJsonWebKey> = match self.kid() {
-            Some(kid) => keys.keys().iter().filter(|k| k.key_id().is_some_and(|id| id.as_str() == kid)).collect(),
-            None => keys.keys().iter().filter(|k| alg.key_type().as_ref() == Some(k.key_type())).collect(),
+        let candidates: Vec<(&CoreJsonWebKey, Option<&RsaComponents>)> = match self.kid() {
+            Some(kid) => keys.iter().filter(|(k, _)| k.key_id().is_some_and(|id| id.as_str() == kid)).collect(),
+            None => keys.iter().filter(|(k, _)| alg.key_type().as_ref() == Some(k.key_type())).collect(),
         };
         let kid = self.kid().unwrap_or("(no kid)").to_owned();
         if candidates.is_empty() {
@@ -197,7 +199,11 @@ impl Jwt {
         // Without a kid several keys may fit: any one of the provider's keys may verify.
         let mut unusable = None;
         let mut bad_signature = false;
-        for key in candidates {
+        for (key, rsa) in candidates {
+            if rsa.is_some_and(|rsa| verified_by_aws_lc(key, rsa, &alg, self.signing_input.as_bytes(), &self.signature))
+            {
+                return Ok(VerifiedKey { key: key.clone(), alg });
+            }
             match key.verify_signature(&alg, self.signing_input.as_bytes(), &self.signature) {
                 Ok(()) => return Ok(VerifiedKey { key: key.clone(), alg }),
                 Err(
@@ -213,6 +219,81 @@ impl Jwt {
             _ => TokenError::BadSignature { what, kid },
         })
     }
+}
+
+/// A provider's key set, each RSA key's modulus and exponent decoded once when it is fetched.
+#[derive(Debug)]
+pub struct Jwks {
+    set: CoreJsonWebKeySet,
+    /// Beside `set.keys()`, one entry per key.
+    rsa: Vec<Option<RsaComponents>>,
+}
+
+/// An RSA public key's `n` and `e`, big-endian without leading zeros.
+#[derive(Debug)]
+pub struct RsaComponents {
+    n: Vec<u8>,
+    e: Vec<u8>,
+}
+
+impl Jwks {
+    pub fn new(set: CoreJsonWebKeySet) -> Jwks {
+        let rsa = set.keys().iter().map(RsaComponents::of).collect();
+        Jwks { set, rsa }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&CoreJsonWebKey, Option<&RsaComponents>)> {
+        self.set.keys().iter().zip(self.rsa.iter().map(Option::as_ref))
+    }
+}
+
+impl RsaComponents {
+    /// `openidconnect` keeps `n` and `e` to itself: they are read back from the key's JSON.
+    fn of(key: &CoreJsonWebKey) -> Option<RsaComponents> {
+        if *key.key_type() != CoreJsonWebKeyType::RSA {
+            return None;
+        }
+        let json = serde_json::to_value(key).ok()?;
+        let part = |name: &str| -> Option<Vec<u8>> {
+            let bytes = URL_SAFE_NO_PAD.decode(json.get(name)?.as_str()?).ok()?;
+            let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+            Some(bytes[start..].to_vec())
+        };
+        Some(RsaComponents { n: part("n")?, e: part("e")? })
+    }
+}
+
+/// RustCrypto's `rsa` (under `openidconnect`) refuses moduli above 4096 bits.
+const RUSTCRYPTO_MAX_MODULUS_BYTES: usize = 512;
+
+/// Whether aws-lc verifies an RS256/384/512 signature, which it does several times faster than
+/// `openidconnect`'s RustCrypto path. Only a success is taken from it, and only for a key that
+/// `openidconnect` accepts too (its `use`, `kty` and `alg` against the token's algorithm, and
+/// RustCrypto's bounds on `n`); every other case takes the crate's path, so refusals and their
+/// reasons stay the crate's.
+fn verified_by_aws_lc(
+    key: &CoreJsonWebKey,
+    rsa: &RsaComponents,
+    alg: &CoreJwsSigningAlgorithm,
+    message: &[u8],
+    sig: &[u8],
+) -> bool {
+    let params: &RsaParameters = match alg {
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+        _ => return false,
+    };
+    let usable = key.key_use().is_none_or(|u| u.allows_signature())
+        && alg.key_type().as_ref() == Some(key.key_type())
+        && match key.signing_alg() {
+            JsonWebKeyAlgorithm::Unspecified => true,
+            JsonWebKeyAlgorithm::Algorithm(key_alg) => key_alg == alg,
+            JsonWebKeyAlgorithm::Unsupported => false,
+        };
+    usable
+        && rsa.n.len() <= RUSTCRYPTO_MAX_MODULUS_BYTES
+        && RsaPublicKeyComponents { n: &rsa.n, e: &rsa.e }.verify(params, message, sig).is_ok()
 }
 
 /// The key that verified a token, for `at_hash`.
@@ -558,6 +639,70 @@ mod tests {
         let jwt = Jwt::parse("the id_token", &format!("{header}.e30.c2ln")).unwrap();
         let e = jwt.algorithm().unwrap_err();
         assert!(e.to_string().contains(r#"critical header parameters ["exp-x"]"#), "{e}");
+    }
+
+    /// A token signed by a fresh key, and that key's public JWK with `extra` fields merged in.
+    fn signed(extra: Value) -> (String, Value) {
+        let mut store = crate::keys::KeyStore::empty();
+        store.insert_pem("k", &ief_idp::pki::rsa_private_key_pem().unwrap()).unwrap();
+        let key = store.signing_key("k").unwrap();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some("k1".to_owned());
+        let token = key.sign_jwt(&header, &base()).unwrap();
+        let mut jwk = key.public_jwk().clone();
+        jwk["kid"] = json!("k1");
+        for (name, value) in extra.as_object().unwrap() {
+            jwk[name] = value.clone();
+        }
+        (token, jwk)
+    }
+
+    fn jwks(jwk: &Value) -> Jwks {
+        Jwks::new(serde_json::from_value(json!({"keys": [jwk]})).unwrap())
+    }
+
+    #[test]
+    fn rs256_is_verified_by_aws_lc_and_agrees_with_the_crate() {
+        let (token, jwk) = signed(json!({"use": "sig", "alg": "RS256"}));
+        let jwt = Jwt::parse("the id_token", &token).unwrap();
+        let keys = jwks(&jwk);
+        let (key, rsa) = keys.iter().next().unwrap();
+        let alg = jwt.algorithm().unwrap();
+        let rsa = rsa.expect("an RSA key has its components");
+        assert!(verified_by_aws_lc(key, rsa, &alg, jwt.signing_input.as_bytes(), &jwt.signature));
+        assert_eq!(key.verify_signature(&alg, jwt.signing_input.as_bytes(), &jwt.signature), Ok(()));
+        assert!(jwt.verify(&keys).is_ok());
+
+        // One bit of the signature changed: neither accepts it.
+        let mut altered = jwt.signature.clone();
+        altered[10] ^= 1;
+        assert!(!verified_by_aws_lc(key, rsa, &alg, jwt.signing_input.as_bytes(), &altered));
+        let tampered = Jwt { signature: altered, ..Jwt::parse("the id_token", &token).unwrap() };
+        assert!(matches!(tampered.verify(&keys), Err(TokenError::BadSignature { .. })));
+
+        // A leading zero in n (allowed by RFC 7518 readers) is the same key.
+        let mut padded = jwk.clone();
+        let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
+        padded["n"] = json!(URL_SAFE_NO_PAD.encode([&[0u8][..], &n].concat()));
+        assert!(jwt.verify(&jwks(&padded)).is_ok());
+    }
+
+    #[test]
+    fn keys_the_crate_refuses_are_refused_for_the_crates_reason() {
+        for (extra, reason) in [
+            (json!({"use": "enc"}), "key usage not permitted for digital signatures"),
+            (json!({"alg": "RS512"}), "incompatible key algorithm"),
+        ] {
+            let (token, jwk) = signed(extra);
+            let jwt = Jwt::parse("the id_token", &token).unwrap();
+            let keys = jwks(&jwk);
+            let (key, rsa) = keys.iter().next().unwrap();
+            let alg = jwt.algorithm().unwrap();
+            assert!(!verified_by_aws_lc(key, rsa.unwrap(), &alg, jwt.signing_input.as_bytes(), &jwt.signature));
+            let e = jwt.verify(&keys).unwrap_err();
+            assert!(matches!(e, TokenError::KeyUnusable { .. }), "{e}");
+            assert!(e.to_string().contains(reason), "{e}");
+        }
     }
 
     #[test]
