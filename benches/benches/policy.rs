@@ -73,10 +73,15 @@ fn assert_valid(files: &[(String, String)], policy_id: &str) {
 
 fn starter_pack_benches(c: &mut Criterion) {
     // `IEF_BENCH_POLICY_STEPS=n`: one pipeline of `n` steps and exit, for instruction counts
-    // (`valgrind --tool=callgrind --toggle-collect='*pipeline*'`) that load does not move.
+    // (`valgrind --tool=callgrind --toggle-collect='*pipeline*'`) that load does not move;
+    // `IEF_BENCH_POLICY_RUNS=k` runs it `k` times (for `perf stat`: page faults, cache misses).
     if let Some(n) = std::env::var("IEF_BENCH_POLICY_STEPS").ok().and_then(|n| n.parse::<usize>().ok()) {
+        let runs = std::env::var("IEF_BENCH_POLICY_RUNS").ok().and_then(|k| k.parse::<usize>().ok()).unwrap_or(1);
         let policy = generate(n);
-        black_box(pipeline(&policy.files, &rp_id(&policy)));
+        let id = rp_id(&policy);
+        for _ in 0..runs {
+            black_box(pipeline(&policy.files, &id));
+        }
         std::process::exit(0);
     }
     let files = starter_pack();
@@ -100,6 +105,16 @@ fn rp_id(policy: &GeneratedPolicy) -> String {
 /// The sizes of the generated journeys; the first is the base of the growth ratios.
 const SIZES: [usize; 5] = [1_000, 2_500, 5_000, 10_000, 20_000];
 
+/// Issue #18's linear-compile targets: (steps, largest ratio to the 1,000-step pipeline).
+const TARGETS: [(usize, f64); 2] = [(10_000, 11.0), (20_000, 22.0)];
+
+/// The load average, printed beside the figures it may distort.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
 /// Each size against 1,000 steps, the sizes alternated in rounds so that load from other
 /// processes hits all alike; the median round of each ratio is printed.
 fn interleaved_ratios(policies: &[(GeneratedPolicy, String)]) {
@@ -118,15 +133,28 @@ fn interleaved_ratios(policies: &[(GeneratedPolicy, String)]) {
             r.push(time(p, 1) / small);
         }
     }
+    let mut medians = Vec::new();
     for (r, (p, _)) in ratios.iter_mut().zip(larger) {
         r.sort_by(f64::total_cmp);
+        let median = r[r.len() / 2];
+        medians.push((p.steps, median));
         eprintln!(
             "interleaved (median of 11 rounds): {} steps / {} steps = {:.2}x (linear: {:.1}x)",
             p.steps,
             base.0.steps,
-            r[r.len() / 2],
+            median,
             p.steps as f64 / base.0.steps as f64
         );
+    }
+    let load = load_average();
+    for (steps, target) in TARGETS {
+        if let Some((_, median)) = medians.iter().find(|(n, _)| *n == steps) {
+            println!(
+                "TARGET pipeline {}k vs {}k steps: measured {median:.2}x (target ≤ {target}x) [load average {load}]",
+                steps / 1000,
+                base.0.steps / 1000
+            );
+        }
     }
 }
 

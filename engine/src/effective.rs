@@ -71,10 +71,10 @@ fn resolve_one(
         resolved.insert(id.to_owned(), tp.clone());
         return Some(tp.clone());
     };
-    if stack.iter().any(|s| s == &include.value) || include.value == id {
+    if stack.iter().any(|s| include.value == s.as_str()) || include.value == id {
         let mut names = stack.clone();
         names.push(id.to_owned());
-        names.push(include.value.clone());
+        names.push(include.value.to_string());
         diags.push(Diagnostic::new(
             Code::IncludeCycle,
             include.value_span,

@@ -155,9 +155,11 @@ impl PolicySet {
         if !syntax_ok {
             return;
         }
-        match settings {
-            Some(s) => s.substitute(&mut root, &mut self.diagnostics),
-            None => settings::report_unfilled(&mut root, &mut self.diagnostics),
+        if settings::may_hold_placeholder(&self.db.file(id).text) {
+            match settings {
+                Some(s) => s.substitute(&mut root, &mut self.diagnostics),
+                None => settings::report_unfilled(&mut root, &mut self.diagnostics),
+            }
         }
         self.diagnostics.extend(crate::schema::check(&root));
         if root.name != "TrustFrameworkPolicy" {

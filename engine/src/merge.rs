@@ -3,6 +3,7 @@
 //! the file that wrote them, so later diagnostics point at the right file.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use crate::syntax::Element;
 
@@ -147,45 +148,94 @@ fn merge_element(base: &mut Element, overlay: &Element, rule: Rule) {
     }
 }
 
-fn key_of(el: &Element, attrs: &[&str]) -> Option<Vec<String>> {
-    let key: Vec<String> = attrs.iter().filter_map(|a| el.attr(a).map(str::to_owned)).collect();
-    (!key.is_empty()).then_some(key)
+/// The most attributes a keyed list's key has (LocalizedStrings').
+const KEY_ATTRS: usize = 3;
+
+/// The values of `attrs` an element has, in order, borrowed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key<'e> {
+    values: [&'e str; KEY_ATTRS],
+    len: usize,
 }
 
-fn claim_key(el: &Element) -> Option<String> {
-    el.attr("ClaimTypeReferenceId")
-        .or_else(|| el.attr("DisplayControlReferenceId"))
-        .or_else(|| el.attr("ReferenceId"))
-        .map(str::to_owned)
+/// Only the values hashed: journeys split over files index thousands of steps per file.
+impl Hash for Key<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for v in &self.values[..self.len] {
+            state.write(v.as_bytes());
+            state.write_u8(0xff);
+        }
+    }
+}
+
+/// `None` when the element has none of the attributes.
+fn key_of<'e>(el: &'e Element, attrs: &[&str]) -> Option<Key<'e>> {
+    debug_assert!(attrs.len() <= KEY_ATTRS);
+    let mut key = Key { values: [""; KEY_ATTRS], len: 0 };
+    for value in attrs.iter().filter_map(|a| el.attr(a)) {
+        key.values[key.len] = value;
+        key.len += 1;
+    }
+    (key.len > 0).then_some(key)
+}
+
+fn claim_key(el: &Element) -> Option<&str> {
+    el.attr("ClaimTypeReferenceId").or_else(|| el.attr("DisplayControlReferenceId")).or_else(|| el.attr("ReferenceId"))
+}
+
+/// The key of an item of a list merged by `MergeBehavior`.
+fn behavior_key(el: &Element, list: List) -> Option<&str> {
+    match list {
+        List::ByAttrWithBehavior(a) => el.attr(a),
+        _ => el.text.as_deref(),
+    }
 }
 
 fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, behavior: &str) {
     match list {
         List::Concat => base.children.extend(items.iter().cloned()),
         List::ByAttr(attrs, rule) => {
-            // Keys indexed once (first match wins, as a scan would): scanning the base for
-            // every item made long lists, such as journeys split over files, quadratic.
-            let mut index: HashMap<Vec<String>, usize> = HashMap::new();
-            for (i, c) in base.children.iter().enumerate().filter(|(_, c)| c.name == name) {
-                if let Some(k) = key_of(c, attrs) {
-                    index.entry(k).or_insert(i);
+            // Where each item goes is decided first, against keys indexed once (first match
+            // wins, as a scan would) and borrowed: scanning the base for every item made long
+            // lists, such as journeys split over files, quadratic. `None`: appended.
+            let targets: Vec<Option<usize>> = {
+                let mut index: HashMap<Key<'_>, usize> = HashMap::with_capacity(base.children.len() + items.len());
+                for (i, c) in base.children.iter().enumerate().filter(|(_, c)| c.name == name) {
+                    if let Some(k) = key_of(c, attrs) {
+                        index.entry(k).or_insert(i);
+                    }
                 }
-            }
-            for item in items {
-                match key_of(item, attrs) {
-                    Some(k) => match index.get(&k) {
-                        Some(&i) => merge_element(&mut base.children[i], item, rule),
+                let mut next = base.children.len();
+                let mut append = || {
+                    next += 1;
+                    next - 1
+                };
+                items
+                    .iter()
+                    .map(|item| match key_of(item, attrs) {
+                        Some(k) => match index.get(&k) {
+                            Some(&i) => Some(i),
+                            None => {
+                                index.insert(k, append());
+                                None
+                            }
+                        },
                         None => {
-                            index.insert(k, base.children.len());
-                            base.children.push(item.clone());
+                            append();
+                            None
                         }
-                    },
+                    })
+                    .collect()
+            };
+            for (item, target) in items.iter().zip(targets) {
+                match target {
+                    Some(i) => merge_element(&mut base.children[i], item, rule),
                     None => base.children.push(item.clone()),
                 }
             }
         }
         List::Claims => {
-            let base_keys: Vec<Option<String>> = base.children.iter().map(claim_key).collect();
+            let base_keys: Vec<Option<&str>> = base.children.iter().map(claim_key).collect();
             let relists_all = !base_keys.is_empty()
                 && base_keys.iter().all(|k| k.is_some() && items.iter().any(|i| claim_key(i) == *k));
             if relists_all {
@@ -212,38 +262,35 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
                 }
             }
         }
-        List::ByTextWithBehavior | List::ByAttrWithBehavior(_) => {
-            let key = |e: &Element| match list {
-                List::ByAttrWithBehavior(a) => e.attr(a).map(str::to_owned),
-                _ => e.text.clone(),
-            };
-            match behavior {
-                "Append" | "Prepend" => {
-                    let fresh: Vec<Element> = items
-                        .iter()
-                        .filter(|i| !base.children.iter().any(|c| c.name == name && key(c) == key(i)))
-                        .cloned()
-                        .collect();
-                    for item in items {
-                        if let Some(e) = base.children.iter_mut().find(|c| c.name == name && key(c) == key(item)) {
-                            *e = item.clone();
-                        }
+        List::ByTextWithBehavior | List::ByAttrWithBehavior(_) => match behavior {
+            "Append" | "Prepend" => {
+                let fresh: Vec<Element> = items
+                    .iter()
+                    .filter(|i| {
+                        !base.children.iter().any(|c| c.name == name && behavior_key(c, list) == behavior_key(i, list))
+                    })
+                    .cloned()
+                    .collect();
+                for item in items {
+                    let key = behavior_key(item, list);
+                    if let Some(e) = base.children.iter_mut().find(|c| c.name == name && behavior_key(c, list) == key) {
+                        *e = item.clone();
                     }
-                    let at = if behavior == "Prepend" {
-                        base.children.iter().position(|c| c.name == name).unwrap_or(base.children.len())
-                    } else {
-                        base.children.iter().rposition(|c| c.name == name).map_or(base.children.len(), |p| p + 1)
-                    };
-                    base.children.splice(at..at, fresh);
                 }
-                _ => {
-                    let at = base.children.iter().position(|c| c.name == name).unwrap_or(base.children.len());
-                    base.children.retain(|c| c.name != name);
-                    let at = at.min(base.children.len());
-                    base.children.splice(at..at, items.iter().cloned());
-                }
+                let at = if behavior == "Prepend" {
+                    base.children.iter().position(|c| c.name == name).unwrap_or(base.children.len())
+                } else {
+                    base.children.iter().rposition(|c| c.name == name).map_or(base.children.len(), |p| p + 1)
+                };
+                base.children.splice(at..at, fresh);
             }
-        }
+            _ => {
+                let at = base.children.iter().position(|c| c.name == name).unwrap_or(base.children.len());
+                base.children.retain(|c| c.name != name);
+                let at = at.min(base.children.len());
+                base.children.splice(at..at, items.iter().cloned());
+            }
+        },
     }
 }
 

@@ -18,7 +18,7 @@ pub struct Text {
 
 impl Text {
     fn attr(el: &Element, name: &str) -> Option<Text> {
-        el.attribute(name).map(|a| Text { value: a.value.clone(), span: a.value_span })
+        el.attribute(name).map(|a| Text { value: a.value.as_str().to_owned(), span: a.value_span })
     }
 
     fn attr_or_empty(el: &Element, name: &str) -> Text {

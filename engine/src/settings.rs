@@ -204,16 +204,22 @@ pub fn report_unfilled(root: &mut Element, diags: &mut Diagnostics) {
 
 const PREFIX: &str = "{Settings:";
 
+/// Whether a file's text can hold a placeholder once parsed: it spells one, or has character
+/// references (which could spell one). Files without either skip the walk over their tree.
+pub(crate) fn may_hold_placeholder(text: &str) -> bool {
+    text.contains(PREFIX) || text.contains("&#")
+}
+
 fn substitute(el: &mut Element, lookup: &mut dyn FnMut(&str, Span) -> Option<String>) {
     for a in &mut el.attributes {
         if let Some(v) = fill(&a.value, a.value_span, lookup) {
-            a.value = v;
+            a.value = v.into();
         }
     }
     if let Some(t) = &el.text
         && let Some(v) = fill(t, el.text_span, lookup)
     {
-        el.text = Some(v);
+        el.text = Some(v.into());
     }
     for c in &mut el.children {
         substitute(c, lookup);
@@ -302,5 +308,17 @@ mod tests {
         assert!(masked.contains(r#""Secret": "*****""#), "{masked}");
         assert!(masked.contains(r#""Name": "***""#), "{masked}");
         assert!(masked.contains(r#""PolicySettings""#));
+    }
+
+    #[test]
+    fn placeholders_are_found_however_they_are_written_and_only_where_they_are() {
+        let reported = |text: &str| {
+            let set = crate::PolicySet::from_sources([("p.xml", text)]);
+            set.diagnostics.iter().filter(|d| d.code == crate::diag::Code::UnknownSetting).count()
+        };
+        assert_eq!(reported("<a x='{Settings:A}'><b>{Settings:B}</b></a>"), 2);
+        // Spelled with character references: the walk still runs.
+        assert_eq!(reported("<a x='&#123;Settings:A}'><b>&#x7B;Settings&#58;B}</b></a>"), 2);
+        assert_eq!(reported("<a x='{Setting:A}'><b>&amp;{Settings}</b></a>"), 0);
     }
 }

@@ -2,10 +2,13 @@
 //! build and the diagnostics it found.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
+pub use smol_str::SmolStr;
 
 use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, Span};
@@ -23,10 +26,12 @@ const MAX_CHARACTER_DIAGNOSTICS: usize = 20;
 /// The policy namespace; every element of a policy lives in it.
 pub const POLICY_NAMESPACE: &str = "http://schemas.microsoft.com/online/cpim/schemas/2013/06";
 
+/// Names and values are [`SmolStr`]s: inline up to 23 bytes and shared beyond, so a tree is
+/// built and copied without a heap string per name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attribute {
-    pub name: String,
-    pub value: String,
+    pub name: SmolStr,
+    pub value: SmolStr,
     pub name_span: Span,
     pub value_span: Span,
 }
@@ -36,11 +41,11 @@ pub struct Attribute {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Element {
     /// Local name (a namespace prefix, if any, is dropped).
-    pub name: String,
+    pub name: SmolStr,
     pub attributes: Vec<Attribute>,
     pub children: Vec<Element>,
     /// Concatenated character data, trimmed; `None` when there is none.
-    pub text: Option<String>,
+    pub text: Option<SmolStr>,
     /// Span of the text, or of the whole element when there is no text.
     pub text_span: Span,
     /// From `<` of the start tag to `>` of the end tag.
@@ -89,11 +94,12 @@ impl Element {
         self.child(name).and_then(|c| c.text.as_deref())
     }
 
-    pub fn set_attr(&mut self, name: &str, value: String) {
+    pub fn set_attr(&mut self, name: &str, value: impl Into<SmolStr>) {
+        let value = value.into();
         match self.attributes.iter_mut().find(|a| a.name == name) {
             Some(a) => a.value = value,
             None => self.attributes.push(Attribute {
-                name: name.to_owned(),
+                name: SmolStr::new(name),
                 value,
                 name_span: self.name_span,
                 value_span: self.name_span,
@@ -126,7 +132,16 @@ pub fn parse(file: FileId, text: &str) -> (Option<Element>, Vec<Diagnostic>) {
         return (None, diags);
     }
     forbidden_characters(file, text, &mut diags);
-    let mut parser = Parser { file, text, reader: Reader::from_str(text), stack: Vec::new(), root: None, diags };
+    let mut parser = Parser {
+        file,
+        text,
+        reader: Reader::from_str(text),
+        stack: Vec::new(),
+        closed: Vec::new(),
+        attributes: Vec::new(),
+        root: None,
+        diags,
+    };
     parser.reader.config_mut().check_end_names = true;
     parser.run();
     let Parser { root, mut diags, .. } = parser;
@@ -143,7 +158,13 @@ struct Parser<'t> {
     file: FileId,
     text: &'t str,
     reader: Reader<&'t [u8]>,
-    stack: Vec<(Element, String)>,
+    /// Open elements, each with the raw text read so far and where its children start in `closed`.
+    stack: Vec<(Element, Option<String>, usize)>,
+    /// Closed elements whose parent is still open, in document order. A parent takes its own
+    /// at its end tag, so each list is allocated once, at its size (a tree without spare room).
+    closed: Vec<Element>,
+    /// The attributes of the start tag being read, likewise.
+    attributes: Vec<Attribute>,
     root: Option<Element>,
     diags: Vec<Diagnostic>,
 }
@@ -188,22 +209,21 @@ impl<'t> Parser<'t> {
                 }
                 Event::Start(tag) => {
                     let el = self.open(&tag, start, end);
-                    let raw = tag.name().as_ref().to_owned();
-                    self.stack.push((el, raw));
+                    self.stack.push((el, None, self.closed.len()));
                 }
                 Event::Empty(tag) => {
                     let mut el = self.open(&tag, start, end);
                     el.span = self.span(start, end);
                     el.text_span = el.span;
-                    self.close(el);
+                    self.close(el, None, self.closed.len());
                 }
                 Event::End(_) => {
-                    if let Some((mut el, _)) = self.stack.pop() {
+                    if let Some((mut el, text, first_child)) = self.stack.pop() {
                         el.span.end = end as u32;
-                        if el.text.is_none() {
+                        if text.is_none() {
                             el.text_span = el.span;
                         }
-                        self.close(el);
+                        self.close(el, text, first_child);
                     }
                 }
                 Event::Text(t) => {
@@ -253,7 +273,7 @@ impl<'t> Parser<'t> {
                     return;
                 }
                 Event::Eof => {
-                    if let Some((el, _)) = self.stack.last() {
+                    if let Some((el, _, _)) = self.stack.last() {
                         let d = Diagnostic::new(
                             Code::XmlSyntax,
                             el.name_span,
@@ -270,11 +290,10 @@ impl<'t> Parser<'t> {
 
     fn open(&mut self, tag: &BytesStart<'_>, start: u64, end: u64) -> Element {
         let qname = tag.name();
-        let raw_name = qname.as_ref().to_owned();
-        let local = raw_name.rsplit(':').next().unwrap_or(&raw_name).to_owned();
+        let raw_name: &str = qname.as_ref();
+        let local = name(local_name(raw_name));
         let name_start = start as usize + 1;
         let name_span = Span::new(self.file, name_start, name_start + raw_name.len());
-        let mut attributes = Vec::new();
         for attr in tag.attributes() {
             let attr = match attr {
                 Ok(a) => a,
@@ -283,15 +302,15 @@ impl<'t> Parser<'t> {
                     continue;
                 }
             };
-            let key = attr.key.as_ref().to_owned();
+            let key: &str = attr.key.as_ref();
             let raw_value: &str = match &attr.value {
                 Cow::Borrowed(v) => v,
                 Cow::Owned(v) => v.as_str(),
             };
             let value_start = self.offset_of(raw_value);
-            let key_start = self.offset_of_key(&attr.key, start as usize, end as usize, &key);
+            let key_start = self.offset_of_key(&attr.key, start as usize, end as usize, key);
             let value = match attr.normalized_value(XmlVersion::Implicit1_0) {
-                Ok(v) => v.into_owned(),
+                Ok(v) => SmolStr::new(&*v),
                 Err(e) => {
                     let at = value_start.unwrap_or(start as usize);
                     self.diags.push(Diagnostic::new(
@@ -299,7 +318,7 @@ impl<'t> Parser<'t> {
                         Span::new(self.file, at, at + raw_value.len()),
                         format!("attribute '{key}': {e}"),
                     ));
-                    raw_value.to_owned()
+                    SmolStr::new(raw_value)
                 }
             };
             let value_span = match value_start {
@@ -307,16 +326,16 @@ impl<'t> Parser<'t> {
                 None => name_span,
             };
             // Raw forbidden characters are reported by the scan; these came from references.
-            if value.chars().any(forbidden) && !raw_value.chars().any(forbidden) {
+            if has_forbidden(&value) && !has_forbidden(raw_value) {
                 self.diags.push(forbidden_reference(value_span, &value));
             }
             let name_span = Span::new(self.file, key_start, key_start + key.len());
-            let name = key.rsplit(':').next().filter(|_| !key.starts_with("xmlns")).unwrap_or(&key).to_owned();
-            attributes.push(Attribute { name, value, name_span, value_span });
+            let name = name(if key.starts_with("xmlns") { key } else { local_name(key) });
+            self.attributes.push(Attribute { name, value, name_span, value_span });
         }
         Element {
             name: local,
-            attributes,
+            attributes: self.attributes.drain(..).collect(),
             children: Vec::new(),
             text: None,
             text_span: self.span(start, end),
@@ -338,41 +357,37 @@ impl<'t> Parser<'t> {
 
     fn add_text(&mut self, content: &str, start: u64, end: u64) {
         let file = self.file;
-        let Some((el, _)) = self.stack.last_mut() else {
-            if !content.trim().is_empty() {
+        let Some((el, text, _)) = self.stack.last_mut() else {
+            if !is_blank(content) {
                 let d = Diagnostic::new(Code::XmlSyntax, self.span(start, end), "text outside the root element");
                 self.diags.push(d);
             }
             return;
         };
         // Raw text accumulates while the element is open; `finish_text` trims it at the end tag.
-        match &mut el.text {
+        match text {
             Some(existing) => {
                 existing.push_str(content);
-                if !content.trim().is_empty() {
+                if !is_blank(content) {
                     el.text_span.end =
                         (end as usize - (content.len() - content.trim_end().len()).min(end as usize)) as u32;
                 }
             }
-            None if content.trim().is_empty() => {}
+            None if is_blank(content) => {}
             None => {
                 let lead = content.len() - content.trim_start().len();
                 let trail = content.len() - content.trim_end().len();
-                el.text = Some(content.to_owned());
+                *text = Some(content.to_owned());
                 el.text_span = Span::new(file, start as usize + lead, (end as usize).saturating_sub(trail));
             }
         }
     }
 
-    fn close(&mut self, mut el: Element) {
-        if let Some(t) = &mut el.text {
-            let trimmed = t.trim();
-            if trimmed.len() != t.len() {
-                *t = trimmed.to_owned();
-            }
-        }
-        match self.stack.last_mut() {
-            Some((parent, _)) => parent.children.push(el),
+    fn close(&mut self, mut el: Element, text: Option<String>, first_child: usize) {
+        el.text = text.map(|t| SmolStr::new(t.trim()));
+        el.children = self.closed.drain(first_child..).collect();
+        match self.stack.last() {
+            Some(_) => self.closed.push(el),
             None if self.root.is_none() => self.root = Some(el),
             None => {
                 let d = Diagnostic::new(Code::XmlSyntax, el.name_span, "a second root element is not allowed");
@@ -380,6 +395,48 @@ impl<'t> Parser<'t> {
             }
         }
     }
+}
+
+/// The most bytes a [`SmolStr`] holds inline.
+const INLINE_NAME: usize = 23;
+
+/// The schema's names too long to be held inline (`TechnicalProfileReferenceId`), borrowed from
+/// the embedded XSD, so that the names policies use most are never allocated.
+static LONG_NAMES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    crate::schema::XSD
+        .split("name=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|n| n.len() > INLINE_NAME)
+        .collect()
+});
+
+/// An element or attribute name: inline, or the schema's copy, or (an unknown long name) a new one.
+fn name(s: &str) -> SmolStr {
+    if s.len() <= INLINE_NAME {
+        return SmolStr::new(s);
+    }
+    LONG_NAMES.get(s).map_or_else(|| SmolStr::new(s), |n| SmolStr::new_static(n))
+}
+
+/// The part of a qualified name after its prefix.
+fn local_name(qname: &str) -> &str {
+    qname.as_bytes().iter().rposition(|&b| b == b':').map_or(qname, |i| &qname[i + 1..])
+}
+
+/// Nothing but white space (the indentation between elements, mostly ASCII: checked by byte first).
+fn is_blank(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_whitespace()) || s.trim().is_empty()
+}
+
+/// Whether `s` may hold a character [`forbidden`] names: a control byte, or 0xEF, which starts
+/// U+FFFE and U+FFFF in UTF-8. A byte scan, cheaper than decoding every character.
+fn may_forbid(s: &str) -> bool {
+    s.bytes().any(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0xEF)
+}
+
+fn has_forbidden(s: &str) -> bool {
+    may_forbid(s) && s.chars().any(forbidden)
 }
 
 /// Characters XML 1.0's `Char` production leaves out (surrogates cannot occur in a `str`).
@@ -405,6 +462,9 @@ fn forbidden_reference(span: Span, value: &str) -> Diagnostic {
 
 /// Every raw character XML 1.0 forbids, each run of them once, with its position.
 fn forbidden_characters(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) {
+    if !may_forbid(text) {
+        return;
+    }
     let mut runs = Vec::new();
     let mut chars = text.char_indices().peekable();
     while let Some((at, c)) = chars.next() {

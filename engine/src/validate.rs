@@ -1,6 +1,7 @@
 //! Checks on the effective policy that B2C makes at upload: references, journey structure,
 //! claims data flow, literals, and claims transformations against their methods.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use ief_transforms::{ClaimValue, DataType, Location, ProblemKind};
@@ -342,17 +343,17 @@ impl Validator<'_, '_> {
             }
             for e in &s.exchanges {
                 self.profile_ref(&e.profile);
-                match exchange_ids.get(&e.id.value.to_lowercase()) {
-                    Some(first) => self.diags.push(
+                match exchange_ids.entry(e.id.value.to_lowercase()) {
+                    Entry::Occupied(first) => self.diags.push(
                         Diagnostic::new(
                             Code::DuplicateExchangeId,
                             e.id.span,
                             format!("ClaimsExchange Id '{}' is used twice in {word} '{}'", e.id.value, j.id.value),
                         )
-                        .with_label(first.span, "first used here"),
+                        .with_label(first.get().span, "first used here"),
                     ),
-                    None => {
-                        exchange_ids.insert(e.id.value.to_lowercase(), &e.id);
+                    Entry::Vacant(slot) => {
+                        slot.insert(&e.id);
                     }
                 }
             }
@@ -492,14 +493,18 @@ impl Validator<'_, '_> {
                 available.extend(lower(produced.of_profile(tp)));
             }
         }
+        // What each profile produces, lowered once: journeys repeat a few profiles over
+        // thousands of steps.
+        // `None` once they are available: the set only grows.
+        let mut outputs: HashMap<*const TechnicalProfile, Option<Vec<String>>> = HashMap::new();
+        let mut step_out: Vec<&TechnicalProfile> = Vec::new();
         for s in &j.steps {
-            let mut step_out: Vec<String> = Vec::new();
             // A GetClaims step may name the profile that reads the id_token_hint (B2C's
             // documented IdTokenHint_ExtractClaims): its output claims come from the hint.
             if s.step_type == StepType::GetClaims
                 && let Some(tp) = s.issuer.as_ref().and_then(|i| self.policy.profile(&i.value))
             {
-                step_out.extend(lower(produced.of_profile(tp)));
+                step_out.push(tp);
             }
             for e in &s.exchanges {
                 let Some(tp) = self.policy.profile(&e.profile.value) else { continue };
@@ -521,18 +526,23 @@ impl Validator<'_, '_> {
                         }
                     }
                 }
-                step_out.extend(lower(produced.of_profile(tp)));
+                step_out.push(tp);
             }
             for c in &s.sub_journeys {
                 if let Some(sub) = self.policy.sub_journey(&c.value) {
                     for e in sub.steps.iter().flat_map(|ss| &ss.exchanges) {
                         if let Some(tp) = self.policy.profile(&e.profile.value) {
-                            step_out.extend(lower(produced.of_profile(tp)));
+                            step_out.push(tp);
                         }
                     }
                 }
             }
-            available.extend(step_out);
+            // Available from the next step on.
+            for tp in step_out.drain(..) {
+                let names =
+                    outputs.entry(std::ptr::from_ref(tp)).or_insert_with(|| Some(lower(produced.of_profile(tp))));
+                available.extend(names.take().into_iter().flatten());
+            }
         }
         self.relying_party_flow(j, &available);
     }

@@ -318,7 +318,7 @@ fn mangled_trees_never_panic() {
                     let c = el.children[(next() % n as u64) as usize].clone();
                     el.children.push(c);
                 }
-                3 => el.name.push('x'),
+                3 => el.name = format!("{}x", el.name).into(),
                 _ => {
                     el.attributes.pop();
                 }
