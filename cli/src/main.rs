@@ -133,6 +133,11 @@ enum GraphFormat {
     Svg,
 }
 
+/// Sign-ins allocate many small values; mimalloc serves them from per-thread heaps, several
+/// times cheaper than glibc's malloc (BENCHMARKS.md, issue #18 item 3).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -372,14 +372,22 @@ impl StepType {
 
     pub fn as_str(&self) -> &str {
         match self {
+            StepType::Other(s) => s,
+            known => known.known_name().unwrap_or_default(),
+        }
+    }
+
+    /// The name of a step type the schema defines (`None` for [`StepType::Other`]).
+    pub fn known_name(&self) -> Option<&'static str> {
+        Some(match self {
             StepType::ClaimsProviderSelection => "ClaimsProviderSelection",
             StepType::CombinedSignInAndSignUp => "CombinedSignInAndSignUp",
             StepType::ClaimsExchange => "ClaimsExchange",
             StepType::InvokeSubJourney => "InvokeSubJourney",
             StepType::GetClaims => "GetClaims",
             StepType::SendClaims => "SendClaims",
-            StepType::Other(s) => s,
-        }
+            StepType::Other(_) => return None,
+        })
     }
 
     pub fn is_selection(&self) -> bool {

@@ -134,7 +134,7 @@ impl JwtIssuer {
         if pattern == IssuancePattern::AuthorityWithTfp {
             claims.insert("tfp".into(), Value::from(policy.policy_id.clone()));
         }
-        for (name, value) in &request.token_claims {
+        for (name, value) in request.token_claims {
             if ISSUER_CLAIMS.contains(&name.as_str()) {
                 continue;
             }
@@ -284,7 +284,7 @@ mod tests {
                 profile_state: None,
                 services: &services,
                 context: &self.context,
-                token_claims,
+                token_claims: &token_claims,
             };
             let fut = JwtIssuer.execute(request);
             tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(fut)

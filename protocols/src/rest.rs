@@ -862,7 +862,7 @@ mod tests {
             profile_state: None,
             services: &services,
             context: &context,
-            token_claims: Vec::new(),
+            token_claims: &[],
         };
         handler.execute(request).await
     }

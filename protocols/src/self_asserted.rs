@@ -500,7 +500,7 @@ pub(crate) mod testing {
                 profile_state: state,
                 services: &services,
                 context: &self.context,
-                token_claims: Vec::new(),
+                token_claims: &[],
             };
             let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
             runtime.block_on(handler.execute(request))

@@ -21,25 +21,43 @@ pub struct ClaimsBag {
 impl ClaimsBag {
     /// A bag for a policy with `n_claims` claim types.
     pub fn with_capacity(n_claims: usize) -> ClaimsBag {
-        ClaimsBag { slots: vec![None; n_claims] }
+        // `vec![None; n]` would clone the `None` into each slot through the value's Clone.
+        let mut slots = Vec::with_capacity(n_claims);
+        slots.resize_with(n_claims, || None);
+        ClaimsBag { slots }
     }
 
+    #[inline]
     pub fn get(&self, id: ClaimId) -> Option<&ClaimValue> {
         self.slots.get(id.index()).and_then(Option::as_ref)
     }
 
-    pub fn set(&mut self, id: ClaimId, value: ClaimValue) {
-        let i = id.index();
-        if i >= self.slots.len() {
-            self.slots.resize(i + 1, None);
-        }
-        self.slots[i] = Some(value);
+    #[inline]
+    pub fn get_mut(&mut self, id: ClaimId) -> Option<&mut ClaimValue> {
+        self.slots.get_mut(id.index()).and_then(Option::as_mut)
     }
 
+    #[inline]
+    pub fn set(&mut self, id: ClaimId, value: ClaimValue) {
+        match self.slots.get_mut(id.index()) {
+            Some(slot) => *slot = Some(value),
+            None => self.grow_and_set(id, value),
+        }
+    }
+
+    /// A claim past the bag's size: kept out of line, so `set` stays small enough to inline.
+    #[cold]
+    fn grow_and_set(&mut self, id: ClaimId, value: ClaimValue) {
+        self.slots.resize_with(id.index(), || None);
+        self.slots.push(Some(value));
+    }
+
+    #[inline]
     pub fn remove(&mut self, id: ClaimId) -> Option<ClaimValue> {
         self.slots.get_mut(id.index()).and_then(Option::take)
     }
 
+    #[inline]
     pub fn contains(&self, id: ClaimId) -> bool {
         self.get(id).is_some()
     }
@@ -47,5 +65,25 @@ impl ClaimsBag {
     /// Present claims in index order.
     pub fn iter(&self) -> impl Iterator<Item = (ClaimId, &ClaimValue)> {
         self.slots.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|v| (ClaimId(i as u32), v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_past_the_size_grows_the_bag() {
+        let mut bag = ClaimsBag::with_capacity(2);
+        bag.set(ClaimId(1), ClaimValue::Boolean(true));
+        bag.set(ClaimId(4), ClaimValue::Int(7));
+        assert_eq!(bag.get(ClaimId(4)), Some(&ClaimValue::Int(7)));
+        assert_eq!(bag.get(ClaimId(3)), None);
+        assert_eq!(bag.get(ClaimId(9)), None);
+        let present: Vec<ClaimId> = bag.iter().map(|(id, _)| id).collect();
+        assert_eq!(present, [ClaimId(1), ClaimId(4)]);
+        bag.set(ClaimId(4), ClaimValue::Int(8));
+        assert_eq!(bag.remove(ClaimId(4)), Some(ClaimValue::Int(8)));
+        assert!(!bag.contains(ClaimId(4)));
     }
 }

@@ -1,5 +1,6 @@
 //! .NET regular-expression syntax as policies write it, rewritten for Rust regex engines.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -8,13 +9,48 @@ use std::sync::{Arc, LazyLock, Mutex};
 /// sign-ins.
 type Compiled = Result<Arc<fancy_regex::Regex>, String>;
 
+/// Every pattern compiled in the process, so each is compiled once. Taken only the first time a
+/// thread meets a pattern.
 static COMPILED: LazyLock<Mutex<HashMap<String, Compiled>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+thread_local! {
+    /// This thread's copies of the patterns it has used: a match takes no lock, and a copy's
+    /// match caches (regex-automata's pool) belong to this thread, so sign-ins on several
+    /// threads share nothing they write.
+    static LOCAL: RefCell<HashMap<String, Compiled>> = RefCell::new(HashMap::new());
+}
 
 /// Bound on cached patterns; policies hold tens, not thousands.
 const MAX_CACHED: usize = 4096;
 
 /// A policy's .NET pattern compiled with a backtracking engine (lookarounds work), cached.
-pub fn regex(pattern: &str) -> Result<Arc<fancy_regex::Regex>, String> {
+pub fn regex(pattern: &str) -> Compiled {
+    with_regex(pattern, Compiled::clone)
+}
+
+/// `Regex.IsMatch` as .NET runs it: unanchored unless the pattern anchors itself. A pattern that
+/// does not compile matches nothing.
+pub fn is_match(pattern: &str, text: &str) -> bool {
+    with_regex(pattern, |re| re.as_ref().is_ok_and(|re| re.is_match(text).unwrap_or(false)))
+}
+
+/// Calls `f` with this thread's copy of `pattern`, made from the process-wide one.
+fn with_regex<T>(pattern: &str, f: impl FnOnce(&Compiled) -> T) -> T {
+    LOCAL.with(|local| {
+        if let Some(hit) = local.borrow().get(pattern) {
+            return f(hit);
+        }
+        // A clone shares the compiled program and gets match caches of its own.
+        let copy = shared(pattern).map(|re| Arc::new(fancy_regex::Regex::clone(&re)));
+        let mut local = local.borrow_mut();
+        if local.len() >= MAX_CACHED {
+            local.clear();
+        }
+        f(local.entry(pattern.to_owned()).or_insert(copy))
+    })
+}
+
+fn shared(pattern: &str) -> Compiled {
     if let Some(hit) = COMPILED.lock().ok().and_then(|c| c.get(pattern).cloned()) {
         return hit;
     }
@@ -26,12 +62,6 @@ pub fn regex(pattern: &str) -> Result<Arc<fancy_regex::Regex>, String> {
         cache.insert(pattern.to_owned(), compiled.clone());
     }
     compiled
-}
-
-/// `Regex.IsMatch` as .NET runs it: unanchored unless the pattern anchors itself. A pattern that
-/// does not compile matches nothing.
-pub fn is_match(pattern: &str, text: &str) -> bool {
-    regex(pattern).is_ok_and(|re| re.is_match(text).unwrap_or(false))
 }
 
 /// Inside a character class .NET reads `[`, `&&` and `~~` literally, where Rust's regex syntax
@@ -71,15 +101,36 @@ pub fn translate_regex(pattern: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::translate_regex;
 
     #[test]
     fn patterns_compile_once_and_errors_are_kept() {
         let a = super::regex(r"^(?=.*\d)[a-z\d]{3}$").unwrap();
         let b = super::regex(r"^(?=.*\d)[a-z\d]{3}$").unwrap();
-        assert!(std::sync::Arc::ptr_eq(&a, &b));
+        assert!(Arc::ptr_eq(&a, &b));
         assert!(a.is_match("ab1").unwrap() && !a.is_match("abc").unwrap());
         assert!(super::regex("a(").is_err());
+        assert!(!super::is_match("a(", "a("));
+    }
+
+    #[test]
+    fn each_thread_matches_with_its_own_copy_of_a_pattern_compiled_once() {
+        let p = r"^(?=.*[A-Z])\w{4}$";
+        let here = super::regex(p).unwrap();
+        let shared = super::COMPILED.lock().unwrap().get(p).cloned().unwrap().unwrap();
+        let there = std::thread::spawn(move || {
+            let re = super::regex(p).unwrap();
+            (super::is_match(p, "abCd"), super::is_match(p, "abcd"), Arc::as_ptr(&re) as usize)
+        })
+        .join()
+        .unwrap();
+        assert_eq!((there.0, there.1), (true, false));
+        // Three copies: the process-wide one and one per thread; the other thread compiled nothing.
+        assert_ne!(Arc::as_ptr(&here) as usize, there.2);
+        assert!(!Arc::ptr_eq(&here, &shared));
+        assert!(Arc::ptr_eq(&shared, &super::COMPILED.lock().unwrap().get(p).cloned().unwrap().unwrap()));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Typed claim values: the `DataType`s of a ClaimsSchema and their B2C text forms.
 
 use std::fmt;
+use std::sync::LazyLock;
 
+use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 
 /// A `ClaimType/DataType` (also `InputParameter/@DataType`).
@@ -378,9 +380,28 @@ pub fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
+/// The strftime formats read after RFC 3339, in the order tried, and the date's, each parsed
+/// into items once: `parse_from_str` would parse its format again on every call.
+static DATE_TIME_FORMATS: LazyLock<[Vec<Item<'static>>; 3]> =
+    LazyLock::new(|| ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f"].map(format_items));
+static DATE_FORMAT: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| format_items("%Y-%m-%d"));
+
+fn format_items(format: &'static str) -> Vec<Item<'static>> {
+    StrftimeItems::new(format).collect()
+}
+
+/// What `parse_from_str` does with a format already parsed into items.
+fn parse_items(text: &str, items: &[Item<'static>]) -> Option<Parsed> {
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, text, items.iter()).ok()?;
+    Some(parsed)
+}
+
 /// `yyyy-MM-dd`; a dateTime literal is accepted and truncated, as .NET's `DateTime.Parse` does.
 pub fn parse_date(text: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().or_else(|| parse_date_time(text).map(|dt| dt.date()))
+    parse_items(text, &DATE_FORMAT)
+        .and_then(|p| p.to_naive_date().ok())
+        .or_else(|| parse_date_time(text).map(|dt| dt.date()))
 }
 
 /// ISO 8601 date and time; offsets are converted to UTC, a missing offset is read as UTC,
@@ -390,12 +411,12 @@ pub fn parse_date_time(text: &str) -> Option<NaiveDateTime> {
         return Some(dt.with_timezone(&Utc).naive_utc());
     }
     let no_z = text.strip_suffix('Z').or_else(|| text.strip_suffix('z')).unwrap_or(text);
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f"] {
-        if let Ok(dt) = NaiveDateTime::parse_from_str(no_z, format) {
+    for items in DATE_TIME_FORMATS.iter() {
+        if let Some(dt) = parse_items(no_z, items).and_then(|p| p.to_naive_datetime_with_offset(0).ok()) {
             return Some(dt);
         }
     }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0))
+    parse_items(text, &DATE_FORMAT).and_then(|p| p.to_naive_date().ok()).and_then(|d| d.and_hms_opt(0, 0, 0))
 }
 
 /// B2C's round-trip form: seven fractional digits and `Z`.

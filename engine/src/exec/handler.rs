@@ -66,7 +66,7 @@ pub struct ProfileRequest<'a> {
     /// The application's request that started the sign-in.
     pub context: &'a RequestContext,
     /// For the issuer: the relying party's output claims, already mapped to partner names.
-    pub token_claims: Vec<(String, ClaimValue)>,
+    pub token_claims: &'a [(String, ClaimValue)],
 }
 
 impl std::fmt::Debug for ProfileRequest<'_> {

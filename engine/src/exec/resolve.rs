@@ -16,13 +16,17 @@ pub(crate) fn fill(
     ctx: &RequestContext,
     env: &dyn TransformEnv,
 ) -> String {
+    // A DefaultValue is most often one resolver alone: its value is the text.
+    if let [Part::Resolver { group, name }] = template.parts.as_slice() {
+        return value(group, name, policy, ctx, env).unwrap_or_default();
+    }
     let mut out = String::new();
     for part in &template.parts {
         match part {
             Part::Text(t) => out.push_str(t),
             Part::Claim(id) => {
                 if let Some(v) = id.and_then(|id| bag.get(id)) {
-                    out.push_str(&v.to_string());
+                    out.push_str(&super::trace::text(v));
                 }
             }
             Part::Resolver { group, name } => {

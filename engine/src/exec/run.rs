@@ -4,7 +4,9 @@
 //! nothing here looks a profile, exchange or transformation up by name. Nothing here assumes a
 //! headless driver.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::sync::OnceLock;
 
 use ief_transforms::{ClaimId, ClaimValue, ClaimsBag, DataType, TransformEnv};
@@ -16,7 +18,7 @@ use super::handler::{
 };
 use super::resolve::fill;
 use super::session::{Session, SsoCookie};
-use super::trace::{TraceEvent, is_secret, redacted};
+use super::trace::{TraceEvent, is_secret, redacted, text};
 use crate::model::{Policy, StepType, TechnicalProfile};
 use crate::page_settings::{FORGOT_PASSWORD_OVERRIDE, ForgotPasswordLinkLocation, PageSettings};
 use crate::plan::{
@@ -34,6 +36,10 @@ const FORGOT_PASSWORD_MESSAGE: &str = "The user has forgotten their password.";
 const MIN_HIDDEN_LEN: usize = 4;
 /// The keep-me-signed-in checkbox of a sign-in page, as a form answers it (B2C's `rememberMe`).
 pub const REMEMBER_ME_FIELD: &str = "rememberMe";
+/// Room made in a sign-in's trace and path when it resumes: what a run to the next page
+/// usually adds, so they grow once rather than by doubling (each growth copies them).
+const TRACE_ROOM: usize = 12;
+const PATH_ROOM: usize = 24;
 /// The VerificationControl action whose success lets the page continue.
 const VERIFY_CODE: &str = "VerifyCode";
 /// B2C's `intro_msg` of a VerificationControl.
@@ -285,7 +291,8 @@ impl<'p> Executor<'p> {
         let position = PlanPosition::new(plan.reference, plan.start);
         let path = vec![position];
         let rules = &self.compiled.session;
-        let sso_key = self.sso_key(&context);
+        // The key is made only when the browser has sessions to look in.
+        let sso_key = if session.has_cookies() { self.sso_key(&context) } else { None };
         let now = self.env.now();
         let mut trace = Vec::new();
         // OpenID Connect's max_age: credentials entered longer ago must be entered again.
@@ -336,6 +343,8 @@ impl<'p> Executor<'p> {
 
     /// Advances the sign-in: `answer` answers the page the last call returned.
     pub async fn resume(&self, s: &mut SignIn, answer: Option<Answer>) -> Result<Progress, ExecError> {
+        s.trace.reserve(TRACE_ROOM);
+        s.path.reserve(PATH_ROOM);
         let progress = self.resume_to_pause(s, answer).await;
         if let Ok(Progress::NeedsInput(_)) = &progress {
             // A paused sign-in may wait long, or be stored: it keeps no spare capacity.
@@ -800,7 +809,9 @@ impl<'p> Executor<'p> {
             s.trace.push(TraceEvent::Step {
                 journey: plan.id.clone(),
                 order,
-                step_type: step_type.as_str().to_owned(),
+                step_type: step_type
+                    .known_name()
+                    .map_or_else(|| Cow::Owned(step_type.as_str().to_owned()), Cow::Borrowed),
             });
             s.verified_controls.clear();
             match step_type {
@@ -1122,205 +1133,214 @@ impl<'p> Executor<'p> {
     /// protocol, validation profiles, output claims and transformations, session write. `at` is
     /// the journey node it starts from (an exchange, or the profile whose page was answered);
     /// a validation profile has none and runs from its own plan.
-    fn run_profile<'a>(
+    async fn run_profile(
+        &self,
+        s: &mut SignIn,
+        p: usize,
+        invocation: Invocation,
+        answer: Option<(&Answer, Option<&serde_json::Value>)>,
+        at: Option<(&'p JourneyPlan, NodeIndex)>,
+    ) -> Result<StepResult, ExecError> {
+        let (answer, profile_state) = (answer.map(|a| a.0), answer.and_then(|a| a.1));
+        let tp = &self.policy.technical_profiles[p];
+        let pp = &self.compiled.profiles[p];
+        if invocation == Invocation::Step && answer.is_none() && self.restore_session(s, p) {
+            return Ok(StepResult::Done);
+        }
+        let handler = self.handler(p, invocation)?;
+        let mut stages = match at {
+            Some((plan, node)) => Stages::Nodes { plan, next: Some(node) },
+            None => Stages::Plan { profile: pp, at: 0 },
+        };
+        let mut applied = Vec::new();
+        let mut shown_inputs = Vec::new();
+        let mut before = None;
+        let mut page_node = None;
+        // A submitted page runs its validation profiles before anything is kept.
+        let mut validating = answer.is_some();
+        while let Some((stage, node)) = stages.next() {
+            match stage {
+                Stage::Input(_) if answer.is_some() => {}
+                Stage::Input(r) => {
+                    self.at_node(s, at, node, false);
+                    if let Err(e) = self.run_transform(s, tp, r) {
+                        return Ok(StepResult::Failed(e));
+                    }
+                    applied.push(r.id.clone());
+                }
+                Stage::Profile => {
+                    self.at_node(s, at, node, false);
+                    page_node = node;
+                    let inputs: Vec<InputClaim> = pp
+                        .input_claims
+                        .iter()
+                        .map(|c| InputClaim {
+                            claim: c.name.clone(),
+                            partner: c.partner.clone(),
+                            value: self.with_default(s, c, c.current(&s.bag).cloned()),
+                            required: c.required,
+                        })
+                        .collect();
+                    // As the trace shows them, so the request can own the inputs.
+                    shown_inputs = self.shown(s, pp, &inputs);
+                    let to_bag: Vec<(ClaimId, ClaimValue)> = if pp.inputs_to_bag {
+                        pp.input_claims
+                            .iter()
+                            .zip(&inputs)
+                            .filter_map(|(c, i)| Some((c.id?, i.value.clone()?)))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    // The profile's messages read the policy's localized strings too.
+                    let env = self.policy_env(tp, &s.context.culture);
+                    let services = Services { env: &env, extensions: self.extensions };
+                    let request = ProfileRequest {
+                        policy: self.policy,
+                        profile: tp,
+                        invocation,
+                        inputs,
+                        bag: &s.bag,
+                        answer,
+                        profile_state,
+                        services: &services,
+                        context: &s.context,
+                        token_claims: &[],
+                    };
+                    let returned = match handler.execute(request).await {
+                        ProfileResult::Claims(c) => c,
+                        ProfileResult::NeedsInput(page) => {
+                            self.at_node(s, at, page_node, true);
+                            return Ok(StepResult::Page(Page { settings: Box::new(PageSettings::of(tp)), ..page }));
+                        }
+                        ProfileResult::Failed(e) => {
+                            s.trace.push(TraceEvent::Profile {
+                                profile: tp.id.value.clone(),
+                                protocol: Cow::Borrowed(handler.name()),
+                                invocation,
+                                inputs: shown_inputs,
+                                outputs: Vec::new(),
+                                transformations: applied,
+                                error: Some(e.user_message.clone()),
+                            });
+                            return Ok(StepResult::Failed(e));
+                        }
+                        ProfileResult::InvalidAnswer(message) => {
+                            let (journey, order) = self.position(s);
+                            return Err(ExecError::BadAnswer { journey, order, message });
+                        }
+                        ProfileResult::Token(_) => {
+                            return Err(ExecError::Policy(format!(
+                                "'{}' returned a token outside SendClaims",
+                                tp.id.value
+                            )));
+                        }
+                    };
+                    before = Some(s.bag.clone());
+                    for (id, value) in to_bag {
+                        s.bag.set(id, value);
+                    }
+                    self.write_outputs(s, pp, &returned);
+                }
+                Stage::Validation(v) => {
+                    if !validating || skip_reason(&v.conditions, &s.bag).is_some() {
+                        continue;
+                    }
+                    self.at_node(s, at, node, false);
+                    let vp = v.profile.index.ok_or_else(|| not_defined(&v.profile))?;
+                    match self.run_validation(s, vp).await? {
+                        StepResult::Done => validating = v.continue_on_success,
+                        StepResult::Page(_) => {
+                            return Err(ExecError::Policy(format!(
+                                "validation profile '{}' asked for input",
+                                v.profile.id
+                            )));
+                        }
+                        StepResult::Failed(e) if !v.continue_on_error => {
+                            if let Some(before) = before.take() {
+                                s.bag = before;
+                            }
+                            let settings = PageSettings::of(tp);
+                            let page = Page {
+                                profile: tp.id.value.clone(),
+                                kind: PageKind::Form { fields: Vec::new() },
+                                error: Some(self.page_message(s, tp, &self.policy.technical_profiles[vp], &e)),
+                                // The same page again, so it keeps its state.
+                                profile_state: profile_state.map(|v| Box::new(v.clone())),
+                                settings: Box::new(settings.clone()),
+                            };
+                            s.trace.push(TraceEvent::ValidationFailed {
+                                profile: v.profile.id.clone(),
+                                message: e.user_message,
+                            });
+                            // setting.retryLimit: that many failed tries end the journey.
+                            let tries = s.failed_tries.entry(p).or_default();
+                            *tries += 1;
+                            if settings.retry_limit.is_some_and(|limit| *tries >= limit) {
+                                return Ok(StepResult::Failed(ProfileError {
+                                    code: RETRY_LIMIT_CODE.to_owned(),
+                                    user_message: RETRY_LIMIT_MESSAGE.to_owned(),
+                                }));
+                            }
+                            // Back to the page.
+                            self.at_node(s, at, page_node, true);
+                            return Ok(StepResult::Page(page));
+                        }
+                        StepResult::Failed(_) => {}
+                    }
+                }
+                Stage::Output(r) => {
+                    self.at_node(s, at, node, false);
+                    if let Err(e) = self.run_transform(s, tp, r) {
+                        if invocation == Invocation::Validation || answer.is_some() {
+                            let user_message = self.page_message(s, tp, tp, &e);
+                            return Ok(StepResult::Failed(ProfileError { user_message, ..e }));
+                        }
+                        return Ok(StepResult::Failed(e));
+                    }
+                    applied.push(r.id.clone());
+                }
+            }
+        }
+        let before = before.unwrap_or_default();
+        let secrets = self.secrets(&s.bag);
+        // What this profile and its transformations changed.
+        let outputs: Vec<(String, String)> = s
+            .bag
+            .iter()
+            .filter(|(id, v)| before.get(*id) != Some(*v))
+            .filter_map(|(id, v)| {
+                let ct = self.policy.claim_types.get(id.index())?;
+                Some((ct.id.value.clone(), hide_copies(&secrets, redacted(ct.is_secret(), v))))
+            })
+            .collect();
+        s.trace.push(TraceEvent::Profile {
+            profile: tp.id.value.clone(),
+            protocol: Cow::Borrowed(handler.name()),
+            invocation,
+            inputs: shown_inputs,
+            outputs,
+            transformations: applied,
+            error: None,
+        });
+        if invocation == Invocation::Step {
+            // Password claims stay on their page.
+            for &id in &pp.page_only {
+                s.bag.remove(id);
+            }
+            self.remember_session(s, p);
+        }
+        Ok(StepResult::Done)
+    }
+
+    /// A validation profile's pipeline, boxed: it runs inside its page's own (and the page's
+    /// pipeline is not boxed, so that a run allocates no future per profile).
+    fn run_validation<'a>(
         &'a self,
         s: &'a mut SignIn,
         p: usize,
-        invocation: Invocation,
-        answer: Option<(&'a Answer, Option<&'a serde_json::Value>)>,
-        at: Option<(&'p JourneyPlan, NodeIndex)>,
     ) -> super::BoxFuture<'a, Result<StepResult, ExecError>> {
-        let (answer, profile_state) = (answer.map(|a| a.0), answer.and_then(|a| a.1));
-        Box::pin(async move {
-            let tp = &self.policy.technical_profiles[p];
-            let pp = &self.compiled.profiles[p];
-            if invocation == Invocation::Step && answer.is_none() && self.restore_session(s, p) {
-                return Ok(StepResult::Done);
-            }
-            let handler = self.handler(p, invocation)?;
-            let mut stages = match at {
-                Some((plan, node)) => Stages::Nodes { plan, next: Some(node) },
-                None => Stages::Plan { profile: pp, at: 0 },
-            };
-            let mut applied = Vec::new();
-            let mut shown_inputs = Vec::new();
-            let mut before = None;
-            let mut page_node = None;
-            // A submitted page runs its validation profiles before anything is kept.
-            let mut validating = answer.is_some();
-            while let Some((stage, node)) = stages.next() {
-                match stage {
-                    Stage::Input(_) if answer.is_some() => {}
-                    Stage::Input(r) => {
-                        self.at_node(s, at, node, false);
-                        if let Err(e) = self.run_transform(s, tp, r) {
-                            return Ok(StepResult::Failed(e));
-                        }
-                        applied.push(r.id.clone());
-                    }
-                    Stage::Profile => {
-                        self.at_node(s, at, node, false);
-                        page_node = node;
-                        let inputs: Vec<InputClaim> = pp
-                            .input_claims
-                            .iter()
-                            .map(|c| InputClaim {
-                                claim: c.name.clone(),
-                                partner: c.partner.clone(),
-                                value: self.with_default(s, c, c.current(&s.bag).cloned()),
-                                required: c.required,
-                            })
-                            .collect();
-                        // As the trace shows them, so the request can own the inputs.
-                        shown_inputs = self.shown(s, pp, &inputs);
-                        let to_bag: Vec<(ClaimId, ClaimValue)> = if pp.inputs_to_bag {
-                            pp.input_claims
-                                .iter()
-                                .zip(&inputs)
-                                .filter_map(|(c, i)| Some((c.id?, i.value.clone()?)))
-                                .collect()
-                        } else {
-                            Vec::new()
-                        };
-                        // The profile's messages read the policy's localized strings too.
-                        let env = self.policy_env(tp, &s.context.culture);
-                        let services = Services { env: &env, extensions: self.extensions };
-                        let request = ProfileRequest {
-                            policy: self.policy,
-                            profile: tp,
-                            invocation,
-                            inputs,
-                            bag: &s.bag,
-                            answer,
-                            profile_state,
-                            services: &services,
-                            context: &s.context,
-                            token_claims: Vec::new(),
-                        };
-                        let returned = match handler.execute(request).await {
-                            ProfileResult::Claims(c) => c,
-                            ProfileResult::NeedsInput(page) => {
-                                self.at_node(s, at, page_node, true);
-                                return Ok(StepResult::Page(Page { settings: Box::new(PageSettings::of(tp)), ..page }));
-                            }
-                            ProfileResult::Failed(e) => {
-                                s.trace.push(TraceEvent::Profile {
-                                    profile: tp.id.value.clone(),
-                                    protocol: handler.name().to_owned(),
-                                    invocation,
-                                    inputs: shown_inputs,
-                                    outputs: Vec::new(),
-                                    transformations: applied,
-                                    error: Some(e.user_message.clone()),
-                                });
-                                return Ok(StepResult::Failed(e));
-                            }
-                            ProfileResult::InvalidAnswer(message) => {
-                                let (journey, order) = self.position(s);
-                                return Err(ExecError::BadAnswer { journey, order, message });
-                            }
-                            ProfileResult::Token(_) => {
-                                return Err(ExecError::Policy(format!(
-                                    "'{}' returned a token outside SendClaims",
-                                    tp.id.value
-                                )));
-                            }
-                        };
-                        before = Some(s.bag.clone());
-                        for (id, value) in to_bag {
-                            s.bag.set(id, value);
-                        }
-                        self.write_outputs(s, pp, &returned);
-                    }
-                    Stage::Validation(v) => {
-                        if !validating || skip_reason(&v.conditions, &s.bag).is_some() {
-                            continue;
-                        }
-                        self.at_node(s, at, node, false);
-                        let vp = v.profile.index.ok_or_else(|| not_defined(&v.profile))?;
-                        match self.run_profile(s, vp, Invocation::Validation, None, None).await? {
-                            StepResult::Done => validating = v.continue_on_success,
-                            StepResult::Page(_) => {
-                                return Err(ExecError::Policy(format!(
-                                    "validation profile '{}' asked for input",
-                                    v.profile.id
-                                )));
-                            }
-                            StepResult::Failed(e) if !v.continue_on_error => {
-                                if let Some(before) = before.take() {
-                                    s.bag = before;
-                                }
-                                let settings = PageSettings::of(tp);
-                                let page = Page {
-                                    profile: tp.id.value.clone(),
-                                    kind: PageKind::Form { fields: Vec::new() },
-                                    error: Some(self.page_message(s, tp, &self.policy.technical_profiles[vp], &e)),
-                                    // The same page again, so it keeps its state.
-                                    profile_state: profile_state.map(|v| Box::new(v.clone())),
-                                    settings: Box::new(settings.clone()),
-                                };
-                                s.trace.push(TraceEvent::ValidationFailed {
-                                    profile: v.profile.id.clone(),
-                                    message: e.user_message,
-                                });
-                                // setting.retryLimit: that many failed tries end the journey.
-                                let tries = s.failed_tries.entry(p).or_default();
-                                *tries += 1;
-                                if settings.retry_limit.is_some_and(|limit| *tries >= limit) {
-                                    return Ok(StepResult::Failed(ProfileError {
-                                        code: RETRY_LIMIT_CODE.to_owned(),
-                                        user_message: RETRY_LIMIT_MESSAGE.to_owned(),
-                                    }));
-                                }
-                                // Back to the page.
-                                self.at_node(s, at, page_node, true);
-                                return Ok(StepResult::Page(page));
-                            }
-                            StepResult::Failed(_) => {}
-                        }
-                    }
-                    Stage::Output(r) => {
-                        self.at_node(s, at, node, false);
-                        if let Err(e) = self.run_transform(s, tp, r) {
-                            if invocation == Invocation::Validation || answer.is_some() {
-                                let user_message = self.page_message(s, tp, tp, &e);
-                                return Ok(StepResult::Failed(ProfileError { user_message, ..e }));
-                            }
-                            return Ok(StepResult::Failed(e));
-                        }
-                        applied.push(r.id.clone());
-                    }
-                }
-            }
-            let before = before.unwrap_or_default();
-            let secrets = self.secrets(s);
-            s.trace.push(TraceEvent::Profile {
-                profile: tp.id.value.clone(),
-                protocol: handler.name().to_owned(),
-                invocation,
-                inputs: shown_inputs,
-                // What this profile and its transformations changed.
-                outputs: s
-                    .bag
-                    .iter()
-                    .filter(|(id, v)| before.get(*id) != Some(*v))
-                    .filter_map(|(id, v)| {
-                        let ct = self.policy.claim_types.get(id.index())?;
-                        Some((ct.id.value.clone(), hide_copies(&secrets, redacted(ct.is_secret(), v))))
-                    })
-                    .collect(),
-                transformations: applied,
-                error: None,
-            });
-            if invocation == Invocation::Step {
-                // Password claims stay on their page.
-                for &id in &pp.page_only {
-                    s.bag.remove(id);
-                }
-                self.remember_session(s, p);
-            }
-            Ok(StepResult::Done)
-        })
+        Box::pin(self.run_profile(s, p, Invocation::Validation, None, None))
     }
 
     /// A failure as the page `tp` words it: its metadata item named by the error's key, else
@@ -1351,7 +1371,7 @@ impl<'p> Executor<'p> {
     }
 
     fn shown(&self, s: &SignIn, pp: &ProfilePlan, inputs: &[InputClaim]) -> Vec<(String, String)> {
-        let secrets = self.secrets(s);
+        let secrets = self.secrets(&s.bag);
         pp.input_claims
             .iter()
             .zip(inputs)
@@ -1361,11 +1381,10 @@ impl<'p> Executor<'p> {
 
     /// The bag's secret values long enough to hide where they are copied; read once per trace
     /// event, not once per value shown.
-    fn secrets(&self, s: &SignIn) -> Vec<String> {
-        s.bag
-            .iter()
+    fn secrets<'b>(&self, bag: &'b ClaimsBag) -> Vec<Cow<'b, str>> {
+        bag.iter()
             .filter(|(id, _)| self.policy.claim_types.get(id.index()).is_some_and(crate::model::ClaimType::is_secret))
-            .map(|(_, v)| v.to_string())
+            .map(|(_, v)| text(v))
             .filter(|v| v.chars().count() >= MIN_HIDDEN_LEN)
             .collect()
     }
@@ -1378,8 +1397,8 @@ impl<'p> Executor<'p> {
             .relying_party
             .as_ref()
             .ok_or_else(|| ExecError::Policy("the policy has no relying party technical profile".to_owned()))?;
-        let mut claims = Vec::new();
-        let mut shown = Vec::new();
+        let mut claims = Vec::with_capacity(rp.output_claims.len() + 1);
+        let mut shown = Vec::with_capacity(rp.output_claims.len());
         for c in &rp.output_claims {
             if let Some(v) = self.with_default(s, c, c.current(&s.bag).cloned()) {
                 shown.push((c.partner.clone(), redacted(c.secret, &v)));
@@ -1388,12 +1407,13 @@ impl<'p> Executor<'p> {
         }
         let handler = self.handler(p, Invocation::Issuer)?;
         let services = Services { env: self.env, extensions: self.extensions };
-        // The session's sign-in time is the token's auth_time, unless the relying party sets one.
-        let mut token_claims = claims.clone();
+        // The session's sign-in time is the token's auth_time, unless the relying party sets one;
+        // the token's claims are the relying party's and that one.
+        let relying_party_claims = claims.len();
         if let Some(cookie) = &s.sso
-            && !token_claims.iter().any(|(k, _)| k == "auth_time")
+            && !claims.iter().any(|(k, _)| k == "auth_time")
         {
-            token_claims.push(("auth_time".to_owned(), ClaimValue::date_time(cookie.auth_time)));
+            claims.push(("auth_time".to_owned(), ClaimValue::date_time(cookie.auth_time)));
         }
         let request = ProfileRequest {
             policy: self.policy,
@@ -1405,9 +1425,11 @@ impl<'p> Executor<'p> {
             profile_state: None,
             services: &services,
             context: &s.context,
-            token_claims,
+            token_claims: &claims,
         };
-        match handler.execute(request).await {
+        let result = handler.execute(request).await;
+        claims.truncate(relying_party_claims);
+        match result {
             ProfileResult::Token(token) => {
                 s.finished = true;
                 s.trace.push(TraceEvent::Issued { profile: issuer.id.clone(), claims: shown });
@@ -1421,10 +1443,8 @@ impl<'p> Executor<'p> {
 
 /// A secret of the bag copied into another claim (a one-time code in an email request's body,
 /// an app's secret in a QR code's URI) is hidden there too.
-fn hide_copies(secrets: &[String], text: String) -> String {
-    secrets
-        .iter()
-        .fold(text, |t, secret| if t.contains(secret.as_str()) { t.replace(secret.as_str(), "[redacted]") } else { t })
+fn hide_copies(secrets: &[Cow<'_, str>], text: String) -> String {
+    secrets.iter().fold(text, |t, secret| if t.contains(&**secret) { t.replace(&**secret, "[redacted]") } else { t })
 }
 
 /// Converts a partner's value to the ClaimType's DataType where it differs.
@@ -1440,11 +1460,13 @@ fn describe_answer(answer: &Answer, policy: &Policy) -> String {
     match answer {
         Answer::Choose(id) => format!("choose {id}"),
         Answer::Submit(values) => {
-            let shown: Vec<String> = values
-                .iter()
-                .map(|(k, v)| if is_secret(policy, k) { format!("{k}=[redacted]") } else { format!("{k}={v}") })
-                .collect();
-            format!("submit {}", shown.join(", "))
+            let mut text = "submit ".to_owned();
+            for (i, (k, v)) in values.iter().enumerate() {
+                let v = if is_secret(policy, k) { "[redacted]" } else { v };
+                let sep = if i == 0 { "" } else { ", " };
+                let _ = write!(text, "{sep}{k}={v}");
+            }
+            text
         }
         Answer::Code(_) => "enter a code".to_owned(),
         Answer::Callback(params) => {

@@ -33,6 +33,10 @@ impl Session {
         self.cookies.iter().all(|c| c.profiles.is_empty())
     }
 
+    pub(crate) fn has_cookies(&self) -> bool {
+        !self.cookies.is_empty()
+    }
+
     /// Profiles remembered by any of the sessions, sorted (traces and tests).
     pub fn profiles(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.cookies.iter().flat_map(|c| c.profiles.keys()).map(String::as_str).collect();

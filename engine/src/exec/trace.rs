@@ -1,6 +1,7 @@
 //! The step-by-step record of a sign-in: what App Insights shows B2C users, local and complete.
 //! Values of password claims never enter it.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use ief_transforms::{ClaimValue, ClaimsBag};
@@ -13,7 +14,8 @@ pub enum TraceEvent {
     Step {
         journey: String,
         order: u32,
-        step_type: String,
+        /// Borrowed for the schema's step types and handlers' names: no copy per event.
+        step_type: Cow<'static, str>,
     },
     Skipped {
         journey: String,
@@ -29,7 +31,7 @@ pub enum TraceEvent {
     },
     Profile {
         profile: String,
-        protocol: String,
+        protocol: Cow<'static, str>,
         invocation: Invocation,
         inputs: Vec<(String, String)>,
         outputs: Vec<(String, String)>,
@@ -89,7 +91,15 @@ pub fn redact(policy: &Policy, claim: &str, value: &ClaimValue) -> String {
 }
 
 pub(crate) fn redacted(secret: bool, value: &ClaimValue) -> String {
-    if secret { "[redacted]".to_owned() } else { value.to_string() }
+    if secret { "[redacted]".to_owned() } else { text(value).into_owned() }
+}
+
+/// A value as text (its `Display`), borrowed where it already is text.
+pub(crate) fn text(value: &ClaimValue) -> Cow<'_, str> {
+    match value {
+        ClaimValue::String(s) | ClaimValue::PhoneNumber(s) | ClaimValue::Duration(s) => Cow::Borrowed(s),
+        other => Cow::Owned(other.to_string()),
+    }
 }
 
 /// Whether a claim is typed into a password box or holds an access or refresh token.

@@ -632,7 +632,7 @@ pub(crate) mod testing {
             profile_state: None,
             services: &services,
             context: &context,
-            token_claims: Vec::new(),
+            token_claims: &[],
         };
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
         runtime.block_on(handler.execute(request))

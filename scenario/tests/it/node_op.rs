@@ -440,7 +440,7 @@ pub(crate) fn client_auth(policy: &Policy, profile: &str, keys: &KeyStore) -> Re
         profile_state: None,
         services: &services,
         context: &context,
-        token_claims: Vec::new(),
+        token_claims: &[],
     };
     ClientAuth::from_profile(&request)
 }

@@ -97,7 +97,9 @@ impl CompositeFormat {
 
     /// Formats with `args`; expressions come from `env`.
     pub(super) fn render(&self, args: &[&str], env: &dyn TransformEnv) -> Result<String, TransformError> {
-        let mut out = String::new();
+        // One allocation in the usual case: the literals, each argument once, no padding.
+        let args_len: usize = args.iter().map(|a| a.len()).sum();
+        let mut out = String::with_capacity(literal_len(&self.pieces) + args_len);
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
@@ -108,7 +110,8 @@ impl CompositeFormat {
                             args.len()
                         ))
                     })?;
-                    let pad = width.saturating_sub(arg.encode_utf16().count());
+                    // Width counts UTF-16 units, as .NET does; most items have none.
+                    let pad = if *width == 0 { 0 } else { width.saturating_sub(arg.encode_utf16().count()) };
                     if !left {
                         out.extend(std::iter::repeat_n(' ', pad));
                     }
@@ -155,8 +158,20 @@ impl ExpressionText {
         ExpressionText { pieces }
     }
 
+    /// The text, when it holds no expression.
+    pub(super) fn constant(&self) -> Option<&str> {
+        match self.pieces.as_slice() {
+            [] => Some(""),
+            [Piece::Literal(text)] => Some(text),
+            _ => None,
+        }
+    }
+
     pub(super) fn render(&self, env: &dyn TransformEnv) -> Result<String, TransformError> {
-        let mut out = String::new();
+        if let Some(text) = self.constant() {
+            return Ok(text.to_owned());
+        }
+        let mut out = String::with_capacity(literal_len(&self.pieces));
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
@@ -166,6 +181,11 @@ impl ExpressionText {
         }
         Ok(out)
     }
+}
+
+/// The bytes of a format's literal pieces.
+fn literal_len(pieces: &[Piece]) -> usize {
+    pieces.iter().map(|p| if let Piece::Literal(text) = p { text.len() } else { 0 }).sum()
 }
 
 fn expression(env: &dyn TransformEnv, name: &str) -> Result<String, TransformError> {

@@ -127,9 +127,13 @@ fn parse_flag(b: &Bound<'_, '_>, name: &str) -> Result<bool, Problem> {
 /// .NET `OrdinalIgnoreCase`: each character compared through its simple (one-to-one) upper-case
 /// mapping, without allocating. `ß` stays `ß`; `ς`, `σ` and `Σ` are one letter.
 fn eq_ignore_case(a: &str, b: &str) -> bool {
+    // Equal ignoring ASCII case is equal: the other characters' bytes are then the same.
+    if a.eq_ignore_ascii_case(b) {
+        return true;
+    }
     // ASCII maps as simple_upper maps it, without decoding characters.
     if a.is_ascii() && b.is_ascii() {
-        return a.eq_ignore_ascii_case(b);
+        return false;
     }
     a.chars().map(simple_upper).eq(b.chars().map(simple_upper))
 }

@@ -117,7 +117,7 @@ impl Rig {
             profile_state: state,
             services: &services,
             context: &self.context,
-            token_claims: Vec::new(),
+            token_claims: &[],
         };
         self.handler.execute(request).await
     }
