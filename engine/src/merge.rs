@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
+use smol_str::SmolStr;
+
 use crate::syntax::Element;
 
 /// Merges `chain` (root first) into one tree. The result carries the leaf's root attributes and
@@ -12,8 +14,9 @@ use crate::syntax::Element;
 pub fn merge_chain<'a>(chain: impl IntoIterator<Item = &'a Element>) -> Option<Element> {
     let mut iter = chain.into_iter();
     let mut merged = iter.next()?.clone();
+    let mut indexes = Indexes { enabled: true, ..Indexes::default() };
     for overlay in iter {
-        merge_element(&mut merged, overlay, Rule::Deep);
+        merge_element(&mut merged, overlay, Rule::Deep, &mut indexes);
     }
     merged.children.retain(|c| c.name != "BasePolicy");
     Some(merged)
@@ -101,9 +104,77 @@ fn replaced_whole(parent: &str, child: &str) -> bool {
     )
 }
 
-fn merge_element(base: &mut Element, overlay: &Element, rule: Rule) {
+/// Lists at least this long keep their key index across the files of a chain.
+const LONG_LIST: usize = 64;
+
+/// One step of the way from the merged root to an element: a child found by name, or a keyed
+/// list's item found by its key.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Seg {
+    Name(SmolStr),
+    Key(OwnedKey),
+}
+
+/// A long list's keys (first item per key) and the length of its parent's children they describe.
+struct ListIndex {
+    keys: HashMap<OwnedKey, usize>,
+    len: usize,
+}
+
+/// The key indexes of long lists, kept across the overlays of one chain so that each file
+/// looks up only its own items instead of re-reading every item merged so far. An index is
+/// dropped whenever its parent's children change other than by its own appends, or when an
+/// ancestor is replaced. Disabled (no paths, no indexes) inside ClaimsProviders and `layer`.
+#[derive(Default)]
+struct Indexes {
+    enabled: bool,
+    /// Where the element being merged sits.
+    path: Vec<Seg>,
+    /// By the parent's path followed by the items' name.
+    lists: HashMap<Vec<Seg>, ListIndex>,
+}
+
+impl Indexes {
+    fn enter(&mut self, seg: impl FnOnce() -> Seg) {
+        if self.enabled {
+            self.path.push(seg());
+        }
+    }
+
+    fn leave(&mut self) {
+        if self.enabled {
+            self.path.pop();
+        }
+    }
+
+    /// The element at the current path was replaced: nothing indexed in it holds.
+    fn replaced(&mut self) {
+        if !self.lists.is_empty() {
+            let path = &self.path;
+            self.lists.retain(|k, _| !k.starts_with(path));
+        }
+    }
+
+    /// The current element's children moved: its own lists' positions no longer hold.
+    fn children_moved(&mut self) {
+        if !self.lists.is_empty() {
+            let path = &self.path;
+            self.lists.retain(|k, _| !(k.len() == path.len() + 1 && k.starts_with(path)));
+        }
+    }
+
+    fn list_path(&self, name: &str) -> Vec<Seg> {
+        let mut p = Vec::with_capacity(self.path.len() + 1);
+        p.extend_from_slice(&self.path);
+        p.push(Seg::Name(name.into()));
+        p
+    }
+}
+
+fn merge_element(base: &mut Element, overlay: &Element, rule: Rule, ix: &mut Indexes) {
     if rule == Rule::Replace {
         *base = overlay.clone();
+        ix.replaced();
         return;
     }
     for a in &overlay.attributes {
@@ -132,15 +203,26 @@ fn merge_element(base: &mut Element, overlay: &Element, rule: Rule) {
                     .position(|c| c.name != child_name)
                     .map_or(overlay.children.len(), |n| i + n);
                 let behavior = overlay.attr("MergeBehavior").unwrap_or("ReplaceAll");
-                merge_list(base, &overlay.children[i..end], child_name, list, behavior);
+                merge_list(base, &overlay.children[i..end], child_name, list, behavior, ix);
                 i = end;
             }
             None => {
                 let child = &overlay.children[i];
                 match base.children.iter_mut().find(|c| c.name == child.name) {
-                    Some(existing) if replaced_whole(&parent, &child.name) => *existing = child.clone(),
-                    Some(existing) => merge_element(existing, child, Rule::Deep),
-                    None => insert_in_schema_order(base, child.clone()),
+                    Some(existing) => {
+                        ix.enter(|| Seg::Name(child.name.clone()));
+                        if replaced_whole(&parent, &child.name) {
+                            *existing = child.clone();
+                            ix.replaced();
+                        } else {
+                            merge_element(existing, child, Rule::Deep, ix);
+                        }
+                        ix.leave();
+                    }
+                    None => {
+                        insert_in_schema_order(base, child.clone());
+                        ix.children_moved();
+                    }
                 }
                 i += 1;
             }
@@ -161,10 +243,14 @@ struct Key<'e> {
 /// Only the values hashed: journeys split over files index thousands of steps per file.
 impl Hash for Key<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for v in &self.values[..self.len] {
-            state.write(v.as_bytes());
-            state.write_u8(0xff);
-        }
+        hash_values(self.values[..self.len].iter().copied(), state);
+    }
+}
+
+fn hash_values<'v, H: Hasher>(values: impl Iterator<Item = &'v str>, state: &mut H) {
+    for v in values {
+        state.write(v.as_bytes());
+        state.write_u8(0xff);
     }
 }
 
@@ -179,6 +265,50 @@ fn key_of<'e>(el: &'e Element, attrs: &[&str]) -> Option<Key<'e>> {
     (key.len > 0).then_some(key)
 }
 
+/// An owned [`Key`], for indexes that outlive one overlay.
+#[derive(Clone, Default, PartialEq, Eq)]
+struct OwnedKey {
+    values: [SmolStr; KEY_ATTRS],
+    len: usize,
+}
+
+impl Hash for OwnedKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_values(self.values[..self.len].iter().map(SmolStr::as_str), state);
+    }
+}
+
+fn owned_key_of(el: &Element, attrs: &[&str]) -> Option<OwnedKey> {
+    let mut key = OwnedKey::default();
+    for value in attrs.iter().filter_map(|a| el.attribute(a)).map(|a| &a.value) {
+        key.values[key.len] = value.clone();
+        key.len += 1;
+    }
+    (key.len > 0).then_some(key)
+}
+
+/// Where each of `keys` goes: the first item with its key in `index`, or `None` (appended at
+/// `next`, `next + 1`, ..., and indexed so later items with its key merge into it).
+fn place<K: Hash + Eq>(
+    index: &mut HashMap<K, usize>,
+    keys: impl Iterator<Item = Option<K>>,
+    mut next: usize,
+) -> Vec<Option<usize>> {
+    keys.map(|key| {
+        if let Some(k) = key {
+            match index.get(&k) {
+                Some(&i) => return Some(i),
+                None => {
+                    index.insert(k, next);
+                }
+            }
+        }
+        next += 1;
+        None
+    })
+    .collect()
+}
+
 fn claim_key(el: &Element) -> Option<&str> {
     el.attr("ClaimTypeReferenceId").or_else(|| el.attr("DisplayControlReferenceId")).or_else(|| el.attr("ReferenceId"))
 }
@@ -191,47 +321,69 @@ fn behavior_key(el: &Element, list: List) -> Option<&str> {
     }
 }
 
-fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, behavior: &str) {
+/// The first index of each key among `base`'s children named `name`.
+fn index_keys<'e, K: Hash + Eq>(
+    base: &'e Element,
+    name: &str,
+    extra: usize,
+    key: impl Fn(&'e Element) -> Option<K>,
+) -> HashMap<K, usize> {
+    let mut index = HashMap::with_capacity(base.children.len() + extra);
+    for (i, c) in base.children.iter().enumerate().filter(|(_, c)| c.name == name) {
+        if let Some(k) = key(c) {
+            index.entry(k).or_insert(i);
+        }
+    }
+    index
+}
+
+fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, behavior: &str, ix: &mut Indexes) {
+    if !matches!(list, List::ByAttr(..)) {
+        ix.replaced();
+    }
     match list {
         List::Concat => base.children.extend(items.iter().cloned()),
         List::ByAttr(attrs, rule) => {
-            // Where each item goes is decided first, against keys indexed once (first match
-            // wins, as a scan would) and borrowed: scanning the base for every item made long
-            // lists, such as journeys split over files, quadratic. `None`: appended.
-            let targets: Vec<Option<usize>> = {
-                let mut index: HashMap<Key<'_>, usize> = HashMap::with_capacity(base.children.len() + items.len());
-                for (i, c) in base.children.iter().enumerate().filter(|(_, c)| c.name == name) {
-                    if let Some(k) = key_of(c, attrs) {
-                        index.entry(k).or_insert(i);
-                    }
-                }
-                let mut next = base.children.len();
-                let mut append = || {
-                    next += 1;
-                    next - 1
+            // Where each item goes is decided first, against keys indexed (first match wins, as
+            // a scan would): scanning the base for every item made long lists, such as journeys
+            // split over files, quadratic. Short lists index borrowed keys per overlay; long ones
+            // keep an owned index across the chain's files. `None`: appended.
+            let len = base.children.len();
+            let mut kept = None;
+            let targets = if ix.enabled && len >= LONG_LIST {
+                let path = ix.list_path(name);
+                let mut index = match ix.lists.remove(&path) {
+                    Some(cached) if cached.len == len => cached.keys,
+                    _ => index_keys(base, name, items.len(), |c| owned_key_of(c, attrs)),
                 };
-                items
-                    .iter()
-                    .map(|item| match key_of(item, attrs) {
-                        Some(k) => match index.get(&k) {
-                            Some(&i) => Some(i),
-                            None => {
-                                index.insert(k, append());
-                                None
-                            }
-                        },
-                        None => {
-                            append();
-                            None
-                        }
-                    })
-                    .collect()
+                let targets = place(&mut index, items.iter().map(|i| owned_key_of(i, attrs)), len);
+                kept = Some((path, index));
+                targets
+            } else {
+                let mut index = index_keys(base, name, items.len(), |c| key_of(c, attrs));
+                place(&mut index, items.iter().map(|i| key_of(i, attrs)), len)
             };
+            let mut keys_held = true;
             for (item, target) in items.iter().zip(targets) {
                 match target {
-                    Some(i) => merge_element(&mut base.children[i], item, rule),
+                    Some(i) => {
+                        let key = if ix.enabled { owned_key_of(&base.children[i], attrs) } else { None };
+                        ix.enter(|| Seg::Name(name.into()));
+                        ix.enter(|| Seg::Key(key.clone().unwrap_or_default()));
+                        merge_element(&mut base.children[i], item, rule, ix);
+                        if ix.enabled && owned_key_of(&base.children[i], attrs) != key {
+                            // The merge changed the item's key: what was indexed under it is stale.
+                            ix.replaced();
+                            keys_held = false;
+                        }
+                        ix.leave();
+                        ix.leave();
+                    }
                     None => base.children.push(item.clone()),
                 }
+            }
+            if let Some((path, keys)) = kept.filter(|_| keys_held) {
+                ix.lists.insert(path, ListIndex { keys, len: base.children.len() });
             }
         }
         List::Claims => {
@@ -248,7 +400,7 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
                         .find(|c| claim_key(c) == claim_key(item))
                         .cloned()
                         .unwrap_or_else(|| item.clone());
-                    merge_element(&mut m, item, Rule::Deep);
+                    merge_element(&mut m, item, Rule::Deep, &mut Indexes::default());
                     merged.push(m);
                 }
                 base.children = merged;
@@ -256,7 +408,7 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
                 for item in items {
                     let k = claim_key(item);
                     match base.children.iter_mut().find(|c| k.is_some() && claim_key(c) == k) {
-                        Some(e) => merge_element(e, item, Rule::Deep),
+                        Some(e) => merge_element(e, item, Rule::Deep, &mut Indexes::default()),
                         None => base.children.push(item.clone()),
                     }
                 }
@@ -303,7 +455,7 @@ fn merge_claims_providers(base: &mut Element, overlay: &Element) {
                 let Some(id) = tp.attr("Id") else { return true };
                 match find_profile(base, id) {
                     Some(existing) => {
-                        merge_element(existing, tp, Rule::Deep);
+                        merge_element(existing, tp, Rule::Deep, &mut Indexes::default());
                         false
                     }
                     None => true,
@@ -442,6 +594,6 @@ fn child_order(parent: &str) -> &'static [&'static str] {
 /// (IncludeTechnicalProfile).
 pub fn layer(base: &Element, overlay: &Element) -> Element {
     let mut out = base.clone();
-    merge_element(&mut out, overlay, Rule::Deep);
+    merge_element(&mut out, overlay, Rule::Deep, &mut Indexes::default());
     out
 }

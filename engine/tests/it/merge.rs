@@ -1,6 +1,6 @@
 //! Inheritance merge, IncludeTechnicalProfile, settings and chain errors on small inline chains.
 
-use ief_engine::{Code, Diagnostics, EffectivePolicy, PolicySet};
+use ief_engine::{Code, Diagnostics, EffectivePolicy, PolicySet, merge};
 
 const NS: &str = r#"xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com""#;
 
@@ -147,4 +147,104 @@ fn merged_tree_prints_as_one_valid_document() {
     let mut diags = set.diagnostics.clone();
     EffectivePolicy::build(&set, 0, &mut diags);
     assert!(!diags.has_errors(), "{diags:?}");
+}
+
+/// `n` steps from `first`, each exchanging with Reader under the id `X<order>`.
+fn steps(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|o| format!(r#"<OrchestrationStep Order="{o}" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="X{o}" TechnicalProfileReferenceId="Reader"/></ClaimsExchanges></OrchestrationStep>"#))
+        .collect()
+}
+
+fn journey(steps: &str) -> String {
+    format!(
+        r#"<UserJourneys><UserJourney Id="J"><OrchestrationSteps>{steps}</OrchestrationSteps></UserJourney></UserJourneys>"#
+    )
+}
+
+fn claim_types(body: &str) -> String {
+    format!("<BuildingBlocks><ClaimsSchema>{body}</ClaimsSchema></BuildingBlocks>")
+}
+
+fn reader_outputs(claims: &[&str]) -> String {
+    let claims: String = claims.iter().map(|c| format!(r#"<OutputClaim ClaimTypeReferenceId="{c}"/>"#)).collect();
+    format!(
+        r#"<ClaimsProviders><ClaimsProvider><DisplayName>Base</DisplayName><TechnicalProfiles><TechnicalProfile Id="Reader"><OutputClaims>{claims}</OutputClaims></TechnicalProfile></TechnicalProfiles></ClaimsProvider></ClaimsProviders>"#
+    )
+}
+
+/// Long lists (more items than the merge keeps an index for across files) overridden, appended
+/// to and listed out of order by two overlays in turn: each file merges into what the files
+/// before it made, including the items they appended.
+#[test]
+fn three_files_override_and_append_the_same_long_journey_and_claims() {
+    let many: String =
+        (0..80).map(|i| format!(r#"<ClaimType Id="c{i}"><DataType>string</DataType></ClaimType>"#)).collect();
+    let base =
+        BASE_BODY.replace(r#"<ClaimType Id="objectId">"#, &format!(r#"{many}<ClaimType Id="objectId">"#)).replace(
+            r#"<OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>"#,
+            &steps(2, 89),
+        );
+    let ext = format!(
+        "{}{}{}",
+        claim_types(
+            r#"<ClaimType Id="c5"><DisplayName>five</DisplayName></ClaimType><ClaimType Id="c80"><DataType>string</DataType></ClaimType>"#
+        ),
+        reader_outputs(&["c1"]),
+        journey(&format!(
+            r#"<OrchestrationStep Order="10" Type="ClaimsExchange"><Preconditions><Precondition Type="ClaimsExist" ExecuteActionsIf="true"><Value>c1</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions></OrchestrationStep>{}<OrchestrationStep Order="90" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="X90" TechnicalProfileReferenceId="Common"/></ClaimsExchanges></OrchestrationStep>"#,
+            steps(91, 5)
+        )),
+    );
+    let leaf = format!(
+        "{}{}{}{RP}",
+        claim_types(
+            r#"<ClaimType Id="c80"><DisplayName>eighty</DisplayName></ClaimType><ClaimType Id="c0"><DisplayName>zero</DisplayName></ClaimType>"#
+        ),
+        reader_outputs(&["c1", "email", "objectId"]),
+        journey(
+            r#"<OrchestrationStep Order="96" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>
+            <OrchestrationStep Order="93" Type="ClaimsExchange"><Preconditions><Precondition Type="ClaimsExist" ExecuteActionsIf="true"><Value>c80</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions></OrchestrationStep>
+            <OrchestrationStep Order="10" Type="ClaimsExchange"><Preconditions><Precondition Type="ClaimsExist" ExecuteActionsIf="true"><Value>c0</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions></OrchestrationStep>"#
+        ),
+    );
+    let (set, effective, diags) = build(&[
+        ("base.xml", policy("B2C_1A_Base", None, &base)),
+        ("ext.xml", policy("B2C_1A_Ext", Some("B2C_1A_Base"), &ext)),
+        ("rp.xml", policy("B2C_1A_RP", Some("B2C_1A_Ext"), &leaf)),
+    ]);
+    assert!(!diags.has_errors(), "{diags:?}");
+    // The chain merges exactly as the files layered one at a time on fresh copies (no index
+    // carried from one file to the next), spans included.
+    let roots: Vec<_> = set.files.iter().map(|f| &f.root).collect();
+    let mut layered = roots[1..].iter().fold(roots[0].clone(), |acc, overlay| merge::layer(&acc, overlay));
+    layered.children.retain(|c| c.name != "BasePolicy");
+    assert!(
+        merge::merge_chain(roots.iter().copied()) == Some(layered),
+        "merge_chain differs from layering file by file"
+    );
+    let model = effective.expect("effective").model;
+    let j = model.journey("J").unwrap();
+    // 90 from the base, 91-95 appended by the extension, 96 by the leaf, in order.
+    assert_eq!(j.steps.iter().map(|s| s.order).collect::<Vec<_>>(), (1..=96u32).collect::<Vec<_>>());
+    let exchanges = |order: usize| -> Vec<(&str, &str)> {
+        j.steps[order - 1].exchanges.iter().map(|e| (e.id.value.as_str(), e.profile.value.as_str())).collect()
+    };
+    assert_eq!(exchanges(90), [("X90", "Common")], "the extension overrides the base's exchange by Id");
+    assert_eq!(exchanges(89), [("X89", "Reader")]);
+    assert_eq!(exchanges(93), [("X93", "Reader")]);
+    assert_eq!(j.steps[92].preconditions.len(), 1, "the leaf adds a precondition to a step the extension appended");
+    assert_eq!(j.steps[9].preconditions.len(), 1, "preconditions are replaced whole");
+    assert_eq!(j.steps[9].preconditions[0].values.iter().map(|v| v.value.as_str()).collect::<Vec<_>>(), ["c0"]);
+    assert!(j.steps[10].preconditions.is_empty());
+    assert_eq!(j.steps[95].exchanges.len(), 0);
+    // Claims schema: the base's 82, one appended by the extension and renamed by the leaf.
+    assert_eq!(model.claim_types.len(), 84);
+    assert_eq!(model.claim("c5").unwrap().display_name.as_deref(), Some("five"));
+    assert_eq!(model.claim("c0").unwrap().display_name.as_deref(), Some("zero"));
+    assert_eq!(model.claim("c80").unwrap().display_name.as_deref(), Some("eighty"));
+    // Output claims: the extension appends c1; the leaf re-lists them all, so its order wins.
+    let reader = model.profile("Reader").unwrap();
+    let outputs: Vec<&str> = reader.output_claims.iter().map(|c| c.claim.value.as_str()).collect();
+    assert_eq!(outputs, ["c1", "email", "objectId"]);
 }
