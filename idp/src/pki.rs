@@ -100,10 +100,14 @@ impl Authority {
         Ok(Authority { pem: cert.pem(), issuer: Issuer::new(params, key) })
     }
 
-    /// A client certificate (ClientAuth, RSA 2048) for `subject`, signed by this authority.
-    fn client(&self, subject: &DistinguishedName) -> Result<IssuedCert, PkiError> {
+    /// A client certificate (ClientAuth) for `subject` and `key` (a new RSA 2048 key when
+    /// `None`), signed by this authority.
+    fn client(&self, subject: &DistinguishedName, key: Option<&str>) -> Result<IssuedCert, PkiError> {
         let fail = |e: rcgen::Error| PkiError::Generate { what: subject.to_string(), reason: e.to_string() };
-        let key = KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).map_err(fail)?;
+        let key = match key {
+            Some(pem) => KeyPair::from_pem(pem).map_err(fail)?,
+            None => KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).map_err(fail)?,
+        };
         let params = client_params(subject)?;
         let cert = params.signed_by(&key, &self.issuer).map_err(fail)?;
         Ok(IssuedCert::new(&cert, &key))
@@ -168,12 +172,18 @@ impl TestPki {
 
     /// A client certificate for `subject_dn` (RFC 4514, e.g. `CN=client,O=ief`) signed by the CA.
     pub fn client_cert(&self, subject_dn: &str) -> Result<IssuedCert, PkiError> {
-        self.ca.client(&DistinguishedName::parse(subject_dn)?)
+        self.ca.client(&DistinguishedName::parse(subject_dn)?, None)
+    }
+
+    /// A client certificate for `subject_dn` and the PKCS#8 `key_pem`, signed by the CA: runs
+    /// that share throwaway keys still get certificates from their own CA.
+    pub fn client_cert_for_key(&self, subject_dn: &str, key_pem: &str) -> Result<IssuedCert, PkiError> {
+        self.ca.client(&DistinguishedName::parse(subject_dn)?, Some(key_pem))
     }
 
     /// A client certificate for `subject_dn` signed by the rogue CA.
     pub fn rogue_client_cert(&self, subject_dn: &str) -> Result<IssuedCert, PkiError> {
-        self.rogue.client(&DistinguishedName::parse(subject_dn)?)
+        self.rogue.client(&DistinguishedName::parse(subject_dn)?, None)
     }
 }
 
@@ -586,6 +596,19 @@ mod tests {
         assert_eq!(pki.server().subject().unwrap().to_string(), "CN=localhost");
         assert!(!format!("{client:?}").contains("PRIVATE"));
         assert_ne!(pki.ca_pem(), pki.rogue_ca_pem());
+    }
+
+    #[test]
+    fn a_certificate_for_a_given_key_carries_that_key_and_the_cas_signature() {
+        let key = rsa_private_key_pem().unwrap();
+        let (one, two) = (TestPki::generate().unwrap(), TestPki::generate().unwrap());
+        let first = one.client_cert_for_key("CN=shared", &key).unwrap();
+        let second = two.client_cert_for_key("CN=shared", &key).unwrap();
+        assert_eq!(first.key_pem(), key);
+        assert_eq!(second.key_pem(), key);
+        assert_ne!(first.der(), second.der(), "each CA issues its own certificate");
+        let bad = one.client_cert_for_key("CN=shared", "not a key").unwrap_err();
+        assert!(matches!(bad, PkiError::Generate { .. }), "{bad}");
     }
 
     #[test]

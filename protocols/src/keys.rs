@@ -267,6 +267,12 @@ impl KeyStore {
         Ok(KeyStore { generated: true, entries, ..KeyStore::empty() })
     }
 
+    /// Adds the keys of `other` (a generated store stays generated): runs that share
+    /// generated keys assemble their store from one-key stores.
+    pub fn extend(&mut self, other: &KeyStore) {
+        self.entries.extend(other.entries.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+
     /// The folder the keys came from.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -984,6 +990,18 @@ mod tests {
         let pem = |s: &KeyStore| s.rsa_private_pem("B2C_1A_TokenSigningKeyContainer").expect("RSA").to_owned();
         assert_eq!(pem(&first), pem(&second), "the same key, not a second one");
         assert_eq!(pool.names().count(), 2);
+    }
+
+    #[test]
+    fn extending_a_generated_store_keeps_it_generated_and_the_same_keys() {
+        let one = KeyStore::generate(&["B2C_1A_TokenSigningKeyContainer"]).expect("generated");
+        let mut store = KeyStore::generate(&["B2C_1A_Secret"]).expect("generated");
+        store.extend(&one);
+        assert_eq!(store.names().collect::<Vec<_>>(), ["B2C_1A_Secret", "B2C_1A_TokenSigningKeyContainer"]);
+        let pem = |s: &KeyStore| s.rsa_private_pem("B2C_1A_TokenSigningKeyContainer").expect("RSA").to_owned();
+        assert_eq!(pem(&store), pem(&one), "the same key, not a second one");
+        let missing = store.secret("B2C_1A_Other").expect_err("absent").to_string();
+        assert!(missing.contains("generated for this run"), "{missing}");
     }
 
     #[test]

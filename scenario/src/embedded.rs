@@ -19,7 +19,7 @@ use ief_engine::model::{Policy, TechnicalProfile};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
-use super::ScenarioError;
+use super::{KeyPool, ScenarioError};
 use ief_idp::oauth1::{Consumer, OAuth1Config};
 use ief_idp::oauth2::{ClientAuthMethod, OAuth2Client, OAuth2ProviderConfig, PublicKey};
 use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
@@ -181,10 +181,13 @@ impl Started {
         spec: &EmbeddedProviders,
         clock: Clock,
         seed: Option<u64>,
+        pool: &KeyPool,
     ) -> Result<Started, ScenarioError> {
         let oidc = match &spec.oidc {
             Some(oidc) => {
+                let signing = pool.rsa("oidc signing").map_err(|e| setup(format!("oidc: {e}")))?;
                 let config = OidcConfig {
+                    signing_key_pem: Some(signing),
                     users: spec.users_or_shared(&oidc.users),
                     auto_login: oidc.auto_login.clone(),
                     clock: clock.clone(),
@@ -228,11 +231,12 @@ impl Started {
         policy: &Policy,
         context: &RequestContext,
         keys: &mut KeyStore,
+        pool: &KeyPool,
     ) -> Result<Vec<String>, ScenarioError> {
         let mut issued = Vec::new();
         if let (Some(op), Some(oidc)) = (&self.oidc, &spec.oidc) {
             for client in &oidc.clients {
-                let config = oidc_client(op, client, policy, context, keys)?;
+                let config = oidc_client(op, client, policy, context, keys, pool)?;
                 if config.token_endpoint_auth_method == Method::TlsClientAuth {
                     issued.push(client.key.clone());
                 }
@@ -347,6 +351,7 @@ fn oidc_client(
     policy: &Policy,
     context: &RequestContext,
     keys: &mut KeyStore,
+    pool: &KeyPool,
 ) -> Result<ClientConfig, ScenarioError> {
     let id = client.client_id.as_str();
     let fail = |e: &dyn std::fmt::Display| key_problem("oidc", id, e);
@@ -371,7 +376,9 @@ fn oidc_client(
             let Some(dn) = &client.subject_dn else {
                 return Err(setup(format!("oidc: client '{id}': tls_client_auth needs subject_dn")));
             };
-            let issued = op.pki().client_cert(dn).map_err(|e| fail(&e))?;
+            // The key is the run's, the certificate this file's CA's.
+            let key = pool.rsa(&format!("tls_client_auth {}", client.key)).map_err(|e| fail(&e))?;
+            let issued = op.pki().client_cert_for_key(dn, &key).map_err(|e| fail(&e))?;
             keys.insert_pem(client.key.clone(), &issued.identity_pem()).map_err(|e| fail(&e))?;
             ClientConfig::tls_client_auth(id, dn.clone())
         }

@@ -261,20 +261,81 @@ pub struct RunOptions {
     /// The server B2C's redirect URIs name when the embedded providers register their clients
     /// (`ief serve`'s public URL when a server runs the scenario); default `{tenant}.b2clogin.com`.
     pub callback_host: Option<String>,
-    /// Where keys are generated when `keys` is absent: shared by the runs of one `ief test`,
-    /// each key is made once (RSA generation dominated a scenario's CPU time).
+    /// Where policy keys are generated when `keys` is absent, and the embedded providers' RSA
+    /// keys always: shared by the runs of one `ief test`, each key made once.
     pub key_pool: KeyPool,
 }
 
-/// Generated keys shared between runs; cloning shares the pool.
+/// Throwaway keys shared by the runs of one `ief test` (RSA generation dominated a scenario's
+/// CPU time); cloning shares the pool. Each key is made once per role and name, outside the
+/// pool's lock, so runs that need different keys generate them in parallel.
 #[derive(Debug, Clone, Default)]
-pub struct KeyPool(Arc<Mutex<KeyStore>>);
+pub struct KeyPool(Arc<PoolCells>);
+
+#[derive(Debug, Default)]
+struct PoolCells {
+    /// Generated policy keys by StorageReferenceId, one key per store.
+    policy: Cells<KeyStore, ief_protocols::keys::KeyError>,
+    /// RSA private keys (PKCS#8 PEM) of the embedded providers by role.
+    rsa: Cells<String, ief_idp::pki::PkiError>,
+    generated: std::sync::atomic::AtomicUsize,
+}
+
+/// Values made once per name; the lock is held only to find a name's cell.
+struct Cells<T, E>(Mutex<BTreeMap<String, Arc<Cell<T, E>>>>);
+
+/// One name's value: whoever comes first makes it, later askers wait for it.
+type Cell<T, E> = std::sync::OnceLock<Result<T, E>>;
+
+impl<T, E> Default for Cells<T, E> {
+    fn default() -> Self {
+        Cells(Mutex::default())
+    }
+}
+
+impl<T, E> std::fmt::Debug for Cells<T, E> {
+    /// Names only: the values are private keys.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f.debug_list().entries(map.keys()).finish()
+    }
+}
+
+impl<T: Clone, E: Clone> Cells<T, E> {
+    fn get(&self, name: &str, make: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let cell = {
+            // A run that panicked while holding the lock left whole cells behind.
+            let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(map.entry(name.to_owned()).or_default())
+        };
+        cell.get_or_init(make).clone()
+    }
+}
 
 impl KeyPool {
-    /// A store of just `names`, generating those no run has needed yet.
+    /// A generated store of just `names`, generating those no run has needed yet.
     fn take(&self, names: &[&str]) -> Result<KeyStore, ief_protocols::keys::KeyError> {
-        // A run that panicked while holding the pool left whole keys in it.
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take_generated(names)
+        let mut store = KeyStore::generate(&[])?;
+        for &name in names {
+            store.extend(&self.0.policy.get(name, || self.count(KeyStore::generate(&[name])))?);
+        }
+        Ok(store)
+    }
+
+    /// The RSA private key (PKCS#8 PEM) of an embedded provider's `role`, the same for every
+    /// run of the pool.
+    pub(crate) fn rsa(&self, role: &str) -> Result<String, ief_idp::pki::PkiError> {
+        self.0.rsa.get(role, || self.count(ief_idp::pki::rsa_private_key_pem()))
+    }
+
+    fn count<T>(&self, made: T) -> T {
+        self.0.generated.fetch_add(1, Ordering::Relaxed);
+        made
+    }
+
+    /// How many keys the pool has generated so far.
+    pub fn generated(&self) -> usize {
+        self.0.generated.load(Ordering::Relaxed)
     }
 }
 
@@ -492,7 +553,7 @@ impl Prepared {
             Arc::new(move || clock() + offset.load(Ordering::Relaxed))
         };
         let mut providers = match &scenario.embedded_providers {
-            Some(spec) => Some(embedded::Started::bind(spec, clock, seed).await?),
+            Some(spec) => Some(embedded::Started::bind(spec, clock, seed, &options.key_pool).await?),
             None => None,
         };
         let mut settings: Vec<(String, String)> = Vec::new();
@@ -545,7 +606,7 @@ impl Prepared {
             if let Some(host) = &options.callback_host {
                 context.host_name.clone_from(host);
             }
-            issued = started.register(spec, &policy.model, &context, &mut keys)?;
+            issued = started.register(spec, &policy.model, &context, &mut keys, &options.key_pool)?;
         }
         // Keys made for this run (generated, or issued by a provider's test CA) have thumbprints
         // that change every run: reports name them as [thumbprint].

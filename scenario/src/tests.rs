@@ -211,3 +211,44 @@ fn redirect_targets_drop_query_values_and_loopback_ports() {
     assert_eq!(redirect_target("https://login.example.com:8443/a/b?c=d"), "login.example.com:8443/a/b");
     assert_eq!(redirect_target("https://accounts.google.com/o/oauth2/auth?x=1"), "accounts.google.com/o/oauth2/auth");
 }
+
+/// Runs scenario files of `policies/federation` on a thread each, all sharing `options`.
+fn run_federation_files(files: &[&str], options: &RunOptions) -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/federation");
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = files
+            .iter()
+            .map(|file| {
+                let path = dir.join(file);
+                scope.spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                    let report = rt.block_on(run_file(&path, options)).expect("the scenario runs");
+                    assert!(report.passed(), "{}", report.to_yaml());
+                    report.to_yaml()
+                })
+            })
+            .collect();
+        runs.into_iter().map(|run| run.join().expect("no panic")).collect()
+    })
+}
+
+#[test]
+fn files_of_one_run_share_their_throwaway_keys_and_report_as_alone() {
+    let (jwt, tls) = ("sign-in-private-key-jwt.yaml", "sign-in-tls-client-auth.yaml");
+    let alone = |file| {
+        let options = RunOptions::deterministic();
+        let report = run_federation_files(&[file], &options).remove(0);
+        (report, options.key_pool.generated())
+    };
+    let ((jwt_alone, jwt_keys), (tls_alone, tls_keys)) = (alone(jwt), alone(tls));
+    let shared = RunOptions::deterministic();
+    assert_eq!(run_federation_files(&[jwt, tls], &shared), [jwt_alone, tls_alone]);
+    // The embedded OpenID provider's signing key and the policies' common keys are made once.
+    let made = shared.key_pool.generated();
+    assert!(made < jwt_keys + tls_keys, "{made} keys, {jwt_keys} and {tls_keys} alone");
+    let pool = format!("{:?}", shared.key_pool);
+    assert!(pool.contains("\"oidc signing\"") && pool.contains("tls_client_auth B2C_1A_ExampleIdpCaIssuedCertificate"));
+    assert!(!pool.contains("PRIVATE KEY"), "the pool's Debug names keys only: {pool}");
+    run_federation_files(&[tls, tls], &shared);
+    assert_eq!(shared.key_pool.generated(), made, "files that run again make no key");
+}
