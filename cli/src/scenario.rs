@@ -65,7 +65,11 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
             };
             runtime()?.block_on(ief_scenario::remote::run_file(&args.scenario, &options)).map_err(|e| e.to_string())?
         }
-        None if args.serve => runtime()?.block_on(run_served(&args.scenario))?,
+        None if args.serve => runtime()?.block_on(ief_cli::served::run(
+            &args.scenario,
+            &RunOptions::default(),
+            PathBuf::from(".ief/keys"),
+        ))?,
         None => run_in_process(args)?,
     };
     match args.format {
@@ -77,30 +81,6 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
 
 /// Starts `ief serve` for the scenario (its stubs and providers first: the server's settings
 /// name them) and runs the scenario over HTTP against it.
-async fn run_served(scenario: &Path) -> Result<ScenarioReport, String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().map_err(|e| e.to_string())?.port());
-    let host = ief_scenario::remote::ScenarioHost::start(scenario, &base, &RunOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut options = ief_server::ServeOptions::new(host.policy_paths(), &base, PathBuf::from(".ief/keys"));
-    options.only = host.relying_parties();
-    options.environment = host.environment();
-    options.settings = host.settings();
-    options.trusted_roots = host.trusted_roots();
-    options.key_store = Some(host.keys());
-    options.clock_offset = Some(host.clock_offset());
-    let server =
-        std::sync::Arc::new(ief_server::Server::load_with(&options, host.handlers()).map_err(|e| e.to_string())?);
-    let directory = server.directory().cloned().ok_or("the server has no directory")?;
-    let outbox = std::sync::Arc::clone(&server);
-    let codes: ief_scenario::remote::CodeSource = std::sync::Arc::new(move || outbox.outbox()?.last().map(|c| c.code));
-    let serving = tokio::spawn(server.serve_shared(listener));
-    let report = host.run(&base, &directory, Some(codes)).await.map_err(|e| e.to_string());
-    serving.abort();
-    report
-}
-
 /// Makes the folder of a directory file: it holds password hashes, so owner only.
 pub(crate) fn private_parent(file: &Path) -> Result<(), String> {
     if file.to_str().is_some_and(ief_store::pg::is_url) {

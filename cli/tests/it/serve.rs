@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ief_scenario::remote::{CodeSource, RemoteOptions, ScenarioHost};
+use ief_scenario::remote::{CodeSource, RemoteOptions};
 use ief_scenario::{RunOptions, RunReport, ScenarioReport};
 use ief_server::{ServeOptions, Server};
 use serde_json::Value;
@@ -205,24 +205,7 @@ fn every_scenario() -> Vec<std::path::PathBuf> {
 /// One scenario through an `ief serve` started for it, as `ief run SCENARIO --serve` does.
 async fn served(path: std::path::PathBuf, keys: RunOptions) -> Result<ScenarioReport, String> {
     let temp = Scratch::new("served");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().map_err(|e| e.to_string())?.port());
-    let host = ScenarioHost::start(&path, &base, &keys).await.map_err(|e| e.to_string())?;
-    let mut options = ServeOptions::new(host.policy_paths(), &base, temp.0.join("keys"));
-    options.only = host.relying_parties();
-    options.environment = host.environment();
-    options.settings = host.settings();
-    options.trusted_roots = host.trusted_roots();
-    options.key_store = Some(host.keys());
-    options.clock_offset = Some(host.clock_offset());
-    let server = std::sync::Arc::new(Server::load_with(&options, host.handlers()).map_err(|e| e.to_string())?);
-    let directory = server.directory().cloned().ok_or("no directory")?;
-    let outbox = std::sync::Arc::clone(&server);
-    let codes: CodeSource = std::sync::Arc::new(move || outbox.outbox()?.last().map(|c| c.code));
-    let serving = tokio::spawn(server.serve_shared(listener));
-    let report = host.run(&base, &directory, Some(codes)).await.map_err(|e| e.to_string());
-    serving.abort();
-    report
+    ief_cli::served::run(&path, &keys, temp.0.join("keys")).await
 }
 
 #[test]

@@ -1,0 +1,3 @@
+//! What the `ief` binary shares with its integration tests.
+
+pub mod served;
