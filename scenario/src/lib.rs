@@ -836,7 +836,8 @@ async fn run_one(
             }
         }
     };
-    let redactions = redact::Redactions::new(redact::token_values(executor.policy, sign_in.claims()), thumbprints);
+    let redactions =
+        redact::Redactions::new(ief_engine::exec::credential_values(executor.policy, sign_in.claims()), thumbprints);
     let expected = run.expect.as_ref().and_then(|e| e.requests.as_deref());
     let (requests, requests_mismatch) = match stubs {
         Some(server) => server.take(expected),
