@@ -79,8 +79,6 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// Starts `ief serve` for the scenario (its stubs and providers first: the server's settings
-/// name them) and runs the scenario over HTTP against it.
 /// Makes the folder of a directory file: it holds password hashes, so owner only.
 pub(crate) fn private_parent(file: &Path) -> Result<(), String> {
     if file.to_str().is_some_and(ief_store::pg::is_url) {

@@ -811,12 +811,7 @@ async fn run_one(
                 if let Some(secret) = shown_totp_secret(&page) {
                     browser.authenticator = Some(secret);
                 }
-                let mut next = answers.next();
-                while let Some(StepAnswer::Wait(wait)) = next {
-                    clock_offset.fetch_add(parse_duration("wait", wait).map_err(fail)?, Ordering::Relaxed);
-                    next = answers.next();
-                }
-                let Some(next) = next else {
+                let Some(next) = next_answer(&mut answers, Some(clock_offset)).map_err(fail)? else {
                     if ends_at_page(run) {
                         break None;
                     }
@@ -841,7 +836,8 @@ async fn run_one(
             }
         }
     };
-    let redactions = redact::Redactions::new(redact::token_values(executor.policy, sign_in.claims()), thumbprints);
+    let redactions =
+        redact::Redactions::new(ief_engine::exec::credential_values(executor.policy, sign_in.claims()), thumbprints);
     let expected = run.expect.as_ref().and_then(|e| e.requests.as_deref());
     let (requests, requests_mismatch) = match stubs {
         Some(server) => server.take(expected),
@@ -909,7 +905,23 @@ fn parse_duration(key: &str, text: &str) -> Result<i64, String> {
     }
 }
 
-/// Notes in the report where the run did not do what `expect` says.
+/// The next answer that is not a `wait`, `clock` moved on by each `wait` passed over (an
+/// error without a clock to move).
+fn next_answer<'a>(
+    answers: &mut std::slice::Iter<'a, StepAnswer>,
+    clock: Option<&AtomicI64>,
+) -> Result<Option<&'a StepAnswer>, String> {
+    loop {
+        match answers.next() {
+            Some(StepAnswer::Wait(wait)) => {
+                let clock = clock.ok_or("`wait` needs the server's clock")?;
+                clock.fetch_add(parse_duration("wait", wait)?, Ordering::Relaxed);
+            }
+            other => return Ok(other),
+        }
+    }
+}
+
 /// The outcome of a run that stops at a page with no way on (a block page without buttons).
 const OUTCOME_PAGE: &str = "page";
 
@@ -918,6 +930,7 @@ fn ends_at_page(run: &RunSpec) -> bool {
     run.expect.as_ref().is_some_and(|e| e.outcome == OUTCOME_PAGE)
 }
 
+/// Notes in the report where the run did not do what `expect` says.
 fn check_expectation(expect: Option<&Expect>, report: &mut RunReport) {
     let Some(expect) = expect else { return };
     let code = report.error.as_ref().map(|e| e.code.as_str());

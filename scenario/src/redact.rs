@@ -3,9 +3,6 @@
 //! siblings), and values that change from run to run: loopback ports and the thumbprints of
 //! keys and certificates generated for the run.
 
-use ief_engine::model::Policy;
-use ief_transforms::ClaimsBag;
-
 use super::RunReport;
 use ief_protocols::keys::KeyStore;
 
@@ -39,11 +36,6 @@ pub(super) fn loopback_ports(text: &str) -> String {
         }
         rest = &after[digits..];
     }
-}
-
-/// The values of token-carrying claims (`ClaimType::holds_credential`) in the sign-in's claims bag.
-pub(super) fn token_values(policy: &Policy, bag: &ClaimsBag) -> Vec<String> {
-    ief_engine::exec::credential_values(policy, bag)
 }
 
 /// The thumbprints by which messages name the keys `names` of `keys`: a signing key's `kid`
@@ -128,7 +120,8 @@ impl Redactions {
 mod tests {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use ief_transforms::ClaimValue;
+    use ief_engine::exec::credential_values;
+    use ief_transforms::{ClaimValue, ClaimsBag};
     use sha1::Digest;
 
     use super::*;
@@ -184,7 +177,7 @@ mod tests {
         let id = |name: &str| policy.claim_id(name).expect("claim");
         bag.set(id("accessToken"), ClaimValue::String("gho_0123456789abcdef".into()));
         bag.set(id("email"), ClaimValue::String("a@b.c".into()));
-        let secrets = token_values(&policy, &bag);
+        let secrets = credential_values(&policy, &bag);
         assert_eq!(secrets, vec!["gho_0123456789abcdef".to_owned()]);
 
         let mut run = RunReport {

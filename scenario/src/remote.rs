@@ -30,7 +30,7 @@ use crate::http_stub::StubServer;
 use crate::{
     ErrorReport, IdentityProviderSpec, OUTCOME_PAGE, Prepared, RunOptions, RunReport, RunSpec, Scenario, ScenarioError,
     ScenarioReport, StepAnswer, StubIdentityProviders, TokenReport, check_expectation, ends_at_page, load_policy,
-    parse_duration, read, redact, redirect_target, runs_of, seed_directory,
+    next_answer, parse_duration, read, redact, redirect_target, runs_of, seed_directory,
 };
 
 /// The client id of `ief serve`'s development app, which takes any loopback redirect URI.
@@ -660,13 +660,7 @@ impl Target {
             }) {
                 browser.authenticator = Some(secret);
             }
-            let mut answer = answers.next();
-            while let Some(StepAnswer::Wait(wait)) = answer {
-                let clock = drive.clock.ok_or("`wait` needs the server's clock")?;
-                clock.fetch_add(parse_duration("wait", wait)?, Ordering::Relaxed);
-                answer = answers.next();
-            }
-            let Some(answer) = answer else {
+            let Some(answer) = next_answer(&mut answers, drive.clock)? else {
                 if ends_at_page(run) {
                     let mut report = RunReport::new(&run.name, pages);
                     report.outcome = OUTCOME_PAGE.to_owned();
