@@ -355,7 +355,7 @@ impl<'p> Context<'_, 'p> {
                 }
                 StepType::InvokeSubJourney => {
                     // B2C documents one candidate; the others never run (IEF507).
-                    for c in s.sub_journeys.iter().take(1) {
+                    if let Some(c) = s.sub_journeys.first() {
                         let index = self.subs.get(c.as_str()).copied();
                         let transfer =
                             index.is_some_and(|i| policy.sub_journeys[i].kind == JourneyKind::SubJourneyTransfer);
@@ -364,8 +364,7 @@ impl<'p> Context<'_, 'p> {
                         // A transfer never comes back.
                         let (back, edge) = if transfer { (end, PlanEdge::Next) } else { (next, PlanEdge::Returns) };
                         b.g.add_edge(n, back, edge);
-                    }
-                    if s.sub_journeys.is_empty() {
+                    } else {
                         b.g.add_edge(here, next, PlanEdge::Next);
                     }
                 }

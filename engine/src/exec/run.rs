@@ -539,9 +539,8 @@ impl<'p> Executor<'p> {
             return false;
         }
         s.context.kmsi = true;
-        if let Some(cookie) = s.sso.as_mut().filter(|c| !c.persistent) {
-            cookie.persistent = true;
-            cookie.expires = self.env.now() + rules.lifetime(true);
+        if let Some(cookie) = s.sso.as_mut() {
+            cookie.keep_alive(self.env.now(), rules);
         }
         s.trace.push(TraceEvent::KeepSignedIn { checked: true });
         true
@@ -1103,9 +1102,8 @@ impl<'p> Executor<'p> {
             expires: now + rules.lifetime(kmsi),
             persistent: kmsi,
         });
-        if kmsi && !cookie.persistent {
-            cookie.persistent = true;
-            cookie.expires = now + rules.lifetime(true);
+        if kmsi {
+            cookie.keep_alive(now, rules);
         }
         let persisted: Vec<(Box<str>, ClaimValue)> =
             sso.persisted.iter().filter_map(|(id, name)| Some((name.clone(), s.bag.get(*id)?.clone()))).collect();

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use ief_transforms::ClaimValue;
 
+use crate::plan::SessionRules;
+
 /// A browser's SSO sessions (B2C's `x-ms-cpim-sso` cookies), one per scope key: the tenant, the
 /// tenant and an application, or the tenant and a policy.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -26,6 +28,17 @@ pub(crate) struct SsoCookie {
     pub expires: NaiveDateTime,
     /// Keep me signed in: a persistent cookie, which outlives the browser.
     pub persistent: bool,
+}
+
+impl SsoCookie {
+    /// Keep me signed in, checked once the session began: the cookie becomes persistent with
+    /// the keep-alive lifetime. A cookie already persistent keeps its expiry.
+    pub(crate) fn keep_alive(&mut self, now: NaiveDateTime, rules: &SessionRules) {
+        if !self.persistent {
+            self.persistent = true;
+            self.expires = now + rules.lifetime(true);
+        }
+    }
 }
 
 impl Session {
