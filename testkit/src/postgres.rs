@@ -178,9 +178,7 @@ fn find_bin_in(path: &std::ffi::OsStr, fallback: &Path) -> Result<PathBuf, PgErr
 
 /// Root cannot run PostgreSQL: then the cluster runs as the `postgres` account.
 fn run_as() -> Result<Option<RunAs>, PgError> {
-    use std::os::unix::fs::MetadataExt;
-    let me = std::fs::metadata("/proc/self").map_err(|e| PgError::Io(format!("/proc/self: {e}")))?.uid();
-    if me != 0 {
+    if !crate::process::is_root() {
         return Ok(None);
     }
     let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| PgError::Io(format!("/etc/passwd: {e}")))?;

@@ -53,6 +53,13 @@ pub fn run_bounded(command: &mut Command, what: &str, timeout: Duration) -> Resu
     }
 }
 
+/// Whether the tests run as root (real user id 0), which may install packages but cannot run
+/// PostgreSQL.
+pub fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|ids| ids.split_whitespace().next()) == Some("0")
+}
+
 /// The PIDs of every live descendant of `pid`, children before their own children.
 pub fn descendants(pid: u32) -> Vec<u32> {
     let mut found = Vec::new();
