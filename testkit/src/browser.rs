@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::process::{kill_tree, run_bounded};
+use crate::process::{is_root, kill_tree, run_bounded};
 
 /// The Debian packages the browser tests need, and the programs they bring.
 pub const PACKAGES: [&str; 3] = ["chromium", "chromium-driver", "libnss3-tools"];
@@ -54,11 +54,6 @@ fn install() -> Result<(), String> {
         .or_else(|_| apt(&["update"]).and_then(|_| apt(&install)))
         .map(drop)
         .map_err(|e| format!("{help}: {e}"))
-}
-
-fn is_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|ids| ids.split_whitespace().next()) == Some("0")
 }
 
 /// A home folder for one browser: its NSS database trusts `ca_pem` (a file) and nothing else

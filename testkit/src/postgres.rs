@@ -3,7 +3,6 @@
 //! run as root (PostgreSQL refuses root). It is stopped by its PID when dropped, also on panic.
 //! Each test takes a database of its own, so tests share one cluster without seeing each other.
 
-use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,8 +23,9 @@ pub enum PgError {
          postgresql-15 (or postgresql)"
     )]
     Missing,
-    #[error("{what} failed: {detail}")]
-    Command { what: String, detail: String },
+    /// A command that failed or took too long: what it was, and its output.
+    #[error("{0}")]
+    Command(String),
     #[error("{0}")]
     Io(String),
 }
@@ -93,7 +93,7 @@ impl PgCluster {
         }
         let log = std::fs::read_to_string(cluster.dir.join("server.log")).unwrap_or_default();
         Err(match last {
-            Some(PgError::Command { what, detail }) => PgError::Command { what, detail: format!("{detail}\n{log}") },
+            Some(PgError::Command(detail)) => PgError::Command(format!("{detail}\n{log}")),
             Some(other) => other,
             None => PgError::Io("the cluster did not start".to_owned()),
         })
@@ -178,9 +178,7 @@ fn find_bin_in(path: &std::ffi::OsStr, fallback: &Path) -> Result<PathBuf, PgErr
 
 /// Root cannot run PostgreSQL: then the cluster runs as the `postgres` account.
 fn run_as() -> Result<Option<RunAs>, PgError> {
-    use std::os::unix::fs::MetadataExt;
-    let me = std::fs::metadata("/proc/self").map_err(|e| PgError::Io(format!("/proc/self: {e}")))?.uid();
-    if me != 0 {
+    if !crate::process::is_root() {
         return Ok(None);
     }
     let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| PgError::Io(format!("/etc/passwd: {e}")))?;
@@ -230,45 +228,7 @@ fn read_pid(data: &Path) -> Result<u32, PgError> {
 
 /// Runs `command` to its end, killing it after `timeout`; its output is in the error.
 fn run(mut command: Command, what: &str, timeout: Duration) -> Result<(), PgError> {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| PgError::Command { what: what.to_owned(), detail: e.to_string() })?;
-    // Read the pipes on threads so a chatty child never blocks on a full pipe.
-    let readers: Vec<_> = [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|mut pipe| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    })
-    .collect();
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let output: String = readers.into_iter().filter_map(|r| r.join().ok()).collect();
-    match status {
-        Some(status) if status.success() => Ok(()),
-        Some(status) => Err(PgError::Command { what: what.to_owned(), detail: format!("{status}: {output}") }),
-        None => Err(PgError::Command { what: what.to_owned(), detail: format!("no answer in {timeout:?}: {output}") }),
-    }
+    crate::process::run_bounded(&mut command, what, timeout).map(drop).map_err(PgError::Command)
 }
 
 #[cfg(test)]

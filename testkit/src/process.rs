@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::node::{for_each_line, push_log};
 
-/// Runs `command` to the end with its output collected, killing it after `timeout`; an error
-/// names `what` and carries the output when it fails or takes too long.
+/// Runs `command` to the end with its output collected, killing it (and what it started) after
+/// `timeout`; an error names `what` and carries the output when it fails or takes too long.
 pub fn run_bounded(command: &mut Command, what: &str, timeout: Duration) -> Result<String, String> {
     let mut child = command
         .stdin(Stdio::null())
@@ -32,12 +32,13 @@ pub fn run_bounded(command: &mut Command, what: &str, timeout: Duration) -> Resu
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
-            Ok(Some(status)) => break status,
+            Ok(Some(status)) => break Some(status),
             Ok(None) if started.elapsed() > timeout => {
+                // Killed with its descendants, so nothing holds the pipes open any longer.
                 kill_tree(&mut child);
-                return Err(format!("{what} took longer than {timeout:?}"));
+                break None;
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(format!("waiting for {what}: {e}")),
         }
     };
@@ -45,10 +46,18 @@ pub fn run_bounded(command: &mut Command, what: &str, timeout: Duration) -> Resu
         let _ = r.join();
     }
     let text = output.lock().map(|o| o.clone()).unwrap_or_default();
-    if !status.success() {
-        return Err(format!("{what} failed ({status}):\n{text}"));
+    match status {
+        Some(status) if status.success() => Ok(text),
+        Some(status) => Err(format!("{what} failed ({status}):\n{text}")),
+        None => Err(format!("{what} took longer than {timeout:?}:\n{text}")),
     }
-    Ok(text)
+}
+
+/// Whether the tests run as root (real user id 0), which may install packages but cannot run
+/// PostgreSQL.
+pub fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|ids| ids.split_whitespace().next()) == Some("0")
 }
 
 /// The PIDs of every live descendant of `pid`, children before their own children.

@@ -449,28 +449,28 @@ async fn templates_are_sanitized_scripts_need_script_execution_and_files_reload(
     assert!(!page.html.contains("evil.example"), "{}", page.html);
 }
 
-/// A one-request-at-a-time HTTP server answering `body` to every GET and recording the paths.
-async fn template_host(body: &'static str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// Serves `router` on a free loopback port, for the server to call; its base URL.
+async fn stub_host(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    base
+}
+
+/// An HTTP server answering `body` (HTML) to every request and recording the paths and queries.
+async fn template_host(body: &'static str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = std::sync::Arc::clone(&seen);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut buf = vec![0u8; 8192];
-            let n = stream.read(&mut buf).await.unwrap_or(0);
-            let request = String::from_utf8_lossy(&buf[..n]).into_owned();
-            let path = request.split_whitespace().nth(1).unwrap_or_default().to_owned();
-            log.lock().expect("log").push(path);
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(reply.as_bytes()).await;
+    let router = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let log = std::sync::Arc::clone(&log);
+        async move {
+            log.lock().expect("log").push(uri.to_string());
+            axum::response::Html(body)
         }
     });
-    (base, seen)
+    (stub_host(router).await, seen)
 }
 
 #[tokio::test]
@@ -743,39 +743,19 @@ async fn the_server_s_checks_speak_the_sign_in_s_language() {
 
 /// A mail API stub: answers `{}` to every POST and keeps the `code` of each JSON body.
 async fn mail_host() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
     let codes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = std::sync::Arc::clone(&codes);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            // Headers, then as much body as they announce.
-            while let Ok(n) = stream.read(&mut buf).await {
-                request.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&request).into_owned();
-                let Some(end) = text.find("\r\n\r\n") else { if n == 0 { break } else { continue } };
-                let length = text[..end]
-                    .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .unwrap_or(0);
-                if request.len() >= end + 4 + length || n == 0 {
-                    let body: Value = serde_json::from_slice(&request[end + 4..]).unwrap_or_default();
-                    if let Some(code) = body["code"].as_str() {
-                        log.lock().expect("log").push(code.to_owned());
-                    }
-                    break;
-                }
+    let router = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+        let log = std::sync::Arc::clone(&log);
+        async move {
+            let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+            if let Some(code) = body["code"].as_str() {
+                log.lock().expect("log").push(code.to_owned());
             }
-            let reply =
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
-            let _ = stream.write_all(reply.as_bytes()).await;
+            axum::Json(serde_json::json!({}))
         }
     });
-    (base, codes)
+    (stub_host(router).await, codes)
 }
 
 #[tokio::test]
