@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use html5gum::{DefaultEmitter, Token, Tokenizer};
@@ -71,8 +71,14 @@ impl Family {
         }
     }
 
-    /// The template: a page frame around the `api` div, with the family's look.
-    pub(crate) fn html(self) -> String {
+    /// The template: a page frame around the `api` div, with the family's look (built once per
+    /// family, shared by every page).
+    pub(crate) fn html(self) -> Arc<String> {
+        static BUILT: [OnceLock<Arc<String>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        Arc::clone(BUILT[self as usize].get_or_init(|| Arc::new(self.frame())))
+    }
+
+    fn frame(self) -> String {
         format!(
             "<!DOCTYPE html><html><head><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>Sign in</title><style>{css}{base}</style></head><body class=\"{class}\"><main class=\"container\" role=\"main\">\
@@ -135,7 +141,7 @@ impl Cache {
     /// URL (fetched again after a minute).
     pub(crate) async fn load(&self, source: &Source) -> Result<Arc<String>, TemplateError> {
         match source {
-            Source::Builtin(family) => Ok(Arc::new(family.html())),
+            Source::Builtin(family) => Ok(family.html()),
             Source::File(path) => {
                 let key = path.display().to_string();
                 let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
