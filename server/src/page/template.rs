@@ -134,6 +134,8 @@ struct Cached {
 #[derive(Debug, Default)]
 pub(crate) struct Cache {
     entries: Mutex<HashMap<String, Cached>>,
+    /// The client that fetches URL templates, built at the first fetch and kept.
+    client: OnceLock<Result<reqwest::Client, String>>,
 }
 
 impl Cache {
@@ -155,10 +157,21 @@ impl Cache {
                 if let Some(text) = self.fresh(url, |c| c.read.elapsed() < URL_TTL) {
                     return Ok(text);
                 }
-                let text = fetch(url).await?;
+                let text = fetch(self.client(), url).await?;
                 Ok(self.put(url.clone(), text, None))
             }
         }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        let built = self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(FETCH_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::limited(3))
+                .build()
+                .map_err(|e| e.to_string())
+        });
+        built.as_ref().map_err(Clone::clone)
     }
 
     fn fresh(&self, key: &str, valid: impl Fn(&Cached) -> bool) -> Option<Arc<String>> {
@@ -191,13 +204,9 @@ fn read_file(path: &Path) -> Result<String, TemplateError> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-async fn fetch(url: &str) -> Result<String, TemplateError> {
+async fn fetch(client: Result<&reqwest::Client, String>, url: &str) -> Result<String, TemplateError> {
     let error = |message: String| TemplateError::Fetch { url: url.to_owned(), message };
-    let client = reqwest::Client::builder()
-        .timeout(FETCH_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::limited(3))
-        .build()
-        .map_err(|e| error(e.to_string()))?;
+    let client = client.map_err(error)?;
     let mut response = client.get(url).send().await.map_err(|e| error(e.to_string()))?;
     if !response.status().is_success() {
         return Err(error(format!("HTTP {}", response.status())));
