@@ -202,7 +202,7 @@ pub(crate) async fn render(server: &Server, hosted: &Hosted, tx: &Transaction, s
         tree,
         page,
         strings: Strings::of(m, page_type, content, &lang),
-        english: Strings::of(m, page_type, None, "en"),
+        english: Strings::builtin(page_type),
         tenant_path: format!("/{}/{}", m.tenant_id, m.policy_id),
         txp: tx_param(&tx.id),
         csrf: &tx.csrf,
