@@ -325,23 +325,21 @@ pub(crate) async fn display_control(
         request.form.iter().filter(|(k, _)| !matches!(k.as_str(), "request_type" | "csrf_token")).cloned().collect();
     let executor = server.executor(hosted);
     match executor.resume(&mut tx.sign_in, Some(Answer::Action { control, action, values })).await {
-        Ok(Progress::NeedsInput(next)) => {
-            let body = match &next.error {
-                Some(message) => json!({ "status": "400", "message": message }),
-                None => json!({ "status": "200" }),
+        Ok(progress) => {
+            let body = match &progress {
+                Progress::NeedsInput(Page { error: Some(message), .. }) => {
+                    json!({ "status": "400", "message": message })
+                }
+                _ => json!({ "status": "200" }),
             };
-            tx.step = Step::Showing(next);
+            tx.step = match progress {
+                Progress::NeedsInput(next) => Step::Showing(next),
+                progress => Step::Submitted(progress),
+            };
             if let Err(refusal) = save(server, hosted, &mut tx).await {
                 return refusal.respond(server, Some((hosted, None)), request, true).await;
             }
             json(StatusCode::OK, &body)
-        }
-        Ok(progress) => {
-            tx.step = Step::Submitted(progress);
-            if let Err(refusal) = save(server, hosted, &mut tx).await {
-                return refusal.respond(server, Some((hosted, None)), request, true).await;
-            }
-            json(StatusCode::OK, &json!({ "status": "200" }))
         }
         // Refused: nothing is written, the page stays as it was.
         Err(ExecError::BadAnswer { message, .. }) => {

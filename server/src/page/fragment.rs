@@ -479,28 +479,34 @@ fn self_asserted(view: &View<'_>, fields: &[FieldView]) -> String {
     } else {
         view.ux("initial_intro", "Please provide the following details.")
     };
-    let mut out = format!("<div class=\"intro\"><p>{}</p></div>", escape_html(intro));
-    out.push_str(&form_open(view, "attributeVerification"));
-    out.push_str(&page_error(view));
-    out.push_str("<div id=\"attributeList\" class=\"attr\"><ul>");
-    for item in items(view, fields) {
-        match item {
-            Item::Field(f) => out.push_str(&field_item(view, f)),
-            Item::Control(c) => out.push_str(&control(view, c, fields)),
-        }
-    }
-    out.push_str("</ul></div><div class=\"buttons\">");
+    let list: String = items(view, fields)
+        .into_iter()
+        .map(|item| match item {
+            Item::Field(f) => field_item(view, f),
+            Item::Control(c) => control(view, c, fields),
+        })
+        .collect();
+    let mut buttons = String::new();
     if view.page.settings.show_continue_button {
         let (id, text) = if multifactor {
             ("verifyPhone", view.ux("button_send_code", "Send Code"))
         } else {
             ("continue", view.ux("button_continue", "Continue"))
         };
-        out.push_str(&format!("<button id=\"{id}\" type=\"submit\">{}</button>", escape_html(text)));
+        buttons.push_str(&format!("<button id=\"{id}\" type=\"submit\">{}</button>", escape_html(text)));
     }
-    out.push_str(&cancel_button(view));
-    out.push_str("</div></form>");
-    out
+    format!("<div class=\"intro\"><p>{}</p></div>{}", escape_html(intro), attribute_form(view, &list, &buttons))
+}
+
+/// The `#attributeVerification` form: the page error, the `list` items, then `buttons` and
+/// the cancel button.
+fn attribute_form(view: &View<'_>, list: &str, buttons: &str) -> String {
+    format!(
+        "{}{}<div id=\"attributeList\" class=\"attr\"><ul>{list}</ul></div><div class=\"buttons\">{buttons}{}</div></form>",
+        form_open(view, "attributeVerification"),
+        page_error(view),
+        cancel_button(view)
+    )
 }
 
 /// A verification code sent to a phone or an address.
@@ -510,32 +516,24 @@ fn code(view: &View<'_>, fields: &[FieldView], to: &str) -> String {
     } else {
         view.ux("ver_info_msg", "Verification code has been sent. Please copy it to the input box below.")
     };
-    let mut out = format!(
-        "<div class=\"intro\"><p>{} <span class=\"number\" id=\"codeDestination\">{}</span></p></div>",
-        escape_html(intro),
-        escape_html(to)
-    );
-    out.push_str(&form_open(view, "attributeVerification"));
-    out.push_str(&page_error(view));
-    out.push_str("<div id=\"attributeList\" class=\"attr\"><ul>");
-    for f in fields {
-        out.push_str(&field_item(view, f));
-    }
-    out.push_str("</ul></div><div class=\"buttons\">");
-    out.push_str(&format!(
+    let list: String = fields.iter().map(|f| field_item(view, f)).collect();
+    let mut buttons = format!(
         "<button id=\"verifyCode\" type=\"submit\">{}</button>",
         escape_html(view.ux("button_verify_code", view.ux("ver_but_verify", "Verify code")))
-    ));
+    );
     // B2C's "send a new code" link, as a button so that it works without the page script.
     if view.page_type == "multifactor" {
-        out.push_str(&format!(
+        buttons.push_str(&format!(
             "<button id=\"retryCode\" class=\"retryCode\" name=\"resend\" value=\"true\" type=\"submit\" formnovalidate>{}</button>",
             escape_html(view.ux("text_button_send_second_code", "Send a new code"))
         ));
     }
-    out.push_str(&cancel_button(view));
-    out.push_str("</div></form>");
-    out
+    format!(
+        "<div class=\"intro\"><p>{} <span class=\"number\" id=\"codeDestination\">{}</span></p></div>{}",
+        escape_html(intro),
+        escape_html(to),
+        attribute_form(view, &list, &buttons)
+    )
 }
 
 /// A button's words: the policy's localized ClaimsProvider string, else the profile's name.

@@ -202,7 +202,7 @@ pub(crate) async fn render(server: &Server, hosted: &Hosted, tx: &Transaction, s
         tree,
         page,
         strings: Strings::of(m, page_type, content, &lang),
-        english: Strings::of(m, page_type, None, "en"),
+        english: Strings::builtin(page_type),
         tenant_path: format!("/{}/{}", m.tenant_id, m.policy_id),
         txp: tx_param(&tx.id),
         csrf: &tx.csrf,
@@ -302,7 +302,7 @@ async fn template_of(
     };
     match server.templates.load(&source).await {
         Ok(text) => (text, remote, problem),
-        Err(e) => (std::sync::Arc::new(Family::Default.html()), remote, Some(e.to_string())),
+        Err(e) => (Family::Default.html(), remote, Some(e.to_string())),
     }
 }
 
@@ -355,13 +355,7 @@ pub(crate) async fn exception(
             let (template, _, problem) = template_of(server, hosted, content, &lang, &[]).await;
             (strings, lang, template, template_notice(problem), Some(&hosted.policy.tree))
         }
-        None => (
-            Strings::builtin("globalexception"),
-            "en".to_owned(),
-            std::sync::Arc::new(Family::Default.html()),
-            String::new(),
-            None,
-        ),
+        None => (Strings::builtin("globalexception"), "en".to_owned(), Family::Default.html(), String::new(), None),
     };
     let timestamp = server.env.now().format("%Y-%m-%d %H:%M:%SZ");
     let body = format!(
@@ -398,7 +392,7 @@ pub(crate) fn static_file(path: &str) -> Option<Response> {
     let (body, kind) = if path == format!("/static/{SCRIPT_PATH}") {
         (include_str!("page.js").to_owned(), "text/javascript; charset=utf-8")
     } else {
-        (Family::of(path)?.html(), "text/html; charset=utf-8")
+        (Family::of(path)?.html().to_string(), "text/html; charset=utf-8")
     };
     let mut response = html(StatusCode::OK, body);
     let headers = response.headers_mut();

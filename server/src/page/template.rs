@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use html5gum::{DefaultEmitter, Token, Tokenizer};
@@ -71,8 +71,14 @@ impl Family {
         }
     }
 
-    /// The template: a page frame around the `api` div, with the family's look.
-    pub(crate) fn html(self) -> String {
+    /// The template: a page frame around the `api` div, with the family's look (built once per
+    /// family, shared by every page).
+    pub(crate) fn html(self) -> Arc<String> {
+        static BUILT: [OnceLock<Arc<String>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        Arc::clone(BUILT[self as usize].get_or_init(|| Arc::new(self.frame())))
+    }
+
+    fn frame(self) -> String {
         format!(
             "<!DOCTYPE html><html><head><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>Sign in</title><style>{css}{base}</style></head><body class=\"{class}\"><main class=\"container\" role=\"main\">\
@@ -128,6 +134,8 @@ struct Cached {
 #[derive(Debug, Default)]
 pub(crate) struct Cache {
     entries: Mutex<HashMap<String, Cached>>,
+    /// The client that fetches URL templates, built at the first fetch and kept.
+    client: OnceLock<Result<reqwest::Client, String>>,
 }
 
 impl Cache {
@@ -135,7 +143,7 @@ impl Cache {
     /// URL (fetched again after a minute).
     pub(crate) async fn load(&self, source: &Source) -> Result<Arc<String>, TemplateError> {
         match source {
-            Source::Builtin(family) => Ok(Arc::new(family.html())),
+            Source::Builtin(family) => Ok(family.html()),
             Source::File(path) => {
                 let key = path.display().to_string();
                 let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
@@ -149,10 +157,21 @@ impl Cache {
                 if let Some(text) = self.fresh(url, |c| c.read.elapsed() < URL_TTL) {
                     return Ok(text);
                 }
-                let text = fetch(url).await?;
+                let text = fetch(self.client(), url).await?;
                 Ok(self.put(url.clone(), text, None))
             }
         }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        let built = self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(FETCH_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::limited(3))
+                .build()
+                .map_err(|e| e.to_string())
+        });
+        built.as_ref().map_err(Clone::clone)
     }
 
     fn fresh(&self, key: &str, valid: impl Fn(&Cached) -> bool) -> Option<Arc<String>> {
@@ -185,13 +204,9 @@ fn read_file(path: &Path) -> Result<String, TemplateError> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-async fn fetch(url: &str) -> Result<String, TemplateError> {
+async fn fetch(client: Result<&reqwest::Client, String>, url: &str) -> Result<String, TemplateError> {
     let error = |message: String| TemplateError::Fetch { url: url.to_owned(), message };
-    let client = reqwest::Client::builder()
-        .timeout(FETCH_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::limited(3))
-        .build()
-        .map_err(|e| error(e.to_string()))?;
+    let client = client.map_err(error)?;
     let mut response = client.get(url).send().await.map_err(|e| error(e.to_string()))?;
     if !response.status().is_success() {
         return Err(error(format!("HTTP {}", response.status())));
