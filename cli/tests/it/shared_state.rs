@@ -171,8 +171,8 @@ pub(crate) fn code_of(response: &reqwest::Response) -> String {
     assert_eq!(response.status(), 302, "a redirect to the application");
     let location = response.headers()["location"].to_str().expect("location");
     let tail = location.split_once('?').map_or("", |(_, t)| t);
-    let code = tail.split('&').find_map(|p| p.strip_prefix("code="));
-    code.unwrap_or_else(|| panic!("a code in {location}")).to_owned()
+    let code = form_urlencoded::parse(tail.as_bytes()).find(|(k, _)| k == "code").map(|(_, v)| v.into_owned());
+    code.unwrap_or_else(|| panic!("a code in {location}"))
 }
 
 pub(crate) fn sign_up_fields(email: &str) -> [(&str, &str); 6] {
