@@ -4,9 +4,9 @@
 //! version), delete, take and expire, on opaque values; the caller serializes (and encrypts)
 //! what it keeps.
 //!
-//! Backends: [`MemoryStore`] (one process, tests) and [`SqliteStore`] (one file, survives a
-//! crash). Every backend passes the same suite, [`conformance::check`] (feature
-//! `conformance`).
+//! Backends: [`MemoryStore`] (one process, tests), [`SqliteStore`] (one file, survives a
+//! crash) and [`PostgresStore`] (one database that several processes share). Every backend
+//! passes the same suite, [`conformance::check`] (feature `conformance`).
 
 use std::collections::HashMap;
 use std::future::Future;

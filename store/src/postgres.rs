@@ -58,6 +58,11 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend { backend: "PostgreSQL", message: e.to_string() }
 }
 
+/// A statement's error, worded as [`PgError`] words it.
+fn db(e: tokio_postgres::Error) -> StoreError {
+    backend(PgError::from(e))
+}
+
 impl PostgresStore {
     /// Connects to `url` (`postgres://user@host:port/database`) and creates or migrates the
     /// store's table.
@@ -69,7 +74,7 @@ impl PostgresStore {
         let connections = clients
             .into_iter()
             .map(|client| {
-                let prepare = |sql| block_on(client.prepare(sql)).map_err(|e| backend(PgError::from(e)));
+                let prepare = |sql| block_on(client.prepare(sql)).map_err(db);
                 Ok(Connection {
                     create: prepare(CREATE)?,
                     get: prepare(GET)?,
@@ -97,8 +102,8 @@ async fn one<T>(
     params: &[&(dyn ToSql + Sync)],
     read: impl FnOnce(&tokio_postgres::Row) -> Result<T, tokio_postgres::Error>,
 ) -> Result<Option<T>, StoreError> {
-    let row = client.query_opt(statement, params).await.map_err(|e| backend(PgError::from(e)))?;
-    row.as_ref().map(read).transpose().map_err(|e| backend(PgError::from(e)))
+    let row = client.query_opt(statement, params).await.map_err(db)?;
+    row.as_ref().map(read).transpose().map_err(db)
 }
 
 fn version(row: &tokio_postgres::Row) -> Result<u64, tokio_postgres::Error> {
@@ -161,11 +166,7 @@ impl Store for PostgresStore {
             let Ok(version) = version.map(i64::try_from).transpose() else {
                 return Ok(false);
             };
-            let gone = c
-                .client
-                .execute(&c.delete, &[&kind.as_str(), &key, &now, &version])
-                .await
-                .map_err(|e| backend(PgError::from(e)))?;
+            let gone = c.client.execute(&c.delete, &[&kind.as_str(), &key, &now, &version]).await.map_err(db)?;
             Ok(gone > 0)
         })
     }
@@ -180,7 +181,7 @@ impl Store for PostgresStore {
     fn expire(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move {
             let c = self.connection();
-            c.client.execute(&c.expire, &[&now]).await.map_err(|e| backend(PgError::from(e)))
+            c.client.execute(&c.expire, &[&now]).await.map_err(db)
         })
     }
 }

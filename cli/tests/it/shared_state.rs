@@ -163,16 +163,7 @@ impl Browser {
 }
 
 fn form_query(pairs: &[(&str, &str)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
 
 /// The `code` of a redirect to the application.
@@ -180,8 +171,8 @@ pub(crate) fn code_of(response: &reqwest::Response) -> String {
     assert_eq!(response.status(), 302, "a redirect to the application");
     let location = response.headers()["location"].to_str().expect("location");
     let tail = location.split_once('?').map_or("", |(_, t)| t);
-    let code = tail.split('&').find_map(|p| p.strip_prefix("code="));
-    code.unwrap_or_else(|| panic!("a code in {location}")).to_owned()
+    let code = form_urlencoded::parse(tail.as_bytes()).find(|(k, _)| k == "code").map(|(_, v)| v.into_owned());
+    code.unwrap_or_else(|| panic!("a code in {location}"))
 }
 
 pub(crate) fn sign_up_fields(email: &str) -> [(&str, &str); 6] {

@@ -59,6 +59,9 @@ CREATE TABLE IF NOT EXISTS alternative_security_ids (
     issuer_user_id TEXT NOT NULL,
     UNIQUE (issuer_key, issuer_user_id)
 );
+CREATE INDEX IF NOT EXISTS sign_in_names_object_id ON sign_in_names (object_id);
+CREATE INDEX IF NOT EXISTS alternative_security_ids_object_id ON alternative_security_ids (object_id);
+CREATE INDEX IF NOT EXISTS users_created ON users (created, object_id);
 ";
 
 /// The directory's schema in PostgreSQL, one step per change, recorded in `schema_version`.
