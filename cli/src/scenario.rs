@@ -14,16 +14,17 @@ pub(crate) struct RunArgs {
     scenario: PathBuf,
     /// Policy keys, one file per StorageReferenceId (default: keys/ when it exists, else keys
     /// generated for this run).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "serve")]
     keys: Option<PathBuf>,
     /// The embedded directory; it persists between runs. A `postgres://` URL names a shared one.
+    /// Not with --serve: the server started for the run keeps its own.
     #[arg(long, default_value = ".ief/directory.sqlite")]
     directory: PathBuf,
     /// Print the step-by-step trace.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "serve")]
     trace: bool,
     /// Fixed clock and seeded randomness, as `ief test` runs.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "serve")]
     deterministic: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -55,7 +56,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
-    private_parent(&args.directory)?;
+    if !args.serve {
+        private_parent(&args.directory)?;
+    }
     let report = match &args.server {
         Some(server) => {
             let options = ief_scenario::remote::RemoteOptions {
