@@ -1,6 +1,6 @@
 //! `ief serve`: relying-party policies hosted as a B2C-compatible identity provider that real
 //! applications sign in to. The second driver of the engine's executor beside the headless one
-//! in `ief-scenario`: it holds each `SignIn` between HTTP requests (in a [`store::Store`],
+//! in `ief-scenario`: it holds each `SignIn` between HTTP requests (in an [`ief_store::Store`],
 //! keyed by the transaction id inside `tx`) and answers its pages from the browser's forms.
 //!
 //! ```no_run

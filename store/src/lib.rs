@@ -6,7 +6,7 @@
 //!
 //! Backends: [`MemoryStore`] (one process, tests), [`SqliteStore`] (one file, survives a
 //! crash) and [`PostgresStore`] (one database that several processes share). Every backend
-//! passes the same suite, [`conformance::check`] (feature `conformance`).
+//! passes the same suite, `conformance::check` (feature `conformance`).
 
 use std::collections::HashMap;
 use std::future::Future;
