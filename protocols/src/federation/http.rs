@@ -26,8 +26,23 @@ impl StubbedOrigins {
         let Some((_, base)) = self.0.iter().find(|(o, _)| *o == origin) else {
             return url;
         };
-        let rest = &url.as_str()[origin.len()..];
-        reqwest::Url::parse(&format!("{}{rest}", base.trim_end_matches('/'))).unwrap_or(url)
+        // Path and query only: credentials in the URL (`https://user@host/`) are not the origin's.
+        let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
+        reqwest::Url::parse(&format!("{}{}{query}", base.trim_end_matches('/'), url.path())).unwrap_or(url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StubbedOrigins;
+
+    #[test]
+    fn a_stubbed_origin_keeps_path_and_query_and_drops_credentials() {
+        let stubs = StubbedOrigins(vec![("https://api.example.com".to_owned(), "http://127.0.0.1:9/o/0/".to_owned())]);
+        let route = |u: &str| stubs.route(u.parse().expect("a URL")).to_string();
+        assert_eq!(route("https://api.example.com/v3/mail?x=1&y=%20"), "http://127.0.0.1:9/o/0/v3/mail?x=1&y=%20");
+        assert_eq!(route("https://user:secret@api.example.com:443/v3/mail"), "http://127.0.0.1:9/o/0/v3/mail");
+        assert_eq!(route("https://other.example.com/v3"), "https://other.example.com/v3");
     }
 }
 
