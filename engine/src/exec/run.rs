@@ -723,11 +723,11 @@ impl<'p> Executor<'p> {
     /// `setting.forgotPasswordLinkOverride` names, if any.
     fn forgot_password_link(&self, plan: &JourneyPlan, s: &SignIn) -> Option<Option<String>> {
         let PlanNode::Step { selection: Some(sel), .. } = &plan.graph[s.position.node()] else { return None };
-        let settings = PageSettings::of(&self.policy.technical_profiles[sel.sign_in.as_ref()?.profile?]);
+        let settings = &self.compiled.profiles[sel.sign_in.as_ref()?.profile?].page;
         if settings.forgot_password_link_location == ForgotPasswordLinkLocation::None {
             return None;
         }
-        Some(settings.links.into_iter().find(|l| l.setting == FORGOT_PASSWORD_OVERRIDE).map(|l| l.target))
+        Some(settings.links.iter().find(|l| l.setting == FORGOT_PASSWORD_OVERRIDE).map(|l| l.target.clone()))
     }
 
     /// The journey and step order of the sign-in's position, for errors.
@@ -949,8 +949,7 @@ impl<'p> Executor<'p> {
         let mut offered: Vec<&Button> = sel.buttons.iter().filter(|b| enabled(b)).collect();
         let sign_in = sel.sign_in.as_ref();
         let sign_in_profile = sign_in.and_then(|f| f.profile);
-        let settings =
-            sign_in_profile.map(|p| PageSettings::of(&self.policy.technical_profiles[p])).unwrap_or_default();
+        let settings = sign_in_profile.map(|p| self.compiled.profiles[p].page.clone()).unwrap_or_default();
         if let Some(p) = sign_in_profile {
             // The combined page's sign-up link, unless setting.showSignupLink hides it.
             let sign_up = sign_in.and_then(|f| f.sign_up.as_ref());
@@ -1209,7 +1208,7 @@ impl<'p> Executor<'p> {
                         ProfileResult::Claims(c) => c,
                         ProfileResult::NeedsInput(page) => {
                             self.at_node(s, at, page_node, true);
-                            return Ok(StepResult::Page(Page { settings: Box::new(PageSettings::of(tp)), ..page }));
+                            return Ok(StepResult::Page(Page { settings: Box::new(pp.page.clone()), ..page }));
                         }
                         ProfileResult::Failed(e) => {
                             s.trace.push(TraceEvent::Profile {
@@ -1258,7 +1257,7 @@ impl<'p> Executor<'p> {
                             if let Some(before) = before.take() {
                                 s.bag = before;
                             }
-                            let settings = PageSettings::of(tp);
+                            let settings = &pp.page;
                             let page = Page {
                                 profile: tp.id.value.clone(),
                                 kind: PageKind::Form { fields: Vec::new() },
