@@ -195,6 +195,16 @@ enum StepResult {
     Failed(ProfileError),
 }
 
+/// Where a page's validation profiles stand after one of them.
+enum Validated {
+    /// Skipped, passed with ContinueOnSuccess, or failed with ContinueOnError: the next runs.
+    Next,
+    /// Passed: the rest are skipped.
+    Stop,
+    /// Failed: the page shows this message.
+    Failed(String),
+}
+
 /// One stage of a profile's pipeline.
 enum Stage<'a> {
     Input(&'a Ref),
@@ -660,23 +670,13 @@ impl<'p> Executor<'p> {
         }
         let mut error = None;
         for vp in profiles {
-            if skip_reason(&vp.conditions, &s.bag).is_some() {
-                continue;
-            }
-            let index = vp.profile.index.ok_or_else(|| not_defined(&vp.profile))?;
-            match self.run_profile(s, index, Invocation::Validation, None, None).await? {
-                StepResult::Done if vp.continue_on_success => {}
-                StepResult::Done => break,
-                StepResult::Page(_) => {
-                    return Err(ExecError::Policy(format!("validation profile '{}' asked for input", vp.profile.id)));
-                }
-                StepResult::Failed(e) if !vp.continue_on_error => {
-                    error = Some(self.page_message(s, tp, &self.policy.technical_profiles[index], &e));
-                    s.trace
-                        .push(TraceEvent::ValidationFailed { profile: vp.profile.id.clone(), message: e.user_message });
+            match self.validate(s, tp, vp, None).await? {
+                Validated::Next => {}
+                Validated::Stop => break,
+                Validated::Failed(message) => {
+                    error = Some(message);
                     break;
                 }
-                StepResult::Failed(_) => {}
             }
         }
         let key = format!("{profile}/{control}");
@@ -1240,20 +1240,14 @@ impl<'p> Executor<'p> {
                     self.write_outputs(s, pp, &returned);
                 }
                 Stage::Validation(v) => {
-                    if !validating || skip_reason(&v.conditions, &s.bag).is_some() {
+                    if !validating {
                         continue;
                     }
-                    self.at_node(s, at, node, false);
-                    let vp = v.profile.index.ok_or_else(|| not_defined(&v.profile))?;
-                    match self.run_validation(s, vp).await? {
-                        StepResult::Done => validating = v.continue_on_success,
-                        StepResult::Page(_) => {
-                            return Err(ExecError::Policy(format!(
-                                "validation profile '{}' asked for input",
-                                v.profile.id
-                            )));
-                        }
-                        StepResult::Failed(e) if !v.continue_on_error => {
+                    let entered = at.zip(node).map(|((plan, _), n)| (plan, n));
+                    match self.validate(s, tp, v, entered).await? {
+                        Validated::Next => {}
+                        Validated::Stop => validating = false,
+                        Validated::Failed(message) => {
                             if let Some(before) = before.take() {
                                 s.bag = before;
                             }
@@ -1261,15 +1255,11 @@ impl<'p> Executor<'p> {
                             let page = Page {
                                 profile: tp.id.value.clone(),
                                 kind: PageKind::Form { fields: Vec::new() },
-                                error: Some(self.page_message(s, tp, &self.policy.technical_profiles[vp], &e)),
+                                error: Some(message),
                                 // The same page again, so it keeps its state.
                                 profile_state: profile_state.map(|v| Box::new(v.clone())),
                                 settings: Box::new(settings.clone()),
                             };
-                            s.trace.push(TraceEvent::ValidationFailed {
-                                profile: v.profile.id.clone(),
-                                message: e.user_message,
-                            });
                             // setting.retryLimit: that many failed tries end the journey.
                             let tries = s.failed_tries.entry(p).or_default();
                             *tries += 1;
@@ -1283,7 +1273,6 @@ impl<'p> Executor<'p> {
                             self.at_node(s, at, page_node, true);
                             return Ok(StepResult::Page(page));
                         }
-                        StepResult::Failed(_) => {}
                     }
                 }
                 Stage::Output(r) => {
@@ -1328,6 +1317,38 @@ impl<'p> Executor<'p> {
             self.remember_session(s, p);
         }
         Ok(StepResult::Done)
+    }
+
+    /// One validation profile of the page `page`, on its submit or a display control's action:
+    /// skipped by its preconditions, else run (recorded at `node` of the journey, when given).
+    /// A failure without ContinueOnError is traced and worded as the page words it.
+    async fn validate(
+        &self,
+        s: &mut SignIn,
+        page: &TechnicalProfile,
+        v: &ValidationRef,
+        node: Option<(&JourneyPlan, NodeIndex)>,
+    ) -> Result<Validated, ExecError> {
+        if skip_reason(&v.conditions, &s.bag).is_some() {
+            return Ok(Validated::Next);
+        }
+        if let Some((plan, n)) = node {
+            self.visit(s, PlanPosition::new(plan.reference, n));
+        }
+        let vp = v.profile.index.ok_or_else(|| not_defined(&v.profile))?;
+        Ok(match self.run_validation(s, vp).await? {
+            StepResult::Done if v.continue_on_success => Validated::Next,
+            StepResult::Done => Validated::Stop,
+            StepResult::Page(_) => {
+                return Err(ExecError::Policy(format!("validation profile '{}' asked for input", v.profile.id)));
+            }
+            StepResult::Failed(e) if !v.continue_on_error => {
+                let message = self.page_message(s, page, &self.policy.technical_profiles[vp], &e);
+                s.trace.push(TraceEvent::ValidationFailed { profile: v.profile.id.clone(), message: e.user_message });
+                Validated::Failed(message)
+            }
+            StepResult::Failed(_) => Validated::Next,
+        })
     }
 
     /// A validation profile's pipeline, boxed: it runs inside its page's own (and the page's
