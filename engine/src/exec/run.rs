@@ -36,10 +36,6 @@ const FORGOT_PASSWORD_MESSAGE: &str = "The user has forgotten their password.";
 const MIN_HIDDEN_LEN: usize = 4;
 /// The keep-me-signed-in checkbox of a sign-in page, as a form answers it (B2C's `rememberMe`).
 pub const REMEMBER_ME_FIELD: &str = "rememberMe";
-/// Room made in a sign-in's trace and path when it resumes: what a run to the next page
-/// usually adds, so they grow once rather than by doubling (each growth copies them).
-const TRACE_ROOM: usize = 12;
-const PATH_ROOM: usize = 24;
 /// The VerificationControl action whose success lets the page continue.
 const VERIFY_CODE: &str = "VerifyCode";
 /// B2C's `intro_msg` of a VerificationControl.
@@ -353,8 +349,6 @@ impl<'p> Executor<'p> {
 
     /// Advances the sign-in: `answer` answers the page the last call returned.
     pub async fn resume(&self, s: &mut SignIn, answer: Option<Answer>) -> Result<Progress, ExecError> {
-        s.trace.reserve(TRACE_ROOM);
-        s.path.reserve(PATH_ROOM);
         let progress = self.resume_to_pause(s, answer).await;
         if let Ok(Progress::NeedsInput(_)) = &progress {
             // A paused sign-in may wait long, or be stored: it keeps no spare capacity.
