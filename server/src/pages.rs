@@ -35,19 +35,15 @@ pub(crate) async fn advance(server: &Server, hosted: &Hosted, mut tx: Transactio
                 let url = url.clone();
                 let context = cookie(server, CONTEXT_COOKIE, &tx.id);
                 tx.step = Step::Showing(page);
-                if let Err(refusal) = save(server, hosted, &mut tx).await {
-                    return refusal.respond(server, Some((hosted, None)), request, false).await;
+                if let Err(refused) = save_or_refuse(server, hosted, &mut tx, request, false).await {
+                    return refused;
                 }
                 let mut response = redirect(&url);
                 response.headers_mut().append(header::SET_COOKIE, context);
                 return response;
             }
-            tx.csrf = server.random(32);
             tx.step = Step::Showing(page);
-            if let Err(refusal) = save(server, hosted, &mut tx).await {
-                return refusal.respond(server, Some((hosted, None)), request, false).await;
-            }
-            crate::page::render(server, hosted, &tx, StatusCode::OK).await
+            show(server, hosted, tx, request).await
         }
     }
 }
@@ -61,6 +57,29 @@ pub(crate) async fn save(server: &Server, hosted: &Hosted, tx: &mut Transaction)
         Ok(false) => Err(Refusal::Lost),
         Err(e) => Err(Refusal::from(e)),
     }
+}
+
+/// [`save`], or when it fails the refusal's answer (JSON for `as_json`, else the error page).
+async fn save_or_refuse(
+    server: &Server,
+    hosted: &Hosted,
+    tx: &mut Transaction,
+    request: &Request,
+    as_json: bool,
+) -> Result<(), Response> {
+    match save(server, hosted, tx).await {
+        Ok(()) => Ok(()),
+        Err(refusal) => Err(refusal.respond(server, Some((hosted, None)), request, as_json).await),
+    }
+}
+
+/// Saves the sign-in with a new CSRF token and shows its page.
+async fn show(server: &Server, hosted: &Hosted, mut tx: Transaction, request: &Request) -> Response {
+    tx.csrf = server.random(32);
+    if let Err(refused) = save_or_refuse(server, hosted, &mut tx, request, false).await {
+        return refused;
+    }
+    crate::page::render(server, hosted, &tx, StatusCode::OK).await
 }
 
 /// The sign-in the browser names, as stored.
@@ -285,8 +304,8 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
             };
             tx.step = Step::Showing(next);
             if xhr {
-                if let Err(refusal) = save(server, hosted, &mut tx).await {
-                    return refusal.respond(server, Some((hosted, None)), request, xhr).await;
+                if let Err(refused) = save_or_refuse(server, hosted, &mut tx, request, xhr).await {
+                    return refused;
                 }
                 return json(StatusCode::OK, &json!({ "status": "400", "message": message }));
             }
@@ -295,8 +314,8 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
         progress => {
             tx.step = Step::Submitted(progress);
             let confirmed = confirmed_url(hosted, &tx, crate::page::api_of(&page));
-            if let Err(refusal) = save(server, hosted, &mut tx).await {
-                return refusal.respond(server, Some((hosted, None)), request, xhr).await;
+            if let Err(refused) = save_or_refuse(server, hosted, &mut tx, request, xhr).await {
+                return refused;
             }
             if xhr { json(StatusCode::OK, &json!({ "status": "200" })) } else { see_other(&confirmed) }
         }
@@ -336,8 +355,8 @@ pub(crate) async fn display_control(
                 Progress::NeedsInput(next) => Step::Showing(next),
                 progress => Step::Submitted(progress),
             };
-            if let Err(refusal) = save(server, hosted, &mut tx).await {
-                return refusal.respond(server, Some((hosted, None)), request, true).await;
+            if let Err(refused) = save_or_refuse(server, hosted, &mut tx, request, true).await {
+                return refused;
             }
             json(StatusCode::OK, &body)
         }
@@ -362,13 +381,7 @@ async fn page_error(
     xhr: bool,
 ) -> Response {
     match tx {
-        Some(mut tx) if !xhr => {
-            tx.csrf = server.random(32);
-            if let Err(refusal) = save(server, hosted, &mut tx).await {
-                return refusal.respond(server, Some((hosted, None)), request, false).await;
-            }
-            crate::page::render(server, hosted, &tx, StatusCode::OK).await
-        }
+        Some(tx) if !xhr => show(server, hosted, tx, request).await,
         _ => {
             let body = json!({ "status": "400", "message": message });
             let _ = request;
