@@ -194,7 +194,7 @@ struct Load(Option<Arc<Vec<Hosted>>>);
 impl Load {
     /// The sign-in's relying party `policy` in its load, else `current`.
     fn hosted<'a>(&'a self, current: &'a Hosted, policy: &str) -> &'a Hosted {
-        self.0.as_deref().and_then(|load| crate::hosted_by_id(load, policy)).unwrap_or(current)
+        self.0.as_deref().and_then(|load| crate::find(load, None, policy)).unwrap_or(current)
     }
 }
 
@@ -475,7 +475,7 @@ pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Req
     if !matches!(&tx.step, Step::Showing(Page { kind: PageKind::Redirect { .. }, .. })) {
         return refused(Refusal::OutOfOrder("The sign-in is not waiting for an identity provider.")).await;
     }
-    let Some(hosted) = crate::hosted_by_id(policies, &tx.policy) else {
+    let Some(hosted) = crate::find(policies, None, &tx.policy) else {
         return refused(Refusal::State).await;
     };
     let load = match load_for(server, hosted, &tx) {
