@@ -65,9 +65,7 @@ fn code_of(params: &[(String, String)]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_with_email_verification_then_sign_in() {
     bounded(async {
-        let served = serve(vec![starter_pack("LocalAccounts")]).await;
-        let browser = Browser::start(&served).await;
-        browser.open(&served.authorize_url(POLICY, &[])).await;
+        let (served, browser) = at_sign_in().await;
         browser.find("#localAccountForm").await;
         // The sign-in's cookies, as B2C sets its own over HTTPS.
         for name in ["x-ms-cpim-trans", "x-ms-cpim-csrf"] {
@@ -112,9 +110,7 @@ async fn sign_up_with_email_verification_then_sign_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_shows_its_error_and_cancel_returns_to_the_app() {
     bounded(async {
-        let served = serve(vec![starter_pack("LocalAccounts")]).await;
-        let browser = Browser::start(&served).await;
-        browser.open(&served.authorize_url(POLICY, &[])).await;
+        let (served, browser) = at_sign_in().await;
         sign_up(&browser, &served, &ALICE).await;
         browser.back_at_app(&served).await;
 
@@ -137,9 +133,7 @@ async fn a_wrong_password_shows_its_error_and_cancel_returns_to_the_app() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_reset_proves_the_address_then_the_new_password_signs_in() {
     bounded(async {
-        let served = serve(vec![starter_pack("LocalAccounts")]).await;
-        let browser = Browser::start(&served).await;
-        browser.open(&served.authorize_url(POLICY, &[])).await;
+        let (served, browser) = at_sign_in().await;
         sign_up(&browser, &served, &ALICE).await;
         let signed_up = served.redeem(POLICY, &code_of(&browser.back_at_app(&served).await)).await;
 
@@ -239,13 +233,11 @@ async fn a_request_the_server_refuses_shows_the_error_page_with_its_correlation_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn markup_a_user_typed_is_shown_as_text() {
     bounded(async {
-        let served = serve(vec![starter_pack("LocalAccounts")]).await;
-        let browser = Browser::start(&served).await;
+        let (served, browser) = at_sign_in().await;
         let markup = "<img src=x onerror=alert(1)>";
         let mut fields = ALICE;
         fields[3] = ("#displayName", markup);
         fields[4] = ("#givenName", markup);
-        browser.open(&served.authorize_url(POLICY, &[])).await;
         browser.click("#createAccount").await;
         fill_all(&browser, &fields).await;
         browser.click("#continue").await;

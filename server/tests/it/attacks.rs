@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use ief_server::{RequestLog, ServeOptions, Server};
+use ief_server::RequestLog;
 use serde_json::Value;
 
 use crate::common::*;
@@ -333,10 +333,8 @@ async fn logout_follows_only_registered_uris() {
 #[tokio::test]
 async fn hostile_requests_get_client_errors_and_each_is_logged() {
     let keys = TempDir::new("hostile");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
-    let mut server =
-        Server::load(&ServeOptions::new(vec![starter_pack("LocalAccounts")], &base, keys.0.clone())).expect("load");
+    let (listener, base) = listen("http://127.0.0.1").await;
+    let mut server = load(vec![starter_pack("LocalAccounts")], &base, keys.0.clone(), |_| {});
     let log: Arc<Mutex<Vec<RequestLog>>> = Arc::default();
     let sink = Arc::clone(&log);
     server.log_requests(Arc::new(move |r| sink.lock().expect("log").push(r.clone())));

@@ -11,8 +11,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ief_server::tls::Tls;
-use ief_server::{ServeOptions, Server};
+use ief_server::Server;
 use ief_testkit::node::{check_node, for_each_line, npm_ci, push_log};
 use serde_json::Value;
 
@@ -43,14 +42,10 @@ async fn serve_https() -> Served {
     check_node((20, 18), "install Node.js 20.18 or newer for the relying-party interop tests").expect("node");
     npm_ci(&project(), "openid-client", Duration::from_secs(300)).expect("the relying parties installed");
     let temp = TempDir::new("relying-parties");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("https://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let (listener, base) = listen("https://127.0.0.1").await;
     let policies = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/serve");
-    let options = ServeOptions::new(vec![starter_pack("LocalAccounts"), policies], &base, temp.0.join("keys"));
-    let server = Arc::new(Server::load(&options).expect("the policies serve"));
-    let tls = Tls::local(&temp.0.join("ca"), server.public_host()).expect("a local CA");
-    let ca_path = tls.ca_path.clone();
-    let task = tokio::spawn(Arc::clone(&server).serve_tls(listener, tls));
+    let server = Arc::new(load(vec![starter_pack("LocalAccounts"), policies], &base, temp.0.join("keys"), |_| {}));
+    let (task, ca_path) = serve_tls(&server, listener, &temp.0.join("ca"));
     Served { base, ca_path, server, task, _temp: temp }
 }
 
