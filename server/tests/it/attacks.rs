@@ -223,15 +223,7 @@ async fn refresh_tokens_belong_to_their_client_and_rotate() {
     let running = serve_apps().await;
     let browser = Browser::new(&running);
     let code = sign_up_with(&browser, &[("client_id", "native-a")]).await;
-    let (status, body) = browser
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", "native-a"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .await;
+    let (status, body) = browser.redeem_as("native-a", &code).await;
     assert_eq!(status, 200, "{body}");
     let refresh = body["refresh_token"].as_str().expect("refresh_token").to_owned();
     let (status, body) =

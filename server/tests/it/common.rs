@@ -164,9 +164,14 @@ impl Browser {
 
     /// Redeems a code of the development app with the test verifier.
     pub(crate) async fn redeem(&self, code: &str) -> (u16, Value) {
+        self.redeem_as(CLIENT, code).await
+    }
+
+    /// Redeems a code of `client` (sent to [`REDIRECT`]) with the test verifier.
+    pub(crate) async fn redeem_as(&self, client: &str, code: &str) -> (u16, Value) {
         self.token(&[
             ("grant_type", "authorization_code"),
-            ("client_id", CLIENT),
+            ("client_id", client),
             ("code", code),
             ("redirect_uri", REDIRECT),
             ("code_verifier", VERIFIER),
