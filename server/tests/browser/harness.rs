@@ -95,6 +95,15 @@ impl Served {
         format!("{}/{}/{policy}/oauth2/v2.0/authorize?{}", self.base, self.tenant, request.query(extra))
     }
 
+    /// Once the browser is back at the application: the claims of the id token its code
+    /// redeems for, after checking the state came back.
+    pub(crate) async fn claims_at_app(&self, browser: &Browser, policy: &str) -> Value {
+        let params = browser.back_at_app(self).await;
+        assert_eq!(param(&params, "state"), Some("st-browser"), "{params:?}");
+        let code = param(&params, "code").unwrap_or_else(|| panic!("a code, got {params:?}"));
+        self.redeem(policy, code).await
+    }
+
     /// The last code sent to `destination` (an email address or phone number).
     pub(crate) fn code_sent_to(&self, destination: &str) -> String {
         self.server
