@@ -288,10 +288,7 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
         Err(ExecError::BadAnswer { message, .. }) => {
             return page_error(server, hosted, request, None, &message, xhr).await;
         }
-        Err(e) => {
-            let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
-            return finish(server, hosted, tx, outcome, request).await;
-        }
+        Err(e) => return failed(server, hosted, tx, "AADB2C90085", &e, request).await,
     };
     match progress {
         // The same page back with an error: the submit failed its checks.
@@ -364,11 +361,21 @@ pub(crate) async fn display_control(
         Err(ExecError::BadAnswer { message, .. }) => {
             json(StatusCode::BAD_REQUEST, &json!({ "status": "400", "message": message }))
         }
-        Err(e) => {
-            let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
-            finish(server, hosted, tx, outcome, request).await
-        }
+        Err(e) => failed(server, hosted, tx, "AADB2C90085", &e, request).await,
     }
+}
+
+/// Ends the sign-in with the error `code` when its journey cannot go on.
+async fn failed(
+    server: &Server,
+    hosted: &Hosted,
+    tx: Transaction,
+    code: &str,
+    error: &ExecError,
+    request: &Request,
+) -> Response {
+    let outcome = ief_engine::exec::Outcome::Error { code: code.to_owned(), message: error.to_string() };
+    finish(server, hosted, tx, outcome, request).await
 }
 
 /// A submit that did not pass: JSON for XHR, else the page again with its error.
@@ -451,10 +458,7 @@ pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request)
                 .respond(server, Some((hosted, Some(&lang))), request, false)
                 .await
         }
-        Err(e) => {
-            let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
-            finish(server, hosted, tx, outcome, request).await
-        }
+        Err(e) => failed(server, hosted, tx, "AADB2C90085", &e, request).await,
     }
 }
 
@@ -490,10 +494,7 @@ pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Req
             tx.step = Step::Submitted(progress);
             advance(server, hosted, tx, request).await
         }
-        Err(e) => {
-            let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90273".to_owned(), message: e.to_string() };
-            finish(server, hosted, tx, outcome, request).await
-        }
+        Err(e) => failed(server, hosted, tx, "AADB2C90273", &e, request).await,
     }
 }
 
