@@ -216,6 +216,14 @@ pub(crate) async fn sign_up(browser: &Browser) -> String {
     sign_up_with(browser, &[]).await
 }
 
+/// Signs alice up ([`sign_up`]) and redeems the code: the token response.
+pub(crate) async fn signed_up(browser: &Browser) -> Value {
+    let code = sign_up(browser).await;
+    let (status, body) = browser.redeem(&code).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
 /// [`sign_up`] with other authorize parameters.
 pub(crate) async fn sign_up_with(browser: &Browser, extra: &[(&str, &str)]) -> String {
     let location = sign_up_at(browser, &browser.authorize_url(extra)).await;
