@@ -9,7 +9,7 @@ use axum::extract::{RawQuery, State};
 use fantoccini::elements::Element;
 use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
-use ief_server::{ServeOptions, Server};
+use ief_server::ServeOptions;
 use ief_testkit::authorize::Authorize;
 use ief_testkit::browser::{CHROMIUM, ChromeDriver, chromium_args, home_trusting};
 use serde_json::{Value, json};
@@ -38,23 +38,13 @@ pub(crate) async fn bounded(body: impl Future<Output = ()>) {
     }
 }
 
-/// `ief serve` over HTTPS on 127.0.0.1 with a fresh local CA, and the application (a loopback
+/// `ief serve` over HTTPS on localhost with a fresh local CA, and the application (a loopback
 /// listener) its tokens go to; both stop when dropped.
 pub(crate) struct Served {
-    pub(crate) base: String,
+    pub(crate) https: Https,
     /// The tenant in the URLs the tests build ([`TENANT`] unless a test changes it).
     pub(crate) tenant: String,
-    pub(crate) ca_path: PathBuf,
-    pub(crate) server: Arc<Server>,
     pub(crate) app: App,
-    task: tokio::task::JoinHandle<()>,
-    _temp: TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 pub(crate) async fn serve(folders: Vec<PathBuf>) -> Served {
@@ -64,12 +54,9 @@ pub(crate) async fn serve(folders: Vec<PathBuf>) -> Served {
 /// [`serve`] with options changed by `edit`, which also gets the application's base URL (where
 /// stubs of the outside world answer).
 pub(crate) async fn serve_with(folders: Vec<PathBuf>, edit: impl FnOnce(&mut ServeOptions, &str)) -> Served {
-    let temp = TempDir::new("browser-serve");
-    let (listener, base) = listen("https://localhost").await;
     let app = App::start().await;
-    let server = Arc::new(load(folders, &base, temp.0.join("keys"), |options| edit(options, &app.base)));
-    let (task, ca_path) = serve_tls(&server, listener, &temp.0.join("ca"));
-    Served { base, tenant: TENANT.to_owned(), ca_path, server, app, task, _temp: temp }
+    let https = serve_https("browser-serve", "https://localhost", folders, |options| edit(options, &app.base)).await;
+    Served { https, tenant: TENANT.to_owned(), app }
 }
 
 /// The starter pack's local accounts served, and a browser on its sign-in page.
@@ -92,7 +79,7 @@ impl Served {
             nonce: "n-browser",
             verifier: VERIFIER,
         };
-        format!("{}/{}/{policy}/oauth2/v2.0/authorize?{}", self.base, self.tenant, request.query(extra))
+        format!("{}/{}/{policy}/oauth2/v2.0/authorize?{}", self.https.base, self.tenant, request.query(extra))
     }
 
     /// Once the browser is back at the application: the claims of the id token its code
@@ -106,7 +93,8 @@ impl Served {
 
     /// The last code sent to `destination` (an email address or phone number).
     pub(crate) fn code_sent_to(&self, destination: &str) -> String {
-        self.server
+        self.https
+            .server
             .outbox()
             .and_then(|o| o.last_code(destination))
             .unwrap_or_else(|| panic!("no code sent to {destination}"))
@@ -114,7 +102,7 @@ impl Served {
 
     /// Redeems the code the application received and returns the id token's claims.
     pub(crate) async fn redeem(&self, policy: &str, code: &str) -> Value {
-        let ca = std::fs::read(&self.ca_path).expect("ca.pem");
+        let ca = std::fs::read(&self.https.ca_path).expect("ca.pem");
         let client = reqwest::Client::builder()
             .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("PEM")])
             .build()
@@ -126,7 +114,7 @@ impl Served {
             ("redirect_uri", &self.app.redirect_uri()),
             ("code_verifier", VERIFIER),
         ];
-        let url = format!("{}/{}/{policy}/oauth2/v2.0/token", self.base, self.tenant);
+        let url = format!("{}/{}/{policy}/oauth2/v2.0/token", self.https.base, self.tenant);
         let response = client.post(url).form(&form).send().await.expect("token request");
         let status = response.status();
         let body: Value = response.json().await.expect("JSON token response");
@@ -243,7 +231,7 @@ pub(crate) struct Browser {
 impl Browser {
     pub(crate) async fn start(served: &Served) -> Browser {
         let home = TempDir::new("browser-home");
-        home_trusting(&home.0, &served.ca_path).expect("the CA in the browser's NSS database");
+        home_trusting(&home.0, &served.https.ca_path).expect("the CA in the browser's NSS database");
         let driver = ChromeDriver::start(&home.0, &home.0.join("chromedriver.log")).expect("chromedriver starts");
         let capabilities = json!({
             "browserName": "chrome",

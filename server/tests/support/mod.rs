@@ -47,6 +47,38 @@ pub(crate) fn serve_tls(server: &Arc<Server>, listener: TcpListener, ca_dir: &Pa
     (tokio::spawn(Arc::clone(server).serve_tls(listener, tls)), ca_path)
 }
 
+/// A server of some policy folders over HTTPS on a free loopback port, its certificate from a
+/// fresh local CA; it stops when dropped.
+pub(crate) struct Https {
+    pub(crate) base: String,
+    /// The CA's certificate (PEM), for the clients to trust.
+    pub(crate) ca_path: PathBuf,
+    pub(crate) server: Arc<Server>,
+    task: JoinHandle<()>,
+    _temp: TempDir,
+}
+
+impl Drop for Https {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves `folders` at `origin` (`https://localhost`, `https://127.0.0.1`) and a free port, the
+/// options changed by `edit`; the keys and the CA in a temporary folder named for `tag`.
+pub(crate) async fn serve_https(
+    tag: &str,
+    origin: &str,
+    folders: Vec<PathBuf>,
+    edit: impl FnOnce(&mut ServeOptions),
+) -> Https {
+    let temp = TempDir::new(tag);
+    let (listener, base) = listen(origin).await;
+    let server = Arc::new(load(folders, &base, temp.0.join("keys"), edit));
+    let (task, ca_path) = serve_tls(&server, listener, &temp.0.join("ca"));
+    Https { base, ca_path, server, task, _temp: temp }
+}
+
 /// Serves `router` on `listener` until the task is aborted.
 pub(crate) fn spawn_router(listener: TcpListener, router: axum::Router) -> JoinHandle<()> {
     tokio::spawn(async move {
