@@ -28,11 +28,8 @@ const APPS: &str = "apps:
 /// The starter pack with the apps above (the web app's secret is `s3cret`).
 async fn serve_apps() -> Running {
     serve_with("LocalAccounts", |options| {
-        std::fs::create_dir_all(&options.keys).expect("keys dir");
+        register_apps(options, APPS);
         std::fs::write(options.keys.join("B2C_1A_WebSecret.txt"), "s3cret\n").expect("secret");
-        let config = options.keys.join("apps.yaml");
-        std::fs::write(&config, APPS).expect("config");
-        options.config = Some(config);
     })
     .await
 }

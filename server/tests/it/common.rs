@@ -31,6 +31,14 @@ impl Drop for Running {
     }
 }
 
+/// Registers the applications of `yaml` (an `apps.yaml`, written beside the keys).
+pub(crate) fn register_apps(options: &mut ServeOptions, yaml: &str) {
+    std::fs::create_dir_all(&options.keys).expect("keys dir");
+    let config = options.keys.join("apps.yaml");
+    std::fs::write(&config, yaml).expect("config");
+    options.config = Some(config);
+}
+
 pub(crate) async fn serve(folder: &str) -> Running {
     serve_with(folder, |_| {}).await
 }

@@ -20,13 +20,7 @@ const APPS: &str = "apps:
 
 #[tokio::test]
 async fn logout_signs_the_other_applications_out_in_iframes_then_goes_on() {
-    let running = serve_with("LocalAccounts", |options| {
-        std::fs::create_dir_all(&options.keys).expect("keys dir");
-        let config = options.keys.join("apps.yaml");
-        std::fs::write(&config, APPS).expect("config");
-        options.config = Some(config);
-    })
-    .await;
+    let running = serve_with("LocalAccounts", |options| register_apps(options, APPS)).await;
     let browser = Browser::new(&running);
     let code = sign_up_with(&browser, &[("client_id", "native-a")]).await;
     let (_, body) = browser.redeem_as("native-a", &code).await;

@@ -40,11 +40,8 @@ async fn serve_tokens_and(extra: Option<PathBuf>) -> Running {
     serve_with("LocalAccounts", |options| {
         options.policy_paths.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/tokens"));
         options.policy_paths.extend(extra);
-        std::fs::create_dir_all(&options.keys).expect("keys dir");
+        register_apps(options, APPS);
         std::fs::write(options.keys.join("B2C_1A_DaemonSecret.txt"), "d4emon\n").expect("secret");
-        let config = options.keys.join("apps.yaml");
-        std::fs::write(&config, APPS).expect("config");
-        options.config = Some(config);
     })
     .await
 }
