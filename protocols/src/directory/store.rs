@@ -374,16 +374,7 @@ impl Directory {
     }
 
     fn free_object_id(&self, bytes: [u8; 16]) -> Result<String> {
-        self.read(|db| {
-            let base = u128::from_be_bytes(bytes);
-            for step in 0..1024u128 {
-                let id = guid(base.wrapping_add(step << 64).to_be_bytes());
-                if !exists(db, &id)? {
-                    return Ok(id);
-                }
-            }
-            Err(DirectoryError::Conflict("every generated objectId".to_owned()))
-        })
+        self.read(|db| free_object_id(db, bytes))
     }
 
     /// Creates an account; `object_id` is generated from `env` when absent. New accounts are
@@ -393,74 +384,34 @@ impl Directory {
             Some(id) => id.to_owned(),
             None => self.new_object_id(env)?,
         };
-        self.insert(&id, data, Some(env.now()))
+        check_attributes(data)?;
+        let hash = hashed(data)?;
+        self.write(|db| insert(db, &id, data, hash.as_deref(), Some(env.now())))
     }
 
     /// Puts a scenario's user in the directory. A seed says who exists before a run, so it
     /// replaces any account holding its objectId, sign-in names, identities or UPN: re-running a
     /// scenario on a kept directory file gives the same state. Without an objectId it keeps the
-    /// one account it replaces, else takes one from OS randomness.
+    /// one account it replaces, else takes one from OS randomness. One transaction: a seed that
+    /// fails leaves the accounts it would have replaced.
     pub fn seed(&self, user: &SeedUser) -> Result<User> {
-        let owners = self.owners(user)?;
-        let id = match (&user.object_id, owners.as_slice()) {
-            (Some(id), _) => id.clone(),
-            (None, [only]) => only.clone(),
-            (None, _) => {
-                let mut bytes = [0u8; 16];
-                getrandom::fill(&mut bytes).map_err(|e| DirectoryError::Random(e.to_string()))?;
-                self.free_object_id(bytes)?
-            }
-        };
-        for owner in &owners {
-            self.delete_user(owner)?;
+        check_attributes(&user.data)?;
+        let hash = hashed(&user.data)?;
+        let mut random = [0u8; 16];
+        if user.object_id.is_none() {
+            getrandom::fill(&mut random).map_err(|e| DirectoryError::Random(e.to_string()))?;
         }
-        self.insert(&id, &user.data, None)
-    }
-
-    /// The accounts a seed would collide with.
-    fn owners(&self, user: &SeedUser) -> Result<Vec<String>> {
-        self.read(|db| {
-            let mut owners: Vec<String> = Vec::new();
-            let mut add = |id: Option<String>| {
-                if let Some(id) = id.filter(|id| !owners.contains(id)) {
-                    owners.push(id);
-                }
-            };
-            if let Some(id) = &user.object_id {
-                add(exists(db, id)?.then(|| id.clone()));
-            }
-            if let Some(upn) = &user.data.user_principal_name {
-                add(upn_owner(db, upn)?);
-            }
-            for name in &user.data.sign_in_names {
-                add(sign_in_name_owner(db, &fold(&name.value))?);
-            }
-            for alt in &user.data.alternative_security_ids {
-                add(identity_owner(db, alt)?);
-            }
-            Ok(owners)
-        })
-    }
-
-    fn insert(&self, object_id: &str, data: &UserData, now: Option<NaiveDateTime>) -> Result<User> {
-        check_attributes(data)?;
-        // Hash before taking a connection: Argon2 is deliberately slow.
-        let hash = data.password.as_ref().map(hash_password).transpose()?;
         self.write(|db| {
-            db.execute(
-                "INSERT INTO users (object_id, password_hash, created)
-                 VALUES ($1, $2, (SELECT COALESCE(MAX(created), 0) + 1 FROM users))",
-                &[Param::Text(object_id), Param::OptText(hash.as_deref())],
-            )
-            .map_err(|e| conflict(e, || format!("objectId '{object_id}'")))?;
-            if !data.attributes.iter().any(|(n, _)| n.eq_ignore_ascii_case(ACCOUNT_ENABLED)) {
-                set_attribute(db, object_id, ACCOUNT_ENABLED, &ClaimValue::Boolean(true))?;
+            let owners = owners(db, user)?;
+            let id = match (&user.object_id, owners.as_slice()) {
+                (Some(id), _) => id.clone(),
+                (None, [only]) => only.clone(),
+                (None, _) => free_object_id(db, random)?,
+            };
+            for owner in &owners {
+                delete_user(db, owner)?;
             }
-            if let Some(now) = now {
-                set_attribute(db, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::date_time(now))?;
-            }
-            apply(db, object_id, data)?;
-            load_user(db, object_id)?.ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))
+            insert(db, &id, &user.data, hash.as_deref(), None)
         })
     }
 
@@ -534,7 +485,7 @@ impl Directory {
 
     /// Deletes the account and everything it owns; false when there was none.
     pub fn delete_user(&self, object_id: &str) -> Result<bool> {
-        self.write(|db| Ok(db.execute("DELETE FROM users WHERE object_id = $1", &[Param::Text(object_id)])? > 0))
+        self.write(|db| delete_user(db, object_id))
     }
 
     pub fn set_password(&self, object_id: &str, password: &Password) -> Result<()> {
@@ -568,6 +519,75 @@ impl Directory {
             Ok(row.into_iter().next().and_then(|c| c.into_text()))
         })
     }
+}
+
+/// Steps from `bytes` to an objectId no account has.
+fn free_object_id(db: &dyn Db, bytes: [u8; 16]) -> Result<String> {
+    let base = u128::from_be_bytes(bytes);
+    for step in 0..1024u128 {
+        let id = guid(base.wrapping_add(step << 64).to_be_bytes());
+        if !exists(db, &id)? {
+            return Ok(id);
+        }
+    }
+    Err(DirectoryError::Conflict("every generated objectId".to_owned()))
+}
+
+/// The accounts a seed would collide with.
+fn owners(db: &dyn Db, user: &SeedUser) -> Result<Vec<String>> {
+    let mut owners: Vec<String> = Vec::new();
+    let mut add = |id: Option<String>| {
+        if let Some(id) = id.filter(|id| !owners.contains(id)) {
+            owners.push(id);
+        }
+    };
+    if let Some(id) = &user.object_id {
+        add(exists(db, id)?.then(|| id.clone()));
+    }
+    if let Some(upn) = &user.data.user_principal_name {
+        add(upn_owner(db, upn)?);
+    }
+    for name in &user.data.sign_in_names {
+        add(sign_in_name_owner(db, &fold(&name.value))?);
+    }
+    for alt in &user.data.alternative_security_ids {
+        add(identity_owner(db, alt)?);
+    }
+    Ok(owners)
+}
+
+/// The new account's password hash, made before a connection is taken: Argon2 is deliberately
+/// slow.
+fn hashed(data: &UserData) -> Result<Option<String>> {
+    data.password.as_ref().map(hash_password).transpose()
+}
+
+/// Writes a new account with its attributes, sign-in names and identities.
+fn insert(
+    db: &dyn Db,
+    object_id: &str,
+    data: &UserData,
+    hash: Option<&str>,
+    now: Option<NaiveDateTime>,
+) -> Result<User> {
+    db.execute(
+        "INSERT INTO users (object_id, password_hash, created)
+         VALUES ($1, $2, (SELECT COALESCE(MAX(created), 0) + 1 FROM users))",
+        &[Param::Text(object_id), Param::OptText(hash)],
+    )
+    .map_err(|e| conflict(e, || format!("objectId '{object_id}'")))?;
+    if !data.attributes.iter().any(|(n, _)| n.eq_ignore_ascii_case(ACCOUNT_ENABLED)) {
+        set_attribute(db, object_id, ACCOUNT_ENABLED, &ClaimValue::Boolean(true))?;
+    }
+    if let Some(now) = now {
+        set_attribute(db, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::date_time(now))?;
+    }
+    apply(db, object_id, data)?;
+    load_user(db, object_id)?.ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))
+}
+
+fn delete_user(db: &dyn Db, object_id: &str) -> Result<bool> {
+    Ok(db.execute("DELETE FROM users WHERE object_id = $1", &[Param::Text(object_id)])? > 0)
 }
 
 fn argon2() -> Argon2<'static> {
@@ -1061,6 +1081,52 @@ mod tests {
         assert_eq!(dir.users().unwrap().iter().map(|u| u.object_id.as_str()).collect::<Vec<_>>(), ["fixed"]);
         drop(dir);
         let _ = std::fs::remove_file(&path);
+    }
+
+    /// Makes the database itself refuse to store an attribute named `name`.
+    fn refuse_attribute(dir: &Directory, name: &str) {
+        let statements = match &dir.backend {
+            Backend::Sqlite(_) => vec![format!(
+                "CREATE TRIGGER refuse BEFORE INSERT ON attributes WHEN NEW.name = '{name}'
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )],
+            Backend::Postgres(_) => vec![
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql
+                 AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"
+                    .to_owned(),
+                format!(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON attributes FOR EACH ROW
+                     WHEN (NEW.name = '{name}') EXECUTE FUNCTION refuse()"
+                ),
+            ],
+        };
+        for sql in statements {
+            dir.write(|db| db.execute(&sql, &[])).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_failed_seed_leaves_the_accounts_it_would_replace() {
+        for (dir, _cluster) in backends() {
+            let old = dir.seed(&SeedUser { object_id: None, data: alice() }).unwrap();
+            let replacing = |attribute: &str| {
+                let mut data = alice();
+                data.attributes.push((attribute.to_owned(), ClaimValue::String("x".to_owned())));
+                SeedUser { object_id: Some("new".to_owned()), data }
+            };
+            // Refused before anything is written.
+            let reserved = dir.seed(&replacing("password"));
+            assert!(matches!(reserved, Err(DirectoryError::ReservedAttribute(_))), "{reserved:?}");
+            assert_eq!(dir.find_by_object_id(&old.object_id).unwrap(), Some(old.clone()));
+            // Refused by the database after the old account was deleted: rolled back with it.
+            refuse_attribute(&dir, "refused");
+            let refused = dir.seed(&replacing("refused"));
+            assert!(format!("{refused:?}").contains("refused by the test"), "{refused:?}");
+            assert_eq!(dir.find_by_object_id(&old.object_id).unwrap(), Some(old.clone()));
+            assert_eq!(dir.find_by_sign_in_name(None, "alice@contoso.com").unwrap(), Some(old));
+            assert_eq!(dir.find_by_object_id("new").unwrap(), None);
+            assert_eq!(dir.users().unwrap().len(), 1);
+        }
     }
 
     #[test]
