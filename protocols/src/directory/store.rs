@@ -29,6 +29,9 @@ use rusqlite::Connection;
 use super::sql::{Db, Param, PgDb, SqliteDb, is_unique_violation};
 use ief_store::pg::{self, Migration, Pg, PgError};
 
+/// The tables of the PostgreSQL migrations, column for column (a test compares them). `seq`,
+/// the insertion order, is SQLite's rowid under a name (`INTEGER PRIMARY KEY`); files made before
+/// it was named lack the column, so SQLite orders by `rowid`, which both have.
 const SCHEMA: &str = "
 PRAGMA foreign_keys = ON;
 CREATE TABLE IF NOT EXISTS users (
@@ -47,12 +50,14 @@ CREATE TABLE IF NOT EXISTS attributes (
     PRIMARY KEY (object_id, name_key)
 );
 CREATE TABLE IF NOT EXISTS sign_in_names (
+    seq INTEGER PRIMARY KEY,
     object_id TEXT NOT NULL REFERENCES users(object_id) ON DELETE CASCADE,
     kind TEXT NOT NULL,
     value TEXT NOT NULL,
     value_key TEXT NOT NULL UNIQUE
 );
 CREATE TABLE IF NOT EXISTS alternative_security_ids (
+    seq INTEGER PRIMARY KEY,
     object_id TEXT NOT NULL REFERENCES users(object_id) ON DELETE CASCADE,
     issuer TEXT NOT NULL,
     issuer_key TEXT NOT NULL,
@@ -804,6 +809,7 @@ mod tests {
     use ief_testkit::postgres::PgCluster;
     use ief_transforms::FixedEnv;
 
+    use super::super::sql::Cell;
     use super::*;
 
     fn alice() -> UserData {
@@ -825,7 +831,7 @@ mod tests {
     fn count(dir: &Directory, sql: &str) -> i64 {
         let rows = dir.read(|db| db.query(sql, &[])).unwrap();
         match rows.first().and_then(|r| r.first()) {
-            Some(super::super::sql::Cell::Int(n)) => *n,
+            Some(Cell::Int(n)) => *n,
             other => panic!("{sql} counted {other:?}"),
         }
     }
@@ -1127,6 +1133,42 @@ mod tests {
             assert_eq!(dir.find_by_object_id("new").unwrap(), None);
             assert_eq!(dir.users().unwrap().len(), 1);
         }
+    }
+
+    /// (table, column, type class, NOT NULL) of the directory's tables, in column order.
+    fn columns(dir: &Directory) -> Vec<(String, String, String, bool)> {
+        let sql = match &dir.backend {
+            Backend::Sqlite(_) => {
+                "SELECT m.name, p.name, p.type, p.\"notnull\" OR p.pk > 0 FROM sqlite_master m
+                 JOIN pragma_table_info(m.name) p WHERE m.type = 'table' ORDER BY m.name, p.cid"
+            }
+            Backend::Postgres(_) => {
+                "SELECT table_name::text, column_name::text, data_type::text, is_nullable = 'NO'
+                 FROM information_schema.columns WHERE table_schema = current_schema()
+                 ORDER BY table_name, ordinal_position"
+            }
+        };
+        let rows = dir.read(|db| db.query(sql, &[])).unwrap();
+        rows.into_iter()
+            .filter_map(|row| {
+                let mut cells = row.into_iter();
+                let mut text = || cells.next().and_then(Cell::into_text).unwrap_or_default();
+                let (table, column, data_type) = (text(), text(), text().to_lowercase());
+                let not_null = cells.next().is_some_and(|c| c.flag());
+                // BIGINT and INTEGER hold the same values here.
+                let class = if data_type.contains("int") { "integer".to_owned() } else { data_type };
+                TABLES.contains(&table.as_str()).then_some((table, column, class, not_null))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sqlite_and_postgres_have_the_same_tables_and_columns() {
+        let backends = backends();
+        let [sqlite, postgres] = [&backends[0].0, &backends[1].0].map(columns);
+        let tables: std::collections::BTreeSet<&str> = sqlite.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(tables.into_iter().collect::<Vec<_>>(), TABLES, "every table");
+        assert_eq!(sqlite, postgres);
     }
 
     #[test]
