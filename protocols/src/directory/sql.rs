@@ -60,11 +60,6 @@ impl dyn Db + '_ {
         Ok(self.query(sql, params)?.into_iter().next().and_then(|row| row.into_iter().next()).and_then(Cell::into_text))
     }
 
-    /// The first column of every row.
-    pub(crate) fn texts(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<String>> {
-        Ok(self.query(sql, params)?.into_iter().filter_map(|row| row.into_iter().next()?.into_text()).collect())
-    }
-
     pub(crate) fn flag(&self, sql: &str, params: &[Param<'_>]) -> Result<bool> {
         Ok(self.query(sql, params)?.first().and_then(|row| row.first()).is_some_and(Cell::flag))
     }

@@ -17,6 +17,7 @@
 //! Every change is one transaction, and uniqueness is the database's: two processes creating the
 //! same sign-in name at once get one account and one `Conflict`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -26,7 +27,7 @@ use chrono::NaiveDateTime;
 use ief_transforms::{AlternativeSecurityId, ClaimValue, DataType, TransformEnv};
 use rusqlite::Connection;
 
-use super::sql::{Db, Param, PgDb, SqliteDb, is_unique_violation};
+use super::sql::{Cell, Db, Param, PgDb, SqliteDb, is_unique_violation};
 use ief_store::pg::{self, Migration, Pg, PgError};
 
 /// The tables of the PostgreSQL migrations, column for column (a test compares them). `seq`,
@@ -360,14 +361,7 @@ impl Directory {
 
     /// Every account, oldest first.
     pub fn users(&self) -> Result<Vec<User>> {
-        self.read(|db| {
-            let ids = db.texts("SELECT object_id FROM users ORDER BY created, object_id", &[])?;
-            let mut users = Vec::with_capacity(ids.len());
-            for id in ids {
-                users.extend(load_user(db, &id)?);
-            }
-            Ok(users)
-        })
+        self.read(|db| load_users(db, None))
     }
 
     /// A fresh objectId from the environment's randomness, not yet used in this directory. A
@@ -755,53 +749,82 @@ fn pairs(db: &dyn Db, sql: &str, param: &str) -> Result<Vec<(String, String)>> {
 }
 
 fn load_user(db: &dyn Db, object_id: &str) -> Result<Option<User>> {
-    let rows = db.query(
-        "SELECT user_principal_name, password_hash IS NOT NULL FROM users WHERE object_id = $1",
-        &[Param::Text(object_id)],
-    )?;
-    let Some(mut row) = rows.into_iter().next() else {
-        return Ok(None);
+    Ok(load_users(db, Some(object_id))?.pop())
+}
+
+/// The account `one`, or every account oldest first: four queries whatever their number.
+fn load_users(db: &dyn Db, one: Option<&str>) -> Result<Vec<User>> {
+    let (filter, params) = match one {
+        Some(id) => ("WHERE object_id = $1", vec![Param::Text(id)]),
+        None => ("", Vec::new()),
     };
-    let has_password = row.pop().is_some_and(|c| c.flag());
-    let user_principal_name = row.pop().and_then(|c| c.into_text());
+    let text = |cells: &mut std::vec::IntoIter<Cell>| cells.next().and_then(Cell::into_text).unwrap_or_default();
     let order = db.insertion_order();
-    let sign_in_names =
-        pairs(db, &format!("SELECT kind, value FROM sign_in_names WHERE object_id = $1 ORDER BY {order}"), object_id)?
-            .into_iter()
-            .map(|(kind, value)| SignInName { kind, value })
-            .collect();
-    let alternative_security_ids = pairs(
-        db,
-        &format!("SELECT issuer, issuer_user_id FROM alternative_security_ids WHERE object_id = $1 ORDER BY {order}"),
-        object_id,
-    )?
-    .into_iter()
-    .map(|(issuer, issuer_user_id)| AlternativeSecurityId { issuer, issuer_user_id })
-    .collect();
-    let raw = db.query(
-        "SELECT name, data_type, value FROM attributes WHERE object_id = $1 ORDER BY name_key",
-        &[Param::Text(object_id)],
+    // Each account's rows of a table, in the query's order.
+    let grouped = |sql: String| -> Result<HashMap<String, Vec<Vec<String>>>> {
+        let mut by_user: HashMap<String, Vec<Vec<String>>> = HashMap::new();
+        for row in db.query(&sql, &params)? {
+            let mut cells = row.into_iter();
+            let id = text(&mut cells);
+            by_user.entry(id).or_default().push(cells.map(|c| c.into_text().unwrap_or_default()).collect());
+        }
+        Ok(by_user)
+    };
+    let mut names = grouped(format!("SELECT object_id, kind, value FROM sign_in_names {filter} ORDER BY {order}"))?;
+    let mut ids = grouped(format!(
+        "SELECT object_id, issuer, issuer_user_id FROM alternative_security_ids {filter} ORDER BY {order}"
+    ))?;
+    let mut attributes =
+        grouped(format!("SELECT object_id, name, data_type, value FROM attributes {filter} ORDER BY name_key"))?;
+    let rows = db.query(
+        &format!(
+            "SELECT object_id, user_principal_name, password_hash IS NOT NULL FROM users {filter}
+             ORDER BY created, object_id"
+        ),
+        &params,
     )?;
-    let mut attributes = Vec::with_capacity(raw.len());
-    for row in raw {
-        let mut cells = row.into_iter().map(|c| c.into_text().unwrap_or_default());
-        let (name, data_type, json) =
-            (cells.next().unwrap_or_default(), cells.next().unwrap_or_default(), cells.next().unwrap_or_default());
-        let corrupt = |reason: String| DirectoryError::Corrupt { name: name.clone(), reason };
-        let data_type =
-            DataType::parse(&data_type).ok_or_else(|| corrupt(format!("unknown DataType '{data_type}'")))?;
-        let json: serde_json::Value = serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?;
-        let value = ClaimValue::from_json(data_type, &json).map_err(|e| corrupt(e.to_string()))?;
-        attributes.push((name, value));
+    let mut users = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut cells = row.into_iter();
+        let object_id = text(&mut cells);
+        let user_principal_name = cells.next().and_then(Cell::into_text);
+        let has_password = cells.next().is_some_and(|c| c.flag());
+        let take = |table: &mut HashMap<String, Vec<Vec<String>>>| table.remove(&object_id).unwrap_or_default();
+        let sign_in_names = take(&mut names)
+            .into_iter()
+            .map(|row| {
+                let [kind, value] = <[String; 2]>::try_from(row).unwrap_or_default();
+                SignInName { kind, value }
+            })
+            .collect();
+        let alternative_security_ids = take(&mut ids)
+            .into_iter()
+            .map(|row| {
+                let [issuer, issuer_user_id] = <[String; 2]>::try_from(row).unwrap_or_default();
+                AlternativeSecurityId { issuer, issuer_user_id }
+            })
+            .collect();
+        let attributes = take(&mut attributes).into_iter().map(attribute).collect::<Result<_>>()?;
+        users.push(User {
+            object_id,
+            user_principal_name,
+            sign_in_names,
+            alternative_security_ids,
+            attributes,
+            has_password,
+        });
     }
-    Ok(Some(User {
-        object_id: object_id.to_owned(),
-        user_principal_name,
-        sign_in_names,
-        alternative_security_ids,
-        attributes,
-        has_password,
-    }))
+    Ok(users)
+}
+
+/// An attribute row's (name, DataType, JSON value) read back as a claim value.
+fn attribute(row: Vec<String>) -> Result<(String, ClaimValue)> {
+    let [name, data_type, json] = <[String; 3]>::try_from(row).unwrap_or_default();
+    let corrupt = |reason: String| DirectoryError::Corrupt { name: name.clone(), reason };
+    let data_type = DataType::parse(&data_type).ok_or_else(|| corrupt(format!("unknown DataType '{data_type}'")))?;
+    let json: serde_json::Value = serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?;
+    let value = ClaimValue::from_json(data_type, &json).map_err(|e| corrupt(e.to_string()))?;
+    Ok((name, value))
 }
 
 #[cfg(test)]
@@ -809,7 +832,6 @@ mod tests {
     use ief_testkit::postgres::PgCluster;
     use ief_transforms::FixedEnv;
 
-    use super::super::sql::Cell;
     use super::*;
 
     fn alice() -> UserData {
@@ -1169,6 +1191,28 @@ mod tests {
         let tables: std::collections::BTreeSet<&str> = sqlite.iter().map(|c| c.0.as_str()).collect();
         assert_eq!(tables.into_iter().collect::<Vec<_>>(), TABLES, "every table");
         assert_eq!(sqlite, postgres);
+    }
+
+    #[test]
+    fn users_lists_every_account_whole_and_oldest_first() {
+        for (dir, _cluster) in backends() {
+            let env = FixedEnv::default();
+            let mut two = alice();
+            two.sign_in_names =
+                vec![SignInName::new("userName", "zed"), SignInName::new("emailAddress", "zed@contoso.com")];
+            two.alternative_security_ids = vec![facebook("2"), facebook("1")];
+            let created = [
+                dir.create(Some("b-first"), &alice(), &env).unwrap(),
+                dir.create(Some("a-second"), &two, &env).unwrap(),
+                dir.create(Some("c-third"), &UserData::default(), &env).unwrap(),
+            ];
+            let read: Vec<User> =
+                created.iter().map(|u| dir.find_by_object_id(&u.object_id).unwrap().unwrap()).collect();
+            assert_eq!(read, created);
+            assert_eq!(dir.users().unwrap(), created);
+            assert_eq!(created[1].sign_in_names[0].kind, "userName", "names in insertion order");
+            assert_eq!(created[1].alternative_security_ids, [facebook("2"), facebook("1")]);
+        }
     }
 
     #[test]
