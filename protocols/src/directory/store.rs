@@ -1216,6 +1216,27 @@ mod tests {
     }
 
     #[test]
+    fn a_file_made_before_seq_was_named_still_works() {
+        let path = std::env::temp_dir().join(format!("ief-directory-noseq-{}.sqlite", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let before = SCHEMA.replace("    seq INTEGER PRIMARY KEY,\n", "");
+        assert_ne!(before, SCHEMA);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&before).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+        drop(conn);
+        let dir = Directory::open(&path).unwrap();
+        let mut data = alice();
+        data.sign_in_names.push(SignInName::new("userName", "alice"));
+        data.alternative_security_ids = vec![facebook("2"), facebook("1")];
+        let created = dir.create(Some("a"), &data, &FixedEnv::default()).unwrap();
+        assert_eq!(created.sign_in_names, data.sign_in_names);
+        assert_eq!(dir.users().unwrap(), [created]);
+        drop(dir);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
     fn the_file_is_private_and_another_programs_database_is_refused() {
         let base = std::env::temp_dir().join(format!("ief-directory-own-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
