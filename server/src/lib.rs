@@ -334,7 +334,7 @@ impl Server {
     /// The load (this one or an earlier one this process keeps) whose relying party `policy`
     /// has the plan of `fingerprint`.
     fn load_of(&self, policy: &str, fingerprint: u64) -> Option<Arc<Vec<Hosted>>> {
-        let is = |load: &Arc<Vec<Hosted>>| hosted_by_id(load, policy).is_some_and(|h| h.fingerprint == fingerprint);
+        let is = |load: &Arc<Vec<Hosted>>| find(load, None, policy).is_some_and(|h| h.fingerprint == fingerprint);
         let current = self.policies();
         if is(&current) {
             return Some(current);
@@ -474,18 +474,14 @@ impl Server {
     }
 }
 
-/// The relying party `policy` of `tenant` (name or GUID), any case.
-fn find<'h>(hosted: &'h [Hosted], tenant: &str, policy: &str) -> Option<&'h Hosted> {
+/// The relying party `policy`, any case: of `tenant` (name or GUID) when one is given, else
+/// the one a sign-in runs (a sign-in names only its lower-case PolicyId).
+fn find<'h>(hosted: &'h [Hosted], tenant: Option<&str>, policy: &str) -> Option<&'h Hosted> {
     hosted.iter().find(|h| {
         let m = &h.policy.model;
         m.policy_id.eq_ignore_ascii_case(policy)
-            && (m.tenant_id.eq_ignore_ascii_case(tenant) || m.tenant.guid.eq_ignore_ascii_case(tenant))
+            && tenant.is_none_or(|t| m.tenant_id.eq_ignore_ascii_case(t) || m.tenant.guid.eq_ignore_ascii_case(t))
     })
-}
-
-/// The relying party a sign-in runs (by its lower-case PolicyId).
-fn hosted_by_id<'h>(hosted: &'h [Hosted], policy: &str) -> Option<&'h Hosted> {
-    hosted.iter().find(|h| h.policy.model.policy_id.eq_ignore_ascii_case(policy))
 }
 
 /// Loads, checks and compiles the relying parties of `options`; returns them and the policy
@@ -738,7 +734,7 @@ async fn handle(server: &Server, request: &Request) -> Response {
         return oauth::error_page(server, None, request, "AADB2C90018", "The request does not name a policy (p=).")
             .await;
     };
-    let Some(hosted) = find(&policies, &route.tenant, policy) else {
+    let Some(hosted) = find(&policies, Some(&route.tenant), policy) else {
         let message = format!("The policy '{policy}' does not exist in tenant '{}'.", route.tenant);
         return oauth::error_page(server, None, request, "AADB2C90018", &message).await;
     };

@@ -35,19 +35,15 @@ pub(crate) async fn advance(server: &Server, hosted: &Hosted, mut tx: Transactio
                 let url = url.clone();
                 let context = cookie(server, CONTEXT_COOKIE, &tx.id);
                 tx.step = Step::Showing(page);
-                if let Err(refusal) = save(server, hosted, &mut tx).await {
-                    return refusal.respond(server, Some((hosted, None)), request, false).await;
+                if let Err(refused) = save_or_refuse(server, hosted, &mut tx, request, false).await {
+                    return refused;
                 }
                 let mut response = redirect(&url);
                 response.headers_mut().append(header::SET_COOKIE, context);
                 return response;
             }
-            tx.csrf = server.random(32);
             tx.step = Step::Showing(page);
-            if let Err(refusal) = save(server, hosted, &mut tx).await {
-                return refusal.respond(server, Some((hosted, None)), request, false).await;
-            }
-            crate::page::render(server, hosted, &tx, StatusCode::OK).await
+            show(server, hosted, tx, request).await
         }
     }
 }
@@ -61,6 +57,29 @@ pub(crate) async fn save(server: &Server, hosted: &Hosted, tx: &mut Transaction)
         Ok(false) => Err(Refusal::Lost),
         Err(e) => Err(Refusal::from(e)),
     }
+}
+
+/// [`save`], or when it fails the refusal's answer (JSON for `as_json`, else the error page).
+async fn save_or_refuse(
+    server: &Server,
+    hosted: &Hosted,
+    tx: &mut Transaction,
+    request: &Request,
+    as_json: bool,
+) -> Result<(), Response> {
+    match save(server, hosted, tx).await {
+        Ok(()) => Ok(()),
+        Err(refusal) => Err(refusal.respond(server, Some((hosted, None)), request, as_json).await),
+    }
+}
+
+/// Saves the sign-in with a new CSRF token and shows its page.
+async fn show(server: &Server, hosted: &Hosted, mut tx: Transaction, request: &Request) -> Response {
+    tx.csrf = server.random(32);
+    if let Err(refused) = save_or_refuse(server, hosted, &mut tx, request, false).await {
+        return refused;
+    }
+    crate::page::render(server, hosted, &tx, StatusCode::OK).await
 }
 
 /// The sign-in the browser names, as stored.
@@ -175,7 +194,7 @@ struct Load(Option<Arc<Vec<Hosted>>>);
 impl Load {
     /// The sign-in's relying party `policy` in its load, else `current`.
     fn hosted<'a>(&'a self, current: &'a Hosted, policy: &str) -> &'a Hosted {
-        self.0.as_deref().and_then(|load| crate::hosted_by_id(load, policy)).unwrap_or(current)
+        self.0.as_deref().and_then(|load| crate::find(load, None, policy)).unwrap_or(current)
     }
 }
 
@@ -269,10 +288,7 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
         Err(ExecError::BadAnswer { message, .. }) => {
             return page_error(server, hosted, request, None, &message, xhr).await;
         }
-        Err(e) => {
-            let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
-            return finish(server, hosted, tx, outcome, request).await;
-        }
+        Err(e) => return failed(server, hosted, tx, "AADB2C90085", &e, request).await,
     };
     match progress {
         // The same page back with an error: the submit failed its checks.
@@ -285,8 +301,8 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
             };
             tx.step = Step::Showing(next);
             if xhr {
-                if let Err(refusal) = save(server, hosted, &mut tx).await {
-                    return refusal.respond(server, Some((hosted, None)), request, xhr).await;
+                if let Err(refused) = save_or_refuse(server, hosted, &mut tx, request, xhr).await {
+                    return refused;
                 }
                 return json(StatusCode::OK, &json!({ "status": "400", "message": message }));
             }
@@ -295,8 +311,8 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
         progress => {
             tx.step = Step::Submitted(progress);
             let confirmed = confirmed_url(hosted, &tx, crate::page::api_of(&page));
-            if let Err(refusal) = save(server, hosted, &mut tx).await {
-                return refusal.respond(server, Some((hosted, None)), request, xhr).await;
+            if let Err(refused) = save_or_refuse(server, hosted, &mut tx, request, xhr).await {
+                return refused;
             }
             if xhr { json(StatusCode::OK, &json!({ "status": "200" })) } else { see_other(&confirmed) }
         }
@@ -336,8 +352,8 @@ pub(crate) async fn display_control(
                 Progress::NeedsInput(next) => Step::Showing(next),
                 progress => Step::Submitted(progress),
             };
-            if let Err(refusal) = save(server, hosted, &mut tx).await {
-                return refusal.respond(server, Some((hosted, None)), request, true).await;
+            if let Err(refused) = save_or_refuse(server, hosted, &mut tx, request, true).await {
+                return refused;
             }
             json(StatusCode::OK, &body)
         }
@@ -345,11 +361,21 @@ pub(crate) async fn display_control(
         Err(ExecError::BadAnswer { message, .. }) => {
             json(StatusCode::BAD_REQUEST, &json!({ "status": "400", "message": message }))
         }
-        Err(e) => {
-            let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
-            finish(server, hosted, tx, outcome, request).await
-        }
+        Err(e) => failed(server, hosted, tx, "AADB2C90085", &e, request).await,
     }
+}
+
+/// Ends the sign-in with the error `code` when its journey cannot go on.
+async fn failed(
+    server: &Server,
+    hosted: &Hosted,
+    tx: Transaction,
+    code: &str,
+    error: &ExecError,
+    request: &Request,
+) -> Response {
+    let outcome = ief_engine::exec::Outcome::Error { code: code.to_owned(), message: error.to_string() };
+    finish(server, hosted, tx, outcome, request).await
 }
 
 /// A submit that did not pass: JSON for XHR, else the page again with its error.
@@ -362,13 +388,7 @@ async fn page_error(
     xhr: bool,
 ) -> Response {
     match tx {
-        Some(mut tx) if !xhr => {
-            tx.csrf = server.random(32);
-            if let Err(refusal) = save(server, hosted, &mut tx).await {
-                return refusal.respond(server, Some((hosted, None)), request, false).await;
-            }
-            crate::page::render(server, hosted, &tx, StatusCode::OK).await
-        }
+        Some(tx) if !xhr => show(server, hosted, tx, request).await,
         _ => {
             let body = json!({ "status": "400", "message": message });
             let _ = request;
@@ -438,10 +458,7 @@ pub(crate) async fn unified(server: &Server, hosted: &Hosted, request: &Request)
                 .respond(server, Some((hosted, Some(&lang))), request, false)
                 .await
         }
-        Err(e) => {
-            let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90085".to_owned(), message: e.to_string() };
-            finish(server, hosted, tx, outcome, request).await
-        }
+        Err(e) => failed(server, hosted, tx, "AADB2C90085", &e, request).await,
     }
 }
 
@@ -462,7 +479,7 @@ pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Req
     if !matches!(&tx.step, Step::Showing(Page { kind: PageKind::Redirect { .. }, .. })) {
         return refused(Refusal::OutOfOrder("The sign-in is not waiting for an identity provider.")).await;
     }
-    let Some(hosted) = crate::hosted_by_id(policies, &tx.policy) else {
+    let Some(hosted) = crate::find(policies, None, &tx.policy) else {
         return refused(Refusal::State).await;
     };
     let load = match load_for(server, hosted, &tx) {
@@ -477,10 +494,7 @@ pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Req
             tx.step = Step::Submitted(progress);
             advance(server, hosted, tx, request).await
         }
-        Err(e) => {
-            let outcome = ief_engine::exec::Outcome::Error { code: "AADB2C90273".to_owned(), message: e.to_string() };
-            finish(server, hosted, tx, outcome, request).await
-        }
+        Err(e) => failed(server, hosted, tx, "AADB2C90273", &e, request).await,
     }
 }
 

@@ -2,6 +2,7 @@
 //! executor's stub profile handlers, and a way to run futures that never wait. Only ever a
 //! dev-dependency (or a bench's dependency); never published.
 
+pub mod authorize;
 pub mod browser;
 pub mod journeys;
 pub mod node;

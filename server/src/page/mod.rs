@@ -26,16 +26,16 @@ const SCRIPT_PATH: &str = "ief/page.js";
 
 /// `SETTINGS.api` of a page: how the page's calls name it.
 pub(crate) fn api_of(page: &Page) -> &'static str {
-    names_of(page).0
+    names_of(&page.kind).0
 }
 
-/// A page's `SETTINGS.api` and `data-name`, as B2C names its page types.
-fn names_of(page: &Page) -> (&'static str, &'static str) {
-    match &page.kind {
-        PageKind::Selection { sign_in: Some(_), .. } => ("CombinedSigninAndSignup", "Unified"),
-        PageKind::Selection { .. } => ("ClaimsProviderSelection", "IdpSelections"),
-        PageKind::Code { .. } => ("Phonefactor", "Phonefactor"),
-        PageKind::Form { .. } | PageKind::Redirect { .. } => ("SelfAsserted", "SelfAsserted"),
+/// A page's `SETTINGS.api`, `data-name` and the page type its kind implies, as B2C names them.
+fn names_of(kind: &PageKind) -> (&'static str, &'static str, &'static str) {
+    match kind {
+        PageKind::Selection { sign_in: Some(_), .. } => ("CombinedSigninAndSignup", "Unified", "unifiedssp"),
+        PageKind::Selection { .. } => ("ClaimsProviderSelection", "IdpSelections", "providerselection"),
+        PageKind::Code { .. } => ("Phonefactor", "Phonefactor", "multifactor"),
+        PageKind::Form { .. } | PageKind::Redirect { .. } => ("SelfAsserted", "SelfAsserted", "selfasserted"),
     }
 }
 
@@ -52,13 +52,7 @@ fn page_type(data_uri: Option<&str>, kind: &PageKind) -> (&'static str, bool) {
         "globalexception" => Some("globalexception"),
         _ => None,
     });
-    let implied = match kind {
-        PageKind::Selection { sign_in: Some(_), .. } => "unifiedssp",
-        PageKind::Selection { .. } => "providerselection",
-        PageKind::Code { .. } => "multifactor",
-        PageKind::Form { .. } | PageKind::Redirect { .. } => "selfasserted",
-    };
-    (named.unwrap_or(implied), contract)
+    (named.unwrap_or(names_of(kind).2), contract)
 }
 
 /// The content definition of a page: its profile's `ContentDefinitionReferenceId`, or for a
@@ -192,7 +186,7 @@ pub(crate) async fn render(server: &Server, hosted: &Hosted, tx: &Transaction, s
     let lang = tx.sign_in.context.culture.clone();
     let content = content_definition(m, page);
     let (page_type, contract) = page_type(content.and_then(|c| c.data_uri.as_deref()), &page.kind);
-    let (api, data_name) = names_of(page);
+    let (api, data_name, _) = names_of(&page.kind);
     let options: &[String] = match &page.kind {
         PageKind::Selection { options, .. } => options,
         _ => &[],

@@ -8,9 +8,17 @@
   if (!S || !S.hosts) { return; }
 
   function text(id, fallback) { return C[id] || fallback; }
+  /* Pairs as `k=v&...`; a form body (application/x-www-form-urlencoded, `form`) writes the
+     values' spaces as "+", as B2C's page posts them, a URL's query as "%20". */
+  function encode(pairs, form) {
+    return pairs.map(function (p) {
+      var value = encodeURIComponent(p[1]);
+      return encodeURIComponent(p[0]) + "=" + (form ? value.replace(/%20/g, "+") : value);
+    }).join("&");
+  }
+  /* The query of a page call: `extra`, then the sign-in and the policy. */
   function query(extra) {
-    var pairs = (extra || []).concat([["tx", S.transId], ["p", S.hosts.policy]]);
-    return pairs.map(function (p) { return encodeURIComponent(p[0]) + "=" + encodeURIComponent(p[1]); }).join("&");
+    return encode((extra || []).concat([["tx", S.transId], ["p", S.hosts.policy]]), false);
   }
   function show(el, message) {
     if (!el) { return; }
@@ -82,9 +90,6 @@
     xhr.onerror = function () { done({ status: "0", message: text("unknown_error", "We are having trouble signing you in. Please try again later.") }); };
     xhr.send(body);
   }
-  function encode(pairs) {
-    return pairs.map(function (p) { return encodeURIComponent(p[0]) + "=" + encodeURIComponent(p[1]).replace(/%20/g, "+"); }).join("&");
-  }
   /* A form's fields as B2C posts them: one value per claim, checkboxes joined by commas. */
   function values(form) {
     var out = [], seen = {};
@@ -132,7 +137,7 @@
       show(pageError, "");
       var buttons = form.querySelectorAll("button");
       Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
-      var body = encode([["request_type", "RESPONSE"]].concat(values(form)));
+      var body = encode([["request_type", "RESPONSE"]].concat(values(form)), true);
       post(S.hosts.tenant + "/SelfAsserted?" + query(), body, function (answer) {
         Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
         if (answer.status === "200") { continueTo(); return; }
@@ -170,7 +175,7 @@
       if (!ok) { return; }
       show(error, "");
       var url = S.hosts.tenant + "/SelfAsserted/DisplayControlAction/vbeta/" + encodeURIComponent(id) + "/" + action + "?" + query();
-      post(url, encode(pairs), function (answer) {
+      post(url, encode(pairs, true), function (answer) {
         if (answer.status !== "200") {
           show(error, answer.message || text(action === "SendCode" ? "failure_send_code_msg" : "failure_verify_code_msg", "Please try again."));
           return;

@@ -59,9 +59,7 @@ async fn sign_up_verifies_the_address_through_the_display_control() {
         assert_eq!(page_error.text().await.expect("text"), "");
 
         browser.click("#continue").await;
-        let params = browser.back_at_app(&served).await;
-        let code = param(&params, "code").unwrap_or_else(|| panic!("a code, got {params:?}")).to_owned();
-        let claims = served.redeem(POLICY, &code).await;
+        let claims = served.claims_at_app(&browser, POLICY).await;
         assert_eq!(claims["email"], ERIN, "{claims}");
         assert_eq!(claims["displayName"], "Erin", "{claims}");
         assert_eq!(served.app.arrivals("/mail/send").len(), 1, "one email sent");

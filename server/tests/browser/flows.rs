@@ -56,18 +56,10 @@ async fn sign_in(browser: &Browser, password: &str) {
     browser.click("#next").await;
 }
 
-/// The code the application received, after checking the state came back.
-fn code_of(params: &[(String, String)]) -> String {
-    assert_eq!(param(params, "state"), Some("st-browser"), "{params:?}");
-    param(params, "code").unwrap_or_else(|| panic!("a code, got {params:?}")).to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_with_email_verification_then_sign_in() {
     bounded(async {
-        let served = serve(vec![starter_pack("LocalAccounts")]).await;
-        let browser = Browser::start(&served).await;
-        browser.open(&served.authorize_url(POLICY, &[])).await;
+        let (served, browser) = at_sign_in().await;
         browser.find("#localAccountForm").await;
         // The sign-in's cookies, as B2C sets its own over HTTPS.
         for name in ["x-ms-cpim-trans", "x-ms-cpim-csrf"] {
@@ -91,7 +83,7 @@ async fn sign_up_with_email_verification_then_sign_in() {
             assert_eq!(browser.text(&format!("label[for={field}]")).await, label);
         }
         sign_up_on_the_form(&browser, &served, &ALICE).await;
-        let signed_up = served.redeem(POLICY, &code_of(&browser.back_at_app(&served).await)).await;
+        let signed_up = served.claims_at_app(&browser, POLICY).await;
         assert_eq!(signed_up["email"], EMAIL, "{signed_up}");
         assert_eq!(signed_up["name"], "Alice Smith", "{signed_up}");
         assert_eq!(signed_up["given_name"], "Alice", "{signed_up}");
@@ -100,7 +92,7 @@ async fn sign_up_with_email_verification_then_sign_in() {
         // A new sign-in (prompt=login: the session would skip the page) is the same user.
         browser.open(&served.authorize_url(POLICY, &[("prompt", "login")])).await;
         sign_in(&browser, PASSWORD).await;
-        let signed_in = served.redeem(POLICY, &code_of(&browser.back_at_app(&served).await)).await;
+        let signed_in = served.claims_at_app(&browser, POLICY).await;
         assert_eq!(signed_in["sub"], signed_up["sub"], "{signed_in}");
         // The starter pack reads no email at sign-in (AAD-UserReadUsingObjectId), as in B2C.
         assert_eq!(signed_in["email"], serde_json::Value::Null, "{signed_in}");
@@ -112,9 +104,7 @@ async fn sign_up_with_email_verification_then_sign_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_shows_its_error_and_cancel_returns_to_the_app() {
     bounded(async {
-        let served = serve(vec![starter_pack("LocalAccounts")]).await;
-        let browser = Browser::start(&served).await;
-        browser.open(&served.authorize_url(POLICY, &[])).await;
+        let (served, browser) = at_sign_in().await;
         sign_up(&browser, &served, &ALICE).await;
         browser.back_at_app(&served).await;
 
@@ -137,11 +127,9 @@ async fn a_wrong_password_shows_its_error_and_cancel_returns_to_the_app() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_reset_proves_the_address_then_the_new_password_signs_in() {
     bounded(async {
-        let served = serve(vec![starter_pack("LocalAccounts")]).await;
-        let browser = Browser::start(&served).await;
-        browser.open(&served.authorize_url(POLICY, &[])).await;
+        let (served, browser) = at_sign_in().await;
         sign_up(&browser, &served, &ALICE).await;
-        let signed_up = served.redeem(POLICY, &code_of(&browser.back_at_app(&served).await)).await;
+        let signed_up = served.claims_at_app(&browser, POLICY).await;
 
         let reset = "B2C_1A_PasswordReset";
         let new_password = "N3w!Passw0rd";
@@ -157,14 +145,14 @@ async fn a_password_reset_proves_the_address_then_the_new_password_signs_in() {
         browser.fill("#newPassword", new_password).await;
         browser.fill("#reenterPassword", new_password).await;
         browser.click("#continue").await;
-        let reset_claims = served.redeem(reset, &code_of(&browser.back_at_app(&served).await)).await;
+        let reset_claims = served.claims_at_app(&browser, reset).await;
         assert_eq!(reset_claims["sub"], signed_up["sub"], "{reset_claims}");
 
         browser.open(&served.authorize_url(POLICY, &[("prompt", "login")])).await;
         sign_in(&browser, PASSWORD).await;
         assert_eq!(browser.shown_text(".error.pageLevel").await, "Your password is incorrect.");
         sign_in(&browser, new_password).await;
-        let signed_in = served.redeem(POLICY, &code_of(&browser.back_at_app(&served).await)).await;
+        let signed_in = served.claims_at_app(&browser, POLICY).await;
         assert_eq!(signed_in["sub"], signed_up["sub"], "{signed_in}");
         browser.close().await;
     })
@@ -182,7 +170,7 @@ async fn mfa_journey(browser: &Browser, served: &Served, policy: &str, on_every_
     browser.find(on_every_page).await;
     browser.click("#verifyPhone").await;
     enter_code(browser, served, phone, Some("mfa")).await;
-    let signed_up = served.redeem(policy, &code_of(&browser.back_at_app(served).await)).await;
+    let signed_up = served.claims_at_app(browser, policy).await;
     assert_eq!(signed_up["email"], EMAIL, "{signed_up}");
 
     browser.open(&served.authorize_url(policy, &[("prompt", "login")])).await;
@@ -191,7 +179,7 @@ async fn mfa_journey(browser: &Browser, served: &Served, policy: &str, on_every_
     browser.find(on_every_page).await;
     sign_in(browser, PASSWORD).await;
     enter_code(browser, served, phone, None).await;
-    let signed_in = served.redeem(policy, &code_of(&browser.back_at_app(served).await)).await;
+    let signed_in = served.claims_at_app(browser, policy).await;
     assert_eq!(signed_in["sub"], signed_up["sub"], "{signed_in}");
 }
 
@@ -239,13 +227,11 @@ async fn a_request_the_server_refuses_shows_the_error_page_with_its_correlation_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn markup_a_user_typed_is_shown_as_text() {
     bounded(async {
-        let served = serve(vec![starter_pack("LocalAccounts")]).await;
-        let browser = Browser::start(&served).await;
+        let (served, browser) = at_sign_in().await;
         let markup = "<img src=x onerror=alert(1)>";
         let mut fields = ALICE;
         fields[3] = ("#displayName", markup);
         fields[4] = ("#givenName", markup);
-        browser.open(&served.authorize_url(POLICY, &[])).await;
         browser.click("#createAccount").await;
         fill_all(&browser, &fields).await;
         browser.click("#continue").await;
@@ -254,7 +240,7 @@ async fn markup_a_user_typed_is_shown_as_text() {
         assert_shown_as_text(&browser, "#displayName", markup).await;
         fill_all(&browser, &fields).await;
         browser.click("#continue").await;
-        let signed_up = served.redeem(POLICY, &code_of(&browser.back_at_app(&served).await)).await;
+        let signed_up = served.claims_at_app(&browser, POLICY).await;
         assert_eq!(signed_up["name"], markup, "the claim keeps what she typed");
 
         // The profile page shows her given name back.

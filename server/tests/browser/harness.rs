@@ -6,20 +6,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fantoccini::elements::Element;
 use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
-use ief_server::tls::Tls;
-use ief_server::{ServeOptions, Server};
+use ief_server::ServeOptions;
+use ief_testkit::authorize::Authorize;
 use ief_testkit::browser::{CHROMIUM, ChromeDriver, chromium_args, home_trusting};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-pub(crate) const CLIENT: &str = ief_server::apps::DEV_CLIENT_ID;
-pub(crate) const TENANT: &str = "yourtenant.onmicrosoft.com";
-pub(crate) const POLICY: &str = "B2C_1A_signup_signin";
+pub(crate) use crate::support::*;
+
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789";
 /// How long a page may take to show what a test waits for.
 const WAIT: Duration = Duration::from_secs(15);
@@ -34,10 +30,6 @@ pub(crate) fn policies(folder: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies").join(folder)
 }
 
-pub(crate) fn starter_pack(folder: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/policies/starterpack").join(folder)
-}
-
 /// Runs a test's body within [`TEST_BOUND`]; when it panics or times out, the drops kill the
 /// browser and the server.
 pub(crate) async fn bounded(body: impl Future<Output = ()>) {
@@ -46,25 +38,13 @@ pub(crate) async fn bounded(body: impl Future<Output = ()>) {
     }
 }
 
-pub(crate) use ief_testkit::process::TempDir;
-
-/// `ief serve` over HTTPS on 127.0.0.1 with a fresh local CA, and the application (a loopback
+/// `ief serve` over HTTPS on localhost with a fresh local CA, and the application (a loopback
 /// listener) its tokens go to; both stop when dropped.
 pub(crate) struct Served {
-    pub(crate) base: String,
+    pub(crate) https: Https,
     /// The tenant in the URLs the tests build ([`TENANT`] unless a test changes it).
     pub(crate) tenant: String,
-    pub(crate) ca_path: PathBuf,
-    pub(crate) server: Arc<Server>,
     pub(crate) app: App,
-    task: tokio::task::JoinHandle<()>,
-    _temp: TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 pub(crate) async fn serve(folders: Vec<PathBuf>) -> Served {
@@ -74,46 +54,47 @@ pub(crate) async fn serve(folders: Vec<PathBuf>) -> Served {
 /// [`serve`] with options changed by `edit`, which also gets the application's base URL (where
 /// stubs of the outside world answer).
 pub(crate) async fn serve_with(folders: Vec<PathBuf>, edit: impl FnOnce(&mut ServeOptions, &str)) -> Served {
-    let temp = TempDir::new("browser-serve");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("https://localhost:{}", listener.local_addr().expect("addr").port());
     let app = App::start().await;
-    let mut options = ServeOptions::new(folders, &base, temp.0.join("keys"));
-    edit(&mut options, &app.base);
-    let server = Arc::new(Server::load(&options).expect("the policies serve"));
-    let tls = Tls::local(&temp.0.join("ca"), server.public_host()).expect("a local CA");
-    let ca_path = tls.ca_path.clone();
-    let task = tokio::spawn(Arc::clone(&server).serve_tls(listener, tls));
-    Served { base, tenant: TENANT.to_owned(), ca_path, server, app, task, _temp: temp }
+    let https = serve_https("browser-serve", "https://localhost", folders, |options| edit(options, &app.base)).await;
+    Served { https, tenant: TENANT.to_owned(), app }
+}
+
+/// The starter pack's local accounts served, and a browser on its sign-in page.
+pub(crate) async fn at_sign_in() -> (Served, Browser) {
+    let served = serve(vec![starter_pack("LocalAccounts")]).await;
+    let browser = Browser::start(&served).await;
+    browser.open(&served.authorize_url(POLICY, &[])).await;
+    (served, browser)
 }
 
 impl Served {
     /// The authorize URL of the development app (code flow, PKCE S256) for `policy`, sending
     /// the browser back to the application; `extra` adds or replaces parameters.
     pub(crate) fn authorize_url(&self, policy: &str, extra: &[(&str, &str)]) -> String {
-        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()));
         let redirect = self.app.redirect_uri();
-        let mut params = vec![
-            ("client_id", CLIENT),
-            ("redirect_uri", redirect.as_str()),
-            ("response_type", "code"),
-            ("scope", "openid offline_access"),
-            ("state", "st-browser"),
-            ("nonce", "n-browser"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ];
-        for (k, v) in extra {
-            params.retain(|(name, _)| name != k);
-            params.push((k, v));
-        }
-        let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
-        format!("{}/{}/{policy}/oauth2/v2.0/authorize?{query}", self.base, self.tenant)
+        let request = Authorize {
+            client_id: CLIENT,
+            redirect_uri: &redirect,
+            state: "st-browser",
+            nonce: "n-browser",
+            verifier: VERIFIER,
+        };
+        format!("{}/{}/{policy}/oauth2/v2.0/authorize?{}", self.https.base, self.tenant, request.query(extra))
+    }
+
+    /// Once the browser is back at the application: the claims of the id token its code
+    /// redeems for, after checking the state came back.
+    pub(crate) async fn claims_at_app(&self, browser: &Browser, policy: &str) -> Value {
+        let params = browser.back_at_app(self).await;
+        assert_eq!(param(&params, "state"), Some("st-browser"), "{params:?}");
+        let code = param(&params, "code").unwrap_or_else(|| panic!("a code, got {params:?}"));
+        self.redeem(policy, code).await
     }
 
     /// The last code sent to `destination` (an email address or phone number).
     pub(crate) fn code_sent_to(&self, destination: &str) -> String {
-        self.server
+        self.https
+            .server
             .outbox()
             .and_then(|o| o.last_code(destination))
             .unwrap_or_else(|| panic!("no code sent to {destination}"))
@@ -121,7 +102,7 @@ impl Served {
 
     /// Redeems the code the application received and returns the id token's claims.
     pub(crate) async fn redeem(&self, policy: &str, code: &str) -> Value {
-        let ca = std::fs::read(&self.ca_path).expect("ca.pem");
+        let ca = std::fs::read(&self.https.ca_path).expect("ca.pem");
         let client = reqwest::Client::builder()
             .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("PEM")])
             .build()
@@ -133,19 +114,13 @@ impl Served {
             ("redirect_uri", &self.app.redirect_uri()),
             ("code_verifier", VERIFIER),
         ];
-        let url = format!("{}/{}/{policy}/oauth2/v2.0/token", self.base, self.tenant);
+        let url = format!("{}/{}/{policy}/oauth2/v2.0/token", self.https.base, self.tenant);
         let response = client.post(url).form(&form).send().await.expect("token request");
         let status = response.status();
         let body: Value = response.json().await.expect("JSON token response");
         assert_eq!(status, 200, "{body}");
         claims(body["id_token"].as_str().expect("an id token"))
     }
-}
-
-/// The claims of a JWT, unverified (the server tests verify signatures).
-pub(crate) fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("a JWT");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON claims")
 }
 
 /// The application and the outside world's stand-ins: a loopback listener that records every
@@ -221,13 +196,10 @@ fn spa_file(file: &str) -> axum::response::Response {
 
 impl App {
     async fn start() -> App {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        let (listener, base) = listen("http://127.0.0.1").await;
         let received: Received = Arc::default();
         let router = axum::Router::new().fallback(record).with_state(Arc::clone(&received));
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let task = spawn_router(listener, router);
         App { base, received, task }
     }
 
@@ -246,10 +218,6 @@ impl App {
     }
 }
 
-pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
 /// One headless Chromium that trusts the server's CA, behind its own ChromeDriver; closed by
 /// [`Browser::close`], killed by PID when dropped without it.
 pub(crate) struct Browser {
@@ -263,7 +231,7 @@ pub(crate) struct Browser {
 impl Browser {
     pub(crate) async fn start(served: &Served) -> Browser {
         let home = TempDir::new("browser-home");
-        home_trusting(&home.0, &served.ca_path).expect("the CA in the browser's NSS database");
+        home_trusting(&home.0, &served.https.ca_path).expect("the CA in the browser's NSS database");
         let driver = ChromeDriver::start(&home.0, &home.0.join("chromedriver.log")).expect("chromedriver starts");
         let capabilities = json!({
             "browserName": "chrome",

@@ -11,3 +11,5 @@ mod harness;
 mod pages;
 mod social;
 mod spa;
+#[path = "../support/mod.rs"]
+mod support;

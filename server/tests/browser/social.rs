@@ -43,9 +43,7 @@ async fn a_social_sign_in_through_the_embedded_provider() {
         browser.fill("input[name=username]", "alice").await;
         browser.fill("input[name=password]", "Passw0rd!").await;
         browser.click("button[type=submit]").await;
-        let params = browser.back_at_app(&served).await;
-        let code = param(&params, "code").unwrap_or_else(|| panic!("a code, got {params:?}")).to_owned();
-        let claims = served.redeem(POLICY, &code).await;
+        let claims = served.claims_at_app(&browser, POLICY).await;
         assert_eq!(claims["name"], "Alice Smith", "{claims}");
         assert_eq!(claims["email"], "alice@example.com", "{claims}");
         assert_eq!(claims["idp"], "github.com", "{claims}");

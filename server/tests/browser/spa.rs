@@ -19,7 +19,7 @@ async fn msal_browser_signs_in_with_login_redirect_then_gets_a_token_silently() 
         npm_ci(&project, "@azure/msal-browser", Duration::from_secs(300)).expect("MSAL.js installed");
         let served = serve(vec![starter_pack("LocalAccounts")]).await;
         let browser = Browser::start(&served).await;
-        let authority = format!("{}/tfp/{TENANT}/{POLICY}/", served.base);
+        let authority = format!("{}/tfp/{TENANT}/{POLICY}/", served.https.base);
         let scope = "https://yourtenant.onmicrosoft.com/api/read";
         let query: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs([("authority", authority.as_str()), ("client_id", CLIENT), ("scope", scope)])

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use ief_server::{RequestLog, ServeOptions, Server};
+use ief_server::RequestLog;
 use serde_json::Value;
 
 use crate::common::*;
@@ -28,11 +28,8 @@ const APPS: &str = "apps:
 /// The starter pack with the apps above (the web app's secret is `s3cret`).
 async fn serve_apps() -> Running {
     serve_with("LocalAccounts", |options| {
-        std::fs::create_dir_all(&options.keys).expect("keys dir");
+        register_apps(options, APPS);
         std::fs::write(options.keys.join("B2C_1A_WebSecret.txt"), "s3cret\n").expect("secret");
-        let config = options.keys.join("apps.yaml");
-        std::fs::write(&config, APPS).expect("config");
-        options.config = Some(config);
     })
     .await
 }
@@ -223,15 +220,7 @@ async fn refresh_tokens_belong_to_their_client_and_rotate() {
     let running = serve_apps().await;
     let browser = Browser::new(&running);
     let code = sign_up_with(&browser, &[("client_id", "native-a")]).await;
-    let (status, body) = browser
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", "native-a"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .await;
+    let (status, body) = browser.redeem_as("native-a", &code).await;
     assert_eq!(status, 200, "{body}");
     let refresh = body["refresh_token"].as_str().expect("refresh_token").to_owned();
     let (status, body) =
@@ -333,10 +322,8 @@ async fn logout_follows_only_registered_uris() {
 #[tokio::test]
 async fn hostile_requests_get_client_errors_and_each_is_logged() {
     let keys = TempDir::new("hostile");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
-    let mut server =
-        Server::load(&ServeOptions::new(vec![starter_pack("LocalAccounts")], &base, keys.0.clone())).expect("load");
+    let (listener, base) = listen("http://127.0.0.1").await;
+    let mut server = load(vec![starter_pack("LocalAccounts")], &base, keys.0.clone(), |_| {});
     let log: Arc<Mutex<Vec<RequestLog>>> = Arc::default();
     let sink = Arc::clone(&log);
     server.log_requests(Arc::new(move |r| sink.lock().expect("log").push(r.clone())));

@@ -1,17 +1,13 @@
 //! A served starter pack and a cookie-keeping browser that speaks the page API.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ief_server::{ServeOptions, Server};
+use ief_testkit::authorize::Authorize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-pub(crate) const CLIENT: &str = ief_server::apps::DEV_CLIENT_ID;
-pub(crate) const TENANT: &str = "yourtenant.onmicrosoft.com";
-pub(crate) const POLICY: &str = "B2C_1A_signup_signin";
+pub(crate) use crate::support::*;
+pub(crate) use ief_testkit::authorize::s256;
 
 /// The starter pack's tenant object id: it names none, so ief derives one from the tenant name
 /// (and the issuer names it, as B2C's issuers name the tenant's GUID).
@@ -20,12 +16,6 @@ pub(crate) fn tenant_guid() -> String {
 }
 pub(crate) const REDIRECT: &str = "http://localhost:8765/cb";
 pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789";
-
-pub(crate) fn starter_pack(folder: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/policies/starterpack").join(folder)
-}
-
-pub(crate) use ief_testkit::process::TempDir;
 
 /// A server on an ephemeral loopback port, stopped when dropped.
 pub(crate) struct Running {
@@ -41,26 +31,24 @@ impl Drop for Running {
     }
 }
 
+/// Registers the applications of `yaml` (an `apps.yaml`, written beside the keys).
+pub(crate) fn register_apps(options: &mut ServeOptions, yaml: &str) {
+    std::fs::create_dir_all(&options.keys).expect("keys dir");
+    let config = options.keys.join("apps.yaml");
+    std::fs::write(&config, yaml).expect("config");
+    options.config = Some(config);
+}
+
 pub(crate) async fn serve(folder: &str) -> Running {
     serve_with(folder, |_| {}).await
 }
 
 pub(crate) async fn serve_with(folder: &str, edit: impl FnOnce(&mut ServeOptions)) -> Running {
     let keys = TempDir::new("keys");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
-    let mut options = ServeOptions::new(vec![starter_pack(folder)], &base, keys.0.clone());
-    edit(&mut options);
-    let server = Arc::new(Server::load(&options).expect("the starter pack serves"));
-    let router = Arc::clone(&server).router();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let (listener, base) = listen("http://127.0.0.1").await;
+    let server = Arc::new(load(vec![starter_pack(folder)], &base, keys.0.clone(), edit));
+    let task = spawn_router(listener, Arc::clone(&server).router());
     Running { base, server, task, _keys: keys }
-}
-
-pub(crate) fn s256(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 /// A page as the browser saw it.
@@ -134,25 +122,14 @@ impl Browser {
 
     /// The authorize URL of the development app with PKCE S256, state and nonce.
     pub(crate) fn authorize_url(&self, extra: &[(&str, &str)]) -> String {
-        let challenge = s256(VERIFIER);
-        let mut params = vec![
-            ("client_id", CLIENT),
-            ("redirect_uri", REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid offline_access"),
-            ("state", "st-123"),
-            ("nonce", "n-456"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ];
-        for (k, v) in extra {
-            params.retain(|(name, _)| name != k);
-            if !v.is_empty() {
-                params.push((k, v));
-            }
-        }
-        let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
-        self.policy_url(&format!("oauth2/v2.0/authorize?{query}"))
+        let request = Authorize {
+            client_id: CLIENT,
+            redirect_uri: REDIRECT,
+            state: "st-123",
+            nonce: "n-456",
+            verifier: VERIFIER,
+        };
+        self.policy_url(&format!("oauth2/v2.0/authorize?{}", request.query(extra)))
     }
 
     /// `GET …/api/{api}/unified?…` from the page's own link parameters.
@@ -195,9 +172,14 @@ impl Browser {
 
     /// Redeems a code of the development app with the test verifier.
     pub(crate) async fn redeem(&self, code: &str) -> (u16, Value) {
+        self.redeem_as(CLIENT, code).await
+    }
+
+    /// Redeems a code of `client` (sent to [`REDIRECT`]) with the test verifier.
+    pub(crate) async fn redeem_as(&self, client: &str, code: &str) -> (u16, Value) {
         self.token(&[
             ("grant_type", "authorization_code"),
-            ("client_id", CLIENT),
+            ("client_id", client),
             ("code", code),
             ("redirect_uri", REDIRECT),
             ("code_verifier", VERIFIER),
@@ -228,16 +210,6 @@ pub(crate) fn location_params(location: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(tail.as_bytes()).into_owned().collect()
 }
 
-pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
-/// The claims of a JWT, unverified (tests verify signatures separately).
-pub(crate) fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("a JWT");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON claims")
-}
-
 pub(crate) const ALICE: [(&str, &str); 6] = [
     ("email", "alice@contoso.com"),
     ("newPassword", "Passw0rd!2024"),
@@ -250,6 +222,14 @@ pub(crate) const ALICE: [(&str, &str); 6] = [
 /// Signs alice up through the pages and returns the code the application received.
 pub(crate) async fn sign_up(browser: &Browser) -> String {
     sign_up_with(browser, &[]).await
+}
+
+/// Signs alice up ([`sign_up`]) and redeems the code: the token response.
+pub(crate) async fn signed_up(browser: &Browser) -> Value {
+    let code = sign_up(browser).await;
+    let (status, body) = browser.redeem(&code).await;
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 /// [`sign_up`] with other authorize parameters.

@@ -4,7 +4,6 @@
 use ief_idp::TestUser;
 use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
 use ief_protocols::keys::KeyStore;
-use ief_server::{ServeOptions, Server};
 use serde_json::json;
 
 use crate::common::*;
@@ -38,8 +37,7 @@ async fn a_federated_sign_in_returns_through_authresp() {
     ief_protocols::keys::init_keys(&keys_dir, &[ASSERTION_KEY]).expect("the assertion key");
     let jwk = KeyStore::load(&keys_dir).expect("keys").signing_key(ASSERTION_KEY).expect("RSA").public_jwk().clone();
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let (listener, base) = listen("http://127.0.0.1").await;
     let mut released = serde_json::Map::new();
     for (k, v) in
         [("sub", json!("248289761001")), ("email", json!("alice@example.com")), ("name", json!("Alice Smith"))]
@@ -59,11 +57,11 @@ async fn a_federated_sign_in_returns_through_authresp() {
     .expect("the provider starts");
 
     let policies = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/federation");
-    let mut options = ServeOptions::new(vec![policies], &base, keys_dir);
-    options.environment = Some("Local".to_owned());
-    options.settings = vec![("IefOidcUrl".to_owned(), provider.issuer().to_owned())];
-    options.trusted_roots = vec![provider.ca_pem().to_owned()];
-    let server = Server::load(&options).expect("the federation policies serve");
+    let server = load(vec![policies], &base, keys_dir, |options| {
+        options.environment = Some("Local".to_owned());
+        options.settings = vec![("IefOidcUrl".to_owned(), provider.issuer().to_owned())];
+        options.trusted_roots = vec![provider.ca_pem().to_owned()];
+    });
     let serving = tokio::spawn(server.serve(listener));
 
     let client = reqwest::Client::builder()
@@ -104,12 +102,12 @@ async fn a_federated_sign_in_returns_through_authresp() {
 #[tokio::test]
 async fn the_tenant_guid_routes_too_and_names_the_default_issuer() {
     let temp = TempDir::new("tenant-guid");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let (listener, base) = listen("http://127.0.0.1").await;
     let policies = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/federation");
-    let mut options = ServeOptions::new(vec![policies], &base, temp.0.join("keys"));
-    options.environment = Some("Local".to_owned());
-    let serving = tokio::spawn(Server::load(&options).expect("serves").serve(listener));
+    let server = load(vec![policies], &base, temp.0.join("keys"), |options| {
+        options.environment = Some("Local".to_owned());
+    });
+    let serving = tokio::spawn(server.serve(listener));
     let guid = "8a3c0a6e-5f62-4b0e-9a57-2f0b3b1c4d21";
     let client = reqwest::Client::new();
     for tenant in [guid, FEDERATION_TENANT, &guid.to_uppercase()] {

@@ -125,9 +125,7 @@ async fn verified(browser: &Browser, running: &Running, id_token: &str) -> Value
 async fn sign_up_then_sign_in_without_javascript_then_refresh() {
     let running = serve("LocalAccounts").await;
     let browser = Browser::new(&running);
-    let code = sign_up(&browser).await;
-    let (status, body) = browser.redeem(&code).await;
-    assert_eq!(status, 200, "{body}");
+    let body = signed_up(&browser).await;
     let signed_up = verified(&browser, &running, body["id_token"].as_str().expect("id_token")).await;
     assert_eq!(signed_up["email"], "alice@contoso.com");
     assert_eq!(signed_up["name"], "Alice Smith");
@@ -299,8 +297,7 @@ async fn the_developer_page_runs_a_sign_in_and_shows_the_token() {
 async fn the_refresh_journey_refuses_a_grant_older_than_the_account_s_revocation() {
     let running = serve("LocalAccounts").await;
     let browser = Browser::new(&running);
-    let code = sign_up(&browser).await;
-    let (_, body) = browser.redeem(&code).await;
+    let body = signed_up(&browser).await;
     let sub = claims(body["id_token"].as_str().expect("id_token"))["sub"].as_str().expect("sub").to_owned();
     let refresh = |token: String| {
         let browser = &browser;
@@ -357,9 +354,7 @@ async fn post_plain(browser: &Browser, page: &Page, fields: &[(&str, &str)]) -> 
 async fn without_javascript_a_wrong_password_shows_the_combined_page_again_and_a_retry_signs_in() {
     let running = serve("LocalAccounts").await;
     let browser = Browser::new(&running);
-    let code = sign_up(&browser).await;
-    let (status, _) = browser.redeem(&code).await;
-    assert_eq!(status, 200);
+    signed_up(&browser).await;
 
     let other = Browser::new(&running);
     let page = other.page(&other.authorize_url(&[("prompt", "login")])).await;

@@ -47,9 +47,7 @@ async fn max_age_asks_for_credentials_again_once_they_are_older() {
 async fn an_id_token_hint_of_this_issuer_feeds_the_relying_partys_input_claims() {
     let (running, keys) = serve_hints().await;
     let mut browser = Browser::new(&running);
-    let code = sign_up(&browser).await;
-    let (status, body) = browser.redeem(&code).await;
-    assert_eq!(status, 200, "{body}");
+    let body = signed_up(&browser).await;
     let id_token = body["id_token"].as_str().expect("id_token").to_owned();
     let alice = claims(&id_token);
 
@@ -90,8 +88,7 @@ async fn an_id_token_hint_of_this_issuer_feeds_the_relying_partys_input_claims()
 async fn a_policy_that_enforces_the_id_token_hint_on_logout_refuses_a_logout_without_one() {
     let (running, _) = serve_hints().await;
     let mut browser = Browser::new(&running);
-    let code = sign_up(&browser).await;
-    let (_, body) = browser.redeem(&code).await;
+    let body = signed_up(&browser).await;
     let id_token = body["id_token"].as_str().expect("id_token").to_owned();
     browser.policy = HINTED.to_owned();
     let target: String = form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect();

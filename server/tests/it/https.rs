@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use ief_server::tls::Tls;
-use ief_server::{ServeOptions, Server};
+use ief_server::Server;
 
 use crate::common::*;
 
@@ -12,12 +11,9 @@ async fn serve_https(
     ca_dir: &std::path::Path,
     keys: &std::path::Path,
 ) -> (tokio::task::JoinHandle<()>, String, Arc<Server>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("https://localhost:{}", listener.local_addr().expect("addr").port());
-    let options = ServeOptions::new(vec![starter_pack("LocalAccounts")], &base, keys.to_path_buf());
-    let server = Arc::new(Server::load(&options).expect("the starter pack serves"));
-    let tls = Tls::local(ca_dir, server.public_host()).expect("a local CA");
-    (tokio::spawn(Arc::clone(&server).serve_tls(listener, tls)), base, server)
+    let (listener, base) = listen("https://localhost").await;
+    let server = Arc::new(load(vec![starter_pack("LocalAccounts")], &base, keys.to_path_buf(), |_| {}));
+    (serve_tls(&server, listener, ca_dir).0, base, server)
 }
 
 #[tokio::test]
@@ -27,9 +23,7 @@ async fn sign_up_over_https_and_the_ca_outlives_a_restart() {
     let (first, base, server) = serve_https(&ca_dir, &temp.0.join("keys")).await;
     let ca_pem = std::fs::read(ca_dir.join("ca.pem")).expect("ca.pem");
     let browser = Browser { codes: Some(server), ..Browser::trusting(&base, Some(&ca_pem)) };
-    let code = sign_up(&browser).await;
-    let (status, body) = browser.redeem(&code).await;
-    assert_eq!(status, 200, "{body}");
+    let body = signed_up(&browser).await;
     assert_eq!(claims(body["id_token"].as_str().expect("id_token"))["iss"], format!("{base}/{}/v2.0/", tenant_guid()));
     first.abort();
 

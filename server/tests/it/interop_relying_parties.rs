@@ -11,8 +11,6 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ief_server::tls::Tls;
-use ief_server::{ServeOptions, Server};
 use ief_testkit::node::{check_node, for_each_line, npm_ci, push_log};
 use serde_json::Value;
 
@@ -24,34 +22,14 @@ fn project() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop/relying-parties")
 }
 
+type Served = Https;
+
 /// The starter pack and `policies/serve` over HTTPS on 127.0.0.1 with a fresh local CA.
-struct Served {
-    base: String,
-    ca_path: PathBuf,
-    server: Arc<Server>,
-    task: tokio::task::JoinHandle<()>,
-    _temp: TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve_https() -> Served {
+async fn serve_relying_parties() -> Served {
     check_node((20, 18), "install Node.js 20.18 or newer for the relying-party interop tests").expect("node");
     npm_ci(&project(), "openid-client", Duration::from_secs(300)).expect("the relying parties installed");
-    let temp = TempDir::new("relying-parties");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("https://127.0.0.1:{}", listener.local_addr().expect("addr").port());
     let policies = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/serve");
-    let options = ServeOptions::new(vec![starter_pack("LocalAccounts"), policies], &base, temp.0.join("keys"));
-    let server = Arc::new(Server::load(&options).expect("the policies serve"));
-    let tls = Tls::local(&temp.0.join("ca"), server.public_host()).expect("a local CA");
-    let ca_path = tls.ca_path.clone();
-    let task = tokio::spawn(Arc::clone(&server).serve_tls(listener, tls));
-    Served { base, ca_path, server, task, _temp: temp }
+    serve_https("relying-parties", "https://127.0.0.1", vec![starter_pack("LocalAccounts"), policies], |_| {}).await
 }
 
 /// A client script: its output line by line, its stdin, killed by PID when dropped.
@@ -132,7 +110,7 @@ impl Script {
 
 #[tokio::test]
 async fn openid_client_signs_in_validates_and_refreshes() {
-    let served = serve_https().await;
+    let served = serve_relying_parties().await;
     let issuer = format!("{}/tfp/{}/{TFP_POLICY}/v2.0/", served.base, tenant_guid());
     let mut script = Script::start("openid-client.mjs", &[&issuer, CLIENT, REDIRECT], &served);
     let result = script.sign_up(&served, TFP_POLICY).await;
@@ -151,7 +129,7 @@ async fn openid_client_signs_in_validates_and_refreshes() {
 
 #[tokio::test]
 async fn msal_node_signs_in_with_a_b2c_authority_and_refreshes_silently() {
-    let served = serve_https().await;
+    let served = serve_relying_parties().await;
     let authority = format!("{}/tfp/{TENANT}/{POLICY}/", served.base);
     let scope = "https://yourtenant.onmicrosoft.com/api/read";
     let mut script = Script::start("msal-node.mjs", &[&authority, CLIENT, REDIRECT, scope], &served);

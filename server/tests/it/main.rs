@@ -11,5 +11,7 @@ mod pages;
 mod reload;
 mod signout;
 mod state;
+#[path = "../support/mod.rs"]
+mod support;
 mod tokens;
 mod userinfo;

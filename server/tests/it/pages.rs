@@ -451,11 +451,8 @@ async fn templates_are_sanitized_scripts_need_script_execution_and_files_reload(
 
 /// Serves `router` on a free loopback port, for the server to call; its base URL.
 async fn stub_host(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let (listener, base) = listen("http://127.0.0.1").await;
+    spawn_router(listener, router);
     base
 }
 

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use ief_server::{ServeOptions, Server};
+use ief_server::Server;
 use serde_json::Value;
 
 use crate::common::*;
@@ -43,10 +43,8 @@ async fn serve_a_copy() -> Served {
     }
     let leaf = folder.0.join("SignUpOrSignin.xml");
     let keys = TempDir::new("reload-keys");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
-    let server =
-        Arc::new(Server::load(&ServeOptions::new(vec![folder.0.clone()], &base, keys.0.clone())).expect("serves"));
+    let (listener, base) = listen("http://127.0.0.1").await;
+    let server = Arc::new(load(vec![folder.0.clone()], &base, keys.0.clone(), |_| {}));
     let serving = tokio::spawn(Arc::clone(&server).serve_shared(listener));
     Served { folder, keys, leaf, base, server, serving }
 }
@@ -61,8 +59,7 @@ async fn an_edited_policy_serves_at_once_and_a_broken_edit_keeps_the_last_good_o
     let mut browser = Browser::trusting(&base, None);
     browser.codes = Some(Arc::clone(&server));
     assert!(!claims_supported(&browser).await.contains(&"last_name_reloaded".to_owned()));
-    let code = sign_up(&browser).await;
-    assert_eq!(browser.redeem(&code).await.0, 200);
+    signed_up(&browser).await;
     // Two sign-ins begin on the first load.
     let (alice, late) = (Browser::trusting(&base, None), Browser::trusting(&base, None));
     let in_flight = alice.page(&alice.authorize_url(&[])).await;

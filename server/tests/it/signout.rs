@@ -20,24 +20,10 @@ const APPS: &str = "apps:
 
 #[tokio::test]
 async fn logout_signs_the_other_applications_out_in_iframes_then_goes_on() {
-    let running = serve_with("LocalAccounts", |options| {
-        std::fs::create_dir_all(&options.keys).expect("keys dir");
-        let config = options.keys.join("apps.yaml");
-        std::fs::write(&config, APPS).expect("config");
-        options.config = Some(config);
-    })
-    .await;
+    let running = serve_with("LocalAccounts", |options| register_apps(options, APPS)).await;
     let browser = Browser::new(&running);
     let code = sign_up_with(&browser, &[("client_id", "native-a")]).await;
-    let (_, body) = browser
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", "native-a"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .await;
+    let (_, body) = browser.redeem_as("native-a", &code).await;
     let id_token = body["id_token"].as_str().expect("id_token").to_owned();
     // The session signs b and c in without a page.
     for client in ["native-b", "native-c"] {

@@ -40,11 +40,8 @@ async fn serve_tokens_and(extra: Option<PathBuf>) -> Running {
     serve_with("LocalAccounts", |options| {
         options.policy_paths.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/tokens"));
         options.policy_paths.extend(extra);
-        std::fs::create_dir_all(&options.keys).expect("keys dir");
+        register_apps(options, APPS);
         std::fs::write(options.keys.join("B2C_1A_DaemonSecret.txt"), "d4emon\n").expect("secret");
-        let config = options.keys.join("apps.yaml");
-        std::fs::write(&config, APPS).expect("config");
-        options.config = Some(config);
     })
     .await
 }
@@ -54,25 +51,13 @@ fn lifetime(token: &Value) -> i64 {
     exp - iat
 }
 
-async fn redeem_as(browser: &Browser, client: &str, code: &str) -> (u16, Value) {
-    browser
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", client),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .await
-}
-
 #[tokio::test]
 async fn a_granted_api_scope_gives_an_access_token_for_that_api_and_nothing_else_does() {
     let running = serve_tokens().await;
     let browser = Browser::new(&running);
     let scope = format!("openid offline_access {ORDERS}/read");
     let code = sign_up_with(&browser, &[("client_id", "native-a"), ("scope", &scope)]).await;
-    let (status, body) = redeem_as(&browser, "native-a", &code).await;
+    let (status, body) = browser.redeem_as("native-a", &code).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["resource"], "orders-api");
     let access = claims(body["access_token"].as_str().expect("an access token"));
@@ -130,7 +115,7 @@ async fn the_jwt_issuers_metadata_shapes_tokens_and_ends_the_refresh_window() {
     browser.policy = SHAPES.to_owned();
     let scope = format!("openid offline_access {ORDERS}/read");
     let code = sign_up_with(&browser, &[("client_id", "native-a"), ("scope", &scope)]).await;
-    let (status, body) = redeem_as(&browser, "native-a", &code).await;
+    let (status, body) = browser.redeem_as("native-a", &code).await;
     assert_eq!(status, 200, "{body}");
     // SendTokenResponseBodyWithJsonNumbers=false: B2C's legacy strings.
     assert_eq!(body["expires_in"], "600");
@@ -153,7 +138,7 @@ async fn the_jwt_issuers_metadata_shapes_tokens_and_ends_the_refresh_window() {
     browser.policy = FOREVER.to_owned();
     let response = browser.get(&browser.authorize_url(&[("client_id", "native-a"), ("scope", &scope)])).await;
     let code = param(&redirect_params(&response), "code").expect("a code from the session").to_owned();
-    let (status, unbounded) = redeem_as(&browser, "native-a", &code).await;
+    let (status, unbounded) = browser.redeem_as("native-a", &code).await;
     assert_eq!((status, &unbounded["refresh_token_expires_in"]), (200, &"86400".into()), "{unbounded}");
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let (status, body) = refresh_at(&browser, SHAPES, body["refresh_token"].as_str().expect("refresh")).await;
@@ -237,7 +222,7 @@ async fn the_password_grant_runs_the_ropc_journey_and_refuses_wrong_credentials(
     let running = serve_tokens().await;
     let starter = Browser::new(&running);
     let code = sign_up_with(&starter, &[("client_id", "native-a")]).await;
-    let (_, body) = redeem_as(&starter, "native-a", &code).await;
+    let (_, body) = starter.redeem_as("native-a", &code).await;
     let alice = claims(body["id_token"].as_str().expect("id_token"));
     let mut browser = Browser::new(&running);
     browser.policy = "B2C_1A_ROPC_Auth".to_owned();
