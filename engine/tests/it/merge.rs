@@ -173,6 +173,22 @@ fn reader_outputs(claims: &[&str]) -> String {
     )
 }
 
+/// The chain's model, after checking it builds without errors and that `merge_chain` merges it
+/// exactly as the files layered one at a time on fresh copies (no index carried from one file
+/// to the next), spans included.
+fn build_as_layered(files: &[(&str, String)]) -> ief_engine::model::Policy {
+    let (set, effective, diags) = build(files);
+    assert!(!diags.has_errors(), "{diags:?}");
+    let roots: Vec<_> = set.files.iter().map(|f| &f.root).collect();
+    let mut layered = roots[1..].iter().fold(roots[0].clone(), |acc, overlay| merge::layer(&acc, overlay));
+    layered.children.retain(|c| c.name != "BasePolicy");
+    assert!(
+        merge::merge_chain(roots.iter().copied()) == Some(layered),
+        "merge_chain differs from layering file by file"
+    );
+    effective.expect("effective").model
+}
+
 /// Long lists (more items than the merge keeps an index for across files) overridden, appended
 /// to and listed out of order by two overlays in turn: each file merges into what the files
 /// before it made, including the items they appended.
@@ -208,22 +224,11 @@ fn three_files_override_and_append_the_same_long_journey_and_claims() {
             <OrchestrationStep Order="10" Type="ClaimsExchange"><Preconditions><Precondition Type="ClaimsExist" ExecuteActionsIf="true"><Value>c0</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions></OrchestrationStep>"#
         ),
     );
-    let (set, effective, diags) = build(&[
+    let model = build_as_layered(&[
         ("base.xml", policy("B2C_1A_Base", None, &base)),
         ("ext.xml", policy("B2C_1A_Ext", Some("B2C_1A_Base"), &ext)),
         ("rp.xml", policy("B2C_1A_RP", Some("B2C_1A_Ext"), &leaf)),
     ]);
-    assert!(!diags.has_errors(), "{diags:?}");
-    // The chain merges exactly as the files layered one at a time on fresh copies (no index
-    // carried from one file to the next), spans included.
-    let roots: Vec<_> = set.files.iter().map(|f| &f.root).collect();
-    let mut layered = roots[1..].iter().fold(roots[0].clone(), |acc, overlay| merge::layer(&acc, overlay));
-    layered.children.retain(|c| c.name != "BasePolicy");
-    assert!(
-        merge::merge_chain(roots.iter().copied()) == Some(layered),
-        "merge_chain differs from layering file by file"
-    );
-    let model = effective.expect("effective").model;
     let j = model.journey("J").unwrap();
     // 90 from the base, 91-95 appended by the extension, 96 by the leaf, in order.
     assert_eq!(j.steps.iter().map(|s| s.order).collect::<Vec<_>>(), (1..=96u32).collect::<Vec<_>>());
@@ -308,21 +313,12 @@ fn a_middle_file_reorders_and_replaces_items_of_long_lists() {
             skip_if("c0")
         )),
     );
-    let (set, effective, diags) = build(&[
+    let model = build_as_layered(&[
         ("base.xml", policy("B2C_1A_Base", None, &base)),
         ("middle.xml", policy("B2C_1A_Middle", Some("B2C_1A_Base"), &middle)),
         ("third.xml", policy("B2C_1A_Third", Some("B2C_1A_Middle"), &third)),
         ("rp.xml", policy("B2C_1A_RP", Some("B2C_1A_Third"), &leaf)),
     ]);
-    assert!(!diags.has_errors(), "{diags:?}");
-    let roots: Vec<_> = set.files.iter().map(|f| &f.root).collect();
-    let mut layered = roots[1..].iter().fold(roots[0].clone(), |acc, overlay| merge::layer(&acc, overlay));
-    layered.children.retain(|c| c.name != "BasePolicy");
-    assert!(
-        merge::merge_chain(roots.iter().copied()) == Some(layered),
-        "merge_chain differs from layering file by file"
-    );
-    let model = effective.expect("effective").model;
     let j = model.journey("J").unwrap();
     assert_eq!(j.steps.iter().map(|s| s.order).collect::<Vec<_>>(), (1..=95u32).collect::<Vec<_>>());
     let skipped_if = |order: usize| -> Vec<&str> {
