@@ -9,6 +9,11 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_grou
 use ief_benches::{GeneratedPolicy, generate};
 use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
 
+/// The allocator the `ief` binary compiles policies under (cli/src/main.rs); both sides of every
+/// ratio below run under it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PACK: &str = "starterpack/SocialAndLocalAccountsWithMfa";
 const RP: &str = "B2C_1A_signup_signin";
 
@@ -71,6 +76,38 @@ fn assert_valid(files: &[(String, String)], policy_id: &str) {
     assert!(!compiled.journeys.is_empty());
 }
 
+/// `IEF_BENCH_POLICY_PHASES=1` with `IEF_BENCH_POLICY_STEPS`: the median time of each phase of
+/// the pipeline over the runs, to see which one grows faster than the input.
+fn phases(files: &[(String, String)], policy_id: &str, runs: usize) {
+    const NAMES: [&str; 6] = ["load (parse, schema)", "merge", "lower", "validate", "plan", "drop"];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); NAMES.len()];
+    for _ in 0..runs {
+        let mut at = Instant::now();
+        let mut lap = |phase: usize| {
+            times[phase].push(at.elapsed().as_secs_f64() * 1e3);
+            at = Instant::now();
+        };
+        let set = load(files);
+        lap(0);
+        let chain = set.chain(leaf(&set, policy_id), &mut Diagnostics::default());
+        let tree = ief_engine::merge::merge_chain(chain.iter().map(|&i| &set.files[i].root)).expect("a tree");
+        lap(1);
+        let model = ief_engine::model::Policy::lower(&tree);
+        lap(2);
+        let mut diags = Diagnostics::default();
+        ief_engine::validate::validate(&model, &mut diags);
+        lap(3);
+        let compiled = CompiledPolicy::compile(&model);
+        lap(4);
+        drop((compiled, model, tree, set, diags));
+        lap(5);
+    }
+    for (name, t) in NAMES.iter().zip(&mut times) {
+        t.sort_by(f64::total_cmp);
+        eprintln!("{name}: {:.3} ms (median of {runs})", t[t.len() / 2]);
+    }
+}
+
 fn starter_pack_benches(c: &mut Criterion) {
     // `IEF_BENCH_POLICY_STEPS=n`: one pipeline of `n` steps and exit, for instruction counts
     // (`valgrind --tool=callgrind --toggle-collect='*pipeline*'`) that load does not move;
@@ -79,8 +116,12 @@ fn starter_pack_benches(c: &mut Criterion) {
         let runs = std::env::var("IEF_BENCH_POLICY_RUNS").ok().and_then(|k| k.parse::<usize>().ok()).unwrap_or(1);
         let policy = generate(n);
         let id = rp_id(&policy);
-        for _ in 0..runs {
-            black_box(pipeline(&policy.files, &id));
+        if std::env::var_os("IEF_BENCH_POLICY_PHASES").is_some() {
+            phases(&policy.files, &id, runs);
+        } else {
+            for _ in 0..runs {
+                black_box(pipeline(&policy.files, &id));
+            }
         }
         std::process::exit(0);
     }

@@ -7,7 +7,7 @@ use std::hash::{Hash, Hasher};
 
 use smol_str::SmolStr;
 
-use crate::syntax::Element;
+use crate::syntax::{Element, ThinVec};
 
 /// Merges `chain` (root first) into one tree. The result carries the leaf's root attributes and
 /// no `BasePolicy`.
@@ -392,7 +392,7 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
                 && base_keys.iter().all(|k| k.is_some() && items.iter().any(|i| claim_key(i) == *k));
             if relists_all {
                 // The author listed the entire list to set its order (Microsoft's "add a claim" guide).
-                let mut merged = Vec::with_capacity(items.len());
+                let mut merged = ThinVec::with_capacity(items.len());
                 for item in items {
                     let mut m = base
                         .children

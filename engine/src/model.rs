@@ -950,45 +950,48 @@ fn lower_journey(el: &Element, sub: bool) -> Journey {
         (true, Some("Transfer")) => JourneyKind::SubJourneyTransfer,
         (true, _) => JourneyKind::SubJourneyCall,
     };
-    let mut steps: Vec<Step> = el
-        .items("OrchestrationSteps", "OrchestrationStep")
-        .map(|s| {
-            let order_text = Text::attr_or_empty(s, "Order");
-            let selections = s.child("ClaimsProviderSelections");
-            Step {
-                order: order_text.value.trim().parse().unwrap_or(0),
-                order_text,
-                step_type: StepType::parse(s.attr("Type").unwrap_or_default()),
-                type_span: s.attr_span("Type"),
-                content_definition: Text::attr(s, "ContentDefinitionReferenceId"),
-                issuer: Text::attr(s, "CpimIssuerTechnicalProfileReferenceId"),
-                preconditions: lower_preconditions(s),
-                display_option: selections.and_then(|c| c.attr("DisplayOption")).map(str::to_owned),
-                selections: selections
-                    .into_iter()
-                    .flat_map(|c| c.children_named("ClaimsProviderSelection"))
-                    .map(|c| Selection {
-                        target: Text::attr(c, "TargetClaimsExchangeId"),
-                        validation: Text::attr(c, "ValidationClaimsExchangeId"),
-                    })
-                    .collect(),
-                exchanges: s
-                    .items("ClaimsExchanges", "ClaimsExchange")
-                    .map(|c| Exchange {
-                        id: Text::attr_or_empty(c, "Id"),
-                        profile: Text::attr_or_empty(c, "TechnicalProfileReferenceId"),
-                    })
-                    .collect(),
-                sub_journeys: s
-                    .items("JourneyList", "Candidate")
-                    .map(|c| Text::attr_or_empty(c, "SubJourneyReferenceId"))
-                    .collect(),
-                span: s.name_span,
-            }
-        })
-        .collect();
-    // Execution follows Order, not document order.
-    steps.sort_by_key(|s| s.order);
+    // Sized up front: a journey of thousands of steps would otherwise be copied into ever larger
+    // fresh allocations as it grows.
+    let mut steps: Vec<Step> = Vec::with_capacity(el.child("OrchestrationSteps").map_or(0, |l| l.children.len()));
+    steps.extend(el.items("OrchestrationSteps", "OrchestrationStep").map(|s| {
+        let order_text = Text::attr_or_empty(s, "Order");
+        let selections = s.child("ClaimsProviderSelections");
+        Step {
+            order: order_text.value.trim().parse().unwrap_or(0),
+            order_text,
+            step_type: StepType::parse(s.attr("Type").unwrap_or_default()),
+            type_span: s.attr_span("Type"),
+            content_definition: Text::attr(s, "ContentDefinitionReferenceId"),
+            issuer: Text::attr(s, "CpimIssuerTechnicalProfileReferenceId"),
+            preconditions: lower_preconditions(s),
+            display_option: selections.and_then(|c| c.attr("DisplayOption")).map(str::to_owned),
+            selections: selections
+                .into_iter()
+                .flat_map(|c| c.children_named("ClaimsProviderSelection"))
+                .map(|c| Selection {
+                    target: Text::attr(c, "TargetClaimsExchangeId"),
+                    validation: Text::attr(c, "ValidationClaimsExchangeId"),
+                })
+                .collect(),
+            exchanges: s
+                .items("ClaimsExchanges", "ClaimsExchange")
+                .map(|c| Exchange {
+                    id: Text::attr_or_empty(c, "Id"),
+                    profile: Text::attr_or_empty(c, "TechnicalProfileReferenceId"),
+                })
+                .collect(),
+            sub_journeys: s
+                .items("JourneyList", "Candidate")
+                .map(|c| Text::attr_or_empty(c, "SubJourneyReferenceId"))
+                .collect(),
+            span: s.name_span,
+        }
+    }));
+    // Execution follows Order, not document order. Most journeys are written in order, and the
+    // stable sort would take a scratch buffer half the journey's size.
+    if !steps.is_sorted_by_key(|s| s.order) {
+        steps.sort_by_key(|s| s.order);
+    }
     Journey {
         id: Text::attr_or_empty(el, "Id"),
         kind,

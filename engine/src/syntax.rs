@@ -9,6 +9,7 @@ use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 pub use smol_str::SmolStr;
+pub use thin_vec::ThinVec;
 
 use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, Span};
@@ -42,8 +43,10 @@ pub struct Attribute {
 pub struct Element {
     /// Local name (a namespace prefix, if any, is dropped).
     pub name: SmolStr,
-    pub attributes: Vec<Attribute>,
-    pub children: Vec<Element>,
+    /// Thin lists (one pointer inline; nothing allocated when empty, as most leaves' are):
+    /// a 20,000-step journey's trees are tens of MB, and their size decides its speed.
+    pub attributes: ThinVec<Attribute>,
+    pub children: ThinVec<Element>,
     /// Concatenated character data, trimmed; `None` when there is none.
     pub text: Option<SmolStr>,
     /// Span of the text, or of the whole element when there is no text.
@@ -53,6 +56,9 @@ pub struct Element {
     /// The name in the start tag.
     pub name_span: Span,
 }
+
+// A long journey's trees stream through memory: each byte of an element counts (BENCHMARKS.md).
+const _: () = assert!(std::mem::size_of::<Element>() <= 104);
 
 impl Element {
     pub fn attr(&self, name: &str) -> Option<&str> {
@@ -336,7 +342,7 @@ impl<'t> Parser<'t> {
         Element {
             name: local,
             attributes: self.attributes.drain(..).collect(),
-            children: Vec::new(),
+            children: ThinVec::new(),
             text: None,
             text_span: self.span(start, end),
             span: self.span(start, end),

@@ -528,12 +528,13 @@ impl Validator<'_, '_> {
                 }
                 step_out.push(tp);
             }
-            for c in &s.sub_journeys {
-                if let Some(sub) = self.policy.sub_journey(&c.value) {
-                    for e in sub.steps.iter().flat_map(|ss| &ss.exchanges) {
-                        if let Some(tp) = self.policy.profile(&e.profile.value) {
-                            step_out.push(tp);
-                        }
+            // Only the first candidate runs (IEF507), so only its outputs flow on.
+            if let Some(c) = s.sub_journeys.first()
+                && let Some(sub) = self.policy.sub_journey(&c.value)
+            {
+                for e in sub.steps.iter().flat_map(|ss| &ss.exchanges) {
+                    if let Some(tp) = self.policy.profile(&e.profile.value) {
+                        step_out.push(tp);
                     }
                 }
             }

@@ -39,13 +39,13 @@ pub(crate) fn policy_without_email_codes(scratch: &Scratch) -> PathBuf {
 
 /// `ief serve` on an ephemeral port with its directory and store in `url`; its base URL.
 pub(crate) fn serve(policy: &Path, keys: &Path, url: &str) -> (Running, String) {
-    serve_on(policy, keys, url, url)
+    serve_with(policy, keys, url, url, &[])
 }
 
-/// `ief serve` with the given `--directory` and `--store`.
-fn serve_on(policy: &Path, keys: &Path, directory: &str, store: &str) -> (Running, String) {
+/// `ief serve` with the given `--directory` and `--store`, and `extra` arguments.
+fn serve_with(policy: &Path, keys: &Path, directory: &str, store: &str, extra: &[&str]) -> (Running, String) {
     let (policy, keys) = (policy.display().to_string(), keys.display().to_string());
-    let args = [
+    let mut args = vec![
         policy.as_str(),
         "--http",
         "--port",
@@ -61,6 +61,7 @@ fn serve_on(policy: &Path, keys: &Path, directory: &str, store: &str) -> (Runnin
         "--for",
         "900",
     ];
+    args.extend_from_slice(extra);
     let (running, lines) = spawn(&["serve"], &args, "keys:");
     let base = lines.iter().find_map(|l| l.strip_prefix("listening on ")).expect("a listening line").to_owned();
     (running, base)
@@ -94,6 +95,11 @@ impl Browser {
     }
 
     pub(crate) async fn authorize(&self, base: &str) -> reqwest::Response {
+        self.authorize_at(&format!("{base}/{TENANT}/{POLICY}")).await
+    }
+
+    /// The development app's authorization request to the relying party at `policy_url`.
+    async fn authorize_at(&self, policy_url: &str) -> reqwest::Response {
         let query = form_query(&[
             ("client_id", CLIENT),
             ("redirect_uri", REDIRECT),
@@ -102,7 +108,7 @@ impl Browser {
             ("state", "st-1"),
             ("nonce", "n-1"),
         ]);
-        self.0.get(Browser::url(base, &format!("oauth2/v2.0/authorize?{query}"))).send().await.expect("authorize")
+        self.0.get(format!("{policy_url}/oauth2/v2.0/authorize?{query}")).send().await.expect("authorize")
     }
 
     pub(crate) async fn page(response: reqwest::Response) -> Page {
@@ -152,9 +158,14 @@ impl Browser {
     }
 
     pub(crate) async fn redeem(&self, base: &str, code: &str) -> (u16, Value) {
+        self.redeem_at(&Browser::url(base, "oauth2/v2.0/token"), code).await
+    }
+
+    async fn redeem_at(&self, token_url: &str, code: &str) -> (u16, Value) {
         let form =
             [("grant_type", "authorization_code"), ("client_id", CLIENT), ("code", code), ("redirect_uri", REDIRECT)];
-        self.token(base, &form).await
+        let response = self.0.post(token_url).form(&form).send().await.expect("token");
+        (response.status().as_u16(), response.json().await.expect("JSON"))
     }
 
     pub(crate) async fn refresh(&self, base: &str, token: &str) -> (u16, Value) {
@@ -277,6 +288,135 @@ fn two_processes_on_one_postgres_finish_each_others_sign_ins_and_survive_a_kill(
     assert!(carol.attribute("displayName").is_some(), "{carol:?}");
     eprintln!("two processes: {:?}", started.elapsed());
     drop(directory);
+    drop(cluster);
+}
+
+/// The hidden fields of an identity provider's auto-posting (`form_post`) page.
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let fields = html.split(r#"<input type="hidden" name=""#).skip(1).filter_map(|tag| {
+        let (name, rest) = tag.split_once('"')?;
+        let value = rest.split_once(r#"value=""#)?.1.split_once('"')?.0;
+        Some((name.to_owned(), value.replace("&amp;", "&")))
+    });
+    fields.collect()
+}
+
+/// The AADB2C code of a refusal: an error page's, or the error redirect's to the application.
+async fn refusal_code(response: reqwest::Response) -> String {
+    let location = response.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_owned);
+    let text = match location {
+        Some(location) => form_urlencoded::parse(location.split_once('?').map_or("", |(_, q)| q).as_bytes())
+            .find(|(k, _)| k == "error_description")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("an error redirect, not {location}")),
+        None => response.text().await.expect("body"),
+    };
+    let at = text.find("AADB2C").unwrap_or_else(|| panic!("an AADB2C code in {text}"));
+    text[at..at + 11].to_owned()
+}
+
+/// Issue #14's replay guards across processes: an upstream identity provider's callback
+/// consumed on one `ief serve` is refused on the other, and the same callback sent to both at
+/// once gives the application at most one code.
+#[test]
+fn an_upstream_callback_used_on_one_process_is_refused_on_the_other() {
+    use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
+    const ASSERTION_KEY: &str = "B2C_1A_ExampleIdpAssertionSigningKey";
+    const FEDERATION: &str = "contoso.onmicrosoft.com/B2C_1A_SignIn_PrivateKeyJwt";
+    let cluster = PgCluster::shared().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.create_database("callback_replay").expect("a database");
+    let scratch = Scratch::new("pg-callback");
+    let keys = scratch.path("keys");
+    ief_protocols::keys::init_keys(&keys, &[ASSERTION_KEY]).expect("the assertion key");
+    let store = ief_protocols::keys::KeyStore::load(&keys).expect("keys");
+    let jwk = store.signing_key(ASSERTION_KEY).expect("an RSA key").public_jwk().clone();
+    // The provider serves on its own threads while the test's requests wait.
+    let provider_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build();
+    let provider_runtime = provider_runtime.expect("runtime");
+    let authresp = format!("{PUBLIC_URL}/contoso.onmicrosoft.com/oauth2/authresp");
+    let config = OidcConfig::default()
+        .user(ief_idp::TestUser {
+            username: "alice".to_owned(),
+            password: "Passw0rd!".to_owned(),
+            claims: serde_json::json!({"sub": "248289761001", "email": "alice@example.com"})
+                .as_object()
+                .cloned()
+                .expect("claims"),
+        })
+        .client(ClientConfig::private_key_jwt("ief-private-key-jwt", jwk).redirect_uri(authresp))
+        .auto_login("alice");
+    let provider = provider_runtime.block_on(OidcProvider::start(config)).expect("the provider starts");
+    let ca = scratch.write("idp-ca.pem", provider.ca_pem());
+    let policy = scratch.path("federation");
+    for entry in std::fs::read_dir(workspace().join("policies/federation")).expect("the federation policies") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "xml") {
+            let name = path.file_name().expect("name").to_string_lossy().into_owned();
+            scratch.write(&format!("federation/{name}"), std::fs::read(&path).expect("policy"));
+        }
+    }
+    let settings = serde_json::json!({"Environments": [{"Name": "Local", "Tenant": "contoso.onmicrosoft.com",
+        "PolicySettings": {"IefOidcUrl": provider.issuer()}}]});
+    scratch.write("federation/appsettings.json", settings.to_string());
+    let extra = ["--env", "Local", "--trusted-root", ca.to_str().expect("a UTF-8 path")];
+    let (_first, a) = serve_with(&policy, &keys, &url, &url, &extra);
+    let (_second, b) = serve_with(&policy, &keys, &url, &url, &extra);
+    let to_provider = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(provider.ca_pem().as_bytes()).expect("PEM")])
+        .build()
+        .expect("client");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        // A sign-in begun on the first; the provider signs alice in at once and hands the
+        // browser its callback (state and code), which a load balancer could send to either.
+        let issuer = provider.issuer().to_owned();
+        let callback = |browser: Browser, base: String| {
+            let (to_provider, issuer) = (to_provider.clone(), issuer.clone());
+            async move {
+                let redirect = browser.authorize_at(&format!("{base}/{FEDERATION}")).await;
+                assert_eq!(redirect.status(), 302, "to the provider");
+                let location = redirect.headers()["location"].to_str().expect("location").to_owned();
+                assert!(location.starts_with(&issuer), "{location}");
+                let page = to_provider.get(&location).send().await.expect("the provider").text().await.expect("page");
+                let fields = hidden_fields(&page);
+                assert!(["state", "code"].iter().all(|f| fields.iter().any(|(k, _)| k == f)), "{page}");
+                (browser, fields)
+            }
+        };
+        let post = |browser: &Browser, base: &str, fields: &[(String, String)]| {
+            let request = browser.0.post(format!("{base}/contoso.onmicrosoft.com/oauth2/authresp")).form(fields);
+            async move { request.send().await.expect("the callback") }
+        };
+
+        // Consumed on the first, it ends the sign-in with a code; replayed on the second, it is
+        // refused with B2C's error page and no code.
+        let (browser, fields) = callback(Browser::new(), a.clone()).await;
+        let code = code_of(&post(&browser, &a, &fields).await);
+        let (status, tokens) = browser.redeem_at(&format!("{b}/{FEDERATION}/oauth2/v2.0/token"), &code).await;
+        assert_eq!(status, 200, "{tokens}");
+        let replay = post(&browser, &b, &fields).await;
+        assert_eq!(replay.status(), 400, "a replayed callback is refused");
+        assert_eq!(refusal_code(replay).await, "AADB2C90046");
+
+        // Sent to both at once: one of them may finish the sign-in, never both.
+        let (browser, fields) = callback(Browser::new(), b.clone()).await;
+        let (one, two) = tokio::join!(post(&browser, &a, &fields), post(&browser, &b, &fields));
+        let mut codes = 0;
+        for answer in [one, two] {
+            let location = answer.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default();
+            if answer.status() == 302 && location.contains("code=") {
+                codes += 1;
+            } else {
+                // The sign-in already ended, the other answer saved first, or the shared
+                // replay guard saw the state used (the sign-in then ends with that error).
+                let refused = refusal_code(answer).await;
+                assert!(["AADB2C90046", "AADB2C90065", "AADB2C90085"].contains(&refused.as_str()), "{refused}");
+            }
+        }
+        assert!(codes <= 1, "one callback gave {codes} codes");
+    });
+    drop(provider);
+    drop(provider_runtime);
     drop(cluster);
 }
 
@@ -423,7 +563,7 @@ fn load_on_one_process_and_sqlite_loses_and_duplicates_no_user() {
     let policy = policy_without_email_codes(&scratch);
     let directory = scratch.path("directory.sqlite").display().to_string();
     let store = scratch.path("state.sqlite").display().to_string();
-    let (_running, base) = serve_on(&policy, &scratch.path("keys"), &directory, &store);
+    let (_running, base) = serve_with(&policy, &scratch.path("keys"), &directory, &store, &[]);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let load = runtime.block_on(load(vec![base], sign_ins, clients));
     eprintln!("{}", load.summary("one process + SQLite"));

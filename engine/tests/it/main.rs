@@ -9,4 +9,5 @@ mod merge;
 mod preconditions;
 mod round_trip;
 mod sessions;
+mod sub_journey_flow;
 mod tenant;

@@ -173,6 +173,22 @@ fn reader_outputs(claims: &[&str]) -> String {
     )
 }
 
+/// The chain's model, after checking it builds without errors and that `merge_chain` merges it
+/// exactly as the files layered one at a time on fresh copies (no index carried from one file
+/// to the next), spans included.
+fn build_as_layered(files: &[(&str, String)]) -> ief_engine::model::Policy {
+    let (set, effective, diags) = build(files);
+    assert!(!diags.has_errors(), "{diags:?}");
+    let roots: Vec<_> = set.files.iter().map(|f| &f.root).collect();
+    let mut layered = roots[1..].iter().fold(roots[0].clone(), |acc, overlay| merge::layer(&acc, overlay));
+    layered.children.retain(|c| c.name != "BasePolicy");
+    assert!(
+        merge::merge_chain(roots.iter().copied()) == Some(layered),
+        "merge_chain differs from layering file by file"
+    );
+    effective.expect("effective").model
+}
+
 /// Long lists (more items than the merge keeps an index for across files) overridden, appended
 /// to and listed out of order by two overlays in turn: each file merges into what the files
 /// before it made, including the items they appended.
@@ -208,22 +224,11 @@ fn three_files_override_and_append_the_same_long_journey_and_claims() {
             <OrchestrationStep Order="10" Type="ClaimsExchange"><Preconditions><Precondition Type="ClaimsExist" ExecuteActionsIf="true"><Value>c0</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions></OrchestrationStep>"#
         ),
     );
-    let (set, effective, diags) = build(&[
+    let model = build_as_layered(&[
         ("base.xml", policy("B2C_1A_Base", None, &base)),
         ("ext.xml", policy("B2C_1A_Ext", Some("B2C_1A_Base"), &ext)),
         ("rp.xml", policy("B2C_1A_RP", Some("B2C_1A_Ext"), &leaf)),
     ]);
-    assert!(!diags.has_errors(), "{diags:?}");
-    // The chain merges exactly as the files layered one at a time on fresh copies (no index
-    // carried from one file to the next), spans included.
-    let roots: Vec<_> = set.files.iter().map(|f| &f.root).collect();
-    let mut layered = roots[1..].iter().fold(roots[0].clone(), |acc, overlay| merge::layer(&acc, overlay));
-    layered.children.retain(|c| c.name != "BasePolicy");
-    assert!(
-        merge::merge_chain(roots.iter().copied()) == Some(layered),
-        "merge_chain differs from layering file by file"
-    );
-    let model = effective.expect("effective").model;
     let j = model.journey("J").unwrap();
     // 90 from the base, 91-95 appended by the extension, 96 by the leaf, in order.
     assert_eq!(j.steps.iter().map(|s| s.order).collect::<Vec<_>>(), (1..=96u32).collect::<Vec<_>>());
@@ -247,4 +252,96 @@ fn three_files_override_and_append_the_same_long_journey_and_claims() {
     let reader = model.profile("Reader").unwrap();
     let outputs: Vec<&str> = reader.output_claims.iter().map(|c| c.claim.value.as_str()).collect();
     assert_eq!(outputs, ["c1", "email", "objectId"]);
+}
+
+/// `n` claims transformations from `first`, each creating claim `c<i>` from a constant.
+fn transforms(first: usize, n: usize, value: &str) -> String {
+    (first..first + n)
+        .map(|i| format!(r#"<ClaimsTransformation Id="T{i}" TransformationMethod="CreateStringClaim"><InputParameters><InputParameter Id="value" DataType="string" Value="{value}{i}"/></InputParameters><OutputClaims><OutputClaim ClaimTypeReferenceId="c{i}" TransformationClaimType="createdClaim"/></OutputClaims></ClaimsTransformation>"#))
+        .collect()
+}
+
+/// A middle file of a four-file chain lists items of long keyed lists out of order, replaces
+/// some whole (claims transformations, preconditions), adds an element before them (its
+/// parent's children move) and appends; the next files merge into those items again. The
+/// indexes kept across files must give what layering the files one at a time gives.
+#[test]
+fn a_middle_file_reorders_and_replaces_items_of_long_lists() {
+    let many: String =
+        (0..80).map(|i| format!(r#"<ClaimType Id="c{i}"><DataType>string</DataType></ClaimType>"#)).collect();
+    let base = BASE_BODY
+        .replace(r#"<ClaimType Id="objectId">"#, &format!(r#"{many}<ClaimType Id="objectId">"#))
+        .replace(
+            "</ClaimsSchema>",
+            &format!("</ClaimsSchema><ClaimsTransformations>{}</ClaimsTransformations>", transforms(0, 80, "base")),
+        )
+        .replace(
+            r#"<OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>"#,
+            &steps(2, 89),
+        );
+    let skip_if = |claim: &str| {
+        format!(
+            r#"<Preconditions><Precondition Type="ClaimsExist" ExecuteActionsIf="true"><Value>{claim}</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions>"#
+        )
+    };
+    let middle = format!(
+        r#"<BuildingBlocks><ClaimsSchema><ClaimType Id="c70"><DisplayName>seventy</DisplayName></ClaimType><ClaimType Id="c80"><DataType>string</DataType></ClaimType><ClaimType Id="c81"><DataType>string</DataType></ClaimType><ClaimType Id="c2"><DisplayName>two</DisplayName></ClaimType></ClaimsSchema><Predicates><Predicate Id="P" Method="IsLengthRange"><Parameters><Parameter Id="Minimum">1</Parameter><Parameter Id="Maximum">9</Parameter></Parameters></Predicate></Predicates><ClaimsTransformations>{}{}{}</ClaimsTransformations></BuildingBlocks>{}"#,
+        transforms(60, 1, "middle"),
+        transforms(80, 2, "new"),
+        transforms(10, 1, "middle"),
+        journey(&format!(
+            r#"<OrchestrationStep Order="70" Type="ClaimsExchange">{}</OrchestrationStep>{}<OrchestrationStep Order="3" Type="ClaimsExchange">{}<ClaimsExchanges><ClaimsExchange Id="X3" TechnicalProfileReferenceId="Common"/></ClaimsExchanges></OrchestrationStep><OrchestrationStep Order="45" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="X45" TechnicalProfileReferenceId="Common"/></ClaimsExchanges></OrchestrationStep>"#,
+            skip_if("c70"),
+            steps(91, 4),
+            skip_if("c3"),
+        )),
+    );
+    let third = format!(
+        "{}{}",
+        claim_types(r#"<ClaimType Id="c2"><DisplayName>two again</DisplayName></ClaimType><ClaimType Id="c80"><DisplayName>eighty</DisplayName></ClaimType>"#)
+            .replace("</ClaimsSchema>", &format!("</ClaimsSchema><ClaimsTransformations>{}</ClaimsTransformations>", transforms(81, 1, "third") + &transforms(10, 1, "third"))),
+        journey(&format!(
+            r#"<OrchestrationStep Order="94" Type="ClaimsExchange">{}</OrchestrationStep><OrchestrationStep Order="70" Type="ClaimsExchange">{}</OrchestrationStep>"#,
+            skip_if("c4"),
+            skip_if("c1")
+        )),
+    );
+    let leaf = format!(
+        "{}{RP}",
+        journey(&format!(
+            r#"<OrchestrationStep Order="3" Type="ClaimsExchange">{}</OrchestrationStep><OrchestrationStep Order="95" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>"#,
+            skip_if("c0")
+        )),
+    );
+    let model = build_as_layered(&[
+        ("base.xml", policy("B2C_1A_Base", None, &base)),
+        ("middle.xml", policy("B2C_1A_Middle", Some("B2C_1A_Base"), &middle)),
+        ("third.xml", policy("B2C_1A_Third", Some("B2C_1A_Middle"), &third)),
+        ("rp.xml", policy("B2C_1A_RP", Some("B2C_1A_Third"), &leaf)),
+    ]);
+    let j = model.journey("J").unwrap();
+    assert_eq!(j.steps.iter().map(|s| s.order).collect::<Vec<_>>(), (1..=95u32).collect::<Vec<_>>());
+    let skipped_if = |order: usize| -> Vec<&str> {
+        j.steps[order - 1].preconditions.iter().flat_map(|p| p.values.iter().map(|v| v.value.as_str())).collect()
+    };
+    assert_eq!(skipped_if(70), ["c1"], "the third file replaces the preconditions the middle one set");
+    assert_eq!(skipped_if(3), ["c0"]);
+    assert_eq!(skipped_if(94), ["c4"], "a step the middle file appended takes the third file's preconditions");
+    let exchange = |order: usize| {
+        j.steps[order - 1].exchanges.iter().map(|e| (e.id.value.as_str(), e.profile.value.as_str())).collect::<Vec<_>>()
+    };
+    assert_eq!(exchange(3), [("X3", "Common")]);
+    assert_eq!(exchange(45), [("X45", "Common")], "the middle file re-points step 45's exchange");
+    assert_eq!(exchange(46), [("X46", "Reader")]);
+    assert_eq!(model.claim("c70").unwrap().display_name.as_deref(), Some("seventy"));
+    assert_eq!(model.claim("c2").unwrap().display_name.as_deref(), Some("two again"));
+    assert_eq!(model.claim("c80").unwrap().display_name.as_deref(), Some("eighty"));
+    let value = |id: &str| {
+        let t = model.transformation(id).unwrap();
+        t.params.iter().map(|p| p.value.value.as_str()).collect::<Vec<_>>()
+    };
+    assert_eq!(value("T10"), ["third10"], "replaced whole by the middle file, then by the third");
+    assert_eq!(value("T60"), ["middle60"]);
+    assert_eq!(value("T81"), ["third81"], "appended by the middle file, replaced by the third");
+    assert_eq!(value("T79"), ["base79"]);
 }

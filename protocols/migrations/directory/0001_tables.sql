@@ -1,5 +1,5 @@
--- The directory's tables: the same as the embedded SQLite file's (see directory/store.rs), with
--- an identity column where SQLite orders rows by rowid.
+-- The directory's tables: the same columns as the embedded SQLite file's (SCHEMA in
+-- directory/store.rs; a test compares the two). `seq` orders rows as inserted.
 CREATE TABLE users (
     object_id TEXT PRIMARY KEY NOT NULL,
     user_principal_name TEXT,

@@ -1,5 +1,7 @@
 //! The few statements the directory needs, run on either database: SQL written once with
-//! PostgreSQL's `$n` parameters (SQLite reads them as `?n`), plain cells back.
+//! PostgreSQL's `$n` parameters (SQLite binds them by name), plain cells back.
+
+use std::ffi::CStr;
 
 use ief_store::pg::tokio_postgres::types::{ToSql, Type};
 use rusqlite::Connection;
@@ -58,11 +60,6 @@ impl dyn Db + '_ {
         Ok(self.query(sql, params)?.into_iter().next().and_then(|row| row.into_iter().next()).and_then(Cell::into_text))
     }
 
-    /// The first column of every row.
-    pub(crate) fn texts(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<String>> {
-        Ok(self.query(sql, params)?.into_iter().filter_map(|row| row.into_iter().next()?.into_text()).collect())
-    }
-
     pub(crate) fn flag(&self, sql: &str, params: &[Param<'_>]) -> Result<bool> {
         Ok(self.query(sql, params)?.first().and_then(|row| row.first()).is_some_and(Cell::flag))
     }
@@ -88,28 +85,47 @@ impl rusqlite::ToSql for Param<'_> {
     }
 }
 
+/// SQLite's names of the `$n` parameters: SQLite binds `$1` as a named parameter, so a statement
+/// is prepared (and cached) as written, with no rewritten copy of its SQL per call.
+const SQLITE_PARAMS: [&CStr; 9] = [c"$1", c"$2", c"$3", c"$4", c"$5", c"$6", c"$7", c"$8", c"$9"];
+
+/// Binds `params` to `$1`, `$2`, ...: exactly as many as the statement has.
+fn bind(statement: &mut rusqlite::Statement<'_>, params: &[Param<'_>]) -> Result<()> {
+    let expected = statement.parameter_count();
+    if params.len() != expected || expected > SQLITE_PARAMS.len() {
+        return Err(rusqlite::Error::InvalidParameterCount(params.len(), expected).into());
+    }
+    for (name, param) in SQLITE_PARAMS.iter().zip(params) {
+        statement.raw_bind_parameter(*name, param)?;
+    }
+    Ok(())
+}
+
 impl Db for SqliteDb<'_> {
     fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
-        let mut statement = self.0.prepare_cached(&sql.replace('$', "?"))?;
-        Ok(statement.execute(rusqlite::params_from_iter(params))? as u64)
+        let mut statement = self.0.prepare_cached(sql)?;
+        bind(&mut statement, params)?;
+        Ok(statement.raw_execute()? as u64)
     }
 
     fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Rows> {
-        let mut statement = self.0.prepare_cached(&sql.replace('$', "?"))?;
+        let mut statement = self.0.prepare_cached(sql)?;
+        bind(&mut statement, params)?;
         let columns = statement.column_count();
-        let rows = statement.query_map(rusqlite::params_from_iter(params), |row| {
-            (0..columns)
-                .map(|i| {
-                    Ok(match row.get_ref(i)? {
-                        ValueRef::Null => Cell::Null,
-                        ValueRef::Integer(n) => Cell::Int(n),
-                        ValueRef::Real(x) => Cell::Text(x.to_string()),
-                        ValueRef::Text(t) | ValueRef::Blob(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
-                    })
+        let mut rows = statement.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let cells = (0..columns).map(|i| {
+                Ok(match row.get_ref(i)? {
+                    ValueRef::Null => Cell::Null,
+                    ValueRef::Integer(n) => Cell::Int(n),
+                    ValueRef::Real(x) => Cell::Text(x.to_string()),
+                    ValueRef::Text(t) | ValueRef::Blob(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
                 })
-                .collect()
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            });
+            out.push(cells.collect::<rusqlite::Result<_>>()?);
+        }
+        Ok(out)
     }
 
     fn insertion_order(&self) -> &'static str {
@@ -161,5 +177,20 @@ impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
 
     fn insertion_order(&self) -> &'static str {
         "seq"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_binds_dollar_parameters_by_number_and_counts_them() {
+        let conn = Connection::open_in_memory().unwrap();
+        let db: &dyn Db = &SqliteDb(&conn);
+        let rows = db.query("SELECT $2 || $1 || $2", &[Param::Text("a"), Param::Text("b")]).unwrap();
+        assert_eq!(rows, vec![vec![Cell::Text("bab".to_owned())]]);
+        assert!(db.query("SELECT $1, $2", &[Param::Text("a")]).is_err(), "a missing parameter is not NULL");
+        assert!(db.execute("SELECT $1", &[Param::Text("a"), Param::Text("b")]).is_err(), "nor is one too many");
     }
 }

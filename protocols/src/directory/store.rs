@@ -17,6 +17,7 @@
 //! Every change is one transaction, and uniqueness is the database's: two processes creating the
 //! same sign-in name at once get one account and one `Conflict`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -26,9 +27,12 @@ use chrono::NaiveDateTime;
 use ief_transforms::{AlternativeSecurityId, ClaimValue, DataType, TransformEnv};
 use rusqlite::Connection;
 
-use super::sql::{Db, Param, PgDb, SqliteDb, is_unique_violation};
+use super::sql::{Cell, Db, Param, PgDb, SqliteDb, is_unique_violation};
 use ief_store::pg::{self, Migration, Pg, PgError};
 
+/// The tables of the PostgreSQL migrations, column for column (a test compares them). `seq`,
+/// the insertion order, is SQLite's rowid under a name (`INTEGER PRIMARY KEY`); files made before
+/// it was named lack the column, so SQLite orders by `rowid`, which both have.
 const SCHEMA: &str = "
 PRAGMA foreign_keys = ON;
 CREATE TABLE IF NOT EXISTS users (
@@ -47,12 +51,14 @@ CREATE TABLE IF NOT EXISTS attributes (
     PRIMARY KEY (object_id, name_key)
 );
 CREATE TABLE IF NOT EXISTS sign_in_names (
+    seq INTEGER PRIMARY KEY,
     object_id TEXT NOT NULL REFERENCES users(object_id) ON DELETE CASCADE,
     kind TEXT NOT NULL,
     value TEXT NOT NULL,
     value_key TEXT NOT NULL UNIQUE
 );
 CREATE TABLE IF NOT EXISTS alternative_security_ids (
+    seq INTEGER PRIMARY KEY,
     object_id TEXT NOT NULL REFERENCES users(object_id) ON DELETE CASCADE,
     issuer TEXT NOT NULL,
     issuer_key TEXT NOT NULL,
@@ -355,14 +361,7 @@ impl Directory {
 
     /// Every account, oldest first.
     pub fn users(&self) -> Result<Vec<User>> {
-        self.read(|db| {
-            let ids = db.texts("SELECT object_id FROM users ORDER BY created, object_id", &[])?;
-            let mut users = Vec::with_capacity(ids.len());
-            for id in ids {
-                users.extend(load_user(db, &id)?);
-            }
-            Ok(users)
-        })
+        self.read(|db| load_users(db, None))
     }
 
     /// A fresh objectId from the environment's randomness, not yet used in this directory. A
@@ -374,16 +373,7 @@ impl Directory {
     }
 
     fn free_object_id(&self, bytes: [u8; 16]) -> Result<String> {
-        self.read(|db| {
-            let base = u128::from_be_bytes(bytes);
-            for step in 0..1024u128 {
-                let id = guid(base.wrapping_add(step << 64).to_be_bytes());
-                if !exists(db, &id)? {
-                    return Ok(id);
-                }
-            }
-            Err(DirectoryError::Conflict("every generated objectId".to_owned()))
-        })
+        self.read(|db| free_object_id(db, bytes))
     }
 
     /// Creates an account; `object_id` is generated from `env` when absent. New accounts are
@@ -393,74 +383,34 @@ impl Directory {
             Some(id) => id.to_owned(),
             None => self.new_object_id(env)?,
         };
-        self.insert(&id, data, Some(env.now()))
+        check_attributes(data)?;
+        let hash = hashed(data)?;
+        self.write(|db| insert(db, &id, data, hash.as_deref(), Some(env.now())))
     }
 
     /// Puts a scenario's user in the directory. A seed says who exists before a run, so it
     /// replaces any account holding its objectId, sign-in names, identities or UPN: re-running a
     /// scenario on a kept directory file gives the same state. Without an objectId it keeps the
-    /// one account it replaces, else takes one from OS randomness.
+    /// one account it replaces, else takes one from OS randomness. One transaction: a seed that
+    /// fails leaves the accounts it would have replaced.
     pub fn seed(&self, user: &SeedUser) -> Result<User> {
-        let owners = self.owners(user)?;
-        let id = match (&user.object_id, owners.as_slice()) {
-            (Some(id), _) => id.clone(),
-            (None, [only]) => only.clone(),
-            (None, _) => {
-                let mut bytes = [0u8; 16];
-                getrandom::fill(&mut bytes).map_err(|e| DirectoryError::Random(e.to_string()))?;
-                self.free_object_id(bytes)?
-            }
-        };
-        for owner in &owners {
-            self.delete_user(owner)?;
+        check_attributes(&user.data)?;
+        let hash = hashed(&user.data)?;
+        let mut random = [0u8; 16];
+        if user.object_id.is_none() {
+            getrandom::fill(&mut random).map_err(|e| DirectoryError::Random(e.to_string()))?;
         }
-        self.insert(&id, &user.data, None)
-    }
-
-    /// The accounts a seed would collide with.
-    fn owners(&self, user: &SeedUser) -> Result<Vec<String>> {
-        self.read(|db| {
-            let mut owners: Vec<String> = Vec::new();
-            let mut add = |id: Option<String>| {
-                if let Some(id) = id.filter(|id| !owners.contains(id)) {
-                    owners.push(id);
-                }
-            };
-            if let Some(id) = &user.object_id {
-                add(exists(db, id)?.then(|| id.clone()));
-            }
-            if let Some(upn) = &user.data.user_principal_name {
-                add(upn_owner(db, upn)?);
-            }
-            for name in &user.data.sign_in_names {
-                add(sign_in_name_owner(db, &fold(&name.value))?);
-            }
-            for alt in &user.data.alternative_security_ids {
-                add(identity_owner(db, alt)?);
-            }
-            Ok(owners)
-        })
-    }
-
-    fn insert(&self, object_id: &str, data: &UserData, now: Option<NaiveDateTime>) -> Result<User> {
-        check_attributes(data)?;
-        // Hash before taking a connection: Argon2 is deliberately slow.
-        let hash = data.password.as_ref().map(hash_password).transpose()?;
         self.write(|db| {
-            db.execute(
-                "INSERT INTO users (object_id, password_hash, created)
-                 VALUES ($1, $2, (SELECT COALESCE(MAX(created), 0) + 1 FROM users))",
-                &[Param::Text(object_id), Param::OptText(hash.as_deref())],
-            )
-            .map_err(|e| conflict(e, || format!("objectId '{object_id}'")))?;
-            if !data.attributes.iter().any(|(n, _)| n.eq_ignore_ascii_case(ACCOUNT_ENABLED)) {
-                set_attribute(db, object_id, ACCOUNT_ENABLED, &ClaimValue::Boolean(true))?;
+            let owners = owners(db, user)?;
+            let id = match (&user.object_id, owners.as_slice()) {
+                (Some(id), _) => id.clone(),
+                (None, [only]) => only.clone(),
+                (None, _) => free_object_id(db, random)?,
+            };
+            for owner in &owners {
+                delete_user(db, owner)?;
             }
-            if let Some(now) = now {
-                set_attribute(db, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::date_time(now))?;
-            }
-            apply(db, object_id, data)?;
-            load_user(db, object_id)?.ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))
+            insert(db, &id, &user.data, hash.as_deref(), None)
         })
     }
 
@@ -534,7 +484,7 @@ impl Directory {
 
     /// Deletes the account and everything it owns; false when there was none.
     pub fn delete_user(&self, object_id: &str) -> Result<bool> {
-        self.write(|db| Ok(db.execute("DELETE FROM users WHERE object_id = $1", &[Param::Text(object_id)])? > 0))
+        self.write(|db| delete_user(db, object_id))
     }
 
     pub fn set_password(&self, object_id: &str, password: &Password) -> Result<()> {
@@ -568,6 +518,75 @@ impl Directory {
             Ok(row.into_iter().next().and_then(|c| c.into_text()))
         })
     }
+}
+
+/// Steps from `bytes` to an objectId no account has.
+fn free_object_id(db: &dyn Db, bytes: [u8; 16]) -> Result<String> {
+    let base = u128::from_be_bytes(bytes);
+    for step in 0..1024u128 {
+        let id = guid(base.wrapping_add(step << 64).to_be_bytes());
+        if !exists(db, &id)? {
+            return Ok(id);
+        }
+    }
+    Err(DirectoryError::Conflict("every generated objectId".to_owned()))
+}
+
+/// The accounts a seed would collide with.
+fn owners(db: &dyn Db, user: &SeedUser) -> Result<Vec<String>> {
+    let mut owners: Vec<String> = Vec::new();
+    let mut add = |id: Option<String>| {
+        if let Some(id) = id.filter(|id| !owners.contains(id)) {
+            owners.push(id);
+        }
+    };
+    if let Some(id) = &user.object_id {
+        add(exists(db, id)?.then(|| id.clone()));
+    }
+    if let Some(upn) = &user.data.user_principal_name {
+        add(upn_owner(db, upn)?);
+    }
+    for name in &user.data.sign_in_names {
+        add(sign_in_name_owner(db, &fold(&name.value))?);
+    }
+    for alt in &user.data.alternative_security_ids {
+        add(identity_owner(db, alt)?);
+    }
+    Ok(owners)
+}
+
+/// The new account's password hash, made before a connection is taken: Argon2 is deliberately
+/// slow.
+fn hashed(data: &UserData) -> Result<Option<String>> {
+    data.password.as_ref().map(hash_password).transpose()
+}
+
+/// Writes a new account with its attributes, sign-in names and identities.
+fn insert(
+    db: &dyn Db,
+    object_id: &str,
+    data: &UserData,
+    hash: Option<&str>,
+    now: Option<NaiveDateTime>,
+) -> Result<User> {
+    db.execute(
+        "INSERT INTO users (object_id, password_hash, created)
+         VALUES ($1, $2, (SELECT COALESCE(MAX(created), 0) + 1 FROM users))",
+        &[Param::Text(object_id), Param::OptText(hash)],
+    )
+    .map_err(|e| conflict(e, || format!("objectId '{object_id}'")))?;
+    if !data.attributes.iter().any(|(n, _)| n.eq_ignore_ascii_case(ACCOUNT_ENABLED)) {
+        set_attribute(db, object_id, ACCOUNT_ENABLED, &ClaimValue::Boolean(true))?;
+    }
+    if let Some(now) = now {
+        set_attribute(db, object_id, REFRESH_TOKENS_VALID_FROM, &ClaimValue::date_time(now))?;
+    }
+    apply(db, object_id, data)?;
+    load_user(db, object_id)?.ok_or_else(|| DirectoryError::NotFound(object_id.to_owned()))
+}
+
+fn delete_user(db: &dyn Db, object_id: &str) -> Result<bool> {
+    Ok(db.execute("DELETE FROM users WHERE object_id = $1", &[Param::Text(object_id)])? > 0)
 }
 
 fn argon2() -> Argon2<'static> {
@@ -730,53 +749,82 @@ fn pairs(db: &dyn Db, sql: &str, param: &str) -> Result<Vec<(String, String)>> {
 }
 
 fn load_user(db: &dyn Db, object_id: &str) -> Result<Option<User>> {
-    let rows = db.query(
-        "SELECT user_principal_name, password_hash IS NOT NULL FROM users WHERE object_id = $1",
-        &[Param::Text(object_id)],
-    )?;
-    let Some(mut row) = rows.into_iter().next() else {
-        return Ok(None);
+    Ok(load_users(db, Some(object_id))?.pop())
+}
+
+/// The account `one`, or every account oldest first: four queries whatever their number.
+fn load_users(db: &dyn Db, one: Option<&str>) -> Result<Vec<User>> {
+    let (filter, params) = match one {
+        Some(id) => ("WHERE object_id = $1", vec![Param::Text(id)]),
+        None => ("", Vec::new()),
     };
-    let has_password = row.pop().is_some_and(|c| c.flag());
-    let user_principal_name = row.pop().and_then(|c| c.into_text());
+    let text = |cells: &mut std::vec::IntoIter<Cell>| cells.next().and_then(Cell::into_text).unwrap_or_default();
     let order = db.insertion_order();
-    let sign_in_names =
-        pairs(db, &format!("SELECT kind, value FROM sign_in_names WHERE object_id = $1 ORDER BY {order}"), object_id)?
-            .into_iter()
-            .map(|(kind, value)| SignInName { kind, value })
-            .collect();
-    let alternative_security_ids = pairs(
-        db,
-        &format!("SELECT issuer, issuer_user_id FROM alternative_security_ids WHERE object_id = $1 ORDER BY {order}"),
-        object_id,
-    )?
-    .into_iter()
-    .map(|(issuer, issuer_user_id)| AlternativeSecurityId { issuer, issuer_user_id })
-    .collect();
-    let raw = db.query(
-        "SELECT name, data_type, value FROM attributes WHERE object_id = $1 ORDER BY name_key",
-        &[Param::Text(object_id)],
+    // Each account's rows of a table, in the query's order.
+    let grouped = |sql: String| -> Result<HashMap<String, Vec<Vec<String>>>> {
+        let mut by_user: HashMap<String, Vec<Vec<String>>> = HashMap::new();
+        for row in db.query(&sql, &params)? {
+            let mut cells = row.into_iter();
+            let id = text(&mut cells);
+            by_user.entry(id).or_default().push(cells.map(|c| c.into_text().unwrap_or_default()).collect());
+        }
+        Ok(by_user)
+    };
+    let mut names = grouped(format!("SELECT object_id, kind, value FROM sign_in_names {filter} ORDER BY {order}"))?;
+    let mut ids = grouped(format!(
+        "SELECT object_id, issuer, issuer_user_id FROM alternative_security_ids {filter} ORDER BY {order}"
+    ))?;
+    let mut attributes =
+        grouped(format!("SELECT object_id, name, data_type, value FROM attributes {filter} ORDER BY name_key"))?;
+    let rows = db.query(
+        &format!(
+            "SELECT object_id, user_principal_name, password_hash IS NOT NULL FROM users {filter}
+             ORDER BY created, object_id"
+        ),
+        &params,
     )?;
-    let mut attributes = Vec::with_capacity(raw.len());
-    for row in raw {
-        let mut cells = row.into_iter().map(|c| c.into_text().unwrap_or_default());
-        let (name, data_type, json) =
-            (cells.next().unwrap_or_default(), cells.next().unwrap_or_default(), cells.next().unwrap_or_default());
-        let corrupt = |reason: String| DirectoryError::Corrupt { name: name.clone(), reason };
-        let data_type =
-            DataType::parse(&data_type).ok_or_else(|| corrupt(format!("unknown DataType '{data_type}'")))?;
-        let json: serde_json::Value = serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?;
-        let value = ClaimValue::from_json(data_type, &json).map_err(|e| corrupt(e.to_string()))?;
-        attributes.push((name, value));
+    let mut users = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut cells = row.into_iter();
+        let object_id = text(&mut cells);
+        let user_principal_name = cells.next().and_then(Cell::into_text);
+        let has_password = cells.next().is_some_and(|c| c.flag());
+        let take = |table: &mut HashMap<String, Vec<Vec<String>>>| table.remove(&object_id).unwrap_or_default();
+        let sign_in_names = take(&mut names)
+            .into_iter()
+            .map(|row| {
+                let [kind, value] = <[String; 2]>::try_from(row).unwrap_or_default();
+                SignInName { kind, value }
+            })
+            .collect();
+        let alternative_security_ids = take(&mut ids)
+            .into_iter()
+            .map(|row| {
+                let [issuer, issuer_user_id] = <[String; 2]>::try_from(row).unwrap_or_default();
+                AlternativeSecurityId { issuer, issuer_user_id }
+            })
+            .collect();
+        let attributes = take(&mut attributes).into_iter().map(attribute).collect::<Result<_>>()?;
+        users.push(User {
+            object_id,
+            user_principal_name,
+            sign_in_names,
+            alternative_security_ids,
+            attributes,
+            has_password,
+        });
     }
-    Ok(Some(User {
-        object_id: object_id.to_owned(),
-        user_principal_name,
-        sign_in_names,
-        alternative_security_ids,
-        attributes,
-        has_password,
-    }))
+    Ok(users)
+}
+
+/// An attribute row's (name, DataType, JSON value) read back as a claim value.
+fn attribute(row: Vec<String>) -> Result<(String, ClaimValue)> {
+    let [name, data_type, json] = <[String; 3]>::try_from(row).unwrap_or_default();
+    let corrupt = |reason: String| DirectoryError::Corrupt { name: name.clone(), reason };
+    let data_type = DataType::parse(&data_type).ok_or_else(|| corrupt(format!("unknown DataType '{data_type}'")))?;
+    let json: serde_json::Value = serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?;
+    let value = ClaimValue::from_json(data_type, &json).map_err(|e| corrupt(e.to_string()))?;
+    Ok((name, value))
 }
 
 #[cfg(test)]
@@ -805,7 +853,7 @@ mod tests {
     fn count(dir: &Directory, sql: &str) -> i64 {
         let rows = dir.read(|db| db.query(sql, &[])).unwrap();
         match rows.first().and_then(|r| r.first()) {
-            Some(super::super::sql::Cell::Int(n)) => *n,
+            Some(Cell::Int(n)) => *n,
             other => panic!("{sql} counted {other:?}"),
         }
     }
@@ -1059,6 +1107,131 @@ mod tests {
         assert_eq!(dir.seed(&fixed).unwrap().object_id, "fixed");
         assert_eq!(dir.seed(&fixed).unwrap().object_id, "fixed");
         assert_eq!(dir.users().unwrap().iter().map(|u| u.object_id.as_str()).collect::<Vec<_>>(), ["fixed"]);
+        drop(dir);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// Makes the database itself refuse to store an attribute named `name`.
+    fn refuse_attribute(dir: &Directory, name: &str) {
+        let statements = match &dir.backend {
+            Backend::Sqlite(_) => vec![format!(
+                "CREATE TRIGGER refuse BEFORE INSERT ON attributes WHEN NEW.name = '{name}'
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )],
+            Backend::Postgres(_) => vec![
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql
+                 AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"
+                    .to_owned(),
+                format!(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON attributes FOR EACH ROW
+                     WHEN (NEW.name = '{name}') EXECUTE FUNCTION refuse()"
+                ),
+            ],
+        };
+        for sql in statements {
+            dir.write(|db| db.execute(&sql, &[])).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_failed_seed_leaves_the_accounts_it_would_replace() {
+        for (dir, _cluster) in backends() {
+            let old = dir.seed(&SeedUser { object_id: None, data: alice() }).unwrap();
+            let replacing = |attribute: &str| {
+                let mut data = alice();
+                data.attributes.push((attribute.to_owned(), ClaimValue::String("x".to_owned())));
+                SeedUser { object_id: Some("new".to_owned()), data }
+            };
+            // Refused before anything is written.
+            let reserved = dir.seed(&replacing("password"));
+            assert!(matches!(reserved, Err(DirectoryError::ReservedAttribute(_))), "{reserved:?}");
+            assert_eq!(dir.find_by_object_id(&old.object_id).unwrap(), Some(old.clone()));
+            // Refused by the database after the old account was deleted: rolled back with it.
+            refuse_attribute(&dir, "refused");
+            let refused = dir.seed(&replacing("refused"));
+            assert!(format!("{refused:?}").contains("refused by the test"), "{refused:?}");
+            assert_eq!(dir.find_by_object_id(&old.object_id).unwrap(), Some(old.clone()));
+            assert_eq!(dir.find_by_sign_in_name(None, "alice@contoso.com").unwrap(), Some(old));
+            assert_eq!(dir.find_by_object_id("new").unwrap(), None);
+            assert_eq!(dir.users().unwrap().len(), 1);
+        }
+    }
+
+    /// (table, column, type class, NOT NULL) of the directory's tables, in column order.
+    fn columns(dir: &Directory) -> Vec<(String, String, String, bool)> {
+        let sql = match &dir.backend {
+            Backend::Sqlite(_) => {
+                "SELECT m.name, p.name, p.type, p.\"notnull\" OR p.pk > 0 FROM sqlite_master m
+                 JOIN pragma_table_info(m.name) p WHERE m.type = 'table' ORDER BY m.name, p.cid"
+            }
+            Backend::Postgres(_) => {
+                "SELECT table_name::text, column_name::text, data_type::text, is_nullable = 'NO'
+                 FROM information_schema.columns WHERE table_schema = current_schema()
+                 ORDER BY table_name, ordinal_position"
+            }
+        };
+        let rows = dir.read(|db| db.query(sql, &[])).unwrap();
+        rows.into_iter()
+            .filter_map(|row| {
+                let mut cells = row.into_iter();
+                let mut text = || cells.next().and_then(Cell::into_text).unwrap_or_default();
+                let (table, column, data_type) = (text(), text(), text().to_lowercase());
+                let not_null = cells.next().is_some_and(|c| c.flag());
+                // BIGINT and INTEGER hold the same values here.
+                let class = if data_type.contains("int") { "integer".to_owned() } else { data_type };
+                TABLES.contains(&table.as_str()).then_some((table, column, class, not_null))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sqlite_and_postgres_have_the_same_tables_and_columns() {
+        let backends = backends();
+        let [sqlite, postgres] = [&backends[0].0, &backends[1].0].map(columns);
+        let tables: std::collections::BTreeSet<&str> = sqlite.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(tables.into_iter().collect::<Vec<_>>(), TABLES, "every table");
+        assert_eq!(sqlite, postgres);
+    }
+
+    #[test]
+    fn users_lists_every_account_whole_and_oldest_first() {
+        for (dir, _cluster) in backends() {
+            let env = FixedEnv::default();
+            let mut two = alice();
+            two.sign_in_names =
+                vec![SignInName::new("userName", "zed"), SignInName::new("emailAddress", "zed@contoso.com")];
+            two.alternative_security_ids = vec![facebook("2"), facebook("1")];
+            let created = [
+                dir.create(Some("b-first"), &alice(), &env).unwrap(),
+                dir.create(Some("a-second"), &two, &env).unwrap(),
+                dir.create(Some("c-third"), &UserData::default(), &env).unwrap(),
+            ];
+            let read: Vec<User> =
+                created.iter().map(|u| dir.find_by_object_id(&u.object_id).unwrap().unwrap()).collect();
+            assert_eq!(read, created);
+            assert_eq!(dir.users().unwrap(), created);
+            assert_eq!(created[1].sign_in_names[0].kind, "userName", "names in insertion order");
+            assert_eq!(created[1].alternative_security_ids, [facebook("2"), facebook("1")]);
+        }
+    }
+
+    #[test]
+    fn a_file_made_before_seq_was_named_still_works() {
+        let path = std::env::temp_dir().join(format!("ief-directory-noseq-{}.sqlite", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let before = SCHEMA.replace("    seq INTEGER PRIMARY KEY,\n", "");
+        assert_ne!(before, SCHEMA);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&before).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+        drop(conn);
+        let dir = Directory::open(&path).unwrap();
+        let mut data = alice();
+        data.sign_in_names.push(SignInName::new("userName", "alice"));
+        data.alternative_security_ids = vec![facebook("2"), facebook("1")];
+        let created = dir.create(Some("a"), &data, &FixedEnv::default()).unwrap();
+        assert_eq!(created.sign_in_names, data.sign_in_names);
+        assert_eq!(dir.users().unwrap(), [created]);
         drop(dir);
         let _ = std::fs::remove_file(&path);
     }
