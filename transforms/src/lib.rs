@@ -29,7 +29,7 @@ mod user_identity;
 #[cfg(test)]
 mod testing;
 
-pub use bag::{ClaimId, ClaimsBag, Mark};
+pub use bag::{ClaimId, ClaimsBag};
 pub use compile::{
     Bound, ClaimSlot, CompiledTransform, Location, ParamLiteral, Problem, ProblemKind, Runner, TransformDecl, check,
     compile,

@@ -1132,24 +1132,6 @@ impl<'p> Executor<'p> {
         answer: Option<(&Answer, Option<&serde_json::Value>)>,
         at: Option<(&'p JourneyPlan, NodeIndex)>,
     ) -> Result<StepResult, ExecError> {
-        // The bag's mark from the profile's outputs on, closed however the pipeline ends.
-        let mut mark = None;
-        let result = self.run_pipeline(s, p, invocation, answer, at, &mut mark).await;
-        if let Some(mark) = mark {
-            s.bag.close(mark);
-        }
-        result
-    }
-
-    async fn run_pipeline(
-        &self,
-        s: &mut SignIn,
-        p: usize,
-        invocation: Invocation,
-        answer: Option<(&Answer, Option<&serde_json::Value>)>,
-        at: Option<(&'p JourneyPlan, NodeIndex)>,
-        mark: &mut Option<ief_transforms::Mark>,
-    ) -> Result<StepResult, ExecError> {
         let (answer, profile_state) = (answer.map(|a| a.0), answer.and_then(|a| a.1));
         let tp = &self.policy.technical_profiles[p];
         let pp = &self.compiled.profiles[p];
@@ -1163,6 +1145,7 @@ impl<'p> Executor<'p> {
         };
         let mut applied = Vec::new();
         let mut shown_inputs = Vec::new();
+        let mut before = None;
         let mut page_node = None;
         // A submitted page runs its validation profiles before anything is kept.
         let mut validating = answer.is_some();
@@ -1244,8 +1227,7 @@ impl<'p> Executor<'p> {
                             )));
                         }
                     };
-                    // Journaled from here: rolled back on a failed validation, diffed for the trace.
-                    *mark = Some(s.bag.mark());
+                    before = Some(s.bag.clone());
                     for (id, value) in to_bag {
                         s.bag.set(id, value);
                     }
@@ -1260,8 +1242,8 @@ impl<'p> Executor<'p> {
                         Validated::Next => {}
                         Validated::Stop => validating = false,
                         Validated::Failed(message) => {
-                            if let Some(mark) = mark.take() {
-                                s.bag.roll_back(mark);
+                            if let Some(before) = before.take() {
+                                s.bag = before;
                             }
                             let settings = &pp.page;
                             let page = Page {
@@ -1300,13 +1282,13 @@ impl<'p> Executor<'p> {
                 }
             }
         }
-        let changed = mark.as_ref().map(|m| s.bag.changed_since(m));
+        let before = before.unwrap_or_default();
         let secrets = self.secrets(&s.bag);
         // What this profile and its transformations changed.
         let outputs: Vec<(String, String)> = s
             .bag
             .iter()
-            .filter(|(id, _)| changed.as_ref().is_none_or(|c| c.binary_search(id).is_ok()))
+            .filter(|(id, v)| before.get(*id) != Some(*v))
             .filter_map(|(id, v)| {
                 let ct = self.policy.claim_types.get(id.index())?;
                 Some((ct.id.value.clone(), hide_copies(&secrets, redacted(ct.is_secret(), v))))
