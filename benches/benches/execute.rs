@@ -553,16 +553,51 @@ async fn sign_in_async(ex: &Executor<'_>) -> Token {
     }
 }
 
-/// Wall and process CPU seconds for `tasks` tasks of `each` sign-ins spawned on `rt` (whose
-/// workers share them).
-fn batch(rt: &tokio::runtime::Runtime, ex: &'static Executor<'static>, tasks: usize, each: usize) -> (f64, f64) {
+/// What one unit of a scaling batch runs: a sign-in, or the harness's pure-CPU stand-in.
+#[derive(Clone, Copy)]
+enum Work {
+    SignIn(&'static Executor<'static>),
+    /// Rounds of [`spin`]: no allocation, no shared memory.
+    Spin(u64),
+    /// Blocks of [`churn`]: the thread's own allocations, nothing shared.
+    Churn(usize),
+}
+
+/// A stand-in that only allocates, writes and frees `blocks` blocks of 16 to 256 bytes on its
+/// own thread, as a sign-in's ~250 allocations do, and shares nothing.
+fn churn(blocks: usize) -> usize {
+    let held: Vec<Vec<u8>> = (0..blocks).map(|i| vec![i as u8; 16 + 16 * (i % 16)]).collect();
+    held.iter().map(|b| usize::from(b[b.len() - 1])).sum()
+}
+
+/// A pure-CPU stand-in for a sign-in (a multiply-xorshift chain the compiler cannot fold).
+fn spin(rounds: u64) -> u64 {
+    let mut x = black_box(0x9e37_79b9_7f4a_7c15_u64);
+    for _ in 0..rounds {
+        x = x.wrapping_mul(0x5851_f42d_4c95_7f2d).wrapping_add(0x1405_7b7e_f767_814f);
+        x ^= x >> 29;
+    }
+    x
+}
+
+/// Wall and process CPU seconds for `tasks` tasks of `each` units of `work` spawned on `rt`
+/// (whose workers share them).
+fn batch(rt: &tokio::runtime::Runtime, work: Work, tasks: usize, each: usize) -> (f64, f64) {
     let (t, cpu) = (std::time::Instant::now(), ief_benches::cpu::process());
     rt.block_on(async {
         let handles: Vec<_> = (0..tasks)
             .map(|_| {
                 tokio::spawn(async move {
                     for _ in 0..each {
-                        black_box(sign_in_async(ex).await);
+                        match work {
+                            Work::SignIn(ex) => drop(black_box(sign_in_async(ex).await)),
+                            Work::Spin(rounds) => {
+                                black_box(spin(rounds));
+                            }
+                            Work::Churn(blocks) => {
+                                black_box(churn(blocks));
+                            }
+                        }
                     }
                 })
             })
@@ -601,19 +636,35 @@ fn scaling(f: &'static Fixture) {
     let (one, all) = (runtime(1), runtime(cores));
     // Batches of about 0.1 s: in shorter ones a busy scheduler may not yet have given the second
     // worker a core of its own.
+    let stub = leak(f, &f.stub);
+    // The harness's ceiling: the same batches of a pure-CPU unit as long as a stub sign-in on
+    // one thread, which shares nothing between workers and should scale with the cores.
+    let per_sign_in = ief_benches::cpu::per_call(4000, || drop(black_box(block_on(sign_in_async(stub))))).0;
+    let per_round = ief_benches::cpu::per_call(4, || {
+        black_box(spin(1_000_000));
+    })
+    .0 / 1e6;
+    let rounds = (per_sign_in / per_round).round() as u64;
+    let per_block = ief_benches::cpu::per_call(400, || {
+        black_box(churn(1000));
+    })
+    .0 / 1000.0;
+    let blocks = (per_sign_in / per_block).round() as usize;
     let passes = [
-        ("stub issuer", leak(f, &f.stub), 1000),
-        ("pattern-checked page", leak(f, &f.page), 1000),
-        ("JWT RS256", leak(f, &f.jwt), 20),
+        ("pure-CPU stand-in (harness ceiling)", Work::Spin(rounds), 1000),
+        ("allocating stand-in (per-thread heap only)", Work::Churn(blocks), 1000),
+        ("stub issuer", Work::SignIn(stub), 1000),
+        ("pattern-checked page", Work::SignIn(leak(f, &f.page)), 1000),
+        ("JWT RS256", Work::SignIn(leak(f, &f.jwt)), 20),
     ];
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    for (name, ex, each) in passes {
+    for (name, work, each) in passes {
         let tasks = 8 * cores;
         let rounds: Vec<_> =
-            (0..ROUNDS).map(|_| (batch(&one, ex, tasks, each), batch(&all, ex, tasks, each))).collect();
+            (0..ROUNDS).map(|_| (batch(&one, work, tasks, each), batch(&all, work, tasks, each))).collect();
         let ratio = median(rounds.iter().map(|(one, all)| one.0 / all.0).collect());
         // CPU per sign-in with every worker against one: above 1 is what sharing costs (locks,
         // contended cache lines, allocator); a busy machine does not move it as it moves wall time.
@@ -628,19 +679,22 @@ fn scaling(f: &'static Fixture) {
             t1 * 1e6,
             c1 * 1e6
         );
-        if cores >= 2 && each > 20 {
+        if cores >= 2 && each > 20 && matches!(work, Work::SignIn(_)) {
             eprintln!("TARGET scaling, {name}: measured {ratio:.2}x with {cores} workers (target >= 1.8x on 2 cores)");
         }
     }
 }
 
-/// `IEF_BENCH_EXECUTE_THREADED=n`: `n` sign-ins with the pattern-checked page as tasks on one
-/// worker per core, then exit: for counting the futex calls a sign-in makes (`strace -f -c`).
+/// `IEF_BENCH_EXECUTE_THREADED=n`: `n` sign-ins with the pattern-checked page (the stub page
+/// with `IEF_BENCH_EXECUTE_STUB=1`) as tasks on one worker per core (`IEF_BENCH_EXECUTE_WORKERS`
+/// workers when set), then exit: for counting the futex calls a sign-in makes (`strace -f -c`)
+/// and the cache misses of one worker against two (`perf stat`).
 fn threaded(f: &'static Fixture, n: usize) {
-    let cores = cores();
-    let ex = leak(f, &f.page);
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<usize>().ok());
+    let cores = var("IEF_BENCH_EXECUTE_WORKERS").unwrap_or_else(cores);
+    let ex = leak(f, if var("IEF_BENCH_EXECUTE_STUB") == Some(1) { &f.stub } else { &f.page });
     let tasks = 8 * cores;
-    let (wall, cpu) = batch(&runtime(cores), ex, tasks, n.div_ceil(tasks));
+    let (wall, cpu) = batch(&runtime(cores), Work::SignIn(ex), tasks, n.div_ceil(tasks));
     eprintln!("{} sign-ins on {cores} workers in {wall:.3} s ({cpu:.3} s of CPU)", tasks * n.div_ceil(tasks));
 }
 

@@ -36,10 +36,6 @@ const FORGOT_PASSWORD_MESSAGE: &str = "The user has forgotten their password.";
 const MIN_HIDDEN_LEN: usize = 4;
 /// The keep-me-signed-in checkbox of a sign-in page, as a form answers it (B2C's `rememberMe`).
 pub const REMEMBER_ME_FIELD: &str = "rememberMe";
-/// Room made in a sign-in's trace and path when it resumes: what a run to the next page
-/// usually adds, so they grow once rather than by doubling (each growth copies them).
-const TRACE_ROOM: usize = 12;
-const PATH_ROOM: usize = 24;
 /// The VerificationControl action whose success lets the page continue.
 const VERIFY_CODE: &str = "VerifyCode";
 /// B2C's `intro_msg` of a VerificationControl.
@@ -195,6 +191,16 @@ enum StepResult {
     Failed(ProfileError),
 }
 
+/// Where a page's validation profiles stand after one of them.
+enum Validated {
+    /// Skipped, passed with ContinueOnSuccess, or failed with ContinueOnError: the next runs.
+    Next,
+    /// Passed: the rest are skipped.
+    Stop,
+    /// Failed: the page shows this message.
+    Failed(String),
+}
+
 /// One stage of a profile's pipeline.
 enum Stage<'a> {
     Input(&'a Ref),
@@ -343,8 +349,6 @@ impl<'p> Executor<'p> {
 
     /// Advances the sign-in: `answer` answers the page the last call returned.
     pub async fn resume(&self, s: &mut SignIn, answer: Option<Answer>) -> Result<Progress, ExecError> {
-        s.trace.reserve(TRACE_ROOM);
-        s.path.reserve(PATH_ROOM);
         let progress = self.resume_to_pause(s, answer).await;
         if let Ok(Progress::NeedsInput(_)) = &progress {
             // A paused sign-in may wait long, or be stored: it keeps no spare capacity.
@@ -660,23 +664,13 @@ impl<'p> Executor<'p> {
         }
         let mut error = None;
         for vp in profiles {
-            if skip_reason(&vp.conditions, &s.bag).is_some() {
-                continue;
-            }
-            let index = vp.profile.index.ok_or_else(|| not_defined(&vp.profile))?;
-            match self.run_profile(s, index, Invocation::Validation, None, None).await? {
-                StepResult::Done if vp.continue_on_success => {}
-                StepResult::Done => break,
-                StepResult::Page(_) => {
-                    return Err(ExecError::Policy(format!("validation profile '{}' asked for input", vp.profile.id)));
-                }
-                StepResult::Failed(e) if !vp.continue_on_error => {
-                    error = Some(self.page_message(s, tp, &self.policy.technical_profiles[index], &e));
-                    s.trace
-                        .push(TraceEvent::ValidationFailed { profile: vp.profile.id.clone(), message: e.user_message });
+            match self.validate(s, tp, vp, None).await? {
+                Validated::Next => {}
+                Validated::Stop => break,
+                Validated::Failed(message) => {
+                    error = Some(message);
                     break;
                 }
-                StepResult::Failed(_) => {}
             }
         }
         let key = format!("{profile}/{control}");
@@ -723,11 +717,11 @@ impl<'p> Executor<'p> {
     /// `setting.forgotPasswordLinkOverride` names, if any.
     fn forgot_password_link(&self, plan: &JourneyPlan, s: &SignIn) -> Option<Option<String>> {
         let PlanNode::Step { selection: Some(sel), .. } = &plan.graph[s.position.node()] else { return None };
-        let settings = PageSettings::of(&self.policy.technical_profiles[sel.sign_in.as_ref()?.profile?]);
+        let settings = &self.compiled.profiles[sel.sign_in.as_ref()?.profile?].page;
         if settings.forgot_password_link_location == ForgotPasswordLinkLocation::None {
             return None;
         }
-        Some(settings.links.into_iter().find(|l| l.setting == FORGOT_PASSWORD_OVERRIDE).map(|l| l.target))
+        Some(settings.links.iter().find(|l| l.setting == FORGOT_PASSWORD_OVERRIDE).map(|l| l.target.clone()))
     }
 
     /// The journey and step order of the sign-in's position, for errors.
@@ -949,8 +943,7 @@ impl<'p> Executor<'p> {
         let mut offered: Vec<&Button> = sel.buttons.iter().filter(|b| enabled(b)).collect();
         let sign_in = sel.sign_in.as_ref();
         let sign_in_profile = sign_in.and_then(|f| f.profile);
-        let settings =
-            sign_in_profile.map(|p| PageSettings::of(&self.policy.technical_profiles[p])).unwrap_or_default();
+        let settings = sign_in_profile.map(|p| self.compiled.profiles[p].page.clone()).unwrap_or_default();
         if let Some(p) = sign_in_profile {
             // The combined page's sign-up link, unless setting.showSignupLink hides it.
             let sign_up = sign_in.and_then(|f| f.sign_up.as_ref());
@@ -1209,7 +1202,7 @@ impl<'p> Executor<'p> {
                         ProfileResult::Claims(c) => c,
                         ProfileResult::NeedsInput(page) => {
                             self.at_node(s, at, page_node, true);
-                            return Ok(StepResult::Page(Page { settings: Box::new(PageSettings::of(tp)), ..page }));
+                            return Ok(StepResult::Page(Page { settings: Box::new(pp.page.clone()), ..page }));
                         }
                         ProfileResult::Failed(e) => {
                             s.trace.push(TraceEvent::Profile {
@@ -1241,36 +1234,26 @@ impl<'p> Executor<'p> {
                     self.write_outputs(s, pp, &returned);
                 }
                 Stage::Validation(v) => {
-                    if !validating || skip_reason(&v.conditions, &s.bag).is_some() {
+                    if !validating {
                         continue;
                     }
-                    self.at_node(s, at, node, false);
-                    let vp = v.profile.index.ok_or_else(|| not_defined(&v.profile))?;
-                    match self.run_validation(s, vp).await? {
-                        StepResult::Done => validating = v.continue_on_success,
-                        StepResult::Page(_) => {
-                            return Err(ExecError::Policy(format!(
-                                "validation profile '{}' asked for input",
-                                v.profile.id
-                            )));
-                        }
-                        StepResult::Failed(e) if !v.continue_on_error => {
+                    let entered = at.zip(node).map(|((plan, _), n)| (plan, n));
+                    match self.validate(s, tp, v, entered).await? {
+                        Validated::Next => {}
+                        Validated::Stop => validating = false,
+                        Validated::Failed(message) => {
                             if let Some(before) = before.take() {
                                 s.bag = before;
                             }
-                            let settings = PageSettings::of(tp);
+                            let settings = &pp.page;
                             let page = Page {
                                 profile: tp.id.value.clone(),
                                 kind: PageKind::Form { fields: Vec::new() },
-                                error: Some(self.page_message(s, tp, &self.policy.technical_profiles[vp], &e)),
+                                error: Some(message),
                                 // The same page again, so it keeps its state.
                                 profile_state: profile_state.map(|v| Box::new(v.clone())),
                                 settings: Box::new(settings.clone()),
                             };
-                            s.trace.push(TraceEvent::ValidationFailed {
-                                profile: v.profile.id.clone(),
-                                message: e.user_message,
-                            });
                             // setting.retryLimit: that many failed tries end the journey.
                             let tries = s.failed_tries.entry(p).or_default();
                             *tries += 1;
@@ -1284,7 +1267,6 @@ impl<'p> Executor<'p> {
                             self.at_node(s, at, page_node, true);
                             return Ok(StepResult::Page(page));
                         }
-                        StepResult::Failed(_) => {}
                     }
                 }
                 Stage::Output(r) => {
@@ -1329,6 +1311,38 @@ impl<'p> Executor<'p> {
             self.remember_session(s, p);
         }
         Ok(StepResult::Done)
+    }
+
+    /// One validation profile of the page `page`, on its submit or a display control's action:
+    /// skipped by its preconditions, else run (recorded at `node` of the journey, when given).
+    /// A failure without ContinueOnError is traced and worded as the page words it.
+    async fn validate(
+        &self,
+        s: &mut SignIn,
+        page: &TechnicalProfile,
+        v: &ValidationRef,
+        node: Option<(&JourneyPlan, NodeIndex)>,
+    ) -> Result<Validated, ExecError> {
+        if skip_reason(&v.conditions, &s.bag).is_some() {
+            return Ok(Validated::Next);
+        }
+        if let Some((plan, n)) = node {
+            self.visit(s, PlanPosition::new(plan.reference, n));
+        }
+        let vp = v.profile.index.ok_or_else(|| not_defined(&v.profile))?;
+        Ok(match self.run_validation(s, vp).await? {
+            StepResult::Done if v.continue_on_success => Validated::Next,
+            StepResult::Done => Validated::Stop,
+            StepResult::Page(_) => {
+                return Err(ExecError::Policy(format!("validation profile '{}' asked for input", v.profile.id)));
+            }
+            StepResult::Failed(e) if !v.continue_on_error => {
+                let message = self.page_message(s, page, &self.policy.technical_profiles[vp], &e);
+                s.trace.push(TraceEvent::ValidationFailed { profile: v.profile.id.clone(), message: e.user_message });
+                Validated::Failed(message)
+            }
+            StepResult::Failed(_) => Validated::Next,
+        })
     }
 
     /// A validation profile's pipeline, boxed: it runs inside its page's own (and the page's

@@ -8,6 +8,7 @@ use ief_transforms::{ClaimId, ClaimValue, ClaimsBag, DataType};
 
 use super::Condition;
 use crate::model::{ClaimRef, Policy, TechnicalProfile};
+use crate::page_settings::PageSettings;
 
 /// A reference by Id and its index in the policy's list (`None` when validation reported it
 /// unknown).
@@ -258,6 +259,8 @@ pub struct ProfilePlan {
     pub links: Vec<String>,
     /// Password claims, which stay on their page.
     pub page_only: Vec<ClaimId>,
+    /// Its page's `setting.*` metadata, read once here rather than per page shown.
+    pub page: PageSettings,
     /// The input claims (with their DefaultValues and resolvers) go into the claims bag, so the
     /// output transformations see them: a claims-transformation profile.
     pub inputs_to_bag: bool,
@@ -317,6 +320,7 @@ impl ProfilePlan {
         let claims = |list: &[ClaimRef]| -> Vec<ClaimPlan> {
             list.iter().map(|c| ClaimPlan::new(policy, c, policy.partner_name(tp, c), resolvers)).collect()
         };
+        let page = PageSettings::of(tp);
         let manager = tp.session_management.as_ref().and_then(|m| ix.profiles.get(m.as_str()));
         let manager = manager.map(|&i| &policy.technical_profiles[i]);
         let noop =
@@ -332,7 +336,7 @@ impl ProfilePlan {
                     Some((id, policy.claim_types[id.index()].id.value.as_str().into()))
                 })
                 .collect(),
-            remember_me: crate::page_settings::PageSettings::of(tp).enable_remember_me,
+            remember_me: page.enable_remember_me,
             on_restore: manager
                 .map(|m| m.output_claims.as_slice())
                 .unwrap_or_default()
@@ -388,6 +392,7 @@ impl ProfilePlan {
                 .map(str::to_owned)
                 .collect(),
             page_only,
+            page,
             inputs_to_bag: tp.is_claims_transformation(),
         }
     }
