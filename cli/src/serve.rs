@@ -73,7 +73,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
         }
         roots.push(pem);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    // One worker per core: sign-ins share nothing but the store, so a process serves on all cores.
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
             .await
