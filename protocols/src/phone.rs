@@ -603,7 +603,8 @@ impl ProfileHandler for AzureMfa {
     }
 
     fn execute<'a>(&'a self, request: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
-        Box::pin(async move { azure_mfa(&request).unwrap_or_else(|r| r) })
+        // Authenticator apps read and write the directory.
+        Box::pin(async move { crate::directory::blocking(|| azure_mfa(&request)).unwrap_or_else(|r| r) })
     }
 }
 
