@@ -258,8 +258,8 @@ impl KeyStore {
         Ok(store)
     }
 
-    /// A generated store of just `names`, taken from this one, which first generates those it
-    /// lacks and keeps them: many runs share one pool and RSA keys are made once per name.
+    /// A generated store of just `names`, from this store's keys, generating (and keeping) those
+    /// it lacks.
     pub fn take_generated(&mut self, names: &[&str]) -> Result<KeyStore, KeyError> {
         let missing: Vec<&str> = names.iter().copied().filter(|n| !self.entries.contains_key(*n)).collect();
         self.entries.extend(KeyStore::generate(&missing)?.entries);

@@ -418,7 +418,7 @@ impl Directory {
     /// `refreshTokensValidFromDateTime` to `now`.
     pub fn update(&self, object_id: &str, data: &UserData, now: Option<NaiveDateTime>) -> Result<User> {
         check_attributes(data)?;
-        let hash = data.password.as_ref().map(hash_password).transpose()?;
+        let hash = hashed(data)?;
         self.write(|db| {
             if !exists(db, object_id)? {
                 return Err(DirectoryError::NotFound(object_id.to_owned()));
@@ -555,7 +555,7 @@ fn owners(db: &dyn Db, user: &SeedUser) -> Result<Vec<String>> {
     Ok(owners)
 }
 
-/// The new account's password hash, made before a connection is taken: Argon2 is deliberately
+/// The account's new password hash, made before a connection is taken: Argon2 is deliberately
 /// slow.
 fn hashed(data: &UserData) -> Result<Option<String>> {
     data.password.as_ref().map(hash_password).transpose()
