@@ -278,7 +278,6 @@ struct PoolCells {
     policy: Cells<KeyStore, ief_protocols::keys::KeyError>,
     /// RSA private keys (PKCS#8 PEM) of the embedded providers by role.
     rsa: Cells<String, ief_idp::pki::PkiError>,
-    generated: std::sync::atomic::AtomicUsize,
 }
 
 /// Values made once per name; the lock is held only to find a name's cell.
@@ -302,6 +301,11 @@ impl<T, E> std::fmt::Debug for Cells<T, E> {
 }
 
 impl<T: Clone, E: Clone> Cells<T, E> {
+    /// How many names have a value made (or being made).
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+
     fn get(&self, name: &str, make: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
         let cell = {
             // A run that panicked while holding the lock left whole cells behind.
@@ -317,7 +321,7 @@ impl KeyPool {
     fn take(&self, names: &[&str]) -> Result<KeyStore, ief_protocols::keys::KeyError> {
         let mut store = KeyStore::generate(&[])?;
         for &name in names {
-            store.extend(&self.0.policy.get(name, || self.count(KeyStore::generate(&[name])))?);
+            store.extend(&self.0.policy.get(name, || KeyStore::generate(&[name]))?);
         }
         Ok(store)
     }
@@ -325,17 +329,12 @@ impl KeyPool {
     /// The RSA private key (PKCS#8 PEM) of an embedded provider's `role`, the same for every
     /// run of the pool.
     pub(crate) fn rsa(&self, role: &str) -> Result<String, ief_idp::pki::PkiError> {
-        self.0.rsa.get(role, || self.count(ief_idp::pki::rsa_private_key_pem()))
-    }
-
-    fn count<T>(&self, made: T) -> T {
-        self.0.generated.fetch_add(1, Ordering::Relaxed);
-        made
+        self.0.rsa.get(role, ief_idp::pki::rsa_private_key_pem)
     }
 
     /// How many keys the pool has generated so far.
     pub fn generated(&self) -> usize {
-        self.0.generated.load(Ordering::Relaxed)
+        self.0.policy.len() + self.0.rsa.len()
     }
 }
 
