@@ -18,7 +18,7 @@ pub(crate) struct RunArgs {
     keys: Option<PathBuf>,
     /// The embedded directory; it persists between runs. A `postgres://` URL names a shared one.
     /// Not with --serve: the server started for the run keeps its own.
-    #[arg(long, default_value = ".ief/directory.sqlite")]
+    #[arg(long, default_value = ".ief/directory.sqlite", conflicts_with = "serve")]
     directory: PathBuf,
     /// Print the step-by-step trace.
     #[arg(long, conflicts_with = "serve")]

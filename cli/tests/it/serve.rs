@@ -269,7 +269,7 @@ fn ief_run_serve_starts_a_server_with_the_scenario_s_stubs_and_runs_it_over_http
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("a journey other than the relying party's DefaultUserJourney"), "{stderr}");
     // The in-process run's options are refused with --serve rather than ignored.
-    for flag in [&["--deterministic"][..], &["--trace"], &["--keys", "keys"]] {
+    for flag in [&["--deterministic"][..], &["--trace"], &["--keys", "keys"], &["--directory", "d.sqlite"]] {
         let (code, _, stderr) = ief(&[&["run", scenario, "--serve"][..], flag].concat());
         assert_eq!(code, 2, "{flag:?}: {stderr}");
         assert!(stderr.contains("cannot be used with"), "{flag:?}: {stderr}");
