@@ -133,8 +133,9 @@ enum GraphFormat {
     Svg,
 }
 
-/// Sign-ins allocate many small values; mimalloc serves them from per-thread heaps, several
-/// times cheaper than glibc's malloc (BENCHMARKS.md, issue #18 item 3).
+/// A sign-in makes about 250 small allocations, and glibc's malloc and free were about half of
+/// the executor's instructions; mimalloc serves them from per-thread heaps, so sign-ins on
+/// several workers share no arena either (BENCHMARKS.md, issue #18 item 3).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
