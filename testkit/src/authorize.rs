@@ -1,5 +1,5 @@
 //! A test application's authorize request: the authorization code flow with PKCE (RFC 7636,
-//! S256), as the server tests send it.
+//! S256), as the server tests send it; and the auto-posting page that answers it (form_post).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -43,6 +43,23 @@ impl Authorize<'_> {
         }
         form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish()
     }
+}
+
+/// The action and fields of an auto-posting page (`response_mode=form_post`), entities unescaped.
+pub fn form_post(html: &str) -> (String, Vec<(String, String)>) {
+    let unescape = |s: &str| {
+        s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    };
+    let attr = |tag: &str, name: &str| {
+        tag.split_once(&format!("{name}=\"")).and_then(|(_, r)| r.split_once('"')).map(|(v, _)| unescape(v))
+    };
+    let action = html.split("<form").nth(1).and_then(|f| attr(f, "action")).expect("a form action");
+    let inputs = html
+        .split("<input")
+        .skip(1)
+        .filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value").unwrap_or_default())))
+        .collect();
+    (action, inputs)
 }
 
 #[cfg(test)]

@@ -153,7 +153,11 @@ impl Browser {
     }
 
     pub(crate) async fn token(&self, base: &str, form: &[(&str, &str)]) -> (u16, Value) {
-        let response = self.0.post(Browser::url(base, "oauth2/v2.0/token")).form(form).send().await.expect("token");
+        self.token_at(&Browser::url(base, "oauth2/v2.0/token"), form).await
+    }
+
+    async fn token_at(&self, token_url: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let response = self.0.post(token_url).form(form).send().await.expect("token");
         (response.status().as_u16(), response.json().await.expect("JSON"))
     }
 
@@ -164,8 +168,7 @@ impl Browser {
     async fn redeem_at(&self, token_url: &str, code: &str) -> (u16, Value) {
         let form =
             [("grant_type", "authorization_code"), ("client_id", CLIENT), ("code", code), ("redirect_uri", REDIRECT)];
-        let response = self.0.post(token_url).form(&form).send().await.expect("token");
-        (response.status().as_u16(), response.json().await.expect("JSON"))
+        self.token_at(token_url, &form).await
     }
 
     pub(crate) async fn refresh(&self, base: &str, token: &str) -> (u16, Value) {
@@ -291,16 +294,6 @@ fn two_processes_on_one_postgres_finish_each_others_sign_ins_and_survive_a_kill(
     drop(cluster);
 }
 
-/// The hidden fields of an identity provider's auto-posting (`form_post`) page.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    let fields = html.split(r#"<input type="hidden" name=""#).skip(1).filter_map(|tag| {
-        let (name, rest) = tag.split_once('"')?;
-        let value = rest.split_once(r#"value=""#)?.1.split_once('"')?.0;
-        Some((name.to_owned(), value.replace("&amp;", "&")))
-    });
-    fields.collect()
-}
-
 /// The AADB2C code of a refusal: an error page's, or the error redirect's to the application.
 async fn refusal_code(response: reqwest::Response) -> String {
     let location = response.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_owned);
@@ -378,7 +371,7 @@ fn an_upstream_callback_used_on_one_process_is_refused_on_the_other() {
                 let location = redirect.headers()["location"].to_str().expect("location").to_owned();
                 assert!(location.starts_with(&issuer), "{location}");
                 let page = to_provider.get(&location).send().await.expect("the provider").text().await.expect("page");
-                let fields = hidden_fields(&page);
+                let (_, fields) = ief_testkit::authorize::form_post(&page);
                 assert!(["state", "code"].iter().all(|f| fields.iter().any(|(k, _)| k == f)), "{page}");
                 (browser, fields)
             }

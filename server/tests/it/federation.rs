@@ -13,23 +13,6 @@ const FEDERATION_TENANT: &str = "contoso.onmicrosoft.com";
 const ASSERTION_KEY: &str = "B2C_1A_ExampleIdpAssertionSigningKey";
 const CLIENT_ID: &str = "ief-private-key-jwt";
 
-/// The `action` and hidden inputs of an auto-posting form page.
-fn form_post(html: &str) -> (String, Vec<(String, String)>) {
-    let unescape = |s: &str| {
-        s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    };
-    let attr = |tag: &str, name: &str| {
-        tag.split_once(&format!("{name}=\"")).and_then(|(_, r)| r.split_once('"')).map(|(v, _)| unescape(v))
-    };
-    let action = html.split("<form").nth(1).and_then(|f| attr(f, "action")).expect("a form action");
-    let inputs = html
-        .split("<input")
-        .skip(1)
-        .filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value").unwrap_or_default())))
-        .collect();
-    (action, inputs)
-}
-
 #[tokio::test]
 async fn a_federated_sign_in_returns_through_authresp() {
     let temp = TempDir::new("federation");
@@ -82,7 +65,7 @@ async fn a_federated_sign_in_returns_through_authresp() {
 
     // The provider signs alice in at once and posts the result back to the server.
     let page = browser.get(&location).await.text().await.expect("the form_post page");
-    let (action, inputs) = form_post(&page);
+    let (action, inputs) = ief_testkit::authorize::form_post(&page);
     assert_eq!(action, format!("{base}/{FEDERATION_TENANT}/oauth2/authresp"));
     let back = browser.client.post(&action).form(&inputs).send().await.expect("the callback");
     assert_eq!(back.status(), 302);
