@@ -286,7 +286,7 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
     let progress = match executor.resume(&mut tx.sign_in, Some(answer)).await {
         Ok(p) => p,
         Err(ExecError::BadAnswer { message, .. }) => {
-            return page_error(server, hosted, request, None, &message, xhr).await;
+            return json(StatusCode::BAD_REQUEST, &json!({ "status": "400", "message": message }));
         }
         Err(e) => return failed(server, hosted, tx, "AADB2C90085", &e, request).await,
     };
@@ -306,7 +306,7 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
                 }
                 return json(StatusCode::OK, &json!({ "status": "400", "message": message }));
             }
-            page_error(server, hosted, request, Some(tx), &message, false).await
+            show(server, hosted, tx, request).await
         }
         progress => {
             tx.step = Step::Submitted(progress);
@@ -376,25 +376,6 @@ async fn failed(
 ) -> Response {
     let outcome = ief_engine::exec::Outcome::Error { code: code.to_owned(), message: error.to_string() };
     finish(server, hosted, tx, outcome, request).await
-}
-
-/// A submit that did not pass: JSON for XHR, else the page again with its error.
-async fn page_error(
-    server: &Server,
-    hosted: &Hosted,
-    request: &Request,
-    tx: Option<Transaction>,
-    message: &str,
-    xhr: bool,
-) -> Response {
-    match tx {
-        Some(tx) if !xhr => show(server, hosted, tx, request).await,
-        _ => {
-            let body = json!({ "status": "400", "message": message });
-            let _ = request;
-            json(StatusCode::BAD_REQUEST, &body)
-        }
-    }
 }
 
 fn see_other(location: &str) -> Response {

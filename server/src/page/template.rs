@@ -157,7 +157,8 @@ impl Cache {
                 if let Some(text) = self.fresh(url, |c| c.read.elapsed() < URL_TTL) {
                     return Ok(text);
                 }
-                let text = fetch(self.client(), url).await?;
+                let client = self.client().map_err(|message| TemplateError::Fetch { url: url.clone(), message })?;
+                let text = fetch(client, url).await?;
                 Ok(self.put(url.clone(), text, None))
             }
         }
@@ -204,9 +205,8 @@ fn read_file(path: &Path) -> Result<String, TemplateError> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-async fn fetch(client: Result<&reqwest::Client, String>, url: &str) -> Result<String, TemplateError> {
+async fn fetch(client: &reqwest::Client, url: &str) -> Result<String, TemplateError> {
     let error = |message: String| TemplateError::Fetch { url: url.to_owned(), message };
-    let client = client.map_err(error)?;
     let mut response = client.get(url).send().await.map_err(|e| error(e.to_string()))?;
     if !response.status().is_success() {
         return Err(error(format!("HTTP {}", response.status())));
