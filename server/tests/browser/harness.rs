@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 
 pub(crate) use crate::support::*;
 
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789";
 /// How long a page may take to show what a test waits for.
 const WAIT: Duration = Duration::from_secs(15);
 /// The window's size (the switches set it; screenshots change only its height).

@@ -15,7 +15,6 @@ pub(crate) fn tenant_guid() -> String {
     ief_engine::tenant::TenantObjectId::choose(None, None, TENANT).expect("a derived id").guid
 }
 pub(crate) const REDIRECT: &str = "http://localhost:8765/cb";
-pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789";
 
 /// A server on an ephemeral loopback port, stopped when dropped.
 pub(crate) struct Running {

@@ -7,7 +7,7 @@ use ief_server::Server;
 use crate::common::*;
 
 /// Serves the starter pack over HTTPS with the CA in `ca_dir`; returns the task and the base URL.
-async fn serve_https(
+async fn serve_https_keeping(
     ca_dir: &std::path::Path,
     keys: &std::path::Path,
 ) -> (tokio::task::JoinHandle<()>, String, Arc<Server>) {
@@ -20,7 +20,7 @@ async fn serve_https(
 async fn sign_up_over_https_and_the_ca_outlives_a_restart() {
     let temp = TempDir::new("https");
     let ca_dir = temp.0.join("ca");
-    let (first, base, server) = serve_https(&ca_dir, &temp.0.join("keys")).await;
+    let (first, base, server) = serve_https_keeping(&ca_dir, &temp.0.join("keys")).await;
     let ca_pem = std::fs::read(ca_dir.join("ca.pem")).expect("ca.pem");
     let browser = Browser { codes: Some(server), ..Browser::trusting(&base, Some(&ca_pem)) };
     let body = signed_up(&browser).await;
@@ -28,7 +28,7 @@ async fn sign_up_over_https_and_the_ca_outlives_a_restart() {
     first.abort();
 
     // A restart signs a new server certificate with the kept CA: clients keep trusting it.
-    let (second, base, _) = serve_https(&ca_dir, &temp.0.join("keys")).await;
+    let (second, base, _) = serve_https_keeping(&ca_dir, &temp.0.join("keys")).await;
     assert_eq!(std::fs::read(ca_dir.join("ca.pem")).expect("ca.pem"), ca_pem, "the CA is made once");
     let browser = Browser::trusting(&base, Some(&ca_pem));
     let response = browser.get(&browser.policy_url("v2.0/.well-known/openid-configuration")).await;

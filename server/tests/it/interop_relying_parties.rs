@@ -22,10 +22,8 @@ fn project() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop/relying-parties")
 }
 
-type Served = Https;
-
 /// The starter pack and `policies/serve` over HTTPS on 127.0.0.1 with a fresh local CA.
-async fn serve_relying_parties() -> Served {
+async fn serve_relying_parties() -> Https {
     check_node((20, 18), "install Node.js 20.18 or newer for the relying-party interop tests").expect("node");
     npm_ci(&project(), "openid-client", Duration::from_secs(300)).expect("the relying parties installed");
     let policies = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/serve");
@@ -48,7 +46,7 @@ impl Drop for Script {
 }
 
 impl Script {
-    fn start(script: &str, args: &[&str], served: &Served) -> Script {
+    fn start(script: &str, args: &[&str], served: &Https) -> Script {
         let mut child = Command::new("node")
             .arg(script)
             .args(args)
@@ -97,7 +95,7 @@ impl Script {
 
     /// Prints the authorize URL, gets alice signed up through the pages, hands back the
     /// callback, and returns the script's result.
-    async fn sign_up(&mut self, served: &Served, policy: &str) -> Value {
+    async fn sign_up(&mut self, served: &Https, policy: &str) -> Value {
         let authorize = self.next("authorize ").await;
         let mut browser = Browser::trusting(&served.base, Some(&std::fs::read(&served.ca_path).expect("CA")));
         browser.policy = policy.to_owned();

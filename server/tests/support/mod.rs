@@ -17,6 +17,8 @@ pub(crate) use ief_testkit::process::TempDir;
 pub(crate) const CLIENT: &str = ief_server::apps::DEV_CLIENT_ID;
 pub(crate) const TENANT: &str = "yourtenant.onmicrosoft.com";
 pub(crate) const POLICY: &str = "B2C_1A_signup_signin";
+/// The test application's PKCE code verifier.
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789";
 
 /// A folder of the shared starter pack.
 pub(crate) fn starter_pack(folder: &str) -> PathBuf {
