@@ -664,7 +664,7 @@ impl<'p> Executor<'p> {
         }
         let mut error = None;
         for vp in profiles {
-            match self.validate(s, tp, vp, None).await? {
+            match self.validate(s, tp, vp, None, None).await? {
                 Validated::Next => {}
                 Validated::Stop => break,
                 Validated::Failed(message) => {
@@ -943,12 +943,12 @@ impl<'p> Executor<'p> {
         let mut offered: Vec<&Button> = sel.buttons.iter().filter(|b| enabled(b)).collect();
         let sign_in = sel.sign_in.as_ref();
         let sign_in_profile = sign_in.and_then(|f| f.profile);
-        let settings = sign_in_profile.map(|p| self.compiled.profiles[p].page.clone()).unwrap_or_default();
+        let settings = sign_in_profile.map(|p| &self.compiled.profiles[p].page);
         if let Some(p) = sign_in_profile {
             // The combined page's sign-up link, unless setting.showSignupLink hides it.
             let sign_up = sign_in.and_then(|f| f.sign_up.as_ref());
             match sign_up {
-                _ if !settings.show_signup_link => {
+                _ if settings.is_some_and(|s| !s.show_signup_link) => {
                     let hidden = match sign_up {
                         Some(SignUp::Button(i)) => Some(&sel.buttons[*i].exchange),
                         Some(SignUp::Link(link)) => Some(&link.exchange),
@@ -986,7 +986,7 @@ impl<'p> Executor<'p> {
             },
             error: None,
             profile_state: None,
-            settings: Box::new(settings),
+            settings: Box::new(settings.cloned().unwrap_or_default()),
         };
         let choices = offered.iter().map(|b| self.choice(plan, b)).collect();
         s.trace.push(TraceEvent::Page { profile: format!("selection at step {order}"), error: None });
@@ -1237,8 +1237,7 @@ impl<'p> Executor<'p> {
                     if !validating {
                         continue;
                     }
-                    let entered = at.zip(node).map(|((plan, _), n)| (plan, n));
-                    match self.validate(s, tp, v, entered).await? {
+                    match self.validate(s, tp, v, at, node).await? {
                         Validated::Next => {}
                         Validated::Stop => validating = false,
                         Validated::Failed(message) => {
@@ -1314,21 +1313,20 @@ impl<'p> Executor<'p> {
     }
 
     /// One validation profile of the page `page`, on its submit or a display control's action:
-    /// skipped by its preconditions, else run (recorded at `node` of the journey, when given).
+    /// skipped by its preconditions, else run (recorded at `node` of the journey `at`, when given).
     /// A failure without ContinueOnError is traced and worded as the page words it.
     async fn validate(
         &self,
         s: &mut SignIn,
         page: &TechnicalProfile,
         v: &ValidationRef,
-        node: Option<(&JourneyPlan, NodeIndex)>,
+        at: Option<(&JourneyPlan, NodeIndex)>,
+        node: Option<NodeIndex>,
     ) -> Result<Validated, ExecError> {
         if skip_reason(&v.conditions, &s.bag).is_some() {
             return Ok(Validated::Next);
         }
-        if let Some((plan, n)) = node {
-            self.visit(s, PlanPosition::new(plan.reference, n));
-        }
+        self.at_node(s, at, node, false);
         let vp = v.profile.index.ok_or_else(|| not_defined(&v.profile))?;
         Ok(match self.run_validation(s, vp).await? {
             StepResult::Done if v.continue_on_success => Validated::Next,
