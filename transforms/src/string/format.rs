@@ -111,7 +111,7 @@ impl CompositeFormat {
                         ))
                     })?;
                     // Width counts UTF-16 units, as .NET does; most items have none.
-                    let pad = if *width == 0 { 0 } else { width.saturating_sub(arg.encode_utf16().count()) };
+                    let pad = if *width == 0 { 0 } else { width.saturating_sub(utf16_len(arg)) };
                     if !left {
                         out.extend(std::iter::repeat_n(' ', pad));
                     }
@@ -168,9 +168,6 @@ impl ExpressionText {
     }
 
     pub(super) fn render(&self, env: &dyn TransformEnv) -> Result<String, TransformError> {
-        if let Some(text) = self.constant() {
-            return Ok(text.to_owned());
-        }
         let mut out = String::with_capacity(literal_len(&self.pieces));
         for piece in &self.pieces {
             match piece {
