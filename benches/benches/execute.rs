@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering::Relaxed}
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use ief_benches::median;
 use ief_engine::exec::{
     Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, ProfileHandler, ProfileRequest, ProfileResult,
     Progress, RequestContext, Session, SignIn, Token,
@@ -498,17 +499,14 @@ fn interleaved(f: &Fixture) {
             black_box(sign_in(ex));
         })
     };
-    let rounds: Vec<_> = (0..41).map(|_| (per(&stub, 400), per(&jwt, 40))).collect();
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    const ROUNDS: usize = 41;
+    let rounds: Vec<_> = (0..ROUNDS).map(|_| (per(&stub, 400), per(&jwt, 40))).collect();
     let s = median(rounds.iter().map(|r| r.0.0).collect());
     let j = median(rounds.iter().map(|r| r.1.0).collect());
     let share = median(rounds.iter().map(|r| 1.0 - r.0.0 / r.1.0).collect());
     let ratio = median(rounds.iter().map(|r| r.1.0 / r.0.0).collect());
     eprintln!(
-        "interleaved (median of 41 rounds): stub issuer {:.2} us ({:.0}/s), JWT RS256 {:.2} us ({:.0}/s), \
+        "interleaved (median of {ROUNDS} rounds): stub issuer {:.2} us ({:.0}/s), JWT RS256 {:.2} us ({:.0}/s), \
          JWT / stub = {ratio:.1}x, issuing + signing = {:.1}% of a signed sign-in",
         s * 1e6,
         1.0 / s,
@@ -518,14 +516,14 @@ fn interleaved(f: &Fixture) {
     );
     eprintln!(
         "TARGET executor overhead per stub-issuer sign-in, trace on: measured {:.2} us (target <= 10 us; wall, \
-         median of 41 interleaved rounds)",
+         median of {ROUNDS} interleaved rounds)",
         s * 1e6
     );
     let cpu: Option<Vec<(f64, f64)>> = rounds.iter().map(|r| r.0.1.zip(r.1.1)).collect();
     if let Some(cpu) = cpu {
         let (s, j) = (median(cpu.iter().map(|r| r.0).collect()), median(cpu.iter().map(|r| r.1).collect()));
         eprintln!(
-            "interleaved, thread CPU time (median of 41 rounds): stub issuer {:.2} us ({:.0}/s), JWT RS256 {:.2} us",
+            "interleaved, thread CPU time (median of {ROUNDS} rounds): stub issuer {:.2} us ({:.0}/s), JWT RS256 {:.2} us",
             s * 1e6,
             1.0 / s,
             j * 1e6
@@ -657,10 +655,6 @@ fn scaling(f: &'static Fixture) {
         ("pattern-checked page", Work::SignIn(leak(f, &f.page)), 1000),
         ("JWT RS256", Work::SignIn(leak(f, &f.jwt)), 20),
     ];
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     for (name, work, each) in passes {
         let tasks = 8 * cores;
         let rounds: Vec<_> =

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ief_benches::cpu;
+use ief_benches::{cpu, median};
 use ief_engine::exec::{
     Answer, Executor, Extensions, Outcome, PageKind, ProfileHandler, Progress, RequestContext, Session,
 };
@@ -145,10 +145,6 @@ fn one_core(runtime: &tokio::runtime::Runtime, fixture: &Fixture) {
     let (process_before, thread_before) = (cpu::process(), cpu::thread());
     let rounds: Vec<(f64, Option<f64>)> =
         (0..21).map(|_| cpu::per_call(50, || runtime.block_on(sign_in(fixture)))).collect();
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let wall = median(rounds.iter().map(|r| r.0).collect());
     let cpu_time = rounds.iter().map(|r| r.1).collect::<Option<Vec<f64>>>().map(median);
     eprintln!(

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ief_benches::cpu::{self, per_call};
+use ief_benches::median;
 use ief_engine::exec::{
     Answer, Executor, Extensions, Outcome, PageKind, ProfileHandler, Progress, RequestContext, Session, Token,
 };
@@ -240,11 +241,6 @@ impl Signing {
     fn sign_per_parse(&self, f: &Fixture) -> String {
         jsonwebtoken::encode(&self.header, &self.claims, issuer_key(f).encoding_key()).expect("signs")
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Journeys and signatures alternated in short rounds, so that load from other processes hits

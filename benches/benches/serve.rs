@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ief_benches::cpu::{self, per_call};
+use ief_benches::median;
 use ief_protocols::directory::Directory;
 use ief_protocols::directory::store::{Password, SeedUser, SignInName, UserData};
 use ief_protocols::keys::KeyStore;
@@ -176,11 +177,6 @@ fn sign(f: &Fixture, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(key.kid().to_owned());
     jsonwebtoken::encode(&header, claims, key.encoding_key()).expect("signs")
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// One round's seconds per call, by wall time and thread CPU time: sign-in, Argon2id

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ief_benches::median;
 use ief_transforms::{
     ClaimId, ClaimSlot, ClaimValue, ClaimsBag, CompiledTransform, DataType, FixedEnv, ParamLiteral, TransformDecl,
 };
@@ -462,6 +463,11 @@ fn count_only(env: &FixedEnv) {
     let Some((name, mode)) = parsed else {
         panic!("IEF_BENCH_TRANSFORMS_COUNT is SIDE:NAME:n (SIDE ief or hand), not '{spec}'");
     };
+    // A misspelled name would run nothing and read as 0 instructions a run.
+    assert!(
+        name == "chain" || MOST_USED.iter().any(|(m, _)| *m == name),
+        "IEF_BENCH_TRANSFORMS_COUNT names '{name}', neither `chain` nor a most-used method"
+    );
     if name == "chain" {
         let (ief, input) = (IefChain::new(), input());
         match mode {
@@ -798,15 +804,11 @@ fn interleaved_ratios(ief: &IefChain, jsonnet: &JsonnetChain, input: &Input, env
         vs_hand.push(i / h);
         vs_jsonnet.push(j / i);
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     eprintln!(
         "TARGET social chain ief / hand-written: measured {:.2}x (target ≤ 1.2x; interleaved, median of 41 rounds)",
-        median(&mut vs_hand)
+        median(vs_hand)
     );
-    eprintln!("TARGET social chain Jsonnet / ief: measured {:.0}x (target ≥ 50x)", median(&mut vs_jsonnet));
+    eprintln!("TARGET social chain Jsonnet / ief: measured {:.0}x (target ≥ 50x)", median(vs_jsonnet));
 }
 
 fn config() -> Criterion {

@@ -1,9 +1,15 @@
 //! Inputs shared by the benchmarks: a generator of self-contained policies with a journey of
-//! any length, and CPU-time readings ([`cpu`]).
+//! any length, CPU-time readings ([`cpu`]) and the median of rounds.
 
 pub mod cpu;
 
 use std::fmt::Write as _;
+
+/// The median of rounds (the upper one of an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
 
 /// B2C's per-file limit (the engine's `syntax::MAX_FILE_BYTES`).
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
