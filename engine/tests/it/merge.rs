@@ -192,15 +192,31 @@ fn build_as_layered(files: &[(&str, String)]) -> ief_engine::model::Policy {
 /// Long lists (more items than the merge keeps an index for across files) overridden, appended
 /// to and listed out of order by two overlays in turn: each file merges into what the files
 /// before it made, including the items they appended.
-#[test]
-fn three_files_override_and_append_the_same_long_journey_and_claims() {
+/// The base with long lists: claim types c0 to c79 before its own three, and steps 2 to 90.
+fn long_base() -> String {
     let many: String =
         (0..80).map(|i| format!(r#"<ClaimType Id="c{i}"><DataType>string</DataType></ClaimType>"#)).collect();
-    let base =
-        BASE_BODY.replace(r#"<ClaimType Id="objectId">"#, &format!(r#"{many}<ClaimType Id="objectId">"#)).replace(
-            r#"<OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>"#,
-            &steps(2, 89),
-        );
+    BASE_BODY.replace(r#"<ClaimType Id="objectId">"#, &format!(r#"{many}<ClaimType Id="objectId">"#)).replace(
+        r#"<OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>"#,
+        &steps(2, 89),
+    )
+}
+
+/// A step's preconditions: skip it when `claim` exists.
+fn skip_if(claim: &str) -> String {
+    format!(
+        r#"<Preconditions><Precondition Type="ClaimsExist" ExecuteActionsIf="true"><Value>{claim}</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions>"#
+    )
+}
+
+/// The (Id, TechnicalProfileReferenceId) of each exchange of the step in position `order`.
+fn exchanges(j: &ief_engine::model::Journey, order: usize) -> Vec<(&str, &str)> {
+    j.steps[order - 1].exchanges.iter().map(|e| (e.id.value.as_str(), e.profile.value.as_str())).collect()
+}
+
+#[test]
+fn three_files_override_and_append_the_same_long_journey_and_claims() {
+    let base = long_base();
     let ext = format!(
         "{}{}{}",
         claim_types(
@@ -208,7 +224,8 @@ fn three_files_override_and_append_the_same_long_journey_and_claims() {
         ),
         reader_outputs(&["c1"]),
         journey(&format!(
-            r#"<OrchestrationStep Order="10" Type="ClaimsExchange"><Preconditions><Precondition Type="ClaimsExist" ExecuteActionsIf="true"><Value>c1</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions></OrchestrationStep>{}<OrchestrationStep Order="90" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="X90" TechnicalProfileReferenceId="Common"/></ClaimsExchanges></OrchestrationStep>"#,
+            r#"<OrchestrationStep Order="10" Type="ClaimsExchange">{}</OrchestrationStep>{}<OrchestrationStep Order="90" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="X90" TechnicalProfileReferenceId="Common"/></ClaimsExchanges></OrchestrationStep>"#,
+            skip_if("c1"),
             steps(91, 5)
         )),
     );
@@ -218,11 +235,13 @@ fn three_files_override_and_append_the_same_long_journey_and_claims() {
             r#"<ClaimType Id="c80"><DisplayName>eighty</DisplayName></ClaimType><ClaimType Id="c0"><DisplayName>zero</DisplayName></ClaimType>"#
         ),
         reader_outputs(&["c1", "email", "objectId"]),
-        journey(
+        journey(&format!(
             r#"<OrchestrationStep Order="96" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>
-            <OrchestrationStep Order="93" Type="ClaimsExchange"><Preconditions><Precondition Type="ClaimsExist" ExecuteActionsIf="true"><Value>c80</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions></OrchestrationStep>
-            <OrchestrationStep Order="10" Type="ClaimsExchange"><Preconditions><Precondition Type="ClaimsExist" ExecuteActionsIf="true"><Value>c0</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions></OrchestrationStep>"#
-        ),
+            <OrchestrationStep Order="93" Type="ClaimsExchange">{}</OrchestrationStep>
+            <OrchestrationStep Order="10" Type="ClaimsExchange">{}</OrchestrationStep>"#,
+            skip_if("c80"),
+            skip_if("c0")
+        )),
     );
     let model = build_as_layered(&[
         ("base.xml", policy("B2C_1A_Base", None, &base)),
@@ -232,18 +251,15 @@ fn three_files_override_and_append_the_same_long_journey_and_claims() {
     let j = model.journey("J").unwrap();
     // 90 from the base, 91-95 appended by the extension, 96 by the leaf, in order.
     assert_eq!(j.steps.iter().map(|s| s.order).collect::<Vec<_>>(), (1..=96u32).collect::<Vec<_>>());
-    let exchanges = |order: usize| -> Vec<(&str, &str)> {
-        j.steps[order - 1].exchanges.iter().map(|e| (e.id.value.as_str(), e.profile.value.as_str())).collect()
-    };
-    assert_eq!(exchanges(90), [("X90", "Common")], "the extension overrides the base's exchange by Id");
-    assert_eq!(exchanges(89), [("X89", "Reader")]);
-    assert_eq!(exchanges(93), [("X93", "Reader")]);
+    assert_eq!(exchanges(j, 90), [("X90", "Common")], "the extension overrides the base's exchange by Id");
+    assert_eq!(exchanges(j, 89), [("X89", "Reader")]);
+    assert_eq!(exchanges(j, 93), [("X93", "Reader")]);
     assert_eq!(j.steps[92].preconditions.len(), 1, "the leaf adds a precondition to a step the extension appended");
     assert_eq!(j.steps[9].preconditions.len(), 1, "preconditions are replaced whole");
     assert_eq!(j.steps[9].preconditions[0].values.iter().map(|v| v.value.as_str()).collect::<Vec<_>>(), ["c0"]);
     assert!(j.steps[10].preconditions.is_empty());
     assert_eq!(j.steps[95].exchanges.len(), 0);
-    // Claims schema: the base's 82, one appended by the extension and renamed by the leaf.
+    // Claims schema: the base's 83 (c0 to c79, objectId, email, color), one appended by the extension and renamed by the leaf.
     assert_eq!(model.claim_types.len(), 84);
     assert_eq!(model.claim("c5").unwrap().display_name.as_deref(), Some("five"));
     assert_eq!(model.claim("c0").unwrap().display_name.as_deref(), Some("zero"));
@@ -267,23 +283,10 @@ fn transforms(first: usize, n: usize, value: &str) -> String {
 /// indexes kept across files must give what layering the files one at a time gives.
 #[test]
 fn a_middle_file_reorders_and_replaces_items_of_long_lists() {
-    let many: String =
-        (0..80).map(|i| format!(r#"<ClaimType Id="c{i}"><DataType>string</DataType></ClaimType>"#)).collect();
-    let base = BASE_BODY
-        .replace(r#"<ClaimType Id="objectId">"#, &format!(r#"{many}<ClaimType Id="objectId">"#))
-        .replace(
-            "</ClaimsSchema>",
-            &format!("</ClaimsSchema><ClaimsTransformations>{}</ClaimsTransformations>", transforms(0, 80, "base")),
-        )
-        .replace(
-            r#"<OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>"#,
-            &steps(2, 89),
-        );
-    let skip_if = |claim: &str| {
-        format!(
-            r#"<Preconditions><Precondition Type="ClaimsExist" ExecuteActionsIf="true"><Value>{claim}</Value><Action>SkipThisOrchestrationStep</Action></Precondition></Preconditions>"#
-        )
-    };
+    let base = long_base().replace(
+        "</ClaimsSchema>",
+        &format!("</ClaimsSchema><ClaimsTransformations>{}</ClaimsTransformations>", transforms(0, 80, "base")),
+    );
     let middle = format!(
         r#"<BuildingBlocks><ClaimsSchema><ClaimType Id="c70"><DisplayName>seventy</DisplayName></ClaimType><ClaimType Id="c80"><DataType>string</DataType></ClaimType><ClaimType Id="c81"><DataType>string</DataType></ClaimType><ClaimType Id="c2"><DisplayName>two</DisplayName></ClaimType></ClaimsSchema><Predicates><Predicate Id="P" Method="IsLengthRange"><Parameters><Parameter Id="Minimum">1</Parameter><Parameter Id="Maximum">9</Parameter></Parameters></Predicate></Predicates><ClaimsTransformations>{}{}{}</ClaimsTransformations></BuildingBlocks>{}"#,
         transforms(60, 1, "middle"),
@@ -327,12 +330,9 @@ fn a_middle_file_reorders_and_replaces_items_of_long_lists() {
     assert_eq!(skipped_if(70), ["c1"], "the third file replaces the preconditions the middle one set");
     assert_eq!(skipped_if(3), ["c0"]);
     assert_eq!(skipped_if(94), ["c4"], "a step the middle file appended takes the third file's preconditions");
-    let exchange = |order: usize| {
-        j.steps[order - 1].exchanges.iter().map(|e| (e.id.value.as_str(), e.profile.value.as_str())).collect::<Vec<_>>()
-    };
-    assert_eq!(exchange(3), [("X3", "Common")]);
-    assert_eq!(exchange(45), [("X45", "Common")], "the middle file re-points step 45's exchange");
-    assert_eq!(exchange(46), [("X46", "Reader")]);
+    assert_eq!(exchanges(j, 3), [("X3", "Common")]);
+    assert_eq!(exchanges(j, 45), [("X45", "Common")], "the middle file re-points step 45's exchange");
+    assert_eq!(exchanges(j, 46), [("X46", "Reader")]);
     assert_eq!(model.claim("c70").unwrap().display_name.as_deref(), Some("seventy"));
     assert_eq!(model.claim("c2").unwrap().display_name.as_deref(), Some("two again"));
     assert_eq!(model.claim("c80").unwrap().display_name.as_deref(), Some("eighty"));
