@@ -256,10 +256,8 @@ fn every_scenario_ends_with_the_same_claims_through_the_server() {
 
 #[test]
 fn ief_run_serve_starts_a_server_with_the_scenario_s_stubs_and_runs_it_over_http() {
-    let scratch = Scratch::new("run-serve");
-    let directory = scratch.path("directory.sqlite").display().to_string();
     let scenario = "policies/displaycontrols/sign-up-with-email-control.yaml";
-    let (code, stdout, stderr) = ief(&["run", scenario, "--serve", "--directory", &directory]);
+    let (code, stdout, stderr) = ief(&["run", scenario, "--serve"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("outcome: token") && stdout.contains("email: erin@contoso.com"), "{stdout}");
     // The token came from the server started for the run, and the REST stub saw the code.
