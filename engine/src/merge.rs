@@ -10,7 +10,8 @@ use smol_str::SmolStr;
 use crate::syntax::{Element, ThinVec};
 
 /// Merges `chain` (root first) into one tree. The result carries the leaf's root attributes and
-/// no `BasePolicy`.
+/// no `BasePolicy`. It shares the files' subtrees (`syntax::Shared`): only the lists the merge
+/// changes are copied, and those only one level deep.
 pub fn merge_chain<'a>(chain: impl IntoIterator<Item = &'a Element>) -> Option<Element> {
     let mut iter = chain.into_iter();
     let mut merged = iter.next()?.clone();
@@ -18,7 +19,7 @@ pub fn merge_chain<'a>(chain: impl IntoIterator<Item = &'a Element>) -> Option<E
     for overlay in iter {
         merge_element(&mut merged, overlay, Rule::Deep, &mut indexes);
     }
-    merged.children.retain(|c| c.name != "BasePolicy");
+    merged.children.to_mut().retain(|c| c.name != "BasePolicy");
     Some(merged)
 }
 
@@ -342,7 +343,7 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
         ix.replaced();
     }
     match list {
-        List::Concat => base.children.extend(items.iter().cloned()),
+        List::Concat => base.children.to_mut().extend(items.iter().cloned()),
         List::ByAttr(attrs, rule) => {
             // Where each item goes is decided first, against keys indexed (first match wins, as
             // a scan would): scanning the base for every item made long lists, such as journeys
@@ -379,7 +380,7 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
                         ix.leave();
                         ix.leave();
                     }
-                    None => base.children.push(item.clone()),
+                    None => base.children.to_mut().push(item.clone()),
                 }
             }
             if let Some((path, keys)) = kept.filter(|_| keys_held) {
@@ -403,13 +404,13 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
                     merge_element(&mut m, item, Rule::Deep, &mut Indexes::default());
                     merged.push(m);
                 }
-                base.children = merged;
+                base.children = merged.into();
             } else {
                 for item in items {
                     let k = claim_key(item);
                     match base.children.iter_mut().find(|c| k.is_some() && claim_key(c) == k) {
                         Some(e) => merge_element(e, item, Rule::Deep, &mut Indexes::default()),
-                        None => base.children.push(item.clone()),
+                        None => base.children.to_mut().push(item.clone()),
                     }
                 }
             }
@@ -434,13 +435,13 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
                 } else {
                     base.children.iter().rposition(|c| c.name == name).map_or(base.children.len(), |p| p + 1)
                 };
-                base.children.splice(at..at, fresh);
+                base.children.to_mut().splice(at..at, fresh);
             }
             _ => {
                 let at = base.children.iter().position(|c| c.name == name).unwrap_or(base.children.len());
-                base.children.retain(|c| c.name != name);
+                base.children.to_mut().retain(|c| c.name != name);
                 let at = at.min(base.children.len());
-                base.children.splice(at..at, items.iter().cloned());
+                base.children.to_mut().splice(at..at, items.iter().cloned());
             }
         },
     }
@@ -451,7 +452,7 @@ fn merge_claims_providers(base: &mut Element, overlay: &Element) {
     for provider in overlay.children_named("ClaimsProvider") {
         let mut fresh = provider.clone();
         if let Some(tps) = fresh.child_mut("TechnicalProfiles") {
-            tps.children.retain(|tp| {
+            tps.children.to_mut().retain(|tp| {
                 let Some(id) = tp.attr("Id") else { return true };
                 match find_profile(base, id) {
                     Some(existing) => {
@@ -474,10 +475,10 @@ fn merge_claims_providers(base: &mut Element, overlay: &Element) {
         match same.and_then(|p| p.child_mut("TechnicalProfiles")) {
             Some(tps) => {
                 if let Some(new) = fresh.child("TechnicalProfiles") {
-                    tps.children.extend(new.children.iter().cloned());
+                    tps.children.to_mut().extend(new.children.iter().cloned());
                 }
             }
-            None => base.children.push(fresh),
+            None => base.children.to_mut().push(fresh),
         }
     }
 }
@@ -498,12 +499,12 @@ fn insert_in_schema_order(parent: &mut Element, child: Element) {
     let order = child_order(&parent.name);
     let rank = |name: &str| order.iter().position(|n| *n == name);
     let Some(r) = rank(&child.name) else {
-        parent.children.push(child);
+        parent.children.to_mut().push(child);
         return;
     };
     let at =
         parent.children.iter().position(|c| rank(&c.name).is_some_and(|cr| cr > r)).unwrap_or(parent.children.len());
-    parent.children.insert(at, child);
+    parent.children.to_mut().insert(at, child);
 }
 
 /// Child order of the containers that overlays commonly extend ([xsd] sequences).

@@ -3,7 +3,9 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, LazyLock};
 
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
@@ -46,7 +48,9 @@ pub struct Element {
     /// Thin lists (one pointer inline; nothing allocated when empty, as most leaves' are):
     /// a 20,000-step journey's trees are tens of MB, and their size decides its speed.
     pub attributes: ThinVec<Attribute>,
-    pub children: ThinVec<Element>,
+    /// Shared with the trees copied from this one until one of them changes it: the merged
+    /// policy points at the loaded files' subtrees instead of copying them.
+    pub children: Shared<Element>,
     /// Concatenated character data, trimmed; `None` when there is none.
     pub text: Option<SmolStr>,
     /// Span of the text, or of the whole element when there is no text.
@@ -55,6 +59,86 @@ pub struct Element {
     pub span: Span,
     /// The name in the start tag.
     pub name_span: Span,
+}
+
+/// A list shared by reference count, copied on first change (`Arc::make_mut`): a copy of an
+/// element costs one count, not a copy of its subtree. Nothing is allocated for an empty list.
+#[derive(PartialEq, Eq)]
+pub struct Shared<T>(Option<Arc<ThinVec<T>>>);
+
+impl<T> Shared<T> {
+    pub const fn new() -> Self {
+        Shared(None)
+    }
+}
+
+impl<T: Clone> Shared<T> {
+    /// The list to change, copied first if another tree shares it.
+    pub fn to_mut(&mut self) -> &mut ThinVec<T> {
+        Arc::make_mut(self.0.get_or_insert_with(Default::default))
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(self.0.clone())
+    }
+}
+
+impl<T> Default for Shared<T> {
+    fn default() -> Self {
+        Shared(None)
+    }
+}
+
+impl<T> Deref for Shared<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.0.as_deref().map_or(&[], ThinVec::as_slice)
+    }
+}
+
+impl<T: Clone> DerefMut for Shared<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match &mut self.0 {
+            Some(list) => Arc::make_mut(list).as_mut_slice(),
+            None => &mut [],
+        }
+    }
+}
+
+impl<T> From<ThinVec<T>> for Shared<T> {
+    fn from(list: ThinVec<T>) -> Self {
+        Shared((!list.is_empty()).then(|| Arc::new(list)))
+    }
+}
+
+impl<T> FromIterator<T> for Shared<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        iter.into_iter().collect::<ThinVec<T>>().into()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Shared<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a, T: Clone> IntoIterator for &'a mut Shared<T> {
+    type Item = &'a mut T;
+    type IntoIter = std::slice::IterMut<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 // A long journey's trees stream through memory: each byte of an element counts (BENCHMARKS.md).
@@ -342,7 +426,7 @@ impl<'t> Parser<'t> {
         Element {
             name: local,
             attributes: self.attributes.drain(..).collect(),
-            children: ThinVec::new(),
+            children: Shared::new(),
             text: None,
             text_span: self.span(start, end),
             span: self.span(start, end),

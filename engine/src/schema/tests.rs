@@ -312,11 +312,11 @@ fn mangled_trees_never_panic() {
             match next() % 5 {
                 0 => el.children.swap((next() % n as u64) as usize, (next() % n as u64) as usize),
                 1 => {
-                    el.children.remove((next() % n as u64) as usize);
+                    el.children.to_mut().remove((next() % n as u64) as usize);
                 }
                 2 => {
                     let c = el.children[(next() % n as u64) as usize].clone();
-                    el.children.push(c);
+                    el.children.to_mut().push(c);
                 }
                 3 => el.name = format!("{}x", el.name).into(),
                 _ => {

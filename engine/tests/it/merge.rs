@@ -181,7 +181,7 @@ fn build_as_layered(files: &[(&str, String)]) -> ief_engine::model::Policy {
     assert!(!diags.has_errors(), "{diags:?}");
     let roots: Vec<_> = set.files.iter().map(|f| &f.root).collect();
     let mut layered = roots[1..].iter().fold(roots[0].clone(), |acc, overlay| merge::layer(&acc, overlay));
-    layered.children.retain(|c| c.name != "BasePolicy");
+    layered.children.to_mut().retain(|c| c.name != "BasePolicy");
     assert!(
         merge::merge_chain(roots.iter().copied()) == Some(layered),
         "merge_chain differs from layering file by file"
