@@ -317,7 +317,8 @@ struct Context<'c, 'p> {
 impl<'p> Context<'_, 'p> {
     fn plan(&self, journey: &'p Journey, reference: JourneyRef) -> JourneyPlan {
         let policy = self.policy;
-        let mut g = StableDiGraph::new();
+        let (nodes, edges) = self.graph_size(journey);
+        let mut g = StableDiGraph::with_capacity(nodes, edges);
         let start = g.add_node(PlanNode::Start);
         let steps: Vec<NodeIndex> = journey
             .steps
@@ -404,7 +405,32 @@ impl<'p> Context<'_, 'p> {
             }
         }
         b.resolve_choices(journey, &steps);
+        debug_assert!(b.g.node_count() <= nodes && b.g.edge_count() <= edges, "graph_size is a bound");
         JourneyPlan { id: journey.id.value.clone(), kind: journey.kind, reference, graph: b.g, start, end, steps }
+    }
+}
+
+impl Context<'_, '_> {
+    /// At least the nodes and edges [`Context::plan`] adds for `journey`: a 20,000-step graph
+    /// grown by doubling would copy megabytes of nodes through memory.
+    fn graph_size(&self, journey: &Journey) -> (usize, usize) {
+        let (mut nodes, mut edges) = (journey.steps.len() + 2, 1);
+        for s in &journey.steps {
+            edges += usize::from(!s.preconditions.is_empty());
+            let (n, e) = match &s.step_type {
+                StepType::SendClaims | StepType::InvokeSubJourney => (1, 2),
+                _ => s.exchanges.iter().fold((0, 1), |(n, e), x| {
+                    let pipeline = self.ix.profiles.get(x.profile.as_str()).map_or(1, |&i| {
+                        let pp = &self.profiles[i];
+                        pp.input_transforms.len() + 1 + pp.validations.len() + pp.output_transforms.len()
+                    });
+                    (n + 1 + pipeline, e + 2 + pipeline)
+                }),
+            };
+            nodes += n;
+            edges += e;
+        }
+        (nodes, edges)
     }
 }
 
