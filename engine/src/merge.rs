@@ -295,6 +295,8 @@ fn place<K: Hash + Eq>(
     keys: impl Iterator<Item = Option<K>>,
     mut next: usize,
 ) -> Vec<Option<usize>> {
+    // An index kept from earlier files grows by this file's items: once, not by rehashing.
+    index.reserve(keys.size_hint().0);
     keys.map(|key| {
         if let Some(k) = key {
             match index.get(&k) {
