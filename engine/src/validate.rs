@@ -330,8 +330,7 @@ impl Validator<'_, '_> {
             ));
         }
         // B2C matches ClaimsExchange Ids without regard to case.
-        // Sized for a journey's usual one exchange per step, so thousands of steps are not rehashed.
-        let mut exchange_ids: HashMap<String, &Text> = HashMap::with_capacity(j.steps.len());
+        let mut exchange_ids: HashMap<String, &Text> = HashMap::new();
         for (i, s) in j.steps.iter().enumerate() {
             let prev = i.checked_sub(1).map(|p| &j.steps[p]);
             let next = j.steps.get(i + 1);
