@@ -265,12 +265,7 @@ async fn a_key_pinned_to_rs256_does_not_verify_rs512() {
 #[tokio::test]
 async fn a_callback_replayed_at_another_process_sharing_the_store_is_refused() {
     let fake = Fake::start(Knobs::default()).await;
-    let guard = crate::federation::replay::SharedReplayGuard::new(std::sync::Arc::new(ief_store::MemoryStore::new()));
-    // Two handlers with their own memory, as two `ief serve` processes on one store.
-    let mut first = Rig::for_fake(&fake, &[]);
-    let mut second = Rig::for_fake(&fake, &[]);
-    first.extensions.insert(guard.clone());
-    second.extensions.insert(guard);
+    let (first, second) = two_processes(&fake);
     let (url, state) = first.start(&[]).await;
     let params = fake.follow(&url).await;
     claims(first.callback(params.clone(), &state).await);
@@ -283,11 +278,7 @@ async fn a_callback_replayed_at_another_process_sharing_the_store_is_refused() {
 #[tokio::test]
 async fn one_callback_posted_twice_at_once_gives_claims_once_and_the_other_is_a_replay() {
     let fake = Fake::start(Knobs::default()).await;
-    let guard = crate::federation::replay::SharedReplayGuard::new(std::sync::Arc::new(ief_store::MemoryStore::new()));
-    let mut first = Rig::for_fake(&fake, &[]);
-    let mut second = Rig::for_fake(&fake, &[]);
-    first.extensions.insert(guard.clone());
-    second.extensions.insert(guard);
+    let (first, second) = two_processes(&fake);
     let (url, state) = first.start(&[]).await;
     let params = fake.follow(&url).await;
     // A browser's double submit, reaching two processes.
@@ -300,6 +291,15 @@ async fn one_callback_posted_twice_at_once_gives_claims_once_and_the_other_is_a_
     let message = replayed(lost);
     assert!(message.contains("already used (replayed callback)"), "{message}");
     assert_eq!(fake.hits().token.load(Ordering::SeqCst), 1, "the code was redeemed once");
+}
+
+/// Two handlers with their own memory, as two `ief serve` processes on one store.
+fn two_processes(fake: &Fake) -> (Rig, Rig) {
+    let guard = crate::federation::replay::SharedReplayGuard::new(std::sync::Arc::new(ief_store::MemoryStore::new()));
+    let (mut first, mut second) = (Rig::for_fake(fake, &[]), Rig::for_fake(fake, &[]));
+    first.extensions.insert(guard.clone());
+    second.extensions.insert(guard);
+    (first, second)
 }
 
 /// A callback refused as handled before: not a failure that would end the sign-in.
