@@ -345,16 +345,17 @@ pub(crate) async fn display_control(
     let executor = server.executor(hosted);
     match executor.resume(&mut tx.sign_in, Some(Answer::Action { control, action, values })).await {
         Ok(progress) => {
-            let body = match &progress {
-                Progress::NeedsInput(Page { error: Some(message), .. }) => {
-                    json!({ "status": "400", "message": message })
+            let (body, step) = match progress {
+                Progress::NeedsInput(next) => {
+                    let body = match &next.error {
+                        Some(message) => json!({ "status": "400", "message": message }),
+                        None => json!({ "status": "200" }),
+                    };
+                    (body, Step::Showing(next))
                 }
-                _ => json!({ "status": "200" }),
+                progress => (json!({ "status": "200" }), Step::Submitted(progress)),
             };
-            tx.step = match progress {
-                Progress::NeedsInput(next) => Step::Showing(next),
-                progress => Step::Submitted(progress),
-            };
+            tx.step = step;
             if let Err(refused) = save_or_refuse(server, hosted, &mut tx, request, true).await {
                 return refused;
             }
