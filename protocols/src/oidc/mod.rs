@@ -36,7 +36,7 @@ use serde_json::{Map, Value};
 use crate::directory::login::is_password_grant;
 use crate::federation::client_auth::ClientAuth;
 use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause};
-use crate::federation::replay::{CALLBACK_LIFETIME_SECS, CallbackRefusal, callback_once};
+use crate::federation::replay::{CallbackRefusal, callback_once};
 use crate::federation::seen_once::SeenOnce;
 use crate::federation::{self, Callback};
 use config::Config;
@@ -45,9 +45,6 @@ use verify::{Expected, IssuerRule, Jwt, TokenError, VerifiedKey, check_claims, c
 
 /// B2C gives a call to a partner 30 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long an authorization request waits for its callback.
-pub const REQUEST_LIFETIME_SECS: i64 = CALLBACK_LIFETIME_SECS;
 
 /// Token and userinfo answers larger than this are refused.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
