@@ -29,7 +29,7 @@ pub use signer::{Credentials, Secret, SignError, SignInput, Signer};
 use crate::federation::http::{ClientPool, TrustedRoots, root_cause};
 use crate::federation::replay::{CallbackRefusal, callback_once};
 use crate::federation::seen_once::SeenOnce;
-use crate::federation::{self, Callback};
+use crate::federation::{self, Callback, now};
 
 /// The OAuth1 protocol's name in `<Protocol Name="OAuth1"/>`.
 pub const PROTOCOL: &str = "OAuth1";
@@ -261,7 +261,7 @@ impl OAuth1 {
             profile_state: Some(Box::new(json!({
                 STATE_TOKEN: token,
                 STATE_SECRET: secret,
-                STATE_ISSUED_AT: request.services.env.now().and_utc().timestamp(),
+                STATE_ISSUED_AT: now(request),
             }))),
             settings: Default::default(),
         }))
@@ -288,7 +288,7 @@ impl OAuth1 {
             return Err(OAuth1Error::TokenMismatch);
         }
         // A state saved before it recorded its time counts as issued now.
-        let now = request.services.env.now().and_utc().timestamp();
+        let now = now(request);
         let issued_at = state.get(STATE_ISSUED_AT).and_then(Value::as_i64).unwrap_or(now);
         let extensions = request.services.extensions;
         match callback_once(extensions, &self.consumed, "oauth1-token", issued, issued_at, now).await {
@@ -401,7 +401,7 @@ fn nonce_and_timestamp(request: &ProfileRequest<'_>) -> (String, u64) {
     let mut bytes = [0u8; 16];
     request.services.env.fill_random(&mut bytes);
     let nonce = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let timestamp = request.services.env.now().and_utc().timestamp().max(1) as u64;
+    let timestamp = now(request).max(1) as u64;
     (nonce, timestamp)
 }
 

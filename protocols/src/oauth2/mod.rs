@@ -32,7 +32,7 @@ use crate::federation::client_auth::ClientAuth;
 use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause};
 use crate::federation::replay::{CallbackRefusal, callback_once};
 use crate::federation::seen_once::SeenOnce;
-use crate::federation::{Callback, error, redirect_uri};
+use crate::federation::{Callback, error, now, redirect_uri};
 
 /// How long each call to the provider may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -441,8 +441,4 @@ impl ProfileHandler for OAuth2 {
             }
         })
     }
-}
-
-fn now(request: &ProfileRequest<'_>) -> i64 {
-    request.services.env.now().and_utc().timestamp()
 }

@@ -38,7 +38,7 @@ use crate::federation::client_auth::ClientAuth;
 use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause};
 use crate::federation::replay::{CallbackRefusal, callback_once};
 use crate::federation::seen_once::SeenOnce;
-use crate::federation::{self, Callback};
+use crate::federation::{self, Callback, now};
 use config::Config;
 use provider::{Discovery, FetchError, ProviderCache, read_limited};
 use verify::{Expected, IssuerRule, Jwt, TokenError, VerifiedKey, check_claims, constant_time_eq};
@@ -674,10 +674,6 @@ fn fetch_error(config: &Config, e: FetchError) -> Error {
         FetchError::Status { status, .. } if config.fail_on_5xx && status >= 500 => Error::Outage(e.to_string()),
         e => Error::Fetch(e),
     }
-}
-
-fn now(request: &ProfileRequest<'_>) -> i64 {
-    request.services.env.now().and_utc().timestamp()
 }
 
 /// 256 random bits, base64url: state, nonce and PKCE verifier (43 characters, RFC 7636 §4.1).
