@@ -287,11 +287,9 @@ impl OAuth1 {
         if token != issued {
             return Err(OAuth1Error::TokenMismatch);
         }
-        // A state saved before it recorded its time counts as issued now.
-        let now = now(request);
-        let issued_at = state.get(STATE_ISSUED_AT).and_then(Value::as_i64).unwrap_or(now);
+        let issued_at = state.get(STATE_ISSUED_AT).and_then(Value::as_i64);
         let extensions = request.services.extensions;
-        match callback_once(extensions, &self.consumed, "oauth1-token", issued, issued_at, now).await {
+        match callback_once(extensions, &self.consumed, "oauth1-token", issued, issued_at, now(request)).await {
             Ok(()) => {}
             Err(e @ CallbackRefusal::Replayed) => {
                 return Ok(ProfileResult::Replayed(OAuth1Error::from(e).into_profile_error(request.profile)));

@@ -163,11 +163,9 @@ impl OAuth2 {
             }
             None => return Err(error("StateMismatch", "the callback has no state".to_owned())),
         }
-        // A state saved before it recorded its time counts as issued now.
-        let now = now(request);
-        let issued_at = saved.get("issued_at").and_then(Value::as_i64).unwrap_or(now);
+        let issued_at = saved.get("issued_at").and_then(Value::as_i64);
         let extensions = request.services.extensions;
-        match callback_once(extensions, &self.consumed, "oauth2-state", expected, issued_at, now).await {
+        match callback_once(extensions, &self.consumed, "oauth2-state", expected, issued_at, now(request)).await {
             Ok(()) => {}
             Err(e @ CallbackRefusal::Replayed) => {
                 return Ok(ProfileResult::Replayed(named(request.profile, error("InvalidCallback", e.to_string()))));

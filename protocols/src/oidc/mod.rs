@@ -139,7 +139,9 @@ impl ProfileHandler for OpenIdConnect {
                 }
             };
             outcome.unwrap_or_else(|e| match e {
-                Error::Replayed(_) => ProfileResult::Replayed(e.into_profile_error(&request.profile.id.value)),
+                Error::Refused(CallbackRefusal::Replayed) => {
+                    ProfileResult::Replayed(e.into_profile_error(&request.profile.id.value))
+                }
                 e => ProfileResult::Failed(e.into_profile_error(&request.profile.id.value)),
             })
         })
@@ -290,12 +292,7 @@ impl OpenIdConnect {
             Some(_) => {}
         }
         let extensions = request.services.extensions;
-        callback_once(extensions, &self.consumed, "oidc-state", &pending.state, pending.issued_at, now).await.map_err(
-            |e| match e {
-                CallbackRefusal::Replayed => Error::Replayed(e.to_string()),
-                e => Error::Callback(e.to_string()),
-            },
-        )?;
+        callback_once(extensions, &self.consumed, "oidc-state", &pending.state, Some(pending.issued_at), now).await?;
 
         let client = self.client(request, None)?;
         let discovery =
@@ -692,9 +689,9 @@ enum Error {
     Fetch(#[from] FetchError),
     #[error("{0}")]
     Callback(String),
-    /// The callback was handled before (here or by another process): the sign-in is not ended.
-    #[error("{0}")]
-    Replayed(String),
+    /// Late, or handled before (here or by another process: then the sign-in is not ended).
+    #[error(transparent)]
+    Refused(#[from] CallbackRefusal),
     #[error("the identity provider answered with the error '{error}'{}", description.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
     Provider { error: String, description: Option<String> },
     #[error("{0}")]
@@ -718,7 +715,7 @@ impl Error {
         let code = match &self {
             Error::Config(_) => "InvalidMetadata",
             Error::Fetch(_) => "MetadataUnavailable",
-            Error::Callback(_) | Error::Replayed(_) => "InvalidCallback",
+            Error::Callback(_) | Error::Refused(_) => "InvalidCallback",
             // B2C's code for an error response from the provider (access_denied and friends).
             Error::Provider { .. } => "AADB2C90273",
             Error::Token(_) => "TokenRequestFailed",
