@@ -604,7 +604,7 @@ impl ProfileHandler for AzureMfa {
 
     fn execute<'a>(&'a self, request: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
         // Authenticator apps read and write the directory.
-        Box::pin(async move { crate::directory::blocking(|| azure_mfa(&request)).unwrap_or_else(|r| r) })
+        Box::pin(async move { ief_store::blocking(|| azure_mfa(&request)).unwrap_or_else(|r| r) })
     }
 }
 

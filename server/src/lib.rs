@@ -689,12 +689,24 @@ async fn dispatch(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let form = if is_form { form_urlencoded::parse(&body).into_owned().collect() } else { Vec::new() };
-    let request = Request { method, uri, headers, query, form, correlation_id: server.guid() };
+    let request = Arc::new(Request { method, uri, headers, query, form, correlation_id: server.guid() });
     let started = std::time::Instant::now();
-    let response = match tokio::time::timeout(REQUEST_TIMEOUT, handle(&server, &request)).await {
-        Ok(response) => response,
-        Err(_) => (StatusCode::GATEWAY_TIMEOUT, "the request took too long").into_response(),
+    let work = {
+        let (server, request) = (server.clone(), request.clone());
+        async move { handle(&server, &request).await }
     };
+    let answered = if is_callback(&request) {
+        // A callback marks its state used before the token exchange and saves the sign-in after:
+        // its own task finishes both when the client leaves or the timeout gives up on it.
+        let task = tokio::time::timeout(REQUEST_TIMEOUT, tokio::spawn(work)).await;
+        task.map(|joined| {
+            joined.unwrap_or_else(|_| (StatusCode::INTERNAL_SERVER_ERROR, "the request failed").into_response())
+        })
+    } else {
+        tokio::time::timeout(REQUEST_TIMEOUT, work).await
+    };
+    let response =
+        answered.unwrap_or_else(|_| (StatusCode::GATEWAY_TIMEOUT, "the request took too long").into_response());
     if let Some(logger) = &server.logger {
         logger(&RequestLog {
             method: request.method.to_string(),
@@ -705,6 +717,11 @@ async fn dispatch(
         });
     }
     response
+}
+
+/// An identity provider's callback (the paths [`pages::callback`] answers).
+fn is_callback(request: &Request) -> bool {
+    route::parse(request.uri.path(), request.param("p")).is_some_and(|route| route.endpoint == Endpoint::AuthResp)
 }
 
 async fn handle(server: &Server, request: &Request) -> Response {

@@ -114,7 +114,9 @@ impl SqliteStore {
 
 /// Runs one statement as blocking work (it may wait for the lock, or for another process's
 /// write up to [`BUSY_TIMEOUT`]), so a multi-threaded runtime's other tasks go on meanwhile.
-fn done<'a, T: Send + 'a>(statement: impl FnOnce() -> rusqlite::Result<T>) -> BoxFuture<'a, Result<T, StoreError>> {
+fn run_statement<'a, T: Send + 'a>(
+    statement: impl FnOnce() -> rusqlite::Result<T>,
+) -> BoxFuture<'a, Result<T, StoreError>> {
     Box::pin(std::future::ready(crate::blocking(statement).map_err(backend)))
 }
 
@@ -127,7 +129,7 @@ impl Store for SqliteStore {
         expires: i64,
         now: i64,
     ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
-        done(|| {
+        run_statement(|| {
             self.lock()
                 .query_row(
                     "INSERT INTO entries (kind, key, version, expires, value) VALUES (?1, ?2, 1, ?3, ?4)
@@ -144,7 +146,7 @@ impl Store for SqliteStore {
     }
 
     fn get<'a>(&'a self, kind: Kind, key: &'a str, now: i64) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        done(|| {
+        run_statement(|| {
             self.lock()
                 .query_row(
                     "SELECT value, version, expires FROM entries WHERE kind = ?1 AND key = ?2 AND expires > ?3",
@@ -164,7 +166,7 @@ impl Store for SqliteStore {
         expires: i64,
         now: i64,
     ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
-        done(|| {
+        run_statement(|| {
             self.lock()
                 .query_row(
                     "UPDATE entries SET version = version + 1, expires = ?4, value = ?5
@@ -185,7 +187,7 @@ impl Store for SqliteStore {
         version: Option<u64>,
         now: i64,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        done(|| {
+        run_statement(|| {
             self.lock()
                 .execute(
                     "DELETE FROM entries WHERE kind = ?1 AND key = ?2 AND expires > ?3 AND (?4 IS NULL OR version = ?4)",
@@ -197,7 +199,7 @@ impl Store for SqliteStore {
 
     fn take<'a>(&'a self, kind: Kind, key: &'a str, now: i64) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
         // An expired record goes too, unreturned.
-        done(|| {
+        run_statement(|| {
             self.lock()
                 .query_row(
                     "DELETE FROM entries WHERE kind = ?1 AND key = ?2 RETURNING value, version, expires",
@@ -210,7 +212,7 @@ impl Store for SqliteStore {
     }
 
     fn expire(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
-        done(|| self.lock().execute("DELETE FROM entries WHERE expires <= ?1", params![now]).map(|n| n as u64))
+        run_statement(|| self.lock().execute("DELETE FROM entries WHERE expires <= ?1", params![now]).map(|n| n as u64))
     }
 }
 

@@ -39,7 +39,7 @@ impl ProfileHandler for LocalPasswordLogin {
 
     fn execute<'a>(&'a self, request: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
         Box::pin(async move {
-            match super::blocking(|| login(&request)) {
+            match ief_store::blocking(|| login(&request)) {
                 Ok(claims) => ProfileResult::Claims(claims),
                 Err(e) => ProfileResult::Failed(e),
             }

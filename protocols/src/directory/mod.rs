@@ -22,10 +22,6 @@ pub use store::{Directory, DirectoryError, Password, SeedUser, SignInName, User,
 
 const HANDLER: &str = "AzureActiveDirectoryProvider";
 
-/// Directory work (database round trips, Argon2id's tens of milliseconds of hashing) runs as
-/// blocking on a multi-threaded runtime.
-pub(crate) use ief_store::blocking;
-
 /// Runs Read, Write, DeleteClaims and DeleteClaimsPrincipal against the [`Directory`] found in
 /// the request's extensions.
 #[derive(Clone, Copy, Debug, Default)]
@@ -42,7 +38,8 @@ impl ProfileHandler for AzureActiveDirectory {
 
     fn execute<'a>(&'a self, request: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
         Box::pin(async move {
-            match blocking(|| operate(&request)) {
+            // Database round trips and Argon2id's tens of milliseconds of hashing.
+            match ief_store::blocking(|| operate(&request)) {
                 Ok(claims) => ProfileResult::Claims(claims),
                 Err(e) => ProfileResult::Failed(e),
             }

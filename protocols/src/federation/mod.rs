@@ -45,6 +45,11 @@ pub fn flag(profile: &TechnicalProfile, key: &str, default: bool) -> bool {
     }
 }
 
+/// The executor's clock, in Unix seconds.
+pub(crate) fn now(request: &ProfileRequest<'_>) -> i64 {
+    request.services.env.now().and_utc().timestamp()
+}
+
 /// The policy key store the executor carries.
 pub fn key_store<'a>(request: &ProfileRequest<'a>) -> Result<&'a KeyStore, ProfileError> {
     request

@@ -30,7 +30,7 @@ pub enum CallbackRefusal {
 }
 
 /// Takes the one use of the callback to an authorization request (`state`, sent at
-/// `issued_at`): in the store every process shares when the driver put a
+/// `issued_at`; a state saved before it recorded its time counts as sent `now`): in the store every process shares when the driver put a
 /// [`SharedReplayGuard`] in the extensions, else in the handler's own memory (`local`).
 /// `namespace` names the protocol (`oidc-state`, `oauth2-state`, `oauth1-token`).
 pub async fn callback_once(
@@ -38,9 +38,10 @@ pub async fn callback_once(
     local: &SeenOnce<String>,
     namespace: &str,
     state: &str,
-    issued_at: i64,
+    issued_at: Option<i64>,
     now: i64,
 ) -> Result<(), CallbackRefusal> {
+    let issued_at = issued_at.unwrap_or(now);
     let age = now - issued_at;
     if age > CALLBACK_LIFETIME_SECS {
         return Err(CallbackRefusal::Late { age });

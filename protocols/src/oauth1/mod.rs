@@ -29,7 +29,7 @@ pub use signer::{Credentials, Secret, SignError, SignInput, Signer};
 use crate::federation::http::{ClientPool, TrustedRoots, root_cause};
 use crate::federation::replay::{CallbackRefusal, callback_once};
 use crate::federation::seen_once::SeenOnce;
-use crate::federation::{self, Callback};
+use crate::federation::{self, Callback, now};
 
 /// The OAuth1 protocol's name in `<Protocol Name="OAuth1"/>`.
 pub const PROTOCOL: &str = "OAuth1";
@@ -261,7 +261,7 @@ impl OAuth1 {
             profile_state: Some(Box::new(json!({
                 STATE_TOKEN: token,
                 STATE_SECRET: secret,
-                STATE_ISSUED_AT: request.services.env.now().and_utc().timestamp(),
+                STATE_ISSUED_AT: now(request),
             }))),
             settings: Default::default(),
         }))
@@ -287,11 +287,9 @@ impl OAuth1 {
         if token != issued {
             return Err(OAuth1Error::TokenMismatch);
         }
-        // A state saved before it recorded its time counts as issued now.
-        let now = request.services.env.now().and_utc().timestamp();
-        let issued_at = state.get(STATE_ISSUED_AT).and_then(Value::as_i64).unwrap_or(now);
+        let issued_at = state.get(STATE_ISSUED_AT).and_then(Value::as_i64);
         let extensions = request.services.extensions;
-        match callback_once(extensions, &self.consumed, "oauth1-token", issued, issued_at, now).await {
+        match callback_once(extensions, &self.consumed, "oauth1-token", issued, issued_at, now(request)).await {
             Ok(()) => {}
             Err(e @ CallbackRefusal::Replayed) => {
                 return Ok(ProfileResult::Replayed(OAuth1Error::from(e).into_profile_error(request.profile)));
@@ -401,7 +399,7 @@ fn nonce_and_timestamp(request: &ProfileRequest<'_>) -> (String, u64) {
     let mut bytes = [0u8; 16];
     request.services.env.fill_random(&mut bytes);
     let nonce = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let timestamp = request.services.env.now().and_utc().timestamp().max(1) as u64;
+    let timestamp = now(request).max(1) as u64;
     (nonce, timestamp)
 }
 

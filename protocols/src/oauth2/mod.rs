@@ -32,7 +32,7 @@ use crate::federation::client_auth::ClientAuth;
 use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause};
 use crate::federation::replay::{CallbackRefusal, callback_once};
 use crate::federation::seen_once::SeenOnce;
-use crate::federation::{Callback, error, redirect_uri};
+use crate::federation::{Callback, error, now, redirect_uri};
 
 /// How long each call to the provider may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -163,11 +163,9 @@ impl OAuth2 {
             }
             None => return Err(error("StateMismatch", "the callback has no state".to_owned())),
         }
-        // A state saved before it recorded its time counts as issued now.
-        let now = now(request);
-        let issued_at = saved.get("issued_at").and_then(Value::as_i64).unwrap_or(now);
+        let issued_at = saved.get("issued_at").and_then(Value::as_i64);
         let extensions = request.services.extensions;
-        match callback_once(extensions, &self.consumed, "oauth2-state", expected, issued_at, now).await {
+        match callback_once(extensions, &self.consumed, "oauth2-state", expected, issued_at, now(request)).await {
             Ok(()) => {}
             Err(e @ CallbackRefusal::Replayed) => {
                 return Ok(ProfileResult::Replayed(named(request.profile, error("InvalidCallback", e.to_string()))));
@@ -441,8 +439,4 @@ impl ProfileHandler for OAuth2 {
             }
         })
     }
-}
-
-fn now(request: &ProfileRequest<'_>) -> i64 {
-    request.services.env.now().and_utc().timestamp()
 }

@@ -618,6 +618,22 @@ async fn a_callback_with_another_state_is_refused() {
     assert_eq!(stateless.error().1, "OAuth2 technical profile 'Idp-OAUTH': the callback has no state");
 }
 
+#[tokio::test]
+async fn a_callback_after_the_request_expired_is_refused() {
+    let provider = secret_provider().await;
+    let mut run = facebook_run(metadata(&provider), FACEBOOK_OUTPUTS);
+    let (mut s, url) = redirected(&executor(&run)).await;
+    let params = follow(&url.expect("a redirect")).await;
+    run.env.now += chrono::Duration::hours(2);
+    let late = executor(&run).resume(&mut s, Some(Answer::Callback(params))).await.unwrap();
+    let Progress::Finished(Outcome::Error { code, message }) = late else { panic!("expected a failure, got {late:?}") };
+    assert_eq!(code, "InvalidCallback");
+    assert_eq!(
+        message,
+        "OAuth2 technical profile 'Idp-OAUTH': the callback came 7200 s after the authorization request, which expires after 3600 s"
+    );
+}
+
 /// The callback handled once is a replay after: at the same process, and at another process
 /// that shares the store (and reads the sign-in as it was before the first answer).
 #[tokio::test]

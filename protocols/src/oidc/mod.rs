@@ -36,18 +36,15 @@ use serde_json::{Map, Value};
 use crate::directory::login::is_password_grant;
 use crate::federation::client_auth::ClientAuth;
 use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause};
-use crate::federation::replay::{CALLBACK_LIFETIME_SECS, CallbackRefusal, callback_once};
+use crate::federation::replay::{CallbackRefusal, callback_once};
 use crate::federation::seen_once::SeenOnce;
-use crate::federation::{self, Callback};
+use crate::federation::{self, Callback, now};
 use config::Config;
 use provider::{Discovery, FetchError, ProviderCache, read_limited};
 use verify::{Expected, IssuerRule, Jwt, TokenError, VerifiedKey, check_claims, constant_time_eq};
 
 /// B2C gives a call to a partner 30 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long an authorization request waits for its callback.
-pub const REQUEST_LIFETIME_SECS: i64 = CALLBACK_LIFETIME_SECS;
 
 /// Token and userinfo answers larger than this are refused.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -142,7 +139,9 @@ impl ProfileHandler for OpenIdConnect {
                 }
             };
             outcome.unwrap_or_else(|e| match e {
-                Error::Replayed(_) => ProfileResult::Replayed(e.into_profile_error(&request.profile.id.value)),
+                Error::Refused(CallbackRefusal::Replayed) => {
+                    ProfileResult::Replayed(e.into_profile_error(&request.profile.id.value))
+                }
                 e => ProfileResult::Failed(e.into_profile_error(&request.profile.id.value)),
             })
         })
@@ -293,12 +292,7 @@ impl OpenIdConnect {
             Some(_) => {}
         }
         let extensions = request.services.extensions;
-        callback_once(extensions, &self.consumed, "oidc-state", &pending.state, pending.issued_at, now).await.map_err(
-            |e| match e {
-                CallbackRefusal::Replayed => Error::Replayed(e.to_string()),
-                e => Error::Callback(e.to_string()),
-            },
-        )?;
+        callback_once(extensions, &self.consumed, "oidc-state", &pending.state, Some(pending.issued_at), now).await?;
 
         let client = self.client(request, None)?;
         let discovery =
@@ -679,10 +673,6 @@ fn fetch_error(config: &Config, e: FetchError) -> Error {
     }
 }
 
-fn now(request: &ProfileRequest<'_>) -> i64 {
-    request.services.env.now().and_utc().timestamp()
-}
-
 /// 256 random bits, base64url: state, nonce and PKCE verifier (43 characters, RFC 7636 §4.1).
 fn random_token(env: &dyn ief_transforms::TransformEnv) -> String {
     let mut bytes = [0u8; 32];
@@ -699,9 +689,9 @@ enum Error {
     Fetch(#[from] FetchError),
     #[error("{0}")]
     Callback(String),
-    /// The callback was handled before (here or by another process): the sign-in is not ended.
-    #[error("{0}")]
-    Replayed(String),
+    /// Late, or handled before (here or by another process: then the sign-in is not ended).
+    #[error(transparent)]
+    Refused(#[from] CallbackRefusal),
     #[error("the identity provider answered with the error '{error}'{}", description.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
     Provider { error: String, description: Option<String> },
     #[error("{0}")]
@@ -725,7 +715,7 @@ impl Error {
         let code = match &self {
             Error::Config(_) => "InvalidMetadata",
             Error::Fetch(_) => "MetadataUnavailable",
-            Error::Callback(_) | Error::Replayed(_) => "InvalidCallback",
+            Error::Callback(_) | Error::Refused(_) => "InvalidCallback",
             // B2C's code for an error response from the provider (access_denied and friends).
             Error::Provider { .. } => "AADB2C90273",
             Error::Token(_) => "TokenRequestFailed",

@@ -1,6 +1,7 @@
 //! OAuth1 journeys through the executor against the embedded Twitter-like provider: the full
 //! flow, the provider's `oauth_callback_confirmed` variants, a user who denies, and the
-//! rejections (wrong consumer secret, replayed nonce, stale timestamp, tampered callback).
+//! rejections (wrong consumer secret, replayed nonce, stale timestamp, a tampered, late or
+//! replayed callback).
 
 use std::sync::Arc;
 
@@ -205,13 +206,7 @@ async fn a_callback_handled_once_is_a_replay_here_and_at_another_process_sharing
         }
         let (first, second) = (&processes[0], if shared { &processes[1] } else { &processes[0] });
         let (one, two) = (first.executor(), second.executor());
-        let mut s = one.start(None, RequestContext::default(), Session::default()).expect("the journey starts");
-        let Progress::NeedsInput(Page { kind: PageKind::Redirect { url }, .. }) =
-            one.resume(&mut s, None).await.expect("the journey runs")
-        else {
-            panic!("expected a redirect")
-        };
-        let callback = Answer::Callback(query_params(&auto_approve()(url).await));
+        let (mut s, callback) = approved(&one).await;
         // The sign-in as a store keeps it, read again by the second request.
         let mut again: SignIn = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         let done = one.resume(&mut s, Some(callback.clone())).await.expect("the callback is taken");
@@ -224,6 +219,32 @@ async fn a_callback_handled_once_is_a_replay_here_and_at_another_process_sharing
             "OAuth1 technical profile 'Twitter-OAuth1': the authorization response for this request was already used (replayed callback)."
         );
     }
+}
+
+#[tokio::test]
+async fn a_callback_after_the_request_expired_is_refused() {
+    let idp = provider(|_| {}).await;
+    let mut fixture = Fixture::new(&policy_xml(&idp.url()), TestEnv::fixed(), CONSUMER_SECRET);
+    let (mut s, callback) = approved(&fixture.executor()).await;
+    fixture.env.now += chrono::Duration::hours(2);
+    let late = fixture.executor().resume(&mut s, Some(callback)).await.expect("the callback is handled");
+    let Progress::Finished(Outcome::Error { code, message }) = late else { panic!("expected a failure, got {late:?}") };
+    assert_eq!(code, "InvalidCallback");
+    assert_eq!(
+        message,
+        "OAuth1 technical profile 'Twitter-OAuth1': the callback came 7200 s after the authorization request, which expires after 3600 s."
+    );
+}
+
+/// A sign-in sent to the provider, which approves it: the sign-in and the callback it answers.
+async fn approved(executor: &ief_engine::exec::Executor<'_>) -> (SignIn, Answer) {
+    let mut s = executor.start(None, RequestContext::default(), Session::default()).expect("the journey starts");
+    let Progress::NeedsInput(Page { kind: PageKind::Redirect { url }, .. }) =
+        executor.resume(&mut s, None).await.expect("the journey runs")
+    else {
+        panic!("expected a redirect")
+    };
+    (s, Answer::Callback(query_params(&auto_approve()(url).await)))
 }
 
 #[tokio::test]

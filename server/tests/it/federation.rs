@@ -4,8 +4,9 @@
 use ief_idp::TestUser;
 use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::time::{Duration, Instant};
 
 use ief_protocols::keys::KeyStore;
 use ief_store::{BoxFuture, Kind, Record, Store, StoreError};
@@ -136,13 +137,48 @@ async fn a_callback_posted_twice_at_once_gives_one_code_and_the_sign_in_complete
     serving.abort();
 }
 
+/// A browser that leaves while its callback is handled (a double submit abandons its first
+/// post): the callback's state is used by then, so the sign-in must still end with a code, or
+/// every retry would be refused as a replay until the sign-in expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_whose_browser_leaves_mid_exchange_still_ends_the_sign_in() {
+    let store = Arc::new(Gated::new());
+    let Federated { _temp, _provider, serving, browser, action, inputs } =
+        federated("abandoned-post", Some(store.clone())).await;
+    store.hold.store(true, SeqCst);
+    let post = tokio::spawn(browser.client.post(&action).form(&inputs).send());
+    store.held.notified().await;
+    // The state is marked used; the browser goes away before the token exchange.
+    post.abort();
+    assert!(post.await.is_err_and(|e| e.is_cancelled()), "the post was abandoned");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    store.release.notify_one();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.codes.load(SeqCst) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(store.codes.load(SeqCst), 1, "the abandoned callback issued no code");
+    // The sign-in ended, so a retry finds none waiting (not a 409 "already received").
+    let retry = browser.client.post(&action).form(&inputs).send().await.expect("a retry");
+    assert_eq!(retry.status(), 400);
+    let page = retry.text().await.expect("the error page");
+    assert!(page.contains("AADB2C90046"), "{page}");
+    serving.abort();
+}
+
 /// A memory store whose next two reads of a sign-in, once armed, wait for each other: two
-/// requests read the same version before either writes.
+/// requests read the same version before either writes. With `hold` set, the next callback
+/// state recorded waits, once recorded, until `release`; it counts the codes stored.
 #[derive(Debug)]
 struct Gated {
     inner: ief_store::MemoryStore,
     armed: AtomicUsize,
     together: tokio::sync::Barrier,
+    hold: AtomicBool,
+    held: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+    codes: AtomicUsize,
 }
 
 impl Gated {
@@ -151,6 +187,10 @@ impl Gated {
             inner: ief_store::MemoryStore::new(),
             armed: AtomicUsize::new(0),
             together: tokio::sync::Barrier::new(2),
+            hold: AtomicBool::new(false),
+            held: tokio::sync::Notify::new(),
+            release: tokio::sync::Notify::new(),
+            codes: AtomicUsize::new(0),
         }
     }
 }
@@ -164,7 +204,17 @@ impl Store for Gated {
         expires: i64,
         now: i64,
     ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
-        self.inner.create(kind, key, value, expires, now)
+        Box::pin(async move {
+            let created = self.inner.create(kind, key, value, expires, now).await;
+            if kind == Kind::Code && matches!(created, Ok(Some(_))) {
+                self.codes.fetch_add(1, SeqCst);
+            }
+            if kind == Kind::Replay && self.hold.swap(false, SeqCst) {
+                self.held.notify_one();
+                self.release.notified().await;
+            }
+            created
+        })
     }
 
     fn get<'a>(&'a self, kind: Kind, key: &'a str, now: i64) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
