@@ -6,13 +6,13 @@
 //! verifier (issuer prefixes, a bounded clock skew, `nbf`, readable reasons). RS256/384/512
 //! signatures are first checked with aws-lc (see [`Jwks`]).
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJsonWebKeyType, CoreJwsSigningAlgorithm};
 use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm, JsonWebKeyUse, JwsSigningAlgorithm, SignatureVerificationError};
 use serde_json::{Map, Value};
+
+use crate::keys::RsaVerifyingKey;
 
 /// How far the provider's clock may be from ours.
 pub const CLOCK_SKEW_SECS: i64 = 300;
@@ -189,7 +189,7 @@ impl Jwt {
         let alg_name = |alg: &CoreJwsSigningAlgorithm| {
             serde_json::to_value(alg).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
         };
-        let candidates: Vec<(&CoreJsonWebKey, Option<&RsaKeys>)> = match self.kid() {
+        let candidates: Vec<(&CoreJsonWebKey, Option<&RsaVerifyingKey>)> = match self.kid() {
             Some(kid) => keys.iter().filter(|(k, _)| k.key_id().is_some_and(|id| id.as_str() == kid)).collect(),
             None => keys.iter().filter(|(k, _)| alg.key_type().as_ref() == Some(k.key_type())).collect(),
         };
@@ -229,55 +229,29 @@ impl Jwt {
 #[derive(Debug)]
 pub struct Jwks {
     set: CoreJsonWebKeySet,
-    /// Beside `set.keys()`, one entry per key.
-    rsa: Vec<Option<RsaKeys>>,
-}
-
-/// An RSA public key as aws-lc parsed it, once per RS256/384/512 (a parsed key is bound to its
-/// algorithm), so that a check pays neither the parse nor the Montgomery set-up again.
-#[derive(Debug)]
-pub struct RsaKeys {
-    /// The modulus's length in bytes, without leading zeros.
-    n_len: usize,
-    rs256: ParsedPublicKey,
-    rs384: ParsedPublicKey,
-    rs512: ParsedPublicKey,
+    /// Beside `set.keys()`, one entry per key; none for a key aws-lc refuses, whose tokens take
+    /// the crate's path.
+    rsa: Vec<Option<RsaVerifyingKey>>,
 }
 
 impl Jwks {
     pub fn new(set: CoreJsonWebKeySet) -> Jwks {
-        let rsa = set.keys().iter().map(RsaKeys::of).collect();
+        let rsa = set.keys().iter().map(rsa_key).collect();
         Jwks { set, rsa }
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&CoreJsonWebKey, Option<&RsaKeys>)> {
+    fn iter(&self) -> impl Iterator<Item = (&CoreJsonWebKey, Option<&RsaVerifyingKey>)> {
         self.set.keys().iter().zip(self.rsa.iter().map(Option::as_ref))
     }
 }
 
-impl RsaKeys {
-    /// `openidconnect` keeps `n` and `e` to itself: they are read back from the key's JSON. A
-    /// key aws-lc refuses gets none, and its tokens take the crate's path.
-    fn of(key: &CoreJsonWebKey) -> Option<RsaKeys> {
-        if *key.key_type() != CoreJsonWebKeyType::RSA {
-            return None;
-        }
-        let json = serde_json::to_value(key).ok()?;
-        let part = |name: &str| -> Option<Vec<u8>> {
-            let bytes = URL_SAFE_NO_PAD.decode(json.get(name)?.as_str()?).ok()?;
-            let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
-            Some(bytes[start..].to_vec())
-        };
-        let (n, e) = (part("n")?, part("e")?);
-        let der = RsaPublicKeyComponents { n: &n, e: &e }.as_der().ok()?;
-        let parse = |alg| ParsedPublicKey::new(alg, der.as_ref()).ok();
-        Some(RsaKeys {
-            n_len: n.len(),
-            rs256: parse(&signature::RSA_PKCS1_2048_8192_SHA256)?,
-            rs384: parse(&signature::RSA_PKCS1_2048_8192_SHA384)?,
-            rs512: parse(&signature::RSA_PKCS1_2048_8192_SHA512)?,
-        })
+/// `openidconnect` keeps `n` and `e` to itself: they are read back from the key's JSON.
+fn rsa_key(key: &CoreJsonWebKey) -> Option<RsaVerifyingKey> {
+    if *key.key_type() != CoreJsonWebKeyType::RSA {
+        return None;
     }
+    let json = serde_json::to_value(key).ok()?;
+    RsaVerifyingKey::from_jwk_components(json.get("n")?.as_str()?, json.get("e")?.as_str()?)
 }
 
 /// RustCrypto's `rsa` (under `openidconnect`) refuses moduli above 4096 bits.
@@ -290,15 +264,15 @@ const RUSTCRYPTO_MAX_MODULUS_BYTES: usize = 512;
 /// reasons stay the crate's.
 fn verified_by_aws_lc(
     key: &CoreJsonWebKey,
-    rsa: &RsaKeys,
+    rsa: &RsaVerifyingKey,
     alg: &CoreJwsSigningAlgorithm,
     message: &[u8],
     sig: &[u8],
 ) -> bool {
-    let parsed = match alg {
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256 => &rsa.rs256,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384 => &rsa.rs384,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512 => &rsa.rs512,
+    let jose = match alg {
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256 => jsonwebtoken::Algorithm::RS256,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384 => jsonwebtoken::Algorithm::RS384,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512 => jsonwebtoken::Algorithm::RS512,
         _ => return false,
     };
     let usable = key.key_use().is_none_or(|u| u.allows_signature())
@@ -308,7 +282,7 @@ fn verified_by_aws_lc(
             JsonWebKeyAlgorithm::Algorithm(key_alg) => key_alg == alg,
             JsonWebKeyAlgorithm::Unsupported => false,
         };
-    usable && rsa.n_len <= RUSTCRYPTO_MAX_MODULUS_BYTES && parsed.verify_sig(message, sig).is_ok()
+    usable && rsa.modulus_len() <= RUSTCRYPTO_MAX_MODULUS_BYTES && rsa.verifies(jose, message, sig)
 }
 
 /// The key that verified a token, for `at_hash`.
