@@ -278,11 +278,11 @@ pub(super) fn verify_assertion(
             .as_ref()
             .zip(signed.as_ref())
             .is_some_and(|(rsa, (input, sig))| rsa.verifies(header.alg, input.as_bytes(), sig));
-        if parsed_key_verifies {
-            if let Ok(data) = jsonwebtoken::dangerous::insecure_decode::<Map<String, Value>>(assertion) {
-                verified = Some(data.claims);
-                break;
-            }
+        if parsed_key_verifies
+            && let Ok(data) = jsonwebtoken::dangerous::insecure_decode::<Map<String, Value>>(assertion)
+        {
+            verified = Some(data.claims);
+            break;
         }
         match jsonwebtoken::decode::<Map<String, Value>>(assertion, &candidate.key, &validation) {
             Ok(data) => {
