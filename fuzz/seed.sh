@@ -4,8 +4,12 @@
 # (not committed).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+# The starter pack sits in ../shared beside the repository (or where STARTERPACK says).
 packs=${STARTERPACK:-$here/../../shared/policies/starterpack}
-[ -d "$packs" ] || packs=/work/shared/policies/starterpack
+if [ ! -d "$packs" ]; then
+  echo "fuzz/seed.sh: no starter pack at $packs; put the shared folder beside the repository or set STARTERPACK to the starter pack's folder" >&2
+  exit 1
+fi
 mkdir -p "$here/corpus/load" "$here/corpus/load_pair" "$here/corpus/xml_to_json" "$here/corpus/json_claims"
 nul() { printf '\000'; }
 

@@ -123,6 +123,8 @@ pub(crate) enum Refusal {
     /// The policies changed since the sign-in started (a reload, or a process serving other
     /// files): its plan is gone.
     Reloaded,
+    /// An identity provider's callback that another request (or process) already handled.
+    Replayed,
 }
 
 impl From<crate::store::StateError> for Refusal {
@@ -142,6 +144,7 @@ impl Refusal {
                 "We are having trouble loading your current state. You might want to try starting your session over from the beginning."
             }
             Refusal::Lost => "The page was answered by another request.",
+            Refusal::Replayed => "The identity provider's answer was already received by another request.",
             Refusal::Unavailable => "The sign-in's state cannot be read or written just now. Please try again.",
             Refusal::Browser => "The request was not made by the browser that started the sign-in.",
             Refusal::Csrf => "The request's CSRF token is missing or does not match.",
@@ -156,7 +159,7 @@ impl Refusal {
         match self {
             Refusal::State | Refusal::Reloaded => StatusCode::BAD_REQUEST,
             Refusal::Browser | Refusal::Csrf => StatusCode::FORBIDDEN,
-            Refusal::Lost | Refusal::OutOfOrder(_) => StatusCode::CONFLICT,
+            Refusal::Lost | Refusal::Replayed | Refusal::OutOfOrder(_) => StatusCode::CONFLICT,
             Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -342,16 +345,17 @@ pub(crate) async fn display_control(
     let executor = server.executor(hosted);
     match executor.resume(&mut tx.sign_in, Some(Answer::Action { control, action, values })).await {
         Ok(progress) => {
-            let body = match &progress {
-                Progress::NeedsInput(Page { error: Some(message), .. }) => {
-                    json!({ "status": "400", "message": message })
+            let (body, step) = match progress {
+                Progress::NeedsInput(next) => {
+                    let body = match &next.error {
+                        Some(message) => json!({ "status": "400", "message": message }),
+                        None => json!({ "status": "200" }),
+                    };
+                    (body, Step::Showing(next))
                 }
-                _ => json!({ "status": "200" }),
+                progress => (json!({ "status": "200" }), Step::Submitted(progress)),
             };
-            tx.step = match progress {
-                Progress::NeedsInput(next) => Step::Showing(next),
-                progress => Step::Submitted(progress),
-            };
+            tx.step = step;
             if let Err(refused) = save_or_refuse(server, hosted, &mut tx, request, true).await {
                 return refused;
             }
@@ -474,6 +478,11 @@ pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Req
         Ok(progress) => {
             tx.step = Step::Submitted(progress);
             advance(server, hosted, tx, request).await
+        }
+        // The callback posted twice: the request that took it first goes on with the sign-in.
+        Err(ExecError::Replayed { .. }) => {
+            let lang = tx.sign_in.context.culture.clone();
+            Refusal::Replayed.respond(server, Some((hosted, Some(&lang))), request, false).await
         }
         Err(e) => failed(server, hosted, tx, "AADB2C90273", &e, request).await,
     }

@@ -25,6 +25,17 @@ pub use sqlite::{SqliteStore, create_private};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Runs blocking work (an SQLite statement, a directory's database round trip or password
+/// hashing) on a multi-threaded runtime as blocking, so the worker's other requests move to
+/// another thread instead of waiting; on a current-thread runtime (headless runs, tests) or
+/// outside one it runs inline.
+pub fn blocking<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 /// What a record is; each kind has its own keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -242,6 +253,35 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocking_work_hands_a_worker_s_other_tasks_on() {
+        use std::sync::mpsc::channel;
+        use std::time::Duration;
+        let wait = Duration::from_secs(10);
+        // One worker: while blocking work holds it, another task runs only if the worker's
+        // queue is handed to another thread.
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().expect("a runtime");
+        let released = rt.block_on(async {
+            let (entered, on_entry) = channel();
+            let (release, on_release) = channel();
+            let work = tokio::spawn(async move {
+                blocking(move || {
+                    entered.send(()).expect("the test waits");
+                    on_release.recv_timeout(wait)
+                })
+            });
+            on_entry.recv_timeout(wait).expect("the blocking work starts");
+            let other = tokio::spawn(async move { release.send(()) });
+            other.await.expect("the other task").expect("sent");
+            work.await.expect("the blocking work")
+        });
+        assert!(released.is_ok(), "the other task ran while the blocking work held the only worker");
+        // Without a multi-threaded runtime the work runs inline.
+        assert_eq!(blocking(|| 7), 7);
+        let current = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+        assert_eq!(current.block_on(async { blocking(|| 8) }), 8);
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn the_memory_store_passes_the_backend_suite() {

@@ -112,8 +112,10 @@ impl SqliteStore {
     }
 }
 
-fn done<'a, T: Send + 'a>(result: rusqlite::Result<T>) -> BoxFuture<'a, Result<T, StoreError>> {
-    Box::pin(std::future::ready(result.map_err(backend)))
+/// Runs one statement as blocking work (it may wait for the lock, or for another process's
+/// write up to [`BUSY_TIMEOUT`]), so a multi-threaded runtime's other tasks go on meanwhile.
+fn done<'a, T: Send + 'a>(statement: impl FnOnce() -> rusqlite::Result<T>) -> BoxFuture<'a, Result<T, StoreError>> {
+    Box::pin(std::future::ready(crate::blocking(statement).map_err(backend)))
 }
 
 impl Store for SqliteStore {
@@ -125,7 +127,7 @@ impl Store for SqliteStore {
         expires: i64,
         now: i64,
     ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
-        done(
+        done(|| {
             self.lock()
                 .query_row(
                     "INSERT INTO entries (kind, key, version, expires, value) VALUES (?1, ?2, 1, ?3, ?4)
@@ -137,20 +139,20 @@ impl Store for SqliteStore {
                     |row| row.get::<_, i64>(0),
                 )
                 .optional()
-                .map(|v| v.map(|v| v as u64)),
-        )
+                .map(|v| v.map(|v| v as u64))
+        })
     }
 
     fn get<'a>(&'a self, kind: Kind, key: &'a str, now: i64) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        done(
+        done(|| {
             self.lock()
                 .query_row(
                     "SELECT value, version, expires FROM entries WHERE kind = ?1 AND key = ?2 AND expires > ?3",
                     params![kind.as_str(), key, now],
                     SqliteStore::record,
                 )
-                .optional(),
-        )
+                .optional()
+        })
     }
 
     fn update<'a>(
@@ -162,7 +164,7 @@ impl Store for SqliteStore {
         expires: i64,
         now: i64,
     ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
-        done(
+        done(|| {
             self.lock()
                 .query_row(
                     "UPDATE entries SET version = version + 1, expires = ?4, value = ?5
@@ -172,8 +174,8 @@ impl Store for SqliteStore {
                     |row| row.get::<_, i64>(0),
                 )
                 .optional()
-                .map(|v| v.map(|v| v as u64)),
-        )
+                .map(|v| v.map(|v| v as u64))
+        })
     }
 
     fn delete<'a>(
@@ -183,19 +185,19 @@ impl Store for SqliteStore {
         version: Option<u64>,
         now: i64,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        done(
+        done(|| {
             self.lock()
                 .execute(
                     "DELETE FROM entries WHERE kind = ?1 AND key = ?2 AND expires > ?3 AND (?4 IS NULL OR version = ?4)",
                     params![kind.as_str(), key, now, version.map(|v| v as i64)],
                 )
-                .map(|n| n == 1),
-        )
+                .map(|n| n == 1)
+        })
     }
 
     fn take<'a>(&'a self, kind: Kind, key: &'a str, now: i64) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
         // An expired record goes too, unreturned.
-        done(
+        done(|| {
             self.lock()
                 .query_row(
                     "DELETE FROM entries WHERE kind = ?1 AND key = ?2 RETURNING value, version, expires",
@@ -203,12 +205,12 @@ impl Store for SqliteStore {
                     SqliteStore::record,
                 )
                 .optional()
-                .map(|r| r.filter(|r| r.expires > now)),
-        )
+                .map(|r| r.filter(|r| r.expires > now))
+        })
     }
 
     fn expire(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
-        done(self.lock().execute("DELETE FROM entries WHERE expires <= ?1", params![now]).map(|n| n as u64))
+        done(|| self.lock().execute("DELETE FROM entries WHERE expires <= ?1", params![now]).map(|n| n as u64))
     }
 }
 
@@ -237,6 +239,34 @@ mod tests {
         let path = temp_file("suite");
         let _cleanup = Cleanup(path.clone());
         crate::conformance::check(Arc::new(SqliteStore::open(&path).unwrap())).await;
+    }
+
+    #[test]
+    fn a_statement_waiting_for_another_writer_hands_its_worker_s_other_tasks_on() {
+        use std::sync::mpsc::channel;
+        let path = temp_file("blocking");
+        let _cleanup = Cleanup(path.clone());
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        // Another process is writing: the store's next write waits for its commit.
+        let writer = Connection::open(&path).unwrap();
+        writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+        // One worker: the commit, another task, runs only if the waiting statement hands the
+        // worker's queue to another thread; else the write gives up after BUSY_TIMEOUT.
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().expect("a runtime");
+        let written = rt.block_on(async {
+            let (entered, on_entry) = channel();
+            let work = tokio::spawn(async move {
+                entered.send(()).expect("the test waits");
+                store.create(Kind::SignIn, "t", b"state", 100, 0).await
+            });
+            on_entry.recv_timeout(BUSY_TIMEOUT).expect("the store work starts");
+            // Into the statement, waiting for the lock.
+            std::thread::sleep(Duration::from_millis(200));
+            let commit = tokio::spawn(async move { writer.execute_batch("COMMIT") });
+            commit.await.expect("the other task").expect("committed");
+            work.await.expect("the store work")
+        });
+        assert!(written.unwrap().is_some(), "the other task ran while the statement held the only worker");
     }
 
     #[tokio::test]

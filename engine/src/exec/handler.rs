@@ -94,6 +94,10 @@ pub enum ProfileResult {
     /// The answer does not fit the page (a field the page does not have, a code where a form
     /// was expected): the driver's mistake, not the user's, so the run stops with it.
     InvalidAnswer(String),
+    /// The answer was already handled, here or by another process sharing the sign-ins (an
+    /// identity provider's callback posted twice): the request that handled it first carries
+    /// the sign-in on, so this one is refused and the sign-in left as it was.
+    Replayed(ProfileError),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -53,6 +53,10 @@ pub enum ExecError {
     Policy(String),
     #[error("the sign-in has already finished")]
     Finished,
+    /// A profile refused an answer it had already handled ([`ProfileResult::Replayed`]): the
+    /// driver refuses the request and keeps the sign-in as it was before it.
+    #[error("step {order} of '{journey}': {}", .error.user_message)]
+    Replayed { journey: String, order: u32, error: ProfileError },
 }
 
 /// How a sign-in ended.
@@ -1219,6 +1223,10 @@ impl<'p> Executor<'p> {
                         ProfileResult::InvalidAnswer(message) => {
                             let (journey, order) = self.position(s);
                             return Err(ExecError::BadAnswer { journey, order, message });
+                        }
+                        ProfileResult::Replayed(error) => {
+                            let (journey, order) = self.position(s);
+                            return Err(ExecError::Replayed { journey, order, error });
                         }
                         ProfileResult::Token(_) => {
                             return Err(ExecError::Policy(format!(

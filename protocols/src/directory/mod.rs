@@ -22,15 +22,9 @@ pub use store::{Directory, DirectoryError, Password, SeedUser, SignInName, User,
 
 const HANDLER: &str = "AzureActiveDirectoryProvider";
 
-/// Runs directory work (database round trips, Argon2id's tens of milliseconds of hashing) on a
-/// multi-threaded runtime as blocking, so the worker's other requests move to another thread
-/// instead of waiting; on a current-thread runtime (headless runs, tests) it runs inline.
-pub(crate) fn blocking<R>(work: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        _ => work(),
-    }
-}
+/// Directory work (database round trips, Argon2id's tens of milliseconds of hashing) runs as
+/// blocking on a multi-threaded runtime.
+pub(crate) use ief_store::blocking;
 
 /// Runs Read, Write, DeleteClaims and DeleteClaimsPrincipal against the [`Directory`] found in
 /// the request's extensions.
@@ -707,35 +701,6 @@ mod tests {
 
     fn alt_id_json(issuer: &str, user: &str) -> ClaimValue {
         s(&format!(r#"{{"issuer":"{issuer}","issuerUserId":"{user}"}}"#))
-    }
-
-    #[test]
-    fn directory_work_hands_a_worker_s_other_tasks_on() {
-        use std::sync::mpsc::channel;
-        use std::time::Duration;
-        let wait = Duration::from_secs(10);
-        // One worker: while directory work holds it, another task runs only if the worker's
-        // queue is handed to another thread.
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().expect("a runtime");
-        let released = rt.block_on(async {
-            let (entered, on_entry) = channel();
-            let (release, on_release) = channel();
-            let work = tokio::spawn(async move {
-                blocking(move || {
-                    entered.send(()).expect("the test waits");
-                    on_release.recv_timeout(wait)
-                })
-            });
-            on_entry.recv_timeout(wait).expect("the directory work starts");
-            let other = tokio::spawn(async move { release.send(()) });
-            other.await.expect("the other task").expect("sent");
-            work.await.expect("the directory work")
-        });
-        assert!(released.is_ok(), "the other task ran while the directory work held the only worker");
-        // Without a multi-threaded runtime the work runs inline.
-        assert_eq!(blocking(|| 7), 7);
-        let current = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
-        assert_eq!(current.block_on(async { blocking(|| 8) }), 8);
     }
 
     #[test]

@@ -92,7 +92,14 @@ const SQLITE_PARAMS: [&CStr; 9] = [c"$1", c"$2", c"$3", c"$4", c"$5", c"$6", c"$
 /// Binds `params` to `$1`, `$2`, ...: exactly as many as the statement has.
 fn bind(statement: &mut rusqlite::Statement<'_>, params: &[Param<'_>]) -> Result<()> {
     let expected = statement.parameter_count();
-    if params.len() != expected || expected > SQLITE_PARAMS.len() {
+    if expected > SQLITE_PARAMS.len() {
+        let most = SQLITE_PARAMS.len();
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "a directory statement binds at most {most} parameters ($1 to ${most}); this one has {expected}"
+        ))
+        .into());
+    }
+    if params.len() != expected {
         return Err(rusqlite::Error::InvalidParameterCount(params.len(), expected).into());
     }
     for (name, param) in SQLITE_PARAMS.iter().zip(params) {
@@ -192,5 +199,10 @@ mod tests {
         assert_eq!(rows, vec![vec![Cell::Text("bab".to_owned())]]);
         assert!(db.query("SELECT $1, $2", &[Param::Text("a")]).is_err(), "a missing parameter is not NULL");
         assert!(db.execute("SELECT $1", &[Param::Text("a"), Param::Text("b")]).is_err(), "nor is one too many");
+        // Ten parameters, ten given: named for what they are, not a count mismatch.
+        let ten = [Param::Text("a"); 10];
+        let sql = (1..=10).map(|n| format!("${n}")).collect::<Vec<_>>().join(" || ");
+        let message = db.query(&format!("SELECT {sql}"), &ten).unwrap_err().to_string();
+        assert!(message.contains("binds at most 9 parameters ($1 to $9); this one has 10"), "{message}");
     }
 }

@@ -6,8 +6,53 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ief_engine::exec::Extensions;
 use ief_store::{Kind, Store, StoreError};
 use sha2::{Digest, Sha256};
+
+use super::seen_once::SeenOnce;
+
+/// How long an authorization request waits for its callback; its state is guarded as long.
+pub const CALLBACK_LIFETIME_SECS: i64 = 60 * 60;
+
+/// Why a callback is not handled.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackRefusal {
+    #[error(
+        "the callback came {age} s after the authorization request, which expires after {CALLBACK_LIFETIME_SECS} s"
+    )]
+    Late { age: i64 },
+    /// Handled before, by this process or another: the sign-in goes on without this request.
+    #[error("the authorization response for this request was already used (replayed callback)")]
+    Replayed,
+    #[error("the replay guard cannot be read: {0}")]
+    Guard(StoreError),
+}
+
+/// Takes the one use of the callback to an authorization request (`state`, sent at
+/// `issued_at`): in the store every process shares when the driver put a
+/// [`SharedReplayGuard`] in the extensions, else in the handler's own memory (`local`).
+/// `namespace` names the protocol (`oidc-state`, `oauth2-state`, `oauth1-token`).
+pub async fn callback_once(
+    extensions: &Extensions,
+    local: &SeenOnce<String>,
+    namespace: &str,
+    state: &str,
+    issued_at: i64,
+    now: i64,
+) -> Result<(), CallbackRefusal> {
+    let age = now - issued_at;
+    if age > CALLBACK_LIFETIME_SECS {
+        return Err(CallbackRefusal::Late { age });
+    }
+    let until = issued_at + CALLBACK_LIFETIME_SECS;
+    let first = match extensions.get::<SharedReplayGuard>() {
+        // Several processes share the sign-ins, so they share the states used too.
+        Some(guard) => guard.first_use(namespace, state, until, now).await.map_err(CallbackRefusal::Guard)?,
+        None => local.first_use(state.to_owned(), until, now),
+    };
+    if first { Ok(()) } else { Err(CallbackRefusal::Replayed) }
+}
 
 #[derive(Clone, Debug)]
 pub struct SharedReplayGuard {

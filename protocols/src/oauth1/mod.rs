@@ -27,6 +27,8 @@ use serde_json::{Value, json};
 pub use signer::{Credentials, Secret, SignError, SignInput, Signer};
 
 use crate::federation::http::{ClientPool, TrustedRoots, root_cause};
+use crate::federation::replay::{CallbackRefusal, callback_once};
+use crate::federation::seen_once::SeenOnce;
 use crate::federation::{self, Callback};
 
 /// The OAuth1 protocol's name in `<Protocol Name="OAuth1"/>`.
@@ -38,11 +40,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Answers larger than this are refused rather than buffered.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
-/// The OAuth1 identity-provider profile. Holds HTTP clients only; no per-sign-in state.
+/// The OAuth1 identity-provider profile. Holds HTTP clients and the request tokens used; no
+/// per-sign-in state.
 #[derive(Debug)]
 pub struct OAuth1 {
     timeout: Duration,
     clients: ClientPool,
+    /// Request tokens whose callback was handled, when no shared guard is given (one process).
+    consumed: SeenOnce<String>,
 }
 
 impl Default for OAuth1 {
@@ -58,7 +63,7 @@ impl OAuth1 {
 
     /// With another timeout per call to the provider.
     pub fn with_timeout(timeout: Duration) -> OAuth1 {
-        OAuth1 { timeout, clients: ClientPool::new(timeout) }
+        OAuth1 { timeout, clients: ClientPool::new(timeout), consumed: SeenOnce::default() }
     }
 }
 
@@ -120,6 +125,8 @@ pub enum OAuth1Error {
     CallbackMissing(&'static str),
     #[error("the callback's oauth_token is not the request token this sign-in obtained")]
     TokenMismatch,
+    #[error("{0}")]
+    Callback(#[from] CallbackRefusal),
     #[error("the callback arrived without the request token this profile issued")]
     NoState,
     #[error("the claims endpoint of {provider} did not answer with a JSON object ({cause})")]
@@ -162,7 +169,10 @@ impl OAuth1Error {
             | OAuth1Error::CallbackNotConfirmed { .. } => "InvalidResponse",
             // As the scenario runner's stub provider reports a cancel at the provider.
             OAuth1Error::Denied(_) => "AADB2C90273",
-            OAuth1Error::CallbackMissing(_) | OAuth1Error::TokenMismatch | OAuth1Error::NoState => "InvalidCallback",
+            OAuth1Error::CallbackMissing(_)
+            | OAuth1Error::TokenMismatch
+            | OAuth1Error::NoState
+            | OAuth1Error::Callback(_) => "InvalidCallback",
         }
     }
 
@@ -203,9 +213,10 @@ impl<'a> Config<'a> {
     }
 }
 
-/// What the first call keeps for the second: the temporary credentials.
+/// What the first call keeps for the second: the temporary credentials, and when it got them.
 const STATE_TOKEN: &str = "oauth_token";
 const STATE_SECRET: &str = "oauth_token_secret";
+const STATE_ISSUED_AT: &str = "issued_at";
 
 impl OAuth1 {
     /// Temporary credentials, then the redirect to the provider.
@@ -247,7 +258,11 @@ impl OAuth1 {
             profile: request.profile.id.value.clone(),
             kind: PageKind::Redirect { url },
             error: None,
-            profile_state: Some(Box::new(json!({ STATE_TOKEN: token, STATE_SECRET: secret }))),
+            profile_state: Some(Box::new(json!({
+                STATE_TOKEN: token,
+                STATE_SECRET: secret,
+                STATE_ISSUED_AT: request.services.env.now().and_utc().timestamp(),
+            }))),
             settings: Default::default(),
         }))
     }
@@ -271,6 +286,17 @@ impl OAuth1 {
         let token = value(params, "oauth_token").ok_or(OAuth1Error::CallbackMissing("oauth_token"))?;
         if token != issued {
             return Err(OAuth1Error::TokenMismatch);
+        }
+        // A state saved before it recorded its time counts as issued now.
+        let now = request.services.env.now().and_utc().timestamp();
+        let issued_at = state.get(STATE_ISSUED_AT).and_then(Value::as_i64).unwrap_or(now);
+        let extensions = request.services.extensions;
+        match callback_once(extensions, &self.consumed, "oauth1-token", issued, issued_at, now).await {
+            Ok(()) => {}
+            Err(e @ CallbackRefusal::Replayed) => {
+                return Ok(ProfileResult::Replayed(OAuth1Error::from(e).into_profile_error(request.profile)));
+            }
+            Err(e) => return Err(e.into()),
         }
         let verifier = value(params, "oauth_verifier")
             .filter(|v| !v.is_empty())

@@ -30,6 +30,8 @@ pub use metadata::{BearerTransmission, HttpBinding, Metadata, ResponseMode, Toke
 
 use crate::federation::client_auth::ClientAuth;
 use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause};
+use crate::federation::replay::{CallbackRefusal, callback_once};
+use crate::federation::seen_once::SeenOnce;
 use crate::federation::{Callback, error, redirect_uri};
 
 /// How long each call to the provider may take.
@@ -49,10 +51,13 @@ pub fn claims_from_user(request: &ProfileRequest<'_>, user: &Value) -> Result<Ve
     response::outputs(request, &metadata, &Map::new(), user)
 }
 
-/// The OAuth2 handler. Holds one HTTP client per TLS identity; no per-sign-in state.
+/// The OAuth2 handler. Holds one HTTP client per TLS identity and the states used; no
+/// per-sign-in state.
 pub struct OAuth2 {
     timeout: Duration,
     clients: ClientPool,
+    /// States whose callback was handled, when no shared guard is given (one process).
+    consumed: SeenOnce<String>,
 }
 
 impl std::fmt::Debug for OAuth2 {
@@ -73,7 +78,7 @@ impl OAuth2 {
     }
 
     pub fn with_timeout(timeout: Duration) -> OAuth2 {
-        OAuth2 { timeout, clients: ClientPool::new(timeout) }
+        OAuth2 { timeout, clients: ClientPool::new(timeout), consumed: SeenOnce::default() }
     }
 
     fn client(&self, request: &ProfileRequest<'_>, identity: Option<TlsIdentity<'_>>) -> Result<Client, ProfileError> {
@@ -129,18 +134,21 @@ impl OAuth2 {
             profile: request.profile.id.value.clone(),
             kind: PageKind::Redirect { url: url.into() },
             error: None,
-            profile_state: Some(Box::new(json!({ "state": state, "redirect_uri": callback }))),
+            profile_state: Some(Box::new(
+                json!({ "state": state, "redirect_uri": callback, "issued_at": now(request) }),
+            )),
             settings: Default::default(),
         })
     }
 
-    /// The callback call: state, code redemption, user info, output claims.
+    /// The callback call: state, code redemption, user info, output claims; a callback handled
+    /// before is [`ProfileResult::Replayed`].
     async fn callback(
         &self,
         request: &ProfileRequest<'_>,
         params: &[(String, String)],
         saved: &Value,
-    ) -> Result<Vec<(String, ClaimValue)>, ProfileError> {
+    ) -> Result<ProfileResult, ProfileError> {
         let metadata = Metadata::read(request.profile)?;
         let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let expected = saved.get("state").and_then(Value::as_str).unwrap_or_default();
@@ -154,6 +162,17 @@ impl OAuth2 {
                 ));
             }
             None => return Err(error("StateMismatch", "the callback has no state".to_owned())),
+        }
+        // A state saved before it recorded its time counts as issued now.
+        let now = now(request);
+        let issued_at = saved.get("issued_at").and_then(Value::as_i64).unwrap_or(now);
+        let extensions = request.services.extensions;
+        match callback_once(extensions, &self.consumed, "oauth2-state", expected, issued_at, now).await {
+            Ok(()) => {}
+            Err(e @ CallbackRefusal::Replayed) => {
+                return Ok(ProfileResult::Replayed(named(request.profile, error("InvalidCallback", e.to_string()))));
+            }
+            Err(e) => return Err(error("InvalidCallback", e.to_string())),
         }
         if let Some(code) = param("error") {
             let detail = match param("error_description").filter(|d| !d.is_empty()) {
@@ -179,7 +198,7 @@ impl OAuth2 {
             check_id_token_audience(&token, audience)?;
         }
         let claims = self.user_info(&client, &metadata, &token, access_token).await?;
-        response::outputs(request, &metadata, &token, &claims)
+        response::outputs(request, &metadata, &token, &claims).map(ProfileResult::Claims)
     }
 
     /// Redeems the code; the token response's fields.
@@ -405,10 +424,9 @@ impl ProfileHandler for OAuth2 {
                             profile.id.as_str()
                         ));
                     };
-                    match self.callback(&request, params, saved).await {
-                        Ok(claims) => ProfileResult::Claims(claims),
-                        Err(e) => ProfileResult::Failed(named(profile, e)),
-                    }
+                    self.callback(&request, params, saved)
+                        .await
+                        .unwrap_or_else(|e| ProfileResult::Failed(named(profile, e)))
                 }
                 Some(other) => ProfileResult::InvalidAnswer(format!(
                     "'{}' waits for the identity provider's callback, not {}",
@@ -423,4 +441,8 @@ impl ProfileHandler for OAuth2 {
             }
         })
     }
+}
+
+fn now(request: &ProfileRequest<'_>) -> i64 {
+    request.services.env.now().and_utc().timestamp()
 }

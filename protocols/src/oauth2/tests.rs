@@ -6,7 +6,8 @@ use std::sync::Arc;
 use base64::Engine;
 
 use ief_engine::exec::{
-    Answer, Executor, Extensions, Outcome, PageKind, ProfileHandler, Progress, RequestContext, Session,
+    Answer, ExecError, Executor, Extensions, Outcome, PageKind, ProfileHandler, Progress, RequestContext, Session,
+    SignIn,
 };
 use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
 use ief_testkit::StubIssuer;
@@ -14,6 +15,7 @@ use ief_transforms::{ClaimValue, FixedEnv};
 use serde_json::{Value, json};
 
 use super::OAuth2;
+use crate::federation::replay::SharedReplayGuard;
 use crate::keys::KeyStore;
 use ief_idp::TestUser;
 use ief_idp::oauth2::{ClientAuthMethod, OAuth2Client, OAuth2Provider, OAuth2ProviderConfig, PublicKey, start};
@@ -256,20 +258,34 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// One sign-in: the redirect, the provider (auto-login), the callback (after `tamper`).
-async fn sign_in_with(run: &Run, tamper: impl FnOnce(&mut Vec<(String, String)>)) -> SignedIn {
-    let ex = Executor::new(&run.policy.model, &run.compiled, &run.handlers, &run.env, &run.extensions);
+fn executor(run: &Run) -> Executor<'_> {
+    Executor::new(&run.policy.model, &run.compiled, &run.handlers, &run.env, &run.extensions)
+}
+
+/// A sign-in sent to the provider: the authorization URL, or how the journey ended first.
+async fn redirected(ex: &Executor<'_>) -> (SignIn, Result<String, Outcome>) {
     let context = RequestContext { correlation_id: "corr-1".to_owned(), ..RequestContext::default() };
     let mut s = ex.start(None, context, Session::default()).unwrap();
     let url = match ex.resume(&mut s, None).await.unwrap() {
         Progress::NeedsInput(page) => {
             assert_eq!(page.profile_state, None, "the state stays with the executor");
             match page.kind {
-                PageKind::Redirect { url } => url,
+                PageKind::Redirect { url } => Ok(url),
                 other => panic!("expected a redirect, got {other:?}"),
             }
         }
-        Progress::Finished(outcome) => return SignedIn { authorize_url: None, outcome },
+        Progress::Finished(outcome) => Err(outcome),
+    };
+    (s, url)
+}
+
+/// One sign-in: the redirect, the provider (auto-login), the callback (after `tamper`).
+async fn sign_in_with(run: &Run, tamper: impl FnOnce(&mut Vec<(String, String)>)) -> SignedIn {
+    let ex = executor(run);
+    let (mut s, url) = redirected(&ex).await;
+    let url = match url {
+        Ok(url) => url,
+        Err(outcome) => return SignedIn { authorize_url: None, outcome },
     };
     let mut params = follow(&url).await;
     tamper(&mut params);
@@ -600,6 +616,36 @@ async fn a_callback_with_another_state_is_refused() {
     assert!(message.contains("not the one sent with the authorization request"), "{message}");
     let stateless = sign_in_with(&run, |params| params.retain(|(k, _)| k != "state")).await;
     assert_eq!(stateless.error().1, "OAuth2 technical profile 'Idp-OAUTH': the callback has no state");
+}
+
+/// The callback handled once is a replay after: at the same process, and at another process
+/// that shares the store (and reads the sign-in as it was before the first answer).
+#[tokio::test]
+async fn a_callback_handled_once_is_a_replay_here_and_at_another_process_sharing_the_store() {
+    let provider = secret_provider().await;
+    let guard = SharedReplayGuard::new(Arc::new(ief_store::MemoryStore::new()));
+    let mut runs =
+        [facebook_run(metadata(&provider), FACEBOOK_OUTPUTS), facebook_run(metadata(&provider), FACEBOOK_OUTPUTS)];
+    for run in &mut runs {
+        run.extensions.insert(guard.clone());
+    }
+    let alone = facebook_run(metadata(&provider), FACEBOOK_OUTPUTS);
+    for (first, second) in [(&runs[0], &runs[1]), (&alone, &alone)] {
+        let (one, two) = (executor(first), executor(second));
+        let (mut s, url) = redirected(&one).await;
+        let params = follow(&url.expect("a redirect")).await;
+        // The sign-in as a store keeps it, read again by the second request.
+        let mut again: SignIn = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        let done = one.resume(&mut s, Some(Answer::Callback(params.clone()))).await.unwrap();
+        assert!(matches!(done, Progress::Finished(Outcome::Token { .. })), "{done:?}");
+        let refused = two.resume(&mut again, Some(Answer::Callback(params))).await.unwrap_err();
+        let ExecError::Replayed { error, .. } = &refused else { panic!("expected a replay, got {refused:?}") };
+        assert_eq!(error.code, "InvalidCallback");
+        assert_eq!(
+            error.user_message,
+            "OAuth2 technical profile 'Idp-OAUTH': the authorization response for this request was already used (replayed callback)"
+        );
+    }
 }
 
 #[tokio::test]

@@ -36,7 +36,7 @@ use serde_json::{Map, Value};
 use crate::directory::login::is_password_grant;
 use crate::federation::client_auth::ClientAuth;
 use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause};
-use crate::federation::replay::SharedReplayGuard;
+use crate::federation::replay::{CALLBACK_LIFETIME_SECS, CallbackRefusal, callback_once};
 use crate::federation::seen_once::SeenOnce;
 use crate::federation::{self, Callback};
 use config::Config;
@@ -47,7 +47,7 @@ use verify::{Expected, IssuerRule, Jwt, TokenError, VerifiedKey, check_claims, c
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long an authorization request waits for its callback.
-pub const REQUEST_LIFETIME_SECS: i64 = 60 * 60;
+pub const REQUEST_LIFETIME_SECS: i64 = CALLBACK_LIFETIME_SECS;
 
 /// Token and userinfo answers larger than this are refused.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -141,7 +141,10 @@ impl ProfileHandler for OpenIdConnect {
                     ));
                 }
             };
-            outcome.unwrap_or_else(|e| ProfileResult::Failed(e.into_profile_error(&request.profile.id.value)))
+            outcome.unwrap_or_else(|e| match e {
+                Error::Replayed(_) => ProfileResult::Replayed(e.into_profile_error(&request.profile.id.value)),
+                e => ProfileResult::Failed(e.into_profile_error(&request.profile.id.value)),
+            })
         })
     }
 }
@@ -289,26 +292,13 @@ impl OpenIdConnect {
             }
             Some(_) => {}
         }
-        let age = now - pending.issued_at;
-        if age > REQUEST_LIFETIME_SECS {
-            return Err(Error::Callback(format!(
-                "the callback came {age} s after the authorization request, which expires after {REQUEST_LIFETIME_SECS} s"
-            )));
-        }
-        let until = pending.issued_at + REQUEST_LIFETIME_SECS;
-        let first = match request.services.extensions.get::<SharedReplayGuard>() {
-            // Several processes share the sign-ins, so they share the states used too.
-            Some(guard) => guard
-                .first_use("oidc-state", &pending.state, until, now)
-                .await
-                .map_err(|e| Error::Callback(format!("the replay guard cannot be read: {e}")))?,
-            None => self.consumed.first_use(pending.state.clone(), until, now),
-        };
-        if !first {
-            return Err(Error::Callback(
-                "the authorization response for this request was already used (replayed callback)".to_owned(),
-            ));
-        }
+        let extensions = request.services.extensions;
+        callback_once(extensions, &self.consumed, "oidc-state", &pending.state, pending.issued_at, now).await.map_err(
+            |e| match e {
+                CallbackRefusal::Replayed => Error::Replayed(e.to_string()),
+                e => Error::Callback(e.to_string()),
+            },
+        )?;
 
         let client = self.client(request, None)?;
         let discovery =
@@ -709,6 +699,9 @@ enum Error {
     Fetch(#[from] FetchError),
     #[error("{0}")]
     Callback(String),
+    /// The callback was handled before (here or by another process): the sign-in is not ended.
+    #[error("{0}")]
+    Replayed(String),
     #[error("the identity provider answered with the error '{error}'{}", description.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
     Provider { error: String, description: Option<String> },
     #[error("{0}")]
@@ -732,7 +725,7 @@ impl Error {
         let code = match &self {
             Error::Config(_) => "InvalidMetadata",
             Error::Fetch(_) => "MetadataUnavailable",
-            Error::Callback(_) => "InvalidCallback",
+            Error::Callback(_) | Error::Replayed(_) => "InvalidCallback",
             // B2C's code for an error response from the provider (access_denied and friends).
             Error::Provider { .. } => "AADB2C90273",
             Error::Token(_) => "TokenRequestFailed",

@@ -8,8 +8,10 @@ use crate::oauth1_support::{
     CALLBACK, CONSUMER_KEY, CONSUMER_SECRET, FIXED_NOW, Fixture, TestEnv, auto_approve, browser, policy_xml,
     policy_xml_with, query_params, sign_in,
 };
+use ief_engine::exec::{Answer, ExecError, Outcome, Page, PageKind, Progress, RequestContext, Session, SignIn};
 use ief_idp::TestUser;
 use ief_idp::oauth1::{CallbackConfirmed, OAuth1Config, OAuth1Provider, start};
+use ief_protocols::federation::replay::SharedReplayGuard;
 use serde_json::json;
 
 fn provider_config() -> OAuth1Config {
@@ -186,6 +188,42 @@ async fn a_tampered_callback_token_is_refused() {
     let (code, message) = journey.error();
     assert_eq!(code, "InvalidCallback");
     assert!(message.contains("the callback's oauth_token is not the request token this sign-in obtained"), "{message}");
+}
+
+/// The callback handled once is a replay after, at this process and at another that shares
+/// the store and read the sign-in before the first answer: refused, not a failed journey.
+#[tokio::test]
+async fn a_callback_handled_once_is_a_replay_here_and_at_another_process_sharing_the_store() {
+    for shared in [true, false] {
+        // A provider of its own: the fixtures' nonces start over.
+        let idp = provider(|_| {}).await;
+        let fixture = || Fixture::new(&policy_xml(&idp.url()), TestEnv::fixed(), CONSUMER_SECRET);
+        let mut processes = [fixture(), fixture()];
+        let guard = SharedReplayGuard::new(Arc::new(ief_store::MemoryStore::new()));
+        for process in processes.iter_mut().filter(|_| shared) {
+            process.extensions.insert(guard.clone());
+        }
+        let (first, second) = (&processes[0], if shared { &processes[1] } else { &processes[0] });
+        let (one, two) = (first.executor(), second.executor());
+        let mut s = one.start(None, RequestContext::default(), Session::default()).expect("the journey starts");
+        let Progress::NeedsInput(Page { kind: PageKind::Redirect { url }, .. }) =
+            one.resume(&mut s, None).await.expect("the journey runs")
+        else {
+            panic!("expected a redirect")
+        };
+        let callback = Answer::Callback(query_params(&auto_approve()(url).await));
+        // The sign-in as a store keeps it, read again by the second request.
+        let mut again: SignIn = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        let done = one.resume(&mut s, Some(callback.clone())).await.expect("the callback is taken");
+        assert!(matches!(done, Progress::Finished(Outcome::Token { .. })), "{done:?}");
+        let refused = two.resume(&mut again, Some(callback)).await.unwrap_err();
+        let ExecError::Replayed { error, .. } = &refused else { panic!("expected a replay, got {refused:?}") };
+        assert_eq!(error.code, "InvalidCallback");
+        assert_eq!(
+            error.user_message,
+            "OAuth1 technical profile 'Twitter-OAuth1': the authorization response for this request was already used (replayed callback)."
+        );
+    }
 }
 
 #[tokio::test]

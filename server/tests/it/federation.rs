@@ -3,7 +3,12 @@
 
 use ief_idp::TestUser;
 use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::SeqCst;
+
 use ief_protocols::keys::KeyStore;
+use ief_store::{BoxFuture, Kind, Record, Store, StoreError};
 use serde_json::json;
 
 use crate::common::*;
@@ -13,9 +18,19 @@ const FEDERATION_TENANT: &str = "contoso.onmicrosoft.com";
 const ASSERTION_KEY: &str = "B2C_1A_ExampleIdpAssertionSigningKey";
 const CLIENT_ID: &str = "ief-private-key-jwt";
 
-#[tokio::test]
-async fn a_federated_sign_in_returns_through_authresp() {
-    let temp = TempDir::new("federation");
+/// A sign-in sent to the embedded provider, which signs alice in at once: the browser holds the
+/// provider's form_post callback (its action and fields), not yet posted.
+struct Federated {
+    _temp: TempDir,
+    _provider: OidcProvider,
+    serving: tokio::task::JoinHandle<Result<(), ief_server::ServerError>>,
+    browser: Browser,
+    action: String,
+    inputs: Vec<(String, String)>,
+}
+
+async fn federated(name: &str, store: Option<Arc<dyn Store>>) -> Federated {
+    let temp = TempDir::new(name);
     let keys_dir = temp.0.join("keys");
     ief_protocols::keys::init_keys(&keys_dir, &[ASSERTION_KEY]).expect("the assertion key");
     let jwk = KeyStore::load(&keys_dir).expect("keys").signing_key(ASSERTION_KEY).expect("RSA").public_jwk().clone();
@@ -44,6 +59,7 @@ async fn a_federated_sign_in_returns_through_authresp() {
         options.environment = Some("Local".to_owned());
         options.settings = vec![("IefOidcUrl".to_owned(), provider.issuer().to_owned())];
         options.trusted_roots = vec![provider.ca_pem().to_owned()];
+        options.store = store;
     });
     let serving = tokio::spawn(server.serve(listener));
 
@@ -67,6 +83,12 @@ async fn a_federated_sign_in_returns_through_authresp() {
     let page = browser.get(&location).await.text().await.expect("the form_post page");
     let (action, inputs) = ief_testkit::authorize::form_post(&page);
     assert_eq!(action, format!("{base}/{FEDERATION_TENANT}/oauth2/authresp"));
+    Federated { _temp: temp, _provider: provider, serving, browser, action, inputs }
+}
+
+#[tokio::test]
+async fn a_federated_sign_in_returns_through_authresp() {
+    let Federated { _temp, _provider, serving, browser, action, inputs } = federated("federation", None).await;
     let back = browser.client.post(&action).form(&inputs).send().await.expect("the callback");
     assert_eq!(back.status(), 302);
     let params = redirect_params(&back);
@@ -80,6 +102,109 @@ async fn a_federated_sign_in_returns_through_authresp() {
     let replay = browser.client.post(&action).form(&inputs).send().await.expect("a replay");
     assert_eq!(replay.status(), 400);
     serving.abort();
+}
+
+/// A browser's double submit of the provider's form_post, both posts reading the sign-in before
+/// either goes on: the request that takes the callback first finishes the sign-in; the other is
+/// refused without touching it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_posted_twice_at_once_gives_one_code_and_the_sign_in_completes() {
+    let store = Arc::new(Gated::new());
+    let Federated { _temp, _provider, serving, browser, action, inputs } =
+        federated("double-post", Some(store.clone())).await;
+    store.armed.store(2, SeqCst);
+    let post = || browser.client.post(&action).form(&inputs).send();
+    let (one, two) = tokio::join!(post(), post());
+    let mut codes = Vec::new();
+    for answer in [one.expect("a callback"), two.expect("a callback")] {
+        let params = redirect_params(&answer);
+        match param(&params, "code") {
+            Some(code) => codes.push(code.to_owned()),
+            None => {
+                assert_eq!(answer.status(), 409, "{params:?}");
+                let page = answer.text().await.expect("the error page");
+                assert!(page.contains("AADB2C90065"), "{page}");
+                assert!(page.contains("already received by another request"), "{page}");
+            }
+        }
+    }
+    assert_eq!(codes.len(), 1, "one callback gave {} codes", codes.len());
+    let (status, body) = browser.redeem(&codes[0]).await;
+    assert_eq!(status, 200, "{body}");
+    let token = claims(body["id_token"].as_str().expect("id_token"));
+    assert_eq!(token["email"], "alice@example.com", "{token}");
+    serving.abort();
+}
+
+/// A memory store whose next two reads of a sign-in, once armed, wait for each other: two
+/// requests read the same version before either writes.
+#[derive(Debug)]
+struct Gated {
+    inner: ief_store::MemoryStore,
+    armed: AtomicUsize,
+    together: tokio::sync::Barrier,
+}
+
+impl Gated {
+    fn new() -> Gated {
+        Gated {
+            inner: ief_store::MemoryStore::new(),
+            armed: AtomicUsize::new(0),
+            together: tokio::sync::Barrier::new(2),
+        }
+    }
+}
+
+impl Store for Gated {
+    fn create<'a>(
+        &'a self,
+        kind: Kind,
+        key: &'a str,
+        value: &'a [u8],
+        expires: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        self.inner.create(kind, key, value, expires, now)
+    }
+
+    fn get<'a>(&'a self, kind: Kind, key: &'a str, now: i64) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(async move {
+            if kind == Kind::SignIn && self.armed.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok() {
+                self.together.wait().await;
+            }
+            self.inner.get(kind, key, now).await
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        kind: Kind,
+        key: &'a str,
+        version: u64,
+        value: &'a [u8],
+        expires: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        self.inner.update(kind, key, version, value, expires, now)
+    }
+
+    fn delete<'a>(
+        &'a self,
+        kind: Kind,
+        key: &'a str,
+        version: Option<u64>,
+        now: i64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.inner.delete(kind, key, version, now)
+    }
+
+    fn take<'a>(&'a self, kind: Kind, key: &'a str, now: i64) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        self.inner.take(kind, key, now)
+    }
+
+    fn expire(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.inner.expire(now)
+    }
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
+use ief_engine::exec::ProfileResult;
 use serde_json::json;
 
 use super::fake::{Fake, IssParam, Knobs, Signing, test_keys};
@@ -137,8 +138,9 @@ async fn a_replayed_callback_is_refused_in_the_same_and_in_a_new_sign_in() {
     let (url, state) = rig.start(&[]).await;
     let params = fake.follow(&url).await;
     claims(rig.callback(params.clone(), &state).await);
-    // The same response again, with the same pending request.
-    let message = failure(rig.callback(params.clone(), &state).await, "InvalidCallback");
+    // The same response again, with the same pending request: refused as a replay, which
+    // leaves the sign-in to the request that handled it first.
+    let message = replayed(rig.callback(params.clone(), &state).await);
     assert!(
         message.contains("the authorization response for this request was already used (replayed callback)"),
         "{message}"
@@ -263,17 +265,51 @@ async fn a_key_pinned_to_rs256_does_not_verify_rs512() {
 #[tokio::test]
 async fn a_callback_replayed_at_another_process_sharing_the_store_is_refused() {
     let fake = Fake::start(Knobs::default()).await;
-    let guard = crate::federation::replay::SharedReplayGuard::new(std::sync::Arc::new(ief_store::MemoryStore::new()));
-    // Two handlers with their own memory, as two `ief serve` processes on one store.
-    let mut first = Rig::for_fake(&fake, &[]);
-    let mut second = Rig::for_fake(&fake, &[]);
-    first.extensions.insert(guard.clone());
-    second.extensions.insert(guard);
+    let (first, second) = two_processes(&fake);
     let (url, state) = first.start(&[]).await;
     let params = fake.follow(&url).await;
     claims(first.callback(params.clone(), &state).await);
     // The stored sign-in, with its pending request, read by the other process.
-    let message = failure(second.callback(params, &state).await, "InvalidCallback");
+    let message = replayed(second.callback(params, &state).await);
     assert!(message.contains("already used (replayed callback)"), "{message}");
     assert_eq!(fake.hits().token.load(Ordering::SeqCst), 1, "the code was redeemed once");
+}
+
+#[tokio::test]
+async fn one_callback_posted_twice_at_once_gives_claims_once_and_the_other_is_a_replay() {
+    let fake = Fake::start(Knobs::default()).await;
+    let (first, second) = two_processes(&fake);
+    let (url, state) = first.start(&[]).await;
+    let params = fake.follow(&url).await;
+    // A browser's double submit, reaching two processes.
+    let (one, two) = tokio::join!(first.callback(params.clone(), &state), second.callback(params, &state));
+    let (won, lost) = match (&one, &two) {
+        (ProfileResult::Claims(_), _) => (one, two),
+        _ => (two, one),
+    };
+    assert!(!claims(won).is_empty(), "one of them signs the user in");
+    let message = replayed(lost);
+    assert!(message.contains("already used (replayed callback)"), "{message}");
+    assert_eq!(fake.hits().token.load(Ordering::SeqCst), 1, "the code was redeemed once");
+}
+
+/// Two handlers with their own memory, as two `ief serve` processes on one store.
+fn two_processes(fake: &Fake) -> (Rig, Rig) {
+    let guard = crate::federation::replay::SharedReplayGuard::new(std::sync::Arc::new(ief_store::MemoryStore::new()));
+    let (mut first, mut second) = (Rig::for_fake(fake, &[]), Rig::for_fake(fake, &[]));
+    first.extensions.insert(guard.clone());
+    second.extensions.insert(guard);
+    (first, second)
+}
+
+/// A callback refused as handled before: not a failure that would end the sign-in.
+fn replayed(result: ProfileResult) -> String {
+    match result {
+        ProfileResult::Replayed(e) => {
+            assert_eq!(e.code, "InvalidCallback", "{}", e.user_message);
+            assert!(e.user_message.starts_with("Sign-in with 'IdP' failed: "), "{}", e.user_message);
+            e.user_message
+        }
+        other => panic!("expected a replayed callback, got {other:?}"),
+    }
 }
