@@ -15,6 +15,9 @@
 //! bench thread, so one core does all of a journey's work. The interleaved measurement also
 //! reads that thread's CPU time, so a busy machine that takes the core away shows up as wall
 //! time above CPU time rather than as a slower journey.
+//!
+//! Allocator: mimalloc, as the `ief` binary (cli/src/main.rs) that serves these sign-ins. Both
+//! sides of the ratio run in this process, so both run under it.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -39,6 +42,10 @@ use ief_scenario::agent::{CallbackMatch, Credentials, UserAgent};
 use ief_testkit::journeys;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde_json::{Value, json};
+
+/// The `ief` binary's allocator (cli/src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CLIENT_ID: &str = "ief-private-key-jwt";
 const ASSERTION_KEY: &str = "B2C_1A_ExampleIdpAssertionSigningKey";

@@ -5,13 +5,14 @@
 
 use axum::http::{HeaderMap, header};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::time_text;
 use ief_protocols::federation::seen_once::SeenOnce;
+use ief_protocols::keys::RsaVerifyingKey;
 
 /// Why the `Authorization: Basic` credentials cannot be read.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -123,6 +124,8 @@ pub(super) fn unverified_issuer(assertion: &str) -> Option<String> {
 pub(super) struct AssertionKey {
     kid: Option<String>,
     key: DecodingKey,
+    /// The same key parsed by aws-lc once, for RS256/384/512 (none for a PEM key).
+    rsa: Option<RsaVerifyingKey>,
 }
 
 /// The RSA keys of a JWK set (or of one JWK); `field` names the setting in messages.
@@ -141,7 +144,9 @@ pub(super) fn jwk_keys(jwks: &Value, field: &str) -> Result<Vec<AssertionKey>, S
             let parsed: jsonwebtoken::jwk::Jwk =
                 serde_json::from_value(jwk.clone()).map_err(|e| format!("{field} key {i} is not a JWK ({e})"))?;
             let key = DecodingKey::from_jwk(&parsed).map_err(|e| format!("{field} key {i} is not usable ({e})"))?;
-            Ok(AssertionKey { kid: parsed.common.key_id, key })
+            let part = |name: &str| jwk.get(name).and_then(Value::as_str);
+            let rsa = part("n").zip(part("e")).and_then(|(n, e)| RsaVerifyingKey::from_jwk_components(n, e));
+            Ok(AssertionKey { kid: parsed.common.key_id, key, rsa })
         })
         .collect()
 }
@@ -150,7 +155,7 @@ pub(super) fn jwk_keys(jwks: &Value, field: &str) -> Result<Vec<AssertionKey>, S
 pub(super) fn pem_key(pem: &str, field: &str) -> Result<AssertionKey, String> {
     let key = DecodingKey::from_rsa_pem(pem.as_bytes())
         .map_err(|e| format!("{field} is not an RSA public key PEM or certificate ({e})"))?;
-    Ok(AssertionKey { kid: None, key })
+    Ok(AssertionKey { kid: None, key, rsa: None })
 }
 
 /// Which signing algorithms a client's assertions may use.
@@ -264,7 +269,21 @@ pub(super) fn verify_assertion(
     validation.required_spec_claims.clear();
     let mut other_error = None;
     let mut verified = None;
+    // RS256/384/512 are checked first with the key aws-lc parsed once; only a success is taken
+    // from it, so every refusal, and its reason, stays jsonwebtoken's.
+    let signed = assertion.rsplit_once('.').and_then(|(input, sig)| Some((input, URL_SAFE_NO_PAD.decode(sig).ok()?)));
     for candidate in candidates {
+        let parsed_key_verifies = candidate
+            .rsa
+            .as_ref()
+            .zip(signed.as_ref())
+            .is_some_and(|(rsa, (input, sig))| rsa.verifies(header.alg, input.as_bytes(), sig));
+        if parsed_key_verifies
+            && let Ok(data) = jsonwebtoken::dangerous::insecure_decode::<Map<String, Value>>(assertion)
+        {
+            verified = Some(data.claims);
+            break;
+        }
         match jsonwebtoken::decode::<Map<String, Value>>(assertion, &candidate.key, &validation) {
             Ok(data) => {
                 verified = Some(data.claims);
@@ -402,6 +421,13 @@ mod tests {
         jsonwebtoken::encode(&header, &claims, &s.encoding).unwrap()
     }
 
+    /// One character of the signature changed.
+    fn tampered(token: String) -> String {
+        let at = token.len() - 10;
+        let changed = if &token[at..=at] == "A" { "B" } else { "A" };
+        format!("{}{changed}{}", &token[..at], &token[at + 1..])
+    }
+
     fn claims(jti: &str) -> Value {
         json!({"iss": "c", "sub": "c", "aud": ENDPOINT, "exp": NOW + 300, "iat": NOW, "jti": jti})
     }
@@ -452,6 +478,7 @@ mod tests {
             (sign(&s, Algorithm::RS256, true, with(json!({"iat": NOW + 1}))), 0, "issued in the future"),
             (sign(&s, Algorithm::RS256, true, with(json!({"jti": ""}))), 0, "has no jti"),
             ("not.a.jwt".to_owned(), 0, "is not a JWT"),
+            (tampered(sign(&s, Algorithm::RS256, true, claims("a"))), 0, "does not verify with the key(s)"),
         ];
         for (token, skew, cause) in cases {
             let message = refused(token, skew);
@@ -476,6 +503,7 @@ mod tests {
         let s = signer();
         assert_eq!(s.keys.len(), 1);
         assert!(s.keys[0].kid.is_some());
+        assert!(s.keys[0].rsa.is_some(), "a JWK's RSA key is parsed once");
         let err = |r: Result<Vec<AssertionKey>, String>| r.err().unwrap_or_default();
         assert_eq!(err(jwk_keys(&json!({"keys": 1}), "jwks")), "jwks.keys is not an array");
         assert_eq!(err(jwk_keys(&json!({"keys": [{"kty": "EC"}]}), "jwks")), "jwks key 0 is not an RSA key");

@@ -526,6 +526,57 @@ fn signing_key(path: &Path, pem: &str) -> Result<SigningKey, KeyError> {
     Ok(SigningKey { encoding, pair: Arc::new(pair), kid, public_jwk })
 }
 
+/// An RSA public key parsed by aws-lc once per PKCS#1 v1.5 algorithm (a parsed key is bound to
+/// its algorithm), so that a signature check pays neither the parse nor the Montgomery set-up
+/// again: the id_token check against a provider's JWKS and the embedded providers' client
+/// assertions keep one per key.
+#[derive(Debug)]
+pub struct RsaVerifyingKey {
+    /// The modulus's length in bytes, without leading zeros.
+    modulus_len: usize,
+    rs256: signature::ParsedPublicKey,
+    rs384: signature::ParsedPublicKey,
+    rs512: signature::ParsedPublicKey,
+}
+
+impl RsaVerifyingKey {
+    /// From the big-endian modulus and exponent (a JWK's `n` and `e` decoded; leading zeros
+    /// allowed); `None` for a key aws-lc refuses (smaller than 2,048 bits, for one).
+    pub fn from_components(n: &[u8], e: &[u8]) -> Option<RsaVerifyingKey> {
+        use aws_lc_rs::encoding::AsDer;
+        let n = &n[n.iter().position(|&b| b != 0).unwrap_or(n.len())..];
+        let der = signature::RsaPublicKeyComponents { n, e }.as_der().ok()?;
+        let parse = |alg| signature::ParsedPublicKey::new(alg, der.as_ref()).ok();
+        Some(RsaVerifyingKey {
+            modulus_len: n.len(),
+            rs256: parse(&signature::RSA_PKCS1_2048_8192_SHA256)?,
+            rs384: parse(&signature::RSA_PKCS1_2048_8192_SHA384)?,
+            rs512: parse(&signature::RSA_PKCS1_2048_8192_SHA512)?,
+        })
+    }
+
+    /// From a JWK's base64url `n` and `e`.
+    pub fn from_jwk_components(n: &str, e: &str) -> Option<RsaVerifyingKey> {
+        RsaVerifyingKey::from_components(&URL_SAFE_NO_PAD.decode(n).ok()?, &URL_SAFE_NO_PAD.decode(e).ok()?)
+    }
+
+    pub fn modulus_len(&self) -> usize {
+        self.modulus_len
+    }
+
+    /// Whether `signature` is `alg`'s over `message`; false for an algorithm other than
+    /// RS256/384/512.
+    pub fn verifies(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        let key = match alg {
+            Algorithm::RS256 => &self.rs256,
+            Algorithm::RS384 => &self.rs384,
+            Algorithm::RS512 => &self.rs512,
+            _ => return false,
+        };
+        key.verify_sig(message, signature).is_ok()
+    }
+}
+
 /// The DER of the first certificate in `pem`.
 pub fn certificate_der(pem: &str) -> Result<Vec<u8>, String> {
     use rustls_pki_types::pem::PemObject;

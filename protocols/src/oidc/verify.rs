@@ -6,12 +6,13 @@
 //! verifier (issuer prefixes, a bounded clock skew, `nbf`, readable reasons). RS256/384/512
 //! signatures are first checked with aws-lc (see [`Jwks`]).
 
-use aws_lc_rs::signature::{self, RsaParameters, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJsonWebKeyType, CoreJwsSigningAlgorithm};
 use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm, JsonWebKeyUse, JwsSigningAlgorithm, SignatureVerificationError};
 use serde_json::{Map, Value};
+
+use crate::keys::RsaVerifyingKey;
 
 /// How far the provider's clock may be from ours.
 pub const CLOCK_SKEW_SECS: i64 = 300;
@@ -184,16 +185,19 @@ impl Jwt {
     pub fn verify(&self, keys: &Jwks) -> Result<VerifiedKey, TokenError> {
         let what = self.what;
         let alg = self.algorithm()?;
-        let alg_name = serde_json::to_value(&alg).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let candidates: Vec<(&CoreJsonWebKey, Option<&RsaComponents>)> = match self.kid() {
+        // Only refusals name the algorithm and the kid.
+        let alg_name = |alg: &CoreJwsSigningAlgorithm| {
+            serde_json::to_value(alg).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        };
+        let candidates: Vec<(&CoreJsonWebKey, Option<&RsaVerifyingKey>)> = match self.kid() {
             Some(kid) => keys.iter().filter(|(k, _)| k.key_id().is_some_and(|id| id.as_str() == kid)).collect(),
             None => keys.iter().filter(|(k, _)| alg.key_type().as_ref() == Some(k.key_type())).collect(),
         };
-        let kid = self.kid().unwrap_or("(no kid)").to_owned();
+        let kid = || self.kid().unwrap_or("(no kid)").to_owned();
         if candidates.is_empty() {
             return Err(match self.kid() {
-                Some(_) => TokenError::UnknownKey { what, kid },
-                None => TokenError::NoKey { what, alg: alg_name },
+                Some(_) => TokenError::UnknownKey { what, kid: kid() },
+                None => TokenError::NoKey { what, alg: alg_name(&alg) },
             });
         }
         // Without a kid several keys may fit: any one of the provider's keys may verify.
@@ -215,52 +219,39 @@ impl Jwt {
             }
         }
         Err(match unusable {
-            Some(reason) if !bad_signature => TokenError::KeyUnusable { what, kid, alg: alg_name, reason },
-            _ => TokenError::BadSignature { what, kid },
+            Some(reason) if !bad_signature => TokenError::KeyUnusable { what, kid: kid(), alg: alg_name(&alg), reason },
+            _ => TokenError::BadSignature { what, kid: kid() },
         })
     }
 }
 
-/// A provider's key set, each RSA key's modulus and exponent decoded once when it is fetched.
+/// A provider's key set, each RSA key parsed by aws-lc once, when the set is fetched.
 #[derive(Debug)]
 pub struct Jwks {
     set: CoreJsonWebKeySet,
-    /// Beside `set.keys()`, one entry per key.
-    rsa: Vec<Option<RsaComponents>>,
-}
-
-/// An RSA public key's `n` and `e`, big-endian without leading zeros.
-#[derive(Debug)]
-pub struct RsaComponents {
-    n: Vec<u8>,
-    e: Vec<u8>,
+    /// Beside `set.keys()`, one entry per key; none for a key aws-lc refuses, whose tokens take
+    /// the crate's path.
+    rsa: Vec<Option<RsaVerifyingKey>>,
 }
 
 impl Jwks {
     pub fn new(set: CoreJsonWebKeySet) -> Jwks {
-        let rsa = set.keys().iter().map(RsaComponents::of).collect();
+        let rsa = set.keys().iter().map(rsa_key).collect();
         Jwks { set, rsa }
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&CoreJsonWebKey, Option<&RsaComponents>)> {
+    fn iter(&self) -> impl Iterator<Item = (&CoreJsonWebKey, Option<&RsaVerifyingKey>)> {
         self.set.keys().iter().zip(self.rsa.iter().map(Option::as_ref))
     }
 }
 
-impl RsaComponents {
-    /// `openidconnect` keeps `n` and `e` to itself: they are read back from the key's JSON.
-    fn of(key: &CoreJsonWebKey) -> Option<RsaComponents> {
-        if *key.key_type() != CoreJsonWebKeyType::RSA {
-            return None;
-        }
-        let json = serde_json::to_value(key).ok()?;
-        let part = |name: &str| -> Option<Vec<u8>> {
-            let bytes = URL_SAFE_NO_PAD.decode(json.get(name)?.as_str()?).ok()?;
-            let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
-            Some(bytes[start..].to_vec())
-        };
-        Some(RsaComponents { n: part("n")?, e: part("e")? })
+/// `openidconnect` keeps `n` and `e` to itself: they are read back from the key's JSON.
+fn rsa_key(key: &CoreJsonWebKey) -> Option<RsaVerifyingKey> {
+    if *key.key_type() != CoreJsonWebKeyType::RSA {
+        return None;
     }
+    let json = serde_json::to_value(key).ok()?;
+    RsaVerifyingKey::from_jwk_components(json.get("n")?.as_str()?, json.get("e")?.as_str()?)
 }
 
 /// RustCrypto's `rsa` (under `openidconnect`) refuses moduli above 4096 bits.
@@ -273,15 +264,15 @@ const RUSTCRYPTO_MAX_MODULUS_BYTES: usize = 512;
 /// reasons stay the crate's.
 fn verified_by_aws_lc(
     key: &CoreJsonWebKey,
-    rsa: &RsaComponents,
+    rsa: &RsaVerifyingKey,
     alg: &CoreJwsSigningAlgorithm,
     message: &[u8],
     sig: &[u8],
 ) -> bool {
-    let params: &RsaParameters = match alg {
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256 => &signature::RSA_PKCS1_2048_8192_SHA256,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384 => &signature::RSA_PKCS1_2048_8192_SHA384,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+    let jose = match alg {
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256 => jsonwebtoken::Algorithm::RS256,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384 => jsonwebtoken::Algorithm::RS384,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512 => jsonwebtoken::Algorithm::RS512,
         _ => return false,
     };
     let usable = key.key_use().is_none_or(|u| u.allows_signature())
@@ -291,9 +282,7 @@ fn verified_by_aws_lc(
             JsonWebKeyAlgorithm::Algorithm(key_alg) => key_alg == alg,
             JsonWebKeyAlgorithm::Unsupported => false,
         };
-    usable
-        && rsa.n.len() <= RUSTCRYPTO_MAX_MODULUS_BYTES
-        && RsaPublicKeyComponents { n: &rsa.n, e: &rsa.e }.verify(params, message, sig).is_ok()
+    usable && rsa.modulus_len() <= RUSTCRYPTO_MAX_MODULUS_BYTES && rsa.verifies(jose, message, sig)
 }
 
 /// The key that verified a token, for `at_hash`.
@@ -668,7 +657,7 @@ mod tests {
         let keys = jwks(&jwk);
         let (key, rsa) = keys.iter().next().unwrap();
         let alg = jwt.algorithm().unwrap();
-        let rsa = rsa.expect("an RSA key has its components");
+        let rsa = rsa.expect("an RSA key is parsed");
         assert!(verified_by_aws_lc(key, rsa, &alg, jwt.signing_input.as_bytes(), &jwt.signature));
         assert_eq!(key.verify_signature(&alg, jwt.signing_input.as_bytes(), &jwt.signature), Ok(()));
         assert!(jwt.verify(&keys).is_ok());
