@@ -58,7 +58,8 @@ use store::State;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest request line plus headers accepted.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
-/// Longest a request may take, federation calls included.
+/// Longest a request is waited for, federation calls included (an identity provider's callback
+/// runs on to its end in its own task; its HTTP calls have their own time limits).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a sign-in may wait for the browser.
 const TRANSACTION_SECS: i64 = 15 * 60;
@@ -691,20 +692,7 @@ async fn dispatch(
     let form = if is_form { form_urlencoded::parse(&body).into_owned().collect() } else { Vec::new() };
     let request = Arc::new(Request { method, uri, headers, query, form, correlation_id: server.guid() });
     let started = std::time::Instant::now();
-    let work = {
-        let (server, request) = (server.clone(), request.clone());
-        async move { handle(&server, &request).await }
-    };
-    let answered = if is_callback(&request) {
-        // A callback marks its state used before the token exchange and saves the sign-in after:
-        // its own task finishes both when the client leaves or the timeout gives up on it.
-        let task = tokio::time::timeout(REQUEST_TIMEOUT, tokio::spawn(work)).await;
-        task.map(|joined| {
-            joined.unwrap_or_else(|_| (StatusCode::INTERNAL_SERVER_ERROR, "the request failed").into_response())
-        })
-    } else {
-        tokio::time::timeout(REQUEST_TIMEOUT, work).await
-    };
+    let answered = tokio::time::timeout(REQUEST_TIMEOUT, handle(&server, &request)).await;
     let response =
         answered.unwrap_or_else(|_| (StatusCode::GATEWAY_TIMEOUT, "the request took too long").into_response());
     if let Some(logger) = &server.logger {
@@ -719,12 +707,7 @@ async fn dispatch(
     response
 }
 
-/// An identity provider's callback (the paths [`pages::callback`] answers).
-fn is_callback(request: &Request) -> bool {
-    route::parse(request.uri.path(), request.param("p")).is_some_and(|route| route.endpoint == Endpoint::AuthResp)
-}
-
-async fn handle(server: &Server, request: &Request) -> Response {
+async fn handle(server: &Arc<Server>, request: &Arc<Request>) -> Response {
     server.sweep().await;
     let path = request.uri.path();
     if path == "/" {
@@ -742,9 +725,27 @@ async fn handle(server: &Server, request: &Request) -> Response {
     let policies = server.policies();
     if route.endpoint == Endpoint::AuthResp {
         // The sign-in it belongs to names the policy; the path may not.
-        return match request.method {
-            Method::GET | Method::POST => pages::callback(server, &policies, request).await,
-            _ => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response(),
+        if request.method != Method::GET && request.method != Method::POST {
+            return (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
+        }
+        // A callback marks its state used before the token exchange and saves the sign-in after:
+        // in its own task both happen even when the client leaves or the timeout gives up on it.
+        let task = {
+            let (server, request) = (Arc::clone(server), Arc::clone(request));
+            tokio::spawn(async move { pages::callback(&server, &policies, &request).await })
+        };
+        return match task.await {
+            Ok(response) => response,
+            Err(_) => {
+                oauth::error_page(
+                    server,
+                    None,
+                    request,
+                    "AADB2C90085",
+                    "The service has encountered an internal error.",
+                )
+                .await
+            }
         };
     }
     let Some(policy) = route.policy.as_deref() else {

@@ -479,10 +479,13 @@ pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Req
             tx.step = Step::Submitted(progress);
             advance(server, hosted, tx, request).await
         }
-        // The callback posted twice: the request that took it first goes on with the sign-in.
-        Err(ExecError::Replayed { .. }) => {
+        // The callback posted twice (the request that took it first goes on with the sign-in), or
+        // the shared replay guard failing: refused, the sign-in kept for a retry.
+        Err(e @ (ExecError::Replayed { .. } | ExecError::Unavailable { .. })) => {
+            let refusal =
+                if matches!(e, ExecError::Replayed { .. }) { Refusal::Replayed } else { Refusal::Unavailable };
             let lang = tx.sign_in.context.culture.clone();
-            Refusal::Replayed.respond(server, Some((hosted, Some(&lang))), request, false).await
+            refusal.respond(server, Some((hosted, Some(&lang))), request, false).await
         }
         Err(e) => failed(server, hosted, tx, "AADB2C90273", &e, request).await,
     }

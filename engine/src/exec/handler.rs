@@ -98,6 +98,9 @@ pub enum ProfileResult {
     /// identity provider's callback posted twice): the request that handled it first carries
     /// the sign-in on, so this one is refused and the sign-in left as it was.
     Replayed(ProfileError),
+    /// A service the answer needs (the store every process shares) failed: the request is
+    /// refused and the sign-in left as it was, so the same answer may be tried again.
+    Unavailable(ProfileError),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

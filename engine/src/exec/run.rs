@@ -57,6 +57,10 @@ pub enum ExecError {
     /// driver refuses the request and keeps the sign-in as it was before it.
     #[error("step {order} of '{journey}': {}", .error.user_message)]
     Replayed { journey: String, order: u32, error: ProfileError },
+    /// A profile could not reach a service its answer needs ([`ProfileResult::Unavailable`]): the
+    /// driver refuses the request and keeps the sign-in as it was before it.
+    #[error("step {order} of '{journey}': {}", .error.user_message)]
+    Unavailable { journey: String, order: u32, error: ProfileError },
 }
 
 /// How a sign-in ended.
@@ -1227,6 +1231,10 @@ impl<'p> Executor<'p> {
                         ProfileResult::Replayed(error) => {
                             let (journey, order) = self.position(s);
                             return Err(ExecError::Replayed { journey, order, error });
+                        }
+                        ProfileResult::Unavailable(error) => {
+                            let (journey, order) = self.position(s);
+                            return Err(ExecError::Unavailable { journey, order, error });
                         }
                         ProfileResult::Token(_) => {
                             return Err(ExecError::Policy(format!(

@@ -30,8 +30,9 @@ pub enum CallbackRefusal {
 }
 
 /// Takes the one use of the callback to an authorization request (`state`, sent at
-/// `issued_at`; a state saved before it recorded its time counts as sent `now`): in the store every process shares when the driver put a
-/// [`SharedReplayGuard`] in the extensions, else in the handler's own memory (`local`).
+/// `issued_at`; a state saved before it recorded its time counts as sent `now`): in the store
+/// every process shares when the driver put a [`SharedReplayGuard`] in the extensions, else in
+/// the handler's own memory (`local`).
 /// `namespace` names the protocol (`oidc-state`, `oauth2-state`, `oauth1-token`).
 pub async fn callback_once(
     extensions: &Extensions,

@@ -294,6 +294,9 @@ impl OAuth1 {
             Err(e @ CallbackRefusal::Replayed) => {
                 return Ok(ProfileResult::Replayed(OAuth1Error::from(e).into_profile_error(request.profile)));
             }
+            Err(e @ CallbackRefusal::Guard(_)) => {
+                return Ok(ProfileResult::Unavailable(OAuth1Error::from(e).into_profile_error(request.profile)));
+            }
             Err(e) => return Err(e.into()),
         }
         let verifier = value(params, "oauth_verifier")

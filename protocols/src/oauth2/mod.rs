@@ -170,6 +170,9 @@ impl OAuth2 {
             Err(e @ CallbackRefusal::Replayed) => {
                 return Ok(ProfileResult::Replayed(named(request.profile, error("InvalidCallback", e.to_string()))));
             }
+            Err(e @ CallbackRefusal::Guard(_)) => {
+                return Ok(ProfileResult::Unavailable(named(request.profile, error("InvalidCallback", e.to_string()))));
+            }
             Err(e) => return Err(error("InvalidCallback", e.to_string())),
         }
         if let Some(code) = param("error") {

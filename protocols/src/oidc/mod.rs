@@ -142,6 +142,9 @@ impl ProfileHandler for OpenIdConnect {
                 Error::Refused(CallbackRefusal::Replayed) => {
                     ProfileResult::Replayed(e.into_profile_error(&request.profile.id.value))
                 }
+                Error::Refused(CallbackRefusal::Guard(_)) => {
+                    ProfileResult::Unavailable(e.into_profile_error(&request.profile.id.value))
+                }
                 e => ProfileResult::Failed(e.into_profile_error(&request.profile.id.value)),
             })
         })

@@ -167,9 +167,32 @@ async fn a_callback_whose_browser_leaves_mid_exchange_still_ends_the_sign_in() {
     serving.abort();
 }
 
+/// The shared replay guard failing: the callback is refused (503) and the sign-in kept, so the
+/// same callback posted again finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_the_replay_guard_cannot_record_is_refused_and_may_be_posted_again() {
+    let store = Arc::new(Gated::new());
+    let Federated { _temp, _provider, serving, browser, action, inputs } =
+        federated("guard-down", Some(store.clone())).await;
+    store.fail_replay.store(true, SeqCst);
+    let refused = browser.client.post(&action).form(&inputs).send().await.expect("the callback");
+    assert_eq!(refused.status(), 503);
+    let page = refused.text().await.expect("the error page");
+    assert!(page.contains("AADB2C90085"), "{page}");
+
+    let again = browser.client.post(&action).form(&inputs).send().await.expect("the callback again");
+    assert_eq!(again.status(), 302);
+    let params = redirect_params(&again);
+    let code = param(&params, "code").unwrap_or_else(|| panic!("a code, got {params:?}"));
+    let (status, body) = browser.redeem(code).await;
+    assert_eq!(status, 200, "{body}");
+    serving.abort();
+}
+
 /// A memory store whose next two reads of a sign-in, once armed, wait for each other: two
 /// requests read the same version before either writes. With `hold` set, the next callback
-/// state recorded waits, once recorded, until `release`; it counts the codes stored.
+/// state recorded waits, once recorded, until `release`; it counts the codes stored. With
+/// `fail_replay` set, the next callback state is not recorded: the store fails.
 #[derive(Debug)]
 struct Gated {
     inner: ief_store::MemoryStore,
@@ -179,6 +202,7 @@ struct Gated {
     held: tokio::sync::Notify,
     release: tokio::sync::Notify,
     codes: AtomicUsize,
+    fail_replay: AtomicBool,
 }
 
 impl Gated {
@@ -191,6 +215,7 @@ impl Gated {
             held: tokio::sync::Notify::new(),
             release: tokio::sync::Notify::new(),
             codes: AtomicUsize::new(0),
+            fail_replay: AtomicBool::new(false),
         }
     }
 }
@@ -205,6 +230,9 @@ impl Store for Gated {
         now: i64,
     ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
         Box::pin(async move {
+            if kind == Kind::Replay && self.fail_replay.swap(false, SeqCst) {
+                return Err(StoreError::Backend { backend: "gated", message: "down for the test".to_owned() });
+            }
             let created = self.inner.create(kind, key, value, expires, now).await;
             if kind == Kind::Code && matches!(created, Ok(Some(_))) {
                 self.codes.fetch_add(1, SeqCst);
