@@ -6,27 +6,28 @@ use std::collections::HashMap;
 use ief_transforms::{ClaimId, DataType};
 
 use crate::source::Span;
-use crate::syntax::Element;
+use crate::syntax::{Element, SmolStr};
 use crate::tenant::{TenantObjectId, TenantSource};
 
 /// A name or literal as written, with where it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Text {
-    pub value: String,
+    /// Shared with the tree it was read from: a step's ids are copied without allocating.
+    pub value: SmolStr,
     pub span: Span,
 }
 
 impl Text {
     fn attr(el: &Element, name: &str) -> Option<Text> {
-        el.attribute(name).map(|a| Text { value: a.value.as_str().to_owned(), span: a.value_span })
+        el.attribute(name).map(|a| Text { value: a.value.clone(), span: a.value_span })
     }
 
     fn attr_or_empty(el: &Element, name: &str) -> Text {
-        Text::attr(el, name).unwrap_or(Text { value: String::new(), span: el.name_span })
+        Text::attr(el, name).unwrap_or(Text { value: SmolStr::default(), span: el.name_span })
     }
 
     fn child(el: &Element, name: &str) -> Option<Text> {
-        el.child(name).map(|c| Text { value: c.text().to_owned(), span: c.text_span })
+        el.child(name).map(|c| Text { value: c.text.clone().unwrap_or_default(), span: c.text_span })
     }
 
     pub fn as_str(&self) -> &str {
@@ -479,12 +480,12 @@ impl Policy {
     /// default for the profile's protocol, else the ClaimType Id.
     pub fn partner_name(&self, tp: &TechnicalProfile, c: &ClaimRef) -> String {
         if let Some(p) = &c.partner_claim_type {
-            return p.value.clone();
+            return p.value.to_string();
         }
         let protocol = tp.protocol.as_ref().map_or("", |p| p.name.as_str());
         self.claim(&c.claim.value)
             .and_then(|ct| ct.default_partner_claim_types.iter().find(|(proto, _)| proto == protocol))
-            .map_or_else(|| c.claim.value.clone(), |(_, p)| p.clone())
+            .map_or_else(|| c.claim.value.to_string(), |(_, p)| p.clone())
     }
 
     /// The relying party's DefaultUserJourney.
@@ -528,7 +529,7 @@ impl Policy {
             items("ClaimsSchema", "ClaimType").into_iter().map(lower_claim_type).collect();
         let mut claim_index = HashMap::new();
         for (i, c) in claim_types.iter().enumerate() {
-            claim_index.entry(c.id.value.clone()).or_insert(ClaimId(i as u32));
+            claim_index.entry(c.id.value.to_string()).or_insert(ClaimId(i as u32));
             claim_index.entry(c.id.value.to_lowercase()).or_insert(ClaimId(i as u32));
         }
         let mut policy = Policy {
@@ -853,7 +854,7 @@ fn lower_validation_profiles<'a>(items: impl Iterator<Item = &'a Element>) -> Ve
         .map(|v| ValidationProfile {
             reference: Text::attr(v, "ReferenceId")
                 .or_else(|| Text::attr(v, "TechnicalProfileReferenceId"))
-                .unwrap_or(Text { value: String::new(), span: v.name_span }),
+                .unwrap_or(Text { value: SmolStr::default(), span: v.name_span }),
             continue_on_error: flag(v, "ContinueOnError", false),
             continue_on_success: flag(v, "ContinueOnSuccess", true),
             preconditions: lower_preconditions(v),
@@ -892,7 +893,7 @@ pub(crate) fn lower_profile(el: &Element) -> TechnicalProfile {
             .items("Metadata", "Item")
             .map(|i| MetadataItem {
                 key: Text::attr_or_empty(i, "Key"),
-                value: Text { value: i.text().to_owned(), span: i.text_span },
+                value: Text { value: i.text.clone().unwrap_or_default(), span: i.text_span },
             })
             .collect(),
         keys: el
@@ -937,7 +938,10 @@ fn lower_preconditions(el: &Element) -> Vec<Precondition> {
                 other => PreconditionType::Other(other.to_owned()),
             },
             execute_actions_if: flag(p, "ExecuteActionsIf", true),
-            values: p.children_named("Value").map(|v| Text { value: v.text().to_owned(), span: v.text_span }).collect(),
+            values: p
+                .children_named("Value")
+                .map(|v| Text { value: v.text.clone().unwrap_or_default(), span: v.text_span })
+                .collect(),
             action: p.child_text("Action").map(str::to_owned),
             span: p.name_span,
         })
