@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use ief_transforms::{ClaimId, DataType};
+use thin_vec::ThinVec;
 
 use crate::source::Span;
 use crate::syntax::{Element, SmolStr};
@@ -396,6 +397,8 @@ impl StepType {
     }
 }
 
+/// Lists are thin (one pointer; nothing allocated when empty): a 20,000-step journey's steps
+/// are read by validation and the plan and outgrow the cache.
 #[derive(Debug, Clone)]
 pub struct Step {
     pub order: u32,
@@ -404,11 +407,11 @@ pub struct Step {
     pub type_span: Span,
     pub content_definition: Option<Text>,
     pub issuer: Option<Text>,
-    pub preconditions: Vec<Precondition>,
-    pub display_option: Option<String>,
-    pub selections: Vec<Selection>,
-    pub exchanges: Vec<Exchange>,
-    pub sub_journeys: Vec<Text>,
+    pub preconditions: ThinVec<Precondition>,
+    pub display_option: Option<SmolStr>,
+    pub selections: ThinVec<Selection>,
+    pub exchanges: ThinVec<Exchange>,
+    pub sub_journeys: ThinVec<Text>,
     pub span: Span,
 }
 
@@ -929,7 +932,7 @@ pub(crate) fn lower_profile(el: &Element) -> TechnicalProfile {
     }
 }
 
-fn lower_preconditions(el: &Element) -> Vec<Precondition> {
+fn lower_preconditions<C: FromIterator<Precondition>>(el: &Element) -> C {
     el.items("Preconditions", "Precondition")
         .map(|p| Precondition {
             kind: match p.attr("Type").unwrap_or_default() {
@@ -968,7 +971,7 @@ fn lower_journey(el: &Element, sub: bool) -> Journey {
             content_definition: Text::attr(s, "ContentDefinitionReferenceId"),
             issuer: Text::attr(s, "CpimIssuerTechnicalProfileReferenceId"),
             preconditions: lower_preconditions(s),
-            display_option: selections.and_then(|c| c.attr("DisplayOption")).map(str::to_owned),
+            display_option: selections.and_then(|c| c.attribute("DisplayOption")).map(|a| a.value.clone()),
             selections: selections
                 .into_iter()
                 .flat_map(|c| c.children_named("ClaimsProviderSelection"))
