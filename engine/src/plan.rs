@@ -411,9 +411,7 @@ impl<'p> Context<'_, 'p> {
         debug_assert!(b.g.node_count() <= nodes && b.g.edge_count() <= edges, "graph_size is a bound");
         JourneyPlan { id: journey.id.value.to_string(), kind: journey.kind, reference, graph: b.g, start, end, steps }
     }
-}
 
-impl Context<'_, '_> {
     /// At least the nodes and edges [`Context::plan`] adds for `journey`: a 20,000-step graph
     /// grown by doubling would copy megabytes of nodes through memory.
     fn graph_size(&self, journey: &Journey) -> (usize, usize) {
