@@ -124,7 +124,7 @@ fn profile(args: &RunArgs, measure: &MeasureArgs) -> Measured {
         let Some(compiled) = compiled else {
             return Err(Err(format!("OutputClaimsTransformation '{}' of '{}' does not compile", r.id, args.id)));
         };
-        chain.push((r.id.clone(), compiled));
+        chain.push((r.id.to_string(), compiled));
     }
     if chain.is_empty() {
         return Err(Err(format!("TechnicalProfile '{}' has no OutputClaimsTransformations", args.id)));

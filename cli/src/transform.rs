@@ -127,7 +127,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, String> {
             let mut out = Map::new();
             for o in &policy.transformations[index].outputs {
                 if let Some(v) = policy.claim_id(&o.claim.value).and_then(|id| bag.get(id)) {
-                    out.insert(o.claim.value.clone(), v.to_json());
+                    out.insert(o.claim.value.to_string(), v.to_json());
                 }
             }
             outln!("{}", serde_json::to_string_pretty(&json!({ "output_claims": out })).unwrap_or_default());

@@ -209,7 +209,7 @@ fn merge_element(base: &mut Element, overlay: &Element, rule: Rule, ix: &mut Ind
             }
             None => {
                 let child = &overlay.children[i];
-                match base.children.iter_mut().find(|c| c.name == child.name) {
+                match base.children.find_mut(|c| c.name == child.name) {
                     Some(existing) => {
                         ix.enter(|| Seg::Name(child.name.clone()));
                         if replaced_whole(&parent, &child.name) {
@@ -410,7 +410,7 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
             } else {
                 for item in items {
                     let k = claim_key(item);
-                    match base.children.iter_mut().find(|c| k.is_some() && claim_key(c) == k) {
+                    match base.children.find_mut(|c| k.is_some() && claim_key(c) == k) {
                         Some(e) => merge_element(e, item, Rule::Deep, &mut Indexes::default()),
                         None => base.children.to_mut().push(item.clone()),
                     }
@@ -428,7 +428,7 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
                     .collect();
                 for item in items {
                     let key = behavior_key(item, list);
-                    if let Some(e) = base.children.iter_mut().find(|c| c.name == name && behavior_key(c, list) == key) {
+                    if let Some(e) = base.children.find_mut(|c| c.name == name && behavior_key(c, list) == key) {
                         *e = item.clone();
                     }
                 }
@@ -486,13 +486,14 @@ fn merge_claims_providers(base: &mut Element, overlay: &Element) {
 }
 
 fn find_profile<'a>(providers: &'a mut Element, id: &str) -> Option<&'a mut Element> {
-    providers
-        .children
-        .iter_mut()
-        .filter(|p| p.name == "ClaimsProvider")
-        .flat_map(|p| p.children.iter_mut().filter(|c| c.name == "TechnicalProfiles"))
-        .flat_map(|tps| tps.children.iter_mut())
-        .find(|tp| tp.attr("Id") == Some(id))
+    // Found by position first: descending mutably would copy every shared list on the way.
+    let (p, t, i) = providers.children.iter().enumerate().filter(|(_, p)| p.name == "ClaimsProvider").find_map(
+        |(p, provider)| {
+            let mut lists = provider.children.iter().enumerate().filter(|(_, c)| c.name == "TechnicalProfiles");
+            lists.find_map(|(t, tps)| tps.children.iter().position(|tp| tp.attr("Id") == Some(id)).map(|i| (p, t, i)))
+        },
+    )?;
+    Some(&mut providers.children.to_mut()[p].children.to_mut()[t].children.to_mut()[i])
 }
 
 /// Inserts a child the base lacks where the schema's sequence puts it, so the merged document

@@ -4,29 +4,31 @@
 use std::collections::HashMap;
 
 use ief_transforms::{ClaimId, DataType};
+use thin_vec::ThinVec;
 
 use crate::source::Span;
-use crate::syntax::Element;
+use crate::syntax::{Element, SmolStr};
 use crate::tenant::{TenantObjectId, TenantSource};
 
 /// A name or literal as written, with where it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Text {
-    pub value: String,
+    /// Shared with the tree it was read from: a step's ids are copied without allocating.
+    pub value: SmolStr,
     pub span: Span,
 }
 
 impl Text {
     fn attr(el: &Element, name: &str) -> Option<Text> {
-        el.attribute(name).map(|a| Text { value: a.value.as_str().to_owned(), span: a.value_span })
+        el.attribute(name).map(|a| Text { value: a.value.clone(), span: a.value_span })
     }
 
     fn attr_or_empty(el: &Element, name: &str) -> Text {
-        Text::attr(el, name).unwrap_or(Text { value: String::new(), span: el.name_span })
+        Text::attr(el, name).unwrap_or(Text { value: SmolStr::default(), span: el.name_span })
     }
 
     fn child(el: &Element, name: &str) -> Option<Text> {
-        el.child(name).map(|c| Text { value: c.text().to_owned(), span: c.text_span })
+        el.child(name).map(|c| Text { value: c.text.clone().unwrap_or_default(), span: c.text_span })
     }
 
     pub fn as_str(&self) -> &str {
@@ -395,6 +397,8 @@ impl StepType {
     }
 }
 
+/// Lists are thin (one pointer; nothing allocated when empty): a 20,000-step journey's steps
+/// are read by validation and the plan and outgrow the cache.
 #[derive(Debug, Clone)]
 pub struct Step {
     pub order: u32,
@@ -403,11 +407,11 @@ pub struct Step {
     pub type_span: Span,
     pub content_definition: Option<Text>,
     pub issuer: Option<Text>,
-    pub preconditions: Vec<Precondition>,
-    pub display_option: Option<String>,
-    pub selections: Vec<Selection>,
-    pub exchanges: Vec<Exchange>,
-    pub sub_journeys: Vec<Text>,
+    pub preconditions: ThinVec<Precondition>,
+    pub display_option: Option<SmolStr>,
+    pub selections: ThinVec<Selection>,
+    pub exchanges: ThinVec<Exchange>,
+    pub sub_journeys: ThinVec<Text>,
     pub span: Span,
 }
 
@@ -479,12 +483,12 @@ impl Policy {
     /// default for the profile's protocol, else the ClaimType Id.
     pub fn partner_name(&self, tp: &TechnicalProfile, c: &ClaimRef) -> String {
         if let Some(p) = &c.partner_claim_type {
-            return p.value.clone();
+            return p.value.to_string();
         }
         let protocol = tp.protocol.as_ref().map_or("", |p| p.name.as_str());
         self.claim(&c.claim.value)
             .and_then(|ct| ct.default_partner_claim_types.iter().find(|(proto, _)| proto == protocol))
-            .map_or_else(|| c.claim.value.clone(), |(_, p)| p.clone())
+            .map_or_else(|| c.claim.value.to_string(), |(_, p)| p.clone())
     }
 
     /// The relying party's DefaultUserJourney.
@@ -528,7 +532,7 @@ impl Policy {
             items("ClaimsSchema", "ClaimType").into_iter().map(lower_claim_type).collect();
         let mut claim_index = HashMap::new();
         for (i, c) in claim_types.iter().enumerate() {
-            claim_index.entry(c.id.value.clone()).or_insert(ClaimId(i as u32));
+            claim_index.entry(c.id.value.to_string()).or_insert(ClaimId(i as u32));
             claim_index.entry(c.id.value.to_lowercase()).or_insert(ClaimId(i as u32));
         }
         let mut policy = Policy {
@@ -853,7 +857,7 @@ fn lower_validation_profiles<'a>(items: impl Iterator<Item = &'a Element>) -> Ve
         .map(|v| ValidationProfile {
             reference: Text::attr(v, "ReferenceId")
                 .or_else(|| Text::attr(v, "TechnicalProfileReferenceId"))
-                .unwrap_or(Text { value: String::new(), span: v.name_span }),
+                .unwrap_or(Text { value: SmolStr::default(), span: v.name_span }),
             continue_on_error: flag(v, "ContinueOnError", false),
             continue_on_success: flag(v, "ContinueOnSuccess", true),
             preconditions: lower_preconditions(v),
@@ -892,7 +896,7 @@ pub(crate) fn lower_profile(el: &Element) -> TechnicalProfile {
             .items("Metadata", "Item")
             .map(|i| MetadataItem {
                 key: Text::attr_or_empty(i, "Key"),
-                value: Text { value: i.text().to_owned(), span: i.text_span },
+                value: Text { value: i.text.clone().unwrap_or_default(), span: i.text_span },
             })
             .collect(),
         keys: el
@@ -928,7 +932,7 @@ pub(crate) fn lower_profile(el: &Element) -> TechnicalProfile {
     }
 }
 
-fn lower_preconditions(el: &Element) -> Vec<Precondition> {
+fn lower_preconditions<C: FromIterator<Precondition>>(el: &Element) -> C {
     el.items("Preconditions", "Precondition")
         .map(|p| Precondition {
             kind: match p.attr("Type").unwrap_or_default() {
@@ -937,7 +941,10 @@ fn lower_preconditions(el: &Element) -> Vec<Precondition> {
                 other => PreconditionType::Other(other.to_owned()),
             },
             execute_actions_if: flag(p, "ExecuteActionsIf", true),
-            values: p.children_named("Value").map(|v| Text { value: v.text().to_owned(), span: v.text_span }).collect(),
+            values: p
+                .children_named("Value")
+                .map(|v| Text { value: v.text.clone().unwrap_or_default(), span: v.text_span })
+                .collect(),
             action: p.child_text("Action").map(str::to_owned),
             span: p.name_span,
         })
@@ -964,7 +971,7 @@ fn lower_journey(el: &Element, sub: bool) -> Journey {
             content_definition: Text::attr(s, "ContentDefinitionReferenceId"),
             issuer: Text::attr(s, "CpimIssuerTechnicalProfileReferenceId"),
             preconditions: lower_preconditions(s),
-            display_option: selections.and_then(|c| c.attr("DisplayOption")).map(str::to_owned),
+            display_option: selections.and_then(|c| c.attribute("DisplayOption")).map(|a| a.value.clone()),
             selections: selections
                 .into_iter()
                 .flat_map(|c| c.children_named("ClaimsProviderSelection"))

@@ -151,7 +151,7 @@ mod tests {
 
     fn profile(items: &[(&str, &str)]) -> TechnicalProfile {
         let span = Span::new(FileId(0), 0, 0);
-        let text = |v: &str| Text { value: v.to_owned(), span };
+        let text = |v: &str| Text { value: v.into(), span };
         let mut tp = empty_profile();
         tp.metadata = items.iter().map(|(k, v)| MetadataItem { key: text(k), value: text(v) }).collect();
         tp

@@ -15,6 +15,7 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::EdgeRef;
 
 use crate::model::{Journey, JourneyKind, Policy, PreconditionType, StepType};
+use crate::syntax::SmolStr;
 use profile::Indices;
 pub use profile::{
     ClaimPlan, ControlPlan, DefaultValue, Enabled, Part, ProfilePlan, Ref, RelyingPartyPlan, Sso, Template,
@@ -114,8 +115,8 @@ impl PlanPosition {
 pub struct Condition {
     pub kind: PreconditionType,
     pub claim: Option<ClaimId>,
-    pub claim_name: String,
-    pub value: Option<String>,
+    pub claim_name: SmolStr,
+    pub value: Option<SmolStr>,
     pub execute_actions_if: bool,
 }
 
@@ -209,13 +210,13 @@ pub enum PlanNode {
         selection: Option<Box<SelectionPlan>>,
     },
     Exchange {
-        id: String,
+        id: SmolStr,
         profile: Ref,
     },
     /// The technical profile of an exchange (a missing one when its index is `None`).
     Profile {
         profile: Ref,
-        protocol: String,
+        protocol: SmolStr,
         /// Its page's links, resolved to the next step.
         links: Vec<Button>,
     },
@@ -224,7 +225,7 @@ pub enum PlanNode {
     Validation(ValidationRef),
     /// An InvokeSubJourney target; its plan is `CompiledPolicy::sub_journeys[index]`.
     SubJourney {
-        id: String,
+        id: SmolStr,
         index: Option<usize>,
         transfer: bool,
     },
@@ -338,7 +339,7 @@ impl<'p> Context<'_, 'p> {
             .collect();
         let end = g.add_node(PlanNode::End);
         g.add_edge(start, *steps.first().unwrap_or(&end), PlanEdge::Next);
-        let mut b = Builder { cx: self, g, exchanges: vec![Vec::new(); journey.steps.len()], pages: Vec::new() };
+        let mut b = Builder { cx: self, g, pages: Vec::new(), selections: Vec::new() };
 
         for (i, s) in journey.steps.iter().enumerate() {
             let here = steps[i];
@@ -346,6 +347,9 @@ impl<'p> Context<'_, 'p> {
             let chosen = i > 0 && journey.steps[i - 1].step_type.is_selection();
             if !s.preconditions.is_empty() {
                 b.g.add_edge(here, next, PlanEdge::Skip);
+            }
+            if s.step_type.is_selection() {
+                b.selections.push(i);
             }
             match &s.step_type {
                 StepType::SendClaims => {
@@ -393,7 +397,6 @@ impl<'p> Context<'_, 'p> {
                     for e in run_here {
                         let profile = self.ix.profile(&e.profile.value);
                         let x = b.g.add_node(PlanNode::Exchange { id: e.id.value.clone(), profile: profile.clone() });
-                        b.exchanges[i].push((e.id.as_str(), x));
                         b.g.add_edge(here, x, PlanEdge::Runs { chosen: chosen || s.exchanges.len() > 1 });
                         let last = b.pipeline(x, profile, i);
                         b.g.add_edge(last, next, PlanEdge::Next);
@@ -406,11 +409,9 @@ impl<'p> Context<'_, 'p> {
         }
         b.resolve_choices(journey, &steps);
         debug_assert!(b.g.node_count() <= nodes && b.g.edge_count() <= edges, "graph_size is a bound");
-        JourneyPlan { id: journey.id.value.clone(), kind: journey.kind, reference, graph: b.g, start, end, steps }
+        JourneyPlan { id: journey.id.value.to_string(), kind: journey.kind, reference, graph: b.g, start, end, steps }
     }
-}
 
-impl Context<'_, '_> {
     /// At least the nodes and edges [`Context::plan`] adds for `journey`: a 20,000-step graph
     /// grown by doubling would copy megabytes of nodes through memory.
     fn graph_size(&self, journey: &Journey) -> (usize, usize) {
@@ -437,17 +438,17 @@ impl Context<'_, '_> {
 struct Builder<'b, 'c, 'p> {
     cx: &'b Context<'c, 'p>,
     g: StableDiGraph<PlanNode, PlanEdge>,
-    /// Per step: its exchange nodes by Id.
-    exchanges: Vec<Vec<(&'p str, NodeIndex)>>,
-    /// Profile nodes that run as a step, with their step.
+    /// Profile nodes with links that run as a step, with their step.
     pages: Vec<(NodeIndex, usize)>,
+    /// Selection steps, by index: a long journey is not walked again to find them.
+    selections: Vec<usize>,
 }
 
 impl<'p> Builder<'_, '_, 'p> {
     /// Appends the pipeline of a technical profile after `from`; returns its last node.
     fn pipeline(&mut self, from: NodeIndex, profile: Ref, step: usize) -> NodeIndex {
         let Some(index) = profile.index else {
-            let n = self.g.add_node(PlanNode::Profile { profile, protocol: String::new(), links: Vec::new() });
+            let n = self.g.add_node(PlanNode::Profile { profile, protocol: SmolStr::default(), links: Vec::new() });
             self.g.add_edge(from, n, PlanEdge::Then);
             return n;
         };
@@ -458,9 +459,11 @@ impl<'p> Builder<'_, '_, 'p> {
             last = self.then(last, PlanNode::InputTransform(r.clone()));
         }
         let protocol =
-            tp.protocol.as_ref().map(|p| p.handler_type().unwrap_or(p.name.as_str()).to_owned()).unwrap_or_default();
+            tp.protocol.as_ref().map(|p| SmolStr::new(p.handler_type().unwrap_or(p.name.as_str()))).unwrap_or_default();
         last = self.then(last, PlanNode::Profile { profile, protocol, links: Vec::new() });
-        self.pages.push((last, step));
+        if !pp.links.is_empty() {
+            self.pages.push((last, step));
+        }
         for v in &pp.validations {
             last = self.then(last, PlanNode::Validation(v.clone()));
         }
@@ -476,6 +479,14 @@ impl<'p> Builder<'_, '_, 'p> {
         n
     }
 
+    /// The exchange node with this Id that step `step` runs (B2C matches Ids without regard to
+    /// case): the first one added, as petgraph lists a node's edges newest first.
+    fn exchange_node(&self, steps: &[NodeIndex], step: usize, id: &str) -> Option<NodeIndex> {
+        let &here = steps.get(step)?;
+        let named = |n: NodeIndex| matches!(&self.g[n], PlanNode::Exchange { id: x, .. } if x.eq_ignore_ascii_case(id));
+        self.g.edges(here).map(|e| e.target()).filter(|&n| named(n)).last()
+    }
+
     /// Buttons and links name exchanges of the next step: resolved once every step has its nodes.
     /// B2C matches ClaimsExchange Ids without regard to case.
     fn resolve_choices(&mut self, journey: &'p Journey, steps: &[NodeIndex]) {
@@ -489,11 +500,7 @@ impl<'p> Builder<'_, '_, 'p> {
             Button {
                 exchange: exchange.to_owned(),
                 profile: in_next.and_then(|e| ix.profiles.get(e.profile.as_str()).copied()),
-                target: self
-                    .exchanges
-                    .get(step + 1)
-                    .and_then(|xs| xs.iter().find(|(id, _)| id.eq_ignore_ascii_case(exchange)))
-                    .map(|(_, n)| *n),
+                target: self.exchange_node(steps, step + 1, exchange),
             }
         };
         let mut updates = Vec::new();
@@ -502,7 +509,8 @@ impl<'p> Builder<'_, '_, 'p> {
             let links: Vec<Button> = self.cx.profiles[*p].links.iter().map(|l| button(l, step)).collect();
             updates.push((node, links, None));
         }
-        for (i, s) in journey.steps.iter().enumerate().filter(|(_, s)| s.step_type.is_selection()) {
+        for &i in &self.selections {
+            let s = &journey.steps[i];
             let buttons: Vec<Button> =
                 s.selections.iter().filter_map(|sel| sel.target.as_ref()).map(|t| button(&t.value, i)).collect();
             let sign_in = s.selections.iter().find_map(|sel| sel.validation.as_ref()).map(|v| {
@@ -520,8 +528,8 @@ impl<'p> Builder<'_, '_, 'p> {
                         None => SignUp::Link(button(t, i)),
                     });
                 SignInForm {
-                    exchange: v.value.clone(),
-                    node: self.exchanges[i].iter().find(|(id, _)| id.eq_ignore_ascii_case(&v.value)).map(|(_, n)| *n),
+                    exchange: v.value.to_string(),
+                    node: self.exchange_node(steps, i, &v.value),
                     profile,
                     sign_up,
                 }

@@ -63,8 +63,16 @@ pub struct Element {
 
 /// A list shared by reference count, copied on first change (`Arc::make_mut`): a copy of an
 /// element costs one count, not a copy of its subtree. Nothing is allocated for an empty list.
-#[derive(PartialEq, Eq)]
 pub struct Shared<T>(Option<Arc<ThinVec<T>>>);
+
+/// Equal when the items are: an empty list reads as `[]` whether or not it was ever allocated.
+impl<T: PartialEq> PartialEq for Shared<T> {
+    fn eq(&self, other: &Self) -> bool {
+        matches!((&self.0, &other.0), (Some(a), Some(b)) if Arc::ptr_eq(a, b)) || **self == **other
+    }
+}
+
+impl<T: Eq> Eq for Shared<T> {}
 
 impl<T> Shared<T> {
     pub const fn new() -> Self {
@@ -76,6 +84,13 @@ impl<T: Clone> Shared<T> {
     /// The list to change, copied first if another tree shares it.
     pub fn to_mut(&mut self) -> &mut ThinVec<T> {
         Arc::make_mut(self.0.get_or_insert_with(Default::default))
+    }
+
+    /// The first item `pred` accepts, to change: the list is copied (when shared) only if one
+    /// is found, where `iter_mut().find` would copy it before searching.
+    pub fn find_mut(&mut self, pred: impl FnMut(&T) -> bool) -> Option<&mut T> {
+        let i = self.iter().position(pred)?;
+        Some(&mut self.to_mut()[i])
     }
 }
 
@@ -163,7 +178,7 @@ impl Element {
     }
 
     pub fn child_mut(&mut self, name: &str) -> Option<&mut Element> {
-        self.children.iter_mut().find(|c| c.name == name)
+        self.children.find_mut(|c| c.name == name)
     }
 
     pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
@@ -697,6 +712,21 @@ mod tests {
         let (root, diags) = parse(FileId(0), text);
         assert!(diags.is_empty(), "{diags:?}");
         root.unwrap()
+    }
+
+    #[test]
+    fn shared_lists_compare_by_items_and_are_copied_only_when_changed() {
+        let mut emptied: Shared<Element> = [parse_ok("<B/>")].into_iter().collect();
+        emptied.to_mut().clear();
+        assert_eq!(emptied, Shared::new(), "an emptied list equals one never allocated");
+        let original = parse_ok("<A><B/><C/></A>");
+        let mut copy = original.clone();
+        let shared = |copy: &Element| std::ptr::eq(copy.children.as_ptr(), original.children.as_ptr());
+        assert!(copy.child_mut("D").is_none());
+        assert!(shared(&copy), "a search that finds nothing copies nothing");
+        copy.child_mut("C").expect("C").name = "D".into();
+        assert!(!shared(&copy), "a change copies the list");
+        assert_eq!((original.children[1].name.as_str(), copy.children[1].name.as_str()), ("C", "D"));
     }
 
     #[test]

@@ -183,7 +183,7 @@ pub(crate) fn keep_state(request: &ProfileRequest<'_>, result: ProfileResult) ->
 
 fn code_page(request: &ProfileRequest<'_>, state: &State, error: Option<String>) -> ProfileResult {
     ProfileResult::NeedsInput(Page {
-        profile: request.profile.id.value.clone(),
+        profile: request.profile.id.value.to_string(),
         kind: PageKind::Code { to: state.pending.clone().unwrap_or_default() },
         error,
         profile_state: state.value(),

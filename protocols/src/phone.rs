@@ -273,13 +273,13 @@ fn phone_factor(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileRe
         .filter_map(|i| Some((i.claim.clone(), i.value.as_ref()?.to_string())))
         .filter(|(_, n)| !n.trim().is_empty())
         .collect();
-    let entry_claim = phone_inputs
-        .first()
-        .map_or("phoneNumber".to_owned(), |i| policy.claim(&i.claim).map_or(i.claim.clone(), |c| c.id.value.clone()));
+    let entry_claim = phone_inputs.first().map_or("phoneNumber".to_owned(), |i| {
+        policy.claim(&i.claim).map_or(i.claim.clone(), |c| c.id.value.to_string())
+    });
     let manual = request.profile.metadata("ManualPhoneNumberEntryAllowed").and_then(parse_bool).unwrap_or(false);
     let enroll_page = |error: Option<String>| {
         ProfileResult::NeedsInput(Page {
-            profile: request.profile.id.value.clone(),
+            profile: request.profile.id.value.to_string(),
             kind: PageKind::Form {
                 fields: vec![Field {
                     claim: entry_claim.clone(),
@@ -300,7 +300,7 @@ fn phone_factor(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileRe
                 [] => enroll_page(None),
                 [(_, number)] => send_phone_code(request, outbox, key, number, false),
                 _ => ProfileResult::NeedsInput(Page {
-                    profile: request.profile.id.value.clone(),
+                    profile: request.profile.id.value.to_string(),
                     kind: PageKind::Selection {
                         options: numbers.iter().map(|(c, _)| c.clone()).collect(),
                         sign_in: None,
@@ -361,7 +361,7 @@ fn phone_factor(request: &ProfileRequest<'_>) -> Result<ProfileResult, ProfileRe
 
 fn code_page(request: &ProfileRequest<'_>, number: &str, error: Option<String>) -> ProfileResult {
     ProfileResult::NeedsInput(Page {
-        profile: request.profile.id.value.clone(),
+        profile: request.profile.id.value.to_string(),
         kind: PageKind::Code { to: mask_phone(number) },
         error,
         profile_state: None,

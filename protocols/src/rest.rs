@@ -503,7 +503,7 @@ fn outputs(
 /// PartnerClaimType, else the ClaimType's default for the protocol, else the ClaimType Id.
 pub(crate) fn partner_name(request: &ProfileRequest<'_>, output: &ClaimRef, protocol: &str) -> String {
     if let Some(p) = &output.partner_claim_type {
-        return p.value.clone();
+        return p.value.to_string();
     }
     let id = output.claim.as_str();
     request

@@ -120,7 +120,7 @@ pub fn page_fields(policy: &Policy, profile: &TechnicalProfile) -> Vec<ShownFiel
         for oc in &profile.output_claims {
             let has_input_type = policy.claim(&oc.claim.value).is_some_and(|c| c.user_input_type.is_some());
             if has_input_type && !produced.iter().any(|p| same_claim(policy, p, &oc.claim.value)) {
-                refs.push((oc.claim.value.clone(), oc.required));
+                refs.push((oc.claim.value.to_string(), oc.required));
             }
         }
     } else {
@@ -135,11 +135,11 @@ pub fn page_fields(policy: &Policy, profile: &TechnicalProfile) -> Vec<ShownFiel
                         continue;
                     }
                     if let Some(claim) = &inner.claim {
-                        refs.push((claim.value.clone(), inner.required));
+                        refs.push((claim.value.to_string(), inner.required));
                     }
                 }
             } else if let Some(claim) = &dc.claim {
-                refs.push((claim.value.clone(), dc.required));
+                refs.push((claim.value.to_string(), dc.required));
             }
         }
     }
@@ -153,15 +153,15 @@ pub fn page_fields(policy: &Policy, profile: &TechnicalProfile) -> Vec<ShownFiel
             continue;
         }
         let claim_type = policy.claim(&claim);
-        let input_type = claim_type.and_then(|c| c.user_input_type.as_ref()).map(|t| t.value.clone());
+        let input_type = claim_type.and_then(|c| c.user_input_type.as_ref()).map(|t| t.value.to_string());
         let partner = profile
             .output_claims
             .iter()
             .find(|oc| same_claim(policy, &oc.claim.value, &claim))
             .and_then(|oc| oc.partner_claim_type.as_ref())
-            .map(|p| p.value.clone());
+            .map(|p| p.value.to_string());
         fields.push(ShownField {
-            claim: claim_type.map_or(claim, |c| c.id.value.clone()),
+            claim: claim_type.map_or(claim, |c| c.id.value.to_string()),
             input_type,
             required,
             partner,
@@ -193,7 +193,7 @@ pub(crate) fn same_claim(policy: &Policy, a: &str, b: &str) -> bool {
 
 pub(crate) fn page(request: &ProfileRequest<'_>, fields: &[ShownField], error: Option<String>) -> Page {
     Page {
-        profile: request.profile.id.value.clone(),
+        profile: request.profile.id.value.to_string(),
         kind: PageKind::Form {
             fields: fields
                 .iter()
@@ -277,7 +277,7 @@ fn submit(request: &ProfileRequest<'_>, fields: &[ShownField], values: &[(String
         && a != b
         && !errors.iter().any(|(c, _)| same_claim(policy, c, "newPassword") || same_claim(policy, c, "reenterPassword"))
     {
-        let claim = policy.claim("reenterPassword").map_or("reenterPassword".to_owned(), |c| c.id.value.clone());
+        let claim = policy.claim("reenterPassword").map_or("reenterPassword".to_owned(), |c| c.id.value.to_string());
         errors.push((claim, ux_string(request, "error_passwordEntryMismatch", PASSWORD_MISMATCH)));
     }
     if errors.is_empty() {
@@ -455,8 +455,8 @@ pub(crate) mod testing {
             tp.input_claims
                 .iter()
                 .map(|c| InputClaim {
-                    claim: c.claim.value.clone(),
-                    partner: c.partner_claim_type.as_ref().unwrap_or(&c.claim).value.clone(),
+                    claim: c.claim.value.to_string(),
+                    partner: c.partner_claim_type.as_ref().unwrap_or(&c.claim).value.to_string(),
                     value: values.iter().find(|(k, _)| *k == c.claim.value).map(|(_, v)| v.clone()),
                     required: c.required,
                 })

@@ -1199,7 +1199,7 @@ fn referenced_keys(policy: &Policy) -> Vec<String> {
     let mut names: Vec<String> = policy
         .technical_profiles
         .iter()
-        .flat_map(|tp| tp.keys.iter().map(|k| k.storage_reference_id.value.clone()))
+        .flat_map(|tp| tp.keys.iter().map(|k| k.storage_reference_id.value.to_string()))
         .filter(|n| !n.is_empty())
         .collect();
     names.sort();
@@ -1300,12 +1300,15 @@ impl ProfileHandler for StubIdentityProviders {
     fn handles(&self, profile: &TechnicalProfile, invocation: Invocation) -> bool {
         // Browser providers are live: their own protocol handler runs them.
         invocation == Invocation::Step
-            && self.providers.get(&profile.id.value).is_some_and(|p| !matches!(p, IdentityProviderSpec::Browser(_)))
+            && self
+                .providers
+                .get(profile.id.value.as_str())
+                .is_some_and(|p| !matches!(p, IdentityProviderSpec::Browser(_)))
     }
 
     fn execute<'a>(&'a self, request: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
         Box::pin(async move {
-            match self.providers.get(&request.profile.id.value) {
+            match self.providers.get(request.profile.id.value.as_str()) {
                 Some(IdentityProviderSpec::Stub(claims)) => {
                     let user: serde_json::Map<String, serde_json::Value> =
                         claims.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default())).collect();

@@ -512,7 +512,7 @@ impl Target {
                     .iter()
                     .map(|m| origin_of(m.value.as_str().trim()))
                     .filter(|o| o != "null" && !o.is_empty());
-                (tp.id.value.clone(), origins.collect())
+                (tp.id.value.to_string(), origins.collect())
             })
             .collect();
         Target {

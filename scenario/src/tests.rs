@@ -92,7 +92,7 @@ impl ProfileHandler for FakeFederation {
                     let query: String =
                         form_urlencoded::Serializer::new(String::new()).append_pair("redirect_uri", &back).finish();
                     ProfileResult::NeedsInput(Page {
-                        profile: request.profile.id.value.clone(),
+                        profile: request.profile.id.value.to_string(),
                         kind: PageKind::Redirect { url: format!("{endpoint}?state=st4te&{query}") },
                         error: None,
                         profile_state: Some(Box::new(serde_json::json!({ "state": "st4te" }))),

@@ -520,7 +520,7 @@ fn load_policies(
     let mut names: Vec<String> = policies
         .iter()
         .flat_map(|p| p.model.technical_profiles.iter())
-        .flat_map(|tp| tp.keys.iter().map(|k| k.storage_reference_id.value.clone()))
+        .flat_map(|tp| tp.keys.iter().map(|k| k.storage_reference_id.value.to_string()))
         .filter(|n| !n.is_empty())
         .collect();
     names.sort_unstable();

@@ -31,7 +31,7 @@ pub fn setup_profiles(policy: &Policy, journey: &str) -> Vec<String> {
         .flat_map(|s| s.exchanges.iter())
         .filter_map(|e| policy.profile(e.profile.as_str()))
         .filter(|tp| tp.protocol.as_ref().is_some_and(|p| p.name.as_str().eq_ignore_ascii_case("None")))
-        .map(|tp| tp.id.value.clone())
+        .map(|tp| tp.id.value.to_string())
         .collect()
 }
 
@@ -48,7 +48,7 @@ impl ProfileHandler for GrantReader {
     }
 
     fn handles(&self, profile: &TechnicalProfile, invocation: Invocation) -> bool {
-        invocation == Invocation::Step && self.profiles.contains(&profile.id.value)
+        invocation == Invocation::Step && self.profiles.iter().any(|p| *p == profile.id.value)
     }
 
     fn execute<'a>(&'a self, request: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {

@@ -56,7 +56,7 @@ impl ProfileHandler for StubPage {
     }
     fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
         Box::pin(async move {
-            let state = self.check_state.then(|| json!({ "page": r.profile.id.value }));
+            let state = self.check_state.then(|| json!({ "page": r.profile.id.value.as_str() }));
             match r.answer {
                 Some(Answer::Submit(_)) if state.is_some() && r.profile_state != state.as_ref() => {
                     ProfileResult::Failed(ProfileError {
@@ -68,14 +68,14 @@ impl ProfileHandler for StubPage {
                     values.iter().map(|(k, v)| (k.clone(), ClaimValue::String(v.clone()))).collect(),
                 ),
                 _ => ProfileResult::NeedsInput(Page {
-                    profile: r.profile.id.value.clone(),
+                    profile: r.profile.id.value.to_string(),
                     kind: PageKind::Form {
                         fields: r
                             .profile
                             .output_claims
                             .iter()
                             .map(|c| Field {
-                                claim: c.claim.value.clone(),
+                                claim: c.claim.value.to_string(),
                                 input_type: None,
                                 required: c.required,
                                 prefilled: None,

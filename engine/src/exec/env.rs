@@ -99,7 +99,7 @@ impl TransformEnv for PolicyEnv<'_> {
 
     fn expression(&self, name: &str) -> Option<String> {
         match name {
-            "TechnicalProfileId" => self.profile.map(|p| p.id.value.clone()),
+            "TechnicalProfileId" => self.profile.map(|p| p.id.value.to_string()),
             "RelyingPartyTenantId" | "TrustFrameworkTenantId" => Some(self.policy.tenant_id.clone()),
             _ => self.inner.expression(name),
         }

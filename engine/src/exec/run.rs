@@ -613,7 +613,7 @@ impl<'p> Executor<'p> {
         match self.run_profile(s, p, Invocation::Step, answer, Some((plan, node))).await? {
             StepResult::Done => Ok(None),
             StepResult::Page(page) => {
-                s.trace.push(TraceEvent::Page { profile: profile.id.clone(), error: page.error.clone() });
+                s.trace.push(TraceEvent::Page { profile: profile.id.to_string(), error: page.error.clone() });
                 let shown = page.shown();
                 s.pending = Some(Pending::Profile { page });
                 Ok(Some(Progress::NeedsInput(shown)))
@@ -839,7 +839,7 @@ impl<'p> Executor<'p> {
                     let sub = index
                         .and_then(|i| self.compiled.sub_journeys.get(i))
                         .ok_or_else(|| ExecError::Policy(format!("no sub journey '{id}'")))?;
-                    s.trace.push(TraceEvent::SubJourney { id: id.clone(), transfer: *transfer });
+                    s.trace.push(TraceEvent::SubJourney { id: id.to_string(), transfer: *transfer });
                     if *transfer {
                         s.stack.clear();
                     } else {
@@ -897,7 +897,7 @@ impl<'p> Executor<'p> {
             (_, Some(c)) => {
                 let name = match &c {
                     Choice::Exchange(at) => match self.compiled.plan(at.journey).map(|p| &p.graph[at.node()]) {
-                        Some(PlanNode::Exchange { id, .. }) => id.clone(),
+                        Some(PlanNode::Exchange { id, .. }) => id.to_string(),
                         _ => String::new(),
                     },
                     Choice::Unresolved(name) => name.to_string(),
@@ -927,7 +927,7 @@ impl<'p> Executor<'p> {
         Ok(match self.run_profile(s, p, Invocation::Step, None, Some((plan, x))).await? {
             StepResult::Done => None,
             StepResult::Page(page) => {
-                s.trace.push(TraceEvent::Page { profile: profile.id.clone(), error: None });
+                s.trace.push(TraceEvent::Page { profile: profile.id.to_string(), error: None });
                 let shown = page.shown();
                 s.pending = Some(Pending::Profile { page });
                 Some(Progress::NeedsInput(shown))
@@ -975,7 +975,9 @@ impl<'p> Executor<'p> {
         }
         let remembered = offered.iter().find(|b| {
             b.profile.is_some_and(|p| {
-                s.sso.as_ref().is_some_and(|c| c.profiles.contains_key(&self.policy.technical_profiles[p].id.value))
+                s.sso
+                    .as_ref()
+                    .is_some_and(|c| c.profiles.contains_key(self.policy.technical_profiles[p].id.value.as_str()))
             })
         });
         if let Some(b) = remembered {
@@ -987,7 +989,9 @@ impl<'p> Executor<'p> {
             return Ok(None);
         }
         let page = Page {
-            profile: sign_in_profile.map(|p| self.policy.technical_profiles[p].id.value.clone()).unwrap_or_default(),
+            profile: sign_in_profile
+                .map(|p| self.policy.technical_profiles[p].id.value.to_string())
+                .unwrap_or_default(),
             kind: PageKind::Selection {
                 options: offered.iter().map(|b| b.exchange.clone()).collect(),
                 sign_in: sign_in.map(|f| f.exchange.clone()),
@@ -1013,9 +1017,9 @@ impl<'p> Executor<'p> {
             let protocol = tp
                 .protocol
                 .as_ref()
-                .map(|p| p.handler_type().map_or_else(|| p.name.value.clone(), str::to_owned))
+                .map(|p| p.handler_type().map_or_else(|| p.name.value.to_string(), str::to_owned))
                 .unwrap_or_else(|| "no protocol".to_owned());
-            ExecError::Unsupported { profile: tp.id.value.clone(), protocol }
+            ExecError::Unsupported { profile: tp.id.value.to_string(), protocol }
         })
     }
 
@@ -1066,7 +1070,7 @@ impl<'p> Executor<'p> {
         if sso.noop {
             return false;
         }
-        let Some(saved) = s.sso.as_ref().and_then(|c| c.profiles.get(&tp.id.value)) else { return false };
+        let Some(saved) = s.sso.as_ref().and_then(|c| c.profiles.get(tp.id.value.as_str())) else { return false };
         let restored: Vec<(ClaimId, ClaimValue)> = sso
             .persisted
             .iter()
@@ -1078,7 +1082,7 @@ impl<'p> Executor<'p> {
         for (id, v) in restored.into_iter().chain(sso.on_restore.iter().cloned()) {
             s.bag.set(id, v);
         }
-        s.trace.push(TraceEvent::SessionRestored { profile: tp.id.value.clone() });
+        s.trace.push(TraceEvent::SessionRestored { profile: tp.id.value.to_string() });
         true
     }
 
@@ -1110,7 +1114,7 @@ impl<'p> Executor<'p> {
             sso.persisted.iter().filter_map(|(id, name)| Some((name.clone(), s.bag.get(*id)?.clone()))).collect();
         // Persisted claims are not rewritten later in the session; an entry that holds none yet
         // (the profile ran again) takes what it persists now.
-        let entry = cookie.profiles.entry(self.policy.technical_profiles[p].id.value.clone()).or_default();
+        let entry = cookie.profiles.entry(self.policy.technical_profiles[p].id.value.to_string()).or_default();
         if entry.is_empty() {
             *entry = persisted;
         }
@@ -1165,7 +1169,7 @@ impl<'p> Executor<'p> {
                     if let Err(e) = self.run_transform(s, tp, r) {
                         return Ok(StepResult::Failed(e));
                     }
-                    applied.push(r.id.clone());
+                    applied.push(r.id.to_string());
                 }
                 Stage::Profile => {
                     self.at_node(s, at, node, false);
@@ -1214,7 +1218,7 @@ impl<'p> Executor<'p> {
                         }
                         ProfileResult::Failed(e) => {
                             s.trace.push(TraceEvent::Profile {
-                                profile: tp.id.value.clone(),
+                                profile: tp.id.value.to_string(),
                                 protocol: Cow::Borrowed(handler.name()),
                                 invocation,
                                 inputs: shown_inputs,
@@ -1262,7 +1266,7 @@ impl<'p> Executor<'p> {
                             }
                             let settings = &pp.page;
                             let page = Page {
-                                profile: tp.id.value.clone(),
+                                profile: tp.id.value.to_string(),
                                 kind: PageKind::Form { fields: Vec::new() },
                                 error: Some(message),
                                 // The same page again, so it keeps its state.
@@ -1293,7 +1297,7 @@ impl<'p> Executor<'p> {
                         }
                         return Ok(StepResult::Failed(e));
                     }
-                    applied.push(r.id.clone());
+                    applied.push(r.id.to_string());
                 }
             }
         }
@@ -1306,11 +1310,11 @@ impl<'p> Executor<'p> {
             .filter(|(id, v)| before.get(*id) != Some(*v))
             .filter_map(|(id, v)| {
                 let ct = self.policy.claim_types.get(id.index())?;
-                Some((ct.id.value.clone(), hide_copies(&secrets, redacted(ct.is_secret(), v))))
+                Some((ct.id.value.to_string(), hide_copies(&secrets, redacted(ct.is_secret(), v))))
             })
             .collect();
         s.trace.push(TraceEvent::Profile {
-            profile: tp.id.value.clone(),
+            profile: tp.id.value.to_string(),
             protocol: Cow::Borrowed(handler.name()),
             invocation,
             inputs: shown_inputs,
@@ -1352,7 +1356,8 @@ impl<'p> Executor<'p> {
             }
             StepResult::Failed(e) if !v.continue_on_error => {
                 let message = self.page_message(s, page, &self.policy.technical_profiles[vp], &e);
-                s.trace.push(TraceEvent::ValidationFailed { profile: v.profile.id.clone(), message: e.user_message });
+                s.trace
+                    .push(TraceEvent::ValidationFailed { profile: v.profile.id.to_string(), message: e.user_message });
                 Validated::Failed(message)
             }
             StepResult::Failed(_) => Validated::Next,
@@ -1458,7 +1463,7 @@ impl<'p> Executor<'p> {
         match result {
             ProfileResult::Token(token) => {
                 s.finished = true;
-                s.trace.push(TraceEvent::Issued { profile: issuer.id.clone(), claims: shown });
+                s.trace.push(TraceEvent::Issued { profile: issuer.id.to_string(), claims: shown });
                 Ok(Progress::Finished(Outcome::Token { token, claims }))
             }
             ProfileResult::Failed(e) => Ok(self.finish_error(s, &e.code, &e.user_message)),

@@ -9,12 +9,14 @@ use ief_transforms::{ClaimId, ClaimValue, ClaimsBag, DataType};
 use super::Condition;
 use crate::model::{ClaimRef, Policy, TechnicalProfile};
 use crate::page_settings::PageSettings;
+use crate::syntax::SmolStr;
 
 /// A reference by Id and its index in the policy's list (`None` when validation reported it
 /// unknown).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ref {
-    pub id: String,
+    /// Shared with the model's Id: a plan copies it into every node of a pipeline.
+    pub id: SmolStr,
     pub index: Option<usize>,
 }
 
@@ -109,7 +111,7 @@ impl ClaimPlan {
         let id = policy.claim_id(&c.claim.value);
         let ct = id.map(|i| &policy.claim_types[i.index()]);
         let mut plan = ClaimPlan {
-            name: c.claim.value.clone(),
+            name: c.claim.value.to_string(),
             id,
             partner,
             data_type: ct.and_then(|t| t.data_type),
@@ -212,13 +214,13 @@ impl ControlPlan {
             Some((id, d.control_claim_type.is_some()))
         });
         ControlPlan {
-            id: dc.id.value.clone(),
+            id: dc.id.value.to_string(),
             verification: dc.control_type.as_deref() == Some("VerificationControl"),
             claims: claims.collect(),
             actions: dc
                 .actions
                 .iter()
-                .map(|(id, profiles)| (id.value.clone(), validation_refs(policy, ix, profiles)))
+                .map(|(id, profiles)| (id.value.to_string(), validation_refs(policy, ix, profiles)))
                 .collect(),
         }
     }
@@ -287,12 +289,12 @@ impl<'p> Indices<'p> {
         }
     }
 
-    pub(crate) fn profile(&self, id: &str) -> Ref {
-        Ref { id: id.to_owned(), index: self.profiles.get(id).copied() }
+    pub(crate) fn profile(&self, id: &SmolStr) -> Ref {
+        Ref { id: id.clone(), index: self.profiles.get(id.as_str()).copied() }
     }
 
-    pub(crate) fn transform(&self, id: &str) -> Ref {
-        Ref { id: id.to_owned(), index: self.transforms.get(id).copied() }
+    pub(crate) fn transform(&self, id: &SmolStr) -> Ref {
+        Ref { id: id.clone(), index: self.transforms.get(id.as_str()).copied() }
     }
 }
 

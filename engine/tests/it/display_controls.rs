@@ -33,7 +33,7 @@ fn controls(policy: &EffectivePolicy, compiled: &CompiledPolicy, page: &str) -> 
             let actions = c.actions.iter().map(|(id, steps)| {
                 let steps = steps.iter().map(|v| {
                     let resolved = v.profile.index.map(|i| policy.model.technical_profiles[i].id.value.clone());
-                    (v.profile.id.clone(), resolved.as_deref() == Some(v.profile.id.as_str()), v.conditions.len())
+                    (v.profile.id.to_string(), resolved.as_deref() == Some(v.profile.id.as_str()), v.conditions.len())
                 });
                 (id.clone(), steps.collect())
             });
@@ -65,7 +65,7 @@ fn a_pages_display_control_actions_are_resolved_when_the_policy_compiles() {
     let claims: Vec<(String, bool)> = compiled.profiles[index.expect("the page")].controls[0]
         .claims
         .iter()
-        .map(|(id, own)| (policy.model.claim_types[id.index()].id.value.clone(), *own))
+        .map(|(id, own)| (policy.model.claim_types[id.index()].id.value.to_string(), *own))
         .collect();
     assert_eq!(claims, [("email".to_owned(), false), ("VerificationCode".to_owned(), true)]);
     // A page without a control has none.

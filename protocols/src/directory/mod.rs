@@ -569,7 +569,7 @@ pub(crate) mod testing {
 
     /// Sets metadata `key` to `value` on a copy of a profile.
     pub(crate) fn with_metadata(mut profile: TechnicalProfile, key: &str, value: &str) -> TechnicalProfile {
-        let text = |v: &str| ief_engine::model::Text { value: v.to_owned(), span: profile.span };
+        let text = |v: &str| ief_engine::model::Text { value: v.into(), span: profile.span };
         profile.metadata.retain(|m| m.key.value != key);
         profile.metadata.push(ief_engine::model::MetadataItem { key: text(key), value: text(value) });
         profile
@@ -599,7 +599,7 @@ pub(crate) mod testing {
                 let current = policy.claim_id(&c.claim.value).and_then(|id| bag.get(id)).cloned();
                 let value = if c.always_use_default_value && default.is_some() { default } else { current.or(default) };
                 InputClaim {
-                    claim: c.claim.value.clone(),
+                    claim: c.claim.value.to_string(),
                     partner: partner_name(policy, profile, c).to_owned(),
                     value,
                     required: c.required,
@@ -820,7 +820,7 @@ mod tests {
         let span = profile.span;
         for claim in profile.input_claims.iter_mut().chain(profile.persisted_claims.iter_mut()) {
             if claim.claim.value == "alternativeSecurityId" {
-                claim.partner_claim_type = Some(ief_engine::model::Text { value: "userIdentities".to_owned(), span });
+                claim.partner_claim_type = Some(ief_engine::model::Text { value: "userIdentities".into(), span });
             }
         }
         profile
@@ -970,7 +970,7 @@ mod tests {
         // As documented for the delete operations: no RaiseErrorIf... items.
         p.metadata.retain(|m| !m.key.value.starts_with("RaiseErrorIf"));
         let span = p.span;
-        let text = |v: &str| ief_engine::model::Text { value: v.to_owned(), span };
+        let text = |v: &str| ief_engine::model::Text { value: v.into(), span };
         p.persisted_claims = persisted
             .iter()
             .map(|(claim, partner)| ClaimRef {
@@ -1031,7 +1031,7 @@ mod tests {
         )
         .unwrap();
         let mut by_upn = profile("AAD-UserReadUsingObjectId");
-        by_upn.input_claims[0].claim.value = "userPrincipalName".to_owned();
+        by_upn.input_claims[0].claim.value = "userPrincipalName".into();
         let out = claims(run(
             &AAD,
             &by_upn,
@@ -1042,8 +1042,8 @@ mod tests {
         assert_eq!(get(&out, "displayName"), Some(&s("Alice Smith")));
 
         let mut by_name = profile("AAD-UserReadUsingEmailAddress");
-        by_name.input_claims[0].claim.value = "signInName".to_owned();
-        by_name.input_claims[0].partner_claim_type.as_mut().unwrap().value = "signInNames.userName".to_owned();
+        by_name.input_claims[0].claim.value = "signInName".into();
+        by_name.input_claims[0].partner_claim_type.as_mut().unwrap().value = "signInNames.userName".into();
         let out = claims(run(&AAD, &by_name, Invocation::Validation, &bag(&[("signInName", s("Alice"))]), &dir));
         assert_eq!(get(&out, "objectId"), Some(&s(&alice.object_id)));
         // The email is not a userName.
@@ -1051,7 +1051,7 @@ mod tests {
             failure(run(&AAD, &by_name, Invocation::Validation, &bag(&[("signInName", s("alice@contoso.com"))]), &dir));
         assert_eq!(e.code, "UserMessageIfClaimsPrincipalDoesNotExist");
         // Bare signInNames matches any kind.
-        by_name.input_claims[0].partner_claim_type.as_mut().unwrap().value = "signInNames".to_owned();
+        by_name.input_claims[0].partner_claim_type.as_mut().unwrap().value = "signInNames".into();
         let out =
             claims(run(&AAD, &by_name, Invocation::Validation, &bag(&[("signInName", s("alice@contoso.com"))]), &dir));
         assert_eq!(get(&out, "objectId"), Some(&s(&alice.object_id)));
@@ -1081,8 +1081,7 @@ mod tests {
         assert!(e.user_message.contains("has 2 input claims"), "{}", e.user_message);
 
         let mut odd = read.clone();
-        odd.input_claims[0].partner_claim_type =
-            Some(ief_engine::model::Text { value: "mail".to_owned(), span: odd.span });
+        odd.input_claims[0].partner_claim_type = Some(ief_engine::model::Text { value: "mail".into(), span: odd.span });
         let e = failure(run(&AAD, &odd, Invocation::Step, &bag, &dir));
         assert_eq!(e.code, "InvalidDirectoryKey");
         assert!(e.user_message.contains("partner 'mail'"), "{}", e.user_message);

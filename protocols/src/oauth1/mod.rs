@@ -255,7 +255,7 @@ impl OAuth1 {
             base_string::encode(token.as_bytes())
         );
         Ok(ProfileResult::NeedsInput(Page {
-            profile: request.profile.id.value.clone(),
+            profile: request.profile.id.value.to_string(),
             kind: PageKind::Redirect { url },
             error: None,
             profile_state: Some(Box::new(json!({

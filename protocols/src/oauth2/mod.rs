@@ -131,7 +131,7 @@ impl OAuth2 {
         let mut url = metadata.authorization_endpoint.clone();
         url.query_pairs_mut().extend_pairs(&params);
         Ok(Page {
-            profile: request.profile.id.value.clone(),
+            profile: request.profile.id.value.to_string(),
             kind: PageKind::Redirect { url: url.into() },
             error: None,
             profile_state: Some(Box::new(

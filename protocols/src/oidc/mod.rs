@@ -251,7 +251,7 @@ impl OpenIdConnect {
         let state = serde_json::to_value(&pending)
             .map_err(|e| Error::Config(format!("the authorization request could not be kept ({e})")))?;
         Ok(Page {
-            profile: profile.id.value.clone(),
+            profile: profile.id.value.to_string(),
             kind: PageKind::Redirect { url: url.to_string() },
             error: None,
             profile_state: Some(Box::new(state)),

@@ -55,7 +55,7 @@ pub(crate) fn field_views(view: &View<'_>) -> Vec<FieldView> {
         .iter()
         .map(|f| {
             let ct = view.policy.claim(&f.claim);
-            let id = ct.map_or_else(|| f.claim.clone(), |c| c.id.value.clone());
+            let id = ct.map_or_else(|| f.claim.clone(), |c| c.id.value.to_string());
             let input = f.input_type.clone().unwrap_or_else(|| "TextBox".to_owned());
             let value = f.prefilled.clone().unwrap_or_default();
             let label = view
@@ -72,7 +72,7 @@ pub(crate) fn field_views(view: &View<'_>) -> Vec<FieldView> {
             let help = view.strings.claim(&id, "UserHelpText").map(str::to_owned).or_else(|| user_help_text(view, &id));
             let pattern = ct.and_then(|c| c.restriction.as_ref()).and_then(|r| r.pattern.as_ref()).map(|(re, help)| {
                 let help = view.strings.claim(&id, "PatternHelpText").map(str::to_owned).or_else(|| help.clone());
-                (re.value.clone(), help)
+                (re.value.to_string(), help)
             });
             let options = ct.map(|c| enumeration(view, c, &value)).unwrap_or_default();
             FieldView {
@@ -133,7 +133,7 @@ fn predicates(view: &View<'_>, claim: &ClaimType) -> Option<Value> {
                         p.parameters.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
                     let help = view.strings.validation("Predicate", &p.id.value, "HelpText").map(str::to_owned);
                     let help = help.or_else(|| p.user_help_text.clone()).or_else(|| p.help_text.clone());
-                    json!({ "method": p.method.value, "help": help, "params": params })
+                    json!({ "method": p.method.value.as_str(), "help": help, "params": params })
                 })
                 .collect();
             let help = view.strings.validation("InputValidation", &id.value, &g.id.value).map(str::to_owned);

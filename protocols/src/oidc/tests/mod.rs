@@ -97,8 +97,8 @@ impl Rig {
             .input_claims
             .iter()
             .map(|c| InputClaim {
-                claim: c.claim.value.clone(),
-                partner: c.partner_claim_type.as_ref().unwrap_or(&c.claim).value.clone(),
+                claim: c.claim.value.to_string(),
+                partner: c.partner_claim_type.as_ref().unwrap_or(&c.claim).value.to_string(),
                 value: inputs
                     .iter()
                     .find(|(k, _)| *k == c.claim.value)
