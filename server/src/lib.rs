@@ -58,8 +58,8 @@ use store::State;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest request line plus headers accepted.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
-/// Longest a request is waited for, federation calls included (an identity provider's callback
-/// runs on to its end in its own task; its HTTP calls have their own time limits).
+/// Longest a request is waited for, federation calls included (the request runs on to its end
+/// in its own task; its HTTP calls have their own time limits).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a sign-in may wait for the browser.
 const TRANSACTION_SECS: i64 = 15 * 60;
@@ -692,9 +692,21 @@ async fn dispatch(
     let form = if is_form { form_urlencoded::parse(&body).into_owned().collect() } else { Vec::new() };
     let request = Arc::new(Request { method, uri, headers, query, form, correlation_id: server.guid() });
     let started = std::time::Instant::now();
-    let answered = tokio::time::timeout(REQUEST_TIMEOUT, handle(&server, &request)).await;
-    let response =
-        answered.unwrap_or_else(|_| (StatusCode::GATEWAY_TIMEOUT, "the request took too long").into_response());
+    // Each request runs in its own task, not in its connection's: a request writes in steps (a
+    // callback marks its state used, then saves the sign-in; a page may write the directory,
+    // then the sign-in), and a client that leaves or the time limit must not cut it in between.
+    let task = {
+        let (server, request) = (Arc::clone(&server), Arc::clone(&request));
+        tokio::spawn(async move { handle(&server, &request).await })
+    };
+    let response = match tokio::time::timeout(REQUEST_TIMEOUT, task).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(_)) => {
+            let message = "The service has encountered an internal error.";
+            oauth::error_page(&server, None, &request, "AADB2C90085", message).await
+        }
+        Err(_) => (StatusCode::GATEWAY_TIMEOUT, "the request took too long").into_response(),
+    };
     if let Some(logger) = &server.logger {
         logger(&RequestLog {
             method: request.method.to_string(),
@@ -707,7 +719,7 @@ async fn dispatch(
     response
 }
 
-async fn handle(server: &Arc<Server>, request: &Arc<Request>) -> Response {
+async fn handle(server: &Server, request: &Request) -> Response {
     server.sweep().await;
     let path = request.uri.path();
     if path == "/" {
@@ -725,27 +737,9 @@ async fn handle(server: &Arc<Server>, request: &Arc<Request>) -> Response {
     let policies = server.policies();
     if route.endpoint == Endpoint::AuthResp {
         // The sign-in it belongs to names the policy; the path may not.
-        if request.method != Method::GET && request.method != Method::POST {
-            return (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
-        }
-        // A callback marks its state used before the token exchange and saves the sign-in after:
-        // in its own task both happen even when the client leaves or the timeout gives up on it.
-        let task = {
-            let (server, request) = (Arc::clone(server), Arc::clone(request));
-            tokio::spawn(async move { pages::callback(&server, &policies, &request).await })
-        };
-        return match task.await {
-            Ok(response) => response,
-            Err(_) => {
-                oauth::error_page(
-                    server,
-                    None,
-                    request,
-                    "AADB2C90085",
-                    "The service has encountered an internal error.",
-                )
-                .await
-            }
+        return match request.method {
+            Method::GET | Method::POST => pages::callback(server, &policies, request).await,
+            _ => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response(),
         };
     }
     let Some(policy) = route.policy.as_deref() else {
