@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use ief_benches::{GeneratedPolicy, generate};
+use ief_benches::{GeneratedPolicy, generate, median};
 use ief_engine::{CompiledPolicy, Diagnostics, EffectivePolicy, PolicySet};
 
 /// The allocator the `ief` binary compiles policies under (cli/src/main.rs); both sides of every
@@ -102,9 +102,8 @@ fn phases(files: &[(String, String)], policy_id: &str, runs: usize) {
         drop((compiled, model, tree, set, diags));
         lap(5);
     }
-    for (name, t) in NAMES.iter().zip(&mut times) {
-        t.sort_by(f64::total_cmp);
-        eprintln!("{name}: {:.3} ms (median of {runs})", t[t.len() / 2]);
+    for (name, t) in NAMES.iter().zip(times) {
+        eprintln!("{name}: {:.3} ms (median of {runs})", median(t));
     }
 }
 

@@ -28,7 +28,12 @@ impl Text {
     }
 
     fn child(el: &Element, name: &str) -> Option<Text> {
-        el.child(name).map(|c| Text { value: c.text.clone().unwrap_or_default(), span: c.text_span })
+        el.child(name).map(Text::of)
+    }
+
+    /// An element's own text (empty when it has none), spanned.
+    fn of(el: &Element) -> Text {
+        Text { value: el.text.clone().unwrap_or_default(), span: el.text_span }
     }
 
     pub fn as_str(&self) -> &str {
@@ -413,6 +418,14 @@ pub struct Step {
     pub exchanges: ThinVec<Exchange>,
     pub sub_journeys: ThinVec<Text>,
     pub span: Span,
+}
+
+impl Step {
+    /// The sub journey an InvokeSubJourney step runs: B2C documents one candidate, and only
+    /// the first of several runs (IEF507).
+    pub fn invoked(&self) -> Option<&Text> {
+        self.sub_journeys.first()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -894,10 +907,7 @@ pub(crate) fn lower_profile(el: &Element) -> TechnicalProfile {
         output_token_format: el.child_text("OutputTokenFormat").map(str::to_owned),
         metadata: el
             .items("Metadata", "Item")
-            .map(|i| MetadataItem {
-                key: Text::attr_or_empty(i, "Key"),
-                value: Text { value: i.text.clone().unwrap_or_default(), span: i.text_span },
-            })
+            .map(|i| MetadataItem { key: Text::attr_or_empty(i, "Key"), value: Text::of(i) })
             .collect(),
         keys: el
             .items("CryptographicKeys", "Key")
@@ -941,10 +951,7 @@ fn lower_preconditions<C: FromIterator<Precondition>>(el: &Element) -> C {
                 other => PreconditionType::Other(other.to_owned()),
             },
             execute_actions_if: flag(p, "ExecuteActionsIf", true),
-            values: p
-                .children_named("Value")
-                .map(|v| Text { value: v.text.clone().unwrap_or_default(), span: v.text_span })
-                .collect(),
+            values: p.children_named("Value").map(Text::of).collect(),
             action: p.child_text("Action").map(str::to_owned),
             span: p.name_span,
         })

@@ -359,8 +359,7 @@ impl<'p> Context<'_, 'p> {
                     b.g.add_edge(n, end, PlanEdge::Next);
                 }
                 StepType::InvokeSubJourney => {
-                    // B2C documents one candidate; the others never run (IEF507).
-                    if let Some(c) = s.sub_journeys.first() {
+                    if let Some(c) = s.invoked() {
                         let index = self.subs.get(c.as_str()).copied();
                         let transfer =
                             index.is_some_and(|i| policy.sub_journeys[i].kind == JourneyKind::SubJourneyTransfer);

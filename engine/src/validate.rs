@@ -528,8 +528,8 @@ impl Validator<'_, '_> {
                 }
                 step_out.push(tp);
             }
-            // Only the first candidate runs (IEF507), so only its outputs flow on.
-            if let Some(c) = s.sub_journeys.first()
+            // Only the invoked candidate's outputs flow on.
+            if let Some(c) = s.invoked()
                 && let Some(sub) = self.policy.sub_journey(&c.value)
             {
                 for e in sub.steps.iter().flat_map(|ss| &ss.exchanges) {

@@ -96,10 +96,11 @@ pub enum ProfileResult {
     InvalidAnswer(String),
     /// The answer was already handled, here or by another process sharing the sign-ins (an
     /// identity provider's callback posted twice): the request that handled it first carries
-    /// the sign-in on, so this one is refused and the sign-in left as it was.
+    /// the sign-in on, so this one is refused: the driver discards this `SignIn` (its trace
+    /// holds the answer) and keeps the one it stored.
     Replayed(ProfileError),
-    /// A service the answer needs (the store every process shares) failed: the request is
-    /// refused and the sign-in left as it was, so the same answer may be tried again.
+    /// A service the answer needs (the store every process shares) failed: refused the same
+    /// way, so the same answer may be tried again.
     Unavailable(ProfileError),
 }
 

@@ -54,11 +54,11 @@ pub enum ExecError {
     #[error("the sign-in has already finished")]
     Finished,
     /// A profile refused an answer it had already handled ([`ProfileResult::Replayed`]): the
-    /// driver refuses the request and keeps the sign-in as it was before it.
+    /// driver refuses the request, discards this `SignIn` and keeps the one it stored.
     #[error("step {order} of '{journey}': {}", .error.user_message)]
     Replayed { journey: String, order: u32, error: ProfileError },
-    /// A profile could not reach a service its answer needs ([`ProfileResult::Unavailable`]): the
-    /// driver refuses the request and keeps the sign-in as it was before it.
+    /// A profile could not reach a service its answer needs ([`ProfileResult::Unavailable`]):
+    /// refused the same way.
     #[error("step {order} of '{journey}': {}", .error.user_message)]
     Unavailable { journey: String, order: u32, error: ProfileError },
 }
@@ -584,7 +584,7 @@ impl<'p> Executor<'p> {
             let (journey, order) = self.position(s);
             ExecError::BadAnswer { journey, order, message }
         };
-        if !profile.is_some_and(|p| self.compiled.profiles[p].sso.remember_me) {
+        if !profile.is_some_and(|p| self.compiled.profiles[p].page.enable_remember_me) {
             return Err(bad(format!(
                 "the page has no keep-me-signed-in checkbox ({REMEMBER_ME_FIELD}): its profile does not set setting.enableRememberMe"
             )));

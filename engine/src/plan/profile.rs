@@ -189,8 +189,6 @@ pub struct Sso {
     pub persisted: Vec<(ClaimId, Box<str>)>,
     /// Constants the session manager adds on restore (objectIdFromSession).
     pub on_restore: Vec<(ClaimId, ClaimValue)>,
-    /// `setting.enableRememberMe`: the page has the keep-me-signed-in checkbox.
-    pub remember_me: bool,
 }
 
 /// A display control on a self-asserted page, its actions resolved.
@@ -338,7 +336,6 @@ impl ProfilePlan {
                     Some((id, policy.claim_types[id.index()].id.value.as_str().into()))
                 })
                 .collect(),
-            remember_me: page.enable_remember_me,
             on_restore: manager
                 .map(|m| m.output_claims.as_slice())
                 .unwrap_or_default()
