@@ -144,9 +144,7 @@ pub(super) fn jwk_keys(jwks: &Value, field: &str) -> Result<Vec<AssertionKey>, S
             let parsed: jsonwebtoken::jwk::Jwk =
                 serde_json::from_value(jwk.clone()).map_err(|e| format!("{field} key {i} is not a JWK ({e})"))?;
             let key = DecodingKey::from_jwk(&parsed).map_err(|e| format!("{field} key {i} is not usable ({e})"))?;
-            let part = |name: &str| jwk.get(name).and_then(Value::as_str);
-            let rsa = part("n").zip(part("e")).and_then(|(n, e)| RsaVerifyingKey::from_jwk_components(n, e));
-            Ok(AssertionKey { kid: parsed.common.key_id, key, rsa })
+            Ok(AssertionKey { kid: parsed.common.key_id, key, rsa: RsaVerifyingKey::from_jwk(jwk) })
         })
         .collect()
 }

@@ -556,8 +556,9 @@ impl RsaVerifyingKey {
     }
 
     /// From a JWK's base64url `n` and `e`.
-    pub fn from_jwk_components(n: &str, e: &str) -> Option<RsaVerifyingKey> {
-        RsaVerifyingKey::from_components(&URL_SAFE_NO_PAD.decode(n).ok()?, &URL_SAFE_NO_PAD.decode(e).ok()?)
+    pub fn from_jwk(jwk: &serde_json::Value) -> Option<RsaVerifyingKey> {
+        let part = |name| URL_SAFE_NO_PAD.decode(jwk.get(name)?.as_str()?).ok();
+        RsaVerifyingKey::from_components(&part("n")?, &part("e")?)
     }
 
     pub fn modulus_len(&self) -> usize {

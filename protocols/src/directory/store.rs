@@ -752,12 +752,24 @@ fn load_user(db: &dyn Db, object_id: &str) -> Result<Option<User>> {
     Ok(load_users(db, Some(object_id))?.pop())
 }
 
-/// The account `one`, or every account oldest first: four queries whatever their number.
+/// The account `one`, or every account oldest first: four queries whatever their number (one
+/// when there is none).
 fn load_users(db: &dyn Db, one: Option<&str>) -> Result<Vec<User>> {
     let (filter, params) = match one {
         Some(id) => ("WHERE object_id = $1", vec![Param::Text(id)]),
         None => ("", Vec::new()),
     };
+    let rows = db.query(
+        &format!(
+            "SELECT object_id, user_principal_name, password_hash IS NOT NULL FROM users {filter}
+             ORDER BY created, object_id"
+        ),
+        &params,
+    )?;
+    // No account: the other three tables have nothing for it.
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
     let text = |cells: &mut std::vec::IntoIter<Cell>| cells.next().and_then(Cell::into_text).unwrap_or_default();
     let order = db.insertion_order();
     // Each account's rows of a table, in the query's order.
@@ -776,13 +788,6 @@ fn load_users(db: &dyn Db, one: Option<&str>) -> Result<Vec<User>> {
     ))?;
     let mut attributes =
         grouped(format!("SELECT object_id, name, data_type, value FROM attributes {filter} ORDER BY name_key"))?;
-    let rows = db.query(
-        &format!(
-            "SELECT object_id, user_principal_name, password_hash IS NOT NULL FROM users {filter}
-             ORDER BY created, object_id"
-        ),
-        &params,
-    )?;
     let mut users = Vec::with_capacity(rows.len());
     for row in rows {
         let mut cells = row.into_iter();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ief_engine::exec::Extensions;
+use ief_engine::exec::{Extensions, ProfileError, ProfileResult};
 use ief_store::{Kind, Store, StoreError};
 use sha2::{Digest, Sha256};
 
@@ -27,6 +27,18 @@ pub enum CallbackRefusal {
     Replayed,
     #[error("the replay guard cannot be read: {0}")]
     Guard(StoreError),
+}
+
+impl CallbackRefusal {
+    /// How a handler answers it: a replay, or a guard the store cannot write, is refused
+    /// without touching the sign-in; a late callback fails it.
+    pub fn outcome(&self) -> fn(ProfileError) -> ProfileResult {
+        match self {
+            CallbackRefusal::Late { .. } => ProfileResult::Failed,
+            CallbackRefusal::Replayed => ProfileResult::Replayed,
+            CallbackRefusal::Guard(_) => ProfileResult::Unavailable,
+        }
+    }
 }
 
 /// Takes the one use of the callback to an authorization request (`state`, sent at

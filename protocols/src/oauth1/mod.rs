@@ -289,15 +289,10 @@ impl OAuth1 {
         }
         let issued_at = state.get(STATE_ISSUED_AT).and_then(Value::as_i64);
         let extensions = request.services.extensions;
-        match callback_once(extensions, &self.consumed, "oauth1-token", issued, issued_at, now(request)).await {
-            Ok(()) => {}
-            Err(e @ CallbackRefusal::Replayed) => {
-                return Ok(ProfileResult::Replayed(OAuth1Error::from(e).into_profile_error(request.profile)));
-            }
-            Err(e @ CallbackRefusal::Guard(_)) => {
-                return Ok(ProfileResult::Unavailable(OAuth1Error::from(e).into_profile_error(request.profile)));
-            }
-            Err(e) => return Err(e.into()),
+        if let Err(e) = callback_once(extensions, &self.consumed, "oauth1-token", issued, issued_at, now(request)).await
+        {
+            let answer = e.outcome();
+            return Ok(answer(OAuth1Error::from(e).into_profile_error(request.profile)));
         }
         let verifier = value(params, "oauth_verifier")
             .filter(|v| !v.is_empty())

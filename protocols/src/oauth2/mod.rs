@@ -30,7 +30,7 @@ pub use metadata::{BearerTransmission, HttpBinding, Metadata, ResponseMode, Toke
 
 use crate::federation::client_auth::ClientAuth;
 use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause};
-use crate::federation::replay::{CallbackRefusal, callback_once};
+use crate::federation::replay::callback_once;
 use crate::federation::seen_once::SeenOnce;
 use crate::federation::{Callback, error, now, redirect_uri};
 
@@ -165,15 +165,10 @@ impl OAuth2 {
         }
         let issued_at = saved.get("issued_at").and_then(Value::as_i64);
         let extensions = request.services.extensions;
-        match callback_once(extensions, &self.consumed, "oauth2-state", expected, issued_at, now(request)).await {
-            Ok(()) => {}
-            Err(e @ CallbackRefusal::Replayed) => {
-                return Ok(ProfileResult::Replayed(named(request.profile, error("InvalidCallback", e.to_string()))));
-            }
-            Err(e @ CallbackRefusal::Guard(_)) => {
-                return Ok(ProfileResult::Unavailable(named(request.profile, error("InvalidCallback", e.to_string()))));
-            }
-            Err(e) => return Err(error("InvalidCallback", e.to_string())),
+        if let Err(e) =
+            callback_once(extensions, &self.consumed, "oauth2-state", expected, issued_at, now(request)).await
+        {
+            return Ok(e.outcome()(named(request.profile, error("InvalidCallback", e.to_string()))));
         }
         if let Some(code) = param("error") {
             let detail = match param("error_description").filter(|d| !d.is_empty()) {

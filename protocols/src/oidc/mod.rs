@@ -138,14 +138,12 @@ impl ProfileHandler for OpenIdConnect {
                     ));
                 }
             };
-            outcome.unwrap_or_else(|e| match e {
-                Error::Refused(CallbackRefusal::Replayed) => {
-                    ProfileResult::Replayed(e.into_profile_error(&request.profile.id.value))
-                }
-                Error::Refused(CallbackRefusal::Guard(_)) => {
-                    ProfileResult::Unavailable(e.into_profile_error(&request.profile.id.value))
-                }
-                e => ProfileResult::Failed(e.into_profile_error(&request.profile.id.value)),
+            outcome.unwrap_or_else(|e| {
+                let answer = match &e {
+                    Error::Refused(refusal) => refusal.outcome(),
+                    _ => ProfileResult::Failed,
+                };
+                answer(e.into_profile_error(&request.profile.id.value))
             })
         })
     }

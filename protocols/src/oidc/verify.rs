@@ -250,8 +250,7 @@ fn rsa_key(key: &CoreJsonWebKey) -> Option<RsaVerifyingKey> {
     if *key.key_type() != CoreJsonWebKeyType::RSA {
         return None;
     }
-    let json = serde_json::to_value(key).ok()?;
-    RsaVerifyingKey::from_jwk_components(json.get("n")?.as_str()?, json.get("e")?.as_str()?)
+    RsaVerifyingKey::from_jwk(&serde_json::to_value(key).ok()?)
 }
 
 /// RustCrypto's `rsa` (under `openidconnect`) refuses moduli above 4096 bits.
