@@ -702,7 +702,7 @@ async fn dispatch(
     let response = match tokio::time::timeout(REQUEST_TIMEOUT, task).await {
         Ok(Ok(response)) => response,
         Ok(Err(_)) => {
-            let message = "The service has encountered an internal error.";
+            let message = "The service has encountered an internal error. Please reauthenticate and try again.";
             oauth::error_page(&server, None, &request, "AADB2C90085", message).await
         }
         Err(_) => (StatusCode::GATEWAY_TIMEOUT, "the request took too long").into_response(),

@@ -474,6 +474,9 @@ pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Req
     let hosted = load.hosted(hosted, &tx.policy);
     let params = if request.form.is_empty() { request.query.clone() } else { request.form.clone() };
     let executor = server.executor(hosted);
+    let lang = tx.sign_in.context.culture.clone();
+    let refuse =
+        |refusal: Refusal| async move { refusal.respond(server, Some((hosted, Some(&lang))), request, false).await };
     match executor.resume(&mut tx.sign_in, Some(Answer::Callback(params))).await {
         Ok(progress) => {
             tx.step = Step::Submitted(progress);
@@ -481,12 +484,8 @@ pub(crate) async fn callback(server: &Server, policies: &[Hosted], request: &Req
         }
         // The callback posted twice (the request that took it first goes on with the sign-in), or
         // the shared replay guard failing: refused, the sign-in kept for a retry.
-        Err(e @ (ExecError::Replayed { .. } | ExecError::Unavailable { .. })) => {
-            let refusal =
-                if matches!(e, ExecError::Replayed { .. }) { Refusal::Replayed } else { Refusal::Unavailable };
-            let lang = tx.sign_in.context.culture.clone();
-            refusal.respond(server, Some((hosted, Some(&lang))), request, false).await
-        }
+        Err(ExecError::Replayed { .. }) => refuse(Refusal::Replayed).await,
+        Err(ExecError::Unavailable { .. }) => refuse(Refusal::Unavailable).await,
         Err(e) => failed(server, hosted, tx, "AADB2C90273", &e, request).await,
     }
 }

@@ -308,9 +308,10 @@ async fn refusal_code(response: reqwest::Response) -> String {
     text[at..at + 11].to_owned()
 }
 
-/// Issue #14's replay guards across processes: an upstream identity provider's callback
-/// consumed on one `ief serve` is refused on the other, and the same callback sent to both at
-/// once gives the application exactly one code.
+/// Issue #14 across processes: an upstream identity provider's callback consumed on one `ief
+/// serve` is refused on the other (it finds the sign-in ended), and the same callback sent to
+/// both at once gives the application exactly one code. The shared guard itself is tested where
+/// both posts can be made to read the sign-in first (server/tests/it/federation.rs).
 #[test]
 fn an_upstream_callback_used_on_one_process_is_refused_on_the_other() {
     use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
