@@ -3,8 +3,9 @@
 //! the file that wrote them, so later diagnostics point at the right file.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
+use hashbrown::{DefaultHashBuilder, HashTable};
 use smol_str::SmolStr;
 
 use crate::syntax::{Element, ThinVec};
@@ -118,8 +119,32 @@ enum Seg {
 
 /// A long list's keys (first item per key) and the length of its parent's children they describe.
 struct ListIndex {
-    keys: HashMap<OwnedKey, usize>,
+    keys: KeyTable,
     len: usize,
+}
+
+/// The first position of each key among a list's items, found by the hash of the key's values
+/// and confirmed against the item there: an entry is 16 bytes and holds no copy of a key, so
+/// indexing an appended item allocates nothing, and growing the table reads no item.
+struct KeyTable {
+    /// (hash, position).
+    table: HashTable<(u64, u32)>,
+}
+
+impl KeyTable {
+    fn with_capacity(n: usize) -> Self {
+        KeyTable { table: HashTable::with_capacity(n) }
+    }
+
+    /// The position of the item `is_key` accepts among those hashed to `hash`.
+    fn find(&self, hash: u64, mut is_key: impl FnMut(usize) -> bool) -> Option<usize> {
+        self.table.find(hash, |&(h, at)| h == hash && is_key(at as usize)).map(|&(_, at)| at as usize)
+    }
+
+    fn insert(&mut self, hash: u64, at: usize) {
+        let at = u32::try_from(at).expect("a policy file holds fewer than 2^32 elements");
+        self.table.insert_unique(hash, (hash, at), |&(h, _)| h);
+    }
 }
 
 /// The key indexes of long lists, kept across the overlays of one chain so that each file
@@ -129,6 +154,8 @@ struct ListIndex {
 #[derive(Default)]
 struct Indexes {
     enabled: bool,
+    /// Hashes the keys of every list (random per chain: the tables confirm each hit).
+    hasher: DefaultHashBuilder,
     /// Where the element being merged sits.
     path: Vec<Seg>,
     /// By the parent's path followed by the items' name.
@@ -288,28 +315,38 @@ fn owned_key_of(el: &Element, attrs: &[&str]) -> Option<OwnedKey> {
     (key.len > 0).then_some(key)
 }
 
-/// Where each of `keys` goes: the first item with its key in `index`, or `None` (appended at
-/// `next`, `next + 1`, ..., and indexed so later items with its key merge into it).
-fn place<K: Hash + Eq>(
-    index: &mut HashMap<K, usize>,
-    keys: impl Iterator<Item = Option<K>>,
-    mut next: usize,
+/// Where each of `items` goes: the first item with its key in `index` (among `base`'s first
+/// `len` children, or this overlay's items appended before it), or `None` (appended at `len`,
+/// `len + 1`, ..., and indexed so later items with its key merge into it).
+fn place(
+    index: &mut KeyTable,
+    hasher: &DefaultHashBuilder,
+    base: &[Element],
+    items: &[Element],
+    attrs: &[&str],
 ) -> Vec<Option<usize>> {
+    let len = base.len();
     // An index kept from earlier files grows by this file's items: once, not by rehashing.
-    index.reserve(keys.size_hint().0);
-    keys.map(|key| {
-        if let Some(k) = key {
-            match index.get(&k) {
-                Some(&i) => return Some(i),
-                None => {
-                    index.insert(k, next);
-                }
+    index.table.reserve(items.len(), |&(h, _)| h);
+    // The overlay item at each position from `len` on.
+    let mut appended: Vec<usize> = Vec::new();
+    let mut targets = Vec::with_capacity(items.len());
+    for (n, item) in items.iter().enumerate() {
+        let target = key_of(item, attrs).and_then(|key| {
+            let hash = hasher.hash_one(key);
+            let at = |i: usize| if i < len { &base[i] } else { &items[appended[i - len]] };
+            let found = index.find(hash, |i| key_of(at(i), attrs) == Some(key));
+            if found.is_none() {
+                index.insert(hash, len + appended.len());
             }
+            found
+        });
+        if target.is_none() {
+            appended.push(n);
         }
-        next += 1;
-        None
-    })
-    .collect()
+        targets.push(target);
+    }
+    targets
 }
 
 fn claim_key(el: &Element) -> Option<&str> {
@@ -324,17 +361,15 @@ fn behavior_key(el: &Element, list: List) -> Option<&str> {
     }
 }
 
-/// The first index of each key among `base`'s children named `name`.
-fn index_keys<'e, K: Hash + Eq>(
-    base: &'e Element,
-    name: &str,
-    extra: usize,
-    key: impl Fn(&'e Element) -> Option<K>,
-) -> HashMap<K, usize> {
-    let mut index = HashMap::with_capacity(base.children.len() + extra);
+/// The first position of each key among `base`'s children named `name`, with room for `extra`.
+fn index_keys(base: &Element, name: &str, attrs: &[&str], extra: usize, hasher: &DefaultHashBuilder) -> KeyTable {
+    let mut index = KeyTable::with_capacity(base.children.len() + extra);
     for (i, c) in base.children.iter().enumerate().filter(|(_, c)| c.name == name) {
-        if let Some(k) = key(c) {
-            index.entry(k).or_insert(i);
+        if let Some(key) = key_of(c, attrs) {
+            let hash = hasher.hash_one(key);
+            if index.find(hash, |at| key_of(&base.children[at], attrs) == Some(key)).is_none() {
+                index.insert(hash, i);
+            }
         }
     }
     index
@@ -353,19 +388,19 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
             // keep an owned index across the chain's files. `None`: appended.
             let len = base.children.len();
             let mut kept = None;
-            let targets = if ix.enabled && len >= LONG_LIST {
+            let mut index = if ix.enabled && len >= LONG_LIST {
                 let path = ix.list_path(name);
-                let mut index = match ix.lists.remove(&path) {
+                let index = match ix.lists.remove(&path) {
                     Some(cached) if cached.len == len => cached.keys,
-                    _ => index_keys(base, name, items.len(), |c| owned_key_of(c, attrs)),
+                    _ => index_keys(base, name, attrs, items.len(), &ix.hasher),
                 };
-                let targets = place(&mut index, items.iter().map(|i| owned_key_of(i, attrs)), len);
-                kept = Some((path, index));
-                targets
+                kept = Some(path);
+                index
             } else {
-                let mut index = index_keys(base, name, items.len(), |c| key_of(c, attrs));
-                place(&mut index, items.iter().map(|i| key_of(i, attrs)), len)
+                index_keys(base, name, attrs, items.len(), &ix.hasher)
             };
+            let targets = place(&mut index, &ix.hasher, &base.children, items, attrs);
+            let kept = kept.map(|path| (path, index));
             let mut keys_held = true;
             for (item, target) in items.iter().zip(targets) {
                 match target {
