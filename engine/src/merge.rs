@@ -206,9 +206,9 @@ fn merge_element(base: &mut Element, overlay: &Element, rule: Rule, ix: &mut Ind
         return;
     }
     for a in &overlay.attributes {
-        match base.attributes.iter_mut().find(|b| b.name == a.name) {
+        match base.attributes.find_mut(|b| b.name == a.name) {
             Some(b) => *b = a.clone(),
-            None => base.attributes.push(a.clone()),
+            None => base.attributes.to_mut().push(a.clone()),
         }
     }
     if overlay.text.is_some() {
@@ -402,22 +402,26 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
             let targets = place(&mut index, &ix.hasher, &base.children, items, attrs);
             let kept = kept.map(|path| (path, index));
             let mut keys_held = true;
-            for (item, target) in items.iter().zip(targets) {
-                match target {
-                    Some(i) => {
-                        let key = if ix.enabled { owned_key_of(&base.children[i], attrs) } else { None };
-                        ix.enter(|| Seg::Name(name.into()));
-                        ix.enter(|| Seg::Key(key.clone().unwrap_or_default()));
-                        merge_element(&mut base.children[i], item, rule, ix);
-                        if ix.enabled && owned_key_of(&base.children[i], attrs) != key {
-                            // The merge changed the item's key: what was indexed under it is stale.
-                            ix.replaced();
-                            keys_held = false;
-                        }
-                        ix.leave();
-                        ix.leave();
+            if targets.iter().all(Option::is_none) {
+                // All new (a journey continued in another file): one copy, room made once.
+                base.children.to_mut().extend(items.iter().cloned());
+            } else {
+                for (item, target) in items.iter().zip(targets) {
+                    let Some(i) = target else {
+                        base.children.to_mut().push(item.clone());
+                        continue;
+                    };
+                    let key = if ix.enabled { owned_key_of(&base.children[i], attrs) } else { None };
+                    ix.enter(|| Seg::Name(name.into()));
+                    ix.enter(|| Seg::Key(key.clone().unwrap_or_default()));
+                    merge_element(&mut base.children[i], item, rule, ix);
+                    if ix.enabled && owned_key_of(&base.children[i], attrs) != key {
+                        // The merge changed the item's key: what was indexed under it is stale.
+                        ix.replaced();
+                        keys_held = false;
                     }
-                    None => base.children.to_mut().push(item.clone()),
+                    ix.leave();
+                    ix.leave();
                 }
             }
             if let Some((path, keys)) = kept.filter(|_| keys_held) {
