@@ -270,6 +270,46 @@ fn three_files_override_and_append_the_same_long_journey_and_claims() {
     assert_eq!(outputs, ["c1", "email", "objectId"]);
 }
 
+const SEND_95: &str =
+    r#"<OrchestrationStep Order="95" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>"#;
+
+/// Steps a file appends to a long journey join the merged tree as its own elements: the merged
+/// list points at that file's attributes and children instead of copying them.
+#[test]
+fn appended_steps_share_their_file_attributes_and_children() {
+    let files = [
+        ("base.xml", policy("B2C_1A_Base", None, &long_base())),
+        (
+            "rp.xml",
+            policy(
+                "B2C_1A_RP",
+                Some("B2C_1A_Base"),
+                &format!("{}{RP}", journey(&format!("{}{SEND_95}", steps(91, 4)))),
+            ),
+        ),
+    ];
+    build_as_layered(&files);
+    let (set, effective, _) = build(&files);
+    let tree = effective.expect("effective").tree;
+    let steps_of = |root: &ief_engine::syntax::Element| {
+        let journey = root.child("UserJourneys").and_then(|u| u.child("UserJourney")).expect("a journey");
+        journey.child("OrchestrationSteps").expect("steps").children.clone()
+    };
+    let (merged, appended) = (steps_of(&tree), steps_of(&set.files[1].root));
+    assert_eq!(merged.len(), 95);
+    assert_eq!(appended.len(), 5);
+    for (m, a) in merged[90..].iter().zip(appended.iter()) {
+        assert_eq!(m, a);
+        assert!(
+            std::ptr::eq(m.attributes.as_ptr(), a.attributes.as_ptr()),
+            "step {:?}: attributes copied",
+            m.attr("Order")
+        );
+        let children_shared = a.children.is_empty() || std::ptr::eq(m.children.as_ptr(), a.children.as_ptr());
+        assert!(children_shared, "step {:?}: children copied", m.attr("Order"));
+    }
+}
+
 /// `n` claims transformations from `first`, each creating claim `c<i>` from a constant.
 fn transforms(first: usize, n: usize, value: &str) -> String {
     (first..first + n)
