@@ -208,7 +208,7 @@ fn merge_element(base: &mut Element, overlay: &Element, rule: Rule, ix: &mut Ind
     for a in &overlay.attributes {
         match base.attributes.find_mut(|b| b.name == a.name) {
             Some(b) => *b = a.clone(),
-            None => base.attributes.to_mut().push(a.clone()),
+            None => base.attributes.push(a.clone()),
         }
     }
     if overlay.text.is_some() {

@@ -45,10 +45,10 @@ pub struct Attribute {
 pub struct Element {
     /// Local name (a namespace prefix, if any, is dropped).
     pub name: SmolStr,
-    /// Shared like the children (one pointer inline; nothing allocated when empty), so a merge
-    /// that appends an overlay's element copies no attribute: a 20,000-step journey's trees are
-    /// tens of MB, and their size decides its speed.
-    pub attributes: Shared<Attribute>,
+    /// Shared by reference count in one allocation with the attributes (nothing allocated when
+    /// empty), so a merge that appends an overlay's element copies no attribute: a 20,000-step
+    /// journey's trees are tens of MB, and their size decides its speed.
+    pub attributes: Attributes,
     /// Shared with the trees copied from this one until one of them changes it: the merged
     /// policy points at the loaded files' subtrees instead of copying them.
     pub children: Shared<Element>,
@@ -157,8 +157,83 @@ impl<T: fmt::Debug> fmt::Debug for Shared<T> {
     }
 }
 
+/// An element's attributes: one allocation with its reference count, shared by the copies of
+/// the element and rebuilt on change (attributes change rarely: an overlay's or a setting's
+/// value). Reads cost what a `ThinVec`'s do; copies cost a count.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Attributes(Option<Arc<[Attribute]>>);
+
+impl Attributes {
+    /// The first attribute `pred` accepts, to change: copied (when shared) only if one is found.
+    pub fn find_mut(&mut self, pred: impl FnMut(&Attribute) -> bool) -> Option<&mut Attribute> {
+        let i = self.iter().position(pred)?;
+        Some(&mut self[i])
+    }
+
+    pub fn push(&mut self, attribute: Attribute) {
+        *self = self.iter().cloned().chain([attribute]).collect();
+    }
+
+    pub fn pop(&mut self) -> Option<Attribute> {
+        let (last, rest) = self.split_last()?;
+        let last = last.clone();
+        *self = rest.iter().cloned().collect();
+        Some(last)
+    }
+}
+
+impl Deref for Attributes {
+    type Target = [Attribute];
+    fn deref(&self) -> &[Attribute] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl DerefMut for Attributes {
+    fn deref_mut(&mut self) -> &mut [Attribute] {
+        match &mut self.0 {
+            Some(list) => Arc::make_mut(list),
+            None => &mut [],
+        }
+    }
+}
+
+impl FromIterator<Attribute> for Attributes {
+    fn from_iter<I: IntoIterator<Item = Attribute>>(iter: I) -> Self {
+        let iter = iter.into_iter();
+        // Even an empty `Arc<[_]>` is allocated (its counts): most leaves have no attributes.
+        if iter.size_hint().1 == Some(0) {
+            return Attributes(None);
+        }
+        let list: Arc<[Attribute]> = iter.collect();
+        Attributes((!list.is_empty()).then_some(list))
+    }
+}
+
+impl<'a> IntoIterator for &'a Attributes {
+    type Item = &'a Attribute;
+    type IntoIter = std::slice::Iter<'a, Attribute>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Attributes {
+    type Item = &'a mut Attribute;
+    type IntoIter = std::slice::IterMut<'a, Attribute>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+impl fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 // A long journey's trees stream through memory: each byte of an element counts (BENCHMARKS.md).
-const _: () = assert!(std::mem::size_of::<Element>() <= 104);
+const _: () = assert!(std::mem::size_of::<Element>() <= 112);
 
 impl Element {
     pub fn attr(&self, name: &str) -> Option<&str> {
@@ -204,7 +279,7 @@ impl Element {
         let value = value.into();
         match self.attributes.find_mut(|a| a.name == name) {
             Some(a) => a.value = value,
-            None => self.attributes.to_mut().push(Attribute {
+            None => self.attributes.push(Attribute {
                 name: SmolStr::new(name),
                 value,
                 name_span: self.name_span,

@@ -320,7 +320,7 @@ fn mangled_trees_never_panic() {
                 }
                 3 => el.name = format!("{}x", el.name).into(),
                 _ => {
-                    el.attributes.to_mut().pop();
+                    el.attributes.pop();
                 }
             }
         }
