@@ -5,14 +5,14 @@ use ief_idp::TestUser;
 use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::time::{Duration, Instant};
 
 use ief_protocols::keys::KeyStore;
-use ief_store::{BoxFuture, Kind, Record, Store, StoreError};
+use ief_store::Store;
 use serde_json::json;
 
 use crate::common::*;
+use crate::gated::Gated;
 
 const FEDERATION_POLICY: &str = "B2C_1A_SignIn_PrivateKeyJwt";
 const FEDERATION_TENANT: &str = "contoso.onmicrosoft.com";
@@ -187,102 +187,6 @@ async fn a_callback_the_replay_guard_cannot_record_is_refused_and_may_be_posted_
     let (status, body) = browser.redeem(code).await;
     assert_eq!(status, 200, "{body}");
     serving.abort();
-}
-
-/// A memory store whose next two reads of a sign-in, once armed, wait for each other: two
-/// requests read the same version before either writes. With `hold` set, the next callback
-/// state recorded waits, once recorded, until `release`; it counts the codes stored. With
-/// `fail_replay` set, the next callback state is not recorded: the store fails.
-#[derive(Debug)]
-struct Gated {
-    inner: ief_store::MemoryStore,
-    armed: AtomicUsize,
-    together: tokio::sync::Barrier,
-    hold: AtomicBool,
-    held: tokio::sync::Notify,
-    release: tokio::sync::Notify,
-    codes: AtomicUsize,
-    fail_replay: AtomicBool,
-}
-
-impl Gated {
-    fn new() -> Gated {
-        Gated {
-            inner: ief_store::MemoryStore::new(),
-            armed: AtomicUsize::new(0),
-            together: tokio::sync::Barrier::new(2),
-            hold: AtomicBool::new(false),
-            held: tokio::sync::Notify::new(),
-            release: tokio::sync::Notify::new(),
-            codes: AtomicUsize::new(0),
-            fail_replay: AtomicBool::new(false),
-        }
-    }
-}
-
-impl Store for Gated {
-    fn create<'a>(
-        &'a self,
-        kind: Kind,
-        key: &'a str,
-        value: &'a [u8],
-        expires: i64,
-        now: i64,
-    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
-        Box::pin(async move {
-            if kind == Kind::Replay && self.fail_replay.swap(false, SeqCst) {
-                return Err(StoreError::Backend { backend: "gated", message: "down for the test".to_owned() });
-            }
-            let created = self.inner.create(kind, key, value, expires, now).await;
-            if kind == Kind::Code && matches!(created, Ok(Some(_))) {
-                self.codes.fetch_add(1, SeqCst);
-            }
-            if kind == Kind::Replay && self.hold.swap(false, SeqCst) {
-                self.held.notify_one();
-                self.release.notified().await;
-            }
-            created
-        })
-    }
-
-    fn get<'a>(&'a self, kind: Kind, key: &'a str, now: i64) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        Box::pin(async move {
-            if kind == Kind::SignIn && self.armed.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok() {
-                self.together.wait().await;
-            }
-            self.inner.get(kind, key, now).await
-        })
-    }
-
-    fn update<'a>(
-        &'a self,
-        kind: Kind,
-        key: &'a str,
-        version: u64,
-        value: &'a [u8],
-        expires: i64,
-        now: i64,
-    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
-        self.inner.update(kind, key, version, value, expires, now)
-    }
-
-    fn delete<'a>(
-        &'a self,
-        kind: Kind,
-        key: &'a str,
-        version: Option<u64>,
-        now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        self.inner.delete(kind, key, version, now)
-    }
-
-    fn take<'a>(&'a self, kind: Kind, key: &'a str, now: i64) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        self.inner.take(kind, key, now)
-    }
-
-    fn expire(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
-        self.inner.expire(now)
-    }
 }
 
 #[tokio::test]
