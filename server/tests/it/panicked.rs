@@ -9,6 +9,8 @@ use serde_json::Value;
 use crate::common::*;
 use crate::gated::Gated;
 
+/// The development app's origin: a loopback app may call the token endpoint from its pages.
+const ORIGIN: &str = "http://localhost:8765";
 const INTERNAL: &str = "The service has encountered an internal error. Please reauthenticate and try again.";
 
 async fn serving() -> (Arc<Gated>, Running) {
@@ -30,6 +32,7 @@ async fn a_panicked_token_request_answers_the_token_endpoint_s_json_error() {
     let response = browser
         .client
         .post(browser.policy_url("oauth2/v2.0/token"))
+        .header("origin", ORIGIN)
         .form(&[
             ("grant_type", "authorization_code"),
             ("client_id", CLIENT),
@@ -42,6 +45,8 @@ async fn a_panicked_token_request_answers_the_token_endpoint_s_json_error() {
         .expect("token");
     assert_eq!(response.status(), 400);
     assert!(response.headers()["content-type"].to_str().expect("type").starts_with("application/json"));
+    // A single-page app reads the error across origins, as it reads the endpoint's other answers.
+    assert_eq!(response.headers().get("access-control-allow-origin").map(|v| v.as_bytes()), Some(ORIGIN.as_bytes()));
     let body: Value = response.json().await.expect("JSON");
     assert_eq!(body["error"], "server_error", "{body}");
     let description = body["error_description"].as_str().expect("a description");
