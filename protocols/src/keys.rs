@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, RsaEncoding, RsaKeyPair};
@@ -526,33 +526,35 @@ fn signing_key(path: &Path, pem: &str) -> Result<SigningKey, KeyError> {
     Ok(SigningKey { encoding, pair: Arc::new(pair), kid, public_jwk })
 }
 
-/// An RSA public key parsed by aws-lc once per PKCS#1 v1.5 algorithm (a parsed key is bound to
-/// its algorithm), so that a signature check pays neither the parse nor the Montgomery set-up
-/// again: the id_token check against a provider's JWKS and the embedded providers' client
-/// assertions keep one per key.
-#[derive(Debug)]
+/// An RSA public key parsed by aws-lc at most once per PKCS#1 v1.5 algorithm (a parsed key is
+/// bound to its algorithm), on the first check with that algorithm, so that later checks pay
+/// neither the parse nor the Montgomery set-up again and a key set fetch parses nothing: the
+/// id_token check against a provider's JWKS and the embedded providers' client assertions keep
+/// one per key.
 pub struct RsaVerifyingKey {
-    /// The modulus's length in bytes, without leading zeros.
-    modulus_len: usize,
-    rs256: signature::ParsedPublicKey,
-    rs384: signature::ParsedPublicKey,
-    rs512: signature::ParsedPublicKey,
+    /// Big-endian, the modulus without leading zeros.
+    n: Vec<u8>,
+    e: Vec<u8>,
+    /// RS256, RS384, RS512; `None` inside when aws-lc refuses the key.
+    parsed: [OnceLock<Option<signature::ParsedPublicKey>>; 3],
+}
+
+impl fmt::Debug for RsaVerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RsaVerifyingKey").field("modulus_len", &self.n.len()).finish_non_exhaustive()
+    }
 }
 
 impl RsaVerifyingKey {
     /// From the big-endian modulus and exponent (a JWK's `n` and `e` decoded; leading zeros
-    /// allowed); `None` for a key aws-lc refuses (smaller than 2,048 bits, for one).
+    /// allowed); `None` when either is empty. A key aws-lc refuses (smaller than 2,048 bits, for
+    /// one) verifies nothing.
     pub fn from_components(n: &[u8], e: &[u8]) -> Option<RsaVerifyingKey> {
-        use aws_lc_rs::encoding::AsDer;
-        let n = &n[n.iter().position(|&b| b != 0).unwrap_or(n.len())..];
-        let der = signature::RsaPublicKeyComponents { n, e }.as_der().ok()?;
-        let parse = |alg| signature::ParsedPublicKey::new(alg, der.as_ref()).ok();
-        Some(RsaVerifyingKey {
-            modulus_len: n.len(),
-            rs256: parse(&signature::RSA_PKCS1_2048_8192_SHA256)?,
-            rs384: parse(&signature::RSA_PKCS1_2048_8192_SHA384)?,
-            rs512: parse(&signature::RSA_PKCS1_2048_8192_SHA512)?,
-        })
+        let n = &n[n.iter().position(|&b| b != 0)?..];
+        if e.is_empty() {
+            return None;
+        }
+        Some(RsaVerifyingKey { n: n.to_vec(), e: e.to_vec(), parsed: Default::default() })
     }
 
     /// From a JWK's base64url `n` and `e`.
@@ -562,19 +564,28 @@ impl RsaVerifyingKey {
     }
 
     pub fn modulus_len(&self) -> usize {
-        self.modulus_len
+        self.n.len()
     }
 
     /// Whether `signature` is `alg`'s over `message`; false for an algorithm other than
-    /// RS256/384/512.
+    /// RS256/384/512 and for a key aws-lc refuses.
     pub fn verifies(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
-        let key = match alg {
-            Algorithm::RS256 => &self.rs256,
-            Algorithm::RS384 => &self.rs384,
-            Algorithm::RS512 => &self.rs512,
+        let (slot, params) = match alg {
+            Algorithm::RS256 => (0, &signature::RSA_PKCS1_2048_8192_SHA256),
+            Algorithm::RS384 => (1, &signature::RSA_PKCS1_2048_8192_SHA384),
+            Algorithm::RS512 => (2, &signature::RSA_PKCS1_2048_8192_SHA512),
             _ => return false,
         };
-        key.verify_sig(message, signature).is_ok()
+        let key = self.parsed[slot].get_or_init(|| {
+            signature::RsaPublicKeyComponents { n: &self.n, e: &self.e }.to_parsed_public_key(params).ok()
+        });
+        key.as_ref().is_some_and(|key| key.verify_sig(message, signature).is_ok())
+    }
+
+    /// How many algorithms the key has been parsed for.
+    #[cfg(test)]
+    fn parses(&self) -> usize {
+        self.parsed.iter().filter(|p| p.get().is_some()).count()
     }
 }
 
@@ -923,6 +934,38 @@ mod tests {
         let debug = format!("{signing:?}");
         assert!(debug.starts_with("SigningKey { kid: ") && !debug.contains(&body_line(&key)), "{debug}");
         assert_eq!(format!("{:?}", Redacted("x")), "[redacted]");
+    }
+
+    #[test]
+    fn a_verifying_key_parses_per_algorithm_on_first_use_and_refuses_what_aws_lc_refuses() {
+        let mut store = KeyStore::empty();
+        store.insert_pem("B2C_1A_Key", &rsa_pem()).expect("pem");
+        let signer = store.signing_key("B2C_1A_Key").expect("key");
+        let key = RsaVerifyingKey::from_jwk(signer.public_jwk()).expect("a JWK's n and e");
+        assert_eq!((key.modulus_len(), key.parses()), (256, 0), "nothing parsed before a check");
+        let token = signer.sign_jwt(&Header::new(Algorithm::RS256), &serde_json::json!({"sub": "alice"})).expect("signs");
+        let (input, sig) = token.rsplit_once('.').expect("a JWS");
+        let sig = URL_SAFE_NO_PAD.decode(sig).expect("base64url");
+        assert!(key.verifies(Algorithm::RS256, input.as_bytes(), &sig));
+        assert!(key.verifies(Algorithm::RS256, input.as_bytes(), &sig), "the kept parse checks again");
+        assert_eq!(key.parses(), 1, "one algorithm used, one parse");
+        let mut tampered = sig.clone();
+        tampered[10] ^= 1;
+        assert!(!key.verifies(Algorithm::RS256, input.as_bytes(), &tampered));
+        assert!(!key.verifies(Algorithm::RS256, b"another message", &sig));
+        assert!(!key.verifies(Algorithm::RS384, input.as_bytes(), &sig), "an RS256 signature is not RS384's");
+        assert!(!key.verifies(Algorithm::PS256, input.as_bytes(), &sig), "PSS is not checked here");
+        assert_eq!(key.parses(), 2);
+        // A 1,024-bit modulus: aws-lc refuses it, so nothing verifies, however often asked.
+        let small = RsaVerifyingKey::from_components(&[0xc5; 128], &[1, 0, 1]).expect("components");
+        assert!(!small.verifies(Algorithm::RS256, input.as_bytes(), &sig[..128]));
+        assert!(!small.verifies(Algorithm::RS256, input.as_bytes(), &sig[..128]));
+        assert_eq!(small.parses(), 1, "a refusal is kept too");
+        // No modulus or no exponent is no key; leading zeros of n are not part of its length.
+        assert!(RsaVerifyingKey::from_components(&[0, 0], &[1, 0, 1]).is_none());
+        assert!(RsaVerifyingKey::from_components(&[0xc5; 256], &[]).is_none());
+        assert_eq!(RsaVerifyingKey::from_components(&[0, 0xc5, 0xc5], &[3]).expect("key").modulus_len(), 2);
+        assert!(RsaVerifyingKey::from_jwk(&serde_json::json!({"kty": "RSA", "n": "not base64!", "e": "AQAB"})).is_none());
     }
 
     #[test]
