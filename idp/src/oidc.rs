@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, Header};
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -1107,11 +1107,9 @@ impl Provider {
         if let Some(nonce) = &grant.nonce {
             claims.insert("nonce".into(), nonce.clone().into());
         }
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.signing.kid().to_owned());
         let id_token = self
             .signing
-            .sign_jwt(&header, &claims)
+            .sign_claims(Algorithm::RS256, &claims)
             .map_err(|e| OAuthError::server_error(format!("the id_token could not be signed ({e})")))?;
         let access_token = random_token().ok_or_else(|| OAuthError::server_error("no randomness for a token"))?;
         let mut sessions = self.sessions();

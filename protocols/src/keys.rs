@@ -74,41 +74,75 @@ impl<T> fmt::Debug for Redacted<T> {
     }
 }
 
-/// An RSA private key ready to sign, with its public half.
+/// An RSA private key ready to sign, with its public half. Cloning it shares the key.
 #[derive(Clone)]
-pub struct SigningKey {
+pub struct SigningKey(Arc<SigningKeyInner>);
+
+struct SigningKeyInner {
     encoding: EncodingKey,
     /// Parsed once: jsonwebtoken parses and checks the DER on every signature, which with the
     /// fresh blinding it implies is nearly half of an RS256 signature's cost.
-    pair: Arc<RsaKeyPair>,
+    pair: RsaKeyPair,
     kid: String,
     public_jwk: serde_json::Value,
+    /// The base64url header segment of `Header::new(alg)` with this key's `kid`, per algorithm
+    /// (RS256, RS384, RS512, PS256, PS384, PS512), made on first use: the header most tokens carry.
+    headers: [OnceLock<String>; 6],
 }
 
 impl SigningKey {
     pub fn encoding_key(&self) -> &EncodingKey {
-        &self.encoding
+        &self.0.encoding
     }
 
     /// A compact JWS of `claims`, byte for byte what `jsonwebtoken::encode` makes with this key,
     /// signed with the key parsed once. Algorithms outside RS*/PS* go to jsonwebtoken (and fail
     /// there as they would have).
     pub fn sign_jwt<T: Serialize>(&self, header: &Header, claims: &T) -> jsonwebtoken::errors::Result<String> {
-        let padding: &'static dyn RsaEncoding = match header.alg {
-            Algorithm::RS256 => &signature::RSA_PKCS1_SHA256,
-            Algorithm::RS384 => &signature::RSA_PKCS1_SHA384,
-            Algorithm::RS512 => &signature::RSA_PKCS1_SHA512,
-            Algorithm::PS256 => &signature::RSA_PSS_SHA256,
-            Algorithm::PS384 => &signature::RSA_PSS_SHA384,
-            Algorithm::PS512 => &signature::RSA_PSS_SHA512,
-            _ => return jsonwebtoken::encode(header, claims, &self.encoding),
+        let Some((_, padding)) = rsa_algorithm(header.alg) else {
+            return jsonwebtoken::encode(header, claims, &self.0.encoding);
         };
-        let mut message = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header)?);
+        let segment = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header)?);
+        self.sign_after(&segment, padding, claims)
+    }
+
+    /// [`SigningKey::sign_jwt`] with `Header::new(alg)` and this key's `kid`, the header most
+    /// tokens carry: its segment is encoded once per algorithm and kept, so only the claims and
+    /// the signature are made per token.
+    pub fn sign_claims<T: Serialize>(&self, alg: Algorithm, claims: &T) -> jsonwebtoken::errors::Result<String> {
+        let Some((slot, padding)) = rsa_algorithm(alg) else {
+            let mut header = Header::new(alg);
+            header.kid = Some(self.0.kid.clone());
+            return jsonwebtoken::encode(&header, claims, &self.0.encoding);
+        };
+        let segment = match self.0.headers[slot].get() {
+            Some(segment) => segment,
+            None => {
+                let mut header = Header::new(alg);
+                header.kid = Some(self.0.kid.clone());
+                let segment = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
+                self.0.headers[slot].get_or_init(|| segment)
+            }
+        };
+        self.sign_after(segment, padding, claims)
+    }
+
+    /// `header_segment.claims.signature`.
+    fn sign_after<T: Serialize>(
+        &self,
+        header_segment: &str,
+        padding: &'static dyn RsaEncoding,
+        claims: &T,
+    ) -> jsonwebtoken::errors::Result<String> {
+        let pair = &self.0.pair;
+        let claims = serde_json::to_vec(claims)?;
+        let modulus_len = pair.public_modulus_len();
+        let mut message = String::with_capacity(header_segment.len() + 2 + (claims.len() + modulus_len).div_ceil(3) * 4);
+        message.push_str(header_segment);
         message.push('.');
-        URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims)?, &mut message);
-        let mut sig = vec![0; self.pair.public_modulus_len()];
-        self.pair
-            .sign(padding, &SystemRandom::new(), message.as_bytes(), &mut sig)
+        URL_SAFE_NO_PAD.encode_string(claims, &mut message);
+        let mut sig = vec![0; modulus_len];
+        pair.sign(padding, &SystemRandom::new(), message.as_bytes(), &mut sig)
             .map_err(|_| jsonwebtoken::errors::ErrorKind::RsaFailedSigning)?;
         message.push('.');
         URL_SAFE_NO_PAD.encode_string(&sig, &mut message);
@@ -118,18 +152,31 @@ impl SigningKey {
     /// The RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key: stable across runs
     /// and shaped like B2C's own `kid`s.
     pub fn kid(&self) -> &str {
-        &self.kid
+        &self.0.kid
     }
 
     /// The public key as a JWK (`kty`, `n`, `e`, `kid`, `use`, `alg`), as a keys endpoint lists it.
     pub fn public_jwk(&self) -> &serde_json::Value {
-        &self.public_jwk
+        &self.0.public_jwk
     }
+}
+
+/// The slot of [`SigningKeyInner::headers`] and the padding of an RSA algorithm.
+fn rsa_algorithm(alg: Algorithm) -> Option<(usize, &'static dyn RsaEncoding)> {
+    Some(match alg {
+        Algorithm::RS256 => (0, &signature::RSA_PKCS1_SHA256),
+        Algorithm::RS384 => (1, &signature::RSA_PKCS1_SHA384),
+        Algorithm::RS512 => (2, &signature::RSA_PKCS1_SHA512),
+        Algorithm::PS256 => (3, &signature::RSA_PSS_SHA256),
+        Algorithm::PS384 => (4, &signature::RSA_PSS_SHA384),
+        Algorithm::PS512 => (5, &signature::RSA_PSS_SHA512),
+        _ => return None,
+    })
 }
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("kid", &self.0.kid).finish_non_exhaustive()
     }
 }
 
@@ -523,7 +570,7 @@ fn signing_key(path: &Path, pem: &str) -> Result<SigningKey, KeyError> {
         obj.insert("kid".into(), kid.clone().into());
         obj.insert("use".into(), "sig".into());
     }
-    Ok(SigningKey { encoding, pair: Arc::new(pair), kid, public_jwk })
+    Ok(SigningKey(Arc::new(SigningKeyInner { encoding, pair, kid, public_jwk, headers: Default::default() })))
 }
 
 /// An RSA public key parsed by aws-lc at most once per PKCS#1 v1.5 algorithm (a parsed key is
@@ -980,7 +1027,16 @@ mod tests {
             header.kid = Some(key.kid().to_owned());
             let ours = key.sign_jwt(&header, &claims).expect("signs");
             assert_eq!(ours, jsonwebtoken::encode(&header, &claims, key.encoding_key()).expect("signs"), "{alg:?}");
+            // The kept header segment: the same token on first use and after.
+            assert_eq!(key.sign_claims(alg, &claims).expect("signs"), ours, "{alg:?}");
+            assert_eq!(key.sign_claims(alg, &claims).expect("signs"), ours, "{alg:?}, segment kept");
         }
+        // Another header is encoded as given, not taken from the kept segment.
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("another".to_owned());
+        let other = key.sign_jwt(&header, &claims).expect("signs");
+        assert_eq!(other, jsonwebtoken::encode(&header, &claims, key.encoding_key()).expect("signs"));
+        assert_ne!(other, key.sign_claims(Algorithm::RS256, &claims).expect("signs"));
         // PSS is randomized: it verifies against the public half.
         let (n, e) = (key.public_jwk()["n"].as_str().expect("n"), key.public_jwk()["e"].as_str().expect("e"));
         let public = jsonwebtoken::DecodingKey::from_rsa_components(n, e).expect("public");
