@@ -39,7 +39,7 @@ use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause}
 use crate::federation::replay::{CallbackRefusal, callback_once};
 use crate::federation::seen_once::SeenOnce;
 use crate::federation::{self, Callback, now};
-use config::Config;
+use config::{Config, ConfigCache};
 use provider::{Discovery, FetchError, ProviderCache, read_limited};
 use verify::{Expected, IssuerRule, Jwt, TokenError, VerifiedKey, check_claims, constant_time_eq};
 
@@ -66,6 +66,7 @@ const RESERVED_PARAMETERS: [&str; 8] = [
 pub struct OpenIdConnect {
     clients: ClientPool,
     providers: ProviderCache,
+    configs: ConfigCache,
     /// States whose callback was handled, until their request expires: a callback presented
     /// twice (a page shown again, a replayed response) is refused.
     consumed: SeenOnce<String>,
@@ -93,6 +94,7 @@ impl OpenIdConnect {
         OpenIdConnect {
             clients: ClientPool::new(timeout),
             providers: ProviderCache::new(),
+            configs: ConfigCache::default(),
             consumed: SeenOnce::default(),
         }
     }
@@ -179,7 +181,7 @@ struct TokenResponse {
 impl OpenIdConnect {
     async fn start(&self, request: &ProfileRequest<'_>) -> Result<Page, Error> {
         let profile = request.profile;
-        let config = Config::read(profile, &request.policy.tenant_id).map_err(Error::Config)?;
+        let config = self.configs.read(profile, &request.policy.tenant_id).map_err(Error::Config)?;
         if config.response_type.has_code() {
             // Missing keys fail now, not after the user signed in at the provider.
             ClientAuth::from_profile(request).map_err(Error::Profile)?;
@@ -263,7 +265,7 @@ impl OpenIdConnect {
         params: &[(String, String)],
         stored: &Value,
     ) -> Result<Vec<(String, ClaimValue)>, Error> {
-        let config = Config::read(request.profile, &request.policy.tenant_id).map_err(Error::Config)?;
+        let config = self.configs.read(request.profile, &request.policy.tenant_id).map_err(Error::Config)?;
         let pending: Pending = serde_json::from_value(stored.clone())
             .map_err(|_| Error::Callback("the pending authorization request could not be read".to_owned()))?;
         let now = now(request);
