@@ -46,6 +46,9 @@ use verify::{Expected, IssuerRule, Jwt, TokenError, VerifiedKey, check_claims, c
 /// B2C gives a call to a partner 30 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The token request's body type (RFC 6749 §4.1.3).
+const FORM_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/x-www-form-urlencoded");
+
 /// Token and userinfo answers larger than this are refused.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
@@ -176,6 +179,9 @@ struct TokenResponse {
     refresh_token: Option<String>,
     #[serde(default)]
     id_token: Option<String>,
+    /// Read only to tell a refusal answered with a success status.
+    #[serde(default)]
+    error: Option<Value>,
 }
 
 impl OpenIdConnect {
@@ -425,7 +431,9 @@ impl OpenIdConnect {
         let mut builder = if config.token_request_get {
             client.get(endpoint).query(&form)
         } else {
-            client.post(endpoint).form(&form)
+            // What reqwest's `form` sends, without its trip through serde.
+            let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
+            client.post(endpoint).header(CONTENT_TYPE, FORM_CONTENT_TYPE).body(body)
         };
         builder = builder.header(ACCEPT, "application/json");
         if let Some(value) = authorization {
@@ -448,6 +456,15 @@ impl OpenIdConnect {
             .ok_or_else(|| {
                 Error::Token(format!("the token endpoint's answer is larger than {MAX_RESPONSE_BYTES} bytes"))
             })?;
+        // One pass for a token response (a JSON object: a struct would take an array too).
+        if status.is_success()
+            && body.trim_ascii_start().starts_with(b"{")
+            && let Ok(tokens) = serde_json::from_slice::<TokenResponse>(&body)
+            && !tokens.error.as_ref().is_some_and(Value::is_string)
+        {
+            return Ok(tokens);
+        }
+        // Anything but a plain token response is read again as an object, for the refusal's words.
         let json: Option<Map<String, Value>> = serde_json::from_slice(&body).ok();
         if let Some(error) = json.as_ref().and_then(|j| j.get("error")).and_then(Value::as_str) {
             let description = json
