@@ -75,7 +75,7 @@ impl CallbackMatch {
     pub fn matches(&self, url: &Url) -> bool {
         match self {
             CallbackMatch::Prefix(prefix) => {
-                url.as_str().to_ascii_lowercase().starts_with(&prefix.to_ascii_lowercase())
+                url.as_str().as_bytes().get(..prefix.len()).is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
             }
             CallbackMatch::AuthResp { host } => {
                 let path = url.path().to_ascii_lowercase();

@@ -272,7 +272,7 @@ impl OpenIdConnect {
         stored: &Value,
     ) -> Result<Vec<(String, ClaimValue)>, Error> {
         let config = self.configs.read(request.profile, &request.policy.tenant_id).map_err(Error::Config)?;
-        let pending: Pending = serde_json::from_value(stored.clone())
+        let pending = Pending::deserialize(stored)
             .map_err(|_| Error::Callback("the pending authorization request could not be read".to_owned()))?;
         let now = now(request);
         let one = |name: &str| -> Result<Option<&str>, Error> {
@@ -514,7 +514,7 @@ impl OpenIdConnect {
         }
         let key = jwt.verify(&keys)?;
         check_claims(what, jwt.claims(), expected)?;
-        Ok((jwt.claims().clone(), key))
+        Ok((jwt.into_claims(), key))
     }
 
     /// The discovery document of a token's issuer (`DiscoverMetadataByTokenIssuer`). Only an
