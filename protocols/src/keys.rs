@@ -137,7 +137,8 @@ impl SigningKey {
         let pair = &self.0.pair;
         let claims = serde_json::to_vec(claims)?;
         let modulus_len = pair.public_modulus_len();
-        let mut message = String::with_capacity(header_segment.len() + 2 + (claims.len() + modulus_len).div_ceil(3) * 4);
+        let mut message =
+            String::with_capacity(header_segment.len() + 2 + (claims.len() + modulus_len).div_ceil(3) * 4);
         message.push_str(header_segment);
         message.push('.');
         URL_SAFE_NO_PAD.encode_string(claims, &mut message);
@@ -990,7 +991,8 @@ mod tests {
         let signer = store.signing_key("B2C_1A_Key").expect("key");
         let key = RsaVerifyingKey::from_jwk(signer.public_jwk()).expect("a JWK's n and e");
         assert_eq!((key.modulus_len(), key.parses()), (256, 0), "nothing parsed before a check");
-        let token = signer.sign_jwt(&Header::new(Algorithm::RS256), &serde_json::json!({"sub": "alice"})).expect("signs");
+        let token =
+            signer.sign_jwt(&Header::new(Algorithm::RS256), &serde_json::json!({"sub": "alice"})).expect("signs");
         let (input, sig) = token.rsplit_once('.').expect("a JWS");
         let sig = URL_SAFE_NO_PAD.decode(sig).expect("base64url");
         assert!(key.verifies(Algorithm::RS256, input.as_bytes(), &sig));
@@ -1012,7 +1014,9 @@ mod tests {
         assert!(RsaVerifyingKey::from_components(&[0, 0], &[1, 0, 1]).is_none());
         assert!(RsaVerifyingKey::from_components(&[0xc5; 256], &[]).is_none());
         assert_eq!(RsaVerifyingKey::from_components(&[0, 0xc5, 0xc5], &[3]).expect("key").modulus_len(), 2);
-        assert!(RsaVerifyingKey::from_jwk(&serde_json::json!({"kty": "RSA", "n": "not base64!", "e": "AQAB"})).is_none());
+        assert!(
+            RsaVerifyingKey::from_jwk(&serde_json::json!({"kty": "RSA", "n": "not base64!", "e": "AQAB"})).is_none()
+        );
     }
 
     #[test]

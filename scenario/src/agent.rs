@@ -74,9 +74,11 @@ pub struct Reached {
 impl CallbackMatch {
     pub fn matches(&self, url: &Url) -> bool {
         match self {
-            CallbackMatch::Prefix(prefix) => {
-                url.as_str().as_bytes().get(..prefix.len()).is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
-            }
+            CallbackMatch::Prefix(prefix) => url
+                .as_str()
+                .as_bytes()
+                .get(..prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes())),
             CallbackMatch::AuthResp { host } => {
                 let path = url.path().to_ascii_lowercase();
                 url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host))

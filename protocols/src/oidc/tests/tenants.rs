@@ -108,7 +108,8 @@ async fn a_token_answer_that_is_not_a_token_response_is_refused_by_what_it_is() 
         assert!(message.contains(expected), "{body}: {message}");
     }
     // A numeric `error` is no refusal: the answer is read as tokens (here without an id_token).
-    let fake = Fake::start(Knobs { token_body: Some(r#"{"error": 1, "access_token": "at"}"#), ..Knobs::default() }).await;
+    let fake =
+        Fake::start(Knobs { token_body: Some(r#"{"error": 1, "access_token": "at"}"#), ..Knobs::default() }).await;
     let message = failure(Rig::for_fake(&fake, &[]).sign_in(&fake).await, "TokenRequestFailed");
     assert!(message.contains("the token endpoint's answer has no id_token"), "{message}");
 }
