@@ -202,9 +202,11 @@ impl OpenIdConnect {
             .discovery(&client, &config.metadata_url, now(request))
             .await
             .map_err(|e| fetch_error(&config, e))?;
-        let endpoint = config.authorization_endpoint.as_deref().unwrap_or(&discovery.authorization_endpoint);
-        let mut url = reqwest::Url::parse(endpoint)
-            .map_err(|e| Error::Config(format!("the authorization endpoint '{endpoint}' is not a URL ({e})")))?;
+        let mut url = match config.authorization_endpoint.as_deref() {
+            Some(endpoint) => reqwest::Url::parse(endpoint)
+                .map_err(|e| Error::Config(format!("the authorization endpoint '{endpoint}' is not a URL ({e})")))?,
+            None => discovery.authorization_url.clone(),
+        };
 
         let env = request.services.env;
         let pending = Pending {
@@ -428,12 +430,18 @@ impl OpenIdConnect {
         }
         let authorization = auth.apply(endpoint, request.services.env, &mut form).map_err(Error::Profile)?;
         let client = self.client(request, auth.tls_identity())?;
+        // The document's own token endpoint was parsed with it; an mTLS alias is parsed here.
+        let parsed = discovery.token_url.as_ref().filter(|_| discovery.token_endpoint.as_deref() == Some(endpoint));
+        let to = |method| match parsed {
+            Some(url) => client.request(method, url.clone()),
+            None => client.request(method, endpoint),
+        };
         let mut builder = if config.token_request_get {
-            client.get(endpoint).query(&form)
+            to(reqwest::Method::GET).query(&form)
         } else {
             // What reqwest's `form` sends, without its trip through serde.
             let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
-            client.post(endpoint).header(CONTENT_TYPE, FORM_CONTENT_TYPE).body(body)
+            to(reqwest::Method::POST).header(CONTENT_TYPE, FORM_CONTENT_TYPE).body(body)
         };
         builder = builder.header(ACCEPT, "application/json");
         if let Some(value) = authorization {
