@@ -701,10 +701,7 @@ async fn dispatch(
     };
     let response = match tokio::time::timeout(REQUEST_TIMEOUT, task).await {
         Ok(Ok(response)) => response,
-        Ok(Err(_)) => {
-            let message = "The service has encountered an internal error. Please reauthenticate and try again.";
-            oauth::error_page(&server, None, &request, "AADB2C90085", message).await
-        }
+        Ok(Err(_)) => panicked(&server, &request).await,
         Err(_) => (StatusCode::GATEWAY_TIMEOUT, "the request took too long").into_response(),
     };
     if let Some(logger) = &server.logger {
@@ -717,6 +714,31 @@ async fn dispatch(
         });
     }
     response
+}
+
+/// B2C's words for a failure inside the service.
+const INTERNAL_ERROR: &str = "The service has encountered an internal error. Please reauthenticate and try again.";
+
+/// A request whose task panicked, answered as its caller reads errors: the OAuth endpoints with
+/// their JSON error (and CORS headers, so a single-page app can read it), a page script's call
+/// with its JSON status, a browser's navigation with B2C's error page.
+async fn panicked(server: &Server, request: &Request) -> Response {
+    let cid = request.correlation_id.as_str();
+    let endpoint = route::parse(request.uri.path(), request.param("p")).map(|r| r.endpoint);
+    let response = match &endpoint {
+        Some(Endpoint::Token | Endpoint::Discovery | Endpoint::Keys) => {
+            oauth::error_json(server, "server_error", "AADB2C90085", INTERNAL_ERROR, cid)
+        }
+        Some(Endpoint::UserInfo) => userinfo::internal_error(server, INTERNAL_ERROR, cid),
+        Some(endpoint) if pages::answers_json(endpoint, request) => {
+            pages::Refusal::Internal.respond(server, None, request, true).await
+        }
+        _ => oauth::error_page(server, None, request, "AADB2C90085", INTERNAL_ERROR).await,
+    };
+    match &endpoint {
+        Some(endpoint) => cors::decorate(server, request, endpoint, response),
+        None => response,
+    }
 }
 
 async fn handle(server: &Server, request: &Request) -> Response {

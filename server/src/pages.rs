@@ -12,6 +12,7 @@ use ief_engine::exec::{Answer, ExecError, Page, PageKind, Progress};
 use serde_json::{Value, json};
 
 use crate::oauth::{TRANS_COOKIE, finish, is_token_text};
+use crate::route::Endpoint;
 use crate::store::{Step, Transaction};
 use crate::{Hosted, Request, Server, cookie, escape_html, form_encode, html, json, redirect};
 
@@ -125,6 +126,8 @@ pub(crate) enum Refusal {
     Reloaded,
     /// An identity provider's callback that another request (or process) already handled.
     Replayed,
+    /// The request failed inside ief (its task panicked).
+    Internal,
 }
 
 impl From<crate::store::StateError> for Refusal {
@@ -152,6 +155,7 @@ impl Refusal {
             Refusal::Reloaded => {
                 "The policy was reloaded or changed after this sign-in started. Start the sign-in again from the application."
             }
+            Refusal::Internal => crate::INTERNAL_ERROR,
         }
     }
 
@@ -161,13 +165,14 @@ impl Refusal {
             Refusal::Browser | Refusal::Csrf => StatusCode::FORBIDDEN,
             Refusal::Lost | Refusal::Replayed | Refusal::OutOfOrder(_) => StatusCode::CONFLICT,
             Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn code(&self) -> &'static str {
         match self {
             Refusal::State | Refusal::Reloaded => "AADB2C90046",
-            Refusal::Unavailable => "AADB2C90085",
+            Refusal::Unavailable | Refusal::Internal => "AADB2C90085",
             _ => "AADB2C90065",
         }
     }
@@ -248,6 +253,16 @@ async fn showing(server: &Server, hosted: &Hosted, request: &Request) -> Result<
 
 fn is_xhr(request: &Request) -> bool {
     request.header("x-requested-with").is_some_and(|v| v.eq_ignore_ascii_case("XMLHttpRequest"))
+}
+
+/// Whether a call to `endpoint` is the page script's, answered with its JSON status: a display
+/// control's button always, a form's submit when made by XHR.
+pub(crate) fn answers_json(endpoint: &Endpoint, request: &Request) -> bool {
+    match endpoint {
+        Endpoint::DisplayControl { .. } => true,
+        Endpoint::SelfAsserted => is_xhr(request),
+        _ => false,
+    }
 }
 
 /// `POST /SelfAsserted`: a page's form. XHR callers get B2C's JSON status (HTTP 200 with

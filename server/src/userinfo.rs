@@ -90,6 +90,11 @@ fn refuse(server: &Server, status: StatusCode, error: &str, code: &str, message:
     response
 }
 
+/// A failure inside ief: HTTP 500 `server_error`.
+pub(crate) fn internal_error(server: &Server, message: &str, cid: &str) -> Response {
+    refuse(server, StatusCode::INTERNAL_SERVER_ERROR, "server_error", "AADB2C90085", message, cid)
+}
+
 /// The bearer token: the `Authorization` header, else a form body's `access_token` (RFC 6750 §2).
 fn bearer(request: &Request) -> Option<&str> {
     let header = request.header("authorization").and_then(|h| {
@@ -115,7 +120,7 @@ pub(crate) async fn userinfo(server: &Server, hosted: &Hosted, request: &Request
     };
     let Some(authorization) = authorization_profile(model, journey) else {
         let message = format!("The user journey '{journey}' has no authorization technical profile.");
-        return refuse(server, StatusCode::INTERNAL_SERVER_ERROR, "server_error", "AADB2C90085", &message, cid);
+        return internal_error(server, &message, cid);
     };
     let claims = match check_bearer(server, hosted, authorization, token) {
         Ok(claims) => claims,
@@ -134,14 +139,7 @@ pub(crate) async fn userinfo(server: &Server, hosted: &Hosted, request: &Request
     let mut sign_in = match executor.start(Some(journey), context, Session::default()) {
         Ok(s) => s,
         Err(e) => {
-            return refuse(
-                server,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "AADB2C90085",
-                &e.to_string(),
-                cid,
-            );
+            return internal_error(server, &e.to_string(), cid);
         }
     };
     // The authorization profile's output claims, read from the token by their partner names.
@@ -155,9 +153,9 @@ pub(crate) async fn userinfo(server: &Server, hosted: &Hosted, request: &Request
         }
         Ok(_) => {
             let message = format!("The user journey '{journey}' asked for a page; a UserInfo journey cannot.");
-            refuse(server, StatusCode::INTERNAL_SERVER_ERROR, "server_error", "AADB2C90085", &message, cid)
+            internal_error(server, &message, cid)
         }
-        Err(e) => refuse(server, StatusCode::INTERNAL_SERVER_ERROR, "server_error", "AADB2C90085", &e.to_string(), cid),
+        Err(e) => internal_error(server, &e.to_string(), cid),
     }
 }
 

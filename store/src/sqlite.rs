@@ -249,21 +249,29 @@ mod tests {
         let path = temp_file("blocking");
         let _cleanup = Cleanup(path.clone());
         let store = Arc::new(SqliteStore::open(&path).unwrap());
+        // SQLite calls the busy handler while the statement waits for the lock: the test commits
+        // only once the store's write is known to wait, and the write gives up as BUSY_TIMEOUT would.
+        let (waiting, on_wait) = channel();
+        let retries = BUSY_TIMEOUT.as_millis() as i32;
+        store
+            .lock()
+            .busy_handler(Some(move |count: i32| {
+                if count == 0 {
+                    let _ = waiting.send(());
+                }
+                std::thread::sleep(Duration::from_millis(1));
+                count < retries
+            }))
+            .unwrap();
         // Another process is writing: the store's next write waits for its commit.
         let writer = Connection::open(&path).unwrap();
         writer.execute_batch("BEGIN IMMEDIATE").unwrap();
         // One worker: the commit, another task, runs only if the waiting statement hands the
-        // worker's queue to another thread; else the write gives up after BUSY_TIMEOUT.
+        // worker's queue to another thread; else the write gives up.
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().expect("a runtime");
         let written = rt.block_on(async {
-            let (entered, on_entry) = channel();
-            let work = tokio::spawn(async move {
-                entered.send(()).expect("the test waits");
-                store.create(Kind::SignIn, "t", b"state", 100, 0).await
-            });
-            on_entry.recv_timeout(BUSY_TIMEOUT).expect("the store work starts");
-            // Into the statement, waiting for the lock.
-            std::thread::sleep(Duration::from_millis(200));
+            let work = tokio::spawn(async move { store.create(Kind::SignIn, "t", b"state", 100, 0).await });
+            on_wait.recv_timeout(BUSY_TIMEOUT).expect("the store's write waits for the lock");
             let commit = tokio::spawn(async move { writer.execute_batch("COMMIT") });
             commit.await.expect("the other task").expect("committed");
             work.await.expect("the store work")

@@ -99,8 +99,8 @@ impl Ief<'_> {
             .args(&self.args)
             .current_dir(self.cwd)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdout(pipe(self.close_stdout))
+            .stderr(pipe(self.close_stderr));
         if let Some(temp) = self.temp {
             command.env("TMPDIR", temp);
         }
@@ -111,11 +111,8 @@ impl Ief<'_> {
     fn run(&self) -> Run {
         let started = Instant::now();
         let mut child = self.spawn();
-        let mut stdout = child.stdout.take().expect("stdout");
-        let mut stderr = child.stderr.take().expect("stderr");
-        // A closed pipe: the reading end goes away before ief writes anything.
-        let out = (!self.close_stdout).then(|| std::thread::spawn(move || read_all(&mut stdout)));
-        let err = (!self.close_stderr).then(|| std::thread::spawn(move || read_all(&mut stderr)));
+        let out = child.stdout.take().map(|mut stdout| std::thread::spawn(move || read_all(&mut stdout)));
+        let err = child.stderr.take().map(|mut stderr| std::thread::spawn(move || read_all(&mut stderr)));
         let status = loop {
             if let Some(status) = child.try_wait().expect("wait") {
                 break status;
@@ -131,6 +128,16 @@ impl Ief<'_> {
             |h: Option<std::thread::JoinHandle<String>>| h.map_or_else(String::new, |h| h.join().unwrap_or_default());
         Run { code: status.code(), stdout: join(out), stderr: join(err) }
     }
+}
+
+/// A pipe to read, or one whose reading end is closed before ief starts (so its first write fails).
+fn pipe(closed: bool) -> Stdio {
+    if !closed {
+        return Stdio::piped();
+    }
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    writer.into()
 }
 
 fn read_all(pipe: &mut impl Read) -> String {

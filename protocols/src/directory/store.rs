@@ -770,29 +770,34 @@ fn load_users(db: &dyn Db, one: Option<&str>) -> Result<Vec<User>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let text = |cells: &mut std::vec::IntoIter<Cell>| cells.next().and_then(Cell::into_text).unwrap_or_default();
-    let order = db.insertion_order();
-    // Each account's rows of a table, in the query's order.
-    let grouped = |sql: String| -> Result<HashMap<String, Vec<Vec<String>>>> {
+    // A cell of a NOT NULL text column that is not text is a corrupt row, never "".
+    let text =
+        |cells: &mut std::vec::IntoIter<Cell>, column: &str| cells.next().unwrap_or(Cell::Null).into_string(column);
+    // Each account's rows of `table`, its `columns` in `order`.
+    let grouped = |table: &str, columns: &[&str], order: &str| -> Result<HashMap<String, Vec<Vec<String>>>> {
+        let sql = format!("SELECT object_id, {} FROM {table} {filter} ORDER BY {order}", columns.join(", "));
+        let named: Vec<String> = ["object_id"].iter().chain(columns).map(|c| format!("{table}.{c}")).collect();
         let mut by_user: HashMap<String, Vec<Vec<String>>> = HashMap::new();
         for row in db.query(&sql, &params)? {
             let mut cells = row.into_iter();
-            let id = text(&mut cells);
-            by_user.entry(id).or_default().push(cells.map(|c| c.into_text().unwrap_or_default()).collect());
+            let id = text(&mut cells, &named[0])?;
+            let values = named[1..].iter().map(|c| text(&mut cells, c)).collect::<Result<_>>()?;
+            by_user.entry(id).or_default().push(values);
         }
         Ok(by_user)
     };
-    let mut names = grouped(format!("SELECT object_id, kind, value FROM sign_in_names {filter} ORDER BY {order}"))?;
-    let mut ids = grouped(format!(
-        "SELECT object_id, issuer, issuer_user_id FROM alternative_security_ids {filter} ORDER BY {order}"
-    ))?;
-    let mut attributes =
-        grouped(format!("SELECT object_id, name, data_type, value FROM attributes {filter} ORDER BY name_key"))?;
+    let order = db.insertion_order();
+    let mut names = grouped("sign_in_names", &["kind", "value"], order)?;
+    let mut ids = grouped("alternative_security_ids", &["issuer", "issuer_user_id"], order)?;
+    let mut attributes = grouped("attributes", &["name", "data_type", "value"], "name_key")?;
     let mut users = Vec::with_capacity(rows.len());
     for row in rows {
         let mut cells = row.into_iter();
-        let object_id = text(&mut cells);
-        let user_principal_name = cells.next().and_then(Cell::into_text);
+        let object_id = text(&mut cells, "users.object_id")?;
+        let user_principal_name = match cells.next() {
+            None | Some(Cell::Null) => None,
+            Some(cell) => Some(cell.into_string("users.user_principal_name")?),
+        };
         let has_password = cells.next().is_some_and(|c| c.flag());
         let take = |table: &mut HashMap<String, Vec<Vec<String>>>| table.remove(&object_id).unwrap_or_default();
         let sign_in_names = take(&mut names)
@@ -1160,6 +1165,39 @@ mod tests {
             assert_eq!(dir.find_by_object_id("new").unwrap(), None);
             assert_eq!(dir.users().unwrap().len(), 1);
         }
+    }
+
+    /// A tampered SQLite file (a table recreated without its types and constraints) holding a
+    /// number where text belongs: reading the account names the corrupt column.
+    #[test]
+    fn a_cell_that_is_not_text_is_reported_as_corrupt() {
+        let dir = Directory::in_memory().unwrap();
+        let user = dir.create(None, &alice(), &FixedEnv::default()).unwrap();
+        assert_eq!(dir.find_by_object_id(&user.object_id).unwrap().unwrap().sign_in_names.len(), 1);
+        for (table, columns, values) in [
+            ("sign_in_names", "object_id, kind, value, value_key", "$1, 'emailAddress', 42, 'x'"),
+            ("alternative_security_ids", "object_id, issuer, issuer_key, issuer_user_id", "$1, 'idp', 'idp', NULL"),
+        ] {
+            dir.write(|db| {
+                db.execute(&format!("DROP TABLE {table}"), &[])?;
+                db.execute(&format!("CREATE TABLE {table} ({columns})"), &[])?;
+                db.execute(
+                    &format!("INSERT INTO {table} ({columns}) VALUES ({values})"),
+                    &[Param::Text(&user.object_id)],
+                )
+            })
+            .unwrap();
+            let column = if table == "sign_in_names" {
+                "sign_in_names.value"
+            } else {
+                "alternative_security_ids.issuer_user_id"
+            };
+            let error = dir.find_by_object_id(&user.object_id).unwrap_err().to_string();
+            assert_eq!(error, format!("the directory holds a corrupt value for '{column}': no text"));
+            // Mended, the account reads again.
+            dir.write(|db| db.execute(&format!("DELETE FROM {table}"), &[])).unwrap();
+        }
+        assert!(dir.find_by_object_id(&user.object_id).unwrap().unwrap().alternative_security_ids.is_empty());
     }
 
     /// (table, column, type class, NOT NULL) of the directory's tables, in column order.

@@ -30,6 +30,7 @@ use crate::federation::http::{ClientPool, TrustedRoots, root_cause};
 use crate::federation::replay::{CallbackRefusal, callback_once};
 use crate::federation::seen_once::SeenOnce;
 use crate::federation::{self, Callback, now};
+use crate::oidc::verify::constant_time_eq;
 
 /// The OAuth1 protocol's name in `<Protocol Name="OAuth1"/>`.
 pub const PROTOCOL: &str = "OAuth1";
@@ -274,17 +275,24 @@ impl OAuth1 {
         params: &[(String, String)],
     ) -> Result<ProfileResult, OAuth1Error> {
         let config = Config::read(request.profile)?;
-        if value(params, "denied").is_some() {
-            return Err(OAuth1Error::Denied(config.provider));
-        }
         let state = request.profile_state.ok_or(OAuth1Error::NoState)?;
         let (Some(issued), Some(issued_secret)) =
             (state.get(STATE_TOKEN).and_then(Value::as_str), state.get(STATE_SECRET).and_then(Value::as_str))
         else {
             return Err(OAuth1Error::NoState);
         };
+        let matches = |token: &str| constant_time_eq(token.as_bytes(), issued.as_bytes());
+        // A refusal names the request token (Twitter sends `denied=<token>`); any other
+        // `denied` is forged and must not end a sign-in that waits for its callback.
+        if let Some(denied) = value(params, "denied") {
+            return Err(if matches(denied) {
+                OAuth1Error::Denied(config.provider)
+            } else {
+                OAuth1Error::TokenMismatch
+            });
+        }
         let token = value(params, "oauth_token").ok_or(OAuth1Error::CallbackMissing("oauth_token"))?;
-        if token != issued {
+        if !matches(token) {
             return Err(OAuth1Error::TokenMismatch);
         }
         let issued_at = state.get(STATE_ISSUED_AT).and_then(Value::as_i64);
@@ -533,13 +541,39 @@ mod tests {
             ProfileResult::Failed(e) => e,
             other => panic!("expected a failure, got {other:?}"),
         };
-        let denied = run(callback(&[("denied", "t")]));
+        // The harness keeps no profile state: the request token is unknown.
+        for answer in [callback(&[("oauth_token", "t"), ("oauth_verifier", "v")]), callback(&[("denied", "t")])] {
+            let lost = run(answer);
+            assert_eq!(lost.code, "InvalidCallback");
+            assert!(lost.user_message.contains("without the request token this profile issued"), "{lost:?}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_ends_the_sign_in_only_when_it_names_the_request_token() {
+        let h = harness();
+        let state = json!({ STATE_TOKEN: "request-token", STATE_SECRET: "s", STATE_ISSUED_AT: 0 });
+        let run = |pairs: &[(&str, &str)]| match h.run_with_state(
+            &OAuth1::new(),
+            "Twitter-OAuth1",
+            Vec::new(),
+            callback(pairs),
+            Some(&state),
+        ) {
+            ProfileResult::Failed(e) => e,
+            other => panic!("expected a failure, got {other:?}"),
+        };
+        for forged in ["anything", "request-tokeN", "request-token-", ""] {
+            let refused = run(&[("denied", forged)]);
+            assert_eq!(refused.code, "InvalidCallback", "denied={forged}");
+            assert!(refused.user_message.contains("not the request token this sign-in obtained"), "{refused:?}");
+        }
+        // A forged refusal beside a real token is still forged.
+        let mixed = run(&[("oauth_token", "request-token"), ("oauth_verifier", "v"), ("denied", "x")]);
+        assert_eq!(mixed.code, "InvalidCallback", "{mixed:?}");
+        let denied = run(&[("denied", "request-token")]);
         assert_eq!(denied.code, "AADB2C90273");
         assert!(denied.user_message.contains("the user cancelled the sign-in at Twitter-OAuth1"), "{denied:?}");
-        // The harness keeps no profile state: the request token is unknown.
-        let lost = run(callback(&[("oauth_token", "t"), ("oauth_verifier", "v")]));
-        assert_eq!(lost.code, "InvalidCallback");
-        assert!(lost.user_message.contains("without the request token this profile issued"), "{lost:?}");
     }
 
     #[test]

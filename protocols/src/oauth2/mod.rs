@@ -33,6 +33,7 @@ use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause}
 use crate::federation::replay::callback_once;
 use crate::federation::seen_once::SeenOnce;
 use crate::federation::{Callback, error, now, redirect_uri};
+use crate::oidc::verify::constant_time_eq;
 
 /// How long each call to the provider may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -153,7 +154,7 @@ impl OAuth2 {
         let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let expected = saved.get("state").and_then(Value::as_str).unwrap_or_default();
         match param("state") {
-            Some(state) if !expected.is_empty() && state == expected => {}
+            Some(state) if !expected.is_empty() && constant_time_eq(state.as_bytes(), expected.as_bytes()) => {}
             Some(_) => {
                 return Err(error(
                     "StateMismatch",

@@ -197,10 +197,6 @@ fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().unwrap()
 }
 
-fn unescape(text: &str) -> String {
-    text.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-}
-
 /// What the browser would bring back to B2C: the redirect's query, or the fields of the
 /// auto-submitted form_post page.
 async fn follow(url: &str) -> Vec<(String, String)> {
@@ -213,14 +209,7 @@ async fn follow(url: &str) -> Vec<(String, String)> {
     let status = response.status();
     let page = response.text().await.unwrap();
     assert!(status == 200 && page.contains("Submit This Form"), "not a form_post page ({status}): {page}");
-    page.split(r#"<input type="hidden" name=""#)
-        .skip(1)
-        .map(|rest| {
-            let (name, rest) = rest.split_once('"').unwrap();
-            let value = rest.split_once(r#"value=""#).unwrap().1.split_once('"').unwrap().0;
-            (unescape(name), unescape(value))
-        })
-        .collect()
+    ief_testkit::authorize::form_post(&page).1
 }
 
 struct SignedIn {

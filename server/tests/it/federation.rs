@@ -5,31 +5,98 @@ use ief_idp::TestUser;
 use ief_idp::oidc::{ClientConfig, OidcConfig, OidcProvider};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::time::{Duration, Instant};
 
 use ief_protocols::keys::KeyStore;
-use ief_store::{BoxFuture, Kind, Record, Store, StoreError};
+use ief_store::Store;
 use serde_json::json;
 
 use crate::common::*;
+use crate::gated::Gated;
 
 const FEDERATION_POLICY: &str = "B2C_1A_SignIn_PrivateKeyJwt";
 const FEDERATION_TENANT: &str = "contoso.onmicrosoft.com";
 const ASSERTION_KEY: &str = "B2C_1A_ExampleIdpAssertionSigningKey";
 const CLIENT_ID: &str = "ief-private-key-jwt";
 
-/// A sign-in sent to the embedded provider, which signs alice in at once: the browser holds the
-/// provider's form_post callback (its action and fields), not yet posted.
+/// A sign-in sent to an embedded provider, which signs alice in at once: the browser holds the
+/// provider's answer for the server's callback, not yet sent.
 struct Federated {
     _temp: TempDir,
-    _provider: OidcProvider,
+    /// The provider, running while this is kept.
+    _provider: Box<dyn std::any::Any + Send>,
     serving: tokio::task::JoinHandle<Result<(), ief_server::ServerError>>,
     browser: Browser,
-    action: String,
-    inputs: Vec<(String, String)>,
+    callback: Callback,
 }
 
+/// The provider's answer as the browser brings it back: a form_post page's form or a redirect.
+enum Callback {
+    Post { action: String, inputs: Vec<(String, String)> },
+    Get(String),
+}
+
+impl Federated {
+    /// The browser sends the provider's answer to the server (once more, each call).
+    fn send(&self) -> impl Future<Output = reqwest::Response> + Send + 'static {
+        let request = match &self.callback {
+            Callback::Post { action, inputs } => self.browser.client.post(action).form(inputs),
+            Callback::Get(url) => self.browser.client.get(url),
+        };
+        async move { request.send().await.expect("the callback") }
+    }
+}
+
+/// A server of this repository's `folder` of policies (environment Local, `settings` added) on
+/// `listener`, and a browser for contoso's `policy` that trusts the provider's `ca_pem`, if any.
+fn serve_policies(
+    folder: &str,
+    (listener, base): (tokio::net::TcpListener, &str),
+    keys_dir: std::path::PathBuf,
+    settings: Vec<(String, String)>,
+    ca_pem: Option<&str>,
+    store: Option<Arc<dyn Store>>,
+) -> (tokio::task::JoinHandle<Result<(), ief_server::ServerError>>, Browser) {
+    let policies = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies").join(folder);
+    let server = load(vec![policies], base, keys_dir, |options| {
+        options.environment = Some("Local".to_owned());
+        options.settings = settings;
+        options.trusted_roots = ca_pem.into_iter().map(str::to_owned).collect();
+        options.store = store;
+    });
+    let serving = tokio::spawn(server.serve(listener));
+    let mut browser = Browser::trusting(base, ca_pem.map(str::as_bytes));
+    browser.tenant = FEDERATION_TENANT.to_owned();
+    (serving, browser)
+}
+
+/// Where a redirect sends the browser, which must start with `to`.
+fn redirected(response: &reqwest::Response, to: &str) -> String {
+    assert_eq!(response.status(), 302, "a redirect to {to}");
+    let location = response.headers()["location"].to_str().expect("location").to_owned();
+    assert!(location.starts_with(to), "the browser goes to {to}: {location}");
+    location
+}
+
+/// The provider's answer to the server's `callback` URL: a form_post page's form, else a redirect.
+async fn answer_of(response: reqwest::Response, callback: &str) -> Callback {
+    if response.status() != 200 {
+        let location = redirected(&response, callback);
+        assert_eq!(location.split_once('?').map(|(url, _)| url), Some(callback), "a redirect with a query");
+        return Callback::Get(location);
+    }
+    let page = response.text().await.expect("the form_post page");
+    let (action, inputs) = ief_testkit::authorize::form_post(&page);
+    assert_eq!(action, callback);
+    Callback::Post { action, inputs }
+}
+
+fn alice(claims: serde_json::Value) -> TestUser {
+    let serde_json::Value::Object(claims) = claims else { panic!("claims are an object") };
+    TestUser { username: "alice".to_owned(), password: "Passw0rd!".to_owned(), claims }
+}
+
+/// Federation through the embedded OpenID provider (private_key_jwt), which answers by form_post.
 async fn federated(name: &str, store: Option<Arc<dyn Store>>) -> Federated {
     let temp = TempDir::new(name);
     let keys_dir = temp.0.join("keys");
@@ -37,15 +104,10 @@ async fn federated(name: &str, store: Option<Arc<dyn Store>>) -> Federated {
     let jwk = KeyStore::load(&keys_dir).expect("keys").signing_key(ASSERTION_KEY).expect("RSA").public_jwk().clone();
 
     let (listener, base) = listen("http://127.0.0.1").await;
-    let mut released = serde_json::Map::new();
-    for (k, v) in
-        [("sub", json!("248289761001")), ("email", json!("alice@example.com")), ("name", json!("Alice Smith"))]
-    {
-        released.insert(k.to_owned(), v);
-    }
+    let released = json!({ "sub": "248289761001", "email": "alice@example.com", "name": "Alice Smith" });
     let provider = OidcProvider::start(
         OidcConfig::default()
-            .user(TestUser { username: "alice".to_owned(), password: "Passw0rd!".to_owned(), claims: released })
+            .user(alice(released))
             .client(
                 ClientConfig::private_key_jwt(CLIENT_ID, jwk)
                     .redirect_uri(format!("{base}/{FEDERATION_TENANT}/oauth2/authresp")),
@@ -55,69 +117,116 @@ async fn federated(name: &str, store: Option<Arc<dyn Store>>) -> Federated {
     .await
     .expect("the provider starts");
 
-    let policies = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/federation");
-    let server = load(vec![policies], &base, keys_dir, |options| {
-        options.environment = Some("Local".to_owned());
-        options.settings = vec![("IefOidcUrl".to_owned(), provider.issuer().to_owned())];
-        options.trusted_roots = vec![provider.ca_pem().to_owned()];
-        options.store = store;
-    });
-    let serving = tokio::spawn(server.serve(listener));
-
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .tls_certs_only([reqwest::Certificate::from_pem(provider.ca_pem().as_bytes()).expect("PEM")])
-        .build()
-        .expect("client");
-    let mut browser = Browser::trusting(&base, None);
-    browser.client = client;
-    browser.tenant = FEDERATION_TENANT.to_owned();
+    let settings = vec![("IefOidcUrl".to_owned(), provider.issuer().to_owned())];
+    let (serving, mut browser) =
+        serve_policies("federation", (listener, &base), keys_dir, settings, Some(provider.ca_pem()), store);
     browser.policy = FEDERATION_POLICY.to_owned();
-    let authorize = browser.authorize_url(&[]);
-    let to_provider = browser.get(&authorize).await;
-    assert_eq!(to_provider.status(), 302);
-    let location = to_provider.headers()["location"].to_str().expect("location").to_owned();
-    assert!(location.starts_with(provider.issuer()), "the browser goes to the provider: {location}");
+    let to_provider = browser.get(&browser.authorize_url(&[])).await;
+    let location = redirected(&to_provider, provider.issuer());
 
     // The provider signs alice in at once and posts the result back to the server.
     let page = browser.get(&location).await.text().await.expect("the form_post page");
     let (action, inputs) = ief_testkit::authorize::form_post(&page);
     assert_eq!(action, format!("{base}/{FEDERATION_TENANT}/oauth2/authresp"));
-    Federated { _temp: temp, _provider: provider, serving, browser, action, inputs }
+    Federated {
+        _temp: temp,
+        _provider: Box::new(provider),
+        serving,
+        browser,
+        callback: Callback::Post { action, inputs },
+    }
+}
+
+/// The social policy's upstream providers.
+#[derive(Clone, Copy)]
+enum Social {
+    /// GitHub-like OAuth2 (client_secret_basic), answering with a redirect.
+    OAuth2,
+    /// Twitter-like OAuth 1.0a, answering with a redirect.
+    OAuth1,
+}
+
+/// Federation through `policies/social`: alice picks the provider's button on the selection
+/// page and the embedded provider signs her in at once.
+async fn social(name: &str, upstream: Social, store: Option<Arc<dyn Store>>) -> Federated {
+    const GITHUB_SECRET: &str = "B2C_1A_GitHubSecret";
+    const TWITTER_SECRET: &str = "B2C_1A_TwitterSecret";
+    let temp = TempDir::new(name);
+    let keys_dir = temp.0.join("keys");
+    ief_protocols::keys::init_keys(&keys_dir, &[GITHUB_SECRET, TWITTER_SECRET]).expect("the client secrets");
+    let keys = KeyStore::load(&keys_dir).expect("keys");
+    let secret = |name| String::from_utf8(keys.secret(name).expect("secret").to_vec()).expect("text secret");
+
+    let (provider, url, setting, exchange, authresp): (Box<dyn std::any::Any + Send>, _, _, _, _) = match upstream {
+        Social::OAuth2 => {
+            let config = ief_idp::oauth2::OAuth2ProviderConfig {
+                users: vec![alice(json!({ "sub": "1442017", "name": "Alice Smith", "email": "alice@example.com" }))],
+                clients: vec![ief_idp::oauth2::OAuth2Client {
+                    client_id: "ief-github-client".to_owned(),
+                    auth_method: ief_idp::oauth2::ClientAuthMethod::ClientSecretBasic,
+                    client_secret: Some(secret(GITHUB_SECRET)),
+                    public_key: None,
+                    redirect_uris: Vec::new(),
+                }],
+                auto_login: Some("alice".to_owned()),
+                ..Default::default()
+            };
+            let provider = ief_idp::oauth2::start(config).await.expect("the provider starts");
+            let url = provider.base_url();
+            (Box::new(provider), url, "IefOAuth2Url", "GitHubExchange", "oauth2/authresp")
+        }
+        Social::OAuth1 => {
+            let mut config = ief_idp::oauth1::OAuth1Config::new("ief-x-consumer", secret(TWITTER_SECRET));
+            config.users = vec![alice(json!({
+                "user_id": "1442017", "screen_name": "alice_x", "name": "Alice Smith", "email": "alice@example.com"
+            }))];
+            config.auto_login = Some("alice".to_owned());
+            let provider = ief_idp::oauth1::start(config).await.expect("the provider starts");
+            let url = provider.url();
+            (Box::new(provider), url, "IefOAuth1Url", "TwitterExchange", "b2c_1a_signin_social/oauth1/authresp")
+        }
+    };
+
+    let (listener, base) = listen("http://127.0.0.1").await;
+    let settings = vec![(setting.to_owned(), url.clone())];
+    let (serving, mut browser) = serve_policies("social", (listener, &base), keys_dir, settings, None, store);
+    browser.policy = "B2C_1A_SignIn_Social".to_owned();
+    let selection = browser.page(&browser.authorize_url(&[])).await;
+    assert_eq!(selection.status, 200, "{}", selection.html);
+    let to_provider = browser.unified(&selection, ("claimsexchange", exchange)).await;
+    let location = redirected(&to_provider, &url);
+
+    // The provider signs alice in at once and sends the browser back to the server.
+    let callback = answer_of(browser.get(&location).await, &format!("{base}/{FEDERATION_TENANT}/{authresp}")).await;
+    Federated { _temp: temp, _provider: provider, serving, browser, callback }
 }
 
 #[tokio::test]
 async fn a_federated_sign_in_returns_through_authresp() {
-    let Federated { _temp, _provider, serving, browser, action, inputs } = federated("federation", None).await;
-    let back = browser.client.post(&action).form(&inputs).send().await.expect("the callback");
+    let fed = federated("federation", None).await;
+    let back = fed.send().await;
     assert_eq!(back.status(), 302);
     let params = redirect_params(&back);
     let code = param(&params, "code").unwrap_or_else(|| panic!("a code, got {params:?}"));
-    let (status, body) = browser.redeem(code).await;
+    let (status, body) = fed.browser.redeem(code).await;
     assert_eq!(status, 200, "{body}");
     let token = claims(body["id_token"].as_str().expect("id_token"));
     assert_eq!(token["email"], "alice@example.com", "{token}");
 
     // The same callback again finds no sign-in waiting.
-    let replay = browser.client.post(&action).form(&inputs).send().await.expect("a replay");
+    let replay = fed.send().await;
     assert_eq!(replay.status(), 400);
-    serving.abort();
+    fed.serving.abort();
 }
 
-/// A browser's double submit of the provider's form_post, both posts reading the sign-in before
-/// either goes on: the request that takes the callback first finishes the sign-in; the other is
-/// refused without touching it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_callback_posted_twice_at_once_gives_one_code_and_the_sign_in_completes() {
-    let store = Arc::new(Gated::new());
-    let Federated { _temp, _provider, serving, browser, action, inputs } =
-        federated("double-post", Some(store.clone())).await;
+/// A browser's double submit of the provider's answer, both requests reading the sign-in before
+/// either goes on: the request that takes the callback first finishes the sign-in (its code
+/// redeems for alice's token); the other is refused without touching it.
+async fn sent_twice_at_once_gives_one_code(fed: Federated, store: &Gated) {
     store.armed.store(2, SeqCst);
-    let post = || browser.client.post(&action).form(&inputs).send();
-    let (one, two) = tokio::join!(post(), post());
+    let (one, two) = tokio::join!(fed.send(), fed.send());
     let mut codes = Vec::new();
-    for answer in [one.expect("a callback"), two.expect("a callback")] {
+    for answer in [one, two] {
         let params = redirect_params(&answer);
         match param(&params, "code") {
             Some(code) => codes.push(code.to_owned()),
@@ -130,11 +239,30 @@ async fn a_callback_posted_twice_at_once_gives_one_code_and_the_sign_in_complete
         }
     }
     assert_eq!(codes.len(), 1, "one callback gave {} codes", codes.len());
-    let (status, body) = browser.redeem(&codes[0]).await;
+    assert_eq!(store.armed.load(SeqCst), 0, "both requests read the sign-in before either wrote");
+    let (status, body) = fed.browser.redeem(&codes[0]).await;
     assert_eq!(status, 200, "{body}");
     let token = claims(body["id_token"].as_str().expect("id_token"));
     assert_eq!(token["email"], "alice@example.com", "{token}");
-    serving.abort();
+    fed.serving.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_posted_twice_at_once_gives_one_code_and_the_sign_in_completes() {
+    let store = Arc::new(Gated::new());
+    sent_twice_at_once_gives_one_code(federated("double-post", Some(store.clone())).await, &store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oauth2_callback_sent_twice_at_once_gives_one_code_and_the_sign_in_completes() {
+    let store = Arc::new(Gated::new());
+    sent_twice_at_once_gives_one_code(social("double-oauth2", Social::OAuth2, Some(store.clone())).await, &store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oauth1_callback_sent_twice_at_once_gives_one_code_and_the_sign_in_completes() {
+    let store = Arc::new(Gated::new());
+    sent_twice_at_once_gives_one_code(social("double-oauth1", Social::OAuth1, Some(store.clone())).await, &store).await;
 }
 
 /// A browser that leaves while its callback is handled (a double submit abandons its first
@@ -143,10 +271,9 @@ async fn a_callback_posted_twice_at_once_gives_one_code_and_the_sign_in_complete
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_whose_browser_leaves_mid_exchange_still_ends_the_sign_in() {
     let store = Arc::new(Gated::new());
-    let Federated { _temp, _provider, serving, browser, action, inputs } =
-        federated("abandoned-post", Some(store.clone())).await;
+    let fed = federated("abandoned-post", Some(store.clone())).await;
     store.hold.store(true, SeqCst);
-    let post = tokio::spawn(browser.client.post(&action).form(&inputs).send());
+    let post = tokio::spawn(fed.send());
     store.held.notified().await;
     // The state is marked used; the browser goes away before the token exchange.
     post.abort();
@@ -160,11 +287,11 @@ async fn a_callback_whose_browser_leaves_mid_exchange_still_ends_the_sign_in() {
     }
     assert_eq!(store.codes.load(SeqCst), 1, "the abandoned callback issued no code");
     // The sign-in ended, so a retry finds none waiting (not a 409 "already received").
-    let retry = browser.client.post(&action).form(&inputs).send().await.expect("a retry");
+    let retry = fed.send().await;
     assert_eq!(retry.status(), 400);
     let page = retry.text().await.expect("the error page");
     assert!(page.contains("AADB2C90046"), "{page}");
-    serving.abort();
+    fed.serving.abort();
 }
 
 /// The shared replay guard failing: the callback is refused (503) and the sign-in kept, so the
@@ -172,117 +299,20 @@ async fn a_callback_whose_browser_leaves_mid_exchange_still_ends_the_sign_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_the_replay_guard_cannot_record_is_refused_and_may_be_posted_again() {
     let store = Arc::new(Gated::new());
-    let Federated { _temp, _provider, serving, browser, action, inputs } =
-        federated("guard-down", Some(store.clone())).await;
+    let fed = federated("guard-down", Some(store.clone())).await;
     store.fail_replay.store(true, SeqCst);
-    let refused = browser.client.post(&action).form(&inputs).send().await.expect("the callback");
+    let refused = fed.send().await;
     assert_eq!(refused.status(), 503);
     let page = refused.text().await.expect("the error page");
     assert!(page.contains("AADB2C90085"), "{page}");
 
-    let again = browser.client.post(&action).form(&inputs).send().await.expect("the callback again");
+    let again = fed.send().await;
     assert_eq!(again.status(), 302);
     let params = redirect_params(&again);
     let code = param(&params, "code").unwrap_or_else(|| panic!("a code, got {params:?}"));
-    let (status, body) = browser.redeem(code).await;
+    let (status, body) = fed.browser.redeem(code).await;
     assert_eq!(status, 200, "{body}");
-    serving.abort();
-}
-
-/// A memory store whose next two reads of a sign-in, once armed, wait for each other: two
-/// requests read the same version before either writes. With `hold` set, the next callback
-/// state recorded waits, once recorded, until `release`; it counts the codes stored. With
-/// `fail_replay` set, the next callback state is not recorded: the store fails.
-#[derive(Debug)]
-struct Gated {
-    inner: ief_store::MemoryStore,
-    armed: AtomicUsize,
-    together: tokio::sync::Barrier,
-    hold: AtomicBool,
-    held: tokio::sync::Notify,
-    release: tokio::sync::Notify,
-    codes: AtomicUsize,
-    fail_replay: AtomicBool,
-}
-
-impl Gated {
-    fn new() -> Gated {
-        Gated {
-            inner: ief_store::MemoryStore::new(),
-            armed: AtomicUsize::new(0),
-            together: tokio::sync::Barrier::new(2),
-            hold: AtomicBool::new(false),
-            held: tokio::sync::Notify::new(),
-            release: tokio::sync::Notify::new(),
-            codes: AtomicUsize::new(0),
-            fail_replay: AtomicBool::new(false),
-        }
-    }
-}
-
-impl Store for Gated {
-    fn create<'a>(
-        &'a self,
-        kind: Kind,
-        key: &'a str,
-        value: &'a [u8],
-        expires: i64,
-        now: i64,
-    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
-        Box::pin(async move {
-            if kind == Kind::Replay && self.fail_replay.swap(false, SeqCst) {
-                return Err(StoreError::Backend { backend: "gated", message: "down for the test".to_owned() });
-            }
-            let created = self.inner.create(kind, key, value, expires, now).await;
-            if kind == Kind::Code && matches!(created, Ok(Some(_))) {
-                self.codes.fetch_add(1, SeqCst);
-            }
-            if kind == Kind::Replay && self.hold.swap(false, SeqCst) {
-                self.held.notify_one();
-                self.release.notified().await;
-            }
-            created
-        })
-    }
-
-    fn get<'a>(&'a self, kind: Kind, key: &'a str, now: i64) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        Box::pin(async move {
-            if kind == Kind::SignIn && self.armed.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok() {
-                self.together.wait().await;
-            }
-            self.inner.get(kind, key, now).await
-        })
-    }
-
-    fn update<'a>(
-        &'a self,
-        kind: Kind,
-        key: &'a str,
-        version: u64,
-        value: &'a [u8],
-        expires: i64,
-        now: i64,
-    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
-        self.inner.update(kind, key, version, value, expires, now)
-    }
-
-    fn delete<'a>(
-        &'a self,
-        kind: Kind,
-        key: &'a str,
-        version: Option<u64>,
-        now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        self.inner.delete(kind, key, version, now)
-    }
-
-    fn take<'a>(&'a self, kind: Kind, key: &'a str, now: i64) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        self.inner.take(kind, key, now)
-    }
-
-    fn expire(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
-        self.inner.expire(now)
-    }
+    fed.serving.abort();
 }
 
 #[tokio::test]

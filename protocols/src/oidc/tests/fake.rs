@@ -483,22 +483,7 @@ pub(crate) async fn follow_with(client: &reqwest::Client, url: &str) -> Vec<(Str
         return super::query_of(&location);
     }
     assert_eq!(response.status(), StatusCode::OK);
-    form_fields(&response.text().await.expect("a page"))
-}
-
-/// The hidden fields of a form_post page.
-pub(crate) fn form_fields(page: &str) -> Vec<(String, String)> {
-    let unescape = |s: &str| {
-        s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    };
-    page.split(r#"<input type="hidden" name=""#)
-        .skip(1)
-        .filter_map(|rest| {
-            let (name, rest) = rest.split_once(r#"" value=""#)?;
-            let (value, _) = rest.split_once('"')?;
-            Some((unescape(name), unescape(value)))
-        })
-        .collect()
+    ief_testkit::authorize::form_post(&response.text().await.expect("a page")).1
 }
 
 fn router(shared: Arc<Shared>) -> Router {
