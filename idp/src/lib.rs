@@ -177,8 +177,13 @@ impl Params {
 
     /// The first parameter that appears more than once.
     fn repeated(&self) -> Option<&str> {
+        let names = self.0.iter().map(|(k, _)| k.as_str());
+        // A request's dozen parameters are compared pairwise; a long form is hashed.
+        if self.0.len() <= 16 {
+            return names.enumerate().find(|&(i, k)| self.0[..i].iter().any(|(seen, _)| seen == k)).map(|(_, k)| k);
+        }
         let mut seen = std::collections::HashSet::new();
-        self.0.iter().map(|(k, _)| k.as_str()).find(|k| !seen.insert(*k))
+        names.into_iter().find(|k| !seen.insert(*k))
     }
 }
 
@@ -262,6 +267,16 @@ fn time_text(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_repeated_parameter_is_named_in_short_and_long_forms() {
+        let params = |text: &str| Params::parse(text.as_bytes());
+        assert_eq!(params("a=1&b=2&c=3").repeated(), None);
+        assert_eq!(params("a=1&b=2&b=3&a=4").repeated(), Some("b"));
+        let long: Vec<String> = (0..40).map(|i| format!("p{i}=x")).collect();
+        assert_eq!(params(&long.join("&")).repeated(), None);
+        assert_eq!(params(&format!("{}&p7=y&p3=z", long.join("&"))).repeated(), Some("p7"));
+    }
 
     #[test]
     fn pages_escape_what_they_echo() {

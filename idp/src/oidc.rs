@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, Header};
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -404,6 +404,8 @@ impl Sessions {
 
 struct Provider {
     issuer: String,
+    /// `{issuer}/token`: a client assertion's audience.
+    token_endpoint: String,
     users: Vec<TestUser>,
     auto_login: Option<String>,
     clock: Clock,
@@ -464,8 +466,10 @@ impl OidcProvider {
         let tls = ServerTls::new(pki.server().cert_pem(), pki.server().key_pem(), &client_cas)?;
         let listener = Served::listen(port).await.map_err(|e| OidcError::Listen { port, reason: e.to_string() })?;
         let addr = listener.local_addr().map_err(|e| OidcError::Listen { port, reason: e.to_string() })?;
+        let issuer = format!("https://{addr}");
         let provider = Arc::new(Provider {
-            issuer: format!("https://{addr}"),
+            token_endpoint: format!("{issuer}/token"),
+            issuer,
             users: config.users,
             auto_login: config.auto_login,
             clock: config.clock,
@@ -836,7 +840,7 @@ async fn authorize_post(State(p): State<Arc<Provider>>, body: Bytes) -> Response
 // --- Token endpoint ---
 
 /// A JSON answer of the token or userinfo endpoint, never cached.
-fn answer(result: Result<Value, OAuthError>) -> Response {
+fn answer<T: serde::Serialize>(result: Result<T, OAuthError>) -> Response {
     let e = match result {
         Ok(json) => return (no_store(), Json(json)).into_response(),
         Err(e) => e,
@@ -880,7 +884,7 @@ impl Provider {
         headers: &HeaderMap,
         body: &[u8],
         certificate: Option<Arc<PeerCertificate>>,
-    ) -> Result<Value, OAuthError> {
+    ) -> Result<Tokens, OAuthError> {
         if !is_form(headers) {
             let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
             return Err(OAuthError::invalid_request(format!(
@@ -967,26 +971,27 @@ impl Provider {
         let client = self
             .client(&client_id)
             .ok_or_else(|| OAuthError::invalid_client(format!("unknown client '{client_id}'")))?;
-        let registered = format!("client '{}' is registered for {}", client.id, client.method.as_str());
+        // Only a refusal names the registration.
+        let registered = || format!("client '{}' is registered for {}", client.id, client.method.as_str());
         match client.method {
             Method::ClientSecretBasic => {
                 let Some(basic) = basic else {
                     let sent = used.first().copied().unwrap_or("no Authorization: Basic header");
-                    return Err(OAuthError::invalid_client(format!("{registered}, but sent {sent}")));
+                    return Err(OAuthError::invalid_client(format!("{}, but sent {sent}", registered())));
                 };
                 check_secret(&client.id, client.secret(), &basic.secret, Some(&basic.raw_secret))?;
             }
             Method::ClientSecretPost => {
                 let Some(secret) = body_secret else {
                     let sent = used.first().copied().unwrap_or("no client_secret");
-                    return Err(OAuthError::invalid_client(format!("{registered}, but sent {sent}")));
+                    return Err(OAuthError::invalid_client(format!("{}, but sent {sent}", registered())));
                 };
                 check_secret(&client.id, client.secret(), secret, None)?;
             }
             Method::PrivateKeyJwt => {
                 let Some(assertion) = assertion else {
                     let sent = used.first().copied().unwrap_or("no client_assertion");
-                    return Err(OAuthError::invalid_client(format!("{registered}, but sent {sent}")));
+                    return Err(OAuthError::invalid_client(format!("{}, but sent {sent}", registered())));
                 };
                 let assertion_type = form.get("client_assertion_type").unwrap_or_default();
                 if assertion_type != JWT_BEARER {
@@ -998,7 +1003,7 @@ impl Provider {
                     client_id: &client.id,
                     keys: &client.keys,
                     algorithms: Algorithms::Registered(client.alg),
-                    token_endpoint: &format!("{}/token", self.issuer),
+                    token_endpoint: &self.token_endpoint,
                     issuer: &self.issuer,
                     now: self.now(),
                     skew: 0,
@@ -1007,10 +1012,10 @@ impl Provider {
             }
             Method::TlsClientAuth | Method::SelfSignedTlsClientAuth => {
                 if let Some(sent) = used.first() {
-                    return Err(OAuthError::invalid_client(format!("{registered}, but sent {sent}")));
+                    return Err(OAuthError::invalid_client(format!("{}, but sent {sent}", registered())));
                 }
                 let presented = certificate.as_ref().ok_or_else(|| {
-                    OAuthError::invalid_client(format!("no client certificate was presented ({registered})"))
+                    OAuthError::invalid_client(format!("no client certificate was presented ({})", registered()))
                 })?;
                 check_certificate(&client, presented)?;
             }
@@ -1095,7 +1100,7 @@ impl Provider {
         grant: CodeGrant,
         certificate: Option<String>,
         code: &str,
-    ) -> Result<Value, OAuthError> {
+    ) -> Result<Tokens, OAuthError> {
         let now = self.now();
         let mut claims = released(&grant.claims);
         claims.insert("iss".into(), self.issuer.clone().into());
@@ -1107,11 +1112,9 @@ impl Provider {
         if let Some(nonce) = &grant.nonce {
             claims.insert("nonce".into(), nonce.clone().into());
         }
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.signing.kid().to_owned());
         let id_token = self
             .signing
-            .sign_jwt(&header, &claims)
+            .sign_claims(Algorithm::RS256, &claims)
             .map_err(|e| OAuthError::server_error(format!("the id_token could not be signed ({e})")))?;
         let access_token = random_token().ok_or_else(|| OAuthError::server_error("no randomness for a token"))?;
         let mut sessions = self.sessions();
@@ -1128,14 +1131,19 @@ impl Provider {
         if let Some((_, tokens)) = sessions.redeemed.get_mut(code) {
             tokens.push(access_token.clone());
         }
-        Ok(json!({
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": self.token_lifetime,
-            "id_token": id_token,
-            "scope": grant.scope,
-        }))
+        Ok(Tokens { access_token, expires_in: self.token_lifetime, id_token, scope: grant.scope, token_type: "Bearer" })
     }
+}
+
+/// The token endpoint's answer (RFC 6749 §5.1), its members in the order a JSON object of them
+/// serializes.
+#[derive(serde::Serialize)]
+struct Tokens {
+    access_token: String,
+    expires_in: i64,
+    id_token: String,
+    scope: String,
+    token_type: &'static str,
 }
 
 fn check_certificate(client: &Client, presented: &PeerCertificate) -> Result<(), OAuthError> {

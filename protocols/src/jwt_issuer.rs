@@ -146,12 +146,13 @@ impl JwtIssuer {
             claims.insert(name.clone(), json);
         }
 
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(key.kid().to_owned());
         let claims = Value::Object(claims);
-        let encoded = key.sign_jwt(&header, &claims).map_err(|e| {
+        let encoded = key.sign_claims(Algorithm::RS256, &claims).map_err(|e| {
             failed("SigningFailed", format!("technical profile '{tp}': cannot sign with '{storage_id}': {e}"))
         })?;
+        // The header `sign_claims` signed with, for the sign-in's result.
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(key.kid().to_owned());
         let header = serde_json::to_value(&header)
             .map_err(|e| failed("SigningFailed", format!("technical profile '{tp}': {e}")))?;
         Ok(Token { encoded, header, claims })

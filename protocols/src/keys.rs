@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, RsaEncoding, RsaKeyPair};
@@ -74,41 +74,76 @@ impl<T> fmt::Debug for Redacted<T> {
     }
 }
 
-/// An RSA private key ready to sign, with its public half.
+/// An RSA private key ready to sign, with its public half. Cloning it shares the key.
 #[derive(Clone)]
-pub struct SigningKey {
+pub struct SigningKey(Arc<SigningKeyInner>);
+
+struct SigningKeyInner {
     encoding: EncodingKey,
     /// Parsed once: jsonwebtoken parses and checks the DER on every signature, which with the
     /// fresh blinding it implies is nearly half of an RS256 signature's cost.
-    pair: Arc<RsaKeyPair>,
+    pair: RsaKeyPair,
     kid: String,
     public_jwk: serde_json::Value,
+    /// The base64url header segment of `Header::new(alg)` with this key's `kid`, per algorithm
+    /// (RS256, RS384, RS512, PS256, PS384, PS512), made on first use: the header most tokens carry.
+    headers: [OnceLock<String>; 6],
 }
 
 impl SigningKey {
     pub fn encoding_key(&self) -> &EncodingKey {
-        &self.encoding
+        &self.0.encoding
     }
 
     /// A compact JWS of `claims`, byte for byte what `jsonwebtoken::encode` makes with this key,
     /// signed with the key parsed once. Algorithms outside RS*/PS* go to jsonwebtoken (and fail
     /// there as they would have).
     pub fn sign_jwt<T: Serialize>(&self, header: &Header, claims: &T) -> jsonwebtoken::errors::Result<String> {
-        let padding: &'static dyn RsaEncoding = match header.alg {
-            Algorithm::RS256 => &signature::RSA_PKCS1_SHA256,
-            Algorithm::RS384 => &signature::RSA_PKCS1_SHA384,
-            Algorithm::RS512 => &signature::RSA_PKCS1_SHA512,
-            Algorithm::PS256 => &signature::RSA_PSS_SHA256,
-            Algorithm::PS384 => &signature::RSA_PSS_SHA384,
-            Algorithm::PS512 => &signature::RSA_PSS_SHA512,
-            _ => return jsonwebtoken::encode(header, claims, &self.encoding),
+        let Some((_, padding)) = rsa_algorithm(header.alg) else {
+            return jsonwebtoken::encode(header, claims, &self.0.encoding);
         };
-        let mut message = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header)?);
+        let segment = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header)?);
+        self.sign_after(&segment, padding, claims)
+    }
+
+    /// [`SigningKey::sign_jwt`] with `Header::new(alg)` and this key's `kid`, the header most
+    /// tokens carry: its segment is encoded once per algorithm and kept, so only the claims and
+    /// the signature are made per token.
+    pub fn sign_claims<T: Serialize>(&self, alg: Algorithm, claims: &T) -> jsonwebtoken::errors::Result<String> {
+        let Some((slot, padding)) = rsa_algorithm(alg) else {
+            let mut header = Header::new(alg);
+            header.kid = Some(self.0.kid.clone());
+            return jsonwebtoken::encode(&header, claims, &self.0.encoding);
+        };
+        let segment = match self.0.headers[slot].get() {
+            Some(segment) => segment,
+            None => {
+                let mut header = Header::new(alg);
+                header.kid = Some(self.0.kid.clone());
+                let segment = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
+                self.0.headers[slot].get_or_init(|| segment)
+            }
+        };
+        self.sign_after(segment, padding, claims)
+    }
+
+    /// `header_segment.claims.signature`.
+    fn sign_after<T: Serialize>(
+        &self,
+        header_segment: &str,
+        padding: &'static dyn RsaEncoding,
+        claims: &T,
+    ) -> jsonwebtoken::errors::Result<String> {
+        let pair = &self.0.pair;
+        let claims = serde_json::to_vec(claims)?;
+        let modulus_len = pair.public_modulus_len();
+        let mut message =
+            String::with_capacity(header_segment.len() + 2 + (claims.len() + modulus_len).div_ceil(3) * 4);
+        message.push_str(header_segment);
         message.push('.');
-        URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims)?, &mut message);
-        let mut sig = vec![0; self.pair.public_modulus_len()];
-        self.pair
-            .sign(padding, &SystemRandom::new(), message.as_bytes(), &mut sig)
+        URL_SAFE_NO_PAD.encode_string(claims, &mut message);
+        let mut sig = vec![0; modulus_len];
+        pair.sign(padding, &SystemRandom::new(), message.as_bytes(), &mut sig)
             .map_err(|_| jsonwebtoken::errors::ErrorKind::RsaFailedSigning)?;
         message.push('.');
         URL_SAFE_NO_PAD.encode_string(&sig, &mut message);
@@ -118,18 +153,31 @@ impl SigningKey {
     /// The RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key: stable across runs
     /// and shaped like B2C's own `kid`s.
     pub fn kid(&self) -> &str {
-        &self.kid
+        &self.0.kid
     }
 
     /// The public key as a JWK (`kty`, `n`, `e`, `kid`, `use`, `alg`), as a keys endpoint lists it.
     pub fn public_jwk(&self) -> &serde_json::Value {
-        &self.public_jwk
+        &self.0.public_jwk
     }
+}
+
+/// The slot of [`SigningKeyInner::headers`] and the padding of an RSA algorithm.
+fn rsa_algorithm(alg: Algorithm) -> Option<(usize, &'static dyn RsaEncoding)> {
+    Some(match alg {
+        Algorithm::RS256 => (0, &signature::RSA_PKCS1_SHA256),
+        Algorithm::RS384 => (1, &signature::RSA_PKCS1_SHA384),
+        Algorithm::RS512 => (2, &signature::RSA_PKCS1_SHA512),
+        Algorithm::PS256 => (3, &signature::RSA_PSS_SHA256),
+        Algorithm::PS384 => (4, &signature::RSA_PSS_SHA384),
+        Algorithm::PS512 => (5, &signature::RSA_PSS_SHA512),
+        _ => return None,
+    })
 }
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("kid", &self.0.kid).finish_non_exhaustive()
     }
 }
 
@@ -523,36 +571,38 @@ fn signing_key(path: &Path, pem: &str) -> Result<SigningKey, KeyError> {
         obj.insert("kid".into(), kid.clone().into());
         obj.insert("use".into(), "sig".into());
     }
-    Ok(SigningKey { encoding, pair: Arc::new(pair), kid, public_jwk })
+    Ok(SigningKey(Arc::new(SigningKeyInner { encoding, pair, kid, public_jwk, headers: Default::default() })))
 }
 
-/// An RSA public key parsed by aws-lc once per PKCS#1 v1.5 algorithm (a parsed key is bound to
-/// its algorithm), so that a signature check pays neither the parse nor the Montgomery set-up
-/// again: the id_token check against a provider's JWKS and the embedded providers' client
-/// assertions keep one per key.
-#[derive(Debug)]
+/// An RSA public key parsed by aws-lc at most once per PKCS#1 v1.5 algorithm (a parsed key is
+/// bound to its algorithm), on the first check with that algorithm, so that later checks pay
+/// neither the parse nor the Montgomery set-up again and a key set fetch parses nothing: the
+/// id_token check against a provider's JWKS and the embedded providers' client assertions keep
+/// one per key.
 pub struct RsaVerifyingKey {
-    /// The modulus's length in bytes, without leading zeros.
-    modulus_len: usize,
-    rs256: signature::ParsedPublicKey,
-    rs384: signature::ParsedPublicKey,
-    rs512: signature::ParsedPublicKey,
+    /// Big-endian, the modulus without leading zeros.
+    n: Vec<u8>,
+    e: Vec<u8>,
+    /// RS256, RS384, RS512; `None` inside when aws-lc refuses the key.
+    parsed: [OnceLock<Option<signature::ParsedPublicKey>>; 3],
+}
+
+impl fmt::Debug for RsaVerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RsaVerifyingKey").field("modulus_len", &self.n.len()).finish_non_exhaustive()
+    }
 }
 
 impl RsaVerifyingKey {
     /// From the big-endian modulus and exponent (a JWK's `n` and `e` decoded; leading zeros
-    /// allowed); `None` for a key aws-lc refuses (smaller than 2,048 bits, for one).
+    /// allowed); `None` when either is empty. A key aws-lc refuses (smaller than 2,048 bits, for
+    /// one) verifies nothing.
     pub fn from_components(n: &[u8], e: &[u8]) -> Option<RsaVerifyingKey> {
-        use aws_lc_rs::encoding::AsDer;
-        let n = &n[n.iter().position(|&b| b != 0).unwrap_or(n.len())..];
-        let der = signature::RsaPublicKeyComponents { n, e }.as_der().ok()?;
-        let parse = |alg| signature::ParsedPublicKey::new(alg, der.as_ref()).ok();
-        Some(RsaVerifyingKey {
-            modulus_len: n.len(),
-            rs256: parse(&signature::RSA_PKCS1_2048_8192_SHA256)?,
-            rs384: parse(&signature::RSA_PKCS1_2048_8192_SHA384)?,
-            rs512: parse(&signature::RSA_PKCS1_2048_8192_SHA512)?,
-        })
+        let n = &n[n.iter().position(|&b| b != 0)?..];
+        if e.is_empty() {
+            return None;
+        }
+        Some(RsaVerifyingKey { n: n.to_vec(), e: e.to_vec(), parsed: Default::default() })
     }
 
     /// From a JWK's base64url `n` and `e`.
@@ -562,19 +612,28 @@ impl RsaVerifyingKey {
     }
 
     pub fn modulus_len(&self) -> usize {
-        self.modulus_len
+        self.n.len()
     }
 
     /// Whether `signature` is `alg`'s over `message`; false for an algorithm other than
-    /// RS256/384/512.
+    /// RS256/384/512 and for a key aws-lc refuses.
     pub fn verifies(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
-        let key = match alg {
-            Algorithm::RS256 => &self.rs256,
-            Algorithm::RS384 => &self.rs384,
-            Algorithm::RS512 => &self.rs512,
+        let (slot, params) = match alg {
+            Algorithm::RS256 => (0, &signature::RSA_PKCS1_2048_8192_SHA256),
+            Algorithm::RS384 => (1, &signature::RSA_PKCS1_2048_8192_SHA384),
+            Algorithm::RS512 => (2, &signature::RSA_PKCS1_2048_8192_SHA512),
             _ => return false,
         };
-        key.verify_sig(message, signature).is_ok()
+        let key = self.parsed[slot].get_or_init(|| {
+            signature::RsaPublicKeyComponents { n: &self.n, e: &self.e }.to_parsed_public_key(params).ok()
+        });
+        key.as_ref().is_some_and(|key| key.verify_sig(message, signature).is_ok())
+    }
+
+    /// How many algorithms the key has been parsed for.
+    #[cfg(test)]
+    fn parses(&self) -> usize {
+        self.parsed.iter().filter(|p| p.get().is_some()).count()
     }
 }
 
@@ -926,6 +985,41 @@ mod tests {
     }
 
     #[test]
+    fn a_verifying_key_parses_per_algorithm_on_first_use_and_refuses_what_aws_lc_refuses() {
+        let mut store = KeyStore::empty();
+        store.insert_pem("B2C_1A_Key", &rsa_pem()).expect("pem");
+        let signer = store.signing_key("B2C_1A_Key").expect("key");
+        let key = RsaVerifyingKey::from_jwk(signer.public_jwk()).expect("a JWK's n and e");
+        assert_eq!((key.modulus_len(), key.parses()), (256, 0), "nothing parsed before a check");
+        let token =
+            signer.sign_jwt(&Header::new(Algorithm::RS256), &serde_json::json!({"sub": "alice"})).expect("signs");
+        let (input, sig) = token.rsplit_once('.').expect("a JWS");
+        let sig = URL_SAFE_NO_PAD.decode(sig).expect("base64url");
+        assert!(key.verifies(Algorithm::RS256, input.as_bytes(), &sig));
+        assert!(key.verifies(Algorithm::RS256, input.as_bytes(), &sig), "the kept parse checks again");
+        assert_eq!(key.parses(), 1, "one algorithm used, one parse");
+        let mut tampered = sig.clone();
+        tampered[10] ^= 1;
+        assert!(!key.verifies(Algorithm::RS256, input.as_bytes(), &tampered));
+        assert!(!key.verifies(Algorithm::RS256, b"another message", &sig));
+        assert!(!key.verifies(Algorithm::RS384, input.as_bytes(), &sig), "an RS256 signature is not RS384's");
+        assert!(!key.verifies(Algorithm::PS256, input.as_bytes(), &sig), "PSS is not checked here");
+        assert_eq!(key.parses(), 2);
+        // A 1,024-bit modulus: aws-lc refuses it, so nothing verifies, however often asked.
+        let small = RsaVerifyingKey::from_components(&[0xc5; 128], &[1, 0, 1]).expect("components");
+        assert!(!small.verifies(Algorithm::RS256, input.as_bytes(), &sig[..128]));
+        assert!(!small.verifies(Algorithm::RS256, input.as_bytes(), &sig[..128]));
+        assert_eq!(small.parses(), 1, "a refusal is kept too");
+        // No modulus or no exponent is no key; leading zeros of n are not part of its length.
+        assert!(RsaVerifyingKey::from_components(&[0, 0], &[1, 0, 1]).is_none());
+        assert!(RsaVerifyingKey::from_components(&[0xc5; 256], &[]).is_none());
+        assert_eq!(RsaVerifyingKey::from_components(&[0, 0xc5, 0xc5], &[3]).expect("key").modulus_len(), 2);
+        assert!(
+            RsaVerifyingKey::from_jwk(&serde_json::json!({"kty": "RSA", "n": "not base64!", "e": "AQAB"})).is_none()
+        );
+    }
+
+    #[test]
     fn the_parsed_key_signs_as_jsonwebtoken_does() {
         let mut store = KeyStore::empty();
         store.insert_pem("B2C_1A_Key", &rsa_pem()).expect("pem");
@@ -937,7 +1031,16 @@ mod tests {
             header.kid = Some(key.kid().to_owned());
             let ours = key.sign_jwt(&header, &claims).expect("signs");
             assert_eq!(ours, jsonwebtoken::encode(&header, &claims, key.encoding_key()).expect("signs"), "{alg:?}");
+            // The kept header segment: the same token on first use and after.
+            assert_eq!(key.sign_claims(alg, &claims).expect("signs"), ours, "{alg:?}");
+            assert_eq!(key.sign_claims(alg, &claims).expect("signs"), ours, "{alg:?}, segment kept");
         }
+        // Another header is encoded as given, not taken from the kept segment.
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("another".to_owned());
+        let other = key.sign_jwt(&header, &claims).expect("signs");
+        assert_eq!(other, jsonwebtoken::encode(&header, &claims, key.encoding_key()).expect("signs"));
+        assert_ne!(other, key.sign_claims(Algorithm::RS256, &claims).expect("signs"));
         // PSS is randomized: it verifies against the public half.
         let (n, e) = (key.public_jwk()["n"].as_str().expect("n"), key.public_jwk()["e"].as_str().expect("e"));
         let public = jsonwebtoken::DecodingKey::from_rsa_components(n, e).expect("public");

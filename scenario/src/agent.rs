@@ -74,9 +74,11 @@ pub struct Reached {
 impl CallbackMatch {
     pub fn matches(&self, url: &Url) -> bool {
         match self {
-            CallbackMatch::Prefix(prefix) => {
-                url.as_str().to_ascii_lowercase().starts_with(&prefix.to_ascii_lowercase())
-            }
+            CallbackMatch::Prefix(prefix) => url
+                .as_str()
+                .as_bytes()
+                .get(..prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes())),
             CallbackMatch::AuthResp { host } => {
                 let path = url.path().to_ascii_lowercase();
                 url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host))
@@ -469,6 +471,7 @@ struct ParsedPage {
     links: Vec<Link>,
     /// A script or the body's onload submits a form.
     auto_submit: bool,
+    /// The visible text as found; whitespace is collapsed only for a summary.
     text: String,
 }
 
@@ -682,22 +685,22 @@ impl ParsedPage {
             let Ok(token) = token;
             match token {
                 Token::StartTag(tag) => {
-                    let name = String::from_utf8_lossy(&tag.name).to_ascii_lowercase();
                     let attr =
                         |key: &str| tag.attributes.get(key.as_bytes()).map(|v| String::from_utf8_lossy(v).into_owned());
-                    match name.as_str() {
-                        "title" => {
+                    // The tokenizer lower-cases tag and attribute names (HTML §13.2.5.8).
+                    match &tag.name[..] {
+                        b"title" => {
                             capture = Capture::Title;
                             captured.clear();
                         }
-                        "script" => {
+                        b"script" => {
                             capture = Capture::Script;
                             captured.clear();
                         }
-                        "style" => capture = Capture::Ignored("style"),
-                        "noscript" => capture = Capture::Ignored("noscript"),
-                        "body" if attr("onload").is_some_and(|o| o.contains("submit")) => page.auto_submit = true,
-                        "a" => {
+                        b"style" => capture = Capture::Ignored("style"),
+                        b"noscript" => capture = Capture::Ignored("noscript"),
+                        b"body" if attr("onload").is_some_and(|o| o.contains("submit")) => page.auto_submit = true,
+                        b"a" => {
                             let Some(href) = attr("href").filter(|h| !h.trim().is_empty()) else { continue };
                             let label = attr("aria-label").or_else(|| attr("title")).unwrap_or_default();
                             page.links.push(Link { href, label });
@@ -705,17 +708,17 @@ impl ParsedPage {
                             captured.clear();
                         }
                         // A form inside a form does not exist in HTML.
-                        "form" if open.is_none() => {
+                        b"form" if open.is_none() => {
                             page.forms.push(Form {
                                 action: attr("action"),
-                                method: attr("method").unwrap_or_else(|| "get".to_owned()).to_ascii_lowercase(),
+                                method: lower(attr("method").unwrap_or_else(|| "get".to_owned())),
                                 ..Form::default()
                             });
                             open = Some(page.forms.len() - 1);
                         }
-                        "input" => {
+                        b"input" => {
                             let Some(f) = open else { continue };
-                            let kind = attr("type").unwrap_or_else(|| "text".to_owned()).to_ascii_lowercase();
+                            let kind = lower(attr("type").unwrap_or_else(|| "text".to_owned()));
                             let value = attr("value").unwrap_or_default();
                             if matches!(kind.as_str(), "submit" | "image") {
                                 page.forms[f].buttons.push(Button {
@@ -730,13 +733,13 @@ impl ParsedPage {
                                     kind,
                                     value,
                                     checked: attr("checked").is_some(),
-                                    autocomplete: attr("autocomplete").unwrap_or_default().to_ascii_lowercase(),
+                                    autocomplete: lower(attr("autocomplete").unwrap_or_default()),
                                 });
                             }
                         }
-                        "button" => {
+                        b"button" => {
                             let Some(f) = open else { continue };
-                            let kind = attr("type").unwrap_or_else(|| "submit".to_owned()).to_ascii_lowercase();
+                            let kind = lower(attr("type").unwrap_or_else(|| "submit".to_owned()));
                             if kind == "submit" {
                                 page.forms[f].buttons.push(Button {
                                     name: attr("name").filter(|n| !n.is_empty()),
@@ -747,7 +750,7 @@ impl ParsedPage {
                                 captured.clear();
                             }
                         }
-                        "textarea" => {
+                        b"textarea" => {
                             let (Some(f), Some(name)) = (open, attr("name")) else { continue };
                             page.forms[f].inputs.push(Input {
                                 name,
@@ -759,7 +762,7 @@ impl ParsedPage {
                             capture = Capture::TextArea(f, page.forms[f].inputs.len() - 1);
                             captured.clear();
                         }
-                        "select" => {
+                        b"select" => {
                             let (Some(f), Some(name)) = (open, attr("name")) else { continue };
                             page.forms[f].inputs.push(Input {
                                 name,
@@ -775,7 +778,7 @@ impl ParsedPage {
                                 selected: false,
                             });
                         }
-                        "option" => {
+                        b"option" => {
                             let Some(sel) = select.as_mut() else { continue };
                             // `</option>` is optional: the next option ends the previous one.
                             if let Capture::Option { value, selected } = std::mem::replace(&mut capture, Capture::None)
@@ -789,36 +792,36 @@ impl ParsedPage {
                     }
                 }
                 Token::EndTag(tag) => {
-                    let name = String::from_utf8_lossy(&tag.name).to_ascii_lowercase();
+                    let name = &tag.name[..];
                     let done = std::mem::replace(&mut capture, Capture::None);
-                    let content = collapse(&captured);
-                    match (name.as_str(), done) {
-                        ("title", Capture::Title) => page.title = Some(content),
-                        ("script", Capture::Script) => {
+                    let content = || collapse(&captured);
+                    match (name, done) {
+                        (b"title", Capture::Title) => page.title = Some(content()),
+                        (b"script", Capture::Script) => {
                             if captured.contains(".submit()") {
                                 page.auto_submit = true;
                             }
                         }
-                        ("button", Capture::Button(f, b)) => {
-                            page.forms[f].buttons[b].label = content;
+                        (b"button", Capture::Button(f, b)) => {
+                            page.forms[f].buttons[b].label = content();
                         }
-                        ("a", Capture::Link(l)) => {
+                        (b"a", Capture::Link(l)) => {
                             if page.links[l].label.is_empty() {
-                                page.links[l].label = content;
+                                page.links[l].label = content();
                             }
                         }
-                        ("textarea", Capture::TextArea(f, i)) => page.forms[f].inputs[i].value = captured.clone(),
-                        ("option" | "select", Capture::Option { value, selected }) => {
+                        (b"textarea", Capture::TextArea(f, i)) => page.forms[f].inputs[i].value = captured.clone(),
+                        (b"option" | b"select", Capture::Option { value, selected }) => {
                             if let Some(sel) = select.as_mut() {
-                                sel.option(&mut page, value.unwrap_or(content), selected);
+                                sel.option(&mut page, value.unwrap_or_else(content), selected);
                             }
                         }
-                        ("style", Capture::Ignored("style")) | ("noscript", Capture::Ignored("noscript")) => {}
+                        (b"style", Capture::Ignored("style")) | (b"noscript", Capture::Ignored("noscript")) => {}
                         (_, other) => capture = other,
                     }
-                    match name.as_str() {
-                        "form" => open = None,
-                        "select" => select = None,
+                    match name {
+                        b"form" => open = None,
+                        b"select" => select = None,
                         _ => {}
                     }
                 }
@@ -840,13 +843,13 @@ impl ParsedPage {
                 _ => {}
             }
         }
-        page.text = collapse(&text);
+        page.text = text;
         page
     }
 
     fn summary(&self, url: &Url, status: StatusCode, content_type: Option<String>) -> PageSummary {
         const MAX_TEXT: usize = 200;
-        let mut text = self.text.clone();
+        let mut text = collapse(&self.text);
         if text.chars().count() > MAX_TEXT {
             text = text.chars().take(MAX_TEXT).collect::<String>() + "…";
         }
@@ -859,6 +862,12 @@ impl ParsedPage {
             text,
         }
     }
+}
+
+/// `text` in ASCII lower case, in place.
+fn lower(mut text: String) -> String {
+    text.make_ascii_lowercase();
+    text
 }
 
 /// Whitespace runs as one space, trimmed.

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use base64::engine::general_purpose::STANDARD;
-use jsonwebtoken::{DecodingKey, Validation};
+use jsonwebtoken::{DecodingKey, Header, Validation};
 use reqwest::StatusCode as Status;
 
 use super::*;

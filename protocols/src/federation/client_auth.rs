@@ -234,26 +234,40 @@ fn assertion_key(request: &ProfileRequest<'_>) -> Result<AssertionKey, ProfileEr
     })
 }
 
+/// RFC 7523 §3's claims, in the order a JSON object of them serializes.
+#[derive(serde::Serialize)]
+struct AssertionClaims<'a> {
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    iss: &'a str,
+    jti: &'a str,
+    sub: &'a str,
+}
+
 impl AssertionKey {
     /// iss = sub = client_id, aud = token endpoint, a fresh jti, iat now, exp five minutes on.
     fn sign(&self, client_id: &str, audience: &str, env: &dyn TransformEnv) -> Result<String, ProfileError> {
         let now = env.now().and_utc().timestamp();
         let mut jti = [0u8; 16];
         env.fill_random(&mut jti);
-        let claims = serde_json::json!({
-            "iss": client_id,
-            "sub": client_id,
-            "aud": audience,
-            "jti": URL_SAFE_NO_PAD.encode(jti),
-            "iat": now,
-            "exp": now + ASSERTION_LIFETIME_SECS,
-        });
-        let mut header = Header::new(self.algorithm);
-        header.kid = self.kid.clone();
-        header.x5t = self.x5t.clone();
-        self.key
-            .sign_jwt(&header, &claims)
-            .map_err(|e| error("InvalidKey", format!("the client assertion could not be signed ({e})")))
+        let claims = AssertionClaims {
+            aud: audience,
+            exp: now + ASSERTION_LIFETIME_SECS,
+            iat: now,
+            iss: client_id,
+            jti: &URL_SAFE_NO_PAD.encode(jti),
+            sub: client_id,
+        };
+        let signed = if self.x5t.is_none() && self.kid.as_deref() == Some(self.key.kid()) {
+            self.key.sign_claims(self.algorithm, &claims)
+        } else {
+            let mut header = Header::new(self.algorithm);
+            header.kid = self.kid.clone();
+            header.x5t = self.x5t.clone();
+            self.key.sign_jwt(&header, &claims)
+        };
+        signed.map_err(|e| error("InvalidKey", format!("the client assertion could not be signed ({e})")))
     }
 }
 

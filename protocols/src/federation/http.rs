@@ -1,8 +1,6 @@
 //! HTTP clients for calls to partners: one per TLS client identity (reqwest ties the identity
 //! to the client, and connection pools are per client), never following redirects.
 
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -34,7 +32,29 @@ impl StubbedOrigins {
 
 #[cfg(test)]
 mod tests {
-    use super::StubbedOrigins;
+    use super::{ClientPool, StubbedOrigins, TlsIdentity, TrustedRoots};
+
+    #[tokio::test]
+    async fn a_pool_builds_one_client_per_identity_and_roots_and_never_shows_a_key() {
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let params = rcgen::CertificateParams::new(vec!["client.example".to_owned()]).expect("params");
+        let cert = params.self_signed(&key).expect("a certificate");
+        let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
+        let roots = TrustedRoots(vec![cert_pem.clone()]);
+        let pool = ClientPool::new(std::time::Duration::from_secs(1));
+        let identity = TlsIdentity { certificates: &cert_pem, private_key: &key_pem };
+        for _ in 0..2 {
+            pool.client(None, None).expect("a plain client");
+            pool.client(None, Some(&roots.clone())).expect("a client trusting the root");
+            pool.client(Some(identity), Some(&roots)).expect("a client presenting the certificate");
+        }
+        assert_eq!(pool.len(), 3, "one client per identity and roots");
+        let other = TrustedRoots(vec![format!("{cert_pem}{cert_pem}")]);
+        pool.client(Some(identity), Some(&other)).expect("other roots");
+        assert_eq!(pool.len(), 4);
+        let key_line = key_pem.lines().nth(1).expect("a base64 line");
+        assert!(!format!("{pool:?}").contains(key_line), "{pool:?}");
+    }
 
     #[test]
     fn a_stubbed_origin_keeps_path_and_query_and_drops_credentials() {
@@ -70,16 +90,32 @@ pub enum ClientError {
     Build(String),
 }
 
-/// Clients by (identity, extra roots), built on first use.
+/// Clients by (identity, extra roots), built on first use. A process has a handful (one per
+/// client certificate in its policies), so they are found by comparing the PEM texts, which
+/// costs less per call than hashing them.
 #[derive(Debug)]
 pub struct ClientPool {
     timeout: Duration,
-    clients: Mutex<HashMap<u64, Client>>,
+    clients: Mutex<Vec<PooledClient>>,
+}
+
+/// No Debug of its own: the identity holds a private key.
+struct PooledClient {
+    /// Certificates and private key, PEM.
+    identity: Option<(String, String)>,
+    roots: Vec<String>,
+    client: Client,
+}
+
+impl std::fmt::Debug for PooledClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledClient").field("identity", &self.identity.is_some()).finish_non_exhaustive()
+    }
 }
 
 impl ClientPool {
     pub fn new(timeout: Duration) -> ClientPool {
-        ClientPool { timeout, clients: Mutex::new(HashMap::new()) }
+        ClientPool { timeout, clients: Mutex::new(Vec::new()) }
     }
 
     /// The client presenting `identity` (none for a plain client) and trusting `roots` besides
@@ -89,13 +125,14 @@ impl ClientPool {
         identity: Option<TlsIdentity<'_>>,
         roots: Option<&TrustedRoots>,
     ) -> Result<Client, ClientError> {
-        let mut h = DefaultHasher::new();
-        identity.map(|i| (i.certificates, i.private_key)).hash(&mut h);
-        roots.hash(&mut h);
-        let key = h.finish();
+        let roots: &[String] = roots.map_or(&[], |r| &r.0);
+        let identity_pem = identity.map(|i| (i.certificates, i.private_key));
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = clients.get(&key) {
-            return Ok(client.clone());
+        let same = |c: &&PooledClient| {
+            c.identity.as_ref().map(|(c, k)| (c.as_str(), k.as_str())) == identity_pem && c.roots == roots
+        };
+        if let Some(pooled) = clients.iter().find(same) {
+            return Ok(pooled.client.clone());
         }
         let mut builder =
             Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(self.timeout).no_proxy();
@@ -105,9 +142,9 @@ impl ClientPool {
                 reqwest::Identity::from_pem(pem.as_bytes()).map_err(|e| ClientError::Identity(root_cause(&e)))?;
             builder = builder.identity(identity);
         }
-        if let Some(roots) = roots.filter(|r| !r.0.is_empty()) {
+        if !roots.is_empty() {
             let mut certs = Vec::new();
-            for pem in &roots.0 {
+            for pem in roots {
                 certs.extend(
                     reqwest::Certificate::from_pem_bundle(pem.as_bytes())
                         .map_err(|e| ClientError::Root(root_cause(&e)))?,
@@ -116,7 +153,11 @@ impl ClientPool {
             builder = builder.tls_certs_merge(certs);
         }
         let client = builder.build().map_err(|e| ClientError::Build(root_cause(&e)))?;
-        clients.insert(key, client.clone());
+        clients.push(PooledClient {
+            identity: identity_pem.map(|(c, k)| (c.to_owned(), k.to_owned())),
+            roots: roots.to_vec(),
+            client: client.clone(),
+        });
         Ok(client)
     }
 

@@ -1,6 +1,10 @@
-//! A profile's OpenID Connect metadata, read once per call and checked before any request.
+//! A profile's OpenID Connect metadata, checked before any request and kept per profile while
+//! its metadata and the policy's tenant stay what they were read from.
 
-use ief_engine::model::TechnicalProfile;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ief_engine::model::{MetadataItem, TechnicalProfile};
 
 use crate::federation::flag;
 
@@ -192,6 +196,47 @@ impl Config {
     }
 }
 
+/// Each profile's [`Config`], read once and used again while the profile's metadata items and
+/// the tenant are the same text: a reloaded policy that changes them is read again.
+#[derive(Debug, Default)]
+pub struct ConfigCache {
+    by_profile: Mutex<HashMap<String, Arc<Kept>>>,
+}
+
+#[derive(Debug)]
+struct Kept {
+    tenant: String,
+    metadata: Vec<MetadataItem>,
+    config: Arc<Config>,
+}
+
+impl Kept {
+    fn read_from(&self, profile: &TechnicalProfile, tenant: &str) -> bool {
+        self.tenant == tenant
+            && self.metadata.len() == profile.metadata.len()
+            && self
+                .metadata
+                .iter()
+                .zip(&profile.metadata)
+                .all(|(a, b)| a.key.value == b.key.value && a.value.value == b.value.value)
+    }
+}
+
+impl ConfigCache {
+    /// [`Config::read`], or the config read before from the same metadata and tenant.
+    pub fn read(&self, profile: &TechnicalProfile, tenant: &str) -> Result<Arc<Config>, String> {
+        let id = profile.id.value.as_str();
+        let kept = self.by_profile.lock().unwrap_or_else(PoisonError::into_inner).get(id).cloned();
+        if let Some(kept) = kept.filter(|k| k.read_from(profile, tenant)) {
+            return Ok(Arc::clone(&kept.config));
+        }
+        let config = Arc::new(Config::read(profile, tenant)?);
+        let kept = Kept { tenant: tenant.to_owned(), metadata: profile.metadata.clone(), config: Arc::clone(&config) };
+        self.by_profile.lock().unwrap_or_else(PoisonError::into_inner).insert(id.to_owned(), Arc::new(kept));
+        Ok(config)
+    }
+}
+
 /// What `{tenant}` in a URL item stands for: the policy's tenant.
 const TENANT_PLACEHOLDER: &str = "{tenant}";
 
@@ -242,6 +287,31 @@ mod tests {
         );
         assert!(parameters(Some("=x")).unwrap_err().contains("without a name"));
         assert!(parameters(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_kept_config_is_read_again_when_the_metadata_or_the_tenant_changes() {
+        let policy = |metadata: &str, client_id: &str| {
+            crate::oidc::tests::profile_policy(&[("METADATA", metadata), ("client_id", client_id)], &[], "")
+        };
+        let url = "https://login.example/{tenant}/.well-known/openid-configuration";
+        let cache = ConfigCache::default();
+        let first = policy(url, "a");
+        let profile = first.profile("IdP").expect("IdP");
+        let config = cache.read(profile, "one").expect("read");
+        assert_eq!(config.metadata_url, "https://login.example/one/.well-known/openid-configuration");
+        assert!(Arc::ptr_eq(&config, &cache.read(profile, "one").expect("kept")), "the same metadata is read once");
+        let other_tenant = cache.read(profile, "two").expect("read");
+        assert_eq!(other_tenant.metadata_url, "https://login.example/two/.well-known/openid-configuration");
+        // A reloaded policy: the same profile id with another client_id, then a broken METADATA.
+        let reloaded = policy(url, "b");
+        let changed = cache.read(reloaded.profile("IdP").expect("IdP"), "two").expect("read");
+        assert_eq!((changed.client_id.as_str(), config.client_id.as_str()), ("b", "a"));
+        let broken = policy("ftp://login.example/", "b");
+        let err = cache.read(broken.profile("IdP").expect("IdP"), "two").expect_err("not http");
+        assert!(err.contains("not an http(s) URL"), "{err}");
+        assert!(cache.read(broken.profile("IdP").expect("IdP"), "two").is_err(), "a refusal is never kept");
+        assert_eq!(cache.read(profile, "one").expect("read").client_id, "a");
     }
 
     #[test]

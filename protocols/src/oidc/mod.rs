@@ -39,12 +39,15 @@ use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause}
 use crate::federation::replay::{CallbackRefusal, callback_once};
 use crate::federation::seen_once::SeenOnce;
 use crate::federation::{self, Callback, now};
-use config::Config;
+use config::{Config, ConfigCache};
 use provider::{Discovery, FetchError, ProviderCache, read_limited};
 use verify::{Expected, IssuerRule, Jwt, TokenError, VerifiedKey, check_claims, constant_time_eq};
 
 /// B2C gives a call to a partner 30 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The token request's body type (RFC 6749 §4.1.3).
+const FORM_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/x-www-form-urlencoded");
 
 /// Token and userinfo answers larger than this are refused.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -66,6 +69,7 @@ const RESERVED_PARAMETERS: [&str; 8] = [
 pub struct OpenIdConnect {
     clients: ClientPool,
     providers: ProviderCache,
+    configs: ConfigCache,
     /// States whose callback was handled, until their request expires: a callback presented
     /// twice (a page shown again, a replayed response) is refused.
     consumed: SeenOnce<String>,
@@ -93,6 +97,7 @@ impl OpenIdConnect {
         OpenIdConnect {
             clients: ClientPool::new(timeout),
             providers: ProviderCache::new(),
+            configs: ConfigCache::default(),
             consumed: SeenOnce::default(),
         }
     }
@@ -174,12 +179,15 @@ struct TokenResponse {
     refresh_token: Option<String>,
     #[serde(default)]
     id_token: Option<String>,
+    /// Read only to tell a refusal answered with a success status.
+    #[serde(default)]
+    error: Option<Value>,
 }
 
 impl OpenIdConnect {
     async fn start(&self, request: &ProfileRequest<'_>) -> Result<Page, Error> {
         let profile = request.profile;
-        let config = Config::read(profile, &request.policy.tenant_id).map_err(Error::Config)?;
+        let config = self.configs.read(profile, &request.policy.tenant_id).map_err(Error::Config)?;
         if config.response_type.has_code() {
             // Missing keys fail now, not after the user signed in at the provider.
             ClientAuth::from_profile(request).map_err(Error::Profile)?;
@@ -194,9 +202,11 @@ impl OpenIdConnect {
             .discovery(&client, &config.metadata_url, now(request))
             .await
             .map_err(|e| fetch_error(&config, e))?;
-        let endpoint = config.authorization_endpoint.as_deref().unwrap_or(&discovery.authorization_endpoint);
-        let mut url = reqwest::Url::parse(endpoint)
-            .map_err(|e| Error::Config(format!("the authorization endpoint '{endpoint}' is not a URL ({e})")))?;
+        let mut url = match config.authorization_endpoint.as_deref() {
+            Some(endpoint) => reqwest::Url::parse(endpoint)
+                .map_err(|e| Error::Config(format!("the authorization endpoint '{endpoint}' is not a URL ({e})")))?,
+            None => discovery.authorization_url.clone(),
+        };
 
         let env = request.services.env;
         let pending = Pending {
@@ -263,8 +273,8 @@ impl OpenIdConnect {
         params: &[(String, String)],
         stored: &Value,
     ) -> Result<Vec<(String, ClaimValue)>, Error> {
-        let config = Config::read(request.profile, &request.policy.tenant_id).map_err(Error::Config)?;
-        let pending: Pending = serde_json::from_value(stored.clone())
+        let config = self.configs.read(request.profile, &request.policy.tenant_id).map_err(Error::Config)?;
+        let pending = Pending::deserialize(stored)
             .map_err(|_| Error::Callback("the pending authorization request could not be read".to_owned()))?;
         let now = now(request);
         let one = |name: &str| -> Result<Option<&str>, Error> {
@@ -420,10 +430,18 @@ impl OpenIdConnect {
         }
         let authorization = auth.apply(endpoint, request.services.env, &mut form).map_err(Error::Profile)?;
         let client = self.client(request, auth.tls_identity())?;
+        // The document's own token endpoint was parsed with it; an mTLS alias is parsed here.
+        let parsed = discovery.token_url.as_ref().filter(|_| discovery.token_endpoint.as_deref() == Some(endpoint));
+        let to = |method| match parsed {
+            Some(url) => client.request(method, url.clone()),
+            None => client.request(method, endpoint),
+        };
         let mut builder = if config.token_request_get {
-            client.get(endpoint).query(&form)
+            to(reqwest::Method::GET).query(&form)
         } else {
-            client.post(endpoint).form(&form)
+            // What reqwest's `form` sends, without its trip through serde.
+            let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
+            to(reqwest::Method::POST).header(CONTENT_TYPE, FORM_CONTENT_TYPE).body(body)
         };
         builder = builder.header(ACCEPT, "application/json");
         if let Some(value) = authorization {
@@ -446,6 +464,15 @@ impl OpenIdConnect {
             .ok_or_else(|| {
                 Error::Token(format!("the token endpoint's answer is larger than {MAX_RESPONSE_BYTES} bytes"))
             })?;
+        // One pass for a token response (a JSON object: a struct would take an array too).
+        if status.is_success()
+            && body.trim_ascii_start().starts_with(b"{")
+            && let Ok(tokens) = serde_json::from_slice::<TokenResponse>(&body)
+            && !tokens.error.as_ref().is_some_and(Value::is_string)
+        {
+            return Ok(tokens);
+        }
+        // Anything but a plain token response is read again as an object, for the refusal's words.
         let json: Option<Map<String, Value>> = serde_json::from_slice(&body).ok();
         if let Some(error) = json.as_ref().and_then(|j| j.get("error")).and_then(Value::as_str) {
             let description = json
@@ -495,7 +522,7 @@ impl OpenIdConnect {
         }
         let key = jwt.verify(&keys)?;
         check_claims(what, jwt.claims(), expected)?;
-        Ok((jwt.claims().clone(), key))
+        Ok((jwt.into_claims(), key))
     }
 
     /// The discovery document of a token's issuer (`DiscoverMetadataByTokenIssuer`). Only an

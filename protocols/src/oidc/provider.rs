@@ -69,7 +69,11 @@ type Metadata = ProviderMetadata<
 pub struct Discovery {
     pub issuer: String,
     pub authorization_endpoint: String,
+    /// `authorization_endpoint` as parsed with the document, so a sign-in does not parse it again.
+    pub authorization_url: reqwest::Url,
     pub token_endpoint: Option<String>,
+    /// `token_endpoint`, parsed likewise.
+    pub token_url: Option<reqwest::Url>,
     pub userinfo_endpoint: Option<String>,
     pub jwks_uri: String,
     pub end_session_endpoint: Option<String>,
@@ -87,7 +91,9 @@ impl Discovery {
         Ok(Discovery {
             issuer: metadata.issuer().to_string(),
             authorization_endpoint: metadata.authorization_endpoint().to_string(),
+            authorization_url: metadata.authorization_endpoint().url().clone(),
             token_endpoint: metadata.token_endpoint().map(|u| u.to_string()),
+            token_url: metadata.token_endpoint().map(|u| u.url().clone()),
             userinfo_endpoint: metadata.userinfo_endpoint().map(|u| u.to_string()),
             jwks_uri: metadata.jwks_uri().to_string(),
             end_session_endpoint: extra.end_session_endpoint.clone(),
@@ -216,6 +222,8 @@ mod tests {
         });
         let d = Discovery::parse(body.to_string().as_bytes()).unwrap();
         assert_eq!(d.issuer, "https://idp.example/");
+        assert_eq!(d.authorization_url.as_str(), "https://idp.example/authorize");
+        assert_eq!(d.token_url.as_ref().map(reqwest::Url::as_str), Some("https://idp.example/token"));
         assert_eq!(d.mtls_token_endpoint.as_deref(), Some("https://mtls.idp.example/token"));
         assert_eq!(d.mtls_userinfo_endpoint, None);
         assert!(d.iss_parameter_supported);

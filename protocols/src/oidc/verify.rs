@@ -127,7 +127,8 @@ impl Jwt {
             what,
             header: header_json,
             payload: payload_json,
-            signing_input: format!("{header}.{payload}"),
+            // `header.payload` as it stands in the token.
+            signing_input: token.trim()[..header.len() + 1 + payload.len()].to_owned(),
             signature,
         })
     }
@@ -139,6 +140,11 @@ impl Jwt {
     /// The claims: trust them only after [`Jwt::verify`].
     pub fn claims(&self) -> &Map<String, Value> {
         &self.payload
+    }
+
+    /// The claims, taken: trust them only after [`Jwt::verify`].
+    pub fn into_claims(self) -> Map<String, Value> {
+        self.payload
     }
 
     /// The header's algorithm, if it is one we accept; checked before any key is looked up, so

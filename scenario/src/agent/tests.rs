@@ -310,6 +310,10 @@ fn callback_matching() {
     let prefix = CallbackMatch::from("https://contoso.b2clogin.com/contoso.onmicrosoft.com/oauth2/authresp");
     assert!(prefix.matches(&url("https://contoso.b2clogin.com/Contoso.onmicrosoft.com/oauth2/authresp?x=1")));
     assert!(!prefix.matches(&url("https://contoso.b2clogin.com/contoso.onmicrosoft.com/oauth2/authorize")));
+    assert!(!prefix.matches(&url("https://contoso.b2clogin.com/")), "shorter than the prefix");
+    let upper = CallbackMatch::from("HTTPS://Contoso.B2CLOGIN.com/T/");
+    assert!(upper.matches(&url("https://contoso.b2clogin.com/t/oauth2/authresp")));
+    assert!(!upper.matches(&url("https://contoso.b2clogin.com/u/oauth2/authresp")));
 }
 
 #[test]

@@ -165,6 +165,8 @@ pub(crate) struct Knobs {
     pub(crate) jwk_without_alg: bool,
     /// The token endpoint answers this status with a `temporarily_unavailable` error body.
     pub(crate) token_status: Option<u16>,
+    /// The token endpoint answers 200 with this JSON text instead of tokens.
+    pub(crate) token_body: Option<&'static str>,
     /// The front-channel id_token of `code id_token`: its c_hash and its subject.
     pub(crate) c_hash: CHash,
     pub(crate) front_sub: Option<String>,
@@ -201,6 +203,7 @@ impl Default for Knobs {
             userinfo_claims: Map::new(),
             jwk_without_alg: false,
             token_status: None,
+            token_body: None,
             c_hash: CHash::default(),
             front_sub: None,
             issuer_template: false,
@@ -637,6 +640,9 @@ async fn token(
     if let Some(status) = knobs.token_status {
         let status = StatusCode::from_u16(status).expect("a status");
         return oauth_error(status, "temporarily_unavailable", "the provider is down for maintenance");
+    }
+    if let Some(body) = knobs.token_body {
+        return ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
     }
     let nonce = {
         let mut grants = s.grants.lock().expect("grants");

@@ -33,7 +33,7 @@ const CLAIMS: &str = r#"<ClaimsSchema>
 </ClaimsSchema>"#;
 
 /// One OpenID Connect profile `IdP` with these metadata items and keys.
-pub(super) fn profile_policy(metadata: &[(&str, &str)], keys: &[(&str, &str)], inputs: &str) -> Policy {
+pub(crate) fn profile_policy(metadata: &[(&str, &str)], keys: &[(&str, &str)], inputs: &str) -> Policy {
     let items: String =
         metadata.iter().map(|(k, v)| format!(r#"<Item Key="{k}">{}</Item>"#, ief_idp::escape(v))).collect();
     let keys: String =

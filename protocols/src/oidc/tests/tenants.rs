@@ -94,6 +94,27 @@ async fn discover_metadata_by_token_issuer_looks_up_trusted_issuers_only() {
 }
 
 #[tokio::test]
+async fn a_token_answer_that_is_not_a_token_response_is_refused_by_what_it_is() {
+    let cases = [
+        (r#"["at", "Bearer"]"#, "the token endpoint's answer is not a JSON object"),
+        (r#"{"error": "invalid_grant", "access_token": "at"}"#, "refused the request with 'invalid_grant' (HTTP 200)"),
+        (r#"{"access_token": 5}"#, "the token endpoint's answer is not a token response"),
+        (r#"{"id_token": "x"} trailing"#, "the token endpoint's answer is not a JSON object"),
+    ];
+    for (body, expected) in cases {
+        let fake = Fake::start(Knobs { token_body: Some(body), ..Knobs::default() }).await;
+        let rig = Rig::for_fake(&fake, &[]);
+        let message = failure(rig.sign_in(&fake).await, "TokenRequestFailed");
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+    // A numeric `error` is no refusal: the answer is read as tokens (here without an id_token).
+    let fake =
+        Fake::start(Knobs { token_body: Some(r#"{"error": 1, "access_token": "at"}"#), ..Knobs::default() }).await;
+    let message = failure(Rig::for_fake(&fake, &[]).sign_in(&fake).await, "TokenRequestFailed");
+    assert!(message.contains("the token endpoint's answer has no id_token"), "{message}");
+}
+
+#[tokio::test]
 async fn mark_as_failure_on_5xx_makes_a_provider_error_an_outage() {
     let fake = Fake::start(Knobs { token_status: Some(503), ..Knobs::default() }).await;
     let rig = Rig::for_fake(&fake, &[]);
