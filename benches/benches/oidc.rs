@@ -217,18 +217,18 @@ fn check(f: &Fixture) {
 }
 
 /// A signature of an id_token-sized claims set with the issuer's key, two ways: as ief and the
-/// provider sign (`SigningKey::sign_jwt`, the key parsed once), and as jsonwebtoken signs
-/// (`jsonwebtoken::encode`, which parses and checks the DER and sets up RSA blinding again for
-/// every signature).
+/// provider sign (`SigningKey::sign_claims`, the key parsed once and the header segment kept), and
+/// as jsonwebtoken signs (`jsonwebtoken::encode`, which encodes the header, parses and checks the
+/// DER and sets up RSA blinding again for every signature).
 struct Signing {
+    /// The header `sign_claims` signs with, for jsonwebtoken.
     header: Header,
     claims: Value,
 }
 
 impl Signing {
     fn new(f: &Fixture) -> Signing {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(issuer_key(f).kid().to_owned());
+        let header = issuer_key(f).header(Algorithm::RS256);
         let claims = json!({
             "iss": f.provider.issuer(), "sub": ALICE_SUB, "aud": CLIENT_ID, "exp": 1_704_070_800,
             "iat": 1_704_067_200, "auth_time": 1_704_067_200, "nonce": "Jf3w8QvHbq2yD0aXk5mN1pR7sT4uV6zC9eB2gL0oW8i",
@@ -240,9 +240,10 @@ impl Signing {
         signing
     }
 
-    /// The bound's signature: the key parsed once.
+    /// The bound's signature, as the journey's three are made: the key parsed once, the header
+    /// segment kept.
     fn sign(&self, f: &Fixture) -> String {
-        issuer_key(f).sign_jwt(&self.header, &self.claims).expect("signs")
+        issuer_key(f).sign_claims(Algorithm::RS256, &self.claims).expect("signs")
     }
 
     fn sign_per_parse(&self, f: &Fixture) -> String {

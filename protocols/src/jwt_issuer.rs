@@ -6,7 +6,7 @@
 use ief_engine::exec::{BoxFuture, Invocation, ProfileError, ProfileHandler, ProfileRequest, ProfileResult, Token};
 use ief_engine::model::{Policy, TechnicalProfile};
 use ief_transforms::ClaimValue;
-use jsonwebtoken::{Algorithm, Header};
+use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
 use crate::keys::KeyStore;
@@ -151,9 +151,7 @@ impl JwtIssuer {
             failed("SigningFailed", format!("technical profile '{tp}': cannot sign with '{storage_id}': {e}"))
         })?;
         // The header `sign_claims` signed with, for the sign-in's result.
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(key.kid().to_owned());
-        let header = serde_json::to_value(&header)
+        let header = serde_json::to_value(key.header(Algorithm::RS256))
             .map_err(|e| failed("SigningFailed", format!("technical profile '{tp}': {e}")))?;
         Ok(Token { encoded, header, claims })
     }

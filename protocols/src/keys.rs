@@ -106,21 +106,24 @@ impl SigningKey {
         self.sign_after(&segment, padding, claims)
     }
 
-    /// [`SigningKey::sign_jwt`] with `Header::new(alg)` and this key's `kid`, the header most
+    /// `Header::new(alg)` with this key's `kid`: the header [`SigningKey::sign_claims`] signs with.
+    pub fn header(&self, alg: Algorithm) -> Header {
+        let mut header = Header::new(alg);
+        header.kid = Some(self.0.kid.clone());
+        header
+    }
+
+    /// [`SigningKey::sign_jwt`] with [`SigningKey::header`], the header most
     /// tokens carry: its segment is encoded once per algorithm and kept, so only the claims and
     /// the signature are made per token.
     pub fn sign_claims<T: Serialize>(&self, alg: Algorithm, claims: &T) -> jsonwebtoken::errors::Result<String> {
         let Some((slot, padding)) = rsa_algorithm(alg) else {
-            let mut header = Header::new(alg);
-            header.kid = Some(self.0.kid.clone());
-            return jsonwebtoken::encode(&header, claims, &self.0.encoding);
+            return jsonwebtoken::encode(&self.header(alg), claims, &self.0.encoding);
         };
         let segment = match self.0.headers[slot].get() {
             Some(segment) => segment,
             None => {
-                let mut header = Header::new(alg);
-                header.kid = Some(self.0.kid.clone());
-                let segment = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
+                let segment = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&self.header(alg))?);
                 self.0.headers[slot].get_or_init(|| segment)
             }
         };

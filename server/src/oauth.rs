@@ -6,7 +6,7 @@ use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ief_engine::exec::{Outcome, RequestContext, Session};
-use jsonwebtoken::{Algorithm, Header};
+use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -594,10 +594,7 @@ pub(crate) fn access_token(
 }
 
 pub(crate) fn sign(server: &Server, hosted: &Hosted, claims: &Value) -> Option<String> {
-    let key = signing_key(server, hosted)?;
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(key.kid().to_owned());
-    key.sign_jwt(&header, claims).ok()
+    signing_key(server, hosted)?.sign_claims(Algorithm::RS256, claims).ok()
 }
 
 pub(crate) fn lifetime(hosted: &Hosted, key: &str, default: i64) -> i64 {
