@@ -124,7 +124,8 @@ pub(super) fn unverified_issuer(assertion: &str) -> Option<String> {
 pub(super) struct AssertionKey {
     kid: Option<String>,
     key: DecodingKey,
-    /// The same key parsed by aws-lc once, for RS256/384/512 (none for a PEM key).
+    /// The same key for aws-lc, parsed on its first check per RS256/384/512 and kept (none for a
+    /// PEM key). A key aws-lc refuses verifies nothing, so jsonwebtoken decides.
     rsa: Option<RsaVerifyingKey>,
 }
 
@@ -267,7 +268,7 @@ pub(super) fn verify_assertion(
     validation.required_spec_claims.clear();
     let mut other_error = None;
     let mut verified = None;
-    // RS256/384/512 are checked first with the key aws-lc parsed once; only a success is taken
+    // RS256/384/512 are checked first with the key kept for aws-lc; only a success is taken
     // from it, so every refusal, and its reason, stays jsonwebtoken's.
     let signed = assertion.rsplit_once('.').and_then(|(input, sig)| Some((input, URL_SAFE_NO_PAD.decode(sig).ok()?)));
     for candidate in candidates {
@@ -501,7 +502,7 @@ mod tests {
         let s = signer();
         assert_eq!(s.keys.len(), 1);
         assert!(s.keys[0].kid.is_some());
-        assert!(s.keys[0].rsa.is_some(), "a JWK's RSA key is parsed once");
+        assert!(s.keys[0].rsa.is_some(), "a JWK's RSA key is kept for aws-lc");
         let err = |r: Result<Vec<AssertionKey>, String>| r.err().unwrap_or_default();
         assert_eq!(err(jwk_keys(&json!({"keys": 1}), "jwks")), "jwks.keys is not an array");
         assert_eq!(err(jwk_keys(&json!({"keys": [{"kty": "EC"}]}), "jwks")), "jwks key 0 is not an RSA key");

@@ -177,13 +177,13 @@ impl Params {
 
     /// The first parameter that appears more than once.
     fn repeated(&self) -> Option<&str> {
-        let names = self.0.iter().map(|(k, _)| k.as_str());
+        let mut names = self.0.iter().map(|(k, _)| k.as_str());
         // A request's dozen parameters are compared pairwise; a long form is hashed.
         if self.0.len() <= 16 {
             return names.enumerate().find(|&(i, k)| self.0[..i].iter().any(|(seen, _)| seen == k)).map(|(_, k)| k);
         }
         let mut seen = std::collections::HashSet::new();
-        names.into_iter().find(|k| !seen.insert(*k))
+        names.find(|k| !seen.insert(*k))
     }
 }
 

@@ -558,7 +558,7 @@ async fn discovery(State(p): State<Arc<Provider>>) -> Response {
     Json(json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/authorize"),
-        "token_endpoint": format!("{iss}/token"),
+        "token_endpoint": p.token_endpoint,
         "userinfo_endpoint": format!("{iss}/userinfo"),
         "jwks_uri": format!("{iss}/jwks"),
         "response_types_supported": ["code"],
@@ -575,7 +575,7 @@ async fn discovery(State(p): State<Arc<Provider>>) -> Response {
         "tls_client_certificate_bound_access_tokens": true,
         // One server takes certificates optionally, so the aliases are the endpoints themselves.
         "mtls_endpoint_aliases": {
-            "token_endpoint": format!("{iss}/token"),
+            "token_endpoint": p.token_endpoint,
             "userinfo_endpoint": format!("{iss}/userinfo"),
         },
     }))

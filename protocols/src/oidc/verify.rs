@@ -231,12 +231,13 @@ impl Jwt {
     }
 }
 
-/// A provider's key set, each RSA key parsed by aws-lc once, when the set is fetched.
+/// A provider's key set; each RSA key is parsed by aws-lc on its first check per algorithm and
+/// kept for the set's life.
 #[derive(Debug)]
 pub struct Jwks {
     set: CoreJsonWebKeySet,
-    /// Beside `set.keys()`, one entry per key; none for a key aws-lc refuses, whose tokens take
-    /// the crate's path.
+    /// Beside `set.keys()`, one entry per key; none for a key that is not RSA or lacks `n`/`e`.
+    /// A key aws-lc refuses verifies nothing here, so its tokens take the crate's path.
     rsa: Vec<Option<RsaVerifyingKey>>,
 }
 
