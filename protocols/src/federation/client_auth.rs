@@ -91,7 +91,8 @@ pub struct ClientAuth {
 struct AssertionKey {
     key: SigningKey,
     algorithm: Algorithm,
-    kid: Option<String>,
+    header: KeyIdHeader,
+    /// The certificate's thumbprint, for [`KeyIdHeader::X5t`] only.
     x5t: Option<String>,
 }
 
@@ -226,12 +227,7 @@ fn assertion_key(request: &ProfileRequest<'_>) -> Result<AssertionKey, ProfileEr
         }
         _ => None,
     };
-    Ok(AssertionKey {
-        key: signing.clone(),
-        algorithm,
-        kid: (header == KeyIdHeader::Thumbprint).then(|| signing.kid().to_owned()),
-        x5t,
-    })
+    Ok(AssertionKey { key: signing.clone(), algorithm, header, x5t })
 }
 
 /// RFC 7523 §3's claims, in the order a JSON object of them serializes.
@@ -259,13 +255,14 @@ impl AssertionKey {
             jti: &URL_SAFE_NO_PAD.encode(jti),
             sub: client_id,
         };
-        let signed = if self.x5t.is_none() && self.kid.as_deref() == Some(self.key.kid()) {
-            self.key.sign_claims(self.algorithm, &claims)
-        } else {
-            let mut header = Header::new(self.algorithm);
-            header.kid = self.kid.clone();
-            header.x5t = self.x5t.clone();
-            self.key.sign_jwt(&header, &claims)
+        let signed = match self.header {
+            // `kid` = the key's thumbprint: the header `sign_claims` keeps encoded.
+            KeyIdHeader::Thumbprint => self.key.sign_claims(self.algorithm, &claims),
+            KeyIdHeader::X5t | KeyIdHeader::None => {
+                let mut header = Header::new(self.algorithm);
+                header.x5t = self.x5t.clone();
+                self.key.sign_jwt(&header, &claims)
+            }
         };
         signed.map_err(|e| error("InvalidKey", format!("the client assertion could not be signed ({e})")))
     }

@@ -84,8 +84,8 @@ pub struct Config {
     pub id_token_audience: Option<String>,
     /// `ValidTokenIssuerPrefixes`: multi-tenant providers; `iss` must start with one.
     pub issuer_prefixes: Vec<String>,
-    /// `authorization_endpoint`: replaces the discovery document's.
-    pub authorization_endpoint: Option<String>,
+    /// `authorization_endpoint`: replaces the discovery document's; parsed once, when read.
+    pub authorization_endpoint: Option<reqwest::Url>,
     /// `ClaimsEndpoint`: the userinfo endpoint to call after the token request.
     pub claims_endpoint: Option<String>,
     /// `code_challenge_method=S256`: send a PKCE challenge (RFC 7636).
@@ -151,10 +151,8 @@ impl Config {
             Some("GET") => (true, false),
             Some(other) => return Err(format!("HttpBinding '{other}' is not one of GET, POST")),
         };
-        let authorization_endpoint = url("authorization_endpoint");
-        if let Some(url) = &authorization_endpoint {
-            check_url("authorization_endpoint", url)?;
-        }
+        let authorization_endpoint =
+            url("authorization_endpoint").map(|url| check_url("authorization_endpoint", &url)).transpose()?;
         let claims_endpoint = url("ClaimsEndpoint");
         if let Some(url) = &claims_endpoint {
             check_url("ClaimsEndpoint", url)?;
@@ -241,9 +239,9 @@ impl ConfigCache {
 const TENANT_PLACEHOLDER: &str = "{tenant}";
 
 /// Only http(s) URLs: anything else is a policy mistake, not a place to send a user or a secret.
-fn check_url(key: &str, url: &str) -> Result<(), String> {
+fn check_url(key: &str, url: &str) -> Result<reqwest::Url, String> {
     match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Ok(()),
+        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Ok(u),
         _ => Err(format!("the metadata item '{key}' is not an http(s) URL: '{url}'")),
     }
 }
@@ -310,7 +308,11 @@ mod tests {
         let broken = policy("ftp://login.example/", "b");
         let err = cache.read(broken.profile("IdP").expect("IdP"), "two").expect_err("not http");
         assert!(err.contains("not an http(s) URL"), "{err}");
-        assert!(cache.read(broken.profile("IdP").expect("IdP"), "two").is_err(), "a refusal is never kept");
+        assert!(cache.read(broken.profile("IdP").expect("IdP"), "two").is_err(), "refused again");
+        assert!(
+            Arc::ptr_eq(&changed, &cache.read(reloaded.profile("IdP").expect("IdP"), "two").expect("kept")),
+            "a refusal neither replaced nor dropped the kept entry"
+        );
         assert_eq!(cache.read(profile, "one").expect("read").client_id, "a");
     }
 

@@ -202,11 +202,7 @@ impl OpenIdConnect {
             .discovery(&client, &config.metadata_url, now(request))
             .await
             .map_err(|e| fetch_error(&config, e))?;
-        let mut url = match config.authorization_endpoint.as_deref() {
-            Some(endpoint) => reqwest::Url::parse(endpoint)
-                .map_err(|e| Error::Config(format!("the authorization endpoint '{endpoint}' is not a URL ({e})")))?,
-            None => discovery.authorization_url.clone(),
-        };
+        let mut url = config.authorization_endpoint.as_ref().unwrap_or(&discovery.authorization_url).clone();
 
         let env = request.services.env;
         let pending = Pending {
@@ -415,10 +411,13 @@ impl OpenIdConnect {
         code: &str,
     ) -> Result<TokenResponse, Error> {
         let mutual_tls = auth.method().is_mutual_tls();
-        let endpoint = mutual_tls
+        // The text is the client assertion's `aud`; the document's own token endpoint was parsed
+        // with it, an mTLS alias is parsed when sent.
+        let (endpoint, parsed) = mutual_tls
             .then_some(discovery.mtls_token_endpoint.as_deref())
             .flatten()
-            .or(discovery.token_endpoint.as_deref())
+            .map(|alias| (alias, None))
+            .or_else(|| Some((discovery.token_endpoint.as_deref()?, discovery.token_url.as_ref())))
             .ok_or_else(|| Error::Token("the discovery document has no token_endpoint".to_owned()))?;
         let mut form: Vec<(String, String)> = vec![
             ("grant_type".into(), "authorization_code".into()),
@@ -430,8 +429,6 @@ impl OpenIdConnect {
         }
         let authorization = auth.apply(endpoint, request.services.env, &mut form).map_err(Error::Profile)?;
         let client = self.client(request, auth.tls_identity())?;
-        // The document's own token endpoint was parsed with it; an mTLS alias is parsed here.
-        let parsed = discovery.token_url.as_ref().filter(|_| discovery.token_endpoint.as_deref() == Some(endpoint));
         let to = |method| match parsed {
             Some(url) => client.request(method, url.clone()),
             None => client.request(method, endpoint),

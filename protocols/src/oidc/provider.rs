@@ -68,8 +68,7 @@ type Metadata = ProviderMetadata<
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Discovery {
     pub issuer: String,
-    pub authorization_endpoint: String,
-    /// `authorization_endpoint` as parsed with the document, so a sign-in does not parse it again.
+    /// `authorization_endpoint`, parsed with the document so a sign-in does not parse it again.
     pub authorization_url: reqwest::Url,
     pub token_endpoint: Option<String>,
     /// `token_endpoint`, parsed likewise.
@@ -90,7 +89,6 @@ impl Discovery {
         let aliases = extra.mtls_endpoint_aliases.clone().unwrap_or_default();
         Ok(Discovery {
             issuer: metadata.issuer().to_string(),
-            authorization_endpoint: metadata.authorization_endpoint().to_string(),
             authorization_url: metadata.authorization_endpoint().url().clone(),
             token_endpoint: metadata.token_endpoint().map(|u| u.to_string()),
             token_url: metadata.token_endpoint().map(|u| u.url().clone()),
