@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
+use hashbrown::hash_table::Entry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use smol_str::SmolStr;
 
@@ -136,14 +137,21 @@ impl KeyTable {
         KeyTable { table: HashTable::with_capacity(n) }
     }
 
-    /// The position of the item `is_key` accepts among those hashed to `hash`.
-    fn find(&self, hash: u64, mut is_key: impl FnMut(usize) -> bool) -> Option<usize> {
-        self.table.find(hash, |&(h, at)| h == hash && is_key(at as usize)).map(|&(_, at)| at as usize)
+    /// The position of the item `is_key` accepts among those hashed to `hash`; if there is
+    /// none, `at` is recorded as the key's first position (one probe either way).
+    fn first_or_insert(&mut self, hash: u64, at: usize, mut is_key: impl FnMut(usize) -> bool) -> Option<usize> {
+        match self.table.entry(hash, |&(h, i)| h == hash && is_key(i as usize), |&(h, _)| h) {
+            Entry::Occupied(found) => Some(found.get().1 as usize),
+            Entry::Vacant(room) => {
+                let at = u32::try_from(at).expect("a policy file holds fewer than 2^32 elements");
+                room.insert((hash, at));
+                None
+            }
+        }
     }
 
-    fn insert(&mut self, hash: u64, at: usize) {
-        let at = u32::try_from(at).expect("a policy file holds fewer than 2^32 elements");
-        self.table.insert_unique(hash, (hash, at), |&(h, _)| h);
+    fn reserve(&mut self, extra: usize) {
+        self.table.reserve(extra, |&(h, _)| h);
     }
 }
 
@@ -293,7 +301,7 @@ fn key_of<'e>(el: &'e Element, attrs: &[&str]) -> Option<Key<'e>> {
     (key.len > 0).then_some(key)
 }
 
-/// An owned [`Key`], for indexes that outlive one overlay.
+/// An owned [`Key`]: a path segment, and an item's key compared before and after its merge.
 #[derive(Clone, Default, PartialEq, Eq)]
 struct OwnedKey {
     values: [SmolStr; KEY_ATTRS],
@@ -327,7 +335,7 @@ fn place(
 ) -> Vec<Option<usize>> {
     let len = base.len();
     // An index kept from earlier files grows by this file's items: once, not by rehashing.
-    index.table.reserve(items.len(), |&(h, _)| h);
+    index.reserve(items.len());
     // The overlay item at each position from `len` on.
     let mut appended: Vec<usize> = Vec::new();
     let mut targets = Vec::with_capacity(items.len());
@@ -335,11 +343,7 @@ fn place(
         let target = key_of(item, attrs).and_then(|key| {
             let hash = hasher.hash_one(key);
             let at = |i: usize| if i < len { &base[i] } else { &items[appended[i - len]] };
-            let found = index.find(hash, |i| key_of(at(i), attrs) == Some(key));
-            if found.is_none() {
-                index.insert(hash, len + appended.len());
-            }
-            found
+            index.first_or_insert(hash, len + appended.len(), |i| key_of(at(i), attrs) == Some(key))
         });
         if target.is_none() {
             appended.push(n);
@@ -366,10 +370,7 @@ fn index_keys(base: &Element, name: &str, attrs: &[&str], extra: usize, hasher: 
     let mut index = KeyTable::with_capacity(base.children.len() + extra);
     for (i, c) in base.children.iter().enumerate().filter(|(_, c)| c.name == name) {
         if let Some(key) = key_of(c, attrs) {
-            let hash = hasher.hash_one(key);
-            if index.find(hash, |at| key_of(&base.children[at], attrs) == Some(key)).is_none() {
-                index.insert(hash, i);
-            }
+            index.first_or_insert(hasher.hash_one(key), i, |at| key_of(&base.children[at], attrs) == Some(key));
         }
     }
     index
@@ -384,8 +385,8 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
         List::ByAttr(attrs, rule) => {
             // Where each item goes is decided first, against keys indexed (first match wins, as
             // a scan would): scanning the base for every item made long lists, such as journeys
-            // split over files, quadratic. Short lists index borrowed keys per overlay; long ones
-            // keep an owned index across the chain's files. `None`: appended.
+            // split over files, quadratic. Short lists are indexed per overlay; long ones keep
+            // their index across the chain's files. `None`: appended.
             let len = base.children.len();
             let mut kept = None;
             let mut index = if ix.enabled && len >= LONG_LIST {
@@ -402,27 +403,27 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
             let targets = place(&mut index, &ix.hasher, &base.children, items, attrs);
             let kept = kept.map(|path| (path, index));
             let mut keys_held = true;
-            if targets.iter().all(Option::is_none) {
-                // All new (a journey continued in another file): one copy, room made once.
-                base.children.to_mut().extend(items.iter().cloned());
-            } else {
-                for (item, target) in items.iter().zip(targets) {
-                    let Some(i) = target else {
-                        base.children.to_mut().push(item.clone());
-                        continue;
-                    };
-                    let key = if ix.enabled { owned_key_of(&base.children[i], attrs) } else { None };
-                    ix.enter(|| Seg::Name(name.into()));
-                    ix.enter(|| Seg::Key(key.clone().unwrap_or_default()));
-                    merge_element(&mut base.children[i], item, rule, ix);
-                    if ix.enabled && owned_key_of(&base.children[i], attrs) != key {
-                        // The merge changed the item's key: what was indexed under it is stale.
-                        ix.replaced();
-                        keys_held = false;
-                    }
-                    ix.leave();
-                    ix.leave();
+            // Room for the appended items made once (a journey continued in another file).
+            let appended = targets.iter().filter(|t| t.is_none()).count();
+            if appended > 0 {
+                base.children.to_mut().reserve(appended);
+            }
+            for (item, target) in items.iter().zip(targets) {
+                let Some(i) = target else {
+                    base.children.to_mut().push(item.clone());
+                    continue;
+                };
+                let key = if ix.enabled { owned_key_of(&base.children[i], attrs) } else { None };
+                ix.enter(|| Seg::Name(name.into()));
+                ix.enter(|| Seg::Key(key.clone().unwrap_or_default()));
+                merge_element(&mut base.children[i], item, rule, ix);
+                if ix.enabled && owned_key_of(&base.children[i], attrs) != key {
+                    // The merge changed the item's key: what was indexed under it is stale.
+                    ix.replaced();
+                    keys_held = false;
                 }
+                ix.leave();
+                ix.leave();
             }
             if let Some((path, keys)) = kept.filter(|_| keys_held) {
                 ix.lists.insert(path, ListIndex { keys, len: base.children.len() });

@@ -173,13 +173,6 @@ impl Attributes {
     pub fn push(&mut self, attribute: Attribute) {
         *self = self.iter().cloned().chain([attribute]).collect();
     }
-
-    pub fn pop(&mut self) -> Option<Attribute> {
-        let (last, rest) = self.split_last()?;
-        let last = last.clone();
-        *self = rest.iter().cloned().collect();
-        Some(last)
-    }
 }
 
 impl Deref for Attributes {

@@ -77,7 +77,8 @@ impl ProfileHandler for JsonIssuer {
     }
 }
 
-/// A refusal: HTTP 401 with `WWW-Authenticate` for token problems (RFC 6750 §3), else 400.
+/// A refusal: HTTP 401 with `WWW-Authenticate` for token problems (RFC 6750 §3), else the given
+/// status (400, or 500 for a failure inside ief).
 fn refuse(server: &Server, status: StatusCode, error: &str, code: &str, message: &str, cid: &str) -> Response {
     let body = json!({ "error": error, "error_description": b2c_description(server, code, message, cid) });
     let mut response = crate::json(status, &body);

@@ -320,7 +320,8 @@ fn mangled_trees_never_panic() {
                 }
                 3 => el.name = format!("{}x", el.name).into(),
                 _ => {
-                    el.attributes.pop();
+                    let kept = el.attributes.len().saturating_sub(1);
+                    el.attributes = el.attributes[..kept].iter().cloned().collect();
                 }
             }
         }

@@ -771,17 +771,20 @@ fn load_users(db: &dyn Db, one: Option<&str>) -> Result<Vec<User>> {
         return Ok(Vec::new());
     }
     // A cell of a NOT NULL text column that is not text is a corrupt row, never "".
-    let text =
-        |cells: &mut std::vec::IntoIter<Cell>, column: &str| cells.next().unwrap_or(Cell::Null).into_string(column);
+    let text = |cells: &mut std::vec::IntoIter<Cell>, table: &str, column: &str| {
+        cells
+            .next()
+            .and_then(Cell::into_text)
+            .ok_or_else(|| DirectoryError::Corrupt { name: format!("{table}.{column}"), reason: "no text".to_owned() })
+    };
     // Each account's rows of `table`, its `columns` in `order`.
     let grouped = |table: &str, columns: &[&str], order: &str| -> Result<HashMap<String, Vec<Vec<String>>>> {
         let sql = format!("SELECT object_id, {} FROM {table} {filter} ORDER BY {order}", columns.join(", "));
-        let named: Vec<String> = ["object_id"].iter().chain(columns).map(|c| format!("{table}.{c}")).collect();
         let mut by_user: HashMap<String, Vec<Vec<String>>> = HashMap::new();
         for row in db.query(&sql, &params)? {
             let mut cells = row.into_iter();
-            let id = text(&mut cells, &named[0])?;
-            let values = named[1..].iter().map(|c| text(&mut cells, c)).collect::<Result<_>>()?;
+            let id = text(&mut cells, table, "object_id")?;
+            let values = columns.iter().map(|c| text(&mut cells, table, c)).collect::<Result<_>>()?;
             by_user.entry(id).or_default().push(values);
         }
         Ok(by_user)
@@ -793,7 +796,7 @@ fn load_users(db: &dyn Db, one: Option<&str>) -> Result<Vec<User>> {
     let mut users = Vec::with_capacity(rows.len());
     for row in rows {
         let mut cells = row.into_iter();
-        let object_id = text(&mut cells, "users.object_id")?;
+        let object_id = text(&mut cells, "users", "object_id")?;
         let user_principal_name = match cells.next() {
             None | Some(Cell::Null) => None,
             Some(cell) => Some(cell.into_string("users.user_principal_name")?),
@@ -1174,9 +1177,14 @@ mod tests {
         let dir = Directory::in_memory().unwrap();
         let user = dir.create(None, &alice(), &FixedEnv::default()).unwrap();
         assert_eq!(dir.find_by_object_id(&user.object_id).unwrap().unwrap().sign_in_names.len(), 1);
-        for (table, columns, values) in [
-            ("sign_in_names", "object_id, kind, value, value_key", "$1, 'emailAddress', 42, 'x'"),
-            ("alternative_security_ids", "object_id, issuer, issuer_key, issuer_user_id", "$1, 'idp', 'idp', NULL"),
+        for (table, columns, values, column) in [
+            ("sign_in_names", "object_id, kind, value, value_key", "$1, 'emailAddress', 42, 'x'", "value"),
+            (
+                "alternative_security_ids",
+                "object_id, issuer, issuer_key, issuer_user_id",
+                "$1, 'idp', 'idp', NULL",
+                "issuer_user_id",
+            ),
         ] {
             dir.write(|db| {
                 db.execute(&format!("DROP TABLE {table}"), &[])?;
@@ -1187,13 +1195,8 @@ mod tests {
                 )
             })
             .unwrap();
-            let column = if table == "sign_in_names" {
-                "sign_in_names.value"
-            } else {
-                "alternative_security_ids.issuer_user_id"
-            };
             let error = dir.find_by_object_id(&user.object_id).unwrap_err().to_string();
-            assert_eq!(error, format!("the directory holds a corrupt value for '{column}': no text"));
+            assert_eq!(error, format!("the directory holds a corrupt value for '{table}.{column}': no text"));
             // Mended, the account reads again.
             dir.write(|db| db.execute(&format!("DELETE FROM {table}"), &[])).unwrap();
         }

@@ -87,6 +87,14 @@ pub fn error(code: &str, message: String) -> ProfileError {
     ProfileError { code: code.to_owned(), user_message: message }
 }
 
+/// Comparison whose time does not depend on where the inputs differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +131,12 @@ mod tests {
             redirect_uri(&policy(), &ctx, Callback::OAuth2, false),
             "http://127.0.0.1:5000/contoso.onmicrosoft.com/oauth2/authresp"
         );
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_inputs() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

@@ -29,8 +29,7 @@ pub use signer::{Credentials, Secret, SignError, SignInput, Signer};
 use crate::federation::http::{ClientPool, TrustedRoots, root_cause};
 use crate::federation::replay::{CallbackRefusal, callback_once};
 use crate::federation::seen_once::SeenOnce;
-use crate::federation::{self, Callback, now};
-use crate::oidc::verify::constant_time_eq;
+use crate::federation::{self, Callback, constant_time_eq, now};
 
 /// The OAuth1 protocol's name in `<Protocol Name="OAuth1"/>`.
 pub const PROTOCOL: &str = "OAuth1";
@@ -283,7 +282,7 @@ impl OAuth1 {
         };
         let matches = |token: &str| constant_time_eq(token.as_bytes(), issued.as_bytes());
         // A refusal names the request token (Twitter sends `denied=<token>`); any other
-        // `denied` is forged and must not end a sign-in that waits for its callback.
+        // `denied` is forged and must not pass for the user's cancellation.
         if let Some(denied) = value(params, "denied") {
             return Err(if matches(denied) {
                 OAuth1Error::Denied(config.provider)
@@ -550,7 +549,7 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_ends_the_sign_in_only_when_it_names_the_request_token() {
+    fn a_refusal_is_a_cancellation_only_when_it_names_the_request_token() {
         let h = harness();
         let state = json!({ STATE_TOKEN: "request-token", STATE_SECRET: "s", STATE_ISSUED_AT: 0 });
         let run = |pairs: &[(&str, &str)]| match h.run_with_state(

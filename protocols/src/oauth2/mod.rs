@@ -32,8 +32,7 @@ use crate::federation::client_auth::ClientAuth;
 use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause};
 use crate::federation::replay::callback_once;
 use crate::federation::seen_once::SeenOnce;
-use crate::federation::{Callback, error, now, redirect_uri};
-use crate::oidc::verify::constant_time_eq;
+use crate::federation::{Callback, constant_time_eq, error, now, redirect_uri};
 
 /// How long each call to the provider may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

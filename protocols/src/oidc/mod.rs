@@ -38,10 +38,10 @@ use crate::federation::client_auth::ClientAuth;
 use crate::federation::http::{ClientPool, TlsIdentity, TrustedRoots, root_cause};
 use crate::federation::replay::{CallbackRefusal, callback_once};
 use crate::federation::seen_once::SeenOnce;
-use crate::federation::{self, Callback, now};
+use crate::federation::{self, Callback, constant_time_eq, now};
 use config::{Config, ConfigCache};
 use provider::{Discovery, FetchError, ProviderCache, read_limited};
-use verify::{Expected, IssuerRule, Jwt, TokenError, VerifiedKey, check_claims, constant_time_eq};
+use verify::{Expected, IssuerRule, Jwt, TokenError, VerifiedKey, check_claims};
 
 /// B2C gives a call to a partner 30 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
