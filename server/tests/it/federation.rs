@@ -125,16 +125,10 @@ async fn federated(name: &str, store: Option<Arc<dyn Store>>) -> Federated {
     let location = redirected(&to_provider, provider.issuer());
 
     // The provider signs alice in at once and posts the result back to the server.
-    let page = browser.get(&location).await.text().await.expect("the form_post page");
-    let (action, inputs) = ief_testkit::authorize::form_post(&page);
-    assert_eq!(action, format!("{base}/{FEDERATION_TENANT}/oauth2/authresp"));
-    Federated {
-        _temp: temp,
-        _provider: Box::new(provider),
-        serving,
-        browser,
-        callback: Callback::Post { action, inputs },
-    }
+    let callback =
+        answer_of(browser.get(&location).await, &format!("{base}/{FEDERATION_TENANT}/oauth2/authresp")).await;
+    assert!(matches!(callback, Callback::Post { .. }), "the provider answers by form_post");
+    Federated { _temp: temp, _provider: Box::new(provider), serving, browser, callback }
 }
 
 /// The social policy's upstream providers.
