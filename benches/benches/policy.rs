@@ -78,10 +78,16 @@ fn assert_valid(files: &[(String, String)], policy_id: &str) {
 
 /// `IEF_BENCH_POLICY_PHASES=1` with `IEF_BENCH_POLICY_STEPS`: the median time of each phase of
 /// the pipeline over the runs, to see which one grows faster than the input.
-fn phases(files: &[(String, String)], policy_id: &str, runs: usize) {
+/// With `IEF_BENCH_POLICY_BETWEEN=m`, an `m`-step pipeline runs before each measured one, as
+/// the other sizes do in the interleaved ratios (the caches and the allocator's free pages then
+/// hold that pipeline's data, not this one's).
+fn phases(files: &[(String, String)], policy_id: &str, runs: usize, between: Option<&(GeneratedPolicy, String)>) {
     const NAMES: [&str; 6] = ["load (parse, schema)", "merge", "lower", "validate", "plan", "drop"];
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); NAMES.len()];
     for _ in 0..runs {
+        if let Some((other, id)) = between {
+            black_box(pipeline(&other.files, id));
+        }
         let mut at = Instant::now();
         let mut lap = |phase: usize| {
             times[phase].push(at.elapsed().as_secs_f64() * 1e3);
@@ -116,7 +122,13 @@ fn starter_pack_benches(c: &mut Criterion) {
         let policy = generate(n);
         let id = rp_id(&policy);
         if std::env::var_os("IEF_BENCH_POLICY_PHASES").is_some() {
-            phases(&policy.files, &id, runs);
+            let between = std::env::var("IEF_BENCH_POLICY_BETWEEN").ok().and_then(|m| m.parse::<usize>().ok());
+            let between = between.map(|m| {
+                let other = generate(m);
+                let id = rp_id(&other);
+                (other, id)
+            });
+            phases(&policy.files, &id, runs, between.as_ref());
         } else {
             for _ in 0..runs {
                 black_box(pipeline(&policy.files, &id));
