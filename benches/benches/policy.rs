@@ -186,9 +186,8 @@ fn interleaved_ratios(policies: &[(GeneratedPolicy, String)]) {
         }
     }
     let mut medians = Vec::new();
-    for (r, (p, _)) in ratios.iter_mut().zip(larger) {
-        r.sort_by(f64::total_cmp);
-        let median = r[r.len() / 2];
+    for (r, (p, _)) in ratios.into_iter().zip(larger) {
+        let median = median(r);
         medians.push((p.steps, median));
         eprintln!(
             "interleaved (median of 11 rounds): {} steps / {} steps = {:.2}x (linear: {:.1}x)",

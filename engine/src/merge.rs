@@ -325,14 +325,14 @@ fn owned_key_of(el: &Element, attrs: &[&str]) -> Option<OwnedKey> {
 
 /// Where each of `items` goes: the first item with its key in `index` (among `base`'s first
 /// `len` children, or this overlay's items appended before it), or `None` (appended at `len`,
-/// `len + 1`, ..., and indexed so later items with its key merge into it).
+/// `len + 1`, ..., and indexed so later items with its key merge into it); and how many are appended.
 fn place(
     index: &mut KeyTable,
     hasher: &DefaultHashBuilder,
     base: &[Element],
     items: &[Element],
     attrs: &[&str],
-) -> Vec<Option<usize>> {
+) -> (Vec<Option<usize>>, usize) {
     let len = base.len();
     // An index kept from earlier files grows by this file's items: once, not by rehashing.
     index.reserve(items.len());
@@ -350,7 +350,7 @@ fn place(
         }
         targets.push(target);
     }
-    targets
+    (targets, appended.len())
 }
 
 fn claim_key(el: &Element) -> Option<&str> {
@@ -400,11 +400,10 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
             } else {
                 index_keys(base, name, attrs, items.len(), &ix.hasher)
             };
-            let targets = place(&mut index, &ix.hasher, &base.children, items, attrs);
+            let (targets, appended) = place(&mut index, &ix.hasher, &base.children, items, attrs);
             let kept = kept.map(|path| (path, index));
             let mut keys_held = true;
             // Room for the appended items made once (a journey continued in another file).
-            let appended = targets.iter().filter(|t| t.is_none()).count();
             if appended > 0 {
                 base.children.to_mut().reserve(appended);
             }
