@@ -23,7 +23,7 @@ use ief_protocols::directory::Directory;
 use ief_protocols::directory::store::{Password, SeedUser, SignInName, UserData};
 use ief_protocols::keys::KeyStore;
 use ief_server::{ServeOptions, Server};
-use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 
 const CLIENT: &str = ief_server::apps::DEV_CLIENT_ID;
@@ -174,9 +174,7 @@ fn verify(f: &Fixture) -> bool {
 
 fn sign(f: &Fixture, claims: &Value) -> String {
     let key = f.keys.signing_key(SIGNING_KEY).expect("the signing key");
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(key.kid().to_owned());
-    jsonwebtoken::encode(&header, claims, key.encoding_key()).expect("signs")
+    jsonwebtoken::encode(&key.header(Algorithm::RS256), claims, key.encoding_key()).expect("signs")
 }
 
 /// One round's seconds per call, by wall time and thread CPU time: sign-in, Argon2id

@@ -141,8 +141,7 @@ fn code_form<'a>(code: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &
 
 fn assertion(f: &Fixture, key: &str, alg: Algorithm, iss: &str, aud: &str, exp: i64, jti: &str) -> String {
     let key = f.keys.signing_key(key).unwrap();
-    let mut header = Header::new(alg);
-    header.kid = Some(key.kid().to_owned());
+    let header = key.header(alg);
     let claims = json!({"iss": iss, "sub": iss, "aud": aud, "exp": exp, "iat": NOW, "jti": jti});
     jsonwebtoken::encode(&header, &claims, key.encoding_key()).unwrap()
 }

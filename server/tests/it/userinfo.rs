@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use ief_protocols::keys::KeyStore;
-use jsonwebtoken::{Algorithm, Header};
+use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 use crate::common::*;
@@ -84,9 +84,7 @@ fn assert_refused(answer: &(u16, Option<String>, Value), why: &str) {
 pub(crate) fn signed(keys: &Path, claims: &Value) -> String {
     let store = KeyStore::load(keys).expect("keys");
     let key = store.signing_key("B2C_1A_TokenSigningKeyContainer").expect("signing key");
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(key.kid().to_owned());
-    jsonwebtoken::encode(&header, claims, key.encoding_key()).expect("sign")
+    jsonwebtoken::encode(&key.header(Algorithm::RS256), claims, key.encoding_key()).expect("sign")
 }
 
 #[tokio::test]
