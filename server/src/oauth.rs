@@ -6,6 +6,7 @@ use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ief_engine::exec::{Outcome, RequestContext, Session};
+use ief_protocols::federation::constant_time_eq;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -636,11 +637,6 @@ fn client_auth(request: &Request, form: &[(String, String)]) -> Result<ClientAut
     Ok(ClientAuth { client_id, secret })
 }
 
-/// Constant time, so a wrong secret's timing says nothing about the right one.
-pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -> Response {
     let cid = request.correlation_id.as_str();
     let fail = |error: &str, code: &str, message: &str| error_json(server, error, code, message, cid);
@@ -695,7 +691,7 @@ pub(crate) async fn token(server: &Server, hosted: &Hosted, request: &Request) -
                     "S256" => URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
                     _ => verifier.to_owned(),
                 };
-                if !same_secret(computed.as_bytes(), challenge.as_bytes()) {
+                if !constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
                     return fail("invalid_grant", "AADB2C90182", VERIFIER_MISMATCH);
                 }
             } else if get("code_verifier").is_some() {
@@ -859,7 +855,7 @@ fn check_client_secret(app: &App, sent: Option<&str>) -> Option<(&'static str, &
             "AADB2C90079",
             "Clients must send a client_secret when redeeming a confidential grant.",
         )),
-        (Some(expected), Some(sent)) if !same_secret(expected.trim_ascii(), sent.as_bytes()) => Some((
+        (Some(expected), Some(sent)) if !constant_time_eq(expected.trim_ascii(), sent.as_bytes()) => Some((
             "invalid_client",
             "AADB2C90081",
             "The specified client_secret does not match the expected value for this client. Please correct the client_secret and try again.",

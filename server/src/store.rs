@@ -332,7 +332,7 @@ impl State {
             return Ok(RefreshLookup::Unknown);
         };
         let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        if !crate::oauth::same_secret(&presented, &value.current) {
+        if !ief_protocols::federation::constant_time_eq(&presented, &value.current) {
             self.store.delete(Kind::RefreshFamily, family, None, now).await?;
             return Ok(RefreshLookup::Replayed);
         }

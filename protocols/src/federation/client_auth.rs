@@ -91,9 +91,15 @@ pub struct ClientAuth {
 struct AssertionKey {
     key: SigningKey,
     algorithm: Algorithm,
-    header: KeyIdHeader,
-    /// The certificate's thumbprint, for [`KeyIdHeader::X5t`] only.
-    x5t: Option<String>,
+    header: AssertionHeader,
+}
+
+/// [`KeyIdHeader`] resolved against the key.
+enum AssertionHeader {
+    Thumbprint,
+    /// The certificate's thumbprint.
+    X5t(String),
+    Bare,
 }
 
 impl std::fmt::Debug for ClientAuth {
@@ -215,19 +221,22 @@ fn assertion_key(request: &ProfileRequest<'_>) -> Result<AssertionKey, ProfileEr
     let storage = required_storage_id(profile, "assertion_signing_key")?;
     let keys = key_store(request)?;
     let signing = keys.signing_key(storage).map_err(|e| key_error("assertion_signing_key", &e))?;
-    let x5t = match header {
+    let header = match header {
+        KeyIdHeader::Thumbprint => AssertionHeader::Thumbprint,
         KeyIdHeader::X5t => {
             let (certs, _) = keys.identity_pem(storage).map_err(|e| key_error("assertion_signing_key", &e))?;
-            Some(crate::keys::certificate_der(certs).ok().map(|der| crate::keys::x5t(&der)).ok_or_else(|| {
-                error(
-                    "InvalidKey",
-                    format!("the assertion_signing_key '{storage}' has no certificate for an x5t header"),
-                )
-            })?)
+            AssertionHeader::X5t(
+                crate::keys::certificate_der(certs).ok().map(|der| crate::keys::x5t(&der)).ok_or_else(|| {
+                    error(
+                        "InvalidKey",
+                        format!("the assertion_signing_key '{storage}' has no certificate for an x5t header"),
+                    )
+                })?,
+            )
         }
-        _ => None,
+        KeyIdHeader::None => AssertionHeader::Bare,
     };
-    Ok(AssertionKey { key: signing.clone(), algorithm, header, x5t })
+    Ok(AssertionKey { key: signing.clone(), algorithm, header })
 }
 
 /// RFC 7523 §3's claims, in the order a JSON object of them serializes.
@@ -255,14 +264,15 @@ impl AssertionKey {
             jti: &URL_SAFE_NO_PAD.encode(jti),
             sub: client_id,
         };
-        let signed = match self.header {
+        let signed = match &self.header {
             // `kid` = the key's thumbprint: the header `sign_claims` keeps encoded.
-            KeyIdHeader::Thumbprint => self.key.sign_claims(self.algorithm, &claims),
-            KeyIdHeader::X5t | KeyIdHeader::None => {
+            AssertionHeader::Thumbprint => self.key.sign_claims(self.algorithm, &claims),
+            AssertionHeader::X5t(x5t) => {
                 let mut header = Header::new(self.algorithm);
-                header.x5t = self.x5t.clone();
+                header.x5t = Some(x5t.clone());
                 self.key.sign_jwt(&header, &claims)
             }
+            AssertionHeader::Bare => self.key.sign_jwt(&Header::new(self.algorithm), &claims),
         };
         signed.map_err(|e| error("InvalidKey", format!("the client assertion could not be signed ({e})")))
     }

@@ -25,7 +25,7 @@ pub enum CallbackRefusal {
     /// Handled before, by this process or another: the sign-in goes on without this request.
     #[error("the authorization response for this request was already used (replayed callback)")]
     Replayed,
-    #[error("the replay guard cannot be read: {0}")]
+    #[error("the replay guard cannot record the state: {0}")]
     Guard(StoreError),
 }
 

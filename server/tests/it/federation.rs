@@ -195,6 +195,14 @@ async fn social(name: &str, upstream: Social, store: Option<Arc<dyn Store>>) -> 
     Federated { _temp: temp, _provider: provider, serving, browser, callback }
 }
 
+/// The code a callback's answer carries redeems for alice's token.
+async fn redeems_for_alice(browser: &Browser, code: &str) {
+    let (status, body) = browser.redeem(code).await;
+    assert_eq!(status, 200, "{body}");
+    let token = claims(body["id_token"].as_str().expect("id_token"));
+    assert_eq!(token["email"], "alice@example.com", "{token}");
+}
+
 #[tokio::test]
 async fn a_federated_sign_in_returns_through_authresp() {
     let fed = federated("federation", None).await;
@@ -202,10 +210,7 @@ async fn a_federated_sign_in_returns_through_authresp() {
     assert_eq!(back.status(), 302);
     let params = redirect_params(&back);
     let code = param(&params, "code").unwrap_or_else(|| panic!("a code, got {params:?}"));
-    let (status, body) = fed.browser.redeem(code).await;
-    assert_eq!(status, 200, "{body}");
-    let token = claims(body["id_token"].as_str().expect("id_token"));
-    assert_eq!(token["email"], "alice@example.com", "{token}");
+    redeems_for_alice(&fed.browser, code).await;
 
     // The same callback again finds no sign-in waiting.
     let replay = fed.send().await;
@@ -234,10 +239,7 @@ async fn sent_twice_at_once_gives_one_code(fed: Federated, store: &Gated) {
     }
     assert_eq!(codes.len(), 1, "one callback gave {} codes", codes.len());
     assert_eq!(store.armed.load(SeqCst), 0, "both requests read the sign-in before either wrote");
-    let (status, body) = fed.browser.redeem(&codes[0]).await;
-    assert_eq!(status, 200, "{body}");
-    let token = claims(body["id_token"].as_str().expect("id_token"));
-    assert_eq!(token["email"], "alice@example.com", "{token}");
+    redeems_for_alice(&fed.browser, &codes[0]).await;
     fed.serving.abort();
 }
 
@@ -290,10 +292,7 @@ async fn a_callback_whose_browser_leaves_mid_exchange_still_ends_the_sign_in() {
 
 /// The shared replay guard failing: the callback is refused (503) and the sign-in kept, so the
 /// same callback posted again finishes it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_callback_the_replay_guard_cannot_record_is_refused_and_may_be_posted_again() {
-    let store = Arc::new(Gated::new());
-    let fed = federated("guard-down", Some(store.clone())).await;
+async fn refused_while_the_guard_is_down_then_finished(fed: Federated, store: &Gated) {
     store.fail_replay.store(true, SeqCst);
     let refused = fed.send().await;
     assert_eq!(refused.status(), 503);
@@ -304,9 +303,28 @@ async fn a_callback_the_replay_guard_cannot_record_is_refused_and_may_be_posted_
     assert_eq!(again.status(), 302);
     let params = redirect_params(&again);
     let code = param(&params, "code").unwrap_or_else(|| panic!("a code, got {params:?}"));
-    let (status, body) = fed.browser.redeem(code).await;
-    assert_eq!(status, 200, "{body}");
+    redeems_for_alice(&fed.browser, code).await;
     fed.serving.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_the_replay_guard_cannot_record_is_refused_and_may_be_posted_again() {
+    let store = Arc::new(Gated::new());
+    refused_while_the_guard_is_down_then_finished(federated("guard-down", Some(store.clone())).await, &store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oauth2_callback_the_replay_guard_cannot_record_may_be_posted_again() {
+    let store = Arc::new(Gated::new());
+    let fed = social("guard-down-oauth2", Social::OAuth2, Some(store.clone())).await;
+    refused_while_the_guard_is_down_then_finished(fed, &store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oauth1_callback_the_replay_guard_cannot_record_may_be_posted_again() {
+    let store = Arc::new(Gated::new());
+    let fed = social("guard-down-oauth1", Social::OAuth1, Some(store.clone())).await;
+    refused_while_the_guard_is_down_then_finished(fed, &store).await;
 }
 
 #[tokio::test]
