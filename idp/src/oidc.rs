@@ -802,7 +802,8 @@ impl Provider {
 }
 
 async fn authorize_get(State(p): State<Arc<Provider>>, RawQuery(query): RawQuery) -> Response {
-    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let query = query.unwrap_or_default();
+    let params = Params::parse(query.as_bytes());
     let request = match p.validate(&params) {
         Ok(r) => r,
         Err(failure) => return p.fail(failure),
@@ -822,7 +823,7 @@ async fn authorize_post(State(p): State<Arc<Provider>>, body: Bytes) -> Response
     let form = Params::parse(&body);
     // Only the request's own parameters are validated; the credentials travel beside them.
     let params =
-        Params(form.0.iter().filter(|(k, _)| REQUEST_PARAMS.contains(&k.as_str())).cloned().collect::<Vec<_>>());
+        Params(form.0.iter().filter(|(k, _)| REQUEST_PARAMS.contains(&k.as_ref())).cloned().collect::<Vec<_>>());
     let request = match p.validate(&params) {
         Ok(r) => r,
         Err(failure) => return p.fail(failure),
