@@ -332,8 +332,14 @@ mod tests {
         let one = cache.read(profile, "one").expect("read");
         let two = cache.read(profile, "two").expect("read");
         for _ in 0..3 {
-            assert!(Arc::ptr_eq(&one, &cache.read(profile, "one").expect("kept")), "tenant one's config was read again");
-            assert!(Arc::ptr_eq(&two, &cache.read(profile, "two").expect("kept")), "tenant two's config was read again");
+            assert!(
+                Arc::ptr_eq(&one, &cache.read(profile, "one").expect("kept")),
+                "tenant one's config was read again"
+            );
+            assert!(
+                Arc::ptr_eq(&two, &cache.read(profile, "two").expect("kept")),
+                "tenant two's config was read again"
+            );
         }
         assert_eq!(two.metadata_url, "https://login.example/two/.well-known/openid-configuration");
     }
