@@ -256,7 +256,7 @@ fn default_token_lifetime() -> i64 {
 /// 32 random bytes, base64url: codes and tokens. `None` without OS randomness.
 fn random_token() -> Option<String> {
     let mut bytes = [0u8; 32];
-    ief_protocols::env::fill_secure(&mut bytes).then_some(())?;
+    getrandom::fill(&mut bytes).ok()?;
     Some(URL_SAFE_NO_PAD.encode(bytes))
 }
 

@@ -495,9 +495,8 @@ impl Provider {
 /// 32 random bytes as hex: tokens, secrets, verifiers.
 fn random_token() -> Result<String, Refusal> {
     let mut bytes = [0u8; 20];
-    if !ief_protocols::env::fill_secure(&mut bytes) {
-        return Err(Refusal(StatusCode::INTERNAL_SERVER_ERROR, "no randomness available".to_owned()));
-    }
+    getrandom::fill(&mut bytes)
+        .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "no randomness available".to_owned()))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

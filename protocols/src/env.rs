@@ -8,13 +8,6 @@ use ief_transforms::TransformEnv;
 
 use crate::keys::KeyStore;
 
-/// Fills `buf` from aws-lc's random generator (a DRBG seeded from the OS, reseeded, and safe
-/// across forks), in user space: `getrandom` costs a system call per value, several per sign-in
-/// (state, nonce, a client assertion's `jti`). `false` when no randomness is available.
-pub fn fill_secure(buf: &mut [u8]) -> bool {
-    aws_lc_rs::rand::fill(buf).is_ok()
-}
-
 /// System clock and OS randomness; no policy keys or localized strings of its own.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemEnv;
@@ -27,7 +20,7 @@ impl TransformEnv for SystemEnv {
     fn fill_random(&self, buf: &mut [u8]) {
         // Without OS randomness nothing secure can be generated; fall back to the clock only so
         // that the run continues, never to a constant.
-        if !fill_secure(buf) {
+        if getrandom::fill(buf).is_err() {
             let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
             for (i, b) in buf.iter_mut().enumerate() {
                 *b = (nanos >> ((i % 8) * 8)) as u8 ^ i as u8;
