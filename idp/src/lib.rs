@@ -42,8 +42,12 @@ pub struct TestUser {
 
 impl TestUser {
     /// Finds the user a login form names, if the password matches.
-    pub fn authenticate<'a>(users: &'a [TestUser], username: &str, password: &str) -> Option<&'a TestUser> {
-        users.iter().find(|u| u.username == username && u.password == password)
+    pub fn authenticate<'a, U: std::borrow::Borrow<TestUser>>(
+        users: &'a [U],
+        username: &str,
+        password: &str,
+    ) -> Option<&'a U> {
+        users.iter().find(|u| u.borrow().username == username && u.borrow().password == password)
     }
 
     pub fn subject(&self) -> String {
