@@ -65,6 +65,10 @@ pub(crate) fn validate(input: &PolicyInput, format: Format) -> Result<ExitCode, 
             errln!("{} file(s) checked: {}", loaded.set.inputs, report::summary(diags));
         }
     }
+    if loaded.set.files.is_empty() && diags.is_empty() {
+        let paths: Vec<String> = input.paths.iter().map(|p| p.display().to_string()).collect();
+        errln!("no policy file (*.xml) in {}", paths.join(", "));
+    }
     let failed = diags.iter().any(Diagnostic::is_error) || loaded.set.files.is_empty();
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
