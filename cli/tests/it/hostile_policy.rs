@@ -330,7 +330,12 @@ fn a_wide_tree_of_sixteen_thousand_claim_types_loads() {
 fn malformed_markup_is_a_positioned_syntax_error() {
     let tmp = Scratch::new("markup");
     let cases = [
-        ("dup.xml", r#"<TrustFrameworkPolicy PolicyId="a" PolicyId="b"/>"#, "duplicated attribute", "dup.xml:1:1"),
+        (
+            "dup.xml",
+            r#"<TrustFrameworkPolicy PolicyId="a" PolicyId="b"/>"#,
+            "duplicated attribute 'PolicyId'",
+            "dup.xml:1:36",
+        ),
         ("zero.xml", "<a>&#0;</a>", "0x0 character is not permitted in XML ('&#0;')", "zero.xml:1:4"),
         ("big.xml", "<a>\n&#x110000;</a>", "is not a valid codepoint ('&#x110000;')", "big.xml:2:1"),
         ("surrogate.xml", "<a>&#xD800;</a>", "is not a valid codepoint ('&#xD800;')", "surrogate.xml:1:4"),
