@@ -417,7 +417,7 @@ impl Server {
         axum::Router::new().fallback(dispatch).with_state(self)
     }
 
-    /// Serves plain HTTP until the listener fails.
+    /// Serves plain HTTP until the task is aborted (a failed accept is retried).
     pub async fn serve(self, listener: tokio::net::TcpListener) -> Result<(), ServerError> {
         Arc::new(self).serve_shared(listener).await
     }
