@@ -422,6 +422,16 @@ fn inheritance_cycles_and_long_chains_are_reported() {
         assert!(run.stderr.contains("IEF202") && run.stderr.contains(cycle), "{}", run.stderr);
         assert_eq!(ief_in(tmp.path(), &["merge", dir]).code, 1);
     }
+    // Beside a sound chain, and beside each other, every cycle is still reported.
+    for (id, base) in [("B2C_1A_A", "B2C_1A_C"), ("B2C_1A_B", "B2C_1A_A"), ("B2C_1A_C", "B2C_1A_B")] {
+        tmp.write(&format!("mixed/{id}.xml"), policy(id, &based_on(base)));
+    }
+    tmp.write("mixed/s.xml", policy("B2C_1A_S", &based_on("B2C_1A_S")));
+    tmp.write("mixed/f0.xml", valid_policy().replace("B2C_1A_TransformExamples", "B2C_1A_F0"));
+    tmp.write("mixed/f1.xml", policy("B2C_1A_F1", &based_on("B2C_1A_F0")));
+    let run = ief_in(tmp.path(), &["validate", "mixed"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("B2C_1A_S -> B2C_1A_S") && run.stderr.contains("-> B2C_1A_A"), "{}", run.stderr);
     for files in [10, 11] {
         let dir = format!("chain{files}");
         tmp.write(&format!("{dir}/f0.xml"), valid_policy().replace("B2C_1A_TransformExamples", "B2C_1A_F0"));
