@@ -677,6 +677,12 @@ async fn dispatch(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
+    // Refused before its body is waited for: 431 at once, not 408 after the body's time limit.
+    let header_bytes: usize =
+        headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>() + uri.to_string().len();
+    if header_bytes > MAX_HEADER_BYTES {
+        return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large").into_response();
+    }
     // A body sent a byte at a time would otherwise hold its connection for ever.
     let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
         Ok(Ok(body)) => body,
@@ -689,11 +695,6 @@ async fn dispatch(
             return (StatusCode::REQUEST_TIMEOUT, refusal).into_response();
         }
     };
-    let header_bytes: usize =
-        headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>() + uri.to_string().len();
-    if header_bytes > MAX_HEADER_BYTES {
-        return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large").into_response();
-    }
     let query: Vec<(String, String)> =
         uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     let is_form = headers

@@ -539,3 +539,27 @@ async fn idle_and_slow_connections_are_closed() {
     }
     task.abort();
 }
+
+/// What the server answers `request` sent raw over a fresh connection, and how long it took.
+async fn raw_exchange(base: &str, request: &[u8]) -> (std::time::Duration, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = std::time::Instant::now();
+    let mut tcp = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.expect("connect");
+    tcp.write_all(request).await.expect("request");
+    let mut answer = [0u8; 512];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(40), tcp.read(&mut answer)).await;
+    let n = read.expect("an answer in time").unwrap_or(0);
+    (started.elapsed(), String::from_utf8_lossy(&answer[..n]).into_owned())
+}
+
+/// Oversized headers are refused at once, without waiting for a body that never comes.
+#[tokio::test]
+async fn oversized_headers_are_refused_at_once() {
+    let running = serve("LocalAccounts").await;
+    let token = format!("/{TENANT}/{POLICY}/oauth2/v2.0/token");
+    let filler = "y".repeat(40 * 1024);
+    let head = format!("POST {token} HTTP/1.1\r\nHost: x\r\nX-Filler: {filler}\r\nContent-Length: 1000\r\n\r\n");
+    let (took, answer) = raw_exchange(&running.base, head.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert!(took < ief_server::BODY_TIMEOUT / 2, "{took:?}");
+}
