@@ -686,10 +686,12 @@ async fn dispatch(
     // A body sent a byte at a time would otherwise hold its connection for ever.
     let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
         Ok(Ok(body)) => body,
-        Ok(Err(_)) => {
-            let refusal = format!("the request body is larger than {MAX_BODY_BYTES} bytes, or was cut off");
+        Ok(Err(e)) if std::error::Error::source(&e).is_some_and(|e| e.is::<http_body_util::LengthLimitError>()) => {
+            let refusal = format!("the request body is larger than {MAX_BODY_BYTES} bytes");
             return (StatusCode::PAYLOAD_TOO_LARGE, refusal).into_response();
         }
+        // Garbled chunks, a connection closed mid-body: the client's error.
+        Ok(Err(_)) => return (StatusCode::BAD_REQUEST, "the request body could not be read").into_response(),
         Err(_) => {
             let refusal = format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs());
             return (StatusCode::REQUEST_TIMEOUT, refusal).into_response();

@@ -552,9 +552,10 @@ async fn raw_exchange(base: &str, request: &[u8]) -> (std::time::Duration, Strin
     (started.elapsed(), String::from_utf8_lossy(&answer[..n]).into_owned())
 }
 
-/// Oversized headers are refused at once, without waiting for a body that never comes.
+/// Oversized headers are refused at once, without waiting for a body that never comes, and a
+/// body the client garbled is its error (400), not a size refusal.
 #[tokio::test]
-async fn oversized_headers_are_refused_at_once() {
+async fn oversized_headers_and_garbled_bodies_are_refused_at_once() {
     let running = serve("LocalAccounts").await;
     let token = format!("/{TENANT}/{POLICY}/oauth2/v2.0/token");
     let filler = "y".repeat(40 * 1024);
@@ -562,4 +563,9 @@ async fn oversized_headers_are_refused_at_once() {
     let (took, answer) = raw_exchange(&running.base, head.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
     assert!(took < ief_server::BODY_TIMEOUT / 2, "{took:?}");
+    let chunked =
+        format!("POST {token} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n");
+    let (_, answer) = raw_exchange(&running.base, chunked.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("the request body could not be read"), "{answer}");
 }
