@@ -663,3 +663,45 @@ pub fn layer(base: &Element, overlay: &Element) -> Element {
     merge_element(&mut out, overlay, Rule::Deep, &mut Indexes::default());
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{FileId, Span};
+    use crate::syntax::Attribute;
+
+    fn attribute(name: &str, value: &str, file: u32, at: usize) -> Attribute {
+        let span = Span::new(FileId(file), at, at + 1);
+        Attribute { name: name.into(), value: value.into(), name_span: span, value_span: span }
+    }
+
+    /// Enough attributes to take the map: its result is the scan's, attribute by attribute.
+    #[test]
+    fn many_attributes_merge_as_a_few_do() {
+        let mut base: Attributes = (0..100).map(|i| attribute(&format!("a{i}"), "base", 0, i)).collect();
+        let overlay: Attributes = (10..60)
+            .map(|i| attribute(&format!("a{i}"), &format!("over{i}"), 1, i))
+            .chain((0..10).map(|i| attribute(&format!("n{i}"), "new", 1, 100 + i)))
+            .collect();
+        assert!((base.len() + overlay.len()) * overlay.len() > 4096, "the map branch");
+        // One overlay attribute at a time is far under the threshold: the scan.
+        let mut scanned = base.clone();
+        for a in overlay.iter() {
+            merge_attributes(&mut scanned, &std::iter::once(a.clone()).collect());
+        }
+        merge_attributes(&mut base, &overlay);
+        assert_eq!(base, scanned);
+        let names: Vec<String> = (0..100).map(|i| format!("a{i}")).chain((0..10).map(|i| format!("n{i}"))).collect();
+        assert_eq!(base.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), names);
+        for (i, a) in base.iter().enumerate() {
+            let (value, file, at) = match i {
+                10..60 => (format!("over{i}"), 1, i),
+                100.. => ("new".to_owned(), 1, i),
+                _ => ("base".to_owned(), 0, i),
+            };
+            assert_eq!(a.value, value, "{}", a.name);
+            assert_eq!(a.name_span, Span::new(FileId(file), at, at + 1), "{}", a.name);
+            assert_eq!(a.value_span, a.name_span, "{}", a.name);
+        }
+    }
+}
