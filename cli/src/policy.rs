@@ -46,8 +46,11 @@ pub(crate) fn load(input: &PolicyInput) -> Loaded {
 /// One file of each BasePolicy cycle that no walk from `leaves` along bases reaches. Each file
 /// names at most one base, so one walk per unvisited file finds every cycle in linear time.
 fn cycle_members(set: &PolicySet, leaves: &[usize]) -> Vec<usize> {
-    let by_id: HashMap<String, usize> =
-        set.files.iter().enumerate().map(|(i, f)| (f.policy_id.to_ascii_lowercase(), i)).collect();
+    // The first file of a duplicated PolicyId, as `PolicySet::find` (and so `chain`) resolves it.
+    let mut by_id: HashMap<String, usize> = HashMap::with_capacity(set.files.len());
+    for (i, f) in set.files.iter().enumerate() {
+        by_id.entry(f.policy_id.to_ascii_lowercase()).or_insert(i);
+    }
     let base_of = |i: usize| set.files[i].base.as_ref().and_then(|b| by_id.get(&b.policy_id.to_ascii_lowercase()));
     // 0: not seen, 1: on the current walk, 2: done.
     let mut state = vec![0u8; set.files.len()];

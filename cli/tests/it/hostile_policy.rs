@@ -432,6 +432,12 @@ fn inheritance_cycles_and_long_chains_are_reported() {
     let run = ief_in(tmp.path(), &["validate", "mixed"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("B2C_1A_S -> B2C_1A_S") && run.stderr.contains("-> B2C_1A_A"), "{}", run.stderr);
+    // A duplicated PolicyId: the cycle is found through the first file, the base chains resolve.
+    tmp.write("dup/a.xml", policy("B2C_1A_P", &based_on("B2C_1A_Q")));
+    tmp.write("dup/b.xml", policy("B2C_1A_Q", &based_on("B2C_1A_P")));
+    tmp.write("dup/c.xml", policy("B2C_1A_Q", ""));
+    let run = ief_in(tmp.path(), &["validate", "dup"]);
+    assert!(run.stderr.contains("IEF202") && run.stderr.contains("B2C_1A_P -> B2C_1A_Q -> B2C_1A_P"), "{}", run.stderr);
     for files in [10, 11] {
         let dir = format!("chain{files}");
         tmp.write(&format!("{dir}/f0.xml"), valid_policy().replace("B2C_1A_TransformExamples", "B2C_1A_F0"));
