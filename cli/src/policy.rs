@@ -18,23 +18,33 @@ pub(crate) struct Loaded {
 }
 
 /// Loads the inputs and builds the effective policy of every leaf: the relying-party files,
-/// or, when there are none, the files no other loaded file extends.
+/// or, when there are none, the files no other loaded file extends; and one file of each
+/// BasePolicy cycle no leaf reaches (its build reports the cycle).
 pub(crate) fn load(input: &PolicyInput) -> Loaded {
     let request =
         SettingsRequest { environment: input.environment.clone(), file: input.settings.clone(), values: Vec::new() };
     let set = PolicySet::load(&input.paths, &request);
     let mut diags = set.diagnostics.clone();
+    // The first file of a duplicated PolicyId, as `PolicySet::find` (and so `chain`) resolves it.
+    let mut by_id: HashMap<String, usize> = HashMap::with_capacity(set.files.len());
+    for (i, f) in set.files.iter().enumerate() {
+        by_id.entry(f.policy_id.to_ascii_lowercase()).or_insert(i);
+    }
+    let base_of =
+        |i: usize| set.files[i].base.as_ref().and_then(|b| by_id.get(&b.policy_id.to_ascii_lowercase()).copied());
     let mut leaves: Vec<usize> = set.relying_parties().collect();
     if leaves.is_empty() {
-        leaves = (0..set.files.len())
-            .filter(|&i| {
-                let id = &set.files[i].policy_id;
-                !set.files.iter().any(|f| f.base.as_ref().is_some_and(|b| b.policy_id.eq_ignore_ascii_case(id)))
-            })
-            .collect();
+        let mut is_base = vec![false; set.files.len()];
+        for i in 0..set.files.len() {
+            if let Some(base) = base_of(i) {
+                is_base[base] = true;
+            }
+        }
+        // Files sharing a PolicyId share the first one's mark, as any file naming it extends both.
+        leaves =
+            (0..set.files.len()).filter(|&i| !is_base[by_id[&set.files[i].policy_id.to_ascii_lowercase()]]).collect();
     }
-    // A BasePolicy cycle no leaf reaches: build from one file of it, which reports it.
-    let unreached = cycle_members(&set, &leaves);
+    let unreached = cycle_members(set.files.len(), base_of, &leaves);
     leaves.extend(unreached);
     if let Some(wanted) = &input.policy {
         leaves.retain(|&i| set.files[i].policy_id.eq_ignore_ascii_case(wanted));
@@ -43,32 +53,26 @@ pub(crate) fn load(input: &PolicyInput) -> Loaded {
     Loaded { diagnostics: diags.into_sorted(), set, policies }
 }
 
-/// One file of each BasePolicy cycle that no walk from `leaves` along bases reaches. Each file
-/// names at most one base, so one walk per unvisited file finds every cycle in linear time.
-fn cycle_members(set: &PolicySet, leaves: &[usize]) -> Vec<usize> {
-    // The first file of a duplicated PolicyId, as `PolicySet::find` (and so `chain`) resolves it.
-    let mut by_id: HashMap<String, usize> = HashMap::with_capacity(set.files.len());
-    for (i, f) in set.files.iter().enumerate() {
-        by_id.entry(f.policy_id.to_ascii_lowercase()).or_insert(i);
-    }
-    let base_of = |i: usize| set.files[i].base.as_ref().and_then(|b| by_id.get(&b.policy_id.to_ascii_lowercase()));
-    // 0: not seen, 1: on the current walk, 2: done.
-    let mut state = vec![0u8; set.files.len()];
+/// One file of each BasePolicy cycle that no walk from `leaves` along bases reaches, among
+/// `files` files each with at most one base (`base_of`): one walk per unvisited file finds
+/// every cycle in linear time.
+fn cycle_members(files: usize, base_of: impl Fn(usize) -> Option<usize>, leaves: &[usize]) -> Vec<usize> {
+    let mut state = vec![0u8; files];
     for &leaf in leaves {
         let mut at = Some(leaf);
         while let Some(i) = at.filter(|&i| state[i] == 0) {
             state[i] = 2;
-            at = base_of(i).copied();
+            at = base_of(i);
         }
     }
     let mut members = Vec::new();
-    for start in 0..set.files.len() {
+    for start in 0..files {
         let mut walk = Vec::new();
         let mut at = Some(start);
         while let Some(i) = at.filter(|&i| state[i] == 0) {
             state[i] = 1;
             walk.push(i);
-            at = base_of(i).copied();
+            at = base_of(i);
         }
         if let Some(i) = at.filter(|&i| state[i] == 1) {
             members.push(i);
