@@ -9,7 +9,7 @@ use hashbrown::hash_table::Entry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use smol_str::SmolStr;
 
-use crate::syntax::{Attributes, Element, ThinVec};
+use crate::syntax::{Attribute, Attributes, Element, ThinVec};
 
 /// Merges `chain` (root first) into one tree. The result carries the leaf's root attributes and
 /// no `BasePolicy`. It shares the files' subtrees (`syntax::Shared`): only the lists the merge
@@ -207,27 +207,43 @@ impl Indexes {
     }
 }
 
-/// The overlay's attributes over the base's (same name: the overlay's value), rebuilt once. A
-/// scan per name suits the usual handful; a hostile element's thousands are found through a map.
+/// The overlay's attributes over the base's (same name: the overlay's value). A scan per name
+/// suits the usual handful, replacing in place (one copy of shared attributes) and rebuilding
+/// only to append; a hostile element's thousands are found through a map.
 fn merge_attributes(base: &mut Attributes, overlay: &Attributes) {
     if overlay.is_empty() {
         return;
     }
-    let original = std::mem::take(base);
-    let mut merged = original.to_vec();
-    let mut index: Option<HashMap<&str, usize>> = ((merged.len() + overlay.len()) * overlay.len() > 4096)
-        .then(|| original.iter().enumerate().rev().map(|(i, a)| (a.name.as_str(), i)).collect());
+    if (base.len() + overlay.len()) * overlay.len() > 4096 {
+        return merge_many_attributes(base, overlay);
+    }
+    let mut added = Vec::new();
     for a in overlay.iter() {
-        let found = match &index {
-            Some(index) => index.get(a.name.as_str()).copied(),
-            None => merged.iter().position(|b| b.name == a.name),
+        let found = match base.find_mut(|b| b.name == a.name) {
+            Some(b) => Some(b),
+            None => added.iter_mut().find(|b: &&mut Attribute| b.name == a.name),
         };
         match found {
+            Some(b) => b.clone_from(a),
+            None => added.push(a.clone()),
+        }
+    }
+    if !added.is_empty() {
+        *base = base.iter().cloned().chain(added).collect();
+    }
+}
+
+/// [`merge_attributes`] for thousands: names found through a map, the attributes rebuilt once.
+fn merge_many_attributes(base: &mut Attributes, overlay: &Attributes) {
+    let original = std::mem::take(base);
+    let mut merged = original.to_vec();
+    let mut index: HashMap<&str, usize> =
+        original.iter().enumerate().rev().map(|(i, a)| (a.name.as_str(), i)).collect();
+    for a in overlay.iter() {
+        match index.get(a.name.as_str()).copied() {
             Some(i) => merged[i] = a.clone(),
             None => {
-                if let Some(index) = &mut index {
-                    index.insert(a.name.as_str(), merged.len());
-                }
+                index.insert(a.name.as_str(), merged.len());
                 merged.push(a.clone());
             }
         }
@@ -668,7 +684,6 @@ pub fn layer(base: &Element, overlay: &Element) -> Element {
 mod tests {
     use super::*;
     use crate::source::{FileId, Span};
-    use crate::syntax::Attribute;
 
     fn attribute(name: &str, value: &str, file: u32, at: usize) -> Attribute {
         let span = Span::new(FileId(file), at, at + 1);
