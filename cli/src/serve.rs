@@ -140,9 +140,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             })));
         let serving = match tls {
             Some(tls) => tokio::spawn(server.serve_tls(listener, tls)),
-            None => tokio::spawn(async move {
-                let _ = server.serve_shared(listener).await;
-            }),
+            None => tokio::spawn(server.serve_shared(listener)),
         };
         let result = crate::idp::wait(args.duration).await;
         serving.abort();

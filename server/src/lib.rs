@@ -8,7 +8,8 @@
 //! let options = ief_server::ServeOptions::new(vec!["policies".into()], "http://127.0.0.1:5000", "keys".into());
 //! let server = ief_server::Server::load(&options)?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await.map_err(|e| ief_server::ServerError::Bind(e.to_string()))?;
-//! server.serve(listener).await
+//! server.serve(listener).await;
+//! # Ok(())
 //! # }
 //! ```
 
@@ -60,6 +61,9 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// Longest a request is waited for, federation calls included (the request runs on to its end
 /// in its own task; its HTTP calls have their own time limits).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a client may take to send its request line and headers, after connecting (or the
+/// TLS handshake, itself bounded the same) or after the previous answer; else it is closed.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a request's body may take to arrive after its headers.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a sign-in may wait for the browser.
@@ -417,15 +421,15 @@ impl Server {
         axum::Router::new().fallback(dispatch).with_state(self)
     }
 
-    /// Serves plain HTTP until the task is aborted (a failed accept is retried).
-    pub async fn serve(self, listener: tokio::net::TcpListener) -> Result<(), ServerError> {
-        Arc::new(self).serve_shared(listener).await
+    /// Serves plain HTTP until the task is aborted (a failed accept is retried, so it never
+    /// returns on its own).
+    pub async fn serve(self, listener: tokio::net::TcpListener) {
+        Arc::new(self).serve_shared(listener).await;
     }
 
     /// [`Server::serve`] for a server the caller keeps a handle to (its directory, its outbox).
-    pub async fn serve_shared(self: Arc<Self>, listener: tokio::net::TcpListener) -> Result<(), ServerError> {
+    pub async fn serve_shared(self: Arc<Self>, listener: tokio::net::TcpListener) {
         tls::serve(listener, self.router(), None).await;
-        Ok(())
     }
 
     /// Serves HTTPS with `tls` until the task is aborted.

@@ -18,8 +18,6 @@ use tokio::net::TcpListener;
 
 use crate::ServerError;
 
-/// How long a client may take to finish the TLS handshake and send its request head.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const CA_NAME: &str = "ief serve local CA";
 
 /// The server's TLS identity, issued by the local CA.
@@ -114,7 +112,7 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), ServerError> {
 }
 
 /// Accepts connections, over TLS when `tls` is given, until the task is aborted. Each speaks
-/// HTTP/1.1 with its headers due within [`HANDSHAKE_TIMEOUT`] (an idle connection's next
+/// HTTP/1.1 with its headers due within [`crate::HEADER_TIMEOUT`] (an idle connection's next
 /// request too), so a client that sends nothing, or a byte at a time, is closed.
 pub(crate) async fn serve(listener: TcpListener, router: axum::Router, tls: Option<&Tls>) {
     let acceptor = tls.map(|tls| tokio_rustls::TlsAcceptor::from(tls.config.clone()));
@@ -137,7 +135,7 @@ async fn connection(tcp: tokio::net::TcpStream, acceptor: Option<tokio_rustls::T
     let Some(acceptor) = acceptor else {
         return http1(tcp, router).await;
     };
-    if let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+    if let Ok(Ok(stream)) = tokio::time::timeout(crate::HEADER_TIMEOUT, acceptor.accept(tcp)).await {
         http1(stream, router).await;
     }
 }
@@ -148,7 +146,7 @@ where
 {
     let _ = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HANDSHAKE_TIMEOUT)
+        .header_read_timeout(crate::HEADER_TIMEOUT)
         .max_buf_size(crate::MAX_HEADER_BYTES * 2)
         .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router))
         .await;

@@ -47,10 +47,7 @@ pub(crate) async fn serve_with(folder: &str, edit: impl FnOnce(&mut ServeOptions
     let (listener, base) = listen("http://127.0.0.1").await;
     let server = Arc::new(load(vec![starter_pack(folder)], &base, keys.0.clone(), edit));
     // The product's own connection loop (its header, body and idle limits), as `ief serve` runs.
-    let serving = Arc::clone(&server);
-    let task = tokio::spawn(async move {
-        let _ = serving.serve_shared(listener).await;
-    });
+    let task = tokio::spawn(Arc::clone(&server).serve_shared(listener));
     Running { base, server, task, _keys: keys }
 }
 

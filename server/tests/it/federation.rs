@@ -25,7 +25,7 @@ struct Federated {
     _temp: TempDir,
     /// The provider, running while this is kept.
     _provider: Box<dyn std::any::Any + Send>,
-    serving: tokio::task::JoinHandle<Result<(), ief_server::ServerError>>,
+    serving: tokio::task::JoinHandle<()>,
     browser: Browser,
     callback: Callback,
 }
@@ -56,7 +56,7 @@ fn serve_policies(
     settings: Vec<(String, String)>,
     ca_pem: Option<&str>,
     store: Option<Arc<dyn Store>>,
-) -> (tokio::task::JoinHandle<Result<(), ief_server::ServerError>>, Browser) {
+) -> (tokio::task::JoinHandle<()>, Browser) {
     let policies = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies").join(folder);
     let server = load(vec![policies], base, keys_dir, |options| {
         options.environment = Some("Local".to_owned());

@@ -33,7 +33,7 @@ struct Served {
     leaf: std::path::PathBuf,
     base: String,
     server: Arc<Server>,
-    serving: tokio::task::JoinHandle<Result<(), ief_server::ServerError>>,
+    serving: tokio::task::JoinHandle<()>,
 }
 
 async fn serve_a_copy() -> Served {
