@@ -681,25 +681,14 @@ async fn dispatch(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
+    let started = std::time::Instant::now();
     // Refused before its body is waited for: 431 at once, not 408 after the body's time limit.
     let header_bytes: usize =
         headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>() + uri.to_string().len();
-    if header_bytes > MAX_HEADER_BYTES {
-        return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large").into_response();
-    }
-    // A body sent a byte at a time would otherwise hold its connection for ever.
-    let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(e)) if std::error::Error::source(&e).is_some_and(|e| e.is::<http_body_util::LengthLimitError>()) => {
-            let refusal = format!("the request body is larger than {MAX_BODY_BYTES} bytes");
-            return (StatusCode::PAYLOAD_TOO_LARGE, refusal).into_response();
-        }
-        // Garbled chunks, a connection closed mid-body: the client's error.
-        Ok(Err(_)) => return (StatusCode::BAD_REQUEST, "the request body could not be read").into_response(),
-        Err(_) => {
-            let refusal = format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs());
-            return (StatusCode::REQUEST_TIMEOUT, refusal).into_response();
-        }
+    let body = if header_bytes > MAX_HEADER_BYTES {
+        Err((StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large").into_response())
+    } else {
+        read_body(body).await
     };
     let query: Vec<(String, String)> =
         uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
@@ -707,20 +696,18 @@ async fn dispatch(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let form = if is_form { form_urlencoded::parse(&body).into_owned().collect() } else { Vec::new() };
-    let request = Arc::new(Request { method, uri, headers, query, form, correlation_id: server.guid() });
-    let started = std::time::Instant::now();
-    // Each request runs in its own task, not in its connection's: a request writes in steps (a
-    // callback marks its state used, then saves the sign-in; a page may write the directory,
-    // then the sign-in), and a client that leaves or the time limit must not cut it in between.
-    let task = {
-        let (server, request) = (Arc::clone(&server), Arc::clone(&request));
-        tokio::spawn(async move { handle(&server, &request).await })
+    let form = match &body {
+        Ok(body) if is_form => form_urlencoded::parse(body).into_owned().collect(),
+        _ => Vec::new(),
     };
-    let response = match tokio::time::timeout(REQUEST_TIMEOUT, task).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(_)) => panicked(&server, &request).await,
-        Err(_) => (StatusCode::GATEWAY_TIMEOUT, "the request took too long").into_response(),
+    let request = Arc::new(Request { method, uri, headers, query, form, correlation_id: server.guid() });
+    let response = match body {
+        // Logged and readable cross-origin like any other answer.
+        Err(refusal) => match route::parse(request.uri.path(), request.param("p")) {
+            Some(route) => cors::decorate(&server, &request, &route.endpoint, refusal),
+            None => refusal,
+        },
+        Ok(_) => run(&server, &request).await,
     };
     if let Some(logger) = &server.logger {
         logger(&RequestLog {
@@ -732,6 +719,40 @@ async fn dispatch(
         });
     }
     response
+}
+
+/// The request's body, or the refusal of one too large, garbled or too slow.
+async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, Response> {
+    // A body sent a byte at a time would otherwise hold its connection for ever.
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) if std::error::Error::source(&e).is_some_and(|e| e.is::<http_body_util::LengthLimitError>()) => {
+            let refusal = format!("the request body is larger than {MAX_BODY_BYTES} bytes");
+            Err((StatusCode::PAYLOAD_TOO_LARGE, refusal).into_response())
+        }
+        // Garbled chunks, a connection closed mid-body: the client's error.
+        Ok(Err(_)) => Err((StatusCode::BAD_REQUEST, "the request body could not be read").into_response()),
+        Err(_) => {
+            let refusal = format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs());
+            Err((StatusCode::REQUEST_TIMEOUT, refusal).into_response())
+        }
+    }
+}
+
+/// Runs the request to its answer within [`REQUEST_TIMEOUT`].
+async fn run(server: &Arc<Server>, request: &Arc<Request>) -> Response {
+    // Each request runs in its own task, not in its connection's: a request writes in steps (a
+    // callback marks its state used, then saves the sign-in; a page may write the directory,
+    // then the sign-in), and a client that leaves or the time limit must not cut it in between.
+    let task = {
+        let (server, request) = (Arc::clone(server), Arc::clone(request));
+        tokio::spawn(async move { handle(&server, &request).await })
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, task).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(_)) => panicked(server, request).await,
+        Err(_) => (StatusCode::GATEWAY_TIMEOUT, "the request took too long").into_response(),
+    }
 }
 
 /// B2C's words for a failure inside the service.

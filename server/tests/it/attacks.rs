@@ -381,6 +381,10 @@ async fn hostile_requests_get_client_errors_and_each_is_logged() {
         .expect("an answer");
     assert_eq!(binary.status(), 400);
     sent += 1;
+    // Refused before it runs, and still logged.
+    let crowded = http.get(&token).header("x-filler", "y".repeat(40 * 1024)).send().await.expect("an answer");
+    assert_eq!(crowded.status(), 431);
+    sent += 1;
     for method in [reqwest::Method::PUT, reqwest::Method::DELETE] {
         let response = http.request(method, &token).send().await.expect("an answer");
         assert_eq!(response.status(), 405);
@@ -553,19 +557,26 @@ async fn raw_exchange(base: &str, request: &[u8]) -> (std::time::Duration, Strin
 }
 
 /// Oversized headers are refused at once, without waiting for a body that never comes, and a
-/// body the client garbled is its error (400), not a size refusal.
+/// body the client garbled is its error (400), not a size refusal; a registered single-page app
+/// can read either refusal.
 #[tokio::test]
 async fn oversized_headers_and_garbled_bodies_are_refused_at_once() {
-    let running = serve("LocalAccounts").await;
+    let running = serve_apps().await;
     let token = format!("/{TENANT}/{POLICY}/oauth2/v2.0/token");
     let filler = "y".repeat(40 * 1024);
-    let head = format!("POST {token} HTTP/1.1\r\nHost: x\r\nX-Filler: {filler}\r\nContent-Length: 1000\r\n\r\n");
+    let head = format!(
+        "POST {token} HTTP/1.1\r\nHost: x\r\nOrigin: http://localhost:5173\r\nX-Filler: {filler}\r\nContent-Length: 1000\r\n\r\n"
+    );
     let (took, answer) = raw_exchange(&running.base, head.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
     assert!(took < ief_server::BODY_TIMEOUT / 2, "{took:?}");
-    let chunked =
-        format!("POST {token} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n");
+    let cors = "access-control-allow-origin: http://localhost:5173";
+    assert!(answer.to_lowercase().contains(cors), "{answer}");
+    let chunked = format!(
+        "POST {token} HTTP/1.1\r\nHost: x\r\nOrigin: http://localhost:5173\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n"
+    );
     let (_, answer) = raw_exchange(&running.base, chunked.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("the request body could not be read"), "{answer}");
+    assert!(answer.to_lowercase().contains(cors), "{answer}");
 }
