@@ -1312,7 +1312,7 @@ impl ProfileHandler for StubIdentityProviders {
                 Some(IdentityProviderSpec::Stub(claims)) => {
                     let user: serde_json::Map<String, serde_json::Value> =
                         claims.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default())).collect();
-                    stub_claims(&request, &serde_json::Value::Object(user))
+                    stub_claims(&request, serde_json::Value::Object(user))
                 }
                 Some(IdentityProviderSpec::Cancel(_) | IdentityProviderSpec::Browser(_)) | None => {
                     ProfileResult::Failed(ief_engine::exec::ProfileError {
@@ -1328,17 +1328,17 @@ impl ProfileHandler for StubIdentityProviders {
 /// A stub's answer, mapped as the profile's own handler maps a provider's: an OAuth2 profile
 /// through its partner names and JSON paths; others (OpenID Connect, OAuth1) by top-level name,
 /// nested objects as their JSON text.
-fn stub_claims(request: &ProfileRequest<'_>, user: &serde_json::Value) -> ProfileResult {
+fn stub_claims(request: &ProfileRequest<'_>, user: serde_json::Value) -> ProfileResult {
     let protocol = request.profile.protocol.as_ref().map_or("", |p| p.name.as_str());
     if protocol.eq_ignore_ascii_case("OAuth2") {
-        return match ief_protocols::oauth2::claims_from_user(request, user) {
+        return match ief_protocols::oauth2::claims_from_user(request, &user) {
             Ok(claims) => ProfileResult::Claims(claims),
             Err(e) => ProfileResult::Failed(e),
         };
     }
     let mut claims = Vec::new();
-    if let Some(members) = user.as_object() {
-        ief_protocols::oidc::claims::merge(&mut claims, members.clone());
+    if let serde_json::Value::Object(members) = user {
+        ief_protocols::oidc::claims::merge(&mut claims, members);
     }
     ProfileResult::Claims(claims)
 }
