@@ -236,7 +236,7 @@ impl OpenIdConnect {
         let inputs = request.inputs.iter().filter_map(|i| {
             i.value
                 .as_ref()
-                .map(|v| (Cow::Owned(i.partner.to_string()), Cow::Owned(v.to_string()), Some(i.claim.as_str())))
+                .map(|v| (Cow::Borrowed(i.partner.as_str()), Cow::Owned(v.to_string()), Some(i.claim.as_str())))
         });
         let extra =
             config.extra_parameters.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str()), None));
