@@ -406,7 +406,8 @@ struct Provider {
     /// `{issuer}/token`: a client assertion's audience.
     token_endpoint: String,
     users: Vec<Arc<TestUser>>,
-    auto_login: Option<String>,
+    /// The user every authorization request signs in, found once at start.
+    auto_login: Option<Arc<TestUser>>,
     clock: Clock,
     signing: SigningKey,
     code_lifetime: i64,
@@ -448,11 +449,14 @@ impl OidcProvider {
                 });
             }
         }
-        if let Some(name) = &config.auto_login
-            && !config.users.iter().any(|u| &u.username == name)
-        {
-            return Err(OidcError::AutoLogin(name.clone()));
-        }
+        let users: Vec<Arc<TestUser>> = config.users.into_iter().map(Arc::new).collect();
+        let auto_login = match config.auto_login {
+            Some(name) => match users.iter().find(|u| u.username == name) {
+                Some(user) => Some(Arc::clone(user)),
+                None => return Err(OidcError::AutoLogin(name)),
+            },
+            None => None,
+        };
         let signing_pem = match &config.signing_key_pem {
             Some(pem) => pem.clone(),
             None => pki::rsa_private_key_pem()?,
@@ -469,8 +473,8 @@ impl OidcProvider {
         let provider = Arc::new(Provider {
             token_endpoint: format!("{issuer}/token"),
             issuer,
-            users: config.users.into_iter().map(Arc::new).collect(),
-            auto_login: config.auto_login,
+            users,
+            auto_login,
             clock: config.clock,
             signing,
             code_lifetime: config.code_lifetime_secs,
@@ -806,7 +810,7 @@ async fn authorize_get(State(p): State<Arc<Provider>>, RawQuery(query): RawQuery
         Ok(r) => r,
         Err(failure) => return p.fail(failure),
     };
-    if let Some(user) = p.auto_login.as_ref().and_then(|name| p.users.iter().find(|u| &u.username == name)) {
+    if let Some(user) = &p.auto_login {
         return p.issue_code(&request, user);
     }
     if request.prompt.as_deref().is_some_and(|prompt| prompt.split(' ').any(|v| v == "none")) {
