@@ -169,7 +169,8 @@ fn is_form(headers: &HeaderMap) -> bool {
 }
 
 /// Form or query parameters in order, repeated ones kept (RFC 6749 §3.1: none may repeat).
-/// Names and values borrow the request's bytes; only an escaped one is decoded into a copy.
+/// Names and values borrow the request's bytes; only an escaped one (`%xx`, or `+` for a space)
+/// is decoded into a copy.
 struct Params<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
 impl<'a> Params<'a> {
@@ -284,6 +285,9 @@ mod tests {
         let long: Vec<String> = (0..40).map(|i| format!("p{i}=x")).collect();
         assert_eq!(params(&long.join("&")).repeated(), None);
         assert_eq!(params(&format!("{}&p7=y&p3=z", long.join("&"))).repeated(), Some("p7"));
+        // Names compare decoded: an escaped name repeats its plain spelling.
+        assert_eq!(params("scope=a&sc%6Fpe=b").repeated(), Some("scope"));
+        assert_eq!(params("a=x+y%21").get("a"), Some("x y!"));
     }
 
     #[test]
