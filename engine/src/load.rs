@@ -183,8 +183,8 @@ impl PolicySet {
             BaseRef {
                 policy_id: pid.map(|p| p.text().to_owned()).unwrap_or_default(),
                 tenant_id: tid.map(|t| t.text().to_owned()).unwrap_or_default(),
-                span: pid.map_or(b.name_span(), |p| p.text_span),
-                tenant_span: tid.map_or(b.name_span(), |t| t.text_span),
+                span: pid.map_or(b.name_span, |p| p.text_span),
+                tenant_span: tid.map_or(b.name_span, |t| t.text_span),
             }
         });
         self.files.push(PolicyFile { file: id, root, policy_id, tenant_id, base });

@@ -445,7 +445,7 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
                     merge_element(&mut m, item, Rule::Deep, &mut Indexes::default());
                     merged.push(m);
                 }
-                base.children = merged.into_iter().collect();
+                base.children = merged.into();
             } else {
                 for item in items {
                     let k = claim_key(item);
@@ -532,7 +532,7 @@ fn find_profile<'a>(providers: &'a mut Element, id: &str) -> Option<&'a mut Elem
             lists.find_map(|(t, tps)| tps.children.iter().position(|tp| tp.attr("Id") == Some(id)).map(|i| (p, t, i)))
         },
     )?;
-    Some(&mut providers.children[p].children[t].children[i])
+    Some(&mut providers.children.to_mut()[p].children.to_mut()[t].children.to_mut()[i])
 }
 
 /// Inserts a child the base lacks where the schema's sequence puts it, so the merged document

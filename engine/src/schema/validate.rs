@@ -40,7 +40,7 @@ fn quoted(names: &[&str]) -> String {
 fn ignored_attribute(el: &Element, a: &Attribute) -> bool {
     a.name == "xmlns"
         || a.name.starts_with("xmlns:")
-        || (a.name_span != el.name_span() && a.name_span.len() > a.name.len())
+        || (a.name_span != el.name_span && a.name_span.len() > a.name.len())
 }
 
 fn suggestion(name: &str, primary: &[&str], fallback: &[&str]) -> Option<String> {
@@ -128,7 +128,7 @@ impl<'s> Checker<'s> {
             if el.attribute(&d.name).is_none() {
                 self.diags.push(Diagnostic::new(
                     Code::MissingAttribute,
-                    el.name_span(),
+                    el.name_span,
                     format!("The required attribute '{}' is missing on element '{}'.", d.name, el.name),
                 ));
             }
@@ -140,13 +140,13 @@ impl<'s> Checker<'s> {
             self.diags.push(
                 Diagnostic::new(
                     Code::UnexpectedElement,
-                    child.name_span(),
+                    child.name_span,
                     format!(
                         "The element '{}' cannot contain child element '{}' because its content model is {kind}.",
                         el.name, child.name
                     ),
                 )
-                .with_label(el.name_span(), format!("'{}' declared here", el.name)),
+                .with_label(el.name_span, format!("'{}' declared here", el.name)),
             );
         }
     }
@@ -165,7 +165,7 @@ impl<'s> Checker<'s> {
     }
 
     fn text(&mut self, el: &Element, st: SimpleId) {
-        let span = if el.text.is_some() { el.text_span } else { el.name_span() };
+        let span = if el.text.is_some() { el.text_span } else { el.name_span };
         self.value(span, el.text(), st, What::Element(&el.name));
     }
 
@@ -246,7 +246,7 @@ impl<'s> Checker<'s> {
                 self.diags.push(
                     Diagnostic::new(
                         Code::UnexpectedElement,
-                        child.name_span(),
+                        child.name_span,
                         format!("The element '{}' has invalid child element '{}'.", el.name, child.name),
                     )
                     .with_help(help),
@@ -264,7 +264,7 @@ impl<'s> Checker<'s> {
                 self.diags.push(
                     Diagnostic::new(
                         Code::MissingElement,
-                        child.name_span(),
+                        child.name_span,
                         format!(
                             "The element '{}' is missing required child element{} {} before '{}'.",
                             el.name,
@@ -287,13 +287,13 @@ impl<'s> Checker<'s> {
                         self.diags.push(
                             Diagnostic::new(
                                 Code::TooManyElements,
-                                child.name_span(),
+                                child.name_span,
                                 format!(
                                     "The element '{}' has too many '{}' child elements; at most {times} allowed.",
                                     el.name, child.name
                                 ),
                             )
-                            .with_label(first.name_span(), format!("first '{}' here", child.name))
+                            .with_label(first.name_span, format!("first '{}' here", child.name))
                             .with_help(format!("merge the '{}' elements into one", child.name)),
                         );
                     }
@@ -306,7 +306,7 @@ impl<'s> Checker<'s> {
                         self.diags.push(
                             Diagnostic::new(
                                 Code::ElementOrder,
-                                child.name_span(),
+                                child.name_span,
                                 format!("The element '{}' has invalid child element '{}'. {list}", el.name, child.name),
                             )
                             .with_help(format!(
@@ -330,7 +330,7 @@ impl<'s> Checker<'s> {
                 .unwrap_or_default();
             let mut d = Diagnostic::new(
                 Code::MissingElement,
-                el.name_span(),
+                el.name_span,
                 format!(
                     "The element '{}' has incomplete content. List of possible elements expected: '{}'.",
                     el.name,
@@ -361,7 +361,7 @@ impl<'s> Checker<'s> {
                 self.diags.push(
                     Diagnostic::new(
                         Code::UnexpectedElement,
-                        child.name_span(),
+                        child.name_span,
                         format!("The element '{}' has invalid child element '{}'.", el.name, child.name),
                     )
                     .with_help(format!("{help}expected one of: {}", quoted(&names))),
@@ -372,13 +372,13 @@ impl<'s> Checker<'s> {
                 self.diags.push(
                     Diagnostic::new(
                         Code::TooManyElements,
-                        child.name_span(),
+                        child.name_span,
                         format!(
                             "The element '{}' has too many '{}' child elements; at most once allowed.",
                             el.name, child.name
                         ),
                     )
-                    .with_label(first.name_span(), format!("first '{}' here", child.name)),
+                    .with_label(first.name_span, format!("first '{}' here", child.name)),
                 );
             } else {
                 seen[i] = Some(child);
@@ -390,7 +390,7 @@ impl<'s> Checker<'s> {
         if !missing.is_empty() {
             self.diags.push(Diagnostic::new(
                 Code::MissingElement,
-                el.name_span(),
+                el.name_span,
                 format!("The element '{}' has incomplete content. Missing: {}.", el.name, quoted(&missing)),
             ));
         }
