@@ -9,6 +9,7 @@ pub mod oidc;
 pub mod pki;
 pub mod tls;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,8 +42,12 @@ pub struct TestUser {
 
 impl TestUser {
     /// Finds the user a login form names, if the password matches.
-    pub fn authenticate<'a>(users: &'a [TestUser], username: &str, password: &str) -> Option<&'a TestUser> {
-        users.iter().find(|u| u.username == username && u.password == password)
+    pub fn authenticate<'a, U: std::borrow::Borrow<TestUser>>(
+        users: &'a [U],
+        username: &str,
+        password: &str,
+    ) -> Option<&'a U> {
+        users.iter().find(|u| u.borrow().username == username && u.borrow().password == password)
     }
 
     pub fn subject(&self) -> String {
@@ -164,20 +169,21 @@ fn is_form(headers: &HeaderMap) -> bool {
 }
 
 /// Form or query parameters in order, repeated ones kept (RFC 6749 §3.1: none may repeat).
-struct Params(Vec<(String, String)>);
+/// Names and values borrow the request's bytes; only an escaped one is decoded into a copy.
+struct Params<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
-impl Params {
-    fn parse(bytes: &[u8]) -> Params {
-        Params(form_urlencoded::parse(bytes).into_owned().collect())
+impl<'a> Params<'a> {
+    fn parse(bytes: &'a [u8]) -> Params<'a> {
+        Params(form_urlencoded::parse(bytes).collect())
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_ref())
     }
 
     /// The first parameter that appears more than once.
     fn repeated(&self) -> Option<&str> {
-        let mut names = self.0.iter().map(|(k, _)| k.as_str());
+        let mut names = self.0.iter().map(|(k, _)| k.as_ref());
         // A request's dozen parameters are compared pairwise; a long form is hashed.
         if self.0.len() <= 16 {
             return names.enumerate().find(|&(i, k)| self.0[..i].iter().any(|(seen, _)| seen == k)).map(|(_, k)| k);
@@ -270,7 +276,9 @@ mod tests {
 
     #[test]
     fn the_first_repeated_parameter_is_named_in_short_and_long_forms() {
-        let params = |text: &str| Params::parse(text.as_bytes());
+        fn params(text: &str) -> Params<'_> {
+            Params::parse(text.as_bytes())
+        }
         assert_eq!(params("a=1&b=2&c=3").repeated(), None);
         assert_eq!(params("a=1&b=2&b=3&a=4").repeated(), Some("b"));
         let long: Vec<String> = (0..40).map(|i| format!("p{i}=x")).collect();

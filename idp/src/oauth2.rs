@@ -1061,10 +1061,11 @@ mod tests {
         let response = client().post(provider.token_endpoint()).form(&form).send().await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()[CONTENT_TYPE], "application/x-www-form-urlencoded");
-        let fields = Params::parse(response.text().await.unwrap().as_bytes()).0;
-        let token = get(&fields, "access_token").unwrap().to_owned();
-        assert_eq!(get(&fields, "token_type"), Some("bearer"));
-        assert_eq!(get(&fields, "expires_in"), Some("3600"));
+        let text = response.text().await.unwrap();
+        let fields = Params::parse(text.as_bytes());
+        let token = fields.get("access_token").unwrap().to_owned();
+        assert_eq!(fields.get("token_type"), Some("bearer"));
+        assert_eq!(fields.get("expires_in"), Some("3600"));
 
         // Single use.
         let reused = client()

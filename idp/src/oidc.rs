@@ -342,8 +342,8 @@ impl Client {
 struct CodeGrant {
     client_id: String,
     redirect_uri: String,
-    subject: String,
-    claims: Map<String, Value>,
+    /// The signed-in user, shared with the provider's list: their `sub` and claims.
+    user: Arc<TestUser>,
     nonce: Option<String>,
     code_challenge: Option<String>,
     scope: String,
@@ -353,8 +353,7 @@ struct CodeGrant {
 
 struct AccessGrant {
     client_id: String,
-    subject: String,
-    claims: Map<String, Value>,
+    user: Arc<TestUser>,
     expires_at: i64,
     /// `cnf.x5t#S256` of a certificate-bound token.
     certificate: Option<String>,
@@ -406,7 +405,7 @@ struct Provider {
     issuer: String,
     /// `{issuer}/token`: a client assertion's audience.
     token_endpoint: String,
-    users: Vec<TestUser>,
+    users: Vec<Arc<TestUser>>,
     auto_login: Option<String>,
     clock: Clock,
     signing: SigningKey,
@@ -470,7 +469,7 @@ impl OidcProvider {
         let provider = Arc::new(Provider {
             token_endpoint: format!("{issuer}/token"),
             issuer,
-            users: config.users,
+            users: config.users.into_iter().map(Arc::new).collect(),
             auto_login: config.auto_login,
             clock: config.clock,
             signing,
@@ -769,7 +768,7 @@ impl Provider {
     }
 
     /// Signs `user` in: a code for the client.
-    fn issue_code(&self, request: &AuthRequest, user: &TestUser) -> Response {
+    fn issue_code(&self, request: &AuthRequest, user: &Arc<TestUser>) -> Response {
         let Some(code) = random_token() else {
             return self.respond_error(&request.target, "server_error", "no randomness for a code");
         };
@@ -777,8 +776,7 @@ impl Provider {
         let grant = CodeGrant {
             client_id: request.client_id.clone(),
             redirect_uri: request.target.redirect_uri.clone(),
-            subject: user.subject(),
-            claims: user.claims.clone(),
+            user: Arc::clone(user),
             nonce: request.nonce.clone(),
             code_challenge: request.code_challenge.clone(),
             scope: request.scope.clone(),
@@ -802,7 +800,8 @@ impl Provider {
 }
 
 async fn authorize_get(State(p): State<Arc<Provider>>, RawQuery(query): RawQuery) -> Response {
-    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let query = query.unwrap_or_default();
+    let params = Params::parse(query.as_bytes());
     let request = match p.validate(&params) {
         Ok(r) => r,
         Err(failure) => return p.fail(failure),
@@ -822,7 +821,7 @@ async fn authorize_post(State(p): State<Arc<Provider>>, body: Bytes) -> Response
     let form = Params::parse(&body);
     // Only the request's own parameters are validated; the credentials travel beside them.
     let params =
-        Params(form.0.iter().filter(|(k, _)| REQUEST_PARAMS.contains(&k.as_str())).cloned().collect::<Vec<_>>());
+        Params(form.0.iter().filter(|(k, _)| REQUEST_PARAMS.contains(&k.as_ref())).cloned().collect::<Vec<_>>());
     let request = match p.validate(&params) {
         Ok(r) => r,
         Err(failure) => return p.fail(failure),
@@ -1102,9 +1101,9 @@ impl Provider {
         code: &str,
     ) -> Result<Tokens, OAuthError> {
         let now = self.now();
-        let mut claims = released(&grant.claims);
+        let mut claims = released(&grant.user.claims);
         claims.insert("iss".into(), self.issuer.clone().into());
-        claims.insert("sub".into(), grant.subject.clone().into());
+        claims.insert("sub".into(), grant.user.subject().into());
         claims.insert("aud".into(), client.id.clone().into());
         claims.insert("exp".into(), (now + self.token_lifetime).into());
         claims.insert("iat".into(), now.into());
@@ -1122,8 +1121,7 @@ impl Provider {
             access_token.clone(),
             AccessGrant {
                 client_id: client.id.clone(),
-                subject: grant.subject,
-                claims: grant.claims,
+                user: grant.user,
                 expires_at: now + self.token_lifetime,
                 certificate,
             },
@@ -1209,11 +1207,12 @@ impl Provider {
                 Some(_) => {}
             }
         }
-        let mut claims = released(&grant.claims);
-        claims.insert("sub".into(), grant.subject.clone().into());
+        let subject = grant.user.subject();
+        let mut claims = released(&grant.user.claims);
+        claims.insert("sub".into(), subject.clone().into());
         let answered = UserinfoAnswer {
             client_id: grant.client_id.clone(),
-            subject: grant.subject.clone(),
+            subject,
             certificate: certificate.as_ref().map(|c| c.x5t_s256()),
         };
         if sessions.userinfo_answers.len() >= MAX_USERINFO_ANSWERS {

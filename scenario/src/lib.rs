@@ -1338,7 +1338,7 @@ fn stub_claims(request: &ProfileRequest<'_>, user: &serde_json::Value) -> Profil
     }
     let mut claims = Vec::new();
     if let Some(members) = user.as_object() {
-        ief_protocols::oidc::claims::merge(&mut claims, members);
+        ief_protocols::oidc::claims::merge(&mut claims, members.clone());
     }
     ProfileResult::Claims(claims)
 }

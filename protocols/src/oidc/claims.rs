@@ -6,36 +6,38 @@ use serde_json::{Map, Value};
 
 /// Strings, booleans and integers as themselves; other numbers as their text; arrays of
 /// scalars as a string collection; objects (e.g. `address`) as their compact JSON text.
-pub fn claim_value(value: &Value) -> Option<ClaimValue> {
+/// Strings are moved, not copied.
+pub fn claim_value(value: Value) -> Option<ClaimValue> {
     Some(match value {
         Value::Null => return None,
-        Value::String(s) => ClaimValue::String(s.clone()),
-        Value::Bool(b) => ClaimValue::Boolean(*b),
+        Value::String(s) => ClaimValue::String(s),
+        Value::Bool(b) => ClaimValue::Boolean(b),
         Value::Number(n) => match n.as_i64() {
             Some(i) => ClaimValue::Long(i),
             None => ClaimValue::String(n.to_string()),
         },
         Value::Array(items) => ClaimValue::StringCollection(
             items
-                .iter()
+                .into_iter()
                 .filter(|v| !v.is_null())
                 .map(|v| match v {
-                    Value::String(s) => s.clone(),
+                    Value::String(s) => s,
                     other => other.to_string(),
                 })
                 .collect(),
         ),
-        Value::Object(_) => ClaimValue::String(value.to_string()),
+        object @ Value::Object(_) => ClaimValue::String(object.to_string()),
     })
 }
 
-/// Adds `claims` to `out`, replacing values of the same name (later sources win).
-pub fn merge(out: &mut Vec<(String, ClaimValue)>, claims: &Map<String, Value>) {
+/// Adds `claims` to `out`, replacing values of the same name (later sources win); names and
+/// values are moved out of the verified claims.
+pub fn merge(out: &mut Vec<(String, ClaimValue)>, claims: Map<String, Value>) {
     for (name, value) in claims {
         let Some(value) = claim_value(value) else { continue };
-        match out.iter_mut().find(|(n, _)| n == name) {
+        match out.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
-            None => out.push((name.clone(), value)),
+            None => out.push((name, value)),
         }
     }
 }
@@ -72,22 +74,23 @@ mod tests {
 
     #[test]
     fn json_values_become_claim_values() {
-        assert_eq!(claim_value(&json!("a")), Some(ClaimValue::String("a".into())));
-        assert_eq!(claim_value(&json!(true)), Some(ClaimValue::Boolean(true)));
-        assert_eq!(claim_value(&json!(1_700_000_000_000i64)), Some(ClaimValue::Long(1_700_000_000_000)));
-        assert_eq!(claim_value(&json!(1.5)), Some(ClaimValue::String("1.5".into())));
+        assert_eq!(claim_value(json!("a")), Some(ClaimValue::String("a".into())));
+        assert_eq!(claim_value(json!(true)), Some(ClaimValue::Boolean(true)));
+        assert_eq!(claim_value(json!(1_700_000_000_000i64)), Some(ClaimValue::Long(1_700_000_000_000)));
+        assert_eq!(claim_value(json!(1.5)), Some(ClaimValue::String("1.5".into())));
         assert_eq!(
-            claim_value(&json!(["a", 2, null, true])),
+            claim_value(json!(["a", 2, null, true])),
             Some(ClaimValue::StringCollection(vec!["a".into(), "2".into(), "true".into()]))
         );
-        assert_eq!(claim_value(&json!({"locality": "X"})), Some(ClaimValue::String(r#"{"locality":"X"}"#.into())));
-        assert_eq!(claim_value(&Value::Null), None);
+        assert_eq!(claim_value(json!({"locality": "X"})), Some(ClaimValue::String(r#"{"locality":"X"}"#.into())));
+        assert_eq!(claim_value(Value::Null), None);
     }
 
     #[test]
     fn later_sources_replace_earlier_values() {
         let mut out = vec![("name".to_owned(), ClaimValue::String("old".into()))];
-        merge(&mut out, json!({"name": "new", "email": "a@b"}).as_object().unwrap());
+        let Value::Object(claims) = json!({"name": "new", "email": "a@b"}) else { unreachable!() };
+        merge(&mut out, claims);
         assert_eq!(
             out,
             vec![("name".into(), ClaimValue::String("new".into())), ("email".into(), ClaimValue::String("a@b".into()))]

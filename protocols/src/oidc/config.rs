@@ -1,5 +1,5 @@
-//! A profile's OpenID Connect metadata, checked before any request and kept per profile while
-//! its metadata and the policy's tenant stay what they were read from.
+//! A profile's OpenID Connect metadata, checked before any request and kept per tenant and
+//! profile while its metadata stays what it was read from.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -194,24 +194,24 @@ impl Config {
     }
 }
 
-/// Each profile's [`Config`], read once and used again while the profile's metadata items and
-/// the tenant are the same text: a reloaded policy that changes them is read again.
+/// Each profile's [`Config`] per tenant, read once and used again while the profile's metadata
+/// items are the same text: a reloaded policy that changes them is read again. Kept by tenant,
+/// then profile id, so tenants whose policies share a profile id keep one entry each, and a
+/// hit looks both up by `&str`.
 #[derive(Debug, Default)]
 pub struct ConfigCache {
-    by_profile: Mutex<HashMap<String, Arc<Kept>>>,
+    by_tenant: Mutex<HashMap<String, HashMap<String, Arc<Kept>>>>,
 }
 
 #[derive(Debug)]
 struct Kept {
-    tenant: String,
     metadata: Vec<MetadataItem>,
     config: Arc<Config>,
 }
 
 impl Kept {
-    fn read_from(&self, profile: &TechnicalProfile, tenant: &str) -> bool {
-        self.tenant == tenant
-            && self.metadata.len() == profile.metadata.len()
+    fn read_from(&self, profile: &TechnicalProfile) -> bool {
+        self.metadata.len() == profile.metadata.len()
             && self
                 .metadata
                 .iter()
@@ -224,13 +224,17 @@ impl ConfigCache {
     /// [`Config::read`], or the config read before from the same metadata and tenant.
     pub fn read(&self, profile: &TechnicalProfile, tenant: &str) -> Result<Arc<Config>, String> {
         let id = profile.id.value.as_str();
-        let kept = self.by_profile.lock().unwrap_or_else(PoisonError::into_inner).get(id).cloned();
-        if let Some(kept) = kept.filter(|k| k.read_from(profile, tenant)) {
+        let kept = {
+            let by_tenant = self.by_tenant.lock().unwrap_or_else(PoisonError::into_inner);
+            by_tenant.get(tenant).and_then(|profiles| profiles.get(id)).cloned()
+        };
+        if let Some(kept) = kept.filter(|k| k.read_from(profile)) {
             return Ok(Arc::clone(&kept.config));
         }
         let config = Arc::new(Config::read(profile, tenant)?);
-        let kept = Kept { tenant: tenant.to_owned(), metadata: profile.metadata.clone(), config: Arc::clone(&config) };
-        self.by_profile.lock().unwrap_or_else(PoisonError::into_inner).insert(id.to_owned(), Arc::new(kept));
+        let kept = Arc::new(Kept { metadata: profile.metadata.clone(), config: Arc::clone(&config) });
+        let mut by_tenant = self.by_tenant.lock().unwrap_or_else(PoisonError::into_inner);
+        by_tenant.entry(tenant.to_owned()).or_default().insert(id.to_owned(), kept);
         Ok(config)
     }
 }
@@ -314,6 +318,30 @@ mod tests {
             "a refusal neither replaced nor dropped the kept entry"
         );
         assert_eq!(cache.read(profile, "one").expect("read").client_id, "a");
+    }
+
+    #[test]
+    fn two_tenants_sharing_a_profile_id_keep_one_config_each() {
+        let policy = crate::oidc::tests::profile_policy(
+            &[("METADATA", "https://login.example/{tenant}/.well-known/openid-configuration"), ("client_id", "a")],
+            &[],
+            "",
+        );
+        let profile = policy.profile("IdP").expect("IdP");
+        let cache = ConfigCache::default();
+        let one = cache.read(profile, "one").expect("read");
+        let two = cache.read(profile, "two").expect("read");
+        for _ in 0..3 {
+            assert!(
+                Arc::ptr_eq(&one, &cache.read(profile, "one").expect("kept")),
+                "tenant one's config was read again"
+            );
+            assert!(
+                Arc::ptr_eq(&two, &cache.read(profile, "two").expect("kept")),
+                "tenant two's config was read again"
+            );
+        }
+        assert_eq!(two.metadata_url, "https://login.example/two/.well-known/openid-configuration");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod verify;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use base64::Engine;
@@ -217,27 +218,30 @@ impl OpenIdConnect {
             ),
             issued_at: now(request),
         };
-        let mut params: Vec<(String, String)> = vec![
-            ("client_id".into(), config.client_id.clone()),
+        // Borrowed from the config and the pending request: only the query is written.
+        let mut params: Vec<(Cow<'_, str>, Cow<'_, str>)> = vec![
+            ("client_id".into(), config.client_id.as_str().into()),
             ("response_type".into(), config.response_type.as_str().into()),
-            ("redirect_uri".into(), pending.redirect_uri.clone()),
+            ("redirect_uri".into(), pending.redirect_uri.as_str().into()),
             ("response_mode".into(), config.response_mode.as_str().into()),
-            ("scope".into(), config.scope.clone()),
-            ("state".into(), pending.state.clone()),
-            ("nonce".into(), pending.nonce.clone()),
+            ("scope".into(), config.scope.as_str().into()),
+            ("state".into(), pending.state.as_str().into()),
+            ("nonce".into(), pending.nonce.as_str().into()),
         ];
         if let Some(verifier) = &pending.code_verifier {
             let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.clone()));
-            params.push(("code_challenge".into(), challenge.as_str().to_owned()));
+            params.push(("code_challenge".into(), challenge.as_str().to_owned().into()));
             params.push(("code_challenge_method".into(), "S256".into()));
         }
-        let inputs = request
-            .inputs
-            .iter()
-            .filter_map(|i| i.value.as_ref().map(|v| (i.partner.clone(), v.to_string(), Some(i.claim.as_str()))));
-        let extra = config.extra_parameters.iter().map(|(k, v)| (k.clone(), v.clone(), None));
+        let inputs = request.inputs.iter().filter_map(|i| {
+            i.value
+                .as_ref()
+                .map(|v| (Cow::Owned(i.partner.to_string()), Cow::Owned(v.to_string()), Some(i.claim.as_str())))
+        });
+        let extra =
+            config.extra_parameters.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str()), None));
         for (name, value, claim) in inputs.chain(extra) {
-            if RESERVED_PARAMETERS.contains(&name.as_str()) {
+            if RESERVED_PARAMETERS.contains(&name.as_ref()) {
                 let source = claim.map_or_else(
                     || "AdditionalRequestQueryParameters".to_owned(),
                     |c| format!("the input claim '{c}'"),
@@ -375,24 +379,31 @@ impl OpenIdConnect {
             key.check_at_hash("the id_token", &id_claims, access_token)?;
         }
 
-        let mut out = Vec::new();
-        claims::merge(&mut out, &body);
-        claims::merge(&mut out, &id_claims);
-        if let (Some(endpoint), Some(access_token)) = (&config.claims_endpoint, access_token) {
-            let identity = auth.as_ref().and_then(ClientAuth::tls_identity);
-            let info = self
-                .userinfo(request, &config, &discovery, endpoint, identity, access_token, &client, &expected)
-                .await?;
-            let id_sub = id_claims.get("sub").and_then(Value::as_str).unwrap_or_default();
-            match info.get("sub").and_then(Value::as_str) {
-                Some(sub) if sub == id_sub => {}
-                found => {
-                    return Err(Error::Userinfo(format!(
-                        "the userinfo response's sub {found:?} is not the id_token's sub '{id_sub}'"
-                    )));
+        let info = match (&config.claims_endpoint, access_token) {
+            (Some(endpoint), Some(access_token)) => {
+                let identity = auth.as_ref().and_then(ClientAuth::tls_identity);
+                let info = self
+                    .userinfo(request, &config, &discovery, endpoint, identity, access_token, &client, &expected)
+                    .await?;
+                let id_sub = id_claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+                match info.get("sub").and_then(Value::as_str) {
+                    Some(sub) if sub == id_sub => {}
+                    found => {
+                        return Err(Error::Userinfo(format!(
+                            "the userinfo response's sub {found:?} is not the id_token's sub '{id_sub}'"
+                        )));
+                    }
                 }
+                Some(info)
             }
-            claims::merge(&mut out, &info);
+            _ => None,
+        };
+        // Later sources win: the callback's body, the id_token, userinfo.
+        let mut out = Vec::new();
+        claims::merge(&mut out, body);
+        claims::merge(&mut out, id_claims);
+        if let Some(info) = info {
+            claims::merge(&mut out, info);
         }
         if let Some(tokens) = tokens {
             push_token_claims(&mut out, tokens);
