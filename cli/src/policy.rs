@@ -1,5 +1,6 @@
 //! `validate`, `merge`, `graph` and `explain`: commands over loaded policy chains.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command as Process, ExitCode, Stdio};
@@ -32,10 +33,9 @@ pub(crate) fn load(input: &PolicyInput) -> Loaded {
             })
             .collect();
     }
-    if leaves.is_empty() {
-        // Every file is another's base, so the bases form a cycle: build from one of its files.
-        leaves.extend(cycle_member(&set));
-    }
+    // A BasePolicy cycle no leaf reaches: build from one file of it, which reports it.
+    let unreached = cycle_members(&set, &leaves);
+    leaves.extend(unreached);
     if let Some(wanted) = &input.policy {
         leaves.retain(|&i| set.files[i].policy_id.eq_ignore_ascii_case(wanted));
     }
@@ -43,16 +43,38 @@ pub(crate) fn load(input: &PolicyInput) -> Loaded {
     Loaded { diagnostics: diags.into_sorted(), set, policies }
 }
 
-/// A file on a BasePolicy cycle, found by walking from file to a file that extends it.
-fn cycle_member(set: &PolicySet) -> Option<usize> {
-    let mut seen = vec![false; set.files.len()];
-    let mut i = 0;
-    while !*seen.get(i)? {
-        seen[i] = true;
-        let id = &set.files[i].policy_id;
-        i = set.files.iter().position(|f| f.base.as_ref().is_some_and(|b| b.policy_id.eq_ignore_ascii_case(id)))?;
+/// One file of each BasePolicy cycle that no walk from `leaves` along bases reaches. Each file
+/// names at most one base, so one walk per unvisited file finds every cycle in linear time.
+fn cycle_members(set: &PolicySet, leaves: &[usize]) -> Vec<usize> {
+    let by_id: HashMap<String, usize> =
+        set.files.iter().enumerate().map(|(i, f)| (f.policy_id.to_ascii_lowercase(), i)).collect();
+    let base_of = |i: usize| set.files[i].base.as_ref().and_then(|b| by_id.get(&b.policy_id.to_ascii_lowercase()));
+    // 0: not seen, 1: on the current walk, 2: done.
+    let mut state = vec![0u8; set.files.len()];
+    for &leaf in leaves {
+        let mut at = Some(leaf);
+        while let Some(i) = at.filter(|&i| state[i] == 0) {
+            state[i] = 2;
+            at = base_of(i).copied();
+        }
     }
-    Some(i)
+    let mut members = Vec::new();
+    for start in 0..set.files.len() {
+        let mut walk = Vec::new();
+        let mut at = Some(start);
+        while let Some(i) = at.filter(|&i| state[i] == 0) {
+            state[i] = 1;
+            walk.push(i);
+            at = base_of(i).copied();
+        }
+        if let Some(i) = at.filter(|&i| state[i] == 1) {
+            members.push(i);
+        }
+        for i in walk {
+            state[i] = 2;
+        }
+    }
+    members
 }
 
 pub(crate) fn validate(input: &PolicyInput, format: Format) -> Result<ExitCode, String> {
@@ -64,6 +86,10 @@ pub(crate) fn validate(input: &PolicyInput, format: Format) -> Result<ExitCode, 
             err!("{}", report::text(diags, &loaded.set.db));
             errln!("{} file(s) checked: {}", loaded.set.inputs, report::summary(diags));
         }
+    }
+    if loaded.set.files.is_empty() && diags.is_empty() {
+        let paths: Vec<String> = input.paths.iter().map(|p| p.display().to_string()).collect();
+        errln!("no policy file (*.xml) in {}", paths.join(", "));
     }
     let failed = diags.iter().any(Diagnostic::is_error) || loaded.set.files.is_empty();
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })

@@ -9,7 +9,7 @@ use hashbrown::hash_table::Entry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use smol_str::SmolStr;
 
-use crate::syntax::{Element, ThinVec};
+use crate::syntax::{Attributes, Element, ThinVec};
 
 /// Merges `chain` (root first) into one tree. The result carries the leaf's root attributes and
 /// no `BasePolicy`. It shares the files' subtrees (`syntax::Shared`): only the lists the merge
@@ -207,18 +207,41 @@ impl Indexes {
     }
 }
 
+/// The overlay's attributes over the base's (same name: the overlay's value), rebuilt once. A
+/// scan per name suits the usual handful; a hostile element's thousands are found through a map.
+fn merge_attributes(base: &mut Attributes, overlay: &Attributes) {
+    if overlay.is_empty() {
+        return;
+    }
+    let original = std::mem::take(base);
+    let mut merged = original.to_vec();
+    let mut index: Option<HashMap<&str, usize>> = ((merged.len() + overlay.len()) * overlay.len() > 4096)
+        .then(|| original.iter().enumerate().rev().map(|(i, a)| (a.name.as_str(), i)).collect());
+    for a in overlay.iter() {
+        let found = match &index {
+            Some(index) => index.get(a.name.as_str()).copied(),
+            None => merged.iter().position(|b| b.name == a.name),
+        };
+        match found {
+            Some(i) => merged[i] = a.clone(),
+            None => {
+                if let Some(index) = &mut index {
+                    index.insert(a.name.as_str(), merged.len());
+                }
+                merged.push(a.clone());
+            }
+        }
+    }
+    *base = merged.into_iter().collect();
+}
+
 fn merge_element(base: &mut Element, overlay: &Element, rule: Rule, ix: &mut Indexes) {
     if rule == Rule::Replace {
         *base = overlay.clone();
         ix.replaced();
         return;
     }
-    for a in &overlay.attributes {
-        match base.attributes.find_mut(|b| b.name == a.name) {
-            Some(b) => *b = a.clone(),
-            None => base.attributes.push(a.clone()),
-        }
-    }
+    merge_attributes(&mut base.attributes, &overlay.attributes);
     if overlay.text.is_some() {
         base.text.clone_from(&overlay.text);
         base.text_span = overlay.text_span;

@@ -8,6 +8,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, LazyLock};
 
 use quick_xml::XmlVersion;
+use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 pub use smol_str::SmolStr;
@@ -471,6 +472,17 @@ impl<'t> Parser<'t> {
         for attr in tag.attributes() {
             let attr = match attr {
                 Ok(a) => a,
+                // Its positions count from the tag's name: point at both attributes.
+                Err(AttrError::Duplicated(at, first)) => {
+                    let (at, first) = (start as usize + 1 + at, start as usize + 1 + first);
+                    let source = self.text.get(at..end as usize).unwrap_or_default();
+                    let len = source.find(|c: char| c == '=' || c.is_whitespace()).unwrap_or(0);
+                    let message = format!("duplicated attribute '{}'", &source[..len]);
+                    let d = Diagnostic::new(Code::XmlSyntax, Span::new(self.file, at, at + len), message)
+                        .with_label(Span::new(self.file, first, first + len), "first given here");
+                    self.diags.push(d);
+                    continue;
+                }
                 Err(e) => {
                     self.diags.push(Diagnostic::new(Code::XmlSyntax, self.span(start, end), e.to_string()));
                     continue;

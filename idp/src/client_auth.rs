@@ -402,6 +402,7 @@ mod tests {
     struct Signer {
         encoding: EncodingKey,
         kid: String,
+        jwk: Value,
         keys: Vec<AssertionKey>,
     }
 
@@ -411,7 +412,7 @@ mod tests {
         store.insert_pem("k", &pem).unwrap();
         let key = store.signing_key("k").unwrap();
         let keys = jwk_keys(key.public_jwk(), "jwks").unwrap();
-        Signer { encoding: key.encoding_key().clone(), kid: key.kid().to_owned(), keys }
+        Signer { encoding: key.encoding_key().clone(), kid: key.kid().to_owned(), jwk: key.public_jwk().clone(), keys }
     }
 
     fn sign(s: &Signer, alg: Algorithm, kid: bool, claims: Value) -> String {
@@ -495,6 +496,24 @@ mod tests {
         let message = verify_assertion(&good, &registered, &ledger).unwrap_err().to_string();
         assert!(message.contains("signed with RS256, but client 'c' registered RS512"), "{message}");
         assert_eq!(unverified_issuer(&good).as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn rsa_assertions_verify_through_the_key_kept_for_aws_lc() {
+        // The kept aws-lc key is the signer's; jsonwebtoken's is another: only the fast path accepts.
+        let (s, other) = (signer(), signer());
+        let mixed = |rsa| AssertionKey { kid: Some(s.kid.clone()), key: other.keys[0].key.clone(), rsa };
+        let keys = [mixed(RsaVerifyingKey::from_jwk(&s.jwk))];
+        let good = sign(&s, Algorithm::RS256, true, claims("fast"));
+        assert_eq!(verify_assertion(&good, &rules(&keys, 0), &JtiLedger::default()).unwrap()["jti"], "fast");
+        // Without the kept key, jsonwebtoken decides: the same assertion is refused.
+        let slow = [mixed(None)];
+        let refused = verify_assertion(&good, &rules(&slow, 0), &JtiLedger::default());
+        assert_eq!(refused, Err(AssertionError::Signature("c".into())));
+        // A signature aws-lc refuses falls through to jsonwebtoken, whose reason is kept.
+        let tampered = tampered(sign(&s, Algorithm::RS256, true, claims("t")));
+        let refused = verify_assertion(&tampered, &rules(&keys, 0), &JtiLedger::default());
+        assert_eq!(refused, Err(AssertionError::Signature("c".into())));
     }
 
     #[test]

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -61,6 +60,8 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// Longest a request is waited for, federation calls included (the request runs on to its end
 /// in its own task; its HTTP calls have their own time limits).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a request's body may take to arrive after its headers.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a sign-in may wait for the browser.
 const TRANSACTION_SECS: i64 = 15 * 60;
 /// How often expired records are swept from the store.
@@ -413,25 +414,23 @@ impl Server {
 
     /// The HTTP routes; every request is bounded in body size, header size and time.
     pub fn router(self: Arc<Self>) -> axum::Router {
-        axum::Router::new()
-            .fallback(dispatch)
-            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .with_state(self)
+        axum::Router::new().fallback(dispatch).with_state(self)
     }
 
-    /// Serves plain HTTP until the listener fails.
+    /// Serves plain HTTP until the task is aborted (a failed accept is retried).
     pub async fn serve(self, listener: tokio::net::TcpListener) -> Result<(), ServerError> {
         Arc::new(self).serve_shared(listener).await
     }
 
     /// [`Server::serve`] for a server the caller keeps a handle to (its directory, its outbox).
     pub async fn serve_shared(self: Arc<Self>, listener: tokio::net::TcpListener) -> Result<(), ServerError> {
-        axum::serve(listener, self.router()).await.map_err(|e| ServerError::Bind(e.to_string()))
+        tls::serve(listener, self.router(), None).await;
+        Ok(())
     }
 
     /// Serves HTTPS with `tls` until the task is aborted.
     pub async fn serve_tls(self: Arc<Self>, listener: tokio::net::TcpListener, tls: tls::Tls) {
-        tls::serve(listener, self.router(), tls).await;
+        tls::serve(listener, self.router(), Some(&tls)).await;
     }
 
     /// The public URL's host (what the server certificate must name).
@@ -676,8 +675,20 @@ async fn dispatch(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    // A body sent a byte at a time would otherwise hold its connection for ever.
+    let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            let refusal = format!("the request body is larger than {MAX_BODY_BYTES} bytes, or was cut off");
+            return (StatusCode::PAYLOAD_TOO_LARGE, refusal).into_response();
+        }
+        Err(_) => {
+            let refusal = format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs());
+            return (StatusCode::REQUEST_TIMEOUT, refusal).into_response();
+        }
+    };
     let header_bytes: usize =
         headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>() + uri.to_string().len();
     if header_bytes > MAX_HEADER_BYTES {

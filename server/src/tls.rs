@@ -113,9 +113,11 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), ServerError> {
     file.write_all(contents).map_err(fail)
 }
 
-/// Accepts TLS connections until the task is aborted.
-pub(crate) async fn serve(listener: TcpListener, router: axum::Router, tls: Tls) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+/// Accepts connections, over TLS when `tls` is given, until the task is aborted. Each speaks
+/// HTTP/1.1 with its headers due within [`HANDSHAKE_TIMEOUT`] (an idle connection's next
+/// request too), so a client that sends nothing, or a byte at a time, is closed.
+pub(crate) async fn serve(listener: TcpListener, router: axum::Router, tls: Option<&Tls>) {
+    let acceptor = tls.map(|tls| tokio_rustls::TlsAcceptor::from(tls.config.clone()));
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -131,10 +133,19 @@ pub(crate) async fn serve(listener: TcpListener, router: axum::Router, tls: Tls)
     }
 }
 
-async fn connection(tcp: tokio::net::TcpStream, acceptor: tokio_rustls::TlsAcceptor, router: axum::Router) {
-    let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
-        return;
+async fn connection(tcp: tokio::net::TcpStream, acceptor: Option<tokio_rustls::TlsAcceptor>, router: axum::Router) {
+    let Some(acceptor) = acceptor else {
+        return http1(tcp, router).await;
     };
+    if let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        http1(stream, router).await;
+    }
+}
+
+async fn http1<S>(stream: S, router: axum::Router)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let _ = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HANDSHAKE_TIMEOUT)

@@ -179,6 +179,11 @@ fn fifos_and_devices_in_a_policy_folder_are_skipped() {
     let run = ief_in(&s.0, &["validate", "p"]).run();
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert!(run.stderr.contains("6 file(s) checked: 0 errors"), "{}", run.stderr);
+    // A folder with nothing else is refused, saying why.
+    let only = s.0.join("only");
+    std::fs::create_dir(&only).expect("folder");
+    mkfifo(&only.join("pol.xml"));
+    ief_in(&s.0, &["validate", "only"]).run().fails_with(1, "no policy file (*.xml) in only");
 }
 
 #[cfg(unix)]

@@ -330,7 +330,12 @@ fn a_wide_tree_of_sixteen_thousand_claim_types_loads() {
 fn malformed_markup_is_a_positioned_syntax_error() {
     let tmp = Scratch::new("markup");
     let cases = [
-        ("dup.xml", r#"<TrustFrameworkPolicy PolicyId="a" PolicyId="b"/>"#, "duplicated attribute", "dup.xml:1:1"),
+        (
+            "dup.xml",
+            r#"<TrustFrameworkPolicy PolicyId="a" PolicyId="b"/>"#,
+            "duplicated attribute 'PolicyId'",
+            "dup.xml:1:36",
+        ),
         ("zero.xml", "<a>&#0;</a>", "0x0 character is not permitted in XML ('&#0;')", "zero.xml:1:4"),
         ("big.xml", "<a>\n&#x110000;</a>", "is not a valid codepoint ('&#x110000;')", "big.xml:2:1"),
         ("surrogate.xml", "<a>&#xD800;</a>", "is not a valid codepoint ('&#xD800;')", "surrogate.xml:1:4"),
@@ -417,6 +422,16 @@ fn inheritance_cycles_and_long_chains_are_reported() {
         assert!(run.stderr.contains("IEF202") && run.stderr.contains(cycle), "{}", run.stderr);
         assert_eq!(ief_in(tmp.path(), &["merge", dir]).code, 1);
     }
+    // Beside a sound chain, and beside each other, every cycle is still reported.
+    for (id, base) in [("B2C_1A_A", "B2C_1A_C"), ("B2C_1A_B", "B2C_1A_A"), ("B2C_1A_C", "B2C_1A_B")] {
+        tmp.write(&format!("mixed/{id}.xml"), policy(id, &based_on(base)));
+    }
+    tmp.write("mixed/s.xml", policy("B2C_1A_S", &based_on("B2C_1A_S")));
+    tmp.write("mixed/f0.xml", valid_policy().replace("B2C_1A_TransformExamples", "B2C_1A_F0"));
+    tmp.write("mixed/f1.xml", policy("B2C_1A_F1", &based_on("B2C_1A_F0")));
+    let run = ief_in(tmp.path(), &["validate", "mixed"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("B2C_1A_S -> B2C_1A_S") && run.stderr.contains("-> B2C_1A_A"), "{}", run.stderr);
     for files in [10, 11] {
         let dir = format!("chain{files}");
         tmp.write(&format!("{dir}/f0.xml"), valid_policy().replace("B2C_1A_TransformExamples", "B2C_1A_F0"));
@@ -447,6 +462,51 @@ fn five_thousand_chained_files_load_in_bounded_time() {
     assert_eq!(run.code, 1);
     let diags = json_diagnostics(&run);
     assert!(diags.iter().any(|d| d["code"] == "IEF203"), "chains past 10 files are reported");
+}
+
+/// Ten files each overriding and appending thousands of steps, with duplicate and non-numeric
+/// Orders and duplicate keys in every keyed list: reported with positions, in bounded time.
+#[test]
+fn hostile_chains_merge_in_bounded_time() {
+    let tmp = Scratch::new("hostile-chain");
+    let step = |order: &str| {
+        format!(
+            r#"<OrchestrationStep Order="{order}" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="E" TechnicalProfileReferenceId="TP1"/></ClaimsExchanges></OrchestrationStep>"#
+        )
+    };
+    let orders = (0..2_000).map(|k| if k % 7 == 0 { format!("x{k}") } else { (k / 2).to_string() });
+    let steps: String = orders.map(|o| step(&o)).collect();
+    let claims: String =
+        (0..200).map(|k| format!(r#"<ClaimType Id="c{}"><DataType>string</DataType></ClaimType>"#, k % 20)).collect();
+    let profiles: String = (0..40)
+        .map(|k| format!(r#"<TechnicalProfile Id="TP{}"><DisplayName>x</DisplayName></TechnicalProfile>"#, k % 10))
+        .collect();
+    for i in 0..10 {
+        let base = if i == 0 { String::new() } else { based_on(&format!("B2C_1A_H{}", i - 1)) };
+        let body = format!(
+            "{base}<BuildingBlocks><ClaimsSchema>{claims}</ClaimsSchema></BuildingBlocks><ClaimsProviders><ClaimsProvider><DisplayName>P</DisplayName><TechnicalProfiles>{profiles}</TechnicalProfiles></ClaimsProvider></ClaimsProviders><UserJourneys><UserJourney Id=\"J\"><OrchestrationSteps>{steps}</OrchestrationSteps></UserJourney><UserJourney Id=\"J\"><OrchestrationSteps>{steps}</OrchestrationSteps></UserJourney></UserJourneys>"
+        );
+        tmp.write(&format!("chain/h{i}.xml"), policy(&format!("B2C_1A_H{i}"), &body));
+    }
+    // One element with 20,000 attributes in a base, and 20,000 others on it in an overlay.
+    for (file, id, base) in [("base", "B2C_1A_AB", String::new()), ("over", "B2C_1A_AO", based_on("B2C_1A_AB"))] {
+        let attributes: String = (0..20_000).map(|k| format!(r#" {}{k:05}="v""#, &file[..1])).collect();
+        let body = format!(
+            r#"{base}<BuildingBlocks><ClaimsSchema><ClaimType Id="c"{attributes}><DataType>string</DataType></ClaimType></ClaimsSchema></BuildingBlocks>"#
+        );
+        tmp.write(&format!("attrs/{file}.xml"), policy(id, &body));
+    }
+    for (dir, codes) in [("chain", ["IEF107", "IEF106"]), ("attrs", ["IEF104", "IEF104"])] {
+        let run = ief_in(tmp.path(), &["validate", dir, "--format", "json"]);
+        assert_eq!(run.code, 1);
+        let diags = json_diagnostics(&run);
+        for code in codes {
+            assert!(diags.iter().any(|d| d["code"] == code), "{dir}: {code}");
+        }
+        assert!(diags.iter().all(|d| d["line"].as_u64() >= Some(1) && d["column"].as_u64() >= Some(1)), "{dir}");
+        let merged = ief_in(tmp.path(), &["merge", dir]);
+        assert_eq!(merged.code, 1, "{dir}: {}", merged.stderr);
+    }
 }
 
 #[test]

@@ -493,3 +493,49 @@ async fn display_control_actions_need_the_browser_the_csrf_token_and_a_control_o
     let submitted: Value = browser.submit(&form, &ALICE).await.json().await.expect("JSON");
     assert_eq!(submitted["status"], "200", "{submitted}");
 }
+
+/// Connections that send nothing, or their request a byte at a time, are closed instead of held
+/// for ever: headers must arrive within 10 s and a body within 10 s of them (`ief serve --http`).
+#[tokio::test]
+async fn idle_and_slow_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let keys = TempDir::new("slow");
+    let (listener, base) = listen("http://127.0.0.1").await;
+    let server = Arc::new(load(vec![starter_pack("LocalAccounts")], &base, keys.0.clone(), |_| {}));
+    let task = tokio::spawn(server.serve_shared(listener));
+    let token = format!("/{TENANT}/{POLICY}/oauth2/v2.0/token");
+    let body = format!(
+        "POST {token} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+    );
+    let cases =
+        [("idle", String::new()), ("headers", "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ".to_owned()), ("body", body)];
+    let started = std::time::Instant::now();
+    let clients = cases.map(|(what, head)| {
+        let address = base.trim_start_matches("http://").to_owned();
+        tokio::spawn(async move {
+            let mut tcp = tokio::net::TcpStream::connect(address).await.expect("connect");
+            tcp.write_all(head.as_bytes()).await.expect("head");
+            let mut answer = [0u8; 512];
+            loop {
+                tokio::select! {
+                    read = tcp.read(&mut answer) => {
+                        let n = read.unwrap_or(0);
+                        return (what, started.elapsed(), String::from_utf8_lossy(&answer[..n]).into_owned());
+                    }
+                    () = tokio::time::sleep(std::time::Duration::from_millis(500)), if what != "idle" => {
+                        let _ = tcp.write_all(b"a").await;
+                    }
+                }
+            }
+        })
+    });
+    for client in clients {
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(40), client).await;
+        let (what, took, answer) = ended.expect("the server closes the connection").expect("the client");
+        assert!(took < std::time::Duration::from_secs(25), "{what}: {took:?}");
+        if what == "body" {
+            assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        }
+    }
+    task.abort();
+}

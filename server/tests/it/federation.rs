@@ -351,3 +351,24 @@ async fn the_tenant_guid_routes_too_and_names_the_default_issuer() {
     assert_eq!(other.status(), 400, "another tenant's GUID does not reach the policy");
     serving.abort();
 }
+
+/// A provider's answer with both a code and an error (RFC 6749 §4.1.2 sends one or the other):
+/// the error ends the sign-in at the application, and no code is issued for it.
+#[tokio::test]
+async fn a_callback_with_both_a_code_and_an_error_ends_in_the_error() {
+    let mut fed = federated("code-and-error", None).await;
+    let Callback::Post { inputs, .. } = &mut fed.callback else { panic!("a form_post answer") };
+    assert!(inputs.iter().any(|(k, _)| k == "code"), "{inputs:?}");
+    inputs.push(("error".to_owned(), "access_denied".to_owned()));
+    inputs.push(("error_description".to_owned(), "the user declined".to_owned()));
+    let back = fed.send().await;
+    assert_eq!(back.status(), 302);
+    let params = redirect_params(&back);
+    assert_eq!(param(&params, "error"), Some("access_denied"), "{params:?}");
+    let description = param(&params, "error_description").unwrap_or_default();
+    assert!(description.starts_with("AADB2C90273") && description.contains("the user declined"), "{description}");
+    assert_eq!(param(&params, "code"), None, "{params:?}");
+    // The callback's state is used: the same answer again finds no sign-in.
+    assert_eq!(fed.send().await.status(), 400);
+    fed.serving.abort();
+}
