@@ -703,10 +703,7 @@ async fn dispatch(
     let request = Arc::new(Request { method, uri, headers, query, form, correlation_id: server.guid() });
     let response = match body {
         // Logged and readable cross-origin like any other answer.
-        Err(refusal) => match route::parse(request.uri.path(), request.param("p")) {
-            Some(route) => cors::decorate(&server, &request, &route.endpoint, refusal),
-            None => refusal,
-        },
+        Err(refusal) => decorate(&server, &request, endpoint(&request).as_ref(), refusal),
         Ok(_) => run(&server, &request).await,
     };
     if let Some(logger) = &server.logger {
@@ -763,7 +760,7 @@ const INTERNAL_ERROR: &str = "The service has encountered an internal error. Ple
 /// with its JSON status, a browser's navigation with B2C's error page.
 async fn panicked(server: &Server, request: &Request) -> Response {
     let cid = request.correlation_id.as_str();
-    let endpoint = route::parse(request.uri.path(), request.param("p")).map(|r| r.endpoint);
+    let endpoint = endpoint(request);
     let response = match &endpoint {
         Some(Endpoint::Token | Endpoint::Discovery | Endpoint::Keys) => {
             oauth::error_json(server, "server_error", "AADB2C90085", INTERNAL_ERROR, cid)
@@ -774,7 +771,17 @@ async fn panicked(server: &Server, request: &Request) -> Response {
         }
         _ => oauth::error_page(server, None, request, "AADB2C90085", INTERNAL_ERROR).await,
     };
-    match &endpoint {
+    decorate(server, request, endpoint.as_ref(), response)
+}
+
+/// The endpoint a request is for, if its path names one.
+fn endpoint(request: &Request) -> Option<Endpoint> {
+    route::parse(request.uri.path(), request.param("p")).map(|r| r.endpoint)
+}
+
+/// An answer made outside its endpoint's handler, with the CORS headers that handler would add.
+fn decorate(server: &Server, request: &Request, endpoint: Option<&Endpoint>, response: Response) -> Response {
+    match endpoint {
         Some(endpoint) => cors::decorate(server, request, endpoint, response),
         None => response,
     }
