@@ -416,8 +416,9 @@ impl Server {
         &self.apps
     }
 
-    /// The HTTP routes; every request is bounded in body size, header size and time.
-    pub fn router(self: Arc<Self>) -> axum::Router {
+    /// The HTTP routes; they bound each request's body and time, while the header size and
+    /// [`HEADER_TIMEOUT`] are the accept loop's (`tls::serve`), so nothing serves this alone.
+    fn router(self: Arc<Self>) -> axum::Router {
         axum::Router::new().fallback(dispatch).with_state(self)
     }
 
