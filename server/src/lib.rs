@@ -4,10 +4,10 @@
 //! keyed by the transaction id inside `tx`) and answers its pages from the browser's forms.
 //!
 //! ```no_run
-//! # async fn f() -> Result<(), ief_server::ServerError> {
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! let options = ief_server::ServeOptions::new(vec!["policies".into()], "http://127.0.0.1:5000", "keys".into());
 //! let server = ief_server::Server::load(&options)?;
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await.map_err(|e| ief_server::ServerError::Bind(e.to_string()))?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await?;
 //! server.serve(listener).await;
 //! # Ok(())
 //! # }
@@ -85,8 +85,6 @@ pub enum ServerError {
     PublicUrl(String),
     #[error("{0}")]
     Directory(String),
-    #[error("cannot listen: {0}")]
-    Bind(String),
     #[error("HTTPS: {0}")]
     Tls(String),
     #[error("{0}")]
