@@ -47,11 +47,17 @@ pub(crate) fn load(input: &PolicyInput) -> Loaded {
 /// base, [`PolicySet::bases`]) reaches: one walk per unvisited file finds every cycle in
 /// linear time.
 fn cycle_members(bases: &[Option<usize>], leaves: &[usize]) -> Vec<usize> {
-    let mut state = vec![0u8; bases.len()];
+    #[derive(Clone, Copy, PartialEq)]
+    enum Seen {
+        Not,
+        OnThisWalk,
+        Done,
+    }
+    let mut seen = vec![Seen::Not; bases.len()];
     for &leaf in leaves {
         let mut at = Some(leaf);
-        while let Some(i) = at.filter(|&i| state[i] == 0) {
-            state[i] = 2;
+        while let Some(i) = at.filter(|&i| seen[i] == Seen::Not) {
+            seen[i] = Seen::Done;
             at = bases[i];
         }
     }
@@ -59,16 +65,17 @@ fn cycle_members(bases: &[Option<usize>], leaves: &[usize]) -> Vec<usize> {
     for start in 0..bases.len() {
         let mut walk = Vec::new();
         let mut at = Some(start);
-        while let Some(i) = at.filter(|&i| state[i] == 0) {
-            state[i] = 1;
+        while let Some(i) = at.filter(|&i| seen[i] == Seen::Not) {
+            seen[i] = Seen::OnThisWalk;
             walk.push(i);
             at = bases[i];
         }
-        if let Some(i) = at.filter(|&i| state[i] == 1) {
+        // Back on this walk's own path: a cycle none of the earlier walks reached.
+        if let Some(i) = at.filter(|&i| seen[i] == Seen::OnThisWalk) {
             members.push(i);
         }
         for i in walk {
-            state[i] = 2;
+            seen[i] = Seen::Done;
         }
     }
     members
