@@ -1,6 +1,5 @@
 //! `validate`, `merge`, `graph` and `explain`: commands over loaded policy chains.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command as Process, ExitCode, Stdio};
@@ -25,26 +24,17 @@ pub(crate) fn load(input: &PolicyInput) -> Loaded {
         SettingsRequest { environment: input.environment.clone(), file: input.settings.clone(), values: Vec::new() };
     let set = PolicySet::load(&input.paths, &request);
     let mut diags = set.diagnostics.clone();
-    // The first file of a duplicated PolicyId, as `PolicySet::find` (and so `chain`) resolves it.
-    let mut by_id: HashMap<String, usize> = HashMap::with_capacity(set.files.len());
-    for (i, f) in set.files.iter().enumerate() {
-        by_id.entry(f.policy_id.to_ascii_lowercase()).or_insert(i);
-    }
-    let base_of =
-        |i: usize| set.files[i].base.as_ref().and_then(|b| by_id.get(&b.policy_id.to_ascii_lowercase()).copied());
+    let bases = set.bases();
     let mut leaves: Vec<usize> = set.relying_parties().collect();
     if leaves.is_empty() {
         let mut is_base = vec![false; set.files.len()];
-        for i in 0..set.files.len() {
-            if let Some(base) = base_of(i) {
-                is_base[base] = true;
-            }
+        for &base in bases.iter().flatten() {
+            is_base[base] = true;
         }
         // Files sharing a PolicyId share the first one's mark, as any file naming it extends both.
-        leaves =
-            (0..set.files.len()).filter(|&i| !is_base[by_id[&set.files[i].policy_id.to_ascii_lowercase()]]).collect();
+        leaves = set.firsts().into_iter().enumerate().filter(|&(_, first)| !is_base[first]).map(|(i, _)| i).collect();
     }
-    let unreached = cycle_members(set.files.len(), base_of, &leaves);
+    let unreached = cycle_members(&bases, &leaves);
     leaves.extend(unreached);
     if let Some(wanted) = &input.policy {
         leaves.retain(|&i| set.files[i].policy_id.eq_ignore_ascii_case(wanted));
@@ -53,32 +43,39 @@ pub(crate) fn load(input: &PolicyInput) -> Loaded {
     Loaded { diagnostics: diags.into_sorted(), set, policies }
 }
 
-/// One file of each BasePolicy cycle that no walk from `leaves` along bases reaches, among
-/// `files` files each with at most one base (`base_of`): one walk per unvisited file finds
-/// every cycle in linear time.
-fn cycle_members(files: usize, base_of: impl Fn(usize) -> Option<usize>, leaves: &[usize]) -> Vec<usize> {
-    let mut state = vec![0u8; files];
+/// One file of each BasePolicy cycle that no walk from `leaves` along `bases` (each file's
+/// base, [`PolicySet::bases`]) reaches: one walk per unvisited file finds every cycle in
+/// linear time.
+fn cycle_members(bases: &[Option<usize>], leaves: &[usize]) -> Vec<usize> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Seen {
+        Not,
+        OnThisWalk,
+        Done,
+    }
+    let mut seen = vec![Seen::Not; bases.len()];
     for &leaf in leaves {
         let mut at = Some(leaf);
-        while let Some(i) = at.filter(|&i| state[i] == 0) {
-            state[i] = 2;
-            at = base_of(i);
+        while let Some(i) = at.filter(|&i| seen[i] == Seen::Not) {
+            seen[i] = Seen::Done;
+            at = bases[i];
         }
     }
     let mut members = Vec::new();
-    for start in 0..files {
+    for start in 0..bases.len() {
         let mut walk = Vec::new();
         let mut at = Some(start);
-        while let Some(i) = at.filter(|&i| state[i] == 0) {
-            state[i] = 1;
+        while let Some(i) = at.filter(|&i| seen[i] == Seen::Not) {
+            seen[i] = Seen::OnThisWalk;
             walk.push(i);
-            at = base_of(i);
+            at = bases[i];
         }
-        if let Some(i) = at.filter(|&i| state[i] == 1) {
+        // Back on this walk's own path: a cycle none of the earlier walks reached.
+        if let Some(i) = at.filter(|&i| seen[i] == Seen::OnThisWalk) {
             members.push(i);
         }
         for i in walk {
-            state[i] = 2;
+            seen[i] = Seen::Done;
         }
     }
     members

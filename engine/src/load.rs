@@ -196,33 +196,46 @@ impl PolicySet {
     }
 
     fn check_duplicate_ids(&mut self) {
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        for (i, f) in self.files.iter().enumerate() {
-            if f.policy_id.is_empty() {
+        let firsts = self.firsts();
+        for (i, (f, first)) in self.files.iter().zip(firsts).enumerate() {
+            if first == i || f.policy_id.is_empty() {
                 continue;
             }
-            match seen.get(&f.policy_id.to_ascii_uppercase()) {
-                Some(&first) => {
-                    let other = &self.files[first];
-                    self.diagnostics.push(
-                        Diagnostic::new(
-                            Code::DuplicatePolicyId,
-                            f.root.attr_span("PolicyId"),
-                            format!(
-                                "PolicyId '{}' is also used by {}",
-                                f.policy_id,
-                                self.db.path(other.file).display()
-                            ),
-                        )
-                        .with_label(other.root.attr_span("PolicyId"), "first used here")
-                        .with_help("the second upload would overwrite the first; give each file its own PolicyId"),
-                    );
-                }
-                None => {
-                    seen.insert(f.policy_id.to_ascii_uppercase(), i);
-                }
-            }
+            let other = &self.files[first];
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::DuplicatePolicyId,
+                    f.root.attr_span("PolicyId"),
+                    format!("PolicyId '{}' is also used by {}", f.policy_id, self.db.path(other.file).display()),
+                )
+                .with_label(other.root.attr_span("PolicyId"), "first used here")
+                .with_help("the second upload would overwrite the first; give each file its own PolicyId"),
+            );
         }
+    }
+
+    /// The first file of each PolicyId, keyed by [`id_key`].
+    fn first_by_id(&self) -> HashMap<String, usize> {
+        let mut firsts = HashMap::with_capacity(self.files.len());
+        for (i, f) in self.files.iter().enumerate() {
+            firsts.entry(id_key(&f.policy_id)).or_insert(i);
+        }
+        firsts
+    }
+
+    /// For each file, the file [`PolicySet::find`] resolves its PolicyId to: itself, or the
+    /// first file of a duplicated id.
+    pub fn firsts(&self) -> Vec<usize> {
+        let firsts = self.first_by_id();
+        self.files.iter().map(|f| firsts[&id_key(&f.policy_id)]).collect()
+    }
+
+    /// For each file, its base as [`PolicySet::find`] resolves it; `None` when it has no
+    /// BasePolicy or no loaded file has that PolicyId.
+    pub fn bases(&self) -> Vec<Option<usize>> {
+        let firsts = self.first_by_id();
+        let base = |f: &PolicyFile| f.base.as_ref().and_then(|b| firsts.get(&id_key(&b.policy_id)).copied());
+        self.files.iter().map(base).collect()
     }
 
     /// Index of the file with this PolicyId (case-insensitive); the first one on duplicates.
@@ -295,6 +308,11 @@ impl PolicySet {
         chain.reverse();
         chain
     }
+}
+
+/// A PolicyId as [`PolicySet::find`] compares it: ASCII case ignored.
+fn id_key(id: &str) -> String {
+    id.to_ascii_uppercase()
 }
 
 fn expand(paths: &[PathBuf], set: &mut PolicySet) -> Vec<PathBuf> {

@@ -474,7 +474,7 @@ impl<'t> Parser<'t> {
                 Ok(a) => a,
                 // Its positions count from the tag's name: point at both attributes.
                 Err(AttrError::Duplicated(at, first)) => {
-                    let (at, first) = (start as usize + 1 + at, start as usize + 1 + first);
+                    let (at, first) = (name_start + at, name_start + first);
                     let source = self.text.get(at..end as usize).unwrap_or_default();
                     let len = source.find(|c: char| c == '=' || c.is_whitespace()).unwrap_or(0);
                     let message = format!("duplicated attribute '{}'", &source[..len]);

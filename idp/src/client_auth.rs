@@ -517,6 +517,7 @@ mod tests {
             key: s.keys[0].key.clone(),
             rsa: RsaVerifyingKey::from_jwk(&other.jwk),
         }];
+        assert!(fallback[0].rsa.is_some(), "aws-lc holds a key, so it refuses before jsonwebtoken decides");
         let verified = verify_assertion(&good, &rules(&fallback, 0), &JtiLedger::default());
         assert_eq!(verified.unwrap()["jti"], "fast");
     }

@@ -4,10 +4,10 @@
 //! keyed by the transaction id inside `tx`) and answers its pages from the browser's forms.
 //!
 //! ```no_run
-//! # async fn f() -> Result<(), ief_server::ServerError> {
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! let options = ief_server::ServeOptions::new(vec!["policies".into()], "http://127.0.0.1:5000", "keys".into());
 //! let server = ief_server::Server::load(&options)?;
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await.map_err(|e| ief_server::ServerError::Bind(e.to_string()))?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await?;
 //! server.serve(listener).await;
 //! # Ok(())
 //! # }
@@ -85,8 +85,6 @@ pub enum ServerError {
     PublicUrl(String),
     #[error("{0}")]
     Directory(String),
-    #[error("cannot listen: {0}")]
-    Bind(String),
     #[error("HTTPS: {0}")]
     Tls(String),
     #[error("{0}")]
@@ -416,8 +414,9 @@ impl Server {
         &self.apps
     }
 
-    /// The HTTP routes; every request is bounded in body size, header size and time.
-    pub fn router(self: Arc<Self>) -> axum::Router {
+    /// The HTTP routes; they bound each request's body and time, while the header size and
+    /// [`HEADER_TIMEOUT`] are the accept loop's (`tls::serve`), so nothing serves this alone.
+    fn router(self: Arc<Self>) -> axum::Router {
         axum::Router::new().fallback(dispatch).with_state(self)
     }
 
@@ -703,10 +702,7 @@ async fn dispatch(
     let request = Arc::new(Request { method, uri, headers, query, form, correlation_id: server.guid() });
     let response = match body {
         // Logged and readable cross-origin like any other answer.
-        Err(refusal) => match route::parse(request.uri.path(), request.param("p")) {
-            Some(route) => cors::decorate(&server, &request, &route.endpoint, refusal),
-            None => refusal,
-        },
+        Err(refusal) => decorate(&server, &request, endpoint(&request).as_ref(), refusal),
         Ok(_) => run(&server, &request).await,
     };
     if let Some(logger) = &server.logger {
@@ -763,7 +759,7 @@ const INTERNAL_ERROR: &str = "The service has encountered an internal error. Ple
 /// with its JSON status, a browser's navigation with B2C's error page.
 async fn panicked(server: &Server, request: &Request) -> Response {
     let cid = request.correlation_id.as_str();
-    let endpoint = route::parse(request.uri.path(), request.param("p")).map(|r| r.endpoint);
+    let endpoint = endpoint(request);
     let response = match &endpoint {
         Some(Endpoint::Token | Endpoint::Discovery | Endpoint::Keys) => {
             oauth::error_json(server, "server_error", "AADB2C90085", INTERNAL_ERROR, cid)
@@ -774,7 +770,17 @@ async fn panicked(server: &Server, request: &Request) -> Response {
         }
         _ => oauth::error_page(server, None, request, "AADB2C90085", INTERNAL_ERROR).await,
     };
-    match &endpoint {
+    decorate(server, request, endpoint.as_ref(), response)
+}
+
+/// The endpoint a request is for, if its path names one.
+fn endpoint(request: &Request) -> Option<Endpoint> {
+    route::parse(request.uri.path(), request.param("p")).map(|r| r.endpoint)
+}
+
+/// An answer made outside its endpoint's handler, with the CORS headers that handler would add.
+fn decorate(server: &Server, request: &Request, endpoint: Option<&Endpoint>, response: Response) -> Response {
+    match endpoint {
         Some(endpoint) => cors::decorate(server, request, endpoint, response),
         None => response,
     }

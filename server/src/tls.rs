@@ -1,6 +1,7 @@
 //! HTTPS for `ief serve`: a local certificate authority made once (its key stays in the
 //! folder, readable by its owner only) and a server certificate it signs at every start for
 //! localhost, 127.0.0.1, ::1 and the public URL's host. Applications trust the CA's PEM.
+//! Its accept loop serves plain HTTP too, so both share the header limits.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -123,6 +123,22 @@ fn chain_errors_are_reported_with_positions() {
 }
 
 #[test]
+fn bases_resolve_as_find_does_case_insensitive_and_first_of_duplicates() {
+    let set = PolicySet::from_sources([
+        ("rp.xml", policy("B2C_1A_RP", Some("b2c_1a_base"), "").as_str()),
+        ("base.xml", policy("B2C_1A_Base", None, "").as_str()),
+        ("again.xml", policy("B2C_1A_BASE", Some("B2C_1A_Missing"), "").as_str()),
+        ("root.xml", policy("B2C_1A_Root", None, "").as_str()),
+    ]);
+    assert_eq!(set.bases(), [Some(1), None, None, None]);
+    assert_eq!(set.firsts(), [0, 1, 1, 3]);
+    for (i, f) in set.files.iter().enumerate() {
+        assert_eq!(set.find(&f.policy_id), Some(set.firsts()[i]));
+    }
+    assert_eq!(codes(&set.diagnostics), ["IEF205"]);
+}
+
+#[test]
 fn chains_deeper_than_ten_files_are_refused() {
     let mut files = vec![("f0.xml".to_owned(), policy("B2C_1A_P0", None, BASE_BODY))];
     for i in 1..=10 {

@@ -219,29 +219,26 @@ impl OpenIdConnect {
             issued_at: now(request),
         };
         // Borrowed from the config and the pending request: only the query is written.
-        let mut params: Vec<(Cow<'_, str>, Cow<'_, str>)> = vec![
-            ("client_id".into(), config.client_id.as_str().into()),
-            ("response_type".into(), config.response_type.as_str().into()),
-            ("redirect_uri".into(), pending.redirect_uri.as_str().into()),
-            ("response_mode".into(), config.response_mode.as_str().into()),
-            ("scope".into(), config.scope.as_str().into()),
-            ("state".into(), pending.state.as_str().into()),
-            ("nonce".into(), pending.nonce.as_str().into()),
+        let mut params: Vec<(&str, Cow<'_, str>)> = vec![
+            ("client_id", config.client_id.as_str().into()),
+            ("response_type", config.response_type.as_str().into()),
+            ("redirect_uri", pending.redirect_uri.as_str().into()),
+            ("response_mode", config.response_mode.as_str().into()),
+            ("scope", config.scope.as_str().into()),
+            ("state", pending.state.as_str().into()),
+            ("nonce", pending.nonce.as_str().into()),
         ];
         if let Some(verifier) = &pending.code_verifier {
             let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.clone()));
-            params.push(("code_challenge".into(), challenge.as_str().to_owned().into()));
-            params.push(("code_challenge_method".into(), "S256".into()));
+            params.push(("code_challenge", challenge.as_str().to_owned().into()));
+            params.push(("code_challenge_method", "S256".into()));
         }
         let inputs = request.inputs.iter().filter_map(|i| {
-            i.value
-                .as_ref()
-                .map(|v| (Cow::Borrowed(i.partner.as_str()), Cow::Owned(v.to_string()), Some(i.claim.as_str())))
+            i.value.as_ref().map(|v| (i.partner.as_str(), Cow::Owned(v.to_string()), Some(i.claim.as_str())))
         });
-        let extra =
-            config.extra_parameters.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str()), None));
+        let extra = config.extra_parameters.iter().map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str()), None));
         for (name, value, claim) in inputs.chain(extra) {
-            if RESERVED_PARAMETERS.contains(&name.as_ref()) {
+            if RESERVED_PARAMETERS.contains(&name) {
                 let source = claim.map_or_else(
                     || "AdditionalRequestQueryParameters".to_owned(),
                     |c| format!("the input claim '{c}'"),
