@@ -405,8 +405,13 @@ impl<'s> Checker<'s> {
         if nodes.len() < 2 {
             return;
         }
-        nodes.sort_by_key(|n| n.span.start);
-        nodes.dedup_by_key(|n| n.span.start);
+        // One path of child steps selects each node once, in document order; only a union or a
+        // `.//` path needs sorting (which reads every node again, scattered past the caches).
+        let in_order = matches!(&key.selector[..], [path] if !path.descendants);
+        if !in_order {
+            nodes.sort_by_key(|n| n.span.start);
+            nodes.dedup_by_key(|n| n.span.start);
+        }
         let mut seen: HashMap<&str, Span> = HashMap::with_capacity(nodes.len());
         let last_step =
             key.field.steps.iter().rev().find_map(|s| if let Step::Child(n) = s { Some(&**n) } else { None });
@@ -471,7 +476,7 @@ fn select<'e>(el: &'e Element, path: &Path, out: &mut Vec<&'e Element>) {
 }
 
 fn field<'e>(node: &'e Element, field: &Field) -> Option<(&'e str, Span)> {
-    let target = apply(vec![node], &field.steps).into_iter().next()?;
+    let target = if field.steps.is_empty() { node } else { apply(vec![node], &field.steps).into_iter().next()? };
     match &field.attr {
         Some(a) => target.attribute(a).map(|a| (a.value.as_str(), a.value_span)),
         None => target.text.as_deref().map(|t| (t, target.text_span)),
