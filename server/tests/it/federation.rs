@@ -218,10 +218,21 @@ async fn a_federated_sign_in_returns_through_authresp() {
     fed.serving.abort();
 }
 
+/// A federated sign-in waiting at its callback, its state in a [`Gated`] store the test
+/// steers: through the OpenID provider, or through `policies/social`'s `upstream`.
+async fn gated(name: &str, upstream: Option<Social>) -> (Federated, Arc<Gated>) {
+    let store = Arc::new(Gated::new());
+    let fed = match upstream {
+        None => federated(name, Some(store.clone())).await,
+        Some(upstream) => social(name, upstream, Some(store.clone())).await,
+    };
+    (fed, store)
+}
+
 /// A browser's double submit of the provider's answer, both requests reading the sign-in before
 /// either goes on: the request that takes the callback first finishes the sign-in (its code
 /// redeems for alice's token); the other is refused without touching it.
-async fn sent_twice_at_once_gives_one_code(fed: Federated, store: &Gated) {
+async fn sent_twice_at_once_gives_one_code((fed, store): (Federated, Arc<Gated>)) {
     store.armed.store(2, SeqCst);
     let (one, two) = tokio::join!(fed.send(), fed.send());
     let mut codes = Vec::new();
@@ -245,20 +256,17 @@ async fn sent_twice_at_once_gives_one_code(fed: Federated, store: &Gated) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_posted_twice_at_once_gives_one_code_and_the_sign_in_completes() {
-    let store = Arc::new(Gated::new());
-    sent_twice_at_once_gives_one_code(federated("double-post", Some(store.clone())).await, &store).await;
+    sent_twice_at_once_gives_one_code(gated("double-post", None).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oauth2_callback_sent_twice_at_once_gives_one_code_and_the_sign_in_completes() {
-    let store = Arc::new(Gated::new());
-    sent_twice_at_once_gives_one_code(social("double-oauth2", Social::OAuth2, Some(store.clone())).await, &store).await;
+    sent_twice_at_once_gives_one_code(gated("double-oauth2", Some(Social::OAuth2)).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oauth1_callback_sent_twice_at_once_gives_one_code_and_the_sign_in_completes() {
-    let store = Arc::new(Gated::new());
-    sent_twice_at_once_gives_one_code(social("double-oauth1", Social::OAuth1, Some(store.clone())).await, &store).await;
+    sent_twice_at_once_gives_one_code(gated("double-oauth1", Some(Social::OAuth1)).await).await;
 }
 
 /// A browser that leaves while its callback is handled (a double submit abandons its first
@@ -266,8 +274,7 @@ async fn an_oauth1_callback_sent_twice_at_once_gives_one_code_and_the_sign_in_co
 /// every retry would be refused as a replay until the sign-in expires.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_whose_browser_leaves_mid_exchange_still_ends_the_sign_in() {
-    let store = Arc::new(Gated::new());
-    let fed = federated("abandoned-post", Some(store.clone())).await;
+    let (fed, store) = gated("abandoned-post", None).await;
     store.hold.store(true, SeqCst);
     let post = tokio::spawn(fed.send());
     store.held.notified().await;
@@ -292,7 +299,7 @@ async fn a_callback_whose_browser_leaves_mid_exchange_still_ends_the_sign_in() {
 
 /// The shared replay guard failing: the callback is refused (503) and the sign-in kept, so the
 /// same callback posted again finishes it.
-async fn refused_while_the_guard_is_down_then_finished(fed: Federated, store: &Gated) {
+async fn refused_while_the_guard_is_down_then_finished((fed, store): (Federated, Arc<Gated>)) {
     store.fail_replay.store(true, SeqCst);
     let refused = fed.send().await;
     assert_eq!(refused.status(), 503);
@@ -309,22 +316,17 @@ async fn refused_while_the_guard_is_down_then_finished(fed: Federated, store: &G
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_the_replay_guard_cannot_record_is_refused_and_may_be_posted_again() {
-    let store = Arc::new(Gated::new());
-    refused_while_the_guard_is_down_then_finished(federated("guard-down", Some(store.clone())).await, &store).await;
+    refused_while_the_guard_is_down_then_finished(gated("guard-down", None).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oauth2_callback_the_replay_guard_cannot_record_may_be_posted_again() {
-    let store = Arc::new(Gated::new());
-    let fed = social("guard-down-oauth2", Social::OAuth2, Some(store.clone())).await;
-    refused_while_the_guard_is_down_then_finished(fed, &store).await;
+    refused_while_the_guard_is_down_then_finished(gated("guard-down-oauth2", Some(Social::OAuth2)).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oauth1_callback_the_replay_guard_cannot_record_may_be_posted_again() {
-    let store = Arc::new(Gated::new());
-    let fed = social("guard-down-oauth1", Social::OAuth1, Some(store.clone())).await;
-    refused_while_the_guard_is_down_then_finished(fed, &store).await;
+    refused_while_the_guard_is_down_then_finished(gated("guard-down-oauth1", Some(Social::OAuth1)).await).await;
 }
 
 #[tokio::test]
