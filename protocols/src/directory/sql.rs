@@ -39,9 +39,13 @@ impl Cell {
 
     /// A column that may not be empty; `column` names it if it is.
     pub(crate) fn into_string(self, column: &str) -> Result<String> {
-        self.into_text()
-            .ok_or_else(|| DirectoryError::Corrupt { name: column.to_owned(), reason: "no text".to_owned() })
+        self.into_text().ok_or_else(|| no_text(column.to_owned()))
     }
+}
+
+/// A NOT NULL text column whose cell is not text: a corrupt row.
+pub(crate) fn no_text(column: String) -> DirectoryError {
+    DirectoryError::Corrupt { name: column, reason: "no text".to_owned() }
 }
 
 pub(crate) type Rows = Vec<Vec<Cell>>;

@@ -27,7 +27,7 @@ use chrono::NaiveDateTime;
 use ief_transforms::{AlternativeSecurityId, ClaimValue, DataType, TransformEnv};
 use rusqlite::Connection;
 
-use super::sql::{Cell, Db, Param, PgDb, SqliteDb, is_unique_violation};
+use super::sql::{Cell, Db, Param, PgDb, SqliteDb, is_unique_violation, no_text};
 use ief_store::pg::{self, Migration, Pg, PgError};
 
 /// The tables of the PostgreSQL migrations, column for column (a test compares them). `seq`,
@@ -772,10 +772,7 @@ fn load_users(db: &dyn Db, one: Option<&str>) -> Result<Vec<User>> {
     }
     // A cell of a NOT NULL text column that is not text is a corrupt row, never "".
     let text = |cells: &mut std::vec::IntoIter<Cell>, table: &str, column: &str| {
-        cells
-            .next()
-            .and_then(Cell::into_text)
-            .ok_or_else(|| DirectoryError::Corrupt { name: format!("{table}.{column}"), reason: "no text".to_owned() })
+        cells.next().and_then(Cell::into_text).ok_or_else(|| no_text(format!("{table}.{column}")))
     };
     // Each account's rows of `table`, its `columns` in `order`.
     let grouped = |table: &str, columns: &[&str], order: &str| -> Result<HashMap<String, Vec<Vec<String>>>> {

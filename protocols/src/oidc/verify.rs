@@ -107,7 +107,8 @@ pub struct Jwt {
 impl Jwt {
     pub fn parse(what: &'static str, token: &str) -> Result<Jwt, TokenError> {
         let malformed = |reason: &str| TokenError::Malformed { what, reason: reason.to_owned() };
-        let parts: Vec<&str> = token.trim().split('.').collect();
+        let token = token.trim();
+        let parts: Vec<&str> = token.split('.').collect();
         if parts.len() == 5 {
             return Err(malformed("encrypted tokens (JWE) are not supported"));
         }
@@ -129,7 +130,7 @@ impl Jwt {
             header: header_json,
             payload: payload_json,
             // `header.payload` as it stands in the token.
-            signing_input: token.trim()[..header.len() + 1 + payload.len()].to_owned(),
+            signing_input: token[..header.len() + 1 + payload.len()].to_owned(),
             signature,
         })
     }
