@@ -414,8 +414,9 @@ impl Server {
         &self.apps
     }
 
-    /// The HTTP routes; they bound each request's body and time, while the header size and
-    /// [`HEADER_TIMEOUT`] are the accept loop's (`tls::serve`), so nothing serves this alone.
+    /// The HTTP routes; they bound each request's headers (32 KiB), body and time, while hyper's
+    /// 64 KiB read buffer and [`HEADER_TIMEOUT`] are the accept loop's (`tls::serve`), so nothing
+    /// serves this alone.
     fn router(self: Arc<Self>) -> axum::Router {
         axum::Router::new().fallback(dispatch).with_state(self)
     }

@@ -333,11 +333,7 @@ async fn an_oauth1_callback_the_replay_guard_cannot_record_may_be_posted_again()
 async fn the_tenant_guid_routes_too_and_names_the_default_issuer() {
     let temp = TempDir::new("tenant-guid");
     let (listener, base) = listen("http://127.0.0.1").await;
-    let policies = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/federation");
-    let server = load(vec![policies], &base, temp.0.join("keys"), |options| {
-        options.environment = Some("Local".to_owned());
-    });
-    let serving = tokio::spawn(server.serve(listener));
+    let (serving, _) = serve_policies("federation", (listener, &base), temp.0.join("keys"), Vec::new(), None, None);
     let guid = "8a3c0a6e-5f62-4b0e-9a57-2f0b3b1c4d21";
     let client = reqwest::Client::new();
     for tenant in [guid, FEDERATION_TENANT, &guid.to_uppercase()] {

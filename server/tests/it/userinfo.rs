@@ -84,7 +84,7 @@ fn assert_refused(answer: &(u16, Option<String>, Value), why: &str) {
 pub(crate) fn signed(keys: &Path, claims: &Value) -> String {
     let store = KeyStore::load(keys).expect("keys");
     let key = store.signing_key("B2C_1A_TokenSigningKeyContainer").expect("signing key");
-    jsonwebtoken::encode(&key.header(Algorithm::RS256), claims, key.encoding_key()).expect("sign")
+    key.sign_claims(Algorithm::RS256, claims).expect("sign")
 }
 
 #[tokio::test]
