@@ -119,15 +119,10 @@ fn starter_pack_benches(c: &mut Criterion) {
     // `IEF_BENCH_POLICY_RUNS=k` runs it `k` times (for `perf stat`: page faults, cache misses).
     if let Some(n) = std::env::var("IEF_BENCH_POLICY_STEPS").ok().and_then(|n| n.parse::<usize>().ok()) {
         let runs = std::env::var("IEF_BENCH_POLICY_RUNS").ok().and_then(|k| k.parse::<usize>().ok()).unwrap_or(1);
-        let policy = generate(n);
-        let id = rp_id(&policy);
+        let (policy, id) = generated(n);
         if std::env::var_os("IEF_BENCH_POLICY_PHASES").is_some() {
             let between = std::env::var("IEF_BENCH_POLICY_BETWEEN").ok().and_then(|m| m.parse::<usize>().ok());
-            let between = between.map(|m| {
-                let other = generate(m);
-                let id = rp_id(&other);
-                (other, id)
-            });
+            let between = between.map(generated);
             phases(&policy.files, &id, runs, between.as_ref());
         } else {
             for _ in 0..runs {
@@ -149,9 +144,12 @@ fn starter_pack_benches(c: &mut Criterion) {
     g.finish();
 }
 
-fn rp_id(policy: &GeneratedPolicy) -> String {
+/// A generated policy of `steps` steps and its relying party's PolicyId.
+fn generated(steps: usize) -> (GeneratedPolicy, String) {
+    let policy = generate(steps);
     let (name, _) = policy.files.last().expect("a file");
-    name.trim_end_matches(".xml").to_owned()
+    let id = name.trim_end_matches(".xml").to_owned();
+    (policy, id)
 }
 
 /// The sizes of the generated journeys; the first is the base of the growth ratios.
@@ -213,8 +211,7 @@ fn generated_benches(c: &mut Criterion) {
     let policies: Vec<(GeneratedPolicy, String)> = SIZES
         .iter()
         .map(|&n| {
-            let policy = generate(n);
-            let id = rp_id(&policy);
+            let (policy, id) = generated(n);
             assert_valid(&policy.files, &id);
             eprintln!(
                 "generated {n} steps: {} file(s), {} KB total, largest {} KB",

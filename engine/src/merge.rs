@@ -208,8 +208,9 @@ impl Indexes {
 }
 
 /// The overlay's attributes over the base's (same name: the overlay's value). A scan per name
-/// suits the usual handful, replacing in place (one copy of shared attributes) and rebuilding
-/// only to append; a hostile element's thousands are found through a map.
+/// suits the usual handful, replacing in place (shared attributes are copied on the first
+/// replacement) and rebuilding only to append; a hostile element's thousands are found through
+/// a map.
 fn merge_attributes(base: &mut Attributes, overlay: &Attributes) {
     if overlay.is_empty() {
         return;
