@@ -647,7 +647,7 @@ impl Policy {
         let app_secrets = self
             .transformations
             .iter()
-            .filter(|t| t.method.value == "CreateOtpSecret")
+            .filter(|t| t.method.value.eq_ignore_ascii_case("CreateOtpSecret"))
             .flat_map(|t| t.outputs.iter().map(|o| &o.claim));
         let credentials: Vec<ClaimId> = tokens
             .chain(otp)

@@ -29,9 +29,10 @@ pub fn methods() -> impl Iterator<Item = &'static Method> {
     FAMILIES.into_iter().flatten()
 }
 
-/// Looks a method up by its exact name.
+/// Looks a method up by name, in any case: B2C accepts `setClaimsIfRegexMatch` (two of
+/// Microsoft's samples and the method's reference page in 2020 wrote it so).
 pub fn method(name: &str) -> Option<&'static Method> {
-    methods().find(|m| m.signature.method == name)
+    methods().find(|m| m.signature.method.eq_ignore_ascii_case(name))
 }
 
 /// The nearest known method name, for "did you mean".
@@ -43,4 +44,23 @@ pub fn suggest(name: &str) -> Option<&'static str> {
         .filter(|(score, _)| *score > 0.85)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, n)| n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_are_found_in_any_case_under_their_own_name() {
+        for name in ["SetClaimsIfRegexMatch", "setClaimsIfRegexMatch", "SETCLAIMSIFREGEXMATCH"] {
+            assert_eq!(method(name).map(|m| m.signature.method), Some("SetClaimsIfRegexMatch"), "{name}");
+        }
+        assert!(method("SetClaimsIfRegexMatches").is_none());
+        // No two names differ only in case, so the lookup has one answer.
+        let mut names: Vec<String> = methods().map(|m| m.signature.method.to_ascii_lowercase()).collect();
+        let all = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all);
+    }
 }
