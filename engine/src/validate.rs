@@ -12,7 +12,7 @@ use crate::model::{
 };
 
 pub fn validate(policy: &Policy, diags: &mut Diagnostics) {
-    let mut v = Validator { policy, diags };
+    let mut v = Validator { policy, diags, templates: templates(policy) };
     v.claim_types();
     v.transformations();
     for tp in &policy.technical_profiles {
@@ -27,6 +27,26 @@ pub fn validate(policy: &Policy, diags: &mut Diagnostics) {
 struct Validator<'p, 'd> {
     policy: &'p Policy,
     diags: &'d mut Diagnostics,
+    templates: HashSet<&'p str>,
+}
+
+/// Profiles that others include and no step runs: their page claims are checked in the profiles
+/// that include them, whose validation profiles may be what fills them.
+fn templates(policy: &Policy) -> HashSet<&str> {
+    let run: HashSet<&str> = policy
+        .user_journeys
+        .iter()
+        .chain(&policy.sub_journeys)
+        .flat_map(|j| &j.steps)
+        .flat_map(|s| &s.exchanges)
+        .map(|e| e.profile.as_str())
+        .collect();
+    policy
+        .technical_profiles
+        .iter()
+        .filter_map(|tp| tp.include.as_ref().map(Text::as_str))
+        .filter(|id| !run.contains(id))
+        .collect()
 }
 
 fn unknown(code: Code, what: &str, r: &Text, candidates: Vec<&str>) -> Diagnostic {
@@ -273,7 +293,7 @@ impl Validator<'_, '_> {
             }
         }
         // With DisplayClaims the page shows only those; output claims then just pass values on.
-        if tp.is_self_asserted() && tp.display_claims.is_empty() {
+        if tp.is_self_asserted() && tp.display_claims.is_empty() && !self.templates.contains(tp.id.as_str()) {
             self.self_asserted_sources(tp);
         }
     }

@@ -8,6 +8,7 @@ mod exec;
 mod merge;
 mod preconditions;
 mod round_trip;
+mod self_asserted_templates;
 mod sessions;
 mod sub_journey_flow;
 mod tenant;
