@@ -54,7 +54,7 @@ fn shared(pattern: &str) -> Compiled {
     if let Some(hit) = COMPILED.lock().ok().and_then(|c| c.get(pattern).cloned()) {
         return hit;
     }
-    let compiled = fancy_regex::Regex::new(&translate_regex(pattern)).map(Arc::new).map_err(|e| e.to_string());
+    let compiled = fancy_regex::Regex::new(&translate_regex(pattern)).map(Arc::new).map_err(|e| reason(&e));
     if let Ok(mut cache) = COMPILED.lock() {
         if cache.len() >= MAX_CACHED {
             cache.clear();
@@ -62,6 +62,21 @@ fn shared(pattern: &str) -> Compiled {
         cache.insert(pattern.to_owned(), compiled.clone());
     }
     compiled
+}
+
+/// Why a pattern does not compile. fancy-regex says only "error parsing pattern 0" for what the
+/// regex crate refuses; that error's last line names the cause. Its positions would point into
+/// the rewritten pattern, so only the cause is kept.
+fn reason(e: &fancy_regex::Error) -> String {
+    if let fancy_regex::Error::CompileError(fancy_regex::CompileError::InnerError(inner)) = e
+        && let Some(syntax) = inner.syntax_error()
+    {
+        let text = syntax.to_string();
+        if let Some(cause) = text.lines().filter_map(|l| l.strip_prefix("error: ")).last() {
+            return cause.to_owned();
+        }
+    }
+    e.to_string()
 }
 
 /// Inside a character class .NET reads `[`, `&&` and `~~` literally, where Rust's regex syntax
@@ -113,6 +128,18 @@ mod tests {
         assert!(a.is_match("ab1").unwrap() && !a.is_match("abc").unwrap());
         assert!(super::regex("a(").is_err());
         assert!(!super::is_match("a(", "a("));
+    }
+
+    #[test]
+    fn a_refused_pattern_says_why() {
+        // A reversed range, as .NET refuses it too ("[x-y] range in reverse order").
+        assert_eq!(
+            super::regex("^[a-z0-9_-@]*$").unwrap_err(),
+            "invalid character class range, the start must be <= the end"
+        );
+        assert_eq!(super::regex("a{2,1}").unwrap_err(), "invalid repetition count range, the start must be <= the end");
+        // fancy-regex's own parse errors already say why.
+        assert!(super::regex("(abc").unwrap_err().contains("without closing parenthesis"));
     }
 
     #[test]
