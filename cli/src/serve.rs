@@ -99,6 +99,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             store: Some(store),
             key_store: None,
             clock_offset: None,
+            request_timeout: ief_server::REQUEST_TIMEOUT,
         };
         let mut server = Server::load(&options).map_err(|e| e.to_string())?;
         server.log_requests(std::sync::Arc::new(|r: &ief_server::RequestLog| {

@@ -58,8 +58,9 @@ use store::State;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest request line plus headers accepted.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
-/// Longest a request is waited for, federation calls included (the request runs on to its end
-/// in its own task; its HTTP calls have their own time limits).
+/// Longest a request is waited for by default (`ServeOptions::request_timeout`), federation calls
+/// included (the request runs on to its end in its own task; its HTTP calls have their own time
+/// limits).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest a client may take to send its request line and headers, after connecting (or the
 /// TLS handshake, itself bounded the same) or after the previous answer; else it is closed.
@@ -120,6 +121,8 @@ pub struct ServeOptions {
     pub key_store: Option<KeyStore>,
     /// Seconds the server's clock runs ahead of the system's (a scenario's `after`).
     pub clock_offset: Option<Arc<AtomicI64>>,
+    /// Longest a request is waited for before 504; [`REQUEST_TIMEOUT`] by default.
+    pub request_timeout: Duration,
 }
 
 impl ServeOptions {
@@ -137,6 +140,7 @@ impl ServeOptions {
             store: None,
             key_store: None,
             clock_offset: None,
+            request_timeout: REQUEST_TIMEOUT,
         }
     }
 }
@@ -736,7 +740,7 @@ async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, Response
     }
 }
 
-/// Runs the request to its answer within [`REQUEST_TIMEOUT`].
+/// Runs the request to its answer within `ServeOptions::request_timeout`.
 async fn run(server: &Arc<Server>, request: &Arc<Request>) -> Response {
     // Each request runs in its own task, not in its connection's: a request writes in steps (a
     // callback marks its state used, then saves the sign-in; a page may write the directory,
@@ -745,10 +749,13 @@ async fn run(server: &Arc<Server>, request: &Arc<Request>) -> Response {
         let (server, request) = (Arc::clone(server), Arc::clone(request));
         tokio::spawn(async move { handle(&server, &request).await })
     };
-    match tokio::time::timeout(REQUEST_TIMEOUT, task).await {
+    match tokio::time::timeout(server.options.request_timeout, task).await {
         Ok(Ok(response)) => response,
         Ok(Err(_)) => panicked(server, request).await,
-        Err(_) => (StatusCode::GATEWAY_TIMEOUT, "the request took too long").into_response(),
+        Err(_) => {
+            let response = (StatusCode::GATEWAY_TIMEOUT, "the request took too long").into_response();
+            decorate(server, request, endpoint(request).as_ref(), response)
+        }
     }
 }
 

@@ -11,7 +11,8 @@ use ief_store::{BoxFuture, Kind, Record, Store, StoreError};
 /// requests read the same version before either writes. With `hold` set, the next callback
 /// state recorded waits, once recorded, until `release`; it counts the codes stored. With
 /// `fail_replay` set, the next callback state is not recorded: the store fails. With
-/// `panic_reading` set, the next read of that kind panics (the request's task dies).
+/// `panic_reading` set, the next read of that kind panics (the request's task dies); with
+/// `hang_reading` set, it never answers.
 #[derive(Debug)]
 pub(crate) struct Gated {
     inner: ief_store::MemoryStore,
@@ -23,6 +24,7 @@ pub(crate) struct Gated {
     pub(crate) codes: AtomicUsize,
     pub(crate) fail_replay: AtomicBool,
     pub(crate) panic_reading: Mutex<Option<Kind>>,
+    pub(crate) hang_reading: Mutex<Option<Kind>>,
 }
 
 impl Gated {
@@ -37,17 +39,19 @@ impl Gated {
             codes: AtomicUsize::new(0),
             fail_replay: AtomicBool::new(false),
             panic_reading: Mutex::new(None),
+            hang_reading: Mutex::new(None),
         }
     }
 
-    /// Panics when the armed kind is read, once.
-    fn read(&self, kind: Kind) {
+    /// Panics when the armed kind is read, once; says whether this read is to hang.
+    fn read(&self, kind: Kind) -> bool {
         let mut armed = self.panic_reading.lock().expect("the knob");
         if *armed == Some(kind) {
             *armed = None;
             drop(armed);
             panic!("the test store fails reading a {kind:?} record");
         }
+        self.hang_reading.lock().expect("the knob").take_if(|k| *k == kind).is_some()
     }
 }
 
@@ -77,8 +81,11 @@ impl Store for Gated {
     }
 
     fn get<'a>(&'a self, kind: Kind, key: &'a str, now: i64) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        self.read(kind);
+        let hang = self.read(kind);
         Box::pin(async move {
+            if hang {
+                std::future::pending::<()>().await;
+            }
             if kind == Kind::SignIn && self.armed.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok() {
                 self.together.wait().await;
             }
@@ -109,8 +116,13 @@ impl Store for Gated {
     }
 
     fn take<'a>(&'a self, kind: Kind, key: &'a str, now: i64) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        self.read(kind);
-        self.inner.take(kind, key, now)
+        let hang = self.read(kind);
+        Box::pin(async move {
+            if hang {
+                std::future::pending::<()>().await;
+            }
+            self.inner.take(kind, key, now).await
+        })
     }
 
     fn expire(&self, now: i64) -> BoxFuture<'_, Result<u64, StoreError>> {

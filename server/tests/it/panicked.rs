@@ -2,6 +2,7 @@
 //! token endpoint and the page script's calls, B2C's error page for a browser's navigation.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ief_store::Kind;
 use serde_json::Value;
@@ -14,8 +15,16 @@ const ORIGIN: &str = "http://localhost:8765";
 const INTERNAL: &str = "The service has encountered an internal error. Please reauthenticate and try again.";
 
 async fn serving() -> (Arc<Gated>, Running) {
+    serving_within(ief_server::REQUEST_TIMEOUT).await
+}
+
+async fn serving_within(limit: Duration) -> (Arc<Gated>, Running) {
     let store = Arc::new(Gated::new());
-    let running = serve_with("LocalAccounts", |o| o.store = Some(store.clone())).await;
+    let running = serve_with("LocalAccounts", |o| {
+        o.store = Some(store.clone());
+        o.request_timeout = limit;
+    })
+    .await;
     (store, running)
 }
 
@@ -52,6 +61,35 @@ async fn a_panicked_token_request_answers_the_token_endpoint_s_json_error() {
     let description = body["error_description"].as_str().expect("a description");
     assert!(description.starts_with(&format!("AADB2C90085: {INTERNAL}\r\nCorrelation ID: ")), "{description}");
     assert!(store.panic_reading.lock().expect("the knob").is_none(), "the request read the code");
+}
+
+#[tokio::test]
+async fn a_token_request_past_the_time_limit_answers_504_readable_across_origins() {
+    // Short, so that the hung request is answered soon; long enough for a sign-up's requests.
+    let limit = Duration::from_secs(5);
+    let (store, running) = serving_within(limit).await;
+    let browser = Browser::new(&running);
+    let code = sign_up(&browser).await;
+    *store.hang_reading.lock().expect("the knob") = Some(Kind::Code);
+    let started = std::time::Instant::now();
+    let response = browser
+        .client
+        .post(browser.policy_url("oauth2/v2.0/token"))
+        .header("origin", ORIGIN)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", CLIENT),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(response.status(), 504);
+    assert!(started.elapsed() >= limit, "answered before the limit: {:?}", started.elapsed());
+    assert!(store.hang_reading.lock().expect("the knob").is_none(), "the request read the code");
+    assert_eq!(response.headers().get("access-control-allow-origin").map(|v| v.as_bytes()), Some(ORIGIN.as_bytes()));
 }
 
 #[tokio::test]
