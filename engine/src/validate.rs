@@ -12,7 +12,7 @@ use crate::model::{
 };
 
 pub fn validate(policy: &Policy, diags: &mut Diagnostics) {
-    let mut v = Validator { policy, diags, templates: templates(policy) };
+    let mut v = Validator { policy, diags, templates: None };
     v.claim_types();
     v.transformations();
     for tp in &policy.technical_profiles {
@@ -27,7 +27,8 @@ pub fn validate(policy: &Policy, diags: &mut Diagnostics) {
 struct Validator<'p, 'd> {
     policy: &'p Policy,
     diags: &'d mut Diagnostics,
-    templates: HashSet<&'p str>,
+    /// Made on first need: only a page claim without a source asks.
+    templates: Option<HashSet<&'p str>>,
 }
 
 /// Profiles that others include and no step runs: their page claims are checked in the profiles
@@ -293,7 +294,7 @@ impl Validator<'_, '_> {
             }
         }
         // With DisplayClaims the page shows only those; output claims then just pass values on.
-        if tp.is_self_asserted() && tp.display_claims.is_empty() && !self.templates.contains(tp.id.as_str()) {
+        if tp.is_self_asserted() && tp.display_claims.is_empty() {
             self.self_asserted_sources(tp);
         }
     }
@@ -308,6 +309,10 @@ impl Validator<'_, '_> {
             let from_validation = produced.iter().any(|p| p.eq_ignore_ascii_case(&oc.claim.value));
             if has_input || prefilled || oc.default_value.is_some() || from_validation || ct.is_none() {
                 continue;
+            }
+            let policy = self.policy;
+            if self.templates.get_or_insert_with(|| templates(policy)).contains(tp.id.as_str()) {
+                return;
             }
             self.diags.push(
                 Diagnostic::new(
