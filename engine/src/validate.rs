@@ -149,11 +149,13 @@ impl Validator<'_, '_> {
         for p in &policy.predicates {
             if p.method.value == "MatchesRegex" {
                 for (id, value) in &p.parameters {
-                    if id == "RegularExpression" && ief_transforms::dotnet::regex(value).is_err() {
+                    if id == "RegularExpression"
+                        && let Err(e) = ief_transforms::dotnet::regex(value)
+                    {
                         self.diags.push(Diagnostic::new(
                             Code::InvalidPattern,
                             p.id.span,
-                            format!("predicate '{}' has a RegularExpression that does not compile", p.id.value),
+                            format!("predicate '{}' has a RegularExpression that does not compile: {e}", p.id.value),
                         ));
                     }
                 }

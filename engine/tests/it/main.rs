@@ -6,6 +6,7 @@ mod display_controls;
 mod exchange_ids;
 mod exec;
 mod merge;
+mod patterns;
 mod preconditions;
 mod round_trip;
 mod self_asserted_templates;
