@@ -16,6 +16,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use ief_engine::exec::{
     Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, Page, PageKind, ProfileHandler, ProfileRequest,
     ProfileResult, Progress, RequestContext, Session,
@@ -209,6 +212,7 @@ pub struct SeedSpec {
 #[serde(deny_unknown_fields)]
 pub struct AltSecSpec {
     pub issuer: String,
+    /// The user's id at the provider, as the provider returns it (not base64).
     pub issuer_user_id: String,
 }
 
@@ -1245,7 +1249,11 @@ fn seed_user(seed: &SeedSpec) -> SeedUser {
             alternative_security_ids: seed
                 .alternative_security_ids
                 .iter()
-                .map(|a| AlternativeSecurityId { issuer: a.issuer.clone(), issuer_user_id: a.issuer_user_id.clone() })
+                // The directory keeps the id base64-encoded, as CreateAlternativeSecurityId writes it.
+                .map(|a| AlternativeSecurityId {
+                    issuer: a.issuer.clone(),
+                    issuer_user_id: BASE64.encode(&a.issuer_user_id),
+                })
                 .collect(),
             attributes: seed
                 .attributes
