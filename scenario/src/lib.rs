@@ -201,6 +201,9 @@ pub struct SeedSpec {
     pub email: Option<String>,
     pub user_name: Option<String>,
     pub password: Option<String>,
+    /// More sign-in names by kind (`signInNames.<kind>`), beside `email` and `user_name`.
+    #[serde(default)]
+    pub sign_in_names: BTreeMap<String, String>,
     #[serde(default)]
     pub alternative_security_ids: Vec<AltSecSpec>,
     /// Other attributes by directory name (displayName, givenName, strongAuthenticationPhoneNumber...).
@@ -1241,6 +1244,7 @@ fn seed_user(seed: &SeedSpec) -> SeedUser {
     if let Some(u) = &seed.user_name {
         sign_in_names.push(SignInName::new("userName", u.clone()));
     }
+    sign_in_names.extend(seed.sign_in_names.iter().map(|(kind, value)| SignInName::new(kind.clone(), value.clone())));
     SeedUser {
         object_id: seed.object_id.clone(),
         data: UserData {
