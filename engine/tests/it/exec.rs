@@ -629,9 +629,9 @@ const PICKING: &str = r#"<TrustFrameworkPolicy xmlns="http://schemas.microsoft.c
   <SubjectNamingInfo ClaimType="sub"/></TechnicalProfile></RelyingParty>
 </TrustFrameworkPolicy>"#;
 
-#[test]
-fn a_profile_s_own_choice_page_takes_the_choice_to_its_handler() {
-    let set = PolicySet::from_sources([("picking.xml", PICKING)]);
+/// Runs `policy` (PICKING or a variant) to its choice page and answers `office`.
+fn pick_office(policy: &str) -> Progress {
+    let set = PolicySet::from_sources([("picking.xml", policy)]);
     let mut diags = Diagnostics::default();
     let policy = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy");
     let compiled = CompiledPolicy::compile(&policy.model);
@@ -641,6 +641,20 @@ fn a_profile_s_own_choice_page_takes_the_choice_to_its_handler() {
     let mut s = ex.start(None, context(), Session::default()).unwrap();
     let Progress::NeedsInput(page) = block_on(ex.resume(&mut s, None)).unwrap() else { panic!("the choice") };
     assert_eq!(page.profile, "Pick");
-    let done = block_on(ex.resume(&mut s, Some(Answer::Choose("office".into())))).expect("the handler takes it");
-    assert_eq!(token_claims(done)["picked"], "office");
+    block_on(ex.resume(&mut s, Some(Answer::Choose("office".into())))).expect("the handler takes it")
+}
+
+#[test]
+fn a_profile_s_own_choice_page_takes_the_choice_to_its_handler() {
+    assert_eq!(token_claims(pick_office(PICKING))["picked"], "office");
+}
+
+#[test]
+fn a_claim_without_a_partner_type_goes_out_under_its_declared_id_whatever_the_reference_s_case() {
+    let rp = r#"<OutputClaims><OutputClaim ClaimTypeReferenceId="picked"/></OutputClaims>
+  <SubjectNamingInfo"#;
+    assert_eq!(PICKING.matches(rp).count(), 1);
+    let claims = token_claims(pick_office(&PICKING.replace(rp, &rp.replace("picked", "PICKED"))));
+    assert_eq!(claims["picked"], "office", "{claims}");
+    assert!(claims.get("PICKED").is_none(), "{claims}");
 }
