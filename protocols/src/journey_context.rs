@@ -33,7 +33,7 @@ fn context_claims(request: &ProfileRequest<'_>) -> Vec<(String, ClaimValue)> {
         .output_claims
         .iter()
         .filter_map(|claim| {
-            let name = claim.partner_claim_type.as_ref().unwrap_or(&claim.claim).as_str();
+            let name = request.policy.partner_name(request.profile, claim);
             let value = if name.eq_ignore_ascii_case("IP-Address") {
                 &context.ip_address
             } else if name.eq_ignore_ascii_case("CorrelationId") {
@@ -41,7 +41,7 @@ fn context_claims(request: &ProfileRequest<'_>) -> Vec<(String, ClaimValue)> {
             } else {
                 return None;
             };
-            Some((name.to_owned(), ClaimValue::String(value.clone())))
+            Some((name, ClaimValue::String(value.clone())))
         })
         .collect()
 }
