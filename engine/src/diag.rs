@@ -85,6 +85,7 @@ codes! {
     IncludeCycle = "IEF410", Error, "IncludeTechnicalProfile cycle";
     MissingProtocol = "IEF411", Error, "technical profile without a Protocol";
     MissingRelyingParty = "IEF412", Error, "relying party incomplete";
+    InsecureRestInProduction = "IEF413", Error, "REST profile without authentication in a production policy";
     // Journeys.
     StepOrderGap = "IEF501", Error, "orchestration steps not numbered 1..N";
     NoSendClaims = "IEF502", Error, "user journey without a SendClaims step";

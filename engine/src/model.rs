@@ -495,13 +495,23 @@ impl Policy {
     /// The name a profile's claim has on the wire: its `PartnerClaimType`, else the ClaimType's
     /// default for the profile's protocol, else the ClaimType Id.
     pub fn partner_name(&self, tp: &TechnicalProfile, c: &ClaimRef) -> String {
+        self.partner_name_in(tp.protocol.as_ref().map_or("", |p| p.name.as_str()), c)
+    }
+
+    /// [`Policy::partner_name`] for a named protocol. The ClaimType Id is the one declared, not
+    /// the reference's spelling (references match without regard to case).
+    pub fn partner_name_in(&self, protocol: &str, c: &ClaimRef) -> String {
         if let Some(p) = &c.partner_claim_type {
             return p.value.to_string();
         }
-        let protocol = tp.protocol.as_ref().map_or("", |p| p.name.as_str());
-        self.claim(&c.claim.value)
-            .and_then(|ct| ct.default_partner_claim_types.iter().find(|(proto, _)| proto == protocol))
-            .map_or_else(|| c.claim.value.to_string(), |(_, p)| p.clone())
+        match self.claim(&c.claim.value) {
+            Some(ct) => ct
+                .default_partner_claim_types
+                .iter()
+                .find(|(proto, _)| proto == protocol)
+                .map_or_else(|| ct.id.value.to_string(), |(_, p)| p.clone()),
+            None => c.claim.value.to_string(),
+        }
     }
 
     /// The relying party's DefaultUserJourney.

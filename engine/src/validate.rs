@@ -4,6 +4,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
+use ief_transforms::value::parse_bool;
 use ief_transforms::{ClaimValue, DataType, Location, ProblemKind};
 
 use crate::diag::{Code, Diagnostic, Diagnostics, did_you_mean};
@@ -299,6 +300,43 @@ impl Validator<'_, '_> {
         if tp.is_self_asserted() && tp.display_claims.is_empty() {
             self.self_asserted_sources(tp);
         }
+        if !self.templates.contains(tp.id.as_str()) {
+            self.insecure_rest(tp);
+        }
+    }
+
+    /// B2C refuses at upload a REST profile without authentication in a production policy unless
+    /// its metadata allows it (MicrosoftDocs/azure-docs#49246 quotes the message).
+    fn insecure_rest(&mut self, tp: &TechnicalProfile) {
+        if tp.protocol.as_ref().and_then(|p| p.handler_type()) != Some("RestfulProvider") {
+            return;
+        }
+        let Some(auth) =
+            tp.metadata_item("AuthenticationType").filter(|m| m.value.as_str().trim().eq_ignore_ascii_case("none"))
+        else {
+            return;
+        };
+        let allowed = tp.metadata("AllowInsecureAuthInProduction").and_then(parse_bool) == Some(true);
+        let production =
+            self.policy.deployment_mode.as_deref().is_none_or(|m| m.trim().eq_ignore_ascii_case("Production"));
+        if allowed || !production {
+            return;
+        }
+        self.diags.push(
+            Diagnostic::new(
+                Code::InsecureRestInProduction,
+                auth.value.span,
+                format!(
+                    "Profile '{}' uses an insecure authentication mode that is only allowed in production mode policies \
+                     with metadata key 'AllowInsecureAuthInProduction' set to true.",
+                    tp.id.value
+                ),
+            )
+            .with_help(
+                "set DeploymentMode=\"Development\" on the policy while developing, or AllowInsecureAuthInProduction to \
+                 true in the profile's metadata",
+            ),
+        );
     }
 
     /// Every output claim of a self-asserted page needs a way to get a value.

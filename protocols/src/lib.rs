@@ -10,6 +10,7 @@ pub mod directory;
 mod email_verification;
 pub mod env;
 pub mod federation;
+pub mod journey_context;
 pub mod jwt_issuer;
 pub mod keys;
 pub mod oauth1;
@@ -34,6 +35,7 @@ pub fn handlers() -> Vec<Box<dyn ProfileHandler>> {
         Box::new(phone::OneTimePassword),
         Box::new(phone::AzureMfa),
         Box::new(conditional_access::ConditionalAccess),
+        Box::new(journey_context::UserJourneyContext),
         Box::new(rest::Restful::new()),
         Box::new(oidc::OpenIdConnect::new()),
         Box::new(oauth2::OAuth2::new()),

@@ -502,15 +502,7 @@ fn outputs(
 
 /// PartnerClaimType, else the ClaimType's default for the protocol, else the ClaimType Id.
 pub(crate) fn partner_name(request: &ProfileRequest<'_>, output: &ClaimRef, protocol: &str) -> String {
-    if let Some(p) = &output.partner_claim_type {
-        return p.value.to_string();
-    }
-    let id = output.claim.as_str();
-    request
-        .policy
-        .claim(id)
-        .and_then(|c| c.default_partner_claim_types.iter().find(|(name, _)| name == protocol))
-        .map_or_else(|| id.to_owned(), |(_, partner)| partner.clone())
+    request.policy.partner_name_in(protocol, output)
 }
 
 /// A JSON value as a claim of `data_type`, leniently: JSON scalars become the text a string

@@ -16,6 +16,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use ief_engine::exec::{
     Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, Page, PageKind, ProfileHandler, ProfileRequest,
     ProfileResult, Progress, RequestContext, Session,
@@ -198,6 +201,9 @@ pub struct SeedSpec {
     pub email: Option<String>,
     pub user_name: Option<String>,
     pub password: Option<String>,
+    /// More sign-in names by kind (`signInNames.<kind>`), beside `email` and `user_name`.
+    #[serde(default)]
+    pub sign_in_names: BTreeMap<String, String>,
     #[serde(default)]
     pub alternative_security_ids: Vec<AltSecSpec>,
     /// Other attributes by directory name (displayName, givenName, strongAuthenticationPhoneNumber...).
@@ -209,6 +215,7 @@ pub struct SeedSpec {
 #[serde(deny_unknown_fields)]
 pub struct AltSecSpec {
     pub issuer: String,
+    /// The user's id at the provider, as the provider returns it (not base64).
     pub issuer_user_id: String,
 }
 
@@ -1237,6 +1244,7 @@ fn seed_user(seed: &SeedSpec) -> SeedUser {
     if let Some(u) = &seed.user_name {
         sign_in_names.push(SignInName::new("userName", u.clone()));
     }
+    sign_in_names.extend(seed.sign_in_names.iter().map(|(kind, value)| SignInName::new(kind.clone(), value.clone())));
     SeedUser {
         object_id: seed.object_id.clone(),
         data: UserData {
@@ -1245,7 +1253,11 @@ fn seed_user(seed: &SeedSpec) -> SeedUser {
             alternative_security_ids: seed
                 .alternative_security_ids
                 .iter()
-                .map(|a| AlternativeSecurityId { issuer: a.issuer.clone(), issuer_user_id: a.issuer_user_id.clone() })
+                // The directory keeps the id base64-encoded, as CreateAlternativeSecurityId writes it.
+                .map(|a| AlternativeSecurityId {
+                    issuer: a.issuer.clone(),
+                    issuer_user_id: BASE64.encode(&a.issuer_user_id),
+                })
                 .collect(),
             attributes: seed
                 .attributes

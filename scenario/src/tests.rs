@@ -252,3 +252,17 @@ fn files_of_one_run_share_their_throwaway_keys_and_report_as_alone() {
     run_federation_files(&[tls, tls], &shared);
     assert_eq!(shared.key_pool.generated(), made, "files that run again make no key");
 }
+
+#[test]
+fn seeded_users_hold_more_sign_in_names_and_provider_ids_as_sign_ins_look_them_up() {
+    let yaml = "policy: p.xml\ndirectory:\n  - object_id: 0b0b0b0b-0000-4000-8000-000000000001\n    sign_in_names: {oidToLink: aad-oid-1}\n    alternative_security_ids: [{issuer: facebook.com, issuer_user_id: '1234'}]\n";
+    let scenario = parse(yaml).unwrap();
+    let directory = Directory::in_memory().unwrap();
+    seed_directory(&scenario, &directory, &FixedEnv::default(), "contoso.onmicrosoft.com").unwrap();
+    let id = |user: Option<ief_protocols::directory::User>| user.map(|u| u.object_id);
+    let expected = Some("0b0b0b0b-0000-4000-8000-000000000001".to_owned());
+    assert_eq!(id(directory.find_by_sign_in_name(Some("oidToLink"), "aad-oid-1").unwrap()), expected);
+    // CreateAlternativeSecurityId's key for Facebook's user 1234.
+    let facebook = AlternativeSecurityId { issuer: "facebook.com".into(), issuer_user_id: "MTIzNA==".into() };
+    assert_eq!(id(directory.find_by_alternative_security_id(&facebook).unwrap()), expected);
+}

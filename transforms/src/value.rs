@@ -113,7 +113,7 @@ impl fmt::Display for DataType {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct AlternativeSecurityId {
     pub issuer: String,
-    /// The raw user id; B2C shows it base64-encoded (`issuerUserId`).
+    /// The provider's user id base64-encoded, as B2C writes `issuerUserId`.
     pub issuer_user_id: String,
 }
 

@@ -493,10 +493,10 @@ impl<'p> Executor<'p> {
                         page.profile
                     )));
                 };
-                // Links on a self-asserted page pick the exchange the next step runs; a code
-                // page's choice (a new code) is its handler's.
+                // Links on a self-asserted form pick the exchange the next step runs; a choice on
+                // a profile's other pages (a new code, one of several phone numbers) is its handler's.
                 if let Answer::Choose(target) = &answer
-                    && !matches!(page.kind, PageKind::Code { .. })
+                    && matches!(page.kind, PageKind::Form { .. })
                 {
                     if let Some(link) = page.settings.link(target).filter(|l| !l.shown) {
                         let why = PageSettings::hidden_reason(link);

@@ -581,3 +581,80 @@ fn a_button_for_an_exchange_the_next_step_lacks_is_refused_there_by_name() {
         "Claims exchange with id 'GhostExchange' could not be found in orchestration step '2' and the step contains more than one claims exchange"
     );
 }
+
+/// A profile whose own page offers a choice (a phone factor with two numbers on file): it
+/// answers `Choose` itself.
+struct Picker;
+impl ProfileHandler for Picker {
+    fn name(&self) -> &'static str {
+        "Picker"
+    }
+    fn handles(&self, p: &TechnicalProfile, invocation: Invocation) -> bool {
+        invocation != Invocation::Issuer && handler_type(p) == Some("PickerProvider")
+    }
+    fn execute<'a>(&'a self, r: ProfileRequest<'a>) -> BoxFuture<'a, ProfileResult> {
+        Box::pin(async move {
+            match r.answer {
+                None => ProfileResult::NeedsInput(ief_engine::exec::Page {
+                    profile: r.profile.id.value.to_string(),
+                    kind: PageKind::Selection { options: vec!["home".into(), "office".into()], sign_in: None },
+                    error: None,
+                    profile_state: None,
+                    settings: Default::default(),
+                }),
+                Some(Answer::Choose(choice)) => {
+                    ProfileResult::Claims(vec![("picked".to_owned(), ClaimValue::String(choice.clone()))])
+                }
+                Some(other) => ProfileResult::InvalidAnswer(format!("not a choice: {other:?}")),
+            }
+        })
+    }
+}
+
+const PICKING: &str = r#"<TrustFrameworkPolicy xmlns="http://schemas.microsoft.com/online/cpim/schemas/2013/06" PolicySchemaVersion="0.3.0.0" TenantId="contoso.onmicrosoft.com" PolicyId="B2C_1A_Picking" PublicPolicyUri="http://contoso.onmicrosoft.com/B2C_1A_Picking">
+<BuildingBlocks><ClaimsSchema><ClaimType Id="picked"><DataType>string</DataType></ClaimType></ClaimsSchema></BuildingBlocks>
+<ClaimsProviders><ClaimsProvider><DisplayName>T</DisplayName><TechnicalProfiles>
+  <TechnicalProfile Id="Pick">
+    <Protocol Name="Proprietary" Handler="Test.PickerProvider, Test"/>
+    <OutputClaims><OutputClaim ClaimTypeReferenceId="picked"/></OutputClaims>
+  </TechnicalProfile>
+  <TechnicalProfile Id="JwtIssuer"><Protocol Name="None"/></TechnicalProfile>
+</TechnicalProfiles></ClaimsProvider></ClaimsProviders>
+<UserJourneys><UserJourney Id="Main"><OrchestrationSteps>
+  <OrchestrationStep Order="1" Type="ClaimsExchange"><ClaimsExchanges><ClaimsExchange Id="PickExchange" TechnicalProfileReferenceId="Pick"/></ClaimsExchanges></OrchestrationStep>
+  <OrchestrationStep Order="2" Type="SendClaims" CpimIssuerTechnicalProfileReferenceId="JwtIssuer"/>
+</OrchestrationSteps></UserJourney></UserJourneys>
+<RelyingParty><DefaultUserJourney ReferenceId="Main"/><TechnicalProfile Id="PolicyProfile"><DisplayName>P</DisplayName><Protocol Name="OpenIdConnect"/>
+  <OutputClaims><OutputClaim ClaimTypeReferenceId="picked"/></OutputClaims>
+  <SubjectNamingInfo ClaimType="sub"/></TechnicalProfile></RelyingParty>
+</TrustFrameworkPolicy>"#;
+
+/// Runs `policy` (PICKING or a variant) to its choice page and answers `office`.
+fn pick_office(policy: &str) -> Progress {
+    let set = PolicySet::from_sources([("picking.xml", policy)]);
+    let mut diags = Diagnostics::default();
+    let policy = EffectivePolicy::build(&set, 0, &mut diags).expect("a policy");
+    let compiled = CompiledPolicy::compile(&policy.model);
+    let handlers: Vec<Box<dyn ProfileHandler>> = vec![Box::new(Picker), Box::new(StubIssuer)];
+    let (env, extensions) = (FixedEnv::default(), Extensions::default());
+    let ex = Executor::new(&policy.model, &compiled, &handlers, &env, &extensions);
+    let mut s = ex.start(None, context(), Session::default()).unwrap();
+    let Progress::NeedsInput(page) = block_on(ex.resume(&mut s, None)).unwrap() else { panic!("the choice") };
+    assert_eq!(page.profile, "Pick");
+    block_on(ex.resume(&mut s, Some(Answer::Choose("office".into())))).expect("the handler takes it")
+}
+
+#[test]
+fn a_profile_s_own_choice_page_takes_the_choice_to_its_handler() {
+    assert_eq!(token_claims(pick_office(PICKING))["picked"], "office");
+}
+
+#[test]
+fn a_claim_without_a_partner_type_goes_out_under_its_declared_id_whatever_the_reference_s_case() {
+    let rp = r#"<OutputClaims><OutputClaim ClaimTypeReferenceId="picked"/></OutputClaims>
+  <SubjectNamingInfo"#;
+    assert_eq!(PICKING.matches(rp).count(), 1);
+    let claims = token_claims(pick_office(&PICKING.replace(rp, &rp.replace("picked", "PICKED"))));
+    assert_eq!(claims["picked"], "office", "{claims}");
+    assert!(claims.get("PICKED").is_none(), "{claims}");
+}

@@ -14,7 +14,7 @@ mod sql;
 pub mod store;
 
 use ief_engine::exec::{BoxFuture, Invocation, ProfileError, ProfileHandler, ProfileRequest, ProfileResult};
-use ief_engine::model::{ClaimRef, Policy, Protocol, TechnicalProfile};
+use ief_engine::model::{ClaimRef, Protocol, TechnicalProfile};
 use ief_transforms::{AlternativeSecurityId, ClaimValue, DataType};
 
 pub use login::LocalPasswordLogin;
@@ -131,12 +131,13 @@ fn operate(req: &ProfileRequest<'_>) -> Result<Claims, ProfileError> {
             Ok(claims)
         }
         (Operation::DeleteClaims, Some(user)) => {
-            let names: Vec<&str> = profile
+            let names: Vec<String> = profile
                 .persisted_claims
                 .iter()
-                .map(|pc| partner_name(req.policy, profile, pc))
+                .map(|pc| req.policy.partner_name(profile, pc))
                 .filter(|p| !p.eq_ignore_ascii_case(&key_partner))
                 .collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
             let user = dir.delete_attributes(&user.object_id, &names).map_err(|e| store_error(req, e))?;
             outputs(req, &user)
         }
@@ -208,19 +209,6 @@ fn store_error(req: &ProfileRequest<'_>, e: DirectoryError) -> ProfileError {
         DirectoryError::NotFound(_) => principal_error(req, Principal::DoesNotExist),
         other => error("DirectoryError", format!("technical profile '{}': {other}", req.profile.id.value)),
     }
-}
-
-/// The partner name of a persisted or output claim: PartnerClaimType, else the ClaimType's
-/// default for this protocol, else the Id as written.
-fn partner_name<'p>(policy: &'p Policy, profile: &TechnicalProfile, claim: &'p ClaimRef) -> &'p str {
-    if let Some(p) = &claim.partner_claim_type {
-        return p.as_str();
-    }
-    let protocol = profile.protocol.as_ref().map_or("", |p| p.name.as_str());
-    policy
-        .claim(&claim.claim.value)
-        .and_then(|ct| ct.default_partner_claim_types.iter().find(|(name, _)| name == protocol))
-        .map_or(claim.claim.as_str(), |(_, partner)| partner.as_str())
 }
 
 fn text_of(value: &ClaimValue) -> String {
@@ -365,7 +353,7 @@ fn persisted_value(req: &ProfileRequest<'_>, claim: &ClaimRef) -> Result<Option<
 fn persisted(req: &ProfileRequest<'_>) -> Result<UserData, ProfileError> {
     let mut data = UserData::default();
     for claim in &req.profile.persisted_claims {
-        let partner = partner_name(req.policy, req.profile, claim);
+        let partner = req.policy.partner_name(req.profile, claim);
         let Some(value) = persisted_value(req, claim)? else {
             continue;
         };
@@ -512,11 +500,11 @@ fn convert(value: ClaimValue, target: DataType) -> Option<ClaimValue> {
 fn outputs(req: &ProfileRequest<'_>, user: &User) -> Result<Claims, ProfileError> {
     let mut claims: Claims = Vec::new();
     for claim in &req.profile.output_claims {
-        let partner = partner_name(req.policy, req.profile, claim);
-        if claims.iter().any(|(p, _)| p == partner) {
+        let partner = req.policy.partner_name(req.profile, claim);
+        if claims.iter().any(|(p, _)| *p == partner) {
             continue;
         }
-        let Some(value) = directory_value(user, partner) else {
+        let Some(value) = directory_value(user, &partner) else {
             continue;
         };
         let target = req.policy.claim(&claim.claim.value).and_then(|c| c.data_type).unwrap_or(DataType::String);
@@ -531,7 +519,7 @@ fn outputs(req: &ProfileRequest<'_>, user: &User) -> Result<Claims, ProfileError
                 ),
             )
         })?;
-        claims.push((partner.to_owned(), value));
+        claims.push((partner, value));
     }
     Ok(claims)
 }
@@ -544,6 +532,7 @@ pub(crate) mod testing {
     use std::sync::OnceLock;
 
     use ief_engine::exec::{Extensions, InputClaim, RequestContext, Services};
+    use ief_engine::model::Policy;
     use ief_engine::{Diagnostics, EffectivePolicy, PolicySet, SettingsRequest};
     use ief_transforms::{ClaimsBag, FixedEnv};
 
@@ -600,7 +589,7 @@ pub(crate) mod testing {
                 let value = if c.always_use_default_value && default.is_some() { default } else { current.or(default) };
                 InputClaim {
                     claim: c.claim.value.to_string(),
-                    partner: partner_name(policy, profile, c).to_owned(),
+                    partner: policy.partner_name(profile, c),
                     value,
                     required: c.required,
                 }
