@@ -28,12 +28,13 @@ pub fn validate(policy: &Policy, diags: &mut Diagnostics) {
 struct Validator<'p, 'd> {
     policy: &'p Policy,
     diags: &'d mut Diagnostics,
-    /// Made on first need: only a page claim without a source asks.
+    /// Made on first need: only a finding about to be reported on a profile asks.
     templates: Option<HashSet<&'p str>>,
 }
 
-/// Profiles that others include and no step runs: their page claims are checked in the profiles
-/// that include them, whose validation profiles may be what fills them.
+/// Profiles that others include and no step runs: they are checked as the profiles that include
+/// them resolve them (whose validation profiles may fill a page claim, whose metadata may allow
+/// an insecure REST call).
 fn templates(policy: &Policy) -> HashSet<&str> {
     let run: HashSet<&str> = policy
         .user_journeys
@@ -300,9 +301,13 @@ impl Validator<'_, '_> {
         if tp.is_self_asserted() && tp.display_claims.is_empty() {
             self.self_asserted_sources(tp);
         }
-        if !self.templates.contains(tp.id.as_str()) {
-            self.insecure_rest(tp);
-        }
+        self.insecure_rest(tp);
+    }
+
+    /// Whether others include `tp` and no step runs it (see [`templates`]).
+    fn is_template(&mut self, tp: &TechnicalProfile) -> bool {
+        let policy = self.policy;
+        self.templates.get_or_insert_with(|| templates(policy)).contains(tp.id.as_str())
     }
 
     /// B2C refuses at upload a REST profile without authentication in a production policy unless
@@ -319,7 +324,7 @@ impl Validator<'_, '_> {
         let allowed = tp.metadata("AllowInsecureAuthInProduction").and_then(parse_bool) == Some(true);
         let production =
             self.policy.deployment_mode.as_deref().is_none_or(|m| m.trim().eq_ignore_ascii_case("Production"));
-        if allowed || !production {
+        if allowed || !production || self.is_template(tp) {
             return;
         }
         self.diags.push(
@@ -350,8 +355,7 @@ impl Validator<'_, '_> {
             if has_input || prefilled || oc.default_value.is_some() || from_validation || ct.is_none() {
                 continue;
             }
-            let policy = self.policy;
-            if self.templates.get_or_insert_with(|| templates(policy)).contains(tp.id.as_str()) {
+            if self.is_template(tp) {
                 return;
             }
             self.diags.push(

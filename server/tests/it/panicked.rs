@@ -32,26 +32,31 @@ fn panic_reading(store: &Gated, kind: Kind) {
     *store.panic_reading.lock().expect("the knob") = Some(kind);
 }
 
-#[tokio::test]
-async fn a_panicked_token_request_answers_the_token_endpoint_s_json_error() {
-    let (store, running) = serving().await;
-    let browser = Browser::new(&running);
-    let code = sign_up(&browser).await;
-    panic_reading(&store, Kind::Code);
-    let response = browser
+/// The development app's code redeemed from its page's origin, as a single-page app does.
+async fn redeem_from_origin(browser: &Browser, code: &str) -> reqwest::Response {
+    browser
         .client
         .post(browser.policy_url("oauth2/v2.0/token"))
         .header("origin", ORIGIN)
         .form(&[
             ("grant_type", "authorization_code"),
             ("client_id", CLIENT),
-            ("code", &code),
+            ("code", code),
             ("redirect_uri", REDIRECT),
             ("code_verifier", VERIFIER),
         ])
         .send()
         .await
-        .expect("token");
+        .expect("token")
+}
+
+#[tokio::test]
+async fn a_panicked_token_request_answers_the_token_endpoint_s_json_error() {
+    let (store, running) = serving().await;
+    let browser = Browser::new(&running);
+    let code = sign_up(&browser).await;
+    panic_reading(&store, Kind::Code);
+    let response = redeem_from_origin(&browser, &code).await;
     assert_eq!(response.status(), 400);
     assert!(response.headers()["content-type"].to_str().expect("type").starts_with("application/json"));
     // A single-page app reads the error across origins, as it reads the endpoint's other answers.
@@ -72,20 +77,7 @@ async fn a_token_request_past_the_time_limit_answers_504_readable_across_origins
     let code = sign_up(&browser).await;
     *store.hang_reading.lock().expect("the knob") = Some(Kind::Code);
     let started = std::time::Instant::now();
-    let response = browser
-        .client
-        .post(browser.policy_url("oauth2/v2.0/token"))
-        .header("origin", ORIGIN)
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", CLIENT),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .expect("token");
+    let response = redeem_from_origin(&browser, &code).await;
     assert_eq!(response.status(), 504);
     assert!(started.elapsed() >= limit, "answered before the limit: {:?}", started.elapsed());
     assert!(store.hang_reading.lock().expect("the knob").is_none(), "the request read the code");
