@@ -488,6 +488,11 @@ impl Policy {
         self.technical_profiles.iter().find(|t| t.id.value == id)
     }
 
+    /// Whether the policy runs in production: `DeploymentMode` absent or `Production`.
+    pub fn is_production(&self) -> bool {
+        self.deployment_mode.as_deref().is_none_or(|m| m.trim().eq_ignore_ascii_case("Production"))
+    }
+
     pub fn transformation(&self, id: &str) -> Option<&ClaimsTransformation> {
         self.transformations.iter().find(|t| t.id.value == id)
     }
@@ -495,20 +500,17 @@ impl Policy {
     /// The name a profile's claim has on the wire: its `PartnerClaimType`, else the ClaimType's
     /// default for the profile's protocol, else the ClaimType Id.
     pub fn partner_name(&self, tp: &TechnicalProfile, c: &ClaimRef) -> String {
-        self.partner_name_in(tp.protocol.as_ref().map_or("", |p| p.name.as_str()), c)
-    }
-
-    /// [`Policy::partner_name`] for a named protocol. The ClaimType Id is the one declared, not
-    /// the reference's spelling (references match without regard to case).
-    pub fn partner_name_in(&self, protocol: &str, c: &ClaimRef) -> String {
         if let Some(p) = &c.partner_claim_type {
             return p.value.to_string();
         }
+        let protocol = tp.protocol.as_ref().map_or("", |p| p.name.as_str());
+        // The ClaimType Id is the one declared, not the reference's spelling (references match
+        // without regard to case).
         match self.claim(&c.claim.value) {
             Some(ct) => ct
                 .default_partner_claim_types
                 .iter()
-                .find(|(proto, _)| proto == protocol)
+                .find(|(proto, _)| proto.eq_ignore_ascii_case(protocol))
                 .map_or_else(|| ct.id.value.to_string(), |(_, p)| p.clone()),
             None => c.claim.value.to_string(),
         }

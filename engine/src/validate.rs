@@ -322,9 +322,7 @@ impl Validator<'_, '_> {
             return;
         };
         let allowed = tp.metadata("AllowInsecureAuthInProduction").and_then(parse_bool) == Some(true);
-        let production =
-            self.policy.deployment_mode.as_deref().is_none_or(|m| m.trim().eq_ignore_ascii_case("Production"));
-        if allowed || !production || self.is_template(tp) {
+        if allowed || !self.policy.is_production() || self.is_template(tp) {
             return;
         }
         self.diags.push(

@@ -41,7 +41,9 @@ fn context_claims(request: &ProfileRequest<'_>) -> Vec<(String, ClaimValue)> {
             } else {
                 return None;
             };
-            Some((name, ClaimValue::String(value.clone())))
+            // Unknown (`ief serve` does not record the client's address): left out, so a
+            // DefaultValue or absence applies.
+            (!value.is_empty()).then(|| (name, ClaimValue::String(value.clone())))
         })
         .collect()
 }
@@ -78,5 +80,9 @@ mod tests {
                 ("correlationid".to_owned(), string("corr-1")),
             ])
         );
+        // An address the server does not know is left out, not an empty claim.
+        h.context.ip_address = String::new();
+        let out = h.run(&UserJourneyContext, "Context", Vec::new(), None);
+        assert_eq!(out, ProfileResult::Claims(vec![("correlationid".to_owned(), string("corr-1"))]));
     }
 }

@@ -8,7 +8,7 @@ use std::error::Error as StdError;
 use std::time::Duration;
 
 use ief_engine::exec::{BoxFuture, Invocation, ProfileError, ProfileHandler, ProfileRequest, ProfileResult};
-use ief_engine::model::{ClaimRef, TechnicalProfile};
+use ief_engine::model::TechnicalProfile;
 use ief_transforms::value::parse_bool;
 use ief_transforms::{ClaimValue, DataType};
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
@@ -224,16 +224,13 @@ impl<'a> Config<'a> {
                 }
             },
         };
-        if auth == AuthType::None && !flag("AllowInsecureAuthInProduction")? {
-            let mode = request.policy.deployment_mode.as_deref().unwrap_or("Production");
-            if mode.eq_ignore_ascii_case("Production") {
-                return Err(error(
-                    "InsecureAuthInProduction",
-                    "AuthenticationType None is refused in Production deployment mode: set DeploymentMode=\"Development\" \
-                     on the policy or metadata AllowInsecureAuthInProduction to true"
-                        .to_owned(),
-                ));
-            }
+        if auth == AuthType::None && !flag("AllowInsecureAuthInProduction")? && request.policy.is_production() {
+            return Err(error(
+                "InsecureAuthInProduction",
+                "AuthenticationType None is refused in Production deployment mode: set DeploymentMode=\"Development\" \
+                 on the policy or metadata AllowInsecureAuthInProduction to true"
+                    .to_owned(),
+            ));
         }
         Ok(Config {
             url,
@@ -473,10 +470,9 @@ fn outputs(
             ));
         }
     };
-    let protocol = profile.protocol.as_ref().map_or("", |p| p.name.as_str());
     let mut claims: Vec<(String, ClaimValue)> = Vec::new();
     for output in &profile.output_claims {
-        let partner = partner_name(request, output, protocol);
+        let partner = request.policy.partner_name(profile, output);
         if claims.iter().any(|(p, _)| *p == partner) {
             continue;
         }
@@ -498,11 +494,6 @@ fn outputs(
         claims.push((partner, value));
     }
     Ok(claims)
-}
-
-/// PartnerClaimType, else the ClaimType's default for the protocol, else the ClaimType Id.
-pub(crate) fn partner_name(request: &ProfileRequest<'_>, output: &ClaimRef, protocol: &str) -> String {
-    request.policy.partner_name_in(protocol, output)
 }
 
 /// A JSON value as a claim of `data_type`, leniently: JSON scalars become the text a string

@@ -456,7 +456,7 @@ pub(crate) mod testing {
                 .iter()
                 .map(|c| InputClaim {
                     claim: c.claim.value.to_string(),
-                    partner: c.partner_claim_type.as_ref().unwrap_or(&c.claim).value.to_string(),
+                    partner: self.policy.partner_name(tp, c),
                     value: values.iter().find(|(k, _)| *k == c.claim.value).map(|(_, v)| v.clone()),
                     required: c.required,
                 })

@@ -16,9 +16,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-
 use ief_engine::exec::{
     Answer, BoxFuture, Executor, Extensions, Invocation, Outcome, Page, PageKind, ProfileHandler, ProfileRequest,
     ProfileResult, Progress, RequestContext, Session,
@@ -1254,10 +1251,7 @@ fn seed_user(seed: &SeedSpec) -> SeedUser {
                 .alternative_security_ids
                 .iter()
                 // The directory keeps the id base64-encoded, as CreateAlternativeSecurityId writes it.
-                .map(|a| AlternativeSecurityId {
-                    issuer: a.issuer.clone(),
-                    issuer_user_id: BASE64.encode(&a.issuer_user_id),
-                })
+                .map(|a| AlternativeSecurityId::from_provider(&a.issuer, &a.issuer_user_id))
                 .collect(),
             attributes: seed
                 .attributes

@@ -117,6 +117,18 @@ pub struct AlternativeSecurityId {
     pub issuer_user_id: String,
 }
 
+impl AlternativeSecurityId {
+    /// The identity of `user_id` at `issuer`, the id encoded as CreateAlternativeSecurityId
+    /// writes it.
+    pub fn from_provider(issuer: &str, user_id: &str) -> AlternativeSecurityId {
+        use base64::Engine as _;
+        AlternativeSecurityId {
+            issuer: issuer.to_owned(),
+            issuer_user_id: base64::engine::general_purpose::STANDARD.encode(user_id),
+        }
+    }
+}
+
 /// How a dateTime prints. B2C's methods write two forms: GetCurrentDateTime and
 /// ConvertDateToDateTimeClaim write `2022-01-14T11:40:35.0000000Z`, the JSON methods
 /// `2005-09-23T00:00:00Z` (claims-transformations D.2, D.5).

@@ -454,7 +454,7 @@ fn outputs(
 ) -> Result<Vec<(String, ClaimValue)>, OAuth1Error> {
     let mut claims: Vec<(String, ClaimValue)> = Vec::new();
     for output in &request.profile.output_claims {
-        let partner = crate::rest::partner_name(request, output, PROTOCOL);
+        let partner = request.policy.partner_name(request.profile, output);
         if claims.iter().any(|(p, _)| *p == partner) {
             continue;
         }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::metadata::{Metadata, TokenFormat};
 use crate::federation::error;
-use crate::rest::{json_path, partner_name, typed};
+use crate::rest::{json_path, typed};
 
 /// Reads a token response. `Default` takes JSON when the answer is JSON (by content type or
 /// shape), else form-encoded fields.
@@ -117,10 +117,9 @@ pub(super) fn outputs(
     claims: &Value,
 ) -> Result<Vec<(String, ClaimValue)>, ProfileError> {
     let profile = request.profile;
-    let protocol = profile.protocol.as_ref().map_or("", |p| p.name.as_str());
     let mut out: Vec<(String, ClaimValue)> = Vec::new();
     for output in &profile.output_claims {
-        let partner = partner_name(request, output, protocol);
+        let partner = request.policy.partner_name(profile, output);
         if out.iter().any(|(p, _)| *p == partner) {
             continue;
         }

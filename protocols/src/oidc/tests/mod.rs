@@ -98,7 +98,7 @@ impl Rig {
             .iter()
             .map(|c| InputClaim {
                 claim: c.claim.value.to_string(),
-                partner: c.partner_claim_type.as_ref().unwrap_or(&c.claim).value.to_string(),
+                partner: self.policy.partner_name(profile, c),
                 value: inputs
                     .iter()
                     .find(|(k, _)| *k == c.claim.value)
