@@ -6,7 +6,7 @@
 use ief_engine::exec::{
     Answer, BoxFuture, Field, Invocation, Page, PageKind, ProfileError, ProfileHandler, ProfileRequest, ProfileResult,
 };
-use ief_engine::model::{Policy, TechnicalProfile};
+use ief_engine::model::{ClaimType, Policy, TechnicalProfile};
 use ief_transforms::dotnet;
 use ief_transforms::{ClaimValue, DataType};
 
@@ -252,7 +252,8 @@ fn submit(request: &ProfileRequest<'_>, fields: &[ShownField], values: &[(String
             rerender.push(shown);
             continue;
         }
-        let text = submitted.or(field.prefilled.as_deref()).unwrap_or("");
+        let as_shown = submitted.is_none().then(|| selected_as_shown(request, field)).flatten();
+        let text = submitted.or(as_shown.as_deref()).unwrap_or("");
         if !field.is_password() {
             shown.prefilled = (!text.is_empty()).then(|| text.to_owned());
         }
@@ -288,6 +289,48 @@ fn submit(request: &ProfileRequest<'_>, fields: &[ShownField], values: &[(String
     }
 }
 
+/// What a field left as the page showed it submits: its prefilled text, but a choice field
+/// (radio buttons, check boxes, a drop-down) shows selected only the prefilled values among its
+/// options, or without a value the options marked SelectByDefault, and a browser posts only
+/// those: a prefilled value that is no option leaves the field empty (Required applies).
+fn selected_as_shown(request: &ProfileRequest<'_>, field: &ShownField) -> Option<String> {
+    let choice = matches!(
+        field.input_type.as_deref(),
+        Some("RadioSingleSelect" | "CheckboxMultiSelect" | "DropdownSingleSelect")
+    );
+    let restriction =
+        request.policy.claim(&field.claim).filter(|_| choice).and_then(|ct| Some((ct, ct.restriction.as_ref()?)));
+    let Some((ct, restriction)) = restriction else { return field.prefilled.clone() };
+    let allowed = options(request, ct);
+    if allowed.is_empty() {
+        return field.prefilled.clone();
+    }
+    let multi = field.input_type.as_deref() == Some("CheckboxMultiSelect");
+    let prefilled = field.prefilled.as_deref().unwrap_or("");
+    let mut selected: Vec<&str> = if prefilled.is_empty() {
+        restriction.enumerations.iter().filter(|(_, _, by_default)| *by_default).map(|(_, v, _)| v.as_str()).collect()
+    } else if multi {
+        prefilled.split(',').map(str::trim).filter(|v| allowed.iter().any(|a| a == v)).collect()
+    } else {
+        allowed.iter().filter(|a| *a == prefilled).map(String::as_str).collect()
+    };
+    if !multi {
+        selected.truncate(1);
+    }
+    (!selected.is_empty()).then(|| selected.join(","))
+}
+
+/// The values a claim's Restriction offers, localized when the policy localizes them.
+fn options(request: &ProfileRequest<'_>, ct: &ClaimType) -> Vec<String> {
+    let written = || ct.restriction.iter().flat_map(|r| r.enumerations.iter().map(|(_, v, _)| v.clone())).collect();
+    request
+        .services
+        .env
+        .localized_collection("ClaimType", &ct.id.value)
+        .map(|items| items.into_iter().map(|(_, v)| v).collect())
+        .unwrap_or_else(written)
+}
+
 fn data_type(policy: &Policy, claim: &str) -> DataType {
     policy.claim(claim).and_then(|c| c.data_type).unwrap_or(DataType::String)
 }
@@ -300,12 +343,7 @@ pub(crate) fn check_field(request: &ProfileRequest<'_>, field: &ShownField, text
     let value = ClaimValue::parse(data_type(policy, &field.claim), text).map_err(|_| invalid())?;
     let Some(ct) = claim_type else { return Ok(value) };
     if let Some(restriction) = &ct.restriction {
-        let allowed: Vec<String> = request
-            .services
-            .env
-            .localized_collection("ClaimType", &ct.id.value)
-            .map(|items| items.into_iter().map(|(_, v)| v).collect())
-            .unwrap_or_else(|| restriction.enumerations.iter().map(|(_, v, _)| v.clone()).collect());
+        let allowed = options(request, ct);
         if !allowed.is_empty() {
             let multi = field.input_type.as_deref() == Some("CheckboxMultiSelect");
             let ok = if multi {
@@ -741,6 +779,26 @@ mod tests {
     }
 
     #[test]
+    fn a_choice_left_as_shown_submits_only_its_selected_options() {
+        let mut h = harness();
+        // No value: the option marked SelectByDefault is selected, and posted.
+        let result = h.run(&SelfAsserted, "Rules", vec![], submit(&[]));
+        assert_eq!(result, ProfileResult::Claims(vec![("color".into(), string("blue"))]));
+        // A value that is no option shows nothing selected: the field is empty, so Required.
+        h.set("color", string("green"));
+        let (_, error) = form(&h.run(&SelfAsserted, "Rules", vec![], submit(&[])));
+        assert_eq!(error.as_deref(), Some("color: Fill this in."));
+        // Check boxes keep the prefilled values that are options.
+        h.set("color", string("red"));
+        h.set("toppings", string("cheese,olives"));
+        let result = h.run(&SelfAsserted, "Rules", vec![], submit(&[]));
+        assert_eq!(
+            result,
+            ProfileResult::Claims(vec![("color".into(), string("red")), ("toppings".into(), string("cheese"))])
+        );
+    }
+
+    #[test]
     fn patterns_show_their_help_text() {
         let h = harness();
         assert_eq!(
@@ -824,8 +882,9 @@ mod tests {
             result,
             ProfileResult::Claims(vec![("color".into(), string("red")), ("password".into(), string("abcDEF12"))])
         );
-        // A failed page does not echo the password back.
-        let (fields, _) = form(&h.run(&SelfAsserted, "Rules", vec![], submit(&[("password", "abcDEF12")])));
+        // A failed page does not echo the password back (age fails; color posts its default).
+        let (fields, _) =
+            form(&h.run(&SelfAsserted, "Rules", vec![], submit(&[("age", "old"), ("password", "abcDEF12")])));
         assert_eq!(fields.iter().find(|f| f.claim == "password").unwrap().prefilled, None);
     }
 
