@@ -739,7 +739,15 @@ mod tests {
     fn submitted_values_come_back_typed_under_partner_names() {
         let h = harness();
         let inputs = h.inputs("Form", &[("email", string("a@contoso.com"))]);
-        let result = h.run(&SelfAsserted, "Form", inputs, submit(&[("nickname", "Bob"), ("Age", "42")]));
+        // The page verified the address earlier (a Verified.Email field needs its code first).
+        let verified = serde_json::json!({ "verified": "a@contoso.com" });
+        let result = h.run_with_state(
+            &SelfAsserted,
+            "Form",
+            inputs,
+            submit(&[("nickname", "Bob"), ("Age", "42")]),
+            Some(&verified),
+        );
         // The pre-filled email is submitted as shown; the claim id matches case-insensitively.
         assert_eq!(
             result,
