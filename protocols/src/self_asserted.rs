@@ -232,7 +232,11 @@ fn submit(request: &ProfileRequest<'_>, fields: &[ShownField], values: &[(String
     let mut rerender: Vec<ShownField> = Vec::new();
     let mut typed: Vec<(&str, String)> = Vec::new();
     for field in fields {
-        let submitted = values.iter().rev().find(|(k, _)| same_claim(policy, &field.claim, k)).map(|(_, v)| v.as_str());
+        let joined = joined_choices(policy, field, values);
+        let submitted = match &joined {
+            Some(all) => Some(all.as_str()),
+            None => values.iter().rev().find(|(k, _)| same_claim(policy, &field.claim, k)).map(|(_, v)| v.as_str()),
+        };
         let mut shown = field.clone();
         if field.is_read_only() {
             if let Some(v) = submitted
@@ -287,6 +291,19 @@ fn submit(request: &ProfileRequest<'_>, fields: &[ShownField], values: &[(String
         let message = errors.iter().map(|(c, m)| format!("{c}: {m}")).collect::<Vec<_>>().join("\n");
         ProfileResult::NeedsInput(page(request, &rerender, Some(message)))
     }
+}
+
+/// Check boxes posted as repeated fields (a form without the page script), one comma-separated
+/// value, as the page script sends them; `None` when the form posts the field at most once.
+fn joined_choices(policy: &Policy, field: &ShownField, values: &[(String, String)]) -> Option<String> {
+    if field.input_type.as_deref() != Some("CheckboxMultiSelect") {
+        return None;
+    }
+    let posted: Vec<&str> =
+        values.iter().filter(|(k, _)| same_claim(policy, &field.claim, k)).map(|(_, v)| v.as_str()).collect();
+    (posted.len() > 1).then(|| {
+        posted.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty()).collect::<Vec<_>>().join(",")
+    })
 }
 
 /// What a field left as the page showed it submits: its prefilled text, but a choice field
@@ -803,6 +820,21 @@ mod tests {
         assert_eq!(
             result,
             ProfileResult::Claims(vec![("color".into(), string("red")), ("toppings".into(), string("cheese"))])
+        );
+    }
+
+    #[test]
+    fn check_boxes_posted_as_repeated_fields_are_one_value() {
+        let h = harness();
+        let result = h.run(
+            &SelfAsserted,
+            "Rules",
+            vec![],
+            submit(&[("color", "red"), ("toppings", "cheese"), ("toppings", "ham")]),
+        );
+        assert_eq!(
+            result,
+            ProfileResult::Claims(vec![("color".into(), string("red")), ("toppings".into(), string("cheese,ham"))])
         );
     }
 
