@@ -293,17 +293,17 @@ fn submit(request: &ProfileRequest<'_>, fields: &[ShownField], values: &[(String
     }
 }
 
-/// Check boxes posted as repeated fields (a form without the page script), one comma-separated
-/// value, as the page script sends them; `None` when the form posts the field at most once.
+/// The boxes ticked of a check-box field, one comma-separated value however the form posts them:
+/// repeated fields (a form without the page script) or joined by commas, beside the group's empty
+/// field (so that none ticked is an empty value); `None` when the form does not post the field.
 fn joined_choices(policy: &Policy, field: &ShownField, values: &[(String, String)]) -> Option<String> {
     if field.input_type.as_deref() != Some("CheckboxMultiSelect") {
         return None;
     }
-    let posted: Vec<&str> =
-        values.iter().filter(|(k, _)| same_claim(policy, &field.claim, k)).map(|(_, v)| v.as_str()).collect();
-    (posted.len() > 1).then(|| {
-        posted.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty()).collect::<Vec<_>>().join(",")
-    })
+    let mut posted =
+        values.iter().filter(|(k, _)| same_claim(policy, &field.claim, k)).map(|(_, v)| v.as_str()).peekable();
+    posted.peek()?;
+    Some(posted.flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty()).collect::<Vec<_>>().join(","))
 }
 
 /// What a field left as the page showed it submits: its prefilled text, but a choice field
@@ -825,7 +825,16 @@ mod tests {
 
     #[test]
     fn check_boxes_posted_as_repeated_fields_are_one_value() {
-        let h = harness();
+        let mut h = harness();
+        // The group's empty field posted alone: none ticked clears what was prefilled.
+        h.set("toppings", string("cheese"));
+        let result = h.run(&SelfAsserted, "Rules", vec![], submit(&[("color", "red"), ("toppings", "")]));
+        assert_eq!(result, ProfileResult::Claims(vec![("color".into(), string("red"))]));
+        let result = h.run(&SelfAsserted, "Rules", vec![], submit(&[("color", "red"), ("toppings", ",ham")]));
+        assert_eq!(
+            result,
+            ProfileResult::Claims(vec![("color".into(), string("red")), ("toppings".into(), string("ham"))])
+        );
         let result = h.run(
             &SelfAsserted,
             "Rules",

@@ -237,6 +237,27 @@ async fn the_demo_page_draws_each_input_type_on_the_policy_s_template_and_checks
 }
 
 #[tokio::test]
+async fn check_boxes_post_every_box_ticked_and_an_empty_field_when_none_is() {
+    let running = serve_paths(vec![demo()]).await;
+    let browser = demo_browser(&running);
+    let page = demo_page(&browser, &[], None).await;
+    let els = parse(&page.html);
+    // Browsers post no unticked box: the group's own empty field says none is ticked.
+    let empty = els
+        .iter()
+        .find(|e| e.name == "input" && e.attr("name") == Some("newsletter") && e.attr("type") == Some("hidden"));
+    assert_eq!(empty.and_then(|e| e.attr("value")), Some(""), "{}", page.html);
+    let form = [("email", "zoe@contoso.com"), ("displayName", "Zoe"), ("newPassword", "lowercase1"), ("country", "FR")];
+    // A plain form posts each ticked box as its own field: all are checked, not the last alone.
+    let ticked = [("newsletter", ""), ("newsletter", "bogus"), ("newsletter", "events")];
+    let body: Value = browser.submit(&page, &[&form[..], &ticked[..]].concat()).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "400", "{body}");
+    let ticked = [("newsletter", ""), ("newsletter", "product"), ("newsletter", "events")];
+    let body: Value = browser.submit(&page, &[&form[..], &ticked[..]].concat()).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "200", "{body}");
+}
+
+#[tokio::test]
 async fn the_language_is_ui_locales_then_accept_language_then_the_default() {
     let running = serve_paths(vec![demo()]).await;
     let browser = demo_browser(&running);
