@@ -674,6 +674,10 @@ impl Target {
                     again = Some(page.describe(message.as_deref()));
                     Reply::Page(page)
                 }
+                Answered::Refused(form, message) => {
+                    again = Some(form.describe(message.as_deref()));
+                    Reply::Page(*form)
+                }
             };
         };
         if let Some(extra) = answers.next() {
@@ -822,7 +826,11 @@ impl Target {
                 let Answered::Next(Reply::Page(form)) = self.post(client, page, entered).await? else {
                     return Err("the verification code did not lead back to the form".to_owned());
                 };
-                return self.post(client, &form, last_submit.clone()).await;
+                return Ok(match self.post(client, &form, last_submit.clone()).await? {
+                    // The form is the page shown now, with what refused it (and its CSRF token).
+                    Answered::Again(message) => Answered::Refused(Box::new(form), message),
+                    next => next,
+                });
             }
             StepAnswer::Press(press) => {
                 let mut values = Vec::new();
@@ -931,6 +939,9 @@ enum Answered {
     /// The same page again: a submit that failed its checks (its message), or a display
     /// control's action.
     Again(Option<String>),
+    /// Another page than the one answered, refusing what it was sent: the form a verified
+    /// code led back to, whose submit failed its checks or validations.
+    Refused(Box<Shown>, Option<String>),
 }
 
 /// The largest response the driver reads: a page is tens of KB.
