@@ -72,7 +72,7 @@ fn reason(e: &fancy_regex::Error) -> String {
         && let Some(syntax) = inner.syntax_error()
     {
         let text = syntax.to_string();
-        if let Some(cause) = text.lines().filter_map(|l| l.strip_prefix("error: ")).last() {
+        if let Some(cause) = text.lines().filter_map(|l| l.strip_prefix("error: ")).next_back() {
             return cause.to_owned();
         }
     }
