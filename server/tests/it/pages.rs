@@ -607,6 +607,41 @@ async fn plain_forms_sign_up_with_email_verification_and_retry_a_wrong_password(
 }
 
 #[tokio::test]
+async fn a_plain_form_refused_by_its_validation_shows_what_was_typed_but_passwords() {
+    let running = serve("LocalAccounts").await;
+    // The address is taken once Alice has signed up; Bob tries it again.
+    let alice = Browser::new(&running);
+    sign_up(&alice).await;
+    let browser = Browser::new(&running);
+    let page = browser.page(&browser.authorize_url(&[])).await;
+    let href = parse(&page.html).into_iter().find(|e| e.attr("id") == Some("createAccount")).expect("sign-up link");
+    let form = browser.get(&browser.url(href.attr("href").unwrap_or_default())).await.text().await.expect("body");
+    let typed = [
+        ("email", "alice@contoso.com"),
+        ("newPassword", "Passw0rd!2024"),
+        ("reenterPassword", "Passw0rd!2024"),
+        ("displayName", "Bob Again"),
+        ("givenName", "Bob"),
+    ];
+    let code_page = after(&browser, post_form(&browser, &form, "attributeVerification", &typed).await).await;
+    let code_page = code_page.text().await.expect("body");
+    let code = running.server.outbox().and_then(|o| o.last_code("alice@contoso.com")).expect("a code was sent");
+    let verified =
+        after(&browser, post_form(&browser, &code_page, "attributeVerification", &[("verificationCode", &code)]).await)
+            .await;
+    let verified = verified.text().await.expect("body");
+    let passwords = [("newPassword", "Passw0rd!2024"), ("reenterPassword", "Passw0rd!2024"), ("displayName", "Bob B")];
+    let refused = post_form(&browser, &verified, "attributeVerification", &passwords).await;
+    assert_eq!(refused.status(), 200);
+    let refused = refused.text().await.expect("body");
+    let els = parse(&refused);
+    assert!(with_class(&els, "pageLevel").iter().any(|e| e.attr("aria-hidden") == Some("false") && !e.text.is_empty()));
+    assert_eq!(by_id(&els, "displayName").attr("value"), Some("Bob B"), "{refused}");
+    assert_eq!(by_id(&els, "givenName").attr("value"), Some("Bob"));
+    assert_eq!(by_id(&els, "newPassword").attr("value").unwrap_or_default(), "");
+}
+
+#[tokio::test]
 async fn the_provider_selection_page_offers_each_provider_by_name() {
     let running = serve("SocialAndLocalAccounts").await;
     let mut browser = Browser::new(&running);
