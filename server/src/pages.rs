@@ -308,9 +308,15 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
         }
         Err(e) => return failed(server, hosted, tx, "AADB2C90085", &e, request).await,
     };
+    // A code page that gives way to its form (too many wrong codes, an expired one) is not the
+    // same page again: the browser goes on to the form, which shows why.
+    let leaves_code_page =
+        |next: &Page| matches!(page.kind, PageKind::Code { .. }) && !matches!(next.kind, PageKind::Code { .. });
     match progress {
         // The same page back with an error: the submit failed its checks.
-        Progress::NeedsInput(next) if next.error.is_some() && next.profile == page.profile => {
+        Progress::NeedsInput(next)
+            if next.error.is_some() && next.profile == page.profile && !leaves_code_page(&next) =>
+        {
             let message = next.error.clone().unwrap_or_default();
             // A failed validation comes back as a form without fields: the same page, with its error.
             let next = match &next.kind {

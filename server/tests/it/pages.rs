@@ -642,6 +642,35 @@ async fn a_plain_form_refused_by_its_validation_shows_what_was_typed_but_passwor
 }
 
 #[tokio::test]
+async fn a_code_page_that_gives_way_to_its_form_sends_the_script_on_to_it() {
+    let running = serve("LocalAccounts").await;
+    let browser = Browser::new(&running);
+    let page = browser.page(&browser.authorize_url(&[])).await;
+    let form = page_of(browser.unified(&page, ("local", "signup")).await).await;
+    let body: Value = browser.submit(&form, &ALICE).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "200", "{body}");
+    let code_page = page_of(browser.confirmed(&form).await).await;
+    assert_eq!(code_page.api(), "Phonefactor", "{}", code_page.html);
+    let wrong = [("verificationCode", "000000")];
+    let body: Value = browser.submit(&code_page, &wrong).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "400", "a wrong code: the code page stays: {body}");
+    let _ = browser.submit(&code_page, &wrong).await;
+    // The third voids the code: the form comes back with the reason, so the script goes on.
+    let body: Value = browser.submit(&code_page, &wrong).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "200", "{body}");
+    let again = page_of(browser.confirmed(&code_page).await).await;
+    assert_eq!(again.api(), "SelfAsserted", "{}", again.html);
+    let els = parse(&again.html);
+    let shown = with_class(&els, "pageLevel").into_iter().find(|e| e.attr("aria-hidden") == Some("false"));
+    assert_eq!(
+        shown.map(|e| e.text.as_str()),
+        Some("You've made too many incorrect attempts. Please try again later."),
+        "{}",
+        again.html
+    );
+}
+
+#[tokio::test]
 async fn the_provider_selection_page_offers_each_provider_by_name() {
     let running = serve("SocialAndLocalAccounts").await;
     let mut browser = Browser::new(&running);
