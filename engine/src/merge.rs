@@ -168,6 +168,16 @@ struct Indexes {
     path: Vec<Seg>,
     /// By the parent's path followed by the items' name.
     lists: HashMap<Vec<Seg>, ListIndex>,
+    /// How a re-listed claim merges with the base's: attribute by attribute across a chain's
+    /// files, whole in `layer` (an including profile's claim is the one it wrote).
+    claim_item: ClaimItem,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum ClaimItem {
+    #[default]
+    Deep,
+    Whole,
 }
 
 impl Indexes {
@@ -469,6 +479,7 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
             }
         }
         List::Claims => {
+            let rule = if ix.claim_item == ClaimItem::Whole { Rule::Replace } else { Rule::Deep };
             let base_keys: Vec<Option<&str>> = base.children.iter().map(claim_key).collect();
             let relists_all = !base_keys.is_empty()
                 && base_keys.iter().all(|k| k.is_some() && items.iter().any(|i| claim_key(i) == *k));
@@ -482,7 +493,7 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
                         .find(|c| claim_key(c) == claim_key(item))
                         .cloned()
                         .unwrap_or_else(|| item.clone());
-                    merge_element(&mut m, item, Rule::Deep, &mut Indexes::default());
+                    merge_element(&mut m, item, rule, &mut Indexes::default());
                     merged.push(m);
                 }
                 base.children = merged.into();
@@ -490,7 +501,7 @@ fn merge_list(base: &mut Element, items: &[Element], name: &str, list: List, beh
                 for item in items {
                     let k = claim_key(item);
                     match base.children.find_mut(|c| k.is_some() && claim_key(c) == k) {
-                        Some(e) => merge_element(e, item, Rule::Deep, &mut Indexes::default()),
+                        Some(e) => merge_element(e, item, rule, &mut Indexes::default()),
                         None => base.children.to_mut().push(item.clone()),
                     }
                 }
@@ -673,11 +684,14 @@ fn child_order(parent: &str) -> &'static [&'static str] {
     }
 }
 
-/// `overlay` layered on a copy of `base`, with the same rules as inheritance
-/// (IncludeTechnicalProfile).
+/// `overlay` layered on a copy of `base` (IncludeTechnicalProfile), with the rules of
+/// inheritance except that a claim the overlay re-lists is its own whole: Microsoft's
+/// username sample re-lists `strongAuthenticationEmailAddress` without the included profile's
+/// PartnerClaimType to read the attribute of that name.
 pub fn layer(base: &Element, overlay: &Element) -> Element {
     let mut out = base.clone();
-    merge_element(&mut out, overlay, Rule::Deep, &mut Indexes::default());
+    let mut ix = Indexes { claim_item: ClaimItem::Whole, ..Indexes::default() };
+    merge_element(&mut out, overlay, Rule::Deep, &mut ix);
     out
 }
 

@@ -57,8 +57,9 @@ impl State {
     }
 }
 
-/// The field whose address must be verified on this page, if any. A page with a
-/// VerificationControl verifies through the control's buttons instead.
+/// The field whose address must be verified on this page, if any: also a read-only one, whose
+/// prefilled address is verified (Microsoft's email-MFA samples show `readOnlyEmail` so). A
+/// page with a VerificationControl verifies through the control's buttons instead.
 fn field_to_verify<'f>(request: &ProfileRequest<'_>, fields: &'f [ShownField]) -> Option<&'f ShownField> {
     let policy = request.policy;
     let has_control = request.profile.display_claims.iter().filter_map(|d| d.display_control.as_ref()).any(|c| {
@@ -72,7 +73,7 @@ fn field_to_verify<'f>(request: &ProfileRequest<'_>, fields: &'f [ShownField]) -
     enforced.then(|| {
         fields.iter().find(|f| {
             f.partner.as_deref().is_some_and(|p| p.trim().eq_ignore_ascii_case(VERIFIED_EMAIL))
-                && !matches!(f.input_type.as_deref(), Some("Readonly" | "Paragraph"))
+                && f.input_type.as_deref() != Some("Paragraph")
         })
     })?
 }
@@ -89,7 +90,9 @@ pub(crate) fn before_submit(
     values: &[(String, String)],
 ) -> Option<ProfileResult> {
     let field = field_to_verify(request, fields)?;
-    let address = values.iter().rev().find(|(k, _)| same_claim(request.policy, k, &field.claim))?.1.trim();
+    // A field left out posts what it shows, as the form's own checks take it.
+    let submitted = values.iter().rev().find(|(k, _)| same_claim(request.policy, k, &field.claim)).map(|(_, v)| v);
+    let address = submitted.or(field.prefilled.as_ref())?.trim();
     // An empty or malformed address is the form's own error to show.
     if address.is_empty() || check_field(request, field, address).is_err() {
         return None;
@@ -356,6 +359,37 @@ mod tests {
         h.extensions.insert(CodeOutbox::new());
         let result = h.run(&SelfAsserted, "Page", vec![], submit(&[("email", "bob@contoso.com")]));
         assert_eq!(shown(&result).0, code_page(), "enforced by default");
+    }
+
+    #[test]
+    fn a_read_only_address_is_verified_as_shown() {
+        let claims = r#"<ClaimsSchema><ClaimType Id="readOnlyEmail"><DataType>string</DataType><UserInputType>Readonly</UserInputType></ClaimType></ClaimsSchema>"#;
+        let profile = format!(
+            r#"<TechnicalProfile Id="Page">{SELF_ASSERTED}
+            <InputClaims><InputClaim ClaimTypeReferenceId="readOnlyEmail"/></InputClaims>
+            <OutputClaims><OutputClaim ClaimTypeReferenceId="readOnlyEmail" PartnerClaimType="Verified.Email" Required="true"/></OutputClaims></TechnicalProfile>"#
+        );
+        let mut h = Harness::new(policy(claims, &profile));
+        h.extensions.insert(CodeOutbox::new());
+        let inputs = || h.inputs("Page", &[("readOnlyEmail", ClaimValue::String("bob@contoso.com".into()))]);
+        let run = |answer, state: &Option<Value>| {
+            let result = h.run_with_state(&SelfAsserted, "Page", inputs(), answer, state.as_ref());
+            let next = match &result {
+                ProfileResult::NeedsInput(page) => page.profile_state.as_deref().cloned(),
+                _ => None,
+            };
+            (result, next)
+        };
+        // Continue on the page as shown sends the code to the shown address.
+        let (result, state) = run(submit(&[]), &None);
+        assert_eq!(shown(&result), (code_page(), None));
+        let (result, state) = run(code(&sent(&h)), &state);
+        assert!(matches!(shown(&result).0, PageKind::Form { .. }), "{result:?}");
+        let (result, _) = run(submit(&[]), &state);
+        assert_eq!(
+            result,
+            ProfileResult::Claims(vec![("Verified.Email".into(), ClaimValue::String("bob@contoso.com".into()))])
+        );
     }
 
     #[test]

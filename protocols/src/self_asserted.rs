@@ -6,7 +6,7 @@
 use ief_engine::exec::{
     Answer, BoxFuture, Field, Invocation, Page, PageKind, ProfileError, ProfileHandler, ProfileRequest, ProfileResult,
 };
-use ief_engine::model::{Policy, TechnicalProfile};
+use ief_engine::model::{ClaimType, Policy, TechnicalProfile};
 use ief_transforms::dotnet;
 use ief_transforms::{ClaimValue, DataType};
 
@@ -232,7 +232,11 @@ fn submit(request: &ProfileRequest<'_>, fields: &[ShownField], values: &[(String
     let mut rerender: Vec<ShownField> = Vec::new();
     let mut typed: Vec<(&str, String)> = Vec::new();
     for field in fields {
-        let submitted = values.iter().rev().find(|(k, _)| same_claim(policy, &field.claim, k)).map(|(_, v)| v.as_str());
+        let joined = joined_choices(policy, field, values);
+        let submitted = match &joined {
+            Some(all) => Some(all.as_str()),
+            None => values.iter().rev().find(|(k, _)| same_claim(policy, &field.claim, k)).map(|(_, v)| v.as_str()),
+        };
         let mut shown = field.clone();
         if field.is_read_only() {
             if let Some(v) = submitted
@@ -252,7 +256,8 @@ fn submit(request: &ProfileRequest<'_>, fields: &[ShownField], values: &[(String
             rerender.push(shown);
             continue;
         }
-        let text = submitted.or(field.prefilled.as_deref()).unwrap_or("");
+        let as_shown = submitted.is_none().then(|| selected_as_shown(request, field)).flatten();
+        let text = submitted.or(as_shown.as_deref()).unwrap_or("");
         if !field.is_password() {
             shown.prefilled = (!text.is_empty()).then(|| text.to_owned());
         }
@@ -288,6 +293,61 @@ fn submit(request: &ProfileRequest<'_>, fields: &[ShownField], values: &[(String
     }
 }
 
+/// The boxes ticked of a check-box field, one comma-separated value however the form posts them:
+/// repeated fields (a form without the page script) or joined by commas, beside the group's empty
+/// field (so that none ticked is an empty value); `None` when the form does not post the field.
+fn joined_choices(policy: &Policy, field: &ShownField, values: &[(String, String)]) -> Option<String> {
+    if field.input_type.as_deref() != Some("CheckboxMultiSelect") {
+        return None;
+    }
+    let mut posted =
+        values.iter().filter(|(k, _)| same_claim(policy, &field.claim, k)).map(|(_, v)| v.as_str()).peekable();
+    posted.peek()?;
+    Some(posted.flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty()).collect::<Vec<_>>().join(","))
+}
+
+/// What a field left as the page showed it submits: its prefilled text, but a choice field
+/// (radio buttons, check boxes, a drop-down) shows selected only the prefilled values among its
+/// options, or without a value the options marked SelectByDefault, and a browser posts only
+/// those: a prefilled value that is no option leaves the field empty (Required applies).
+fn selected_as_shown(request: &ProfileRequest<'_>, field: &ShownField) -> Option<String> {
+    let choice = matches!(
+        field.input_type.as_deref(),
+        Some("RadioSingleSelect" | "CheckboxMultiSelect" | "DropdownSingleSelect")
+    );
+    let restriction =
+        request.policy.claim(&field.claim).filter(|_| choice).and_then(|ct| Some((ct, ct.restriction.as_ref()?)));
+    let Some((ct, restriction)) = restriction else { return field.prefilled.clone() };
+    let allowed = options(request, ct);
+    if allowed.is_empty() {
+        return field.prefilled.clone();
+    }
+    let multi = field.input_type.as_deref() == Some("CheckboxMultiSelect");
+    let prefilled = field.prefilled.as_deref().unwrap_or("");
+    let mut selected: Vec<&str> = if prefilled.is_empty() {
+        restriction.enumerations.iter().filter(|(_, _, by_default)| *by_default).map(|(_, v, _)| v.as_str()).collect()
+    } else if multi {
+        prefilled.split(',').map(str::trim).filter(|v| allowed.iter().any(|a| a == v)).collect()
+    } else {
+        allowed.iter().filter(|a| *a == prefilled).map(String::as_str).collect()
+    };
+    if !multi {
+        selected.truncate(1);
+    }
+    (!selected.is_empty()).then(|| selected.join(","))
+}
+
+/// The values a claim's Restriction offers, localized when the policy localizes them.
+fn options(request: &ProfileRequest<'_>, ct: &ClaimType) -> Vec<String> {
+    let written = || ct.restriction.iter().flat_map(|r| r.enumerations.iter().map(|(_, v, _)| v.clone())).collect();
+    request
+        .services
+        .env
+        .localized_collection("ClaimType", &ct.id.value)
+        .map(|items| items.into_iter().map(|(_, v)| v).collect())
+        .unwrap_or_else(written)
+}
+
 fn data_type(policy: &Policy, claim: &str) -> DataType {
     policy.claim(claim).and_then(|c| c.data_type).unwrap_or(DataType::String)
 }
@@ -300,12 +360,7 @@ pub(crate) fn check_field(request: &ProfileRequest<'_>, field: &ShownField, text
     let value = ClaimValue::parse(data_type(policy, &field.claim), text).map_err(|_| invalid())?;
     let Some(ct) = claim_type else { return Ok(value) };
     if let Some(restriction) = &ct.restriction {
-        let allowed: Vec<String> = request
-            .services
-            .env
-            .localized_collection("ClaimType", &ct.id.value)
-            .map(|items| items.into_iter().map(|(_, v)| v).collect())
-            .unwrap_or_else(|| restriction.enumerations.iter().map(|(_, v, _)| v.clone()).collect());
+        let allowed = options(request, ct);
         if !allowed.is_empty() {
             let multi = field.input_type.as_deref() == Some("CheckboxMultiSelect");
             let ok = if multi {
@@ -701,7 +756,15 @@ mod tests {
     fn submitted_values_come_back_typed_under_partner_names() {
         let h = harness();
         let inputs = h.inputs("Form", &[("email", string("a@contoso.com"))]);
-        let result = h.run(&SelfAsserted, "Form", inputs, submit(&[("nickname", "Bob"), ("Age", "42")]));
+        // The page verified the address earlier (a Verified.Email field needs its code first).
+        let verified = serde_json::json!({ "verified": "a@contoso.com" });
+        let result = h.run_with_state(
+            &SelfAsserted,
+            "Form",
+            inputs,
+            submit(&[("nickname", "Bob"), ("Age", "42")]),
+            Some(&verified),
+        );
         // The pre-filled email is submitted as shown; the claim id matches case-insensitively.
         assert_eq!(
             result,
@@ -737,6 +800,50 @@ mod tests {
         assert_eq!(
             rules_error(&h, &[("toppings", "cheese,olives")]).as_deref(),
             Some("toppings: toppings has invalid input.")
+        );
+    }
+
+    #[test]
+    fn a_choice_left_as_shown_submits_only_its_selected_options() {
+        let mut h = harness();
+        // No value: the option marked SelectByDefault is selected, and posted.
+        let result = h.run(&SelfAsserted, "Rules", vec![], submit(&[]));
+        assert_eq!(result, ProfileResult::Claims(vec![("color".into(), string("blue"))]));
+        // A value that is no option shows nothing selected: the field is empty, so Required.
+        h.set("color", string("green"));
+        let (_, error) = form(&h.run(&SelfAsserted, "Rules", vec![], submit(&[])));
+        assert_eq!(error.as_deref(), Some("color: Fill this in."));
+        // Check boxes keep the prefilled values that are options.
+        h.set("color", string("red"));
+        h.set("toppings", string("cheese,olives"));
+        let result = h.run(&SelfAsserted, "Rules", vec![], submit(&[]));
+        assert_eq!(
+            result,
+            ProfileResult::Claims(vec![("color".into(), string("red")), ("toppings".into(), string("cheese"))])
+        );
+    }
+
+    #[test]
+    fn check_boxes_posted_as_repeated_fields_are_one_value() {
+        let mut h = harness();
+        // The group's empty field posted alone: none ticked clears what was prefilled.
+        h.set("toppings", string("cheese"));
+        let result = h.run(&SelfAsserted, "Rules", vec![], submit(&[("color", "red"), ("toppings", "")]));
+        assert_eq!(result, ProfileResult::Claims(vec![("color".into(), string("red"))]));
+        let result = h.run(&SelfAsserted, "Rules", vec![], submit(&[("color", "red"), ("toppings", ",ham")]));
+        assert_eq!(
+            result,
+            ProfileResult::Claims(vec![("color".into(), string("red")), ("toppings".into(), string("ham"))])
+        );
+        let result = h.run(
+            &SelfAsserted,
+            "Rules",
+            vec![],
+            submit(&[("color", "red"), ("toppings", "cheese"), ("toppings", "ham")]),
+        );
+        assert_eq!(
+            result,
+            ProfileResult::Claims(vec![("color".into(), string("red")), ("toppings".into(), string("cheese,ham"))])
         );
     }
 
@@ -824,8 +931,9 @@ mod tests {
             result,
             ProfileResult::Claims(vec![("color".into(), string("red")), ("password".into(), string("abcDEF12"))])
         );
-        // A failed page does not echo the password back.
-        let (fields, _) = form(&h.run(&SelfAsserted, "Rules", vec![], submit(&[("password", "abcDEF12")])));
+        // A failed page does not echo the password back (age fails; color posts its default).
+        let (fields, _) =
+            form(&h.run(&SelfAsserted, "Rules", vec![], submit(&[("age", "old"), ("password", "abcDEF12")])));
         assert_eq!(fields.iter().find(|f| f.claim == "password").unwrap().prefilled, None);
     }
 

@@ -774,8 +774,9 @@ async fn run_one(
     let mut answers = run.steps.iter();
     let mut pages = Vec::new();
     let mut answer = None;
-    // The last form submitted, and whether a verified code sends it again.
+    // The last form submitted (and its page), and whether a verified code sends it again.
     let mut last_submit: Option<Answer> = None;
+    let mut last_submitted_to: Option<String> = None;
     let mut resubmit: Option<Answer> = None;
     // Each page takes one answer; a journey cannot show more pages than it has answers plus one,
     // and more browser sign-ins than MAX_BROWSER_SIGN_INS.
@@ -825,9 +826,24 @@ async fn run_one(
                     let key = ief_protocols::totp::base32_decode(secret).unwrap_or_default();
                     ief_protocols::totp::code_at(&key, now.and_utc().timestamp())
                 });
-                let given = to_answer(next, &page, extensions, totp.as_deref()).map_err(fail)?;
+                let mut given = to_answer(next, &page, extensions, totp.as_deref()).map_err(fail)?;
                 match next {
-                    StepAnswer::Submit(_) => last_submit = Some(given.clone()),
+                    StepAnswer::Submit(_) => {
+                        // The form that refused the last submit still holds what was typed.
+                        let refused_it = page.error.is_some()
+                            && matches!(
+                                page.kind,
+                                PageKind::Form { .. } | PageKind::Selection { sign_in: Some(_), .. }
+                            )
+                            && last_submitted_to.as_deref() == Some(page.profile.as_str());
+                        if refused_it
+                            && let (Answer::Submit(now), Some(Answer::Submit(before))) = (&mut given, &last_submit)
+                        {
+                            *now = typed_over(before, std::mem::take(now));
+                        }
+                        last_submit = Some(given.clone());
+                        last_submitted_to = Some(page.profile.clone());
+                    }
                     StepAnswer::Verify(_) => {
                         resubmit = Some(last_submit.clone().ok_or_else(|| {
                             fail("`verify` needs an earlier `submit` of the form whose address it verifies".to_owned())
@@ -965,6 +981,15 @@ fn runs_of(scenario: &Scenario, name: &str) -> Vec<RunSpec> {
     } else {
         scenario.runs.clone()
     }
+}
+
+/// A submit to a form that refused the last one: the fields it leaves out are sent as typed
+/// before, as a browser keeps them in the form.
+pub(crate) fn typed_over(before: &[(String, String)], now: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> =
+        before.iter().filter(|(k, _)| !now.iter().any(|(n, _)| n.eq_ignore_ascii_case(k))).cloned().collect();
+    out.extend(now);
+    out
 }
 
 /// A form value `totp` is the authenticator app's current code for the secret the pages showed.

@@ -632,8 +632,10 @@ impl Target {
         let mut pages = Vec::new();
         let mut requests = 0;
         let mut sign_ins = 0;
-        // A page answered with JSON is shown again, with this description.
+        // A page answered with JSON is shown again, with this description; `refused`: it refused
+        // the last submit, and still holds what was typed.
         let mut again: Option<String> = None;
+        let mut refused = false;
         let mut last_submit = Vec::new();
         let result = loop {
             requests += 1;
@@ -668,11 +670,18 @@ impl Target {
                 }
                 return Err(format!("no answer left for the page {}", page.describe(None)));
             };
-            reply = match self.answer(browser, drive, &page, answer, &mut last_submit).await? {
+            let typed_before = std::mem::take(&mut refused).then(|| last_submit.clone());
+            reply = match self.answer(browser, drive, &page, answer, &mut last_submit, typed_before).await? {
                 Answered::Next(next) => next,
                 Answered::Again(message) => {
+                    refused = message.is_some() && matches!(answer, StepAnswer::Submit(_));
                     again = Some(page.describe(message.as_deref()));
                     Reply::Page(page)
+                }
+                Answered::Refused(form, message) => {
+                    refused = true;
+                    again = Some(form.describe(message.as_deref()));
+                    Reply::Page(*form)
                 }
             };
         };
@@ -793,6 +802,7 @@ impl Target {
         page: &Shown,
         answer: &StepAnswer,
         last_submit: &mut Vec<(String, String)>,
+        typed_before: Option<Vec<(String, String)>>,
     ) -> Result<Answered, String> {
         let client = &browser.client;
         let form: Vec<(String, String)> = match answer {
@@ -810,7 +820,10 @@ impl Target {
                     };
                     typed.push((k.clone(), text));
                 }
-                *last_submit = typed;
+                *last_submit = match typed_before {
+                    Some(before) => crate::typed_over(&before, typed),
+                    None => typed,
+                };
                 last_submit.clone()
             }
             StepAnswer::Code(code) => vec![("verificationCode".to_owned(), self.code(drive, code)?)],
@@ -822,7 +835,11 @@ impl Target {
                 let Answered::Next(Reply::Page(form)) = self.post(client, page, entered).await? else {
                     return Err("the verification code did not lead back to the form".to_owned());
                 };
-                return self.post(client, &form, last_submit.clone()).await;
+                return Ok(match self.post(client, &form, last_submit.clone()).await? {
+                    // The form is the page shown now, with what refused it (and its CSRF token).
+                    Answered::Again(message) => Answered::Refused(Box::new(form), message),
+                    next => next,
+                });
             }
             StepAnswer::Press(press) => {
                 let mut values = Vec::new();
@@ -931,6 +948,9 @@ enum Answered {
     /// The same page again: a submit that failed its checks (its message), or a display
     /// control's action.
     Again(Option<String>),
+    /// Another page than the one answered, refusing what it was sent: the form a verified
+    /// code led back to, whose submit failed its checks or validations.
+    Refused(Box<Shown>, Option<String>),
 }
 
 /// The largest response the driver reads: a page is tens of KB.

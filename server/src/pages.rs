@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ief_engine::exec::{Answer, ExecError, Page, PageKind, Progress};
+use ief_engine::exec::{Answer, ExecError, Field, Page, PageKind, Progress};
 use serde_json::{Value, json};
 
 use crate::oauth::{TRANS_COOKIE, finish, is_token_text};
@@ -291,7 +291,7 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
             PageKind::Code { .. } => {
                 Answer::Code(request.form_param("verificationCode").unwrap_or_default().to_owned())
             }
-            PageKind::Form { .. } | PageKind::Selection { sign_in: Some(_), .. } => Answer::Submit(values),
+            PageKind::Form { .. } | PageKind::Selection { sign_in: Some(_), .. } => Answer::Submit(values.clone()),
             PageKind::Selection { .. } | PageKind::Redirect { .. } => {
                 let lang = tx.sign_in.context.culture.clone();
                 return Refusal::OutOfOrder("This page has no form to submit.")
@@ -308,13 +308,19 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
         }
         Err(e) => return failed(server, hosted, tx, "AADB2C90085", &e, request).await,
     };
+    // A code page that gives way to its form (too many wrong codes, an expired one) is not the
+    // same page again: the browser goes on to the form, which shows why.
+    let leaves_code_page =
+        |next: &Page| matches!(page.kind, PageKind::Code { .. }) && !matches!(next.kind, PageKind::Code { .. });
     match progress {
         // The same page back with an error: the submit failed its checks.
-        Progress::NeedsInput(next) if next.error.is_some() && next.profile == page.profile => {
+        Progress::NeedsInput(next)
+            if next.error.is_some() && next.profile == page.profile && !leaves_code_page(&next) =>
+        {
             let message = next.error.clone().unwrap_or_default();
             // A failed validation comes back as a form without fields: the same page, with its error.
             let next = match &next.kind {
-                PageKind::Form { fields } if fields.is_empty() => Page { kind: page.kind.clone(), ..next },
+                PageKind::Form { fields } if fields.is_empty() => Page { kind: as_typed(&page.kind, &values), ..next },
                 _ => next,
             };
             tx.step = Step::Showing(next);
@@ -335,6 +341,28 @@ pub(crate) async fn self_asserted(server: &Server, hosted: &Hosted, request: &Re
             if xhr { json(StatusCode::OK, &json!({ "status": "200" })) } else { see_other(&confirmed) }
         }
     }
+}
+
+/// The form that refused a submit as it was typed, as a browser keeps its form (a page drawn
+/// again for a form posted without the page script): never passwords, nor read-only fields.
+fn as_typed(kind: &PageKind, typed: &[(String, String)]) -> PageKind {
+    let PageKind::Form { fields } = kind else { return kind.clone() };
+    let fields = fields
+        .iter()
+        .map(|f| {
+            let posted: Vec<&str> =
+                typed.iter().filter(|(k, _)| k.eq_ignore_ascii_case(&f.claim)).map(|(_, v)| v.as_str()).collect();
+            let kept = matches!(f.input_type.as_deref(), Some("Password" | "Readonly" | "Paragraph"));
+            let Some(last) = posted.last().filter(|_| !kept) else { return f.clone() };
+            let text = if f.input_type.as_deref() == Some("CheckboxMultiSelect") {
+                posted.iter().flat_map(|v| v.split(',')).filter(|v| !v.is_empty()).collect::<Vec<_>>().join(",")
+            } else {
+                (*last).to_owned()
+            };
+            Field { prefilled: (!text.is_empty()).then_some(text), ..f.clone() }
+        })
+        .collect();
+    PageKind::Form { fields }
 }
 
 /// `POST /SelfAsserted/DisplayControlAction/vbeta/{control}/{action}`: a display control's

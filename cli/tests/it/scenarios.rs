@@ -22,7 +22,7 @@ fn every_scenario_matches_its_snapshot() {
         "policies/sessions",
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(stdout.trim(), "53 passed, 0 failed");
+    assert_eq!(stdout.trim(), "55 passed, 0 failed");
 }
 
 #[test]

@@ -401,3 +401,35 @@ fn a_middle_file_reorders_and_replaces_items_of_long_lists() {
     assert_eq!(value("T81"), ["third81"], "appended by the middle file, replaced by the third");
     assert_eq!(value("T79"), ["base79"]);
 }
+
+#[test]
+fn an_including_profile_claim_replaces_the_included_one_whole() {
+    // Common reads email from `mail`; Reader re-lists email bare, so it reads `email` itself.
+    let body = BASE_BODY.replace(
+        r#"<Metadata><Item Key="A">base</Item><Item Key="B">base</Item></Metadata>
+    </TechnicalProfile>"#,
+        r#"<Metadata><Item Key="A">base</Item><Item Key="B">base</Item></Metadata>
+      <OutputClaims><OutputClaim ClaimTypeReferenceId="email" PartnerClaimType="mail"/><OutputClaim ClaimTypeReferenceId="color" PartnerClaimType="hue"/></OutputClaims>
+    </TechnicalProfile>"#,
+    );
+    // Across the chain's files a re-listed claim still merges attribute by attribute.
+    let ext = r#"<ClaimsProviders><ClaimsProvider><DisplayName>Ext</DisplayName><TechnicalProfiles>
+      <TechnicalProfile Id="Common"><OutputClaims><OutputClaim ClaimTypeReferenceId="color" DefaultValue="red"/></OutputClaims></TechnicalProfile>
+    </TechnicalProfiles></ClaimsProvider></ClaimsProviders>"#;
+    let (_, effective, diags) = build(&[
+        ("base.xml", policy("B2C_1A_Base", None, &body)),
+        ("rp.xml", policy("B2C_1A_RP", Some("B2C_1A_Base"), &format!("{ext}{RP}"))),
+    ]);
+    assert!(!diags.has_errors(), "{diags:?}");
+    let model = effective.expect("effective").model;
+    let partner = |profile: &str, claim: &str| {
+        let tp = model.profile(profile).unwrap();
+        let oc = tp.output_claims.iter().find(|c| c.claim.value == claim).expect("the claim");
+        oc.partner_claim_type.as_ref().map(|p| p.value.to_string())
+    };
+    assert_eq!(partner("Common", "email").as_deref(), Some("mail"));
+    assert_eq!(partner("Common", "color").as_deref(), Some("hue"));
+    assert_eq!(partner("Reader", "email"), None);
+    // What Reader does not re-list comes from Common as it is.
+    assert_eq!(partner("Reader", "color").as_deref(), Some("hue"));
+}

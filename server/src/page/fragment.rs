@@ -249,6 +249,10 @@ fn input(view: &View<'_>, f: &FieldView) -> String {
                 if f.input == "RadioSingleSelect" { ("radio", "radio-group") } else { ("checkbox", "checkbox-group") };
             let role = if kind == "radio" { " role=\"radiogroup\"" } else { " role=\"group\"" };
             let mut out = format!("<div class=\"{class}\" id=\"{id}\"{role} aria-labelledby=\"{id}_label\"{data}>");
+            // Posted with the boxes: a form with none ticked still says so (browsers post no unticked box).
+            if kind == "checkbox" {
+                out.push_str(&format!("<input type=\"hidden\" name=\"{id}\" value=\"\">"));
+            }
             for (t, v, sel) in &f.options {
                 let item = escape_html(&format!("{}_{}", f.id, v));
                 let checked = if *sel { " checked" } else { "" };

@@ -237,6 +237,27 @@ async fn the_demo_page_draws_each_input_type_on_the_policy_s_template_and_checks
 }
 
 #[tokio::test]
+async fn check_boxes_post_every_box_ticked_and_an_empty_field_when_none_is() {
+    let running = serve_paths(vec![demo()]).await;
+    let browser = demo_browser(&running);
+    let page = demo_page(&browser, &[], None).await;
+    let els = parse(&page.html);
+    // Browsers post no unticked box: the group's own empty field says none is ticked.
+    let empty = els
+        .iter()
+        .find(|e| e.name == "input" && e.attr("name") == Some("newsletter") && e.attr("type") == Some("hidden"));
+    assert_eq!(empty.and_then(|e| e.attr("value")), Some(""), "{}", page.html);
+    let form = [("email", "zoe@contoso.com"), ("displayName", "Zoe"), ("newPassword", "lowercase1"), ("country", "FR")];
+    // A plain form posts each ticked box as its own field: all are checked, not the last alone.
+    let ticked = [("newsletter", ""), ("newsletter", "bogus"), ("newsletter", "events")];
+    let body: Value = browser.submit(&page, &[&form[..], &ticked[..]].concat()).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "400", "{body}");
+    let ticked = [("newsletter", ""), ("newsletter", "product"), ("newsletter", "events")];
+    let body: Value = browser.submit(&page, &[&form[..], &ticked[..]].concat()).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "200", "{body}");
+}
+
+#[tokio::test]
 async fn the_language_is_ui_locales_then_accept_language_then_the_default() {
     let running = serve_paths(vec![demo()]).await;
     let browser = demo_browser(&running);
@@ -583,6 +604,70 @@ async fn plain_forms_sign_up_with_email_verification_and_retry_a_wrong_password(
     .await;
     let done = after(&other, retried).await;
     assert_eq!(done.status(), 302, "{:?}", done.text().await);
+}
+
+#[tokio::test]
+async fn a_plain_form_refused_by_its_validation_shows_what_was_typed_but_passwords() {
+    let running = serve("LocalAccounts").await;
+    // The address is taken once Alice has signed up; Bob tries it again.
+    let alice = Browser::new(&running);
+    sign_up(&alice).await;
+    let browser = Browser::new(&running);
+    let page = browser.page(&browser.authorize_url(&[])).await;
+    let href = parse(&page.html).into_iter().find(|e| e.attr("id") == Some("createAccount")).expect("sign-up link");
+    let form = browser.get(&browser.url(href.attr("href").unwrap_or_default())).await.text().await.expect("body");
+    let typed = [
+        ("email", "alice@contoso.com"),
+        ("newPassword", "Passw0rd!2024"),
+        ("reenterPassword", "Passw0rd!2024"),
+        ("displayName", "Bob Again"),
+        ("givenName", "Bob"),
+    ];
+    let code_page = after(&browser, post_form(&browser, &form, "attributeVerification", &typed).await).await;
+    let code_page = code_page.text().await.expect("body");
+    let code = running.server.outbox().and_then(|o| o.last_code("alice@contoso.com")).expect("a code was sent");
+    let verified =
+        after(&browser, post_form(&browser, &code_page, "attributeVerification", &[("verificationCode", &code)]).await)
+            .await;
+    let verified = verified.text().await.expect("body");
+    let passwords = [("newPassword", "Passw0rd!2024"), ("reenterPassword", "Passw0rd!2024"), ("displayName", "Bob B")];
+    let refused = post_form(&browser, &verified, "attributeVerification", &passwords).await;
+    assert_eq!(refused.status(), 200);
+    let refused = refused.text().await.expect("body");
+    let els = parse(&refused);
+    assert!(with_class(&els, "pageLevel").iter().any(|e| e.attr("aria-hidden") == Some("false") && !e.text.is_empty()));
+    assert_eq!(by_id(&els, "displayName").attr("value"), Some("Bob B"), "{refused}");
+    assert_eq!(by_id(&els, "givenName").attr("value"), Some("Bob"));
+    assert_eq!(by_id(&els, "newPassword").attr("value").unwrap_or_default(), "");
+}
+
+#[tokio::test]
+async fn a_code_page_that_gives_way_to_its_form_sends_the_script_on_to_it() {
+    let running = serve("LocalAccounts").await;
+    let browser = Browser::new(&running);
+    let page = browser.page(&browser.authorize_url(&[])).await;
+    let form = page_of(browser.unified(&page, ("local", "signup")).await).await;
+    let body: Value = browser.submit(&form, &ALICE).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "200", "{body}");
+    let code_page = page_of(browser.confirmed(&form).await).await;
+    assert_eq!(code_page.api(), "Phonefactor", "{}", code_page.html);
+    let wrong = [("verificationCode", "000000")];
+    let body: Value = browser.submit(&code_page, &wrong).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "400", "a wrong code: the code page stays: {body}");
+    let _ = browser.submit(&code_page, &wrong).await;
+    // The third voids the code: the form comes back with the reason, so the script goes on.
+    let body: Value = browser.submit(&code_page, &wrong).await.json().await.expect("JSON");
+    assert_eq!(body["status"], "200", "{body}");
+    let again = page_of(browser.confirmed(&code_page).await).await;
+    assert_eq!(again.api(), "SelfAsserted", "{}", again.html);
+    let els = parse(&again.html);
+    let shown = with_class(&els, "pageLevel").into_iter().find(|e| e.attr("aria-hidden") == Some("false"));
+    assert_eq!(
+        shown.map(|e| e.text.as_str()),
+        Some("You've made too many incorrect attempts. Please try again later."),
+        "{}",
+        again.html
+    );
 }
 
 #[tokio::test]
