@@ -87,7 +87,7 @@ fn resolve_one(
     let base = resolve_one(&include.value, originals, resolved, stack, diags);
     stack.pop();
     let layered = match base {
-        Some(base) => merge::layer(&base, tp),
+        Some(base) => merge::include(&base, tp),
         None => {
             let mut d = Diagnostic::new(
                 Code::UnknownTechnicalProfile,

@@ -684,14 +684,22 @@ fn child_order(parent: &str) -> &'static [&'static str] {
     }
 }
 
-/// `overlay` layered on a copy of `base` (IncludeTechnicalProfile), with the rules of
-/// inheritance except that a claim the overlay re-lists is its own whole: Microsoft's
-/// username sample re-lists `strongAuthenticationEmailAddress` without the included profile's
-/// PartnerClaimType to read the attribute of that name.
+/// `overlay` layered on a copy of `base` with the rules of inheritance, as one more file of a
+/// chain would be.
 pub fn layer(base: &Element, overlay: &Element) -> Element {
     let mut out = base.clone();
+    merge_element(&mut out, overlay, Rule::Deep, &mut Indexes::default());
+    out
+}
+
+/// `profile` layered on a copy of the profile it includes (IncludeTechnicalProfile): the rules
+/// of [`layer`], except that a claim the including profile re-lists is its own whole: Microsoft's
+/// username sample re-lists `strongAuthenticationEmailAddress` without the included profile's
+/// PartnerClaimType to read the attribute of that name.
+pub fn include(included: &Element, profile: &Element) -> Element {
+    let mut out = included.clone();
     let mut ix = Indexes { claim_item: ClaimItem::Whole, ..Indexes::default() };
-    merge_element(&mut out, overlay, Rule::Deep, &mut ix);
+    merge_element(&mut out, profile, Rule::Deep, &mut ix);
     out
 }
 

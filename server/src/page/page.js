@@ -96,7 +96,8 @@
     Array.prototype.forEach.call(form.elements, function (el) {
       if (!el.name || el.disabled || el.name === "csrf_token" || el.name === "request_type" || el.type === "submit" || el.type === "button") { return; }
       if ((el.type === "radio" || el.type === "checkbox") && !el.checked) { return; }
-      if (el.type === "checkbox" && seen[el.name] !== undefined) { out[seen[el.name]][1] += "," + el.value; return; }
+      /* The group's hidden empty field comes first: a ticked box replaces it. */
+      if (el.type === "checkbox" && seen[el.name] !== undefined) { var e = out[seen[el.name]]; e[1] = e[1] === "" ? el.value : e[1] + "," + el.value; return; }
       seen[el.name] = out.length;
       var v = el.value;
       if (el.type === "password" && S.trimSpacesInPassword === false) { out.push([el.name, v]); return; }
