@@ -85,6 +85,16 @@ pub struct ClaimType {
 }
 
 impl ClaimType {
+    /// Whether a choice field shows `option` selected for the claim's `value`: the values it
+    /// names (comma-separated), else, without a value, the options marked SelectByDefault.
+    pub fn shows_selected(&self, option: &str, value: &str) -> bool {
+        if value.is_empty() {
+            self.restriction.as_ref().is_some_and(|r| r.enumerations.iter().any(|(_, v, d)| *d && v == option))
+        } else {
+            value.split(',').any(|p| p.trim() == option)
+        }
+    }
+
     /// Typed into a password box or holding a provider's token: traces and reports never show it.
     pub fn is_secret(&self) -> bool {
         self.holds_credential || self.user_input_type.as_ref().is_some_and(|t| t.value == "Password")

@@ -315,24 +315,19 @@ fn selected_as_shown(request: &ProfileRequest<'_>, field: &ShownField) -> Option
         field.input_type.as_deref(),
         Some("RadioSingleSelect" | "CheckboxMultiSelect" | "DropdownSingleSelect")
     );
-    let restriction =
-        request.policy.claim(&field.claim).filter(|_| choice).and_then(|ct| Some((ct, ct.restriction.as_ref()?)));
-    let Some((ct, restriction)) = restriction else { return field.prefilled.clone() };
+    let Some(ct) = request.policy.claim(&field.claim).filter(|ct| choice && ct.restriction.is_some()) else {
+        return field.prefilled.clone();
+    };
     let allowed = options(request, ct);
     if allowed.is_empty() {
         return field.prefilled.clone();
     }
-    let multi = field.input_type.as_deref() == Some("CheckboxMultiSelect");
     let prefilled = field.prefilled.as_deref().unwrap_or("");
-    let mut selected: Vec<&str> = if prefilled.is_empty() {
-        restriction.enumerations.iter().filter(|(_, _, by_default)| *by_default).map(|(_, v, _)| v.as_str()).collect()
-    } else if multi {
-        prefilled.split(',').map(str::trim).filter(|v| allowed.iter().any(|a| a == v)).collect()
-    } else {
-        allowed.iter().filter(|a| *a == prefilled).map(String::as_str).collect()
-    };
-    if !multi {
-        selected.truncate(1);
+    let mut selected: Vec<&str> =
+        allowed.iter().map(String::as_str).filter(|option| ct.shows_selected(option, prefilled)).collect();
+    if field.input_type.as_deref() != Some("CheckboxMultiSelect") {
+        // Of several marked, a browser keeps the last.
+        selected.drain(..selected.len().saturating_sub(1));
     }
     (!selected.is_empty()).then(|| selected.join(","))
 }

@@ -107,8 +107,7 @@ fn user_help_text(view: &View<'_>, id: &str) -> Option<String> {
 /// is selected, else the items marked SelectByDefault.
 fn enumeration(view: &View<'_>, claim: &ClaimType, value: &str) -> Vec<(String, String, bool)> {
     let written = claim.restriction.as_ref().map(|r| r.enumerations.as_slice()).unwrap_or_default();
-    let by_default = |v: &str| written.iter().any(|(_, wv, d)| *d && wv == v);
-    let selected = |v: &str| if value.is_empty() { by_default(v) } else { value.split(',').any(|p| p.trim() == v) };
+    let selected = |v: &str| claim.shows_selected(v, value);
     match view.strings.collection(&claim.id.value) {
         Some(items) => items.iter().map(|(t, v)| (t.clone(), v.clone(), selected(v))).collect(),
         None => written.iter().map(|(t, v, _)| (t.clone(), v.clone(), selected(v))).collect(),
