@@ -10,6 +10,8 @@
 //! # }
 //! ```
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -1276,7 +1278,10 @@ fn seed_user(seed: &SeedSpec) -> SeedUser {
                 .alternative_security_ids
                 .iter()
                 // The directory keeps the id base64-encoded, as CreateAlternativeSecurityId writes it.
-                .map(|a| AlternativeSecurityId::from_provider(&a.issuer, &a.issuer_user_id))
+                .map(|a| AlternativeSecurityId {
+                    issuer: a.issuer.clone(),
+                    issuer_user_id: BASE64.encode(&a.issuer_user_id),
+                })
                 .collect(),
             attributes: seed
                 .attributes

@@ -3,6 +3,9 @@
 //! An `alternativeSecurityId` travels between these methods as the JSON text
 //! `{"issuer":…,"issuerUserId":…}` in a string claim; collections are typed values.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use crate::catalog::Method;
 use crate::compile::{Bound, Problem, Runner};
 use crate::error::TransformError;
@@ -169,7 +172,10 @@ pub(crate) fn create_runner(
         let (Some(user), Some(issuer)) = (bag.get(user), bag.get(issuer)) else {
             return Ok(());
         };
-        let id = AlternativeSecurityId::from_provider(string_of(issuer, issuer_slot)?, string_of(user, user_slot)?);
+        let id = AlternativeSecurityId {
+            issuer: string_of(issuer, issuer_slot)?.to_owned(),
+            issuer_user_id: BASE64.encode(string_of(user, user_slot)?),
+        };
         bag.set(output, (family.write_item)(id));
         Ok(())
     }))

@@ -113,20 +113,8 @@ impl fmt::Display for DataType {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct AlternativeSecurityId {
     pub issuer: String,
-    /// The provider's user id base64-encoded, as B2C writes `issuerUserId`.
+    /// The raw user id; B2C shows it base64-encoded (`issuerUserId`).
     pub issuer_user_id: String,
-}
-
-impl AlternativeSecurityId {
-    /// The identity of `user_id` at `issuer`, the id encoded as CreateAlternativeSecurityId
-    /// writes it.
-    pub fn from_provider(issuer: &str, user_id: &str) -> AlternativeSecurityId {
-        use base64::Engine as _;
-        AlternativeSecurityId {
-            issuer: issuer.to_owned(),
-            issuer_user_id: base64::engine::general_purpose::STANDARD.encode(user_id),
-        }
-    }
 }
 
 /// How a dateTime prints. B2C's methods write two forms: GetCurrentDateTime and
