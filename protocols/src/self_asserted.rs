@@ -816,6 +816,13 @@ mod tests {
             result,
             ProfileResult::Claims(vec![("color".into(), string("red")), ("toppings".into(), string("cheese"))])
         );
+        // A single choice the page marks twice (a prefilled list) posts what a browser keeps: the last.
+        h.set("color", string("red,blue"));
+        let result = h.run(&SelfAsserted, "Rules", vec![], submit(&[]));
+        assert_eq!(
+            result,
+            ProfileResult::Claims(vec![("color".into(), string("blue")), ("toppings".into(), string("cheese"))])
+        );
     }
 
     #[test]
