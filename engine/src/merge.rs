@@ -169,7 +169,7 @@ struct Indexes {
     /// By the parent's path followed by the items' name.
     lists: HashMap<Vec<Seg>, ListIndex>,
     /// How a re-listed claim merges with the base's: attribute by attribute across a chain's
-    /// files, whole in `layer` (an including profile's claim is the one it wrote).
+    /// files, whole in [`include`] (an including profile's claim is the one it wrote).
     claim_item: ClaimItem,
 }
 
@@ -685,7 +685,7 @@ fn child_order(parent: &str) -> &'static [&'static str] {
 }
 
 /// `overlay` layered on a copy of `base` with the rules of inheritance, as one more file of a
-/// chain would be.
+/// chain would be (the merge tests check [`merge_chain`] against it).
 pub fn layer(base: &Element, overlay: &Element) -> Element {
     let mut out = base.clone();
     merge_element(&mut out, overlay, Rule::Deep, &mut Indexes::default());

@@ -32,17 +32,16 @@ struct Validator<'p, 'd> {
     templates: Option<HashSet<&'p str>>,
 }
 
-/// Profiles that others include and no step runs: they are checked as the profiles that include
-/// them resolve them (whose validation profiles may fill a page claim, whose metadata may allow
-/// an insecure REST call).
+/// Profiles that others include and neither a step nor a validation runs: they are checked as
+/// the profiles that include them resolve them (whose validation profiles may fill a page claim,
+/// whose metadata may allow an insecure REST call).
 fn templates(policy: &Policy) -> HashSet<&str> {
-    let run: HashSet<&str> = policy
-        .user_journeys
-        .iter()
-        .chain(&policy.sub_journeys)
-        .flat_map(|j| &j.steps)
+    let steps = policy.user_journeys.iter().chain(&policy.sub_journeys).flat_map(|j| &j.steps);
+    let validations = policy.technical_profiles.iter().flat_map(|tp| &tp.validation_profiles);
+    let run: HashSet<&str> = steps
         .flat_map(|s| &s.exchanges)
         .map(|e| e.profile.as_str())
+        .chain(validations.map(|v| v.reference.as_str()))
         .collect();
     policy
         .technical_profiles
