@@ -670,8 +670,8 @@ impl Target {
                 }
                 return Err(format!("no answer left for the page {}", page.describe(None)));
             };
-            let typed_before = std::mem::take(&mut refused).then(|| last_submit.clone());
-            reply = match self.answer(browser, drive, &page, answer, &mut last_submit, typed_before).await? {
+            let after_refusal = std::mem::take(&mut refused);
+            reply = match self.answer(browser, drive, &page, answer, &mut last_submit, after_refusal).await? {
                 Answered::Next(next) => next,
                 Answered::Again(message) => {
                     refused = message.is_some() && matches!(answer, StepAnswer::Submit(_));
@@ -794,7 +794,8 @@ impl Target {
         Err("too many redirects".to_owned())
     }
 
-    /// Answers `page`; `last_submit` holds the last form submitted (a `verify` submits it again).
+    /// Answers `page`; `last_submit` holds the last form submitted (a `verify` submits it again),
+    /// and after a refused one a submit keeps what it leaves out.
     async fn answer(
         &self,
         browser: &Browser,
@@ -802,7 +803,7 @@ impl Target {
         page: &Shown,
         answer: &StepAnswer,
         last_submit: &mut Vec<(String, String)>,
-        typed_before: Option<Vec<(String, String)>>,
+        after_refusal: bool,
     ) -> Result<Answered, String> {
         let client = &browser.client;
         let form: Vec<(String, String)> = match answer {
@@ -820,10 +821,7 @@ impl Target {
                     };
                     typed.push((k.clone(), text));
                 }
-                *last_submit = match typed_before {
-                    Some(before) => crate::typed_over(&before, typed),
-                    None => typed,
-                };
+                *last_submit = if after_refusal { crate::typed_over(last_submit, typed) } else { typed };
                 last_submit.clone()
             }
             StepAnswer::Code(code) => vec![("verificationCode".to_owned(), self.code(drive, code)?)],

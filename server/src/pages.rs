@@ -352,8 +352,8 @@ fn as_typed(kind: &PageKind, typed: &[(String, String)]) -> PageKind {
         .map(|f| {
             let posted: Vec<&str> =
                 typed.iter().filter(|(k, _)| k.eq_ignore_ascii_case(&f.claim)).map(|(_, v)| v.as_str()).collect();
-            let kept = matches!(f.input_type.as_deref(), Some("Password" | "Readonly" | "Paragraph"));
-            let Some(last) = posted.last().filter(|_| !kept) else { return f.clone() };
+            let shown_as_drawn = matches!(f.input_type.as_deref(), Some("Password" | "Readonly" | "Paragraph"));
+            let Some(last) = posted.last().filter(|_| !shown_as_drawn) else { return f.clone() };
             let text = if f.input_type.as_deref() == Some("CheckboxMultiSelect") {
                 posted.iter().flat_map(|v| v.split(',')).filter(|v| !v.is_empty()).collect::<Vec<_>>().join(",")
             } else {
